@@ -1,0 +1,61 @@
+// Linear layers y = x W^T + b, in float32 or with quantized weights.
+//   x: [m, in_features] row-major floats; y: [m, out_features]; W: [out_features, in_features].
+// The quantized layers never keep a float32 copy of W: their kernels dequantize (or, for A8,
+// work in integers) inside the dot product.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "webquant/status.h"
+
+namespace webquant {
+
+enum class LinearScheme : int {
+  kF32 = 0,
+  kW8A16 = 1,  // int8 weights, per-output-channel symmetric scales (the course's W8A16LinearLayer)
+  kW4A16 = 2,  // 4-bit packed weights, per-group scales (+ zero points when asymmetric)
+  kW2A16 = 3,  // 2-bit packed weights, per-group scales (+ zero points when asymmetric)
+  kW8A8 = 4,   // int8 weights per channel; activations quantized per token to int8; int32 accum
+  kW4A8 = 5,   // 4-bit weights per group; activations int8 per token
+};
+
+const char* linear_scheme_name(LinearScheme s);  // "f32", "w8a16", ...
+
+struct LinearQuantSpec {
+  LinearScheme scheme = LinearScheme::kW8A16;
+  bool asymmetric = false;  // low-bit schemes only; int8 is always symmetric per channel
+  int group_size = 32;      // low-bit schemes: elements per group along in_features (0 = per channel)
+};
+
+class LinearLayer {
+ public:
+  virtual ~LinearLayer() = default;
+  // y = x W^T + b for m rows of x. x and y must not alias.
+  virtual void forward(const float* x, size_t m, float* y) const = 0;
+  virtual LinearScheme scheme() const = 0;
+  // Bytes held by the weights, scales, zero points and bias.
+  virtual size_t weight_bytes() const = 0;
+  // Human-readable scheme detail, e.g. "w4a16 g32 sym" or "w4a16 per-channel (172 % 32 != 0)".
+  virtual std::string describe() const = 0;
+  // Reconstructs W as float32 [out, in] (for error analysis and export); `out` has out*in floats.
+  virtual void dequantize_weight(float* out) const = 0;
+
+  int in_features = 0;
+  int out_features = 0;
+};
+
+// A float32 layer owning copies of W ([out, in]) and the optional bias (nullptr = none).
+std::unique_ptr<LinearLayer> make_linear_f32(const float* w, int out_features, int in_features,
+                                             const float* bias);
+
+// Quantizes W with `spec`. When in_features is not a multiple of group_size, the layer falls back
+// to per-channel scales (group = in_features) and says so in describe() and *note.
+Status make_linear_quantized(const float* w, int out_features, int in_features, const float* bias,
+                             const LinearQuantSpec& spec, std::unique_ptr<LinearLayer>* out,
+                             std::string* note);
+
+}  // namespace webquant

@@ -1,0 +1,35 @@
+// The one table of kernels. The test runner (tests/cpp/test_kernels.cpp) sweeps every entry's
+// `check` over sizes; the benchmark (scripts/bench-kernels.mjs through the bindings) runs every
+// entry's `bench`. Adding a kernel here adds its test and its benchmark.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace webquant::kernels {
+
+enum class Variant : int { kReference = 0, kSimd = 1 };
+
+struct KernelCase {
+  const char* name;    // kernel name without the __isa suffix, e.g. "quantize_f32_q8"
+  const char* family;  // "reduce", "quantize", "dequantize", "convert", "pack", "unpack", "gemv"
+  // Runs the reference and the SIMD version on the same seeded random input of n elements and
+  // returns "" when they agree (integers exactly, floats within the family's stated tolerance);
+  // otherwise a message naming the first differing index and both values.
+  std::string (*check)(size_t n, uint64_t seed);
+  // Runs one variant `iters` times on n elements of fresh input; returns seconds per call.
+  double (*bench)(Variant variant, size_t n, int iters);
+  // Bytes of fp32-equivalent input per element, the denominator of GB/s (4 for fp32 input).
+  double input_bytes_per_element;
+};
+
+const std::vector<KernelCase>& kernel_table();
+const KernelCase* find_kernel(const std::string& name);
+
+// Sizes every kernel is checked at: 1..15, powers of two up to 4096, odd sizes (43, 401, 500,
+// 4097 ...), and lengths that are not a multiple of the usual group sizes.
+std::vector<size_t> sweep_sizes();
+
+}  // namespace webquant::kernels
