@@ -1,0 +1,468 @@
+// Embind bindings of the quantization core (dtype, convert, quant, pack, error metrics, kernel
+// table). The TypeScript mirror of everything bound here is web/src/runtime/module.ts.
+//
+// Boundary conventions:
+//  - Nothing throws. Every fallible call returns a plain object {code, message, ...}: code is a
+//    webquant::StatusCode (0 = ok) and TypeScript turns a non-zero code into a WebQuantError.
+//  - Pointers are byte offsets into the wasm heap, passed as integers (uintptr_t). Inputs are
+//    malloc'ed by the caller and filled with one HEAPU8.set; the caller frees them.
+//  - A returned buffer {ptr, byteLength} was malloc'ed here; the caller copies it out and frees
+//    it with _free.
+#include <emscripten/bind.h>
+#include <emscripten/val.h>
+#include <malloc.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernels/simd.h"
+#include "kernels/table.h"
+#include "webquant/convert.h"
+#include "webquant/dtype.h"
+#include "webquant/pack.h"
+#include "webquant/quant.h"
+#include "webquant/status.h"
+
+namespace webquant {
+namespace {
+
+using emscripten::val;
+
+struct JsStatus {
+  int code = 0;
+  std::string message;
+};
+
+struct JsBuffer {
+  int code = 0;
+  std::string message;
+  uintptr_t ptr = 0;      // malloc'ed by the binding, freed by the caller
+  size_t byteLength = 0;  // bytes at ptr
+};
+
+struct JsScaleZeroPoint {
+  int code = 0;
+  std::string message;
+  float scale = 0;
+  int32_t zeroPoint = 0;
+};
+
+struct JsErrorMetrics {
+  int code = 0;
+  std::string message;
+  double mse = 0;
+  double maxAbs = 0;
+  double sqnrDb = 0;
+};
+
+struct JsDTypeInfo {
+  int code = 0;
+  std::string message;
+  std::string name;
+  bool isFloat = false;
+  bool isSigned = false;
+  int bits = 0;
+  double min = 0;
+  double max = 0;
+  double eps = 0;
+  double smallestNormal = 0;
+  double tiny = 0;
+  double resolution = 0;
+  double smallestSubnormal = 0;
+};
+
+struct JsBench {
+  int code = 0;
+  std::string message;
+  double seconds = 0;  // per call
+};
+
+JsStatus to_js(const Status& s) { return {static_cast<int>(s.code), s.message}; }
+
+template <typename T>
+T error_as(const Status& s) {
+  T t;
+  t.code = static_cast<int>(s.code);
+  t.message = s.message;
+  return t;
+}
+
+Status bad(StatusCode c, std::string msg) { return Status::Error(c, std::move(msg)); }
+
+std::string num(double d) {
+  if (d == std::floor(d) && std::fabs(d) < 1e15) return std::to_string(static_cast<long long>(d));
+  return std::to_string(d);
+}
+
+// A JS array of non-negative integers -> shape.
+Status shape_from_js(const val& js, std::vector<int64_t>* shape) {
+  if (!js.isArray()) return bad(StatusCode::kInvalidArgument, "shape must be an array of integers");
+  const unsigned rank = js["length"].as<unsigned>();
+  shape->clear();
+  for (unsigned i = 0; i < rank; ++i) {
+    val v = js[i];
+    const double d = v.isNumber() ? v.as<double>() : -1;
+    if (!(d >= 0 && d == std::floor(d) && d <= 9007199254740991.0))
+      return bad(StatusCode::kInvalidArgument,
+                 "shape[" + std::to_string(i) + "] must be a non-negative integer");
+    shape->push_back(static_cast<int64_t>(d));
+  }
+  return Status::Ok();
+}
+
+// Product of the dims, or an error if it does not equal the number of elements given.
+Status check_numel(const std::vector<int64_t>& shape, size_t numel) {
+  double product = 1;
+  std::string dims;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    product *= static_cast<double>(shape[i]);
+    dims += (i ? ", " : "") + std::to_string(shape[i]);
+  }
+  if (product != static_cast<double>(numel))
+    return bad(StatusCode::kShapeMismatch, "data has " + std::to_string(numel) +
+                                               " elements but shape [" + dims + "] needs " +
+                                               num(product));
+  return Status::Ok();
+}
+
+Status check_bits(int bits) {
+  if (bits == 2 || bits == 3 || bits == 4 || bits == 8) return Status::Ok();
+  return bad(StatusCode::kInvalidArgument,
+             "bits must be 2, 3, 4 or 8 (got " + std::to_string(bits) + ")");
+}
+
+Status check_mode(int mode) {
+  if (mode == 0 || mode == 1) return Status::Ok();
+  return bad(StatusCode::kInvalidArgument, "mode must be 0 (symmetric) or 1 (asymmetric)");
+}
+
+val int64s_to_js(const std::vector<int64_t>& v) {
+  val out = val::array();
+  for (size_t i = 0; i < v.size(); ++i) out.set(i, static_cast<double>(v[i]));
+  return out;
+}
+
+// malloc that never returns null for n == 0, so ptr != 0 always means success.
+uint8_t* alloc_bytes(size_t n) { return static_cast<uint8_t*>(std::malloc(n ? n : 1)); }
+
+JsBuffer buffer_or_oom(uint8_t* p, size_t bytes, const char* what) {
+  JsBuffer b;
+  if (!p) {
+    b.code = static_cast<int>(StatusCode::kOutOfMemory);
+    b.message = std::string("out of wasm memory allocating ") + std::to_string(bytes) +
+                " bytes for " + what;
+    return b;
+  }
+  b.ptr = reinterpret_cast<uintptr_t>(p);
+  b.byteLength = bytes;
+  return b;
+}
+
+// Owns one webquant::QuantizedTensor for its TypeScript wrapper (web/src/core/quantize.ts).
+// Pointers returned by the *Ptr methods stay valid until the handle is deleted.
+class QuantizedTensorHandle {
+ public:
+  // mode: 0 symmetric, 1 asymmetric; granularity: 0 per-tensor, 1 per-channel, 2 per-group.
+  JsStatus quantize(uintptr_t data, size_t numel, val shape, int bits, bool is_signed, int mode,
+                    int granularity, int axis, int group_size, bool pad) {
+    std::vector<int64_t> dims;
+    Status s = shape_from_js(shape, &dims);
+    if (s.ok()) s = check_numel(dims, numel);
+    if (s.ok()) s = check_bits(bits);
+    if (s.ok()) s = check_mode(mode);
+    if (s.ok() && (granularity < 0 || granularity > 2))
+      s = bad(StatusCode::kInvalidArgument,
+              "granularity must be 0 (per-tensor), 1 (per-channel) or 2 (per-group)");
+    if (!s.ok()) return to_js(s);
+    QuantScheme scheme;
+    scheme.bits = bits;
+    scheme.is_signed = is_signed;
+    scheme.mode = static_cast<QuantMode>(mode);
+    scheme.granularity = static_cast<Granularity>(granularity);
+    scheme.axis = axis;
+    scheme.group_size = group_size;
+    scheme.pad = pad;
+    QuantizedTensor q;
+    s = webquant::quantize(reinterpret_cast<const float*>(data), dims, scheme, &q);
+    if (s.ok()) q_ = std::move(q);
+    return to_js(s);
+  }
+
+  size_t numel() const { return q_.codes.size(); }
+  uintptr_t codesPtr() const { return reinterpret_cast<uintptr_t>(q_.codes.data()); }
+  size_t scalesLength() const { return q_.scales.size(); }
+  uintptr_t scalesPtr() const { return reinterpret_cast<uintptr_t>(q_.scales.data()); }
+  size_t zeroPointsLength() const { return q_.zero_points.size(); }
+  uintptr_t zeroPointsPtr() const { return reinterpret_cast<uintptr_t>(q_.zero_points.data()); }
+  val shape() const { return int64s_to_js(q_.shape); }
+  val paramShape() const { return int64s_to_js(q_.param_shape); }
+
+  // out: numel() floats.
+  void dequantizeInto(uintptr_t out) const { dequantize(q_, reinterpret_cast<float*>(out)); }
+
+  // The unsigned codes q - qmin packed in the course convention for the scheme's bits.
+  JsBuffer pack() const {
+    const int bits = q_.scheme.bits;
+    const int32_t qmin = qmin_of(bits, q_.scheme.is_signed);
+    const size_t n = q_.codes.size();
+    std::vector<uint8_t> unsigned_codes(n);
+    for (size_t i = 0; i < n; ++i) unsigned_codes[i] = static_cast<uint8_t>(q_.code(i) - qmin);
+    const size_t bytes = packed_size(n, bits);
+    JsBuffer b = buffer_or_oom(alloc_bytes(bytes), bytes, "packed codes");
+    if (b.code) return b;
+    Status s = pack_codes(unsigned_codes.data(), n, bits, reinterpret_cast<uint8_t*>(b.ptr));
+    if (!s.ok()) {
+      std::free(reinterpret_cast<void*>(b.ptr));
+      return error_as<JsBuffer>(s);
+    }
+    return b;
+  }
+
+  // Round-trip error against the float tensor this was quantized from (numel() floats).
+  JsErrorMetrics errorAgainst(uintptr_t reference) const {
+    std::vector<float> approx(q_.codes.size());
+    dequantize(q_, approx.data());
+    ErrorMetrics m = error_metrics(reinterpret_cast<const float*>(reference), approx.data(),
+                                   approx.size());
+    JsErrorMetrics r;
+    r.mse = m.mse;
+    r.maxAbs = m.max_abs;
+    r.sqnrDb = m.sqnr_db;
+    return r;
+  }
+
+ private:
+  QuantizedTensor q_;
+};
+
+JsScaleZeroPoint compute_scale_zero_point_js(uintptr_t data, size_t n, int bits, bool is_signed,
+                                             int mode) {
+  Status s = check_bits(bits);
+  if (s.ok()) s = check_mode(mode);
+  if (s.ok() && n == 0)
+    s = bad(StatusCode::kInvalidArgument, "cannot compute a scale for an empty tensor");
+  if (!s.ok()) return error_as<JsScaleZeroPoint>(s);
+  JsScaleZeroPoint r;
+  s = compute_scale_zero_point(reinterpret_cast<const float*>(data), n, bits, is_signed,
+                               static_cast<QuantMode>(mode), &r.scale, &r.zeroPoint);
+  if (!s.ok()) return error_as<JsScaleZeroPoint>(s);
+  return r;
+}
+
+// codes: n unsigned codes -> packed_size(n, bits) bytes.
+JsBuffer pack_codes_js(uintptr_t codes, size_t n, int bits) {
+  Status s = check_bits(bits);
+  if (!s.ok()) return error_as<JsBuffer>(s);
+  const size_t bytes = packed_size(n, bits);
+  JsBuffer b = buffer_or_oom(alloc_bytes(bytes), bytes, "packed codes");
+  if (b.code) return b;
+  s = pack_codes(reinterpret_cast<const uint8_t*>(codes), n, bits,
+                 reinterpret_cast<uint8_t*>(b.ptr));
+  if (!s.ok()) {
+    std::free(reinterpret_cast<void*>(b.ptr));
+    return error_as<JsBuffer>(s);
+  }
+  return b;
+}
+
+// packed: packed_len bytes -> n unsigned codes.
+JsBuffer unpack_codes_js(uintptr_t packed, size_t packed_len, size_t n, int bits) {
+  Status s = check_bits(bits);
+  if (!s.ok()) return error_as<JsBuffer>(s);
+  JsBuffer b = buffer_or_oom(alloc_bytes(n), n, "unpacked codes");
+  if (b.code) return b;
+  s = unpack_codes(reinterpret_cast<const uint8_t*>(packed), packed_len, n, bits,
+                   reinterpret_cast<uint8_t*>(b.ptr));
+  if (!s.ok()) {
+    std::free(reinterpret_cast<void*>(b.ptr));
+    return error_as<JsBuffer>(s);
+  }
+  return b;
+}
+
+// n elements of dtype `from` at src -> n elements of dtype `to` (float32 <-> float16/bfloat16).
+JsBuffer convert_float_js(uintptr_t src, size_t n, std::string from, std::string to) {
+  DType a, b;
+  Status s = parse_dtype(from, &a);
+  if (s.ok()) s = parse_dtype(to, &b);
+  if (!s.ok()) return error_as<JsBuffer>(s);
+  const bool a_half = a == DType::kFloat16 || a == DType::kBFloat16;
+  const bool b_half = b == DType::kFloat16 || b == DType::kBFloat16;
+  const bool supported = (a == DType::kFloat32 && b_half) || (a_half && b == DType::kFloat32);
+  if (!supported)
+    return error_as<JsBuffer>(bad(StatusCode::kUnsupported,
+                                  "conversion from " + std::string(dtype_info(a).name) + " to " +
+                                      dtype_info(b).name +
+                                      " is not supported (float32 <-> float16 / bfloat16 only)"));
+  const size_t bytes = n * (b == DType::kFloat32 ? 4 : 2);
+  JsBuffer out = buffer_or_oom(alloc_bytes(bytes), bytes, "converted values");
+  if (out.code) return out;
+  if (a == DType::kFloat32 && b == DType::kFloat16)
+    convert_f32_to_f16(reinterpret_cast<const float*>(src), reinterpret_cast<uint16_t*>(out.ptr), n);
+  else if (a == DType::kFloat32)
+    convert_f32_to_bf16(reinterpret_cast<const float*>(src), reinterpret_cast<uint16_t*>(out.ptr),
+                        n);
+  else if (a == DType::kFloat16)
+    convert_f16_to_f32(reinterpret_cast<const uint16_t*>(src), reinterpret_cast<float*>(out.ptr), n);
+  else
+    convert_bf16_to_f32(reinterpret_cast<const uint16_t*>(src), reinterpret_cast<float*>(out.ptr),
+                        n);
+  return out;
+}
+
+JsDTypeInfo dtype_info_js(std::string name) {
+  DType d;
+  Status s = parse_dtype(name, &d);
+  if (!s.ok()) return error_as<JsDTypeInfo>(s);
+  const DTypeInfo i = dtype_info(d);
+  JsDTypeInfo r;
+  r.name = i.name;
+  r.isFloat = i.is_float;
+  r.isSigned = i.is_signed;
+  r.bits = i.bits;
+  r.min = i.min;
+  r.max = i.max;
+  r.eps = i.eps;
+  r.smallestNormal = i.smallest_normal;
+  r.tiny = i.tiny;
+  r.resolution = i.resolution;
+  r.smallestSubnormal = i.smallest_subnormal;
+  return r;
+}
+
+JsErrorMetrics error_metrics_js(uintptr_t a, size_t a_len, uintptr_t b, size_t b_len) {
+  if (a_len != b_len)
+    return error_as<JsErrorMetrics>(bad(StatusCode::kShapeMismatch,
+                                        "error metrics need equal lengths (got " +
+                                            std::to_string(a_len) + " and " +
+                                            std::to_string(b_len) + ")"));
+  if (a_len == 0)
+    return error_as<JsErrorMetrics>(
+        bad(StatusCode::kInvalidArgument, "error metrics of an empty tensor are undefined"));
+  const float* x = reinterpret_cast<const float*>(a);
+  const float* y = reinterpret_cast<const float*>(b);
+  for (size_t i = 0; i < a_len; ++i)
+    if (!std::isfinite(x[i]) || !std::isfinite(y[i]))
+      return error_as<JsErrorMetrics>(bad(StatusCode::kNonFinite,
+                                          "error metrics input has a NaN or Inf at index " +
+                                              std::to_string(i)));
+  ErrorMetrics m = error_metrics(x, y, a_len);
+  JsErrorMetrics r;
+  r.mse = m.mse;
+  r.maxAbs = m.max_abs;
+  r.sqnrDb = m.sqnr_db;
+  return r;
+}
+
+// Bytes currently malloc'ed (dlmalloc's uordblks): the leak check of the TypeScript tests.
+double heap_used_bytes() { return static_cast<double>(mallinfo().uordblks); }
+
+// Size of the wasm linear memory in bytes (grows, never shrinks).
+double memory_bytes() { return static_cast<double>(__builtin_wasm_memory_size(0)) * 65536.0; }
+
+bool has_simd() { return WEBQUANT_SIMD != 0; }
+
+// [{name, family, inputBytesPerElement}] for every entry of the kernel table.
+val kernel_list() {
+  val out = val::array();
+  const auto& table = kernels::kernel_table();
+  for (size_t i = 0; i < table.size(); ++i) {
+    val k = val::object();
+    k.set("name", std::string(table[i].name));
+    k.set("family", std::string(table[i].family));
+    k.set("inputBytesPerElement", table[i].input_bytes_per_element);
+    out.set(i, k);
+  }
+  return out;
+}
+
+// variant: 0 scalar reference, 1 SIMD (the reference again in the baseline build).
+JsBench bench_kernel(std::string name, int variant, size_t n, int iters) {
+  const kernels::KernelCase* k = kernels::find_kernel(name);
+  if (!k) return error_as<JsBench>(bad(StatusCode::kNotFound, "no kernel named " + name));
+  if (variant != 0 && variant != 1)
+    return error_as<JsBench>(bad(StatusCode::kInvalidArgument, "variant must be 0 or 1"));
+  if (n == 0 || iters < 1)
+    return error_as<JsBench>(bad(StatusCode::kInvalidArgument, "n and iters must be >= 1"));
+  JsBench r;
+  r.seconds = k->bench(static_cast<kernels::Variant>(variant), n, iters);
+  return r;
+}
+
+}  // namespace
+}  // namespace webquant
+
+EMSCRIPTEN_BINDINGS(webquant_core) {
+  using namespace emscripten;
+  using namespace webquant;
+
+  value_object<JsStatus>("WqStatus")
+      .field("code", &JsStatus::code)
+      .field("message", &JsStatus::message);
+  value_object<JsBuffer>("WqBuffer")
+      .field("code", &JsBuffer::code)
+      .field("message", &JsBuffer::message)
+      .field("ptr", &JsBuffer::ptr)
+      .field("byteLength", &JsBuffer::byteLength);
+  value_object<JsScaleZeroPoint>("WqScaleZeroPoint")
+      .field("code", &JsScaleZeroPoint::code)
+      .field("message", &JsScaleZeroPoint::message)
+      .field("scale", &JsScaleZeroPoint::scale)
+      .field("zeroPoint", &JsScaleZeroPoint::zeroPoint);
+  value_object<JsErrorMetrics>("WqErrorMetrics")
+      .field("code", &JsErrorMetrics::code)
+      .field("message", &JsErrorMetrics::message)
+      .field("mse", &JsErrorMetrics::mse)
+      .field("maxAbs", &JsErrorMetrics::maxAbs)
+      .field("sqnrDb", &JsErrorMetrics::sqnrDb);
+  value_object<JsDTypeInfo>("WqDTypeInfo")
+      .field("code", &JsDTypeInfo::code)
+      .field("message", &JsDTypeInfo::message)
+      .field("name", &JsDTypeInfo::name)
+      .field("isFloat", &JsDTypeInfo::isFloat)
+      .field("isSigned", &JsDTypeInfo::isSigned)
+      .field("bits", &JsDTypeInfo::bits)
+      .field("min", &JsDTypeInfo::min)
+      .field("max", &JsDTypeInfo::max)
+      .field("eps", &JsDTypeInfo::eps)
+      .field("smallestNormal", &JsDTypeInfo::smallestNormal)
+      .field("tiny", &JsDTypeInfo::tiny)
+      .field("resolution", &JsDTypeInfo::resolution)
+      .field("smallestSubnormal", &JsDTypeInfo::smallestSubnormal);
+  value_object<JsBench>("WqBench")
+      .field("code", &JsBench::code)
+      .field("message", &JsBench::message)
+      .field("seconds", &JsBench::seconds);
+
+  class_<QuantizedTensorHandle>("QuantizedTensorHandle")
+      .constructor<>()
+      .function("quantize", &QuantizedTensorHandle::quantize)
+      .function("numel", &QuantizedTensorHandle::numel)
+      .function("codesPtr", &QuantizedTensorHandle::codesPtr)
+      .function("scalesLength", &QuantizedTensorHandle::scalesLength)
+      .function("scalesPtr", &QuantizedTensorHandle::scalesPtr)
+      .function("zeroPointsLength", &QuantizedTensorHandle::zeroPointsLength)
+      .function("zeroPointsPtr", &QuantizedTensorHandle::zeroPointsPtr)
+      .function("shape", &QuantizedTensorHandle::shape)
+      .function("paramShape", &QuantizedTensorHandle::paramShape)
+      .function("dequantizeInto", &QuantizedTensorHandle::dequantizeInto)
+      .function("pack", &QuantizedTensorHandle::pack)
+      .function("errorAgainst", &QuantizedTensorHandle::errorAgainst);
+
+  function("computeScaleZeroPoint", &compute_scale_zero_point_js);
+  function("packCodes", &pack_codes_js);
+  function("unpackCodes", &unpack_codes_js);
+  function("convertFloat", &convert_float_js);
+  function("dtypeInfo", &dtype_info_js);
+  function("errorMetrics", &error_metrics_js);
+  function("heapUsedBytes", &heap_used_bytes);
+  function("memoryBytes", &memory_bytes);
+  function("hasSimd", &has_simd);
+  function("kernelList", &kernel_list);
+  function("benchKernel", &bench_kernel);
+}
