@@ -1,0 +1,39 @@
+/**
+ * webquant: quantize tensors (and, later, whole models) in the browser and in Node, with a C++
+ * core compiled to WebAssembly (SIMD when available).
+ *
+ * @example
+ * ```ts
+ * import { init, Tensor, quantize } from 'webquant';
+ * await init();
+ * using q = quantize(new Tensor(new Float32Array([0.5, -1, 2, 0]), [2, 2]), { bits: 4 });
+ * console.log(q.codes, q.scales, q.error());
+ * ```
+ * @packageDocumentation
+ */
+export { WebQuantError, type WebQuantErrorCode } from './errors.js';
+export {
+  init,
+  backendInfo,
+  memoryUsage,
+  simdSupported,
+  type InitOptions,
+  type BackendInfo,
+  type MemoryUsage,
+} from './runtime/loader.js';
+export { Tensor, type FloatDType, type TensorData } from './core/tensor.js';
+export {
+  quantize,
+  computeScaleZeroPoint,
+  QuantizedTensor,
+  type QuantizeOptions,
+  type QuantScheme,
+  type QuantBits,
+  type QuantMode,
+  type Granularity,
+  type ScaleZeroPointOptions,
+} from './core/quantize.js';
+export { pack, unpack } from './core/pack.js';
+export { downcast, upcast, type HalfDType } from './core/convert.js';
+export { dtypeInfo, type DTypeInfo, type IntDTypeInfo, type FloatDTypeInfo } from './core/dtype.js';
+export { errorMetrics, type ErrorMetrics } from './core/metrics.js';

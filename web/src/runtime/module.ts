@@ -1,0 +1,142 @@
+/**
+ * TypeScript view of the Emscripten module built from `cpp/bindings/bind_core.cpp`.
+ * Every fallible binding returns a {@link WasmStatus}-shaped object instead of throwing;
+ * pointers are byte offsets into the wasm heap.
+ * @packageDocumentation
+ */
+
+/** A byte offset into the wasm heap (C++ `uintptr_t`). */
+export type WasmPointer = number;
+
+/** Status returned by every fallible binding: `code` 0 means success. */
+export interface WasmStatus {
+  /** `webquant::StatusCode` as an integer (0 = ok). */
+  code: number;
+  /** Human-readable description of what went wrong ("" on success). */
+  message: string;
+}
+
+/** A buffer malloc'ed by the binding; the caller copies it out and frees `ptr` with `_free`. */
+export interface WasmBuffer extends WasmStatus {
+  /** Heap offset of the first byte (0 on error). */
+  ptr: WasmPointer;
+  /** Number of bytes at `ptr`. */
+  byteLength: number;
+}
+
+/** Result of `computeScaleZeroPoint`. */
+export interface WasmScaleZeroPoint extends WasmStatus {
+  scale: number;
+  zeroPoint: number;
+}
+
+/** Result of `errorMetrics` and `QuantizedTensorHandle.errorAgainst`. */
+export interface WasmErrorMetrics extends WasmStatus {
+  mse: number;
+  maxAbs: number;
+  sqnrDb: number;
+}
+
+/** Result of `dtypeInfo`. */
+export interface WasmDTypeInfo extends WasmStatus {
+  name: string;
+  isFloat: boolean;
+  isSigned: boolean;
+  bits: number;
+  min: number;
+  max: number;
+  eps: number;
+  smallestNormal: number;
+  tiny: number;
+  resolution: number;
+  smallestSubnormal: number;
+}
+
+/** Result of `benchKernel`. */
+export interface WasmBench extends WasmStatus {
+  /** Seconds per call. */
+  seconds: number;
+}
+
+/** One entry of the C++ kernel table. */
+export interface WasmKernelInfo {
+  name: string;
+  family: string;
+  /** Bytes of fp32-equivalent input per element (the denominator of GB/s). */
+  inputBytesPerElement: number;
+}
+
+/** The Embind class owning one `webquant::QuantizedTensor`. Must be `delete()`d. */
+export interface QuantizedTensorHandle {
+  /** mode: 0 symmetric, 1 asymmetric; granularity: 0 per-tensor, 1 per-channel, 2 per-group. */
+  quantize(
+    data: WasmPointer,
+    numel: number,
+    shape: number[],
+    bits: number,
+    signed: boolean,
+    mode: number,
+    granularity: number,
+    axis: number,
+    groupSize: number,
+    pad: boolean,
+  ): WasmStatus;
+  numel(): number;
+  codesPtr(): WasmPointer;
+  scalesLength(): number;
+  scalesPtr(): WasmPointer;
+  zeroPointsLength(): number;
+  zeroPointsPtr(): WasmPointer;
+  shape(): number[];
+  paramShape(): number[];
+  /** Writes numel() floats at `out`. */
+  dequantizeInto(out: WasmPointer): void;
+  pack(): WasmBuffer;
+  /** `reference` holds numel() floats. */
+  errorAgainst(reference: WasmPointer): WasmErrorMetrics;
+  /** Frees the C++ object. */
+  delete(): void;
+  isDeleted(): boolean;
+}
+
+/** The instantiated Emscripten module (what `createWebQuantModule()` resolves to). */
+export interface WebQuantModule {
+  HEAPU8: Uint8Array;
+  HEAP8: Int8Array;
+  HEAPU16: Uint16Array;
+  HEAP32: Int32Array;
+  HEAPU32: Uint32Array;
+  HEAPF32: Float32Array;
+  _malloc(bytes: number): WasmPointer;
+  _free(ptr: WasmPointer): void;
+
+  QuantizedTensorHandle: new () => QuantizedTensorHandle;
+  computeScaleZeroPoint(
+    data: WasmPointer,
+    n: number,
+    bits: number,
+    signed: boolean,
+    mode: number,
+  ): WasmScaleZeroPoint;
+  packCodes(codes: WasmPointer, n: number, bits: number): WasmBuffer;
+  unpackCodes(packed: WasmPointer, packedLength: number, n: number, bits: number): WasmBuffer;
+  convertFloat(src: WasmPointer, n: number, from: string, to: string): WasmBuffer;
+  dtypeInfo(name: string): WasmDTypeInfo;
+  errorMetrics(a: WasmPointer, aLength: number, b: WasmPointer, bLength: number): WasmErrorMetrics;
+  heapUsedBytes(): number;
+  memoryBytes(): number;
+  hasSimd(): boolean;
+  kernelList(): WasmKernelInfo[];
+  benchKernel(name: string, variant: number, n: number, iters: number): WasmBench;
+}
+
+/** Options understood by the Emscripten module factory. */
+export interface ModuleFactoryOptions {
+  wasmBinary?: ArrayBuffer | Uint8Array;
+  locateFile?: (path: string, prefix: string) => string;
+  print?: (text: string) => void;
+  printErr?: (text: string) => void;
+}
+
+/** The default export of `webquant-simd.mjs` / `webquant.mjs`. */
+export type ModuleFactory = (options?: ModuleFactoryOptions) => Promise<WebQuantModule>;
