@@ -30,7 +30,18 @@ struct JsonValue {
   const JsonValue* get(const std::string& key) const;
 };
 
-// kCorruptData with the byte offset of the problem on malformed input.
+// kCorruptData with the byte offset of the problem on malformed input, and for documents of
+// more than 2^23 values (bounds memory on hostile input; real headers hold far fewer).
 Status parse_json(std::string_view text, JsonValue* out);
+
+// Writing (compact, no whitespace). Strings are copied byte for byte except '"', '\\' and
+// control characters, which are escaped; the caller supplies valid UTF-8. Numbers: integral
+// values below 2^53 in magnitude print as integers, others with the fewest of 15..17
+// significant digits that read back exactly; NaN and Inf (not representable) print as null.
+void append_json_string(std::string_view s, std::string* out);
+// True when s is well-formed UTF-8 (RFC 3629), the same rule the parser applies to strings.
+bool is_valid_utf8(std::string_view s);
+void append_json_number(double x, std::string* out);
+std::string write_json(const JsonValue& v);
 
 }  // namespace webquant::io
