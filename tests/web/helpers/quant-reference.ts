@@ -1,0 +1,79 @@
+// A plain reference of the quantization semantics (shared design doc quantization.md and
+// cpp/include/webquant/quant.h), written for clarity, used to check the core element by element.
+import { roundHalfEven } from './reference.js';
+
+export interface RefScheme {
+  bits: number;
+  signed: boolean;
+  mode: 'symmetric' | 'asymmetric';
+  granularity: 'per-tensor' | 'per-channel' | 'per-group';
+  axis: number; // normalized
+  groupSize: number;
+}
+
+export const qminOf = (bits: number, signed: boolean) => (signed ? -(2 ** (bits - 1)) : 0);
+export const qmaxOf = (bits: number, signed: boolean) => (signed ? 2 ** (bits - 1) - 1 : 2 ** bits - 1);
+
+/** For each parameter slot, the flat indices of the elements it covers, in paramShape order. */
+export function paramGroups(shape: readonly number[], s: RefScheme): { paramShape: number[]; groups: number[][] } {
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (s.granularity === 'per-tensor') return { paramShape: [1], groups: [Array.from({ length: size }, (_, i) => i)] };
+  if (s.granularity === 'per-channel') {
+    const inner = shape.slice(s.axis + 1).reduce((a, b) => a * b, 1);
+    const channels = shape[s.axis]!;
+    const groups: number[][] = Array.from({ length: channels }, () => []);
+    for (let i = 0; i < size; i++) groups[Math.floor(i / inner) % channels]!.push(i);
+    return { paramShape: [channels], groups };
+  }
+  const last = shape[shape.length - 1]!;
+  const rows = size / last;
+  const perRow = Math.ceil(last / s.groupSize);
+  const groups: number[][] = [];
+  for (let r = 0; r < rows; r++) {
+    for (let g = 0; g < perRow; g++) {
+      const idx: number[] = [];
+      for (let j = g * s.groupSize; j < Math.min((g + 1) * s.groupSize, last); j++) idx.push(r * last + j);
+      groups.push(idx);
+    }
+  }
+  return { paramShape: [rows, perRow], groups };
+}
+
+const FLT_MIN = 2 ** -126;
+
+/** The documented scale and zero point of one run of values (float32 arithmetic). */
+export function refScaleZeroPoint(values: number[], bits: number, signed: boolean, mode: RefScheme['mode']): { scale: number; zeroPoint: number } {
+  const f = Math.fround;
+  const qmin = qminOf(bits, signed);
+  const qmax = qmaxOf(bits, signed);
+  let scale: number;
+  let zp: number;
+  if (mode === 'symmetric') {
+    const maxAbs = values.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    zp = signed ? 0 : 2 ** (bits - 1);
+    scale = maxAbs === 0 ? 1 : f(maxAbs / (qmax - zp));
+  } else {
+    let rmin = Math.min(...values);
+    let rmax = Math.max(...values);
+    if (rmin === rmax) {
+      rmin = Math.min(rmin, 0);
+      rmax = Math.max(rmax, 0);
+    }
+    if (rmin === rmax) {
+      scale = 1;
+      zp = Math.min(Math.max(0, qmin), qmax);
+    } else {
+      scale = f(f(rmax - rmin) / (qmax - qmin));
+      if (scale < FLT_MIN) scale = FLT_MIN;
+      zp = Math.min(Math.max(roundHalfEven(f(qmin - f(rmin / scale))), qmin), qmax);
+    }
+  }
+  if (scale < FLT_MIN) scale = FLT_MIN;
+  return { scale, zeroPoint: zp };
+}
+
+/** q = clamp(round_half_even(x / s + z)) in float32, as the kernels compute it. */
+export function refCode(x: number, scale: number, zp: number, qmin: number, qmax: number): number {
+  const f = Math.fround;
+  return Math.min(Math.max(roundHalfEven(f(f(x / scale) + zp)), qmin), qmax);
+}
