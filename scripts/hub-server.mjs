@@ -238,7 +238,7 @@ export async function startHubServer({
     res.setHeader('Content-Type', contentType(file));
     res.setHeader('Cache-Control', 'no-cache'); // browsers revalidate: a request always reaches us
 
-    const inm = req.headers['if-none-match'];
+    const inm = fault ? undefined : req.headers['if-none-match']; // a fault must reach the client, not a 304
     if (inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
       res.statusCode = 304;
       res.end();

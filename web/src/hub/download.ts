@@ -84,11 +84,17 @@ async function discard(res: Response): Promise<void> {
   }
 }
 
-async function doFetch(ctx: ReadContext, method: 'GET' | 'HEAD'): Promise<Response> {
+/**
+ * `bypassHttpCache`: when the file goes to Cache Storage anyway, keep it out of the browser's HTTP
+ * cache (no second copy of a large file, and no 304 revalidation answered from a stale copy).
+ */
+async function doFetch(ctx: ReadContext, method: 'GET' | 'HEAD', bypassHttpCache = false): Promise<Response> {
   ctx.throwIfAborted();
   let res: Response;
   try {
-    res = await fetchFn()(ctx.url, { method, signal: ctx.signal });
+    const init: RequestInit = { method, signal: ctx.signal };
+    if (bypassHttpCache) init.cache = 'no-store';
+    res = await fetchFn()(ctx.url, init);
   } catch (err) {
     if (ctx.signal?.aborted || isAbortError(err)) {
       throw new WebQuantError('aborted', `download of ${ctx.file} from ${ctx.repo} was aborted`, { cause: err });
@@ -261,7 +267,7 @@ export async function downloadFile(repo: string, file: string, options: Download
     const cached = await fromCache(ctx, cache);
     if (cached) return cached;
   }
-  const res = await doFetch(ctx, 'GET');
+  const res = await doFetch(ctx, 'GET', cache !== undefined);
   if (!res.ok) throw await httpError(ctx, res);
   const bytes = await readBody(ctx, res);
   if (cache) await toCache(ctx, cache, bytes, res.headers.get('content-type'));
