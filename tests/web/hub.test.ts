@@ -374,6 +374,42 @@ describe('downloadFile over HTTP', () => {
   });
 });
 
+describe('answers only huggingface.co gives (through env.fetch)', () => {
+  /** Runs `fn` with env.fetch answering every request with `respond()`. */
+  async function withFetch<T>(respond: () => Response, fn: () => Promise<T>): Promise<T> {
+    env.fetch = async () => respond();
+    try {
+      return await fn();
+    } finally {
+      env.fetch = undefined;
+    }
+  }
+  const endpoint = 'https://huggingface.co';
+
+  test('401 with X-Error-Code RepoNotFound (unknown or private repo) is not_found', async () => {
+    const respond = () => new Response('{"error":"Repository not found"}', { status: 401, headers: { 'x-error-code': 'RepoNotFound' } });
+    await withFetch(respond, () => rejectsWith(downloadFile('someone/private', 'config.json', { endpoint }), 'not_found', /repository someone\/private not found/));
+    assert.equal(await withFetch(respond, () => fileExists('someone/private', 'config.json', { endpoint })), false);
+  });
+
+  test('a gated repo is a network error that says so', async () => {
+    const respond = () => new Response('{"error":"gated"}', { status: 403, headers: { 'x-error-code': 'GatedRepo' } });
+    await withFetch(respond, () => rejectsWith(downloadFile('meta-llama/Llama-3.2-1B', 'config.json', { endpoint }), 'network', /is gated/));
+  });
+
+  test('a compressed body longer than its Content-Length is accepted', async () => {
+    const text = JSON.stringify({ hidden_size: 64, padding: 'x'.repeat(500) });
+    const respond = () => new Response(text, { headers: { 'content-length': '120', 'content-encoding': 'gzip' } });
+    const bytes = await withFetch(respond, () => downloadFile(REPO, 'config.json', { endpoint }));
+    assert.equal(new TextDecoder().decode(bytes), text);
+  });
+
+  test('a body that ends cleanly before Content-Length is a truncated download', async () => {
+    const respond = () => new Response(new Uint8Array(1000), { headers: { 'content-length': '4096' } });
+    await withFetch(respond, () => rejectsWith(downloadFile(REPO, 'model.safetensors', { endpoint }), 'corrupt_data', /truncated download of model\.safetensors: got 1000 of 4096 bytes/));
+  });
+});
+
 describe('downloadModelFiles', () => {
   test('stories260K: parsed JSON files and the weights, sizes probed with HEAD first', async () => {
     const events: Progress[] = [];

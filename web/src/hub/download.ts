@@ -218,8 +218,17 @@ async function openCache(): Promise<Cache | undefined> {
   }
 }
 
+/** A cache lookup that treats storage errors as a miss. */
+async function cacheMatch(cache: Cache, url: string): Promise<Response | undefined> {
+  try {
+    return await cache.match(url);
+  } catch {
+    return undefined;
+  }
+}
+
 async function fromCache(ctx: ReadContext, cache: Cache): Promise<Uint8Array<ArrayBuffer> | undefined> {
-  const hit = await cache.match(ctx.url);
+  const hit = await cacheMatch(cache, ctx.url);
   if (!hit) return undefined;
   try {
     return await readBody(ctx, hit);
@@ -284,7 +293,7 @@ export async function probeFile(repo: string, file: string, options: DownloadOpt
   ctx.throwIfAborted();
   if (isLocalEndpoint(ctx.endpoint)) return probeLocal(ctx);
   const cache = await openCache();
-  const hit = cache ? await cache.match(ctx.url) : undefined;
+  const hit = cache ? await cacheMatch(cache, ctx.url) : undefined;
   if (hit) {
     const size = contentLength(hit);
     await discard(hit);
@@ -292,7 +301,9 @@ export async function probeFile(repo: string, file: string, options: DownloadOpt
   }
   const res = await doFetch(ctx, 'HEAD');
   if (res.ok) {
-    const size = isIdentity(res) ? contentLength(res) : undefined;
+    // Under a content coding this is the compressed size: still a fair estimate for overall
+    // progress, which downloadModelFiles corrects with the bytes actually received.
+    const size = contentLength(res);
     await discard(res);
     return { exists: true, size, cached: false };
   }
@@ -323,10 +334,18 @@ export async function fileExists(repo: string, file: string, options: Omit<Downl
 export async function listRepoFiles(repo: string, options: HubLocation & { signal?: AbortSignal } = {}): Promise<string[]> {
   checkRepoId(repo);
   const { endpoint, revision } = resolveLocation(options);
-  const ctx = readContext(repo, 'config.json', options); // for its error factories only
+  const ctx = readContext(repo, 'config.json', options); // for its repo-not-found error only
   if (isLocalEndpoint(endpoint)) return listLocal(endpoint, repo, () => ctx.notFound('repo'));
   const url = `${endpoint}/api/models/${repo}/revision/${encodeURIComponent(revision)}`;
-  const res = await doFetch({ ...ctx, url }, 'GET');
+  const aborted = (cause: unknown) => new WebQuantError('aborted', `listing the files of ${repo} was aborted`, { cause });
+  if (options.signal?.aborted) throw aborted(options.signal.reason);
+  let res: Response;
+  try {
+    res = await fetchFn()(url, { signal: options.signal });
+  } catch (err) {
+    if (options.signal?.aborted || isAbortError(err)) throw aborted(err);
+    throw new WebQuantError('network', `could not fetch ${url}: ${messageOf(err)}`, { cause: err });
+  }
   if (!res.ok) {
     await discard(res);
     if (res.status === 404 || res.status === 401 || NOT_FOUND_CODES.has(res.headers.get('x-error-code') ?? '')) {
@@ -338,6 +357,7 @@ export async function listRepoFiles(repo: string, options: HubLocation & { signa
   try {
     info = await res.json();
   } catch (cause) {
+    if (options.signal?.aborted) throw aborted(cause);
     throw new WebQuantError('corrupt_data', `the model info at ${url} is not valid JSON`, { cause });
   }
   const siblings = (info as { siblings?: unknown } | null)?.siblings;
