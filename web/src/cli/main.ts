@@ -1,0 +1,172 @@
+#!/usr/bin/env node
+/**
+ * The `webquant` command line (Node):
+ *
+ *     webquant generate <repo> --prompt TEXT [--max-new-tokens N] [--temperature T] [--seed S]
+ *         [--top-k K] [--top-p P] [--repetition-penalty R] [--quant none|int8|int4|int2]
+ *         [--group-size G] [--activations float|int8] [--endpoint URL | --hub-dir DIR] [--revision REV]
+ *
+ * prints the prompt and its continuation to stdout as the tokens are generated; timings go to
+ * stderr (unless --quiet). Bad arguments and failures print `webquant: error: ...` and exit 1.
+ * @packageDocumentation
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { WebQuantError } from '../errors.js';
+import { LlamaForCausalLM, type GenerateOptions, type QuantizeModelOptions } from '../models/llama.js';
+import { init } from '../runtime/loader.js';
+
+const USAGE = `usage: webquant generate <repo> --prompt TEXT [options]
+
+Generates text with a Llama-family model from the Hugging Face Hub (or a local mirror).
+
+options:
+  --prompt TEXT               the text to continue (required)
+  --max-new-tokens N          tokens to generate at most (default 128)
+  --temperature T             0 = greedy (default), > 0 samples
+  --seed S                    sampling seed, an integer (default 0)
+  --top-k K                   keep the K most likely tokens (default 0 = off)
+  --top-p P                   nucleus sampling mass in (0, 1] (default 1 = off)
+  --repetition-penalty R      > 1 discourages repeats (default 1 = off)
+  --quant none|int8|int4|int2 quantize the linear layers first (default none; lm_head stays float)
+  --group-size G              int4/int2 group size (default 32)
+  --activations float|int8    int8 = W8A8 / W4A8 kernels (default float)
+  --endpoint URL              Hub endpoint (default https://huggingface.co)
+  --hub-dir DIR               read repos from a local folder laid out as <org>/<name>/<file>
+  --revision REV              branch, tag or commit (default main)
+  --no-simd                   use the baseline (non-SIMD) WebAssembly build
+  --quiet                     no timings on stderr
+  -h, --help                  this help`;
+
+class UsageError extends Error {}
+
+function usage(message: string): never {
+  throw new UsageError(message);
+}
+
+function number(name: string, value: string | undefined, check: (n: number) => boolean, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || !check(n)) usage(`--${name} must be ${what} (got ${JSON.stringify(value)})`);
+  return n;
+}
+
+const isInt = (n: number) => Number.isSafeInteger(n);
+
+async function generate(args: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        prompt: { type: 'string' },
+        'max-new-tokens': { type: 'string' },
+        temperature: { type: 'string' },
+        seed: { type: 'string' },
+        'top-k': { type: 'string' },
+        'top-p': { type: 'string' },
+        'repetition-penalty': { type: 'string' },
+        quant: { type: 'string' },
+        'group-size': { type: 'string' },
+        activations: { type: 'string' },
+        endpoint: { type: 'string' },
+        'hub-dir': { type: 'string' },
+        revision: { type: 'string' },
+        'no-simd': { type: 'boolean' },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    usage((e as Error).message);
+  }
+  const { values: v, positionals } = parsed;
+  if (v.help) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  if (positionals.length !== 1) usage(positionals.length === 0 ? 'missing the model repo (e.g. karpathy/stories260K)' : `expected one repo, got ${positionals.join(' ')}`);
+  const repo = positionals[0]!;
+  if (v.prompt === undefined) usage('--prompt TEXT is required');
+  if (v.endpoint !== undefined && v['hub-dir'] !== undefined) usage('give either --endpoint or --hub-dir, not both');
+
+  const options: GenerateOptions = {};
+  const maxNew = number('max-new-tokens', v['max-new-tokens'], (n) => isInt(n) && n >= 1, 'a positive integer');
+  options.maxNewTokens = maxNew ?? 128;
+  const temperature = number('temperature', v.temperature, (n) => n >= 0, 'a number >= 0');
+  if (temperature !== undefined) options.temperature = temperature;
+  const seed = number('seed', v.seed, (n) => isInt(n) && n >= 0, 'a non-negative integer');
+  if (seed !== undefined) options.seed = seed;
+  const topK = number('top-k', v['top-k'], (n) => isInt(n) && n >= 0, 'a non-negative integer');
+  if (topK !== undefined) options.topK = topK;
+  const topP = number('top-p', v['top-p'], (n) => n > 0 && n <= 1, 'a number in (0, 1]');
+  if (topP !== undefined) options.topP = topP;
+  const penalty = number('repetition-penalty', v['repetition-penalty'], (n) => n > 0, 'a number > 0');
+  if (penalty !== undefined) options.repetitionPenalty = penalty;
+
+  const quant = v.quant ?? 'none';
+  if (!['none', 'int8', 'int4', 'int2'].includes(quant)) usage(`--quant must be none, int8, int4 or int2 (got ${JSON.stringify(quant)})`);
+  const groupSize = number('group-size', v['group-size'], (n) => isInt(n) && n >= 1, 'a positive integer');
+  if (groupSize !== undefined && quant !== 'int4' && quant !== 'int2') usage('--group-size applies to --quant int4 or int2');
+  const activations = v.activations ?? 'float';
+  if (activations !== 'float' && activations !== 'int8') usage(`--activations must be float or int8 (got ${JSON.stringify(activations)})`);
+  if (activations === 'int8' && quant === 'none') usage('--activations int8 needs --quant int8 or int4');
+
+  const endpoint = v['hub-dir'] !== undefined ? path.resolve(v['hub-dir']) : v.endpoint;
+  await init(v['no-simd'] ? { simd: false } : {});
+  const model = await LlamaForCausalLM.fromPretrained(repo, {
+    ...(endpoint !== undefined ? { endpoint } : {}),
+    ...(v.revision !== undefined ? { revision: v.revision } : {}),
+  });
+  try {
+    if (quant !== 'none') {
+      const q: QuantizeModelOptions = { weights: quant as 'int8' | 'int4' | 'int2', activations };
+      if (groupSize !== undefined) q.groupSize = groupSize;
+      const summary = await model.quantize(q);
+      if (!v.quiet) {
+        const fb = summary.fallbacks.length ? `, ${summary.fallbacks.length} layers per-channel (group size does not divide)` : '';
+        process.stderr.write(`quantized to ${quant}: linear weights ${summary.bytesBefore} -> ${summary.bytesAfter} bytes${fb}\n`);
+      }
+    }
+    process.stdout.write(v.prompt);
+    const result = await model.generate(v.prompt, { ...options, onToken: (t) => t.text && process.stdout.write(t.text) });
+    process.stdout.write('\n');
+    if (!v.quiet) {
+      const t = result.timings;
+      process.stderr.write(
+        `${result.tokens.length} tokens (${result.finishReason}); prefill ${result.promptTokens.length} tokens at ` +
+          `${t.prefillTokensPerSecond.toFixed(1)} tok/s, decode ${Number.isNaN(t.decodeTokensPerSecond) ? '-' : t.decodeTokensPerSecond.toFixed(1)} tok/s\n`,
+      );
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+      (command === undefined ? process.stderr : process.stdout).write(USAGE + '\n');
+      return command === undefined ? 1 : 0;
+    }
+    if (command !== 'generate') usage(`unknown command ${JSON.stringify(command)}; the command is "generate"`);
+    await generate(rest);
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`webquant: error: ${e.message}\n\n${USAGE}\n`);
+    } else if (e instanceof WebQuantError) {
+      process.stderr.write(`webquant: error (${e.code}): ${e.message}\n`);
+    } else {
+      process.stderr.write(`webquant: error: ${(e as Error)?.stack ?? String(e)}\n`);
+    }
+    return 1;
+  }
+}
+
+// Flush stdout before exiting (a pipe may still hold the streamed text).
+const code = await main(process.argv.slice(2));
+process.stdout.write('', () => process.exit(code));

@@ -1,0 +1,42 @@
+/**
+ * Models: the Llama-family causal LM, its tokenizer, and the same API behind a Web Worker.
+ * (worker.ts is the worker's entry point and is deliberately not exported here.)
+ * @packageDocumentation
+ */
+export {
+  LlamaForCausalLM,
+  quantizeModel,
+  SUPPORTED_MODEL_TYPES,
+  type FromPretrainedOptions,
+  type FromFilesOptions,
+  type LlamaConfigInfo,
+  type GenerateOptions,
+  type GeneratedToken,
+  type GenerationResult,
+  type GenerationTimings,
+  type FinishReason,
+  type WeightQuant,
+  type LayerQuantOptions,
+  type QuantizeModelOptions,
+  type LayerQuantSummary,
+  type QuantizationSummary,
+  type ModelMemoryFootprint,
+} from './llama.js';
+export {
+  Tokenizer,
+  StreamDecoder,
+  type TokenizerJson,
+  type TokenizerConfig,
+  type ChatMessage,
+  type EncodeOptions,
+  type DecodeOptions,
+  type ChatTemplateOptions,
+} from './tokenizer.js';
+export {
+  LlamaWorkerClient,
+  RemoteLlamaModel,
+  createModelWorker,
+  type WorkerLike,
+  type ModelWorkerOptions,
+  type RemoteFromPretrainedOptions,
+} from './remote.js';

@@ -1,0 +1,64 @@
+/**
+ * Messages between {@link LlamaWorkerClient} (remote.ts) and the model worker (worker.ts).
+ * Everything here is structured-cloneable: no functions, no URL objects, no AbortSignals.
+ * @packageDocumentation
+ */
+import type { WebQuantErrorCode } from '../errors.js';
+import type { ModelFilesProgress } from '../hub/model-files.js';
+import type { GenerateOptions, GeneratedToken, QuantizeModelOptions } from './llama.js';
+import type { ChatMessage, ChatTemplateOptions } from './tokenizer.js';
+
+/** Hub settings copied from the page's `env` into the worker. */
+export interface WorkerHubSettings {
+  endpoint?: string;
+  revision?: string;
+  useBrowserCache?: boolean;
+  cacheName?: string;
+}
+
+/** `init()` options as they cross to the worker (`wasmUrl` as a string). */
+export interface WorkerInitOptions {
+  simd?: 'auto' | boolean;
+  wasmUrl?: string;
+}
+
+/** GenerateOptions without the parts that cannot cross a thread boundary. */
+export type WireGenerateOptions = Omit<GenerateOptions, 'onToken' | 'signal'>;
+
+/** Every method the worker serves: name -> [arguments, result]. */
+export interface WorkerMethods {
+  init: [[options: WorkerInitOptions, hub: WorkerHubSettings], { simd: boolean }];
+  load: [[repoId: string, options: { revision?: string; endpoint?: string; maxContext?: number; progress: boolean }], LoadedModelInfo];
+  generate: [[modelId: number, prompt: string | number[], options: WireGenerateOptions], import('./llama.js').GenerationResult];
+  logits: [[modelId: number, ids: number[]], Float32Array];
+  quantize: [[modelId: number, options: QuantizeModelOptions], import('./llama.js').QuantizationSummary];
+  memoryFootprint: [[modelId: number], import('./llama.js').ModelMemoryFootprint];
+  encode: [[modelId: number, text: string, addSpecialTokens: boolean], number[]];
+  decode: [[modelId: number, ids: number[], skipSpecialTokens: boolean], string];
+  applyChatTemplate: [[modelId: number, messages: ChatMessage[], options: ChatTemplateOptions], string];
+  dispose: [[modelId: number], void];
+  memoryUsage: [[], { heapUsedBytes: number; wasmMemoryBytes: number }];
+}
+
+/** Name of a worker method. */
+export type WorkerMethod = keyof WorkerMethods;
+
+/** What the worker sends back after loading a model. */
+export interface LoadedModelInfo {
+  modelId: number;
+  name: string;
+  config: import('./llama.js').LlamaConfigInfo;
+  generationConfig: Record<string, unknown>;
+}
+
+/** Page -> worker. */
+export type ToWorker =
+  | { kind: 'call'; id: number; method: WorkerMethod; args: unknown[] }
+  | { kind: 'abort'; id: number };
+
+/** Worker -> page. */
+export type FromWorker =
+  | { kind: 'result'; id: number; value: unknown }
+  | { kind: 'error'; id: number; code: WebQuantErrorCode; message: string }
+  | { kind: 'token'; id: number; token: GeneratedToken }
+  | { kind: 'progress'; id: number; progress: ModelFilesProgress };

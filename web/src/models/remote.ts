@@ -1,0 +1,373 @@
+/**
+ * The model API behind a Web Worker, so the page's main thread never blocks on the model: the
+ * worker (worker.ts) downloads, loads, quantizes and generates; the page gets the same methods as
+ * {@link LlamaForCausalLM}, asynchronous, with tokens streamed as messages.
+ *
+ * Works without cross-origin isolation (the core runs single-threaded in the worker). In Node the
+ * same client drives a `worker_threads` worker.
+ *
+ * @example
+ * ```ts
+ * import { createModelWorker } from 'webquant';
+ * const worker = await createModelWorker();
+ * const model = await worker.fromPretrained('karpathy/stories260K');
+ * await model.generate('Zoo', { maxNewTokens: 57, onToken: (t) => (out.textContent += t.text) });
+ * await model.dispose();
+ * worker.terminate();
+ * ```
+ * @packageDocumentation
+ */
+import { WebQuantError } from '../errors.js';
+import { env } from '../hub/env.js';
+import type { ModelFilesProgress } from '../hub/model-files.js';
+import type { InitOptions } from '../runtime/loader.js';
+import type {
+  GenerateOptions,
+  GeneratedToken,
+  GenerationResult,
+  LlamaConfigInfo,
+  ModelMemoryFootprint,
+  QuantizationSummary,
+  QuantizeModelOptions,
+} from './llama.js';
+import type { FromWorker, ToWorker, WireGenerateOptions, WorkerMethod, WorkerMethods } from './protocol.js';
+import type { ChatMessage, ChatTemplateOptions } from './tokenizer.js';
+
+/**
+ * What the client needs of a worker: a browser `Worker`, or a Node `worker_threads` Worker
+ * (which has `on` instead of `addEventListener`).
+ */
+export interface WorkerLike {
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+  terminate(): unknown;
+  addEventListener?(type: string, listener: (event: { data?: unknown; message?: string; error?: unknown }) => void): void;
+  on?(event: string, listener: (value: unknown) => void): unknown;
+}
+
+/** Options of {@link LlamaWorkerClient.create} / {@link createModelWorker}. */
+export interface ModelWorkerOptions {
+  /** A worker running `worker.js` (default: one started from this package's `worker.js`). */
+  worker?: WorkerLike;
+  /** Options of `init()` inside the worker (a `wasmUrl` is sent as its absolute URL). */
+  init?: InitOptions;
+}
+
+/** Options of {@link LlamaWorkerClient.fromPretrained}. */
+export interface RemoteFromPretrainedOptions {
+  revision?: string;
+  endpoint?: string;
+  maxContext?: number;
+  progress?: (p: ModelFilesProgress) => void;
+  signal?: AbortSignal;
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  onToken?: (t: GeneratedToken) => void;
+  onProgress?: (p: ModelFilesProgress) => void;
+}
+
+async function defaultWorker(): Promise<WorkerLike> {
+  const url = new URL('./worker.js', import.meta.url);
+  if (typeof Worker === 'function') {
+    // The literal `new URL(..., import.meta.url)` form lets bundlers (Vite, webpack) emit the worker.
+    return new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  }
+  const specifier = 'node:worker_threads';
+  try {
+    const { Worker: NodeWorker } = (await import(/* @vite-ignore */ specifier)) as typeof import('node:worker_threads');
+    return new NodeWorker(url) as unknown as WorkerLike;
+  } catch (e) {
+    throw new WebQuantError('unsupported', `this environment has neither Web Workers nor worker_threads: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/**
+ * A connection to one model worker. Create it with {@link LlamaWorkerClient.create} (or
+ * {@link createModelWorker}); load models with {@link fromPretrained}; {@link terminate} ends the
+ * worker and every model in it.
+ */
+export class LlamaWorkerClient {
+  readonly #worker: WorkerLike;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #dead: WebQuantError | undefined;
+  /** Which build of the core the worker loaded. */
+  simd = false;
+
+  private constructor(worker: WorkerLike) {
+    this.#worker = worker;
+    const onMessage = (data: unknown) => this.#receive(data as FromWorker);
+    const onError = (what: string) => {
+      this.#fail(new WebQuantError('unsupported', `the model worker failed: ${what}`));
+    };
+    if (typeof worker.addEventListener === 'function') {
+      worker.addEventListener('message', (e) => onMessage(e.data));
+      worker.addEventListener('error', (e) => onError(String(e.message ?? e.error ?? 'could not load or run worker.js')));
+      worker.addEventListener('messageerror', () => onError('a message could not be deserialized'));
+    } else if (typeof worker.on === 'function') {
+      worker.on('message', onMessage);
+      worker.on('error', (e) => onError(String((e as Error)?.message ?? e)));
+      worker.on('exit', (code) => onError(`the worker exited (code ${String(code)})`));
+    } else {
+      throw new WebQuantError('invalid_argument', 'worker must be a Web Worker or a worker_threads Worker');
+    }
+  }
+
+  /**
+   * Starts (or adopts) a model worker and loads the WebAssembly core in it. The page's Hub
+   * settings (`env.endpoint`, `revision`, `useBrowserCache`, `cacheName`) are copied into the worker.
+   */
+  static async create(options: ModelWorkerOptions = {}): Promise<LlamaWorkerClient> {
+    const client = new LlamaWorkerClient(options.worker ?? (await defaultWorker()));
+    const initOptions = options.init ?? {};
+    const wasmUrl = initOptions.wasmUrl;
+    const base = (globalThis as { location?: { href: string } }).location?.href ?? import.meta.url;
+    try {
+      const info = await client.#call('init', [
+        {
+          ...(initOptions.simd !== undefined ? { simd: initOptions.simd } : {}),
+          ...(wasmUrl !== undefined ? { wasmUrl: new URL(wasmUrl, base).href } : {}),
+        },
+        { endpoint: env.endpoint, revision: env.revision, useBrowserCache: env.useBrowserCache, cacheName: env.cacheName },
+      ]);
+      client.simd = info.simd;
+    } catch (e) {
+      client.terminate();
+      throw e;
+    }
+    return client;
+  }
+
+  #receive(msg: FromWorker): void {
+    const p = this.#pending.get(msg.id);
+    if (!p) return;
+    switch (msg.kind) {
+      case 'token':
+        p.onToken?.(msg.token);
+        break;
+      case 'progress':
+        p.onProgress?.(msg.progress);
+        break;
+      case 'result':
+        this.#pending.delete(msg.id);
+        p.resolve(msg.value);
+        break;
+      case 'error':
+        this.#pending.delete(msg.id);
+        p.reject(new WebQuantError(msg.code, msg.message));
+        break;
+    }
+  }
+
+  #fail(err: WebQuantError): void {
+    if (this.#dead) return;
+    this.#dead = err;
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+  }
+
+  /** @internal sends one call; `signal` sends an abort message to the worker. */
+  #call<M extends WorkerMethod>(
+    method: M,
+    args: WorkerMethods[M][0],
+    hooks: { signal?: AbortSignal; onToken?: (t: GeneratedToken) => void; onProgress?: (p: ModelFilesProgress) => void } = {},
+  ): Promise<WorkerMethods[M][1]> {
+    if (this.#dead) return Promise.reject(this.#dead);
+    const { signal } = hooks;
+    if (signal?.aborted) return Promise.reject(new WebQuantError('aborted', `${method} was aborted`, { cause: signal.reason }));
+    const id = this.#nextId++;
+    return new Promise<WorkerMethods[M][1]>((resolve, reject) => {
+      const onAbort = () => this.#post({ kind: 'abort', id });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const done = () => signal?.removeEventListener('abort', onAbort);
+      this.#pending.set(id, {
+        resolve: (v) => {
+          done();
+          resolve(v as WorkerMethods[M][1]);
+        },
+        reject: (e) => {
+          done();
+          reject(e);
+        },
+        ...(hooks.onToken ? { onToken: hooks.onToken } : {}),
+        ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
+      });
+      try {
+        this.#post({ kind: 'call', id, method, args: args as unknown[] });
+      } catch (e) {
+        this.#pending.delete(id);
+        done();
+        reject(new WebQuantError('invalid_argument', `could not send ${method} to the worker: ${(e as Error).message}`, { cause: e }));
+      }
+    });
+  }
+
+  #post(message: ToWorker): void {
+    this.#worker.postMessage(message);
+  }
+
+  /** @internal */
+  call<M extends WorkerMethod>(
+    method: M,
+    args: WorkerMethods[M][0],
+    hooks?: { signal?: AbortSignal; onToken?: (t: GeneratedToken) => void; onProgress?: (p: ModelFilesProgress) => void },
+  ): Promise<WorkerMethods[M][1]> {
+    return this.#call(method, args, hooks);
+  }
+
+  /** Downloads and loads a model inside the worker (see `LlamaForCausalLM.fromPretrained`). */
+  async fromPretrained(repoId: string, options: RemoteFromPretrainedOptions = {}): Promise<RemoteLlamaModel> {
+    const { progress, signal, ...rest } = options;
+    const info = await this.#call('load', [repoId, { ...rest, progress: progress !== undefined }], {
+      ...(signal ? { signal } : {}),
+      ...(progress ? { onProgress: progress } : {}),
+    });
+    return new RemoteLlamaModel(this, info.modelId, info.name, info.config, info.generationConfig);
+  }
+
+  /** Heap and memory size of the core inside the worker. */
+  memoryUsage(): Promise<{ heapUsedBytes: number; wasmMemoryBytes: number }> {
+    return this.#call('memoryUsage', []);
+  }
+
+  /** Ends the worker; pending calls reject with `disposed`. */
+  terminate(): void {
+    this.#fail(new WebQuantError('disposed', 'the model worker was terminated'));
+    void this.#worker.terminate();
+  }
+}
+
+/**
+ * A model living in a worker: the methods of {@link LlamaForCausalLM}, all asynchronous.
+ * `dispose()` frees it in the worker.
+ */
+export class RemoteLlamaModel {
+  readonly #client: LlamaWorkerClient;
+  readonly #id: number;
+  #disposed = false;
+  /** The repo id it was loaded from. */
+  readonly name: string;
+  /** The model's shape, as the core parsed config.json. */
+  readonly config: LlamaConfigInfo;
+  /** The repo's generation_config.json (empty when it has none). */
+  readonly generationConfig: Record<string, unknown>;
+
+  /** @internal use {@link LlamaWorkerClient.fromPretrained} */
+  constructor(client: LlamaWorkerClient, id: number, name: string, config: LlamaConfigInfo, generationConfig: Record<string, unknown>) {
+    this.#client = client;
+    this.#id = id;
+    this.name = name;
+    this.config = config;
+    this.generationConfig = generationConfig;
+  }
+
+  #modelId(): number {
+    if (this.#disposed) throw new WebQuantError('disposed', `${this.name} was disposed`);
+    return this.#id;
+  }
+
+  /** See `LlamaForCausalLM.generate`; `onToken` is called as token messages arrive. */
+  async generate(prompt: string | readonly number[], options: GenerateOptions = {}): Promise<GenerationResult> {
+    const { onToken, signal, ...wire } = options;
+    if (onToken !== undefined && typeof onToken !== 'function') throw new WebQuantError('invalid_argument', 'onToken must be a function');
+    return this.#client.call('generate', [this.#modelId(), typeof prompt === 'string' ? prompt : Array.from(prompt), wire as WireGenerateOptions], {
+      ...(signal ? { signal } : {}),
+      ...(onToken ? { onToken } : {}),
+    });
+  }
+
+  /**
+   * See `LlamaForCausalLM.stream`: tokens as an async iterator, the {@link GenerationResult} as its
+   * return value. Leaving the loop early aborts the generation in the worker.
+   */
+  async *stream(prompt: string | readonly number[], options: Omit<GenerateOptions, 'onToken'> = {}): AsyncGenerator<GeneratedToken, GenerationResult, void> {
+    const queue: GeneratedToken[] = [];
+    let wake: (() => void) | undefined;
+    const stop = new AbortController();
+    const outer = options.signal;
+    const forward = () => stop.abort(outer?.reason);
+    if (outer?.aborted) forward();
+    outer?.addEventListener('abort', forward, { once: true });
+    let settled = false;
+    const run = this.generate(prompt, {
+      ...options,
+      signal: stop.signal,
+      onToken: (t) => {
+        queue.push(t);
+        wake?.();
+      },
+    }).finally(() => {
+      settled = true;
+      wake?.();
+    });
+    run.catch(() => undefined); // observed below; keeps an early `return` from leaving it unhandled
+    try {
+      for (;;) {
+        while (queue.length > 0) yield queue.shift()!;
+        if (settled) return await run;
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+    } finally {
+      outer?.removeEventListener('abort', forward);
+      if (!settled) {
+        stop.abort(new WebQuantError('aborted', 'the stream was closed'));
+        await run.catch(() => undefined);
+      }
+    }
+  }
+
+  /** See `LlamaForCausalLM.logits` (the buffer is transferred, not copied). */
+  logits(ids: readonly number[]): Promise<Float32Array> {
+    return this.#client.call('logits', [this.#modelId(), Array.from(ids)]);
+  }
+
+  /** See `quantizeModel`. */
+  quantize(options: QuantizeModelOptions): Promise<QuantizationSummary> {
+    return this.#client.call('quantize', [this.#modelId(), options]);
+  }
+
+  /** See `LlamaForCausalLM.memoryFootprint`. */
+  memoryFootprint(): Promise<ModelMemoryFootprint> {
+    return this.#client.call('memoryFootprint', [this.#modelId()]);
+  }
+
+  /** The tokenizer's `encode`, run in the worker. */
+  encode(text: string, options: { addSpecialTokens?: boolean } = {}): Promise<number[]> {
+    return this.#client.call('encode', [this.#modelId(), text, options.addSpecialTokens ?? true]);
+  }
+
+  /** The tokenizer's `decode`, run in the worker. */
+  decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): Promise<string> {
+    return this.#client.call('decode', [this.#modelId(), Array.from(ids), options.skipSpecialTokens ?? true]);
+  }
+
+  /** The tokenizer's `applyChatTemplate`, run in the worker. */
+  applyChatTemplate(messages: ChatMessage[], options: ChatTemplateOptions = {}): Promise<string> {
+    return this.#client.call('applyChatTemplate', [this.#modelId(), messages, options]);
+  }
+
+  /** Frees the model in the worker (after a running generation stops). Idempotent. */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    await this.#client.call('dispose', [this.#id]).catch((e: unknown) => {
+      if (!(e instanceof WebQuantError && e.code === 'disposed')) throw e;
+    });
+  }
+
+  /** Starts {@link dispose} without waiting, for `using`. */
+  [Symbol.dispose](): void {
+    void this.dispose().catch(() => undefined);
+  }
+}
+
+/**
+ * Starts a model worker (a module Web Worker in browsers, a worker_threads Worker in Node) with
+ * the core loaded; see {@link LlamaWorkerClient}.
+ */
+export function createModelWorker(options: ModelWorkerOptions = {}): Promise<LlamaWorkerClient> {
+  return LlamaWorkerClient.create(options);
+}

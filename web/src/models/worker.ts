@@ -1,0 +1,127 @@
+/**
+ * The model worker: runs {@link LlamaForCausalLM} off the main thread and answers the RPC of
+ * {@link LlamaWorkerClient} (remote.ts). Start it as a module worker
+ * (`new Worker(new URL('webquant/dist/models/worker.js', ...), { type: 'module' })`, or just
+ * `createModelWorker()`); in Node it also runs under `worker_threads`.
+ *
+ * It needs no cross-origin isolation: the core runs single-threaded inside the worker, and long
+ * generations give the worker's event loop a turn every few milliseconds, so abort messages are
+ * handled while tokens stream.
+ * @packageDocumentation
+ */
+import { WebQuantError } from '../errors.js';
+import { env } from '../hub/env.js';
+import { init, memoryUsage } from '../runtime/loader.js';
+import { LlamaForCausalLM } from './llama.js';
+import type { FromWorker, ToWorker, WorkerHubSettings, WorkerMethod, WorkerMethods } from './protocol.js';
+
+type Post = (message: FromWorker, transfer?: Transferable[]) => void;
+
+const models = new Map<number, LlamaForCausalLM>();
+const controllers = new Map<number, AbortController>();
+let nextModelId = 1;
+
+function model(id: number): LlamaForCausalLM {
+  const m = models.get(id);
+  if (!m) throw new WebQuantError('disposed', `model ${id} does not exist in this worker (it was disposed)`);
+  return m;
+}
+
+function applyHub(hub: WorkerHubSettings): void {
+  if (hub.endpoint !== undefined) env.endpoint = hub.endpoint;
+  if (hub.revision !== undefined) env.revision = hub.revision;
+  if (hub.useBrowserCache !== undefined) env.useBrowserCache = hub.useBrowserCache;
+  if (hub.cacheName !== undefined) env.cacheName = hub.cacheName;
+}
+
+type Handler<M extends WorkerMethod> = (args: WorkerMethods[M][0], id: number, post: Post, signal: AbortSignal) => Promise<WorkerMethods[M][1]> | WorkerMethods[M][1];
+
+const handlers: { [M in WorkerMethod]: Handler<M> } = {
+  async init([options, hub]) {
+    applyHub(hub);
+    return init(options);
+  },
+  async load([repoId, options], id, post, signal) {
+    const m = await LlamaForCausalLM.fromPretrained(repoId, {
+      ...(options.revision !== undefined ? { revision: options.revision } : {}),
+      ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
+      ...(options.maxContext !== undefined ? { maxContext: options.maxContext } : {}),
+      ...(options.progress ? { progress: (progress) => post({ kind: 'progress', id, progress }) } : {}),
+      signal,
+    });
+    const modelId = nextModelId++;
+    models.set(modelId, m);
+    return { modelId, name: m.name, config: m.config, generationConfig: m.generationConfig };
+  },
+  generate([modelId, prompt, options], id, post, signal) {
+    return model(modelId).generate(prompt, { ...options, signal, onToken: (token) => post({ kind: 'token', id, token }) });
+  },
+  logits([modelId, ids]) {
+    return model(modelId).logits(ids);
+  },
+  quantize([modelId, options]) {
+    return model(modelId).quantize(options);
+  },
+  memoryFootprint([modelId]) {
+    return model(modelId).memoryFootprint();
+  },
+  encode([modelId, text, addSpecialTokens]) {
+    return model(modelId).tokenizer.encode(text, { addSpecialTokens });
+  },
+  decode([modelId, ids, skipSpecialTokens]) {
+    return model(modelId).tokenizer.decode(ids, { skipSpecialTokens });
+  },
+  applyChatTemplate([modelId, messages, options]) {
+    return model(modelId).tokenizer.applyChatTemplate(messages, options);
+  },
+  dispose([modelId]) {
+    models.get(modelId)?.dispose();
+    models.delete(modelId);
+  },
+  memoryUsage() {
+    return memoryUsage();
+  },
+};
+
+async function handle(message: ToWorker, post: Post): Promise<void> {
+  if (message.kind === 'abort') {
+    controllers.get(message.id)?.abort(new WebQuantError('aborted', 'aborted by the page'));
+    return;
+  }
+  const { id, method, args } = message;
+  const controller = new AbortController();
+  controllers.set(id, controller);
+  try {
+    const handler = handlers[method] as Handler<WorkerMethod> | undefined;
+    if (!handler) throw new WebQuantError('invalid_argument', `the model worker has no method ${JSON.stringify(method)}`);
+    const value = await handler(args as never, id, post, controller.signal);
+    // Logits go back as a transferred buffer, not a copy.
+    const transfer = value instanceof Float32Array ? [value.buffer] : [];
+    post({ kind: 'result', id, value }, transfer);
+  } catch (e) {
+    const err = e instanceof WebQuantError ? e : new WebQuantError('invalid_argument', `model worker: ${String((e as Error)?.message ?? e)}`);
+    post({ kind: 'error', id, code: err.code, message: err.message });
+  } finally {
+    controllers.delete(id);
+  }
+}
+
+interface BrowserScope {
+  addEventListener(type: 'message', fn: (e: MessageEvent<ToWorker>) => void): void;
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+}
+
+const scope = globalThis as unknown as { WorkerGlobalScope?: unknown } & Partial<BrowserScope>;
+if (typeof scope.WorkerGlobalScope !== 'undefined' && typeof scope.postMessage === 'function') {
+  // A (module) Web Worker. The listener is attached synchronously, so no early message is missed.
+  const self = scope as BrowserScope;
+  const post: Post = (message, transfer) => self.postMessage(message, transfer ?? []);
+  self.addEventListener('message', (e) => void handle(e.data, post));
+} else {
+  // Node worker_threads (tests, CLI tools). A variable specifier keeps bundlers away from it.
+  const specifier = 'node:worker_threads';
+  const { parentPort } = (await import(/* @vite-ignore */ specifier)) as typeof import('node:worker_threads');
+  if (!parentPort) throw new Error('webquant model worker: not running in a worker');
+  const post: Post = (message, transfer) => parentPort.postMessage(message, (transfer ?? []) as never);
+  parentPort.on('message', (message: ToWorker) => void handle(message, post));
+}
