@@ -31,6 +31,21 @@ struct LinearQuantSpec {
   int group_size = 32;      // low-bit schemes: elements per group along in_features (0 = per channel)
 };
 
+// The integer form of a quantized layer, in the course's convention (for saving and loading).
+// Dequantized weight: W[j, c] = scales[j, g] * (q[j, c] - zero_points[j, g]), g = c / group_size.
+struct LinearQuantizedData {
+  LinearScheme scheme = LinearScheme::kW8A16;
+  bool asymmetric = false;
+  int bits = 8;                      // 8 (w8a16, w8a8), 4 (w4a16, w4a8) or 2 (w2a16)
+  int group_size = 0;                // along in_features; == in_features means per channel
+  int out_features = 0;
+  int in_features = 0;
+  std::vector<int8_t> q;             // [out, in] signed codes in [-2^(bits-1), 2^(bits-1) - 1]
+  std::vector<float> scales;         // [out, in / group_size], finite and > 0
+  std::vector<int32_t> zero_points;  // [out, in / group_size], same signed range; all 0 if symmetric
+  std::vector<float> bias;           // [out], or empty for no bias
+};
+
 class LinearLayer {
  public:
   virtual ~LinearLayer() = default;
@@ -43,6 +58,12 @@ class LinearLayer {
   virtual std::string describe() const = 0;
   // Reconstructs W as float32 [out, in] (for error analysis and export); `out` has out*in floats.
   virtual void dequantize_weight(float* out) const = 0;
+  // The bias (out_features floats), or empty when the layer has none.
+  virtual std::vector<float> bias() const { return {}; }
+  // The integer weights, scales and zero points of a quantized layer; kUnsupported for float32.
+  virtual Status export_quantized(LinearQuantizedData* out) const {
+    return Status::Error(StatusCode::kUnsupported, "a float32 linear layer has no quantized form");
+  }
 
   int in_features = 0;
   int out_features = 0;
@@ -53,9 +74,17 @@ std::unique_ptr<LinearLayer> make_linear_f32(const float* w, int out_features, i
                                              const float* bias);
 
 // Quantizes W with `spec`. When in_features is not a multiple of group_size, the layer falls back
-// to per-channel scales (group = in_features) and says so in describe() and *note.
+// to per-channel scales (group = in_features) and says so in describe() and *note (*note is set to
+// "" otherwise; it may be nullptr). scheme kF32 gives a float32 layer. Errors: kInvalidArgument
+// (sizes < 1, unknown scheme, group_size < 0, asymmetric int8), kNonFinite (NaN/Inf in w or bias).
+// Int8 schemes (w8a16, w8a8) ignore group_size: they are per channel by definition.
 Status make_linear_quantized(const float* w, int out_features, int in_features, const float* bias,
                              const LinearQuantSpec& spec, std::unique_ptr<LinearLayer>* out,
                              std::string* note);
+
+// Builds a quantized layer from its integer form (e.g. read back from a saved model), without
+// re-quantizing. Validates shapes, code ranges, scales (finite, > 0) and zero points.
+Status make_linear_from_quantized(const LinearQuantizedData& data,
+                                  std::unique_ptr<LinearLayer>* out);
 
 }  // namespace webquant

@@ -1,0 +1,145 @@
+// GEMM kernels of the linear layers: y[m, n] = x[m, k] W^T (+ bias), W is [n, k] (out x in).
+// m = 1 is the decode GEMV and is the case the SIMD kernels are tuned for; m > 1 (prefill) runs
+// the same panels once per activation row while the panel's weights sit in L1.
+//
+// Every kernel has a scalar reference (`__ref`, file *_ref.cpp, never vectorized, written for
+// clarity) and a WASM SIMD128 version (`__wasmsimd`) over the SAME packed layouts, so the kernel
+// table can compare them on identical input. Integer-activation kernels (`_s8`) and the
+// activation quantizer are bit-identical to their reference; float-activation kernels reorder sums
+// (tolerance in table.cpp).
+//
+// Packed weight layouts (internal; the public format is the course's, see webquant/pack.h):
+//  * Output channels go in panels of kGemmNr = 4 rows. n is padded to np = round_up(n, 4) with
+//    rows that dequantize to 0; they are computed but never written to y.
+//  * Within a panel the 4 rows are interleaved block by block, so one pass streams one buffer:
+//      panel p: [block 0: row 4p | row 4p+1 | row 4p+2 | row 4p+3][block 1: ...] ...
+//  * int8 per channel (q8c): blocks of 16 int8 along k; k is padded to kp = round_up(k, 16) with 0.
+//  * 4-bit / 2-bit per group (q4g, q2g): groups of G consecutive elements along k (k % G == 0,
+//    ng = k / G groups); each group is padded to Gp = round_up(G, 32) and cut in blocks of 32.
+//    The padding holds the zero code, so it dequantizes to exactly 0.
+//      4-bit block, 16 bytes: byte j = element j (low nibble) | element j+16 (high nibble)
+//                             (ggml's Q4_0 order: `& 0x0F` and `>> 4` give two runs of 16)
+//      2-bit block,  8 bytes: byte j = element j | j+8 << 2 | j+16 << 4 | j+24 << 6
+//    Codes are unsigned u in [0, 2^bits); the weight is scale * (u - zu) with zu the zero code.
+//    Group parameters, panel by panel: scales [np/4][ng][4] floats, zero codes [np/4][ng][4] bytes.
+//  * Activations for a grouped kernel come in the same padded geometry: each row holds ng * Gp
+//    values, group g at g * Gp, padding 0 (pad_rows_f32 / quantize_rows_f32_s8 produce it; when
+//    G % 32 == 0 it is the plain row). q8c kernels take rows of kp values the same way.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/simd.h"
+
+namespace webquant::kernels {
+
+constexpr size_t kGemmNr = 4;      // output rows per panel
+constexpr size_t kQ8Block = 16;    // int8 block along k
+constexpr size_t kQLowBlock = 32;  // 4-bit / 2-bit block along k
+
+inline size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
+
+// Geometry of a grouped (q4g / q2g) weight: k % group == 0 is the caller's job.
+struct GroupGeometry {
+  size_t n = 0;       // output rows
+  size_t k = 0;       // input features
+  size_t group = 0;   // G
+  size_t groups = 0;  // ng = k / G
+  size_t gp = 0;      // Gp = round_up(G, 32)
+  size_t np = 0;      // round_up(n, 4)
+  size_t kpad() const { return groups * gp; }            // padded row length (activations)
+  size_t blocks_per_group() const { return gp / kQLowBlock; }
+  size_t panels() const { return np / kGemmNr; }
+  size_t params() const { return np * groups; }           // scales (and zero codes) count
+};
+GroupGeometry make_group_geometry(size_t n, size_t k, size_t group);
+
+// ---- packing (plain code, shared by the layers, the tests and the benchmark) ----
+// q8c: q is [n, k] int8 row-major; packed has packed_q8c_bytes(n, k) bytes.
+size_t packed_q8c_bytes(size_t n, size_t k);
+void pack_q8c(const int8_t* q, size_t n, size_t k, int8_t* packed);
+int8_t packed_q8c_get(const int8_t* packed, size_t k, size_t row, size_t col);
+// q4g / q2g: codes is [n, k] unsigned codes (< 2^bits) row-major; zero_codes is [n, ng] and fills
+// the padding. packed has packed_qg_bytes(geo, bits) bytes.
+size_t packed_qg_bytes(const GroupGeometry& geo, int bits);
+void pack_qg(const GroupGeometry& geo, int bits, const uint8_t* codes, const uint8_t* zero_codes,
+             uint8_t* packed);
+uint8_t packed_qg_get(const GroupGeometry& geo, int bits, const uint8_t* packed, size_t row,
+                      size_t col);
+// Group parameter index of (row, group) in the [np/4][ng][4] order.
+inline size_t qg_param_index(const GroupGeometry& geo, size_t row, size_t g) {
+  return ((row / kGemmNr) * geo.groups + g) * kGemmNr + row % kGemmNr;
+}
+
+// Copies m rows of k floats into the padded geometry (rows of groups * group_stride floats,
+// group g at g * group_stride, padding 0).
+void pad_rows_f32(size_t m, size_t k, size_t group, size_t group_stride, const float* x, float* out);
+
+// ---- activation quantization (per row = per token, symmetric int8) ----
+// For each row i: s = max|x[i, :]| / 127, xq = clamp(round_half_even(x / s), -127, 127), written
+// in the padded geometry above (padding 0). A row of zeros gets s = 0 and xq = 0. A row holding
+// NaN gets s = NaN (and Inf gives s = Inf), so the layer's output is non-finite, never silently
+// wrong. xq: m * (k / group) * group_stride bytes; scale: m floats.
+void quantize_rows_f32_s8__ref(size_t m, size_t k, size_t group, size_t group_stride,
+                               const float* x, int8_t* xq, float* scale);
+void quantize_rows_f32_s8__wasmsimd(size_t m, size_t k, size_t group, size_t group_stride,
+                                    const float* x, int8_t* xq, float* scale);
+
+// ---- float32 weights ----
+// w: [n, k] row-major (not packed); x: [m, k]; bias: n floats or nullptr; y: [m, n].
+void gemm_f32_f32__ref(size_t m, size_t n, size_t k, const float* x, const float* w,
+                       const float* bias, float* y);
+void gemm_f32_f32__wasmsimd(size_t m, size_t n, size_t k, const float* x, const float* w,
+                            const float* bias, float* y);
+
+// ---- int8 weights per output channel ----
+// y[i, j] = scale[j] * sum_c x[i, c] q[j, c] + bias[j]. x: [m, kp] floats (padding 0);
+// w: pack_q8c; scale: np floats; bias: n floats or nullptr; y: [m, n].
+void gemm_q8c_f32__ref(size_t m, size_t n, size_t k, const float* x, const int8_t* w,
+                       const float* scale, const float* bias, float* y);
+void gemm_q8c_f32__wasmsimd(size_t m, size_t n, size_t k, const float* x, const int8_t* w,
+                            const float* scale, const float* bias, float* y);
+// Integer activations: acc = sum_c xq[i, c] q[j, c] in int32 (k <= 131072 keeps it exact), then
+// y[i, j] = float(acc) * scale[j] * xscale[i] + bias[j], evaluated in that order.
+// xq: [m, kp] int8 (quantize_rows_f32_s8 with group = k, group_stride = kp).
+void gemm_q8c_s8__ref(size_t m, size_t n, size_t k, const int8_t* xq, const float* xscale,
+                      const int8_t* w, const float* scale, const float* bias, float* y);
+void gemm_q8c_s8__wasmsimd(size_t m, size_t n, size_t k, const int8_t* xq, const float* xscale,
+                           const int8_t* w, const float* scale, const float* bias, float* y);
+
+// ---- 4-bit / 2-bit weights per group, float activations ----
+// y[i, j] = sum_g scale[j, g] * sum_{c in g} x[i, c] (u[j, c] - zu[j, g]) + bias[j].
+// x: [m, kpad] floats in the padded geometry; w: pack_qg; scale, zero: qg_param_index order.
+void gemm_q4g_f32__ref(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
+                       const float* scale, const uint8_t* zero, const float* bias, float* y);
+void gemm_q4g_f32__wasmsimd(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
+                            const float* scale, const uint8_t* zero, const float* bias, float* y);
+void gemm_q2g_f32__ref(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
+                       const float* scale, const uint8_t* zero, const float* bias, float* y);
+void gemm_q2g_f32__wasmsimd(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
+                            const float* scale, const uint8_t* zero, const float* bias, float* y);
+
+// ---- 4-bit weights per group, int8 activations ----
+// acc_g = sum_{c in g} xq[i, c] (u[j, c] - zu[j, g]) in int32; t = sum over g, in group order, of
+// float(acc_g) * scale[j, g] (t starts at 0.0f); y[i, j] = t * xscale[i] + bias[j].
+// xq: [m, kpad] int8 (quantize_rows_f32_s8 with the weight's group and Gp).
+void gemm_q4g_s8__ref(size_t m, const GroupGeometry& geo, const int8_t* xq, const float* xscale,
+                      const uint8_t* w, const float* scale, const uint8_t* zero, const float* bias,
+                      float* y);
+void gemm_q4g_s8__wasmsimd(size_t m, const GroupGeometry& geo, const int8_t* xq,
+                           const float* xscale, const uint8_t* w, const float* scale,
+                           const uint8_t* zero, const float* bias, float* y);
+
+#if !WEBQUANT_SIMD
+// Baseline build: no SIMD kernels are compiled; every __wasmsimd name means the reference.
+#define quantize_rows_f32_s8__wasmsimd quantize_rows_f32_s8__ref
+#define gemm_f32_f32__wasmsimd gemm_f32_f32__ref
+#define gemm_q8c_f32__wasmsimd gemm_q8c_f32__ref
+#define gemm_q8c_s8__wasmsimd gemm_q8c_s8__ref
+#define gemm_q4g_f32__wasmsimd gemm_q4g_f32__ref
+#define gemm_q2g_f32__wasmsimd gemm_q2g_f32__ref
+#define gemm_q4g_s8__wasmsimd gemm_q4g_s8__ref
+#endif
+
+}  // namespace webquant::kernels

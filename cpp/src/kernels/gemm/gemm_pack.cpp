@@ -1,0 +1,106 @@
+// Packing of linear-layer weights into the GEMM kernels' layouts (drawn in gemm.h).
+#include <cstring>
+
+#include "kernels/gemm/gemm.h"
+
+namespace webquant::kernels {
+
+GroupGeometry make_group_geometry(size_t n, size_t k, size_t group) {
+  GroupGeometry g;
+  g.n = n;
+  g.k = k;
+  g.group = group;
+  g.groups = group ? k / group : 0;
+  g.gp = round_up(group, kQLowBlock);
+  g.np = round_up(n, kGemmNr);
+  return g;
+}
+
+size_t packed_q8c_bytes(size_t n, size_t k) { return round_up(n, kGemmNr) * round_up(k, kQ8Block); }
+
+// Byte offset of (row, col) in the q8c layout: panel, then block of 16, then row in panel.
+static size_t q8c_offset(size_t k, size_t row, size_t col) {
+  const size_t kp = round_up(k, kQ8Block);
+  return (row / kGemmNr) * kGemmNr * kp + (col / kQ8Block) * kGemmNr * kQ8Block +
+         (row % kGemmNr) * kQ8Block + col % kQ8Block;
+}
+
+void pack_q8c(const int8_t* q, size_t n, size_t k, int8_t* packed) {
+  std::memset(packed, 0, packed_q8c_bytes(n, k));
+  for (size_t r = 0; r < n; ++r)
+    for (size_t c = 0; c < k; ++c) packed[q8c_offset(k, r, c)] = q[r * k + c];
+}
+
+int8_t packed_q8c_get(const int8_t* packed, size_t k, size_t row, size_t col) {
+  return packed[q8c_offset(k, row, col)];
+}
+
+// Bytes of one block of 32 codes for one row.
+static size_t block_bytes(int bits) { return bits == 4 ? 16 : 8; }
+
+size_t packed_qg_bytes(const GroupGeometry& geo, int bits) {
+  return geo.np * geo.groups * geo.blocks_per_group() * block_bytes(bits);
+}
+
+// Where element e (0..31) of a block lives: byte index and bit shift.
+static void block_position(int bits, size_t e, size_t* byte, unsigned* shift) {
+  if (bits == 4) {
+    *byte = e % 16;
+    *shift = static_cast<unsigned>(e / 16) * 4;
+  } else {
+    *byte = e % 8;
+    *shift = static_cast<unsigned>(e / 8) * 2;
+  }
+}
+
+// Offset of the block holding padded column pc (0 .. kpad) of `row`.
+static size_t qg_block_offset(const GroupGeometry& geo, int bits, size_t row, size_t pc) {
+  const size_t bb = block_bytes(bits);
+  const size_t blocks_per_row = geo.groups * geo.blocks_per_group();
+  return ((row / kGemmNr) * blocks_per_row + pc / kQLowBlock) * kGemmNr * bb + (row % kGemmNr) * bb;
+}
+
+void pack_qg(const GroupGeometry& geo, int bits, const uint8_t* codes, const uint8_t* zero_codes,
+             uint8_t* packed) {
+  std::memset(packed, 0, packed_qg_bytes(geo, bits));
+  const unsigned mask = (1u << bits) - 1;
+  for (size_t r = 0; r < geo.np; ++r) {
+    for (size_t g = 0; g < geo.groups; ++g) {
+      // Padding rows and padding columns hold the zero code: they dequantize to 0.
+      const unsigned zero = r < geo.n ? zero_codes[r * geo.groups + g] & mask : 0;
+      for (size_t e = 0; e < geo.gp; ++e) {
+        const bool real = r < geo.n && e < geo.group;
+        const unsigned u = real ? (codes[r * geo.k + g * geo.group + e] & mask) : zero;
+        const size_t pc = g * geo.gp + e;
+        size_t byte;
+        unsigned shift;
+        block_position(bits, pc % kQLowBlock, &byte, &shift);
+        packed[qg_block_offset(geo, bits, r, pc) + byte] |= static_cast<uint8_t>(u << shift);
+      }
+    }
+  }
+}
+
+uint8_t packed_qg_get(const GroupGeometry& geo, int bits, const uint8_t* packed, size_t row,
+                      size_t col) {
+  const size_t pc = (col / geo.group) * geo.gp + col % geo.group;
+  size_t byte;
+  unsigned shift;
+  block_position(bits, pc % kQLowBlock, &byte, &shift);
+  return static_cast<uint8_t>((packed[qg_block_offset(geo, bits, row, pc) + byte] >> shift) &
+                              ((1u << bits) - 1));
+}
+
+void pad_rows_f32(size_t m, size_t k, size_t group, size_t group_stride, const float* x,
+                  float* out) {
+  const size_t groups = k / group;
+  for (size_t i = 0; i < m; ++i) {
+    for (size_t g = 0; g < groups; ++g) {
+      float* dst = out + (i * groups + g) * group_stride;
+      std::memcpy(dst, x + i * k + g * group, group * sizeof(float));
+      std::memset(dst + group, 0, (group_stride - group) * sizeof(float));
+    }
+  }
+}
+
+}  // namespace webquant::kernels

@@ -1,0 +1,494 @@
+// Linear layers (webquant/linear.h): float32 and quantized weights, on the GEMM kernels of
+// kernels/gemm. The quantized layers keep only packed codes, scales and zero codes.
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/gemm/gemm.h"
+#include "webquant/linear.h"
+
+namespace webquant {
+
+// TODO(linear): switch to the __wasmsimd kernels once they are in.
+#define WQ_GEMM(name) kernels::name##__ref
+
+const char* linear_scheme_name(LinearScheme s) {
+  switch (s) {
+    case LinearScheme::kF32: return "f32";
+    case LinearScheme::kW8A16: return "w8a16";
+    case LinearScheme::kW4A16: return "w4a16";
+    case LinearScheme::kW2A16: return "w2a16";
+    case LinearScheme::kW8A8: return "w8a8";
+    case LinearScheme::kW4A8: return "w4a8";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// int32 accumulation of int8 x int8 products stays exact up to this many terms (127 * 128 * k < 2^31).
+constexpr int kMaxA8PerChannelK = 131072;
+
+int scheme_bits(LinearScheme s) {
+  switch (s) {
+    case LinearScheme::kW8A16:
+    case LinearScheme::kW8A8: return 8;
+    case LinearScheme::kW4A16:
+    case LinearScheme::kW4A8: return 4;
+    case LinearScheme::kW2A16: return 2;
+    default: return 32;
+  }
+}
+
+bool is_a8(LinearScheme s) { return s == LinearScheme::kW8A8 || s == LinearScheme::kW4A8; }
+
+// Scratch buffers for padded / quantized activations, reused across calls (no per-call malloc).
+template <typename T>
+T* scratch(std::vector<T>& buf, size_t n) {
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+thread_local std::vector<float> g_xpad;
+thread_local std::vector<int8_t> g_xq;
+thread_local std::vector<float> g_xscale;
+
+// The course's get_q_scale_and_zero_point for one run of n finite values, signed int<bits>, with
+// the degenerate-range rules of webquant/quant.h.
+void scale_zero_point(const float* x, size_t n, int bits, bool asymmetric, float* scale,
+                      int32_t* zero) {
+  const int32_t qmin = -(1 << (bits - 1)), qmax = (1 << (bits - 1)) - 1;
+  float rmin = x[0], rmax = x[0];
+  for (size_t i = 1; i < n; ++i) {
+    rmin = std::fmin(rmin, x[i]);
+    rmax = std::fmax(rmax, x[i]);
+  }
+  float s;
+  int32_t z = 0;
+  if (!asymmetric) {
+    const float amax = std::fmax(std::fabs(rmin), std::fabs(rmax));
+    s = amax > 0.0f ? amax / static_cast<float>(qmax) : 1.0f;
+  } else {
+    if (rmax == rmin) {
+      rmin = std::fmin(rmin, 0.0f);
+      rmax = std::fmax(rmax, 0.0f);
+    }
+    if (rmax == rmin) {
+      s = 1.0f;
+      z = std::min(std::max(0, qmin), qmax);
+    } else {
+      s = (rmax - rmin) / static_cast<float>(qmax - qmin);
+      const float zf = std::nearbyint(static_cast<float>(qmin) - rmin / s);
+      z = static_cast<int32_t>(std::fmin(std::fmax(zf, float(qmin)), float(qmax)));
+    }
+  }
+  if (s < FLT_MIN) s = FLT_MIN;
+  *scale = s;
+  *zero = z;
+}
+
+int32_t quantize_value(float r, float s, int32_t z, int bits) {
+  const float qmin = -float(1 << (bits - 1)), qmax = float((1 << (bits - 1)) - 1);
+  const float v = std::nearbyint(r / s + static_cast<float>(z));
+  return static_cast<int32_t>(std::fmin(std::fmax(v, qmin), qmax));
+}
+
+Status check_finite(const float* v, size_t n, int cols, const char* what) {
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(v[i])) {
+      std::string where = cols > 0 ? "[" + std::to_string(i / cols) + ", " +
+                                         std::to_string(i % cols) + "]"
+                                   : "[" + std::to_string(i) + "]";
+      return Status::Error(StatusCode::kNonFinite,
+                           std::string(what) + where + " is " + (std::isnan(v[i]) ? "NaN" : "Inf") +
+                               ": a linear layer cannot be built from non-finite values");
+    }
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+class LinearF32 final : public LinearLayer {
+ public:
+  LinearF32(const float* w, int out, int in, const float* bias)
+      : w_(w, w + size_t(out) * size_t(in)), bias_(bias ? std::vector<float>(bias, bias + out)
+                                                       : std::vector<float>()) {
+    out_features = out;
+    in_features = in;
+  }
+  void forward(const float* x, size_t m, float* y) const override {
+    WQ_GEMM(gemm_f32_f32)(m, out_features, in_features, x, w_.data(),
+                          bias_.empty() ? nullptr : bias_.data(), y);
+  }
+  LinearScheme scheme() const override { return LinearScheme::kF32; }
+  size_t weight_bytes() const override { return (w_.size() + bias_.size()) * sizeof(float); }
+  std::string describe() const override { return "f32"; }
+  void dequantize_weight(float* out) const override {
+    std::memcpy(out, w_.data(), w_.size() * sizeof(float));
+  }
+  std::vector<float> bias() const override { return bias_; }
+
+ private:
+  std::vector<float> w_;
+  std::vector<float> bias_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// int8 weights, symmetric per output channel: w8a16 (float activations) and w8a8.
+class LinearQ8 final : public LinearLayer {
+ public:
+  LinearQ8(LinearScheme scheme, int out, int in, const int8_t* q, const float* scales,
+           std::vector<float> bias)
+      : scheme_(scheme), kp_(kernels::round_up(in, kernels::kQ8Block)),
+        packed_(kernels::packed_q8c_bytes(out, in)),
+        scales_(kernels::round_up(out, kernels::kGemmNr), 0.0f), bias_(std::move(bias)) {
+    out_features = out;
+    in_features = in;
+    kernels::pack_q8c(q, out, in, packed_.data());
+    std::memcpy(scales_.data(), scales, size_t(out) * sizeof(float));
+  }
+
+  void forward(const float* x, size_t m, float* y) const override {
+    if (m == 0) return;
+    const size_t n = out_features, k = in_features;
+    const float* bias = bias_.empty() ? nullptr : bias_.data();
+    if (scheme_ == LinearScheme::kW8A8) {
+      int8_t* xq = scratch(g_xq, m * kp_);
+      float* xs = scratch(g_xscale, m);
+      WQ_GEMM(quantize_rows_f32_s8)(m, k, k, kp_, x, xq, xs);
+      WQ_GEMM(gemm_q8c_s8)(m, n, k, xq, xs, packed_.data(), scales_.data(), bias, y);
+      return;
+    }
+    if (kp_ != k) {
+      float* xp = scratch(g_xpad, m * kp_);
+      kernels::pad_rows_f32(m, k, k, kp_, x, xp);
+      x = xp;
+    }
+    WQ_GEMM(gemm_q8c_f32)(m, n, k, x, packed_.data(), scales_.data(), bias, y);
+  }
+  LinearScheme scheme() const override { return scheme_; }
+  size_t weight_bytes() const override {
+    return packed_.size() + (scales_.size() + bias_.size()) * sizeof(float);
+  }
+  std::string describe() const override {
+    return scheme_ == LinearScheme::kW8A8
+               ? "w8a8 per-channel sym, activations int8 per token"
+               : "w8a16 per-channel sym";
+  }
+  void dequantize_weight(float* out) const override {
+    for (int j = 0; j < out_features; ++j)
+      for (int c = 0; c < in_features; ++c)
+        out[size_t(j) * in_features + c] =
+            scales_[j] * static_cast<float>(kernels::packed_q8c_get(packed_.data(), in_features, j, c));
+  }
+  std::vector<float> bias() const override { return bias_; }
+  Status export_quantized(LinearQuantizedData* d) const override {
+    *d = LinearQuantizedData();
+    d->scheme = scheme_;
+    d->bits = 8;
+    d->group_size = in_features;
+    d->out_features = out_features;
+    d->in_features = in_features;
+    d->q.resize(size_t(out_features) * in_features);
+    for (int j = 0; j < out_features; ++j)
+      for (int c = 0; c < in_features; ++c)
+        d->q[size_t(j) * in_features + c] = kernels::packed_q8c_get(packed_.data(), in_features, j, c);
+    d->scales.assign(scales_.begin(), scales_.begin() + out_features);
+    d->zero_points.assign(out_features, 0);
+    d->bias = bias_;
+    return Status::Ok();
+  }
+
+ private:
+  LinearScheme scheme_;
+  size_t kp_;
+  std::vector<int8_t> packed_;
+  std::vector<float> scales_;  // round_up(out, 4), padding 0
+  std::vector<float> bias_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// 4-bit / 2-bit weights per group: w4a16, w2a16, w4a8.
+class LinearQG final : public LinearLayer {
+ public:
+  // q: [out, in] signed codes; scales / zero_points: [out, in / group] (signed zero points).
+  LinearQG(LinearScheme scheme, int bits, bool asymmetric, int out, int in, int group,
+           const int8_t* q, const float* scales, const int32_t* zero_points,
+           std::vector<float> bias, std::string fallback)
+      : scheme_(scheme), bits_(bits), asym_(asymmetric),
+        geo_(kernels::make_group_geometry(out, in, group)), bias_(std::move(bias)),
+        fallback_(std::move(fallback)) {
+    out_features = out;
+    in_features = in;
+    const int32_t qmin = -(1 << (bits - 1));
+    std::vector<uint8_t> codes(size_t(out) * in), zcodes(size_t(out) * geo_.groups);
+    for (size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<uint8_t>(q[i] - qmin);
+    for (size_t i = 0; i < zcodes.size(); ++i) zcodes[i] = static_cast<uint8_t>(zero_points[i] - qmin);
+    packed_.resize(kernels::packed_qg_bytes(geo_, bits));
+    kernels::pack_qg(geo_, bits, codes.data(), zcodes.data(), packed_.data());
+    scales_.assign(geo_.params(), 0.0f);
+    zeros_.assign(geo_.params(), 0);
+    for (size_t j = 0; j < size_t(out); ++j) {
+      for (size_t g = 0; g < geo_.groups; ++g) {
+        const size_t idx = kernels::qg_param_index(geo_, j, g);
+        scales_[idx] = scales[j * geo_.groups + g];
+        zeros_[idx] = zcodes[j * geo_.groups + g];
+      }
+    }
+  }
+
+  void forward(const float* x, size_t m, float* y) const override {
+    if (m == 0) return;
+    const float* bias = bias_.empty() ? nullptr : bias_.data();
+    const size_t kpad = geo_.kpad();
+    if (scheme_ == LinearScheme::kW4A8) {
+      int8_t* xq = scratch(g_xq, m * kpad);
+      float* xs = scratch(g_xscale, m);
+      WQ_GEMM(quantize_rows_f32_s8)(m, geo_.k, geo_.group, geo_.gp, x, xq, xs);
+      WQ_GEMM(gemm_q4g_s8)(m, geo_, xq, xs, packed_.data(), scales_.data(), zeros_.data(), bias, y);
+      return;
+    }
+    if (geo_.gp != geo_.group) {
+      float* xp = scratch(g_xpad, m * kpad);
+      kernels::pad_rows_f32(m, geo_.k, geo_.group, geo_.gp, x, xp);
+      x = xp;
+    }
+    if (bits_ == 4)
+      WQ_GEMM(gemm_q4g_f32)(m, geo_, x, packed_.data(), scales_.data(), zeros_.data(), bias, y);
+    else
+      WQ_GEMM(gemm_q2g_f32)(m, geo_, x, packed_.data(), scales_.data(), zeros_.data(), bias, y);
+  }
+  LinearScheme scheme() const override { return scheme_; }
+  size_t weight_bytes() const override {
+    return packed_.size() + zeros_.size() + (scales_.size() + bias_.size()) * sizeof(float);
+  }
+  std::string describe() const override {
+    std::string s = linear_scheme_name(scheme_);
+    if (!fallback_.empty())
+      s += " per-channel (" + fallback_ + ")";
+    else if (geo_.group == geo_.k)
+      s += " per-channel";
+    else
+      s += " g" + std::to_string(geo_.group);
+    s += asym_ ? " asym" : " sym";
+    if (scheme_ == LinearScheme::kW4A8) s += ", activations int8 per token";
+    return s;
+  }
+  void dequantize_weight(float* out) const override {
+    for (size_t j = 0; j < geo_.n; ++j) {
+      for (size_t c = 0; c < geo_.k; ++c) {
+        const size_t idx = kernels::qg_param_index(geo_, j, c / geo_.group);
+        const int u = kernels::packed_qg_get(geo_, bits_, packed_.data(), j, c);
+        out[j * geo_.k + c] = scales_[idx] * static_cast<float>(u - zeros_[idx]);
+      }
+    }
+  }
+  std::vector<float> bias() const override { return bias_; }
+  Status export_quantized(LinearQuantizedData* d) const override {
+    *d = LinearQuantizedData();
+    d->scheme = scheme_;
+    d->asymmetric = asym_;
+    d->bits = bits_;
+    d->group_size = static_cast<int>(geo_.group);
+    d->out_features = out_features;
+    d->in_features = in_features;
+    const int32_t qmin = -(1 << (bits_ - 1));
+    d->q.resize(geo_.n * geo_.k);
+    for (size_t j = 0; j < geo_.n; ++j)
+      for (size_t c = 0; c < geo_.k; ++c)
+        d->q[j * geo_.k + c] =
+            static_cast<int8_t>(kernels::packed_qg_get(geo_, bits_, packed_.data(), j, c) + qmin);
+    d->scales.resize(geo_.n * geo_.groups);
+    d->zero_points.resize(geo_.n * geo_.groups);
+    for (size_t j = 0; j < geo_.n; ++j) {
+      for (size_t g = 0; g < geo_.groups; ++g) {
+        const size_t idx = kernels::qg_param_index(geo_, j, g);
+        d->scales[j * geo_.groups + g] = scales_[idx];
+        d->zero_points[j * geo_.groups + g] = zeros_[idx] + qmin;
+      }
+    }
+    d->bias = bias_;
+    return Status::Ok();
+  }
+
+ private:
+  LinearScheme scheme_;
+  int bits_;
+  bool asym_;
+  kernels::GroupGeometry geo_;
+  std::vector<uint8_t> packed_;
+  std::vector<float> scales_;   // [np/4][ng][4]
+  std::vector<uint8_t> zeros_;  // zero codes zu = z - qmin, same order
+  std::vector<float> bias_;
+  std::string fallback_;        // e.g. "172 % 32 != 0" when per-group fell back to per channel
+};
+
+bool valid_scheme(LinearScheme s) {
+  const int v = static_cast<int>(s);
+  return v >= 0 && v <= static_cast<int>(LinearScheme::kW4A8);
+}
+
+Status check_sizes(int out_features, int in_features) {
+  if (out_features < 1 || in_features < 1)
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "linear layer needs out_features >= 1 and in_features >= 1 (got " +
+                             std::to_string(out_features) + " x " + std::to_string(in_features) +
+                             ")");
+  return Status::Ok();
+}
+
+Status check_a8_size(LinearScheme scheme, int group) {
+  if (is_a8(scheme) && group > kMaxA8PerChannelK)
+    return Status::Error(StatusCode::kInvalidArgument,
+                         std::string(linear_scheme_name(scheme)) + " accumulates " +
+                             std::to_string(group) + " int8 products per group in int32; at most " +
+                             std::to_string(kMaxA8PerChannelK) + " are exact");
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::unique_ptr<LinearLayer> make_linear_f32(const float* w, int out_features, int in_features,
+                                             const float* bias) {
+  return std::make_unique<LinearF32>(w, out_features, in_features, bias);
+}
+
+Status make_linear_quantized(const float* w, int out_features, int in_features, const float* bias,
+                             const LinearQuantSpec& spec, std::unique_ptr<LinearLayer>* out,
+                             std::string* note) {
+  if (note) note->clear();
+  if (!out) return Status::Error(StatusCode::kInvalidArgument, "out must not be null");
+  if (!w) return Status::Error(StatusCode::kInvalidArgument, "weight pointer is null");
+  WQ_RETURN_IF_ERROR(check_sizes(out_features, in_features));
+  if (!valid_scheme(spec.scheme))
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "unknown linear scheme " + std::to_string(static_cast<int>(spec.scheme)) +
+                             " (expected f32, w8a16, w4a16, w2a16, w8a8 or w4a8)");
+  const size_t n = out_features, k = in_features;
+  WQ_RETURN_IF_ERROR(check_finite(w, n * k, in_features, "weight"));
+  if (bias) WQ_RETURN_IF_ERROR(check_finite(bias, n, 0, "bias"));
+  if (spec.scheme == LinearScheme::kF32) {
+    *out = make_linear_f32(w, out_features, in_features, bias);
+    return Status::Ok();
+  }
+  const int bits = scheme_bits(spec.scheme);
+  std::vector<float> bias_v = bias ? std::vector<float>(bias, bias + n) : std::vector<float>();
+
+  if (bits == 8) {
+    if (spec.asymmetric)
+      return Status::Error(StatusCode::kInvalidArgument,
+                           std::string(linear_scheme_name(spec.scheme)) +
+                               " is symmetric per output channel; asymmetric is for w4a16, "
+                               "w2a16 and w4a8");
+    WQ_RETURN_IF_ERROR(check_a8_size(spec.scheme, in_features));
+    std::vector<int8_t> q(n * k);
+    std::vector<float> scales(n);
+    for (size_t j = 0; j < n; ++j) {
+      int32_t z;
+      scale_zero_point(w + j * k, k, 8, false, &scales[j], &z);
+      for (size_t c = 0; c < k; ++c)
+        q[j * k + c] = static_cast<int8_t>(quantize_value(w[j * k + c], scales[j], 0, 8));
+    }
+    *out = std::make_unique<LinearQ8>(spec.scheme, out_features, in_features, q.data(),
+                                      scales.data(), std::move(bias_v));
+    return Status::Ok();
+  }
+
+  if (spec.group_size < 0)
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "group_size must be >= 1, or 0 for per-channel scales (got " +
+                             std::to_string(spec.group_size) + ")");
+  int group = spec.group_size == 0 ? in_features : spec.group_size;
+  std::string fallback;
+  if (in_features % group != 0) {
+    fallback = std::to_string(in_features) + " % " + std::to_string(group) + " != 0";
+    if (note)
+      *note = "in_features " + std::to_string(in_features) + " is not a multiple of group_size " +
+              std::to_string(group) + ": using per-channel scales (one group of " +
+              std::to_string(in_features) + " per output row)";
+    group = in_features;
+  }
+  WQ_RETURN_IF_ERROR(check_a8_size(spec.scheme, group));
+  const size_t groups = k / group;
+  std::vector<int8_t> q(n * k);
+  std::vector<float> scales(n * groups);
+  std::vector<int32_t> zeros(n * groups);
+  for (size_t j = 0; j < n; ++j) {
+    for (size_t g = 0; g < groups; ++g) {
+      const float* run = w + j * k + g * group;
+      const size_t p = j * groups + g;
+      scale_zero_point(run, group, bits, spec.asymmetric, &scales[p], &zeros[p]);
+      for (size_t e = 0; e < size_t(group); ++e)
+        q[j * k + g * group + e] =
+            static_cast<int8_t>(quantize_value(run[e], scales[p], zeros[p], bits));
+    }
+  }
+  *out = std::make_unique<LinearQG>(spec.scheme, bits, spec.asymmetric, out_features, in_features,
+                                    group, q.data(), scales.data(), zeros.data(),
+                                    std::move(bias_v), std::move(fallback));
+  return Status::Ok();
+}
+
+Status make_linear_from_quantized(const LinearQuantizedData& d,
+                                  std::unique_ptr<LinearLayer>* out) {
+  if (!out) return Status::Error(StatusCode::kInvalidArgument, "out must not be null");
+  WQ_RETURN_IF_ERROR(check_sizes(d.out_features, d.in_features));
+  if (!valid_scheme(d.scheme) || d.scheme == LinearScheme::kF32)
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "quantized linear data needs a quantized scheme (w8a16, w4a16, w2a16, "
+                         "w8a8 or w4a8)");
+  const int bits = scheme_bits(d.scheme);
+  const std::string name = linear_scheme_name(d.scheme);
+  if (d.bits != bits)
+    return Status::Error(StatusCode::kInvalidArgument, name + " stores " + std::to_string(bits) +
+                                                           "-bit codes, got bits = " +
+                                                           std::to_string(d.bits));
+  if (bits == 8 && (d.asymmetric || d.group_size != d.in_features))
+    return Status::Error(StatusCode::kInvalidArgument,
+                         name + " is symmetric per output channel (group_size = in_features)");
+  if (d.group_size < 1 || d.in_features % d.group_size != 0)
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "group_size " + std::to_string(d.group_size) +
+                             " must be >= 1 and divide in_features " +
+                             std::to_string(d.in_features));
+  WQ_RETURN_IF_ERROR(check_a8_size(d.scheme, d.group_size));
+  const size_t n = d.out_features, k = d.in_features, groups = k / d.group_size;
+  if (d.q.size() != n * k || d.scales.size() != n * groups || d.zero_points.size() != n * groups ||
+      (!d.bias.empty() && d.bias.size() != n))
+    return Status::Error(StatusCode::kShapeMismatch,
+                         "quantized linear data sizes do not match " + std::to_string(n) + " x " +
+                             std::to_string(k) + " with " + std::to_string(groups) +
+                             " group(s) per row (q, scales, zero_points, bias)");
+  const int32_t qmin = -(1 << (bits - 1)), qmax = (1 << (bits - 1)) - 1;
+  for (size_t i = 0; i < d.q.size(); ++i)
+    if (d.q[i] < qmin || d.q[i] > qmax)
+      return Status::Error(StatusCode::kInvalidArgument,
+                           "code " + std::to_string(d.q[i]) + " at index " + std::to_string(i) +
+                               " is outside int" + std::to_string(bits) + " [" +
+                               std::to_string(qmin) + ", " + std::to_string(qmax) + "]");
+  for (size_t i = 0; i < d.scales.size(); ++i) {
+    if (!std::isfinite(d.scales[i]) || !(d.scales[i] > 0.0f))
+      return Status::Error(StatusCode::kInvalidArgument,
+                           "scale " + std::to_string(d.scales[i]) + " at index " +
+                               std::to_string(i) + " must be finite and > 0");
+    const int32_t z = d.zero_points[i];
+    if (z < qmin || z > qmax || (!d.asymmetric && z != 0))
+      return Status::Error(StatusCode::kInvalidArgument,
+                           "zero point " + std::to_string(z) + " at index " + std::to_string(i) +
+                               (d.asymmetric ? " is outside the code range" : " must be 0 (symmetric)"));
+  }
+  if (!d.bias.empty()) WQ_RETURN_IF_ERROR(check_finite(d.bias.data(), n, 0, "bias"));
+  if (bits == 8) {
+    *out = std::make_unique<LinearQ8>(d.scheme, d.out_features, d.in_features, d.q.data(),
+                                      d.scales.data(), d.bias);
+  } else {
+    *out = std::make_unique<LinearQG>(d.scheme, bits, d.asymmetric, d.out_features,
+                                      d.in_features, d.group_size, d.q.data(), d.scales.data(),
+                                      d.zero_points.data(), d.bias, std::string());
+  }
+  return Status::Ok();
+}
+
+}  // namespace webquant
