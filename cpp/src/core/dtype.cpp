@@ -14,11 +14,11 @@ struct NamedDType {
 
 // Canonical names first, then aliases (torch spells them the same way).
 constexpr NamedDType kNames[] = {
-    {"int8", DType::kInt8},         {"uint8", DType::kUInt8},       {"int4", DType::kInt4},
-    {"uint4", DType::kUInt4},       {"int3", DType::kInt3},         {"uint3", DType::kUInt3},
-    {"int2", DType::kInt2},         {"uint2", DType::kUInt2},       {"float32", DType::kFloat32},
-    {"fp32", DType::kFloat32},      {"float16", DType::kFloat16},   {"fp16", DType::kFloat16},
-    {"half", DType::kFloat16},      {"bfloat16", DType::kBFloat16}, {"bf16", DType::kBFloat16},
+    {"int8", DType::kInt8},    {"uint8", DType::kUInt8},       {"int4", DType::kInt4},
+    {"uint4", DType::kUInt4},  {"int3", DType::kInt3},         {"uint3", DType::kUInt3},
+    {"int2", DType::kInt2},    {"uint2", DType::kUInt2},       {"float32", DType::kFloat32},
+    {"fp32", DType::kFloat32}, {"float16", DType::kFloat16},   {"fp16", DType::kFloat16},
+    {"half", DType::kFloat16}, {"bfloat16", DType::kBFloat16}, {"bf16", DType::kBFloat16},
 };
 
 DTypeInfo int_info(const char* name, int bits, bool is_signed) {

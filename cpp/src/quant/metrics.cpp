@@ -24,8 +24,8 @@ ErrorMetrics error_metrics(const float* reference, const float* approx, size_t n
   m.mse = noise / static_cast<double>(n);
   m.max_abs = max_abs;
   // noise == 0: a perfect copy, +inf dB; signal == 0 with noise > 0 gives -inf (log10(0)).
-  m.sqnr_db = noise == 0 ? std::numeric_limits<double>::infinity()
-                         : 10.0 * std::log10(signal / noise);
+  m.sqnr_db =
+      noise == 0 ? std::numeric_limits<double>::infinity() : 10.0 * std::log10(signal / noise);
   return m;
 }
 

@@ -42,8 +42,8 @@ Status pack_codes(const uint8_t* codes, size_t n, int bits, uint8_t* out) {
         return Status::Error(StatusCode::kInvalidArgument,
                              "code at index " + std::to_string(i) + " is " +
                                  std::to_string(codes[i]) + ", which does not fit in " +
-                                 std::to_string(bits) + " bits (max " +
-                                 std::to_string(limit - 1) + ")");
+                                 std::to_string(bits) + " bits (max " + std::to_string(limit - 1) +
+                                 ")");
     }
   }
   switch (bits) {

@@ -1,0 +1,844 @@
+// Linear quantization: the course's worked examples, properties of the scheme on seeded random
+// sweeps (every bit width, signed/unsigned, symmetric/asymmetric, every granularity), degenerate
+// tensors, and every error.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "webquant/dtype.h"
+#include "webquant/quant.h"
+
+using namespace webquant;
+
+namespace {
+
+constexpr QuantMode kSym = QuantMode::kSymmetric;
+constexpr QuantMode kAsym = QuantMode::kAsymmetric;
+const int kBits[] = {2, 3, 4, 8};
+
+// The course's test tensor (L2/L3 of "Quantization in Depth").
+const std::vector<float> kCourse = {191.6f,  -13.5f, 728.6f, 92.14f, 295.5f,
+                                    -184.0f, 0.0f,   684.6f, 245.5f};
+const std::vector<int64_t> kCourseShape = {3, 3};
+
+QuantScheme scheme(int bits, bool is_signed, QuantMode mode,
+                   Granularity g = Granularity::kPerTensor, int axis = 0, int group_size = 0,
+                   bool pad = false) {
+  QuantScheme s;
+  s.bits = bits;
+  s.is_signed = is_signed;
+  s.mode = mode;
+  s.granularity = g;
+  s.axis = axis;
+  s.group_size = group_size;
+  s.pad = pad;
+  return s;
+}
+
+std::string describe(const QuantScheme& s) {
+  std::ostringstream os;
+  os << (s.is_signed ? "int" : "uint") << s.bits << (s.mode == kSym ? " sym" : " asym");
+  if (s.granularity == Granularity::kPerChannel) os << " per-channel axis " << s.axis;
+  if (s.granularity == Granularity::kPerGroup)
+    os << " per-group G=" << s.group_size << (s.pad ? " pad" : "");
+  return os.str();
+}
+
+std::vector<float> normal(size_t n, uint64_t seed, float stddev = 1.0f, float mean = 0.0f) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> d(mean, stddev);
+  std::vector<float> x(n);
+  for (auto& v : x) v = d(rng);
+  return x;
+}
+
+size_t numel_of(const std::vector<int64_t>& shape) {
+  size_t n = 1;
+  for (int64_t d : shape) n *= size_t(d);
+  return n;
+}
+
+std::vector<float> dequantized(const QuantizedTensor& q) {
+  std::vector<float> y(q.numel());
+  dequantize(q, y.data());
+  return y;
+}
+
+// Which (scale, zero point) element i uses, derived from the shape alone (independently of the
+// library's own bookkeeping).
+size_t param_index(size_t i, const std::vector<int64_t>& shape, const QuantScheme& s) {
+  const int rank = int(shape.size());
+  if (s.granularity == Granularity::kPerTensor) return 0;
+  if (s.granularity == Granularity::kPerChannel) {
+    const int axis = s.axis < 0 ? s.axis + rank : s.axis;
+    size_t inner = 1;
+    for (int d = axis + 1; d < rank; ++d) inner *= size_t(shape[d]);
+    return (i / inner) % size_t(shape[axis]);
+  }
+  const size_t last = size_t(shape.back()), G = size_t(s.group_size);
+  const size_t groups = (last + G - 1) / G;
+  return (i / last) * groups + (i % last) / G;
+}
+
+// q = clamp(round_half_even(x / s + z)) worked out in double, as one would by hand.
+int32_t hand_code(double x, double s, int32_t z, int32_t qmin, int32_t qmax) {
+  const double v = std::nearbyint(x / s + z);
+  return int32_t(std::min(std::max(v, double(qmin)), double(qmax)));
+}
+
+// The shapes and schemes of the property sweeps: every granularity, axes 0, 1 and last of a
+// 3-D tensor, groups that divide the last dim, and a padded short last group.
+struct Case {
+  std::vector<int64_t> shape;
+  Granularity g;
+  int axis;
+  int group_size;
+  bool pad;
+};
+const Case kCases[] = {
+    {{7, 13}, Granularity::kPerTensor, 0, 0, false},
+    {{1001}, Granularity::kPerTensor, 0, 0, false},
+    {{16, 33}, Granularity::kPerChannel, 0, 0, false},
+    {{5, 6, 7}, Granularity::kPerChannel, 1, 0, false},
+    {{5, 6, 7}, Granularity::kPerChannel, -1, 0, false},
+    {{8, 64}, Granularity::kPerGroup, 0, 32, false},
+    {{3, 2, 40}, Granularity::kPerGroup, 0, 8, false},
+    {{6, 43}, Granularity::kPerGroup, 0, 16, true},
+};
+
+template <typename F>
+void for_each_scheme(F&& f) {
+  for (const Case& c : kCases)
+    for (int bits : kBits)
+      for (bool is_signed : {true, false})
+        for (QuantMode mode : {kSym, kAsym})
+          f(c.shape, scheme(bits, is_signed, mode, c.g, c.axis, c.group_size, c.pad));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// The course's worked examples
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("course: asymmetric int8 per-tensor scale and zero point of the 3x3 test tensor") {
+  float s = 0;
+  int32_t z = 0;
+  REQUIRE(compute_scale_zero_point(kCourse.data(), 9, 8, true, kAsym, &s, &z).ok());
+  // By hand: r_min = -184, r_max = 728.6f = 728.5999755859375 (a float32 tensor's .item()),
+  // s = (r_max - r_min) / 255, z = round(-128 - r_min / s) = round(-76.587...) = -77.
+  const double rmax = double(728.6f), rmin = -184.0;
+  const double s_hand = (rmax - rmin) / 255.0;
+  CHECK(s_hand == doctest::Approx(3.578823433670343).epsilon(1e-15));
+  CHECK(s == float(s_hand));
+  CHECK(z == -77);
+
+  QuantizedTensor q;
+  REQUIRE(quantize(kCourse.data(), kCourseShape, scheme(8, true, kAsym), &q).ok());
+  CHECK(q.scales == std::vector<float>{float(s_hand)});
+  CHECK(q.zero_points == std::vector<int32_t>{-77});
+  CHECK(q.param_shape == std::vector<int64_t>{1});
+  // The course's printed result, and the same codes worked out element by element.
+  const int32_t course_codes[9] = {-23, -81, 127, -51, 6, -128, -77, 114, -8};
+  for (size_t i = 0; i < 9; ++i) {
+    CHECK(q.code(i) == course_codes[i]);
+    CHECK(q.code(i) == hand_code(kCourse[i], s_hand, -77, -128, 127));
+  }
+  // r' = s (q - z); the largest error is the clamped 728.6 (126.6 -> 127) and -184 (-128.41).
+  const auto y = dequantized(q);
+  for (size_t i = 0; i < 9; ++i) CHECK(y[i] == float(s_hand) * float(course_codes[i] + 77));
+  CHECK(std::fabs(y[0] - 191.6f) < s_hand / 2);
+  const ErrorMetrics m = error_metrics(kCourse.data(), y.data(), 9);
+  double mse = 0;
+  for (size_t i = 0; i < 9; ++i) mse += (double(kCourse[i]) - y[i]) * (double(kCourse[i]) - y[i]);
+  CHECK(m.mse == doctest::Approx(mse / 9));
+  CHECK(m.mse == doctest::Approx(1.5730).epsilon(1e-3));  // the course prints tensor(1.5730)
+}
+
+TEST_CASE("course: symmetric int8 per-tensor scale is max|r| / 127") {
+  float s = 0;
+  int32_t z = 1;
+  REQUIRE(compute_scale_zero_point(kCourse.data(), 9, 8, true, kSym, &s, &z).ok());
+  const double s_hand = double(728.6f) / 127.0;
+  CHECK(s_hand == doctest::Approx(5.737007874015748).epsilon(1e-7));
+  CHECK(s == float(s_hand));
+  CHECK(z == 0);
+
+  QuantizedTensor q;
+  REQUIRE(quantize(kCourse.data(), kCourseShape, scheme(8, true, kSym), &q).ok());
+  // 191.6/5.737 = 33.40, -13.5/5.737 = -2.35, 92.14/5.737 = 16.06, 295.5/5.737 = 51.51, ...
+  const int32_t expect[9] = {33, -2, 127, 16, 52, -32, 0, 119, 43};
+  for (size_t i = 0; i < 9; ++i) {
+    CHECK(q.code(i) == expect[i]);
+    CHECK(q.code(i) == hand_code(kCourse[i], s_hand, 0, -128, 127));
+  }
+  const auto y = dequantized(q);
+  CHECK(error_metrics(kCourse.data(), y.data(), 9).mse == doctest::Approx(2.5091).epsilon(1e-3));
+}
+
+TEST_CASE("course: symmetric int8 per-channel along dim 0 and dim 1") {
+  QuantizedTensor q0, q1;
+  REQUIRE(quantize(kCourse.data(), kCourseShape, scheme(8, true, kSym, Granularity::kPerChannel, 0),
+                   &q0)
+              .ok());
+  REQUIRE(quantize(kCourse.data(), kCourseShape, scheme(8, true, kSym, Granularity::kPerChannel, 1),
+                   &q1)
+              .ok());
+  CHECK(q0.param_shape == std::vector<int64_t>{3});
+  // dim 0: rows' max |r| = 728.6, 295.5, 684.6; dim 1: columns' = 191.6, 684.6, 728.6.
+  const double s0[3] = {double(728.6f) / 127, 295.5 / 127, double(684.6f) / 127};
+  const double s1[3] = {double(191.6f) / 127, double(684.6f) / 127, double(728.6f) / 127};
+  for (int c = 0; c < 3; ++c) {
+    CHECK(q0.scales[c] == float(s0[c]));
+    CHECK(q1.scales[c] == float(s1[c]));
+    CHECK(q0.zero_points[c] == 0);
+  }
+  CHECK(q0.scales[1] == doctest::Approx(2.3268).epsilon(1e-4));  // as printed in the course
+  // The course's printed codes for dim 0.
+  const int32_t course_dim0[9] = {33, -2, 127, 40, 127, -79, 0, 127, 46};
+  for (size_t i = 0; i < 9; ++i) {
+    CHECK(q0.code(i) == course_dim0[i]);
+    CHECK(q0.code(i) == hand_code(kCourse[i], s0[i / 3], 0, -128, 127));
+    CHECK(q1.code(i) == hand_code(kCourse[i], s1[i % 3], 0, -128, 127));
+  }
+  const auto y0 = dequantized(q0), y1 = dequantized(q1);
+  CHECK(error_metrics(kCourse.data(), y0.data(), 9).mse == doctest::Approx(1.8084).epsilon(1e-3));
+  CHECK(error_metrics(kCourse.data(), y1.data(), 9).mse == doctest::Approx(1.0781).epsilon(1e-3));
+}
+
+TEST_CASE("course: per-group symmetric int8 uses max|r| / 127 of each group") {
+  const auto x = normal(6 * 6, 42);
+  QuantizedTensor q;
+  REQUIRE(quantize(x.data(), {6, 6}, scheme(8, true, kSym, Granularity::kPerGroup, 0, 3), &q).ok());
+  CHECK(q.param_shape == std::vector<int64_t>{6, 2});
+  for (size_t k = 0; k < 12; ++k) {
+    double amax = 0;
+    for (size_t j = 0; j < 3; ++j) amax = std::max(amax, std::fabs(double(x[k * 3 + j])));
+    CHECK(q.scales[k] == float(amax / 127));
+    for (size_t j = 0; j < 3; ++j)
+      CHECK(q.code(k * 3 + j) == hand_code(x[k * 3 + j], amax / 127, 0, -128, 127));
+  }
+}
+
+TEST_CASE("unsigned symmetric uses the signed grid shifted to the mid code") {
+  float s = 0;
+  int32_t z = 0;
+  REQUIRE(compute_scale_zero_point(kCourse.data(), 9, 8, false, kSym, &s, &z).ok());
+  CHECK(z == 128);
+  CHECK(s == float(double(728.6f) / 127));
+  REQUIRE(compute_scale_zero_point(kCourse.data(), 9, 4, false, kSym, &s, &z).ok());
+  CHECK(z == 8);
+  CHECK(s == float(double(728.6f) / 7));
+  REQUIRE(compute_scale_zero_point(kCourse.data(), 9, 2, false, kSym, &s, &z).ok());
+  CHECK(z == 2);
+  CHECK(s == float(double(728.6f) / 1));
+}
+
+TEST_CASE("asymmetric low-bit parameters follow the course formula") {
+  // uint4 on [-1, 2]: s = 3 / 15 = 0.2, z = round(0 - (-1) / 0.2) = 5.
+  const float x[4] = {-1.0f, 0.5f, 2.0f, 0.0f};
+  float s = 0;
+  int32_t z = 0;
+  REQUIRE(compute_scale_zero_point(x, 4, 4, false, kAsym, &s, &z).ok());
+  CHECK(s == float(3.0 / 15));
+  CHECK(z == 5);
+  // int2 on the same: s = 3 / 3 = 1, z = round(-2 + 1) = -1.
+  REQUIRE(compute_scale_zero_point(x, 4, 2, true, kAsym, &s, &z).ok());
+  CHECK(s == 1.0f);
+  CHECK(z == -1);
+  // Zero point half-way between codes rounds to even: [-0.5, 2.5] uint2 gives s = 1,
+  // z = round(0.5) = 0 (Python round / torch.round), not 1.
+  const float y[2] = {-0.5f, 2.5f};
+  REQUIRE(compute_scale_zero_point(y, 2, 2, false, kAsym, &s, &z).ok());
+  CHECK(s == 1.0f);
+  CHECK(z == 0);
+  // A range that does not contain 0 pushes z out of the code range: it is clamped.
+  const float pos[3] = {100.0f, 100.5f, 101.0f};
+  REQUIRE(compute_scale_zero_point(pos, 3, 8, true, kAsym, &s, &z).ok());
+  CHECK(z == -128);
+  const float neg[3] = {-101.0f, -100.5f, -100.0f};
+  REQUIRE(compute_scale_zero_point(neg, 3, 8, true, kAsym, &s, &z).ok());
+  CHECK(z == 127);
+}
+
+TEST_CASE("codes round half to even like torch.round") {
+  // With s = 1, z = 0: x.5 goes to the even neighbour (0.5 -> 0, 1.5 -> 2, 2.5 -> 2, ...).
+  const std::vector<float> x = {0.5f, 1.5f, -0.5f, 2.5f, -1.5f, 3.5f};
+  QuantizedTensor q;
+  REQUIRE(quantize_with_params(x.data(), {6}, scheme(8, true, kSym), {1.0f}, {0}, &q).ok());
+  const int32_t expect[6] = {0, 2, 0, 2, -2, 4};
+  for (size_t i = 0; i < 6; ++i) CHECK(q.code(i) == expect[i]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Properties on seeded random sweeps
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("round trip error <= s/2 for every in-range value") {
+  for_each_scheme([](const std::vector<int64_t>& shape, const QuantScheme& sc) {
+    const size_t n = numel_of(shape);
+    for (uint64_t seed : {1u, 2u}) {
+      // Skewed data so that asymmetric ranges are not centred on 0.
+      const auto x = normal(n, seed * 1000 + n, 2.0f, seed == 2 ? 1.5f : 0.0f);
+      QuantizedTensor q;
+      const Status st = quantize(x.data(), shape, sc, &q);
+      REQUIRE_MESSAGE(st.ok(), describe(sc), ": ", st.message);
+      const auto y = dequantized(q);
+      const int32_t qmin = qmin_of(sc.bits, sc.is_signed), qmax = qmax_of(sc.bits, sc.is_signed);
+      size_t in_range = 0;
+      std::string err;
+      for (size_t i = 0; i < n && err.empty(); ++i) {
+        const size_t k = param_index(i, shape, sc);
+        const double s = q.scales.at(k), z = q.zero_points.at(k);
+        if (q.code(i) < qmin || q.code(i) > qmax) err = "code out of range";
+        // The representable range [s (qmin - z), s (qmax - z)], widened by s/2 on each side:
+        // a value just past an end (the extreme of a symmetric range, whose s * qmax rounded
+        // a hair below it) is clamped to the end code and still within s/2. Further out,
+        // clamping may cost more.
+        const double lo = s * (qmin - z) - s / 2, hi = s * (qmax - z) + s / 2;
+        if (x[i] < lo || x[i] > hi) continue;
+        ++in_range;
+        // s/2 plus float slack: x/s in float (a few ulps of the code) and s*(q-z) in float.
+        const double bound = s / 2 + s * 1e-4 + std::fabs(x[i]) * 1e-6;
+        if (std::fabs(double(x[i]) - y[i]) > bound) {
+          std::ostringstream os;
+          os << "index " << i << ": x=" << x[i] << " y=" << y[i] << " s=" << s << " z=" << z;
+          err = os.str();
+        }
+      }
+      CHECK_MESSAGE(err.empty(), describe(sc), " shape numel ", n, ": ", err);
+      // Symmetric ranges cover every value; asymmetric ones whose range misses 0 clamp some.
+      if (sc.mode == kSym)
+        CHECK_MESSAGE(in_range == n, describe(sc));
+      else
+        CHECK_MESSAGE(in_range * 10 >= n * 9, describe(sc), " in range ", in_range, "/", n);
+    }
+  });
+}
+
+TEST_CASE("asymmetric mode represents 0.0 exactly") {
+  for_each_scheme([](const std::vector<int64_t>& shape, const QuantScheme& sc) {
+    if (sc.mode != kAsym) return;
+    const size_t n = numel_of(shape);
+    auto x = normal(n, 7 + n, 3.0f, 1.0f);
+    for (size_t i = 0; i < n; i += 5) x[i] = 0.0f;
+    QuantizedTensor q;
+    REQUIRE(quantize(x.data(), shape, sc, &q).ok());
+    const auto y = dequantized(q);
+    for (size_t i = 0; i < n; i += 5) {
+      INFO(describe(sc), " index ", i);
+      REQUIRE(y[i] == 0.0f);
+      REQUIRE(q.code(i) == q.zero_points[param_index(i, shape, sc)]);
+    }
+  });
+  // Also when the range excludes 0 and z is clamped: 0.0 still maps to z and back to 0.
+  const float pos[4] = {3.0f, 4.0f, 5.0f, 6.0f};
+  for (int bits : kBits) {
+    for (bool is_signed : {true, false}) {
+      float s;
+      int32_t z;
+      REQUIRE(compute_scale_zero_point(pos, 4, bits, is_signed, kAsym, &s, &z).ok());
+      const float zero = 0.0f;
+      QuantizedTensor q;
+      REQUIRE(quantize_with_params(&zero, {1}, scheme(bits, is_signed, kAsym), {s}, {z}, &q).ok());
+      CHECK(dequantized(q)[0] == 0.0f);
+    }
+  }
+}
+
+TEST_CASE("quantizing the dequantized tensor gives the same codes: q(dq(q(x))) == q(x)") {
+  for_each_scheme([](const std::vector<int64_t>& shape, const QuantScheme& sc) {
+    const size_t n = numel_of(shape);
+    const auto x = normal(n, 99 + n, 5.0f, 0.5f);
+    QuantizedTensor q, q2;
+    REQUIRE(quantize(x.data(), shape, sc, &q).ok());
+    const auto y = dequantized(q);
+    REQUIRE(quantize_with_params(y.data(), shape, sc, q.scales, q.zero_points, &q2).ok());
+    CHECK_MESSAGE(q2.codes == q.codes, describe(sc));
+    CHECK(dequantized(q2) == y);
+  });
+}
+
+TEST_CASE("quantize_with_params reproduces quantize given its own parameters") {
+  for_each_scheme([](const std::vector<int64_t>& shape, const QuantScheme& sc) {
+    const size_t n = numel_of(shape);
+    const auto x = normal(n, 5 + n);
+    QuantizedTensor q, q2;
+    REQUIRE(quantize(x.data(), shape, sc, &q).ok());
+    REQUIRE(quantize_with_params(x.data(), shape, sc, q.scales, q.zero_points, &q2).ok());
+    CHECK_MESSAGE(q2.codes == q.codes, describe(sc));
+    CHECK(q2.param_shape == q.param_shape);
+    CHECK(q2.shape == shape);
+  });
+}
+
+// Measured on this data (seed 2024, [64, 256] N(0,1), symmetric signed per-channel along axis 0,
+// the course's weight scheme): int8 0.00698, int4 0.126, int3 0.295, int2 0.812. Each bound keeps
+// about 20% headroom over the measurement; a broken scale formula or rounding moves RMSE far more.
+// For reference, a uniform error on the grid gives s / sqrt(12) with s ~ max|w| / qmax.
+TEST_CASE("RMSE of N(0,1) weights per channel stays under one named bound per bit width") {
+  struct Bound {
+    int bits;
+    double rmse;
+  };
+  const Bound kRmseBound[] = {{8, 0.0085}, {4, 0.152}, {3, 0.355}, {2, 0.975}};
+  const std::vector<int64_t> shape = {64, 256};
+  const auto x = normal(64 * 256, 2024);
+  double previous = 0;
+  for (const Bound& b : kRmseBound) {
+    QuantizedTensor q;
+    REQUIRE(quantize(x.data(), shape, scheme(b.bits, true, kSym, Granularity::kPerChannel, 0), &q)
+                .ok());
+    const auto y = dequantized(q);
+    const double rmse = std::sqrt(error_metrics(x.data(), y.data(), x.size()).mse);
+    CHECK_MESSAGE(rmse < b.rmse, "int", b.bits, " RMSE ", rmse, " exceeds bound ", b.rmse);
+    CHECK(rmse > previous);  // every bit removed costs accuracy
+    previous = rmse;
+  }
+}
+
+TEST_CASE("per-channel along axis 0, 1 and last of a 3-D tensor equals per-tensor on each slice") {
+  const std::vector<int64_t> shape = {4, 5, 6};
+  const auto x = normal(120, 77, 2.0f, 0.3f);
+  for (int axis : {0, 1, 2, -1}) {
+    const int a = axis < 0 ? axis + 3 : axis;
+    for (int bits : kBits) {
+      for (bool is_signed : {true, false}) {
+        for (QuantMode mode : {kSym, kAsym}) {
+          const QuantScheme sc = scheme(bits, is_signed, mode, Granularity::kPerChannel, axis);
+          QuantizedTensor q;
+          REQUIRE(quantize(x.data(), shape, sc, &q).ok());
+          REQUIRE(q.param_shape == std::vector<int64_t>{shape[a]});
+          for (int64_t c = 0; c < shape[a]; ++c) {
+            // Gather channel c's elements in row-major order with their flat indices.
+            std::vector<float> slice;
+            std::vector<size_t> where;
+            for (size_t i = 0; i < 120; ++i) {
+              const size_t coord[3] = {i / 30, (i / 6) % 5, i % 6};
+              if (int64_t(coord[a]) == c) {
+                slice.push_back(x[i]);
+                where.push_back(i);
+              }
+            }
+            QuantizedTensor t;
+            REQUIRE(
+                quantize(slice.data(), {int64_t(slice.size())}, scheme(bits, is_signed, mode), &t)
+                    .ok());
+            INFO(describe(sc), " channel ", c);
+            CHECK(q.scales[c] == t.scales[0]);
+            CHECK(q.zero_points[c] == t.zero_points[0]);
+            for (size_t j = 0; j < slice.size(); ++j) REQUIRE(q.code(where[j]) == t.code(j));
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("per-group equals per-tensor on each group slice, including a short padded group") {
+  struct G {
+    std::vector<int64_t> shape;
+    int group;
+    bool pad;
+  };
+  const G kGroups[] = {{{3, 40}, 8, false}, {{2, 3, 32}, 32, false}, {{3, 40}, 16, true},
+                       {{5, 7}, 4, true},   {{2, 5}, 8, true},       {{17}, 5, true}};
+  for (const G& g : kGroups) {
+    const size_t n = numel_of(g.shape), last = size_t(g.shape.back());
+    const size_t per_row = (last + g.group - 1) / g.group, rows = n / last;
+    const auto x = normal(n, 31 + n, 1.0f, -0.2f);
+    for (int bits : kBits) {
+      for (bool is_signed : {true, false}) {
+        for (QuantMode mode : {kSym, kAsym}) {
+          const QuantScheme sc =
+              scheme(bits, is_signed, mode, Granularity::kPerGroup, 0, g.group, g.pad);
+          QuantizedTensor q;
+          REQUIRE(quantize(x.data(), g.shape, sc, &q).ok());
+          REQUIRE(q.param_shape == std::vector<int64_t>{int64_t(rows), int64_t(per_row)});
+          REQUIRE(q.scales.size() == rows * per_row);
+          const auto y = dequantized(q);
+          for (size_t r = 0; r < rows; ++r) {
+            for (size_t k = 0; k < per_row; ++k) {
+              const size_t begin = r * last + k * g.group;
+              const size_t len = std::min<size_t>(g.group, last - k * g.group);
+              QuantizedTensor t;
+              REQUIRE(quantize(x.data() + begin, {int64_t(len)}, scheme(bits, is_signed, mode), &t)
+                          .ok());
+              INFO(describe(sc), " row ", r, " group ", k, " len ", len);
+              CHECK(q.scales[r * per_row + k] == t.scales[0]);
+              CHECK(q.zero_points[r * per_row + k] == t.zero_points[0]);
+              const auto ty = dequantized(t);
+              for (size_t j = 0; j < len; ++j) {
+                REQUIRE(q.code(begin + j) == t.code(j));
+                REQUIRE(y[begin + j] == ty[j]);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("strided scale computation equals the one of the gathered values") {
+  const auto x = normal(4 * 6 * 5, 12, 3.0f, 1.0f);
+  // View [4, 6, 5]: channel c of axis 1 is 4 runs of 5 values, run o at (o*6 + c)*5.
+  for (int bits : kBits) {
+    for (QuantMode mode : {kSym, kAsym}) {
+      for (size_t c = 0; c < 6; ++c) {
+        std::vector<float> gathered;
+        for (size_t o = 0; o < 4; ++o)
+          for (size_t j = 0; j < 5; ++j) gathered.push_back(x[(o * 6 + c) * 5 + j]);
+        float s1, s2;
+        int32_t z1, z2;
+        REQUIRE(
+            compute_scale_zero_point_strided(x.data() + c * 5, 4, 5, 30, bits, true, mode, &s1, &z1)
+                .ok());
+        REQUIRE(
+            compute_scale_zero_point(gathered.data(), gathered.size(), bits, true, mode, &s2, &z2)
+                .ok());
+        CHECK(s1 == s2);
+        CHECK(z1 == z2);
+      }
+    }
+  }
+  // run == 1: every stride-th value.
+  float s1, s2;
+  int32_t z1, z2;
+  std::vector<float> every3;
+  for (size_t i = 0; i < x.size(); i += 3) every3.push_back(x[i]);
+  REQUIRE(compute_scale_zero_point_strided(x.data(), every3.size(), 1, 3, 4, false, kAsym, &s1, &z1)
+              .ok());
+  REQUIRE(compute_scale_zero_point(every3.data(), every3.size(), 4, false, kAsym, &s2, &z2).ok());
+  CHECK(s1 == s2);
+  CHECK(z1 == z2);
+}
+
+TEST_CASE("a large tensor exercises the vector kernels' main loops and tails") {
+  const std::vector<int64_t> shape = {37, 203};
+  const auto x = normal(37 * 203, 5150, 4.0f);
+  for (int bits : kBits) {
+    for (QuantMode mode : {kSym, kAsym}) {
+      for (Granularity g : {Granularity::kPerTensor, Granularity::kPerChannel}) {
+        for (int axis : {0, 1}) {
+          const QuantScheme sc = scheme(bits, false, mode, g, axis);
+          QuantizedTensor q;
+          REQUIRE(quantize(x.data(), shape, sc, &q).ok());
+          const auto y = dequantized(q);
+          for (size_t i = 0; i < x.size(); ++i) {
+            const size_t k = param_index(i, shape, sc);
+            const float s = q.scales[k];
+            const int32_t z = q.zero_points[k];
+            // The float formula, element by element.
+            const float v = std::nearbyint(x[i] / s + float(z));
+            const float c =
+                std::fmin(std::fmax(v, float(qmin_of(bits, false))), float(qmax_of(bits, false)));
+            INFO(describe(sc), " index ", i);
+            REQUIRE(q.code(i) == int32_t(c));
+            REQUIRE(y[i] == (float(q.code(i)) - float(z)) * s);
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Degenerate tensors
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("an all-zero tensor gets scale 1 and round-trips exactly") {
+  const std::vector<float> x(24, 0.0f);
+  for (int bits : kBits) {
+    for (bool is_signed : {true, false}) {
+      for (QuantMode mode : {kSym, kAsym}) {
+        for (Granularity g :
+             {Granularity::kPerTensor, Granularity::kPerChannel, Granularity::kPerGroup}) {
+          const QuantScheme sc = scheme(bits, is_signed, mode, g, 1, 3);
+          QuantizedTensor q;
+          REQUIRE(quantize(x.data(), {4, 6}, sc, &q).ok());
+          INFO(describe(sc));
+          for (float s : q.scales) CHECK(s == 1.0f);
+          for (float v : dequantized(q)) CHECK(v == 0.0f);
+          // Asymmetric: z = clamp(0) = 0; symmetric: the mode's fixed zero point.
+          const int32_t z_expect = mode == kAsym || is_signed ? 0 : 1 << (bits - 1);
+          for (int32_t z : q.zero_points) CHECK(z == z_expect);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("a constant tensor has a finite positive scale and reproduces the constant exactly") {
+  std::mt19937_64 rng(8);
+  std::vector<float> constants = {3.7f, -0.25f, 1e-3f, 12345.678f, -7.0f, 0.1f, -1e30f, 2e-30f};
+  for (int i = 0; i < 200; ++i)  // random magnitudes and mantissas, both signs
+    constants.push_back(
+        std::ldexp(std::uniform_real_distribution<float>(1, 2)(rng), int(rng() % 60) - 30) *
+        (rng() & 1 ? 1.0f : -1.0f));
+  for (float c : constants) {
+    const std::vector<float> x(12, c);
+    for (int bits : kBits) {
+      for (bool is_signed : {true, false}) {
+        for (QuantMode mode : {kSym, kAsym}) {
+          for (Granularity g :
+               {Granularity::kPerTensor, Granularity::kPerChannel, Granularity::kPerGroup}) {
+            const QuantScheme sc = scheme(bits, is_signed, mode, g, 0, 2);
+            QuantizedTensor q;
+            REQUIRE(quantize(x.data(), {3, 4}, sc, &q).ok());
+            for (float s : q.scales) REQUIRE((std::isfinite(s) && s > 0));
+            const auto y = dequantized(q);
+            for (float v : y) {
+              INFO(describe(sc), " constant ", c);
+              REQUIRE(v == c);
+            }
+          }
+        }
+      }
+    }
+  }
+  // Constant rows with different constants, per-channel: each row reproduces its own constant.
+  const std::vector<float> rows = {2.5f, 2.5f, 2.5f, -0.3f, -0.3f, -0.3f, 0.0f, 0.0f, 0.0f};
+  for (int bits : kBits) {
+    for (QuantMode mode : {kSym, kAsym}) {
+      QuantizedTensor q;
+      REQUIRE(
+          quantize(rows.data(), {3, 3}, scheme(bits, true, mode, Granularity::kPerChannel, 0), &q)
+              .ok());
+      CHECK(dequantized(q) == rows);
+    }
+  }
+}
+
+TEST_CASE("tiny ranges raise the scale to FLT_MIN instead of underflowing") {
+  const float x[3] = {0.0f, 1e-44f, -1e-44f};  // subnormal range
+  for (QuantMode mode : {kSym, kAsym}) {
+    float s;
+    int32_t z;
+    REQUIRE(compute_scale_zero_point(x, 3, 8, true, mode, &s, &z).ok());
+    CHECK(s == FLT_MIN);
+    QuantizedTensor q;
+    REQUIRE(quantize(x, {3}, scheme(8, true, mode), &q).ok());
+    for (float v : dequantized(q)) CHECK(std::isfinite(v));
+  }
+}
+
+TEST_CASE("large magnitudes stay finite") {
+  const float big = 1e38f;
+  const float x[4] = {big, -big, big / 3, 0.0f};
+  for (int bits : kBits) {
+    for (QuantMode mode : {kSym, kAsym}) {
+      QuantizedTensor q;
+      REQUIRE(quantize(x, {4}, scheme(bits, true, mode), &q).ok());
+      CHECK(std::isfinite(q.scales[0]));
+      for (float v : dequantized(q)) CHECK(std::isfinite(v));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+void check_error(const Status& s, StatusCode code, std::initializer_list<const char*> words) {
+  CHECK(s.code == code);
+  for (const char* w : words)
+    CHECK_MESSAGE(s.message.find(w) != std::string::npos, "\"", w, "\" not in: ", s.message);
+}
+}  // namespace
+
+TEST_CASE("bad bits, mode, granularity are rejected naming the value") {
+  const std::vector<float> x(8, 1.0f);
+  QuantizedTensor q;
+  for (int bits : {0, 1, 5, 6, 7, 16, -8}) {
+    check_error(quantize(x.data(), {8}, scheme(bits, true, kSym), &q), StatusCode::kInvalidArgument,
+                {"bits", std::to_string(bits).c_str()});
+    float s;
+    int32_t z;
+    check_error(compute_scale_zero_point(x.data(), 8, bits, true, kSym, &s, &z),
+                StatusCode::kInvalidArgument, {"bits"});
+    check_error(validate_scheme(scheme(bits, true, kSym), {8}), StatusCode::kInvalidArgument,
+                {"bits"});
+  }
+  QuantScheme bad_mode = scheme(8, true, kSym);
+  bad_mode.mode = static_cast<QuantMode>(7);
+  check_error(quantize(x.data(), {8}, bad_mode, &q), StatusCode::kInvalidArgument, {"mode", "7"});
+  QuantScheme bad_g = scheme(8, true, kSym);
+  bad_g.granularity = static_cast<Granularity>(9);
+  check_error(quantize(x.data(), {8}, bad_g, &q), StatusCode::kInvalidArgument,
+              {"granularity", "9"});
+  check_error(quantize(x.data(), {8}, scheme(8, true, kSym), nullptr), StatusCode::kInvalidArgument,
+              {"null"});
+  check_error(quantize(nullptr, {8}, scheme(8, true, kSym), &q), StatusCode::kInvalidArgument,
+              {"null"});
+}
+
+TEST_CASE("axis out of range is rejected naming the axis and the shape") {
+  const std::vector<float> x(12, 1.0f);
+  QuantizedTensor q;
+  for (int axis : {2, 3, -3, 100}) {
+    check_error(
+        quantize(x.data(), {3, 4}, scheme(8, true, kSym, Granularity::kPerChannel, axis), &q),
+        StatusCode::kInvalidArgument, {"axis", std::to_string(axis).c_str(), "[3, 4]"});
+  }
+  for (int axis : {0, 1, -1, -2})
+    CHECK(validate_scheme(scheme(8, true, kSym, Granularity::kPerChannel, axis), {3, 4}).ok());
+  check_error(quantize(x.data(), {}, scheme(8, true, kSym, Granularity::kPerChannel, 0), &q),
+              StatusCode::kInvalidArgument, {"rank"});
+  // A scalar is fine per tensor.
+  CHECK(quantize(x.data(), {}, scheme(8, true, kSym), &q).ok());
+  CHECK(q.numel() == 1);
+}
+
+TEST_CASE("group size errors: non-positive, not dividing the last dimension without pad") {
+  const std::vector<float> x(32, 1.0f);
+  QuantizedTensor q;
+  for (int g : {0, -4}) {
+    check_error(quantize(x.data(), {32}, scheme(8, true, kSym, Granularity::kPerGroup, 0, g), &q),
+                StatusCode::kInvalidArgument, {"group_size", std::to_string(g).c_str()});
+    check_error(
+        quantize(x.data(), {32}, scheme(8, true, kSym, Granularity::kPerGroup, 0, g, true), &q),
+        StatusCode::kInvalidArgument, {"group_size"});
+  }
+  check_error(quantize(x.data(), {2, 16}, scheme(4, true, kSym, Granularity::kPerGroup, 0, 5), &q),
+              StatusCode::kInvalidArgument, {"16", "group_size 5", "16 % 5 = 1", "pad"});
+  check_error(quantize(x.data(), {32}, scheme(4, true, kSym, Granularity::kPerGroup, 0, 64), &q),
+              StatusCode::kInvalidArgument, {"32", "64"});
+  CHECK(quantize(x.data(), {2, 16}, scheme(4, true, kSym, Granularity::kPerGroup, 0, 5, true), &q)
+            .ok());
+  CHECK(q.param_shape == std::vector<int64_t>{2, 4});  // 5 + 5 + 5 + 1
+  CHECK(quantize(x.data(), {32}, scheme(4, true, kSym, Granularity::kPerGroup, 0, 64, true), &q)
+            .ok());
+  CHECK(q.param_shape == std::vector<int64_t>{1, 1});
+}
+
+TEST_CASE("empty, negative and overflowing shapes are rejected") {
+  const std::vector<float> x(4, 1.0f);
+  QuantizedTensor q;
+  check_error(quantize(x.data(), {0}, scheme(8, true, kSym), &q), StatusCode::kInvalidArgument,
+              {"empty", "[0]"});
+  check_error(quantize(x.data(), {4, 0, 2}, scheme(8, true, kSym), &q),
+              StatusCode::kInvalidArgument, {"empty", "dimension 1", "[4, 0, 2]"});
+  check_error(quantize(x.data(), {2, -2}, scheme(8, true, kSym), &q), StatusCode::kInvalidArgument,
+              {"negative", "[2, -2]"});
+  const int64_t big = int64_t(1) << 40;
+  check_error(quantize(x.data(), {big, big}, scheme(8, true, kSym), &q),
+              StatusCode::kInvalidArgument, {"more elements"});
+  check_error(quantize(x.data(), {INT64_MAX}, scheme(8, true, kSym), &q),
+              StatusCode::kInvalidArgument, {"more elements"});
+  float s;
+  int32_t z;
+  check_error(compute_scale_zero_point(x.data(), 0, 8, true, kSym, &s, &z),
+              StatusCode::kInvalidArgument, {"no values"});
+  check_error(compute_scale_zero_point_strided(x.data(), 2, 3, 2, 8, true, kSym, &s, &z),
+              StatusCode::kInvalidArgument, {"stride 2", "3", "overlap"});
+}
+
+TEST_CASE("NaN and Inf are reported with the index of the first one and what it is") {
+  QuantizedTensor q;
+  for (Granularity g :
+       {Granularity::kPerTensor, Granularity::kPerChannel, Granularity::kPerGroup}) {
+    const QuantScheme sc = scheme(8, true, kAsym, g, 1, 2);
+    auto x = normal(12, 3);
+    x[7] = NAN;
+    check_error(quantize(x.data(), {3, 4}, sc, &q), StatusCode::kNonFinite,
+                {"NaN", "index 7", "[1, 3]"});
+    x[5] = -INFINITY;
+    check_error(quantize(x.data(), {3, 4}, sc, &q), StatusCode::kNonFinite, {"-Inf", "index 5"});
+    x[0] = INFINITY;
+    check_error(quantize(x.data(), {3, 4}, sc, &q), StatusCode::kNonFinite, {"+Inf", "index 0"});
+  }
+  // A NaN far into a long tensor (past any vector block).
+  auto y = normal(1003, 4);
+  y[1001] = NAN;
+  check_error(quantize(y.data(), {1003}, scheme(4, false, kSym), &q), StatusCode::kNonFinite,
+              {"NaN", "index 1001"});
+  float s;
+  int32_t z;
+  check_error(compute_scale_zero_point(y.data(), y.size(), 8, true, kSym, &s, &z),
+              StatusCode::kNonFinite, {"NaN", "index 1001"});
+  // Strided: index counted from x, and values between the runs are not looked at.
+  y[1001] = 0.0f;
+  y[10] = INFINITY;
+  check_error(compute_scale_zero_point_strided(y.data(), 3, 4, 8, 8, true, kSym, &s, &z),
+              StatusCode::kNonFinite, {"+Inf", "index 10"});
+  CHECK(compute_scale_zero_point_strided(y.data(), 3, 2, 8, 8, true, kSym, &s, &z).ok());
+  // quantize_with_params checks the data too.
+  check_error(quantize_with_params(y.data(), {1003}, scheme(8, true, kSym), {1.0f}, {0}, &q),
+              StatusCode::kNonFinite, {"+Inf", "index 10"});
+}
+
+TEST_CASE("quantize_with_params rejects wrong lengths and bad parameters") {
+  const auto x = normal(12, 9);
+  QuantizedTensor q;
+  const QuantScheme per_ch = scheme(8, true, kAsym, Granularity::kPerChannel, 0);
+  check_error(quantize_with_params(x.data(), {3, 4}, per_ch, {1, 1}, {0, 0}, &q),
+              StatusCode::kShapeMismatch, {"3 scales", "got 2 scales"});
+  check_error(quantize_with_params(x.data(), {3, 4}, per_ch, {1, 1, 1}, {0, 0}, &q),
+              StatusCode::kShapeMismatch, {"2 zero points"});
+  const QuantScheme per_g = scheme(4, false, kAsym, Granularity::kPerGroup, 0, 3, true);
+  check_error(quantize_with_params(x.data(), {2, 6}, per_g, {1, 1}, {0, 0}, &q),
+              StatusCode::kShapeMismatch, {"4 scales", "[2, 2]"});
+  for (float bad : {0.0f, -1.0f, NAN, INFINITY}) {
+    check_error(quantize_with_params(x.data(), {3, 4}, per_ch, {1, bad, 1}, {0, 0, 0}, &q),
+                StatusCode::kInvalidArgument, {"scale 1", "finite and > 0"});
+  }
+  check_error(quantize_with_params(x.data(), {3, 4}, per_ch, {1, 1, 1}, {0, 0, 128}, &q),
+              StatusCode::kInvalidArgument, {"zero point 2", "128", "[-128, 127]"});
+  check_error(quantize_with_params(x.data(), {12}, scheme(4, false, kAsym), {1}, {-1}, &q),
+              StatusCode::kInvalidArgument, {"-1", "[0, 15]"});
+  check_error(quantize_with_params(x.data(), {12}, scheme(8, true, kSym), {1}, {3}, &q),
+              StatusCode::kInvalidArgument, {"symmetric", "3"});
+  check_error(quantize_with_params(x.data(), {12}, scheme(4, false, kSym), {1}, {0}, &q),
+              StatusCode::kInvalidArgument, {"symmetric", "8"});
+  CHECK(quantize_with_params(x.data(), {12}, scheme(4, false, kSym), {1}, {8}, &q).ok());
+  // Failures leave the output untouched.
+  const auto before = q.codes;
+  CHECK_FALSE(quantize_with_params(x.data(), {12}, scheme(4, false, kSym), {1}, {9}, &q).ok());
+  CHECK(q.codes == before);
+}
+
+TEST_CASE("dequantize of an inconsistent tensor writes NaN instead of reading out of bounds") {
+  const auto x = normal(6, 1);
+  QuantizedTensor q;
+  REQUIRE(quantize(x.data(), {2, 3}, scheme(8, true, kSym, Granularity::kPerChannel, 0), &q).ok());
+  q.scales.pop_back();
+  std::vector<float> y(6, 0.0f);
+  dequantize(q, y.data());
+  for (float v : y) CHECK(std::isnan(v));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Error metrics
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("error metrics: MSE, max abs error and SQNR in dB") {
+  const float a[4] = {1, 2, 3, 4}, b[4] = {1, 2, 3, 5};
+  ErrorMetrics m = error_metrics(a, b, 4);
+  CHECK(m.mse == 0.25);
+  CHECK(m.max_abs == 1.0);
+  CHECK(m.sqnr_db == doctest::Approx(10 * std::log10(30.0 / 1.0)));  // 14.77 dB
+  m = error_metrics(a, a, 4);
+  CHECK(m.mse == 0);
+  CHECK(m.max_abs == 0);
+  CHECK(std::isinf(m.sqnr_db));
+  CHECK(m.sqnr_db > 0);
+  const float zero[2] = {0, 0}, one[2] = {1, -1};
+  m = error_metrics(zero, one, 2);
+  CHECK(m.mse == 1.0);
+  CHECK(std::isinf(m.sqnr_db));
+  CHECK(m.sqnr_db < 0);
+  // Double accumulation: a million equal errors of 1e-4 still average to 1e-8.
+  std::vector<float> r(1 << 20, 1.0f), s(1 << 20, 1.0f + 1.0f / 8192);
+  m = error_metrics(r.data(), s.data(), r.size());
+  CHECK(m.mse == doctest::Approx(1.0 / (8192.0 * 8192.0)).epsilon(1e-12));
+  CHECK(m.sqnr_db == doctest::Approx(20 * std::log10(8192.0)).epsilon(1e-12));
+}
