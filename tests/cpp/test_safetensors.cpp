@@ -129,10 +129,10 @@ TEST_CASE("safetensors: stories260K parses and matches config.json") {
   CHECK(emb->shape == Shape{512, 64});
 
   size_t covered = 0;
-  for (const auto& [name, shape] : expected) {
-    const TensorView* t = f.find(name);
-    REQUIRE_MESSAGE(t, name);
-    CHECK_MESSAGE(t->shape == shape, name);
+  for (const auto& e : expected) {  // (clang cannot capture structured bindings in doctest's lambdas)
+    const TensorView* t = f.find(e.first);
+    REQUIRE_MESSAGE(t, e.first);
+    CHECK_MESSAGE(t->shape == e.second, e.first);
     CHECK(t->dtype == "F32");
     CHECK(t->nbytes == size_t(t->numel()) * 4);
     CHECK(t->data >= bytes.data() + 8);
