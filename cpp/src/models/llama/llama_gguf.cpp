@@ -1,0 +1,388 @@
+#include "webquant/llama_gguf.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <map>
+
+#include "io/json.h"
+#include "webquant/convert.h"
+
+namespace webquant {
+namespace {
+
+using io::GgufFile;
+using io::GgufTensorInfo;
+using io::GgufWriter;
+using io::JsonValue;
+
+constexpr uint32_t kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ8_0 = 8;
+
+const io::TensorView* find_tensor(const std::vector<const io::SafetensorsFile*>& shards,
+                                  const std::string& name) {
+  for (const auto* s : shards)
+    if (const io::TensorView* t = s->find(name)) return t;
+  return nullptr;
+}
+
+Status load_f32(const std::vector<const io::SafetensorsFile*>& shards, const std::string& name,
+                std::vector<int64_t> shape, std::vector<float>* out) {
+  const io::TensorView* t = find_tensor(shards, name);
+  if (!t) return Status::Error(StatusCode::kNotFound, "tensor '" + name + "' not found in the checkpoint");
+  if (t->shape != shape) {
+    auto str = [](const std::vector<int64_t>& s) {
+      std::string r = "[";
+      for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+      return r + "]";
+    };
+    return Status::Error(StatusCode::kShapeMismatch,
+                         "tensor '" + name + "' has shape " + str(t->shape) + ", expected " + str(shape));
+  }
+  out->resize(static_cast<size_t>(t->numel()));
+  return io::tensor_to_f32(*t, out->data());
+}
+
+// HF rotate_half rows -> llama.cpp interleaved rows (convert_hf_to_gguf.py's permute), or back.
+std::vector<float> permute_rows(const std::vector<float>& w, int heads, int head_dim, int cols,
+                                bool to_gguf) {
+  std::vector<float> out(w.size());
+  const int half = head_dim / 2;
+  for (int h = 0; h < heads; ++h)
+    for (int i = 0; i < half; ++i)
+      for (int j = 0; j < 2; ++j) {
+        const size_t gguf_row = size_t(h) * head_dim + 2 * i + j;
+        const size_t hf_row = size_t(h) * head_dim + j * half + i;
+        const size_t dst = to_gguf ? gguf_row : hf_row, src = to_gguf ? hf_row : gguf_row;
+        std::memcpy(&out[dst * cols], &w[src * cols], sizeof(float) * cols);
+      }
+  return out;
+}
+
+// Encodes float32 rows [rows, cols] as `type`, falling back to F16 when cols % 32 != 0.
+Status encode(const std::vector<float>& w, uint64_t rows, uint64_t cols, uint32_t type,
+              std::vector<uint8_t>* bytes, uint32_t* actual) {
+  if ((type == kQ8_0 || type == kQ4_0) && cols % 32 != 0) type = kF16;
+  *actual = type;
+  const size_t n = static_cast<size_t>(rows * cols);
+  if (type == kF32) {
+    bytes->resize(n * 4);
+    std::memcpy(bytes->data(), w.data(), n * 4);
+    return Status::Ok();
+  }
+  if (type == kF16) {
+    bytes->resize(n * 2);
+    std::vector<uint16_t> h(n);
+    convert_f32_to_f16(w.data(), h.data(), n);
+    std::memcpy(bytes->data(), h.data(), n * 2);
+    return Status::Ok();
+  }
+  if (type == kQ8_0) {
+    std::vector<io::BlockQ8_0> blocks(n / 32);
+    WQ_RETURN_IF_ERROR(io::quantize_row_q8_0(w.data(), n, blocks.data()));
+    bytes->resize(blocks.size() * sizeof(io::BlockQ8_0));
+    std::memcpy(bytes->data(), blocks.data(), bytes->size());
+    return Status::Ok();
+  }
+  if (type == kQ4_0) {
+    std::vector<io::BlockQ4_0> blocks(n / 32);
+    WQ_RETURN_IF_ERROR(io::quantize_row_q4_0(w.data(), n, blocks.data()));
+    bytes->resize(blocks.size() * sizeof(io::BlockQ4_0));
+    std::memcpy(bytes->data(), blocks.data(), bytes->size());
+    return Status::Ok();
+  }
+  return Status::Error(StatusCode::kUnsupported, std::string("GGUF export: type ") +
+                                                     io::ggml_type_name(type) + " is not writable (F32, F16, Q8_0, Q4_0)");
+}
+
+// tokenizer.json -> tokenizer.ggml.* metadata.
+Status add_tokenizer(std::string_view tokenizer_json, const LlamaConfig& cfg, GgufWriter* w) {
+  JsonValue root;
+  Status st = io::parse_json(tokenizer_json, &root);
+  if (!st.ok()) return Status::Error(st.code, "tokenizer.json: " + st.message);
+  const JsonValue* model = root.get("model");
+  if (!model || !model->is_object() || !model->get("type") || model->get("type")->string != "BPE")
+    return Status::Error(StatusCode::kUnsupported, "GGUF export: only BPE tokenizers are supported");
+  const JsonValue* vocab = model->get("vocab");
+  if (!vocab || !vocab->is_object()) return Status::Error(StatusCode::kCorruptData, "tokenizer.json: model.vocab missing");
+  const size_t n_vocab = std::max<size_t>(cfg.vocab_size, vocab->object.size());
+  std::vector<std::string> tokens(n_vocab);
+  std::vector<bool> present(n_vocab, false);
+  for (const auto& kv : vocab->object) {
+    if (!kv.second.is_number() || kv.second.number < 0 || kv.second.number >= double(n_vocab))
+      return Status::Error(StatusCode::kCorruptData, "tokenizer.json: bad id for token '" + kv.first + "'");
+    const size_t id = static_cast<size_t>(kv.second.number);
+    tokens[id] = kv.first;
+    present[id] = true;
+  }
+  std::map<std::string, bool> special;
+  if (const JsonValue* added = root.get("added_tokens"); added && added->is_array()) {
+    for (const auto& a : added->array) {
+      const JsonValue* id = a.get("id");
+      const JsonValue* content = a.get("content");
+      if (!id || !content || !id->is_number() || id->number < 0 || id->number >= double(n_vocab)) continue;
+      const size_t k = static_cast<size_t>(id->number);
+      tokens[k] = content->string;
+      present[k] = true;
+      const JsonValue* sp = a.get("special");
+      special[content->string] = sp && sp->type == JsonValue::Type::kBool && sp->boolean;
+    }
+  }
+  for (size_t k = 0; k < n_vocab; ++k)
+    if (!present[k]) tokens[k] = "[PAD" + std::to_string(k) + "]";
+
+  const JsonValue* fallback = model->get("byte_fallback");
+  const bool spm = fallback && fallback->type == JsonValue::Type::kBool && fallback->boolean;
+  std::vector<std::string> merges;
+  if (const JsonValue* m = model->get("merges"); m && m->is_array()) {
+    for (const auto& e : m->array) {
+      if (e.is_string()) merges.push_back(e.string);
+      else if (e.is_array() && e.array.size() == 2) merges.push_back(e.array[0].string + " " + e.array[1].string);
+    }
+  }
+  const JsonValue* unk = model->get("unk_token");
+  std::vector<int32_t> types(n_vocab, 1);  // 1 normal, 2 unknown, 3 control, 4 user defined, 6 byte
+  for (size_t k = 0; k < n_vocab; ++k) {
+    const std::string& t = tokens[k];
+    if (!present[k]) types[k] = 5;  // unused
+    else if (unk && unk->is_string() && t == unk->string) types[k] = 2;
+    else if (special.count(t)) types[k] = special[t] ? 3 : 4;
+    else if (spm && t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>') types[k] = 6;
+  }
+  if (spm) {
+    // Score = -(rank of the merge that produces the token): llama.cpp's SPM tokenizer merges the
+    // adjacent pair whose result scores highest, which then follows the HF merge order.
+    std::map<std::string, size_t> index;
+    for (size_t k = 0; k < n_vocab; ++k) index[tokens[k]] = k;
+    std::vector<float> scores(n_vocab, -1e9f);
+    for (size_t r = 0; r < merges.size(); ++r) {
+      const size_t sp = merges[r].find(' ');
+      if (sp == std::string::npos) continue;
+      auto it = index.find(merges[r].substr(0, sp) + merges[r].substr(sp + 1));
+      if (it != index.end() && scores[it->second] == -1e9f) scores[it->second] = -float(r);
+    }
+    for (size_t k = 0; k < n_vocab; ++k)
+      if (scores[k] == -1e9f && types[k] == 1) scores[k] = -float(merges.size() + k);
+      else if (scores[k] == -1e9f) scores[k] = 0.0f;
+    w->add_string("tokenizer.ggml.model", "llama");
+    w->add_string_array("tokenizer.ggml.tokens", tokens);
+    w->add_f32_array("tokenizer.ggml.scores", scores);
+    w->add_i32_array("tokenizer.ggml.token_type", types);
+  } else {
+    w->add_string("tokenizer.ggml.model", "gpt2");
+    w->add_string("tokenizer.ggml.pre", "default");
+    w->add_string_array("tokenizer.ggml.tokens", tokens);
+    w->add_i32_array("tokenizer.ggml.token_type", types);
+    w->add_string_array("tokenizer.ggml.merges", merges);
+  }
+  if (cfg.bos_token_id >= 0) w->add_u32("tokenizer.ggml.bos_token_id", uint32_t(cfg.bos_token_id));
+  if (!cfg.eos_token_ids.empty()) w->add_u32("tokenizer.ggml.eos_token_id", uint32_t(cfg.eos_token_ids[0]));
+  if (unk && unk->is_string()) {
+    for (size_t k = 0; k < n_vocab; ++k)
+      if (tokens[k] == unk->string) w->add_u32("tokenizer.ggml.unknown_token_id", uint32_t(k));
+  }
+  // Our own loader adds BOS when tokenizer_config says so; llama.cpp reads this flag.
+  w->add_bool("tokenizer.ggml.add_bos_token", spm);
+  w->add_bool("tokenizer.ggml.add_eos_token", false);
+  return Status::Ok();
+}
+
+const char* kLayerMap[][2] = {
+    {"input_layernorm", "attn_norm"}, {"self_attn.q_proj", "attn_q"},  {"self_attn.k_proj", "attn_k"},
+    {"self_attn.v_proj", "attn_v"},   {"self_attn.o_proj", "attn_output"},
+    {"post_attention_layernorm", "ffn_norm"}, {"mlp.gate_proj", "ffn_gate"},
+    {"mlp.up_proj", "ffn_up"},        {"mlp.down_proj", "ffn_down"},
+};
+
+}  // namespace
+
+Status export_llama_gguf(std::string_view config_json, std::string_view tokenizer_json,
+                         const std::vector<const io::SafetensorsFile*>& shards,
+                         const GgufExportOptions& options, std::vector<uint8_t>* out) {
+  LlamaConfig cfg;
+  WQ_RETURN_IF_ERROR(parse_llama_config(config_json, &cfg));
+  if (cfg.model_type != "llama" && cfg.model_type != "mistral")
+    return Status::Error(StatusCode::kUnsupported,
+                         "GGUF export supports model_type llama and mistral, not '" + cfg.model_type + "'");
+  if (cfg.qkv_bias || cfg.o_bias || cfg.mlp_bias)
+    return Status::Error(StatusCode::kUnsupported, "GGUF export: models with linear biases are not supported");
+  if (cfg.rope_type != "none")
+    return Status::Error(StatusCode::kUnsupported, "GGUF export: rope_scaling '" + cfg.rope_type + "' is not supported");
+  if (options.type != kF32 && options.type != kF16 && options.type != kQ8_0 && options.type != kQ4_0)
+    return Status::Error(StatusCode::kInvalidArgument, std::string("GGUF export: type ") +
+                                                           io::ggml_type_name(options.type) + " is not writable (F32, F16, Q8_0, Q4_0)");
+
+  GgufWriter w;
+  const uint32_t file_type = options.type == kF32 ? 0 : options.type == kF16 ? 1 : options.type == kQ4_0 ? 2 : 7;
+  w.add_string("general.architecture", "llama");
+  w.add_string("general.name", options.name.empty() ? "webquant export" : options.name);
+  w.add_u32("general.file_type", file_type);
+  if (options.type == kQ8_0 || options.type == kQ4_0) w.add_u32("general.quantization_version", 2);
+  w.add_u32("llama.vocab_size", uint32_t(cfg.vocab_size));
+  w.add_u32("llama.context_length", uint32_t(cfg.max_position_embeddings));
+  w.add_u32("llama.embedding_length", uint32_t(cfg.hidden_size));
+  w.add_u32("llama.block_count", uint32_t(cfg.num_hidden_layers));
+  w.add_u32("llama.feed_forward_length", uint32_t(cfg.intermediate_size));
+  w.add_u32("llama.rope.dimension_count", uint32_t(cfg.head_dim));
+  w.add_u32("llama.attention.head_count", uint32_t(cfg.num_attention_heads));
+  w.add_u32("llama.attention.head_count_kv", uint32_t(cfg.num_key_value_heads));
+  w.add_u32("llama.attention.key_length", uint32_t(cfg.head_dim));
+  w.add_u32("llama.attention.value_length", uint32_t(cfg.head_dim));
+  w.add_f32("llama.attention.layer_norm_rms_epsilon", cfg.rms_norm_eps);
+  w.add_f32("llama.rope.freq_base", cfg.rope_theta);
+  if (!tokenizer_json.empty()) WQ_RETURN_IF_ERROR(add_tokenizer(tokenizer_json, cfg, &w));
+
+  const int64_t H = cfg.hidden_size, I = cfg.intermediate_size, V = cfg.vocab_size;
+  std::vector<float> buf;
+  std::vector<uint8_t> bytes;
+  auto add_matrix = [&](const std::string& gguf_name, int64_t rows, int64_t cols, uint32_t type) {
+    uint32_t actual = 0;
+    WQ_RETURN_IF_ERROR(encode(buf, uint64_t(rows), uint64_t(cols), type, &bytes, &actual));
+    w.add_tensor(gguf_name, {uint64_t(cols), uint64_t(rows)}, actual, bytes.data(), bytes.size());
+    return Status::Ok();
+  };
+  auto add_vector = [&](const std::string& gguf_name, int64_t n) {
+    w.add_tensor(gguf_name, {uint64_t(n)}, kF32, buf.data(), size_t(n) * 4);
+  };
+
+  WQ_RETURN_IF_ERROR(load_f32(shards, "model.embed_tokens.weight", {V, H}, &buf));
+  WQ_RETURN_IF_ERROR(add_matrix("token_embd.weight", V, H, options.type));
+  for (int l = 0; l < cfg.num_hidden_layers; ++l) {
+    const std::string hf = "model.layers." + std::to_string(l) + ".";
+    const std::string gg = "blk." + std::to_string(l) + ".";
+    for (const auto& m : kLayerMap) {
+      const std::string part = m[0];
+      const std::string name = hf + part + ".weight", out_name = gg + m[1] + ".weight";
+      if (part.find("layernorm") != std::string::npos) {
+        WQ_RETURN_IF_ERROR(load_f32(shards, name, {H}, &buf));
+        add_vector(out_name, H);
+        continue;
+      }
+      int64_t rows = H, cols = H;
+      if (part == "self_attn.q_proj") rows = cfg.q_dim();
+      if (part == "self_attn.k_proj" || part == "self_attn.v_proj") rows = cfg.kv_dim();
+      if (part == "self_attn.o_proj") cols = cfg.q_dim();
+      if (part == "mlp.gate_proj" || part == "mlp.up_proj") rows = I;
+      if (part == "mlp.down_proj") cols = I;
+      WQ_RETURN_IF_ERROR(load_f32(shards, name, {rows, cols}, &buf));
+      if (part == "self_attn.q_proj") buf = permute_rows(buf, cfg.num_attention_heads, cfg.head_dim, int(cols), true);
+      if (part == "self_attn.k_proj") buf = permute_rows(buf, cfg.num_key_value_heads, cfg.head_dim, int(cols), true);
+      WQ_RETURN_IF_ERROR(add_matrix(out_name, rows, cols, options.type));
+    }
+  }
+  WQ_RETURN_IF_ERROR(load_f32(shards, "model.norm.weight", {H}, &buf));
+  add_vector("output_norm.weight", H);
+  if (!cfg.tie_word_embeddings) {
+    WQ_RETURN_IF_ERROR(load_f32(shards, "lm_head.weight", {V, H}, &buf));
+    WQ_RETURN_IF_ERROR(add_matrix("output.weight", V, H, options.type));
+  }
+  return w.finish(out);
+}
+
+Status import_llama_gguf(const io::GgufFile& gguf, GgufLlamaImport* out) {
+  auto num = [&](const std::string& key, bool required, double fallback, double* v) -> Status {
+    const io::GgufValue* x = gguf.get(key);
+    if (!x) {
+      if (required) return Status::Error(StatusCode::kNotFound, "GGUF: metadata key '" + key + "' is missing");
+      *v = fallback;
+      return Status::Ok();
+    }
+    if (x->type == io::GgufValueType::kString || x->type == io::GgufValueType::kArray)
+      return Status::Error(StatusCode::kCorruptData, "GGUF: metadata key '" + key + "' is not a number");
+    *v = x->as_number();
+    return Status::Ok();
+  };
+  const io::GgufValue* arch = gguf.get("general.architecture");
+  if (!arch || arch->type != io::GgufValueType::kString)
+    return Status::Error(StatusCode::kNotFound, "GGUF: general.architecture is missing");
+  if (arch->str != "llama")
+    return Status::Error(StatusCode::kUnsupported,
+                         "GGUF: architecture '" + arch->str + "' is not supported; supported: llama");
+  double hidden, layers, heads, kv_heads, ffn, ctx, eps, theta, rope_dim, vocab = 0, bos, eos;
+  WQ_RETURN_IF_ERROR(num("llama.embedding_length", true, 0, &hidden));
+  WQ_RETURN_IF_ERROR(num("llama.block_count", true, 0, &layers));
+  WQ_RETURN_IF_ERROR(num("llama.attention.head_count", true, 0, &heads));
+  WQ_RETURN_IF_ERROR(num("llama.attention.head_count_kv", false, heads, &kv_heads));
+  WQ_RETURN_IF_ERROR(num("llama.feed_forward_length", true, 0, &ffn));
+  WQ_RETURN_IF_ERROR(num("llama.context_length", true, 0, &ctx));
+  WQ_RETURN_IF_ERROR(num("llama.attention.layer_norm_rms_epsilon", true, 0, &eps));
+  WQ_RETURN_IF_ERROR(num("llama.rope.freq_base", false, 10000.0, &theta));
+  WQ_RETURN_IF_ERROR(num("llama.rope.dimension_count", false, heads > 0 ? hidden / heads : 0, &rope_dim));
+  WQ_RETURN_IF_ERROR(num("tokenizer.ggml.bos_token_id", false, -1, &bos));
+  WQ_RETURN_IF_ERROR(num("tokenizer.ggml.eos_token_id", false, -1, &eos));
+  const io::GgufTensorInfo* embd = gguf.find("token_embd.weight");
+  if (!embd) return Status::Error(StatusCode::kNotFound, "GGUF: tensor 'token_embd.weight' is missing");
+  if (embd->ne.size() == 2) vocab = double(embd->ne[1]);
+  WQ_RETURN_IF_ERROR(num("llama.vocab_size", false, vocab, &vocab));
+  const bool tied = gguf.find("output.weight") == nullptr;
+
+  // Build a config.json and reuse the one validating parser.
+  auto i = [](double v) { return std::to_string(static_cast<long long>(v)); };
+  char fbuf[64];
+  std::string json = "{\"model_type\":\"llama\",\"hidden_size\":" + i(hidden) + ",\"intermediate_size\":" + i(ffn) +
+                     ",\"num_hidden_layers\":" + i(layers) + ",\"num_attention_heads\":" + i(heads) +
+                     ",\"num_key_value_heads\":" + i(kv_heads) + ",\"head_dim\":" + i(rope_dim) +
+                     ",\"vocab_size\":" + i(vocab) + ",\"max_position_embeddings\":" + i(ctx);
+  std::snprintf(fbuf, sizeof(fbuf), "%.9g", eps);
+  json += std::string(",\"rms_norm_eps\":") + fbuf;
+  std::snprintf(fbuf, sizeof(fbuf), "%.9g", theta);
+  json += std::string(",\"rope_theta\":") + fbuf;
+  json += std::string(",\"tie_word_embeddings\":") + (tied ? "true" : "false");
+  if (bos >= 0) json += ",\"bos_token_id\":" + i(bos);
+  if (eos >= 0) json += ",\"eos_token_id\":" + i(eos);
+  json += "}";
+  WQ_RETURN_IF_ERROR(parse_llama_config(json, &out->config));
+  const LlamaConfig& cfg = out->config;
+
+  struct Item {
+    std::string hf, gg;
+    int64_t rows, cols;  // cols = 0 for vectors
+    int permute_heads;
+  };
+  const int64_t H = cfg.hidden_size, I = cfg.intermediate_size, V = cfg.vocab_size;
+  std::vector<Item> items = {{"model.embed_tokens.weight", "token_embd.weight", V, H, 0}};
+  for (int l = 0; l < cfg.num_hidden_layers; ++l) {
+    const std::string hf = "model.layers." + std::to_string(l) + ".", gg = "blk." + std::to_string(l) + ".";
+    items.push_back({hf + "input_layernorm.weight", gg + "attn_norm.weight", H, 0, 0});
+    items.push_back({hf + "self_attn.q_proj.weight", gg + "attn_q.weight", cfg.q_dim(), H, cfg.num_attention_heads});
+    items.push_back({hf + "self_attn.k_proj.weight", gg + "attn_k.weight", cfg.kv_dim(), H, cfg.num_key_value_heads});
+    items.push_back({hf + "self_attn.v_proj.weight", gg + "attn_v.weight", cfg.kv_dim(), H, 0});
+    items.push_back({hf + "self_attn.o_proj.weight", gg + "attn_output.weight", H, cfg.q_dim(), 0});
+    items.push_back({hf + "post_attention_layernorm.weight", gg + "ffn_norm.weight", H, 0, 0});
+    items.push_back({hf + "mlp.gate_proj.weight", gg + "ffn_gate.weight", I, H, 0});
+    items.push_back({hf + "mlp.up_proj.weight", gg + "ffn_up.weight", I, H, 0});
+    items.push_back({hf + "mlp.down_proj.weight", gg + "ffn_down.weight", H, I, 0});
+  }
+  items.push_back({"model.norm.weight", "output_norm.weight", H, 0, 0});
+  if (!tied) items.push_back({"lm_head.weight", "output.weight", V, H, 0});
+
+  size_t total = 0;
+  for (const auto& it : items) total += size_t(it.rows) * size_t(it.cols ? it.cols : 1);
+  out->storage.assign(total * sizeof(float), 0);
+  out->tensors = io::SafetensorsFile{};
+  size_t offset = 0;
+  for (const auto& it : items) {
+    const io::GgufTensorInfo* t = gguf.find(it.gg);
+    if (!t) return Status::Error(StatusCode::kNotFound, "GGUF: tensor '" + it.gg + "' is missing");
+    const std::vector<uint64_t> want = it.cols ? std::vector<uint64_t>{uint64_t(it.cols), uint64_t(it.rows)}
+                                               : std::vector<uint64_t>{uint64_t(it.rows)};
+    if (t->ne != want)
+      return Status::Error(StatusCode::kShapeMismatch, "GGUF: tensor '" + it.gg + "' does not match the metadata shapes");
+    const size_t n = size_t(it.rows) * size_t(it.cols ? it.cols : 1);
+    std::vector<float> v(n);
+    WQ_RETURN_IF_ERROR(io::gguf_tensor_to_f32(*t, v.data()));
+    if (it.permute_heads) v = permute_rows(v, it.permute_heads, cfg.head_dim, int(it.cols), false);
+    uint8_t* dst = out->storage.data() + offset;
+    std::memcpy(dst, v.data(), n * sizeof(float));
+    io::TensorView view;
+    view.name = it.hf;
+    view.dtype = "F32";
+    view.shape = it.cols ? std::vector<int64_t>{it.rows, it.cols} : std::vector<int64_t>{it.rows};
+    view.data = dst;
+    view.nbytes = n * sizeof(float);
+    out->tensors.tensors.push_back(std::move(view));
+    offset += n * sizeof(float);
+  }
+  return Status::Ok();
+}
+
+}  // namespace webquant
