@@ -467,10 +467,14 @@ export class LlamaForCausalLM {
     const topP = options.topP ?? (sampleByDefault && typeof g.top_p === 'number' ? g.top_p : 1);
     const penalty = options.repetitionPenalty ?? (typeof g.repetition_penalty === 'number' ? g.repetition_penalty : 1);
     const seed = options.seed ?? 0;
-    if (typeof temperature !== 'number') invalid('temperature must be a number');
-    if (!isInt(topK)) invalid(`topK must be a non-negative integer (got ${String(topK)})`);
-    if (typeof topP !== 'number') invalid('topP must be a number');
-    if (typeof penalty !== 'number') invalid('repetitionPenalty must be a number');
+    if (typeof temperature !== 'number' || !(temperature >= 0) || !Number.isFinite(temperature)) {
+      invalid(`temperature must be a finite number >= 0 (got ${String(temperature)})`);
+    }
+    if (!isInt(topK) || topK < 0) invalid(`topK must be a non-negative integer (got ${String(topK)})`);
+    if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) invalid(`topP must be in (0, 1] (got ${String(topP)})`);
+    if (typeof penalty !== 'number' || !(penalty > 0) || !Number.isFinite(penalty)) {
+      invalid(`repetitionPenalty must be a finite number > 0 (got ${String(penalty)})`);
+    }
     if (!isInt(seed) || seed < 0) invalid(`seed must be an integer in [0, 2^53) (got ${String(seed)})`);
     return [temperature, topK, topP, penalty, seed];
   }
@@ -546,6 +550,7 @@ export class LlamaForCausalLM {
       let token = step.token;
       for (let index = 0; ; index++) {
         throwIfAborted(signal, 'generation');
+        this.#live(); // dispose() from a callback stops the loop here
         state.tokens.push(token);
         const text = decoder.push(token);
         state.text += text;
