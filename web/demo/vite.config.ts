@@ -1,0 +1,74 @@
+// The demo site: three pages built to static files in web/demo/dist.
+//  - index.html    Playground (the courses' data types, linear quantization and packing)
+//  - lab.html      Model lab (download a Hub model, quantize it, compare it with fp32)
+//  - notebook.html the ~20-line course workflow in a plain <script type="module">; it lives in
+//                  public/ so Vite copies it untouched, and it imports the package by URL from
+//                  /webquant/index.js, which this config copies from the repo's dist/.
+//
+// The app pages import the package from the repo's compiled dist/ (run `npx tsc -p tsconfig.json`
+// and the wasm build first). Vite bundles it with its model worker and the .wasm files.
+import { cpSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defineConfig, type Plugin } from 'vite';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../..');
+const pkgDist = path.join(repo, 'dist');
+
+/** Copies the built package (JS + wasm) and its two dependencies into the site for notebook.html. */
+function packageForNotebooks(): Plugin {
+  let outDir = '';
+  return {
+    name: 'webquant-package-copy',
+    apply: 'build',
+    configResolved(config) {
+      outDir = path.resolve(config.root, config.build.outDir);
+    },
+    closeBundle() {
+      if (!existsSync(path.join(pkgDist, 'index.js')) || !existsSync(path.join(pkgDist, 'wasm/webquant-simd.wasm'))) {
+        throw new Error(`${pkgDist} has no built package: run the wasm build and \`npx tsc -p tsconfig.json\` first`);
+      }
+      const target = path.join(outDir, 'webquant');
+      // JS and wasm only; the CLI is Node-only and has no place on a web page.
+      const keep = (src: string) =>
+        !path.relative(pkgDist, src).startsWith('cli') && (statSync(src).isDirectory() || /\.(js|mjs|wasm)$/.test(src));
+      cpSync(pkgDist, target, { recursive: true, filter: keep });
+      const vendor = path.join(outDir, 'vendor');
+      mkdirSync(vendor, { recursive: true });
+      const deps: [string, string][] = [
+        ['@huggingface/tokenizers/dist/tokenizers.mjs', 'tokenizers.mjs'],
+        ['@huggingface/jinja/dist/index.js', 'jinja.js'],
+      ];
+      for (const [from, to] of deps) cpSync(path.join(repo, 'node_modules', from), path.join(vendor, to));
+    },
+  };
+}
+
+export default defineConfig({
+  root: here,
+  base: './',
+  resolve: {
+    alias: [
+      { find: /^webquant$/, replacement: path.join(pkgDist, 'index.js') },
+      { find: /^webquant\/(.*)$/, replacement: path.join(pkgDist, '$1') },
+    ],
+  },
+  worker: { format: 'es' },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+    // The .wasm modules must stay files (the loader fetches them), never data: URLs.
+    assetsInlineLimit: 0,
+    chunkSizeWarningLimit: 1024,
+    rollupOptions: {
+      input: {
+        playground: path.join(here, 'index.html'),
+        lab: path.join(here, 'lab.html'),
+      },
+    },
+  },
+  server: { fs: { allow: [repo] } },
+  plugins: [packageForNotebooks()],
+});
