@@ -1,5 +1,4 @@
 // Page 1, the Playground: data types, linear quantization and packing, computed by the core.
-import './styles.css';
 import { $, debounce, fmt, h, initCore, normal, rng, showError, table } from './common.js';
 import { float32Hex, float64Hex, toFixedExact } from './decimal.js';
 import { ErrorHeatmap } from './heatmap.js';
