@@ -1,0 +1,109 @@
+// The scalar algorithms of core/convert.cpp, lane by lane: every step is an exact integer op or
+// one IEEE fp32 op in round-to-nearest-even, so each lane matches the scalar bit for bit.
+#include "kernels/simd.h"
+
+#if WEBQUANT_SIMD
+#include "kernels/kernels.h"
+#include "webquant/convert.h"
+
+namespace webquant::kernels {
+namespace {
+
+// 4 floats -> 4 halves in the low 16 bits of each 32-bit lane (FP16 library algorithm).
+inline v128_t f32_to_f16_bits(v128_t x) {
+  const v128_t base0 = wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_abs(x), wasm_f32x4_splat(0x1.0p+112f)),
+                                      wasm_f32x4_splat(0x1.0p-110f));
+  const v128_t shl1_w = wasm_i32x4_add(x, x);
+  const v128_t sign = wasm_u32x4_shr(wasm_v128_and(x, wasm_i32x4_splat(int32_t(0x80000000u))), 16);
+  v128_t bias = wasm_v128_and(shl1_w, wasm_i32x4_splat(int32_t(0xFF000000u)));
+  bias = wasm_u32x4_max(bias, wasm_i32x4_splat(0x71000000));
+  const v128_t add = wasm_i32x4_add(wasm_u32x4_shr(bias, 1), wasm_i32x4_splat(0x07800000));
+  const v128_t base = wasm_f32x4_add(add, base0);
+  const v128_t exp_bits = wasm_v128_and(wasm_u32x4_shr(base, 13), wasm_i32x4_splat(0x7C00));
+  const v128_t mantissa_bits = wasm_v128_and(base, wasm_i32x4_splat(0x0FFF));
+  const v128_t nonsign = wasm_i32x4_add(exp_bits, mantissa_bits);
+  const v128_t is_nan = wasm_u32x4_gt(shl1_w, wasm_i32x4_splat(int32_t(0xFF000000u)));
+  return wasm_v128_or(sign, wasm_v128_bitselect(wasm_i32x4_splat(0x7E00), nonsign, is_nan));
+}
+
+// 4 halves, each in the high 16 bits of a 32-bit lane (low bits zero) -> 4 floats.
+inline v128_t f16_hi_to_f32(v128_t w) {
+  const v128_t nonsign = wasm_v128_and(w, wasm_i32x4_splat(0x7FFF0000));
+  const v128_t sign = wasm_v128_xor(w, nonsign);
+  const v128_t normalized =
+      wasm_f32x4_mul(wasm_i32x4_add(wasm_u32x4_shr(nonsign, 3), wasm_i32x4_splat(0xE0 << 23)),
+                     wasm_f32x4_splat(0x1.0p-112f));
+  const v128_t denormalized = wasm_f32x4_sub(
+      wasm_v128_or(wasm_u32x4_shr(nonsign, 16), wasm_i32x4_splat(126 << 23)), wasm_f32x4_splat(0.5f));
+  // Exponent field zero <=> nonsign < 2^26 (signed compare is fine: bit 31 is clear).
+  const v128_t is_sub = wasm_i32x4_lt(nonsign, wasm_i32x4_splat(1 << 26));
+  return wasm_v128_or(sign, wasm_v128_bitselect(denormalized, normalized, is_sub));
+}
+
+// c10::BFloat16 round_to_nearest_even, 4 lanes, result in the low 16 bits.
+inline v128_t f32_to_bf16_bits(v128_t x) {
+  const v128_t lsb = wasm_v128_and(wasm_u32x4_shr(x, 16), wasm_i32x4_splat(1));
+  const v128_t r = wasm_u32x4_shr(wasm_i32x4_add(wasm_i32x4_add(x, wasm_i32x4_splat(0x7FFF)), lsb), 16);
+  return wasm_v128_bitselect(wasm_i32x4_splat(0x7FC0), r, wasm_f32x4_ne(x, x));
+}
+
+// Halves 0..3 (spread_low) or 4..7 (spread_high) of h, each moved to the high 16 bits of a
+// 32-bit lane with zeros below.
+inline v128_t spread_low(v128_t zero, v128_t h) {
+  return wasm_i16x8_shuffle(zero, h, 0, 8, 1, 9, 2, 10, 3, 11);
+}
+inline v128_t spread_high(v128_t zero, v128_t h) {
+  return wasm_i16x8_shuffle(zero, h, 4, 12, 5, 13, 6, 14, 7, 15);
+}
+
+}  // namespace
+
+// The 32-bit lanes hold values in [0, 0xFFFF], so the saturating u16 narrow is exact.
+void convert_f32_f16__wasmsimd(const float* x, size_t n, uint16_t* y) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const v128_t a = f32_to_f16_bits(wasm_v128_load(x + i));
+    const v128_t b = f32_to_f16_bits(wasm_v128_load(x + i + 4));
+    wasm_v128_store(y + i, wasm_u16x8_narrow_i32x4(a, b));
+  }
+  for (; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+
+void convert_f16_f32__wasmsimd(const uint16_t* x, size_t n, float* y) {
+  const v128_t zero = wasm_i32x4_splat(0);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const v128_t h = wasm_v128_load(x + i);
+    wasm_v128_store(y + i, f16_hi_to_f32(spread_low(zero, h)));
+    wasm_v128_store(y + i + 4, f16_hi_to_f32(spread_high(zero, h)));
+  }
+  for (; i < n; ++i) y[i] = fp16_to_fp32(x[i]);
+}
+
+void convert_f32_bf16__wasmsimd(const float* x, size_t n, uint16_t* y) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const v128_t a = f32_to_bf16_bits(wasm_v128_load(x + i));
+    const v128_t b = f32_to_bf16_bits(wasm_v128_load(x + i + 4));
+    wasm_v128_store(y + i, wasm_u16x8_narrow_i32x4(a, b));
+  }
+  for (; i < n; ++i) y[i] = fp32_to_bf16(x[i]);
+}
+
+void convert_bf16_f32__wasmsimd(const uint16_t* x, size_t n, float* y) {
+  const v128_t zero = wasm_i32x4_splat(0);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const v128_t a = wasm_v128_load(x + i);
+    const v128_t b = wasm_v128_load(x + i + 8);
+    wasm_v128_store(y + i, spread_low(zero, a));
+    wasm_v128_store(y + i + 4, spread_high(zero, a));
+    wasm_v128_store(y + i + 8, spread_low(zero, b));
+    wasm_v128_store(y + i + 12, spread_high(zero, b));
+  }
+  for (; i < n; ++i) y[i] = bf16_to_fp32(x[i]);
+}
+
+}  // namespace webquant::kernels
+
+#endif  // WEBQUANT_SIMD
