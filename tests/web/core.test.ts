@@ -272,7 +272,7 @@ test('every option combination matches the reference semantics', () => {
           signed,
           scheme.mode,
         );
-        close(scales[g]!, ref.scale, 2e-7, `${label}: scale ${g}`);
+        assert.equal(scales[g], ref.scale, `${label}: scale ${g}`);
         assert.equal(zps[g], ref.zeroPoint, `${label}: zero point ${g}`);
         const s = scales[g]!;
         const z = zps[g]!;
@@ -313,17 +313,29 @@ test('more bits, less error: SQNR rises with the bit width', () => {
   for (let i = 1; i < sqnr.length; i++) assert.ok(sqnr[i]! > sqnr[i - 1]!, `SQNR by bits: ${sqnr.join(', ')}`);
 });
 
-test('degenerate tensors get a safe scale: all zeros, constants', () => {
-  for (const mode of ['symmetric', 'asymmetric'] as const) {
-    withQ(quantize(new Tensor(new Float32Array(8), [8]), { mode }), (q) => {
-      assert.equal(q.scales[0], 1);
-      assert.deepEqual(Array.from(q.dequantize().data), new Array(8).fill(0));
-    });
-    withQ(quantize(new Tensor(new Float32Array(5).fill(-2.5), [5]), { mode }), (q) => {
-      assert.ok(Number.isFinite(q.scales[0]!) && q.scales[0]! > 0);
-      q.dequantize().data.forEach((v) => assert.ok(Math.abs(v + 2.5) <= q.scales[0]! / 2 + 1e-6, `${mode}: ${v}`));
-    });
+test('degenerate tensors get a safe scale: all zeros give s = 1, constants round-trip exactly', () => {
+  for (const bits of [2, 3, 4, 8] as const) {
+    for (const signed of [true, false]) {
+      for (const mode of ['symmetric', 'asymmetric'] as const) {
+        const label = `${signed ? 'int' : 'uint'}${bits} ${mode}`;
+        withQ(quantize(new Tensor(new Float32Array(8), [8]), { bits, signed, mode }), (q) => {
+          assert.equal(q.scales[0], 1, label);
+          assert.deepEqual(Array.from(q.dequantize().data), new Array(8).fill(0), label);
+        });
+        for (const c of [-2.5, 0.1, 3e-3, 1e20]) {
+          withQ(quantize(new Tensor(new Float32Array(5).fill(c), [5]), { bits, signed, mode }), (q) => {
+            assert.ok(Number.isFinite(q.scales[0]!) && q.scales[0]! > 0, `${label}: scale of constant ${c}`);
+            assert.deepEqual(Array.from(q.dequantize().data), new Array(5).fill(Math.fround(c)), `${label}: constant ${c}`);
+          });
+        }
+      }
+    }
   }
+  // A constant group inside a per-group tensor is exact too.
+  const x = new Float32Array([0.7, 0.7, 0.7, 0.7, 1, -2, 3, 0.5]);
+  withQ(quantize(new Tensor(x, [2, 4]), { bits: 4, granularity: 'per-group', groupSize: 4 }), (q) => {
+    assert.deepEqual(Array.from(q.dequantize().data.subarray(0, 4)), new Array(4).fill(Math.fround(0.7)));
+  });
 });
 
 test('float16 and bfloat16 tensors are widened to float32 before quantizing', () => {
@@ -535,7 +547,7 @@ test('dtypeInfo gives torch.iinfo / torch.finfo facts', () => {
 });
 
 test('downcast: special values follow PyTorch (ties to even, overflow, signed zero, NaN)', () => {
-  const x = [1, -0, 0, 65504, 65519.99, 65520, 1e6, -Infinity, 2 ** -24, 2 ** -25, 3 * 2 ** -26, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 2 ** -14, NaN];
+  const x = [1, -0, 0, 65504, 65519.99, 65520, 1e6, -Infinity, 2 ** -24, 2 ** -25, 3 * 2 ** -25, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 2 ** -14, NaN];
   const t = new Tensor(new Float32Array(x), [x.length]);
   const h = downcast(t, 'float16');
   assert.equal(h.dtype, 'float16');

@@ -41,39 +41,37 @@ export function paramGroups(shape: readonly number[], s: RefScheme): { paramShap
 
 const FLT_MIN = 2 ** -126;
 
-/** The documented scale and zero point of one run of values (float32 arithmetic). */
+const pow2Floor = (k: number) => 2 ** Math.floor(Math.log2(k));
+
+/**
+ * The documented scale and zero point of one run of values: the course's formulas in double
+ * (Python floats), the scale stored as float32. A constant run c != 0 gets the largest power-of-two
+ * code distance from z, so that c round-trips exactly; all zeros give s = 1.
+ */
 export function refScaleZeroPoint(values: number[], bits: number, signed: boolean, mode: RefScheme['mode']): { scale: number; zeroPoint: number } {
-  const f = Math.fround;
   const qmin = qminOf(bits, signed);
   const qmax = qmaxOf(bits, signed);
-  let scale: number;
-  let zp: number;
+  let rmin = Math.min(...values);
+  let rmax = Math.max(...values);
+  const constant = rmin === rmax;
   if (mode === 'symmetric') {
-    const maxAbs = values.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    zp = signed ? 0 : 2 ** (bits - 1);
-    scale = maxAbs === 0 ? 1 : f(maxAbs / (qmax - zp));
-  } else {
-    let rmin = Math.min(...values);
-    let rmax = Math.max(...values);
-    if (rmin === rmax) {
-      rmin = Math.min(rmin, 0);
-      rmax = Math.max(rmax, 0);
-    }
-    if (rmin === rmax) {
-      scale = 1;
-      zp = Math.min(Math.max(0, qmin), qmax);
-    } else {
-      scale = f(f(rmax - rmin) / (qmax - qmin));
-      if (scale < FLT_MIN) scale = FLT_MIN;
-      zp = Math.min(Math.max(roundHalfEven(f(qmin - f(rmin / scale))), qmin), qmax);
-    }
+    const zp = signed ? 0 : 2 ** (bits - 1);
+    const amax = Math.max(Math.abs(rmin), Math.abs(rmax));
+    const s = amax === 0 ? 1 : amax / (constant ? pow2Floor(qmax - zp) : qmax - zp);
+    return { scale: Math.fround(Math.max(s, FLT_MIN)), zeroPoint: zp };
   }
-  if (scale < FLT_MIN) scale = FLT_MIN;
-  return { scale, zeroPoint: zp };
+  if (constant) {
+    rmin = Math.min(rmin, 0);
+    rmax = Math.max(rmax, 0);
+  }
+  if (rmin === rmax) return { scale: 1, zeroPoint: Math.min(Math.max(0, qmin), qmax) };
+  const s = Math.max((rmax - rmin) / (constant ? pow2Floor(qmax - qmin) : qmax - qmin), FLT_MIN);
+  const zp = Math.min(Math.max(roundHalfEven(qmin - rmin / s), qmin), qmax) + 0; // no -0
+  return { scale: Math.fround(s), zeroPoint: zp };
 }
 
 /** q = clamp(round_half_even(x / s + z)) in float32, as the kernels compute it. */
 export function refCode(x: number, scale: number, zp: number, qmin: number, qmax: number): number {
   const f = Math.fround;
-  return Math.min(Math.max(roundHalfEven(f(f(x / scale) + zp)), qmin), qmax);
+  return Math.min(Math.max(roundHalfEven(f(f(x / scale) + zp)), qmin), qmax) + 0; // no -0
 }
