@@ -37,7 +37,7 @@ export function runCases(wq: typeof WebQuant, input: CaseInput): CaseResults {
     ['uint8 asymmetric per-channel axis -1', { signed: false, mode: 'asymmetric', granularity: 'per-channel', axis: -1 }],
     ['int4 symmetric per-group 32', { bits: 4, granularity: 'per-group', groupSize: 32 }],
     ['uint4 asymmetric per-group 32', { bits: 4, signed: false, mode: 'asymmetric', granularity: 'per-group', groupSize: 32 }],
-    ['int3 asymmetric per-group 24 padded', { bits: 3, mode: 'asymmetric', granularity: 'per-group', groupSize: 24, pad: true }],
+    ['int3 asymmetric per-group 40 padded', { bits: 3, mode: 'asymmetric', granularity: 'per-group', groupSize: 40, pad: true }],
     ['int2 symmetric per-channel', { bits: 2, granularity: 'per-channel' }],
   ];
   const quantized = schemes.map(([label, options]) => {

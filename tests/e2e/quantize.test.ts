@@ -14,7 +14,7 @@ import { serveStatic, type StaticServer } from './server.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 const PAGE = `<!doctype html>
-<html><head><meta charset="utf-8"><title>webquant e2e</title></head>
+<html><head><meta charset="utf-8"><title>webquant e2e</title><link rel="icon" href="data:,"></head>
 <body style="font: 14px monospace">
 <h1>webquant end-to-end</h1>
 <pre id="out">loading…</pre>
@@ -79,7 +79,7 @@ test('the page loads the SIMD build', async () => {
 });
 
 test('browser results equal the Node results bit for bit', async () => {
-  const input = seededInput(12, 80, 20240607);
+  const input = seededInput(12, 96, 20240607);
   const expected = runCases(wq, input);
   assert.equal(expected.simd, true, 'Node should also use the SIMD build');
   const actual = (await page.evaluate(`(${runCases.toString()})(window.wq, ${JSON.stringify(input)})`)) as CaseResults;
