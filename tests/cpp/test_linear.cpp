@@ -2,11 +2,10 @@
 //  * every layer vs y = x dq(W)^T + b computed in double from the layer's own dequantized weight;
 //    A16 schemes within a tight bound, A8 schemes within the bound the activation rounding allows;
 //  * A8 schemes bit-exactly against a scalar integer reference written here from the formulas;
-//  * dequantize_weight against the course's quantize -> dequantize written out here;
+//  * dequantize_weight against the library's quantize -> dequantize (quant.h);
 //  * odd shapes, bias / no bias, the per-channel fallback, byte counts and bad input.
 #include <doctest/doctest.h>
 
-#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "webquant/linear.h"
+#include "webquant/quant.h"
 
 using namespace webquant;
 
@@ -123,31 +123,27 @@ std::vector<float> integer_reference(const LinearQuantizedData& d, const std::ve
   return y;
 }
 
-// The course's quantize -> dequantize of one run, as quantization.md states it.
-void course_round_trip(const float* r, int n, int bits, bool asym, float* out) {
-  const int qmin = -(1 << (bits - 1)), qmax = (1 << (bits - 1)) - 1;
-  float rmin = r[0], rmax = r[0];
-  for (int i = 1; i < n; ++i) rmin = std::fmin(rmin, r[i]), rmax = std::fmax(rmax, r[i]);
-  float s;
-  int z = 0;
-  if (!asym) {
-    const float amax = std::fmax(std::fabs(rmin), std::fabs(rmax));
-    s = amax > 0 ? amax / float(qmax) : 1.0f;
+// The library's quantize -> dequantize of W with the layer's scheme (signed int<bits>, per
+// channel along axis 0 or per group along in_features).
+std::vector<float> library_round_trip(const std::vector<float>& w, int out, int in, int bits,
+                                      bool asym, int group) {
+  QuantScheme qs;
+  qs.bits = bits;
+  qs.is_signed = true;
+  qs.mode = asym ? QuantMode::kAsymmetric : QuantMode::kSymmetric;
+  if (group == in) {
+    qs.granularity = Granularity::kPerChannel;
+    qs.axis = 0;
   } else {
-    if (rmax == rmin) rmin = std::fmin(rmin, 0.0f), rmax = std::fmax(rmax, 0.0f);
-    if (rmax == rmin) {
-      s = 1.0f;
-      z = 0;
-    } else {
-      s = (rmax - rmin) / float(qmax - qmin);
-      z = int(std::fmin(std::fmax(std::nearbyint(float(qmin) - rmin / s), float(qmin)), float(qmax)));
-    }
+    qs.granularity = Granularity::kPerGroup;
+    qs.group_size = group;
   }
-  if (s < FLT_MIN) s = FLT_MIN;
-  for (int i = 0; i < n; ++i) {
-    const float q = std::fmin(std::fmax(std::nearbyint(r[i] / s + float(z)), float(qmin)), float(qmax));
-    out[i] = s * float(int(q) - z);
-  }
+  QuantizedTensor qt;
+  const Status st = quantize(w.data(), {out, in}, qs, &qt);
+  REQUIRE_MESSAGE(st.ok(), st.message);
+  std::vector<float> r(w.size());
+  dequantize(qt, r.data());
+  return r;
 }
 
 int bits_of(LinearScheme s) {
@@ -208,20 +204,16 @@ TEST_CASE("quantized layers match x dq(W)^T + b; A8 layers also match the intege
         const bool fallback = bits < 8 && spec.group_size > 0 && sh.in % spec.group_size != 0;
         CHECK(note.empty() == !fallback);
 
-        // dequantize_weight == the course's quantize -> dequantize with the same scheme.
-        std::vector<float> dq(w.size()), expect(w.size());
+        // dequantize_weight == the library's quantize -> dequantize with the same scheme.
+        std::vector<float> dq(w.size());
         layer->dequantize_weight(dq.data());
         const int group = bits == 8 || spec.group_size == 0 || fallback ? sh.in : spec.group_size;
         const bool asym = bits < 8 && spec.asymmetric;
-        for (int j = 0; j < sh.out; ++j)
-          for (int g = 0; g < sh.in / group; ++g)
-            course_round_trip(&w[size_t(j) * sh.in + g * group], group, bits, asym,
-                              &expect[size_t(j) * sh.in + g * group]);
+        const std::vector<float> expect = library_round_trip(w, sh.out, sh.in, bits, asym, group);
         for (size_t i = 0; i < w.size(); ++i) {
           INFO("weight index ", i);
           REQUIRE(dq[i] == expect[i]);
         }
-
         std::vector<float> y(size_t(sh.m) * sh.out, NAN);
         layer->forward(x.data(), sh.m, y.data());
         std::vector<double> ref, mag;

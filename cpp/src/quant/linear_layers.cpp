@@ -9,6 +9,7 @@
 
 #include "kernels/gemm/gemm.h"
 #include "webquant/linear.h"
+#include "webquant/quant.h"
 
 namespace webquant {
 
@@ -54,45 +55,24 @@ T* scratch(std::vector<T>& buf, size_t n) {
 thread_local std::vector<float> g_xpad;
 thread_local std::vector<int8_t> g_xq;
 thread_local std::vector<float> g_xscale;
+thread_local std::vector<int32_t> g_xsum;
 
-// The course's get_q_scale_and_zero_point for one run of n finite values, signed int<bits>, with
-// the degenerate-range rules of webquant/quant.h.
-void scale_zero_point(const float* x, size_t n, int bits, bool asymmetric, float* scale,
-                      int32_t* zero) {
-  const int32_t qmin = -(1 << (bits - 1)), qmax = (1 << (bits - 1)) - 1;
-  float rmin = x[0], rmax = x[0];
-  for (size_t i = 1; i < n; ++i) {
-    rmin = std::fmin(rmin, x[i]);
-    rmax = std::fmax(rmax, x[i]);
-  }
-  float s;
-  int32_t z = 0;
-  if (!asymmetric) {
-    const float amax = std::fmax(std::fabs(rmin), std::fabs(rmax));
-    s = amax > 0.0f ? amax / static_cast<float>(qmax) : 1.0f;
+// Quantizes W [n, k] with the library's own quantize() (signed int<bits>, per channel along axis
+// 0 when group == k, else per group), so dequantize_weight equals quantize -> dequantize exactly.
+Status quantize_weight(const float* w, size_t n, size_t k, int bits, bool asymmetric, size_t group,
+                       QuantizedTensor* qt) {
+  QuantScheme qs;
+  qs.bits = bits;
+  qs.is_signed = true;
+  qs.mode = asymmetric ? QuantMode::kAsymmetric : QuantMode::kSymmetric;
+  if (group == k) {
+    qs.granularity = Granularity::kPerChannel;
+    qs.axis = 0;
   } else {
-    if (rmax == rmin) {
-      rmin = std::fmin(rmin, 0.0f);
-      rmax = std::fmax(rmax, 0.0f);
-    }
-    if (rmax == rmin) {
-      s = 1.0f;
-      z = std::min(std::max(0, qmin), qmax);
-    } else {
-      s = (rmax - rmin) / static_cast<float>(qmax - qmin);
-      const float zf = std::nearbyint(static_cast<float>(qmin) - rmin / s);
-      z = static_cast<int32_t>(std::fmin(std::fmax(zf, float(qmin)), float(qmax)));
-    }
+    qs.granularity = Granularity::kPerGroup;
+    qs.group_size = static_cast<int>(group);
   }
-  if (s < FLT_MIN) s = FLT_MIN;
-  *scale = s;
-  *zero = z;
-}
-
-int32_t quantize_value(float r, float s, int32_t z, int bits) {
-  const float qmin = -float(1 << (bits - 1)), qmax = float((1 << (bits - 1)) - 1);
-  const float v = std::nearbyint(r / s + static_cast<float>(z));
-  return static_cast<int32_t>(std::fmin(std::fmax(v, qmin), qmax));
+  return quantize(w, {static_cast<int64_t>(n), static_cast<int64_t>(k)}, qs, qt);
 }
 
 Status check_finite(const float* v, size_t n, int cols, const char* what) {
@@ -157,7 +137,7 @@ class LinearQ8 final : public LinearLayer {
     if (scheme_ == LinearScheme::kW8A8) {
       int8_t* xq = scratch(g_xq, m * kp_);
       float* xs = scratch(g_xscale, m);
-      WQ_GEMM(quantize_rows_f32_s8)(m, k, k, kp_, x, xq, xs);
+      WQ_GEMM(quantize_rows_f32_s8)(m, k, k, kp_, x, xq, xs, scratch(g_xsum, m));
       WQ_GEMM(gemm_q8c_s8)(m, n, k, xq, xs, packed_.data(), scales_.data(), bias, y);
       return;
     }
@@ -246,8 +226,10 @@ class LinearQG final : public LinearLayer {
     if (scheme_ == LinearScheme::kW4A8) {
       int8_t* xq = scratch(g_xq, m * kpad);
       float* xs = scratch(g_xscale, m);
-      WQ_GEMM(quantize_rows_f32_s8)(m, geo_.k, geo_.group, geo_.gp, x, xq, xs);
-      WQ_GEMM(gemm_q4g_s8)(m, geo_, xq, xs, packed_.data(), scales_.data(), zeros_.data(), bias, y);
+      int32_t* sums = scratch(g_xsum, m * geo_.groups);
+      WQ_GEMM(quantize_rows_f32_s8)(m, geo_.k, geo_.group, geo_.gp, x, xq, xs, sums);
+      WQ_GEMM(gemm_q4g_s8)(m, geo_, xq, xs, sums, packed_.data(), scales_.data(), zeros_.data(),
+                           bias, y);
       return;
     }
     if (geo_.gp != geo_.group) {
@@ -383,16 +365,12 @@ Status make_linear_quantized(const float* w, int out_features, int in_features, 
                                " is symmetric per output channel; asymmetric is for w4a16, "
                                "w2a16 and w4a8");
     WQ_RETURN_IF_ERROR(check_a8_size(spec.scheme, in_features));
-    std::vector<int8_t> q(n * k);
-    std::vector<float> scales(n);
-    for (size_t j = 0; j < n; ++j) {
-      int32_t z;
-      scale_zero_point(w + j * k, k, 8, false, &scales[j], &z);
-      for (size_t c = 0; c < k; ++c)
-        q[j * k + c] = static_cast<int8_t>(quantize_value(w[j * k + c], scales[j], 0, 8));
-    }
-    *out = std::make_unique<LinearQ8>(spec.scheme, out_features, in_features, q.data(),
-                                      scales.data(), std::move(bias_v));
+    QuantizedTensor qt;
+    WQ_RETURN_IF_ERROR(quantize_weight(w, n, k, 8, false, k, &qt));
+    const int8_t* q = reinterpret_cast<const int8_t*>(qt.codes.data());
+    const float* scales = qt.scales.data();
+    *out = std::make_unique<LinearQ8>(spec.scheme, out_features, in_features, q, scales,
+                                      std::move(bias_v));
     return Status::Ok();
   }
 
@@ -411,23 +389,12 @@ Status make_linear_quantized(const float* w, int out_features, int in_features, 
     group = in_features;
   }
   WQ_RETURN_IF_ERROR(check_a8_size(spec.scheme, group));
-  const size_t groups = k / group;
-  std::vector<int8_t> q(n * k);
-  std::vector<float> scales(n * groups);
-  std::vector<int32_t> zeros(n * groups);
-  for (size_t j = 0; j < n; ++j) {
-    for (size_t g = 0; g < groups; ++g) {
-      const float* run = w + j * k + g * group;
-      const size_t p = j * groups + g;
-      scale_zero_point(run, group, bits, spec.asymmetric, &scales[p], &zeros[p]);
-      for (size_t e = 0; e < size_t(group); ++e)
-        q[j * k + g * group + e] =
-            static_cast<int8_t>(quantize_value(run[e], scales[p], zeros[p], bits));
-    }
-  }
+  QuantizedTensor qt;
+  WQ_RETURN_IF_ERROR(quantize_weight(w, n, k, bits, spec.asymmetric, group, &qt));
   *out = std::make_unique<LinearQG>(spec.scheme, bits, spec.asymmetric, out_features, in_features,
-                                    group, q.data(), scales.data(), zeros.data(),
-                                    std::move(bias_v), std::move(fallback));
+                                    group, reinterpret_cast<const int8_t*>(qt.codes.data()),
+                                    qt.scales.data(), qt.zero_points.data(), std::move(bias_v),
+                                    std::move(fallback));
   return Status::Ok();
 }
 

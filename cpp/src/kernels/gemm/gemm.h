@@ -13,13 +13,19 @@
 //    rows that dequantize to 0; they are computed but never written to y.
 //  * Within a panel the 4 rows are interleaved block by block, so one pass streams one buffer:
 //      panel p: [block 0: row 4p | row 4p+1 | row 4p+2 | row 4p+3][block 1: ...] ...
-//  * int8 per channel (q8c): blocks of 16 int8 along k; k is padded to kp = round_up(k, 16) with 0.
+//  * Inside one row's block the elements are permuted so that plain 32-bit lane shifts (no
+//    shuffles, no per-element work) turn the block into vectors of CONSECUTIVE elements.
+//    The block is read as little-endian 32-bit words w0..w3 (w0..w1 for 2-bit):
+//      int8  (16 elements, 16 bytes): byte t of word i    = element 4t + i
+//              -> (w << 24 - 8t) >>s 24 over the 4 words gives elements 4t .. 4t+3
+//      4-bit (32 elements, 16 bytes): bits 4n..4n+3 of word i = element 4n + i
+//              -> (w >> 4n) & 15 over the 4 words gives elements 4n .. 4n+3
+//      2-bit (32 elements,  8 bytes): bits 2f..2f+1 of word i = element 2f + i   (i = 0, 1)
+//              -> (w >> 2f) & 3 over the 2 words gives elements 2f, 2f+1
+//  * int8 per channel (q8c): blocks of 16 along k; k is padded to kp = round_up(k, 16) with 0.
 //  * 4-bit / 2-bit per group (q4g, q2g): groups of G consecutive elements along k (k % G == 0,
 //    ng = k / G groups); each group is padded to Gp = round_up(G, 32) and cut in blocks of 32.
 //    The padding holds the zero code, so it dequantizes to exactly 0.
-//      4-bit block, 16 bytes: byte j = element j (low nibble) | element j+16 (high nibble)
-//                             (ggml's Q4_0 order: `& 0x0F` and `>> 4` give two runs of 16)
-//      2-bit block,  8 bytes: byte j = element j | j+8 << 2 | j+16 << 4 | j+24 << 6
 //    Codes are unsigned u in [0, 2^bits); the weight is scale * (u - zu) with zu the zero code.
 //    Group parameters, panel by panel: scales [np/4][ng][4] floats, zero codes [np/4][ng][4] bytes.
 //  * Activations for a grouped kernel come in the same padded geometry: each row holds ng * Gp
@@ -67,6 +73,20 @@ void pack_qg(const GroupGeometry& geo, int bits, const uint8_t* codes, const uin
              uint8_t* packed);
 uint8_t packed_qg_get(const GroupGeometry& geo, int bits, const uint8_t* packed, size_t row,
                       size_t col);
+// Byte and bit shift of element e of one row's block (int8: bits = 8, shift 0).
+inline void block_position(int bits, size_t e, size_t* byte, unsigned* shift) {
+  if (bits == 8) {
+    *byte = 4 * (e % 4) + e / 4;
+    *shift = 0;
+  } else if (bits == 4) {
+    *byte = 4 * (e % 4) + (e / 4) / 2;
+    *shift = 4 * static_cast<unsigned>((e / 4) % 2);
+  } else {
+    *byte = 4 * (e % 2) + (e / 2) / 4;
+    *shift = 2 * static_cast<unsigned>((e / 2) % 4);
+  }
+}
+
 // Group parameter index of (row, group) in the [np/4][ng][4] order.
 inline size_t qg_param_index(const GroupGeometry& geo, size_t row, size_t g) {
   return ((row / kGemmNr) * geo.groups + g) * kGemmNr + row % kGemmNr;
@@ -80,11 +100,12 @@ void pad_rows_f32(size_t m, size_t k, size_t group, size_t group_stride, const f
 // For each row i: s = max|x[i, :]| / 127, xq = clamp(round_half_even(x / s), -127, 127), written
 // in the padded geometry above (padding 0). A row of zeros gets s = 0 and xq = 0. A row holding
 // NaN gets s = NaN (and Inf gives s = Inf), so the layer's output is non-finite, never silently
-// wrong. xq: m * (k / group) * group_stride bytes; scale: m floats.
+// wrong. xq: m * (k / group) * group_stride bytes; scale: m floats; group_sum: the sum of xq over
+// each group, m * (k / group) int32 (the grouped A8 kernel subtracts zero points with it).
 void quantize_rows_f32_s8__ref(size_t m, size_t k, size_t group, size_t group_stride,
-                               const float* x, int8_t* xq, float* scale);
+                               const float* x, int8_t* xq, float* scale, int32_t* group_sum);
 void quantize_rows_f32_s8__wasmsimd(size_t m, size_t k, size_t group, size_t group_stride,
-                                    const float* x, int8_t* xq, float* scale);
+                                    const float* x, int8_t* xq, float* scale, int32_t* group_sum);
 
 // ---- float32 weights ----
 // w: [n, k] row-major (not packed); x: [m, k]; bias: n floats or nullptr; y: [m, n].
@@ -123,13 +144,14 @@ void gemm_q2g_f32__wasmsimd(size_t m, const GroupGeometry& geo, const float* x, 
 // ---- 4-bit weights per group, int8 activations ----
 // acc_g = sum_{c in g} xq[i, c] (u[j, c] - zu[j, g]) in int32; t = sum over g, in group order, of
 // float(acc_g) * scale[j, g] (t starts at 0.0f); y[i, j] = t * xscale[i] + bias[j].
-// xq: [m, kpad] int8 (quantize_rows_f32_s8 with the weight's group and Gp).
+// xq, xscale, xsum: quantize_rows_f32_s8 with the weight's group and Gp (the reference ignores
+// xsum; the SIMD kernel computes sum xq u - zu * xsum, the same integer).
 void gemm_q4g_s8__ref(size_t m, const GroupGeometry& geo, const int8_t* xq, const float* xscale,
-                      const uint8_t* w, const float* scale, const uint8_t* zero, const float* bias,
-                      float* y);
+                      const int32_t* xsum, const uint8_t* w, const float* scale,
+                      const uint8_t* zero, const float* bias, float* y);
 void gemm_q4g_s8__wasmsimd(size_t m, const GroupGeometry& geo, const int8_t* xq,
-                           const float* xscale, const uint8_t* w, const float* scale,
-                           const uint8_t* zero, const float* bias, float* y);
+                           const float* xscale, const int32_t* xsum, const uint8_t* w,
+                           const float* scale, const uint8_t* zero, const float* bias, float* y);
 
 #if !WEBQUANT_SIMD
 // Baseline build: no SIMD kernels are compiled; every __wasmsimd name means the reference.

@@ -21,8 +21,11 @@ size_t packed_q8c_bytes(size_t n, size_t k) { return round_up(n, kGemmNr) * roun
 // Byte offset of (row, col) in the q8c layout: panel, then block of 16, then row in panel.
 static size_t q8c_offset(size_t k, size_t row, size_t col) {
   const size_t kp = round_up(k, kQ8Block);
+  size_t byte;
+  unsigned shift;
+  block_position(8, col % kQ8Block, &byte, &shift);
   return (row / kGemmNr) * kGemmNr * kp + (col / kQ8Block) * kGemmNr * kQ8Block +
-         (row % kGemmNr) * kQ8Block + col % kQ8Block;
+         (row % kGemmNr) * kQ8Block + byte;
 }
 
 void pack_q8c(const int8_t* q, size_t n, size_t k, int8_t* packed) {
@@ -40,17 +43,6 @@ static size_t block_bytes(int bits) { return bits == 4 ? 16 : 8; }
 
 size_t packed_qg_bytes(const GroupGeometry& geo, int bits) {
   return geo.np * geo.groups * geo.blocks_per_group() * block_bytes(bits);
-}
-
-// Where element e (0..31) of a block lives: byte index and bit shift.
-static void block_position(int bits, size_t e, size_t* byte, unsigned* shift) {
-  if (bits == 4) {
-    *byte = e % 16;
-    *shift = static_cast<unsigned>(e / 16) * 4;
-  } else {
-    *byte = e % 8;
-    *shift = static_cast<unsigned>(e / 8) * 2;
-  }
 }
 
 // Offset of the block holding padded column pc (0 .. kpad) of `row`.

@@ -5,9 +5,27 @@
 #include "kernels/gemm/gemm.h"
 
 namespace webquant::kernels {
+namespace {
+
+// Byte of element e in a row's int8 block, and the code of element e in a 4/2-bit block.
+inline size_t q8_byte(size_t e) {
+  size_t byte;
+  unsigned shift;
+  block_position(8, e, &byte, &shift);
+  return byte;
+}
+
+inline int block_code(const uint8_t* blk, int bits, size_t e) {
+  size_t byte;
+  unsigned shift;
+  block_position(bits, e, &byte, &shift);
+  return (blk[byte] >> shift) & ((1 << bits) - 1);
+}
+
+}  // namespace
 
 void quantize_rows_f32_s8__ref(size_t m, size_t k, size_t group, size_t group_stride,
-                               const float* x, int8_t* xq, float* scale) {
+                               const float* x, int8_t* xq, float* scale, int32_t* group_sum) {
   const size_t groups = k / group;
   for (size_t i = 0; i < m; ++i) {
     const float* row = x + i * k;
@@ -21,6 +39,7 @@ void quantize_rows_f32_s8__ref(size_t m, size_t k, size_t group, size_t group_st
     scale[i] = s;
     int8_t* out = xq + i * groups * group_stride;
     for (size_t g = 0; g < groups; ++g) {
+      int32_t sum = 0;
       for (size_t e = 0; e < group_stride; ++e) {
         int8_t q = 0;
         if (e < group && s > 0.0f) {
@@ -29,7 +48,9 @@ void quantize_rows_f32_s8__ref(size_t m, size_t k, size_t group, size_t group_st
           q = std::isnan(v) ? 0 : static_cast<int8_t>(std::fmin(std::fmax(v, -127.0f), 127.0f));
         }
         out[g * group_stride + e] = q;
+        sum += q;
       }
+      group_sum[i * groups + g] = sum;
     }
   }
 }
@@ -55,7 +76,8 @@ void gemm_q8c_f32__ref(size_t m, size_t n, size_t k, const float* x, const int8_
       float acc = 0.0f;
       for (size_t b = 0; b < kp / kQ8Block; ++b)
         for (size_t e = 0; e < kQ8Block; ++e)
-          acc += x[i * kp + b * kQ8Block + e] * static_cast<float>(wr[b * kGemmNr * kQ8Block + e]);
+          acc += x[i * kp + b * kQ8Block + e] *
+                 static_cast<float>(wr[b * kGemmNr * kQ8Block + q8_byte(e)]);
       y[i * n + j] = bias ? acc * scale[j] + bias[j] : acc * scale[j];
     }
   }
@@ -70,7 +92,8 @@ void gemm_q8c_s8__ref(size_t m, size_t n, size_t k, const int8_t* xq, const floa
       int32_t acc = 0;
       for (size_t b = 0; b < kp / kQ8Block; ++b)
         for (size_t e = 0; e < kQ8Block; ++e)
-          acc += int32_t(xq[i * kp + b * kQ8Block + e]) * int32_t(wr[b * kGemmNr * kQ8Block + e]);
+          acc += int32_t(xq[i * kp + b * kQ8Block + e]) *
+                 int32_t(wr[b * kGemmNr * kQ8Block + q8_byte(e)]);
       const float v = static_cast<float>(acc) * scale[j] * xscale[i];
       y[i * n + j] = bias ? v + bias[j] : v;
     }
@@ -78,12 +101,6 @@ void gemm_q8c_s8__ref(size_t m, size_t n, size_t k, const int8_t* xq, const floa
 }
 
 namespace {
-
-// Code of element e (0..31) of one row's block, for 4-bit (16 bytes) or 2-bit (8 bytes).
-inline int block_code(const uint8_t* blk, int bits, size_t e) {
-  if (bits == 4) return (blk[e % 16] >> (4 * (e / 16))) & 0x0F;
-  return (blk[e % 8] >> (2 * (e / 8))) & 0x03;
-}
 
 template <int kBits>
 void gemm_qg_f32_ref(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
@@ -126,8 +143,8 @@ void gemm_q2g_f32__ref(size_t m, const GroupGeometry& geo, const float* x, const
 }
 
 void gemm_q4g_s8__ref(size_t m, const GroupGeometry& geo, const int8_t* xq, const float* xscale,
-                      const uint8_t* w, const float* scale, const uint8_t* zero, const float* bias,
-                      float* y) {
+                      const int32_t* xsum, const uint8_t* w, const float* scale,
+                      const uint8_t* zero, const float* bias, float* y) {
   const size_t bpg = geo.blocks_per_group();
   const size_t panel_bytes = kGemmNr * geo.groups * bpg * 16;
   const size_t kpad = geo.kpad();
