@@ -598,6 +598,32 @@ describe('lifetime, workers, CLI and errors', () => {
     }
   });
 
+  test('the baseline (non-SIMD) build gives the same tokens as the SIMD build', async () => {
+    await loader.init({ simd: false });
+    try {
+      assert.equal(loader.backendInfo().simd, false);
+      const base = await load();
+      try {
+        assert.equal('Zoo' + (await base.generate('Zoo', { maxNewTokens: 57 })).text, ORACLE);
+        quantizeModel(base, { weights: 'int4', groupSize: 32 });
+        const b = await base.generate('Zoo', { maxNewTokens: 40, temperature: 1, seed: 4 });
+        await loader.init(); // back to SIMD for the comparison model
+        const simd = await load();
+        try {
+          quantizeModel(simd, { weights: 'int4', groupSize: 32 });
+          assert.deepEqual((await simd.generate('Zoo', { maxNewTokens: 40, temperature: 1, seed: 4 })).tokens, b.tokens);
+        } finally {
+          simd.dispose();
+        }
+      } finally {
+        base.dispose();
+      }
+    } finally {
+      await loader.init();
+    }
+    assert.equal(loader.backendInfo().simd, true);
+  });
+
   test('an unsupported model_type is refused before any weights are downloaded, naming the supported types', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'webquant-badhub-'));
     const repoDir = path.join(dir, 'someone/gpt2-like');

@@ -1,0 +1,193 @@
+#!/usr/bin/env node
+// Llama inference speed and memory in Node (the same .wasm the browser runs, single thread):
+// prefill and decode tokens/s and memory for fp32 vs int8 vs int4 (and the A8 variants), on
+// karpathy/stories260K (real weights) and on a SmolLM2-135M-shaped model with SYNTHETIC weights
+// (scripts/make-synthetic-smollm.mjs; every figure on it is labelled "synthetic weights").
+// Prints a Markdown table.
+//
+//   node scripts/bench-llama.mjs [--models stories,smollm] [--variants fp32,int8,...] [--no-simd]
+//                                [--hub ../shared/hub] [--dist dist] [--json]
+//
+// Each (model, variant) runs in a fresh Node process, so its peak figures are its own: the wasm
+// memory never shrinks, and the process's peak RSS (getrusage maxrss) covers download buffers,
+// the heap copy of the safetensors file, and the float32 weights the loader builds before
+// quantizing. "heap in use" is what the model holds afterwards (malloc'ed bytes).
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const SELF = fileURLToPath(import.meta.url);
+
+const VARIANTS = {
+  fp32: { label: 'fp32', quant: null },
+  int8: { label: 'int8 per-channel (W8A16)', quant: { weights: 'int8' } },
+  'int8-a8': { label: 'int8 per-channel, int8 activations (W8A8)', quant: { weights: 'int8', activations: 'int8' } },
+  int4: { label: 'int4 g32 sym (W4A16)', quant: { weights: 'int4', groupSize: 32 } },
+  'int4-a8': { label: 'int4 g32 sym, int8 activations (W4A8)', quant: { weights: 'int4', groupSize: 32, activations: 'int8' } },
+  int2: { label: 'int2 g32 sym (W2A16)', quant: { weights: 'int2', groupSize: 32 } },
+};
+
+const MODELS = {
+  stories: {
+    label: 'stories260K (real weights)',
+    repo: 'karpathy/stories260K',
+    hub: (o) => o.hub,
+    prompt:
+      'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. ' +
+      'One day, she saw a big red ball under a tree. She ran to the ball and picked it up. Her friend Tom came and said, ' +
+      '"Can I play with the ball too?" Lily smiled and said yes. They played all day until the sun went down.',
+    prefillTokens: 128,
+    decodeTokens: 256,
+    repeats: 5,
+  },
+  smollm: {
+    label: 'SmolLM2-135M shapes (synthetic weights)',
+    repo: 'HuggingFaceTB/SmolLM2-135M-Instruct-synthetic',
+    hub: () => path.join(root, 'build/synthetic-hub'),
+    prompt:
+      'The quick brown fox jumps over the lazy dog. Quantization maps floating-point weights to a small set of integers, ' +
+      'with a scale and sometimes a zero point per tensor, per channel or per group of consecutive values. In the browser, ' +
+      'WebAssembly SIMD computes eight or sixteen lanes at a time, and integer dot products accumulate in thirty-two bits.',
+    prefillTokens: 64,
+    decodeTokens: 32,
+    repeats: 2,
+  },
+};
+
+function parseArgs(argv) {
+  const o = {
+    models: ['stories', 'smollm'],
+    variants: ['fp32', 'int8', 'int8-a8', 'int4', 'int4-a8'],
+    simd: true,
+    hub: path.join(root, '../shared/hub'),
+    dist: path.join(root, 'dist'),
+    json: false,
+    child: null,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--models') o.models = next().split(',');
+    else if (a === '--variants') o.variants = next().split(',');
+    else if (a === '--no-simd') o.simd = false;
+    else if (a === '--hub') o.hub = path.resolve(next());
+    else if (a === '--dist') o.dist = path.resolve(next());
+    else if (a === '--json') o.json = true;
+    else if (a === '--child') o.child = next();
+    else throw new Error(`unknown argument ${a}`);
+  }
+  for (const m of o.models) if (!MODELS[m]) throw new Error(`unknown model ${m} (known: ${Object.keys(MODELS).join(', ')})`);
+  for (const v of o.variants) if (!VARIANTS[v]) throw new Error(`unknown variant ${v} (known: ${Object.keys(VARIANTS).join(', ')})`);
+  return o;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** One (model, variant) measurement, in this process. */
+async function measure(o, modelKey, variantKey) {
+  const m = MODELS[modelKey];
+  const v = VARIANTS[variantKey];
+  const { init, memoryUsage } = await import(pathToFileURL(path.join(o.dist, 'runtime/loader.js')).href);
+  const { LlamaForCausalLM } = await import(pathToFileURL(path.join(o.dist, 'models/index.js')).href);
+  await init({ simd: o.simd });
+  const t0 = performance.now();
+  const model = await LlamaForCausalLM.fromPretrained(m.repo, { endpoint: m.hub(o) });
+  const loadMs = performance.now() - t0;
+  try {
+    let quantMs = 0;
+    if (v.quant) {
+      const t1 = performance.now();
+      await model.quantize(v.quant);
+      quantMs = performance.now() - t1;
+    }
+    // A prompt of exactly prefillTokens ids (BOS + text, repeated as needed).
+    let ids = model.tokenizer.encode(m.prompt);
+    while (ids.length < m.prefillTokens) ids = ids.concat(model.tokenizer.encode(m.prompt, { addSpecialTokens: false }));
+    ids = ids.slice(0, m.prefillTokens);
+
+    await model.generate(ids.slice(0, 8), { maxNewTokens: 4 }); // warm-up (JIT tiers, KV cache growth)
+    const prefill = [];
+    const decode = [];
+    for (let r = 0; r < m.repeats; r++) {
+      const p = await model.generate(ids, { maxNewTokens: 1 });
+      prefill.push(p.timings.prefillTokensPerSecond);
+      const d = await model.generate(ids.slice(0, 8), { maxNewTokens: m.decodeTokens + 1, stopOnEos: false });
+      decode.push(d.timings.decodeTokensPerSecond);
+    }
+    const fp = model.memoryFootprint();
+    const mem = memoryUsage();
+    return {
+      model: m.label,
+      variant: v.label,
+      simd: o.simd,
+      prefillTokens: m.prefillTokens,
+      decodeTokens: m.decodeTokens,
+      prefillTokPerS: median(prefill),
+      decodeTokPerS: median(decode),
+      loadMs,
+      quantMs,
+      paramBytes: fp.total,
+      linearBytes: fp.linear,
+      kvCacheBytes: fp.kvCache,
+      heapInUseBytes: mem.heapUsedBytes,
+      wasmMemoryBytes: mem.wasmMemoryBytes,
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
+const MB = (b) => (b / 1e6).toFixed(1);
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  if (o.child) {
+    const [modelKey, variantKey] = o.child.split(':');
+    process.stdout.write(JSON.stringify(await measure(o, modelKey, variantKey)) + '\n');
+    return;
+  }
+  if (o.models.includes('smollm')) {
+    const made = await run(process.execPath, [path.join(root, 'scripts/make-synthetic-smollm.mjs'), '--hub', o.hub], { maxBuffer: 1 << 20 });
+    process.stderr.write(made.stdout);
+  }
+  const rows = [];
+  for (const modelKey of o.models) {
+    for (const variantKey of o.variants) {
+      const args = [SELF, '--child', `${modelKey}:${variantKey}`, '--hub', o.hub, '--dist', o.dist, ...(o.simd ? [] : ['--no-simd'])];
+      process.stderr.write(`bench: ${MODELS[modelKey].label}, ${VARIANTS[variantKey].label} …\n`);
+      const { stdout } = await run(process.execPath, args, { maxBuffer: 1 << 20 });
+      rows.push(JSON.parse(stdout.trim().split('\n').pop()));
+    }
+  }
+  if (o.json) {
+    console.log(JSON.stringify(rows, null, 2));
+    return;
+  }
+  const lines = [
+    `Node ${process.version}, ${o.simd ? 'SIMD' : 'baseline (no SIMD)'} build, single thread. Prefill: tokens/s of one batched forward over the prompt; ` +
+      `decode: tokens/s of single-token steps (greedy, median of repeats). Memory: parameters (model footprint), heap in use after loading/quantizing, ` +
+      `peak wasm memory (it never shrinks; loading builds float32 weights first) and peak process RSS. Figures on the synthetic model are speed/memory only.`,
+    '',
+    '| model | weights | prefill tok/s | decode tok/s | params MB | heap in use MB | wasm memory peak MB | RSS peak MB |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.model} | ${r.variant} | ${r.prefillTokPerS.toFixed(1)} (${r.prefillTokens}) | ${r.decodeTokPerS.toFixed(1)} (${r.decodeTokens}) | ` +
+        `${MB(r.paramBytes)} | ${MB(r.heapInUseBytes)} | ${MB(r.wasmMemoryBytes)} | ${MB(r.peakRssBytes)} |`,
+    );
+  }
+  console.log(lines.join('\n'));
+}
+
+main().catch((e) => {
+  console.error(`bench-llama: ${e.stack ?? e.message}`);
+  process.exit(1);
+});
