@@ -1,0 +1,309 @@
+// Embind bindings of GGUF (cpp/include/webquant/gguf.h, llama_gguf.h): export a Llama checkpoint
+// to GGUF, convert a GGUF Llama back to a float32 safetensors checkpoint, and summarize a file.
+// The TypeScript side is web/src/models/gguf.ts.
+//
+// Boundary conventions (as bind_core.cpp / bind_llama.cpp):
+//  - Nothing throws. Every call returns an object with {code, message}: code is a
+//    webquant::StatusCode (0 = ok) and TypeScript turns a non-zero code into a WebQuantError.
+//  - Inputs are byte offsets into the wasm heap (malloc'ed and filled by the caller with one
+//    HEAPU8.set, freed by the caller after the call).
+//  - A returned buffer {ptr, byteLength} was malloc'ed here; the caller copies it out and frees it
+//    with _free. On error ptr is 0 and nothing needs freeing.
+#include <emscripten/bind.h>
+#include <emscripten/val.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "io/json.h"
+#include "webquant/gguf.h"
+#include "webquant/llama_gguf.h"
+#include "webquant/safetensors.h"
+#include "webquant/status.h"
+
+namespace webquant {
+namespace {
+
+using emscripten::val;
+
+// {code, message, ptr, byteLength}: ptr malloc'ed here, freed by the caller.
+struct GgufJsBuffer {
+  int code = 0;
+  std::string message;
+  uintptr_t ptr = 0;
+  size_t byteLength = 0;
+};
+
+// ggufToCheckpoint(): config.json text plus a float32 model.safetensors image (malloc'ed).
+struct GgufJsCheckpoint {
+  int code = 0;
+  std::string message;
+  std::string configJson;
+  uintptr_t ptr = 0;
+  size_t byteLength = 0;
+};
+
+template <typename T>
+T error_as(const Status& s) {
+  T t;
+  t.code = static_cast<int>(s.code);
+  t.message = s.message;
+  return t;
+}
+
+Status bad(StatusCode c, std::string msg) { return Status::Error(c, std::move(msg)); }
+
+// Copies `bytes` into a malloc'ed block the caller frees.
+Status to_malloc(const std::vector<uint8_t>& bytes, uintptr_t* ptr) {
+  void* p = std::malloc(bytes.empty() ? 1 : bytes.size());
+  if (!p)
+    return bad(StatusCode::kOutOfMemory,
+               "out of wasm memory for a " + std::to_string(bytes.size()) + "-byte result");
+  if (!bytes.empty()) std::memcpy(p, bytes.data(), bytes.size());
+  *ptr = reinterpret_cast<uintptr_t>(p);
+  return Status::Ok();
+}
+
+// shards: [{name, ptr, byteLength}] of safetensors files in the heap (caller-owned).
+Status parse_shards(const val& shards, std::vector<io::SafetensorsFile>* files) {
+  if (!shards.isArray() || shards["length"].as<unsigned>() == 0)
+    return bad(StatusCode::kInvalidArgument, "GGUF export needs at least one safetensors shard");
+  const unsigned n = shards["length"].as<unsigned>();
+  files->assign(n, io::SafetensorsFile{});
+  for (unsigned i = 0; i < n; ++i) {
+    val shard = shards[i];
+    const std::string name =
+        shard["name"].isString() ? shard["name"].as<std::string>() : "shard " + std::to_string(i);
+    if (!shard["ptr"].isNumber() || !shard["byteLength"].isNumber())
+      return bad(StatusCode::kInvalidArgument, name + ": ptr and byteLength must be numbers");
+    const auto ptr = static_cast<uintptr_t>(shard["ptr"].as<double>());
+    const auto len = static_cast<size_t>(shard["byteLength"].as<double>());
+    Status s = io::parse_safetensors(reinterpret_cast<const uint8_t*>(ptr), len, &(*files)[i]);
+    if (!s.ok()) return bad(s.code, name + ": " + s.message);
+  }
+  return Status::Ok();
+}
+
+// type: ggml type number of the 2-D weights (0 F32, 1 F16, 8 Q8_0, 2 Q4_0).
+GgufJsBuffer exportLlamaGguf(std::string config_json, std::string tokenizer_json, val shards,
+                             int type, std::string name) {
+  std::vector<io::SafetensorsFile> files;
+  Status s = parse_shards(shards, &files);
+  if (!s.ok()) return error_as<GgufJsBuffer>(s);
+  std::vector<const io::SafetensorsFile*> views;
+  for (const auto& f : files) views.push_back(&f);
+  if (type < 0) return error_as<GgufJsBuffer>(bad(StatusCode::kInvalidArgument, "GGUF export: type must be >= 0"));
+  GgufExportOptions options;
+  options.type = static_cast<uint32_t>(type);
+  options.name = std::move(name);
+  std::vector<uint8_t> bytes;
+  s = export_llama_gguf(config_json, tokenizer_json, views, options, &bytes);
+  if (!s.ok()) return error_as<GgufJsBuffer>(s);
+  GgufJsBuffer r;
+  s = to_malloc(bytes, &r.ptr);
+  if (!s.ok()) return error_as<GgufJsBuffer>(s);
+  r.byteLength = bytes.size();
+  return r;
+}
+
+// A transformers config.json for the imported config (what parse_llama_config reads back).
+std::string config_to_json(const LlamaConfig& c) {
+  using io::JsonValue;
+  auto num = [](double v) {
+    JsonValue j;
+    j.type = JsonValue::Type::kNumber;
+    j.number = v;
+    return j;
+  };
+  auto str = [](const std::string& v) {
+    JsonValue j;
+    j.type = JsonValue::Type::kString;
+    j.string = v;
+    return j;
+  };
+  JsonValue root;
+  root.type = JsonValue::Type::kObject;
+  JsonValue arch;
+  arch.type = JsonValue::Type::kArray;
+  arch.array.push_back(str("LlamaForCausalLM"));
+  root.object.emplace_back("architectures", arch);
+  root.object.emplace_back("model_type", str(c.model_type));
+  root.object.emplace_back("hidden_size", num(c.hidden_size));
+  root.object.emplace_back("intermediate_size", num(c.intermediate_size));
+  root.object.emplace_back("num_hidden_layers", num(c.num_hidden_layers));
+  root.object.emplace_back("num_attention_heads", num(c.num_attention_heads));
+  root.object.emplace_back("num_key_value_heads", num(c.num_key_value_heads));
+  root.object.emplace_back("head_dim", num(c.head_dim));
+  root.object.emplace_back("vocab_size", num(c.vocab_size));
+  root.object.emplace_back("max_position_embeddings", num(c.max_position_embeddings));
+  // float -> double keeps the value the core uses exactly.
+  root.object.emplace_back("rms_norm_eps", num(c.rms_norm_eps));
+  root.object.emplace_back("rope_theta", num(c.rope_theta));
+  root.object.emplace_back("hidden_act", str("silu"));
+  JsonValue tied;
+  tied.type = JsonValue::Type::kBool;
+  tied.boolean = c.tie_word_embeddings;
+  root.object.emplace_back("tie_word_embeddings", tied);
+  if (c.bos_token_id >= 0) root.object.emplace_back("bos_token_id", num(c.bos_token_id));
+  if (c.eos_token_ids.size() == 1) {
+    root.object.emplace_back("eos_token_id", num(c.eos_token_ids[0]));
+  } else if (!c.eos_token_ids.empty()) {
+    JsonValue ids;
+    ids.type = JsonValue::Type::kArray;
+    for (int id : c.eos_token_ids) ids.array.push_back(num(id));
+    root.object.emplace_back("eos_token_id", ids);
+  }
+  root.object.emplace_back("torch_dtype", str("float32"));
+  return io::write_json(root);
+}
+
+// GGUF bytes at ptr -> config.json + float32 safetensors (HF names, q/k un-permuted).
+GgufJsCheckpoint ggufToCheckpoint(uintptr_t ptr, size_t len) {
+  std::vector<uint8_t> image;
+  std::string config;
+  {
+    io::GgufFile gguf;
+    Status s = io::parse_gguf(reinterpret_cast<const uint8_t*>(ptr), len, &gguf);
+    if (!s.ok()) return error_as<GgufJsCheckpoint>(s);
+    GgufLlamaImport import;
+    s = import_llama_gguf(gguf, &import);
+    if (!s.ok()) return error_as<GgufJsCheckpoint>(s);
+    std::vector<io::TensorRecord> records;
+    for (const io::TensorView& t : import.tensors.tensors)
+      records.push_back({t.name, t.dtype, t.shape, t.data, t.nbytes});
+    std::map<std::string, std::string> metadata = {{"format", "pt"}, {"source", "gguf"}};
+    if (const io::GgufValue* n = gguf.get("general.name"); n && n->type == io::GgufValueType::kString)
+      metadata["gguf.general.name"] = n->str;
+    s = io::write_safetensors(records, metadata, &image);
+    if (!s.ok()) return error_as<GgufJsCheckpoint>(s);
+    config = config_to_json(import.config);
+  }  // the float32 import storage is released before the result copy
+  GgufJsCheckpoint r;
+  Status s = to_malloc(image, &r.ptr);
+  if (!s.ok()) return error_as<GgufJsCheckpoint>(s);
+  r.byteLength = image.size();
+  r.configJson = std::move(config);
+  return r;
+}
+
+const char* value_type_name(io::GgufValueType t) {
+  switch (t) {
+    case io::GgufValueType::kUint8: return "uint8";
+    case io::GgufValueType::kInt8: return "int8";
+    case io::GgufValueType::kUint16: return "uint16";
+    case io::GgufValueType::kInt16: return "int16";
+    case io::GgufValueType::kUint32: return "uint32";
+    case io::GgufValueType::kInt32: return "int32";
+    case io::GgufValueType::kFloat32: return "float32";
+    case io::GgufValueType::kBool: return "bool";
+    case io::GgufValueType::kString: return "string";
+    case io::GgufValueType::kArray: return "array";
+    case io::GgufValueType::kUint64: return "uint64";
+    case io::GgufValueType::kInt64: return "int64";
+    case io::GgufValueType::kFloat64: return "float64";
+  }
+  return "unknown";
+}
+
+constexpr size_t kPreview = 8;  // array elements shown by ggufInfo
+
+// One scalar as a JS value (64-bit integers become doubles: exact below 2^53).
+val scalar_to_js(const io::GgufValue& v) {
+  switch (v.type) {
+    case io::GgufValueType::kString: return val(v.str);
+    case io::GgufValueType::kBool: return val(v.u != 0);
+    default: return val(v.as_number());
+  }
+}
+
+// {key, type, value} for scalars; arrays: {key, type: 'array', elementType, length, preview}.
+val metadata_to_js(const std::string& key, const io::GgufValue& v) {
+  val e = val::object();
+  e.set("key", key);
+  e.set("type", std::string(value_type_name(v.type)));
+  if (v.type != io::GgufValueType::kArray) {
+    e.set("value", scalar_to_js(v));
+    return e;
+  }
+  e.set("elementType", std::string(value_type_name(v.elem_type)));
+  val preview = val::array();
+  size_t length = 0;
+  if (v.elem_type == io::GgufValueType::kString) {
+    length = v.strs.size();
+    for (size_t i = 0; i < length && i < kPreview; ++i) preview.set(i, v.strs[i]);
+  } else if (v.elem_type == io::GgufValueType::kFloat32 || v.elem_type == io::GgufValueType::kFloat64) {
+    length = v.floats.size();
+    for (size_t i = 0; i < length && i < kPreview; ++i) preview.set(i, v.floats[i]);
+  } else if (v.elem_type == io::GgufValueType::kBool) {
+    length = v.ints.size();
+    for (size_t i = 0; i < length && i < kPreview; ++i) preview.set(i, v.ints[i] != 0);
+  } else {
+    length = v.ints.size();
+    for (size_t i = 0; i < length && i < kPreview; ++i) preview.set(i, static_cast<double>(v.ints[i]));
+  }
+  e.set("length", static_cast<double>(length));
+  e.set("preview", preview);
+  return e;
+}
+
+// {code, message, version, alignment, metadata: [...], tensors: [{name, shape, type, typeId,
+//  offset, byteLength}]}; shape is row-major (outermost first), the reverse of GGUF's ne.
+val ggufInfo(uintptr_t ptr, size_t len) {
+  val out = val::object();
+  io::GgufFile gguf;
+  Status s = io::parse_gguf(reinterpret_cast<const uint8_t*>(ptr), len, &gguf);
+  out.set("code", static_cast<int>(s.code));
+  out.set("message", s.message);
+  if (!s.ok()) return out;
+  out.set("version", gguf.version);
+  out.set("alignment", static_cast<double>(gguf.alignment));
+  val metadata = val::array();
+  for (size_t i = 0; i < gguf.metadata.size(); ++i)
+    metadata.set(i, metadata_to_js(gguf.metadata[i].first, gguf.metadata[i].second));
+  out.set("metadata", metadata);
+  val tensors = val::array();
+  for (size_t i = 0; i < gguf.tensors.size(); ++i) {
+    const io::GgufTensorInfo& t = gguf.tensors[i];
+    val e = val::object();
+    e.set("name", t.name);
+    val shape = val::array();
+    for (size_t d = 0; d < t.ne.size(); ++d) shape.set(d, static_cast<double>(t.ne[t.ne.size() - 1 - d]));
+    e.set("shape", shape);
+    e.set("type", std::string(io::ggml_type_name(t.type)));
+    e.set("typeId", t.type);
+    e.set("offset", static_cast<double>(t.offset));
+    e.set("byteLength", static_cast<double>(t.nbytes));
+    tensors.set(i, e);
+  }
+  out.set("tensors", tensors);
+  return out;
+}
+
+}  // namespace
+}  // namespace webquant
+
+EMSCRIPTEN_BINDINGS(webquant_gguf) {
+  using namespace emscripten;
+  using namespace webquant;
+
+  value_object<GgufJsBuffer>("WqGgufBuffer")
+      .field("code", &GgufJsBuffer::code)
+      .field("message", &GgufJsBuffer::message)
+      .field("ptr", &GgufJsBuffer::ptr)
+      .field("byteLength", &GgufJsBuffer::byteLength);
+  value_object<GgufJsCheckpoint>("WqGgufCheckpoint")
+      .field("code", &GgufJsCheckpoint::code)
+      .field("message", &GgufJsCheckpoint::message)
+      .field("configJson", &GgufJsCheckpoint::configJson)
+      .field("ptr", &GgufJsCheckpoint::ptr)
+      .field("byteLength", &GgufJsCheckpoint::byteLength);
+
+  function("exportLlamaGguf", &exportLlamaGguf);
+  function("ggufToCheckpoint", &ggufToCheckpoint);
+  function("ggufInfo", &ggufInfo);
+}
