@@ -27,7 +27,7 @@ export function checkShape(shape: readonly number[], what = 'shape'): number {
   return size;
 }
 
-/** "[2, 3]" */
+/** Formats a shape for error messages, e.g. `[2, 3]`. */
 export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
