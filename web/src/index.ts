@@ -1,5 +1,5 @@
 /**
- * webquant: quantize tensors (and, later, whole models) in the browser and in Node, with a C++
+ * webquant: quantize tensors and whole Hub models in the browser and in Node, with a C++
  * core compiled to WebAssembly (SIMD when available).
  *
  * @example
@@ -37,3 +37,5 @@ export { pack, unpack } from './core/pack.js';
 export { downcast, upcast, type HalfDType } from './core/convert.js';
 export { dtypeInfo, type DTypeInfo, type IntDTypeInfo, type FloatDTypeInfo } from './core/dtype.js';
 export { errorMetrics, type ErrorMetrics } from './core/metrics.js';
+export * from './hub/index.js';
+export * from './models/index.js';
