@@ -1,0 +1,289 @@
+/**
+ * GGUF, llama.cpp's file format: write a Llama checkpoint as GGUF (F32, F16, Q8_0 or Q4_0) that
+ * llama.cpp and wllama load, read a GGUF Llama back into a {@link LlamaForCausalLM}, and list what
+ * a GGUF file holds.
+ *
+ * The export follows llama.cpp's `convert_hf_to_gguf.py`: q/k rows are permuted to llama.cpp's RoPE
+ * layout, the tokenizer goes into `tokenizer.ggml.*` metadata, norms stay F32, and a weight whose
+ * rows are not a multiple of 32 (a block type's width) is written as F16.
+ *
+ * @example
+ * ```ts
+ * import { init, downloadModelFiles, exportGguf, loadGguf } from 'webquant';
+ * await init();
+ * const files = await downloadModelFiles('karpathy/stories260K');
+ * const gguf = exportGguf(files, { type: 'q8_0' });      // bytes for llama.cpp / wllama
+ * using model = await loadGguf(gguf, { tokenizer: files.tokenizer! });
+ * console.log((await model.generate('Zoo', { maxNewTokens: 20 })).text);
+ * ```
+ * @packageDocumentation
+ */
+import { WebQuantError } from '../errors.js';
+import type { ModelFiles } from '../hub/model-files.js';
+import { checkStatus, copyIn, takeBuffer } from '../runtime/heap.js';
+import { type Backend, getBackend, init } from '../runtime/loader.js';
+import type { WasmBuffer, WasmPointer, WasmStatus, WebQuantModule } from '../runtime/module.js';
+import { LlamaForCausalLM } from './llama.js';
+
+/** Tensor encoding of the exported 2-D weights (norms are always F32). */
+export type GgufType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
+
+/** Options of {@link exportGguf}. */
+export interface ExportGgufOptions {
+  /**
+   * Encoding of the 2-D weights: `'f32'`, `'f16'`, `'q8_0'` (ggml Q8_0: blocks of 32 int8 with an
+   * fp16 scale) or `'q4_0'` (blocks of 32 4-bit codes with an fp16 scale). With Q8_0 / Q4_0 a
+   * weight whose row length is not a multiple of 32 is written as F16.
+   */
+  type: GgufType;
+  /** `general.name` of the file (default `'webquant export'`). */
+  name?: string;
+}
+
+/** Options of {@link loadGguf}. */
+export interface LoadGgufOptions {
+  /**
+   * The model's `tokenizer.json` (parsed), e.g. `files.tokenizer` of the repo the GGUF was made
+   * from. Required: the model is run on text.
+   */
+  tokenizer: NonNullable<ModelFiles['tokenizer']>;
+  /**
+   * `tokenizer_config.json` (parsed). Default: BOS/EOS taken from the GGUF's token ids and
+   * `tokenizer.ggml.add_bos_token`.
+   */
+  tokenizerConfig?: ModelFiles['tokenizerConfig'];
+  /** `generation_config.json` (parsed), for default sampling settings. */
+  generationConfig?: ModelFiles['generationConfig'];
+  /** KV-cache capacity in positions (default: the GGUF's `llama.context_length`). */
+  maxContext?: number;
+  /** Name used in error messages and as the model's `name` (default `'GGUF model'`). */
+  name?: string;
+}
+
+/** One metadata entry of a GGUF file. */
+export interface GgufMetadataEntry {
+  key: string;
+  /** GGUF value type: `'uint32'`, `'float32'`, `'string'`, `'bool'`, `'array'`, ... */
+  type: string;
+  /** Scalars: the value (64-bit integers as numbers, exact below 2^53). Absent for arrays. */
+  value?: string | number | boolean;
+  /** Arrays: the element type. */
+  elementType?: string;
+  /** Arrays: the number of elements. */
+  length?: number;
+  /** Arrays: the first (at most 8) elements. */
+  preview?: (string | number | boolean)[];
+}
+
+/** One tensor of a GGUF file. */
+export interface GgufTensorEntry {
+  name: string;
+  /** Row-major shape, outermost first (GGUF stores it innermost first). */
+  shape: number[];
+  /** ggml type name: `'F32'`, `'F16'`, `'Q8_0'`, `'Q4_0'`, ... */
+  type: string;
+  /** ggml type number. */
+  typeId: number;
+  /** Byte offset in the data section. */
+  offset: number;
+  byteLength: number;
+}
+
+/** What {@link ggufInfo} returns. */
+export interface GgufInfo {
+  /** GGUF version (2 or 3). */
+  version: number;
+  /** Data alignment in bytes. */
+  alignment: number;
+  /** Metadata in file order. */
+  metadata: GgufMetadataEntry[];
+  /** Metadata scalars by key, for quick look-ups (arrays are left out). */
+  values: Record<string, string | number | boolean>;
+  /** Tensors in file order. */
+  tensors: GgufTensorEntry[];
+  /** Number of tensors per ggml type name, e.g. `{ Q8_0: 35, F16: 5, F32: 11 }`. */
+  typeCounts: Record<string, number>;
+  /** Bytes of tensor data. */
+  tensorBytes: number;
+}
+
+/** The GGUF bindings (`cpp/bindings/bind_gguf.cpp`). */
+interface GgufModule extends WebQuantModule {
+  exportLlamaGguf(
+    configJson: string,
+    tokenizerJson: string,
+    shards: { name: string; ptr: WasmPointer; byteLength: number }[],
+    type: number,
+    name: string,
+  ): WasmBuffer;
+  ggufToCheckpoint(ptr: WasmPointer, byteLength: number): WasmBuffer & { configJson: string; addBosToken: number };
+  ggufInfo(ptr: WasmPointer, byteLength: number): WasmStatus & {
+    version: number;
+    alignment: number;
+    metadata: GgufMetadataEntry[];
+    tensors: GgufTensorEntry[];
+  };
+}
+
+const GGML_TYPE: Record<GgufType, number> = { f32: 0, f16: 1, q8_0: 8, q4_0: 2 };
+
+function invalid(message: string): never {
+  throw new WebQuantError('invalid_argument', message);
+}
+
+function ggufModule(backend: Backend): GgufModule {
+  const module = backend.module as GgufModule;
+  if (typeof module.exportLlamaGguf !== 'function') {
+    throw new WebQuantError('unsupported', 'this build of the webquant core has no GGUF bindings (bind_gguf.cpp)');
+  }
+  return module;
+}
+
+function checkBytes(bytes: unknown, what: string): Uint8Array {
+  if (!(bytes instanceof Uint8Array)) invalid(`${what} must be a Uint8Array`);
+  if (bytes.byteLength === 0) throw new WebQuantError('corrupt_data', `${what} is empty (0 bytes), not a GGUF file`);
+  return bytes;
+}
+
+/**
+ * Writes a Llama-architecture checkpoint (what `downloadModelFiles` returns: config, tokenizer,
+ * safetensors weights) as a GGUF v3 file that llama.cpp loads. `files` is left as it is.
+ * Needs {@link init} to have finished.
+ *
+ * @returns The GGUF file's bytes.
+ * @throws WebQuantError `invalid_argument` for a bad type, `unsupported` for a model llama.cpp's
+ *   llama graph cannot express (biases, rope scaling, a model_type other than llama/mistral, a
+ *   tokenizer that is not BPE), `not_found` / `shape_mismatch` naming a missing or misshapen
+ *   tensor, `not_initialized` before `init()`.
+ */
+export function exportGguf(files: ModelFiles, options: ExportGgufOptions): Uint8Array {
+  if (!files || typeof files !== 'object' || !files.config) invalid('exportGguf: files.config is required');
+  if (!options || typeof options !== 'object') invalid('exportGguf: options with a type are required');
+  const type = GGML_TYPE[options.type];
+  if (type === undefined || !Object.hasOwn(GGML_TYPE, options.type)) {
+    invalid(`exportGguf: type must be 'f32', 'f16', 'q8_0' or 'q4_0' (got ${String(options.type)})`);
+  }
+  if (options.name !== undefined && typeof options.name !== 'string') invalid('exportGguf: name must be a string');
+  if (!Array.isArray(files.weights) || files.weights.length === 0) {
+    throw new WebQuantError('not_found', 'exportGguf: files.weights holds no safetensors file');
+  }
+  const module = ggufModule(getBackend());
+  const shards: { name: string; ptr: WasmPointer; byteLength: number }[] = [];
+  try {
+    for (const w of files.weights) shards.push({ name: w.name, ptr: copyIn(module, w.bytes, w.name), byteLength: w.bytes.byteLength });
+    const result = module.exportLlamaGguf(
+      JSON.stringify(files.config),
+      files.tokenizer ? JSON.stringify(files.tokenizer) : '',
+      shards,
+      type,
+      options.name ?? '',
+    );
+    return new Uint8Array(takeBuffer(module, result));
+  } finally {
+    for (const s of shards) module._free(s.ptr);
+  }
+}
+
+/**
+ * Lists the metadata and tensors of a GGUF file (any architecture; tensor types this library
+ * cannot decode are listed too only when the parser accepts them: F32, F16, Q8_0, Q4_0).
+ * Needs {@link init} to have finished.
+ *
+ * @throws WebQuantError `corrupt_data` for bytes that are not a well-formed GGUF file (the message
+ *   says `truncated` when it ends early), `unsupported` for another GGUF version or a tensor type
+ *   other than F32, F16, Q8_0, Q4_0 (the message names it).
+ */
+export function ggufInfo(bytes: Uint8Array): GgufInfo {
+  const data = checkBytes(bytes, 'ggufInfo: bytes');
+  const module = ggufModule(getBackend());
+  const ptr = copyIn(module, data, 'the GGUF file');
+  try {
+    const r = module.ggufInfo(ptr, data.byteLength);
+    checkStatus(r);
+    const values: Record<string, string | number | boolean> = {};
+    for (const m of r.metadata) if (m.value !== undefined) values[m.key] = m.value;
+    const typeCounts: Record<string, number> = {};
+    let tensorBytes = 0;
+    for (const t of r.tensors) {
+      typeCounts[t.type] = (typeCounts[t.type] ?? 0) + 1;
+      tensorBytes += t.byteLength;
+    }
+    return { version: r.version, alignment: r.alignment, metadata: r.metadata, values, tensors: r.tensors, typeCounts, tensorBytes };
+  } finally {
+    module._free(ptr);
+  }
+}
+
+/** The content of token `id` in a tokenizer.json (added tokens first, then the vocab). */
+function tokenContent(tokenizer: Record<string, unknown>, id: number | undefined): string | undefined {
+  if (id === undefined || id < 0) return undefined;
+  const added = tokenizer.added_tokens;
+  if (Array.isArray(added)) {
+    for (const a of added) if (a && typeof a === 'object' && (a as { id?: unknown }).id === id) return String((a as { content?: unknown }).content);
+  }
+  const vocab = (tokenizer.model as { vocab?: unknown } | undefined)?.vocab;
+  if (vocab && typeof vocab === 'object' && !Array.isArray(vocab)) {
+    for (const [piece, v] of Object.entries(vocab as Record<string, unknown>)) if (v === id) return piece;
+  }
+  return undefined;
+}
+
+/**
+ * Loads a GGUF Llama model (F32, F16, Q8_0 or Q4_0 tensors, e.g. one written by
+ * {@link exportGguf} or by llama.cpp's converter) into a {@link LlamaForCausalLM}: the tensors are
+ * decoded to float32 and q/k rows permuted back to the HF layout, then the model loads through the
+ * same path as {@link LlamaForCausalLM.fromFiles}. Quantize it afterwards as any other model.
+ * Calls `init()` first when the core is not loaded yet.
+ *
+ * @throws WebQuantError `corrupt_data` / `unsupported` as {@link ggufInfo}, `unsupported` for an
+ *   architecture other than llama, `not_found` naming a missing metadata key or tensor,
+ *   `invalid_argument` without a tokenizer.
+ */
+export async function loadGguf(bytes: Uint8Array, options: LoadGgufOptions): Promise<LlamaForCausalLM> {
+  const data = checkBytes(bytes, 'loadGguf: bytes');
+  if (!options || typeof options !== 'object' || !options.tokenizer || typeof options.tokenizer !== 'object') {
+    invalid('loadGguf: options.tokenizer (the parsed tokenizer.json of the model) is required');
+  }
+  const name = options.name ?? 'GGUF model';
+  let backend: Backend;
+  try {
+    backend = getBackend();
+  } catch (e) {
+    if (!(e instanceof WebQuantError && e.code === 'not_initialized')) throw e;
+    await init();
+    backend = getBackend();
+  }
+  const module = ggufModule(backend);
+  const ptr = copyIn(module, data, 'the GGUF file');
+  let r: ReturnType<GgufModule['ggufToCheckpoint']>;
+  try {
+    r = module.ggufToCheckpoint(ptr, data.byteLength);
+  } finally {
+    module._free(ptr); // before the copy out: the float32 image is the large part
+  }
+  const weights = new Uint8Array(takeBuffer(module, r));
+  const config = JSON.parse(r.configJson) as Record<string, unknown>;
+  const addBos = r.addBosToken;
+  let tokenizerConfig = options.tokenizerConfig;
+  if (!tokenizerConfig) {
+    const id = (k: string) => (typeof config[k] === 'number' ? (config[k] as number) : undefined);
+    const bos = tokenContent(options.tokenizer, id('bos_token_id'));
+    const eos = tokenContent(options.tokenizer, id('eos_token_id'));
+    tokenizerConfig = {
+      ...(bos !== undefined ? { bos_token: bos } : {}),
+      ...(eos !== undefined ? { eos_token: eos } : {}),
+      add_bos_token: addBos === 1,
+      add_eos_token: false,
+    };
+  }
+  return LlamaForCausalLM.fromFiles(
+    {
+      config,
+      tokenizer: options.tokenizer,
+      tokenizerConfig,
+      ...(options.generationConfig ? { generationConfig: options.generationConfig } : {}),
+      weights: [{ name: 'model.safetensors', bytes: weights }],
+    },
+    { name, ...(options.maxContext !== undefined ? { maxContext: options.maxContext } : {}) },
+  );
+}
