@@ -568,6 +568,13 @@ TEST_CASE("llama: sampling semantics and statistics") {
   CHECK(f2[0] + f2[2] + f2[4] == 0.0);
   CHECK(f2[1] > 0.4);
   CHECK(f2[3] > 0.4);
+  SamplingOptions k1;  // HF: tokens tied with the k-th logit survive top-k
+  k1.temperature = 1.0f;
+  k1.top_k = 1;
+  auto f1 = freqs(k1, 4000);
+  CHECK(f1[0] + f1[2] + f1[4] == 0.0);
+  CHECK(f1[1] > 0.4);
+  CHECK(f1[3] > 0.4);
   SamplingOptions p5;
   p5.temperature = 1.0f;
   p5.top_p = 0.35f;

@@ -5,8 +5,8 @@
 //   1. repetition penalty over the distinct tokens in `history`: logit > 0 -> logit / penalty,
 //      else logit * penalty (applied in greedy mode too, as HF does);
 //   2. temperature == 0 -> greedy: argmax, the lowest index on ties; the PRNG is not advanced;
-//   3. else logits / temperature, then top-k (keep the k largest; ties at the k-th value broken by
-//      lower index), then top-p (nucleus: sort by probability descending, keep the shortest prefix
+//   3. else logits / temperature, then top-k (keep the k largest, plus any token tied with the
+//      k-th, as HF's `scores < kth_value` filter), then top-p (nucleus: sort by probability descending, keep the shortest prefix
 //      whose mass reaches top_p, at least one token), softmax over the kept tokens (in double);
 //   4. draw u in [0, 1) and walk the kept tokens in descending-probability order (ties: lower index
 //      first) until the cumulative probability exceeds u * total.

@@ -116,8 +116,15 @@ Status Sampler::sample(const float* logits, size_t vocab, const int32_t* history
   size_t keep = vocab;
   if (opts_.top_k > 0 && static_cast<size_t>(opts_.top_k) < vocab) {
     keep = static_cast<size_t>(opts_.top_k);
-    std::partial_sort(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(keep),
-                      order_.end(), before);
+    const auto mid = order_.begin() + static_cast<std::ptrdiff_t>(keep);
+    std::partial_sort(order_.begin(), mid, order_.end(), before);
+    // HF keeps every token whose logit equals the k-th largest (scores < kth are removed).
+    const float kth = work_[static_cast<size_t>(order_[keep - 1])];
+    const auto tied_end = std::partition(mid, order_.end(), [this, kth](int32_t t) {
+      return work_[static_cast<size_t>(t)] == kth;
+    });
+    std::sort(mid, tied_end);
+    keep += static_cast<size_t>(tied_end - mid);
   } else {
     std::sort(order_.begin(), order_.end(), before);
   }
