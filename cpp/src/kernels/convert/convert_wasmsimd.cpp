@@ -9,20 +9,23 @@
 namespace webquant::kernels {
 namespace {
 
-// 4 floats -> 4 halves in the low 16 bits of each 32-bit lane (FP16 library algorithm).
+// 4 floats -> 4 halves in the low 16 bits of each 32-bit lane (FP16 library algorithm). The
+// scalar code works on w + w (exponent in the top byte); here the same quantities are taken from
+// |x|'s bits (exponent at bits 23..30), where signed compares and max are single instructions.
 inline v128_t f32_to_f16_bits(v128_t x) {
-  const v128_t base0 = wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_abs(x), wasm_f32x4_splat(0x1.0p+112f)),
+  const v128_t abs_bits = wasm_v128_and(x, wasm_i32x4_splat(0x7FFFFFFF));
+  const v128_t base0 = wasm_f32x4_mul(wasm_f32x4_mul(abs_bits, wasm_f32x4_splat(0x1.0p+112f)),
                                       wasm_f32x4_splat(0x1.0p-110f));
-  const v128_t shl1_w = wasm_i32x4_add(x, x);
-  const v128_t sign = wasm_u32x4_shr(wasm_v128_and(x, wasm_i32x4_splat(int32_t(0x80000000u))), 16);
-  v128_t bias = wasm_v128_and(shl1_w, wasm_i32x4_splat(int32_t(0xFF000000u)));
-  bias = wasm_u32x4_max(bias, wasm_i32x4_splat(0x71000000));
-  const v128_t add = wasm_i32x4_add(wasm_u32x4_shr(bias, 1), wasm_i32x4_splat(0x07800000));
-  const v128_t base = wasm_f32x4_add(add, base0);
+  // (max(shl1_w & 0xFF000000, 0x71000000) >> 1) + 0x07800000 of the scalar code.
+  v128_t bias = wasm_v128_and(abs_bits, wasm_i32x4_splat(0x7F800000));
+  bias = wasm_i32x4_max(bias, wasm_i32x4_splat(0x38800000));
+  bias = wasm_i32x4_add(bias, wasm_i32x4_splat(0x07800000));
+  const v128_t base = wasm_f32x4_add(bias, base0);
   const v128_t exp_bits = wasm_v128_and(wasm_u32x4_shr(base, 13), wasm_i32x4_splat(0x7C00));
   const v128_t mantissa_bits = wasm_v128_and(base, wasm_i32x4_splat(0x0FFF));
   const v128_t nonsign = wasm_i32x4_add(exp_bits, mantissa_bits);
-  const v128_t is_nan = wasm_u32x4_gt(shl1_w, wasm_i32x4_splat(int32_t(0xFF000000u)));
+  const v128_t is_nan = wasm_i32x4_gt(abs_bits, wasm_i32x4_splat(0x7F800000));
+  const v128_t sign = wasm_u32x4_shr(wasm_v128_xor(x, abs_bits), 16);
   return wasm_v128_or(sign, wasm_v128_bitselect(wasm_i32x4_splat(0x7E00), nonsign, is_nan));
 }
 

@@ -9,9 +9,10 @@ namespace webquant::kernels {
 namespace {
 
 // Rounding after the clamp gives the same integer as the reference's round-then-clamp, because
-// qmin and qmax are integers and rounding is monotone. Once v is in [-128, 255], adding
-// 1.5 * 2^23 makes the fp32 ulp exactly 1, so the FPU rounds v half to even (like nearbyint) and
-// the low byte of the sum's bit pattern is the two's-complement low byte of round(v).
+// qmin and qmax are integers and rounding is monotone. Once v is clamped (any range inside
+// +-2^22; q8 needs [-128, 255]), adding 1.5 * 2^23 makes the fp32 ulp exactly 1, so the FPU rounds
+// v half to even (as nearbyint / f32x4.nearest) and the low byte of the sum's bit pattern is the
+// two's-complement low byte of round(v). This replaces nearest + trunc_sat + narrow.
 constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23, bits 0x4B400000 (low byte 0)
 
 inline v128_t round_clamp_bits(v128_t v, v128_t vmin, v128_t vmax, v128_t magic) {
