@@ -742,10 +742,11 @@ async function generate(): Promise<void> {
       await showAgreement(l, rf, rq, abort.signal);
       round++;
     } while (input('loop').checked && !abort.signal.aborted);
+    if (abort.signal.aborted) throw new WebQuantError('aborted', 'stopped');
     setGenState('done');
     setStatus('gen-status', round > 1 ? `Done: ${round} rounds.` : 'Done.');
   } catch (e) {
-    if (isAbort(e)) {
+    if (isAbort(e) || abort.signal.aborted) {
       setGenState('stopped');
       panes.fp32.flush();
       panes.quant.flush();

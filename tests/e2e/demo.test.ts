@@ -1,0 +1,303 @@
+// End to end: the demo site (web/demo), built by Vite into a temporary folder and served the way
+// scripts/demo.sh serves it (the local Hub server with the site as its static folder, so the Hub
+// endpoint is the page's own origin, no cross-origin isolation), driven in headless Chromium.
+//
+// Every page must load without console errors and expose a name for every control. The
+// Playground must print 1/3 as the course does; the notebook must run its ~20 lines; the Model lab
+// must download stories260K, quantize it to int4, greedy-decode the oracle in the float32 pane,
+// and keep answering clicks while its workers generate. Screenshots go to test-artifacts/.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+type HubServerModule = typeof import('../../scripts/hub-server.mjs');
+type HubServer = Awaited<ReturnType<HubServerModule['startHubServer']>>;
+
+function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = path.join(dir, 'package.json');
+    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === 'webquant') return dir;
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('webquant checkout not found above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+}
+
+const ROOT = repoRoot();
+const HUB_DIR = path.resolve(ROOT, '../shared/hub');
+const ARTIFACTS = path.join(ROOT, 'test-artifacts');
+const ORACLE = (() => {
+  const m = /for 57 new tokens gives:\s*\n\s*\n {4}(.+)\n/.exec(readFileSync(path.join(HUB_DIR, 'README.md'), 'utf8'));
+  if (!m) throw new Error('oracle text not found in ../shared/hub/README.md');
+  return m[1]!;
+})();
+
+// What the course prints with f"{value:.60f}" for torch.tensor(1/3, dtype=...).
+const ONE_THIRD: Record<string, string> = {
+  float64: '0.333333333333333314829616256247390992939472198486328125000000',
+  float32: '0.333333343267440795898437500000000000000000000000000000000000',
+  float16: '0.333251953125000000000000000000000000000000000000000000000000',
+  bfloat16: '0.333984375000000000000000000000000000000000000000000000000000',
+};
+
+const { startHubServer } = (await import(pathToFileURL(path.join(ROOT, 'scripts/hub-server.mjs')).href)) as HubServerModule;
+
+let siteDir: string;
+let server: HubServer;
+let browser: Browser;
+
+before(async () => {
+  for (const f of ['dist/index.js', 'dist/wasm/webquant-simd.wasm', 'dist/wasm/webquant.wasm']) {
+    if (!existsSync(path.join(ROOT, f))) throw new Error(`${f} is missing: build the wasm modules and run \`npx tsc -p tsconfig.json\` first`);
+  }
+  // Build the site from the current sources into a private folder.
+  siteDir = await fs.mkdtemp(path.join(os.tmpdir(), 'webquant-e2e-demo-'));
+  const vite = path.join(ROOT, 'node_modules/vite/bin/vite.js');
+  const built = spawnSync(
+    process.execPath,
+    [vite, 'build', '--config', 'web/demo/vite.config.ts', '--outDir', siteDir, '--emptyOutDir', '--logLevel', 'warn'],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
+  if (built.status !== 0) throw new Error(`vite build of web/demo failed:\n${built.stdout}\n${built.stderr}`);
+  await fs.mkdir(ARTIFACTS, { recursive: true });
+  server = await startHubServer({ root: HUB_DIR, static: [siteDir] });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  if (siteDir) await fs.rm(siteDir, { recursive: true, force: true });
+});
+
+/**
+ * Opens a page of the site in a fresh browser context (empty Cache Storage) and collects every
+ * console error or warning and uncaught exception.
+ */
+async function open(pathname: string): Promise<{ page: Page; errors: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(`pageerror: ${String(e)}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') errors.push(`console.${m.type()}: ${m.text()}`);
+  });
+  const response = await page.goto(`${server.url}${pathname}`);
+  assert.equal(response?.status(), 200, `GET ${pathname}`);
+  await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 60_000 });
+  const isolated = await page.evaluate(() => crossOriginIsolated);
+  assert.equal(isolated, false, 'the demo must work without cross-origin isolation');
+  return { page, errors };
+}
+
+const CONTROL_ROLES = new Set(['textbox', 'combobox', 'button', 'checkbox', 'radio', 'spinbutton', 'progressbar', 'slider', 'searchbox', 'listbox', 'switch']);
+
+/**
+ * Every control the browser exposes (Chromium's own accessibility tree, so the names are the ones
+ * a screen reader announces) has a non-empty accessible name. Returns how many were checked.
+ */
+async function checkControlNames(page: Page): Promise<number> {
+  const cdp = await page.context().newCDPSession(page);
+  try {
+    const { nodes } = (await cdp.send('Accessibility.getFullAXTree')) as {
+      nodes: { ignored: boolean; role?: { value: string }; name?: { value: string }; backendDOMNodeId?: number }[];
+    };
+    const controls = nodes.filter((n) => !n.ignored && CONTROL_ROLES.has(n.role?.value ?? ''));
+    const unnamed: string[] = [];
+    for (const n of controls) {
+      if ((n.name?.value ?? '').trim() !== '') continue;
+      const { node } = (await cdp.send('DOM.describeNode', { backendNodeId: n.backendDOMNodeId! })) as {
+        node: { nodeName: string; attributes?: string[] };
+      };
+      unnamed.push(`${n.role?.value} <${node.nodeName.toLowerCase()} ${(node.attributes ?? []).join(' ')}>`);
+    }
+    assert.deepEqual(unnamed, [], 'controls without an accessible name');
+    // The DOM's controls are all in that tree (none hidden from assistive technology by mistake).
+    const domControls = await page.evaluate(
+      () =>
+        [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button, progress')].filter(
+          (el) => (el as HTMLElement).offsetParent !== null,
+        ).length,
+    );
+    assert.ok(controls.length >= domControls, `${controls.length} named controls in the tree, ${domControls} visible in the DOM`);
+    return controls.length;
+  } finally {
+    await cdp.detach();
+  }
+}
+
+async function screenshot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: path.join(ARTIFACTS, `demo-${name}.png`), fullPage: true });
+}
+
+test('Playground: 1/3 as the course prints it, quantization, packing, named controls, keyboard', { timeout: 120_000 }, async () => {
+  const { page, errors } = await open('/');
+  for (const [dtype, expected] of Object.entries(ONE_THIRD)) {
+    assert.equal((await page.textContent(`#value-${dtype}`))?.trim(), expected, `1/3 in ${dtype}`);
+  }
+  // Integer ranges come from dtypeInfo.
+  const ranges = await page.$$eval('#int-ranges-table tbody tr', (rows) =>
+    Object.fromEntries(rows.map((r) => [r.children[0]!.textContent, [r.children[2]!.textContent, r.children[3]!.textContent]])),
+  );
+  assert.deepEqual(ranges.int8, ['-128', '127']);
+  assert.deepEqual(ranges.uint8, ['0', '255']);
+  assert.deepEqual(ranges.int4, ['-8', '7']);
+  assert.deepEqual(ranges.int2, ['-2', '1']);
+  // The dot products are computed for all three types.
+  for (const dt of ['float32', 'bfloat16', 'float16']) assert.match((await page.textContent(`#dot-${dt}`)) ?? '', /^\d+\.\d+$/);
+
+  // The default tensor is the course's; int8 asymmetric per tensor gives its codes and zero point.
+  const codes = await page.$$eval('#lq-matrices table:nth-of-type(2) tbody tr', (rows) =>
+    rows.map((r) => [...r.querySelectorAll('td')].map((td) => Number(td.textContent))),
+  );
+  assert.deepEqual(codes, [
+    [-23, -81, 127],
+    [-51, 6, -128],
+    [-77, 114, -8],
+  ]);
+  assert.match((await page.textContent('#lq-metrics')) ?? '', /zero point\s*-77/);
+  const heatPoints = await page.evaluate(() => document.querySelectorAll('#lq-heat').length);
+  assert.equal(heatPoints, 1);
+
+  // Keyboard: Tab from the top reaches the value field; typing 2/7 recomputes the table.
+  await page.keyboard.press('Tab'); // skip link
+  let reached = false;
+  for (let i = 0; i < 12 && !reached; i++) {
+    await page.keyboard.press('Tab');
+    reached = await page.evaluate(() => document.activeElement?.id === 'value-input');
+  }
+  assert.ok(reached, 'the value field is reachable with Tab');
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type('2/7');
+  await page.waitForFunction(() => document.querySelector('#value-float32')?.textContent?.startsWith('0.285714'));
+  // Per-group without a dividing group size is refused with a message, not a console error.
+  await page.click('input[name=lq-gran][value=per-group]');
+  await page.fill('#lq-group', '2');
+  await page.waitForSelector('#lq-error:not([hidden])');
+  // Packing: 2-bit codes drawn in bytes and unpacked back; changing the width with the keyboard.
+  assert.match((await page.textContent('#pk-roundtrip')) ?? '', /✓/);
+  assert.equal(await page.locator('#pk-bytes .byte').count(), 2);
+  await page.focus('#pk-bits');
+  await page.keyboard.press('ArrowDown');
+  await page.waitForFunction(() => (document.querySelector('#pk-bits') as HTMLSelectElement).value === '4');
+  assert.equal(await page.locator('#pk-bytes .byte').count(), 3, '6 values of 4 bits take 3 bytes');
+  assert.match((await page.textContent('#pk-roundtrip')) ?? '', /✓/);
+
+  const named = await checkControlNames(page);
+  assert.ok(named > 15, `only ${named} controls found`);
+  await screenshot(page, 'playground');
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
+test('Notebook: a plain module script imports the package by URL and runs the course workflow', { timeout: 120_000 }, async () => {
+  const { page, errors } = await open('/notebook.html');
+  const script = await page.$eval('script#cell', (s) => ({ type: s.getAttribute('type'), text: s.textContent ?? '' }));
+  assert.equal(script.type, 'module');
+  assert.match(script.text, /from '\.\/webquant\/index\.js'/);
+  const lines = script.text.trim().split('\n').length;
+  assert.ok(lines <= 25, `the workflow takes ${lines} lines`);
+  assert.equal((await page.textContent('#source'))?.trim(), script.text.trim(), 'the page shows the code it runs');
+  const out = (await page.textContent('#out')) ?? '';
+  assert.ok(out.includes(`fp32: `) && out.includes(`  ${ORACLE}`), `fp32 output is not the oracle:\n${out}`);
+  const sizes = Object.fromEntries([...out.matchAll(/^(fp32|int8|int4): ([\d.]+) MB/gm)].map((m) => [m[1], Number(m[2])]));
+  assert.ok(sizes.fp32! > sizes.int8! && sizes.int8! > sizes.int4!, `footprints should shrink: ${JSON.stringify(sizes)}`);
+  await checkControlNames(page);
+  await screenshot(page, 'notebook');
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
+test('Model lab: download, quantize to int4, greedy oracle in the fp32 pane, responsive while generating', { timeout: 300_000 }, async () => {
+  const { page, errors } = await open('/lab.html');
+  assert.equal(await page.inputValue('#repo'), 'karpathy/stories260K');
+  assert.equal(await page.inputValue('#hub-endpoint'), 'local');
+
+  const before = server.requests.length;
+  await page.click('#load');
+  await page.waitForFunction(() => !(document.querySelector('#quantize') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+  const gets = server.requests.slice(before).filter((r) => r.method === 'GET').map((r) => r.path);
+  assert.ok(gets.includes('/karpathy/stories260K/resolve/main/model.safetensors'), 'the weights come from the local Hub server');
+  // One progress bar per file plus the total, all full, each labelled with its file name.
+  const bars = await page.$$eval('#files progress', (ps) =>
+    ps.map((p) => ({ label: (p as HTMLProgressElement).labels[0]?.textContent, value: (p as HTMLProgressElement).value, max: (p as HTMLProgressElement).max })),
+  );
+  const labels = bars.map((b) => b.label);
+  for (const f of ['config.json', 'tokenizer.json', 'model.safetensors', 'all files']) assert.ok(labels.includes(f), `no progress bar for ${f}: ${labels.join(', ')}`);
+  for (const b of bars) assert.equal(b.value, b.max, `${b.label} is not complete`);
+
+  // int4 (the default) quantization.
+  assert.equal(await page.inputValue('#q-weights'), 'int4');
+  await page.click('#quantize');
+  await page.waitForFunction(
+    () => !(document.querySelector('#weights-section') as HTMLElement).hidden && !(document.querySelector('#quantize') as HTMLButtonElement).disabled,
+    null,
+    { timeout: 120_000 },
+  );
+  assert.match((await page.textContent('#pane-quant-h')) ?? '', /w4a16/);
+  assert.match((await page.textContent('#quant-status')) ?? '', /Quantized 35 layers, excluded 1/);
+  const kb = async (sel: string) => {
+    const m = /([\d.]+) KB/.exec((await page.textContent(sel)) ?? '');
+    assert.ok(m, `${sel} shows no size`);
+    return Number(m[1]);
+  };
+  const fp32Kb = await kb('#fp-total-fp32');
+  const quantKb = await kb('#fp-total-quant');
+  assert.ok(quantKb < fp32Kb / 3, `int4 footprint ${quantKb} KB vs fp32 ${fp32Kb} KB`);
+  assert.ok((await page.locator('#layer-select option').count()) >= 35);
+
+  // Greedy decoding of the oracle prompt in both panes.
+  await page.fill('#prompt', 'Zoo');
+  await page.fill('#max-tokens', '57');
+  await page.fill('#temperature', '0');
+  await page.click('#generate');
+  await page.waitForFunction(() => document.querySelector('#gen-section')?.getAttribute('data-state') !== 'generating', null, { timeout: 120_000 });
+  assert.equal(await page.getAttribute('#gen-section', 'data-state'), 'done', (await page.textContent('#gen-error')) ?? '');
+  assert.equal((await page.textContent('#out-fp32'))?.trim(), ORACLE);
+  assert.ok(((await page.textContent('#out-quant')) ?? '').startsWith('Zoo'));
+  assert.match((await page.textContent('#stats-fp32')) ?? '', /57 tokens \(length\) · decode [\d.]+ tokens\/s/);
+  const meanKl = Number(await page.textContent('#kl-mean'));
+  assert.ok(meanKl > 0 && meanKl < 2, `mean KL ${meanKl}`);
+  const top1 = /([\d.]+) % of 57/.exec((await page.textContent('#top1')) ?? '');
+  assert.ok(top1 && Number(top1[1]) > 50, `top-1 agreement: ${await page.textContent('#top1')}`);
+  await screenshot(page, 'lab');
+
+  // Responsiveness: keep generating (sampling, a new seed each round), then use the page.
+  await page.fill('#temperature', '1');
+  await page.fill('#max-tokens', '200');
+  await page.check('#loop');
+  await page.focus('#prompt');
+  await page.keyboard.press('Enter'); // the form submits from the keyboard
+  await page.waitForFunction(() => /round [3-9]|round \d\d/.test(document.querySelector('#gen-status')?.textContent ?? ''), null, { timeout: 60_000 });
+  assert.equal(await page.getAttribute('#gen-section', 'data-state'), 'generating');
+  const options = await page.$$eval('#layer-select option', (os) => os.map((o) => (o as HTMLOptionElement).value));
+  const target = options[options.length - 2]!;
+  const clickedAt = Date.now();
+  await page.selectOption('#layer-select', target);
+  await page.waitForFunction((name) => document.querySelector('#hist-title')?.textContent?.includes(name), target, { timeout: 5_000 });
+  const answeredMs = Date.now() - clickedAt;
+  assert.equal(await page.getAttribute('#gen-section', 'data-state'), 'generating', 'the generation should still be running');
+  const roundAt = /round (\d+)/.exec((await page.textContent('#gen-status')) ?? '')![1];
+  await page.waitForFunction((r) => Number(/round (\d+)/.exec(document.querySelector('#gen-status')?.textContent ?? '')?.[1]) > Number(r), roundAt, { timeout: 60_000 });
+  assert.ok(answeredMs < 3_000, `the page took ${answeredMs} ms to answer a click during generation`);
+  await page.click('#stop');
+  await page.waitForFunction(() => document.querySelector('#gen-section')?.getAttribute('data-state') === 'stopped', null, { timeout: 10_000 });
+  assert.equal(await page.isEnabled('#generate'), true);
+  assert.equal(await page.isDisabled('#stop'), true);
+
+  const named = await checkControlNames(page);
+  assert.ok(named > 15, `only ${named} controls found`);
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
