@@ -76,8 +76,10 @@ const PAGE = `<!doctype html>
       let timings;
       await wllama.createCompletion({
         prompt, max_tokens: maxTokens, stream: true,
-        temperature: 0, top_k: 1, top_p: 1, min_p: 0,
-        penalty_repeat: 1, penalty_freq: 0, penalty_present: 0, penalty_last_n: 0,
+        // llama-server's own parameter names (wllama passes the request JSON through):
+        // greedy, every penalty off, no prompt cache.
+        temperature: 0, top_k: 1, top_p: 1, min_p: 0, cache_prompt: false,
+        repeat_penalty: 1, presence_penalty: 0, frequency_penalty: 0, repeat_last_n: 0, dry_multiplier: 0,
         onData: (chunk) => {
           for (const c of chunk.choices) if (c.text) pieces.push(c.text);
           if (chunk.timings) timings = chunk.timings;
