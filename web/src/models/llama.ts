@@ -495,7 +495,9 @@ export class LlamaForCausalLM {
 
   /**
    * Like {@link generate}, as an async iterator of tokens whose return value is the
-   * {@link GenerationResult}. Breaking out of the loop stops generation.
+   * {@link GenerationResult}. Breaking out of a `for await` loop stops generation. The model is
+   * held from the first `next()` until the iterator finishes: an iterator that is abandoned
+   * half-way without `return()` keeps later calls waiting.
    *
    * @example
    * ```ts
