@@ -296,8 +296,46 @@ test('Model lab: download, quantize to int4, greedy oracle in the fp32 pane, res
   assert.equal(await page.isEnabled('#generate'), true);
   assert.equal(await page.isDisabled('#stop'), true);
 
+  // GGUF export: a real file for llama.cpp, downloaded by the browser.
+  await page.selectOption('#gguf-type', 'q8_0');
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.click('#export-gguf')]);
+  assert.equal(download.suggestedFilename(), 'stories260K-q8_0.gguf');
+  const gguf = await fs.readFile((await download.path())!);
+  assert.equal(gguf.subarray(0, 4).toString('latin1'), 'GGUF');
+  assert.equal(gguf.readUInt32LE(4), 3, 'GGUF version');
+  assert.ok(gguf.byteLength > 200_000 && gguf.byteLength < 1_044_984, `Q8_0 file of ${gguf.byteLength} bytes`);
+  assert.match((await page.textContent('#export-out')) ?? '', /Q8_0/);
+  await screenshot(page, 'lab-after-stop-and-export');
+
   const named = await checkControlNames(page);
   assert.ok(named > 15, `only ${named} controls found`);
   assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
+test('Model lab: an unknown repo and an unsupported architecture give clear errors on the page', { timeout: 120_000 }, async () => {
+  const { page, errors } = await open('/lab.html');
+  // A repo the Hub does not have: the server answers 404, which Chromium itself logs as a failed
+  // resource; anything else in the console is a bug.
+  await page.fill('#repo', 'karpathy/no-such-model');
+  await page.click('#load');
+  await page.waitForSelector('#load-error:not([hidden])', { timeout: 30_000 });
+  assert.match((await page.textContent('#load-error')) ?? '', /karpathy\/no-such-model/);
+  assert.equal(await page.isEnabled('#load'), true);
+  assert.equal(await page.isDisabled('#quantize'), true);
+  // A BERT encoder: refused by model_type before any weights are requested.
+  const before = server.requests.length;
+  await page.fill('#repo', 'sentence-transformers/all-MiniLM-L6-v2');
+  await page.click('#load');
+  await page.waitForFunction(() => /bert/.test(document.querySelector('#load-error')?.textContent ?? ''), null, { timeout: 30_000 });
+  assert.match((await page.textContent('#load-error')) ?? '', /runs llama, mistral, qwen2 models/);
+  const requested = server.requests.slice(before).map((r) => r.path);
+  assert.ok(!requested.some((p) => p.endsWith('.safetensors')), `weights were requested: ${requested.join(', ')}`);
+  // A malformed repo id never reaches the network.
+  await page.fill('#repo', 'not a repo');
+  await page.click('#load');
+  await page.waitForFunction(() => /is not a repo id/.test(document.querySelector('#load-error')?.textContent ?? ''));
+  const unexpected = errors.filter((e) => !/Failed to load resource: the server responded with a status of 404/.test(e));
+  assert.deepEqual(unexpected, []);
   await page.context().close();
 });

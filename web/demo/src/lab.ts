@@ -13,10 +13,14 @@ import {
   downloadFile,
   downloadModelFiles,
   env,
+  exportGguf,
+  ggufInfo,
   quantize,
   Tensor,
   WebQuantError,
   type GenerationResult,
+  type GgufType,
+  type ModelFiles,
   type LlamaWorkerClient,
   type ModelFilesProgress,
   type ModelMemoryFootprint,
@@ -51,6 +55,8 @@ interface Lab {
   repo: string;
   revision: string;
   config: Record<string, unknown>;
+  /** The downloaded checkpoint (for the per-layer plots and the GGUF export). */
+  files: ModelFiles;
   tensors: Map<string, TensorEntry>;
   fp32: Side;
   quant: Side;
@@ -104,6 +110,7 @@ function syncControls(): void {
   ($('quantize') as HTMLButtonElement).disabled = !lab || busy || generating;
   ($('generate') as HTMLButtonElement).disabled = !lab || busy || generating;
   ($('stop') as HTMLButtonElement).disabled = !generating;
+  ($('export-gguf') as HTMLButtonElement).disabled = !lab || busy;
   const w = select('q-weights').value as WeightQuant;
   select('q-mode').disabled = w === 'int8';
   select('q-granularity').disabled = w === 'int8';
@@ -182,6 +189,7 @@ async function teardown(): Promise<void> {
   $('weights-section').hidden = true;
   $('agreement').hidden = true;
   $('model-info').replaceChildren();
+  $('export-out').replaceChildren();
 }
 
 async function load(): Promise<void> {
@@ -234,6 +242,7 @@ async function load(): Promise<void> {
       repo,
       revision,
       config,
+      files,
       tensors,
       fp32: { client: clients[0]!, model: fp32! },
       quant: { client: clients[1]!, model: quant! },
@@ -651,6 +660,7 @@ class Pane {
   #pending = '';
   #frame = 0;
   #text: Text;
+  #finished = false;
   tokens = 0;
   texts: string[] = [];
   start = 0;
@@ -665,6 +675,7 @@ class Pane {
     cancelAnimationFrame(this.#frame);
     this.#frame = 0;
     this.#pending = '';
+    this.#finished = false;
     this.tokens = 0;
     this.texts = [];
     this.#text = document.createTextNode('');
@@ -691,7 +702,17 @@ class Pane {
     this.#stats.textContent = `${this.tokens} tokens · ${s > 0 ? fmt(this.tokens / s, 3) : '–'} tokens/s so far`;
   }
 
+  /** Generation was stopped: keep the text, say so in the stats. */
+  stopped(): void {
+    if (this.#finished) return; // the stop came after this pane's last token
+    cancelAnimationFrame(this.#frame);
+    this.flush();
+    const s = (performance.now() - this.start) / 1000;
+    this.#stats.textContent = `${this.tokens} tokens (stopped) · ${s > 0 ? fmt(this.tokens / s, 3) : '–'} tokens/s`;
+  }
+
   finish(r: GenerationResult): void {
+    this.#finished = true;
     cancelAnimationFrame(this.#frame);
     this.flush();
     const t = r.timings;
@@ -748,8 +769,8 @@ async function generate(): Promise<void> {
   } catch (e) {
     if (isAbort(e) || abort.signal.aborted) {
       setGenState('stopped');
-      panes.fp32.flush();
-      panes.quant.flush();
+      panes.fp32.stopped();
+      panes.quant.stopped();
       setStatus('gen-status', 'Stopped.');
     } else {
       setGenState('error');
@@ -832,6 +853,42 @@ async function showAgreement(l: Lab, rf: GenerationResult, rq: GenerationResult,
 }
 
 // ---------------------------------------------------------------------------------------------
+// 5. GGUF export
+
+let lastExportUrl: string | undefined;
+
+async function runExport(): Promise<void> {
+  if (!lab || busy) return;
+  clearError('export-error');
+  const type = select('gguf-type').value as GgufType;
+  busy = true;
+  syncControls();
+  $('export-out').textContent = `Writing ${type.toUpperCase()} GGUF…`;
+  await nextFrame();
+  try {
+    const bytes = exportGguf(lab.files, { type, name: lab.repo });
+    const info = ggufInfo(bytes);
+    const fileName = `${lab.repo.split('/').pop()}-${type}.gguf`;
+    if (lastExportUrl) URL.revokeObjectURL(lastExportUrl);
+    lastExportUrl = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
+    const link = h('a', { href: lastExportUrl, download: fileName, id: 'gguf-link', text: `Download ${fileName} again` });
+    const counts = Object.entries(info.typeCounts)
+      .map(([t, n]) => `${n} × ${t}`)
+      .join(', ');
+    $('export-out').replaceChildren(
+      h('p', {}, `${fileName}: ${fmtBytes(bytes.byteLength)}, GGUF v${info.version}, ${info.tensors.length} tensors (${counts}). `, link),
+    );
+    link.click();
+  } catch (e) {
+    $('export-out').replaceChildren();
+    showError($('export-error'), e);
+  } finally {
+    busy = false;
+    syncControls();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   await initCore();
@@ -859,6 +916,10 @@ async function main(): Promise<void> {
   });
   $('stop').addEventListener('click', () => genAbort?.abort());
   select('layer-select').addEventListener('change', () => renderLayer(select('layer-select').value));
+  $('export-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    void runExport();
+  });
   syncControls();
   setStatus('load-status', `Hub endpoint: ${endpoint()}.`);
   document.body.dataset.ready = 'true';

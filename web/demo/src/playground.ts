@@ -308,6 +308,9 @@ function compareSchemes(t: Tensor, current: QuantizeOptions): HTMLElement {
 function runQuantization(): void {
   const err = $('lq-error');
   err.hidden = true;
+  // Results of an earlier scheme must not sit under an error as if they were this one's.
+  const out = $('lq-out');
+  out.hidden = true;
   syncSchemeControls();
   let parsed: ReturnType<typeof parseMatrix>;
   try {
@@ -326,6 +329,7 @@ function runQuantization(): void {
     showError(err, e);
     return;
   }
+  out.hidden = false;
   try {
     const m = q.error();
     const scales = q.scales;
