@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "io/json.h"
+#include "models/llama/llama_ops.h"
 #include "webquant/convert.h"
 #include "webquant/llama.h"
 #include "webquant/safetensors.h"
@@ -182,12 +183,27 @@ struct Rewritten {
   }
 };
 
+struct ExtraTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+};
+
 // dtype: "F32", "F16" or "BF16". drop: tensor left out. n_shards: tensors dealt round-robin.
-// extra_lm_head: also write lm_head.weight (a copy of the embedding).
+// extra_lm_head: also write lm_head.weight (a copy of the embedding). extras: more F32 tensors.
 Rewritten rewrite(const std::string& dtype, const std::string& drop, int n_shards,
-                  bool extra_lm_head) {
+                  bool extra_lm_head, const std::vector<ExtraTensor>& extras = {}) {
   const io::SafetensorsFile& src = stories().file;
   std::vector<io::TensorView> views(src.tensors.begin(), src.tensors.end());
+  for (const ExtraTensor& e : extras) {
+    io::TensorView t;
+    t.name = e.name;
+    t.dtype = "F32";
+    t.shape = e.shape;
+    t.data = reinterpret_cast<const uint8_t*>(e.data.data());
+    t.nbytes = e.data.size() * 4;
+    views.push_back(t);
+  }
   if (extra_lm_head) {
     io::TensorView head = *src.find("model.embed_tokens.weight");
     head.name = "lm_head.weight";
@@ -802,4 +818,118 @@ TEST_CASE("llama: memory footprint per module and KV cache") {
   // 16 positions allocated at first use: 5 layers x (K + V) x 16 x 32 floats.
   CHECK(f.kv_cache == 5 * 2 * 16 * 32 * 4);
   CHECK(f.total == params);
+}
+
+TEST_CASE("llama: llama3 RoPE scaling follows transformers' frequencies") {
+  // Llama 3.2: theta 500000, head_dim 64, factor 32, low 1, high 4, original context 8192.
+  // Expected values: a float64 transcription of transformers' _compute_llama3_parameters.
+  llama::RopeParams p{64, 500000.0f, 2, 32.0f, 1.0f, 4.0f, 8192};
+  std::vector<float> inv = llama::rope_inv_freq(p);
+  REQUIRE(inv.size() == 32);
+  const std::pair<int, double> expect[] = {{0, 1.0},
+                                           {1, 0.6636012376960885},     // high frequency: kept
+                                           {15, 0.001290547928209264},  // smoothed
+                                           {16, 0.00042955679655936815},
+                                           {17, 9.70828780262767e-05},
+                                           {20, 8.570255489881478e-06}};  // low: divided by 32
+  for (const auto& e : expect) {
+    CHECK_MESSAGE(std::fabs(inv[e.first] - e.second) <= 2e-6 * e.second, "i=" << e.first);
+  }
+  llama::RopeParams plain{64, 500000.0f, 0, 1.0f, 1.0f, 4.0f, 8192};
+  CHECK(llama::rope_inv_freq(plain)[20] == doctest::Approx(0.0002742481756762073).epsilon(2e-6));
+  llama::RopeParams linear{64, 500000.0f, 1, 4.0f, 1.0f, 4.0f, 8192};
+  CHECK(llama::rope_inv_freq(linear)[20] == doctest::Approx(0.0002742481756762073 / 4).epsilon(2e-6));
+
+  // rotate_half at position 0 is the identity; the rotation keeps each pair's norm.
+  float cs[8];
+  const float f[4] = {1.0f, 0.5f, 0.25f, 0.125f};
+  llama::rope_cos_sin(f, 4, 0, cs);
+  float v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  llama::rope_apply(v, 1, 4, cs);
+  for (int i = 0; i < 8; ++i) CHECK(v[i] == float(i + 1));
+  llama::rope_cos_sin(f, 4, 3, cs);
+  llama::rope_apply(v, 1, 4, cs);
+  for (int i = 0; i < 4; ++i) {
+    const float a = 3.0f * f[i];
+    CHECK(v[i] == doctest::Approx((i + 1) * std::cos(a) - (i + 5) * std::sin(a)));
+    CHECK(v[i + 4] == doctest::Approx((i + 5) * std::cos(a) + (i + 1) * std::sin(a)));
+  }
+}
+
+TEST_CASE("llama: attention biases are applied (v bias cancelled by an o bias)") {
+  // softmax rows sum to 1, so a v_proj bias c adds W_o c to o_proj's output; an o_proj bias of
+  // -W_o c cancels it exactly. Both must be applied for the logits to stay the fp32 ones.
+  const std::vector<int32_t>& seq = oracle_sequence(20);
+  auto ref_model = load_stories();
+  const std::vector<float> ref = all_logits(*ref_model, seq);
+
+  std::vector<ExtraTensor> extras;
+  for (int l = 0; l < 5; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".self_attn.";
+    const io::TensorView* wo = stories().file.find(p + "o_proj.weight");
+    REQUIRE(wo != nullptr);
+    std::vector<float> w(64 * 64);
+    REQUIRE(io::tensor_to_f32(*wo, w.data()).ok());
+    std::vector<float> c(32), ob(64, 0.0f);
+    for (int j = 0; j < 32; ++j) c[j] = 0.3f * std::sin(1.7f * j + l);
+    for (int r = 0; r < 64; ++r) {
+      for (int j = 0; j < 64; ++j) ob[r] -= w[r * 64 + j] * c[(j / 8) / 2 * 8 + j % 8];  // head h uses kv head h/2
+    }
+    extras.push_back({p + "q_proj.bias", {64}, std::vector<float>(64, 0.0f)});
+    extras.push_back({p + "k_proj.bias", {32}, std::vector<float>(32, 0.0f)});
+    extras.push_back({p + "v_proj.bias", {32}, c});
+    extras.push_back({p + "o_proj.bias", {64}, ob});
+  }
+  Rewritten r = rewrite("F32", "", 1, false, extras);
+  LlamaConfig c;
+  REQUIRE(parse_llama_config(replace_once(stories().config_text, "\"attention_bias\": false", "\"attention_bias\": true"), &c).ok());
+  std::unique_ptr<LlamaModel> m;
+  Status st = LlamaModel::load(c, r.shards(), &m);
+  REQUIRE_MESSAGE(st.ok(), st.message);
+  CHECK(max_abs_diff(all_logits(*m, seq), ref) < 1e-4);
+  // Without the compensating o bias the logits move: the v bias is really used.
+  for (int l = 0; l < 5; ++l) {
+    ExtraTensor& ob = extras[static_cast<size_t>(l * 4 + 3)];
+    std::fill(ob.data.begin(), ob.data.end(), 0.0f);
+  }
+  Rewritten r2 = rewrite("F32", "", 1, false, extras);
+  REQUIRE(LlamaModel::load(c, r2.shards(), &m).ok());
+  CHECK(max_abs_diff(all_logits(*m, seq), ref) > 1e-2);
+
+  // qwen2 (q/k/v biases, none on o_proj) with zero biases is the llama model.
+  std::vector<ExtraTensor> zeros;
+  for (int l = 0; l < 5; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".self_attn.";
+    zeros.push_back({p + "q_proj.bias", {64}, std::vector<float>(64, 0.0f)});
+    zeros.push_back({p + "k_proj.bias", {32}, std::vector<float>(32, 0.0f)});
+    zeros.push_back({p + "v_proj.bias", {32}, std::vector<float>(32, 0.0f)});
+  }
+  Rewritten r3 = rewrite("F32", "", 1, false, zeros);
+  REQUIRE(parse_llama_config(replace_once(stories().config_text, "\"model_type\": \"llama\"", "\"model_type\": \"qwen2\""), &c).ok());
+  REQUIRE(LlamaModel::load(c, r3.shards(), &m).ok());
+  CHECK(all_logits(*m, seq) == ref);
+}
+
+TEST_CASE("llama: mistral sliding window masks older positions") {
+  const std::vector<int32_t>& seq = oracle_sequence(20);
+  auto ref_model = load_stories();
+  const std::vector<float> ref = all_logits(*ref_model, seq);
+  const std::string mistral =
+      replace_once(stories().config_text, "\"model_type\": \"llama\"", "\"model_type\": \"mistral\"");
+  LlamaConfig c;
+  std::unique_ptr<LlamaModel> m;
+  // A window as long as the sequence changes nothing.
+  REQUIRE(parse_llama_config(replace_once(mistral, "\"rope_theta\"", "\"sliding_window\": 20, \"rope_theta\""), &c).ok());
+  CHECK(c.sliding_window == 20);
+  REQUIRE(LlamaModel::load(c, {&stories().file}, &m).ok());
+  CHECK(all_logits(*m, seq) == ref);
+  // Window 1: every token attends to itself only, so a position's logits depend on its token only.
+  REQUIRE(parse_llama_config(replace_once(mistral, "\"rope_theta\"", "\"sliding_window\": 1, \"rope_theta\""), &c).ok());
+  REQUIRE(LlamaModel::load(c, {&stories().file}, &m).ok());
+  std::vector<float> windowed = all_logits(*m, seq), alone;
+  m->reset();
+  REQUIRE(m->forward(&seq[7], 1, false, &alone).ok());
+  std::vector<float> row7(windowed.begin() + 7 * 512, windowed.begin() + 8 * 512);
+  CHECK(max_abs_diff(row7, alone) < 1e-5);
+  CHECK(max_abs_diff(windowed, ref) > 1e-2);
 }
