@@ -6,6 +6,7 @@
 #include <random>
 #include <sstream>
 
+#include "kernels/gemm/gemm.h"
 #include "kernels/kernels.h"
 #include "webquant/pack.h"
 
@@ -269,6 +270,308 @@ double bench_unpack(Variant v, size_t n, int iters) {
   return time_per_call(iters, [&] { f(packed.data(), n, c.data()); });
 }
 
+
+// ---- gemm ----
+// For the gemm family `n` is in_features (k). Each check runs the shapes kGemmShapes (m rows of
+// activations x out_features), with and without bias, and for grouped weights a group size that
+// divides k (rotating by seed, per-channel G = k included, so groups that are not a multiple of 32
+// and their padding are covered). Integer-activation kernels must match bit for bit; float ones
+// within kGemmRelTol * (sum_c |x_c| |w_c| + |bias|), since SIMD reorders the sums. For grouped
+// low-bit weights |w_c| there means scale * (u_c + zu): the SIMD kernels compute
+// sum x u - zu * sum x (the zero code folded out of the inner loop), whose rounding scales with it.
+// The bench runs m = 1 (decode GEMV) with kGemmBenchOut output rows.
+constexpr double kGemmRelTol = 1e-5;
+constexpr size_t kGemmBenchOut = 64;
+struct GemmShape {
+  size_t m, out;
+};
+constexpr GemmShape kGemmShapes[] = {{1, 1}, {1, 7}, {2, 4}, {3, 9}};
+
+size_t pick_group(size_t k, uint64_t seed) {
+  const size_t options[] = {32, 64, 24, 16, 128, 96};
+  if (seed % 4 == 0) return k;  // per channel
+  for (size_t t = 0; t < 6; ++t) {
+    const size_t g = options[(seed + t) % 6];
+    if (g <= k && k % g == 0) return g;
+  }
+  return k;
+}
+
+// y (kernel) vs y_ref within the float tolerance, given the dense weights for the bound.
+std::string compare_gemm(const char* what, size_t m, size_t n, size_t k, const float* x,
+                         const std::vector<float>& wd, const float* bias,
+                         const std::vector<float>& a, const std::vector<float>& b) {
+  for (size_t i = 0; i < m; ++i) {
+    for (size_t j = 0; j < n; ++j) {
+      double mag = bias ? std::fabs(bias[j]) : 0.0;
+      for (size_t c = 0; c < k; ++c) mag += std::fabs(double(x[i * k + c]) * wd[j * k + c]);
+      const size_t o = i * n + j;
+      if (!(std::fabs(double(a[o]) - double(b[o])) <= kGemmRelTol * mag + 1e-30)) {
+        std::ostringstream os;
+        os << what << " m=" << m << " out=" << n << " k=" << k;
+        return mismatch(os.str().c_str(), k, o, a[o], b[o]);
+      }
+    }
+  }
+  return "";
+}
+
+std::string compare_gemm_exact(const char* what, size_t m, size_t n, size_t k,
+                               const std::vector<float>& a, const std::vector<float>& b) {
+  for (size_t o = 0; o < a.size(); ++o) {
+    if (std::memcmp(&a[o], &b[o], 4) != 0) {
+      std::ostringstream os;
+      os << what << " m=" << m << " out=" << n << " k=" << k;
+      return mismatch(os.str().c_str(), k, o, a[o], b[o]);
+    }
+  }
+  return "";
+}
+
+std::vector<float> positive_scales(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<float> s(n);
+  for (auto& v : s) v = 0.001f + float(rng() % 1000) * 1e-4f;
+  return s;
+}
+
+std::string check_gemm_f32(size_t k, uint64_t seed) {
+  for (const GemmShape& sh : kGemmShapes) {
+    auto x = random_floats(sh.m * k, seed, 1.0f);
+    auto w = random_floats(sh.out * k, seed + 1, 1.0f);
+    auto b = random_floats(sh.out, seed + 2, 1.0f);
+    const float* bias = seed & 1 ? b.data() : nullptr;
+    std::vector<float> ya(sh.m * sh.out), yb(sh.m * sh.out);
+    gemm_f32_f32__ref(sh.m, sh.out, k, x.data(), w.data(), bias, ya.data());
+    gemm_f32_f32__wasmsimd(sh.m, sh.out, k, x.data(), w.data(), bias, yb.data());
+    auto err = compare_gemm("gemm_f32_f32", sh.m, sh.out, k, x.data(), w, bias, ya, yb);
+    if (!err.empty()) return err;
+  }
+  return "";
+}
+double bench_gemm_f32(Variant v, size_t k, int iters) {
+  auto x = random_floats(k, 1), w = random_floats(kGemmBenchOut * k, 2);
+  std::vector<float> y(kGemmBenchOut);
+  auto f = v == Variant::kSimd ? gemm_f32_f32__wasmsimd : gemm_f32_f32__ref;
+  return time_per_call(iters, [&] { f(1, kGemmBenchOut, k, x.data(), w.data(), nullptr, y.data()); });
+}
+
+// int8 per-channel weights: codes over the whole int8 range, packed; dense copy for the bound.
+struct Q8Weights {
+  std::vector<int8_t> packed;
+  std::vector<float> scale;  // padded to a multiple of 4
+  std::vector<float> dense;  // scale * q, [out, k]
+};
+Q8Weights make_q8(size_t out, size_t k, uint64_t seed) {
+  auto raw = random_bytes(out * k, seed);
+  std::vector<int8_t> q(out * k);
+  std::memcpy(q.data(), raw.data(), q.size());
+  Q8Weights w;
+  w.packed.resize(packed_q8c_bytes(out, k));
+  pack_q8c(q.data(), out, k, w.packed.data());
+  w.scale = positive_scales(round_up(out, kGemmNr), seed + 3);
+  w.dense.resize(out * k);
+  for (size_t j = 0; j < out; ++j)
+    for (size_t c = 0; c < k; ++c) w.dense[j * k + c] = w.scale[j] * q[j * k + c];
+  return w;
+}
+
+std::string check_gemm_q8c_f32(size_t k, uint64_t seed) {
+  const size_t kp = round_up(k, kQ8Block);
+  for (const GemmShape& sh : kGemmShapes) {
+    Q8Weights w = make_q8(sh.out, k, seed);
+    auto x = random_floats(sh.m * k, seed + 4, 1.0f);
+    auto b = random_floats(sh.out, seed + 5, 1.0f);
+    const float* bias = seed & 1 ? b.data() : nullptr;
+    std::vector<float> xp(sh.m * kp), ya(sh.m * sh.out), yb(sh.m * sh.out);
+    pad_rows_f32(sh.m, k, k, kp, x.data(), xp.data());
+    gemm_q8c_f32__ref(sh.m, sh.out, k, xp.data(), w.packed.data(), w.scale.data(), bias, ya.data());
+    gemm_q8c_f32__wasmsimd(sh.m, sh.out, k, xp.data(), w.packed.data(), w.scale.data(), bias,
+                           yb.data());
+    auto err = compare_gemm("gemm_q8c_f32", sh.m, sh.out, k, x.data(), w.dense, bias, ya, yb);
+    if (!err.empty()) return err;
+  }
+  return "";
+}
+double bench_gemm_q8c_f32(Variant v, size_t k, int iters) {
+  Q8Weights w = make_q8(kGemmBenchOut, k, 1);
+  const size_t kp = round_up(k, kQ8Block);
+  auto x = random_floats(kp, 2);
+  std::vector<float> y(kGemmBenchOut);
+  auto f = v == Variant::kSimd ? gemm_q8c_f32__wasmsimd : gemm_q8c_f32__ref;
+  return time_per_call(iters, [&] {
+    f(1, kGemmBenchOut, k, x.data(), w.packed.data(), w.scale.data(), nullptr, y.data());
+  });
+}
+
+std::string check_gemm_q8c_s8(size_t k, uint64_t seed) {
+  const size_t kp = round_up(k, kQ8Block);
+  for (const GemmShape& sh : kGemmShapes) {
+    Q8Weights w = make_q8(sh.out, k, seed);
+    auto x = random_floats(sh.m * k, seed + 4, 1.0f);
+    auto b = random_floats(sh.out, seed + 5, 1.0f);
+    const float* bias = seed & 1 ? b.data() : nullptr;
+    std::vector<int8_t> xq(sh.m * kp);
+    std::vector<float> xs(sh.m), ya(sh.m * sh.out), yb(sh.m * sh.out);
+    std::vector<int32_t> sums(sh.m);
+    quantize_rows_f32_s8__ref(sh.m, k, k, kp, x.data(), xq.data(), xs.data(), sums.data());
+    gemm_q8c_s8__ref(sh.m, sh.out, k, xq.data(), xs.data(), w.packed.data(), w.scale.data(), bias,
+                     ya.data());
+    gemm_q8c_s8__wasmsimd(sh.m, sh.out, k, xq.data(), xs.data(), w.packed.data(), w.scale.data(),
+                          bias, yb.data());
+    auto err = compare_gemm_exact("gemm_q8c_s8", sh.m, sh.out, k, ya, yb);
+    if (!err.empty()) return err;
+  }
+  return "";
+}
+double bench_gemm_q8c_s8(Variant v, size_t k, int iters) {
+  Q8Weights w = make_q8(kGemmBenchOut, k, 1);
+  const size_t kp = round_up(k, kQ8Block);
+  auto raw = random_bytes(kp, 2);
+  std::vector<int8_t> xq(kp);
+  std::memcpy(xq.data(), raw.data(), kp);
+  const float xs = 0.01f;
+  std::vector<float> y(kGemmBenchOut);
+  auto f = v == Variant::kSimd ? gemm_q8c_s8__wasmsimd : gemm_q8c_s8__ref;
+  return time_per_call(iters, [&] {
+    f(1, kGemmBenchOut, k, xq.data(), &xs, w.packed.data(), w.scale.data(), nullptr, y.data());
+  });
+}
+
+// 4-bit / 2-bit grouped weights with random codes, zero codes and scales.
+struct QgWeights {
+  GroupGeometry geo;
+  std::vector<uint8_t> packed, zero;
+  std::vector<float> scale;
+  std::vector<float> dense;  // scale * (u + zu): the magnitude the float kernels' sums carry
+};
+QgWeights make_qg(size_t out, size_t k, size_t group, int bits, uint64_t seed) {
+  QgWeights w;
+  w.geo = make_group_geometry(out, k, group);
+  const unsigned mask = (1u << bits) - 1;
+  auto codes = random_bytes(out * k, seed, mask);
+  auto zc = random_bytes(out * w.geo.groups, seed + 1, mask);
+  auto sc = positive_scales(out * w.geo.groups, seed + 2);
+  w.packed.resize(packed_qg_bytes(w.geo, bits));
+  pack_qg(w.geo, bits, codes.data(), zc.data(), w.packed.data());
+  w.scale.assign(w.geo.params(), 0.0f);
+  w.zero.assign(w.geo.params(), 0);
+  w.dense.resize(out * k);
+  for (size_t j = 0; j < out; ++j) {
+    for (size_t g = 0; g < w.geo.groups; ++g) {
+      const size_t idx = qg_param_index(w.geo, j, g);
+      w.scale[idx] = sc[j * w.geo.groups + g];
+      w.zero[idx] = zc[j * w.geo.groups + g];
+      for (size_t e = 0; e < group; ++e) {
+        const size_t c = g * group + e;
+        w.dense[j * k + c] = w.scale[idx] * (float(codes[j * k + c]) + float(w.zero[idx]));
+      }
+    }
+  }
+  return w;
+}
+
+template <int kBits, void (*Ref)(size_t, const GroupGeometry&, const float*, const uint8_t*,
+                                 const float*, const uint8_t*, const float*, float*),
+          void (*Simd)(size_t, const GroupGeometry&, const float*, const uint8_t*, const float*,
+                       const uint8_t*, const float*, float*)>
+std::string check_gemm_qg_f32(size_t k, uint64_t seed) {
+  for (const GemmShape& sh : kGemmShapes) {
+    QgWeights w = make_qg(sh.out, k, pick_group(k, seed + sh.out), kBits, seed);
+    auto x = random_floats(sh.m * k, seed + 4, 1.0f);
+    auto b = random_floats(sh.out, seed + 5, 1.0f);
+    const float* bias = seed & 1 ? b.data() : nullptr;
+    std::vector<float> xp(sh.m * w.geo.kpad()), ya(sh.m * sh.out), yb(sh.m * sh.out);
+    pad_rows_f32(sh.m, k, w.geo.group, w.geo.gp, x.data(), xp.data());
+    Ref(sh.m, w.geo, xp.data(), w.packed.data(), w.scale.data(), w.zero.data(), bias, ya.data());
+    Simd(sh.m, w.geo, xp.data(), w.packed.data(), w.scale.data(), w.zero.data(), bias, yb.data());
+    auto err = compare_gemm(kBits == 4 ? "gemm_q4g_f32" : "gemm_q2g_f32", sh.m, sh.out, k,
+                            x.data(), w.dense, bias, ya, yb);
+    if (!err.empty()) return err;
+  }
+  return "";
+}
+template <int kBits, void (*Ref)(size_t, const GroupGeometry&, const float*, const uint8_t*,
+                                 const float*, const uint8_t*, const float*, float*),
+          void (*Simd)(size_t, const GroupGeometry&, const float*, const uint8_t*, const float*,
+                       const uint8_t*, const float*, float*)>
+double bench_gemm_qg_f32(Variant v, size_t k, int iters) {
+  const size_t group = k % 32 == 0 ? 32 : k;
+  QgWeights w = make_qg(kGemmBenchOut, k, group, kBits, 1);
+  auto x = random_floats(w.geo.kpad(), 2);
+  std::vector<float> y(kGemmBenchOut);
+  auto f = v == Variant::kSimd ? Simd : Ref;
+  return time_per_call(iters, [&] {
+    f(1, w.geo, x.data(), w.packed.data(), w.scale.data(), w.zero.data(), nullptr, y.data());
+  });
+}
+
+std::string check_gemm_q4g_s8(size_t k, uint64_t seed) {
+  for (const GemmShape& sh : kGemmShapes) {
+    QgWeights w = make_qg(sh.out, k, pick_group(k, seed + sh.out), 4, seed);
+    auto x = random_floats(sh.m * k, seed + 4, 1.0f);
+    auto b = random_floats(sh.out, seed + 5, 1.0f);
+    const float* bias = seed & 1 ? b.data() : nullptr;
+    std::vector<int8_t> xq(sh.m * w.geo.kpad());
+    std::vector<float> xs(sh.m), ya(sh.m * sh.out), yb(sh.m * sh.out);
+    std::vector<int32_t> sums(sh.m * w.geo.groups);
+    quantize_rows_f32_s8__ref(sh.m, k, w.geo.group, w.geo.gp, x.data(), xq.data(), xs.data(),
+                              sums.data());
+    gemm_q4g_s8__ref(sh.m, w.geo, xq.data(), xs.data(), sums.data(), w.packed.data(),
+                     w.scale.data(), w.zero.data(), bias, ya.data());
+    gemm_q4g_s8__wasmsimd(sh.m, w.geo, xq.data(), xs.data(), sums.data(), w.packed.data(),
+                          w.scale.data(), w.zero.data(), bias, yb.data());
+    auto err = compare_gemm_exact("gemm_q4g_s8", sh.m, sh.out, k, ya, yb);
+    if (!err.empty()) return err;
+  }
+  return "";
+}
+double bench_gemm_q4g_s8(Variant v, size_t k, int iters) {
+  const size_t group = k % 32 == 0 ? 32 : k;
+  QgWeights w = make_qg(kGemmBenchOut, k, group, 4, 1);
+  auto x = random_floats(k, 2);
+  std::vector<int8_t> xq(w.geo.kpad());
+  std::vector<int32_t> sums(w.geo.groups);
+  float xs;
+  quantize_rows_f32_s8__ref(1, k, w.geo.group, w.geo.gp, x.data(), xq.data(), &xs, sums.data());
+  std::vector<float> y(kGemmBenchOut);
+  auto f = v == Variant::kSimd ? gemm_q4g_s8__wasmsimd : gemm_q4g_s8__ref;
+  return time_per_call(iters, [&] {
+    f(1, w.geo, xq.data(), &xs, sums.data(), w.packed.data(), w.scale.data(), w.zero.data(),
+      nullptr, y.data());
+  });
+}
+
+// Activation quantizer: codes, scales and group sums must match exactly. Row 1 has max |x| = 127
+// (s = 1) and exact halves, so round-half-to-even is exercised; row 2 is all zeros.
+std::string check_quantize_rows(size_t k, uint64_t seed) {
+  const size_t m = 3, group = pick_group(k, seed), gs = round_up(group, seed & 1 ? 32 : 16);
+  auto x = random_floats(m * k, seed, 2.0f);
+  std::mt19937_64 rng(seed);
+  for (size_t c = 0; c < k; ++c) x[k + c] = float(int(rng() % 255) - 127) + (c % 2 ? 0.5f : 0.0f);
+  x[k] = -127.0f;
+  x[k + (k - 1) / 2] = 127.0f;
+  for (size_t c = 0; c < k; ++c) x[2 * k + c] = 0.0f;
+  const size_t len = m * (k / group) * gs;
+  std::vector<int8_t> qa(len, 1), qb(len, 2);
+  std::vector<float> sa(m), sb(m);
+  std::vector<int32_t> ga(m * (k / group)), gb(m * (k / group));
+  quantize_rows_f32_s8__ref(m, k, group, gs, x.data(), qa.data(), sa.data(), ga.data());
+  quantize_rows_f32_s8__wasmsimd(m, k, group, gs, x.data(), qb.data(), sb.data(), gb.data());
+  auto err = compare_float_bits("quantize_rows_f32_s8 scale", k, sa, sb);
+  if (err.empty()) err = compare_exact("quantize_rows_f32_s8 codes", k, qa, qb);
+  if (err.empty()) err = compare_exact("quantize_rows_f32_s8 group sums", k, ga, gb);
+  return err;
+}
+double bench_quantize_rows(Variant v, size_t k, int iters) {
+  auto x = random_floats(k, 3);
+  std::vector<int8_t> q(k);
+  float s;
+  int32_t sum;
+  auto f = v == Variant::kSimd ? quantize_rows_f32_s8__wasmsimd : quantize_rows_f32_s8__ref;
+  return time_per_call(iters, [&] { f(1, k, k, k, x.data(), q.data(), &s, &sum); });
+}
+
 }  // namespace
 
 const std::vector<KernelCase>& kernel_table() {
@@ -305,6 +608,19 @@ const std::vector<KernelCase>& kernel_table() {
        bench_unpack<3, unpack_u3__ref, unpack_u3__wasmsimd>, 4},
       {"unpack_u4", "unpack", check_unpack<4, unpack_u4__ref, unpack_u4__wasmsimd>,
        bench_unpack<4, unpack_u4__ref, unpack_u4__wasmsimd>, 4},
+      // gemm: n = in_features; bench = one decode GEMV (m = 1) with kGemmBenchOut outputs, so
+      // the bytes per element are the fp32-equivalent weights of one input column.
+      {"quantize_rows_f32_s8", "quantize", check_quantize_rows, bench_quantize_rows, 4},
+      {"gemm_f32_f32", "gemm", check_gemm_f32, bench_gemm_f32, 4.0 * kGemmBenchOut},
+      {"gemm_q8c_f32", "gemm", check_gemm_q8c_f32, bench_gemm_q8c_f32, 4.0 * kGemmBenchOut},
+      {"gemm_q8c_s8", "gemm", check_gemm_q8c_s8, bench_gemm_q8c_s8, 4.0 * kGemmBenchOut},
+      {"gemm_q4g_f32", "gemm",
+       check_gemm_qg_f32<4, gemm_q4g_f32__ref, gemm_q4g_f32__wasmsimd>,
+       bench_gemm_qg_f32<4, gemm_q4g_f32__ref, gemm_q4g_f32__wasmsimd>, 4.0 * kGemmBenchOut},
+      {"gemm_q2g_f32", "gemm",
+       check_gemm_qg_f32<2, gemm_q2g_f32__ref, gemm_q2g_f32__wasmsimd>,
+       bench_gemm_qg_f32<2, gemm_q2g_f32__ref, gemm_q2g_f32__wasmsimd>, 4.0 * kGemmBenchOut},
+      {"gemm_q4g_s8", "gemm", check_gemm_q4g_s8, bench_gemm_q4g_s8, 4.0 * kGemmBenchOut},
   };
   return table;
 }

@@ -13,8 +13,8 @@
 
 namespace webquant {
 
-// TODO(linear): switch to the __wasmsimd kernels once they are in.
-#define WQ_GEMM(name) kernels::name##__ref
+// The SIMD kernels when this build has SIMD (gemm.h aliases them to the references otherwise).
+#define WQ_GEMM(name) kernels::name##__wasmsimd
 
 const char* linear_scheme_name(LinearScheme s) {
   switch (s) {
