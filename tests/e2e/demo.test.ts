@@ -245,7 +245,7 @@ test('Model lab: download, quantize to int4, greedy oracle in the fp32 pane, res
     null,
     { timeout: 120_000 },
   );
-  assert.match((await page.textContent('#pane-quant-h')) ?? '', /w4a16/);
+  assert.equal(await page.textContent('#pane-quant-h'), 'quantized · int4 g32 sym (W4A16)');
   assert.match((await page.textContent('#quant-status')) ?? '', /Quantized 35 layers, excluded 1/);
   const kb = async (sel: string) => {
     const m = /([\d.]+) KB/.exec((await page.textContent(sel)) ?? '');

@@ -319,6 +319,15 @@ function readQuantOptions(): QuantizeModelOptions {
   return options;
 }
 
+/** "int4 g32 sym (W4A16)" */
+function describeOptions(o: QuantizeModelOptions): string {
+  const a = o.activations === 'int8' ? '8' : '16';
+  const w = o.weights.replace('int', '');
+  if (o.weights === 'int8') return `int8 per-channel sym (W8A${a})`;
+  const g = (o.granularity ?? 'per-group') === 'per-group' ? `g${o.groupSize ?? 32}` : 'per-channel';
+  return `${o.weights} ${g} ${o.mode === 'asymmetric' ? 'asym' : 'sym'} (W${w}A${a})`;
+}
+
 /** The `quantize()` options that reproduce what the model did to one layer. */
 function layerOptions(o: QuantizeModelOptions, inFeatures: number): QuantizeOptions {
   if (o.weights === 'int8') return { bits: 8, mode: 'symmetric', granularity: 'per-channel', axis: 0 };
@@ -368,9 +377,9 @@ async function runQuantize(): Promise<void> {
     setStatus('quant-status', 'Quantizing the linear layers in the worker…');
     const summary = await l.quant.model.quantize(options);
     bar.value = 0.4;
-    const name = summary.layers.find((x) => x.quantized)?.scheme ?? 'float32 (every layer excluded)';
-    $('pane-quant-h').textContent = `quantized · ${name.replace(/ per-channel \(.*?\)/, '')}`;
-    renderFootprint(l.fp32Footprint, summary);
+    const anyQuantized = summary.layers.some((x) => x.quantized);
+    $('pane-quant-h').textContent = anyQuantized ? `quantized · ${describeOptions(options)}` : 'quantized (every layer excluded: float32)';
+    renderFootprint(l.fp32Footprint, summary, describeOptions(options));
 
     // Per-layer error of the same scheme, computed on this page.
     const layers: LayerStat[] = [];
@@ -420,7 +429,7 @@ function moduleKind(name: string): string {
   return last;
 }
 
-function renderFootprint(fp32: ModelMemoryFootprint, summary: QuantizationSummary): void {
+function renderFootprint(fp32: ModelMemoryFootprint, summary: QuantizationSummary, scheme: string): void {
   const q = summary.footprint;
   const kinds: string[] = [];
   const sum = (fp: ModelMemoryFootprint) => {
@@ -458,7 +467,7 @@ function renderFootprint(fp32: ModelMemoryFootprint, summary: QuantizationSummar
     labels: kinds,
     datasets: [
       { label: 'float32', data: kinds.map((k) => toKB(a.get(k) ?? 0)), backgroundColor: '#9aa3b8' },
-      { label: `quantized (${summary.layers.find((x) => x.quantized)?.scheme ?? 'none'})`, data: kinds.map((k) => toKB(b.get(k) ?? 0)), backgroundColor: '#3056d3' },
+      { label: `quantized: ${scheme}`, data: kinds.map((k) => toKB(b.get(k) ?? 0)), backgroundColor: '#3056d3' },
     ],
   };
   if (!footprintChart) {
@@ -539,7 +548,8 @@ function renderLayers(layers: LayerStat[]): void {
   sel.replaceChildren(
     ...layers.map((l) => h('option', { value: l.name, text: `${l.name}${l.quantized ? '' : ' (not quantized)'}` })),
   );
-  if (layers.some((l) => l.name === previous)) sel.value = previous;
+  const keep = layers.find((l) => l.name === previous && l.quantized) ?? layers.find((l) => l.quantized);
+  if (keep) sel.value = keep.name;
   renderLayer(sel.value);
 }
 
