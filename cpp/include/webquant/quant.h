@@ -5,8 +5,12 @@
 // Asymmetric: s = (rmax - rmin) / (qmax - qmin), z = clamp(round(qmin - rmin / s), qmin, qmax).
 // Symmetric:  s = max|r| / qmax_pos, z = 0 for signed types; for unsigned types z is the mid code
 //             2^(b-1) and s = max|r| / (qmax - z), i.e. the signed grid shifted (PyTorch quint8).
-// Degenerate runs: if rmax == rmin (asymmetric) the range is widened to include 0; if the range is
-// then still empty (all zeros) s = 1 and z = clamp(0). A scale below FLT_MIN is raised to FLT_MIN.
+// Degenerate runs: a constant run c != 0 has its range widened to include 0 (asymmetric) and
+// gets s = |c| / m, m the largest power of two <= qmax - qmin (asymmetric) or <= qmax - z
+// (symmetric), so c round-trips exactly; an all-zero run gets s = 1 and z = clamp(0)
+// (asymmetric) or the mode's fixed z. A scale below FLT_MIN is raised to FLT_MIN.
+// Non-constant runs follow the course formula as is: an all-positive run in asymmetric mode gets
+// z clamped to qmin (the course's behaviour; PyTorch's observers would widen the range to 0).
 // NaN or Inf in the input is a kNonFinite error, never quantized.
 #pragma once
 
@@ -57,7 +61,8 @@ struct QuantizedTensor {
 Status compute_scale_zero_point(const float* x, size_t n, int bits, bool is_signed, QuantMode mode,
                                 float* scale, int32_t* zero_point);
 
-// Same, for the n values x[0], x[stride], ... (per-channel along a non-last axis).
+// Same, for `count` runs of `run` contiguous values, run k starting at x[k * stride]
+// (run == 1: x[0], x[stride], ...): per-channel along a non-last axis.
 Status compute_scale_zero_point_strided(const float* x, size_t count, size_t run, size_t stride,
                                         int bits, bool is_signed, QuantMode mode, float* scale,
                                         int32_t* zero_point);
@@ -67,11 +72,13 @@ Status quantize(const float* x, const std::vector<int64_t>& shape, const QuantSc
                 QuantizedTensor* out);
 
 // Quantizes with given scales/zero points (param_shape must match what the scheme implies).
+// scales must be finite and > 0, zero points within [qmin, qmax] (symmetric: exactly the fixed z).
 Status quantize_with_params(const float* x, const std::vector<int64_t>& shape,
                             const QuantScheme& scheme, const std::vector<float>& scales,
                             const std::vector<int32_t>& zero_points, QuantizedTensor* out);
 
-// r' = s * (q - z) for every element; out has q.numel() floats.
+// r' = s * (q - z) for every element; out has q.numel() floats. q must be consistent (as
+// quantize leaves it); otherwise out is filled with NaN.
 void dequantize(const QuantizedTensor& q, float* out);
 
 // Error of a round trip: MSE, max |a - b|, SQNR = 10 log10(sum a^2 / sum (a-b)^2) in dB

@@ -245,7 +245,12 @@ Status parse_gguf(const uint8_t* bytes, size_t len, GgufFile* out) {
     if (t.ne[0] % block != 0)
       return corrupt("tensor '" + t.name + "' of type " + ggml_type_name(t.type) + " has a row of " +
                      std::to_string(t.ne[0]) + " elements, not a multiple of " + std::to_string(block));
-    t.nbytes = static_cast<size_t>(numel / block * bsize);
+    // numel < 2^48 and bsize <= 34, so this cannot overflow u64; it must also fit size_t (wasm32).
+    const uint64_t nbytes = numel / block * bsize;
+    if (nbytes > uint64_t(len))
+      return corrupt("truncated: tensor '" + t.name + "' needs " + std::to_string(nbytes) +
+                     " bytes, more than the whole file (" + std::to_string(len) + ")");
+    t.nbytes = static_cast<size_t>(nbytes);
     if (t.offset % out->alignment != 0)
       return corrupt("tensor '" + t.name + "' offset " + std::to_string(t.offset) + " is not aligned to " +
                      std::to_string(out->alignment));
