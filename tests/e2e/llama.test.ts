@@ -141,14 +141,20 @@ const PAGE = `<!doctype html>
       const startTicks = ticks;
       last = performance.now();
       maxGap = 0;
-      const long = await model.generate('Zoo', {
-        maxNewTokens: 480, temperature: 1, seed: 1, stopOnEos: false,
-        onToken: () => ticksAtToken.push(ticks),
-      });
+      let tokens = 0;
+      let workerDecodeMs = 0;
+      for (const seed of [1, 2, 3]) {
+        const long = await model.generate('Zoo', {
+          maxNewTokens: 480, temperature: 1, seed, stopOnEos: false,
+          onToken: () => ticksAtToken.push(ticks),
+        });
+        tokens += long.tokens.length;
+        workerDecodeMs += long.timings.decodeMs;
+      }
       result.long = {
-        tokens: long.tokens.length,
+        tokens,
         wallMs: performance.now() - t0,
-        workerDecodeMs: long.timings.decodeMs,
+        workerDecodeMs,
         ticks: ticks - startTicks,
         maxGapMs: maxGap,
         distinctTickValues: new Set(ticksAtToken).size,
@@ -237,10 +243,10 @@ test('a worker-backed stories260K in Chromium decodes the oracle while the main 
 
   const l = r.long;
   t.diagnostic(
-    `long run: ${l.tokens} tokens in ${l.wallMs.toFixed(0)} ms (worker decode ${l.workerDecodeMs.toFixed(0)} ms); ` +
+    `long run (3 generations): ${l.tokens} tokens in ${l.wallMs.toFixed(0)} ms (worker decode ${l.workerDecodeMs.toFixed(0)} ms); ` +
       `main thread ticked ${l.ticks} times (10 ms interval), max gap ${l.maxGapMs.toFixed(1)} ms; tokens arrived at ${l.distinctTickValues} distinct tick values`,
   );
-  assert.equal(l.tokens, 480);
+  assert.equal(l.tokens, 3 * 480);
   // The main thread kept running its timer while tokens streamed in: the tick counter advanced
   // between the first and the last token, and no tick was held up for long.
   assert.ok(l.lastTokenTick - l.firstTokenTick >= Math.min(5, Math.floor(l.wallMs / 40)), `ticks between first and last token: ${l.lastTokenTick - l.firstTokenTick}`);
