@@ -285,12 +285,13 @@ test('Model lab: download, quantize to int4, greedy oracle in the fp32 pane, res
   const target = options[options.length - 2]!;
   const clickedAt = Date.now();
   await page.selectOption('#layer-select', target);
-  await page.waitForFunction((name) => document.querySelector('#hist-title')?.textContent?.includes(name), target, { timeout: 5_000 });
+  await page.waitForFunction((name) => document.querySelector('#hist-title')?.textContent?.includes(name), target, { timeout: 10_000 });
   const answeredMs = Date.now() - clickedAt;
   assert.equal(await page.getAttribute('#gen-section', 'data-state'), 'generating', 'the generation should still be running');
   const roundAt = /round (\d+)/.exec((await page.textContent('#gen-status')) ?? '')![1];
   await page.waitForFunction((r) => Number(/round (\d+)/.exec(document.querySelector('#gen-status')?.textContent ?? '')?.[1]) > Number(r), roundAt, { timeout: 60_000 });
-  assert.ok(answeredMs < 3_000, `the page took ${answeredMs} ms to answer a click during generation`);
+  // Generous for a loaded 2-core machine; a main thread blocked by the models would miss it by far.
+  assert.ok(answeredMs < 5_000, `the page took ${answeredMs} ms to answer a click during generation`);
   await page.click('#stop');
   await page.waitForFunction(() => document.querySelector('#gen-section')?.getAttribute('data-state') === 'stopped', null, { timeout: 10_000 });
   assert.equal(await page.isEnabled('#generate'), true);

@@ -4,12 +4,19 @@ import type { TooltipItem } from 'chart.js';
 import { Chart, fmt } from './common.js';
 
 interface Cell {
+  /** Grid position (a block of elements when the tensor is large). */
   x: number;
   y: number;
+  /** The element of the block with the largest |error|: its position, error and values. */
+  row: number;
+  col: number;
   err: number;
   r: number;
   rq: number;
 }
+
+/** Larger tensors are drawn as blocks (each showing its largest error), at most this many a side. */
+const MAX_CELLS = 64;
 
 /** White -> blue for negative t, white -> red for positive t, |t| <= 1. */
 export function diverging(t: number): string {
@@ -33,18 +40,14 @@ export class ErrorHeatmap {
   readonly #maxLabel: HTMLElement;
   #rows = 1;
   #cols = 1;
+  /** Elements per cell along rows and columns. */
+  #blockRows = 1;
+  #blockCols = 1;
   #scale = 1;
 
   constructor(canvas: HTMLCanvasElement, minLabel: HTMLElement, maxLabel: HTMLElement) {
     this.#minLabel = minLabel;
     this.#maxLabel = maxLabel;
-    const side = (ctx: { chart: Chart }) => {
-      const area = ctx.chart.chartArea;
-      if (!area) return 3;
-      // chart.js draws a 'rect' point as a square of side radius * sqrt(2).
-      const cell = Math.min(area.width / this.#cols, area.height / this.#rows);
-      return (cell / 2) * Math.SQRT2 * 0.98;
-    };
     this.#chart = new Chart<'scatter', Cell[]>(canvas, {
       type: 'scatter',
       data: {
@@ -53,11 +56,10 @@ export class ErrorHeatmap {
             label: 'r − r′',
             data: [],
             pointStyle: 'rect',
-            pointRadius: side,
-            pointHoverRadius: side,
+            pointRadius: (ctx) => this.#cellRadius(ctx.chart.chartArea),
+            pointHoverRadius: (ctx) => this.#cellRadius(ctx.chart.chartArea),
             borderWidth: 0,
-            backgroundColor: (ctx) => diverging(((ctx.raw as Cell | undefined)?.err ?? 0) / this.#scale),
-            hoverBackgroundColor: (ctx) => diverging(((ctx.raw as Cell | undefined)?.err ?? 0) / this.#scale),
+            backgroundColor: [],
             hoverBorderColor: '#111',
             hoverBorderWidth: 1,
           },
@@ -67,13 +69,18 @@ export class ErrorHeatmap {
         responsive: true,
         maintainAspectRatio: false,
         parsing: false,
+        normalized: true,
         plugins: {
           legend: { display: false },
           tooltip: {
             callbacks: {
               title: (items: TooltipItem<'scatter'>[]) => {
                 const c = items[0]?.raw as Cell | undefined;
-                return c ? `row ${c.y}, column ${c.x}` : '';
+                if (!c) return '';
+                if (this.#blockRows === 1 && this.#blockCols === 1) return `row ${c.row}, column ${c.col}`;
+                const r0 = c.y * this.#blockRows;
+                const c0 = c.x * this.#blockCols;
+                return `rows ${r0}–${r0 + this.#blockRows - 1}, columns ${c0}–${c0 + this.#blockCols - 1}: largest error at row ${c.row}, column ${c.col}`;
               },
               label: (item: TooltipItem<'scatter'>) => {
                 const c = item.raw as Cell;
@@ -83,25 +90,67 @@ export class ErrorHeatmap {
           },
         },
         scales: {
-          x: { type: 'linear', min: -0.5, max: 0.5, title: { display: true, text: 'column' }, afterBuildTicks: (axis) => (axis.ticks = indexTicks(this.#cols)), grid: { display: false } },
-          y: { type: 'linear', reverse: true, min: -0.5, max: 0.5, title: { display: true, text: 'row' }, afterBuildTicks: (axis) => (axis.ticks = indexTicks(this.#rows)), grid: { display: false } },
+          x: {
+            type: 'linear',
+            min: -0.5,
+            max: 0.5,
+            title: { display: true, text: 'column' },
+            afterBuildTicks: (axis) => (axis.ticks = indexTicks(Math.ceil(this.#cols / this.#blockCols))),
+            ticks: { callback: (v) => String(Number(v) * this.#blockCols) },
+            grid: { display: false },
+          },
+          y: {
+            type: 'linear',
+            reverse: true,
+            min: -0.5,
+            max: 0.5,
+            title: { display: true, text: 'row' },
+            afterBuildTicks: (axis) => (axis.ticks = indexTicks(Math.ceil(this.#rows / this.#blockRows))),
+            ticks: { callback: (v) => String(Number(v) * this.#blockRows) },
+            grid: { display: false },
+          },
         },
       },
     });
   }
 
-  /** Shows `errors` (row-major rows × cols), with the original and reconstructed values in tooltips. */
-  update(errors: Float32Array, original: Float32Array, reconstructed: Float32Array, rows: number, cols: number): void {
+  /**
+   * Point radius for square cells that fill the chart area (chart.js draws a 'rect' point as a
+   * square of side radius·√2). Resolved while the chart updates, after its layout.
+   */
+  #cellRadius(area: { width: number; height: number } | undefined): number {
+    if (!area) return 3;
+    const gridRows = Math.ceil(this.#rows / this.#blockRows);
+    const gridCols = Math.ceil(this.#cols / this.#blockCols);
+    const cell = Math.min(area.width / gridCols, area.height / gridRows);
+    return (cell / 2) * Math.SQRT2 * 0.98;
+  }
+
+  /**
+   * Shows `errors` (row-major rows × cols), with the original and reconstructed values in
+   * tooltips. Returns the block size used per cell ([1, 1] when every element has its own cell).
+   */
+  update(errors: Float32Array, original: Float32Array, reconstructed: Float32Array, rows: number, cols: number): [number, number] {
     this.#rows = rows;
     this.#cols = cols;
+    const br = (this.#blockRows = Math.ceil(rows / MAX_CELLS));
+    const bc = (this.#blockCols = Math.ceil(cols / MAX_CELLS));
+    const gridRows = Math.ceil(rows / br);
+    const gridCols = Math.ceil(cols / bc);
     let maxAbs = 0;
     const cells: Cell[] = [];
-    for (let r = 0; r < rows; r++) {
-      for (let c = 0; c < cols; c++) {
-        const i = r * cols + c;
-        const e = errors[i]!;
+    for (let y = 0; y < gridRows; y++) {
+      for (let x = 0; x < gridCols; x++) {
+        let best = -1;
+        for (let r = y * br; r < Math.min(rows, (y + 1) * br); r++) {
+          for (let c = x * bc; c < Math.min(cols, (x + 1) * bc); c++) {
+            const i = r * cols + c;
+            if (best < 0 || Math.abs(errors[i]!) > Math.abs(errors[best]!)) best = i;
+          }
+        }
+        const e = errors[best]!;
         maxAbs = Math.max(maxAbs, Math.abs(e));
-        cells.push({ x: c, y: r, err: e, r: original[i]!, rq: reconstructed[i]! });
+        cells.push({ x, y, row: Math.floor(best / cols), col: best % cols, err: e, r: original[best]!, rq: reconstructed[best]! });
       }
     }
     this.#scale = maxAbs > 0 ? maxAbs : 1;
@@ -111,18 +160,23 @@ export class ErrorHeatmap {
     if (box) {
       // Square cells: size the box from the cell size the available width allows (axes take ~70 px).
       const available = box.parentElement?.clientWidth || 900;
-      const cell = Math.max(4, Math.min(44, (available - 70) / cols, 640 / rows));
-      box.style.width = `${Math.round(cols * cell + 70)}px`;
-      box.style.height = `${Math.round(rows * cell + 62)}px`;
+      const cell = Math.max(4, Math.min(44, (available - 70) / gridCols, 640 / gridRows));
+      box.style.width = `${Math.round(gridCols * cell + 70)}px`;
+      box.style.height = `${Math.round(gridRows * cell + 62)}px`;
     }
     const scales = this.#chart.options.scales!;
-    scales.x!.max = cols - 0.5;
-    scales.y!.max = rows - 0.5;
-    this.#chart.data.datasets[0]!.data = cells;
+    scales.x!.max = gridCols - 0.5;
+    scales.y!.max = gridRows - 0.5;
+    const ds = this.#chart.data.datasets[0]!;
+    ds.data = cells;
+    ds.backgroundColor = cells.map((c) => diverging(c.err / this.#scale));
+    ds.hoverBackgroundColor = ds.backgroundColor;
+    const blocks = br > 1 || bc > 1 ? `, drawn as ${br} by ${bc} blocks showing their largest error` : '';
     this.#chart.canvas.setAttribute(
       'aria-label',
-      `Heat map of the reconstruction error of a ${rows} by ${cols} tensor; errors range from ${fmt(-maxAbs, 3)} to ${fmt(maxAbs, 3)}.`,
+      `Heat map of the reconstruction error of a ${rows} by ${cols} tensor${blocks}; errors range from ${fmt(-maxAbs, 3)} to ${fmt(maxAbs, 3)}.`,
     );
     this.#chart.update();
+    return [br, bc];
   }
 }

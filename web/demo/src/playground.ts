@@ -350,7 +350,9 @@ function runQuantization(): void {
     );
     const errors = new Float32Array(data.length);
     for (let i = 0; i < data.length; i++) errors[i] = data[i]! - deq[i]!;
-    heatmap.update(errors, data, deq, rows, cols);
+    const [br, bc] = heatmap.update(errors, data, deq, rows, cols);
+    $('lq-heat-note').textContent =
+      br > 1 || bc > 1 ? `Each cell is a ${br} × ${bc} block of elements and shows the largest error in it.` : 'One cell per element; hover for the values.';
     $('lq-params').replaceChildren(paramsTable(scales, zeros, q.paramShape, options.granularity ?? 'per-tensor'));
     const matrices = $('lq-matrices');
     if (rows <= 16 && cols <= 16) {
@@ -365,7 +367,7 @@ function runQuantization(): void {
         ),
       );
     } else {
-      matrices.replaceChildren(h('p', { class: 'hint', text: 'The matrices are listed for tensors up to 16 × 16; the heat map shows every element.' }));
+      matrices.replaceChildren(h('p', { class: 'hint', text: 'The matrices are listed for tensors up to 16 × 16; the heat map above covers the whole tensor.' }));
     }
     $('lq-compare').replaceChildren(compareSchemes(t, options));
   } finally {
