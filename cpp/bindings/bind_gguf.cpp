@@ -39,13 +39,15 @@ struct GgufJsBuffer {
   size_t byteLength = 0;
 };
 
-// ggufToCheckpoint(): config.json text plus a float32 model.safetensors image (malloc'ed).
+// ggufToCheckpoint(): config.json text plus a float32 model.safetensors image (malloc'ed), and
+// the GGUF's add-BOS flag for a tokenizer_config.json the caller may lack.
 struct GgufJsCheckpoint {
   int code = 0;
   std::string message;
   std::string configJson;
   uintptr_t ptr = 0;
   size_t byteLength = 0;
+  int addBosToken = -1;  // tokenizer.ggml.add_bos_token: 1 / 0, -1 when absent
 };
 
 template <typename T>
@@ -166,6 +168,7 @@ std::string config_to_json(const LlamaConfig& c) {
 GgufJsCheckpoint ggufToCheckpoint(uintptr_t ptr, size_t len) {
   std::vector<uint8_t> image;
   std::string config;
+  int add_bos = -1;
   {
     io::GgufFile gguf;
     Status s = io::parse_gguf(reinterpret_cast<const uint8_t*>(ptr), len, &gguf);
@@ -182,12 +185,15 @@ GgufJsCheckpoint ggufToCheckpoint(uintptr_t ptr, size_t len) {
     s = io::write_safetensors(records, metadata, &image);
     if (!s.ok()) return error_as<GgufJsCheckpoint>(s);
     config = config_to_json(import.config);
+    if (const io::GgufValue* b = gguf.get("tokenizer.ggml.add_bos_token"); b && b->type == io::GgufValueType::kBool)
+      add_bos = b->u != 0 ? 1 : 0;
   }  // the float32 import storage is released before the result copy
   GgufJsCheckpoint r;
   Status s = to_malloc(image, &r.ptr);
   if (!s.ok()) return error_as<GgufJsCheckpoint>(s);
   r.byteLength = image.size();
   r.configJson = std::move(config);
+  r.addBosToken = add_bos;
   return r;
 }
 
@@ -301,7 +307,8 @@ EMSCRIPTEN_BINDINGS(webquant_gguf) {
       .field("message", &GgufJsCheckpoint::message)
       .field("configJson", &GgufJsCheckpoint::configJson)
       .field("ptr", &GgufJsCheckpoint::ptr)
-      .field("byteLength", &GgufJsCheckpoint::byteLength);
+      .field("byteLength", &GgufJsCheckpoint::byteLength)
+      .field("addBosToken", &GgufJsCheckpoint::addBosToken);
 
   function("exportLlamaGguf", &exportLlamaGguf);
   function("ggufToCheckpoint", &ggufToCheckpoint);
