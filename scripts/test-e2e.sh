@@ -7,7 +7,7 @@ if [ ! -f dist/wasm/webquant-simd.wasm ]; then
   echo "dist/wasm/webquant-simd.wasm missing: run scripts/build-wasm.sh first" >&2
   exit 1
 fi
-npx tsc -p tsconfig.json
+npm run --silent build:ts
 npx tsc -p tsconfig.test.json
 mkdir -p test-artifacts
 node --test --test-reporter=spec build/tests/e2e/

@@ -10,6 +10,6 @@ for f in webquant-simd webquant; do
     exit 1
   fi
 done
-npx tsc -p tsconfig.json
+npm run --silent build:ts
 npx tsc -p tsconfig.test.json
 node --test --test-reporter=spec build/tests/web/

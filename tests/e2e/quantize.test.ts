@@ -1,5 +1,5 @@
 // End to end in a real browser: headless Chromium loads a page from 127.0.0.1 that imports the
-// built package from /dist/index.js, checks that the SIMD build was picked, quantizes a seeded
+// built package's browser bundle from /dist/browser/webquant.js (no import map, no bundler), checks that the SIMD build was picked, quantizes a seeded
 // tensor in several schemes and returns the results, which must equal the Node results bit for bit.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +19,7 @@ const PAGE = `<!doctype html>
 <h1>webquant end-to-end</h1>
 <pre id="out">loading…</pre>
 <script type="module">
-  import * as wq from '/dist/index.js';
+  import * as wq from '/dist/browser/webquant.js';
   window.wq = wq;
   window.ready = wq.init().then((info) => {
     document.getElementById('out').textContent = 'init: ' + JSON.stringify(info);
