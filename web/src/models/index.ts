@@ -40,3 +40,14 @@ export {
   type ModelWorkerOptions,
   type RemoteFromPretrainedOptions,
 } from './remote.js';
+export {
+  exportGguf,
+  loadGguf,
+  ggufInfo,
+  type GgufType,
+  type ExportGgufOptions,
+  type LoadGgufOptions,
+  type GgufInfo,
+  type GgufMetadataEntry,
+  type GgufTensorEntry,
+} from './gguf.js';
