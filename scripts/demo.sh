@@ -34,7 +34,7 @@ bash scripts/setup.sh
 echo "demo: building the wasm modules"
 bash scripts/build-wasm.sh --target webquant-simd webquant
 echo "demo: compiling the TypeScript package"
-npx --no-install tsc -p tsconfig.json
+npm run --silent build:ts
 echo "demo: building the site"
 npx --no-install tsc -p web/demo/tsconfig.json # type-check (Vite only strips the types)
 npx --no-install vite build --config web/demo/vite.config.ts --logLevel warn
