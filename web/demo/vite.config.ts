@@ -3,11 +3,11 @@
 //  - lab.html      Model lab (download a Hub model, quantize it, compare it with fp32)
 //  - notebook.html the ~20-line course workflow in a plain <script type="module">; it lives in
 //                  public/ so Vite copies it untouched, and it imports the package by URL from
-//                  /webquant/index.js, which this config copies from the repo's dist/.
+//                  /webquant/browser/webquant.js (the self-contained bundle), copied from the repo's dist/.
 //
 // The app pages import the package from the repo's compiled dist/ (run `npx tsc -p tsconfig.json`
 // and the wasm build first). Vite bundles it with its model worker and the .wasm files.
-import { cpSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { cpSync, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin } from 'vite';
@@ -34,13 +34,6 @@ function packageForNotebooks(): Plugin {
       const keep = (src: string) =>
         !path.relative(pkgDist, src).startsWith('cli') && (statSync(src).isDirectory() || /\.(js|mjs|wasm)$/.test(src));
       cpSync(pkgDist, target, { recursive: true, filter: keep });
-      const vendor = path.join(outDir, 'vendor');
-      mkdirSync(vendor, { recursive: true });
-      const deps: [string, string][] = [
-        ['@huggingface/tokenizers/dist/tokenizers.mjs', 'tokenizers.mjs'],
-        ['@huggingface/jinja/dist/index.js', 'jinja.js'],
-      ];
-      for (const [from, to] of deps) cpSync(path.join(repo, 'node_modules', from), path.join(vendor, to));
     },
   };
 }
