@@ -1,0 +1,447 @@
+/**
+ * `webquant eval`: perplexity of a model on a text file, and with `--quant` also the KL divergence
+ * and top-1 agreement of the quantized model against the float32 one.
+ *
+ *     webquant eval <repo|dir> --text FILE [--quant none|int8|int4|int2] [--group-size G]
+ *         [--per-channel] [--mode symmetric|asymmetric] [--activations float|int8] [--window N]
+ *         [--stride N] [--max-tokens N] [--endpoint URL | --hub-dir DIR] [--revision REV] [--json]
+ *
+ * Also the helpers `webquant quantize` shares: argument errors, progress bars on stderr (a bar on a
+ * TTY, plain lines otherwise), loading a model's files from the Hub or a folder, atomic writes.
+ * @packageDocumentation
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { WebQuantError } from '../errors.js';
+import { compareModels, perplexity, type CompareResult, type PerplexityResult } from '../eval/metrics.js';
+import { downloadModelFiles, type ModelFiles } from '../hub/model-files.js';
+import { LlamaForCausalLM, type LayerQuantOptions, type QuantizationSummary } from '../models/llama.js';
+import { init } from '../runtime/loader.js';
+
+const USAGE = `usage: webquant eval <repo|dir> --text FILE [options]
+
+Perplexity of a Llama-family model on a text file (sliding window); with --quant, also the KL
+divergence and top-1 agreement of the quantized model against the float32 model.
+
+options:
+  --text FILE                 UTF-8 text to evaluate on (required)
+  --quant none|int8|int4|int2 also evaluate this quantization (default none; lm_head stays float)
+  --group-size G              int4/int2 group size (default 32)
+  --per-channel               int4/int2 with one scale per output channel instead of groups
+  --mode symmetric|asymmetric int4/int2 mode (default symmetric; int8 is always symmetric)
+  --activations float|int8    int8 = W8A8 / W4A8 kernels (default float)
+  --window N                  tokens per forward pass (default: the model's context, at most 1024)
+  --stride N                  sliding-window step (default window / 2)
+  --max-tokens N              evaluate only the first N tokens of the text
+  --endpoint URL              Hub endpoint (default https://huggingface.co)
+  --hub-dir DIR               read repos from a local folder laid out as <org>/<name>/<file>
+  --revision REV              branch, tag or commit (default main)
+  --json                      print the results as one JSON object
+  --no-simd                   use the baseline (non-SIMD) WebAssembly build
+  --quiet                     no progress on stderr
+  -h, --help                  this help
+
+A <dir> holding config.json, tokenizer.json and safetensors weights is read directly.`;
+
+/** A bad command line: printed with the command's usage, exit code 1. */
+export class CliUsageError extends Error {
+  constructor(
+    message: string,
+    readonly usage: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Prints an error the way `webquant` does and returns the exit code (1). */
+export function reportCliError(e: unknown, err: NodeJS.WritableStream = process.stderr): number {
+  if (e instanceof CliUsageError) err.write(`webquant: error: ${e.message}\n\n${e.usage}\n`);
+  else if (e instanceof WebQuantError) err.write(`webquant: error (${e.code}): ${e.message}\n`);
+  else err.write(`webquant: error: ${(e as Error)?.stack ?? String(e)}\n`);
+  return 1;
+}
+
+/** Parses `--name value` as a number that passes `check`, or throws a usage error. */
+export function numberFlag(usage: string, name: string, value: string | undefined, check: (n: number) => boolean, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || !check(n)) throw new CliUsageError(`--${name} must be ${what} (got ${JSON.stringify(value)})`, usage);
+  return n;
+}
+
+const isPositiveInt = (n: number) => Number.isSafeInteger(n) && n >= 1;
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+/**
+ * Progress of one piece of long work on stderr. On a TTY: one bar redrawn in place (at most every
+ * 100 ms) and closed with a newline. Otherwise (a pipe, a CI log): a line when the work starts,
+ * one at each quarter, and one when it ends, so logs stay short and readable.
+ */
+export class ProgressBar {
+  readonly #label: string;
+  readonly #stream: NodeJS.WriteStream | undefined;
+  readonly #bytes: boolean;
+  readonly #tty: boolean;
+  readonly #start = Date.now();
+  #lastDraw = 0;
+  #quarter = 0;
+  #done = 0;
+  #total: number | undefined;
+  #finished = false;
+
+  /**
+   * @param label What is being done, e.g. `download karpathy/stories260K`.
+   * @param options `bytes`: show sizes instead of counts; `quiet`: print nothing; `stream`: where
+   *   to write (default stderr).
+   */
+  constructor(label: string, options: { bytes?: boolean; quiet?: boolean; stream?: NodeJS.WriteStream } = {}) {
+    this.#label = label;
+    this.#stream = options.quiet ? undefined : (options.stream ?? process.stderr);
+    this.#bytes = options.bytes ?? false;
+    this.#tty = this.#stream?.isTTY === true;
+    if (this.#stream && !this.#tty) this.#stream.write(`${label} ...\n`);
+  }
+
+  #amount(n: number): string {
+    return this.#bytes ? formatBytes(n) : String(n);
+  }
+
+  /** Reports `done` of `total` (total may be unknown). */
+  update(done: number, total?: number): void {
+    if (!this.#stream || this.#finished) return;
+    this.#done = done;
+    this.#total = total;
+    if (this.#tty) {
+      const now = Date.now();
+      if (now - this.#lastDraw < 100 && !(total !== undefined && done >= total)) return;
+      this.#lastDraw = now;
+      this.#draw();
+    } else if (total !== undefined && total > 0) {
+      const q = Math.floor((4 * done) / total);
+      if (q > this.#quarter && q < 4) {
+        this.#quarter = q;
+        this.#stream.write(`${this.#label}: ${q * 25}% (${this.#amount(done)}/${this.#amount(total)})\n`);
+      }
+    }
+  }
+
+  #draw(): void {
+    const width = 28;
+    const total = this.#total;
+    const frac = total !== undefined && total > 0 ? Math.min(1, this.#done / total) : undefined;
+    const bar = frac === undefined ? '?'.repeat(width) : '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
+    const pct = frac === undefined ? '' : ` ${(frac * 100).toFixed(0).padStart(3)}%`;
+    const amount = total !== undefined ? `${this.#amount(this.#done)}/${this.#amount(total)}` : this.#amount(this.#done);
+    this.#stream!.write(`\r\x1b[K${this.#label} [${bar}]${pct} ${amount}`);
+  }
+
+  /** Ends the bar with an optional note (e.g. `1.2 MiB`), printed with the elapsed time. */
+  finish(note = ''): void {
+    if (!this.#stream || this.#finished) return;
+    this.#finished = true;
+    const secs = ((Date.now() - this.#start) / 1000).toFixed(1);
+    const tail = `done in ${secs} s${note ? `, ${note}` : ''}`;
+    if (this.#tty) {
+      this.#draw();
+      this.#stream.write(` ${tail}\n`);
+    } else {
+      this.#stream.write(`${this.#label}: ${tail}\n`);
+    }
+  }
+
+  /** Ends the bar after a failure (a TTY line is closed so the error starts on its own line). */
+  fail(): void {
+    if (!this.#stream || this.#finished) return;
+    this.#finished = true;
+    if (this.#tty) this.#stream.write(' failed\n');
+    else this.#stream.write(`${this.#label}: failed\n`);
+  }
+}
+
+/** Runs `work` under a progress bar, closing it on success and failure alike. */
+export async function withProgress<T>(bar: ProgressBar, work: (bar: ProgressBar) => Promise<T> | T, note?: (r: T) => string): Promise<T> {
+  try {
+    const r = await work(bar);
+    bar.finish(note?.(r));
+    return r;
+  } catch (e) {
+    bar.fail();
+    throw e;
+  }
+}
+
+/** Where a model comes from: a Hub repo (with an endpoint) or a local folder. */
+export interface ModelSource {
+  repo: string;
+  endpoint?: string;
+  revision?: string;
+  /** What to call it in messages. */
+  label: string;
+}
+
+/**
+ * Resolves `<repo|dir>`: an existing folder holding config.json is read directly (as the repo of
+ * its parent folder); anything else is a Hub repo id read from `--hub-dir`, `--endpoint` or the Hub.
+ */
+export async function resolveModelSource(
+  usage: string,
+  target: string,
+  flags: { endpoint?: string | undefined; hubDir?: string | undefined; revision?: string | undefined },
+): Promise<ModelSource> {
+  if (flags.endpoint !== undefined && flags.hubDir !== undefined) throw new CliUsageError('give either --endpoint or --hub-dir, not both', usage);
+  const dir = path.resolve(target);
+  const isDir = await fs.stat(path.join(dir, 'config.json')).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+  if (isDir) {
+    if (flags.endpoint !== undefined || flags.hubDir !== undefined) {
+      throw new CliUsageError(`${target} is a local model folder; --endpoint / --hub-dir do not apply to it`, usage);
+    }
+    const name = path.basename(dir);
+    if (!/^[A-Za-z0-9_.-]+$/.test(name) || name === '.' || name === '..') {
+      throw new CliUsageError(`the model folder's name ${JSON.stringify(name)} must consist of letters, digits, '_', '.' and '-'`, usage);
+    }
+    return { repo: name, endpoint: path.dirname(dir), label: dir };
+  }
+  const endpoint = flags.hubDir !== undefined ? path.resolve(flags.hubDir) : flags.endpoint;
+  return {
+    repo: target,
+    ...(endpoint !== undefined ? { endpoint } : {}),
+    ...(flags.revision !== undefined ? { revision: flags.revision } : {}),
+    label: target,
+  };
+}
+
+/** Downloads (or reads) the model's files with a progress bar. */
+export async function fetchModelFiles(source: ModelSource, quiet: boolean): Promise<ModelFiles> {
+  const bar = new ProgressBar(`download ${source.label}`, { bytes: true, quiet });
+  return withProgress(
+    bar,
+    () =>
+      downloadModelFiles(source.repo, {
+        ...(source.endpoint !== undefined ? { endpoint: source.endpoint } : {}),
+        ...(source.revision !== undefined ? { revision: source.revision } : {}),
+        progress: (p) => bar.update(p.overallLoaded, p.overallTotal),
+      }),
+    (files) => formatBytes(files.weights.reduce((s, w) => s + w.bytes.byteLength, 0)) + ' of weights',
+  );
+}
+
+/** A copy of `files` whose weight buffers are independent (fromFiles consumes them). */
+export function copyModelFiles(files: ModelFiles): ModelFiles {
+  return { ...files, weights: files.weights.map((w) => ({ name: w.name, bytes: w.bytes.slice() })) };
+}
+
+/**
+ * Writes `data` to `file` atomically: into a temporary name in the same folder, then renamed over
+ * `file`, so a reader never sees a half-written file under the final name (a crash leaves only a
+ * `.tmp-` file behind).
+ */
+export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    const handle = await fs.open(tmp, 'wx');
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(tmp, file);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** The `--quant`-style options shared by eval and quantize. */
+export interface QuantFlags {
+  groupSize?: string | undefined;
+  perChannel?: boolean | undefined;
+  mode?: string | undefined;
+  activations?: string | undefined;
+}
+
+/** Checks the scheme flags for a weight type and builds the layer options. */
+export function layerOptionsFromFlags(usage: string, weights: 'int8' | 'int4' | 'int2', f: QuantFlags): LayerQuantOptions {
+  const groupSize = numberFlag(usage, 'group-size', f.groupSize, isPositiveInt, 'a positive integer');
+  const mode = f.mode ?? 'symmetric';
+  if (mode !== 'symmetric' && mode !== 'asymmetric') throw new CliUsageError(`--mode must be symmetric or asymmetric (got ${JSON.stringify(mode)})`, usage);
+  const activations = f.activations ?? 'float';
+  if (activations !== 'float' && activations !== 'int8') throw new CliUsageError(`--activations must be float or int8 (got ${JSON.stringify(activations)})`, usage);
+  if (weights === 'int8') {
+    if (groupSize !== undefined || f.perChannel) throw new CliUsageError('--group-size / --per-channel apply to int4 and int2; int8 is always per channel', usage);
+    if (mode !== 'symmetric') throw new CliUsageError('int8 weights are symmetric per channel; --mode asymmetric applies to int4 and int2', usage);
+    return { weights, activations };
+  }
+  if (groupSize !== undefined && f.perChannel) throw new CliUsageError('give either --group-size or --per-channel, not both', usage);
+  if (weights === 'int2' && activations === 'int8') throw new CliUsageError('int2 weights run with float activations only (there is no W2A8)', usage);
+  return {
+    weights,
+    mode,
+    activations,
+    granularity: f.perChannel ? 'per-channel' : 'per-group',
+    ...(groupSize !== undefined ? { groupSize } : {}),
+  };
+}
+
+/** One line about a quantization: the scheme, bytes before and after, fallbacks. */
+export function describeQuantization(summary: QuantizationSummary): string {
+  const schemes = [...new Set(summary.layers.filter((l) => l.quantized).map((l) => l.scheme))];
+  const fb = summary.fallbacks.length ? `; ${summary.fallbacks.length} layers per-channel (the group size does not divide in_features)` : '';
+  return `${schemes.join(', ')}: linear weights ${summary.bytesBefore} -> ${summary.bytesAfter} bytes, model ${summary.footprint.total} bytes${fb}`;
+}
+
+/** What `webquant eval --json` prints. */
+export interface EvalReport {
+  model: string;
+  text: string;
+  tokens: number;
+  window: number;
+  stride: number;
+  fp32: PerplexityResult & { bytes: number };
+  quantized?: PerplexityResult & CompareResult & { quant: LayerQuantOptions; scheme: string; bytes: number; linearBytes: number };
+}
+
+/**
+ * Runs `webquant eval` with the arguments after the command name; returns the exit code.
+ * Output goes to `out` (results) and `err` (progress, errors).
+ */
+export async function evalCommand(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  try {
+    await runEval(args, out);
+    return 0;
+  } catch (e) {
+    return reportCliError(e);
+  }
+}
+
+async function runEval(args: string[], out: NodeJS.WritableStream): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        text: { type: 'string' },
+        quant: { type: 'string' },
+        'group-size': { type: 'string' },
+        'per-channel': { type: 'boolean' },
+        mode: { type: 'string' },
+        activations: { type: 'string' },
+        window: { type: 'string' },
+        stride: { type: 'string' },
+        'max-tokens': { type: 'string' },
+        endpoint: { type: 'string' },
+        'hub-dir': { type: 'string' },
+        revision: { type: 'string' },
+        json: { type: 'boolean' },
+        'no-simd': { type: 'boolean' },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    throw new CliUsageError((e as Error).message, USAGE);
+  }
+  const { values: v, positionals } = parsed;
+  if (v.help) {
+    out.write(USAGE + '\n');
+    return;
+  }
+  if (positionals.length !== 1) {
+    throw new CliUsageError(positionals.length === 0 ? 'missing the model (a Hub repo such as karpathy/stories260K, or a folder)' : `expected one model, got ${positionals.join(' ')}`, USAGE);
+  }
+  if (v.text === undefined) throw new CliUsageError('--text FILE is required', USAGE);
+  const quant = v.quant ?? 'none';
+  if (!['none', 'int8', 'int4', 'int2'].includes(quant)) throw new CliUsageError(`--quant must be none, int8, int4 or int2 (got ${JSON.stringify(quant)})`, USAGE);
+  let layer: LayerQuantOptions | undefined;
+  if (quant !== 'none') {
+    layer = layerOptionsFromFlags(USAGE, quant as 'int8' | 'int4' | 'int2', { groupSize: v['group-size'], perChannel: v['per-channel'], mode: v.mode, activations: v.activations });
+  } else if (v['group-size'] !== undefined || v['per-channel'] || v.mode !== undefined || v.activations !== undefined) {
+    throw new CliUsageError('--group-size, --per-channel, --mode and --activations need --quant int8|int4|int2', USAGE);
+  }
+  const windowFlag = numberFlag(USAGE, 'window', v.window, (n) => Number.isSafeInteger(n) && n >= 2, 'an integer >= 2');
+  const strideFlag = numberFlag(USAGE, 'stride', v.stride, isPositiveInt, 'a positive integer');
+  const maxTokens = numberFlag(USAGE, 'max-tokens', v['max-tokens'], (n) => Number.isSafeInteger(n) && n >= 2, 'an integer >= 2');
+  const quiet = v.quiet === true;
+
+  let text: string;
+  try {
+    text = await fs.readFile(v.text, 'utf8');
+  } catch (e) {
+    throw new WebQuantError('not_found', `cannot read --text ${v.text}: ${(e as Error).message}`, { cause: e });
+  }
+  if (text.trim() === '') throw new WebQuantError('invalid_argument', `--text ${v.text} is empty: there is nothing to evaluate`);
+
+  const source = await resolveModelSource(USAGE, positionals[0]!, { endpoint: v.endpoint, hubDir: v['hub-dir'], revision: v.revision });
+  await init(v['no-simd'] ? { simd: false } : {});
+  const files = await fetchModelFiles(source, quiet);
+  const quantFiles = layer ? copyModelFiles(files) : undefined;
+  const fp32 = await LlamaForCausalLM.fromFiles(files, { name: source.label });
+  let qmodel: LlamaForCausalLM | undefined;
+  try {
+    let ids = fp32.tokenizer.encode(text);
+    if (maxTokens !== undefined && ids.length > maxTokens) ids = ids.slice(0, maxTokens);
+    if (ids.length < 2) throw new WebQuantError('invalid_argument', `--text ${v.text} gives ${ids.length} token; at least 2 are needed`);
+    const window = windowFlag ?? Math.min(fp32.config.maxContext, 1024);
+    if (window > fp32.config.maxContext) throw new CliUsageError(`--window ${window} exceeds the model's context of ${fp32.config.maxContext}`, USAGE);
+    const stride = strideFlag ?? Math.max(1, Math.floor(window / 2));
+    if (stride > window) throw new CliUsageError(`--stride ${stride} exceeds --window ${window}`, USAGE);
+
+    const evalPpl = (model: LlamaForCausalLM, label: string) => {
+      const bar = new ProgressBar(`perplexity ${label}`, { quiet });
+      return withProgress(bar, () => perplexity(model, ids, { window, stride, progress: (p) => bar.update(p.done, p.total) }), (r) => `perplexity ${r.perplexity.toFixed(4)}`);
+    };
+    const report: EvalReport = {
+      model: source.label,
+      text: v.text,
+      tokens: ids.length,
+      window,
+      stride,
+      fp32: { ...(await evalPpl(fp32, 'fp32')), bytes: fp32.memoryFootprint().total },
+    };
+
+    if (layer && quantFiles) {
+      qmodel = await LlamaForCausalLM.fromFiles(quantFiles, { name: source.label });
+      const m = qmodel;
+      const summary = await withProgress(new ProgressBar(`quantize ${quant}`, { quiet }), () => m.quantize(layer), describeQuantization);
+      const scheme = [...new Set(summary.layers.filter((l) => l.quantized).map((l) => l.scheme))].join(', ');
+      const ppl = await evalPpl(m, quant);
+      const bar = new ProgressBar(`compare ${quant} with fp32`, { quiet });
+      const cmp = await withProgress(bar, () => compareModels(fp32, m, ids, { window, progress: (p) => bar.update(p.done, p.total) }));
+      report.quantized = { ...ppl, ...cmp, quant: layer, scheme, bytes: summary.footprint.total, linearBytes: summary.bytesAfter };
+    }
+
+    if (v.json) {
+      out.write(JSON.stringify(report, null, 2) + '\n');
+      return;
+    }
+    const lines = [
+      `${report.model} on ${report.text}: ${report.tokens} tokens, window ${window}, stride ${stride}`,
+      `fp32: perplexity ${report.fp32.perplexity.toFixed(4)} (${report.fp32.nll.toFixed(4)} nats/token over ${report.fp32.tokens} tokens), ${report.fp32.bytes} bytes`,
+    ];
+    const q = report.quantized;
+    if (q) {
+      lines.push(
+        `${quant} (${q.scheme}): perplexity ${q.perplexity.toFixed(4)} (${q.nll.toFixed(4)} nats/token), ${q.bytes} bytes`,
+        `${quant} vs fp32: KL ${q.klDivergence.toExponential(4)} nats/position (max ${q.maxKlDivergence.toFixed(4)}), ` +
+          `top-1 agreement ${(q.top1Agreement * 100).toFixed(2)}% over ${q.positions} positions`,
+      );
+    }
+    out.write(lines.join('\n') + '\n');
+  } finally {
+    fp32.dispose();
+    qmodel?.dispose();
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * `webquant quantize`: quantize a Hub model and write it to a folder.
+ *
+ *     webquant quantize <repo|dir> --bits 8|4|2 [--group-size G] [--per-channel]
+ *         [--mode symmetric|asymmetric] [--activations float|int8]
+ *         [--format webquant|gguf-q8_0|gguf-q4_0] --out DIR [--endpoint URL | --hub-dir DIR]
+ *
+ * `gguf-q8_0` / `gguf-q4_0` write one llama.cpp GGUF file (through `exportGguf`); `webquant`
+ * writes the library's own quantized safetensors layout through `saveQuantized` of
+ * `models/checkpoint.ts` when this build has it. Every file appears under its final name only
+ * once it is complete.
+ * @packageDocumentation
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { WebQuantError } from '../errors.js';
+import type { ModelFiles } from '../hub/model-files.js';
+import { LlamaForCausalLM } from '../models/llama.js';
+import { init } from '../runtime/loader.js';
+import {
+  CliUsageError,
+  describeQuantization,
+  fetchModelFiles,
+  layerOptionsFromFlags,
+  numberFlag,
+  ProgressBar,
+  reportCliError,
+  resolveModelSource,
+  withProgress,
+  writeFileAtomic,
+} from './eval.js';
+
+const USAGE = `usage: webquant quantize <repo|dir> --bits B --out DIR [options]
+
+Quantizes a Llama-family model from the Hugging Face Hub (or a local mirror or folder) and
+writes it to DIR.
+
+options:
+  --bits 8|4|2                weight bits (gguf formats: implied, 8 for q8_0 and 4 for q4_0)
+  --group-size G              4/2 bits: elements per group (default 32)
+  --per-channel               4/2 bits: one scale per output channel instead of groups
+  --mode symmetric|asymmetric 4/2 bits (default symmetric; 8 bits are always symmetric)
+  --activations float|int8    webquant format: run as W8A8 / W4A8 when loaded (default float)
+  --format F                  webquant (default): the library's quantized safetensors;
+                              gguf-q8_0 / gguf-q4_0: a llama.cpp GGUF file (blocks of 32,
+                              symmetric; rows that are not a multiple of 32 are stored as F16)
+  --out DIR                   output folder (created when missing; files are replaced)
+  --endpoint URL              Hub endpoint (default https://huggingface.co)
+  --hub-dir DIR               read repos from a local folder laid out as <org>/<name>/<file>
+  --revision REV              branch, tag or commit (default main)
+  --no-simd                   use the baseline (non-SIMD) WebAssembly build
+  --quiet                     no progress on stderr
+  -h, --help                  this help`;
+
+type Format = 'webquant' | 'gguf-q8_0' | 'gguf-q4_0';
+const FORMATS: readonly Format[] = ['webquant', 'gguf-q8_0', 'gguf-q4_0'];
+
+/** What the optional checkpoint module offers (web/src/models/checkpoint.ts, when present). */
+interface CheckpointModule {
+  saveQuantized(model: LlamaForCausalLM, dir: string): Promise<unknown> | unknown;
+}
+
+/**
+ * Loads `saveQuantized` from models/checkpoint.js, or explains that this build cannot write the
+ * webquant format yet. Loaded by a computed specifier so the CLI builds without that module.
+ */
+async function loadCheckpointModule(): Promise<CheckpointModule> {
+  const specifier = ['..', 'models', 'checkpoint.js'].join('/');
+  let mod: Partial<CheckpointModule>;
+  try {
+    mod = (await import(specifier)) as Partial<CheckpointModule>;
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes('checkpoint')) {
+      throw new WebQuantError(
+        'unsupported',
+        '--format webquant is not yet supported by this build (saving quantized models, models/checkpoint.ts, is not available); ' +
+          'use --format gguf-q8_0 or --format gguf-q4_0',
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+  if (typeof mod.saveQuantized !== 'function') {
+    throw new WebQuantError('unsupported', '--format webquant is not yet supported by this build (models/checkpoint.js has no saveQuantized)');
+  }
+  return mod as CheckpointModule;
+}
+
+/**
+ * Runs `webquant quantize` with the arguments after the command name; returns the exit code.
+ * Results go to `out`, progress and errors to stderr.
+ */
+export async function quantizeCommand(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  try {
+    await runQuantize(args, out);
+    return 0;
+  } catch (e) {
+    return reportCliError(e);
+  }
+}
+
+async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        bits: { type: 'string' },
+        'group-size': { type: 'string' },
+        'per-channel': { type: 'boolean' },
+        mode: { type: 'string' },
+        activations: { type: 'string' },
+        format: { type: 'string' },
+        out: { type: 'string' },
+        endpoint: { type: 'string' },
+        'hub-dir': { type: 'string' },
+        revision: { type: 'string' },
+        'no-simd': { type: 'boolean' },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    throw new CliUsageError((e as Error).message, USAGE);
+  }
+  const { values: v, positionals } = parsed;
+  if (v.help) {
+    out.write(USAGE + '\n');
+    return;
+  }
+  if (positionals.length !== 1) {
+    throw new CliUsageError(positionals.length === 0 ? 'missing the model (a Hub repo such as karpathy/stories260K, or a folder)' : `expected one model, got ${positionals.join(' ')}`, USAGE);
+  }
+  const format = (v.format ?? 'webquant') as Format;
+  if (!FORMATS.includes(format)) throw new CliUsageError(`--format must be ${FORMATS.join(', ')} (got ${JSON.stringify(v.format)})`, USAGE);
+  if (v.out === undefined) throw new CliUsageError('--out DIR is required', USAGE);
+  const bitsFlag = numberFlag(USAGE, 'bits', v.bits, (n) => n === 8 || n === 4 || n === 2, '8, 4 or 2');
+  const quiet = v.quiet === true;
+  const outDir = path.resolve(v.out);
+
+  if (format !== 'webquant') {
+    const implied = format === 'gguf-q8_0' ? 8 : 4;
+    if (bitsFlag !== undefined && bitsFlag !== implied) {
+      throw new CliUsageError(`--format ${format} stores ${implied}-bit weights; --bits ${bitsFlag} contradicts it (use --bits ${implied} or leave it out)`, USAGE);
+    }
+    const gs = numberFlag(USAGE, 'group-size', v['group-size'], (n) => Number.isSafeInteger(n) && n >= 1, 'a positive integer');
+    if (gs !== undefined && gs !== 32) throw new CliUsageError(`--format ${format} uses blocks of 32 weights; --group-size ${gs} is not available`, USAGE);
+    if (v['per-channel']) throw new CliUsageError(`--format ${format} uses blocks of 32 weights, not per-channel scales`, USAGE);
+    if (v.mode !== undefined && v.mode !== 'symmetric') throw new CliUsageError(`--format ${format} is symmetric (one fp16 scale per block); --mode ${v.mode} is not available`, USAGE);
+    if (v.activations !== undefined) throw new CliUsageError('--activations applies to --format webquant (GGUF stores weights only)', USAGE);
+  } else if (bitsFlag === undefined) {
+    throw new CliUsageError('--bits 8|4|2 is required', USAGE);
+  }
+  const weights = bitsFlag === 8 ? 'int8' : bitsFlag === 2 ? 'int2' : 'int4';
+  const layer =
+    format === 'webquant'
+      ? layerOptionsFromFlags(USAGE, weights, { groupSize: v['group-size'], perChannel: v['per-channel'], mode: v.mode, activations: v.activations })
+      : undefined;
+  // Fail before any download when this build cannot write the format.
+  const checkpoint = format === 'webquant' ? await loadCheckpointModule() : undefined;
+
+  const source = await resolveModelSource(USAGE, positionals[0]!, { endpoint: v.endpoint, hubDir: v['hub-dir'], revision: v.revision });
+  await init(v['no-simd'] ? { simd: false } : {});
+  const files = await fetchModelFiles(source, quiet);
+  await fs.mkdir(outDir, { recursive: true });
+
+  if (format !== 'webquant') {
+    await writeGguf(files, format, source.repo, outDir, quiet, out);
+    return;
+  }
+  const model = await LlamaForCausalLM.fromFiles(files, { name: source.label });
+  try {
+    const summary = await withProgress(new ProgressBar(`quantize ${weights}`, { quiet }), () => model.quantize(layer!), describeQuantization);
+    await withProgress(new ProgressBar(`save to ${outDir}`, { quiet }), () => saveAtomically(checkpoint!, model, outDir));
+    out.write(`wrote ${outDir}: ${describeQuantization(summary)}\n`);
+  } finally {
+    model.dispose();
+  }
+}
+
+async function writeGguf(files: ModelFiles, format: Exclude<Format, 'webquant'>, repo: string, outDir: string, quiet: boolean, out: NodeJS.WritableStream): Promise<void> {
+  // exportGguf lives in the GGUF module (imported here only, so eval does not load it).
+  const { exportGguf, ggufInfo } = await import('../models/gguf.js');
+  const type = format === 'gguf-q8_0' ? 'q8_0' : 'q4_0';
+  const name = repo.split('/').pop()!;
+  const file = path.join(outDir, `${name}-${type.toUpperCase()}.gguf`);
+  const bytes = await withProgress(new ProgressBar(`export ${type.toUpperCase()} GGUF`, { quiet }), () => exportGguf(files, { type, name }));
+  await withProgress(new ProgressBar(`write ${file}`, { quiet, bytes: true }), () => writeFileAtomic(file, bytes));
+  const info = ggufInfo(bytes);
+  const counts = Object.entries(info.typeCounts)
+    .map(([t, n]) => `${n} ${t}`)
+    .join(', ');
+  out.write(`wrote ${file}: ${bytes.byteLength} bytes, GGUF v${info.version}, ${info.tensors.length} tensors (${counts})\n`);
+}
+
+/**
+ * Lets `saveQuantized` write into a fresh temporary folder inside `outDir`, then renames each
+ * file into place, config.json last: the folder only looks like a model once it is one, and a
+ * failure leaves the earlier contents of `outDir` and no temporary folder behind.
+ */
+async function saveAtomically(checkpoint: CheckpointModule, model: LlamaForCausalLM, outDir: string): Promise<void> {
+  const tmp = path.join(outDir, `.webquant-save-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await fs.mkdir(tmp);
+  try {
+    await checkpoint.saveQuantized(model, tmp);
+    const names = (await fs.readdir(tmp)).sort((a, b) => Number(a === 'config.json') - Number(b === 'config.json'));
+    for (const n of names) await fs.rename(path.join(tmp, n), path.join(outDir, n));
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
+}
