@@ -8,6 +8,7 @@
  *
  * prints the prompt and its continuation to stdout as the tokens are generated; timings go to
  * stderr (unless --quiet). Bad arguments and failures print `webquant: error: ...` and exit 1.
+ * `webquant eval` and `webquant quantize` are in eval.ts and quantize.ts.
  * @packageDocumentation
  */
 import path from 'node:path';
@@ -15,6 +16,8 @@ import { parseArgs } from 'node:util';
 import { WebQuantError } from '../errors.js';
 import { LlamaForCausalLM, type GenerateOptions, type QuantizeModelOptions } from '../models/llama.js';
 import { init } from '../runtime/loader.js';
+import { evalCommand } from './eval.js';
+import { quantizeCommand } from './quantize.js';
 
 const USAGE = `usage: webquant generate <repo> --prompt TEXT [options]
 
@@ -36,7 +39,9 @@ options:
   --revision REV              branch, tag or commit (default main)
   --no-simd                   use the baseline (non-SIMD) WebAssembly build
   --quiet                     no timings on stderr
-  -h, --help                  this help`;
+  -h, --help                  this help
+
+other commands: webquant eval --help, webquant quantize --help`;
 
 class UsageError extends Error {}
 
@@ -152,7 +157,9 @@ async function main(argv: string[]): Promise<number> {
       (command === undefined ? process.stderr : process.stdout).write(USAGE + '\n');
       return command === undefined ? 1 : 0;
     }
-    if (command !== 'generate') usage(`unknown command ${JSON.stringify(command)}; the command is "generate"`);
+    if (command === 'eval') return await evalCommand(rest);
+    if (command === 'quantize') return await quantizeCommand(rest);
+    if (command !== 'generate') usage(`unknown command ${JSON.stringify(command)}; the commands are "generate", "eval" and "quantize"`);
     await generate(rest);
     return 0;
   } catch (e) {
