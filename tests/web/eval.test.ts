@@ -547,6 +547,9 @@ describe('CLI', () => {
     await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--format', 'safetensors', '--out', out], /--format must be webquant, gguf-q8_0, gguf-q4_0/);
     await fails(['quantize', 'karpathy/no-such-model', '--hub-dir', HUB_DIR, '--format', 'gguf-q8_0', '--out', out], /not_found.*no-such-model/);
     assert.ok(!existsSync(path.join(out, 'no-such-model-Q8_0.gguf')));
+    const file = path.join(tmp, 'a-file');
+    await fs.writeFile(file, 'x');
+    await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--format', 'gguf-q8_0', '--out', file], /invalid_argument.*exists and is not a folder/);
   });
 
   test('progress bar: redrawn in place on a TTY; atomic writes leave no temporary file', async () => {

@@ -59,6 +59,8 @@ export class CliUsageError extends Error {
 export function reportCliError(e: unknown, err: NodeJS.WritableStream = process.stderr): number {
   if (e instanceof CliUsageError) err.write(`webquant: error: ${e.message}\n\n${e.usage}\n`);
   else if (e instanceof WebQuantError) err.write(`webquant: error (${e.code}): ${e.message}\n`);
+  // A file-system error (EEXIST, EACCES, ENOSPC...): its message names the path and the cause.
+  else if (typeof (e as { syscall?: unknown })?.syscall === 'string') err.write(`webquant: error: ${(e as Error).message}\n`);
   else err.write(`webquant: error: ${(e as Error)?.stack ?? String(e)}\n`);
   return 1;
 }

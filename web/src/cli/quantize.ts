@@ -164,6 +164,9 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
   // Fail before any download when this build cannot write the format.
   const checkpoint = format === 'webquant' ? await loadCheckpointModule() : undefined;
 
+  const existing = await fs.stat(outDir).catch(() => undefined);
+  if (existing && !existing.isDirectory()) throw new WebQuantError('invalid_argument', `--out ${v.out} exists and is not a folder`);
+
   const source = await resolveModelSource(USAGE, positionals[0]!, { endpoint: v.endpoint, hubDir: v['hub-dir'], revision: v.revision });
   await init(v['no-simd'] ? { simd: false } : {});
   const files = await fetchModelFiles(source, quiet);

@@ -347,6 +347,7 @@ export class Divergence {
     }
   }
 
+  /** The means over every position added so far. */
   result(): CompareResult {
     return {
       klDivergence: this.kl / this.positions,
