@@ -111,6 +111,43 @@ struct ModelQuantOptions {
 // True when `name` matches `pattern` ('*' = any run of characters, including none and dots).
 bool module_name_matches(std::string_view pattern, std::string_view name);
 
+// The spec ModelQuantOptions gives the layer `name`: false when an exclude pattern matches (spec
+// untouched), else true with the first matching override or default_spec in *spec.
+bool resolve_layer_spec(const ModelQuantOptions& options, std::string_view name,
+                        LinearQuantSpec* spec);
+
+// One linear module of a config, as LlamaModel holds it.
+struct LlamaLinearInfo {
+  std::string name;  // HF module name ("model.layers.0.self_attn.q_proj", "lm_head")
+  int out_features = 0;
+  int in_features = 0;
+  bool has_bias = false;
+};
+
+// The linear modules of `config` in model order: q, k, v, o, gate, up, down per layer, lm_head
+// last (listed also when tied).
+std::vector<LlamaLinearInfo> llama_linear_layout(const LlamaConfig& config);
+
+// Everything a model is made of, built elsewhere (a quantized checkpoint, a streaming quantizer)
+// and handed to LlamaModel::assemble, which takes ownership without copying.
+struct LlamaParts {
+  std::vector<float> embed;                       // [vocab, hidden]
+  std::vector<float> final_norm;                  // [hidden]
+  std::vector<std::vector<float>> input_norms;    // per layer, [hidden]
+  std::vector<std::vector<float>> post_norms;     // per layer, [hidden]
+  // One per llama_linear_layout() entry, same order. The lm_head entry may be null when the
+  // config ties it to the embedding (logits then read the embedding).
+  std::vector<std::unique_ptr<LinearLayer>> linears;
+};
+
+// A float32 parameter that is not part of a linear layer (embedding, norms), viewed in place.
+struct LlamaFloatParam {
+  std::string name;            // HF tensor name, e.g. "model.layers.0.input_layernorm.weight"
+  std::vector<int64_t> shape;  // [vocab, hidden] or [hidden]
+  const float* data = nullptr;  // owned by the model; valid while it lives and is not reloaded
+  size_t numel = 0;
+};
+
 struct ModuleBytes {
   std::string name;
   size_t bytes = 0;
@@ -137,6 +174,12 @@ class LlamaModel {
                      const std::vector<const io::SafetensorsFile*>& shards,
                      std::unique_ptr<LlamaModel>* out, const LlamaLoadOptions& options = {});
 
+  // Builds a model from parts (see LlamaParts). Errors: kShapeMismatch naming the parameter whose
+  // size or linear shape disagrees with the config, kInvalidArgument for a missing (null) linear
+  // other than a tied lm_head, a bias the config does not expect or lacks, bad options.
+  static Status assemble(const LlamaConfig& config, LlamaParts parts,
+                         std::unique_ptr<LlamaModel>* out, const LlamaLoadOptions& options = {});
+
   ~LlamaModel();
   LlamaModel(const LlamaModel&) = delete;
   LlamaModel& operator=(const LlamaModel&) = delete;
@@ -158,6 +201,10 @@ class LlamaModel {
   Status quantize(const ModelQuantOptions& options, std::vector<LayerQuantReport>* report);
 
   MemoryFootprint memory_footprint() const;
+
+  // The embedding, the per-layer norms (input then post_attention) and the final norm, in that
+  // order, as views into the model (for saving).
+  std::vector<LlamaFloatParam> float_params() const;
 
   // Linear layers by HF module name, in model order (q, k, v, o, gate, up, down per layer; lm_head
   // last). linear() returns nullptr for an unknown name and for a tied, unquantized lm_head.

@@ -106,20 +106,146 @@ Status load_tensor(const std::vector<const io::SafetensorsFile*>& shards, const 
 
 }  // namespace
 
-Status LlamaModel::load(const LlamaConfig& cfg, const std::vector<const io::SafetensorsFile*>& shards,
-                        std::unique_ptr<LlamaModel>* out, const LlamaLoadOptions& options) {
-  if (out == nullptr) return Status::Error(StatusCode::kInvalidArgument, "load: out is null");
+std::vector<LlamaLinearInfo> llama_linear_layout(const LlamaConfig& cfg) {
+  std::vector<LlamaLinearInfo> out;
+  const int H = cfg.hidden_size, I = cfg.intermediate_size, Q = cfg.q_dim(), KV = cfg.kv_dim();
+  const int shapes[kPerLayer][2] = {{Q, H}, {KV, H}, {KV, H}, {H, Q}, {I, H}, {I, H}, {H, I}};
+  const bool bias[kPerLayer] = {cfg.qkv_bias, cfg.qkv_bias, cfg.qkv_bias, cfg.o_bias,
+                                cfg.mlp_bias, cfg.mlp_bias, cfg.mlp_bias};
+  for (int l = 0; l < cfg.num_hidden_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    for (int j = 0; j < kPerLayer; ++j) {
+      out.push_back({p + kProjNames[j], shapes[j][0], shapes[j][1], bias[j]});
+    }
+  }
+  out.push_back({"lm_head", cfg.vocab_size, cfg.hidden_size, false});
+  return out;
+}
+
+bool resolve_layer_spec(const ModelQuantOptions& options, std::string_view name,
+                        LinearQuantSpec* spec) {
+  for (const std::string& pat : options.exclude) {
+    if (module_name_matches(pat, name)) return false;
+  }
+  *spec = options.default_spec;
+  for (const auto& ov : options.overrides) {
+    if (module_name_matches(ov.first, name)) {
+      *spec = ov.second;
+      break;
+    }
+  }
+  return true;
+}
+
+namespace {
+
+Status check_config_and_options(const LlamaConfig& cfg, const LlamaLoadOptions& options,
+                                const char* what) {
   if (cfg.hidden_size <= 0 || cfg.num_hidden_layers <= 0 || cfg.head_dim <= 0 ||
       cfg.num_key_value_heads <= 0 || cfg.num_attention_heads % cfg.num_key_value_heads != 0 ||
       cfg.vocab_size <= 0 || cfg.intermediate_size <= 0 || cfg.max_position_embeddings <= 0) {
     return Status::Error(StatusCode::kInvalidArgument,
-                         "load: invalid LlamaConfig (use parse_llama_config)");
+                         std::string(what) + ": invalid LlamaConfig (use parse_llama_config)");
   }
   if (options.max_context < 0 || options.max_context > cfg.max_position_embeddings) {
     return Status::Error(StatusCode::kInvalidArgument,
-                         "load: max_context " + std::to_string(options.max_context) +
+                         std::string(what) + ": max_context " + std::to_string(options.max_context) +
                              " must be in [0, max_position_embeddings = " +
                              std::to_string(cfg.max_position_embeddings) + "]");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status LlamaModel::load(const LlamaConfig& cfg, const std::vector<const io::SafetensorsFile*>& shards,
+                        std::unique_ptr<LlamaModel>* out, const LlamaLoadOptions& options) {
+  if (out == nullptr) return Status::Error(StatusCode::kInvalidArgument, "load: out is null");
+  WQ_RETURN_IF_ERROR(check_config_and_options(cfg, options, "load"));
+  const int64_t H = cfg.hidden_size, V = cfg.vocab_size;
+
+  LlamaParts parts;
+  WQ_RETURN_IF_ERROR(load_tensor(shards, "model.embed_tokens.weight", {V, H}, &parts.embed));
+  WQ_RETURN_IF_ERROR(load_tensor(shards, "model.norm.weight", {H}, &parts.final_norm));
+  parts.input_norms.resize(static_cast<size_t>(cfg.num_hidden_layers));
+  parts.post_norms.resize(static_cast<size_t>(cfg.num_hidden_layers));
+  // Tensor lookup order as before: per layer the two norms, then its seven linears.
+  const std::vector<LlamaLinearInfo> layout = llama_linear_layout(cfg);
+  std::vector<float> w, b;
+  size_t next = 0;
+  auto add_linear = [&](const LlamaLinearInfo& li) -> Status {
+    WQ_RETURN_IF_ERROR(load_tensor(shards, li.name + ".weight", {li.out_features, li.in_features}, &w));
+    if (li.has_bias) WQ_RETURN_IF_ERROR(load_tensor(shards, li.name + ".bias", {li.out_features}, &b));
+    auto layer = make_linear_f32(w.data(), li.out_features, li.in_features,
+                                 li.has_bias ? b.data() : nullptr);
+    if (!layer) {
+      return Status::Error(StatusCode::kOutOfMemory, "could not build linear layer " + li.name);
+    }
+    parts.linears.push_back(std::move(layer));
+    return Status::Ok();
+  };
+  for (int l = 0; l < cfg.num_hidden_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    WQ_RETURN_IF_ERROR(load_tensor(shards, p + "input_layernorm.weight", {H}, &parts.input_norms[l]));
+    WQ_RETURN_IF_ERROR(
+        load_tensor(shards, p + "post_attention_layernorm.weight", {H}, &parts.post_norms[l]));
+    for (int j = 0; j < kPerLayer; ++j) WQ_RETURN_IF_ERROR(add_linear(layout[next++]));
+  }
+  if (cfg.tie_word_embeddings) {
+    parts.linears.push_back(nullptr);  // shares the embedding until quantized
+  } else {
+    WQ_RETURN_IF_ERROR(add_linear(layout.back()));
+  }
+  return assemble(cfg, std::move(parts), out, options);
+}
+
+Status LlamaModel::assemble(const LlamaConfig& cfg, LlamaParts parts, std::unique_ptr<LlamaModel>* out,
+                            const LlamaLoadOptions& options) {
+  if (out == nullptr) return Status::Error(StatusCode::kInvalidArgument, "assemble: out is null");
+  WQ_RETURN_IF_ERROR(check_config_and_options(cfg, options, "assemble"));
+  const size_t H = static_cast<size_t>(cfg.hidden_size), V = static_cast<size_t>(cfg.vocab_size);
+  const size_t L = static_cast<size_t>(cfg.num_hidden_layers);
+  auto size_error = [](const std::string& what, size_t got, size_t want) {
+    return Status::Error(StatusCode::kShapeMismatch, "assemble: " + what + " has " +
+                                                         std::to_string(got) + " values, expected " +
+                                                         std::to_string(want));
+  };
+  if (parts.embed.size() != V * H) return size_error("model.embed_tokens.weight", parts.embed.size(), V * H);
+  if (parts.final_norm.size() != H) return size_error("model.norm.weight", parts.final_norm.size(), H);
+  if (parts.input_norms.size() != L || parts.post_norms.size() != L) {
+    return Status::Error(StatusCode::kShapeMismatch,
+                         "assemble: expected norms for " + std::to_string(L) + " layers");
+  }
+  for (size_t l = 0; l < L; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    if (parts.input_norms[l].size() != H) return size_error(p + "input_layernorm.weight", parts.input_norms[l].size(), H);
+    if (parts.post_norms[l].size() != H) return size_error(p + "post_attention_layernorm.weight", parts.post_norms[l].size(), H);
+  }
+  const std::vector<LlamaLinearInfo> layout = llama_linear_layout(cfg);
+  if (parts.linears.size() != layout.size()) {
+    return Status::Error(StatusCode::kShapeMismatch,
+                         "assemble: expected " + std::to_string(layout.size()) + " linear layers, got " +
+                             std::to_string(parts.linears.size()));
+  }
+  for (size_t i = 0; i < layout.size(); ++i) {
+    const LlamaLinearInfo& li = layout[i];
+    const LinearLayer* layer = parts.linears[i].get();
+    if (layer == nullptr) {
+      if (li.name == "lm_head" && cfg.tie_word_embeddings) continue;
+      return Status::Error(StatusCode::kInvalidArgument, "assemble: linear layer " + li.name + " is missing");
+    }
+    if (layer->out_features != li.out_features || layer->in_features != li.in_features) {
+      return Status::Error(StatusCode::kShapeMismatch,
+                           "assemble: " + li.name + " is [" + std::to_string(layer->out_features) +
+                               ", " + std::to_string(layer->in_features) + "], expected [" +
+                               std::to_string(li.out_features) + ", " +
+                               std::to_string(li.in_features) + "]");
+    }
+    if (layer->bias().empty() == li.has_bias) {
+      return Status::Error(StatusCode::kInvalidArgument,
+                           "assemble: " + li.name + (li.has_bias ? " needs a bias (the config asks for one)"
+                                                                 : " has a bias the config does not expect"));
+    }
   }
 
   std::unique_ptr<LlamaModel> m(new LlamaModel());
@@ -127,50 +253,21 @@ Status LlamaModel::load(const LlamaConfig& cfg, const std::vector<const io::Safe
   m->max_ctx_ = options.max_context ? options.max_context : cfg.max_position_embeddings;
   m->impl_ = std::make_unique<Impl>();
   Impl& im = *m->impl_;
-  const int64_t H = cfg.hidden_size, I = cfg.intermediate_size, V = cfg.vocab_size;
-  const int64_t Q = cfg.q_dim(), KV = cfg.kv_dim();
-
-  WQ_RETURN_IF_ERROR(load_tensor(shards, "model.embed_tokens.weight", {V, H}, &im.embed));
-  WQ_RETURN_IF_ERROR(load_tensor(shards, "model.norm.weight", {H}, &im.final_norm));
-
-  std::vector<float> w, b;
-  auto add_linear = [&](const std::string& module, int64_t out_f, int64_t in_f,
-                        bool has_bias) -> Status {
-    WQ_RETURN_IF_ERROR(load_tensor(shards, module + ".weight", {out_f, in_f}, &w));
-    Impl::LinearSlot s;
-    s.name = module;
-    s.out = static_cast<int>(out_f);
-    s.in = static_cast<int>(in_f);
-    if (has_bias) WQ_RETURN_IF_ERROR(load_tensor(shards, module + ".bias", {out_f}, &s.bias));
-    s.layer = make_linear_f32(w.data(), s.out, s.in, has_bias ? s.bias.data() : nullptr);
-    if (!s.layer) {
-      return Status::Error(StatusCode::kOutOfMemory, "could not build linear layer " + module);
-    }
-    im.linears.push_back(std::move(s));
-    return Status::Ok();
-  };
-
-  im.norms.resize(static_cast<size_t>(cfg.num_hidden_layers));
-  for (int l = 0; l < cfg.num_hidden_layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    WQ_RETURN_IF_ERROR(load_tensor(shards, p + "input_layernorm.weight", {H}, &im.norms[l].input));
-    WQ_RETURN_IF_ERROR(
-        load_tensor(shards, p + "post_attention_layernorm.weight", {H}, &im.norms[l].post));
-    const int64_t shapes[kPerLayer][2] = {{Q, H}, {KV, H}, {KV, H}, {H, Q}, {I, H}, {I, H}, {H, I}};
-    const bool bias[kPerLayer] = {cfg.qkv_bias, cfg.qkv_bias, cfg.qkv_bias, cfg.o_bias,
-                                  cfg.mlp_bias, cfg.mlp_bias, cfg.mlp_bias};
-    for (int j = 0; j < kPerLayer; ++j) {
-      WQ_RETURN_IF_ERROR(add_linear(p + kProjNames[j], shapes[j][0], shapes[j][1], bias[j]));
-    }
+  im.embed = std::move(parts.embed);
+  im.final_norm = std::move(parts.final_norm);
+  im.norms.resize(L);
+  for (size_t l = 0; l < L; ++l) {
+    im.norms[l].input = std::move(parts.input_norms[l]);
+    im.norms[l].post = std::move(parts.post_norms[l]);
   }
-  if (cfg.tie_word_embeddings) {
-    Impl::LinearSlot s;  // shares the embedding until quantized
-    s.name = "lm_head";
-    s.out = static_cast<int>(V);
-    s.in = static_cast<int>(H);
+  for (size_t i = 0; i < layout.size(); ++i) {
+    Impl::LinearSlot s;
+    s.name = layout[i].name;
+    s.out = layout[i].out_features;
+    s.in = layout[i].in_features;
+    s.layer = std::move(parts.linears[i]);
+    if (s.layer) s.bias = s.layer->bias();
     im.linears.push_back(std::move(s));
-  } else {
-    WQ_RETURN_IF_ERROR(add_linear("lm_head", V, H, false));
   }
 
   llama::RopeParams rp{cfg.head_dim,
@@ -181,8 +278,8 @@ Status LlamaModel::load(const LlamaConfig& cfg, const std::vector<const io::Safe
                        cfg.rope_high_freq_factor,
                        cfg.rope_original_max_position_embeddings};
   im.inv_freq = llama::rope_inv_freq(rp);
-  im.k_cache.resize(static_cast<size_t>(cfg.num_hidden_layers));
-  im.v_cache.resize(static_cast<size_t>(cfg.num_hidden_layers));
+  im.k_cache.resize(L);
+  im.v_cache.resize(L);
   *out = std::move(m);
   return Status::Ok();
 }
@@ -338,21 +435,13 @@ Status LlamaModel::quantize(const ModelQuantOptions& options, std::vector<LayerQ
     const std::string before_desc =
         shared_head ? std::string("f32 (tied to model.embed_tokens)") : s.layer->describe();
 
-    bool excluded = false;
-    for (const std::string& pat : options.exclude) excluded = excluded || module_name_matches(pat, s.name);
-    if (excluded) {
+    LinearQuantSpec spec;
+    if (!resolve_layer_spec(options, s.name, &spec)) {
       r.scheme = before_desc;
       r.bytes_after = r.bytes_before;
       r.note = "excluded";
       if (report != nullptr) report->push_back(std::move(r));
       continue;
-    }
-    LinearQuantSpec spec = options.default_spec;
-    for (const auto& ov : options.overrides) {
-      if (module_name_matches(ov.first, s.name)) {
-        spec = ov.second;
-        break;
-      }
     }
 
     const bool was_quantized = !shared_head && s.layer->scheme() != LinearScheme::kF32;
@@ -427,6 +516,20 @@ MemoryFootprint LlamaModel::memory_footprint() const {
   return f;
 }
 
+std::vector<LlamaFloatParam> LlamaModel::float_params() const {
+  const Impl& im = *impl_;
+  const int64_t H = cfg_.hidden_size;
+  std::vector<LlamaFloatParam> out;
+  out.push_back({"model.embed_tokens.weight", {cfg_.vocab_size, H}, im.embed.data(), im.embed.size()});
+  for (size_t l = 0; l < im.norms.size(); ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    out.push_back({p + "input_layernorm.weight", {H}, im.norms[l].input.data(), im.norms[l].input.size()});
+    out.push_back({p + "post_attention_layernorm.weight", {H}, im.norms[l].post.data(), im.norms[l].post.size()});
+  }
+  out.push_back({"model.norm.weight", {H}, im.final_norm.data(), im.final_norm.size()});
+  return out;
+}
+
 std::vector<std::string> LlamaModel::linear_names() const {
   std::vector<std::string> names;
   for (const Impl::LinearSlot& s : impl_->linears) names.push_back(s.name);
@@ -457,6 +560,7 @@ Status LlamaModel::replace_linear(const std::string& name, std::unique_ptr<Linea
                                std::to_string(layer->out_features) + ", " +
                                std::to_string(layer->in_features) + "]");
     }
+    s.bias = layer->bias();  // what quantize() rebuilds from
     s.layer = std::move(layer);
     return Status::Ok();
   }

@@ -1,0 +1,174 @@
+// webquant's own quantized checkpoint format for Llama-family models, and streaming quantization
+// of sharded float checkpoints (design doc: "Quantized safetensors (this library's own)").
+//
+// A saved model is a Hub-layout folder: config.json (the source config plus "quantization_config")
+// and model.safetensors (or model-0000i-of-0000n.safetensors shards + model.safetensors.index.json),
+// plus the tokenizer files, which the TypeScript side copies. It loads back through the same
+// loader (load_llama_checkpoint, the Hub client) and gives bit-identical logits: every layer is
+// rebuilt from the stored integers with make_linear_from_quantized, never from float weights.
+//
+// Tensors (R = out_features, C = in_features, G = group size, g = C / G groups per row):
+//   name                               dtype            shape              when
+//   model.embed_tokens.weight          BF16|F16|F32     [vocab, hidden]    always
+//   model.norm.weight, model.layers.N.{input,post_attention}_layernorm.weight
+//                                      BF16|F16|F32     [hidden]           always
+//   <linear>.weight                    BF16|F16|F32     [R, C]             float32 layers
+//   <linear>.qweight                   I8               [R, C]             8-bit (w8a16, w8a8)
+//   <linear>.qweight                   U8               [R, ceil(C*b/8)]   4/2-bit, packed per row
+//   <linear>.scales                    F32              [R, g]             quantized layers
+//   <linear>.zero_points               U8               [R, g]             4/2-bit asymmetric only
+//   <linear>.bias                      F32              [R]                when the config has biases
+// Float tensors are written in the narrowest of BF16, F16, F32 that holds every value exactly, so
+// a bf16 checkpoint stays bf16 and stories260K's fp32 stays fp32 (the loaded floats are the same
+// bits either way). A tied lm_head that is not quantized has no tensor (it reads the embedding).
+//
+// Codes. 8-bit: the signed code q itself (int8), zero point 0, W = scale * q. 4/2-bit (b bits):
+// the unsigned code u = q + 2^(b-1) (q - qmin), packed per row in the course convention
+// ("lsb-first": value c of a row sits at bits [c*b, c*b + b) of the row's little-endian bit
+// stream, so for 4-bit value 2k is the low nibble of byte k); a row whose C*b is not a multiple of
+// 8 is padded with zero bits, which the loader requires to be zero. zero_points hold unsigned zero
+// codes zu = z + 2^(b-1); symmetric layers have none (zu = 2^(b-1)). In every case
+//   W[r, c] = scales[r, c / G] * (u[r, c] - zu[r, c / G])      (u = q, zu = 0 for 8-bit).
+//
+// quantization_config (in config.json, and the same JSON text in every shard's __metadata__
+// under "quantization_config"; the loader requires both copies to agree):
+//   {"quant_method": "webquant", "version": 1, "packing": "lsb-first",
+//    "default": <scheme>,                 // the most common layer scheme; applies to a linear
+//                                         // module missing from "layers" (hand-written configs)
+//    "layers": {"<module name>": <scheme>, ...}}        // every linear module, in model order
+//   <scheme> = {"scheme": "f32" | "w8a16" | "w4a16" | "w2a16" | "w8a8" | "w4a8",
+//               "bits": 8 | 4 | 2,                      // quantized schemes only
+//               "mode": "symmetric" | "asymmetric",     //  "
+//               "granularity": "per-channel" | "per-group",
+//               "group_size": G,                        // == in_features for per-channel
+//               "activations": "float" | "int8",        // int8: w8a8 / w4a8
+//               "packing": "none" (8-bit) | "lsb-first" (4/2-bit),
+//               "out_features": R, "in_features": C, "bias": true | false,   // layers only
+//               "fallback": "172 % 32 != 0",            // per-group asked, per-channel used
+//               "tied": true}                           // f32 lm_head reading the embedding
+//   (shape fields are omitted in "default"; f32 entries carry only scheme, shape, bias, tied).
+// __metadata__ also holds "format": "webquant".
+//
+// Errors when loading: kUnsupported for a quant_method other than "webquant", another version,
+// an unknown scheme or packing (naming the layer); kCorruptData for malformed or inconsistent
+// quantization_config (bits vs scheme, group size vs in_features, metadata copy differing, padding
+// bits set, codes out of range, non-finite or non-positive scales); kShapeMismatch naming the
+// tensor with expected and actual shapes, or a layer whose in/out features disagree with
+// config.json; kNotFound naming a missing tensor.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "webquant/linear.h"
+#include "webquant/llama.h"
+#include "webquant/safetensors.h"
+#include "webquant/status.h"
+
+namespace webquant {
+
+// One file of a saved checkpoint: a name inside the model folder and its bytes.
+struct CheckpointFile {
+  std::string name;  // "config.json", "model.safetensors", "model-00001-of-00002.safetensors", ...
+  std::vector<uint8_t> bytes;
+};
+
+struct CheckpointSaveOptions {
+  // 0 (default): one model.safetensors. Otherwise shards of at most about this many bytes of
+  // tensor data (a layer's tensors stay together; a single larger tensor gets its own shard) plus
+  // model.safetensors.index.json, as transformers' save_pretrained(max_shard_size) does.
+  size_t max_shard_bytes = 0;
+};
+
+// How one linear layer is stored (parsed from, or written to, quantization_config).
+struct CheckpointLayer {
+  std::string name;
+  LinearScheme scheme = LinearScheme::kF32;
+  int bits = 32;             // 8, 4 or 2 for quantized schemes
+  bool asymmetric = false;
+  int group_size = 0;        // == in_features for per-channel; 0 for f32
+  int out_features = 0;
+  int in_features = 0;
+  bool has_bias = false;
+  bool tied = false;         // f32 lm_head without a tensor (shares the embedding)
+  std::string fallback;      // "172 % 32 != 0" when per-group fell back to per-channel
+};
+
+// The quantization_config JSON (compact) describing `model`'s current layers.
+std::string llama_quantization_config(const LlamaModel& model);
+
+// Serializes `model` in the format above. `source_config_json` is the model's config.json text (a
+// JSON object); it is copied with "quantization_config" set (replaced if present). Files come out
+// in order: config.json, then the weights (model.safetensors, or the shards then the index).
+// Errors: kCorruptData when source_config_json is not a JSON object, kInvalidArgument for a null
+// `files`; the model is never changed.
+Status save_llama_checkpoint(const LlamaModel& model, std::string_view source_config_json,
+                             const CheckpointSaveOptions& options, std::vector<CheckpointFile>* files);
+
+// True when the config JSON object has a "quantization_config" member (a quantized checkpoint,
+// whatever its method). kCorruptData when the text is not a JSON object.
+Status has_quantization_config(std::string_view config_json, bool* out);
+
+// Parses and validates quantization_config against `config`: one CheckpointLayer per
+// llama_linear_layout() entry, in that order (modules missing from "layers" take "default").
+// `quantization_config_json` is the member's JSON text or the whole config.json (either works).
+Status parse_quantization_config(std::string_view quantization_config_json, const LlamaConfig& config,
+                                 std::vector<CheckpointLayer>* layers);
+
+// Loads a checkpoint: webquant's own quantized format when config.json (or the shards'
+// __metadata__) carries quantization_config, otherwise the float HF layout via LlamaModel::load.
+// Tensors are looked up across `shards` (the first shard holding a name wins). The shard buffers
+// may be freed after the call (everything is copied or converted).
+Status load_llama_checkpoint(std::string_view config_json,
+                             const std::vector<const io::SafetensorsFile*>& shards,
+                             std::unique_ptr<LlamaModel>* out, const LlamaLoadOptions& options = {});
+
+// Streaming quantization: builds a quantized LlamaModel from a float checkpoint one shard at a
+// time, so that peak memory stays near the quantized model plus one shard (the float weights are
+// never all resident). Each linear weight is quantized as soon as its shard arrives (with the spec
+// ModelQuantOptions gives its name, exactly as LlamaModel::quantize would: the result is
+// bit-identical to load() followed by quantize()); the embedding and norms are converted to
+// float32. A tied lm_head that is not excluded is quantized from the embedding in finish().
+//
+//   LlamaStreamingBuilder b;
+//   b.begin(config, options);
+//   for each shard: parse it into a SafetensorsFile view, b.add_shard(view), free the bytes;
+//   b.finish(&model, &report);
+class LlamaStreamingBuilder {
+ public:
+  LlamaStreamingBuilder();
+  ~LlamaStreamingBuilder();
+  LlamaStreamingBuilder(const LlamaStreamingBuilder&) = delete;
+  LlamaStreamingBuilder& operator=(const LlamaStreamingBuilder&) = delete;
+
+  // Starts a model (discarding any previous progress). kInvalidArgument for a bad config/options.
+  Status begin(const LlamaConfig& config, const ModelQuantOptions& options,
+               const LlamaLoadOptions& load_options = {});
+
+  // Consumes every tensor of the model found in `shard` (views are not kept: the caller may free
+  // the shard's bytes after the call). Tensors the model does not use are ignored. Errors:
+  // kInvalidArgument before begin() or after finish(), or for a tensor already seen in an earlier
+  // shard (named); kShapeMismatch / kUnsupported naming the tensor; anything make_linear_quantized
+  // returns, prefixed with the layer name. After an error the builder must be begun again.
+  Status add_shard(const io::SafetensorsFile& shard);
+
+  // HF tensor names still expected (in model order); empty when finish() can succeed.
+  std::vector<std::string> missing() const;
+  // Number of model tensors consumed so far, and of the total expected.
+  size_t tensors_seen() const;
+  size_t tensors_expected() const;
+
+  // Assembles the model. kNotFound naming the first missing tensor (and how many are missing).
+  // `report` (optional) receives one line per linear layer in model order, as quantize() reports.
+  Status finish(std::unique_ptr<LlamaModel>* out, std::vector<LayerQuantReport>* report = nullptr);
+
+ private:
+  struct State;
+  std::unique_ptr<State> st_;
+};
+
+}  // namespace webquant

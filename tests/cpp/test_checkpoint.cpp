@@ -1,0 +1,959 @@
+// webquant's quantized checkpoints (llama_checkpoint.h): save -> parse -> load gives the in-memory
+// quantized model's logits bit for bit, for every scheme; the stored integers follow the documented
+// layout; bad checkpoints fail with the documented codes; streaming quantization of a sharded
+// checkpoint equals load() + quantize().
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "io/json.h"
+#include "webquant/convert.h"
+#include "webquant/llama.h"
+#include "webquant/llama_checkpoint.h"
+#include "webquant/pack.h"
+#include "webquant/safetensors.h"
+
+using namespace webquant;
+
+namespace {
+
+const std::string kDir = std::string(WQ_SHARED_DIR) + "/hub/karpathy/stories260K/";
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  REQUIRE_MESSAGE(f.good(), "cannot open " << path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+struct Stories {
+  std::string config_text;
+  std::string bytes;
+  io::SafetensorsFile file;
+  LlamaConfig config;
+};
+
+const Stories& stories() {
+  static Stories* s = [] {
+    auto* st = new Stories();
+    st->config_text = read_file(kDir + "config.json");
+    st->bytes = read_file(kDir + "model.safetensors");
+    REQUIRE(io::parse_safetensors(reinterpret_cast<const uint8_t*>(st->bytes.data()), st->bytes.size(),
+                                  &st->file).ok());
+    REQUIRE(parse_llama_config(st->config_text, &st->config).ok());
+    return st;
+  }();
+  return *s;
+}
+
+std::unique_ptr<LlamaModel> load_stories() {
+  std::unique_ptr<LlamaModel> m;
+  Status st = LlamaModel::load(stories().config, {&stories().file}, &m);
+  REQUIRE_MESSAGE(st.ok(), st.message);
+  return m;
+}
+
+// 40 token ids: BOS, then a fixed pseudo-random walk through the vocabulary.
+const std::vector<int32_t>& sequence() {
+  static const std::vector<int32_t> seq = [] {
+    std::vector<int32_t> s = {1};
+    uint32_t x = 12345;
+    while (s.size() < 40) {
+      x = x * 1664525u + 1013904223u;
+      s.push_back(static_cast<int32_t>(3 + (x >> 8) % 509));
+    }
+    return s;
+  }();
+  return seq;
+}
+
+std::vector<float> all_logits(LlamaModel& m) {
+  m.reset();
+  std::vector<float> logits;
+  Status st = m.forward(sequence().data(), sequence().size(), true, &logits);
+  REQUIRE_MESSAGE(st.ok(), st.message);
+  return logits;
+}
+
+bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// A saved checkpoint, parsed as a loader would see it.
+struct Saved {
+  std::vector<CheckpointFile> files;
+  std::vector<io::SafetensorsFile> parsed;  // one per .safetensors file, in file order
+  std::string config;
+
+  std::vector<const io::SafetensorsFile*> shards() const {
+    std::vector<const io::SafetensorsFile*> v;
+    for (const auto& f : parsed) v.push_back(&f);
+    return v;
+  }
+  const CheckpointFile* file(const std::string& name) const {
+    for (const auto& f : files) {
+      if (f.name == name) return &f;
+    }
+    return nullptr;
+  }
+  const io::TensorView* tensor(const std::string& name) const {
+    for (const auto& f : parsed) {
+      if (const io::TensorView* t = f.find(name)) return t;
+    }
+    return nullptr;
+  }
+};
+
+Saved save(const LlamaModel& m, const CheckpointSaveOptions& opts = {},
+           const std::string& config_text = stories().config_text) {
+  Saved s;
+  Status st = save_llama_checkpoint(m, config_text, opts, &s.files);
+  REQUIRE_MESSAGE(st.ok(), st.message);
+  REQUIRE(s.files.size() >= 2);
+  REQUIRE(s.files[0].name == "config.json");
+  s.config.assign(s.files[0].bytes.begin(), s.files[0].bytes.end());
+  size_t n = 0;
+  for (const auto& f : s.files) n += f.name.size() > 12 && f.name.rfind(".safetensors") == f.name.size() - 12;
+  s.parsed.resize(n);
+  size_t i = 0;
+  for (const auto& f : s.files) {
+    if (!(f.name.size() > 12 && f.name.rfind(".safetensors") == f.name.size() - 12)) continue;
+    Status p = io::parse_safetensors(f.bytes.data(), f.bytes.size(), &s.parsed[i++]);
+    REQUIRE_MESSAGE(p.ok(), f.name << ": " << p.message);
+  }
+  return s;
+}
+
+std::unique_ptr<LlamaModel> load_saved(const Saved& s, Status* status = nullptr) {
+  std::unique_ptr<LlamaModel> m;
+  Status st = load_llama_checkpoint(s.config, s.shards(), &m);
+  if (status != nullptr) {
+    *status = st;
+    return m;
+  }
+  REQUIRE_MESSAGE(st.ok(), st.message);
+  return m;
+}
+
+io::JsonValue json(const std::string& text) {
+  io::JsonValue v;
+  Status st = io::parse_json(text, &v);
+  REQUIRE_MESSAGE(st.ok(), st.message);
+  return v;
+}
+
+LinearQuantSpec spec(LinearScheme s, bool asym = false, int group = 32) {
+  LinearQuantSpec q;
+  q.scheme = s;
+  q.asymmetric = asym;
+  q.group_size = group;
+  return q;
+}
+
+// Quantizes a fresh stories260K, saves, loads back: logits and every layer's integers must match.
+void check_round_trip(const ModelQuantOptions& q, const std::string& label) {
+  CAPTURE(label);
+  auto m = load_stories();
+  REQUIRE(m->quantize(q, nullptr).ok());
+  const std::vector<float> ref = all_logits(*m);
+  const Saved s = save(*m);
+  auto back = load_saved(s);
+  CHECK(bit_equal(all_logits(*back), ref));
+  CHECK(back->memory_footprint().total == m->memory_footprint().total);
+  for (const std::string& name : m->linear_names()) {
+    CAPTURE(name);
+    const LinearLayer* a = m->linear(name);
+    const LinearLayer* b = back->linear(name);
+    REQUIRE((a == nullptr) == (b == nullptr));
+    if (a == nullptr) continue;
+    CHECK(a->scheme() == b->scheme());
+    if (a->scheme() == LinearScheme::kF32) continue;
+    LinearQuantizedData da, db;
+    REQUIRE(a->export_quantized(&da).ok());
+    REQUIRE(b->export_quantized(&db).ok());
+    CHECK(da.q == db.q);
+    CHECK(da.scales == db.scales);
+    CHECK(da.zero_points == db.zero_points);
+    CHECK(da.group_size == db.group_size);
+    CHECK(da.asymmetric == db.asymmetric);
+  }
+}
+
+// An editable copy of a parsed safetensors file.
+struct Editable {
+  struct T {
+    std::string name, dtype;
+    std::vector<int64_t> shape;
+    std::vector<uint8_t> bytes;
+  };
+  std::vector<T> tensors;
+  std::map<std::string, std::string> metadata;
+
+  explicit Editable(const io::SafetensorsFile& f) : metadata(f.metadata) {
+    for (const io::TensorView& t : f.tensors) {
+      tensors.push_back({t.name, t.dtype, t.shape, std::vector<uint8_t>(t.data, t.data + t.nbytes)});
+    }
+  }
+  T& at(const std::string& name) {
+    for (T& t : tensors) {
+      if (t.name == name) return t;
+    }
+    FAIL("no tensor " << name);
+    return tensors.front();
+  }
+  void drop(const std::string& name) {
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      if (tensors[i].name == name) {
+        tensors.erase(tensors.begin() + static_cast<long>(i));
+        return;
+      }
+    }
+    FAIL("no tensor " << name);
+  }
+  std::vector<uint8_t> bytes() const {
+    std::vector<io::TensorRecord> r;
+    for (const T& t : tensors) r.push_back({t.name, t.dtype, t.shape, t.bytes.data(), t.bytes.size()});
+    std::vector<uint8_t> out;
+    Status st = io::write_safetensors(r, metadata, &out);
+    REQUIRE_MESSAGE(st.ok(), st.message);
+    return out;
+  }
+};
+
+// Loads (config, one edited shard); returns the status.
+Status load_edited(const std::string& config, const Editable& e) {
+  const std::vector<uint8_t> b = e.bytes();
+  io::SafetensorsFile f;
+  Status p = io::parse_safetensors(b.data(), b.size(), &f);
+  REQUIRE_MESSAGE(p.ok(), p.message);
+  std::unique_ptr<LlamaModel> m;
+  Status st = load_llama_checkpoint(config, {&f}, &m);
+  CHECK((m != nullptr) == st.ok());
+  return st;
+}
+
+// `config` with its quantization_config edited by `edit`.
+std::string edit_config(const std::string& config, const std::function<void(io::JsonValue*)>& edit) {
+  io::JsonValue root = json(config);
+  for (auto& kv : root.object) {
+    if (kv.first == "quantization_config") edit(&kv.second);
+  }
+  return io::write_json(root);
+}
+
+io::JsonValue* member(io::JsonValue* o, const std::string& key) {
+  for (auto& kv : o->object) {
+    if (kv.first == key) return &kv.second;
+  }
+  FAIL("no member " << key);
+  return nullptr;
+}
+
+std::string qconfig_text(const std::string& config) {
+  io::JsonValue root = json(config);
+  const io::JsonValue* q = root.get("quantization_config");
+  REQUIRE(q != nullptr);
+  return io::write_json(*q);
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint: every scheme round-trips with bit-identical logits") {
+  ModelQuantOptions q;
+  q.default_spec = spec(LinearScheme::kW8A16);
+  check_round_trip(q, "int8 per channel (w8a16)");
+  q.default_spec = spec(LinearScheme::kW4A16, false, 32);
+  check_round_trip(q, "int4 g32 sym (172 fallback)");
+  q.default_spec = spec(LinearScheme::kW4A16, true, 32);
+  check_round_trip(q, "int4 g32 asym");
+  q.default_spec = spec(LinearScheme::kW4A16, true, 0);
+  check_round_trip(q, "int4 per channel asym");
+  q.default_spec = spec(LinearScheme::kW2A16, false, 32);
+  check_round_trip(q, "int2 g32 sym");
+  q.default_spec = spec(LinearScheme::kW2A16, true, 16);
+  check_round_trip(q, "int2 g16 asym");
+  q.default_spec = spec(LinearScheme::kW8A8);
+  check_round_trip(q, "w8a8");
+  q.default_spec = spec(LinearScheme::kW4A8, true, 32);
+  check_round_trip(q, "w4a8 g32 asym");
+
+  ModelQuantOptions mixed;
+  mixed.default_spec = spec(LinearScheme::kW4A16, false, 32);
+  mixed.exclude = {"model.layers.0.*"};
+  mixed.overrides = {{"*.mlp.down_proj", spec(LinearScheme::kW8A16)},
+                     {"model.layers.4.mlp.*", spec(LinearScheme::kF32)},
+                     {"*.self_attn.v_proj", spec(LinearScheme::kW2A16, true, 64)},
+                     {"lm_head", spec(LinearScheme::kW4A8, false, 32)}};
+  check_round_trip(mixed, "mixed overrides, excluded layer 0, tied lm_head quantized (w4a8)");
+
+  ModelQuantOptions none;
+  none.default_spec = spec(LinearScheme::kF32);
+  check_round_trip(none, "all f32 (tied lm_head stays tied)");
+}
+
+TEST_CASE("checkpoint: config.json carries quantization_config, the same JSON as the metadata") {
+  auto m = load_stories();
+  ModelQuantOptions q;
+  q.default_spec = spec(LinearScheme::kW4A16, true, 32);
+  q.overrides = {{"model.layers.1.self_attn.q_proj", spec(LinearScheme::kW8A8)}};
+  REQUIRE(m->quantize(q, nullptr).ok());
+  const Saved s = save(*m);
+  REQUIRE(s.files.size() == 2);
+  CHECK(s.files[1].name == "model.safetensors");
+
+  const io::JsonValue root = json(s.config);
+  // The source config is kept.
+  CHECK(root.get("model_type")->string == "llama");
+  CHECK(root.get("hidden_size")->number == 64);
+  CHECK(root.get("tie_word_embeddings")->boolean);
+  const io::JsonValue* qc = root.get("quantization_config");
+  REQUIRE(qc != nullptr);
+  CHECK(qc->get("quant_method")->string == "webquant");
+  CHECK(qc->get("version")->number == 1);
+  CHECK(qc->get("packing")->string == "lsb-first");
+  const io::JsonValue* def = qc->get("default");
+  CHECK(def->get("scheme")->string == "w4a16");
+  CHECK(def->get("mode")->string == "asymmetric");
+  CHECK(def->get("granularity")->string == "per-group");
+  CHECK(def->get("group_size")->number == 32);
+  const io::JsonValue* layers = qc->get("layers");
+  REQUIRE(layers->object.size() == 5 * 7 + 1);
+  CHECK(layers->object.front().first == "model.layers.0.self_attn.q_proj");
+  CHECK(layers->object.back().first == "lm_head");
+
+  const io::JsonValue* k = layers->get("model.layers.0.self_attn.k_proj");
+  CHECK(k->get("scheme")->string == "w4a16");
+  CHECK(k->get("bits")->number == 4);
+  CHECK(k->get("mode")->string == "asymmetric");
+  CHECK(k->get("granularity")->string == "per-group");
+  CHECK(k->get("group_size")->number == 32);
+  CHECK(k->get("activations")->string == "float");
+  CHECK(k->get("packing")->string == "lsb-first");
+  CHECK(k->get("out_features")->number == 32);
+  CHECK(k->get("in_features")->number == 64);
+  CHECK(k->get("bias")->boolean == false);
+  CHECK(k->get("fallback") == nullptr);
+
+  const io::JsonValue* down = layers->get("model.layers.2.mlp.down_proj");
+  CHECK(down->get("granularity")->string == "per-channel");
+  CHECK(down->get("group_size")->number == 172);
+  CHECK(down->get("fallback")->string == "172 % 32 != 0");
+
+  const io::JsonValue* a8 = layers->get("model.layers.1.self_attn.q_proj");
+  CHECK(a8->get("scheme")->string == "w8a8");
+  CHECK(a8->get("bits")->number == 8);
+  CHECK(a8->get("activations")->string == "int8");
+  CHECK(a8->get("packing")->string == "none");
+  CHECK(a8->get("mode")->string == "symmetric");
+
+  const io::JsonValue* head = layers->get("lm_head");
+  CHECK(head->get("scheme")->string == "f32");
+  CHECK(head->get("tied")->boolean);
+
+  // The safetensors metadata holds the same JSON, and llama_quantization_config agrees.
+  REQUIRE(s.parsed.size() == 1);
+  CHECK(s.parsed[0].metadata.at("format") == "webquant");
+  CHECK(s.parsed[0].metadata.at("quantization_config") == io::write_json(*qc));
+  CHECK(llama_quantization_config(*m) == io::write_json(*qc));
+
+  bool has = false;
+  REQUIRE(has_quantization_config(s.config, &has).ok());
+  CHECK(has);
+  REQUIRE(has_quantization_config(stories().config_text, &has).ok());
+  CHECK_FALSE(has);
+
+  std::vector<CheckpointLayer> parsed;
+  REQUIRE(parse_quantization_config(s.config, stories().config, &parsed).ok());
+  REQUIRE(parsed.size() == 36);
+  CHECK(parsed[6].name == "model.layers.0.mlp.down_proj");
+  CHECK(parsed[6].group_size == 172);
+  CHECK(parsed[6].fallback == "172 % 32 != 0");
+  CHECK(parsed[7].scheme == LinearScheme::kW8A8);
+  CHECK(parsed.back().tied);
+}
+
+TEST_CASE("checkpoint: stored tensors follow the documented layout") {
+  auto m = load_stories();
+  ModelQuantOptions q;
+  q.default_spec = spec(LinearScheme::kW4A16, true, 32);
+  q.overrides = {{"*.v_proj", spec(LinearScheme::kW2A16, false, 32)},
+                 {"*.o_proj", spec(LinearScheme::kW8A16)},
+                 {"*.up_proj", spec(LinearScheme::kF32)}};
+  REQUIRE(m->quantize(q, nullptr).ok());
+  const Saved s = save(*m);
+
+  // Float tensors of an fp32 checkpoint stay F32; norms of ones fit BF16 exactly.
+  const io::TensorView* embed = s.tensor("model.embed_tokens.weight");
+  REQUIRE(embed != nullptr);
+  CHECK(embed->dtype == "F32");
+  CHECK(embed->shape == std::vector<int64_t>{512, 64});
+  CHECK(std::memcmp(embed->data, stories().file.find("model.embed_tokens.weight")->data, embed->nbytes) == 0);
+  CHECK(s.tensor("lm_head.weight") == nullptr);
+  CHECK(s.tensor("lm_head.qweight") == nullptr);
+
+  const std::string k = "model.layers.3.self_attn.k_proj";
+  LinearQuantizedData d;
+  REQUIRE(m->linear(k)->export_quantized(&d).ok());
+  const io::TensorView* qw = s.tensor(k + ".qweight");
+  REQUIRE(qw != nullptr);
+  CHECK(qw->dtype == "U8");
+  CHECK(qw->shape == std::vector<int64_t>{32, 32});  // 64 codes of 4 bits per row
+  // u = q + 8; value 2j in the low nibble of byte j, 2j+1 in the high nibble.
+  for (int r = 0; r < 32; ++r) {
+    for (int c = 0; c < 64; ++c) {
+      const uint8_t byte = qw->data[r * 32 + c / 2];
+      const int u = c % 2 == 0 ? byte & 0xF : byte >> 4;
+      REQUIRE(u == d.q[r * 64 + c] + 8);
+    }
+  }
+  const io::TensorView* zp = s.tensor(k + ".zero_points");
+  REQUIRE(zp != nullptr);
+  CHECK(zp->dtype == "U8");
+  CHECK(zp->shape == std::vector<int64_t>{32, 2});
+  for (size_t i = 0; i < d.zero_points.size(); ++i) CHECK(int(zp->data[i]) == d.zero_points[i] + 8);
+  const io::TensorView* sc = s.tensor(k + ".scales");
+  CHECK(sc->dtype == "F32");
+  CHECK(sc->shape == std::vector<int64_t>{32, 2});
+  CHECK(std::memcmp(sc->data, d.scales.data(), sc->nbytes) == 0);
+
+  // Dequantizing from the stored tensors alone, as the header's formula says, gives the layer's W.
+  std::vector<float> w(32 * 64);
+  m->linear(k)->dequantize_weight(w.data());
+  const float* scales = reinterpret_cast<const float*>(sc->data);
+  for (int r = 0; r < 32; ++r) {
+    for (int c = 0; c < 64; ++c) {
+      const uint8_t byte = qw->data[r * 32 + c / 2];
+      const int u = c % 2 == 0 ? byte & 0xF : byte >> 4;
+      const float x = scales[r * 2 + c / 32] * static_cast<float>(u - zp->data[r * 2 + c / 32]);
+      REQUIRE(x == w[r * 64 + c]);
+    }
+  }
+
+  // 2-bit symmetric: 4 values per byte at bit offsets 0, 2, 4, 6; no zero points.
+  const std::string v = "model.layers.0.self_attn.v_proj";
+  REQUIRE(m->linear(v)->export_quantized(&d).ok());
+  qw = s.tensor(v + ".qweight");
+  CHECK(qw->shape == std::vector<int64_t>{32, 16});
+  for (int c = 0; c < 64; ++c) CHECK(((qw->data[c / 4] >> (2 * (c % 4))) & 3) == d.q[c] + 2);
+  CHECK(s.tensor(v + ".zero_points") == nullptr);
+
+  // 172-wide rows (down_proj) pack to 86 bytes of 4-bit codes.
+  qw = s.tensor("model.layers.0.mlp.down_proj.qweight");
+  CHECK(qw->shape == std::vector<int64_t>{64, 86});
+  CHECK(s.tensor("model.layers.0.mlp.down_proj.scales")->shape == std::vector<int64_t>{64, 1});
+
+  // int8: signed codes, I8, scales [out, 1].
+  const std::string o = "model.layers.0.self_attn.o_proj";
+  REQUIRE(m->linear(o)->export_quantized(&d).ok());
+  qw = s.tensor(o + ".qweight");
+  CHECK(qw->dtype == "I8");
+  CHECK(qw->shape == std::vector<int64_t>{64, 64});
+  CHECK(std::memcmp(qw->data, d.q.data(), qw->nbytes) == 0);
+  CHECK(s.tensor(o + ".scales")->shape == std::vector<int64_t>{64, 1});
+  CHECK(s.tensor(o + ".zero_points") == nullptr);
+
+  // f32 override: a plain weight.
+  CHECK(s.tensor("model.layers.0.mlp.up_proj.weight")->dtype == "F32");
+  CHECK(s.tensor("model.layers.0.mlp.up_proj.qweight") == nullptr);
+}
+
+TEST_CASE("checkpoint: bf16 weights stay bf16, biases and an untied f32 lm_head round-trip") {
+  // A bf16 copy of stories260K with an untied lm_head and q/k/v/o biases.
+  const io::SafetensorsFile& src = stories().file;
+  std::vector<std::vector<uint8_t>> storage;
+  std::vector<io::TensorRecord> records;
+  storage.reserve(src.tensors.size() + 32);
+  auto add = [&](const std::string& name, const std::vector<int64_t>& shape, const std::vector<float>& f) {
+    std::vector<uint16_t> h(f.size());
+    convert_f32_to_bf16(f.data(), h.data(), f.size());
+    storage.emplace_back(reinterpret_cast<const uint8_t*>(h.data()),
+                         reinterpret_cast<const uint8_t*>(h.data()) + h.size() * 2);
+    records.push_back({name, "BF16", shape, storage.back().data(), storage.back().size()});
+  };
+  for (const io::TensorView& t : src.tensors) {
+    std::vector<float> f(static_cast<size_t>(t.numel()));
+    REQUIRE(io::tensor_to_f32(t, f.data()).ok());
+    add(t.name, t.shape, f);
+    if (t.name == "model.embed_tokens.weight") {
+      for (float& x : f) x *= 0.5f;
+      add("lm_head.weight", t.shape, f);
+    }
+  }
+  for (int l = 0; l < 5; ++l) {
+    const int dims[4] = {64, 32, 32, 64};
+    const char* names[4] = {"q_proj", "k_proj", "v_proj", "o_proj"};
+    for (int j = 0; j < 4; ++j) {
+      std::vector<float> b(static_cast<size_t>(dims[j]));
+      for (size_t i = 0; i < b.size(); ++i) b[i] = 0.01f * static_cast<float>((i * 7 + l + j) % 11) - 0.05f;
+      add("model.layers." + std::to_string(l) + ".self_attn." + names[j] + ".bias", {dims[j]}, b);
+    }
+  }
+  std::vector<uint8_t> bytes;
+  REQUIRE(io::write_safetensors(records, {}, &bytes).ok());
+  io::SafetensorsFile file;
+  REQUIRE(io::parse_safetensors(bytes.data(), bytes.size(), &file).ok());
+  std::string config = stories().config_text;
+  config.replace(config.find("\"tie_word_embeddings\": true"), 27, "\"tie_word_embeddings\": false");
+  config.replace(config.find("\"attention_bias\": false"), 23, "\"attention_bias\": true");
+  std::unique_ptr<LlamaModel> m;
+  REQUIRE(load_llama_checkpoint(config, {&file}, &m).ok());  // no quantization_config: float path
+
+  ModelQuantOptions q;
+  q.default_spec = spec(LinearScheme::kW4A16, false, 32);  // lm_head excluded by default
+  REQUIRE(m->quantize(q, nullptr).ok());
+  const std::vector<float> ref = all_logits(*m);
+  const Saved s = save(*m, {}, config);
+  CHECK(s.tensor("model.embed_tokens.weight")->dtype == "BF16");
+  CHECK(s.tensor("lm_head.weight")->dtype == "BF16");
+  CHECK(s.tensor("model.layers.0.input_layernorm.weight")->dtype == "BF16");
+  CHECK(s.tensor("model.layers.2.self_attn.k_proj.bias")->dtype == "F32");
+  CHECK(s.tensor("model.layers.2.mlp.up_proj.bias") == nullptr);
+  const io::JsonValue root = json(s.config);
+  const io::JsonValue* lm = root.get("quantization_config")->get("layers")->get("lm_head");
+  CHECK(lm->get("scheme")->string == "f32");
+  CHECK(lm->get("tied") == nullptr);
+  CHECK(root.get("quantization_config")->get("layers")->get("model.layers.0.self_attn.q_proj")->get("bias")->boolean);
+  auto back = load_saved(s);
+  CHECK(bit_equal(all_logits(*back), ref));
+  CHECK(back->linear("model.layers.1.self_attn.v_proj")->bias() == m->linear("model.layers.1.self_attn.v_proj")->bias());
+}
+
+TEST_CASE("checkpoint: sharded save writes an index and loads back identically") {
+  auto m = load_stories();
+  ModelQuantOptions q;
+  q.default_spec = spec(LinearScheme::kW4A16, false, 32);
+  q.exclude = {};
+  REQUIRE(m->quantize(q, nullptr).ok());
+  const std::vector<float> ref = all_logits(*m);
+  CheckpointSaveOptions o;
+  o.max_shard_bytes = 40000;
+  const Saved s = save(*m, o);
+  REQUIRE(s.parsed.size() >= 3);
+  CHECK(s.files[1].name == "model-00001-of-0000" + std::to_string(s.parsed.size()) + ".safetensors");
+  const CheckpointFile* index = s.file("model.safetensors.index.json");
+  REQUIRE(index != nullptr);
+  CHECK(&s.files.back() == index);
+  const io::JsonValue ix = json(std::string(index->bytes.begin(), index->bytes.end()));
+  const io::JsonValue* map = ix.get("weight_map");
+  REQUIRE(map != nullptr);
+  size_t n_tensors = 0, data_bytes = 0;
+  for (size_t i = 0; i < s.parsed.size(); ++i) {
+    for (const io::TensorView& t : s.parsed[i].tensors) {
+      ++n_tensors;
+      data_bytes += t.nbytes;
+      REQUIRE(map->get(t.name) != nullptr);
+      CHECK(map->get(t.name)->string == s.files[1 + i].name);
+    }
+    CHECK(s.parsed[i].metadata.at("quantization_config") == qconfig_text(s.config));
+  }
+  CHECK(map->object.size() == n_tensors);
+  CHECK(ix.get("metadata")->get("total_size")->number == data_bytes);
+  // A layer's tensors share a shard.
+  CHECK(map->get("model.layers.3.mlp.gate_proj.qweight")->string ==
+        map->get("model.layers.3.mlp.gate_proj.scales")->string);
+  auto back = load_saved(s);
+  CHECK(bit_equal(all_logits(*back), ref));
+  REQUIRE(back->linear("lm_head") != nullptr);
+  CHECK(back->linear("lm_head")->scheme() == LinearScheme::kW4A16);
+}
+
+TEST_CASE("checkpoint: bad checkpoints fail with the documented codes and names") {
+  auto m = load_stories();
+  ModelQuantOptions q;
+  q.default_spec = spec(LinearScheme::kW4A16, true, 32);
+  q.overrides = {{"model.layers.0.self_attn.o_proj", spec(LinearScheme::kW8A16)}};
+  REQUIRE(m->quantize(q, nullptr).ok());
+  const Saved s = save(*m);
+  const Editable good(s.parsed[0]);
+  REQUIRE(load_edited(s.config, good).ok());
+  const std::string q0 = "model.layers.0.self_attn.q_proj";
+
+  SUBCASE("missing tensor") {
+    Editable e = good;
+    e.drop(q0 + ".scales");
+    Status st = load_edited(s.config, e);
+    CHECK(st.code == StatusCode::kNotFound);
+    CHECK(st.message == "tensor '" + q0 + ".scales' not found in the checkpoint");
+    e = good;
+    e.drop("model.layers.4.post_attention_layernorm.weight");
+    st = load_edited(s.config, e);
+    CHECK(st.code == StatusCode::kNotFound);
+    CHECK(st.message.find("'model.layers.4.post_attention_layernorm.weight'") != std::string::npos);
+    e = good;
+    e.drop(q0 + ".zero_points");
+    CHECK(load_edited(s.config, e).code == StatusCode::kNotFound);
+  }
+  SUBCASE("wrong shapes") {
+    Editable e = good;
+    e.at(q0 + ".qweight").shape = {32, 64};
+    Status st = load_edited(s.config, e);
+    CHECK(st.code == StatusCode::kShapeMismatch);
+    CHECK(st.message == "tensor '" + q0 + ".qweight' has shape [32, 64], expected [64, 32]");
+    e = good;
+    e.at(q0 + ".scales").shape = {128};
+    CHECK(load_edited(s.config, e).code == StatusCode::kShapeMismatch);
+    // quantization_config's shape vs config.json's.
+    const std::string c = edit_config(s.config, [&](io::JsonValue* qc) {
+      member(member(member(qc, "layers"), q0), "in_features")->number = 65;
+    });
+    e = good;
+    e.metadata.erase("quantization_config");
+    st = load_edited(c, e);
+    CHECK(st.code == StatusCode::kShapeMismatch);
+    CHECK(st.message.find(q0) != std::string::npos);
+    CHECK(st.message.find("[64, 65] but config.json implies [64, 64]") != std::string::npos);
+  }
+  SUBCASE("wrong dtypes") {
+    Editable e = good;
+    e.at(q0 + ".qweight").dtype = "I8";
+    Status st = load_edited(s.config, e);
+    CHECK(st.code == StatusCode::kCorruptData);
+    CHECK(st.message == "tensor '" + q0 + ".qweight' has dtype I8, expected U8");
+  }
+  SUBCASE("metadata that disagrees with config.json, or is not JSON") {
+    Editable e = good;
+    std::string meta = e.metadata.at("quantization_config");
+    meta.replace(meta.find("\"asymmetric\""), 12, "\"symmetric\"");
+    e.metadata["quantization_config"] = meta;
+    Status st = load_edited(s.config, e);
+    CHECK(st.code == StatusCode::kCorruptData);
+    CHECK(st.message.find("differs from the quantization_config of config.json") != std::string::npos);
+    e.metadata["quantization_config"] = "{not json";
+    CHECK(load_edited(s.config, e).code == StatusCode::kCorruptData);
+    // Without the config.json copy the metadata alone is enough.
+    io::JsonValue root = json(s.config);
+    root.object.erase(std::remove_if(root.object.begin(), root.object.end(),
+                                     [](const auto& kv) { return kv.first == "quantization_config"; }),
+                      root.object.end());
+    CHECK(load_edited(io::write_json(root), good).ok());
+  }
+  SUBCASE("unknown scheme, method, version, packing") {
+    Editable e = good;
+    e.metadata.erase("quantization_config");
+    auto with = [&](const std::function<void(io::JsonValue*)>& f) { return load_edited(edit_config(s.config, f), e); };
+    Status st = with([&](io::JsonValue* qc) { member(member(member(qc, "layers"), q0), "scheme")->string = "w3a16"; });
+    CHECK(st.code == StatusCode::kUnsupported);
+    CHECK(st.message.find("scheme 'w3a16' is not supported") != std::string::npos);
+    CHECK(st.message.find(q0) != std::string::npos);
+    st = with([&](io::JsonValue* qc) { member(qc, "quant_method")->string = "gptq"; });
+    CHECK(st.code == StatusCode::kUnsupported);
+    CHECK(st.message.find("'gptq'") != std::string::npos);
+    st = with([&](io::JsonValue* qc) { member(qc, "version")->number = 2; });
+    CHECK(st.code == StatusCode::kUnsupported);
+    st = with([&](io::JsonValue* qc) { member(member(member(qc, "layers"), q0), "packing")->string = "msb-first"; });
+    CHECK(st.code == StatusCode::kUnsupported);
+    st = with([&](io::JsonValue* qc) { member(member(member(qc, "layers"), q0), "bits")->number = 2; });
+    CHECK(st.code == StatusCode::kCorruptData);
+    CHECK(st.message.find("bits 2 does not match scheme w4a16") != std::string::npos);
+    st = with([&](io::JsonValue* qc) { member(member(member(qc, "layers"), q0), "group_size")->number = 24; });
+    CHECK(st.code == StatusCode::kCorruptData);
+    st = with([&](io::JsonValue* qc) { member(member(qc, "layers"), q0)->object.front().first = "schema"; });
+    CHECK(st.code == StatusCode::kCorruptData);
+    st = with([&](io::JsonValue* qc) { member(qc, "layers")->object.front().first = "model.layers.9.mlp.up_proj"; });
+    CHECK(st.code == StatusCode::kCorruptData);
+    CHECK(st.message.find("'model.layers.9.mlp.up_proj', which is not a linear layer") != std::string::npos);
+  }
+  SUBCASE("bad integers and scales") {
+    Editable e = good;
+    std::memset(e.at(q0 + ".scales").bytes.data(), 0xFF, 4);  // first scale: a NaN
+    Status st = load_edited(s.config, e);
+    CHECK(st.code == StatusCode::kCorruptData);
+    CHECK(st.message.find(q0 + ": scale") != std::string::npos);
+    e = good;
+    e.at(q0 + ".zero_points").bytes[3] = 16;  // 4-bit zero codes are < 16
+    st = load_edited(s.config, e);
+    CHECK(st.code == StatusCode::kCorruptData);
+    CHECK(st.message.find("zero point") != std::string::npos);
+  }
+  SUBCASE("a float checkpoint's errors are LlamaModel::load's") {
+    std::unique_ptr<LlamaModel> f;
+    Status st = load_llama_checkpoint("{\"model_type\": \"bert\"}", {&stories().file}, &f);
+    CHECK(st.code == StatusCode::kUnsupported);
+    st = load_llama_checkpoint("[1]", {&stories().file}, &f);
+    CHECK(st.code == StatusCode::kCorruptData);
+  }
+}
+
+TEST_CASE("checkpoint: padding bits after a row's last code must be zero") {
+  // stories260K's rows are all whole bytes (64 and 172 codes); a tiny model with
+  // intermediate_size 7 gives 4-bit down_proj rows of 7 codes = 3.5 bytes.
+  const char* config =
+      "{\"model_type\": \"llama\", \"hidden_size\": 8, \"intermediate_size\": 7, \"num_hidden_layers\": 1,"
+      " \"num_attention_heads\": 2, \"num_key_value_heads\": 1, \"vocab_size\": 16, \"max_position_embeddings\": 8,"
+      " \"tie_word_embeddings\": true}";
+  LlamaConfig cfg;
+  REQUIRE(parse_llama_config(config, &cfg).ok());
+  // Random float checkpoint for that config.
+  std::vector<std::vector<float>> data;
+  std::vector<io::TensorRecord> recs;
+  data.reserve(16);
+  uint32_t x = 7;
+  auto add = [&](const std::string& name, std::vector<int64_t> shape, bool ones) {
+    size_t n = 1;
+    for (int64_t d : shape) n *= static_cast<size_t>(d);
+    std::vector<float> v(n);
+    for (float& f : v) {
+      x = x * 1103515245u + 12345u;
+      f = ones ? 1.0f : (static_cast<float>((x >> 9) % 2001) - 1000.0f) / 5000.0f;
+    }
+    data.push_back(std::move(v));
+    recs.push_back({name, "F32", shape, reinterpret_cast<const uint8_t*>(data.back().data()), data.back().size() * 4});
+  };
+  add("model.embed_tokens.weight", {16, 8}, false);
+  add("model.norm.weight", {8}, true);
+  add("model.layers.0.input_layernorm.weight", {8}, true);
+  add("model.layers.0.post_attention_layernorm.weight", {8}, true);
+  add("model.layers.0.self_attn.q_proj.weight", {8, 8}, false);
+  add("model.layers.0.self_attn.k_proj.weight", {4, 8}, false);
+  add("model.layers.0.self_attn.v_proj.weight", {4, 8}, false);
+  add("model.layers.0.self_attn.o_proj.weight", {8, 8}, false);
+  add("model.layers.0.mlp.gate_proj.weight", {7, 8}, false);
+  add("model.layers.0.mlp.up_proj.weight", {7, 8}, false);
+  add("model.layers.0.mlp.down_proj.weight", {8, 7}, false);
+  std::vector<uint8_t> bytes;
+  REQUIRE(io::write_safetensors(recs, {}, &bytes).ok());
+  io::SafetensorsFile f;
+  REQUIRE(io::parse_safetensors(bytes.data(), bytes.size(), &f).ok());
+  std::unique_ptr<LlamaModel> m;
+  REQUIRE(LlamaModel::load(cfg, {&f}, &m).ok());
+  ModelQuantOptions q;
+  q.default_spec = spec(LinearScheme::kW4A16, true, 0);
+  REQUIRE(m->quantize(q, nullptr).ok());
+  const std::vector<int32_t> toks = {1, 5, 9, 15, 2};
+  std::vector<float> ref, got;
+  REQUIRE(m->forward(toks.data(), toks.size(), true, &ref).ok());
+  const Saved s = save(*m, {}, config);
+  const std::string down = "model.layers.0.mlp.down_proj.qweight";
+  CHECK(s.tensor(down)->shape == std::vector<int64_t>{8, 4});  // 7 codes -> 4 bytes, 4 bits padding
+  auto back = load_saved(s);
+  REQUIRE(back->forward(toks.data(), toks.size(), true, &got).ok());
+  CHECK(bit_equal(got, ref));
+  Editable e(s.parsed[0]);
+  e.at(down).bytes[3 * 4 + 3] |= 0x10;  // row 3, last byte, a padding bit
+  Status st = load_edited(s.config, e);
+  CHECK(st.code == StatusCode::kCorruptData);
+  CHECK(st.message == "tensor '" + down + "' row 3 has non-zero padding bits after its 7 codes");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming quantization.
+
+namespace {
+
+// stories260K's tensors split into n shards (contiguous runs in header order, or round-robin).
+struct Split {
+  std::vector<std::vector<uint8_t>> bytes;
+  std::vector<io::SafetensorsFile> files;
+};
+
+Split split_stories(int n, bool round_robin, const std::vector<std::string>& last_shard = {}) {
+  const io::SafetensorsFile& src = stories().file;
+  std::vector<std::vector<io::TensorRecord>> per(static_cast<size_t>(n));
+  size_t i = 0;
+  for (const io::TensorView& t : src.tensors) {
+    size_t to = round_robin ? i % per.size() : i * per.size() / src.tensors.size();
+    if (std::find(last_shard.begin(), last_shard.end(), t.name) != last_shard.end()) to = per.size() - 1;
+    per[to].push_back({t.name, t.dtype, t.shape, t.data, t.nbytes});
+    ++i;
+  }
+  Split s;
+  s.bytes.resize(per.size());
+  s.files.resize(per.size());
+  for (size_t k = 0; k < per.size(); ++k) {
+    REQUIRE(io::write_safetensors(per[k], {}, &s.bytes[k]).ok());
+    REQUIRE(io::parse_safetensors(s.bytes[k].data(), s.bytes[k].size(), &s.files[k]).ok());
+  }
+  return s;
+}
+
+void check_streaming(const ModelQuantOptions& q, const Split& split, const std::string& label) {
+  CAPTURE(label);
+  auto ref = load_stories();
+  std::vector<LayerQuantReport> ref_report, report;
+  REQUIRE(ref->quantize(q, &ref_report).ok());
+  LlamaStreamingBuilder b;
+  REQUIRE(b.begin(stories().config, q).ok());
+  CHECK(b.tensors_expected() == stories().file.tensors.size());
+  for (const io::SafetensorsFile& f : split.files) {
+    Status st = b.add_shard(f);
+    REQUIRE_MESSAGE(st.ok(), st.message);
+  }
+  CHECK(b.missing().empty());
+  CHECK(b.tensors_seen() == b.tensors_expected());
+  std::unique_ptr<LlamaModel> m;
+  Status st = b.finish(&m, &report);
+  REQUIRE_MESSAGE(st.ok(), st.message);
+  CHECK(bit_equal(all_logits(*m), all_logits(*ref)));
+  CHECK(m->memory_footprint().total == ref->memory_footprint().total);
+  REQUIRE(report.size() == ref_report.size());
+  for (size_t i = 0; i < report.size(); ++i) {
+    CAPTURE(report[i].name);
+    CHECK(report[i].name == ref_report[i].name);
+    CHECK(report[i].quantized == ref_report[i].quantized);
+    CHECK(report[i].scheme == ref_report[i].scheme);
+    CHECK(report[i].bytes_before == ref_report[i].bytes_before);
+    CHECK(report[i].bytes_after == ref_report[i].bytes_after);
+    CHECK(report[i].note == ref_report[i].note);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("streaming: shard by shard equals load() + quantize(), bit for bit") {
+  const Split three = split_stories(3, false);
+  REQUIRE(three.files.size() == 3);
+  ModelQuantOptions q;
+  q.default_spec = spec(LinearScheme::kW4A16, false, 32);
+  check_streaming(q, three, "int4 g32 sym, 3 contiguous shards");
+  q.default_spec = spec(LinearScheme::kW8A8);
+  check_streaming(q, split_stories(4, true), "w8a8, 4 round-robin shards");
+  q.default_spec = spec(LinearScheme::kW2A16, true, 32);
+  q.exclude = {};
+  check_streaming(q, three, "int2 asym with the tied lm_head quantized");
+  ModelQuantOptions mixed;
+  mixed.default_spec = spec(LinearScheme::kW4A8, true, 32);
+  mixed.exclude = {"model.layers.1.*"};
+  mixed.overrides = {{"*.down_proj", spec(LinearScheme::kW8A16)}, {"lm_head", spec(LinearScheme::kF32)}};
+  check_streaming(mixed, split_stories(1, false), "mixed, one shard");
+  // The embedding arriving last (tied head quantized in finish()).
+  q.default_spec = spec(LinearScheme::kW4A16, true, 16);
+  check_streaming(q, split_stories(3, true, {"model.embed_tokens.weight"}), "embedding in the last shard");
+}
+
+TEST_CASE("streaming: a bias in a later shard than its weight is attached") {
+  // Biases for q/k/v/o in the last shard, weights elsewhere.
+  std::vector<std::vector<float>> biases;
+  std::vector<io::TensorRecord> recs;
+  for (const io::TensorView& t : stories().file.tensors) recs.push_back({t.name, t.dtype, t.shape, t.data, t.nbytes});
+  biases.reserve(20);
+  std::vector<io::TensorRecord> bias_recs;
+  for (int l = 0; l < 5; ++l) {
+    const int dims[4] = {64, 32, 32, 64};
+    const char* names[4] = {"q_proj", "k_proj", "v_proj", "o_proj"};
+    for (int j = 0; j < 4; ++j) {
+      std::vector<float> b(static_cast<size_t>(dims[j]));
+      for (size_t i = 0; i < b.size(); ++i) b[i] = 0.02f * static_cast<float>((i * 5 + l * 3 + j) % 9) - 0.08f;
+      biases.push_back(std::move(b));
+      bias_recs.push_back({"model.layers." + std::to_string(l) + ".self_attn." + names[j] + ".bias", "F32",
+                           {dims[j]}, reinterpret_cast<const uint8_t*>(biases.back().data()),
+                           biases.back().size() * 4});
+    }
+  }
+  std::vector<uint8_t> b0, b1, ball;
+  REQUIRE(io::write_safetensors(recs, {}, &b0).ok());
+  REQUIRE(io::write_safetensors(bias_recs, {}, &b1).ok());
+  std::vector<io::TensorRecord> all = recs;
+  all.insert(all.end(), bias_recs.begin(), bias_recs.end());
+  REQUIRE(io::write_safetensors(all, {}, &ball).ok());
+  io::SafetensorsFile f0, f1, fall;
+  REQUIRE(io::parse_safetensors(b0.data(), b0.size(), &f0).ok());
+  REQUIRE(io::parse_safetensors(b1.data(), b1.size(), &f1).ok());
+  REQUIRE(io::parse_safetensors(ball.data(), ball.size(), &fall).ok());
+  std::string text = stories().config_text;
+  text.replace(text.find("\"attention_bias\": false"), 23, "\"attention_bias\": true");
+  LlamaConfig cfg;
+  REQUIRE(parse_llama_config(text, &cfg).ok());
+
+  ModelQuantOptions q;
+  q.default_spec = spec(LinearScheme::kW4A16, true, 32);
+  q.overrides = {{"*.o_proj", spec(LinearScheme::kF32)}};
+  std::unique_ptr<LlamaModel> ref, m, one;
+  REQUIRE(LlamaModel::load(cfg, {&fall}, &ref).ok());
+  REQUIRE(ref->quantize(q, nullptr).ok());
+  LlamaStreamingBuilder b;
+  REQUIRE(b.begin(cfg, q).ok());
+  REQUIRE(b.add_shard(f0).ok());
+  CHECK(b.missing().size() == 20);
+  CHECK(b.missing().front() == "model.layers.0.self_attn.q_proj.bias");
+  std::unique_ptr<LlamaModel> early;
+  Status st = b.finish(&early, nullptr);
+  CHECK(st.code == StatusCode::kNotFound);
+  CHECK(st.message == "streaming: tensor 'model.layers.0.self_attn.q_proj.bias' was not in any shard (and 19 more tensors are missing)");
+  REQUIRE(b.add_shard(f1).ok());
+  REQUIRE(b.finish(&m, nullptr).ok());
+  CHECK(bit_equal(all_logits(*m), all_logits(*ref)));
+  // Same shard: built once with its bias.
+  REQUIRE(b.begin(cfg, q).ok());
+  REQUIRE(b.add_shard(fall).ok());
+  REQUIRE(b.finish(&one, nullptr).ok());
+  CHECK(bit_equal(all_logits(*one), all_logits(*ref)));
+}
+
+TEST_CASE("streaming: errors name the tensor") {
+  ModelQuantOptions q;
+  q.default_spec = spec(LinearScheme::kW4A16, false, 32);
+  LlamaStreamingBuilder b;
+  CHECK(b.add_shard(stories().file).code == StatusCode::kInvalidArgument);
+  std::unique_ptr<LlamaModel> m;
+  CHECK(b.finish(&m, nullptr).code == StatusCode::kInvalidArgument);
+
+  const Split split = split_stories(3, false, {});
+  REQUIRE(b.begin(stories().config, q).ok());
+  REQUIRE(b.add_shard(split.files[0]).ok());
+  REQUIRE(b.add_shard(split.files[2]).ok());
+  Status st = b.finish(&m, nullptr);
+  CHECK(st.code == StatusCode::kNotFound);
+  CHECK(st.message.find("streaming: tensor '" + b.missing().front() + "' was not in any shard") == 0);
+  CHECK(m == nullptr);
+  // The same shard twice.
+  st = b.add_shard(split.files[0]);
+  CHECK(st.code == StatusCode::kInvalidArgument);
+  CHECK(st.message.find("appears in more than one shard") != std::string::npos);
+  // Errors reset the builder.
+  CHECK(b.add_shard(split.files[1]).code == StatusCode::kInvalidArgument);
+
+  // A shape that disagrees with the config.
+  LlamaConfig wide;
+  std::string text = stories().config_text;
+  text.replace(text.find("\"intermediate_size\": 172"), 24, "\"intermediate_size\": 128");
+  REQUIRE(parse_llama_config(text, &wide).ok());
+  REQUIRE(b.begin(wide, q).ok());
+  st = b.add_shard(stories().file);
+  CHECK(st.code == StatusCode::kShapeMismatch);
+  CHECK(st.message == "tensor 'model.layers.0.mlp.gate_proj.weight' has shape [172, 64], expected [128, 64]");
+
+  // An unsupported dtype.
+  Editable e(stories().file);
+  auto& t = e.at("model.layers.2.mlp.up_proj.weight");
+  t.dtype = "I32";
+  const std::vector<uint8_t> bytes = e.bytes();
+  io::SafetensorsFile f;
+  REQUIRE(io::parse_safetensors(bytes.data(), bytes.size(), &f).ok());
+  REQUIRE(b.begin(stories().config, q).ok());
+  st = b.add_shard(f);
+  CHECK(st.code == StatusCode::kUnsupported);
+  CHECK(st.message.find("'model.layers.2.mlp.up_proj.weight' has dtype I32") != std::string::npos);
+
+  // A bad spec surfaces with the layer name.
+  ModelQuantOptions bad;
+  bad.default_spec = spec(LinearScheme::kW8A16, true, 0);
+  REQUIRE(b.begin(stories().config, bad).ok());
+  st = b.add_shard(stories().file);
+  CHECK(st.code == StatusCode::kInvalidArgument);
+  CHECK(st.message.find("model.layers.0.self_attn.q_proj: ") == 0);
+}
+
+TEST_CASE("streaming then saving gives the same checkpoint as quantize then saving") {
+  ModelQuantOptions q;
+  q.default_spec = spec(LinearScheme::kW4A16, true, 32);
+  auto ref = load_stories();
+  REQUIRE(ref->quantize(q, nullptr).ok());
+  const Split split = split_stories(3, false);
+  LlamaStreamingBuilder b;
+  REQUIRE(b.begin(stories().config, q).ok());
+  for (const auto& f : split.files) REQUIRE(b.add_shard(f).ok());
+  std::unique_ptr<LlamaModel> m;
+  REQUIRE(b.finish(&m, nullptr).ok());
+  const Saved a = save(*ref), c = save(*m);
+  REQUIRE(a.files.size() == c.files.size());
+  for (size_t i = 0; i < a.files.size(); ++i) CHECK(a.files[i].bytes == c.files[i].bytes);
+}
