@@ -39,3 +39,4 @@ export { dtypeInfo, type DTypeInfo, type IntDTypeInfo, type FloatDTypeInfo } fro
 export { errorMetrics, type ErrorMetrics } from './core/metrics.js';
 export * from './hub/index.js';
 export * from './models/index.js';
+export * from './eval/index.js';
