@@ -205,7 +205,9 @@ test('Notebook: a plain module script imports the package by URL and runs the co
   const { page, errors } = await open('/notebook.html');
   const script = await page.$eval('script#cell', (s) => ({ type: s.getAttribute('type'), text: s.textContent ?? '' }));
   assert.equal(script.type, 'module');
-  assert.match(script.text, /from '\.\/webquant\/index\.js'/);
+  assert.match(script.text, /from '\.\/webquant\/browser\/webquant\.js'/);
+  // No import map: the bundle is self-contained.
+  assert.equal(await page.$('script[type="importmap"]'), null);
   const lines = script.text.trim().split('\n').length;
   assert.ok(lines <= 25, `the workflow takes ${lines} lines`);
   assert.equal((await page.textContent('#source'))?.trim(), script.text.trim(), 'the page shows the code it runs');
