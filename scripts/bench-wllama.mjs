@@ -183,6 +183,10 @@ async function main() {
       `wllama ${await wllamaVersion()} (llama.cpp, SIMD, single-thread, no WebGPU) on GGUF files written by webquant's exportGguf; ` +
         `webquant on the page's main thread, ${Object.values(results.webquant)[0]?.simd === false ? 'baseline' : 'SIMD'} build, ` +
         `quantizing every linear layer including the tied lm_head.`,
+      `The bytes of the i32x4.dot_i16x8_s opcode (fd ba 01) occur ${await countDotI16x8()} times in wllama.wasm ` +
+        `(${await countDotI16x8(path.join(root, 'dist/wasm/webquant-simd.wasm'))} in webquant-simd.wasm); ` +
+        `ggml's WebAssembly Q8_0/Q4_0 dot products are written with it, so a count of 0 means this wllama build runs its ` +
+        `block-quantized dot products in ggml's generic scalar code, while its F32 path is SIMD (f32x4).`,
       '',
       '| engine | weights (synthetic weights) | size MB | prompt tokens | prefill tok/s | decode tok/s | webquant / wllama prefill | webquant / wllama decode |',
       '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -207,6 +211,16 @@ async function main() {
     await browser.close();
     await hub.close();
   }
+}
+
+/** Occurrences of the i32x4.dot_i16x8_s opcode bytes (0xfd, LEB128 186) in a wasm binary (a byte scan). */
+async function countDotI16x8(file = path.join(root, 'node_modules/@wllama/wllama/esm/wasm/wllama.wasm')) {
+  const bytes = await fs.readFile(file);
+  let n = 0;
+  for (let i = bytes.indexOf(0xfd); i >= 0 && i + 2 < bytes.length; i = bytes.indexOf(0xfd, i + 1)) {
+    if (bytes[i + 1] === 0xba && bytes[i + 2] === 0x01) n++;
+  }
+  return n;
 }
 
 async function wllamaVersion() {
