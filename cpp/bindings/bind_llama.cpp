@@ -19,8 +19,11 @@
 #include <utility>
 #include <vector>
 
+#include "model_handoff.h"
+#include "js_status.h"
 #include "webquant/linear.h"
 #include "webquant/llama.h"
+#include "webquant/llama_checkpoint.h"
 #include "webquant/safetensors.h"
 #include "webquant/sampling.h"
 #include "webquant/status.h"
@@ -30,10 +33,10 @@ namespace {
 
 using emscripten::val;
 
-struct LlamaJsStatus {
-  int code = 0;
-  std::string message;
-};
+using bindings::bad;
+using bindings::error_as;
+using bindings::JsStatus;
+using bindings::to_js;
 
 // Result of forward(): `ptr` holds rows * vocab floats (row-major), owned by the handle.
 struct LlamaJsLogits {
@@ -50,18 +53,6 @@ struct LlamaJsStep {
   std::string message;
   int token = -1;
 };
-
-template <typename T>
-T error_as(const Status& s) {
-  T t;
-  t.code = static_cast<int>(s.code);
-  t.message = s.message;
-  return t;
-}
-
-LlamaJsStatus to_js(const Status& s) { return error_as<LlamaJsStatus>(s); }
-
-Status bad(StatusCode c, std::string msg) { return Status::Error(c, std::move(msg)); }
 
 Status not_loaded() {
   return bad(StatusCode::kInvalidArgument, "the model is not loaded (load() failed or was never called)");
@@ -115,7 +106,7 @@ class LlamaModelHandle {
  public:
   // shards: [{name, ptr, byteLength}] of safetensors files already in the heap (caller-owned).
   // maxContext: KV-cache capacity in positions (0 = max_position_embeddings).
-  LlamaJsStatus load(std::string config_json, val shards, int max_context) {
+  JsStatus load(std::string config_json, val shards, int max_context) {
     model_.reset();
     history_.clear();
     LlamaConfig config;
@@ -140,10 +131,23 @@ class LlamaModelHandle {
       return to_js(bad(StatusCode::kInvalidArgument, "maxContext must be >= 0"));
     LlamaLoadOptions options;
     options.max_context = max_context;
-    s = LlamaModel::load(config, views, &model_, options);
+    // Float HF checkpoints, and webquant's quantized ones (config.json quantization_config).
+    s = load_llama_checkpoint(config_json, views, &model_, options);
     if (!s.ok()) model_.reset();
     return to_js(s);
   }
+
+  // Takes the model bind_checkpoint.cpp parked under `ticket` (streaming quantization).
+  JsStatus adopt(double ticket) {
+    std::unique_ptr<LlamaModel> m = bindings::take_parked_model(static_cast<uint32_t>(ticket));
+    if (!m) return to_js(bad(StatusCode::kNotFound, "no parked model with ticket " + std::to_string(ticket)));
+    model_ = std::move(m);
+    history_.clear();
+    return {};
+  }
+
+  // The model for bind_checkpoint.cpp's CheckpointWriter (0 when not loaded); use at once.
+  double modelPtr() const { return static_cast<double>(reinterpret_cast<uintptr_t>(model_.get())); }
 
   bool loaded() const { return model_ != nullptr; }
 
@@ -191,8 +195,8 @@ class LlamaModelHandle {
 
   // Sampling options for the following prefill/decode calls; reseeds the PRNG.
   // seed: an integer in [0, 2^53) (a JS number).
-  LlamaJsStatus setSampling(double temperature, int top_k, double top_p, double repetition_penalty,
-                            double seed) {
+  JsStatus setSampling(double temperature, int top_k, double top_p, double repetition_penalty,
+                       double seed) {
     if (!(seed >= 0 && seed == std::floor(seed) && seed <= 9007199254740991.0))
       return to_js(bad(StatusCode::kInvalidArgument,
                        "seed must be an integer in [0, 2^53) (got " + std::to_string(seed) + ")"));
@@ -329,9 +333,7 @@ EMSCRIPTEN_BINDINGS(webquant_llama) {
   using namespace emscripten;
   using namespace webquant;
 
-  value_object<LlamaJsStatus>("WqLlamaStatus")
-      .field("code", &LlamaJsStatus::code)
-      .field("message", &LlamaJsStatus::message);
+  // JsStatus is registered by bind_core.cpp (js_status.h).
   value_object<LlamaJsLogits>("WqLlamaLogits")
       .field("code", &LlamaJsLogits::code)
       .field("message", &LlamaJsLogits::message)
@@ -346,6 +348,8 @@ EMSCRIPTEN_BINDINGS(webquant_llama) {
   class_<LlamaModelHandle>("LlamaModelHandle")
       .constructor<>()
       .function("load", &LlamaModelHandle::load)
+      .function("adopt", &LlamaModelHandle::adopt)
+      .function("modelPtr", &LlamaModelHandle::modelPtr)
       .function("loaded", &LlamaModelHandle::loaded)
       .function("config", &LlamaModelHandle::config)
       .function("position", &LlamaModelHandle::position)

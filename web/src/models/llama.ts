@@ -20,7 +20,7 @@ import { allocOrThrow, checkStatus, copyIn } from '../runtime/heap.js';
 import { unwatch, watchForLeak } from '../runtime/lifetime.js';
 import { type Backend, getBackend, init } from '../runtime/loader.js';
 import type { WasmPointer } from '../runtime/module.js';
-import type { LlamaModelHandle, LlamaModule, WasmLinearSpec, WasmLlamaConfig } from './llama-module.js';
+import type { LlamaModelHandle, LlamaModule, WasmLayerReport, WasmLinearSpec, WasmLlamaConfig, WasmMemoryFootprint } from './llama-module.js';
 import { Tokenizer } from './tokenizer.js';
 import { now, yieldToEventLoop } from './yield.js';
 
@@ -302,6 +302,42 @@ interface RunState {
 }
 
 /**
+ * @internal The JSON files a model was built from, kept so that it can be saved again
+ * (checkpoint.ts); the weights are not kept.
+ */
+export interface LlamaSourceFiles {
+  config: Record<string, unknown>;
+  generationConfig?: Record<string, unknown>;
+  tokenizer?: Record<string, unknown>;
+  tokenizerConfig?: Record<string, unknown>;
+}
+
+/** @internal What checkpoint.ts needs from a model; not part of the public API. */
+export interface LlamaInternals {
+  readonly backend: Backend;
+  readonly source: LlamaSourceFiles;
+  /** Runs `fn` with the live handle once earlier calls have finished (the model's lock). */
+  exclusive<T>(fn: (handle: LlamaModelHandle) => T | Promise<T>): Promise<T>;
+}
+
+const INTERNALS = new WeakMap<LlamaForCausalLM, LlamaInternals>();
+
+/** @internal */
+export function llamaInternals(model: LlamaForCausalLM): LlamaInternals {
+  const i = model instanceof LlamaForCausalLM ? INTERNALS.get(model) : undefined;
+  if (!i) invalid('expected a LlamaForCausalLM');
+  return i;
+}
+
+/** @internal Wraps a handle whose model was built elsewhere (streaming quantization). */
+export function llamaFromHandle(backend: Backend, handle: LlamaModelHandle, source: LlamaSourceFiles, name: string): LlamaForCausalLM {
+  const tokenizer = source.tokenizer ? Tokenizer.fromJSON(source.tokenizer, source.tokenizerConfig ?? {}) : undefined;
+  if (!tokenizer) throw new WebQuantError('not_found', `${name} has no tokenizer.json; a tokenizer is needed to run the model on text`);
+  // The constructor is private to the public API; this module-internal factory may call it.
+  return Reflect.construct(LlamaForCausalLM, [backend, handle, tokenizer, source.generationConfig ?? {}, name, source]) as LlamaForCausalLM;
+}
+
+/**
  * A Llama-family causal LM running in WebAssembly. Owns C++ memory: call {@link dispose} (or
  * declare it with `using`) when done. Calls are serialized: a second `generate` waits for the
  * first to finish.
@@ -323,7 +359,14 @@ export class LlamaForCausalLM {
   #disposePending = false;
   readonly #leakToken = {};
 
-  private constructor(backend: Backend, handle: LlamaModelHandle, tokenizer: Tokenizer, generationConfig: Record<string, unknown>, name: string) {
+  private constructor(
+    backend: Backend,
+    handle: LlamaModelHandle,
+    tokenizer: Tokenizer,
+    generationConfig: Record<string, unknown>,
+    name: string,
+    source: LlamaSourceFiles,
+  ) {
     this.#backend = backend;
     this.#handle = handle;
     this.tokenizer = tokenizer;
@@ -336,6 +379,11 @@ export class LlamaForCausalLM {
       eosTokenIds: [...c.eosTokenIds],
     });
     watchForLeak(this, 'LlamaForCausalLM', this.#leakToken);
+    INTERNALS.set(this, {
+      backend,
+      source,
+      exclusive: (fn) => this.#exclusive(() => fn(this.#live())),
+    });
   }
 
   /**
@@ -407,7 +455,11 @@ export class LlamaForCausalLM {
     } finally {
       for (const s of shards) module._free(s.ptr);
     }
-    return new LlamaForCausalLM(backend, handle, tokenizer, files.generationConfig ?? {}, name);
+    const source: LlamaSourceFiles = { config: files.config };
+    if (files.generationConfig) source.generationConfig = files.generationConfig;
+    if (files.tokenizer) source.tokenizer = files.tokenizer;
+    if (files.tokenizerConfig) source.tokenizerConfig = files.tokenizerConfig;
+    return new LlamaForCausalLM(backend, handle, tokenizer, files.generationConfig ?? {}, name, source);
   }
 
   /** True once {@link dispose} has been called. */
@@ -647,19 +699,7 @@ export class LlamaForCausalLM {
     const handle = this.#live();
     const report = handle.quantize(request.wasm);
     checkStatus(report);
-    const layers: LayerQuantSummary[] = report.layers.map((l) => {
-      const spec = request.specFor(l.name);
-      const fallback = l.quantized && spec !== undefined && spec.scheme !== SCHEME.f32 && spec.groupSize > 0 && l.inFeatures % spec.groupSize !== 0;
-      return { ...l, fallback };
-    });
-    return {
-      layers,
-      fallbacks: layers.filter((l) => l.fallback).map((l) => l.name),
-      excluded: layers.filter((l) => !l.quantized).map((l) => l.name),
-      bytesBefore: layers.reduce((s, l) => s + l.bytesBefore, 0),
-      bytesAfter: layers.reduce((s, l) => s + l.bytesAfter, 0),
-      footprint: handle.memoryFootprint(),
-    };
+    return summarizeQuantization(request, report.layers, handle.memoryFootprint());
   }
 
   /** Synchronous quantize, for callers that know no generation is running (quantizeModel). */
@@ -694,13 +734,32 @@ export class LlamaForCausalLM {
   }
 }
 
-interface QuantRequest {
+/** @internal The summary of a quantize report (also used by streaming quantization). */
+export function summarizeQuantization(request: QuantRequest, report: WasmLayerReport[], footprint: WasmMemoryFootprint): QuantizationSummary {
+  const layers: LayerQuantSummary[] = report.map((l) => {
+    const spec = request.specFor(l.name);
+    const fallback = l.quantized && spec !== undefined && spec.scheme !== SCHEME.f32 && spec.groupSize > 0 && l.inFeatures % spec.groupSize !== 0;
+    return { ...l, fallback };
+  });
+  return {
+    layers,
+    fallbacks: layers.filter((l) => l.fallback).map((l) => l.name),
+    excluded: layers.filter((l) => !l.quantized).map((l) => l.name),
+    bytesBefore: layers.reduce((s, l) => s + l.bytesBefore, 0),
+    bytesAfter: layers.reduce((s, l) => s + l.bytesAfter, 0),
+    footprint,
+  };
+}
+
+/** @internal */
+export interface QuantRequest {
   wasm: { default: WasmLinearSpec; exclude: string[]; overrides: (WasmLinearSpec & { pattern: string })[] };
   /** The effective spec of a layer (undefined when excluded). */
   specFor(name: string): WasmLinearSpec | undefined;
 }
 
-function buildQuantRequest(options: QuantizeModelOptions): QuantRequest {
+/** @internal Checks quantize options and maps them to the core's form. */
+export function buildQuantRequest(options: QuantizeModelOptions): QuantRequest {
   if (options === null || typeof options !== 'object') invalid('quantize options must be an object');
   const def = layerSpec(options, 'options');
   const exclude = options.exclude ?? ['lm_head'];
@@ -735,6 +794,12 @@ function checkModelType(config: unknown, name: string): void {
       `${name}: model_type ${type === undefined ? '(missing)' : JSON.stringify(type)} is not supported; ` +
         `supported model types: ${SUPPORTED_MODEL_TYPES.join(', ')}`,
     );
+  }
+  // A quantized checkpoint of another method fails before its weights are downloaded.
+  const q = (config as { quantization_config?: { quant_method?: unknown } }).quantization_config;
+  if (q !== undefined && (q === null || typeof q !== 'object' || q.quant_method !== 'webquant')) {
+    const method = q !== null && typeof q === 'object' ? JSON.stringify(q.quant_method) : 'unknown';
+    throw new WebQuantError('unsupported', `${name}: quantization_config.quant_method ${method} is not supported; webquant loads its own format ('webquant')`);
   }
 }
 
