@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "js_status.h"
 #include "kernels/simd.h"
 #include "kernels/table.h"
 #include "webquant/convert.h"
@@ -33,17 +34,11 @@ namespace {
 
 using emscripten::val;
 
-struct JsStatus {
-  int code = 0;
-  std::string message;
-};
-
-struct JsBuffer {
-  int code = 0;
-  std::string message;
-  uintptr_t ptr = 0;      // malloc'ed by the binding, freed by the caller
-  size_t byteLength = 0;  // bytes at ptr
-};
+using bindings::bad;
+using bindings::error_as;
+using bindings::JsBuffer;
+using bindings::JsStatus;
+using bindings::to_js;
 
 struct JsScaleZeroPoint {
   int code = 0;
@@ -81,18 +76,6 @@ struct JsBench {
   std::string message;
   double seconds = 0;  // per call
 };
-
-JsStatus to_js(const Status& s) { return {static_cast<int>(s.code), s.message}; }
-
-template <typename T>
-T error_as(const Status& s) {
-  T t;
-  t.code = static_cast<int>(s.code);
-  t.message = s.message;
-  return t;
-}
-
-Status bad(StatusCode c, std::string msg) { return Status::Error(c, std::move(msg)); }
 
 std::string num(double d) {
   if (d == std::floor(d) && std::fabs(d) < 1e15) return std::to_string(static_cast<long long>(d));
@@ -401,6 +384,7 @@ EMSCRIPTEN_BINDINGS(webquant_core) {
   using namespace emscripten;
   using namespace webquant;
 
+  // js_status.h's types, registered here once for every bindings file.
   value_object<JsStatus>("WqStatus")
       .field("code", &JsStatus::code)
       .field("message", &JsStatus::message);
