@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WebQuantError } from '../errors.js';
 import { compareModels, perplexity, type CompareResult, type PerplexityResult } from '../eval/metrics.js';
 import { downloadModelFiles, type ModelFiles } from '../hub/model-files.js';
@@ -53,6 +53,32 @@ export class CliUsageError extends Error {
   ) {
     super(message);
   }
+}
+
+type CliArgsConfig<O> = { args: string[]; options: O; allowPositionals: true; strict: true };
+
+/**
+ * `parseArgs` with `options`, strict, positionals allowed; a bad command line becomes a
+ * CliUsageError with `usage`.
+ */
+export function parseCliArgs<O extends NonNullable<ParseArgsConfig['options']>>(
+  usage: string,
+  args: string[],
+  options: O,
+): ReturnType<typeof parseArgs<CliArgsConfig<O>>> {
+  try {
+    return parseArgs<CliArgsConfig<O>>({ args, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new CliUsageError((e as Error).message, usage);
+  }
+}
+
+/** The one `<repo|dir>` of `eval` and `quantize`, or a usage error. */
+export function modelPositional(usage: string, positionals: string[]): string {
+  if (positionals.length !== 1) {
+    throw new CliUsageError(positionals.length === 0 ? 'missing the model (a Hub repo such as karpathy/stories260K, or a folder)' : `expected one model, got ${positionals.join(' ')}`, usage);
+  }
+  return positionals[0]!;
 }
 
 /** Prints an error the way `webquant` does and returns the exit code (1). */
@@ -328,42 +354,29 @@ export async function evalCommand(args: string[], out: NodeJS.WritableStream = p
 }
 
 async function runEval(args: string[], out: NodeJS.WritableStream): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        text: { type: 'string' },
-        quant: { type: 'string' },
-        'group-size': { type: 'string' },
-        'per-channel': { type: 'boolean' },
-        mode: { type: 'string' },
-        activations: { type: 'string' },
-        window: { type: 'string' },
-        stride: { type: 'string' },
-        'max-tokens': { type: 'string' },
-        endpoint: { type: 'string' },
-        'hub-dir': { type: 'string' },
-        revision: { type: 'string' },
-        json: { type: 'boolean' },
-        'no-simd': { type: 'boolean' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new CliUsageError((e as Error).message, USAGE);
-  }
-  const { values: v, positionals } = parsed;
+  const { values: v, positionals } = parseCliArgs(USAGE, args, {
+    text: { type: 'string' },
+    quant: { type: 'string' },
+    'group-size': { type: 'string' },
+    'per-channel': { type: 'boolean' },
+    mode: { type: 'string' },
+    activations: { type: 'string' },
+    window: { type: 'string' },
+    stride: { type: 'string' },
+    'max-tokens': { type: 'string' },
+    endpoint: { type: 'string' },
+    'hub-dir': { type: 'string' },
+    revision: { type: 'string' },
+    json: { type: 'boolean' },
+    'no-simd': { type: 'boolean' },
+    quiet: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (v.help) {
     out.write(USAGE + '\n');
     return;
   }
-  if (positionals.length !== 1) {
-    throw new CliUsageError(positionals.length === 0 ? 'missing the model (a Hub repo such as karpathy/stories260K, or a folder)' : `expected one model, got ${positionals.join(' ')}`, USAGE);
-  }
+  const target = modelPositional(USAGE, positionals);
   if (v.text === undefined) throw new CliUsageError('--text FILE is required', USAGE);
   const quant = v.quant ?? 'none';
   if (!['none', 'int8', 'int4', 'int2'].includes(quant)) throw new CliUsageError(`--quant must be none, int8, int4 or int2 (got ${JSON.stringify(quant)})`, USAGE);
@@ -386,7 +399,7 @@ async function runEval(args: string[], out: NodeJS.WritableStream): Promise<void
   }
   if (text.trim() === '') throw new WebQuantError('invalid_argument', `--text ${v.text} is empty: there is nothing to evaluate`);
 
-  const source = await resolveModelSource(USAGE, positionals[0]!, { endpoint: v.endpoint, hubDir: v['hub-dir'], revision: v.revision });
+  const source = await resolveModelSource(USAGE, target, { endpoint: v.endpoint, hubDir: v['hub-dir'], revision: v.revision });
   await init(v['no-simd'] ? { simd: false } : {});
   const files = await fetchModelFiles(source, quiet);
   const quantFiles = layer ? copyModelFiles(files) : undefined;

@@ -12,11 +12,10 @@
  * @packageDocumentation
  */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { WebQuantError } from '../errors.js';
 import { LlamaForCausalLM, type GenerateOptions, type QuantizeModelOptions } from '../models/llama.js';
 import { init } from '../runtime/loader.js';
-import { evalCommand } from './eval.js';
+import { CliUsageError, evalCommand, numberFlag, parseCliArgs } from './eval.js';
 import { quantizeCommand } from './quantize.js';
 
 const USAGE = `usage: webquant generate <repo> --prompt TEXT [options]
@@ -43,51 +42,33 @@ options:
 
 other commands: webquant eval --help, webquant quantize --help`;
 
-class UsageError extends Error {}
-
 function usage(message: string): never {
-  throw new UsageError(message);
+  throw new CliUsageError(message, USAGE);
 }
 
-function number(name: string, value: string | undefined, check: (n: number) => boolean, what: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || !check(n)) usage(`--${name} must be ${what} (got ${JSON.stringify(value)})`);
-  return n;
-}
+const number = (name: string, value: string | undefined, check: (n: number) => boolean, what: string) => numberFlag(USAGE, name, value, check, what);
 
 const isInt = (n: number) => Number.isSafeInteger(n);
 
 async function generate(args: string[]): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        prompt: { type: 'string' },
-        'max-new-tokens': { type: 'string' },
-        temperature: { type: 'string' },
-        seed: { type: 'string' },
-        'top-k': { type: 'string' },
-        'top-p': { type: 'string' },
-        'repetition-penalty': { type: 'string' },
-        quant: { type: 'string' },
-        'group-size': { type: 'string' },
-        activations: { type: 'string' },
-        endpoint: { type: 'string' },
-        'hub-dir': { type: 'string' },
-        revision: { type: 'string' },
-        'no-simd': { type: 'boolean' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    usage((e as Error).message);
-  }
-  const { values: v, positionals } = parsed;
+  const { values: v, positionals } = parseCliArgs(USAGE, args, {
+    prompt: { type: 'string' },
+    'max-new-tokens': { type: 'string' },
+    temperature: { type: 'string' },
+    seed: { type: 'string' },
+    'top-k': { type: 'string' },
+    'top-p': { type: 'string' },
+    'repetition-penalty': { type: 'string' },
+    quant: { type: 'string' },
+    'group-size': { type: 'string' },
+    activations: { type: 'string' },
+    endpoint: { type: 'string' },
+    'hub-dir': { type: 'string' },
+    revision: { type: 'string' },
+    'no-simd': { type: 'boolean' },
+    quiet: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (v.help) {
     process.stdout.write(USAGE + '\n');
     return;
@@ -163,8 +144,8 @@ async function main(argv: string[]): Promise<number> {
     await generate(rest);
     return 0;
   } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`webquant: error: ${e.message}\n\n${USAGE}\n`);
+    if (e instanceof CliUsageError) {
+      process.stderr.write(`webquant: error: ${e.message}\n\n${e.usage}\n`);
     } else if (e instanceof WebQuantError) {
       process.stderr.write(`webquant: error (${e.code}): ${e.message}\n`);
     } else {

@@ -14,7 +14,6 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { WebQuantError } from '../errors.js';
 import type { ModelFiles } from '../hub/model-files.js';
 import { LlamaForCausalLM } from '../models/llama.js';
@@ -24,7 +23,9 @@ import {
   describeQuantization,
   fetchModelFiles,
   layerOptionsFromFlags,
+  modelPositional,
   numberFlag,
+  parseCliArgs,
   ProgressBar,
   reportCliError,
   resolveModelSource,
@@ -103,39 +104,26 @@ export async function quantizeCommand(args: string[], out: NodeJS.WritableStream
 }
 
 async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        bits: { type: 'string' },
-        'group-size': { type: 'string' },
-        'per-channel': { type: 'boolean' },
-        mode: { type: 'string' },
-        activations: { type: 'string' },
-        format: { type: 'string' },
-        out: { type: 'string' },
-        endpoint: { type: 'string' },
-        'hub-dir': { type: 'string' },
-        revision: { type: 'string' },
-        'no-simd': { type: 'boolean' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new CliUsageError((e as Error).message, USAGE);
-  }
-  const { values: v, positionals } = parsed;
+  const { values: v, positionals } = parseCliArgs(USAGE, args, {
+    bits: { type: 'string' },
+    'group-size': { type: 'string' },
+    'per-channel': { type: 'boolean' },
+    mode: { type: 'string' },
+    activations: { type: 'string' },
+    format: { type: 'string' },
+    out: { type: 'string' },
+    endpoint: { type: 'string' },
+    'hub-dir': { type: 'string' },
+    revision: { type: 'string' },
+    'no-simd': { type: 'boolean' },
+    quiet: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (v.help) {
     out.write(USAGE + '\n');
     return;
   }
-  if (positionals.length !== 1) {
-    throw new CliUsageError(positionals.length === 0 ? 'missing the model (a Hub repo such as karpathy/stories260K, or a folder)' : `expected one model, got ${positionals.join(' ')}`, USAGE);
-  }
+  const target = modelPositional(USAGE, positionals);
   const format = (v.format ?? 'webquant') as Format;
   if (!FORMATS.includes(format)) throw new CliUsageError(`--format must be ${FORMATS.join(', ')} (got ${JSON.stringify(v.format)})`, USAGE);
   if (v.out === undefined) throw new CliUsageError('--out DIR is required', USAGE);
@@ -167,7 +155,7 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
   const existing = await fs.stat(outDir).catch(() => undefined);
   if (existing && !existing.isDirectory()) throw new WebQuantError('invalid_argument', `--out ${v.out} exists and is not a folder`);
 
-  const source = await resolveModelSource(USAGE, positionals[0]!, { endpoint: v.endpoint, hubDir: v['hub-dir'], revision: v.revision });
+  const source = await resolveModelSource(USAGE, target, { endpoint: v.endpoint, hubDir: v['hub-dir'], revision: v.revision });
   await init(v['no-simd'] ? { simd: false } : {});
   const files = await fetchModelFiles(source, quiet);
   await fs.mkdir(outDir, { recursive: true });
