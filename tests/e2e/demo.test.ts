@@ -9,35 +9,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { HUB_DIR, ROOT, readOracle, startHubServer, type HubServer } from '../web/helpers/repo.js';
 
-type HubServerModule = typeof import('../../scripts/hub-server.mjs');
-type HubServer = Awaited<ReturnType<HubServerModule['startHubServer']>>;
-
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = path.join(dir, 'package.json');
-    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === 'webquant') return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('webquant checkout not found above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-}
-
-const ROOT = repoRoot();
-const HUB_DIR = path.resolve(ROOT, '../shared/hub');
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
-const ORACLE = (() => {
-  const m = /for 57 new tokens gives:\s*\n\s*\n {4}(.+)\n/.exec(readFileSync(path.join(HUB_DIR, 'README.md'), 'utf8'));
-  if (!m) throw new Error('oracle text not found in ../shared/hub/README.md');
-  return m[1]!;
-})();
+const ORACLE = readOracle();
 
 // What the course prints with f"{value:.60f}" for torch.tensor(1/3, dtype=...).
 const ONE_THIRD: Record<string, string> = {
@@ -46,8 +26,6 @@ const ONE_THIRD: Record<string, string> = {
   float16: '0.333251953125000000000000000000000000000000000000000000000000',
   bfloat16: '0.333984375000000000000000000000000000000000000000000000000000',
 };
-
-const { startHubServer } = (await import(pathToFileURL(path.join(ROOT, 'scripts/hub-server.mjs')).href)) as HubServerModule;
 
 let siteDir: string;
 let server: HubServer;

@@ -6,37 +6,19 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { HUB_DIR, ROOT, startHubServer, type HubServer } from '../web/helpers/repo.js';
 
-type HubServerModule = typeof import('../../scripts/hub-server.mjs');
-type HubServer = Awaited<ReturnType<HubServerModule['startHubServer']>>;
-
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = path.join(dir, 'package.json');
-    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === 'webquant') return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('webquant checkout not found above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-}
-
-const ROOT = repoRoot();
-const HUB_DIR = path.resolve(ROOT, '../shared/hub');
 const REPO = 'karpathy/stories260K';
 const FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors'];
 
 const PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>webquant hub cache e2e</title></head>
 <body><pre id="out">hub cache test page</pre></body></html>`;
-
-const { startHubServer } = (await import(pathToFileURL(path.join(ROOT, 'scripts/hub-server.mjs')).href)) as HubServerModule;
 
 /** What the page reports about one downloadModelFiles call. */
 interface LoadResult {

@@ -8,41 +8,20 @@
 // way a bundler or dev server would: it rewrites them to /node_modules/... paths.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { HUB_DIR, ROOT, importDist, readOracle, startHubServer, type HubServer } from '../web/helpers/repo.js';
 
-type HubServerModule = typeof import('../../scripts/hub-server.mjs');
-type HubServer = Awaited<ReturnType<HubServerModule['startHubServer']>>;
 type Models = typeof import('../../dist/models/index.js');
 type Loader = typeof import('../../dist/runtime/loader.js');
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = path.join(dir, 'package.json');
-    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === 'webquant') return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('webquant checkout not found above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-}
-
-const ROOT = repoRoot();
-const HUB_DIR = path.resolve(ROOT, '../shared/hub');
 const REPO = 'karpathy/stories260K';
-const ORACLE = (() => {
-  const m = /for 57 new tokens gives:\s*\n\s*\n {4}(.+)\n/.exec(readFileSync(path.join(HUB_DIR, 'README.md'), 'utf8'));
-  if (!m) throw new Error('oracle text not found in ../shared/hub/README.md');
-  return m[1]!;
-})();
+const ORACLE = readOracle();
 const SAMPLE = { maxNewTokens: 40, temperature: 1, topK: 50, seed: 5 };
-
-const { startHubServer } = (await import(pathToFileURL(path.join(ROOT, 'scripts/hub-server.mjs')).href)) as HubServerModule;
 
 /** The browser entry of a package in node_modules, from its `exports` map. */
 function browserEntry(pkg: string): string {
@@ -254,8 +233,8 @@ test('a worker-backed stories260K in Chromium decodes the oracle while the main 
   assert.ok(l.maxGapMs < 250, `main thread blocked for ${l.maxGapMs} ms`);
 
   // Same seed, same tokens as in Node.
-  const models = (await import(pathToFileURL(path.join(ROOT, 'dist/models/index.js')).href)) as Models;
-  const loader = (await import(pathToFileURL(path.join(ROOT, 'dist/runtime/loader.js')).href)) as Loader;
+  const models = (await importDist('models/index.js')) as Models;
+  const loader = (await importDist('runtime/loader.js')) as Loader;
   await loader.init();
   const node = await models.LlamaForCausalLM.fromPretrained(REPO, { endpoint: hub.url });
   try {

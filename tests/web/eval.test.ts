@@ -6,15 +6,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { HUB_DIR, ROOT, importDist, startHubServer, type HubServer } from './helpers/repo.js';
 
-type HubServerModule = typeof import('../../scripts/hub-server.mjs');
-type HubServer = Awaited<ReturnType<HubServerModule['startHubServer']>>;
 type Eval = typeof import('../../dist/eval/index.js');
 type Models = typeof import('../../dist/models/index.js');
 type Hub = typeof import('../../dist/hub/index.js');
@@ -26,24 +24,9 @@ type ModelFiles = import('../../dist/hub/index.js').ModelFiles;
 
 const run = promisify(execFile);
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = path.join(dir, 'package.json');
-    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === 'webquant') return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('webquant checkout not found above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-}
-
-const ROOT = repoRoot();
-const HUB_DIR = path.resolve(ROOT, '../shared/hub');
 const REPO = 'karpathy/stories260K';
 const CLI = path.join(ROOT, 'dist/cli/main.js');
-const importDist = (p: string) => import(pathToFileURL(path.join(ROOT, 'dist', p)).href);
 
-const { startHubServer } = (await import(pathToFileURL(path.join(ROOT, 'scripts/hub-server.mjs')).href)) as HubServerModule;
 const ev = (await importDist('eval/index.js')) as Eval;
 const { LlamaForCausalLM, quantizeModel } = (await importDist('models/index.js')) as Models;
 const { downloadModelFiles } = (await importDist('hub/index.js')) as Hub;

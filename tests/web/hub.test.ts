@@ -2,39 +2,23 @@
 // Run after `npx tsc -p tsconfig.json` (the client is imported from dist/).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { HUB_DIR, importDist, startHubServer, type HubServer } from './helpers/repo.js';
 
-type HubServerModule = typeof import('../../scripts/hub-server.mjs');
-type HubServer = Awaited<ReturnType<HubServerModule['startHubServer']>>;
 type HubModule = typeof import('../../dist/hub/index.js');
 type Progress = { file: string; loaded: number; total?: number; overallLoaded?: number; overallTotal?: number };
 
-/** The checkout root: the nearest folder above this file with webquant's package.json. */
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = path.join(dir, 'package.json');
-    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === 'webquant') return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('webquant checkout not found above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-}
-
-const ROOT = repoRoot();
-const HUB_DIR = path.resolve(ROOT, '../shared/hub');
 const REPO = 'karpathy/stories260K';
 const MODEL_PATH = path.join(HUB_DIR, REPO, 'model.safetensors');
 const MODEL_BYTES = new Uint8Array(readFileSync(MODEL_PATH));
 const RESOLVE = `/${REPO}/resolve/main`;
 
-const { startHubServer } = (await import(pathToFileURL(path.join(ROOT, 'scripts/hub-server.mjs')).href)) as HubServerModule;
-const hub = (await import(pathToFileURL(path.join(ROOT, 'dist/hub/index.js')).href)) as HubModule;
+const hub = (await importDist('hub/index.js')) as HubModule;
 const { downloadFile, downloadModelFiles, fileExists, hubUrl, listRepoFiles, env } = hub;
 
 /** Asserts `promise` rejects with a WebQuantError of `code` whose message matches every pattern. */

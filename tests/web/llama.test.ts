@@ -6,52 +6,28 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { HUB_DIR, ROOT, importDist, readOracle, startHubServer, type HubServer } from './helpers/repo.js';
 
-type HubServerModule = typeof import('../../scripts/hub-server.mjs');
-type HubServer = Awaited<ReturnType<HubServerModule['startHubServer']>>;
 type Models = typeof import('../../dist/models/index.js');
 type Loader = typeof import('../../dist/runtime/loader.js');
 type Model = import('../../dist/models/index.js').LlamaForCausalLM;
 
 const run = promisify(execFile);
 
-/** The checkout root: the nearest folder above this file with webquant's package.json. */
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = path.join(dir, 'package.json');
-    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === 'webquant') return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('webquant checkout not found above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-}
-
-const ROOT = repoRoot();
-const HUB_DIR = path.resolve(ROOT, '../shared/hub');
 const REPO = 'karpathy/stories260K';
 const REPO_DIR = path.join(HUB_DIR, REPO);
 
-/** The greedy continuation of `Zoo` (57 new tokens), read from the mirror's README (the oracle). */
-function readOracle(): string {
-  const readme = readFileSync(path.join(HUB_DIR, 'README.md'), 'utf8');
-  const m = /for 57 new tokens gives:\s*\n\s*\n {4}(.+)\n/.exec(readme);
-  if (!m) throw new Error('oracle text not found in ../shared/hub/README.md');
-  return m[1]!;
-}
 const ORACLE = readOracle();
 /** The first id the oracle generates (" was"). */
 const ORACLE_IDS_FIRST_NEW = 286;
 
-const { startHubServer } = (await import(pathToFileURL(path.join(ROOT, 'scripts/hub-server.mjs')).href)) as HubServerModule;
-const models = (await import(pathToFileURL(path.join(ROOT, 'dist/models/index.js')).href)) as Models;
-const loader = (await import(pathToFileURL(path.join(ROOT, 'dist/runtime/loader.js')).href)) as Loader;
+const models = (await importDist('models/index.js')) as Models;
+const loader = (await importDist('runtime/loader.js')) as Loader;
 const { LlamaForCausalLM, Tokenizer, quantizeModel, createModelWorker } = models;
 
 /** Asserts `promise` rejects with a WebQuantError of `code` whose message matches every pattern. */
