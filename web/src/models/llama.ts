@@ -474,18 +474,29 @@ export class LlamaForCausalLM {
 
   /** Runs `fn` when every earlier call has finished (the model has one KV cache). */
   async #exclusive<T>(fn: () => Promise<T> | T): Promise<T> {
+    const done = await this.#acquire();
+    try {
+      return await fn();
+    } finally {
+      done();
+    }
+  }
+
+  /**
+   * Waits for every earlier call, then holds the model; the returned function lets it go (and
+   * frees the model if dispose() came meanwhile).
+   */
+  async #acquire(): Promise<() => void> {
     const previous = this.#busy;
     let release!: () => void;
     this.#busy = new Promise((r) => (release = r));
     await previous;
     this.#running++;
-    try {
-      return await fn();
-    } finally {
+    return () => {
       this.#running--;
       release();
       if (this.#disposePending && this.#running === 0) this.#free();
-    }
+    };
   }
 
   /** Token ids of a prompt (a string is encoded with the tokenizer). */
@@ -574,11 +585,7 @@ export class LlamaForCausalLM {
     const promptTokens = this.#promptIds(prompt, options.addSpecialTokens);
 
     // Wait for earlier calls, then hold the model until this generator finishes or is dropped.
-    const previous = this.#busy;
-    let release!: () => void;
-    this.#busy = new Promise((r) => (release = r));
-    await previous;
-    this.#running++;
+    const done = await this.#acquire();
     try {
       const handle = this.#live();
       const module = this.#backend.module;
@@ -656,9 +663,7 @@ export class LlamaForCausalLM {
         },
       };
     } finally {
-      this.#running--;
-      release();
-      if (this.#disposePending && this.#running === 0) this.#free();
+      done();
     }
   }
 
