@@ -305,14 +305,19 @@ export async function startHubServer({
     // 'stall': leave the response open; close() or the client ends it
   }
 
-  async function handleResolve(req, res, repoSegs, revision, fileSegs, info) {
-    const repo = repoSegs.join('/');
+  /** The repo's folder under the root, or null once a 404 RepoNotFound has been sent. */
+  async function repoDirOr404(req, res, repoSegs) {
     const repoDir = path.join(rootDir, ...repoSegs);
     const repoStat = await statOrNull(repoDir);
-    if (!repoStat || !repoStat.isDirectory()) {
-      sendError(res, 404, 'RepoNotFound', 'Repository not found', req.method);
-      return;
-    }
+    if (repoStat?.isDirectory()) return repoDir;
+    sendError(res, 404, 'RepoNotFound', 'Repository not found', req.method);
+    return null;
+  }
+
+  async function handleResolve(req, res, repoSegs, revision, fileSegs, info) {
+    const repo = repoSegs.join('/');
+    const repoDir = await repoDirOr404(req, res, repoSegs);
+    if (repoDir === null) return;
     res.setHeader('X-Repo-Commit', repoCommit(repo, revision));
     const found = await resolveFile(repoDir, fileSegs);
     if (!found) {
@@ -329,12 +334,8 @@ export async function startHubServer({
 
   async function handleModelInfo(req, res, repoSegs, revision) {
     const repo = repoSegs.join('/');
-    const repoDir = path.join(rootDir, ...repoSegs);
-    const repoStat = await statOrNull(repoDir);
-    if (!repoStat || !repoStat.isDirectory()) {
-      sendError(res, 404, 'RepoNotFound', 'Repository not found', req.method);
-      return;
-    }
+    const repoDir = await repoDirOr404(req, res, repoSegs);
+    if (repoDir === null) return;
     const files = await listFiles(repoDir);
     const sha = repoCommit(repo, revision);
     sendJson(
