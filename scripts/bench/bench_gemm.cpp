@@ -99,14 +99,16 @@ KernelTimes time_kernels(const Scheme& sc, int in, int out, bool with_ref) {
   if (s == LinearScheme::kW8A16 || s == LinearScheme::kW8A8) {
     std::vector<int8_t> q(n * k);
     for (auto& v : q) v = static_cast<int8_t>(int(rng() % 255) - 127);
-    std::vector<int8_t> packed(packed_q8c_bytes(n, k));
+    const GroupGeometry geo = make_q8c_geometry(n, k);
+    std::vector<uint8_t> packed(packed_q8c_bytes(n, k));
     pack_q8c(q.data(), n, k, packed.data());
     std::vector<float> scale(round_up(n, kGemmNr), 0.01f);
-    const size_t kp = round_up(k, kQ8Block);
+    const size_t kp = geo.kpad();
     if (s == LinearScheme::kW8A16) {
+      std::vector<float> work(gemm_f32_workspace(1, geo));
       if (with_ref)
-        t.ref = time_call([&] { gemm_q8c_f32__ref(1, n, k, x.data(), packed.data(), scale.data(), nullptr, y.data()); });
-      t.simd = time_call([&] { gemm_q8c_f32__wasmsimd(1, n, k, x.data(), packed.data(), scale.data(), nullptr, y.data()); });
+        t.ref = time_call([&] { gemm_q8c_f32__ref(1, geo, x.data(), packed.data(), scale.data(), nullptr, y.data(), work.data()); });
+      t.simd = time_call([&] { gemm_q8c_f32__wasmsimd(1, geo, x.data(), packed.data(), scale.data(), nullptr, y.data(), work.data()); });
     } else {
       std::vector<int8_t> xq(kp);
       float xs;
@@ -114,11 +116,11 @@ KernelTimes time_kernels(const Scheme& sc, int in, int out, bool with_ref) {
       if (with_ref)
         t.ref = time_call([&] {
           quantize_rows_f32_s8__ref(1, k, k, kp, x.data(), xq.data(), &xs, &sum);
-          gemm_q8c_s8__ref(1, n, k, xq.data(), &xs, packed.data(), scale.data(), nullptr, y.data());
+          gemm_q8c_s8__ref(1, geo, xq.data(), &xs, &sum, packed.data(), scale.data(), nullptr, y.data());
         });
       t.simd = time_call([&] {
         quantize_rows_f32_s8__wasmsimd(1, k, k, kp, x.data(), xq.data(), &xs, &sum);
-        gemm_q8c_s8__wasmsimd(1, n, k, xq.data(), &xs, packed.data(), scale.data(), nullptr, y.data());
+        gemm_q8c_s8__wasmsimd(1, geo, xq.data(), &xs, &sum, packed.data(), scale.data(), nullptr, y.data());
       });
     }
     return t;
@@ -130,6 +132,7 @@ KernelTimes time_kernels(const Scheme& sc, int in, int out, bool with_ref) {
   std::vector<uint8_t> packed(packed_qg_bytes(geo, bits)), zero(geo.params(), uint8_t(1 << (bits - 1)));
   pack_qg(geo, bits, codes.data(), zc.data(), packed.data());
   std::vector<float> scale(geo.params(), 0.01f);
+  const uint8_t* zp = sc.spec.asymmetric ? zero.data() : nullptr;  // as the layers pass them
   if (s == LinearScheme::kW4A8) {
     std::vector<int8_t> xq(geo.kpad());
     std::vector<int32_t> sums(geo.groups);
@@ -137,19 +140,20 @@ KernelTimes time_kernels(const Scheme& sc, int in, int out, bool with_ref) {
     if (with_ref)
       t.ref = time_call([&] {
         quantize_rows_f32_s8__ref(1, k, geo.group, geo.gp, x.data(), xq.data(), &xs, sums.data());
-        gemm_q4g_s8__ref(1, geo, xq.data(), &xs, sums.data(), packed.data(), scale.data(), zero.data(), nullptr, y.data());
+        gemm_q4g_s8__ref(1, geo, xq.data(), &xs, sums.data(), packed.data(), scale.data(), zp, nullptr, y.data());
       });
     t.simd = time_call([&] {
       quantize_rows_f32_s8__wasmsimd(1, k, geo.group, geo.gp, x.data(), xq.data(), &xs, sums.data());
-      gemm_q4g_s8__wasmsimd(1, geo, xq.data(), &xs, sums.data(), packed.data(), scale.data(), zero.data(), nullptr, y.data());
+      gemm_q4g_s8__wasmsimd(1, geo, xq.data(), &xs, sums.data(), packed.data(), scale.data(), zp, nullptr, y.data());
     });
     return t;
   }
+  std::vector<float> work(gemm_f32_workspace(1, geo));
   auto ref = bits == 4 ? gemm_q4g_f32__ref : gemm_q2g_f32__ref;
   auto simd = bits == 4 ? gemm_q4g_f32__wasmsimd : gemm_q2g_f32__wasmsimd;
   if (with_ref)
-    t.ref = time_call([&] { ref(1, geo, x.data(), packed.data(), scale.data(), zero.data(), nullptr, y.data()); });
-  t.simd = time_call([&] { simd(1, geo, x.data(), packed.data(), scale.data(), zero.data(), nullptr, y.data()); });
+    t.ref = time_call([&] { ref(1, geo, x.data(), packed.data(), scale.data(), zp, nullptr, y.data(), work.data()); });
+  t.simd = time_call([&] { simd(1, geo, x.data(), packed.data(), scale.data(), zp, nullptr, y.data(), work.data()); });
   return t;
 }
 

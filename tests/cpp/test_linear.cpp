@@ -219,9 +219,10 @@ TEST_CASE("quantized layers match x dq(W)^T + b; A8 layers also match the intege
         std::vector<double> ref, mag;
         reference_forward(x, dq, with_bias ? b.data() : nullptr, sh.m, sh.in, sh.out, &ref, &mag);
         if (!is_a8(spec.scheme)) {
-          // Float sums reorder; low-bit kernels also fold the zero code out of the inner loop
-          // (sum x u - zu sum x), so their rounding scales with s * (u + zu), u = q - qmin.
-          if (bits < 8) {
+          // Float sums reorder; the kernels also fold the zero code out of the inner loop
+          // (sum x u - zu sum x), so their rounding scales with s * (u + zu), u = q - qmin
+          // (int8: u = q + 128, zu = 128).
+          {
             LinearQuantizedData d;
             REQUIRE(layer->export_quantized(&d).ok());
             const int qmin = -(1 << (bits - 1)), ng = sh.in / d.group_size;
@@ -230,8 +231,8 @@ TEST_CASE("quantized layers match x dq(W)^T + b; A8 layers also match the intege
               for (int c = 0; c < sh.in; ++c) {
                 const int g = c / d.group_size;
                 wmag[size_t(j) * sh.in + c] =
-                    d.scales[size_t(j) * ng + g] * float(d.q[size_t(j) * sh.in + c] - qmin +
-                                                         d.zero_points[size_t(j) * ng + g] - qmin);
+                    d.scales[size_t(j) * ng + g] * float(d.q[size_t(j) * sh.in + c] - 2 * qmin +
+                                                         d.zero_points[size_t(j) * ng + g]);
               }
             std::vector<double> unused;
             reference_forward(x, wmag, with_bias ? b.data() : nullptr, sh.m, sh.in, sh.out,

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <sstream>
@@ -276,9 +277,9 @@ double bench_unpack(Variant v, size_t n, int iters) {
 // activations x out_features), with and without bias, and for grouped weights a group size that
 // divides k (rotating by seed, per-channel G = k included, so groups that are not a multiple of 32
 // and their padding are covered). Integer-activation kernels must match bit for bit; float ones
-// within kGemmRelTol * (sum_c |x_c| |w_c| + |bias|), since SIMD reorders the sums. For grouped
-// low-bit weights |w_c| there means scale * (u_c + zu): the SIMD kernels compute
-// sum x u - zu * sum x (the zero code folded out of the inner loop), whose rounding scales with it.
+// within kGemmRelTol * (sum_c |x_c| |w_c| + |bias|), since SIMD reorders the sums. For quantized
+// weights |w_c| there means scale * (u_c + zu): the SIMD kernels compute sum x u - zu * sum x (the
+// zero code folded out of the inner loop), whose rounding scales with it.
 // The bench runs m = 1 (decode GEMV) with kGemmBenchOut output rows.
 constexpr double kGemmRelTol = 1e-5;
 constexpr size_t kGemmBenchOut = 64;
@@ -297,7 +298,7 @@ size_t pick_group(size_t k, uint64_t seed) {
   return k;
 }
 
-// y (kernel) vs y_ref within the float tolerance, given the dense weights for the bound.
+// y (kernel) vs y_ref within the float tolerance, given |w| (or the folded magnitude) for the bound.
 std::string compare_gemm(const char* what, size_t m, size_t n, size_t k, const float* x,
                          const std::vector<float>& wd, const float* bias,
                          const std::vector<float>& a, const std::vector<float>& b) {
@@ -356,58 +357,59 @@ double bench_gemm_f32(Variant v, size_t k, int iters) {
   return time_per_call(iters, [&] { f(1, kGemmBenchOut, k, x.data(), w.data(), nullptr, y.data()); });
 }
 
-// int8 per-channel weights: codes over the whole int8 range, packed; dense copy for the bound.
+// int8 per-channel weights: codes over the whole int8 range, packed. `mag` is the magnitude the
+// float kernels' sums carry, scale * (u + 128) with u = q + 128 (the zero code is folded out).
 struct Q8Weights {
-  std::vector<int8_t> packed;
+  GroupGeometry geo;
+  std::vector<uint8_t> packed;
   std::vector<float> scale;  // padded to a multiple of 4
-  std::vector<float> dense;  // scale * q, [out, k]
+  std::vector<float> mag;    // [out, k]
 };
 Q8Weights make_q8(size_t out, size_t k, uint64_t seed) {
   auto raw = random_bytes(out * k, seed);
   std::vector<int8_t> q(out * k);
   std::memcpy(q.data(), raw.data(), q.size());
   Q8Weights w;
+  w.geo = make_q8c_geometry(out, k);
   w.packed.resize(packed_q8c_bytes(out, k));
   pack_q8c(q.data(), out, k, w.packed.data());
   w.scale = positive_scales(round_up(out, kGemmNr), seed + 3);
-  w.dense.resize(out * k);
+  w.mag.resize(out * k);
   for (size_t j = 0; j < out; ++j)
-    for (size_t c = 0; c < k; ++c) w.dense[j * k + c] = w.scale[j] * q[j * k + c];
+    for (size_t c = 0; c < k; ++c) w.mag[j * k + c] = w.scale[j] * (float(q[j * k + c]) + 256.0f);
   return w;
 }
 
 std::string check_gemm_q8c_f32(size_t k, uint64_t seed) {
-  const size_t kp = round_up(k, kQ8Block);
   for (const GemmShape& sh : kGemmShapes) {
     Q8Weights w = make_q8(sh.out, k, seed);
     auto x = random_floats(sh.m * k, seed + 4, 1.0f);
     auto b = random_floats(sh.out, seed + 5, 1.0f);
     const float* bias = seed & 1 ? b.data() : nullptr;
-    std::vector<float> xp(sh.m * kp), ya(sh.m * sh.out), yb(sh.m * sh.out);
-    pad_rows_f32(sh.m, k, k, kp, x.data(), xp.data());
-    gemm_q8c_f32__ref(sh.m, sh.out, k, xp.data(), w.packed.data(), w.scale.data(), bias, ya.data());
-    gemm_q8c_f32__wasmsimd(sh.m, sh.out, k, xp.data(), w.packed.data(), w.scale.data(), bias,
-                           yb.data());
-    auto err = compare_gemm("gemm_q8c_f32", sh.m, sh.out, k, x.data(), w.dense, bias, ya, yb);
+    std::vector<float> work(gemm_f32_workspace(sh.m, w.geo)), ya(sh.m * sh.out), yb(sh.m * sh.out);
+    gemm_q8c_f32__ref(sh.m, w.geo, x.data(), w.packed.data(), w.scale.data(), bias, ya.data(),
+                      work.data());
+    gemm_q8c_f32__wasmsimd(sh.m, w.geo, x.data(), w.packed.data(), w.scale.data(), bias,
+                           yb.data(), work.data());
+    auto err = compare_gemm("gemm_q8c_f32", sh.m, sh.out, k, x.data(), w.mag, bias, ya, yb);
     if (!err.empty()) return err;
   }
   return "";
 }
 double bench_gemm_q8c_f32(Variant v, size_t k, int iters) {
   Q8Weights w = make_q8(kGemmBenchOut, k, 1);
-  const size_t kp = round_up(k, kQ8Block);
-  auto x = random_floats(kp, 2);
-  std::vector<float> y(kGemmBenchOut);
+  auto x = random_floats(k, 2);
+  std::vector<float> work(gemm_f32_workspace(1, w.geo)), y(kGemmBenchOut);
   auto f = v == Variant::kSimd ? gemm_q8c_f32__wasmsimd : gemm_q8c_f32__ref;
   return time_per_call(iters, [&] {
-    f(1, kGemmBenchOut, k, x.data(), w.packed.data(), w.scale.data(), nullptr, y.data());
+    f(1, w.geo, x.data(), w.packed.data(), w.scale.data(), nullptr, y.data(), work.data());
   });
 }
 
 std::string check_gemm_q8c_s8(size_t k, uint64_t seed) {
-  const size_t kp = round_up(k, kQ8Block);
   for (const GemmShape& sh : kGemmShapes) {
     Q8Weights w = make_q8(sh.out, k, seed);
+    const size_t kp = w.geo.kpad();
     auto x = random_floats(sh.m * k, seed + 4, 1.0f);
     auto b = random_floats(sh.out, seed + 5, 1.0f);
     const float* bias = seed & 1 ? b.data() : nullptr;
@@ -415,10 +417,10 @@ std::string check_gemm_q8c_s8(size_t k, uint64_t seed) {
     std::vector<float> xs(sh.m), ya(sh.m * sh.out), yb(sh.m * sh.out);
     std::vector<int32_t> sums(sh.m);
     quantize_rows_f32_s8__ref(sh.m, k, k, kp, x.data(), xq.data(), xs.data(), sums.data());
-    gemm_q8c_s8__ref(sh.m, sh.out, k, xq.data(), xs.data(), w.packed.data(), w.scale.data(), bias,
-                     ya.data());
-    gemm_q8c_s8__wasmsimd(sh.m, sh.out, k, xq.data(), xs.data(), w.packed.data(), w.scale.data(),
-                          bias, yb.data());
+    gemm_q8c_s8__ref(sh.m, w.geo, xq.data(), xs.data(), sums.data(), w.packed.data(),
+                     w.scale.data(), bias, ya.data());
+    gemm_q8c_s8__wasmsimd(sh.m, w.geo, xq.data(), xs.data(), sums.data(), w.packed.data(),
+                          w.scale.data(), bias, yb.data());
     auto err = compare_gemm_exact("gemm_q8c_s8", sh.m, sh.out, k, ya, yb);
     if (!err.empty()) return err;
   }
@@ -426,24 +428,28 @@ std::string check_gemm_q8c_s8(size_t k, uint64_t seed) {
 }
 double bench_gemm_q8c_s8(Variant v, size_t k, int iters) {
   Q8Weights w = make_q8(kGemmBenchOut, k, 1);
-  const size_t kp = round_up(k, kQ8Block);
-  auto raw = random_bytes(kp, 2);
+  const size_t kp = w.geo.kpad();
+  auto x = random_floats(k, 2);
   std::vector<int8_t> xq(kp);
-  std::memcpy(xq.data(), raw.data(), kp);
-  const float xs = 0.01f;
+  float xs;
+  int32_t sum;
+  quantize_rows_f32_s8__ref(1, k, k, kp, x.data(), xq.data(), &xs, &sum);
   std::vector<float> y(kGemmBenchOut);
   auto f = v == Variant::kSimd ? gemm_q8c_s8__wasmsimd : gemm_q8c_s8__ref;
   return time_per_call(iters, [&] {
-    f(1, kGemmBenchOut, k, xq.data(), &xs, w.packed.data(), w.scale.data(), nullptr, y.data());
+    f(1, w.geo, xq.data(), &xs, &sum, w.packed.data(), w.scale.data(), nullptr, y.data());
   });
 }
 
-// 4-bit / 2-bit grouped weights with random codes, zero codes and scales.
+// 4-bit / 2-bit grouped weights with random codes, zero codes and scales. `mag` is
+// scale * (u + zu): the float kernels compute sum x u - zu * sum x, whose rounding scales with it.
 struct QgWeights {
   GroupGeometry geo;
+  bool symmetric = false;
   std::vector<uint8_t> packed, zero;
+  const uint8_t* zeros() const { return symmetric ? nullptr : zero.data(); }
   std::vector<float> scale;
-  std::vector<float> dense;  // scale * (u + zu): the magnitude the float kernels' sums carry
+  std::vector<float> mag;  // [out, k]
 };
 QgWeights make_qg(size_t out, size_t k, size_t group, int bits, uint64_t seed) {
   QgWeights w;
@@ -451,12 +457,14 @@ QgWeights make_qg(size_t out, size_t k, size_t group, int bits, uint64_t seed) {
   const unsigned mask = (1u << bits) - 1;
   auto codes = random_bytes(out * k, seed, mask);
   auto zc = random_bytes(out * w.geo.groups, seed + 1, mask);
+  w.symmetric = seed % 3 == 1;  // the kernels then get zero == nullptr: every code 2^(bits-1)
+  if (w.symmetric) std::fill(zc.begin(), zc.end(), uint8_t(1u << (bits - 1)));
   auto sc = positive_scales(out * w.geo.groups, seed + 2);
   w.packed.resize(packed_qg_bytes(w.geo, bits));
   pack_qg(w.geo, bits, codes.data(), zc.data(), w.packed.data());
   w.scale.assign(w.geo.params(), 0.0f);
   w.zero.assign(w.geo.params(), 0);
-  w.dense.resize(out * k);
+  w.mag.resize(out * k);
   for (size_t j = 0; j < out; ++j) {
     for (size_t g = 0; g < w.geo.groups; ++g) {
       const size_t idx = qg_param_index(w.geo, j, g);
@@ -464,45 +472,44 @@ QgWeights make_qg(size_t out, size_t k, size_t group, int bits, uint64_t seed) {
       w.zero[idx] = zc[j * w.geo.groups + g];
       for (size_t e = 0; e < group; ++e) {
         const size_t c = g * group + e;
-        w.dense[j * k + c] = w.scale[idx] * (float(codes[j * k + c]) + float(w.zero[idx]));
+        w.mag[j * k + c] = w.scale[idx] * (float(codes[j * k + c]) + float(w.zero[idx]));
       }
     }
   }
   return w;
 }
 
-template <int kBits, void (*Ref)(size_t, const GroupGeometry&, const float*, const uint8_t*,
-                                 const float*, const uint8_t*, const float*, float*),
-          void (*Simd)(size_t, const GroupGeometry&, const float*, const uint8_t*, const float*,
-                       const uint8_t*, const float*, float*)>
+using QgF32Kernel = void (*)(size_t, const GroupGeometry&, const float*, const uint8_t*,
+                             const float*, const uint8_t*, const float*, float*, float*);
+
+template <int kBits, QgF32Kernel Ref, QgF32Kernel Simd>
 std::string check_gemm_qg_f32(size_t k, uint64_t seed) {
   for (const GemmShape& sh : kGemmShapes) {
     QgWeights w = make_qg(sh.out, k, pick_group(k, seed + sh.out), kBits, seed);
     auto x = random_floats(sh.m * k, seed + 4, 1.0f);
     auto b = random_floats(sh.out, seed + 5, 1.0f);
     const float* bias = seed & 1 ? b.data() : nullptr;
-    std::vector<float> xp(sh.m * w.geo.kpad()), ya(sh.m * sh.out), yb(sh.m * sh.out);
-    pad_rows_f32(sh.m, k, w.geo.group, w.geo.gp, x.data(), xp.data());
-    Ref(sh.m, w.geo, xp.data(), w.packed.data(), w.scale.data(), w.zero.data(), bias, ya.data());
-    Simd(sh.m, w.geo, xp.data(), w.packed.data(), w.scale.data(), w.zero.data(), bias, yb.data());
+    std::vector<float> work(gemm_f32_workspace(sh.m, w.geo)), ya(sh.m * sh.out), yb(sh.m * sh.out);
+    Ref(sh.m, w.geo, x.data(), w.packed.data(), w.scale.data(), w.zeros(), bias, ya.data(),
+        work.data());
+    Simd(sh.m, w.geo, x.data(), w.packed.data(), w.scale.data(), w.zeros(), bias, yb.data(),
+         work.data());
     auto err = compare_gemm(kBits == 4 ? "gemm_q4g_f32" : "gemm_q2g_f32", sh.m, sh.out, k,
-                            x.data(), w.dense, bias, ya, yb);
+                            x.data(), w.mag, bias, ya, yb);
     if (!err.empty()) return err;
   }
   return "";
 }
-template <int kBits, void (*Ref)(size_t, const GroupGeometry&, const float*, const uint8_t*,
-                                 const float*, const uint8_t*, const float*, float*),
-          void (*Simd)(size_t, const GroupGeometry&, const float*, const uint8_t*, const float*,
-                       const uint8_t*, const float*, float*)>
+template <int kBits, QgF32Kernel Ref, QgF32Kernel Simd>
 double bench_gemm_qg_f32(Variant v, size_t k, int iters) {
   const size_t group = k % 32 == 0 ? 32 : k;
   QgWeights w = make_qg(kGemmBenchOut, k, group, kBits, 1);
-  auto x = random_floats(w.geo.kpad(), 2);
-  std::vector<float> y(kGemmBenchOut);
+  auto x = random_floats(k, 2);
+  std::vector<float> work(gemm_f32_workspace(1, w.geo)), y(kGemmBenchOut);
   auto f = v == Variant::kSimd ? Simd : Ref;
   return time_per_call(iters, [&] {
-    f(1, w.geo, x.data(), w.packed.data(), w.scale.data(), w.zero.data(), nullptr, y.data());
+    f(1, w.geo, x.data(), w.packed.data(), w.scale.data(), w.zeros(), nullptr, y.data(),
+      work.data());
   });
 }
 
@@ -518,9 +525,9 @@ std::string check_gemm_q4g_s8(size_t k, uint64_t seed) {
     quantize_rows_f32_s8__ref(sh.m, k, w.geo.group, w.geo.gp, x.data(), xq.data(), xs.data(),
                               sums.data());
     gemm_q4g_s8__ref(sh.m, w.geo, xq.data(), xs.data(), sums.data(), w.packed.data(),
-                     w.scale.data(), w.zero.data(), bias, ya.data());
+                     w.scale.data(), w.zeros(), bias, ya.data());
     gemm_q4g_s8__wasmsimd(sh.m, w.geo, xq.data(), xs.data(), sums.data(), w.packed.data(),
-                          w.scale.data(), w.zero.data(), bias, yb.data());
+                          w.scale.data(), w.zeros(), bias, yb.data());
     auto err = compare_gemm_exact("gemm_q4g_s8", sh.m, sh.out, k, ya, yb);
     if (!err.empty()) return err;
   }
@@ -537,7 +544,7 @@ double bench_gemm_q4g_s8(Variant v, size_t k, int iters) {
   std::vector<float> y(kGemmBenchOut);
   auto f = v == Variant::kSimd ? gemm_q4g_s8__wasmsimd : gemm_q4g_s8__ref;
   return time_per_call(iters, [&] {
-    f(1, w.geo, xq.data(), &xs, sums.data(), w.packed.data(), w.scale.data(), w.zero.data(),
+    f(1, w.geo, xq.data(), &xs, sums.data(), w.packed.data(), w.scale.data(), w.zeros(),
       nullptr, y.data());
   });
 }

@@ -52,7 +52,7 @@ T* scratch(std::vector<T>& buf, size_t n) {
   if (buf.size() < n) buf.resize(n);
   return buf.data();
 }
-thread_local std::vector<float> g_xpad;
+thread_local std::vector<float> g_work;
 thread_local std::vector<int8_t> g_xq;
 thread_local std::vector<float> g_xscale;
 thread_local std::vector<int32_t> g_xsum;
@@ -121,7 +121,7 @@ class LinearQ8 final : public LinearLayer {
  public:
   LinearQ8(LinearScheme scheme, int out, int in, const int8_t* q, const float* scales,
            std::vector<float> bias)
-      : scheme_(scheme), kp_(kernels::round_up(in, kernels::kQ8Block)),
+      : scheme_(scheme), geo_(kernels::make_q8c_geometry(out, in)),
         packed_(kernels::packed_q8c_bytes(out, in)),
         scales_(kernels::round_up(out, kernels::kGemmNr), 0.0f), bias_(std::move(bias)) {
     out_features = out;
@@ -132,21 +132,19 @@ class LinearQ8 final : public LinearLayer {
 
   void forward(const float* x, size_t m, float* y) const override {
     if (m == 0) return;
-    const size_t n = out_features, k = in_features;
+    const size_t k = in_features;
     const float* bias = bias_.empty() ? nullptr : bias_.data();
     if (scheme_ == LinearScheme::kW8A8) {
-      int8_t* xq = scratch(g_xq, m * kp_);
+      const size_t kp = geo_.kpad();
+      int8_t* xq = scratch(g_xq, m * kp);
       float* xs = scratch(g_xscale, m);
-      WQ_GEMM(quantize_rows_f32_s8)(m, k, k, kp_, x, xq, xs, scratch(g_xsum, m));
-      WQ_GEMM(gemm_q8c_s8)(m, n, k, xq, xs, packed_.data(), scales_.data(), bias, y);
+      int32_t* sums = scratch(g_xsum, m);
+      WQ_GEMM(quantize_rows_f32_s8)(m, k, k, kp, x, xq, xs, sums);
+      WQ_GEMM(gemm_q8c_s8)(m, geo_, xq, xs, sums, packed_.data(), scales_.data(), bias, y);
       return;
     }
-    if (kp_ != k) {
-      float* xp = scratch(g_xpad, m * kp_);
-      kernels::pad_rows_f32(m, k, k, kp_, x, xp);
-      x = xp;
-    }
-    WQ_GEMM(gemm_q8c_f32)(m, n, k, x, packed_.data(), scales_.data(), bias, y);
+    float* work = scratch(g_work, kernels::gemm_f32_workspace(m, geo_));
+    WQ_GEMM(gemm_q8c_f32)(m, geo_, x, packed_.data(), scales_.data(), bias, y, work);
   }
   LinearScheme scheme() const override { return scheme_; }
   size_t weight_bytes() const override {
@@ -183,8 +181,8 @@ class LinearQ8 final : public LinearLayer {
 
  private:
   LinearScheme scheme_;
-  size_t kp_;
-  std::vector<int8_t> packed_;
+  kernels::GroupGeometry geo_;
+  std::vector<uint8_t> packed_;
   std::vector<float> scales_;  // round_up(out, 4), padding 0
   std::vector<float> bias_;
 };
@@ -228,19 +226,17 @@ class LinearQG final : public LinearLayer {
       float* xs = scratch(g_xscale, m);
       int32_t* sums = scratch(g_xsum, m * geo_.groups);
       WQ_GEMM(quantize_rows_f32_s8)(m, geo_.k, geo_.group, geo_.gp, x, xq, xs, sums);
-      WQ_GEMM(gemm_q4g_s8)(m, geo_, xq, xs, sums, packed_.data(), scales_.data(), zeros_.data(),
+      WQ_GEMM(gemm_q4g_s8)(m, geo_, xq, xs, sums, packed_.data(), scales_.data(), zero_arg(),
                            bias, y);
       return;
     }
-    if (geo_.gp != geo_.group) {
-      float* xp = scratch(g_xpad, m * kpad);
-      kernels::pad_rows_f32(m, geo_.k, geo_.group, geo_.gp, x, xp);
-      x = xp;
-    }
+    float* work = scratch(g_work, kernels::gemm_f32_workspace(m, geo_));
     if (bits_ == 4)
-      WQ_GEMM(gemm_q4g_f32)(m, geo_, x, packed_.data(), scales_.data(), zeros_.data(), bias, y);
+      WQ_GEMM(gemm_q4g_f32)(m, geo_, x, packed_.data(), scales_.data(), zero_arg(), bias, y,
+                            work);
     else
-      WQ_GEMM(gemm_q2g_f32)(m, geo_, x, packed_.data(), scales_.data(), zeros_.data(), bias, y);
+      WQ_GEMM(gemm_q2g_f32)(m, geo_, x, packed_.data(), scales_.data(), zero_arg(), bias, y,
+                            work);
   }
   LinearScheme scheme() const override { return scheme_; }
   size_t weight_bytes() const override {
@@ -268,6 +264,8 @@ class LinearQG final : public LinearLayer {
     }
   }
   std::vector<float> bias() const override { return bias_; }
+  // Symmetric layers pass no zero codes: the kernels use the constant 2^(bits-1).
+  const uint8_t* zero_arg() const { return asym_ ? zeros_.data() : nullptr; }
   Status export_quantized(LinearQuantizedData* d) const override {
     *d = LinearQuantizedData();
     d->scheme = scheme_;

@@ -13,24 +13,24 @@
 //    rows that dequantize to 0; they are computed but never written to y.
 //  * Within a panel the 4 rows are interleaved block by block, so one pass streams one buffer:
 //      panel p: [block 0: row 4p | row 4p+1 | row 4p+2 | row 4p+3][block 1: ...] ...
-//  * Inside one row's block the elements are permuted so that plain 32-bit lane shifts (no
-//    shuffles, no per-element work) turn the block into vectors of CONSECUTIVE elements.
-//    The block is read as little-endian 32-bit words w0..w3 (w0..w1 for 2-bit):
-//      int8  (16 elements, 16 bytes): byte t of word i    = element 4t + i
-//              -> (w << 24 - 8t) >>s 24 over the 4 words gives elements 4t .. 4t+3
-//      4-bit (32 elements, 16 bytes): bits 4n..4n+3 of word i = element 4n + i
-//              -> (w >> 4n) & 15 over the 4 words gives elements 4n .. 4n+3
-//      2-bit (32 elements,  8 bytes): bits 2f..2f+1 of word i = element 2f + i   (i = 0, 1)
-//              -> (w >> 2f) & 3 over the 2 words gives elements 2f, 2f+1
-//  * int8 per channel (q8c): blocks of 16 along k; k is padded to kp = round_up(k, 16) with 0.
+//  * Codes are unsigned: u in [0, 2^bits) and the weight is scale * (u - zu), zu the zero code
+//    (int8: u = q + 128, zu = 128).
+//  * Inside one row's block the elements are permuted so that one AND (or one shift) per vector
+//    turns the block into vectors of CONSECUTIVE elements. The block is read as little-endian
+//    32-bit words w0..w3 (w0..w1 for 2-bit):
+//      int8  (16 elements, 16 bytes): byte t of word i          = element 4t + i
+//      4-bit (32 elements, 16 bytes): bits 4n..4n+3 of word i   = element 4n + i
+//      2-bit (32 elements,  8 bytes): bits 2f..2f+1 of word i   = element 2f + i   (i = 0, 1)
+//    so `w & (mask << shift)` over the words holds 4 (2 for 2-bit) consecutive codes, each times
+//    2^shift. The float kernels convert that directly and multiply by activations pre-scaled by
+//    2^-shift (exact: powers of two); the top field uses `w >> shift` (its sign bit).
+//  * int8 per channel (q8c): blocks of 16 along k; k is padded to kp = round_up(k, 16).
 //  * 4-bit / 2-bit per group (q4g, q2g): groups of G consecutive elements along k (k % G == 0,
 //    ng = k / G groups); each group is padded to Gp = round_up(G, 32) and cut in blocks of 32.
-//    The padding holds the zero code, so it dequantizes to exactly 0.
-//    Codes are unsigned u in [0, 2^bits); the weight is scale * (u - zu) with zu the zero code.
+//    Padding holds the zero code, so it dequantizes to exactly 0.
 //    Group parameters, panel by panel: scales [np/4][ng][4] floats, zero codes [np/4][ng][4] bytes.
-//  * Activations for a grouped kernel come in the same padded geometry: each row holds ng * Gp
-//    values, group g at g * Gp, padding 0 (pad_rows_f32 / quantize_rows_f32_s8 produce it; when
-//    G % 32 == 0 it is the plain row). q8c kernels take rows of kp values the same way.
+//  * Integer activations (quantize_rows_f32_s8) come in the same padded geometry: each row holds
+//    ng * Gp values, group g at g * Gp, padding 0.
 #pragma once
 
 #include <cstddef>
@@ -43,36 +43,25 @@ namespace webquant::kernels {
 constexpr size_t kGemmNr = 4;      // output rows per panel
 constexpr size_t kQ8Block = 16;    // int8 block along k
 constexpr size_t kQLowBlock = 32;  // 4-bit / 2-bit block along k
+constexpr uint8_t kQ8Zero = 128;   // zero code of the int8 layouts
 
 inline size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
-// Geometry of a grouped (q4g / q2g) weight: k % group == 0 is the caller's job.
+// Geometry of a grouped (q4g / q2g) weight: k % group == 0 is the caller's job. Per-channel int8
+// (q8c) uses the same struct with group = k and blocks of 16 (make_q8c_geometry).
 struct GroupGeometry {
   size_t n = 0;       // output rows
   size_t k = 0;       // input features
   size_t group = 0;   // G
   size_t groups = 0;  // ng = k / G
-  size_t gp = 0;      // Gp = round_up(G, 32)
+  size_t gp = 0;      // Gp = round_up(G, block)
   size_t np = 0;      // round_up(n, 4)
-  size_t kpad() const { return groups * gp; }            // padded row length (activations)
+  size_t kpad() const { return groups * gp; }  // padded row length (activations)
   size_t blocks_per_group() const { return gp / kQLowBlock; }
-  size_t panels() const { return np / kGemmNr; }
-  size_t params() const { return np * groups; }           // scales (and zero codes) count
+  size_t params() const { return np * groups; }  // scales (and zero codes) count
 };
 GroupGeometry make_group_geometry(size_t n, size_t k, size_t group);
 
-// ---- packing (plain code, shared by the layers, the tests and the benchmark) ----
-// q8c: q is [n, k] int8 row-major; packed has packed_q8c_bytes(n, k) bytes.
-size_t packed_q8c_bytes(size_t n, size_t k);
-void pack_q8c(const int8_t* q, size_t n, size_t k, int8_t* packed);
-int8_t packed_q8c_get(const int8_t* packed, size_t k, size_t row, size_t col);
-// q4g / q2g: codes is [n, k] unsigned codes (< 2^bits) row-major; zero_codes is [n, ng] and fills
-// the padding. packed has packed_qg_bytes(geo, bits) bytes.
-size_t packed_qg_bytes(const GroupGeometry& geo, int bits);
-void pack_qg(const GroupGeometry& geo, int bits, const uint8_t* codes, const uint8_t* zero_codes,
-             uint8_t* packed);
-uint8_t packed_qg_get(const GroupGeometry& geo, int bits, const uint8_t* packed, size_t row,
-                      size_t col);
 // Byte and bit shift of element e of one row's block (int8: bits = 8, shift 0).
 inline void block_position(int bits, size_t e, size_t* byte, unsigned* shift) {
   if (bits == 8) {
@@ -87,21 +76,29 @@ inline void block_position(int bits, size_t e, size_t* byte, unsigned* shift) {
   }
 }
 
+// ---- packing (plain code, shared by the layers, the tests and the benchmark) ----
+// q8c: q is [n, k] int8 row-major; packed has packed_q8c_bytes(n, k) bytes (u = q + 128).
+size_t packed_q8c_bytes(size_t n, size_t k);
+void pack_q8c(const int8_t* q, size_t n, size_t k, uint8_t* packed);
+int8_t packed_q8c_get(const uint8_t* packed, size_t k, size_t row, size_t col);  // q, not u
+// q4g / q2g: codes is [n, k] unsigned codes (< 2^bits) row-major; zero_codes is [n, ng] and fills
+// the padding. packed has packed_qg_bytes(geo, bits) bytes.
+size_t packed_qg_bytes(const GroupGeometry& geo, int bits);
+void pack_qg(const GroupGeometry& geo, int bits, const uint8_t* codes, const uint8_t* zero_codes,
+             uint8_t* packed);
+uint8_t packed_qg_get(const GroupGeometry& geo, int bits, const uint8_t* packed, size_t row,
+                      size_t col);
 // Group parameter index of (row, group) in the [np/4][ng][4] order.
 inline size_t qg_param_index(const GroupGeometry& geo, size_t row, size_t g) {
   return ((row / kGemmNr) * geo.groups + g) * kGemmNr + row % kGemmNr;
 }
-
-// Copies m rows of k floats into the padded geometry (rows of groups * group_stride floats,
-// group g at g * group_stride, padding 0).
-void pad_rows_f32(size_t m, size_t k, size_t group, size_t group_stride, const float* x, float* out);
 
 // ---- activation quantization (per row = per token, symmetric int8) ----
 // For each row i: s = max|x[i, :]| / 127, xq = clamp(round_half_even(x / s), -127, 127), written
 // in the padded geometry above (padding 0). A row of zeros gets s = 0 and xq = 0. A row holding
 // NaN gets s = NaN (and Inf gives s = Inf), so the layer's output is non-finite, never silently
 // wrong. xq: m * (k / group) * group_stride bytes; scale: m floats; group_sum: the sum of xq over
-// each group, m * (k / group) int32 (the grouped A8 kernel subtracts zero points with it).
+// each group, m * (k / group) int32 (the A8 kernels subtract zero codes with it).
 void quantize_rows_f32_s8__ref(size_t m, size_t k, size_t group, size_t group_stride,
                                const float* x, int8_t* xq, float* scale, int32_t* group_sum);
 void quantize_rows_f32_s8__wasmsimd(size_t m, size_t k, size_t group, size_t group_stride,
@@ -114,38 +111,49 @@ void gemm_f32_f32__ref(size_t m, size_t n, size_t k, const float* x, const float
 void gemm_f32_f32__wasmsimd(size_t m, size_t n, size_t k, const float* x, const float* w,
                             const float* bias, float* y);
 
-// ---- int8 weights per output channel ----
-// y[i, j] = scale[j] * sum_c x[i, c] q[j, c] + bias[j]. x: [m, kp] floats (padding 0);
-// w: pack_q8c; scale: np floats; bias: n floats or nullptr; y: [m, n].
-void gemm_q8c_f32__ref(size_t m, size_t n, size_t k, const float* x, const int8_t* w,
-                       const float* scale, const float* bias, float* y);
-void gemm_q8c_f32__wasmsimd(size_t m, size_t n, size_t k, const float* x, const int8_t* w,
-                            const float* scale, const float* bias, float* y);
-// Integer activations: acc = sum_c xq[i, c] q[j, c] in int32 (k <= 131072 keeps it exact), then
-// y[i, j] = float(acc) * scale[j] * xscale[i] + bias[j], evaluated in that order.
-// xq: [m, kp] int8 (quantize_rows_f32_s8 with group = k, group_stride = kp).
-void gemm_q8c_s8__ref(size_t m, size_t n, size_t k, const int8_t* xq, const float* xscale,
-                      const int8_t* w, const float* scale, const float* bias, float* y);
-void gemm_q8c_s8__wasmsimd(size_t m, size_t n, size_t k, const int8_t* xq, const float* xscale,
-                           const int8_t* w, const float* scale, const float* bias, float* y);
-
-// ---- 4-bit / 2-bit weights per group, float activations ----
-// y[i, j] = sum_g scale[j, g] * sum_{c in g} x[i, c] (u[j, c] - zu[j, g]) + bias[j].
-// x: [m, kpad] floats in the padded geometry; w: pack_qg; scale, zero: qg_param_index order.
+// ---- float activations, quantized weights ----
+// x: [m, k] floats (plain rows); bias: n floats or nullptr; y: [m, n]. `work` is scratch of
+// gemm_f32_workspace(m, geo) floats: the SIMD kernels write the activations there in the padded,
+// pre-scaled form their layout needs, plus per-group sums of x (the zero code is applied once per
+// group: sum x (u - zu) = sum x u - zu sum x). The references do not use it.
+size_t gemm_f32_workspace(size_t m, const GroupGeometry& geo);
+// int8 per channel: y[i, j] = scale[j] * sum_c x[i, c] q[j, c] + bias[j]. geo: make_q8c_geometry;
+// w: pack_q8c; scale: np floats.
+GroupGeometry make_q8c_geometry(size_t n, size_t k);
+void gemm_q8c_f32__ref(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
+                       const float* scale, const float* bias, float* y, float* work);
+void gemm_q8c_f32__wasmsimd(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
+                            const float* scale, const float* bias, float* y, float* work);
+// 4-bit / 2-bit per group: y[i, j] = sum_g scale[j, g] * sum_{c in g} x[i, c] (u[j, c] - zu[j, g])
+// + bias[j]. w: pack_qg; scale, zero: qg_param_index order; zero == nullptr means every zero code
+// is the symmetric 2^(bits-1) (the kernels then skip loading them).
 void gemm_q4g_f32__ref(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
-                       const float* scale, const uint8_t* zero, const float* bias, float* y);
+                       const float* scale, const uint8_t* zero, const float* bias, float* y,
+                       float* work);
 void gemm_q4g_f32__wasmsimd(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
-                            const float* scale, const uint8_t* zero, const float* bias, float* y);
+                            const float* scale, const uint8_t* zero, const float* bias, float* y,
+                            float* work);
 void gemm_q2g_f32__ref(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
-                       const float* scale, const uint8_t* zero, const float* bias, float* y);
+                       const float* scale, const uint8_t* zero, const float* bias, float* y,
+                       float* work);
 void gemm_q2g_f32__wasmsimd(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
-                            const float* scale, const uint8_t* zero, const float* bias, float* y);
+                            const float* scale, const uint8_t* zero, const float* bias, float* y,
+                            float* work);
 
-// ---- 4-bit weights per group, int8 activations ----
-// acc_g = sum_{c in g} xq[i, c] (u[j, c] - zu[j, g]) in int32; t = sum over g, in group order, of
-// float(acc_g) * scale[j, g] (t starts at 0.0f); y[i, j] = t * xscale[i] + bias[j].
-// xq, xscale, xsum: quantize_rows_f32_s8 with the weight's group and Gp (the reference ignores
-// xsum; the SIMD kernel computes sum xq u - zu * xsum, the same integer).
+// ---- int8 activations, quantized weights ----
+// xq, xscale, xsum: quantize_rows_f32_s8 with the weight's group and padded group length. The
+// references compute acc = sum xq (u - zu) directly; the SIMD kernels compute sum xq u - zu * xsum,
+// the same integer. Both then evaluate the float part in the same order, so results are identical.
+// int8 per channel: y[i, j] = float(acc) * scale[j] * xscale[i] + bias[j] (k <= 131072 keeps the
+// int32 exact). xq: [m, kp]; xsum: m.
+void gemm_q8c_s8__ref(size_t m, const GroupGeometry& geo, const int8_t* xq, const float* xscale,
+                      const int32_t* xsum, const uint8_t* w, const float* scale, const float* bias,
+                      float* y);
+void gemm_q8c_s8__wasmsimd(size_t m, const GroupGeometry& geo, const int8_t* xq,
+                           const float* xscale, const int32_t* xsum, const uint8_t* w,
+                           const float* scale, const float* bias, float* y);
+// 4-bit per group: t = sum over g, in group order, of float(acc_g) * scale[j, g] (from 0.0f);
+// y[i, j] = t * xscale[i] + bias[j]. xq: [m, kpad]; xsum: [m, ng]; zero as for q4g_f32.
 void gemm_q4g_s8__ref(size_t m, const GroupGeometry& geo, const int8_t* xq, const float* xscale,
                       const int32_t* xsum, const uint8_t* w, const float* scale,
                       const uint8_t* zero, const float* bias, float* y);

@@ -16,6 +16,21 @@ GroupGeometry make_group_geometry(size_t n, size_t k, size_t group) {
   return g;
 }
 
+GroupGeometry make_q8c_geometry(size_t n, size_t k) {
+  GroupGeometry g;
+  g.n = n;
+  g.k = k;
+  g.group = k;
+  g.groups = 1;
+  g.gp = round_up(k, kQ8Block);
+  g.np = round_up(n, kGemmNr);
+  return g;
+}
+
+size_t gemm_f32_workspace(size_t m, const GroupGeometry& geo) {
+  return m * (geo.kpad() + geo.groups);
+}
+
 size_t packed_q8c_bytes(size_t n, size_t k) { return round_up(n, kGemmNr) * round_up(k, kQ8Block); }
 
 // Byte offset of (row, col) in the q8c layout: panel, then block of 16, then row in panel.
@@ -28,14 +43,16 @@ static size_t q8c_offset(size_t k, size_t row, size_t col) {
          (row % kGemmNr) * kQ8Block + byte;
 }
 
-void pack_q8c(const int8_t* q, size_t n, size_t k, int8_t* packed) {
-  std::memset(packed, 0, packed_q8c_bytes(n, k));
+// Padding rows and columns hold the zero code 128 (weight 0).
+void pack_q8c(const int8_t* q, size_t n, size_t k, uint8_t* packed) {
+  std::memset(packed, kQ8Zero, packed_q8c_bytes(n, k));
   for (size_t r = 0; r < n; ++r)
-    for (size_t c = 0; c < k; ++c) packed[q8c_offset(k, r, c)] = q[r * k + c];
+    for (size_t c = 0; c < k; ++c)
+      packed[q8c_offset(k, r, c)] = static_cast<uint8_t>(q[r * k + c] + int(kQ8Zero));
 }
 
-int8_t packed_q8c_get(const int8_t* packed, size_t k, size_t row, size_t col) {
-  return packed[q8c_offset(k, row, col)];
+int8_t packed_q8c_get(const uint8_t* packed, size_t k, size_t row, size_t col) {
+  return static_cast<int8_t>(int(packed[q8c_offset(k, row, col)]) - int(kQ8Zero));
 }
 
 // Bytes of one block of 32 codes for one row.
@@ -81,18 +98,6 @@ uint8_t packed_qg_get(const GroupGeometry& geo, int bits, const uint8_t* packed,
   block_position(bits, pc % kQLowBlock, &byte, &shift);
   return static_cast<uint8_t>((packed[qg_block_offset(geo, bits, row, pc) + byte] >> shift) &
                               ((1u << bits) - 1));
-}
-
-void pad_rows_f32(size_t m, size_t k, size_t group, size_t group_stride, const float* x,
-                  float* out) {
-  const size_t groups = k / group;
-  for (size_t i = 0; i < m; ++i) {
-    for (size_t g = 0; g < groups; ++g) {
-      float* dst = out + (i * groups + g) * group_stride;
-      std::memcpy(dst, x + i * k + g * group, group * sizeof(float));
-      std::memset(dst + group, 0, (group_stride - group) * sizeof(float));
-    }
-  }
 }
 
 }  // namespace webquant::kernels

@@ -7,19 +7,52 @@
 namespace webquant::kernels {
 namespace {
 
-// Byte of element e in a row's int8 block, and the code of element e in a 4/2-bit block.
-inline size_t q8_byte(size_t e) {
-  size_t byte;
-  unsigned shift;
-  block_position(8, e, &byte, &shift);
-  return byte;
-}
-
+// Code of element e of one row's block (int8: the unsigned byte u = q + 128).
 inline int block_code(const uint8_t* blk, int bits, size_t e) {
   size_t byte;
   unsigned shift;
   block_position(bits, e, &byte, &shift);
-  return (blk[byte] >> shift) & ((1 << bits) - 1);
+  return bits == 8 ? blk[byte] : (blk[byte] >> shift) & ((1 << bits) - 1);
+}
+
+// Bytes of one row's block and the elements it holds.
+inline size_t block_bytes(int bits) { return bits == 8 ? 16 : bits == 4 ? 16 : 8; }
+inline size_t block_elems(int bits) { return bits == 8 ? kQ8Block : kQLowBlock; }
+
+// First block of row j (blocks of one row are kGemmNr * block_bytes apart).
+inline const uint8_t* row_start(const GroupGeometry& geo, int bits, const uint8_t* w, size_t j) {
+  const size_t row_blocks = geo.kpad() / block_elems(bits);
+  return w + (j / kGemmNr) * kGemmNr * row_blocks * block_bytes(bits) +
+         (j % kGemmNr) * block_bytes(bits);
+}
+
+// sum_{c in group g} x[c] * (u[c] - zu) for row j (wr = row_start), x pointing at the group's
+// first activation; the padding at the end of the group's last block is skipped.
+template <int bits, typename X, typename Acc>
+Acc dot_group(const GroupGeometry& geo, const X* x, const uint8_t* wr, size_t g, int zu) {
+  const size_t be = block_elems(bits), first = g * geo.gp / be;
+  Acc acc = 0;
+  for (size_t e = 0; e < geo.group; ++e) {
+    const uint8_t* blk = wr + (first + e / be) * kGemmNr * block_bytes(bits);
+    acc += static_cast<Acc>(x[e]) * static_cast<Acc>(block_code(blk, bits, e % be) - zu);
+  }
+  return acc;
+}
+
+// sum_g scale[j, g] * sum_{c in g} x[c] (u - zu): the float-activation kernels (int8: one group,
+// scale[j], zero code 128; zero == nullptr: the symmetric code 2^(bits-1)).
+template <int bits>
+float dot_groups_f32(const GroupGeometry& geo, const float* x, const uint8_t* w,
+                     const float* scale, const uint8_t* zero, size_t j) {
+  const uint8_t* wr = row_start(geo, bits, w, j);
+  float t = 0.0f;
+  for (size_t g = 0; g < geo.groups; ++g) {
+    const size_t p = qg_param_index(geo, j, g);
+    const float acc = dot_group<bits, float, float>(geo, x + g * geo.group, wr, g,
+                                                    zero ? zero[p] : 1 << (bits - 1));
+    t += acc * (bits == 8 ? scale[j] : scale[p]);
+  }
+  return t;
 }
 
 }  // namespace
@@ -66,102 +99,64 @@ void gemm_f32_f32__ref(size_t m, size_t n, size_t k, const float* x, const float
   }
 }
 
-void gemm_q8c_f32__ref(size_t m, size_t n, size_t k, const float* x, const int8_t* w,
-                       const float* scale, const float* bias, float* y) {
-  const size_t kp = round_up(k, kQ8Block);
-  for (size_t i = 0; i < m; ++i) {
-    for (size_t j = 0; j < n; ++j) {
-      // Row j's first block inside its panel; consecutive blocks are 4 rows * 16 bytes apart.
-      const int8_t* wr = w + (j / kGemmNr) * kGemmNr * kp + (j % kGemmNr) * kQ8Block;
-      float acc = 0.0f;
-      for (size_t b = 0; b < kp / kQ8Block; ++b)
-        for (size_t e = 0; e < kQ8Block; ++e)
-          acc += x[i * kp + b * kQ8Block + e] *
-                 static_cast<float>(wr[b * kGemmNr * kQ8Block + q8_byte(e)]);
-      y[i * n + j] = bias ? acc * scale[j] + bias[j] : acc * scale[j];
-    }
-  }
-}
-
-void gemm_q8c_s8__ref(size_t m, size_t n, size_t k, const int8_t* xq, const float* xscale,
-                      const int8_t* w, const float* scale, const float* bias, float* y) {
-  const size_t kp = round_up(k, kQ8Block);
-  for (size_t i = 0; i < m; ++i) {
-    for (size_t j = 0; j < n; ++j) {
-      const int8_t* wr = w + (j / kGemmNr) * kGemmNr * kp + (j % kGemmNr) * kQ8Block;
-      int32_t acc = 0;
-      for (size_t b = 0; b < kp / kQ8Block; ++b)
-        for (size_t e = 0; e < kQ8Block; ++e)
-          acc += int32_t(xq[i * kp + b * kQ8Block + e]) *
-                 int32_t(wr[b * kGemmNr * kQ8Block + q8_byte(e)]);
-      const float v = static_cast<float>(acc) * scale[j] * xscale[i];
-      y[i * n + j] = bias ? v + bias[j] : v;
-    }
-  }
-}
-
-namespace {
-
-template <int kBits>
-void gemm_qg_f32_ref(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
-                     const float* scale, const uint8_t* zero, const float* bias, float* y) {
-  constexpr size_t kBlockBytes = kBits == 4 ? 16 : 8;
-  const size_t bpg = geo.blocks_per_group();
-  const size_t panel_bytes = kGemmNr * geo.groups * bpg * kBlockBytes;
-  const size_t kpad = geo.kpad();
+void gemm_q8c_f32__ref(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
+                       const float* scale, const float* bias, float* y, float* work) {
   for (size_t i = 0; i < m; ++i) {
     for (size_t j = 0; j < geo.n; ++j) {
-      const uint8_t* wr = w + (j / kGemmNr) * panel_bytes + (j % kGemmNr) * kBlockBytes;
-      float t = 0.0f;
-      for (size_t g = 0; g < geo.groups; ++g) {
-        const int zu = zero[qg_param_index(geo, j, g)];
-        float acc = 0.0f;
-        for (size_t b = 0; b < bpg; ++b) {
-          const size_t blk = g * bpg + b;
-          const float* xb = x + i * kpad + blk * kQLowBlock;
-          for (size_t e = 0; e < kQLowBlock; ++e)
-            acc += xb[e] * static_cast<float>(
-                               block_code(wr + blk * kGemmNr * kBlockBytes, kBits, e) - zu);
-        }
-        t += acc * scale[qg_param_index(geo, j, g)];
-      }
-      y[i * geo.n + j] = bias ? t + bias[j] : t;
+      const float v = dot_groups_f32<8>(geo, x + i * geo.k, w, scale, nullptr, j);  // zu = 128
+      y[i * geo.n + j] = bias ? v + bias[j] : v;
     }
   }
 }
 
-}  // namespace
-
 void gemm_q4g_f32__ref(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
-                       const float* scale, const uint8_t* zero, const float* bias, float* y) {
-  gemm_qg_f32_ref<4>(m, geo, x, w, scale, zero, bias, y);
+                       const float* scale, const uint8_t* zero, const float* bias, float* y,
+                       float* work) {
+  for (size_t i = 0; i < m; ++i) {
+    for (size_t j = 0; j < geo.n; ++j) {
+      const float v = dot_groups_f32<4>(geo, x + i * geo.k, w, scale, zero, j);
+      y[i * geo.n + j] = bias ? v + bias[j] : v;
+    }
+  }
 }
 
 void gemm_q2g_f32__ref(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
-                       const float* scale, const uint8_t* zero, const float* bias, float* y) {
-  gemm_qg_f32_ref<2>(m, geo, x, w, scale, zero, bias, y);
+                       const float* scale, const uint8_t* zero, const float* bias, float* y,
+                       float* work) {
+  for (size_t i = 0; i < m; ++i) {
+    for (size_t j = 0; j < geo.n; ++j) {
+      const float v = dot_groups_f32<2>(geo, x + i * geo.k, w, scale, zero, j);
+      y[i * geo.n + j] = bias ? v + bias[j] : v;
+    }
+  }
+}
+
+void gemm_q8c_s8__ref(size_t m, const GroupGeometry& geo, const int8_t* xq, const float* xscale,
+                      const int32_t* xsum, const uint8_t* w, const float* scale, const float* bias,
+                      float* y) {
+  for (size_t i = 0; i < m; ++i) {
+    for (size_t j = 0; j < geo.n; ++j) {
+      const int32_t acc = dot_group<8, int8_t, int32_t>(geo, xq + i * geo.kpad(),
+                                                     row_start(geo, 8, w, j), 0, kQ8Zero);
+      const float v = static_cast<float>(acc) * scale[j] * xscale[i];
+      y[i * geo.n + j] = bias ? v + bias[j] : v;
+    }
+  }
 }
 
 void gemm_q4g_s8__ref(size_t m, const GroupGeometry& geo, const int8_t* xq, const float* xscale,
                       const int32_t* xsum, const uint8_t* w, const float* scale,
                       const uint8_t* zero, const float* bias, float* y) {
-  const size_t bpg = geo.blocks_per_group();
-  const size_t panel_bytes = kGemmNr * geo.groups * bpg * 16;
-  const size_t kpad = geo.kpad();
   for (size_t i = 0; i < m; ++i) {
     for (size_t j = 0; j < geo.n; ++j) {
-      const uint8_t* wr = w + (j / kGemmNr) * panel_bytes + (j % kGemmNr) * 16;
+      const uint8_t* wr = row_start(geo, 4, w, j);
       float t = 0.0f;
       for (size_t g = 0; g < geo.groups; ++g) {
-        const int32_t zu = zero[qg_param_index(geo, j, g)];
-        int32_t acc = 0;
-        for (size_t b = 0; b < bpg; ++b) {
-          const size_t blk = g * bpg + b;
-          const int8_t* xb = xq + i * kpad + blk * kQLowBlock;
-          for (size_t e = 0; e < kQLowBlock; ++e)
-            acc += int32_t(xb[e]) * (block_code(wr + blk * kGemmNr * 16, 4, e) - zu);
-        }
-        t += static_cast<float>(acc) * scale[qg_param_index(geo, j, g)];
+        const size_t p = qg_param_index(geo, j, g);
+        const int32_t acc =
+            dot_group<4, int8_t, int32_t>(geo, xq + i * geo.kpad() + g * geo.gp, wr, g,
+                                          zero ? zero[p] : 8);
+        t += static_cast<float>(acc) * scale[p];
       }
       const float v = t * xscale[i];
       y[i * geo.n + j] = bias ? v + bias[j] : v;

@@ -3,7 +3,8 @@
 //  accumulator vector per output row, fold the 4 accumulators into one vector [y0 y1 y2 y3]
 //  (hsum4) at the end of a group or row, then scale / add bias with one vector op each.
 // Weights never go through a per-element branch or shuffle: the block layouts put consecutive
-// elements in the lanes that plain 32-bit (or 16-bit) shifts extract.
+// elements in the lanes that one AND (or one shift) extracts. Float-activation kernels first write
+// the activations, scaled by the power of two each field carries, into the caller's workspace.
 #include "kernels/simd.h"
 
 #if WEBQUANT_SIMD
@@ -32,6 +33,14 @@ inline v128_t hsum4_i32(v128_t a, v128_t b, v128_t c, v128_t d) {
   return wasm_i32x4_add(wasm_i32x4_shuffle(ab, cd, 0, 1, 4, 5),
                         wasm_i32x4_shuffle(ab, cd, 2, 3, 6, 7));
 }
+// Keeps a loop body one basic block: V8 schedules the vector ops of a block freely and spills
+// when too many are live at once.
+#if defined(__clang__)
+#define WQ_NO_UNROLL _Pragma("clang loop unroll(disable)")
+#else
+#define WQ_NO_UNROLL
+#endif
+
 // Sum of the 4 lanes, in every lane.
 inline v128_t splat_sum_f32(v128_t a) {
   a = wasm_f32x4_add(a, wasm_i32x4_shuffle(a, a, 2, 3, 0, 1));
@@ -58,7 +67,51 @@ inline void store_partial(float* p, v128_t v, size_t count) {
 
 // Four zero codes (bytes) as i32x4.
 inline v128_t load_zero_codes_i32(const uint8_t* z) {
-  return wasm_u32x4_extend_low_u16x8(wasm_u16x8_extend_low_u8x16(wasm_v128_load32_zero(z)));
+  const v128_t b = wasm_v128_load32_zero(z);
+  return wasm_i8x16_shuffle(b, wasm_i32x4_splat(0), 0, 16, 16, 16, 1, 16, 16, 16, 2, 16, 16, 16, 3,
+                            16, 16, 16);
+}
+
+
+// Scale of element e of a block in the prepared activations: 2^-shift of the field holding it,
+// as the kernel extracts it (int8: the top byte is shifted down, so its scale is 1; 4-bit:
+// nibbles 4..7 are masked after a shift by 16; 2-bit: fields 4q.. after a shift by 8q).
+template <int kBits>
+float field_scale(size_t e) {
+  int shift;
+  if (kBits == 8) shift = e / 4 < 3 ? 8 * int(e / 4) : 0;
+  else if (kBits == 4) shift = 4 * int((e / 4) % 4);  // second half: the word is shifted by 16
+  else shift = 2 * int((e / 2) % 4);  // fields 4q..4q+3 are masked after a shift by 8q
+  return std::ldexp(1.0f, -shift);
+}
+
+// Row i of the activations, for the float kernels of a kBits layout: each group copied to its
+// padded slot (zeros after G), every element times field_scale, and the group's plain sum of x.
+// xp: kpad floats, xsum: groups floats.
+template <int kBits>
+void prepare_row(const GroupGeometry& geo, const float* x, float* xp, float* xsum) {
+  constexpr size_t kBe = kBits == 8 ? kQ8Block : kQLowBlock;
+  alignas(16) float scales[kBe];
+  for (size_t e = 0; e < kBe; ++e) scales[e] = field_scale<kBits>(e);
+  for (size_t g = 0; g < geo.groups; ++g) {
+    const float* src = x + g * geo.group;
+    float* dst = xp + g * geo.gp;
+    v128_t sum = wasm_f32x4_splat(0.0f);
+    for (size_t b = 0; b < geo.gp; b += kBe) {
+      alignas(16) float tail[kBe];
+      const float* s = src + b;
+      if (geo.group - b < kBe) {  // the group's last, partial block: zero-padded copy
+        for (size_t e = 0; e < kBe; ++e) tail[e] = b + e < geo.group ? src[b + e] : 0.0f;
+        s = tail;
+      }
+      for (size_t e = 0; e < kBe; e += 4) {
+        const v128_t v = wasm_v128_load(s + e);
+        sum = wasm_f32x4_add(sum, v);
+        wasm_v128_store(dst + b + e, wasm_f32x4_mul(v, wasm_v128_load(scales + e)));
+      }
+    }
+    xsum[g] = sum_f32(sum);
+  }
 }
 
 }  // namespace
@@ -187,36 +240,38 @@ void gemm_f32_f32__wasmsimd(size_t m, size_t n, size_t k, const float* x, const 
   }
 }
 
-// ---- int8 weights per channel ----------------------------------------------------------------
+// ---- float activations ------------------------------------------------------------------------
 
-// Lanes of the 4 int8 vectors of a 16-element block (byte t of word i = element 4t + i):
-// (w << (24 - 8t)) >>s 24 sign-extends byte t of every word.
-#define WQ_Q8_LANE(v, t) wasm_f32x4_convert_i32x4(wasm_i32x4_shr(wasm_i32x4_shl(v, 24 - 8 * (t)), 24))
-
-void gemm_q8c_f32__wasmsimd(size_t m, size_t n, size_t k, const float* x, const int8_t* w,
-                            const float* scale, const float* bias, float* y) {
-  const size_t kp = round_up(k, kQ8Block), blocks = kp / kQ8Block;
+// int8: (w & 0xFF << 8t) is u * 2^8t for bytes t = 0..2 and w >> 24 is u for t = 3 (u = q + 128).
+void gemm_q8c_f32__wasmsimd(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
+                            const float* scale, const float* bias, float* y, float* work) {
+  const size_t n = geo.n, kp = geo.kpad(), blocks = kp / kQ8Block;
+  for (size_t i = 0; i < m; ++i)
+    prepare_row<8>(geo, x + i * geo.k, work + i * (kp + 1), work + i * (kp + 1) + kp);
+  const v128_t m0 = wasm_i32x4_splat(0xFF), m1 = wasm_i32x4_splat(0xFF00);
+  const v128_t m2 = wasm_i32x4_splat(0xFF0000), zero = wasm_f32x4_splat(float(kQ8Zero));
   for (size_t j = 0; j < n; j += kGemmNr) {
     const size_t rows = n - j < kGemmNr ? n - j : kGemmNr;
-    const int8_t* wp = w + j * kp;
+    const uint8_t* wp = w + j * kp;
     const v128_t vs = wasm_v128_load(scale + j);
     const v128_t vb = bias ? load_partial(bias + j, rows) : wasm_f32x4_splat(0.0f);
     for (size_t i = 0; i < m; ++i) {
-      const float* xr = x + i * kp;
+      const float* xr = work + i * (kp + 1);
       v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
-      const int8_t* wb = wp;
-      for (size_t b = 0; b < blocks; ++b, wb += kGemmNr * kQ8Block) {
-        const v128_t x0 = wasm_v128_load(xr + b * 16), x1 = wasm_v128_load(xr + b * 16 + 4);
-        const v128_t x2 = wasm_v128_load(xr + b * 16 + 8), x3 = wasm_v128_load(xr + b * 16 + 12);
-#define WQ_ROW(acc, r)                                                                        \
-  {                                                                                           \
-    const v128_t v = wasm_v128_load(wb + (r) * 16);                                           \
-    const v128_t p01 = wasm_f32x4_add(wasm_f32x4_mul(WQ_Q8_LANE(v, 0), x0),                   \
-                                      wasm_f32x4_mul(WQ_Q8_LANE(v, 1), x1));                  \
-    const v128_t p23 = wasm_f32x4_add(wasm_f32x4_mul(WQ_Q8_LANE(v, 2), x2),                   \
-                                      wasm_f32x4_mul(wasm_f32x4_convert_i32x4(                \
-                                                         wasm_i32x4_shr(v, 24)), x3));        \
-    acc = wasm_f32x4_add(acc, wasm_f32x4_add(p01, p23));                                      \
+      const uint8_t* wb = wp;
+      for (size_t b = 0; b < blocks; ++b, wb += kGemmNr * kQ8Block, xr += kQ8Block) {
+        const v128_t x0 = wasm_v128_load(xr), x1 = wasm_v128_load(xr + 4);
+        const v128_t x2 = wasm_v128_load(xr + 8), x3 = wasm_v128_load(xr + 12);
+#define WQ_ROW(acc, r)                                                                          \
+  {                                                                                             \
+    const v128_t v = wasm_v128_load(wb + (r) * 16);                                             \
+    const v128_t p01 = wasm_f32x4_add(                                                          \
+        wasm_f32x4_mul(wasm_f32x4_convert_i32x4(wasm_v128_and(v, m0)), x0),                     \
+        wasm_f32x4_mul(wasm_f32x4_convert_i32x4(wasm_v128_and(v, m1)), x1));                    \
+    const v128_t p23 = wasm_f32x4_add(                                                          \
+        wasm_f32x4_mul(wasm_f32x4_convert_i32x4(wasm_v128_and(v, m2)), x2),                     \
+        wasm_f32x4_mul(wasm_f32x4_convert_i32x4(wasm_u32x4_shr(v, 24)), x3));                   \
+    acc = wasm_f32x4_add(acc, wasm_f32x4_add(p01, p23));                                        \
   }
         WQ_ROW(a0, 0)
         WQ_ROW(a1, 1)
@@ -224,25 +279,178 @@ void gemm_q8c_f32__wasmsimd(size_t m, size_t n, size_t k, const float* x, const 
         WQ_ROW(a3, 3)
 #undef WQ_ROW
       }
-      const v128_t s = wasm_f32x4_mul(hsum4_f32(a0, a1, a2, a3), vs);
+      // sum x (u - 128) = sum x u - 128 sum x; xr now points at the row's sum of x.
+      const v128_t dot = wasm_f32x4_sub(hsum4_f32(a0, a1, a2, a3),
+                                        wasm_f32x4_mul(zero, wasm_f32x4_splat(*xr)));
+      const v128_t s = wasm_f32x4_mul(dot, vs);
       store_partial(y + i * n + j, bias ? wasm_f32x4_add(s, vb) : s, rows);
     }
   }
 }
-#undef WQ_Q8_LANE
 
-void gemm_q8c_s8__wasmsimd(size_t m, size_t n, size_t k, const int8_t* xq, const float* xscale,
-                           const int8_t* w, const float* scale, const float* bias, float* y) {
-  const size_t kp = round_up(k, kQ8Block), blocks = kp / kQ8Block;
+// 4-bit: (w & 0xF << 4n) is u * 2^4n for nibbles n = 0..3; the same masks on w >> 16 give nibbles
+// 4..7. The loop body is half a block (16 elements, 4 vectors per row): V8 schedules the pure
+// vector ops of one loop body freely, and a whole block's 32 live vectors would spill.
+namespace {
+template <bool kAsym>
+void q4g_f32(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
+             const float* scale, const uint8_t* zero, const float* bias, float* y, float* work) {
+  const size_t n = geo.n, kpad = geo.kpad(), bpg = geo.blocks_per_group();
+  const size_t stride = kpad + geo.groups, panel_bytes = kGemmNr * geo.groups * bpg * 16;
+  for (size_t i = 0; i < m; ++i)
+    prepare_row<4>(geo, x + i * geo.k, work + i * stride, work + i * stride + kpad);
+  const v128_t m0 = wasm_i32x4_splat(0xF), m1 = wasm_i32x4_splat(0xF0);
+  const v128_t m2 = wasm_i32x4_splat(0xF00), m3 = wasm_i32x4_splat(0xF000);
   for (size_t j = 0; j < n; j += kGemmNr) {
     const size_t rows = n - j < kGemmNr ? n - j : kGemmNr;
-    const int8_t* wp = w + j * kp;
+    const uint8_t* wp = w + (j / kGemmNr) * panel_bytes;
+    const float* sp = scale + (j / kGemmNr) * geo.groups * kGemmNr;
+    const uint8_t* zp = kAsym ? zero + (j / kGemmNr) * geo.groups * kGemmNr : nullptr;
+    const v128_t vb = bias ? load_partial(bias + j, rows) : wasm_f32x4_splat(0.0f);
+    for (size_t i = 0; i < m; ++i) {
+      const float* xb = work + i * stride;
+      const float* xs = xb + kpad;
+      const uint8_t* wb = wp;
+      v128_t t = wasm_f32x4_splat(0.0f);
+      for (size_t g = 0; g < geo.groups; ++g) {
+        v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
+        // Elements 0..15 of every block of the group (nibbles 0..3), then 16..31 (the same masks
+        // after a shift by 16): two loops with constant shifts, each body one half block.
+#define WQ_ROW(acc, r, shift)                                                                    \
+  {                                                                                              \
+    const v128_t v = wasm_u32x4_shr(wasm_v128_load(wh + (r) * 16), shift);                       \
+    const v128_t c0 = wasm_f32x4_convert_i32x4(wasm_v128_and(v, m0));                            \
+    const v128_t c1 = wasm_f32x4_convert_i32x4(wasm_v128_and(v, m1));                            \
+    const v128_t c2 = wasm_f32x4_convert_i32x4(wasm_v128_and(v, m2));                            \
+    const v128_t c3 = wasm_f32x4_convert_i32x4(wasm_v128_and(v, m3));                            \
+    acc = wasm_f32x4_add(acc, wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(c0, x0),              \
+                                                            wasm_f32x4_mul(c1, x1)),             \
+                                             wasm_f32x4_add(wasm_f32x4_mul(c2, x2),              \
+                                                            wasm_f32x4_mul(c3, x3))));           \
+  }
+#define WQ_HALF(shift)                                                                           \
+  for (size_t b = 0; b < bpg; ++b) {                                                             \
+    const uint8_t* wh = wb + b * kGemmNr * 16;                                                   \
+    const float* xh = xb + b * kQLowBlock + (shift);                                             \
+    const v128_t x0 = wasm_v128_load(xh), x1 = wasm_v128_load(xh + 4);                           \
+    const v128_t x2 = wasm_v128_load(xh + 8), x3 = wasm_v128_load(xh + 12);                      \
+    WQ_ROW(a0, 0, shift)                                                                         \
+    WQ_ROW(a1, 1, shift)                                                                         \
+    WQ_ROW(a2, 2, shift)                                                                         \
+    WQ_ROW(a3, 3, shift)                                                                         \
+  }
+        WQ_HALF(0)
+        WQ_HALF(16)
+#undef WQ_HALF
+#undef WQ_ROW
+        xb += bpg * kQLowBlock;
+        wb += bpg * kGemmNr * 16;
+        const v128_t zu = kAsym ? wasm_f32x4_convert_i32x4(load_zero_codes_i32(zp + g * kGemmNr))
+                                : wasm_f32x4_splat(8.0f);
+        const v128_t dot = wasm_f32x4_sub(hsum4_f32(a0, a1, a2, a3),
+                                          wasm_f32x4_mul(zu, wasm_f32x4_splat(xs[g])));
+        t = wasm_f32x4_add(t, wasm_f32x4_mul(dot, wasm_v128_load(sp + g * kGemmNr)));
+      }
+      store_partial(y + i * n + j, bias ? wasm_f32x4_add(t, vb) : t, rows);
+    }
+  }
+}
+}  // namespace
+
+void gemm_q4g_f32__wasmsimd(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
+                            const float* scale, const uint8_t* zero, const float* bias, float* y,
+                            float* work) {
+  if (zero)
+    q4g_f32<true>(m, geo, x, w, scale, zero, bias, y, work);
+  else
+    q4g_f32<false>(m, geo, x, w, scale, zero, bias, y, work);
+}
+
+// 2-bit: a 16-byte load covers two rows' blocks, words [r.w0 r.w1 r+1.w0 r+1.w1]; field f of every
+// word holds elements (2f, 2f+1) of both rows, which meet the activations (x[2f] x[2f+1]) loaded
+// twice (load64_splat). Accumulators hold [r r r+1 r+1] partial sums. The loop body is a quarter
+// block: fields 4q..4q+3, masked with 3 << 2f' after a shift by 8q.
+namespace {
+template <bool kAsym>
+void q2g_f32(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
+             const float* scale, const uint8_t* zero, const float* bias, float* y, float* work) {
+  const size_t n = geo.n, kpad = geo.kpad(), bpg = geo.blocks_per_group();
+  const size_t stride = kpad + geo.groups, panel_bytes = kGemmNr * geo.groups * bpg * 8;
+  for (size_t i = 0; i < m; ++i)
+    prepare_row<2>(geo, x + i * geo.k, work + i * stride, work + i * stride + kpad);
+  const v128_t m0 = wasm_i32x4_splat(0x3), m1 = wasm_i32x4_splat(0xC);
+  const v128_t m2 = wasm_i32x4_splat(0x30), m3 = wasm_i32x4_splat(0xC0);
+  for (size_t j = 0; j < n; j += kGemmNr) {
+    const size_t rows = n - j < kGemmNr ? n - j : kGemmNr;
+    const uint8_t* wp = w + (j / kGemmNr) * panel_bytes;
+    const float* sp = scale + (j / kGemmNr) * geo.groups * kGemmNr;
+    const uint8_t* zp = kAsym ? zero + (j / kGemmNr) * geo.groups * kGemmNr : nullptr;
+    const v128_t vb = bias ? load_partial(bias + j, rows) : wasm_f32x4_splat(0.0f);
+    for (size_t i = 0; i < m; ++i) {
+      const float* xb = work + i * stride;
+      const float* xs = xb + kpad;
+      const uint8_t* wb = wp;
+      v128_t t = wasm_f32x4_splat(0.0f);
+      for (size_t g = 0; g < geo.groups; ++g) {
+        v128_t a01 = wasm_f32x4_splat(0.0f), a23 = a01;
+WQ_NO_UNROLL
+        for (size_t q = 0; q < 4 * bpg; ++q, xb += 8) {
+          const uint32_t shift = uint32_t(q & 3) * 8;
+          const uint8_t* wq = wb + (q >> 2) * kGemmNr * 8;
+          const v128_t v01 = wasm_u32x4_shr(wasm_v128_load(wq), shift);
+          const v128_t v23 = wasm_u32x4_shr(wasm_v128_load(wq + 16), shift);
+          const v128_t xa = wasm_v128_load64_splat(xb), xb2 = wasm_v128_load64_splat(xb + 2);
+          const v128_t xc = wasm_v128_load64_splat(xb + 4), xd = wasm_v128_load64_splat(xb + 6);
+#define WQ_PAIR(acc, v)                                                                          \
+  acc = wasm_f32x4_add(                                                                          \
+      acc, wasm_f32x4_add(                                                                       \
+               wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(wasm_v128_and(v, m0)), xa),  \
+                              wasm_f32x4_mul(wasm_f32x4_convert_i32x4(wasm_v128_and(v, m1)), xb2)), \
+               wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(wasm_v128_and(v, m2)), xc),  \
+                              wasm_f32x4_mul(wasm_f32x4_convert_i32x4(wasm_v128_and(v, m3)), xd))));
+          WQ_PAIR(a01, v01)
+          WQ_PAIR(a23, v23)
+#undef WQ_PAIR
+        }
+        wb += bpg * kGemmNr * 8;
+        // [r0 r0' r1 r1'] + [r2 ...] -> [r0 r1 r2 r3].
+        const v128_t rowsum = wasm_f32x4_add(wasm_i32x4_shuffle(a01, a23, 0, 2, 4, 6),
+                                             wasm_i32x4_shuffle(a01, a23, 1, 3, 5, 7));
+        const v128_t zu = kAsym ? wasm_f32x4_convert_i32x4(load_zero_codes_i32(zp + g * kGemmNr))
+                                : wasm_f32x4_splat(2.0f);
+        const v128_t dot = wasm_f32x4_sub(rowsum, wasm_f32x4_mul(zu, wasm_f32x4_splat(xs[g])));
+        t = wasm_f32x4_add(t, wasm_f32x4_mul(dot, wasm_v128_load(sp + g * kGemmNr)));
+      }
+      store_partial(y + i * n + j, bias ? wasm_f32x4_add(t, vb) : t, rows);
+    }
+  }
+}
+}  // namespace
+
+void gemm_q2g_f32__wasmsimd(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
+                            const float* scale, const uint8_t* zero, const float* bias, float* y,
+                            float* work) {
+  if (zero)
+    q2g_f32<true>(m, geo, x, w, scale, zero, bias, y, work);
+  else
+    q2g_f32<false>(m, geo, x, w, scale, zero, bias, y, work);
+}
+
+// ---- int8 activations ---------------------------------------------------------------------
+
+void gemm_q8c_s8__wasmsimd(size_t m, const GroupGeometry& geo, const int8_t* xq,
+                           const float* xscale, const int32_t* xsum, const uint8_t* w,
+                           const float* scale, const float* bias, float* y) {
+  const size_t n = geo.n, kp = geo.kpad(), blocks = kp / kQ8Block;
+  for (size_t j = 0; j < n; j += kGemmNr) {
+    const size_t rows = n - j < kGemmNr ? n - j : kGemmNr;
+    const uint8_t* wp = w + j * kp;
     const v128_t vs = wasm_v128_load(scale + j);
     const v128_t vb = bias ? load_partial(bias + j, rows) : wasm_f32x4_splat(0.0f);
     for (size_t i = 0; i < m; ++i) {
       const int8_t* xr = xq + i * kp;
       v128_t a0 = wasm_i32x4_splat(0), a1 = a0, a2 = a0, a3 = a0;
-      const int8_t* wb = wp;
+      const uint8_t* wb = wp;
       for (size_t b = 0; b < blocks; ++b, wb += kGemmNr * kQ8Block) {
         // Put the activations in the weights' byte order; the dot product pairs lane with lane.
         const v128_t xv = wasm_v128_load(xr + b * 16);
@@ -251,8 +459,8 @@ void gemm_q8c_s8__wasmsimd(size_t m, size_t n, size_t k, const int8_t* xq, const
 #define WQ_ROW(acc, r)                                                                        \
   {                                                                                           \
     const v128_t v = wasm_v128_load(wb + (r) * 16);                                           \
-    acc = wasm_i32x4_add(acc, wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(v), xl), \
-                                             wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(v), xh))); \
+    acc = wasm_i32x4_add(acc, wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(v), xl), \
+                                             wasm_i32x4_dot_i16x8(wasm_u16x8_extend_high_u8x16(v), xh))); \
   }
         WQ_ROW(a0, 0)
         WQ_ROW(a1, 1)
@@ -260,151 +468,11 @@ void gemm_q8c_s8__wasmsimd(size_t m, size_t n, size_t k, const int8_t* xq, const
         WQ_ROW(a3, 3)
 #undef WQ_ROW
       }
-      // float(acc) * scale[j] * xscale[i] (+ bias), in the reference's order.
-      const v128_t s = wasm_f32x4_mul(
-          wasm_f32x4_mul(wasm_f32x4_convert_i32x4(hsum4_i32(a0, a1, a2, a3)), vs),
-          wasm_f32x4_splat(xscale[i]));
+      // sum xq (u - 128) = sum xq u - 128 sum xq (exact), then float(acc) * scale[j] * xscale[i].
+      const v128_t acc = wasm_i32x4_sub(hsum4_i32(a0, a1, a2, a3), wasm_i32x4_splat(int32_t(kQ8Zero) * xsum[i]));
+      const v128_t s = wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(acc), vs),
+                                      wasm_f32x4_splat(xscale[i]));
       store_partial(y + i * n + j, bias ? wasm_f32x4_add(s, vb) : s, rows);
-    }
-  }
-}
-
-// ---- 4-bit weights per group, float activations ----------------------------------------------
-
-// sum_c x_c (u_c - zu) = sum_c x_c u_c - zu * sum_c x_c: the codes go to float unshifted and the
-// zero code is applied once per group and row, with the group's sum of x (computed alongside).
-void gemm_q4g_f32__wasmsimd(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
-                            const float* scale, const uint8_t* zero, const float* bias, float* y) {
-  const size_t n = geo.n, kpad = geo.kpad(), bpg = geo.blocks_per_group();
-  const size_t panel_bytes = kGemmNr * geo.groups * bpg * 16;
-  const v128_t mask = wasm_i32x4_splat(0x0F);
-  for (size_t j = 0; j < n; j += kGemmNr) {
-    const size_t rows = n - j < kGemmNr ? n - j : kGemmNr;
-    const uint8_t* wp = w + (j / kGemmNr) * panel_bytes;
-    const float* sp = scale + (j / kGemmNr) * geo.groups * kGemmNr;
-    const uint8_t* zp = zero + (j / kGemmNr) * geo.groups * kGemmNr;
-    const v128_t vb = bias ? load_partial(bias + j, rows) : wasm_f32x4_splat(0.0f);
-    for (size_t i = 0; i < m; ++i) {
-      const float* xb = x + i * kpad;
-      const uint8_t* wb = wp;
-      v128_t t = wasm_f32x4_splat(0.0f);
-      for (size_t g = 0; g < geo.groups; ++g) {
-        v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0, ax = a0;
-        for (size_t b = 0; b < bpg; ++b, xb += kQLowBlock, wb += kGemmNr * 16) {
-          // Two halves of 16 elements (nibbles 0..3, then 4..7 of each word) keep the live
-          // vectors within 16 registers.
-          {
-            const v128_t x0 = wasm_v128_load(xb), x1 = wasm_v128_load(xb + 4);
-            const v128_t x2 = wasm_v128_load(xb + 8), x3 = wasm_v128_load(xb + 12);
-            ax = wasm_f32x4_add(ax, wasm_f32x4_add(wasm_f32x4_add(x0, x1), wasm_f32x4_add(x2, x3)));
-#define WQ_ROW(acc, r)                                                                         \
-  {                                                                                            \
-    const v128_t v = wasm_v128_load(wb + (r) * 16);                                            \
-    const v128_t c0 = wasm_f32x4_convert_i32x4(wasm_v128_and(v, mask));                        \
-    const v128_t c1 = wasm_f32x4_convert_i32x4(wasm_v128_and(wasm_u32x4_shr(v, 4), mask));     \
-    const v128_t c2 = wasm_f32x4_convert_i32x4(wasm_v128_and(wasm_u32x4_shr(v, 8), mask));     \
-    const v128_t c3 = wasm_f32x4_convert_i32x4(wasm_v128_and(wasm_u32x4_shr(v, 12), mask));    \
-    acc = wasm_f32x4_add(acc, wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(c0, x0),            \
-                                                            wasm_f32x4_mul(c1, x1)),           \
-                                             wasm_f32x4_add(wasm_f32x4_mul(c2, x2),            \
-                                                            wasm_f32x4_mul(c3, x3))));         \
-  }
-            WQ_ROW(a0, 0)
-            WQ_ROW(a1, 1)
-            WQ_ROW(a2, 2)
-            WQ_ROW(a3, 3)
-#undef WQ_ROW
-          }
-          {
-            const v128_t x4 = wasm_v128_load(xb + 16), x5 = wasm_v128_load(xb + 20);
-            const v128_t x6 = wasm_v128_load(xb + 24), x7 = wasm_v128_load(xb + 28);
-            ax = wasm_f32x4_add(ax, wasm_f32x4_add(wasm_f32x4_add(x4, x5), wasm_f32x4_add(x6, x7)));
-#define WQ_ROW(acc, r)                                                                         \
-  {                                                                                            \
-    const v128_t v = wasm_v128_load(wb + (r) * 16);                                            \
-    const v128_t c4 = wasm_f32x4_convert_i32x4(wasm_v128_and(wasm_u32x4_shr(v, 16), mask));    \
-    const v128_t c5 = wasm_f32x4_convert_i32x4(wasm_v128_and(wasm_u32x4_shr(v, 20), mask));    \
-    const v128_t c6 = wasm_f32x4_convert_i32x4(wasm_v128_and(wasm_u32x4_shr(v, 24), mask));    \
-    const v128_t c7 = wasm_f32x4_convert_i32x4(wasm_u32x4_shr(v, 28));                         \
-    acc = wasm_f32x4_add(acc, wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(c4, x4),            \
-                                                            wasm_f32x4_mul(c5, x5)),           \
-                                             wasm_f32x4_add(wasm_f32x4_mul(c6, x6),            \
-                                                            wasm_f32x4_mul(c7, x7))));         \
-  }
-            WQ_ROW(a0, 0)
-            WQ_ROW(a1, 1)
-            WQ_ROW(a2, 2)
-            WQ_ROW(a3, 3)
-#undef WQ_ROW
-          }
-        }
-        const v128_t zu = wasm_f32x4_convert_i32x4(load_zero_codes_i32(zp + g * kGemmNr));
-        const v128_t dot = wasm_f32x4_sub(hsum4_f32(a0, a1, a2, a3),
-                                          wasm_f32x4_mul(zu, splat_sum_f32(ax)));
-        t = wasm_f32x4_add(t, wasm_f32x4_mul(dot, wasm_v128_load(sp + g * kGemmNr)));
-      }
-      store_partial(y + i * n + j, bias ? wasm_f32x4_add(t, vb) : t, rows);
-    }
-  }
-}
-
-// ---- 2-bit weights per group, float activations ----------------------------------------------
-
-// A 16-byte load covers two rows' blocks: words [r.w0 r.w1 r+1.w0 r+1.w1]. Field f of every word
-// holds elements (2f, 2f+1) of both rows, which meet the activations (x[2f] x[2f+1]) loaded twice
-// (load64_splat). Accumulators hold [r r r+1 r+1] partial sums.
-void gemm_q2g_f32__wasmsimd(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
-                            const float* scale, const uint8_t* zero, const float* bias, float* y) {
-  const size_t n = geo.n, kpad = geo.kpad(), bpg = geo.blocks_per_group();
-  const size_t panel_bytes = kGemmNr * geo.groups * bpg * 8;
-  const v128_t mask = wasm_i32x4_splat(0x03);
-  for (size_t j = 0; j < n; j += kGemmNr) {
-    const size_t rows = n - j < kGemmNr ? n - j : kGemmNr;
-    const uint8_t* wp = w + (j / kGemmNr) * panel_bytes;
-    const float* sp = scale + (j / kGemmNr) * geo.groups * kGemmNr;
-    const uint8_t* zp = zero + (j / kGemmNr) * geo.groups * kGemmNr;
-    const v128_t vb = bias ? load_partial(bias + j, rows) : wasm_f32x4_splat(0.0f);
-    for (size_t i = 0; i < m; ++i) {
-      const float* xb = x + i * kpad;
-      const uint8_t* wb = wp;
-      v128_t t = wasm_f32x4_splat(0.0f);
-      for (size_t g = 0; g < geo.groups; ++g) {
-        v128_t a01 = wasm_f32x4_splat(0.0f), a23 = a01, ax = a01;
-        for (size_t b = 0; b < bpg; ++b, xb += kQLowBlock, wb += kGemmNr * 8) {
-          const v128_t v01 = wasm_v128_load(wb), v23 = wasm_v128_load(wb + 16);
-          // 16 fields in 4 quads; each quad's products are summed in a tree before the
-          // accumulator, so the accumulators see 4 dependent adds per block, not 16.
-          for (int q = 0; q < 4; ++q) {
-            v128_t s01 = wasm_f32x4_splat(0.0f), s23 = s01, sx = s01;
-#define WQ_FIELD(f)                                                                          \
-  {                                                                                          \
-    const v128_t xd = wasm_v128_load64_splat(xb + 2 * (f));                                  \
-    sx = wasm_f32x4_add(sx, xd);                                                             \
-    s01 = wasm_f32x4_add(s01, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(                       \
-                                  wasm_v128_and(wasm_u32x4_shr(v01, 2 * (f)), mask)), xd));  \
-    s23 = wasm_f32x4_add(s23, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(                       \
-                                  wasm_v128_and(wasm_u32x4_shr(v23, 2 * (f)), mask)), xd));  \
-  }
-            WQ_FIELD(4 * q + 0)
-            WQ_FIELD(4 * q + 1)
-            WQ_FIELD(4 * q + 2)
-            WQ_FIELD(4 * q + 3)
-#undef WQ_FIELD
-            a01 = wasm_f32x4_add(a01, s01);
-            a23 = wasm_f32x4_add(a23, s23);
-            ax = wasm_f32x4_add(ax, sx);
-          }
-        }
-        // [r0 r0' r1 r1'] + [r2 ...] -> [r0 r1 r2 r3]; ax lanes 0 + 1 are the group's sum of x.
-        const v128_t rowsum = wasm_f32x4_add(wasm_i32x4_shuffle(a01, a23, 0, 2, 4, 6),
-                                             wasm_i32x4_shuffle(a01, a23, 1, 3, 5, 7));
-        const v128_t sx = wasm_f32x4_add(wasm_i32x4_shuffle(ax, ax, 0, 0, 0, 0),
-                                         wasm_i32x4_shuffle(ax, ax, 1, 1, 1, 1));
-        const v128_t zu = wasm_f32x4_convert_i32x4(load_zero_codes_i32(zp + g * kGemmNr));
-        const v128_t dot = wasm_f32x4_sub(rowsum, wasm_f32x4_mul(zu, sx));
-        t = wasm_f32x4_add(t, wasm_f32x4_mul(dot, wasm_v128_load(sp + g * kGemmNr)));
-      }
-      store_partial(y + i * n + j, bias ? wasm_f32x4_add(t, vb) : t, rows);
     }
   }
 }
@@ -414,7 +482,9 @@ void gemm_q2g_f32__wasmsimd(size_t m, const GroupGeometry& geo, const float* x, 
 // Read as 16-bit lanes, lane 2i of a block holds nibbles 0..3 of word i (elements 4f + i) and lane
 // 2i+1 nibbles 4..7 (elements 16 + 4f + i); (v >> 4f) & 15 gives both. The activations are
 // interleaved to match: bytes x[0..15] and x[16..31] zipped, then widened to 16 bits.
-void gemm_q4g_s8__wasmsimd(size_t m, const GroupGeometry& geo, const int8_t* xq,
+namespace {
+template <bool kAsym>
+void q4g_s8(size_t m, const GroupGeometry& geo, const int8_t* xq,
                            const float* xscale, const int32_t* xsum, const uint8_t* w,
                            const float* scale, const uint8_t* zero, const float* bias, float* y) {
   const size_t n = geo.n, kpad = geo.kpad(), bpg = geo.blocks_per_group();
@@ -424,7 +494,7 @@ void gemm_q4g_s8__wasmsimd(size_t m, const GroupGeometry& geo, const int8_t* xq,
     const size_t rows = n - j < kGemmNr ? n - j : kGemmNr;
     const uint8_t* wp = w + (j / kGemmNr) * panel_bytes;
     const float* sp = scale + (j / kGemmNr) * geo.groups * kGemmNr;
-    const uint8_t* zp = zero + (j / kGemmNr) * geo.groups * kGemmNr;
+    const uint8_t* zp = zero ? zero + (j / kGemmNr) * geo.groups * kGemmNr : nullptr;
     const v128_t vb = bias ? load_partial(bias + j, rows) : wasm_f32x4_splat(0.0f);
     for (size_t i = 0; i < m; ++i) {
       const int8_t* xb = xq + i * kpad;
@@ -456,7 +526,7 @@ void gemm_q4g_s8__wasmsimd(size_t m, const GroupGeometry& geo, const int8_t* xq,
         }
         // sum xq (u - zu) = sum xq u - zu * sum xq, exactly, in int32.
         const v128_t dot = wasm_i32x4_sub(hsum4_i32(a0, a1, a2, a3),
-                                          wasm_i32x4_mul(load_zero_codes_i32(zp + g * kGemmNr),
+                                          wasm_i32x4_mul((kAsym ? load_zero_codes_i32(zp + g * kGemmNr) : wasm_i32x4_splat(8)),
                                                          wasm_i32x4_splat(xs[g])));
         t = wasm_f32x4_add(t, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(dot),
                                              wasm_v128_load(sp + g * kGemmNr)));
@@ -465,6 +535,16 @@ void gemm_q4g_s8__wasmsimd(size_t m, const GroupGeometry& geo, const int8_t* xq,
       store_partial(y + i * n + j, bias ? wasm_f32x4_add(s, vb) : s, rows);
     }
   }
+}
+}  // namespace
+
+void gemm_q4g_s8__wasmsimd(size_t m, const GroupGeometry& geo, const int8_t* xq,
+                           const float* xscale, const int32_t* xsum, const uint8_t* w,
+                           const float* scale, const uint8_t* zero, const float* bias, float* y) {
+  if (zero)
+    q4g_s8<true>(m, geo, xq, xscale, xsum, w, scale, zero, bias, y);
+  else
+    q4g_s8<false>(m, geo, xq, xscale, xsum, w, scale, zero, bias, y);
 }
 
 }  // namespace webquant::kernels
