@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { HUB_DIR, ROOT, importDist, startHubServer, type HubServer } from './helpers/repo.js';
+import { rejectsWith, throwsWith } from './helpers/errors.js';
 
 type Eval = typeof import('../../dist/eval/index.js');
 type Models = typeof import('../../dist/models/index.js');
@@ -33,34 +34,6 @@ const { downloadModelFiles } = (await importDist('hub/index.js')) as Hub;
 const loader = (await importDist('runtime/loader.js')) as Loader;
 const gguf = (await importDist('models/gguf.js')) as Gguf;
 const cliEval = (await importDist('cli/eval.js')) as CliEval;
-
-async function rejectsWith(promise: Promise<unknown>, code: string, ...patterns: RegExp[]): Promise<void> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof Error, `expected a rejection with code ${code}`);
-  const e = caught as Error & { code?: string };
-  assert.equal(e.name, 'WebQuantError', `not a WebQuantError: ${e.stack}`);
-  assert.equal(e.code, code, `code ${e.code}: ${e.message}`);
-  for (const p of patterns) assert.match(e.message, p);
-}
-
-function throwsWith(fn: () => unknown, code: string, ...patterns: RegExp[]): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof Error, `expected an error with code ${code}`);
-  const e = caught as Error & { code?: string };
-  assert.equal(e.name, 'WebQuantError', `not a WebQuantError: ${e.stack}`);
-  assert.equal(e.code, code, `code ${e.code}: ${e.message}`);
-  for (const p of patterns) assert.match(e.message, p);
-}
 
 /** -log p(ids[t] | row) from one logits row, in float64, written plainly (no max shift reuse). */
 function nllOf(row: Float32Array, target: number): number {

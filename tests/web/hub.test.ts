@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HUB_DIR, importDist, startHubServer, type HubServer } from './helpers/repo.js';
+import { rejectsWith } from './helpers/errors.js';
 
 type HubModule = typeof import('../../dist/hub/index.js');
 type Progress = { file: string; loaded: number; total?: number; overallLoaded?: number; overallTotal?: number };
@@ -20,22 +21,6 @@ const RESOLVE = `/${REPO}/resolve/main`;
 
 const hub = (await importDist('hub/index.js')) as HubModule;
 const { downloadFile, downloadModelFiles, fileExists, hubUrl, listRepoFiles, env } = hub;
-
-/** Asserts `promise` rejects with a WebQuantError of `code` whose message matches every pattern. */
-async function rejectsWith(promise: Promise<unknown>, code: string, ...patterns: RegExp[]): Promise<Error> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof Error, `expected a rejection with code ${code}`);
-  const e = caught as Error & { code?: string };
-  assert.equal(e.name, 'WebQuantError', `not a WebQuantError: ${e.stack}`);
-  assert.equal(e.code, code, `code ${e.code}: ${e.message}`);
-  for (const p of patterns) assert.match(e.message, p);
-  return e;
-}
 
 /** A raw request with the path sent as is (fetch would normalise `..` away). */
 function rawRequest(

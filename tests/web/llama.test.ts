@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { HUB_DIR, ROOT, importDist, readOracle, startHubServer, type HubServer } from './helpers/repo.js';
+import { rejectsWith, throwsWith } from './helpers/errors.js';
 
 type Models = typeof import('../../dist/models/index.js');
 type Loader = typeof import('../../dist/runtime/loader.js');
@@ -29,36 +30,6 @@ const ORACLE_IDS_FIRST_NEW = 286;
 const models = (await importDist('models/index.js')) as Models;
 const loader = (await importDist('runtime/loader.js')) as Loader;
 const { LlamaForCausalLM, Tokenizer, quantizeModel, createModelWorker } = models;
-
-/** Asserts `promise` rejects with a WebQuantError of `code` whose message matches every pattern. */
-async function rejectsWith(promise: Promise<unknown>, code: string, ...patterns: RegExp[]): Promise<Error> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof Error, `expected a rejection with code ${code}`);
-  const e = caught as Error & { code?: string };
-  assert.equal(e.name, 'WebQuantError', `not a WebQuantError: ${e.stack}`);
-  assert.equal(e.code, code, `code ${e.code}: ${e.message}`);
-  for (const p of patterns) assert.match(e.message, p);
-  return e;
-}
-
-function throwsWith(fn: () => unknown, code: string, ...patterns: RegExp[]): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof Error, `expected an error with code ${code}`);
-  const e = caught as Error & { code?: string };
-  assert.equal(e.name, 'WebQuantError', `not a WebQuantError: ${e.stack}`);
-  assert.equal(e.code, code, `code ${e.code}: ${e.message}`);
-  for (const p of patterns) assert.match(e.message, p);
-}
 
 /** log-softmax of one row, in float64. */
 function logSoftmax(row: Float32Array): Float64Array {
