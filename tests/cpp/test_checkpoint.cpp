@@ -169,6 +169,10 @@ void check_round_trip(const ModelQuantOptions& q, const std::string& label) {
   auto back = load_saved(s);
   CHECK(bit_equal(all_logits(*back), ref));
   CHECK(back->memory_footprint().total == m->memory_footprint().total);
+  // Saving the loaded model reproduces the checkpoint byte for byte.
+  const Saved again = save(*back);
+  REQUIRE(again.files.size() == s.files.size());
+  for (size_t i = 0; i < s.files.size(); ++i) CHECK(again.files[i].bytes == s.files[i].bytes);
   for (const std::string& name : m->linear_names()) {
     CAPTURE(name);
     const LinearLayer* a = m->linear(name);
@@ -176,6 +180,8 @@ void check_round_trip(const ModelQuantOptions& q, const std::string& label) {
     REQUIRE((a == nullptr) == (b == nullptr));
     if (a == nullptr) continue;
     CHECK(a->scheme() == b->scheme());
+    CHECK(a->describe() == b->describe());  // the 172 fallback note included
+    CHECK(a->weight_bytes() == b->weight_bytes());
     if (a->scheme() == LinearScheme::kF32) continue;
     LinearQuantizedData da, db;
     REQUIRE(a->export_quantized(&da).ok());

@@ -20,9 +20,9 @@
  * @packageDocumentation
  */
 import { WebQuantError } from '../errors.js';
-import { downloadFile, fileExists } from '../hub/download.js';
+import { downloadFile, fileExists, probeFile } from '../hub/download.js';
 import { shardsOfIndex, type ModelFiles } from '../hub/model-files.js';
-import { copyIn } from '../runtime/heap.js';
+import { allocOrThrow } from '../runtime/heap.js';
 import { type Backend, getBackend, init } from '../runtime/loader.js';
 import type { WasmStatus } from '../runtime/module.js';
 import {
@@ -418,6 +418,8 @@ export interface StreamingResult {
   shards: string[];
   /** Largest wasm linear memory seen (bytes): the peak, since it never shrinks. */
   peakWasmMemoryBytes: number;
+  /** Largest C++ heap use seen (bytes), sampled with each shard in the heap. */
+  peakHeapUsedBytes: number;
 }
 
 async function backendOrInit(): Promise<Backend> {
@@ -492,20 +494,33 @@ export async function quantizeStreaming(repo: string, options: QuantizeStreaming
     shards = shardsOfIndex(index, repo);
   }
 
+  // Shard sizes up front: one heap buffer as large as the largest shard is allocated before the
+  // model grows, and reused for every shard, so that freed shard buffers never leave holes the
+  // next (larger) shard cannot use.
+  const sizes = await Promise.all(shards.map(async (f) => {
+    const p = await probeFile(repo, f, location);
+    if (!p.exists) fail('not_found', `shard ${f} of ${repo} is missing`);
+    return p.size ?? 0;
+  }));
+
   const backend = await backendOrInit();
   const module = checkModule(backend.module as LlamaModule);
   let peak = module.memoryBytes();
+  let peakUsed = module.heapUsedBytes();
   const quantizer = new module.LlamaStreamingQuantizer!();
   let handle: CheckpointHandle | undefined;
   let ticket = 0;
+  let buffer = 0;
+  let capacity = Math.max(0, ...sizes);
   try {
     const begun = quantizer.begin(JSON.stringify(config), request.wasm, maxContext);
     checkStatus(begun);
+    if (capacity > 0) buffer = allocOrThrow(module, capacity, 'the shard buffer');
     let tensorsDone = 0;
     const tensorsTotal = begun.expected;
     for (let i = 0; i < shards.length; i++) {
       const file = shards[i]!;
-      // One shard in JavaScript and one copy in the heap at a time; both dropped after the call.
+      // One shard in JavaScript and one copy in the heap at a time.
       let bytes: Uint8Array<ArrayBuffer> | undefined = await downloadFile(repo, file, {
         ...location,
         progress: (p) => {
@@ -514,20 +529,24 @@ export async function quantizeStreaming(repo: string, options: QuantizeStreaming
         },
       });
       throwIfAborted(signal, `quantizing ${repo}`);
-      const ptr = copyIn(module, bytes, file);
       const length = bytes.byteLength;
-      bytes = undefined;
-      let r;
-      try {
-        r = quantizer.addShard(file, ptr, length);
-      } finally {
-        module._free(ptr);
+      if (length > capacity) {
+        if (buffer !== 0) module._free(buffer);
+        buffer = 0;
+        buffer = allocOrThrow(module, length, file);
+        capacity = length;
       }
+      module.HEAPU8.set(bytes, buffer);
+      bytes = undefined;
+      peakUsed = Math.max(peakUsed, module.heapUsedBytes());
+      const r = quantizer.addShard(file, buffer, length);
       peak = Math.max(peak, module.memoryBytes());
       checkStatus(r);
       tensorsDone = r.seen;
       progress?.({ phase: 'quantize', file, shard: i, shards: shards.length, loaded: length, total: length, tensorsDone, tensorsTotal, wasmMemoryBytes: peak });
     }
+    if (buffer !== 0) module._free(buffer);
+    buffer = 0;
     const done = quantizer.finish();
     if (done.code === 7 /* not_found */) {
       const missing = quantizer.missing();
@@ -542,8 +561,9 @@ export async function quantizeStreaming(repo: string, options: QuantizeStreaming
     const model = llamaFromHandle(backend, handle, source, repo);
     const summary = summarizeQuantization(request, done.layers, handle.memoryFootprint());
     handle = undefined; // owned by the model now
-    return { model, summary, shards, peakWasmMemoryBytes: peak };
+    return { model, summary, shards, peakWasmMemoryBytes: peak, peakHeapUsedBytes: Math.max(peakUsed, module.heapUsedBytes()) };
   } finally {
+    if (buffer !== 0) module._free(buffer);
     quantizer.delete();
     if (ticket !== 0) module.discardParkedModel(ticket);
     handle?.delete();

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "io/json.h"
+#include "models/llama/fallback_note.h"
 #include "webquant/convert.h"
 #include "webquant/llama_checkpoint.h"
 #include "webquant/pack.h"
@@ -99,16 +100,6 @@ size_t row_bytes(int in_features, int bits) { return packed_size(static_cast<siz
 // ---------------------------------------------------------------------------------------------
 // Describing the model's layers.
 
-// "w4a16 per-channel (172 % 32 != 0) sym" -> "172 % 32 != 0" (LinearLayer::describe of a
-// per-group request that fell back); "" otherwise.
-std::string fallback_of(const std::string& describe) {
-  const std::string marker = "per-channel (";
-  const size_t at = describe.find(marker);
-  if (at == std::string::npos) return "";
-  const size_t end = describe.find(')', at + marker.size());
-  return end == std::string::npos ? "" : describe.substr(at + marker.size(), end - at - marker.size());
-}
-
 // The layer as saved, plus its integer form when quantized.
 Status describe_layer(const LlamaLinearInfo& li, const LinearLayer* layer, CheckpointLayer* out,
                       LinearQuantizedData* data) {
@@ -127,7 +118,7 @@ Status describe_layer(const LlamaLinearInfo& li, const LinearLayer* layer, Check
     c.bits = d.bits;
     c.asymmetric = d.asymmetric;
     c.group_size = d.group_size;
-    if (c.bits < 8) c.fallback = fallback_of(layer->describe());
+    if (c.bits < 8) c.fallback = llama::fallback_of(layer->describe());
     if (data != nullptr) *data = std::move(d);
   }
   *out = std::move(c);
@@ -641,6 +632,9 @@ Status load_linear(const CheckpointLayer& c, const std::vector<const io::Safeten
   d.bias = std::move(bias);
   Status st = make_linear_from_quantized(d, out);
   if (!st.ok()) return corrupt(c.name + ": " + st.message);
+  if (!c.fallback.empty() && c.bits < 8 && c.group_size == c.in_features) {
+    *out = llama::note_fallback(std::move(*out), c.fallback);
+  }
   return Status::Ok();
 }
 

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "models/llama/fallback_note.h"
 #include "webquant/llama_checkpoint.h"
 
 namespace webquant {
@@ -144,6 +145,7 @@ Status attach_bias(const std::string& name, const std::vector<float>& bias,
     d.bias = bias;
     Status st = make_linear_from_quantized(d, &fresh);
     if (!st.ok()) return Status::Error(st.code, name + ": " + st.message);
+    fresh = llama::note_fallback(std::move(fresh), llama::fallback_of(l.describe()));
   }
   *layer = std::move(fresh);
   r->bytes_after = (*layer)->weight_bytes();
