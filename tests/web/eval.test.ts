@@ -478,18 +478,16 @@ describe('CLI', () => {
     assert.deepEqual((await fs.readdir(out)).sort(), ['stories260K-Q4_0.gguf', 'stories260K-Q8_0.gguf']);
   });
 
-  test('webquant quantize --format webquant: saved through saveQuantized, or a clear not-yet-supported error', async () => {
+  test('webquant quantize --format webquant: saved through saveQuantized with its quantization_config', async () => {
     const out = path.join(tmp, 'wq-out');
     const args = ['quantize', REPO, '--hub-dir', HUB_DIR, '--bits', '4', '--group-size', '32', '--out', out];
-    if (existsSync(path.join(ROOT, 'dist/models/checkpoint.js'))) {
-      const r = await run(process.execPath, [CLI, ...args]);
-      assert.match(r.stdout, /wrote/);
-      assert.ok(existsSync(path.join(out, 'config.json')));
-      assert.ok(!(await fs.readdir(out)).some((n) => n.startsWith('.webquant-save-')), 'no temporary folder left');
-    } else {
-      await fails(args, /unsupported.*--format webquant is not yet supported.*gguf-q8_0/);
-      assert.ok(!existsSync(out), 'nothing written');
-    }
+    const r = await run(process.execPath, [CLI, ...args]);
+    assert.match(r.stdout, /wrote/);
+    assert.ok(existsSync(path.join(out, 'config.json')));
+    assert.ok(existsSync(path.join(out, 'model.safetensors')));
+    assert.ok(!(await fs.readdir(out)).some((n) => n.startsWith('.webquant-save-')), 'no temporary folder left');
+    const config = JSON.parse(await fs.readFile(path.join(out, 'config.json'), 'utf8'));
+    assert.equal(config.quantization_config?.quant_method, 'webquant');
   });
 
   test('webquant quantize: bad arguments exit 1', async () => {

@@ -6,8 +6,8 @@
  *         [--format webquant|gguf-q8_0|gguf-q4_0] --out DIR [--endpoint URL | --hub-dir DIR]
  *
  * `gguf-q8_0` / `gguf-q4_0` write one llama.cpp GGUF file (through `exportGguf`); `webquant`
- * writes the library's own quantized safetensors layout through `saveQuantized` of
- * `models/checkpoint.ts` when this build has it. Every file appears under its final name only
+ * writes the library's own quantized safetensors layout through `saveQuantized`
+ * (models/checkpoint.ts). Every file appears under its final name only
  * once it is complete.
  * @packageDocumentation
  */
@@ -16,6 +16,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { WebQuantError } from '../errors.js';
 import type { ModelFiles } from '../hub/model-files.js';
+import { saveQuantized } from '../models/checkpoint.js';
 import { LlamaForCausalLM } from '../models/llama.js';
 import { init } from '../runtime/loader.js';
 import {
@@ -57,38 +58,6 @@ options:
 
 type Format = 'webquant' | 'gguf-q8_0' | 'gguf-q4_0';
 const FORMATS: readonly Format[] = ['webquant', 'gguf-q8_0', 'gguf-q4_0'];
-
-/** What the optional checkpoint module offers (web/src/models/checkpoint.ts, when present). */
-interface CheckpointModule {
-  saveQuantized(model: LlamaForCausalLM, dir: string): Promise<unknown> | unknown;
-}
-
-/**
- * Loads `saveQuantized` from models/checkpoint.js, or explains that this build cannot write the
- * webquant format yet. Loaded by a computed specifier so the CLI builds without that module.
- */
-async function loadCheckpointModule(): Promise<CheckpointModule> {
-  const specifier = ['..', 'models', 'checkpoint.js'].join('/');
-  let mod: Partial<CheckpointModule>;
-  try {
-    mod = (await import(specifier)) as Partial<CheckpointModule>;
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes('checkpoint')) {
-      throw new WebQuantError(
-        'unsupported',
-        '--format webquant is not yet supported by this build (saving quantized models, models/checkpoint.ts, is not available); ' +
-          'use --format gguf-q8_0 or --format gguf-q4_0',
-        { cause: e },
-      );
-    }
-    throw e;
-  }
-  if (typeof mod.saveQuantized !== 'function') {
-    throw new WebQuantError('unsupported', '--format webquant is not yet supported by this build (models/checkpoint.js has no saveQuantized)');
-  }
-  return mod as CheckpointModule;
-}
 
 /**
  * Runs `webquant quantize` with the arguments after the command name; returns the exit code.
@@ -149,9 +118,6 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
     format === 'webquant'
       ? layerOptionsFromFlags(USAGE, weights, { groupSize: v['group-size'], perChannel: v['per-channel'], mode: v.mode, activations: v.activations })
       : undefined;
-  // Fail before any download when this build cannot write the format.
-  const checkpoint = format === 'webquant' ? await loadCheckpointModule() : undefined;
-
   const existing = await fs.stat(outDir).catch(() => undefined);
   if (existing && !existing.isDirectory()) throw new WebQuantError('invalid_argument', `--out ${v.out} exists and is not a folder`);
 
@@ -167,7 +133,7 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
   const model = await LlamaForCausalLM.fromFiles(files, { name: source.label });
   try {
     const summary = await withProgress(new ProgressBar(`quantize ${weights}`, { quiet }), () => model.quantize(layer!), describeQuantization);
-    await withProgress(new ProgressBar(`save to ${outDir}`, { quiet }), () => saveAtomically(checkpoint!, model, outDir));
+    await withProgress(new ProgressBar(`save to ${outDir}`, { quiet }), () => saveAtomically(model, outDir));
     out.write(`wrote ${outDir}: ${describeQuantization(summary)}\n`);
   } finally {
     model.dispose();
@@ -194,11 +160,10 @@ async function writeGguf(files: ModelFiles, format: Exclude<Format, 'webquant'>,
  * file into place, config.json last: the folder only looks like a model once it is one, and a
  * failure leaves the earlier contents of `outDir` and no temporary folder behind.
  */
-async function saveAtomically(checkpoint: CheckpointModule, model: LlamaForCausalLM, outDir: string): Promise<void> {
+async function saveAtomically(model: LlamaForCausalLM, outDir: string): Promise<void> {
   const tmp = path.join(outDir, `.webquant-save-${process.pid}-${randomBytes(4).toString('hex')}`);
-  await fs.mkdir(tmp);
   try {
-    await checkpoint.saveQuantized(model, tmp);
+    await saveQuantized(model, { dir: tmp });
     const names = (await fs.readdir(tmp)).sort((a, b) => Number(a === 'config.json') - Number(b === 'config.json'));
     for (const n of names) await fs.rename(path.join(tmp, n), path.join(outDir, n));
   } finally {
