@@ -23,5 +23,8 @@ fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages"
-  npm ci --no-audit --no-fund --ignore-scripts
+  # `npm install` with the committed lockfile (not `npm ci`: npm 11 here records rollup's
+  # platform-specific optional packages in a way its own `ci` then rejects as out of sync).
+  # --ignore-scripts: no package may download binaries at install time.
+  npm install --no-audit --no-fund --ignore-scripts
 fi
