@@ -4,7 +4,7 @@
 // inside a WebAssembly memory capped BELOW the checkpoint's float32 size, then prints the measured
 // peak wasm memory next to the float32, bf16 and quantized sizes.
 //
-//   node --no-experimental-fetch scripts/stream-quantize.mjs [--shape smollm2-135m|tiny]
+//   node --no-experimental-fetch scripts/stream-quantize.mjs [--shape smollm2-135m|smollm2-1.7b|tiny]
 //        [--shards 6] [--cap-mb 320] [--bits 4] [--group-size 32] [--mode symmetric]
 //        [--work build/stream-quantize] [--out DIR] [--json] [--force]
 //
@@ -12,7 +12,9 @@
 // growing past --cap-mb throws, which Emscripten's heap reports as a failed allocation. If the
 // streaming path ever held the float weights, the run would fail. Shapes: "smollm2-135m" takes
 // config.json and tokenizer.json from ../shared/hub/HuggingFaceTB/SmolLM2-135M-Instruct (134.5 M
-// parameters: 538 MB float32); "tiny" is a small model for CI (stories260K's tokenizer). Weights are
+// parameters: 538 MB float32); "smollm2-1.7b" puts SmolLM2-1.7B's published sizes on that config
+// (1.71 B parameters: 6.8 GB float32, beyond the 4 GiB wasm32 address space; 3.4 GB of shards on
+// disk); "tiny" is a small model for CI (stories260K's tokenizer). Weights are
 // N(0, 0.02) from a seeded PRNG: every figure is about memory, never about quality.
 //
 // Also a module: the tests import writeShardedCheckpoint / readSafetensors / runStreaming.
@@ -188,11 +190,17 @@ export async function prepareSynthetic({ shape = 'tiny', shards = 6, work = path
   if (shape === 'smollm2-135m') {
     tokenizerDir = path.join(hub, 'HuggingFaceTB/SmolLM2-135M-Instruct');
     config = JSON.parse(await fs.readFile(path.join(tokenizerDir, 'config.json'), 'utf8'));
+  } else if (shape === 'smollm2-1.7b') {
+    // SmolLM2-1.7B's published shapes on the 135M config (same tokenizer, vocab 49152): 1.71 B
+    // parameters, 6.8 GB in float32 -- more than the 4 GiB a wasm32 memory can ever hold.
+    tokenizerDir = path.join(hub, 'HuggingFaceTB/SmolLM2-135M-Instruct');
+    const base = JSON.parse(await fs.readFile(path.join(tokenizerDir, 'config.json'), 'utf8'));
+    config = { ...base, hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 24, num_attention_heads: 32, num_key_value_heads: 32, max_position_embeddings: 8192, rope_theta: 130000 };
   } else if (shape === 'tiny') {
     tokenizerDir = path.join(hub, 'karpathy/stories260K');
     config = TINY_CONFIG;
   } else {
-    throw new Error(`unknown --shape ${shape} (smollm2-135m, tiny)`);
+    throw new Error(`unknown --shape ${shape} (smollm2-135m, smollm2-1.7b, tiny)`);
   }
   const repo = `synthetic/${shape}-${shards}-shards`;
   const endpoint = path.join(work, 'hub');
@@ -300,8 +308,8 @@ async function main() {
   const log = o.json ? () => {} : (s) => console.log(s);
   const syn = await prepareSynthetic({ shape: o.shape, shards: o.shards, work: o.work, force: o.force });
   const fp32Bytes = syn.params * 4;
-  // Default cap: 60% of the float32 size (the streaming path must fit well below it).
-  const capBytes = o.capMb !== undefined ? Math.round(o.capMb * 1024 * 1024) : Math.floor(fp32Bytes * 0.6);
+  // Default cap: 60% of the float32 size, at most 2 GiB (the streaming path must fit well below).
+  const capBytes = o.capMb !== undefined ? Math.round(o.capMb * 1024 * 1024) : Math.min(Math.floor(fp32Bytes * 0.6), 2 ** 31);
   log(`checkpoint: ${syn.dir} (SYNTHETIC weights, ${o.shape} shapes)`);
   log(`  ${(syn.params / 1e6).toFixed(1)} M parameters in ${syn.files.length} bf16 shards: ${(syn.bf16Bytes / MB).toFixed(1)} MB bf16, largest shard ${(syn.largestShard / MB).toFixed(1)} MB`);
   log(`  float32 size ${(fp32Bytes / MB).toFixed(1)} MB; wasm memory capped at ${(capBytes / MB).toFixed(1)} MB`);

@@ -7,15 +7,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { HUB_DIR, ROOT, importDist, startHubServer, type HubServer } from './helpers/repo.js';
 
-type HubServerModule = typeof import('../../scripts/hub-server.mjs');
-type HubServer = Awaited<ReturnType<HubServerModule['startHubServer']>>;
 type Models = typeof import('../../dist/models/index.js');
 type Checkpoint = typeof import('../../dist/models/checkpoint.js');
 type Model = import('../../dist/models/index.js').LlamaForCausalLM;
@@ -33,25 +31,11 @@ interface StreamScript {
 
 const run = promisify(execFile);
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = path.join(dir, 'package.json');
-    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === 'webquant') return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('webquant checkout not found above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-}
-
-const ROOT = repoRoot();
-const HUB_DIR = path.resolve(ROOT, '../shared/hub');
 const REPO = 'karpathy/stories260K';
 const REPO_DIR = path.join(HUB_DIR, REPO);
 
-const { startHubServer } = (await import(pathToFileURL(path.join(ROOT, 'scripts/hub-server.mjs')).href)) as HubServerModule;
-const { LlamaForCausalLM, quantizeModel } = (await import(pathToFileURL(path.join(ROOT, 'dist/models/index.js')).href)) as Models;
-const { saveQuantized, quantizeStreaming } = (await import(pathToFileURL(path.join(ROOT, 'dist/models/checkpoint.js')).href)) as Checkpoint;
+const { LlamaForCausalLM, quantizeModel } = (await importDist('models/index.js')) as Models;
+const { saveQuantized, quantizeStreaming } = (await importDist('models/checkpoint.js')) as Checkpoint;
 const script = (await import(pathToFileURL(path.join(ROOT, 'scripts/stream-quantize.mjs')).href)) as StreamScript;
 
 async function rejectsWith(promise: Promise<unknown>, code: string, ...patterns: RegExp[]): Promise<Error> {
