@@ -6,14 +6,17 @@
 // (end-of-sequence ignored), greedy. Prints a Markdown table with prefill and decode tokens/s and
 // the webquant / wllama ratios.
 //
-//   node scripts/bench-wllama.mjs [--new-tokens 64] [--repeats 3] [--engines wllama,webquant]
+//   node scripts/bench-wllama.mjs [--new-tokens 64] [--repeats 5] [--engines wllama,webquant]
 //                                 [--variants fp32,int8,int8-a8,int4,int4-a8] [--force-gguf] [--json]
+//                                 [--dist DIR]   (webquant from another build of the package inside the
+//                                                 checkout, laid out as dist/; GGUF export uses dist/)
 //
 // Fairness: wllama runs in its own Web Worker with n_threads 1 and no WebGPU (the page is cross-origin
 // isolated, but one thread is asked for); webquant runs on the page's main thread (SIMD build).
 // webquant quantizes every linear layer including the tied lm_head (exclude: []), as the GGUF files
-// hold token_embd — which llama.cpp also uses as the output matrix — in the block type. Runs of the
-// two engines are interleaved so that load from other processes on the machine hits both alike.
+// hold token_embd — which llama.cpp also uses as the output matrix — in the block type. Both
+// engines stay loaded and their runs alternate (wllama, webquant, wllama, ...), so load from other
+// processes on the machine hits both alike; each row reports median and best of its runs.
 // Every figure is about speed only and is labelled "synthetic weights".
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -46,11 +49,12 @@ const VARIANTS = {
 function parseArgs(argv) {
   const o = {
     newTokens: 64,
-    repeats: 3,
+    repeats: 5,
     engines: ['wllama', 'webquant'],
     variants: Object.keys(VARIANTS),
     forceGguf: false,
     json: false,
+    dist: 'dist',
     exportChild: null,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -65,6 +69,7 @@ function parseArgs(argv) {
     else if (a === '--variants') o.variants = next().split(',');
     else if (a === '--force-gguf') o.forceGguf = true;
     else if (a === '--json') o.json = true;
+    else if (a === '--dist') o.dist = next();
     else if (a === '--export-child') o.exportChild = next();
     else throw new Error(`unknown argument ${a}`);
   }
@@ -72,6 +77,9 @@ function parseArgs(argv) {
   if (!Number.isInteger(o.repeats) || o.repeats < 1) throw new Error('--repeats must be a positive integer');
   for (const v of o.variants) if (!VARIANTS[v]) throw new Error(`unknown variant ${v} (known: ${Object.keys(VARIANTS).join(', ')})`);
   for (const e of o.engines) if (e !== 'wllama' && e !== 'webquant') throw new Error(`unknown engine ${e}`);
+  const dist = path.relative(root, path.resolve(root, o.dist));
+  if (dist.startsWith('..') || path.isAbsolute(dist)) throw new Error('--dist must be a folder inside the checkout');
+  o.distUrl = '/' + dist.split(path.sep).join('/');
   return o;
 }
 
@@ -137,54 +145,85 @@ async function main() {
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   const load0 = os.loadavg()[0];
+  // results.wllama[type]: all runs of that file; results.webquant[variant]: its runs and the wllama
+  // runs interleaved with them (paired), so each ratio compares runs made side by side in time.
   const results = { wllama: {}, webquant: {} };
   try {
     const page = await browser.newPage();
     const pageErrors = [];
     page.on('pageerror', (e) => pageErrors.push(String(e)));
-    await page.goto(`${hub.url}/scripts/bench/wllama.html`);
+    await page.goto(`${hub.url}/scripts/bench/wllama.html?dist=${encodeURIComponent(o.distUrl)}`);
     await page.waitForFunction(() => window.benchReady === true, undefined, { timeout: 60_000 }).catch((e) => {
       throw new Error(`bench page did not start: ${pageErrors.join('\n')} ${e}`);
     });
     const chromeVersion = browser.version();
+    const call = async (fn, ...args) => {
+      const r = await page.evaluate(([f, a]) => window[f](...a), [fn, args]);
+      if (r && r.ok === false) throw new Error(`${fn} failed: ${r.error}${r.logs ? '\n' + r.logs.join('\n') : ''}`);
+      return r;
+    };
+    const useWllama = o.engines.includes('wllama');
+    const useWebquant = o.engines.includes('webquant');
 
-    // Interleaved: each GGUF type, then the webquant variants compared with it.
     for (const type of ggufTypes) {
-      if (o.engines.includes('wllama')) {
-        process.stderr.write(`bench: wllama ${GGUF_TYPES[type]} …\n`);
-        const r = await page.evaluate(([u, p, n, k]) => window.runWllama(u, p, n, k), [ggufs[type].url, PROMPT, o.newTokens, o.repeats]);
-        if (!r.ok) throw new Error(`wllama ${type} failed: ${r.error}\n${r.logs.join('\n')}`);
+      const wl = useWllama ? (results.wllama[type] = { runs: [], fileBytes: ggufs[type].bytes }) : null;
+      if (wl) {
+        process.stderr.write(`bench: wllama loads GGUF ${GGUF_TYPES[type]} …\n`);
+        const r = await call('wllamaLoad', ggufs[type].url);
         if (r.multiThread) throw new Error('wllama ran multi-threaded; the comparison is single-thread');
-        results.wllama[type] = { ...r, fileBytes: ggufs[type].bytes };
-        process.stderr.write(`bench:   prefill ${fmt(r.prefillTokPerS)} tok/s (${r.promptTokens}), decode ${fmt(r.decodeTokPerS)} tok/s (${r.newTokens})\n`);
+        await call('wllamaRun', PROMPT, 8); // warm-up
       }
-      if (o.engines.includes('webquant')) {
-        for (const v of o.variants.filter((x) => VARIANTS[x].vs === type)) {
-          process.stderr.write(`bench: webquant ${VARIANTS[v].label} …\n`);
-          const r = await page.evaluate(([e, repo, q, p, n, k]) => window.runWebquant(e, repo, q, p, n, k), [
-            hub.url, REPO, VARIANTS[v].quant, PROMPT, o.newTokens, o.repeats,
-          ]);
-          if (!r.ok) throw new Error(`webquant ${v} failed: ${r.error}`);
-          results.webquant[v] = r;
-          process.stderr.write(`bench:   prefill ${fmt(r.prefillTokPerS)} tok/s (${r.promptTokens}), decode ${fmt(r.decodeTokPerS)} tok/s (${r.newTokens})\n`);
+      const variants = useWebquant ? o.variants.filter((x) => VARIANTS[x].vs === type) : [];
+      for (const v of variants) {
+        process.stderr.write(`bench: webquant loads ${VARIANTS[v].label} …\n`);
+        const info = await call('webquantLoad', hub.url, REPO, VARIANTS[v].quant, PROMPT);
+        await call('webquantRun', 8); // warm-up
+        const row = (results.webquant[v] = { ...info, runs: [], paired: [] });
+        for (let r = 0; r < o.repeats; r++) {
+          if (wl) {
+            const w = await call('wllamaRun', PROMPT, o.newTokens);
+            wl.runs.push(w);
+            row.paired.push(w);
+          }
+          row.runs.push(await call('webquantRun', o.newTokens));
+          const last = row.runs.at(-1);
+          const lw = row.paired.at(-1);
+          process.stderr.write(
+            `bench:   run ${r + 1}: webquant decode ${fmt(last.decode)} tok/s` + (lw ? `, wllama ${GGUF_TYPES[type]} ${fmt(lw.decode)} tok/s` : '') + '\n',
+          );
         }
+        await call('webquantDispose');
       }
+      if (wl && variants.length === 0) {
+        for (let r = 0; r < o.repeats; r++) wl.runs.push(await call('wllamaRun', PROMPT, o.newTokens));
+      }
+      if (wl) await call('wllamaExit');
     }
     const load1 = os.loadavg()[0];
     if (o.json) {
       console.log(JSON.stringify({ chromeVersion, load: [load0, load1], results }, null, 2));
       return;
     }
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const best = (xs) => Math.max(...xs);
+    const stat = (runs, key) => `${fmt(median(runs.map((r) => r[key])))} (${fmt(best(runs.map((r) => r[key])))})`;
+    const ratio = (mine, theirs, key, type) => {
+      if (!theirs.length) return '';
+      const m = median(mine.map((r) => r[key])) / median(theirs.map((r) => r[key]));
+      const b = best(mine.map((r) => r[key])) / best(theirs.map((r) => r[key]));
+      return `${fmt(m, 2)}× (${fmt(b, 2)}×) vs ${GGUF_TYPES[type]}`;
+    };
     const lines = [
       `**synthetic weights** — SmolLM2-135M shapes (30 layers, hidden 576, vocab 49152), deterministic synthetic weights; speed only.`,
       `Headless Chromium ${chromeVersion}, ${os.cpus()[0]?.model ?? 'cpu'}, one thread per engine; ${o.newTokens} new tokens after the same prompt ` +
-        `(EOS ignored, greedy), median of ${o.repeats} runs after a warm-up. 1-min load average ${fmt(load0, 2)} → ${fmt(load1, 2)} ` +
-        `(other processes share the ${os.cpus().length} cores).`,
+        `(EOS ignored, greedy); ${o.repeats} runs per row after a warm-up, each webquant run right after a wllama run on the matching GGUF ` +
+        `(both engines loaded), shown as median (best). Ratios compare those paired runs: median ratio (best ratio). ` +
+        `1-min load average ${fmt(load0, 2)} → ${fmt(load1, 2)} (other processes share the ${os.cpus().length} cores).`,
       `wllama ${await wllamaVersion()} (llama.cpp, SIMD, single-thread, no WebGPU) on GGUF files written by webquant's exportGguf; ` +
-        `webquant on the page's main thread, ${Object.values(results.webquant)[0]?.simd === false ? 'baseline' : 'SIMD'} build, ` +
+        `webquant (${o.distUrl}) on the page's main thread, ${Object.values(results.webquant)[0]?.simd === false ? 'baseline' : 'SIMD'} build, ` +
         `quantizing every linear layer including the tied lm_head.`,
       `The bytes of the i32x4.dot_i16x8_s opcode (fd ba 01) occur ${await countDotI16x8()} times in wllama.wasm ` +
-        `(${await countDotI16x8(path.join(root, 'dist/wasm/webquant-simd.wasm'))} in webquant-simd.wasm); ` +
+        `(${await countDotI16x8(path.join(root, o.dist, 'wasm/webquant-simd.wasm'))} in webquant-simd.wasm); ` +
         `ggml's WebAssembly Q8_0/Q4_0 dot products are written with it, so a count of 0 means this wllama build runs its ` +
         `block-quantized dot products in ggml's generic scalar code, while its F32 path is SIMD (f32x4).`,
       '',
@@ -193,16 +232,15 @@ async function main() {
     ];
     for (const type of ggufTypes) {
       const w = results.wllama[type];
-      if (w) {
-        lines.push(`| wllama | GGUF ${GGUF_TYPES[type]} | ${MB(w.fileBytes)} | ${w.promptTokens} | ${fmt(w.prefillTokPerS)} | ${fmt(w.decodeTokPerS)} | | |`);
+      if (w?.runs.length) {
+        lines.push(`| wllama | GGUF ${GGUF_TYPES[type]} | ${MB(w.fileBytes)} | ${w.runs[0].promptTokens} | ${stat(w.runs, 'prefill')} | ${stat(w.runs, 'decode')} | | |`);
       }
       for (const v of o.variants.filter((x) => VARIANTS[x].vs === type)) {
         const q = results.webquant[v];
         if (!q) continue;
-        const ratio = (a, b) => (b ? `${fmt(a / b, 2)}× vs ${GGUF_TYPES[type]}` : '');
         lines.push(
-          `| webquant | ${VARIANTS[v].label} | ${MB(q.paramBytes)} | ${q.promptTokens} | ${fmt(q.prefillTokPerS)} | ${fmt(q.decodeTokPerS)} | ` +
-            `${w ? ratio(q.prefillTokPerS, w.prefillTokPerS) : ''} | ${w ? ratio(q.decodeTokPerS, w.decodeTokPerS) : ''} |`,
+          `| webquant | ${VARIANTS[v].label} | ${MB(q.paramBytes)} | ${q.promptTokens} | ${stat(q.runs, 'prefill')} | ${stat(q.runs, 'decode')} | ` +
+            `${ratio(q.runs, q.paired, 'prefill', type)} | ${ratio(q.runs, q.paired, 'decode', type)} |`,
         );
       }
     }
