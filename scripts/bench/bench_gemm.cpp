@@ -157,10 +157,15 @@ KernelTimes time_kernels(const Scheme& sc, int in, int out, bool with_ref) {
   return t;
 }
 
-double time_layer(const Scheme& sc, int in, int out, size_t* bytes) {
+// Times LinearLayer::forward (m = 1, and per row at m = 32) and measures its accuracy: SQNR (dB) of y against the
+// float32 layer on the same W and x. x is normal with every 16th channel scaled by 8 (outlier
+// channels, as LLM activations have), which is what per-token int8 activations are sensitive to.
+double time_layer(const Scheme& sc, int in, int out, size_t* bytes, double* sqnr_db,
+                  double* prefill_row) {
   const auto w = normal(size_t(in) * out, 5, 0.05f);
-  const auto x = normal(in, 6);
-  std::vector<float> y(out);
+  auto x = normal(in, 6);
+  for (int c = 0; c < in; c += 16) x[c] *= 8.0f;
+  std::vector<float> y(out), yref(out);
   std::unique_ptr<LinearLayer> layer;
   std::string note;
   const Status st = make_linear_quantized(w.data(), out, in, nullptr, sc.spec, &layer, &note);
@@ -169,6 +174,19 @@ double time_layer(const Scheme& sc, int in, int out, size_t* bytes) {
     std::exit(1);
   }
   *bytes = layer->weight_bytes();
+  make_linear_f32(w.data(), out, in, nullptr)->forward(x.data(), 1, yref.data());
+  layer->forward(x.data(), 1, y.data());
+  double sig = 0, err = 0;
+  for (int j = 0; j < out; ++j) {
+    sig += double(yref[j]) * yref[j];
+    err += (double(y[j]) - yref[j]) * (double(y[j]) - yref[j]);
+  }
+  *sqnr_db = err > 0 ? 10 * std::log10(sig / err) : INFINITY;
+  // Prefill: 32 rows in one call, time per row.
+  constexpr int kRows = 32;
+  std::vector<float> xm(size_t(kRows) * in), ym(size_t(kRows) * out);
+  for (int r = 0; r < kRows; ++r) std::copy(x.begin(), x.end(), xm.begin() + size_t(r) * in);
+  *prefill_row = time_call([&] { layer->forward(xm.data(), kRows, ym.data()); }) / kRows;
   return time_call([&] { layer->forward(x.data(), 1, y.data()); });
 }
 
@@ -253,8 +271,8 @@ int main(int argc, char** argv) {
   std::printf("webquant decode GEMV benchmark (m = 1), SmolLM2-135M shapes, one thread, WASM SIMD128\n");
   if (only.empty()) std::printf("read bandwidth (f32 stream, 113 MB): %.1f GB/s\n", read_bandwidth());
   std::printf("\n");
-  std::printf("%-10s %-20s %10s %10s %8s %10s %8s %9s\n", "scheme", "shape", "ref us", "simd us",
-              "speedup", "layer us", "GB/s", "GMAC/s");
+  std::printf("%-10s %-20s %10s %10s %8s %10s %8s %9s %9s %12s\n", "scheme", "shape", "ref us",
+              "simd us", "speedup", "layer us", "GB/s", "GMAC/s", "SQNR dB", "m=32 us/row");
   std::string json = "{\"schemes\":[";
   for (size_t si = 0; si < sizeof(kSchemes) / sizeof(kSchemes[0]); ++si) {
     const Scheme& sc = kSchemes[si];
@@ -267,11 +285,12 @@ int main(int argc, char** argv) {
       const bool with_ref = !(quick && sh.out > 10000);
       const KernelTimes kt = time_kernels(sc, sh.in, sh.out, with_ref);
       size_t bytes = 0;
-      const double lt = time_layer(sc, sh.in, sh.out, &bytes);
+      double sqnr = 0, prefill = 0;
+      const double lt = time_layer(sc, sh.in, sh.out, &bytes, &sqnr, &prefill);
       const double macs = double(sh.in) * sh.out;
-      std::printf("%-10s %-20s %10.1f %10.1f %7.1fx %10.1f %8.2f %9.2f\n", sc.name, sh.name,
-                  kt.ref * 1e6, kt.simd * 1e6, kt.ref > 0 ? kt.ref / kt.simd : 0.0, lt * 1e6,
-                  bytes / lt / 1e9, macs / lt / 1e9);
+      std::printf("%-10s %-20s %10.1f %10.1f %7.1fx %10.1f %8.2f %9.2f %9.1f %12.1f\n", sc.name,
+                  sh.name, kt.ref * 1e6, kt.simd * 1e6, kt.ref > 0 ? kt.ref / kt.simd : 0.0,
+                  lt * 1e6, bytes / lt / 1e9, macs / lt / 1e9, sqnr, prefill * 1e6);
       token_simd += kt.simd * sh.per_token;
       token_ref += kt.ref * sh.per_token;
       token_layer += lt * sh.per_token;
@@ -279,9 +298,9 @@ int main(int argc, char** argv) {
       char buf[256];
       std::snprintf(buf, sizeof buf,
                     "%s{\"shape\":\"%s\",\"in\":%d,\"out\":%d,\"ref_us\":%.2f,\"simd_us\":%.2f,"
-                    "\"layer_us\":%.2f,\"weight_bytes\":%zu}",
+                    "\"layer_us\":%.2f,\"weight_bytes\":%zu,\"sqnr_db\":%.2f,\"prefill_us_per_row\":%.2f}",
                     hi ? "," : "", sh.name, sh.in, sh.out, kt.ref * 1e6, kt.simd * 1e6, lt * 1e6,
-                    bytes);
+                    bytes, sqnr, prefill * 1e6);
       json += buf;
     }
     (void)token_lm_f32;
