@@ -51,3 +51,17 @@ export {
   type GgufMetadataEntry,
   type GgufTensorEntry,
 } from './gguf.js';
+export {
+  saveQuantized,
+  downloadQuantized,
+  saveToOPFS,
+  loadFromOPFS,
+  listOPFSModels,
+  deleteFromOPFS,
+  quantizeStreaming,
+  type SavedFile,
+  type SaveQuantizedOptions,
+  type QuantizeStreamingOptions,
+  type StreamingProgress,
+  type StreamingResult,
+} from './checkpoint.js';
