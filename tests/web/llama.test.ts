@@ -29,7 +29,7 @@ const ORACLE_IDS_FIRST_NEW = 286;
 
 const models = (await importDist('models/index.js')) as Models;
 const loader = (await importDist('runtime/loader.js')) as Loader;
-const { LlamaForCausalLM, Tokenizer, quantizeModel, createModelWorker } = models;
+const { LlamaForCausalLM, Tokenizer, quantizeModel, createModelWorker, saveQuantized } = models;
 
 /** log-softmax of one row, in float64. */
 function logSoftmax(row: Float32Array): Float64Array {
@@ -542,6 +542,70 @@ describe('lifetime, workers, CLI and errors', () => {
       await rejectsWith(remote.generate('Zoo'), 'disposed');
     } finally {
       worker.terminate();
+    }
+  });
+
+  test('saveQuantized through the worker gives the bytes of an in-process save, buffers transferred', async () => {
+    const worker = await createModelWorker();
+    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'webquant-remote-save-'));
+    try {
+      const remote = await worker.fromPretrained(REPO, { endpoint: hub.url });
+      const options: Parameters<typeof quantizeModel>[1] = { weights: 'int4', mode: 'asymmetric', groupSize: 32, exclude: ['lm_head'] };
+      await remote.quantize(options);
+      const events: { file: string; index: number; count: number }[] = [];
+      const files = await remote.saveQuantized({ progress: (p) => events.push(p) });
+      const local = await load();
+      let expected;
+      try {
+        quantizeModel(local, options);
+        expected = await saveQuantized(local);
+      } finally {
+        local.dispose();
+      }
+      assert.deepEqual(
+        files.map((f) => f.name),
+        expected.map((f) => f.name),
+      );
+      for (const name of ['config.json', 'model.safetensors', 'tokenizer.json']) assert.ok(files.some((f) => f.name === name), `no ${name}`);
+      for (let i = 0; i < files.length; i++) {
+        const f = files[i]!;
+        assert.ok(f.bytes instanceof Uint8Array, `${f.name} is not bytes`);
+        assert.ok(Buffer.from(f.bytes).equals(Buffer.from(expected[i]!.bytes)), `${f.name}: the worker's bytes differ from the in-process save`);
+        // Each file arrived in a buffer of its own (a transferred one, not a view into a shared copy).
+        assert.equal(f.bytes.byteLength, f.bytes.buffer.byteLength, `${f.name} is a view into a larger buffer`);
+      }
+      assert.equal(new Set(files.map((f) => f.bytes.buffer)).size, files.length);
+      const config = JSON.parse(new TextDecoder().decode(files.find((f) => f.name === 'config.json')!.bytes));
+      assert.ok(config.quantization_config, 'config.json has no quantization_config');
+      assert.deepEqual(
+        events.map((e) => [e.file, e.index, e.count]),
+        files.map((f, i) => [f.name, i, files.length]),
+      );
+
+      // The saved folder loads back in process and generates the worker model's tokens.
+      const opts = { maxNewTokens: 30, temperature: 1, seed: 5 };
+      const want = (await remote.generate('Zoo', opts)).tokens;
+      const weights = files.filter((f) => f.name.endsWith('.safetensors'));
+      const json = (name: string) => JSON.parse(new TextDecoder().decode(files.find((f) => f.name === name)!.bytes));
+      const back = await LlamaForCausalLM.fromFiles({ config, tokenizer: json('tokenizer.json'), weights });
+      try {
+        assert.deepEqual((await back.generate('Zoo', opts)).tokens, want);
+      } finally {
+        back.dispose();
+      }
+
+      // In a Node worker, `dir` writes the folder from the worker.
+      const dir = path.join(tmp, 'stories260K-int4');
+      const again = await remote.saveQuantized({ dir });
+      for (const f of again) assert.ok((await fs.readFile(path.join(dir, f.name))).equals(Buffer.from(f.bytes)), `${f.name} on disk`);
+      await rejectsWith(remote.saveQuantized({ dir }), 'invalid_argument', /already exists/);
+      await rejectsWith(remote.saveQuantized({ maxShardBytes: -1 }), 'invalid_argument', /maxShardBytes/);
+      await rejectsWith(remote.saveQuantized({ signal: AbortSignal.abort() }), 'aborted');
+      await remote.dispose();
+      await rejectsWith(remote.saveQuantized(), 'disposed');
+    } finally {
+      worker.terminate();
+      await fs.rm(tmp, { recursive: true, force: true });
     }
   });
 

@@ -5,6 +5,7 @@
  */
 import type { WebQuantErrorCode } from '../errors.js';
 import type { ModelFilesProgress } from '../hub/model-files.js';
+import type { SavedFile, SaveQuantizedOptions } from './checkpoint.js';
 import type { GenerateOptions, GeneratedToken, QuantizeModelOptions } from './llama.js';
 import type { ChatMessage, ChatTemplateOptions } from './tokenizer.js';
 
@@ -25,6 +26,16 @@ export interface WorkerInitOptions {
 /** GenerateOptions without the parts that cannot cross a thread boundary. */
 export type WireGenerateOptions = Omit<GenerateOptions, 'onToken' | 'signal'>;
 
+/** SaveQuantizedOptions without the parts that cannot cross a thread boundary (`progress` is sent as messages). */
+export type WireSaveOptions = Omit<SaveQuantizedOptions, 'progress' | 'signal'> & { progress?: boolean };
+
+/** One `saveQuantized` progress event (see `SaveQuantizedOptions.progress`). */
+export interface SaveProgress {
+  file: string;
+  index: number;
+  count: number;
+}
+
 /** Every method the worker serves: name -> [arguments, result]. */
 export interface WorkerMethods {
   init: [[options: WorkerInitOptions, hub: WorkerHubSettings], { simd: boolean }];
@@ -33,6 +44,8 @@ export interface WorkerMethods {
   logits: [[modelId: number, ids: number[]], Float32Array];
   quantize: [[modelId: number, options: QuantizeModelOptions], import('./llama.js').QuantizationSummary];
   memoryFootprint: [[modelId: number], import('./llama.js').ModelMemoryFootprint];
+  /** The files' buffers are transferred to the page, not copied. */
+  saveQuantized: [[modelId: number, options: WireSaveOptions], SavedFile[]];
   encode: [[modelId: number, text: string, addSpecialTokens: boolean], number[]];
   decode: [[modelId: number, ids: number[], skipSpecialTokens: boolean], string];
   applyChatTemplate: [[modelId: number, messages: ChatMessage[], options: ChatTemplateOptions], string];
@@ -61,4 +74,5 @@ export type FromWorker =
   | { kind: 'result'; id: number; value: unknown }
   | { kind: 'error'; id: number; code: WebQuantErrorCode; message: string }
   | { kind: 'token'; id: number; token: GeneratedToken }
-  | { kind: 'progress'; id: number; progress: ModelFilesProgress };
+  | { kind: 'progress'; id: number; progress: ModelFilesProgress }
+  | { kind: 'saveProgress'; id: number; progress: SaveProgress };

@@ -21,6 +21,7 @@ import { WebQuantError } from '../errors.js';
 import { env } from '../hub/env.js';
 import type { ModelFilesProgress } from '../hub/model-files.js';
 import type { InitOptions } from '../runtime/loader.js';
+import type { SavedFile, SaveQuantizedOptions } from './checkpoint.js';
 import type {
   GenerateOptions,
   GeneratedToken,
@@ -30,7 +31,7 @@ import type {
   QuantizationSummary,
   QuantizeModelOptions,
 } from './llama.js';
-import type { FromWorker, ToWorker, WireGenerateOptions, WorkerMethod, WorkerMethods } from './protocol.js';
+import type { FromWorker, SaveProgress, ToWorker, WireGenerateOptions, WorkerMethod, WorkerMethods } from './protocol.js';
 import type { ChatMessage, ChatTemplateOptions } from './tokenizer.js';
 
 /**
@@ -66,6 +67,15 @@ interface Pending {
   reject(error: unknown): void;
   onToken?: (t: GeneratedToken) => void;
   onProgress?: (p: ModelFilesProgress) => void;
+  onSaveProgress?: (p: SaveProgress) => void;
+}
+
+/** What a call listens for besides its result. */
+interface CallHooks {
+  signal?: AbortSignal;
+  onToken?: (t: GeneratedToken) => void;
+  onProgress?: (p: ModelFilesProgress) => void;
+  onSaveProgress?: (p: SaveProgress) => void;
 }
 
 async function defaultWorker(): Promise<WorkerLike> {
@@ -150,6 +160,9 @@ export class LlamaWorkerClient {
       case 'progress':
         p.onProgress?.(msg.progress);
         break;
+      case 'saveProgress':
+        p.onSaveProgress?.(msg.progress);
+        break;
       case 'result':
         this.#pending.delete(msg.id);
         p.resolve(msg.value);
@@ -169,11 +182,7 @@ export class LlamaWorkerClient {
   }
 
   /** @internal sends one call; `signal` sends an abort message to the worker. */
-  #call<M extends WorkerMethod>(
-    method: M,
-    args: WorkerMethods[M][0],
-    hooks: { signal?: AbortSignal; onToken?: (t: GeneratedToken) => void; onProgress?: (p: ModelFilesProgress) => void } = {},
-  ): Promise<WorkerMethods[M][1]> {
+  #call<M extends WorkerMethod>(method: M, args: WorkerMethods[M][0], hooks: CallHooks = {}): Promise<WorkerMethods[M][1]> {
     if (this.#dead) return Promise.reject(this.#dead);
     const { signal } = hooks;
     if (signal?.aborted) return Promise.reject(new WebQuantError('aborted', `${method} was aborted`, { cause: signal.reason }));
@@ -193,6 +202,7 @@ export class LlamaWorkerClient {
         },
         ...(hooks.onToken ? { onToken: hooks.onToken } : {}),
         ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
+        ...(hooks.onSaveProgress ? { onSaveProgress: hooks.onSaveProgress } : {}),
       });
       try {
         this.#post({ kind: 'call', id, method, args: args as unknown[] });
@@ -209,11 +219,7 @@ export class LlamaWorkerClient {
   }
 
   /** @internal */
-  call<M extends WorkerMethod>(
-    method: M,
-    args: WorkerMethods[M][0],
-    hooks?: { signal?: AbortSignal; onToken?: (t: GeneratedToken) => void; onProgress?: (p: ModelFilesProgress) => void },
-  ): Promise<WorkerMethods[M][1]> {
+  call<M extends WorkerMethod>(method: M, args: WorkerMethods[M][0], hooks?: CallHooks): Promise<WorkerMethods[M][1]> {
     return this.#call(method, args, hooks);
   }
 
@@ -332,6 +338,25 @@ export class RemoteLlamaModel {
   /** See `LlamaForCausalLM.memoryFootprint`. */
   memoryFootprint(): Promise<ModelMemoryFootprint> {
     return this.#client.call('memoryFootprint', [this.#modelId()]);
+  }
+
+  /**
+   * See `saveQuantized` (checkpoint.ts): serializes the model in the worker and returns its files
+   * — `config.json` with the `quantization_config`, `model.safetensors` (or shards and their
+   * index), the tokenizer files — whose buffers are transferred to this thread, not copied. `dir`
+   * writes the folder from the worker, so only in a Node worker; `progress` is called per file.
+   * In a browser, offer the files with Blob URLs (or `showDirectoryPicker`).
+   *
+   * @throws WebQuantError as `saveQuantized`; `disposed` after {@link dispose}
+   */
+  async saveQuantized(options: SaveQuantizedOptions = {}): Promise<SavedFile[]> {
+    if (options === null || typeof options !== 'object') throw new WebQuantError('invalid_argument', 'saveQuantized options must be an object');
+    const { progress, signal, ...wire } = options;
+    if (progress !== undefined && typeof progress !== 'function') throw new WebQuantError('invalid_argument', 'progress must be a function');
+    return this.#client.call('saveQuantized', [this.#modelId(), { ...wire, progress: progress !== undefined }], {
+      ...(signal ? { signal } : {}),
+      ...(progress ? { onSaveProgress: progress } : {}),
+    });
   }
 
   /** The tokenizer's `encode`, run in the worker. */

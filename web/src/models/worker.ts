@@ -12,6 +12,7 @@
 import { WebQuantError } from '../errors.js';
 import { env } from '../hub/env.js';
 import { init, memoryUsage } from '../runtime/loader.js';
+import { type SavedFile, saveQuantized } from './checkpoint.js';
 import { LlamaForCausalLM } from './llama.js';
 import type { FromWorker, ToWorker, WorkerHubSettings, WorkerMethod, WorkerMethods } from './protocol.js';
 
@@ -65,6 +66,14 @@ const handlers: { [M in WorkerMethod]: Handler<M> } = {
   memoryFootprint([modelId]) {
     return model(modelId).memoryFootprint();
   },
+  saveQuantized([modelId, options], id, post, signal) {
+    const { progress, ...rest } = options;
+    return saveQuantized(model(modelId), {
+      ...rest,
+      signal,
+      ...(progress ? { progress: (p) => post({ kind: 'saveProgress', id, progress: p }) } : {}),
+    });
+  },
   encode([modelId, text, addSpecialTokens]) {
     return model(modelId).tokenizer.encode(text, { addSpecialTokens });
   },
@@ -83,6 +92,28 @@ const handlers: { [M in WorkerMethod]: Handler<M> } = {
   },
 };
 
+/**
+ * The buffers of saved files, for the transfer list: each file gets a buffer of its own (a view
+ * into a larger or shared buffer is copied first), since a buffer can be transferred only once and
+ * transferring one would take every other view of it away from this worker.
+ */
+function ownBuffers(files: SavedFile[]): ArrayBuffer[] {
+  const seen = new Set<ArrayBuffer>();
+  for (const f of files) {
+    const b = f.bytes;
+    if (b.byteOffset !== 0 || b.byteLength !== b.buffer.byteLength || seen.has(b.buffer)) f.bytes = b.slice();
+    seen.add(f.bytes.buffer);
+  }
+  return [...seen];
+}
+
+/** What a result transfers instead of copying: logits and saved files. */
+function transferList(method: WorkerMethod, value: unknown): Transferable[] {
+  if (value instanceof Float32Array) return [value.buffer];
+  if (method === 'saveQuantized') return ownBuffers(value as SavedFile[]);
+  return [];
+}
+
 async function handle(message: ToWorker, post: Post): Promise<void> {
   if (message.kind === 'abort') {
     controllers.get(message.id)?.abort(new WebQuantError('aborted', 'aborted by the page'));
@@ -95,9 +126,7 @@ async function handle(message: ToWorker, post: Post): Promise<void> {
     const handler = handlers[method] as Handler<WorkerMethod> | undefined;
     if (!handler) throw new WebQuantError('invalid_argument', `the model worker has no method ${JSON.stringify(method)}`);
     const value = await handler(args as never, id, post, controller.signal);
-    // Logits go back as a transferred buffer, not a copy.
-    const transfer = value instanceof Float32Array ? [value.buffer] : [];
-    post({ kind: 'result', id, value }, transfer);
+    post({ kind: 'result', id, value }, transferList(method, value));
   } catch (e) {
     const err = e instanceof WebQuantError ? e : new WebQuantError('invalid_argument', `model worker: ${String((e as Error)?.message ?? e)}`);
     post({ kind: 'error', id, code: err.code, message: err.message });
