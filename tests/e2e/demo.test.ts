@@ -4,8 +4,8 @@
 //
 // Every page must load without console errors and expose a name for every control. The
 // Playground must print 1/3 as the course does; the notebook must run its ~20 lines; the Model lab
-// must download stories260K, quantize it to int4, greedy-decode the oracle in the float32 pane,
-// and keep answering clicks while its workers generate. Screenshots go to test-artifacts/.
+// must download stories260K, quantize it to int4, offer the quantized checkpoint for download,
+// greedy-decode the oracle in the float32 pane, and keep answering clicks while its workers generate. Screenshots go to test-artifacts/.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Download, type Page } from 'playwright-core';
 import { HUB_DIR, ROOT, readOracle, startHubServer, type HubServer } from '../web/helpers/repo.js';
 
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
@@ -199,7 +199,7 @@ test('Notebook: a plain module script imports the package by URL and runs the co
   await page.context().close();
 });
 
-test('Model lab: download, quantize to int4, greedy oracle in the fp32 pane, responsive while generating', { timeout: 300_000 }, async () => {
+test('Model lab: download, quantize to int4, save it, greedy oracle in the fp32 pane, responsive while generating', { timeout: 300_000 }, async () => {
   const { page, errors } = await open('/lab.html');
   assert.equal(await page.inputValue('#repo'), 'karpathy/stories260K');
   assert.equal(await page.inputValue('#hub-endpoint'), 'local');
@@ -217,7 +217,8 @@ test('Model lab: download, quantize to int4, greedy oracle in the fp32 pane, res
   for (const f of ['config.json', 'tokenizer.json', 'model.safetensors', 'all files']) assert.ok(labels.includes(f), `no progress bar for ${f}: ${labels.join(', ')}`);
   for (const b of bars) assert.equal(b.value, b.max, `${b.label} is not complete`);
 
-  // int4 (the default) quantization.
+  // int4 (the default) quantization; there is nothing to save before it.
+  assert.equal(await page.isHidden('#save-section'), true);
   assert.equal(await page.inputValue('#q-weights'), 'int4');
   await page.click('#quantize');
   await page.waitForFunction(
@@ -236,6 +237,36 @@ test('Model lab: download, quantize to int4, greedy oracle in the fp32 pane, res
   const quantKb = await kb('#fp-total-quant');
   assert.ok(quantKb < fp32Kb / 3, `int4 footprint ${quantKb} KB vs fp32 ${fp32Kb} KB`);
   assert.ok((await page.locator('#layer-select option').count()) >= 35);
+
+  // Save the quantized model: its worker writes the checkpoint, the page offers each file for
+  // download (the button works from the keyboard).
+  assert.equal(await page.isVisible('#save-section'), true);
+  assert.equal(await page.textContent('#save-scheme'), 'int4 g32 sym (W4A16)');
+  const downloads: Download[] = [];
+  const onDownload = (d: Download) => downloads.push(d);
+  page.on('download', onDownload);
+  await page.focus('#save-quant');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#save-out ul a', { timeout: 60_000 });
+  const offered = await page.$$eval('#save-out ul a', (as) => as.map((a) => a.getAttribute('download') ?? ''));
+  for (let i = 0; i < 100 && downloads.length < offered.length; i++) await page.waitForTimeout(100);
+  page.off('download', onDownload);
+  assert.deepEqual(downloads.map((d) => d.suggestedFilename()), offered, 'every listed file is downloaded once');
+  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) assert.ok(offered.includes(f), `${f} is not offered: ${offered.join(', ')}`);
+  const saved = async (name: string) => fs.readFile((await downloads.find((d) => d.suggestedFilename() === name)!.path())!);
+  const savedConfig = JSON.parse((await saved('config.json')).toString('utf8'));
+  assert.equal(savedConfig.model_type, 'llama');
+  assert.equal(savedConfig.quantization_config?.quant_method, 'webquant');
+  assert.equal(savedConfig.quantization_config.default.scheme, 'w4a16');
+  assert.equal(savedConfig.quantization_config.default.group_size, 32);
+  assert.equal(savedConfig.quantization_config.layers.lm_head.scheme, 'f32', 'lm_head is excluded');
+  const weights = await saved('model.safetensors');
+  const header = JSON.parse(weights.subarray(8, 8 + Number(weights.readBigUInt64LE(0))).toString('utf8'));
+  assert.equal(header.__metadata__?.format, 'webquant');
+  assert.equal(header['model.layers.0.self_attn.q_proj.qweight']?.dtype, 'U8', 'int4 codes are packed bytes');
+  const fp32Weights = await fs.stat(path.join(HUB_DIR, 'karpathy/stories260K/model.safetensors'));
+  assert.ok(weights.byteLength < fp32Weights.size / 2, `saved ${weights.byteLength} bytes vs float32 ${fp32Weights.size}`);
+  assert.match((await page.textContent('#save-out')) ?? '', new RegExp(`${offered.length} files`));
 
   // Greedy decoding of the oracle prompt in both panes.
   await page.fill('#prompt', 'Zoo');

@@ -28,6 +28,7 @@ import {
   type QuantizeModelOptions,
   type QuantizeOptions,
   type RemoteLlamaModel,
+  type SavedFile,
   type WeightQuant,
 } from './wq.js';
 
@@ -111,6 +112,7 @@ function syncControls(): void {
   ($('generate') as HTMLButtonElement).disabled = !lab || busy || generating;
   ($('stop') as HTMLButtonElement).disabled = !generating;
   ($('export-gguf') as HTMLButtonElement).disabled = !lab || busy;
+  ($('save-quant') as HTMLButtonElement).disabled = !lab?.quantized || busy || generating;
   const w = select('q-weights').value as WeightQuant;
   select('q-mode').disabled = w === 'int8';
   select('q-granularity').disabled = w === 'int8';
@@ -190,6 +192,7 @@ async function teardown(): Promise<void> {
   $('agreement').hidden = true;
   $('model-info').replaceChildren();
   $('export-out').replaceChildren();
+  hideSave();
 }
 
 async function load(): Promise<void> {
@@ -367,6 +370,7 @@ async function runQuantize(): Promise<void> {
   try {
     if (l.quantized) {
       // Quantization is in place: start again from the float32 weights (served from the cache).
+      hideSave();
       setStatus('quant-status', 'Reloading the float32 weights into the quantized model’s worker…');
       await l.quant.model.dispose();
       l.quant.model = await l.quant.client.fromPretrained(l.repo, { revision: l.revision });
@@ -404,6 +408,8 @@ async function runQuantize(): Promise<void> {
     }
     l.quantized = { options, summary, layers };
     renderLayers(layers);
+    $('save-scheme').textContent = anyQuantized ? describeOptions(options) : 'every layer excluded: saved as float32';
+    $('save-section').hidden = false;
     bar.value = 1;
     const fallbacks = summary.fallbacks.length ? ` ${summary.fallbacks.length} layer(s) used per-channel scales because the group size does not divide their width.` : '';
     setStatus(
@@ -899,6 +905,61 @@ async function runExport(): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 6. Saving the quantized model
+
+let saveUrls: string[] = [];
+
+function revokeSaveUrls(): void {
+  for (const url of saveUrls) URL.revokeObjectURL(url);
+  saveUrls = [];
+}
+
+/** Hides the save section (no quantized model, or a new one on its way) and drops its links. */
+function hideSave(): void {
+  revokeSaveUrls();
+  $('save-section').hidden = true;
+  $('save-out').replaceChildren();
+  clearError('save-error');
+}
+
+/** A Blob URL link that downloads one saved file under its own name. */
+function fileLink(f: SavedFile, index: number): HTMLAnchorElement {
+  const type = f.name.endsWith('.json') ? 'application/json' : 'application/octet-stream';
+  const url = URL.createObjectURL(new Blob([f.bytes], { type }));
+  saveUrls.push(url);
+  return h('a', { href: url, download: f.name, id: `save-file-${index}`, text: f.name });
+}
+
+async function runSave(): Promise<void> {
+  const l = lab;
+  if (!l?.quantized || busy) return;
+  clearError('save-error');
+  busy = true;
+  syncControls();
+  revokeSaveUrls();
+  $('save-out').textContent = 'Writing the checkpoint in the quantized model’s worker…';
+  try {
+    const files = await l.quant.model.saveQuantized({
+      progress: (p) => ($('save-out').textContent = `Writing the checkpoint in the quantized model’s worker: ${p.file} (${p.index + 1} of ${p.count})…`),
+    });
+    const links = files.map((f, i) => fileLink(f, i));
+    const total = files.reduce((n, f) => n + f.bytes.byteLength, 0);
+    const folder = `${l.repo.split('/').pop()}-${l.quantized.options.weights}`;
+    $('save-out').replaceChildren(
+      h('p', {}, `${files.length} files, ${fmtBytes(total)} in all. Put them in one folder (e.g. ${folder}/). If the browser asks, allow this page to download several files; each link below downloads its file again.`),
+      h('ul', { 'aria-label': 'Saved files' }, ...files.map((f, i) => h('li', {}, links[i]!, ` · ${fmtBytes(f.bytes.byteLength)}`))),
+    );
+    for (const a of links) a.click();
+  } catch (e) {
+    $('save-out').replaceChildren();
+    showError($('save-error'), e);
+  } finally {
+    busy = false;
+    syncControls();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   await initCore();
@@ -930,6 +991,7 @@ async function main(): Promise<void> {
     e.preventDefault();
     void runExport();
   });
+  $('save-quant').addEventListener('click', () => void runSave());
   syncControls();
   setStatus('load-status', `Hub endpoint: ${endpoint()}.`);
   document.body.dataset.ready = 'true';
