@@ -115,7 +115,8 @@ void gemm_f32_f32__wasmsimd(size_t m, size_t n, size_t k, const float* x, const 
 // x: [m, k] floats (plain rows); bias: n floats or nullptr; y: [m, n]. `work` is scratch of
 // gemm_f32_workspace(m, geo) floats: the SIMD kernels write the activations there in the padded,
 // pre-scaled form their layout needs, plus per-group sums of x (the zero code is applied once per
-// group: sum x (u - zu) = sum x u - zu sum x). The references do not use it.
+// group: sum x (u - zu) = sum x u - zu sum x). With m >= 3 rows (prefill) they instead dequantize
+// one panel at a time into it and share it between all rows. The references do not use it.
 size_t gemm_f32_workspace(size_t m, const GroupGeometry& geo);
 // int8 per channel: y[i, j] = scale[j] * sum_c x[i, c] q[j, c] + bias[j]. geo: make_q8c_geometry;
 // w: pack_q8c; scale: np floats.

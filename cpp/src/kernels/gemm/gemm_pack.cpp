@@ -27,8 +27,10 @@ GroupGeometry make_q8c_geometry(size_t n, size_t k) {
   return g;
 }
 
+// Decode: m prepared rows plus their group sums. Prefill: m padded rows, one dequantized panel
+// (4 x kpad) and the group sums.
 size_t gemm_f32_workspace(size_t m, const GroupGeometry& geo) {
-  return m * (geo.kpad() + geo.groups);
+  return m * (geo.kpad() + geo.groups) + kGemmNr * geo.kpad() + geo.groups;
 }
 
 size_t packed_q8c_bytes(size_t n, size_t k) { return round_up(n, kGemmNr) * round_up(k, kQ8Block); }

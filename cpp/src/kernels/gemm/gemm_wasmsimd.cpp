@@ -86,13 +86,13 @@ float field_scale(size_t e) {
 }
 
 // Row i of the activations, for the float kernels of a kBits layout: each group copied to its
-// padded slot (zeros after G), every element times field_scale, and the group's plain sum of x.
-// xp: kpad floats, xsum: groups floats.
-template <int kBits>
+// padded slot (zeros after G), every element times field_scale (if kPrescale), and the group's
+// plain sum of x. xp: kpad floats, xsum: groups floats.
+template <int kBits, bool kPrescale = true>
 void prepare_row(const GroupGeometry& geo, const float* x, float* xp, float* xsum) {
   constexpr size_t kBe = kBits == 8 ? kQ8Block : kQLowBlock;
   alignas(16) float scales[kBe];
-  for (size_t e = 0; e < kBe; ++e) scales[e] = field_scale<kBits>(e);
+  for (size_t e = 0; e < kBe; ++e) scales[e] = kPrescale ? field_scale<kBits>(e) : 1.0f;
   for (size_t g = 0; g < geo.groups; ++g) {
     const float* src = x + g * geo.group;
     float* dst = xp + g * geo.gp;
@@ -111,6 +111,123 @@ void prepare_row(const GroupGeometry& geo, const float* x, float* xp, float* xsu
       }
     }
     xsum[g] = sum_f32(sum);
+  }
+}
+
+// ---- prefill (m >= kPrefillRows) for the float-activation kernels ----------------------------
+// Each panel is dequantized once (w = scale * (u - zu), 4 rows x kpad floats in the workspace)
+// and multiplied with two activation rows at a time, so the decode cost is shared by all m rows.
+constexpr size_t kPrefillRows = 3;
+
+// Dequantizes panel p (rows 4p..4p+3) into out[4][kpad].
+template <int kBits>
+void decode_panel(const GroupGeometry& geo, const uint8_t* w, const float* scale,
+                  const uint8_t* zero, size_t p, float* out) {
+  const size_t kpad = geo.kpad();
+  if (kBits == 8) {
+    const uint8_t* wp = w + p * kGemmNr * kpad;
+    const v128_t mask = wasm_i32x4_splat(0xFF), z = wasm_f32x4_splat(float(kQ8Zero));
+    for (size_t r = 0; r < kGemmNr; ++r) {
+      const v128_t s = wasm_f32x4_splat(scale[p * kGemmNr + r]);
+      for (size_t b = 0; b < kpad / kQ8Block; ++b) {
+        const v128_t v = wasm_v128_load(wp + (b * kGemmNr + r) * 16);
+        float* o = out + r * kpad + b * kQ8Block;
+        for (int t = 0; t < 4; ++t) {
+          const v128_t c = wasm_f32x4_convert_i32x4(wasm_v128_and(wasm_u32x4_shr(v, 8 * t), mask));
+          wasm_v128_store(o + 4 * t, wasm_f32x4_mul(wasm_f32x4_sub(c, z), s));
+        }
+      }
+    }
+    return;
+  }
+  constexpr size_t kBb = kBits == 4 ? 16 : 8;  // bytes of one row's block
+  const size_t bpg = geo.blocks_per_group();
+  const uint8_t* wp = w + p * kGemmNr * geo.groups * bpg * kBb;
+  const v128_t mask = wasm_i32x4_splat((1 << kBits) - 1);
+  for (size_t g = 0; g < geo.groups; ++g) {
+    for (size_t r = 0; r < kGemmNr; ++r) {
+      const size_t idx = (p * geo.groups + g) * kGemmNr + r;
+      const v128_t s = wasm_f32x4_splat(scale[idx]);
+      const v128_t z = wasm_f32x4_splat(zero ? float(zero[idx]) : float(1 << (kBits - 1)));
+      for (size_t b = 0; b < bpg; ++b) {
+        const uint8_t* blk = wp + ((g * bpg + b) * kGemmNr + r) * kBb;
+        float* o = out + r * kpad + g * geo.gp + b * kQLowBlock;
+        if (kBits == 4) {  // nibble n of the 4 words: elements 4n .. 4n+3
+          const v128_t v = wasm_v128_load(blk);
+          for (int n = 0; n < 8; ++n) {
+            const v128_t c = wasm_f32x4_convert_i32x4(wasm_v128_and(wasm_u32x4_shr(v, 4 * n), mask));
+            wasm_v128_store(o + 4 * n, wasm_f32x4_mul(wasm_f32x4_sub(c, z), s));
+          }
+        } else {  // field f of the 2 words: elements 2f, 2f+1
+          const v128_t v = wasm_v128_load64_zero(blk);
+          for (int f = 0; f < 16; ++f) {
+            const v128_t c = wasm_f32x4_convert_i32x4(wasm_v128_and(wasm_u32x4_shr(v, 2 * f), mask));
+            wasm_v128_store64_lane(o + 2 * f, wasm_f32x4_mul(wasm_f32x4_sub(c, z), s), 0);
+          }
+        }
+      }
+    }
+  }
+}
+
+// [y0 y1 y2 y3] for activation row xa (and xb when not null) against 4 float rows w0..w3 over
+// kp elements (a multiple of 4).
+inline void dot_panel_f32_rows(const float* w0, const float* w1, const float* w2, const float* w3,
+                               size_t kp, const float* xa, const float* xb, v128_t* ya, v128_t* yb) {
+  v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
+  if (xb) {
+    v128_t b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    for (size_t c = 0; c < kp; c += 4) {
+      const v128_t u = wasm_v128_load(xa + c), v = wasm_v128_load(xb + c);
+      const v128_t q0 = wasm_v128_load(w0 + c), q1 = wasm_v128_load(w1 + c);
+      const v128_t q2 = wasm_v128_load(w2 + c), q3 = wasm_v128_load(w3 + c);
+      a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(q0, u));
+      b0 = wasm_f32x4_add(b0, wasm_f32x4_mul(q0, v));
+      a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(q1, u));
+      b1 = wasm_f32x4_add(b1, wasm_f32x4_mul(q1, v));
+      a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(q2, u));
+      b2 = wasm_f32x4_add(b2, wasm_f32x4_mul(q2, v));
+      a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(q3, u));
+      b3 = wasm_f32x4_add(b3, wasm_f32x4_mul(q3, v));
+    }
+    *yb = hsum4_f32(b0, b1, b2, b3);
+  } else {
+    for (size_t c = 0; c < kp; c += 4) {
+      const v128_t u = wasm_v128_load(xa + c);
+      a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_v128_load(w0 + c), u));
+      a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(wasm_v128_load(w1 + c), u));
+      a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(wasm_v128_load(w2 + c), u));
+      a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(wasm_v128_load(w3 + c), u));
+    }
+  }
+  *ya = hsum4_f32(a0, a1, a2, a3);
+}
+inline void dot_panel_f32(const float* wd, size_t kp, const float* xa, const float* xb,
+                          v128_t* ya, v128_t* yb) {
+  dot_panel_f32_rows(wd, wd + kp, wd + 2 * kp, wd + 3 * kp, kp, xa, xb, ya, yb);
+}
+
+// The prefill path of gemm_q8c_f32 / gemm_q4g_f32 / gemm_q2g_f32 (work: gemm_f32_workspace).
+template <int kBits>
+void prefill_f32(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
+                 const float* scale, const uint8_t* zero, const float* bias, float* y,
+                 float* work) {
+  const size_t n = geo.n, kpad = geo.kpad();
+  float* xp = work;               // m x kpad: padded activations, not pre-scaled
+  float* wd = work + m * kpad;    // 4 x kpad: the current panel, dequantized
+  float* sums = wd + kGemmNr * kpad;  // groups floats (unused sums of x)
+  for (size_t i = 0; i < m; ++i) prepare_row<kBits, false>(geo, x + i * geo.k, xp + i * kpad, sums);
+  for (size_t j = 0; j < n; j += kGemmNr) {
+    const size_t rows = n - j < kGemmNr ? n - j : kGemmNr;
+    decode_panel<kBits>(geo, w, scale, zero, j / kGemmNr, wd);
+    const v128_t vb = bias ? load_partial(bias + j, rows) : wasm_f32x4_splat(0.0f);
+    for (size_t i = 0; i < m; i += 2) {
+      const bool two = i + 1 < m;
+      v128_t ya = wasm_f32x4_splat(0.0f), yb = ya;
+      dot_panel_f32(wd, kpad, xp + i * kpad, two ? xp + (i + 1) * kpad : nullptr, &ya, &yb);
+      store_partial(y + i * n + j, bias ? wasm_f32x4_add(ya, vb) : ya, rows);
+      if (two) store_partial(y + (i + 1) * n + j, bias ? wasm_f32x4_add(yb, vb) : yb, rows);
+    }
   }
 }
 
@@ -192,7 +309,28 @@ void gemm_f32_f32__wasmsimd(size_t m, size_t n, size_t k, const float* x, const 
     const float* w2 = w1 + k;
     const float* w3 = w2 + k;
     const v128_t vb = bias ? wasm_v128_load(bias + j) : wasm_f32x4_splat(0.0f);
-    for (size_t i = 0; i < m; ++i) {
+    const size_t k4 = k & ~size_t(3);
+    size_t i = 0;
+    for (; i + 2 <= m; i += 2) {  // two activation rows share every weight load
+      const float* xa = x + i * k;
+      const float* xb = xa + k;
+      v128_t ya = wasm_f32x4_splat(0.0f), yb = ya;
+      dot_panel_f32_rows(w0, w1, w2, w3, k4, xa, xb, &ya, &yb);
+      if (k4 < k) {
+        float ta[4] = {0, 0, 0, 0}, tb[4] = {0, 0, 0, 0};
+        for (size_t c = k4; c < k; ++c) {
+          ta[0] += xa[c] * w0[c], tb[0] += xb[c] * w0[c];
+          ta[1] += xa[c] * w1[c], tb[1] += xb[c] * w1[c];
+          ta[2] += xa[c] * w2[c], tb[2] += xb[c] * w2[c];
+          ta[3] += xa[c] * w3[c], tb[3] += xb[c] * w3[c];
+        }
+        ya = wasm_f32x4_add(ya, wasm_v128_load(ta));
+        yb = wasm_f32x4_add(yb, wasm_v128_load(tb));
+      }
+      wasm_v128_store(y + i * n + j, wasm_f32x4_add(ya, vb));
+      wasm_v128_store(y + (i + 1) * n + j, wasm_f32x4_add(yb, vb));
+    }
+    for (; i < m; ++i) {
       const float* xr = x + i * k;
       v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
       v128_t b0 = a0, b1 = a0, b2 = a0, b3 = a0;
@@ -245,6 +383,7 @@ void gemm_f32_f32__wasmsimd(size_t m, size_t n, size_t k, const float* x, const 
 // int8: (w & 0xFF << 8t) is u * 2^8t for bytes t = 0..2 and w >> 24 is u for t = 3 (u = q + 128).
 void gemm_q8c_f32__wasmsimd(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
                             const float* scale, const float* bias, float* y, float* work) {
+  if (m >= kPrefillRows) return prefill_f32<8>(m, geo, x, w, scale, nullptr, bias, y, work);
   const size_t n = geo.n, kp = geo.kpad(), blocks = kp / kQ8Block;
   for (size_t i = 0; i < m; ++i)
     prepare_row<8>(geo, x + i * geo.k, work + i * (kp + 1), work + i * (kp + 1) + kp);
@@ -360,7 +499,9 @@ void q4g_f32(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* 
 void gemm_q4g_f32__wasmsimd(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
                             const float* scale, const uint8_t* zero, const float* bias, float* y,
                             float* work) {
-  if (zero)
+  if (m >= kPrefillRows)
+    prefill_f32<4>(m, geo, x, w, scale, zero, bias, y, work);
+  else if (zero)
     q4g_f32<true>(m, geo, x, w, scale, zero, bias, y, work);
   else
     q4g_f32<false>(m, geo, x, w, scale, zero, bias, y, work);
@@ -430,7 +571,9 @@ WQ_NO_UNROLL
 void gemm_q2g_f32__wasmsimd(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
                             const float* scale, const uint8_t* zero, const float* bias, float* y,
                             float* work) {
-  if (zero)
+  if (m >= kPrefillRows)
+    prefill_f32<2>(m, geo, x, w, scale, zero, bias, y, work);
+  else if (zero)
     q2g_f32<true>(m, geo, x, w, scale, zero, bias, y, work);
   else
     q2g_f32<false>(m, geo, x, w, scale, zero, bias, y, work);
@@ -447,7 +590,44 @@ void gemm_q8c_s8__wasmsimd(size_t m, const GroupGeometry& geo, const int8_t* xq,
     const uint8_t* wp = w + j * kp;
     const v128_t vs = wasm_v128_load(scale + j);
     const v128_t vb = bias ? load_partial(bias + j, rows) : wasm_f32x4_splat(0.0f);
-    for (size_t i = 0; i < m; ++i) {
+    // float(acc) * scale[j] * xscale[i] (+ bias), in the reference's order.
+    auto finish = [&](v128_t acc, size_t i) {
+      const v128_t s = wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(acc), vs),
+                                      wasm_f32x4_splat(xscale[i]));
+      store_partial(y + i * n + j, bias ? wasm_f32x4_add(s, vb) : s, rows);
+    };
+    size_t i = 0;
+    for (; i + 2 <= m; i += 2) {  // prefill: two activation rows share each weight vector
+      const int8_t* xa = xq + i * kp;
+      const int8_t* xb = xa + kp;
+      v128_t a0 = wasm_i32x4_splat(0), a1 = a0, a2 = a0, a3 = a0;
+      v128_t b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+      const uint8_t* wb = wp;
+      for (size_t b = 0; b < blocks; ++b, wb += kGemmNr * kQ8Block) {
+        const v128_t ua = wasm_v128_load(xa + b * 16), ub = wasm_v128_load(xb + b * 16);
+        const v128_t pa = wasm_i8x16_shuffle(ua, ua, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        const v128_t pb = wasm_i8x16_shuffle(ub, ub, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        const v128_t al = wasm_i16x8_extend_low_i8x16(pa), ah = wasm_i16x8_extend_high_i8x16(pa);
+        const v128_t bl = wasm_i16x8_extend_low_i8x16(pb), bh = wasm_i16x8_extend_high_i8x16(pb);
+#define WQ_ROW(acca, accb, r)                                                                  \
+  {                                                                                            \
+    const v128_t v = wasm_v128_load(wb + (r) * 16);                                            \
+    const v128_t vl = wasm_u16x8_extend_low_u8x16(v), vh = wasm_u16x8_extend_high_u8x16(v);    \
+    acca = wasm_i32x4_add(acca, wasm_i32x4_add(wasm_i32x4_dot_i16x8(vl, al),                   \
+                                               wasm_i32x4_dot_i16x8(vh, ah)));                 \
+    accb = wasm_i32x4_add(accb, wasm_i32x4_add(wasm_i32x4_dot_i16x8(vl, bl),                   \
+                                               wasm_i32x4_dot_i16x8(vh, bh)));                 \
+  }
+        WQ_ROW(a0, b0, 0)
+        WQ_ROW(a1, b1, 1)
+        WQ_ROW(a2, b2, 2)
+        WQ_ROW(a3, b3, 3)
+#undef WQ_ROW
+      }
+      finish(wasm_i32x4_sub(hsum4_i32(a0, a1, a2, a3), wasm_i32x4_splat(int32_t(kQ8Zero) * xsum[i])), i);
+      finish(wasm_i32x4_sub(hsum4_i32(b0, b1, b2, b3), wasm_i32x4_splat(int32_t(kQ8Zero) * xsum[i + 1])), i + 1);
+    }
+    for (; i < m; ++i) {
       const int8_t* xr = xq + i * kp;
       v128_t a0 = wasm_i32x4_splat(0), a1 = a0, a2 = a0, a3 = a0;
       const uint8_t* wb = wp;
@@ -468,11 +648,8 @@ void gemm_q8c_s8__wasmsimd(size_t m, const GroupGeometry& geo, const int8_t* xq,
         WQ_ROW(a3, 3)
 #undef WQ_ROW
       }
-      // sum xq (u - 128) = sum xq u - 128 sum xq (exact), then float(acc) * scale[j] * xscale[i].
-      const v128_t acc = wasm_i32x4_sub(hsum4_i32(a0, a1, a2, a3), wasm_i32x4_splat(int32_t(kQ8Zero) * xsum[i]));
-      const v128_t s = wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(acc), vs),
-                                      wasm_f32x4_splat(xscale[i]));
-      store_partial(y + i * n + j, bias ? wasm_f32x4_add(s, vb) : s, rows);
+      // sum xq (u - 128) = sum xq u - 128 sum xq, exact.
+      finish(wasm_i32x4_sub(hsum4_i32(a0, a1, a2, a3), wasm_i32x4_splat(int32_t(kQ8Zero) * xsum[i])), i);
     }
   }
 }
@@ -494,9 +671,78 @@ void q4g_s8(size_t m, const GroupGeometry& geo, const int8_t* xq,
     const size_t rows = n - j < kGemmNr ? n - j : kGemmNr;
     const uint8_t* wp = w + (j / kGemmNr) * panel_bytes;
     const float* sp = scale + (j / kGemmNr) * geo.groups * kGemmNr;
-    const uint8_t* zp = zero ? zero + (j / kGemmNr) * geo.groups * kGemmNr : nullptr;
+    const uint8_t* zp = kAsym ? zero + (j / kGemmNr) * geo.groups * kGemmNr : nullptr;
     const v128_t vb = bias ? load_partial(bias + j, rows) : wasm_f32x4_splat(0.0f);
-    for (size_t i = 0; i < m; ++i) {
+    auto zero_codes = [&](size_t g) {
+      return kAsym ? load_zero_codes_i32(zp + g * kGemmNr) : wasm_i32x4_splat(8);
+    };
+    auto finish = [&](v128_t t, size_t i) {
+      const v128_t s = wasm_f32x4_mul(t, wasm_f32x4_splat(xscale[i]));
+      store_partial(y + i * n + j, bias ? wasm_f32x4_add(s, vb) : s, rows);
+    };
+    size_t i = 0;
+    for (; i + 2 <= m; i += 2) {  // prefill: two activation rows share each weight vector
+      const int8_t* xa = xq + i * kpad;
+      const int8_t* xc = xa + kpad;
+      const int32_t* sa = xsum + i * geo.groups;
+      const int32_t* sc = sa + geo.groups;
+      const uint8_t* wb = wp;
+      v128_t ta = wasm_f32x4_splat(0.0f), tc = ta;
+      for (size_t g = 0; g < geo.groups; ++g) {
+        v128_t a0 = wasm_i32x4_splat(0), a1 = a0, a2 = a0, a3 = a0;
+        v128_t c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+        // Nibbles 0, 1 of every block of the group, then nibbles 2, 3: half the live vectors.
+#define WQ_ROW(acca, accc, r, n0, n1)                                                           \
+  {                                                                                             \
+    const v128_t v = wasm_v128_load(wh + (r) * 16);                                             \
+    const v128_t u0 = wasm_v128_and(wasm_u16x8_shr(v, 4 * (n0)), mask);                         \
+    const v128_t u1 = (n1) == 3 ? wasm_u16x8_shr(v, 12)                                         \
+                                : wasm_v128_and(wasm_u16x8_shr(v, 4 * (n1)), mask);             \
+    acca = wasm_i32x4_add(acca, wasm_i32x4_add(wasm_i32x4_dot_i16x8(u0, pa0),                   \
+                                               wasm_i32x4_dot_i16x8(u1, pa1)));                 \
+    accc = wasm_i32x4_add(accc, wasm_i32x4_add(wasm_i32x4_dot_i16x8(u0, pc0),                   \
+                                               wasm_i32x4_dot_i16x8(u1, pc1)));                 \
+  }
+#define WQ_HALF(hi)                                                                             \
+  for (size_t b = 0; b < bpg; ++b) {                                                            \
+    const uint8_t* wh = wb + b * kGemmNr * 16;                                                  \
+    const int8_t* xha = xa + (g * bpg + b) * kQLowBlock;                                        \
+    const int8_t* xhc = xc + (g * bpg + b) * kQLowBlock;                                        \
+    const v128_t la = wasm_v128_load(xha), ha = wasm_v128_load(xha + 16);                       \
+    const v128_t lc = wasm_v128_load(xhc), hc = wasm_v128_load(xhc + 16);                       \
+    const v128_t ia = (hi) ? wasm_i8x16_shuffle(la, ha, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28,   \
+                                                13, 29, 14, 30, 15, 31)                         \
+                           : wasm_i8x16_shuffle(la, ha, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5,   \
+                                                21, 6, 22, 7, 23);                              \
+    const v128_t ic = (hi) ? wasm_i8x16_shuffle(lc, hc, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28,   \
+                                                13, 29, 14, 30, 15, 31)                         \
+                           : wasm_i8x16_shuffle(lc, hc, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5,   \
+                                                21, 6, 22, 7, 23);                              \
+    const v128_t pa0 = wasm_i16x8_extend_low_i8x16(ia), pa1 = wasm_i16x8_extend_high_i8x16(ia); \
+    const v128_t pc0 = wasm_i16x8_extend_low_i8x16(ic), pc1 = wasm_i16x8_extend_high_i8x16(ic); \
+    WQ_ROW(a0, c0, 0, 2 * (hi), 2 * (hi) + 1)                                                   \
+    WQ_ROW(a1, c1, 1, 2 * (hi), 2 * (hi) + 1)                                                   \
+    WQ_ROW(a2, c2, 2, 2 * (hi), 2 * (hi) + 1)                                                   \
+    WQ_ROW(a3, c3, 3, 2 * (hi), 2 * (hi) + 1)                                                   \
+  }
+        WQ_HALF(0)
+        WQ_HALF(1)
+#undef WQ_HALF
+#undef WQ_ROW
+        wb += bpg * kGemmNr * 16;
+        const v128_t z = zero_codes(g);
+        const v128_t s = wasm_v128_load(sp + g * kGemmNr);
+        const v128_t da = wasm_i32x4_sub(hsum4_i32(a0, a1, a2, a3),
+                                         wasm_i32x4_mul(z, wasm_i32x4_splat(sa[g])));
+        const v128_t dc = wasm_i32x4_sub(hsum4_i32(c0, c1, c2, c3),
+                                         wasm_i32x4_mul(z, wasm_i32x4_splat(sc[g])));
+        ta = wasm_f32x4_add(ta, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(da), s));
+        tc = wasm_f32x4_add(tc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(dc), s));
+      }
+      finish(ta, i);
+      finish(tc, i + 1);
+    }
+    for (; i < m; ++i) {
       const int8_t* xb = xq + i * kpad;
       const int32_t* xs = xsum + i * geo.groups;
       const uint8_t* wb = wp;
@@ -526,13 +772,11 @@ void q4g_s8(size_t m, const GroupGeometry& geo, const int8_t* xq,
         }
         // sum xq (u - zu) = sum xq u - zu * sum xq, exactly, in int32.
         const v128_t dot = wasm_i32x4_sub(hsum4_i32(a0, a1, a2, a3),
-                                          wasm_i32x4_mul((kAsym ? load_zero_codes_i32(zp + g * kGemmNr) : wasm_i32x4_splat(8)),
-                                                         wasm_i32x4_splat(xs[g])));
+                                          wasm_i32x4_mul(zero_codes(g), wasm_i32x4_splat(xs[g])));
         t = wasm_f32x4_add(t, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(dot),
                                              wasm_v128_load(sp + g * kGemmNr)));
       }
-      const v128_t s = wasm_f32x4_mul(t, wasm_f32x4_splat(xscale[i]));
-      store_partial(y + i * n + j, bias ? wasm_f32x4_add(s, vb) : s, rows);
+      finish(t, i);
     }
   }
 }
