@@ -280,9 +280,16 @@ double bench_unpack(Variant v, size_t n, int iters) {
 // within kGemmRelTol * (sum_c |x_c| |w_c| + |bias|), since SIMD reorders the sums. For quantized
 // weights |w_c| there means scale * (u_c + zu): the SIMD kernels compute sum x u - zu * sum x (the
 // zero code folded out of the inner loop), whose rounding scales with it.
-// The bench runs m = 1 (decode GEMV) with kGemmBenchOut output rows.
+// The bench is one decode GEMV (m = 1) over n WEIGHT elements: in_features = min(n, 576) (SmolLM2's
+// hidden size), out_features = n / in_features, so GB/s are fp32-equivalent weight bytes.
 constexpr double kGemmRelTol = 1e-5;
-constexpr size_t kGemmBenchOut = 64;
+struct BenchShape {
+  size_t in, out;
+};
+BenchShape gemm_bench_shape(size_t n) {
+  const size_t in = n < 576 ? n : 576;
+  return {in, n / in};
+}
 struct GemmShape {
   size_t m, out;
 };
@@ -350,11 +357,13 @@ std::string check_gemm_f32(size_t k, uint64_t seed) {
   }
   return "";
 }
-double bench_gemm_f32(Variant v, size_t k, int iters) {
-  auto x = random_floats(k, 1), w = random_floats(kGemmBenchOut * k, 2);
-  std::vector<float> y(kGemmBenchOut);
+double bench_gemm_f32(Variant v, size_t n, int iters) {
+  const BenchShape sh = gemm_bench_shape(n);
+  const size_t k = sh.in;
+  auto x = random_floats(k, 1), w = random_floats(sh.out * k, 2);
+  std::vector<float> y(sh.out);
   auto f = v == Variant::kSimd ? gemm_f32_f32__wasmsimd : gemm_f32_f32__ref;
-  return time_per_call(iters, [&] { f(1, kGemmBenchOut, k, x.data(), w.data(), nullptr, y.data()); });
+  return time_per_call(iters, [&] { f(1, sh.out, k, x.data(), w.data(), nullptr, y.data()); });
 }
 
 // int8 per-channel weights: codes over the whole int8 range, packed. `mag` is the magnitude the
@@ -396,10 +405,12 @@ std::string check_gemm_q8c_f32(size_t k, uint64_t seed) {
   }
   return "";
 }
-double bench_gemm_q8c_f32(Variant v, size_t k, int iters) {
-  Q8Weights w = make_q8(kGemmBenchOut, k, 1);
+double bench_gemm_q8c_f32(Variant v, size_t n, int iters) {
+  const BenchShape sh = gemm_bench_shape(n);
+  const size_t k = sh.in;
+  Q8Weights w = make_q8(sh.out, k, 1);
   auto x = random_floats(k, 2);
-  std::vector<float> work(gemm_f32_workspace(1, w.geo)), y(kGemmBenchOut);
+  std::vector<float> work(gemm_f32_workspace(1, w.geo)), y(sh.out);
   auto f = v == Variant::kSimd ? gemm_q8c_f32__wasmsimd : gemm_q8c_f32__ref;
   return time_per_call(iters, [&] {
     f(1, w.geo, x.data(), w.packed.data(), w.scale.data(), nullptr, y.data(), work.data());
@@ -426,15 +437,17 @@ std::string check_gemm_q8c_s8(size_t k, uint64_t seed) {
   }
   return "";
 }
-double bench_gemm_q8c_s8(Variant v, size_t k, int iters) {
-  Q8Weights w = make_q8(kGemmBenchOut, k, 1);
+double bench_gemm_q8c_s8(Variant v, size_t n, int iters) {
+  const BenchShape sh = gemm_bench_shape(n);
+  const size_t k = sh.in;
+  Q8Weights w = make_q8(sh.out, k, 1);
   const size_t kp = w.geo.kpad();
   auto x = random_floats(k, 2);
   std::vector<int8_t> xq(kp);
   float xs;
   int32_t sum;
   quantize_rows_f32_s8__ref(1, k, k, kp, x.data(), xq.data(), &xs, &sum);
-  std::vector<float> y(kGemmBenchOut);
+  std::vector<float> y(sh.out);
   auto f = v == Variant::kSimd ? gemm_q8c_s8__wasmsimd : gemm_q8c_s8__ref;
   return time_per_call(iters, [&] {
     f(1, w.geo, xq.data(), &xs, &sum, w.packed.data(), w.scale.data(), nullptr, y.data());
@@ -501,11 +514,12 @@ std::string check_gemm_qg_f32(size_t k, uint64_t seed) {
   return "";
 }
 template <int kBits, QgF32Kernel Ref, QgF32Kernel Simd>
-double bench_gemm_qg_f32(Variant v, size_t k, int iters) {
-  const size_t group = k % 32 == 0 ? 32 : k;
-  QgWeights w = make_qg(kGemmBenchOut, k, group, kBits, 1);
+double bench_gemm_qg_f32(Variant v, size_t n, int iters) {
+  const BenchShape sh = gemm_bench_shape(n);
+  const size_t k = sh.in, group = k % 32 == 0 ? 32 : k;
+  QgWeights w = make_qg(sh.out, k, group, kBits, 1);
   auto x = random_floats(k, 2);
-  std::vector<float> work(gemm_f32_workspace(1, w.geo)), y(kGemmBenchOut);
+  std::vector<float> work(gemm_f32_workspace(1, w.geo)), y(sh.out);
   auto f = v == Variant::kSimd ? Simd : Ref;
   return time_per_call(iters, [&] {
     f(1, w.geo, x.data(), w.packed.data(), w.scale.data(), w.zeros(), nullptr, y.data(),
@@ -533,15 +547,16 @@ std::string check_gemm_q4g_s8(size_t k, uint64_t seed) {
   }
   return "";
 }
-double bench_gemm_q4g_s8(Variant v, size_t k, int iters) {
-  const size_t group = k % 32 == 0 ? 32 : k;
-  QgWeights w = make_qg(kGemmBenchOut, k, group, 4, 1);
+double bench_gemm_q4g_s8(Variant v, size_t n, int iters) {
+  const BenchShape sh = gemm_bench_shape(n);
+  const size_t k = sh.in, group = k % 32 == 0 ? 32 : k;
+  QgWeights w = make_qg(sh.out, k, group, 4, 1);
   auto x = random_floats(k, 2);
   std::vector<int8_t> xq(w.geo.kpad());
   std::vector<int32_t> sums(w.geo.groups);
   float xs;
   quantize_rows_f32_s8__ref(1, k, w.geo.group, w.geo.gp, x.data(), xq.data(), &xs, sums.data());
-  std::vector<float> y(kGemmBenchOut);
+  std::vector<float> y(sh.out);
   auto f = v == Variant::kSimd ? gemm_q4g_s8__wasmsimd : gemm_q4g_s8__ref;
   return time_per_call(iters, [&] {
     f(1, w.geo, xq.data(), &xs, sums.data(), w.packed.data(), w.scale.data(), w.zeros(),
@@ -615,19 +630,19 @@ const std::vector<KernelCase>& kernel_table() {
        bench_unpack<3, unpack_u3__ref, unpack_u3__wasmsimd>, 4},
       {"unpack_u4", "unpack", check_unpack<4, unpack_u4__ref, unpack_u4__wasmsimd>,
        bench_unpack<4, unpack_u4__ref, unpack_u4__wasmsimd>, 4},
-      // gemm: n = in_features; bench = one decode GEMV (m = 1) with kGemmBenchOut outputs, so
-      // the bytes per element are the fp32-equivalent weights of one input column.
+      // gemm: check n = in_features; bench n = weight elements of one decode GEMV (m = 1), so
+      // GB/s count fp32-equivalent weight bytes (4 per weight).
       {"quantize_rows_f32_s8", "quantize", check_quantize_rows, bench_quantize_rows, 4},
-      {"gemm_f32_f32", "gemm", check_gemm_f32, bench_gemm_f32, 4.0 * kGemmBenchOut},
-      {"gemm_q8c_f32", "gemm", check_gemm_q8c_f32, bench_gemm_q8c_f32, 4.0 * kGemmBenchOut},
-      {"gemm_q8c_s8", "gemm", check_gemm_q8c_s8, bench_gemm_q8c_s8, 4.0 * kGemmBenchOut},
+      {"gemm_f32_f32", "gemm", check_gemm_f32, bench_gemm_f32, 4},
+      {"gemm_q8c_f32", "gemm", check_gemm_q8c_f32, bench_gemm_q8c_f32, 4},
+      {"gemm_q8c_s8", "gemm", check_gemm_q8c_s8, bench_gemm_q8c_s8, 4},
       {"gemm_q4g_f32", "gemm",
        check_gemm_qg_f32<4, gemm_q4g_f32__ref, gemm_q4g_f32__wasmsimd>,
-       bench_gemm_qg_f32<4, gemm_q4g_f32__ref, gemm_q4g_f32__wasmsimd>, 4.0 * kGemmBenchOut},
+       bench_gemm_qg_f32<4, gemm_q4g_f32__ref, gemm_q4g_f32__wasmsimd>, 4},
       {"gemm_q2g_f32", "gemm",
        check_gemm_qg_f32<2, gemm_q2g_f32__ref, gemm_q2g_f32__wasmsimd>,
-       bench_gemm_qg_f32<2, gemm_q2g_f32__ref, gemm_q2g_f32__wasmsimd>, 4.0 * kGemmBenchOut},
-      {"gemm_q4g_s8", "gemm", check_gemm_q4g_s8, bench_gemm_q4g_s8, 4.0 * kGemmBenchOut},
+       bench_gemm_qg_f32<2, gemm_q2g_f32__ref, gemm_q2g_f32__wasmsimd>, 4},
+      {"gemm_q4g_s8", "gemm", check_gemm_q4g_s8, bench_gemm_q4g_s8, 4},
   };
   return table;
 }
