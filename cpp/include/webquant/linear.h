@@ -44,12 +44,17 @@ struct LinearQuantizedData {
   std::vector<float> scales;         // [out, in / group_size], finite and > 0
   std::vector<int32_t> zero_points;  // [out, in / group_size], same signed range; all 0 if symmetric
   std::vector<float> bias;           // [out], or empty for no bias
+  // Why a per-group request became per channel, e.g. "172 % 32 != 0" (shown by describe()); ""
+  // otherwise. Only kept for low-bit layers with group_size == in_features.
+  std::string fallback;
 };
 
 class LinearLayer {
  public:
   virtual ~LinearLayer() = default;
-  // y = x W^T + b for m rows of x. x and y must not alias.
+  // y = x W^T + b for m rows of x. x and y must not alias. m = 0 writes nothing. NaN or Inf in a
+  // row of x gives non-finite outputs for that row (never silently finite ones). Scratch space is
+  // per thread, so distinct threads may call forward concurrently.
   virtual void forward(const float* x, size_t m, float* y) const = 0;
   virtual LinearScheme scheme() const = 0;
   // Bytes held by the weights, scales, zero points and bias.
@@ -77,7 +82,8 @@ std::unique_ptr<LinearLayer> make_linear_f32(const float* w, int out_features, i
 // to per-channel scales (group = in_features) and says so in describe() and *note (*note is set to
 // "" otherwise; it may be nullptr). scheme kF32 gives a float32 layer. Errors: kInvalidArgument
 // (sizes < 1, unknown scheme, group_size < 0, asymmetric int8), kNonFinite (NaN/Inf in w or bias).
-// Int8 schemes (w8a16, w8a8) ignore group_size: they are per channel by definition.
+// Int8 schemes (w8a16, w8a8) ignore group_size: they are per channel by definition. A8 schemes
+// accumulate int8 products in int32 and accept at most 131072 of them per group (per row for w8a8).
 Status make_linear_quantized(const float* w, int out_features, int in_features, const float* bias,
                              const LinearQuantSpec& spec, std::unique_ptr<LinearLayer>* out,
                              std::string* note);

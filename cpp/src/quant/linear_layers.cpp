@@ -290,6 +290,7 @@ class LinearQG final : public LinearLayer {
       }
     }
     d->bias = bias_;
+    d->fallback = fallback_;
     return Status::Ok();
   }
 
@@ -451,7 +452,8 @@ Status make_linear_from_quantized(const LinearQuantizedData& d,
   } else {
     *out = std::make_unique<LinearQG>(d.scheme, bits, d.asymmetric, d.out_features,
                                       d.in_features, d.group_size, d.q.data(), d.scales.data(),
-                                      d.zero_points.data(), d.bias, std::string());
+                                      d.zero_points.data(), d.bias,
+                                      d.group_size == d.in_features ? d.fallback : std::string());
   }
   return Status::Ok();
 }
