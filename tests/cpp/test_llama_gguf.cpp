@@ -150,3 +150,22 @@ TEST_CASE("llama gguf: bad input gives clear errors") {
   CHECK(st.code == StatusCode::kNotFound);
   CHECK(st.message.find("blk.3.ffn_up.weight") != std::string::npos);
 }
+
+TEST_CASE("llama gguf: byte-level BPE tokenizers become gpt2 with the matching pre-tokenizer") {
+  Stories s;
+  // SmolLM2's real tokenizer.json (Digits(individual) + ByteLevel) on stories260K's weights: only
+  // the tokenizer metadata is under test here.
+  const std::string smol =
+      read_text(std::string(WQ_SHARED_DIR) + "/hub/HuggingFaceTB/SmolLM2-135M-Instruct/tokenizer.json");
+  REQUIRE(!smol.empty());
+  std::vector<uint8_t> bytes;
+  GgufExportOptions opt;
+  REQUIRE(export_llama_gguf(s.config, smol, {&s.st}, opt, &bytes).ok());
+  io::GgufFile g;
+  REQUIRE(io::parse_gguf(bytes.data(), bytes.size(), &g).ok());
+  CHECK(g.get("tokenizer.ggml.model")->str == "gpt2");
+  CHECK(g.get("tokenizer.ggml.pre")->str == "smollm");
+  CHECK(g.get("tokenizer.ggml.tokens")->strs.size() == 49152);
+  CHECK(!g.get("tokenizer.ggml.merges")->strs.empty());
+  CHECK(g.get("tokenizer.ggml.scores") == nullptr);
+}

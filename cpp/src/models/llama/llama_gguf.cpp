@@ -94,6 +94,28 @@ Status encode(const std::vector<float>& w, uint64_t rows, uint64_t cols, uint32_
                                                      io::ggml_type_name(type) + " is not writable (F32, F16, Q8_0, Q4_0)");
 }
 
+bool has_type(const JsonValue* v, const char* type) {
+  const JsonValue* t = v ? v->get("type") : nullptr;
+  return t && t->is_string() && t->string == type;
+}
+
+// llama.cpp's pre-tokenizer for a byte-level BPE, from tokenizer.json's pre_tokenizer:
+// Sequence[Digits(individual_digits), ByteLevel] (SmolLM) is "smollm", a lone ByteLevel is "gpt2"
+// (the GPT-2 split regex); anything else gets llama.cpp's "default" regexes.
+std::string byte_level_pre(const JsonValue& root) {
+  const JsonValue* pre = root.get("pre_tokenizer");
+  if (has_type(pre, "ByteLevel")) return "gpt2";
+  if (has_type(pre, "Sequence")) {
+    const JsonValue* list = pre->get("pretokenizers");
+    if (list && list->is_array() && list->array.size() == 2 && has_type(&list->array[0], "Digits") &&
+        has_type(&list->array[1], "ByteLevel")) {
+      const JsonValue* each = list->array[0].get("individual_digits");
+      if (each && each->type == JsonValue::Type::kBool && each->boolean) return "smollm";
+    }
+  }
+  return "default";
+}
+
 // tokenizer.json -> tokenizer.ggml.* metadata.
 Status add_tokenizer(std::string_view tokenizer_json, const LlamaConfig& cfg, GgufWriter* w) {
   JsonValue root;
@@ -169,7 +191,7 @@ Status add_tokenizer(std::string_view tokenizer_json, const LlamaConfig& cfg, Gg
     w->add_i32_array("tokenizer.ggml.token_type", types);
   } else {
     w->add_string("tokenizer.ggml.model", "gpt2");
-    w->add_string("tokenizer.ggml.pre", "default");
+    w->add_string("tokenizer.ggml.pre", byte_level_pre(root));
     w->add_string_array("tokenizer.ggml.tokens", tokens);
     w->add_i32_array("tokenizer.ggml.token_type", types);
     w->add_string_array("tokenizer.ggml.merges", merges);
