@@ -211,7 +211,8 @@ TEST_CASE("quantized layers match x dq(W)^T + b; A8 layers also match the intege
   for (const LinearQuantSpec& spec : kSpecs) {
     for (const Shape& sh : kShapes) {
       for (bool with_bias : {false, true}) {
-        INFO(spec_name(spec), " shape m=", sh.m, " in=", sh.in, " out=", sh.out, " bias=", with_bias);
+        INFO(spec_name(spec), " shape m=", sh.m, " in=", sh.in, " out=", sh.out,
+             " bias=", with_bias);
         auto w = normal(size_t(sh.out) * sh.in, 100 + sh.in * 3 + sh.out);
         auto b = normal(sh.out, 101, 0.5f);
         auto x = normal(size_t(sh.m) * sh.in, 102 + sh.m, 2.0f);

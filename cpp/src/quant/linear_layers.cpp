@@ -30,7 +30,8 @@ const char* linear_scheme_name(LinearScheme s) {
 
 namespace {
 
-// int32 accumulation of int8 x int8 products stays exact up to this many terms (127 * 128 * k < 2^31).
+// int32 accumulation of int8 x int8 products stays exact up to this many terms
+// (127 * 128 * k < 2^31).
 constexpr int kMaxA8PerChannelK = 131072;
 
 int scheme_bits(LinearScheme s) {
@@ -158,8 +159,7 @@ class LinearQ8 final : public LinearLayer {
   void dequantize_weight(float* out) const override {
     for (int j = 0; j < out_features; ++j)
       for (int c = 0; c < in_features; ++c)
-        out[size_t(j) * in_features + c] =
-            scales_[j] * static_cast<float>(kernels::packed_q8c_get(packed_.data(), in_features, j, c));
+        out[size_t(j) * in_features + c] = scales_[j] * static_cast<float>(code(j, c));
   }
   std::vector<float> bias() const override { return bias_; }
   Status export_quantized(LinearQuantizedData* d) const override {
@@ -172,7 +172,7 @@ class LinearQ8 final : public LinearLayer {
     d->q.resize(size_t(out_features) * in_features);
     for (int j = 0; j < out_features; ++j)
       for (int c = 0; c < in_features; ++c)
-        d->q[size_t(j) * in_features + c] = kernels::packed_q8c_get(packed_.data(), in_features, j, c);
+        d->q[size_t(j) * in_features + c] = code(j, c);
     d->scales.assign(scales_.begin(), scales_.begin() + out_features);
     d->zero_points.assign(out_features, 0);
     d->bias = bias_;
@@ -180,6 +180,10 @@ class LinearQ8 final : public LinearLayer {
   }
 
  private:
+  int8_t code(int j, int c) const {
+    return kernels::packed_q8c_get(packed_.data(), in_features, j, c);
+  }
+
   LinearScheme scheme_;
   kernels::GroupGeometry geo_;
   std::vector<uint8_t> packed_;
@@ -203,7 +207,8 @@ class LinearQG final : public LinearLayer {
     const int32_t qmin = -(1 << (bits - 1));
     std::vector<uint8_t> codes(size_t(out) * in), zcodes(size_t(out) * geo_.groups);
     for (size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<uint8_t>(q[i] - qmin);
-    for (size_t i = 0; i < zcodes.size(); ++i) zcodes[i] = static_cast<uint8_t>(zero_points[i] - qmin);
+    for (size_t i = 0; i < zcodes.size(); ++i)
+      zcodes[i] = static_cast<uint8_t>(zero_points[i] - qmin);
     packed_.resize(kernels::packed_qg_bytes(geo_, bits));
     kernels::pack_qg(geo_, bits, codes.data(), zcodes.data(), packed_.data());
     scales_.assign(geo_.params(), 0.0f);
@@ -443,7 +448,8 @@ Status make_linear_from_quantized(const LinearQuantizedData& d,
     if (z < qmin || z > qmax || (!d.asymmetric && z != 0))
       return Status::Error(StatusCode::kInvalidArgument,
                            "zero point " + std::to_string(z) + " at index " + std::to_string(i) +
-                               (d.asymmetric ? " is outside the code range" : " must be 0 (symmetric)"));
+                               (d.asymmetric ? " is outside the code range"
+                                             : " must be 0 (symmetric)"));
   }
   if (!d.bias.empty()) WQ_RETURN_IF_ERROR(check_finite(d.bias.data(), n, 0, "bias"));
   if (bits == 8) {

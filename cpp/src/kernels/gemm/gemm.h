@@ -1,6 +1,7 @@
 // GEMM kernels of the linear layers: y[m, n] = x[m, k] W^T (+ bias), W is [n, k] (out x in).
-// m = 1 is the decode GEMV and is the case the SIMD kernels are tuned for; m > 1 (prefill) runs
-// the same panels once per activation row while the panel's weights sit in L1.
+// m = 1 is the decode GEMV and is the case the SIMD kernels are tuned for. For m > 1 (prefill) the
+// f32 and int8-activation kernels take two activation rows per pass over a panel, and the
+// float-activation kernels on quantized weights dequantize each panel once (m >= 3) and share it.
 //
 // Every kernel has a scalar reference (`__ref`, file *_ref.cpp, never vectorized, written for
 // clarity) and a WASM SIMD128 version (`__wasmsimd`) over the SAME packed layouts, so the kernel

@@ -33,6 +33,27 @@ inline v128_t hsum4_i32(v128_t a, v128_t b, v128_t c, v128_t d) {
   return wasm_i32x4_add(wasm_i32x4_shuffle(ab, cd, 0, 1, 4, 5),
                         wasm_i32x4_shuffle(ab, cd, 2, 3, 6, 7));
 }
+// int8 activations put in the q8c weights' byte order (byte 4i + t = element 4t + i), so a dot
+// product pairs each activation with its weight.
+inline v128_t q8_order(v128_t x) {
+  return wasm_i8x16_shuffle(x, x, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+}
+// Bytes a[0..7] / a[8..15] interleaved with b's: a0 b0 a1 b1 ...
+inline v128_t zip_lo8(v128_t a, v128_t b) {
+  return wasm_i8x16_shuffle(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+}
+inline v128_t zip_hi8(v128_t a, v128_t b) {
+  return wasm_i8x16_shuffle(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+}
+// round_half_even(p[0..3] / s) as int32 (NaN -> 0, like the reference).
+inline v128_t quantize4(const float* p, v128_t vs) {
+  return wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_div(wasm_v128_load(p), vs)));
+}
+// Unsigned field (w >> shift) & mask as floats.
+inline v128_t field_f32(v128_t w, int shift, v128_t mask) {
+  return wasm_f32x4_convert_i32x4(wasm_v128_and(wasm_u32x4_shr(w, shift), mask));
+}
+
 // Keeps a loop body one basic block: V8 schedules the vector ops of a block freely and spills
 // when too many are live at once.
 #if defined(__clang__)
@@ -133,7 +154,7 @@ void decode_panel(const GroupGeometry& geo, const uint8_t* w, const float* scale
         const v128_t v = wasm_v128_load(wp + (b * kGemmNr + r) * 16);
         float* o = out + r * kpad + b * kQ8Block;
         for (int t = 0; t < 4; ++t) {
-          const v128_t c = wasm_f32x4_convert_i32x4(wasm_v128_and(wasm_u32x4_shr(v, 8 * t), mask));
+          const v128_t c = field_f32(v, 8 * t, mask);
           wasm_v128_store(o + 4 * t, wasm_f32x4_mul(wasm_f32x4_sub(c, z), s));
         }
       }
@@ -155,13 +176,13 @@ void decode_panel(const GroupGeometry& geo, const uint8_t* w, const float* scale
         if (kBits == 4) {  // nibble n of the 4 words: elements 4n .. 4n+3
           const v128_t v = wasm_v128_load(blk);
           for (int n = 0; n < 8; ++n) {
-            const v128_t c = wasm_f32x4_convert_i32x4(wasm_v128_and(wasm_u32x4_shr(v, 4 * n), mask));
+            const v128_t c = field_f32(v, 4 * n, mask);
             wasm_v128_store(o + 4 * n, wasm_f32x4_mul(wasm_f32x4_sub(c, z), s));
           }
         } else {  // field f of the 2 words: elements 2f, 2f+1
           const v128_t v = wasm_v128_load64_zero(blk);
           for (int f = 0; f < 16; ++f) {
-            const v128_t c = wasm_f32x4_convert_i32x4(wasm_v128_and(wasm_u32x4_shr(v, 2 * f), mask));
+            const v128_t c = field_f32(v, 2 * f, mask);
             wasm_v128_store64_lane(o + 2 * f, wasm_f32x4_mul(wasm_f32x4_sub(c, z), s), 0);
           }
         }
@@ -172,8 +193,9 @@ void decode_panel(const GroupGeometry& geo, const uint8_t* w, const float* scale
 
 // [y0 y1 y2 y3] for activation row xa (and xb when not null) against 4 float rows w0..w3 over
 // kp elements (a multiple of 4).
-inline void dot_panel_f32_rows(const float* w0, const float* w1, const float* w2, const float* w3,
-                               size_t kp, const float* xa, const float* xb, v128_t* ya, v128_t* yb) {
+inline void dot_panel_f32_rows(const float* w0, const float* w1, const float* w2,
+                               const float* w3, size_t kp, const float* xa, const float* xb,
+                               v128_t* ya, v128_t* yb) {
   v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
   if (xb) {
     v128_t b0 = a0, b1 = a0, b2 = a0, b3 = a0;
@@ -273,10 +295,10 @@ void quantize_rows_f32_s8__wasmsimd(size_t m, size_t k, size_t group, size_t gro
       v128_t vsum = wasm_i32x4_splat(0);
       size_t e = 0;
       for (; e + 16 <= group; e += 16) {
-        v128_t q0 = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_div(wasm_v128_load(src + e), vs)));
-        v128_t q1 = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_div(wasm_v128_load(src + e + 4), vs)));
-        v128_t q2 = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_div(wasm_v128_load(src + e + 8), vs)));
-        v128_t q3 = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_div(wasm_v128_load(src + e + 12), vs)));
+        const v128_t q0 = quantize4(src + e, vs);
+        const v128_t q1 = quantize4(src + e + 4, vs);
+        const v128_t q2 = quantize4(src + e + 8, vs);
+        const v128_t q3 = quantize4(src + e + 12, vs);
         vsum = wasm_i32x4_add(vsum, wasm_i32x4_add(wasm_i32x4_add(q0, q1), wasm_i32x4_add(q2, q3)));
         // |x / s| <= 127 (+ rounding), so the saturating narrows and the -127 floor never bite.
         const v128_t q = wasm_i8x16_narrow_i16x8(wasm_i16x8_narrow_i32x4(q0, q1),
@@ -286,7 +308,8 @@ void quantize_rows_f32_s8__wasmsimd(size_t m, size_t k, size_t group, size_t gro
       int32_t sum = 0;
       for (; e < group; ++e) {
         const float v = std::nearbyint(src[e] / s);
-        const int8_t q = std::isnan(v) ? 0 : static_cast<int8_t>(std::fmin(std::fmax(v, -127.0f), 127.0f));
+        const int8_t q =
+            std::isnan(v) ? 0 : static_cast<int8_t>(std::fmin(std::fmax(v, -127.0f), 127.0f));
         dst[e] = q;
         sum += q;
       }
@@ -369,7 +392,8 @@ void gemm_f32_f32__wasmsimd(size_t m, size_t n, size_t k, const float* x, const 
       size_t c = 0;
       for (; c < k8; c += 8) {
         a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_v128_load(xr + c), wasm_v128_load(wr + c)));
-        b = wasm_f32x4_add(b, wasm_f32x4_mul(wasm_v128_load(xr + c + 4), wasm_v128_load(wr + c + 4)));
+        b = wasm_f32x4_add(b, wasm_f32x4_mul(wasm_v128_load(xr + c + 4),
+                                             wasm_v128_load(wr + c + 4)));
       }
       float s = sum_f32(wasm_f32x4_add(a, b));
       for (; c < k; ++c) s += xr[c] * wr[c];
@@ -542,16 +566,17 @@ WQ_NO_UNROLL
           const v128_t v23 = wasm_u32x4_shr(wasm_v128_load(wq + 16), shift);
           const v128_t xa = wasm_v128_load64_splat(xb), xb2 = wasm_v128_load64_splat(xb + 2);
           const v128_t xc = wasm_v128_load64_splat(xb + 4), xd = wasm_v128_load64_splat(xb + 6);
-#define WQ_PAIR(acc, v)                                                                          \
-  acc = wasm_f32x4_add(                                                                          \
-      acc, wasm_f32x4_add(                                                                       \
-               wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(wasm_v128_and(v, m0)), xa),  \
-                              wasm_f32x4_mul(wasm_f32x4_convert_i32x4(wasm_v128_and(v, m1)), xb2)), \
-               wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(wasm_v128_and(v, m2)), xc),  \
-                              wasm_f32x4_mul(wasm_f32x4_convert_i32x4(wasm_v128_and(v, m3)), xd))));
+#define WQ_CODE(v, mk) wasm_f32x4_convert_i32x4(wasm_v128_and(v, mk))
+#define WQ_PAIR(acc, v)                                                                      \
+  acc = wasm_f32x4_add(                                                                      \
+      acc, wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(WQ_CODE(v, m0), xa),                 \
+                                         wasm_f32x4_mul(WQ_CODE(v, m1), xb2)),               \
+                          wasm_f32x4_add(wasm_f32x4_mul(WQ_CODE(v, m2), xc),                 \
+                                         wasm_f32x4_mul(WQ_CODE(v, m3), xd))));
           WQ_PAIR(a01, v01)
           WQ_PAIR(a23, v23)
 #undef WQ_PAIR
+#undef WQ_CODE
         }
         wb += bpg * kGemmNr * 8;
         // [r0 r0' r1 r1'] + [r2 ...] -> [r0 r1 r2 r3].
@@ -590,7 +615,9 @@ void gemm_q8c_s8__wasmsimd(size_t m, const GroupGeometry& geo, const int8_t* xq,
     const uint8_t* wp = w + j * kp;
     const v128_t vs = wasm_v128_load(scale + j);
     const v128_t vb = bias ? load_partial(bias + j, rows) : wasm_f32x4_splat(0.0f);
-    // float(acc) * scale[j] * xscale[i] (+ bias), in the reference's order.
+    // 128 * sum xq: the zero code's share of sum xq u. Then float(acc) * scale[j] * xscale[i]
+    // (+ bias), in the reference's order.
+    auto zero_term = [&](size_t i) { return wasm_i32x4_splat(int32_t(kQ8Zero) * xsum[i]); };
     auto finish = [&](v128_t acc, size_t i) {
       const v128_t s = wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(acc), vs),
                                       wasm_f32x4_splat(xscale[i]));
@@ -605,8 +632,7 @@ void gemm_q8c_s8__wasmsimd(size_t m, const GroupGeometry& geo, const int8_t* xq,
       const uint8_t* wb = wp;
       for (size_t b = 0; b < blocks; ++b, wb += kGemmNr * kQ8Block) {
         const v128_t ua = wasm_v128_load(xa + b * 16), ub = wasm_v128_load(xb + b * 16);
-        const v128_t pa = wasm_i8x16_shuffle(ua, ua, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-        const v128_t pb = wasm_i8x16_shuffle(ub, ub, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        const v128_t pa = q8_order(ua), pb = q8_order(ub);
         const v128_t al = wasm_i16x8_extend_low_i8x16(pa), ah = wasm_i16x8_extend_high_i8x16(pa);
         const v128_t bl = wasm_i16x8_extend_low_i8x16(pb), bh = wasm_i16x8_extend_high_i8x16(pb);
 #define WQ_ROW(acca, accb, r)                                                                  \
@@ -624,8 +650,8 @@ void gemm_q8c_s8__wasmsimd(size_t m, const GroupGeometry& geo, const int8_t* xq,
         WQ_ROW(a3, b3, 3)
 #undef WQ_ROW
       }
-      finish(wasm_i32x4_sub(hsum4_i32(a0, a1, a2, a3), wasm_i32x4_splat(int32_t(kQ8Zero) * xsum[i])), i);
-      finish(wasm_i32x4_sub(hsum4_i32(b0, b1, b2, b3), wasm_i32x4_splat(int32_t(kQ8Zero) * xsum[i + 1])), i + 1);
+      finish(wasm_i32x4_sub(hsum4_i32(a0, a1, a2, a3), zero_term(i)), i);
+      finish(wasm_i32x4_sub(hsum4_i32(b0, b1, b2, b3), zero_term(i + 1)), i + 1);
     }
     for (; i < m; ++i) {
       const int8_t* xr = xq + i * kp;
@@ -634,13 +660,14 @@ void gemm_q8c_s8__wasmsimd(size_t m, const GroupGeometry& geo, const int8_t* xq,
       for (size_t b = 0; b < blocks; ++b, wb += kGemmNr * kQ8Block) {
         // Put the activations in the weights' byte order; the dot product pairs lane with lane.
         const v128_t xv = wasm_v128_load(xr + b * 16);
-        const v128_t xp = wasm_i8x16_shuffle(xv, xv, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        const v128_t xp = q8_order(xv);
         const v128_t xl = wasm_i16x8_extend_low_i8x16(xp), xh = wasm_i16x8_extend_high_i8x16(xp);
 #define WQ_ROW(acc, r)                                                                        \
   {                                                                                           \
     const v128_t v = wasm_v128_load(wb + (r) * 16);                                           \
-    acc = wasm_i32x4_add(acc, wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(v), xl), \
-                                             wasm_i32x4_dot_i16x8(wasm_u16x8_extend_high_u8x16(v), xh))); \
+    const v128_t vl = wasm_u16x8_extend_low_u8x16(v), vh = wasm_u16x8_extend_high_u8x16(v); \
+    acc = wasm_i32x4_add(acc, wasm_i32x4_add(wasm_i32x4_dot_i16x8(vl, xl),                   \
+                                             wasm_i32x4_dot_i16x8(vh, xh)));                 \
   }
         WQ_ROW(a0, 0)
         WQ_ROW(a1, 1)
@@ -649,7 +676,7 @@ void gemm_q8c_s8__wasmsimd(size_t m, const GroupGeometry& geo, const int8_t* xq,
 #undef WQ_ROW
       }
       // sum xq (u - 128) = sum xq u - 128 sum xq, exact.
-      finish(wasm_i32x4_sub(hsum4_i32(a0, a1, a2, a3), wasm_i32x4_splat(int32_t(kQ8Zero) * xsum[i])), i);
+      finish(wasm_i32x4_sub(hsum4_i32(a0, a1, a2, a3), zero_term(i)), i);
     }
   }
 }
@@ -710,14 +737,8 @@ void q4g_s8(size_t m, const GroupGeometry& geo, const int8_t* xq,
     const int8_t* xhc = xc + (g * bpg + b) * kQLowBlock;                                        \
     const v128_t la = wasm_v128_load(xha), ha = wasm_v128_load(xha + 16);                       \
     const v128_t lc = wasm_v128_load(xhc), hc = wasm_v128_load(xhc + 16);                       \
-    const v128_t ia = (hi) ? wasm_i8x16_shuffle(la, ha, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28,   \
-                                                13, 29, 14, 30, 15, 31)                         \
-                           : wasm_i8x16_shuffle(la, ha, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5,   \
-                                                21, 6, 22, 7, 23);                              \
-    const v128_t ic = (hi) ? wasm_i8x16_shuffle(lc, hc, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28,   \
-                                                13, 29, 14, 30, 15, 31)                         \
-                           : wasm_i8x16_shuffle(lc, hc, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5,   \
-                                                21, 6, 22, 7, 23);                              \
+    const v128_t ia = (hi) ? zip_hi8(la, ha) : zip_lo8(la, ha);                                 \
+    const v128_t ic = (hi) ? zip_hi8(lc, hc) : zip_lo8(lc, hc);                                 \
     const v128_t pa0 = wasm_i16x8_extend_low_i8x16(ia), pa1 = wasm_i16x8_extend_high_i8x16(ia); \
     const v128_t pc0 = wasm_i16x8_extend_low_i8x16(ic), pc1 = wasm_i16x8_extend_high_i8x16(ic); \
     WQ_ROW(a0, c0, 0, 2 * (hi), 2 * (hi) + 1)                                                   \
@@ -751,17 +772,16 @@ void q4g_s8(size_t m, const GroupGeometry& geo, const int8_t* xq,
         v128_t a0 = wasm_i32x4_splat(0), a1 = a0, a2 = a0, a3 = a0;
         for (size_t b = 0; b < bpg; ++b, xb += kQLowBlock, wb += kGemmNr * 16) {
           const v128_t xl = wasm_v128_load(xb), xh = wasm_v128_load(xb + 16);
-          const v128_t il = wasm_i8x16_shuffle(xl, xh, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-          const v128_t ih = wasm_i8x16_shuffle(xl, xh, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+          const v128_t il = zip_lo8(xl, xh), ih = zip_hi8(xl, xh);
           const v128_t x0 = wasm_i16x8_extend_low_i8x16(il), x1 = wasm_i16x8_extend_high_i8x16(il);
           const v128_t x2 = wasm_i16x8_extend_low_i8x16(ih), x3 = wasm_i16x8_extend_high_i8x16(ih);
 #define WQ_ROW(acc, r)                                                                           \
   {                                                                                              \
     const v128_t v = wasm_v128_load(wb + (r) * 16);                                              \
-    const v128_t d01 = wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_and(v, mask), x0),          \
-                                      wasm_i32x4_dot_i16x8(wasm_v128_and(wasm_u16x8_shr(v, 4), mask), x1)); \
-    const v128_t d23 = wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_and(wasm_u16x8_shr(v, 8), mask), x2), \
-                                      wasm_i32x4_dot_i16x8(wasm_u16x8_shr(v, 12), x3));          \
+    const v128_t u0 = wasm_v128_and(v, mask), u1 = wasm_v128_and(wasm_u16x8_shr(v, 4), mask);  \
+    const v128_t u2 = wasm_v128_and(wasm_u16x8_shr(v, 8), mask), u3 = wasm_u16x8_shr(v, 12);     \
+    const v128_t d01 = wasm_i32x4_add(wasm_i32x4_dot_i16x8(u0, x0), wasm_i32x4_dot_i16x8(u1, x1)); \
+    const v128_t d23 = wasm_i32x4_add(wasm_i32x4_dot_i16x8(u2, x2), wasm_i32x4_dot_i16x8(u3, x3)); \
     acc = wasm_i32x4_add(acc, wasm_i32x4_add(d01, d23));                                         \
   }
           WQ_ROW(a0, 0)
