@@ -64,8 +64,8 @@ struct Shape {
 };
 // One SmolLM2-135M token: 30 x (q, k, v, o, gate, up, down) + lm_head.
 const Shape kShapes[] = {
-    {"q/o 576x576", 576, 576, 60},        {"k/v 576->192", 576, 192, 60},
-    {"gate/up 576->1536", 576, 1536, 60}, {"down 1536->576", 1536, 576, 30},
+    {"q/o 576x576", 576, 576, 60},         {"k/v 576->192", 576, 192, 60},
+    {"gate/up 576->1536", 576, 1536, 60},  {"down 1536->576", 1536, 576, 30},
     {"lm_head 576->49152", 576, 49152, 1},
 };
 
@@ -74,9 +74,12 @@ struct Scheme {
   LinearQuantSpec spec;
 };
 const Scheme kSchemes[] = {
-    {"f32", {LinearScheme::kF32, false, 0}},       {"w8a16", {LinearScheme::kW8A16, false, 0}},
-    {"w8a8", {LinearScheme::kW8A8, false, 0}},      {"w4a16 g32", {LinearScheme::kW4A16, false, 32}},
-    {"w4a8 g32", {LinearScheme::kW4A8, false, 32}}, {"w2a16 g32", {LinearScheme::kW2A16, true, 32}},
+    {"f32", {LinearScheme::kF32, false, 0}},
+    {"w8a16", {LinearScheme::kW8A16, false, 0}},
+    {"w8a8", {LinearScheme::kW8A8, false, 0}},
+    {"w4a16 g32", {LinearScheme::kW4A16, false, 32}},
+    {"w4a8 g32", {LinearScheme::kW4A8, false, 32}},
+    {"w2a16 g32", {LinearScheme::kW2A16, true, 32}},
 };
 
 // Times the reference or the SIMD kernels of a scheme on packed synthetic weights.
@@ -92,8 +95,10 @@ KernelTimes time_kernels(const Scheme& sc, int in, int out, bool with_ref) {
   const LinearScheme s = sc.spec.scheme;
   if (s == LinearScheme::kF32) {
     const auto w = normal(n * k, 4);
-    if (with_ref) t.ref = time_call([&] { gemm_f32_f32__ref(1, n, k, x.data(), w.data(), nullptr, y.data()); });
-    t.simd = time_call([&] { gemm_f32_f32__wasmsimd(1, n, k, x.data(), w.data(), nullptr, y.data()); });
+    if (with_ref)
+      t.ref = time_call([&] { gemm_f32_f32__ref(1, n, k, x.data(), w.data(), nullptr, y.data()); });
+    t.simd =
+        time_call([&] { gemm_f32_f32__wasmsimd(1, n, k, x.data(), w.data(), nullptr, y.data()); });
     return t;
   }
   if (s == LinearScheme::kW8A16 || s == LinearScheme::kW8A8) {
@@ -107,8 +112,14 @@ KernelTimes time_kernels(const Scheme& sc, int in, int out, bool with_ref) {
     if (s == LinearScheme::kW8A16) {
       std::vector<float> work(gemm_f32_workspace(1, geo));
       if (with_ref)
-        t.ref = time_call([&] { gemm_q8c_f32__ref(1, geo, x.data(), packed.data(), scale.data(), nullptr, y.data(), work.data()); });
-      t.simd = time_call([&] { gemm_q8c_f32__wasmsimd(1, geo, x.data(), packed.data(), scale.data(), nullptr, y.data(), work.data()); });
+        t.ref = time_call([&] {
+          gemm_q8c_f32__ref(1, geo, x.data(), packed.data(), scale.data(), nullptr, y.data(),
+                            work.data());
+        });
+      t.simd = time_call([&] {
+        gemm_q8c_f32__wasmsimd(1, geo, x.data(), packed.data(), scale.data(), nullptr, y.data(),
+                               work.data());
+      });
     } else {
       std::vector<int8_t> xq(kp);
       float xs;
@@ -116,11 +127,13 @@ KernelTimes time_kernels(const Scheme& sc, int in, int out, bool with_ref) {
       if (with_ref)
         t.ref = time_call([&] {
           quantize_rows_f32_s8__ref(1, k, k, kp, x.data(), xq.data(), &xs, &sum);
-          gemm_q8c_s8__ref(1, geo, xq.data(), &xs, &sum, packed.data(), scale.data(), nullptr, y.data());
+          gemm_q8c_s8__ref(1, geo, xq.data(), &xs, &sum, packed.data(), scale.data(), nullptr,
+                           y.data());
         });
       t.simd = time_call([&] {
         quantize_rows_f32_s8__wasmsimd(1, k, k, kp, x.data(), xq.data(), &xs, &sum);
-        gemm_q8c_s8__wasmsimd(1, geo, xq.data(), &xs, &sum, packed.data(), scale.data(), nullptr, y.data());
+        gemm_q8c_s8__wasmsimd(1, geo, xq.data(), &xs, &sum, packed.data(), scale.data(), nullptr,
+                              y.data());
       });
     }
     return t;
@@ -129,7 +142,8 @@ KernelTimes time_kernels(const Scheme& sc, int in, int out, bool with_ref) {
   const GroupGeometry geo = make_group_geometry(n, k, sc.spec.group_size);
   std::vector<uint8_t> codes(n * k), zc(n * geo.groups, uint8_t(1 << (bits - 1)));
   for (auto& v : codes) v = static_cast<uint8_t>(rng() % (1u << bits));
-  std::vector<uint8_t> packed(packed_qg_bytes(geo, bits)), zero(geo.params(), uint8_t(1 << (bits - 1)));
+  std::vector<uint8_t> packed(packed_qg_bytes(geo, bits)),
+      zero(geo.params(), uint8_t(1 << (bits - 1)));
   pack_qg(geo, bits, codes.data(), zc.data(), packed.data());
   std::vector<float> scale(geo.params(), 0.01f);
   const uint8_t* zp = sc.spec.asymmetric ? zero.data() : nullptr;  // as the layers pass them
@@ -140,11 +154,14 @@ KernelTimes time_kernels(const Scheme& sc, int in, int out, bool with_ref) {
     if (with_ref)
       t.ref = time_call([&] {
         quantize_rows_f32_s8__ref(1, k, geo.group, geo.gp, x.data(), xq.data(), &xs, sums.data());
-        gemm_q4g_s8__ref(1, geo, xq.data(), &xs, sums.data(), packed.data(), scale.data(), zp, nullptr, y.data());
+        gemm_q4g_s8__ref(1, geo, xq.data(), &xs, sums.data(), packed.data(), scale.data(), zp,
+                         nullptr, y.data());
       });
     t.simd = time_call([&] {
-      quantize_rows_f32_s8__wasmsimd(1, k, geo.group, geo.gp, x.data(), xq.data(), &xs, sums.data());
-      gemm_q4g_s8__wasmsimd(1, geo, xq.data(), &xs, sums.data(), packed.data(), scale.data(), zp, nullptr, y.data());
+      quantize_rows_f32_s8__wasmsimd(1, k, geo.group, geo.gp, x.data(), xq.data(), &xs,
+                                     sums.data());
+      gemm_q4g_s8__wasmsimd(1, geo, xq.data(), &xs, sums.data(), packed.data(), scale.data(), zp,
+                            nullptr, y.data());
     });
     return t;
   }
@@ -152,14 +169,19 @@ KernelTimes time_kernels(const Scheme& sc, int in, int out, bool with_ref) {
   auto ref = bits == 4 ? gemm_q4g_f32__ref : gemm_q2g_f32__ref;
   auto simd = bits == 4 ? gemm_q4g_f32__wasmsimd : gemm_q2g_f32__wasmsimd;
   if (with_ref)
-    t.ref = time_call([&] { ref(1, geo, x.data(), packed.data(), scale.data(), zp, nullptr, y.data(), work.data()); });
-  t.simd = time_call([&] { simd(1, geo, x.data(), packed.data(), scale.data(), zp, nullptr, y.data(), work.data()); });
+    t.ref = time_call([&] {
+      ref(1, geo, x.data(), packed.data(), scale.data(), zp, nullptr, y.data(), work.data());
+    });
+  t.simd = time_call([&] {
+    simd(1, geo, x.data(), packed.data(), scale.data(), zp, nullptr, y.data(), work.data());
+  });
   return t;
 }
 
-// Times LinearLayer::forward (m = 1, and per row at m = 32) and measures its accuracy: SQNR (dB) of y against the
-// float32 layer on the same W and x. x is normal with every 16th channel scaled by 8 (outlier
-// channels, as LLM activations have), which is what per-token int8 activations are sensitive to.
+// Times LinearLayer::forward (m = 1, and per row at m = 32) and measures its accuracy: SQNR (dB) of
+// y against the float32 layer on the same W and x. x is normal with every 16th channel scaled by 8
+// (outlier channels, as LLM activations have), which is what per-token int8 activations are
+// sensitive to.
 double time_layer(const Scheme& sc, int in, int out, size_t* bytes, double* sqnr_db,
                   double* prefill_row) {
   const auto w = normal(size_t(in) * out, 5, 0.05f);
@@ -210,7 +232,8 @@ TokenTime time_token(const Scheme& sc, bool lm_head_f32, int tokens) {
     for (const Shape* sh : {q, kv, kv, q, up, up, down}) order.push_back(sh);
   order.push_back(lm);
   std::vector<std::vector<float>> src(5);
-  for (size_t i = 0; i < 5; ++i) src[i] = normal(size_t(kShapes[i].in) * kShapes[i].out, 40 + i, 0.05f);
+  for (size_t i = 0; i < 5; ++i)
+    src[i] = normal(size_t(kShapes[i].in) * kShapes[i].out, 40 + i, 0.05f);
   for (const Shape* sh : order) {
     const bool f32 = sh == lm && lm_head_f32;
     const LinearQuantSpec spec = f32 ? LinearQuantSpec{LinearScheme::kF32, false, 0} : sc.spec;
@@ -268,8 +291,10 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
   }
   if (quick) g_min_seconds = 0.1;
-  std::printf("webquant decode GEMV benchmark (m = 1), SmolLM2-135M shapes, one thread, WASM SIMD128\n");
-  if (only.empty()) std::printf("read bandwidth (f32 stream, 113 MB): %.1f GB/s\n", read_bandwidth());
+  std::printf(
+      "webquant decode GEMV benchmark (m = 1), SmolLM2-135M shapes, one thread, WASM SIMD128\n");
+  if (only.empty())
+    std::printf("read bandwidth (f32 stream, 113 MB): %.1f GB/s\n", read_bandwidth());
   std::printf("\n");
   std::printf("%-10s %-20s %10s %10s %8s %10s %8s %9s %9s %12s\n", "scheme", "shape", "ref us",
               "simd us", "speedup", "layer us", "GB/s", "GMAC/s", "SQNR dB", "m=32 us/row");
@@ -278,7 +303,8 @@ int main(int argc, char** argv) {
     const Scheme& sc = kSchemes[si];
     if (!only.empty() && std::string(sc.name).rfind(only, 0) != 0) continue;
     double token_simd = 0, token_ref = 0, token_layer = 0, token_lm_f32 = 0;
-    json += std::string(json.back() == '[' ? "" : ",") + "{\"name\":\"" + sc.name + "\",\"shapes\":[";
+    json +=
+        std::string(json.back() == '[' ? "" : ",") + "{\"name\":\"" + sc.name + "\",\"shapes\":[";
     for (size_t hi = 0; hi < sizeof(kShapes) / sizeof(kShapes[0]); ++hi) {
       const Shape& sh = kShapes[hi];
       // The 113 MB scalar lm_head is slow and says nothing new: reference timed on the rest.
@@ -296,11 +322,12 @@ int main(int argc, char** argv) {
       token_layer += lt * sh.per_token;
       if (hi + 1 == sizeof(kShapes) / sizeof(kShapes[0])) token_lm_f32 = lt;
       char buf[256];
-      std::snprintf(buf, sizeof buf,
-                    "%s{\"shape\":\"%s\",\"in\":%d,\"out\":%d,\"ref_us\":%.2f,\"simd_us\":%.2f,"
-                    "\"layer_us\":%.2f,\"weight_bytes\":%zu,\"sqnr_db\":%.2f,\"prefill_us_per_row\":%.2f}",
-                    hi ? "," : "", sh.name, sh.in, sh.out, kt.ref * 1e6, kt.simd * 1e6, lt * 1e6,
-                    bytes, sqnr, prefill * 1e6);
+      std::snprintf(
+          buf, sizeof buf,
+          "%s{\"shape\":\"%s\",\"in\":%d,\"out\":%d,\"ref_us\":%.2f,\"simd_us\":%.2f,"
+          "\"layer_us\":%.2f,\"weight_bytes\":%zu,\"sqnr_db\":%.2f,\"prefill_us_per_row\":%.2f}",
+          hi ? "," : "", sh.name, sh.in, sh.out, kt.ref * 1e6, kt.simd * 1e6, lt * 1e6, bytes, sqnr,
+          prefill * 1e6);
       json += buf;
     }
     (void)token_lm_f32;
@@ -315,8 +342,9 @@ int main(int argc, char** argv) {
   }
   json += "],\"token\":[";
   // Whole-stack decode: the honest projection (weights streamed from memory).
-  std::printf("one decoded token through 30 distinct layers + lm_head (projected from GEMV, "
-              "synthetic weights; attention, norms and sampling not included):\n");
+  std::printf(
+      "one decoded token through 30 distinct layers + lm_head (projected from GEMV, "
+      "synthetic weights; attention, norms and sampling not included):\n");
   std::printf("%-10s %-14s %10s %10s %10s %12s\n", "scheme", "lm_head", "MB", "best ms",
               "median ms", "tok/s (med)");
   for (const Scheme& sc : kSchemes) {
@@ -344,7 +372,8 @@ int main(int argc, char** argv) {
       std::fclose(f);
     }
   }
-  std::printf("llama.cpp (WASM, 1 thread, Chromium) reference: Q4_0 5.3, Q8_0 7.7, F32 11.7 tok/s "
-              "(full model, measured)\n");
+  std::printf(
+      "llama.cpp (WASM, 1 thread, Chromium) reference: Q4_0 5.3, Q8_0 7.7, F32 11.7 tok/s "
+      "(full model, measured)\n");
   return 0;
 }
