@@ -14,7 +14,7 @@ enum class Variant : int { kReference = 0, kSimd = 1 };
 
 struct KernelCase {
   const char* name;    // kernel name without the __isa suffix, e.g. "quantize_f32_q8"
-  const char* family;  // "reduce", "quantize", "dequantize", "convert", "pack", "unpack", "gemv"
+  const char* family;  // "reduce", "quantize", "dequantize", "convert", "pack", "unpack", "gemm"
   // Runs the reference and the SIMD version on the same seeded random input of n elements and
   // returns "" when they agree (integers exactly, floats within the family's stated tolerance);
   // otherwise a message naming the first differing index and both values.
