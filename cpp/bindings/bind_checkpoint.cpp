@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "js_quant.h"
 #include "model_handoff.h"
 #include "webquant/linear.h"
 #include "webquant/llama.h"
@@ -67,76 +68,6 @@ val status_js(const Status& s) {
 }
 
 Status bad(std::string msg) { return Status::Error(StatusCode::kInvalidArgument, std::move(msg)); }
-
-// {scheme: 0..5, asymmetric, groupSize} (LinearScheme values), as bind_llama.cpp reads them.
-Status spec_from_js(const val& js, const std::string& what, LinearQuantSpec* spec) {
-  if (js.isUndefined() || js.isNull() || js.isArray()) return bad(what + " must be an object");
-  const val scheme = js["scheme"];
-  if (!scheme.isNumber()) return bad(what + ".scheme must be a number");
-  const double s = scheme.as<double>();
-  if (!(s >= 0 && s <= 5 && s == std::floor(s))) {
-    return bad(what + ".scheme must be 0..5 (f32, w8a16, w4a16, w2a16, w8a8, w4a8)");
-  }
-  spec->scheme = static_cast<LinearScheme>(static_cast<int>(s));
-  spec->asymmetric = js["asymmetric"].isTrue();
-  const val group = js["groupSize"];
-  if (!group.isUndefined()) {
-    const double g = group.isNumber() ? group.as<double>() : -1;
-    if (!(g >= 0 && g == std::floor(g) && g <= (1 << 24))) {
-      return bad(what + ".groupSize must be a non-negative integer");
-    }
-    spec->group_size = static_cast<int>(g);
-  }
-  return Status::Ok();
-}
-
-// {default, exclude: string[], overrides: [{pattern, scheme, asymmetric, groupSize}]}
-Status options_from_js(const val& js, ModelQuantOptions* q) {
-  if (js.isUndefined() || js.isNull()) return bad("options must be an object");
-  WQ_RETURN_IF_ERROR(spec_from_js(js["default"], "options.default", &q->default_spec));
-  const val exclude = js["exclude"];
-  if (!exclude.isUndefined() && !exclude.isNull()) {
-    if (!exclude.isArray()) return bad("options.exclude must be an array of strings");
-    q->exclude.clear();
-    const unsigned n = exclude["length"].as<unsigned>();
-    for (unsigned i = 0; i < n; ++i) {
-      if (!exclude[i].isString()) return bad("options.exclude[" + std::to_string(i) + "] must be a string");
-      q->exclude.push_back(exclude[i].as<std::string>());
-    }
-  }
-  const val overrides = js["overrides"];
-  if (!overrides.isUndefined() && !overrides.isNull()) {
-    if (!overrides.isArray()) return bad("options.overrides must be an array");
-    const unsigned n = overrides["length"].as<unsigned>();
-    for (unsigned i = 0; i < n; ++i) {
-      const val o = overrides[i];
-      const std::string what = "options.overrides[" + std::to_string(i) + "]";
-      if (!o["pattern"].isString()) return bad(what + ".pattern must be a string");
-      LinearQuantSpec spec;
-      WQ_RETURN_IF_ERROR(spec_from_js(o, what, &spec));
-      q->overrides.emplace_back(o["pattern"].as<std::string>(), spec);
-    }
-  }
-  return Status::Ok();
-}
-
-val report_js(const std::vector<LayerQuantReport>& report) {
-  val layers = val::array();
-  for (size_t i = 0; i < report.size(); ++i) {
-    const LayerQuantReport& r = report[i];
-    val l = val::object();
-    l.set("name", r.name);
-    l.set("outFeatures", r.out_features);
-    l.set("inFeatures", r.in_features);
-    l.set("quantized", r.quantized);
-    l.set("scheme", r.scheme);
-    l.set("bytesBefore", static_cast<double>(r.bytes_before));
-    l.set("bytesAfter", static_cast<double>(r.bytes_after));
-    l.set("note", r.note);
-    layers.set(i, l);
-  }
-  return layers;
-}
 
 // Serializes a model; keeps the files until the next save() or delete().
 class CheckpointWriter {
@@ -190,7 +121,7 @@ class LlamaStreamingQuantizer {
     LlamaConfig config;
     Status s = parse_llama_config(config_json, &config);
     ModelQuantOptions q;
-    if (s.ok()) s = options_from_js(options, &q);
+    if (s.ok()) s = bindings::quant_options_from_js(options, &q);
     if (s.ok() && max_context < 0) s = bad("maxContext must be >= 0");
     if (s.ok()) {
       LlamaLoadOptions lo;
@@ -234,7 +165,7 @@ class LlamaStreamingQuantizer {
     Status s = builder_.finish(&model, &report);
     val out = status_js(s);
     out.set("ticket", s.ok() ? static_cast<double>(bindings::park_model(std::move(model))) : 0.0);
-    out.set("layers", report_js(report));
+    out.set("layers", bindings::quant_report_js(report));
     return out;
   }
 

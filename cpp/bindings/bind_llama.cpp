@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "model_handoff.h"
+#include "js_quant.h"
 #include "js_status.h"
 #include "webquant/linear.h"
 #include "webquant/llama.h"
@@ -58,41 +59,6 @@ Status not_loaded() {
   return bad(StatusCode::kInvalidArgument, "the model is not loaded (load() failed or was never called)");
 }
 
-// JS: 0 f32, 1 w8a16, 2 w4a16, 3 w2a16, 4 w8a8, 5 w4a8 (LinearScheme's values).
-Status spec_from_js(const val& js, const std::string& what, LinearQuantSpec* spec) {
-  if (js.isUndefined() || js.isNull() || js.isArray())
-    return bad(StatusCode::kInvalidArgument, what + " must be an object");
-  const val scheme = js["scheme"];
-  const val asym = js["asymmetric"];
-  const val group = js["groupSize"];
-  if (!scheme.isNumber()) return bad(StatusCode::kInvalidArgument, what + ".scheme must be a number");
-  const double s = scheme.as<double>();
-  if (!(s >= 0 && s <= 5 && s == std::floor(s)))
-    return bad(StatusCode::kInvalidArgument, what + ".scheme must be 0..5 (f32, w8a16, w4a16, w2a16, w8a8, w4a8)");
-  spec->scheme = static_cast<LinearScheme>(static_cast<int>(s));
-  spec->asymmetric = asym.isTrue();
-  if (!group.isUndefined()) {
-    const double g = group.isNumber() ? group.as<double>() : -1;
-    if (!(g >= 0 && g == std::floor(g) && g <= 1 << 24))
-      return bad(StatusCode::kInvalidArgument, what + ".groupSize must be a non-negative integer");
-    spec->group_size = static_cast<int>(g);
-  }
-  return Status::Ok();
-}
-
-Status strings_from_js(const val& js, const std::string& what, std::vector<std::string>* out) {
-  out->clear();
-  if (js.isUndefined() || js.isNull()) return Status::Ok();
-  if (!js.isArray()) return bad(StatusCode::kInvalidArgument, what + " must be an array of strings");
-  const unsigned n = js["length"].as<unsigned>();
-  for (unsigned i = 0; i < n; ++i) {
-    val v = js[i];
-    if (!v.isString())
-      return bad(StatusCode::kInvalidArgument, what + "[" + std::to_string(i) + "] must be a string");
-    out->push_back(v.as<std::string>());
-  }
-  return Status::Ok();
-}
 
 val ints_to_js(const std::vector<int>& v) {
   val out = val::array();
@@ -246,44 +212,13 @@ class LlamaModelHandle {
     };
     if (!model_) return fail(not_loaded());
     ModelQuantOptions mq;
-    Status s = spec_from_js(options["default"], "options.default", &mq.default_spec);
-    if (s.ok()) s = strings_from_js(options["exclude"], "options.exclude", &mq.exclude);
+    Status s = bindings::quant_options_from_js(options, &mq);
     if (!s.ok()) return fail(s);
-    val overrides = options["overrides"];
-    if (!overrides.isUndefined() && !overrides.isNull()) {
-      if (!overrides.isArray())
-        return fail(bad(StatusCode::kInvalidArgument, "options.overrides must be an array"));
-      const unsigned n = overrides["length"].as<unsigned>();
-      for (unsigned i = 0; i < n; ++i) {
-        val o = overrides[i];
-        const std::string what = "options.overrides[" + std::to_string(i) + "]";
-        if (!o["pattern"].isString())
-          return fail(bad(StatusCode::kInvalidArgument, what + ".pattern must be a string"));
-        LinearQuantSpec spec;
-        s = spec_from_js(o, what, &spec);
-        if (!s.ok()) return fail(s);
-        mq.overrides.emplace_back(o["pattern"].as<std::string>(), spec);
-      }
-    }
     std::vector<LayerQuantReport> report;
     s = model_->quantize(mq, &report);
-    val layers = val::array();
-    for (size_t i = 0; i < report.size(); ++i) {
-      const LayerQuantReport& r = report[i];
-      val l = val::object();
-      l.set("name", r.name);
-      l.set("outFeatures", r.out_features);
-      l.set("inFeatures", r.in_features);
-      l.set("quantized", r.quantized);
-      l.set("scheme", r.scheme);
-      l.set("bytesBefore", static_cast<double>(r.bytes_before));
-      l.set("bytesAfter", static_cast<double>(r.bytes_after));
-      l.set("note", r.note);
-      layers.set(i, l);
-    }
     out.set("code", static_cast<int>(s.code));
     out.set("message", s.message);
-    out.set("layers", layers);
+    out.set("layers", bindings::quant_report_js(report));
     return out;
   }
 
