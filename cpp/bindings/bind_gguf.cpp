@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "io/json.h"
+#include "js_status.h"
 #include "webquant/gguf.h"
 #include "webquant/llama_gguf.h"
 #include "webquant/safetensors.h"
@@ -31,13 +32,11 @@ namespace {
 
 using emscripten::val;
 
-// {code, message, ptr, byteLength}: ptr malloc'ed here, freed by the caller.
-struct GgufJsBuffer {
-  int code = 0;
-  std::string message;
-  uintptr_t ptr = 0;
-  size_t byteLength = 0;
-};
+// exportLlamaGguf() returns a bindings::JsBuffer {code, message, ptr, byteLength} (registered as
+// WqBuffer by bind_core.cpp): ptr malloc'ed here, freed by the caller.
+using bindings::JsBuffer;
+using bindings::bad;
+using bindings::error_as;
 
 // ggufToCheckpoint(): config.json text plus a float32 model.safetensors image (malloc'ed), and
 // the GGUF's add-BOS flag for a tokenizer_config.json the caller may lack.
@@ -49,16 +48,6 @@ struct GgufJsCheckpoint {
   size_t byteLength = 0;
   int addBosToken = -1;  // tokenizer.ggml.add_bos_token: 1 / 0, -1 when absent
 };
-
-template <typename T>
-T error_as(const Status& s) {
-  T t;
-  t.code = static_cast<int>(s.code);
-  t.message = s.message;
-  return t;
-}
-
-Status bad(StatusCode c, std::string msg) { return Status::Error(c, std::move(msg)); }
 
 // Copies `bytes` into a malloc'ed block the caller frees.
 Status to_malloc(const std::vector<uint8_t>& bytes, uintptr_t* ptr) {
@@ -92,23 +81,23 @@ Status parse_shards(const val& shards, std::vector<io::SafetensorsFile>* files) 
 }
 
 // type: ggml type number of the 2-D weights (0 F32, 1 F16, 8 Q8_0, 2 Q4_0).
-GgufJsBuffer exportLlamaGguf(std::string config_json, std::string tokenizer_json, val shards,
+JsBuffer exportLlamaGguf(std::string config_json, std::string tokenizer_json, val shards,
                              int type, std::string name) {
   std::vector<io::SafetensorsFile> files;
   Status s = parse_shards(shards, &files);
-  if (!s.ok()) return error_as<GgufJsBuffer>(s);
+  if (!s.ok()) return error_as<JsBuffer>(s);
   std::vector<const io::SafetensorsFile*> views;
   for (const auto& f : files) views.push_back(&f);
-  if (type < 0) return error_as<GgufJsBuffer>(bad(StatusCode::kInvalidArgument, "GGUF export: type must be >= 0"));
+  if (type < 0) return error_as<JsBuffer>(bad(StatusCode::kInvalidArgument, "GGUF export: type must be >= 0"));
   GgufExportOptions options;
   options.type = static_cast<uint32_t>(type);
   options.name = std::move(name);
   std::vector<uint8_t> bytes;
   s = export_llama_gguf(config_json, tokenizer_json, views, options, &bytes);
-  if (!s.ok()) return error_as<GgufJsBuffer>(s);
-  GgufJsBuffer r;
+  if (!s.ok()) return error_as<JsBuffer>(s);
+  JsBuffer r;
   s = to_malloc(bytes, &r.ptr);
-  if (!s.ok()) return error_as<GgufJsBuffer>(s);
+  if (!s.ok()) return error_as<JsBuffer>(s);
   r.byteLength = bytes.size();
   return r;
 }
@@ -297,11 +286,6 @@ EMSCRIPTEN_BINDINGS(webquant_gguf) {
   using namespace emscripten;
   using namespace webquant;
 
-  value_object<GgufJsBuffer>("WqGgufBuffer")
-      .field("code", &GgufJsBuffer::code)
-      .field("message", &GgufJsBuffer::message)
-      .field("ptr", &GgufJsBuffer::ptr)
-      .field("byteLength", &GgufJsBuffer::byteLength);
   value_object<GgufJsCheckpoint>("WqGgufCheckpoint")
       .field("code", &GgufJsCheckpoint::code)
       .field("message", &GgufJsCheckpoint::message)
