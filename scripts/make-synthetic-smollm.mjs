@@ -20,6 +20,7 @@ import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fillNormalBf16, prngFor } from './lib/synthetic.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCE_REPO = 'HuggingFaceTB/SmolLM2-135M-Instruct';
@@ -76,38 +77,6 @@ export function llamaTensors(config) {
   return t;
 }
 
-/** mulberry32 seeded from (seed, name): a small, fast, deterministic 32-bit PRNG. */
-function prngFor(seed, name) {
-  const h = createHash('sha256').update(`${seed}:${name}`).digest();
-  let a = h.readUInt32LE(0);
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-/** float -> bf16 bits, round to nearest even (finite inputs only). */
-function bf16(x) {
-  f32[0] = x;
-  const b = u32[0];
-  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
-/** Fills `out` (Uint16Array of bf16 bits) with N(0, STD) draws (Box-Muller). */
-function fillNormal(out, rand) {
-  for (let i = 0; i < out.length; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(1 - rand())) * STD;
-    const th = 2 * Math.PI * rand();
-    out[i] = bf16(r * Math.cos(th));
-    if (i + 1 < out.length) out[i + 1] = bf16(r * Math.sin(th));
-  }
-}
-
 function write(stream, bytes) {
   return stream.write(bytes) ? Promise.resolve() : new Promise((resolve) => stream.once('drain', resolve));
 }
@@ -161,7 +130,7 @@ async function main() {
     for (let start = 0; start < n; start += CHUNK) {
       const chunk = new Uint16Array(Math.min(CHUNK, n - start));
       if (kind === 'ones') chunk.fill(0x3f80);
-      else fillNormal(chunk, rand);
+      else fillNormalBf16(chunk, rand, STD);
       await write(out, new Uint8Array(chunk.buffer));
     }
   }

@@ -24,6 +24,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
+import { fillNormalBf16, prngFor } from './lib/synthetic.mjs';
 import { llamaTensors } from './make-synthetic-smollm.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -126,37 +127,11 @@ export async function writeShardedCheckpoint(dir, tensors, shards) {
   return { files, totalBytes: total, largestShard };
 }
 
-/** mulberry32 seeded from (seed, name). */
-function prngFor(seed, name) {
-  let a = createHash('sha256').update(`${seed}:${name}`).digest().readUInt32LE(0);
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-function bf16(x) {
-  f32[0] = x;
-  const b = u32[0];
-  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
 /** bf16 bytes of `n` N(0, 0.02) values (or ones), deterministic per (seed, name). */
 function syntheticBf16(name, n, kind, seed) {
   const out = new Uint16Array(n);
   if (kind === 'ones') return new Uint8Array(out.fill(0x3f80).buffer);
-  const rand = prngFor(seed, name);
-  for (let i = 0; i < n; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(1 - rand())) * 0.02;
-    const th = 2 * Math.PI * rand();
-    out[i] = bf16(r * Math.cos(th));
-    if (i + 1 < n) out[i + 1] = bf16(r * Math.sin(th));
-  }
+  fillNormalBf16(out, prngFor(seed, name), 0.02);
   return new Uint8Array(out.buffer);
 }
 
