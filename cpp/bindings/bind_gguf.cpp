@@ -102,57 +102,6 @@ JsBuffer exportLlamaGguf(std::string config_json, std::string tokenizer_json, va
   return r;
 }
 
-// A transformers config.json for the imported config (what parse_llama_config reads back).
-std::string config_to_json(const LlamaConfig& c) {
-  using io::JsonValue;
-  auto num = [](double v) {
-    JsonValue j;
-    j.type = JsonValue::Type::kNumber;
-    j.number = v;
-    return j;
-  };
-  auto str = [](const std::string& v) {
-    JsonValue j;
-    j.type = JsonValue::Type::kString;
-    j.string = v;
-    return j;
-  };
-  JsonValue root;
-  root.type = JsonValue::Type::kObject;
-  JsonValue arch;
-  arch.type = JsonValue::Type::kArray;
-  arch.array.push_back(str("LlamaForCausalLM"));
-  root.object.emplace_back("architectures", arch);
-  root.object.emplace_back("model_type", str(c.model_type));
-  root.object.emplace_back("hidden_size", num(c.hidden_size));
-  root.object.emplace_back("intermediate_size", num(c.intermediate_size));
-  root.object.emplace_back("num_hidden_layers", num(c.num_hidden_layers));
-  root.object.emplace_back("num_attention_heads", num(c.num_attention_heads));
-  root.object.emplace_back("num_key_value_heads", num(c.num_key_value_heads));
-  root.object.emplace_back("head_dim", num(c.head_dim));
-  root.object.emplace_back("vocab_size", num(c.vocab_size));
-  root.object.emplace_back("max_position_embeddings", num(c.max_position_embeddings));
-  // float -> double keeps the value the core uses exactly.
-  root.object.emplace_back("rms_norm_eps", num(c.rms_norm_eps));
-  root.object.emplace_back("rope_theta", num(c.rope_theta));
-  root.object.emplace_back("hidden_act", str("silu"));
-  JsonValue tied;
-  tied.type = JsonValue::Type::kBool;
-  tied.boolean = c.tie_word_embeddings;
-  root.object.emplace_back("tie_word_embeddings", tied);
-  if (c.bos_token_id >= 0) root.object.emplace_back("bos_token_id", num(c.bos_token_id));
-  if (c.eos_token_ids.size() == 1) {
-    root.object.emplace_back("eos_token_id", num(c.eos_token_ids[0]));
-  } else if (!c.eos_token_ids.empty()) {
-    JsonValue ids;
-    ids.type = JsonValue::Type::kArray;
-    for (int id : c.eos_token_ids) ids.array.push_back(num(id));
-    root.object.emplace_back("eos_token_id", ids);
-  }
-  root.object.emplace_back("torch_dtype", str("float32"));
-  return io::write_json(root);
-}
-
 // GGUF bytes at ptr -> config.json + float32 safetensors (HF names, q/k un-permuted).
 GgufJsCheckpoint ggufToCheckpoint(uintptr_t ptr, size_t len) {
   std::vector<uint8_t> image;
@@ -173,7 +122,7 @@ GgufJsCheckpoint ggufToCheckpoint(uintptr_t ptr, size_t len) {
       metadata["gguf.general.name"] = n->str;
     s = io::write_safetensors(records, metadata, &image);
     if (!s.ok()) return error_as<GgufJsCheckpoint>(s);
-    config = config_to_json(import.config);
+    config = llama_config_to_json(import.config);
     if (const io::GgufValue* b = gguf.get("tokenizer.ggml.add_bos_token"); b && b->type == io::GgufValueType::kBool)
       add_bos = b->u != 0 ? 1 : 0;
   }  // the float32 import storage is released before the result copy

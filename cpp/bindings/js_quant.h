@@ -1,9 +1,10 @@
-// Model-quantization options and reports across the JS boundary, shared by bind_llama.cpp and
+// Model-quantization options and reports across the JS boundary, shared by bind_model.cpp and
 // bind_checkpoint.cpp (bindings only: includes Emscripten headers).
 //   spec:    {scheme: 0..5 (LinearScheme: f32, w8a16, w4a16, w2a16, w8a8, w4a8), asymmetric, groupSize}
-//   options: {default: spec, exclude?: string[] (absent = the C++ default, lm_head),
-//             overrides?: [{pattern, ...spec}]}
-//   report:  [{name, outFeatures, inFeatures, quantized, scheme, bytesBefore, bytesAfter, note}]
+//   options: {default: spec, exclude?: string[] (absent = the C++ default: the output heads
+//             lm_head / embed_out), overrides?: [{pattern, ...spec}]}
+//   report:  [{name, outFeatures, inFeatures, quantized, scheme, bytesBefore, bytesAfter, note,
+//              schemeId, bits, asymmetric, groupSize, fallback, tied}] (the decision as data)
 #pragma once
 
 #include <emscripten/val.h>
@@ -12,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "webquant/llama.h"
+#include "webquant/module.h"
 #include "webquant/status.h"
 
 namespace webquant::bindings {
@@ -80,6 +81,12 @@ inline emscripten::val quant_report_js(const std::vector<LayerQuantReport>& repo
     l.set("bytesBefore", static_cast<double>(r.bytes_before));
     l.set("bytesAfter", static_cast<double>(r.bytes_after));
     l.set("note", r.note);
+    l.set("schemeId", static_cast<int>(r.scheme_id));
+    l.set("bits", r.bits);
+    l.set("asymmetric", r.asymmetric);
+    l.set("groupSize", r.group_size);
+    l.set("fallback", r.fallback);
+    l.set("tied", r.tied);
     layers.set(i, l);
   }
   return layers;

@@ -16,8 +16,9 @@
 
 #include "io/json.h"
 #include "webquant/convert.h"
+#include "webquant/causal_lm.h"
 #include "webquant/llama.h"
-#include "webquant/llama_checkpoint.h"
+#include "webquant/model_checkpoint.h"
 #include "webquant/pack.h"
 #include "webquant/safetensors.h"
 
@@ -55,9 +56,9 @@ const Stories& stories() {
   return *s;
 }
 
-std::unique_ptr<LlamaModel> load_stories() {
-  std::unique_ptr<LlamaModel> m;
-  Status st = LlamaModel::load(stories().config, {&stories().file}, &m);
+std::unique_ptr<CausalLM> load_stories() {
+  std::unique_ptr<CausalLM> m;
+  Status st = CausalLM::load(stories().config_text, {&stories().file}, &m);
   REQUIRE_MESSAGE(st.ok(), st.message);
   return m;
 }
@@ -76,7 +77,7 @@ const std::vector<int32_t>& sequence() {
   return seq;
 }
 
-std::vector<float> all_logits(LlamaModel& m) {
+std::vector<float> all_logits(CausalLM& m) {
   m.reset();
   std::vector<float> logits;
   Status st = m.forward(sequence().data(), sequence().size(), true, &logits);
@@ -113,10 +114,10 @@ struct Saved {
   }
 };
 
-Saved save(const LlamaModel& m, const CheckpointSaveOptions& opts = {},
+Saved save(const CausalLM& m, const CheckpointSaveOptions& opts = {},
            const std::string& config_text = stories().config_text) {
   Saved s;
-  Status st = save_llama_checkpoint(m, config_text, opts, &s.files);
+  Status st = save_checkpoint(m.weights(), config_text, opts, &s.files);
   REQUIRE_MESSAGE(st.ok(), st.message);
   REQUIRE(s.files.size() >= 2);
   REQUIRE(s.files[0].name == "config.json");
@@ -133,9 +134,9 @@ Saved save(const LlamaModel& m, const CheckpointSaveOptions& opts = {},
   return s;
 }
 
-std::unique_ptr<LlamaModel> load_saved(const Saved& s, Status* status = nullptr) {
-  std::unique_ptr<LlamaModel> m;
-  Status st = load_llama_checkpoint(s.config, s.shards(), &m);
+std::unique_ptr<CausalLM> load_saved(const Saved& s, Status* status = nullptr) {
+  std::unique_ptr<CausalLM> m;
+  Status st = load_checkpoint(s.config, s.shards(), &m);
   if (status != nullptr) {
     *status = st;
     return m;
@@ -241,8 +242,8 @@ Status load_edited(const std::string& config, const Editable& e) {
   io::SafetensorsFile f;
   Status p = io::parse_safetensors(b.data(), b.size(), &f);
   REQUIRE_MESSAGE(p.ok(), p.message);
-  std::unique_ptr<LlamaModel> m;
-  Status st = load_llama_checkpoint(config, {&f}, &m);
+  std::unique_ptr<CausalLM> m;
+  Status st = load_checkpoint(config, {&f}, &m);
   CHECK((m != nullptr) == st.ok());
   return st;
 }
@@ -369,7 +370,7 @@ TEST_CASE("checkpoint: config.json carries quantization_config, the same JSON as
   REQUIRE(s.parsed.size() == 1);
   CHECK(s.parsed[0].metadata.at("format") == "webquant");
   CHECK(s.parsed[0].metadata.at("quantization_config") == io::write_json(*qc));
-  CHECK(llama_quantization_config(*m) == io::write_json(*qc));
+  CHECK(model_quantization_config((*m).weights()) == io::write_json(*qc));
 
   bool has = false;
   REQUIRE(has_quantization_config(s.config, &has).ok());
@@ -378,7 +379,9 @@ TEST_CASE("checkpoint: config.json carries quantization_config, the same JSON as
   CHECK_FALSE(has);
 
   std::vector<CheckpointLayer> parsed;
-  REQUIRE(parse_quantization_config(s.config, stories().config, &parsed).ok());
+  ModelLayout layout;
+  REQUIRE(CausalLM::layout(stories().config_text, &layout).ok());
+  REQUIRE(parse_quantization_config(s.config, layout, &parsed).ok());
   REQUIRE(parsed.size() == 36);
   CHECK(parsed[6].name == "model.layers.0.mlp.down_proj");
   CHECK(parsed[6].group_size == 172);
@@ -510,8 +513,8 @@ TEST_CASE("checkpoint: bf16 weights stay bf16, biases and an untied f32 lm_head 
   std::string config = stories().config_text;
   config.replace(config.find("\"tie_word_embeddings\": true"), 27, "\"tie_word_embeddings\": false");
   config.replace(config.find("\"attention_bias\": false"), 23, "\"attention_bias\": true");
-  std::unique_ptr<LlamaModel> m;
-  REQUIRE(load_llama_checkpoint(config, {&file}, &m).ok());  // no quantization_config: float path
+  std::unique_ptr<CausalLM> m;
+  REQUIRE(load_checkpoint(config, {&file}, &m).ok());  // no quantization_config: float path
 
   ModelQuantOptions q;
   q.default_spec = spec(LinearScheme::kW4A16, false, 32);  // lm_head excluded by default
@@ -680,11 +683,11 @@ TEST_CASE("checkpoint: bad checkpoints fail with the documented codes and names"
     CHECK(st.code == StatusCode::kCorruptData);
     CHECK(st.message.find("zero point") != std::string::npos);
   }
-  SUBCASE("a float checkpoint's errors are LlamaModel::load's") {
-    std::unique_ptr<LlamaModel> f;
-    Status st = load_llama_checkpoint("{\"model_type\": \"bert\"}", {&stories().file}, &f);
+  SUBCASE("a float checkpoint's errors are CausalLM::load's") {
+    std::unique_ptr<CausalLM> f;
+    Status st = load_checkpoint("{\"model_type\": \"bert\"}", {&stories().file}, &f);
     CHECK(st.code == StatusCode::kUnsupported);
-    st = load_llama_checkpoint("[1]", {&stories().file}, &f);
+    st = load_checkpoint("[1]", {&stories().file}, &f);
     CHECK(st.code == StatusCode::kCorruptData);
   }
 }
@@ -696,8 +699,8 @@ TEST_CASE("checkpoint: padding bits after a row's last code must be zero") {
       "{\"model_type\": \"llama\", \"hidden_size\": 8, \"intermediate_size\": 7, \"num_hidden_layers\": 1,"
       " \"num_attention_heads\": 2, \"num_key_value_heads\": 1, \"vocab_size\": 16, \"max_position_embeddings\": 8,"
       " \"tie_word_embeddings\": true}";
-  LlamaConfig cfg;
-  REQUIRE(parse_llama_config(config, &cfg).ok());
+  LlamaConfig cfg; std::string cfg_text;
+  REQUIRE(parse_llama_config(cfg_text = config, &cfg).ok());
   // Random float checkpoint for that config.
   std::vector<std::vector<float>> data;
   std::vector<io::TensorRecord> recs;
@@ -729,8 +732,8 @@ TEST_CASE("checkpoint: padding bits after a row's last code must be zero") {
   REQUIRE(io::write_safetensors(recs, {}, &bytes).ok());
   io::SafetensorsFile f;
   REQUIRE(io::parse_safetensors(bytes.data(), bytes.size(), &f).ok());
-  std::unique_ptr<LlamaModel> m;
-  REQUIRE(LlamaModel::load(cfg, {&f}, &m).ok());
+  std::unique_ptr<CausalLM> m;
+  REQUIRE(CausalLM::load(cfg_text, {&f}, &m).ok());
   ModelQuantOptions q;
   q.default_spec = spec(LinearScheme::kW4A16, true, 0);
   REQUIRE(m->quantize(q, nullptr).ok());
@@ -786,8 +789,8 @@ void check_streaming(const ModelQuantOptions& q, const Split& split, const std::
   auto ref = load_stories();
   std::vector<LayerQuantReport> ref_report, report;
   REQUIRE(ref->quantize(q, &ref_report).ok());
-  LlamaStreamingBuilder b;
-  REQUIRE(b.begin(stories().config, q).ok());
+  StreamingBuilder b;
+  REQUIRE(b.begin(stories().config_text, q).ok());
   CHECK(b.tensors_expected() == stories().file.tensors.size());
   for (const io::SafetensorsFile& f : split.files) {
     Status st = b.add_shard(f);
@@ -795,7 +798,7 @@ void check_streaming(const ModelQuantOptions& q, const Split& split, const std::
   }
   CHECK(b.missing().empty());
   CHECK(b.tensors_seen() == b.tensors_expected());
-  std::unique_ptr<LlamaModel> m;
+  std::unique_ptr<CausalLM> m;
   Status st = b.finish(&m, &report);
   REQUIRE_MESSAGE(st.ok(), st.message);
   CHECK(bit_equal(all_logits(*m), all_logits(*ref)));
@@ -866,21 +869,21 @@ TEST_CASE("streaming: a bias in a later shard than its weight is attached") {
   REQUIRE(io::parse_safetensors(ball.data(), ball.size(), &fall).ok());
   std::string text = stories().config_text;
   text.replace(text.find("\"attention_bias\": false"), 23, "\"attention_bias\": true");
-  LlamaConfig cfg;
-  REQUIRE(parse_llama_config(text, &cfg).ok());
+  LlamaConfig cfg; std::string cfg_text;
+  REQUIRE(parse_llama_config(cfg_text = text, &cfg).ok());
 
   ModelQuantOptions q;
   q.default_spec = spec(LinearScheme::kW4A16, true, 32);
   q.overrides = {{"*.o_proj", spec(LinearScheme::kF32)}};
-  std::unique_ptr<LlamaModel> ref, m, one;
-  REQUIRE(LlamaModel::load(cfg, {&fall}, &ref).ok());
+  std::unique_ptr<CausalLM> ref, m, one;
+  REQUIRE(CausalLM::load(cfg_text, {&fall}, &ref).ok());
   REQUIRE(ref->quantize(q, nullptr).ok());
-  LlamaStreamingBuilder b;
-  REQUIRE(b.begin(cfg, q).ok());
+  StreamingBuilder b;
+  REQUIRE(b.begin(cfg_text, q).ok());
   REQUIRE(b.add_shard(f0).ok());
   CHECK(b.missing().size() == 20);
   CHECK(b.missing().front() == "model.layers.0.self_attn.q_proj.bias");
-  std::unique_ptr<LlamaModel> early;
+  std::unique_ptr<CausalLM> early;
   Status st = b.finish(&early, nullptr);
   CHECK(st.code == StatusCode::kNotFound);
   CHECK(st.message == "streaming: tensor 'model.layers.0.self_attn.q_proj.bias' was not in any shard (and 19 more tensors are missing)");
@@ -888,7 +891,7 @@ TEST_CASE("streaming: a bias in a later shard than its weight is attached") {
   REQUIRE(b.finish(&m, nullptr).ok());
   CHECK(bit_equal(all_logits(*m), all_logits(*ref)));
   // Same shard: built once with its bias.
-  REQUIRE(b.begin(cfg, q).ok());
+  REQUIRE(b.begin(cfg_text, q).ok());
   REQUIRE(b.add_shard(fall).ok());
   REQUIRE(b.finish(&one, nullptr).ok());
   CHECK(bit_equal(all_logits(*one), all_logits(*ref)));
@@ -897,13 +900,13 @@ TEST_CASE("streaming: a bias in a later shard than its weight is attached") {
 TEST_CASE("streaming: errors name the tensor") {
   ModelQuantOptions q;
   q.default_spec = spec(LinearScheme::kW4A16, false, 32);
-  LlamaStreamingBuilder b;
+  StreamingBuilder b;
   CHECK(b.add_shard(stories().file).code == StatusCode::kInvalidArgument);
-  std::unique_ptr<LlamaModel> m;
+  std::unique_ptr<CausalLM> m;
   CHECK(b.finish(&m, nullptr).code == StatusCode::kInvalidArgument);
 
   const Split split = split_stories(3, false, {});
-  REQUIRE(b.begin(stories().config, q).ok());
+  REQUIRE(b.begin(stories().config_text, q).ok());
   REQUIRE(b.add_shard(split.files[0]).ok());
   REQUIRE(b.add_shard(split.files[2]).ok());
   Status st = b.finish(&m, nullptr);
@@ -918,11 +921,11 @@ TEST_CASE("streaming: errors name the tensor") {
   CHECK(b.add_shard(split.files[1]).code == StatusCode::kInvalidArgument);
 
   // A shape that disagrees with the config.
-  LlamaConfig wide;
+  LlamaConfig wide; std::string wide_text;
   std::string text = stories().config_text;
   text.replace(text.find("\"intermediate_size\": 172"), 24, "\"intermediate_size\": 128");
-  REQUIRE(parse_llama_config(text, &wide).ok());
-  REQUIRE(b.begin(wide, q).ok());
+  REQUIRE(parse_llama_config(wide_text = text, &wide).ok());
+  REQUIRE(b.begin(wide_text, q).ok());
   st = b.add_shard(stories().file);
   CHECK(st.code == StatusCode::kShapeMismatch);
   CHECK(st.message == "tensor 'model.layers.0.mlp.gate_proj.weight' has shape [172, 64], expected [128, 64]");
@@ -934,7 +937,7 @@ TEST_CASE("streaming: errors name the tensor") {
   const std::vector<uint8_t> bytes = e.bytes();
   io::SafetensorsFile f;
   REQUIRE(io::parse_safetensors(bytes.data(), bytes.size(), &f).ok());
-  REQUIRE(b.begin(stories().config, q).ok());
+  REQUIRE(b.begin(stories().config_text, q).ok());
   st = b.add_shard(f);
   CHECK(st.code == StatusCode::kUnsupported);
   CHECK(st.message.find("'model.layers.2.mlp.up_proj.weight' has dtype I32") != std::string::npos);
@@ -942,7 +945,7 @@ TEST_CASE("streaming: errors name the tensor") {
   // A bad spec surfaces with the layer name.
   ModelQuantOptions bad;
   bad.default_spec = spec(LinearScheme::kW8A16, true, 0);
-  REQUIRE(b.begin(stories().config, bad).ok());
+  REQUIRE(b.begin(stories().config_text, bad).ok());
   st = b.add_shard(stories().file);
   CHECK(st.code == StatusCode::kInvalidArgument);
   CHECK(st.message.find("model.layers.0.self_attn.q_proj: ") == 0);
@@ -954,10 +957,10 @@ TEST_CASE("streaming then saving gives the same checkpoint as quantize then savi
   auto ref = load_stories();
   REQUIRE(ref->quantize(q, nullptr).ok());
   const Split split = split_stories(3, false);
-  LlamaStreamingBuilder b;
-  REQUIRE(b.begin(stories().config, q).ok());
+  StreamingBuilder b;
+  REQUIRE(b.begin(stories().config_text, q).ok());
   for (const auto& f : split.files) REQUIRE(b.add_shard(f).ok());
-  std::unique_ptr<LlamaModel> m;
+  std::unique_ptr<CausalLM> m;
   REQUIRE(b.finish(&m, nullptr).ok());
   const Saved a = save(*ref), c = save(*m);
   REQUIRE(a.files.size() == c.files.size());

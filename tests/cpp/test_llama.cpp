@@ -12,8 +12,10 @@
 #include <vector>
 
 #include "io/json.h"
-#include "models/llama/llama_ops.h"
+#include "models/llama/llama_rope.h"
+#include "nn/blocks.h"
 #include "webquant/convert.h"
+#include "webquant/causal_lm.h"
 #include "webquant/llama.h"
 #include "webquant/safetensors.h"
 
@@ -98,14 +100,14 @@ std::string decode(const std::vector<int32_t>& ids) {
   return out;
 }
 
-std::unique_ptr<LlamaModel> load_stories(const LlamaLoadOptions& opts = {}) {
-  std::unique_ptr<LlamaModel> m;
-  Status st = LlamaModel::load(stories().config, {&stories().file}, &m, opts);
+std::unique_ptr<CausalLM> load_stories(const LoadOptions& opts = {}) {
+  std::unique_ptr<CausalLM> m;
+  Status st = CausalLM::load(stories().config_text, {&stories().file}, &m, opts);
   REQUIRE_MESSAGE(st.ok(), st.message);
   return m;
 }
 
-std::vector<int32_t> greedy(LlamaModel& m, const std::vector<int32_t>& prompt, int n_new) {
+std::vector<int32_t> greedy(CausalLM& m, const std::vector<int32_t>& prompt, int n_new) {
   std::vector<float> logits;
   REQUIRE(m.forward(prompt.data(), prompt.size(), false, &logits).ok());
   std::vector<int32_t> out;
@@ -129,7 +131,7 @@ const std::vector<int32_t>& oracle_sequence(size_t total) {
   return cache[total] = seq;
 }
 
-std::vector<float> all_logits(LlamaModel& m, const std::vector<int32_t>& seq) {
+std::vector<float> all_logits(CausalLM& m, const std::vector<int32_t>& seq) {
   m.reset();
   std::vector<float> logits;
   Status st = m.forward(seq.data(), seq.size(), true, &logits);
@@ -271,7 +273,7 @@ TEST_CASE("llama: config.json parsing and validation") {
   CHECK(c.bos_token_id == 1);
   CHECK(c.eos_token_ids == std::vector<int>{2});
 
-  LlamaConfig smol;
+  LlamaConfig smol; std::string smol_text;
   Status st = parse_llama_config(
       read_text(std::string(WQ_SHARED_DIR) + "/hub/HuggingFaceTB/SmolLM2-135M-Instruct/config.json"),
       &smol);
@@ -289,33 +291,33 @@ TEST_CASE("llama: config.json parsing and validation") {
 
 TEST_CASE("llama: config errors name the problem") {
   const std::string& base = stories().config_text;
-  LlamaConfig c;
+  LlamaConfig c; std::string c_text;
 
-  Status st = parse_llama_config(replace_once(base, "\"model_type\": \"llama\"", "\"model_type\": \"gpt2\""), &c);
+  Status st = parse_llama_config(c_text = replace_once(base, "\"model_type\": \"llama\"", "\"model_type\": \"gpt2\""), &c);
   CHECK(st.code == StatusCode::kUnsupported);
   CHECK(st.message == "model_type 'gpt2' is not supported; supported: llama, mistral, qwen2");
 
-  st = parse_llama_config(replace_once(base, "\"hidden_size\": 64,", ""), &c);
+  st = parse_llama_config(c_text = replace_once(base, "\"hidden_size\": 64,", ""), &c);
   CHECK(st.code == StatusCode::kInvalidArgument);
   CHECK(st.message.find("hidden_size") != std::string::npos);
 
-  st = parse_llama_config(replace_once(base, "\"num_key_value_heads\": 4", "\"num_key_value_heads\": 3"), &c);
+  st = parse_llama_config(c_text = replace_once(base, "\"num_key_value_heads\": 4", "\"num_key_value_heads\": 3"), &c);
   CHECK(st.code == StatusCode::kInvalidArgument);
   CHECK(st.message.find("num_key_value_heads (3) must divide num_attention_heads (8)") != std::string::npos);
 
-  st = parse_llama_config(replace_once(base, "\"num_attention_heads\": 8", "\"num_attention_heads\": 0"), &c);
+  st = parse_llama_config(c_text = replace_once(base, "\"num_attention_heads\": 8", "\"num_attention_heads\": 0"), &c);
   CHECK(st.code == StatusCode::kInvalidArgument);
   CHECK(st.message.find("num_attention_heads") != std::string::npos);
 
-  st = parse_llama_config(replace_once(base, "\"hidden_size\": 64", "\"hidden_size\": 60"), &c);
+  st = parse_llama_config(c_text = replace_once(base, "\"hidden_size\": 64", "\"hidden_size\": 60"), &c);
   CHECK(st.code == StatusCode::kInvalidArgument);  // 8 heads do not divide 60
   CHECK(st.message.find("must divide hidden_size (60)") != std::string::npos);
 
-  st = parse_llama_config(replace_once(base, "\"hidden_size\": 64", "\"hidden_size\": 64.5"), &c);
+  st = parse_llama_config(c_text = replace_once(base, "\"hidden_size\": 64", "\"hidden_size\": 64.5"), &c);
   CHECK(st.code == StatusCode::kInvalidArgument);
   CHECK(st.message.find("'hidden_size' must be an integer") != std::string::npos);
 
-  st = parse_llama_config(replace_once(base, "\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\""), &c);
+  st = parse_llama_config(c_text = replace_once(base, "\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\""), &c);
   CHECK(st.code == StatusCode::kUnsupported);
   CHECK(st.message.find("gelu") != std::string::npos);
 
@@ -324,7 +326,7 @@ TEST_CASE("llama: config errors name the problem") {
   CHECK(st.code == StatusCode::kUnsupported);
   CHECK(st.message.find("rope_scaling type 'dynamic' is not supported") != std::string::npos);
 
-  st = parse_llama_config("{\"model_type\": \"llama\",", &c);
+  st = parse_llama_config(c_text = "{\"model_type\": \"llama\",", &c);
   CHECK(st.code == StatusCode::kCorruptData);
 
   // Accepted variants: eos list, llama3 RoPE, qwen2 biases, explicit head_dim, default KV heads.
@@ -401,7 +403,7 @@ TEST_CASE("llama: batched prefill matches token-by-token decoding, reset() repro
 }
 
 TEST_CASE("llama: forward rejects bad tokens and context overflow without touching the cache") {
-  LlamaLoadOptions opts;
+  LoadOptions opts;
   opts.max_context = 8;
   auto m = load_stories(opts);
   CHECK(m->max_context() == 8);
@@ -433,41 +435,41 @@ TEST_CASE("llama: forward rejects bad tokens and context overflow without touchi
   CHECK(max_abs_diff(logits, expect) < 1e-4);
   CHECK(m->forward(five, 1, false, &logits).code == StatusCode::kInvalidArgument);  // full
 
-  std::unique_ptr<LlamaModel> too_big;
-  LlamaLoadOptions big;
+  std::unique_ptr<CausalLM> too_big;
+  LoadOptions big;
   big.max_context = 513;
-  CHECK(LlamaModel::load(stories().config, {&stories().file}, &too_big, big).code ==
+  CHECK(CausalLM::load(stories().config_text, {&stories().file}, &too_big, big).code ==
         StatusCode::kInvalidArgument);
 }
 
 TEST_CASE("llama: load checks shapes and names every missing tensor") {
-  LlamaConfig c;
-  REQUIRE(parse_llama_config(replace_once(stories().config_text, "\"hidden_size\": 64", "\"hidden_size\": 32"), &c).ok());
-  std::unique_ptr<LlamaModel> m;
-  Status st = LlamaModel::load(c, {&stories().file}, &m);
+  LlamaConfig c; std::string c_text;
+  REQUIRE(parse_llama_config(c_text = replace_once(stories().config_text, "\"hidden_size\": 64", "\"hidden_size\": 32"), &c).ok());
+  std::unique_ptr<CausalLM> m;
+  Status st = CausalLM::load(c_text, {&stories().file}, &m);
   CHECK(st.code == StatusCode::kShapeMismatch);
   CHECK(st.message == "tensor 'model.embed_tokens.weight' has shape [512, 64], expected [512, 32]");
   CHECK(m == nullptr);
 
-  REQUIRE(parse_llama_config(replace_once(stories().config_text, "\"intermediate_size\": 172", "\"intermediate_size\": 128"), &c).ok());
-  st = LlamaModel::load(c, {&stories().file}, &m);
+  REQUIRE(parse_llama_config(c_text = replace_once(stories().config_text, "\"intermediate_size\": 172", "\"intermediate_size\": 128"), &c).ok());
+  st = CausalLM::load(c_text, {&stories().file}, &m);
   CHECK(st.code == StatusCode::kShapeMismatch);
   CHECK(st.message == "tensor 'model.layers.0.mlp.gate_proj.weight' has shape [172, 64], expected [128, 64]");
 
   Rewritten r = rewrite("F32", "model.layers.3.self_attn.v_proj.weight", 1, false);
-  st = LlamaModel::load(stories().config, r.shards(), &m);
+  st = CausalLM::load(stories().config_text, r.shards(), &m);
   CHECK(st.code == StatusCode::kNotFound);
   CHECK(st.message == "tensor 'model.layers.3.self_attn.v_proj.weight' not found in the checkpoint");
 
   // Untied config needs lm_head.weight.
-  REQUIRE(parse_llama_config(replace_once(stories().config_text, "\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false"), &c).ok());
-  st = LlamaModel::load(c, {&stories().file}, &m);
+  REQUIRE(parse_llama_config(c_text = replace_once(stories().config_text, "\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false"), &c).ok());
+  st = CausalLM::load(c_text, {&stories().file}, &m);
   CHECK(st.code == StatusCode::kNotFound);
   CHECK(st.message.find("'lm_head.weight'") != std::string::npos);
 
   // Biases are looked up when the config asks for them.
-  REQUIRE(parse_llama_config(replace_once(stories().config_text, "\"attention_bias\": false", "\"attention_bias\": true"), &c).ok());
-  st = LlamaModel::load(c, {&stories().file}, &m);
+  REQUIRE(parse_llama_config(c_text = replace_once(stories().config_text, "\"attention_bias\": false", "\"attention_bias\": true"), &c).ok());
+  st = CausalLM::load(c_text, {&stories().file}, &m);
   CHECK(st.code == StatusCode::kNotFound);
   CHECK(st.message.find("'model.layers.0.self_attn.q_proj.bias'") != std::string::npos);
 }
@@ -478,20 +480,20 @@ TEST_CASE("llama: shards, an untied lm_head and F16/BF16 checkpoints give the fp
   const std::vector<float> ref = all_logits(*ref_model, seq);
 
   Rewritten sharded = rewrite("F32", "", 3, false);
-  std::unique_ptr<LlamaModel> m;
-  REQUIRE(LlamaModel::load(stories().config, sharded.shards(), &m).ok());
+  std::unique_ptr<CausalLM> m;
+  REQUIRE(CausalLM::load(stories().config_text, sharded.shards(), &m).ok());
   CHECK(all_logits(*m, seq) == ref);
 
-  LlamaConfig untied;
-  REQUIRE(parse_llama_config(replace_once(stories().config_text, "\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false"), &untied).ok());
+  LlamaConfig untied; std::string untied_text;
+  REQUIRE(parse_llama_config(untied_text = replace_once(stories().config_text, "\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false"), &untied).ok());
   Rewritten with_head = rewrite("F32", "", 2, true);
-  REQUIRE(LlamaModel::load(untied, with_head.shards(), &m).ok());
+  REQUIRE(CausalLM::load(untied_text, with_head.shards(), &m).ok());
   CHECK(max_abs_diff(all_logits(*m, seq), ref) < 1e-4);
   CHECK(m->memory_footprint().lm_head == 512 * 64 * 4);
 
   for (const char* dtype : {"F16", "BF16"}) {
     Rewritten half = rewrite(dtype, "", 1, false);
-    REQUIRE(LlamaModel::load(stories().config, half.shards(), &m).ok());
+    REQUIRE(CausalLM::load(stories().config_text, half.shards(), &m).ok());
     Agreement a = compare_logits(ref, all_logits(*m, seq), 512);
     MESSAGE(std::string(dtype) << " weights: mean KL " << a.mean_kl << ", top-1 " << a.top1);
     CHECK(a.mean_kl < (std::string(dtype) == "F16" ? 1e-4 : 5e-3));
@@ -823,8 +825,21 @@ TEST_CASE("llama: memory footprint per module and KV cache") {
 TEST_CASE("llama: llama3 RoPE scaling follows transformers' frequencies") {
   // Llama 3.2: theta 500000, head_dim 64, factor 32, low 1, high 4, original context 8192.
   // Expected values: a float64 transcription of transformers' _compute_llama3_parameters.
-  llama::RopeParams p{64, 500000.0f, 2, 32.0f, 1.0f, 4.0f, 8192};
-  std::vector<float> inv = llama::rope_inv_freq(p);
+  auto inv_freq = [](const char* type, float factor) {
+    LlamaConfig c;
+    c.head_dim = 64;
+    c.rope_theta = 500000.0f;
+    c.rope_type = type;
+    c.rope_factor = factor;
+    c.rope_low_freq_factor = 1.0f;
+    c.rope_high_freq_factor = 4.0f;
+    c.rope_original_max_position_embeddings = 8192;
+    nn::Rotary r;
+    r.init(c.head_dim, c.rope_theta);
+    models::rescale_llama_rope(c, &r.inv_freq);
+    return r.inv_freq;
+  };
+  std::vector<float> inv = inv_freq("llama3", 32.0f);
   REQUIRE(inv.size() == 32);
   const std::pair<int, double> expect[] = {{0, 1.0},
                                            {1, 0.6636012376960885},     // high frequency: kept
@@ -835,20 +850,21 @@ TEST_CASE("llama: llama3 RoPE scaling follows transformers' frequencies") {
   for (const auto& e : expect) {
     CHECK_MESSAGE(std::fabs(inv[e.first] - e.second) <= 2e-6 * e.second, "i=" << e.first);
   }
-  llama::RopeParams plain{64, 500000.0f, 0, 1.0f, 1.0f, 4.0f, 8192};
-  CHECK(llama::rope_inv_freq(plain)[20] == doctest::Approx(0.0002742481756762073).epsilon(2e-6));
-  llama::RopeParams linear{64, 500000.0f, 1, 4.0f, 1.0f, 4.0f, 8192};
-  CHECK(llama::rope_inv_freq(linear)[20] == doctest::Approx(0.0002742481756762073 / 4).epsilon(2e-6));
+  CHECK(inv_freq("none", 1.0f)[20] == doctest::Approx(0.0002742481756762073).epsilon(2e-6));
+  CHECK(inv_freq("linear", 4.0f)[20] == doctest::Approx(0.0002742481756762073 / 4).epsilon(2e-6));
 
   // rotate_half at position 0 is the identity; the rotation keeps each pair's norm.
   float cs[8];
   const float f[4] = {1.0f, 0.5f, 0.25f, 0.125f};
-  llama::rope_cos_sin(f, 4, 0, cs);
+  nn::Rotary rot;
+  rot.dims = 8;
+  rot.inv_freq.assign(f, f + 4);
+  rot.cos_sin(0, cs);
   float v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-  llama::rope_apply(v, 1, 4, cs);
+  rot.apply(v, 1, 8, cs);
   for (int i = 0; i < 8; ++i) CHECK(v[i] == float(i + 1));
-  llama::rope_cos_sin(f, 4, 3, cs);
-  llama::rope_apply(v, 1, 4, cs);
+  rot.cos_sin(3, cs);
+  rot.apply(v, 1, 8, cs);
   for (int i = 0; i < 4; ++i) {
     const float a = 3.0f * f[i];
     CHECK(v[i] == doctest::Approx((i + 1) * std::cos(a) - (i + 5) * std::sin(a)));
@@ -881,10 +897,10 @@ TEST_CASE("llama: attention biases are applied (v bias cancelled by an o bias)")
     extras.push_back({p + "o_proj.bias", {64}, ob});
   }
   Rewritten r = rewrite("F32", "", 1, false, extras);
-  LlamaConfig c;
-  REQUIRE(parse_llama_config(replace_once(stories().config_text, "\"attention_bias\": false", "\"attention_bias\": true"), &c).ok());
-  std::unique_ptr<LlamaModel> m;
-  Status st = LlamaModel::load(c, r.shards(), &m);
+  LlamaConfig c; std::string c_text;
+  REQUIRE(parse_llama_config(c_text = replace_once(stories().config_text, "\"attention_bias\": false", "\"attention_bias\": true"), &c).ok());
+  std::unique_ptr<CausalLM> m;
+  Status st = CausalLM::load(c_text, r.shards(), &m);
   REQUIRE_MESSAGE(st.ok(), st.message);
   CHECK(max_abs_diff(all_logits(*m, seq), ref) < 1e-4);
   // Without the compensating o bias the logits move: the v bias is really used.
@@ -893,7 +909,7 @@ TEST_CASE("llama: attention biases are applied (v bias cancelled by an o bias)")
     std::fill(ob.data.begin(), ob.data.end(), 0.0f);
   }
   Rewritten r2 = rewrite("F32", "", 1, false, extras);
-  REQUIRE(LlamaModel::load(c, r2.shards(), &m).ok());
+  REQUIRE(CausalLM::load(c_text, r2.shards(), &m).ok());
   CHECK(max_abs_diff(all_logits(*m, seq), ref) > 1e-2);
 
   // qwen2 (q/k/v biases, none on o_proj) with zero biases is the llama model.
@@ -905,8 +921,8 @@ TEST_CASE("llama: attention biases are applied (v bias cancelled by an o bias)")
     zeros.push_back({p + "v_proj.bias", {32}, std::vector<float>(32, 0.0f)});
   }
   Rewritten r3 = rewrite("F32", "", 1, false, zeros);
-  REQUIRE(parse_llama_config(replace_once(stories().config_text, "\"model_type\": \"llama\"", "\"model_type\": \"qwen2\""), &c).ok());
-  REQUIRE(LlamaModel::load(c, r3.shards(), &m).ok());
+  REQUIRE(parse_llama_config(c_text = replace_once(stories().config_text, "\"model_type\": \"llama\"", "\"model_type\": \"qwen2\""), &c).ok());
+  REQUIRE(CausalLM::load(c_text, r3.shards(), &m).ok());
   CHECK(all_logits(*m, seq) == ref);
 }
 
@@ -916,16 +932,16 @@ TEST_CASE("llama: mistral sliding window masks older positions") {
   const std::vector<float> ref = all_logits(*ref_model, seq);
   const std::string mistral =
       replace_once(stories().config_text, "\"model_type\": \"llama\"", "\"model_type\": \"mistral\"");
-  LlamaConfig c;
-  std::unique_ptr<LlamaModel> m;
+  LlamaConfig c; std::string c_text;
+  std::unique_ptr<CausalLM> m;
   // A window as long as the sequence changes nothing.
-  REQUIRE(parse_llama_config(replace_once(mistral, "\"rope_theta\"", "\"sliding_window\": 20, \"rope_theta\""), &c).ok());
+  REQUIRE(parse_llama_config(c_text = replace_once(mistral, "\"rope_theta\"", "\"sliding_window\": 20, \"rope_theta\""), &c).ok());
   CHECK(c.sliding_window == 20);
-  REQUIRE(LlamaModel::load(c, {&stories().file}, &m).ok());
+  REQUIRE(CausalLM::load(c_text, {&stories().file}, &m).ok());
   CHECK(all_logits(*m, seq) == ref);
   // Window 1: every token attends to itself only, so a position's logits depend on its token only.
-  REQUIRE(parse_llama_config(replace_once(mistral, "\"rope_theta\"", "\"sliding_window\": 1, \"rope_theta\""), &c).ok());
-  REQUIRE(LlamaModel::load(c, {&stories().file}, &m).ok());
+  REQUIRE(parse_llama_config(c_text = replace_once(mistral, "\"rope_theta\"", "\"sliding_window\": 1, \"rope_theta\""), &c).ok());
+  REQUIRE(CausalLM::load(c_text, {&stories().file}, &m).ok());
   std::vector<float> windowed = all_logits(*m, seq), alone;
   m->reset();
   REQUIRE(m->forward(&seq[7], 1, false, &alone).ok());

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "io/json.h"
+#include "models/config_fields.h"
 #include "webquant/llama.h"
 
 namespace webquant {
@@ -10,49 +11,11 @@ namespace {
 
 using io::JsonValue;
 
-Status bad(const std::string& msg) {
-  return Status::Error(StatusCode::kInvalidArgument, "config.json: " + msg);
-}
-
-// Reads an optional integer field. Absent or null leaves *out as is.
-Status read_int(const JsonValue& root, const char* key, bool required, int* out) {
-  const JsonValue* v = root.get(key);
-  if (v == nullptr || v->is_null()) {
-    if (required) return bad(std::string("missing required field '") + key + "'");
-    return Status::Ok();
-  }
-  if (!v->is_number() || !std::isfinite(v->number) || std::floor(v->number) != v->number ||
-      std::fabs(v->number) > 2147483647.0) {
-    return bad(std::string("field '") + key + "' must be an integer");
-  }
-  *out = static_cast<int>(v->number);
-  return Status::Ok();
-}
-
-Status read_float(const JsonValue& root, const char* key, float* out) {
-  const JsonValue* v = root.get(key);
-  if (v == nullptr || v->is_null()) return Status::Ok();
-  if (!v->is_number() || !std::isfinite(v->number)) {
-    return bad(std::string("field '") + key + "' must be a finite number");
-  }
-  *out = static_cast<float>(v->number);
-  return Status::Ok();
-}
-
-Status read_bool(const JsonValue& root, const char* key, bool* out) {
-  const JsonValue* v = root.get(key);
-  if (v == nullptr || v->is_null()) return Status::Ok();
-  if (v->type != JsonValue::Type::kBool) {
-    return bad(std::string("field '") + key + "' must be true or false");
-  }
-  *out = v->boolean;
-  return Status::Ok();
-}
-
-Status positive(const char* key, int v) {
-  if (v <= 0) return bad(std::string("'") + key + "' must be positive, got " + std::to_string(v));
-  return Status::Ok();
-}
+using config::bad;
+using config::positive;
+using config::read_bool;
+using config::read_float;
+using config::read_int;
 
 // rope_scaling (or the newer rope_parameters) object; null / absent means plain RoPE.
 Status read_rope_scaling(const JsonValue& rs, LlamaConfig* c) {
@@ -100,9 +63,7 @@ Status read_rope_scaling(const JsonValue& rs, LlamaConfig* c) {
 
 Status parse_llama_config(std::string_view json_text, LlamaConfig* out) {
   JsonValue root;
-  Status st = io::parse_json(json_text, &root);
-  if (!st.ok()) return Status::Error(st.code, "config.json: " + st.message);
-  if (!root.is_object()) return Status::Error(StatusCode::kCorruptData, "config.json: not an object");
+  WQ_RETURN_IF_ERROR(config::parse_object(json_text, &root));
 
   LlamaConfig c;
   const JsonValue* mt = root.get("model_type");
@@ -154,21 +115,7 @@ Status parse_llama_config(std::string_view json_text, LlamaConfig* out) {
     if (c.sliding_window < 0) return bad("'sliding_window' must be positive or null");
   }
 
-  const JsonValue* bos = root.get("bos_token_id");
-  if (bos != nullptr && !bos->is_null()) WQ_RETURN_IF_ERROR(read_int(root, "bos_token_id", false, &c.bos_token_id));
-  const JsonValue* eos = root.get("eos_token_id");
-  if (eos != nullptr && eos->is_array()) {
-    for (const JsonValue& e : eos->array) {
-      if (!e.is_number() || std::floor(e.number) != e.number || e.number < 0 || e.number > 2147483647.0) {
-        return bad("'eos_token_id' entries must be non-negative integers");
-      }
-      c.eos_token_ids.push_back(static_cast<int>(e.number));
-    }
-  } else if (eos != nullptr && !eos->is_null()) {
-    int id = -1;
-    WQ_RETURN_IF_ERROR(read_int(root, "eos_token_id", false, &id));
-    c.eos_token_ids.push_back(id);
-  }
+  WQ_RETURN_IF_ERROR(config::read_special_ids(root, &c.bos_token_id, &c.eos_token_ids));
 
   const JsonValue* rs = root.get("rope_scaling");
   if (rs != nullptr) WQ_RETURN_IF_ERROR(read_rope_scaling(*rs, &c));
@@ -209,6 +156,56 @@ Status parse_llama_config(std::string_view json_text, LlamaConfig* out) {
   }
   *out = std::move(c);
   return Status::Ok();
+}
+
+std::string llama_config_to_json(const LlamaConfig& c) {
+  using io::JsonValue;
+  auto num = [](double v) {
+    JsonValue j;
+    j.type = JsonValue::Type::kNumber;
+    j.number = v;
+    return j;
+  };
+  auto str = [](const std::string& v) {
+    JsonValue j;
+    j.type = JsonValue::Type::kString;
+    j.string = v;
+    return j;
+  };
+  JsonValue root;
+  root.type = JsonValue::Type::kObject;
+  JsonValue arch;
+  arch.type = JsonValue::Type::kArray;
+  arch.array.push_back(str("LlamaForCausalLM"));
+  root.object.emplace_back("architectures", arch);
+  root.object.emplace_back("model_type", str(c.model_type));
+  root.object.emplace_back("hidden_size", num(c.hidden_size));
+  root.object.emplace_back("intermediate_size", num(c.intermediate_size));
+  root.object.emplace_back("num_hidden_layers", num(c.num_hidden_layers));
+  root.object.emplace_back("num_attention_heads", num(c.num_attention_heads));
+  root.object.emplace_back("num_key_value_heads", num(c.num_key_value_heads));
+  root.object.emplace_back("head_dim", num(c.head_dim));
+  root.object.emplace_back("vocab_size", num(c.vocab_size));
+  root.object.emplace_back("max_position_embeddings", num(c.max_position_embeddings));
+  // float -> double keeps the value the core uses exactly.
+  root.object.emplace_back("rms_norm_eps", num(c.rms_norm_eps));
+  root.object.emplace_back("rope_theta", num(c.rope_theta));
+  root.object.emplace_back("hidden_act", str("silu"));
+  JsonValue tied;
+  tied.type = JsonValue::Type::kBool;
+  tied.boolean = c.tie_word_embeddings;
+  root.object.emplace_back("tie_word_embeddings", tied);
+  if (c.bos_token_id >= 0) root.object.emplace_back("bos_token_id", num(c.bos_token_id));
+  if (c.eos_token_ids.size() == 1) {
+    root.object.emplace_back("eos_token_id", num(c.eos_token_ids[0]));
+  } else if (!c.eos_token_ids.empty()) {
+    JsonValue ids;
+    ids.type = JsonValue::Type::kArray;
+    for (int id : c.eos_token_ids) ids.array.push_back(num(id));
+    root.object.emplace_back("eos_token_id", ids);
+  }
+  root.object.emplace_back("torch_dtype", str("float32"));
+  return io::write_json(root);
 }
 
 }  // namespace webquant

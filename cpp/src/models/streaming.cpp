@@ -1,13 +1,13 @@
-// LlamaStreamingBuilder (webquant/llama_checkpoint.h): quantizes a float checkpoint shard by shard.
-// Memory: the model being built (quantized linears, float32 embedding and norms) plus one float32
-// copy of the tensor in hand; the caller holds one shard's bytes at a time.
+// StreamingBuilder (webquant/model_checkpoint.h): quantizes a float checkpoint shard by shard,
+// for every architecture. Memory: the model being built (quantized linears, float32 parameters)
+// plus one float32 copy of the tensor in hand; the caller holds one shard's bytes at a time.
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
-#include "models/llama/fallback_note.h"
-#include "webquant/llama_checkpoint.h"
+#include "webquant/causal_lm.h"
+#include "webquant/model_checkpoint.h"
 
 namespace webquant {
 namespace {
@@ -18,11 +18,11 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return r + "]";
 }
 
-enum class Kind { kEmbed, kFinalNorm, kInputNorm, kPostNorm, kWeight, kBias };
+enum class Kind { kParam, kWeight, kBias };
 
 struct Expected {
   Kind kind;
-  size_t index;  // layer for norms, linear slot for weights and biases
+  size_t index;  // parameter index for kParam, linear index for weights and biases
   std::vector<int64_t> shape;
   size_t order;  // position in model order (for missing())
   bool seen = false;
@@ -30,83 +30,75 @@ struct Expected {
 
 }  // namespace
 
-struct LlamaStreamingBuilder::State {
-  LlamaConfig cfg;
+struct StreamingBuilder::State {
+  std::string config_json;
   ModelQuantOptions options;
-  LlamaLoadOptions load_options;
-  std::vector<LlamaLinearInfo> layout;
-  LlamaParts parts;
-  std::vector<std::vector<float>> bias;  // per linear slot, until its weight arrives
-  std::vector<LayerQuantReport> report;  // per linear slot
+  LoadOptions load_options;
+  ModelLayout layout;
+  std::vector<std::vector<float>> params;              // per layout parameter
+  std::vector<std::unique_ptr<LinearLayer>> linears;   // per layout linear
+  std::vector<std::vector<float>> bias;  // per linear, until its weight arrives
+  std::vector<LayerQuantReport> report;  // per linear
   std::unordered_map<std::string, Expected> expected;
   std::vector<std::string> order;  // expected names in model order
   size_t seen = 0;
   std::vector<float> w;  // float32 copy of the weight in hand (reused)
 };
 
-LlamaStreamingBuilder::LlamaStreamingBuilder() = default;
-LlamaStreamingBuilder::~LlamaStreamingBuilder() = default;
+StreamingBuilder::StreamingBuilder() = default;
+StreamingBuilder::~StreamingBuilder() = default;
 
-Status LlamaStreamingBuilder::begin(const LlamaConfig& cfg, const ModelQuantOptions& options,
-                                    const LlamaLoadOptions& load_options) {
+Status StreamingBuilder::begin(std::string_view config_json, const ModelQuantOptions& options,
+                               const LoadOptions& load_options) {
   st_.reset();
-  if (cfg.hidden_size <= 0 || cfg.num_hidden_layers <= 0 || cfg.head_dim <= 0 ||
-      cfg.vocab_size <= 0 || cfg.intermediate_size <= 0 || cfg.num_key_value_heads <= 0) {
-    return Status::Error(StatusCode::kInvalidArgument,
-                         "streaming: invalid LlamaConfig (use parse_llama_config)");
-  }
-  if (load_options.max_context < 0 || load_options.max_context > cfg.max_position_embeddings) {
+  auto s = std::make_unique<State>();
+  ModelInfo info;
+  WQ_RETURN_IF_ERROR(CausalLM::layout(config_json, &s->layout, &info));
+  if (load_options.max_context < 0 || load_options.max_context > info.max_position_embeddings) {
     return Status::Error(StatusCode::kInvalidArgument,
                          "streaming: max_context must be in [0, max_position_embeddings]");
   }
-  auto s = std::make_unique<State>();
-  s->cfg = cfg;
+  s->config_json = std::string(config_json);
   s->options = options;
   s->load_options = load_options;
-  s->layout = llama_linear_layout(cfg);
-  const size_t L = static_cast<size_t>(cfg.num_hidden_layers);
-  const int64_t H = cfg.hidden_size;
-  s->parts.input_norms.resize(L);
-  s->parts.post_norms.resize(L);
-  s->parts.linears.resize(s->layout.size());
-  s->bias.resize(s->layout.size());
-  s->report.resize(s->layout.size());
+  const ModelLayout& L = s->layout;
+  s->params.resize(L.params.size());
+  s->linears.resize(L.linears.size());
+  s->bias.resize(L.linears.size());
+  s->report.resize(L.linears.size());
 
   auto expect = [&](const std::string& name, Kind kind, size_t index, std::vector<int64_t> shape) {
     s->expected.emplace(name, Expected{kind, index, std::move(shape), s->order.size()});
     s->order.push_back(name);
   };
-  auto expect_linear = [&](size_t i) {
-    const LlamaLinearInfo& li = s->layout[i];
-    expect(li.name + ".weight", Kind::kWeight, i, {li.out_features, li.in_features});
-    if (li.has_bias) expect(li.name + ".bias", Kind::kBias, i, {li.out_features});
-  };
-  // Model order, as LlamaModel::load looks tensors up.
-  expect("model.embed_tokens.weight", Kind::kEmbed, 0, {cfg.vocab_size, H});
-  expect("model.norm.weight", Kind::kFinalNorm, 0, {H});
-  constexpr size_t kPerLayer = 7;
-  for (size_t l = 0; l < L; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    expect(p + "input_layernorm.weight", Kind::kInputNorm, l, {H});
-    expect(p + "post_attention_layernorm.weight", Kind::kPostNorm, l, {H});
-    for (size_t j = 0; j < kPerLayer; ++j) expect_linear(l * kPerLayer + j);
+  for (const ModelLayout::Entry& e : L.order) {
+    if (!e.is_linear) {
+      const ParamInfo& p = L.params[e.index];
+      expect(p.name, Kind::kParam, e.index, p.shape);
+      continue;
+    }
+    const LinearInfo& li = L.linears[e.index];
+    if (!li.tied_to.empty()) continue;  // quantized from the tied parameter in finish()
+    const std::vector<int64_t> shape = li.conv1d ? std::vector<int64_t>{li.in_features, li.out_features}
+                                                 : std::vector<int64_t>{li.out_features, li.in_features};
+    expect(li.name + ".weight", Kind::kWeight, e.index, shape);
+    if (li.has_bias) expect(li.name + ".bias", Kind::kBias, e.index, {li.out_features});
   }
-  if (!cfg.tie_word_embeddings) expect_linear(s->layout.size() - 1);
   st_ = std::move(s);
   return Status::Ok();
 }
 
 namespace {
 
-// Builds slot i's layer from the float32 weight (and bias, when known), as quantize() would.
-Status build_linear(const LlamaLinearInfo& li, const float* w,
+// Builds linear i's layer from the float32 weight (and bias, when known), as quantize() would.
+Status build_linear(const LinearInfo& li, const float* w,
                     const std::vector<float>& bias, const ModelQuantOptions& options,
                     std::unique_ptr<LinearLayer>* layer, LayerQuantReport* r) {
   r->name = li.name;
   r->out_features = li.out_features;
   r->in_features = li.in_features;
   const size_t out = static_cast<size_t>(li.out_features), in = static_cast<size_t>(li.in_features);
-  // What the float32 layer LlamaModel::load builds would hold.
+  // What the float32 layer CausalLM::load builds would hold.
   r->bytes_before = (out * in + (li.has_bias ? out : 0)) * sizeof(float);
   const float* b = bias.empty() ? nullptr : bias.data();
   LinearQuantSpec spec;
@@ -122,9 +114,7 @@ Status build_linear(const LlamaLinearInfo& li, const float* w,
     Status st = make_linear_quantized(w, li.out_features, li.in_features, b, spec, layer, &note);
     if (!st.ok()) return Status::Error(st.code, li.name + ": " + st.message);
   }
-  r->quantized = (*layer)->scheme() != LinearScheme::kF32;
-  r->scheme = (*layer)->describe();
-  r->bytes_after = (*layer)->weight_bytes();
+  report_layer_state(layer->get(), r);
   r->note = note;
   return Status::Ok();
 }
@@ -145,7 +135,6 @@ Status attach_bias(const std::string& name, const std::vector<float>& bias,
     d.bias = bias;
     Status st = make_linear_from_quantized(d, &fresh);
     if (!st.ok()) return Status::Error(st.code, name + ": " + st.message);
-    fresh = llama::note_fallback(std::move(fresh), llama::fallback_of(l.describe()));
   }
   *layer = std::move(fresh);
   r->bytes_after = (*layer)->weight_bytes();
@@ -154,7 +143,7 @@ Status attach_bias(const std::string& name, const std::vector<float>& bias,
 
 }  // namespace
 
-Status LlamaStreamingBuilder::add_shard(const io::SafetensorsFile& shard) {
+Status StreamingBuilder::add_shard(const io::SafetensorsFile& shard) {
   if (!st_) {
     return Status::Error(StatusCode::kInvalidArgument,
                          "streaming: add_shard() needs begin() first (and not after finish())");
@@ -187,27 +176,32 @@ Status LlamaStreamingBuilder::add_shard(const io::SafetensorsFile& shard) {
       }
       std::vector<float>* dst = nullptr;
       switch (e.kind) {
-        case Kind::kEmbed: dst = &s.parts.embed; break;
-        case Kind::kFinalNorm: dst = &s.parts.final_norm; break;
-        case Kind::kInputNorm: dst = &s.parts.input_norms[e.index]; break;
-        case Kind::kPostNorm: dst = &s.parts.post_norms[e.index]; break;
+        case Kind::kParam: dst = &s.params[e.index]; break;
         case Kind::kBias: dst = &s.bias[e.index]; break;
         case Kind::kWeight: dst = &s.w; break;
       }
       dst->resize(static_cast<size_t>(t.numel()));
       Status st = io::tensor_to_f32(t, dst->data());
       if (!st.ok()) return fail(st);
+      const LinearInfo* li = e.kind == Kind::kParam ? nullptr : &s.layout.linears[e.index];
+      if (e.kind == Kind::kWeight && li->conv1d) {  // HF Conv1D [in, out] -> [out, in]
+        const size_t R = static_cast<size_t>(li->out_features), C = static_cast<size_t>(li->in_features);
+        std::vector<float> tr(s.w.size());
+        for (size_t c = 0; c < C; ++c) {
+          for (size_t r = 0; r < R; ++r) tr[r * C + c] = s.w[c * R + r];
+        }
+        s.w.swap(tr);
+      }
       e.seen = true;
       ++s.seen;
 
       if (e.kind == Kind::kWeight) {
-        st = build_linear(s.layout[e.index], s.w.data(), s.bias[e.index], s.options,
-                          &s.parts.linears[e.index], &s.report[e.index]);
+        st = build_linear(*li, s.w.data(), s.bias[e.index], s.options, &s.linears[e.index],
+                          &s.report[e.index]);
         if (!st.ok()) return fail(st);
         s.bias[e.index] = std::vector<float>();  // the layer keeps its own copy
-      } else if (e.kind == Kind::kBias && s.parts.linears[e.index]) {
-        st = attach_bias(s.layout[e.index].name, s.bias[e.index], &s.parts.linears[e.index],
-                         &s.report[e.index]);
+      } else if (e.kind == Kind::kBias && s.linears[e.index]) {
+        st = attach_bias(li->name, s.bias[e.index], &s.linears[e.index], &s.report[e.index]);
         if (!st.ok()) return fail(st);
         s.bias[e.index] = std::vector<float>();
       }
@@ -218,7 +212,7 @@ Status LlamaStreamingBuilder::add_shard(const io::SafetensorsFile& shard) {
   return Status::Ok();
 }
 
-std::vector<std::string> LlamaStreamingBuilder::missing() const {
+std::vector<std::string> StreamingBuilder::missing() const {
   std::vector<std::string> out;
   if (!st_) return out;
   for (const std::string& name : st_->order) {
@@ -227,11 +221,10 @@ std::vector<std::string> LlamaStreamingBuilder::missing() const {
   return out;
 }
 
-size_t LlamaStreamingBuilder::tensors_seen() const { return st_ ? st_->seen : 0; }
-size_t LlamaStreamingBuilder::tensors_expected() const { return st_ ? st_->order.size() : 0; }
+size_t StreamingBuilder::tensors_seen() const { return st_ ? st_->seen : 0; }
+size_t StreamingBuilder::tensors_expected() const { return st_ ? st_->order.size() : 0; }
 
-Status LlamaStreamingBuilder::finish(std::unique_ptr<LlamaModel>* out,
-                                     std::vector<LayerQuantReport>* report) {
+Status StreamingBuilder::finish(std::unique_ptr<CausalLM>* out, std::vector<LayerQuantReport>* report) {
   if (out == nullptr) return Status::Error(StatusCode::kInvalidArgument, "streaming: out is null");
   if (!st_) {
     return Status::Error(StatusCode::kInvalidArgument, "streaming: finish() needs begin() first");
@@ -245,37 +238,43 @@ Status LlamaStreamingBuilder::finish(std::unique_ptr<LlamaModel>* out,
                                                     " more tensors are missing)"
                                               : ""));
   }
-  if (s.cfg.tie_word_embeddings) {
+  for (size_t i = 0; i < s.layout.linears.size(); ++i) {
+    const LinearInfo& li = s.layout.linears[i];
+    if (li.tied_to.empty()) continue;
     // As quantize() treats a tied head: excluded or f32 -> keep reading the embedding; otherwise
     // an own quantized copy.
-    const size_t i = s.layout.size() - 1;
     LayerQuantReport& r = s.report[i];
-    r.name = "lm_head";
-    r.out_features = s.cfg.vocab_size;
-    r.in_features = s.cfg.hidden_size;
+    r.name = li.name;
+    r.out_features = li.out_features;
+    r.in_features = li.in_features;
     r.bytes_before = 0;
-    const std::string before = "f32 (tied to model.embed_tokens)";
+    const std::string tied = "tied to " + li.tied_to.substr(0, li.tied_to.rfind(".weight"));
+    const std::string before = "f32 (" + tied + ")";
     LinearQuantSpec spec;
-    if (!resolve_layer_spec(s.options, "lm_head", &spec)) {
+    if (!resolve_layer_spec(s.options, li.name, &spec)) {
+      report_layer_state(nullptr, &r);
       r.scheme = before;
       r.note = "excluded";
     } else if (spec.scheme == LinearScheme::kF32) {
+      report_layer_state(nullptr, &r);
       r.scheme = before;
-      r.note = "tied to model.embed_tokens";
+      r.note = tied;
     } else {
+      size_t p = 0;
+      while (s.layout.params[p].name != li.tied_to) ++p;  // VarBuilder checked that it exists
       std::string note;
-      Status st = make_linear_quantized(s.parts.embed.data(), s.cfg.vocab_size, s.cfg.hidden_size,
-                                        nullptr, spec, &s.parts.linears[i], &note);
-      if (!st.ok()) return Status::Error(st.code, "lm_head: " + st.message);
-      note += std::string(note.empty() ? "" : "; ") +
-              "tied to model.embed_tokens: own quantized copy (the embedding stays f32)";
-      r.quantized = true;
-      r.scheme = s.parts.linears[i]->describe();
-      r.bytes_after = s.parts.linears[i]->weight_bytes();
+      Status st = make_linear_quantized(s.params[p].data(), li.out_features, li.in_features, nullptr,
+                                        spec, &s.linears[i], &note);
+      if (!st.ok()) return Status::Error(st.code, li.name + ": " + st.message);
+      note += std::string(note.empty() ? "" : "; ") + tied + ": own quantized copy (the embedding stays f32)";
+      report_layer_state(s.linears[i].get(), &r);
       r.note = note;
     }
   }
-  Status st = LlamaModel::assemble(s.cfg, std::move(s.parts), out, s.load_options);
+  PartsSource parts;
+  for (size_t p = 0; p < s.params.size(); ++p) parts.add_tensor(s.layout.params[p].name, std::move(s.params[p]));
+  for (size_t i = 0; i < s.linears.size(); ++i) parts.add_linear(s.layout.linears[i].name, std::move(s.linears[i]));
+  Status st = CausalLM::load(s.config_json, parts, out, s.load_options);
   if (!st.ok()) {
     st_.reset();
     return st;

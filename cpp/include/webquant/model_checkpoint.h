@@ -1,18 +1,18 @@
-// webquant's own quantized checkpoint format for Llama-family models, and streaming quantization
-// of sharded float checkpoints (design doc: "Quantized safetensors (this library's own)").
+// webquant's own quantized checkpoint format, for every architecture CausalLM runs, and streaming
+// quantization of sharded float checkpoints (design doc: "Quantized safetensors (this library's own)").
 //
 // A saved model is a Hub-layout folder: config.json (the source config plus "quantization_config")
 // and model.safetensors (or model-0000i-of-0000n.safetensors shards + model.safetensors.index.json),
 // plus the tokenizer files, which the TypeScript side copies. It loads back through the same
-// loader (load_llama_checkpoint, the Hub client) and gives bit-identical logits: every layer is
+// loader (load_checkpoint, the Hub client) and gives bit-identical logits: every layer is
 // rebuilt from the stored integers with make_linear_from_quantized, never from float weights.
 //
 // Tensors (R = out_features, C = in_features, G = group size, g = C / G groups per row):
 //   name                               dtype            shape              when
-//   model.embed_tokens.weight          BF16|F16|F32     [vocab, hidden]    always
-//   model.norm.weight, model.layers.N.{input,post_attention}_layernorm.weight
-//                                      BF16|F16|F32     [hidden]           always
-//   <linear>.weight                    BF16|F16|F32     [R, C]             float32 layers
+//   every float parameter (embeddings, norms, ...) under its HF name, in its HF shape
+//                                      BF16|F16|F32
+//   <linear>.weight                    BF16|F16|F32     [R, C]             float32 layers ([C, R]
+//                                                                          for HF Conv1D modules)
 //   <linear>.qweight                   I8               [R, C]             8-bit (w8a16, w8a8)
 //   <linear>.qweight                   U8               [R, ceil(C*b/8)]   4/2-bit, packed per row
 //   <linear>.scales                    F32              [R, g]             quantized layers
@@ -20,7 +20,9 @@
 //   <linear>.bias                      F32              [R]                when the config has biases
 // Float tensors are written in the narrowest of BF16, F16, F32 that holds every value exactly, so
 // a bf16 checkpoint stays bf16 and stories260K's fp32 stays fp32 (the loaded floats are the same
-// bits either way). A tied lm_head that is not quantized has no tensor (it reads the embedding).
+// bits either way). A tied output head that is not quantized has no tensor (it reads the
+// embedding). Quantized codes are always stored [R, C] (out, in), also for a Conv1D module (GPT-2),
+// whose scheme entry then says "transposed": true.
 //
 // Codes. 8-bit: the signed code q itself (int8), zero point 0, W = scale * q. 4/2-bit (b bits):
 // the unsigned code u = q + 2^(b-1) (q - qmin), packed per row in the course convention
@@ -45,7 +47,8 @@
 //               "packing": "none" (8-bit) | "lsb-first" (4/2-bit),
 //               "out_features": R, "in_features": C, "bias": true | false,   // layers only
 //               "fallback": "172 % 32 != 0",            // per-group asked, per-channel used
-//               "tied": true}                           // f32 lm_head reading the embedding
+//               "tied": true,                           // f32 head reading the embedding
+//               "transposed": true}                     // HF Conv1D module (stored [in, out])
 //   (shape fields are omitted in "default"; f32 entries carry only scheme, shape, bias, tied).
 // __metadata__ also holds "format": "webquant".
 //
@@ -65,7 +68,8 @@
 #include <vector>
 
 #include "webquant/linear.h"
-#include "webquant/llama.h"
+#include "webquant/causal_lm.h"
+#include "webquant/module.h"
 #include "webquant/safetensors.h"
 #include "webquant/status.h"
 
@@ -94,60 +98,61 @@ struct CheckpointLayer {
   int out_features = 0;
   int in_features = 0;
   bool has_bias = false;
-  bool tied = false;         // f32 lm_head without a tensor (shares the embedding)
+  bool tied = false;         // f32 head without a tensor (shares the embedding)
+  bool transposed = false;   // HF Conv1D module: float weight stored [in, out]
   std::string fallback;      // "172 % 32 != 0" when per-group fell back to per-channel
 };
 
-// The quantization_config JSON (compact) describing `model`'s current layers.
-std::string llama_quantization_config(const LlamaModel& model);
+// The quantization_config JSON (compact) describing the model's current layers.
+std::string model_quantization_config(const Weights& model);
 
 // Serializes `model` in the format above. `source_config_json` is the model's config.json text (a
 // JSON object); it is copied with "quantization_config" set (replaced if present). Files come out
 // in order: config.json, then the weights (model.safetensors, or the shards then the index).
 // Errors: kCorruptData when source_config_json is not a JSON object, kInvalidArgument for a null
 // `files`; the model is never changed.
-Status save_llama_checkpoint(const LlamaModel& model, std::string_view source_config_json,
+Status save_checkpoint(const Weights& model, std::string_view source_config_json,
                              const CheckpointSaveOptions& options, std::vector<CheckpointFile>* files);
 
 // True when the config JSON object has a "quantization_config" member (a quantized checkpoint,
 // whatever its method). kCorruptData when the text is not a JSON object.
 Status has_quantization_config(std::string_view config_json, bool* out);
 
-// Parses and validates quantization_config against `config`: one CheckpointLayer per
-// llama_linear_layout() entry, in that order (modules missing from "layers" take "default").
+// Parses and validates quantization_config against a model's layout: one CheckpointLayer per
+// linear module, in layout order (modules missing from "layers" take "default").
 // `quantization_config_json` is the member's JSON text or the whole config.json (either works).
-Status parse_quantization_config(std::string_view quantization_config_json, const LlamaConfig& config,
+Status parse_quantization_config(std::string_view quantization_config_json, const ModelLayout& layout,
                                  std::vector<CheckpointLayer>* layers);
 
 // Loads a checkpoint: webquant's own quantized format when config.json (or the shards'
-// __metadata__) carries quantization_config, otherwise the float HF layout via LlamaModel::load.
+// __metadata__) carries quantization_config, otherwise the float HF layout via CausalLM::load.
 // Tensors are looked up across `shards` (the first shard holding a name wins). The shard buffers
 // may be freed after the call (everything is copied or converted).
-Status load_llama_checkpoint(std::string_view config_json,
-                             const std::vector<const io::SafetensorsFile*>& shards,
-                             std::unique_ptr<LlamaModel>* out, const LlamaLoadOptions& options = {});
+Status load_checkpoint(std::string_view config_json,
+                       const std::vector<const io::SafetensorsFile*>& shards,
+                       std::unique_ptr<CausalLM>* out, const LoadOptions& options = {});
 
-// Streaming quantization: builds a quantized LlamaModel from a float checkpoint one shard at a
+// Streaming quantization: builds a quantized CausalLM from a float checkpoint one shard at a
 // time, so that peak memory stays near the quantized model plus one shard (the float weights are
 // never all resident). Each linear weight is quantized as soon as its shard arrives (with the spec
-// ModelQuantOptions gives its name, exactly as LlamaModel::quantize would: the result is
-// bit-identical to load() followed by quantize()); the embedding and norms are converted to
-// float32. A tied lm_head that is not excluded is quantized from the embedding in finish().
+// ModelQuantOptions gives its name, exactly as Weights::quantize would: the result is
+// bit-identical to load() followed by quantize()); float parameters are converted to float32. A
+// tied head that is not excluded is quantized from the embedding in finish().
 //
-//   LlamaStreamingBuilder b;
-//   b.begin(config, options);
+//   StreamingBuilder b;
+//   b.begin(config_json, options);
 //   for each shard: parse it into a SafetensorsFile view, b.add_shard(view), free the bytes;
 //   b.finish(&model, &report);
-class LlamaStreamingBuilder {
+class StreamingBuilder {
  public:
-  LlamaStreamingBuilder();
-  ~LlamaStreamingBuilder();
-  LlamaStreamingBuilder(const LlamaStreamingBuilder&) = delete;
-  LlamaStreamingBuilder& operator=(const LlamaStreamingBuilder&) = delete;
+  StreamingBuilder();
+  ~StreamingBuilder();
+  StreamingBuilder(const StreamingBuilder&) = delete;
+  StreamingBuilder& operator=(const StreamingBuilder&) = delete;
 
   // Starts a model (discarding any previous progress). kInvalidArgument for a bad config/options.
-  Status begin(const LlamaConfig& config, const ModelQuantOptions& options,
-               const LlamaLoadOptions& load_options = {});
+  Status begin(std::string_view config_json, const ModelQuantOptions& options,
+               const LoadOptions& load_options = {});
 
   // Consumes every tensor of the model found in `shard` (views are not kept: the caller may free
   // the shard's bytes after the call). Tensors the model does not use are ignored. Errors:
@@ -164,7 +169,7 @@ class LlamaStreamingBuilder {
 
   // Assembles the model. kNotFound naming the first missing tensor (and how many are missing).
   // `report` (optional) receives one line per linear layer in model order, as quantize() reports.
-  Status finish(std::unique_ptr<LlamaModel>* out, std::vector<LayerQuantReport>* report = nullptr);
+  Status finish(std::unique_ptr<CausalLM>* out, std::vector<LayerQuantReport>* report = nullptr);
 
  private:
   struct State;

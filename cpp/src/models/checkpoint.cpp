@@ -1,5 +1,5 @@
-// webquant's quantized Llama checkpoints: saving, the quantization_config schema, loading from the
-// stored integers. Format and error contract in webquant/llama_checkpoint.h.
+// webquant's quantized checkpoints, for every architecture: saving, the quantization_config
+// schema, loading from the stored integers. Format and error contract in webquant/model_checkpoint.h.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "io/json.h"
-#include "models/llama/fallback_note.h"
 #include "webquant/convert.h"
-#include "webquant/llama_checkpoint.h"
+#include "webquant/causal_lm.h"
+#include "webquant/model_checkpoint.h"
 #include "webquant/pack.h"
 
 namespace webquant {
@@ -101,13 +101,14 @@ size_t row_bytes(int in_features, int bits) { return packed_size(static_cast<siz
 // Describing the model's layers.
 
 // The layer as saved, plus its integer form when quantized.
-Status describe_layer(const LlamaLinearInfo& li, const LinearLayer* layer, CheckpointLayer* out,
+Status describe_layer(const LinearInfo& li, const LinearLayer* layer, CheckpointLayer* out,
                       LinearQuantizedData* data) {
   CheckpointLayer c;
   c.name = li.name;
   c.out_features = li.out_features;
   c.in_features = li.in_features;
   c.has_bias = li.has_bias;
+  c.transposed = li.conv1d;
   if (layer == nullptr) {
     c.tied = true;  // a tied lm_head reading the embedding
   } else if (layer->scheme() != LinearScheme::kF32) {
@@ -118,7 +119,7 @@ Status describe_layer(const LlamaLinearInfo& li, const LinearLayer* layer, Check
     c.bits = d.bits;
     c.asymmetric = d.asymmetric;
     c.group_size = d.group_size;
-    if (c.bits < 8) c.fallback = llama::fallback_of(layer->describe());
+    c.fallback = d.fallback;
     if (data != nullptr) *data = std::move(d);
   }
   *out = std::move(c);
@@ -145,6 +146,7 @@ JsonValue layer_json(const CheckpointLayer& c) {
   put(&o, "bias", jbool(c.has_bias));
   if (!c.fallback.empty()) put(&o, "fallback", jstr(c.fallback));
   if (c.tied) put(&o, "tied", jbool(true));
+  if (c.transposed) put(&o, "transposed", jbool(true));
   return o;
 }
 
@@ -206,9 +208,9 @@ JsonValue quantization_config_json(const std::vector<CheckpointLayer>& layers) {
   return q;
 }
 
-Status describe_model(const LlamaModel& model, std::vector<CheckpointLayer>* out) {
+Status describe_model(const Weights& model, std::vector<CheckpointLayer>* out) {
   out->clear();
-  for (const LlamaLinearInfo& li : llama_linear_layout(model.config())) {
+  for (const LinearInfo& li : model.layout().linears) {
     CheckpointLayer c;
     WQ_RETURN_IF_ERROR(describe_layer(li, model.linear(li.name), &c, nullptr));
     out->push_back(std::move(c));
@@ -261,13 +263,21 @@ OwnedTensor float_tensor(std::string name, std::vector<int64_t> shape, const flo
 }
 
 // The tensors of one linear layer (see the table in the header).
-Status linear_tensors(const LlamaLinearInfo& li, const LinearLayer* layer, std::vector<OwnedTensor>* out) {
+Status linear_tensors(const LinearInfo& li, const LinearLayer* layer, std::vector<OwnedTensor>* out) {
   if (layer == nullptr) return Status::Ok();  // tied lm_head: nothing stored
   const int64_t R = li.out_features, C = li.in_features;
   if (layer->scheme() == LinearScheme::kF32) {
     std::vector<float> w(static_cast<size_t>(R * C));
     layer->dequantize_weight(w.data());
-    out->push_back(float_tensor(li.name + ".weight", {R, C}, w.data(), w.size()));
+    if (li.conv1d) {  // back to HF Conv1D storage [in, out]
+      std::vector<float> t(w.size());
+      for (int64_t r = 0; r < R; ++r) {
+        for (int64_t k = 0; k < C; ++k) t[static_cast<size_t>(k * R + r)] = w[static_cast<size_t>(r * C + k)];
+      }
+      out->push_back(float_tensor(li.name + ".weight", {C, R}, t.data(), t.size()));
+    } else {
+      out->push_back(float_tensor(li.name + ".weight", {R, C}, w.data(), w.size()));
+    }
     const std::vector<float> b = layer->bias();
     if (!b.empty()) out->push_back({li.name + ".bias", "F32", {R}, as_bytes(b.data(), b.size())});
     return Status::Ok();
@@ -342,13 +352,14 @@ Status read_string_field(const JsonValue& o, const std::string& key, const std::
 
 // One scheme object ("default" when is_default) for the linear `li`.
 Status parse_scheme(const JsonValue& o, const std::string& where, bool is_default,
-                    const LlamaLinearInfo& li, const LlamaConfig& cfg, CheckpointLayer* out) {
+                    const LinearInfo& li, CheckpointLayer* out) {
   if (!o.is_object()) return corrupt(where + " must be an object");
   CheckpointLayer c;
   c.name = li.name;
   c.out_features = li.out_features;
   c.in_features = li.in_features;
   c.has_bias = li.has_bias;
+  c.transposed = li.conv1d;
   bool present = false;
   std::string name;
   WQ_RETURN_IF_ERROR(read_string_field(o, "scheme", where, &name, &present));
@@ -386,10 +397,9 @@ Status parse_scheme(const JsonValue& o, const std::string& where, bool is_defaul
   if (tied != nullptr) {
     if (tied->type != JsonValue::Type::kBool) return corrupt(where + ".tied must be true or false");
     c.tied = tied->boolean;
-    if (c.tied && (is_default || li.name != "lm_head" || !cfg.tie_word_embeddings ||
-                   c.scheme != LinearScheme::kF32)) {
-      return corrupt(where + ": \"tied\" is only valid for an f32 lm_head of a config with "
-                             "tie_word_embeddings");
+    if (c.tied && (is_default || li.tied_to.empty() || c.scheme != LinearScheme::kF32)) {
+      return corrupt(where + ": \"tied\" is only valid for an f32 output head that the config ties "
+                             "to the embedding");
     }
   }
   if (c.scheme == LinearScheme::kF32) {
@@ -474,7 +484,7 @@ const JsonValue* qconfig_of(const JsonValue& root) {
   return root.get(kMetadataKey);
 }
 
-Status parse_qconfig_value(const JsonValue& q, const LlamaConfig& cfg, std::vector<CheckpointLayer>* layers) {
+Status parse_qconfig_value(const JsonValue& q, const ModelLayout& model, std::vector<CheckpointLayer>* layers) {
   const std::string where = "quantization_config";
   if (!q.is_object()) return corrupt(where + " must be an object");
   const JsonValue* method = q.get("quant_method");
@@ -501,11 +511,11 @@ Status parse_qconfig_value(const JsonValue& q, const LlamaConfig& cfg, std::vect
   if (by_name != nullptr && !by_name->is_object()) return corrupt(where + ".layers must be an object");
   if (def == nullptr && by_name == nullptr) return corrupt(where + " needs \"layers\" or \"default\"");
 
-  const std::vector<LlamaLinearInfo> layout = llama_linear_layout(cfg);
+  const std::vector<LinearInfo>& layout = model.linears;
   if (by_name != nullptr) {
     for (const auto& kv : by_name->object) {
       const bool known = std::any_of(layout.begin(), layout.end(),
-                                     [&](const LlamaLinearInfo& li) { return li.name == kv.first; });
+                                     [&](const LinearInfo& li) { return li.name == kv.first; });
       if (!known) {
         return corrupt(where + ".layers names '" + kv.first +
                        "', which is not a linear layer of this model");
@@ -513,13 +523,13 @@ Status parse_qconfig_value(const JsonValue& q, const LlamaConfig& cfg, std::vect
     }
   }
   layers->clear();
-  for (const LlamaLinearInfo& li : layout) {
+  for (const LinearInfo& li : layout) {
     const JsonValue* entry = by_name != nullptr ? by_name->get(li.name) : nullptr;
     CheckpointLayer c;
     if (entry != nullptr) {
-      WQ_RETURN_IF_ERROR(parse_scheme(*entry, where + ".layers[\"" + li.name + "\"]", false, li, cfg, &c));
+      WQ_RETURN_IF_ERROR(parse_scheme(*entry, where + ".layers[\"" + li.name + "\"]", false, li, &c));
     } else if (def != nullptr) {
-      WQ_RETURN_IF_ERROR(parse_scheme(*def, where + ".default", true, li, cfg, &c));
+      WQ_RETURN_IF_ERROR(parse_scheme(*def, where + ".default", true, li, &c));
     } else {
       return corrupt(where + ".layers has no entry for '" + li.name + "' and there is no \"default\"");
     }
@@ -582,7 +592,16 @@ Status load_linear(const CheckpointLayer& c, const std::vector<const io::Safeten
       return Status::Ok();
     }
     std::vector<float> w;
-    WQ_RETURN_IF_ERROR(read_floats(shards, c.name + ".weight", {R, C}, &w));
+    if (c.transposed) {  // HF Conv1D storage [in, out]
+      std::vector<float> t;
+      WQ_RETURN_IF_ERROR(read_floats(shards, c.name + ".weight", {C, R}, &t));
+      w.resize(t.size());
+      for (int64_t r = 0; r < R; ++r) {
+        for (int64_t k = 0; k < C; ++k) w[static_cast<size_t>(r * C + k)] = t[static_cast<size_t>(k * R + r)];
+      }
+    } else {
+      WQ_RETURN_IF_ERROR(read_floats(shards, c.name + ".weight", {R, C}, &w));
+    }
     Status st = make_linear_quantized(w.data(), c.out_features, c.in_features,
                                       c.has_bias ? bias.data() : nullptr, LinearQuantSpec{LinearScheme::kF32, false, 0},
                                       out, nullptr);
@@ -630,11 +649,9 @@ Status load_linear(const CheckpointLayer& c, const std::vector<const io::Safeten
   d.scales.resize(static_cast<size_t>(R * groups));
   std::memcpy(d.scales.data(), t->data, d.scales.size() * sizeof(float));
   d.bias = std::move(bias);
+  if (c.group_size == c.in_features) d.fallback = c.fallback;
   Status st = make_linear_from_quantized(d, out);
   if (!st.ok()) return corrupt(c.name + ": " + st.message);
-  if (!c.fallback.empty() && c.bits < 8 && c.group_size == c.in_features) {
-    *out = llama::note_fallback(std::move(*out), c.fallback);
-  }
   return Status::Ok();
 }
 
@@ -645,18 +662,39 @@ Status parse_object(std::string_view text, const std::string& what, JsonValue* o
   return Status::Ok();
 }
 
-}  // namespace
-
 // ---------------------------------------------------------------------------------------------
 
-std::string llama_quantization_config(const LlamaModel& model) {
+// Reads a quantized checkpoint's tensors for the model being built.
+class CheckpointSource final : public WeightSource {
+ public:
+  CheckpointSource(const std::vector<const io::SafetensorsFile*>& shards,
+                   const std::vector<CheckpointLayer>& layers)
+      : shards_(shards), layers_(layers) {}
+  Status tensor(const ParamInfo& info, std::vector<float>* out) override {
+    return read_floats(shards_, info.name, info.shape, out);
+  }
+  Status linear(const LinearInfo& info, std::unique_ptr<LinearLayer>* out) override {
+    for (const CheckpointLayer& c : layers_) {
+      if (c.name == info.name) return load_linear(c, shards_, out);
+    }
+    return corrupt("quantization_config has no entry for '" + info.name + "'");
+  }
+
+ private:
+  const std::vector<const io::SafetensorsFile*>& shards_;
+  const std::vector<CheckpointLayer>& layers_;
+};
+
+}  // namespace
+
+std::string model_quantization_config(const Weights& model) {
   std::vector<CheckpointLayer> layers;
   Status st = describe_model(model, &layers);
   if (!st.ok()) return "";
   return io::write_json(quantization_config_json(layers));
 }
 
-Status save_llama_checkpoint(const LlamaModel& model, std::string_view source_config_json,
+Status save_checkpoint(const Weights& model, std::string_view source_config_json,
                              const CheckpointSaveOptions& options, std::vector<CheckpointFile>* files) {
   if (files == nullptr) return Status::Error(StatusCode::kInvalidArgument, "save: files is null");
   files->clear();
@@ -698,29 +736,17 @@ Status save_llama_checkpoint(const LlamaModel& model, std::string_view source_co
     return Status::Ok();
   };
 
-  // Model order: embedding, per layer its norms and linears, final norm, lm_head.
-  const std::vector<LlamaFloatParam> params = model.float_params();
-  const std::vector<LlamaLinearInfo> layout = llama_linear_layout(model.config());
-  auto add_param = [&](const LlamaFloatParam& p) {
-    return add_unit({float_tensor(p.name, p.shape, p.data, p.numel)});
-  };
-  WQ_RETURN_IF_ERROR(add_param(params.front()));
-  const size_t L = static_cast<size_t>(model.config().num_hidden_layers);
-  constexpr size_t kPerLayer = 7;
-  for (size_t l = 0; l < L; ++l) {
-    WQ_RETURN_IF_ERROR(add_param(params[1 + 2 * l]));
-    WQ_RETURN_IF_ERROR(add_param(params[2 + 2 * l]));
-    for (size_t j = 0; j < kPerLayer; ++j) {
-      const LlamaLinearInfo& li = layout[l * kPerLayer + j];
-      std::vector<OwnedTensor> unit;
-      WQ_RETURN_IF_ERROR(linear_tensors(li, model.linear(li.name), &unit));
-      WQ_RETURN_IF_ERROR(add_unit(std::move(unit)));
-    }
-  }
-  WQ_RETURN_IF_ERROR(add_param(params.back()));
-  {
+  // Model order (the architecture's declaration order); a tied head stores nothing.
+  const ModelLayout& layout = model.layout();
+  for (const ModelLayout::Entry& e : layout.order) {
     std::vector<OwnedTensor> unit;
-    WQ_RETURN_IF_ERROR(linear_tensors(layout.back(), model.linear("lm_head"), &unit));
+    if (e.is_linear) {
+      const LinearInfo& li = layout.linears[e.index];
+      WQ_RETURN_IF_ERROR(linear_tensors(li, model.linear(li.name), &unit));
+    } else {
+      const Weights::Param& p = model.param(e.index);
+      unit.push_back(float_tensor(p.info.name, p.info.shape, p.data.data(), p.data.size()));
+    }
     if (!unit.empty()) WQ_RETURN_IF_ERROR(add_unit(std::move(unit)));
   }
   WQ_RETURN_IF_ERROR(flush());
@@ -756,23 +782,23 @@ Status has_quantization_config(std::string_view config_json, bool* out) {
   return Status::Ok();
 }
 
-Status parse_quantization_config(std::string_view quantization_config_json, const LlamaConfig& config,
+Status parse_quantization_config(std::string_view quantization_config_json, const ModelLayout& layout,
                                  std::vector<CheckpointLayer>* layers) {
   if (layers == nullptr) return Status::Error(StatusCode::kInvalidArgument, "layers is null");
   JsonValue root;
   WQ_RETURN_IF_ERROR(parse_object(quantization_config_json, "quantization_config", &root));
   const JsonValue* q = qconfig_of(root);
   if (q == nullptr) return Status::Error(StatusCode::kNotFound, "config.json has no quantization_config");
-  return parse_qconfig_value(*q, config, layers);
+  return parse_qconfig_value(*q, layout, layers);
 }
 
-Status load_llama_checkpoint(std::string_view config_json,
-                             const std::vector<const io::SafetensorsFile*>& shards,
-                             std::unique_ptr<LlamaModel>* out, const LlamaLoadOptions& options) {
+Status load_checkpoint(std::string_view config_json,
+                       const std::vector<const io::SafetensorsFile*>& shards,
+                       std::unique_ptr<CausalLM>* out, const LoadOptions& options) {
   if (out == nullptr) return Status::Error(StatusCode::kInvalidArgument, "load: out is null");
   out->reset();
-  LlamaConfig cfg;
-  WQ_RETURN_IF_ERROR(parse_llama_config(config_json, &cfg));
+  ModelLayout layout;
+  WQ_RETURN_IF_ERROR(CausalLM::layout(config_json, &layout));
   JsonValue root;
   WQ_RETURN_IF_ERROR(parse_object(config_json, "config.json", &root));
 
@@ -798,28 +824,13 @@ Status load_llama_checkpoint(std::string_view config_json,
       return corrupt(what + " differs from the quantization_config of " + source);
     }
   }
-  if (canonical.empty()) return LlamaModel::load(cfg, shards, out, options);
+  if (canonical.empty()) return CausalLM::load(config_json, shards, out, options);
   const JsonValue& q = from_config != nullptr ? *from_config : from_meta;
 
   std::vector<CheckpointLayer> layers;
-  WQ_RETURN_IF_ERROR(parse_qconfig_value(q, cfg, &layers));
-  const int64_t H = cfg.hidden_size, V = cfg.vocab_size;
-  LlamaParts parts;
-  WQ_RETURN_IF_ERROR(read_floats(shards, "model.embed_tokens.weight", {V, H}, &parts.embed));
-  WQ_RETURN_IF_ERROR(read_floats(shards, "model.norm.weight", {H}, &parts.final_norm));
-  parts.input_norms.resize(static_cast<size_t>(cfg.num_hidden_layers));
-  parts.post_norms.resize(static_cast<size_t>(cfg.num_hidden_layers));
-  for (int l = 0; l < cfg.num_hidden_layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    WQ_RETURN_IF_ERROR(read_floats(shards, p + "input_layernorm.weight", {H}, &parts.input_norms[l]));
-    WQ_RETURN_IF_ERROR(read_floats(shards, p + "post_attention_layernorm.weight", {H}, &parts.post_norms[l]));
-  }
-  for (const CheckpointLayer& c : layers) {
-    std::unique_ptr<LinearLayer> layer;
-    WQ_RETURN_IF_ERROR(load_linear(c, shards, &layer));
-    parts.linears.push_back(std::move(layer));
-  }
-  return LlamaModel::assemble(cfg, std::move(parts), out, options);
+  WQ_RETURN_IF_ERROR(parse_qconfig_value(q, layout, &layers));
+  CheckpointSource src(shards, layers);
+  return CausalLM::load(config_json, src, out, options);
 }
 
 }  // namespace webquant

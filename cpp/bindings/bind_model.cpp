@@ -1,0 +1,258 @@
+// Embind bindings of the causal language models (cpp/include/webquant/causal_lm.h), every
+// architecture through one class. The TypeScript mirror is web/src/models/model-module.ts.
+//
+// Boundary conventions (as bind_core.cpp):
+//  - Nothing throws. Every fallible call returns an object with {code, message}: code is a
+//    webquant::StatusCode (0 = ok) and TypeScript turns a non-zero code into a WebQuantError.
+//  - Pointers are byte offsets into the wasm heap passed as integers. The safetensors shards are
+//    malloc'ed and filled by the caller (one HEAPU8.set each); load() converts every tensor to
+//    float32 inside the model, so the caller frees the shard buffers as soon as load() returns.
+//  - Logits live in a buffer owned by the handle: the pointer returned by forward() is valid until
+//    the next forward / prefill / decode / load call or delete().
+#include <emscripten/bind.h>
+#include <emscripten/val.h>
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "js_quant.h"
+#include "js_status.h"
+#include "model_handle.h"
+#include "webquant/causal_lm.h"
+#include "webquant/model_checkpoint.h"
+#include "webquant/safetensors.h"
+#include "webquant/status.h"
+
+namespace webquant::bindings {
+namespace {
+
+using emscripten::val;
+
+Status not_loaded() {
+  return bad(StatusCode::kInvalidArgument, "the model is not loaded (load() failed or was never called)");
+}
+
+val ints_to_js(const std::vector<int>& v) {
+  val out = val::array();
+  for (size_t i = 0; i < v.size(); ++i) out.set(i, v[i]);
+  return out;
+}
+
+}  // namespace
+
+JsStatus ModelHandle::load(std::string config_json, val shards, int max_context) {
+  model_.reset();
+  history_.clear();
+  if (!shards.isArray() || shards["length"].as<unsigned>() == 0)
+    return to_js(bad(StatusCode::kInvalidArgument, "load needs at least one safetensors shard"));
+  if (max_context < 0) return to_js(bad(StatusCode::kInvalidArgument, "maxContext must be >= 0"));
+  const unsigned n = shards["length"].as<unsigned>();
+  std::vector<io::SafetensorsFile> files(n);
+  std::vector<const io::SafetensorsFile*> views;
+  for (unsigned i = 0; i < n; ++i) {
+    val shard = shards[i];
+    const std::string name = shard["name"].isString() ? shard["name"].as<std::string>()
+                                                        : "shard " + std::to_string(i);
+    const auto ptr = static_cast<uintptr_t>(shard["ptr"].as<double>());
+    const auto len = static_cast<size_t>(shard["byteLength"].as<double>());
+    Status s = io::parse_safetensors(reinterpret_cast<const uint8_t*>(ptr), len, &files[i]);
+    if (!s.ok()) return to_js(bad(s.code, name + ": " + s.message));
+    views.push_back(&files[i]);
+  }
+  LoadOptions options;
+  options.max_context = max_context;
+  Status s = load_checkpoint(config_json, views, &model_, options);
+  if (!s.ok()) model_.reset();
+  return to_js(s);
+}
+
+void ModelHandle::adopt(std::unique_ptr<CausalLM> m) {
+  model_ = std::move(m);
+  history_.clear();
+}
+
+val ModelHandle::config() const {
+  val out = val::object();
+  if (!model_) return out;
+  const ModelInfo& c = model_->info();
+  out.set("modelType", c.model_type);
+  out.set("vocabSize", c.vocab_size);
+  out.set("hiddenSize", c.hidden_size);
+  out.set("numLayers", c.num_layers);
+  out.set("numHeads", c.num_heads);
+  out.set("numKvHeads", c.num_kv_heads);
+  out.set("headDim", c.head_dim);
+  out.set("maxContext", model_->max_context());
+  out.set("tieWordEmbeddings", c.tie_word_embeddings);
+  out.set("bosTokenId", c.bos_token_id);
+  out.set("eosTokenIds", ints_to_js(c.eos_token_ids));
+  return out;
+}
+
+void ModelHandle::reset() {
+  if (model_) model_->reset();
+  history_.clear();
+}
+
+JsLogits ModelHandle::forward(uintptr_t tokens, size_t n, bool all_logits) {
+  if (!model_) return error_as<JsLogits>(not_loaded());
+  const auto* ids = reinterpret_cast<const int32_t*>(tokens);
+  Status s = model_->forward(ids, n, all_logits, &logits_);
+  if (!s.ok()) return error_as<JsLogits>(s);
+  history_.insert(history_.end(), ids, ids + n);
+  JsLogits r;
+  r.vocab = model_->info().vocab_size;
+  r.rows = all_logits ? static_cast<int>(n) : 1;
+  r.ptr = reinterpret_cast<uintptr_t>(logits_.data());
+  return r;
+}
+
+JsStatus ModelHandle::setSampling(double temperature, int top_k, double top_p,
+                                  double repetition_penalty, double seed) {
+  if (!(seed >= 0 && seed == std::floor(seed) && seed <= 9007199254740991.0))
+    return to_js(bad(StatusCode::kInvalidArgument,
+                     "seed must be an integer in [0, 2^53) (got " + std::to_string(seed) + ")"));
+  SamplingOptions o;
+  o.temperature = static_cast<float>(temperature);
+  o.top_k = top_k;
+  o.top_p = static_cast<float>(top_p);
+  o.repetition_penalty = static_cast<float>(repetition_penalty);
+  o.seed = static_cast<uint64_t>(seed);
+  Status s = Sampler::validate(o);
+  if (!s.ok()) return to_js(s);
+  sampler_ = Sampler(o);
+  return {};
+}
+
+JsStep ModelHandle::prefill(uintptr_t tokens, size_t n) {
+  if (!model_) return error_as<JsStep>(not_loaded());
+  const auto* ids = reinterpret_cast<const int32_t*>(tokens);
+  Status s = model_->forward(ids, n, false, &logits_);
+  if (!s.ok()) return error_as<JsStep>(s);
+  history_.insert(history_.end(), ids, ids + n);
+  return sample_last();
+}
+
+JsStep ModelHandle::decode(int token) {
+  if (!model_) return error_as<JsStep>(not_loaded());
+  const int32_t id = token;
+  Status s = model_->forward(&id, 1, false, &logits_);
+  if (!s.ok()) return error_as<JsStep>(s);
+  history_.push_back(id);
+  return sample_last();
+}
+
+val ModelHandle::quantize(val options) {
+  val out = val::object();
+  auto fail = [&out](const Status& s) {
+    out.set("code", static_cast<int>(s.code));
+    out.set("message", s.message);
+    out.set("layers", val::array());
+    return out;
+  };
+  if (!model_) return fail(not_loaded());
+  ModelQuantOptions mq;
+  Status s = quant_options_from_js(options, &mq);
+  if (!s.ok()) return fail(s);
+  std::vector<LayerQuantReport> report;
+  s = model_->quantize(mq, &report);
+  out.set("code", static_cast<int>(s.code));
+  out.set("message", s.message);
+  out.set("layers", quant_report_js(report));
+  return out;
+}
+
+val ModelHandle::memoryFootprint() const {
+  val out = val::object();
+  if (!model_) return out;
+  const MemoryFootprint f = model_->memory_footprint();
+  val modules = val::array();
+  for (size_t i = 0; i < f.modules.size(); ++i) {
+    val m = val::object();
+    m.set("name", f.modules[i].name);
+    m.set("bytes", static_cast<double>(f.modules[i].bytes));
+    modules.set(i, m);
+  }
+  out.set("modules", modules);
+  out.set("embedding", static_cast<double>(f.embedding));
+  out.set("linear", static_cast<double>(f.linear));
+  out.set("norms", static_cast<double>(f.norms));
+  out.set("other", static_cast<double>(f.other));
+  out.set("lmHead", static_cast<double>(f.lm_head));
+  out.set("total", static_cast<double>(f.total));
+  out.set("kvCache", static_cast<double>(f.kv_cache));
+  return out;
+}
+
+val ModelHandle::linearLayers() const {
+  val out = val::array();
+  if (!model_) return out;
+  const std::vector<LinearInfo>& ls = model_->weights().layout().linears;
+  for (size_t i = 0; i < ls.size(); ++i) {
+    val l = val::object();
+    l.set("name", ls[i].name);
+    l.set("outFeatures", ls[i].out_features);
+    l.set("inFeatures", ls[i].in_features);
+    l.set("bias", ls[i].has_bias);
+    l.set("head", ls[i].is_head);
+    l.set("tied", !ls[i].tied_to.empty());
+    out.set(i, l);
+  }
+  return out;
+}
+
+JsStep ModelHandle::sample_last() {
+  JsStep r;
+  int32_t token = -1;
+  Status s = sampler_.sample(logits_.data(), logits_.size(), history_.data(), history_.size(), &token);
+  if (!s.ok()) return error_as<JsStep>(s);
+  r.token = token;
+  return r;
+}
+
+}  // namespace webquant::bindings
+
+EMSCRIPTEN_BINDINGS(webquant_model) {
+  using namespace emscripten;
+  using namespace webquant;
+  using bindings::JsLogits;
+  using bindings::JsStep;
+  using bindings::ModelHandle;
+
+  // JsStatus is registered by bind_core.cpp (js_status.h).
+  value_object<JsLogits>("WqLogits")
+      .field("code", &JsLogits::code)
+      .field("message", &JsLogits::message)
+      .field("ptr", &JsLogits::ptr)
+      .field("rows", &JsLogits::rows)
+      .field("vocab", &JsLogits::vocab);
+  value_object<JsStep>("WqStep")
+      .field("code", &JsStep::code)
+      .field("message", &JsStep::message)
+      .field("token", &JsStep::token);
+
+  class_<ModelHandle>("ModelHandle")
+      .constructor<>()
+      .function("load", &ModelHandle::load)
+      .function("loaded", &ModelHandle::loaded)
+      .function("config", &ModelHandle::config)
+      .function("position", &ModelHandle::position)
+      .function("reset", &ModelHandle::reset)
+      .function("forward", &ModelHandle::forward)
+      .function("setSampling", &ModelHandle::setSampling)
+      .function("prefill", &ModelHandle::prefill)
+      .function("decode", &ModelHandle::decode)
+      .function("quantize", &ModelHandle::quantize)
+      .function("memoryFootprint", &ModelHandle::memoryFootprint)
+      .function("linearLayers", &ModelHandle::linearLayers);
+  function("supportedModelTypes", optional_override([]() {
+             val out = val::array();
+             const auto& t = supported_model_types();
+             for (size_t i = 0; i < t.size(); ++i) out.set(i, t[i]);
+             return out;
+           }));
+}

@@ -1,0 +1,125 @@
+// Decoder-only causal language models of every architecture webquant runs, built from the shared
+// module layer (module.h): the architecture is chosen by config.json's model_type.
+//
+//   model_type               HF class              graph
+//   llama, mistral, qwen2    LlamaForCausalLM      RMSNorm, RoPE (rotate_half), GQA, SiLU-gated MLP
+//   gpt2                     GPT2LMHeadModel       LayerNorm, learned positions, Conv1D, GELU (tanh)
+//   gpt_neox                 GPTNeoXForCausalLM    LayerNorm, partial RoPE, fused per-head QKV,
+//                                                  parallel (or sequential) residual, GELU
+//
+// Everything computes in float32 with HF's fp32 semantics (norm statistics and softmax sums are
+// accumulated in double and rounded once). Each attention layer keeps a KV cache of float32 rows
+// [position][kv_head][head_dim] that grows on demand (doubling) up to max_context positions.
+// forward() appends to the cache; reset() rewinds it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "webquant/module.h"
+#include "webquant/sampling.h"
+#include "webquant/status.h"
+
+namespace webquant {
+
+// What callers need to know of a model, whatever its architecture.
+struct ModelInfo {
+  std::string model_type;  // config.json model_type
+  int vocab_size = 0;
+  int hidden_size = 0;
+  int num_layers = 0;
+  int num_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  int max_position_embeddings = 0;
+  int bos_token_id = -1;            // -1 when absent
+  std::vector<int> eos_token_ids;   // "eos_token_id" may be an int or a list
+  bool tie_word_embeddings = false;
+};
+
+struct LoadOptions {
+  // KV-cache capacity in positions; 0 = max_position_embeddings. Larger is an error.
+  int max_context = 0;
+};
+
+// The model types webquant runs, in a stable order ("gpt2", "gpt_neox", "llama", ...).
+const std::vector<std::string>& supported_model_types();
+
+// The architecture's internal interface (one implementation per models/<arch>/ folder).
+class Architecture {
+ public:
+  virtual ~Architecture() = default;
+  virtual const ModelInfo& info() const = 0;
+  // Declares every weight through `vb` and keeps the handles it returns.
+  virtual void build(VarBuilder& vb) = 0;
+  // Runs n tokens at positions pos..pos+n-1 (appending to the caches); writes the logits of the
+  // last `rows` tokens ([rows, vocab]) to `logits`. Inputs are validated by the caller.
+  virtual void forward(const Weights& w, const int32_t* tokens, size_t n, int pos, size_t rows,
+                       float* logits) = 0;
+  // Makes room in the caches for `positions` positions.
+  virtual void reserve_cache(int positions) = 0;
+  virtual size_t kv_cache_bytes() const = 0;
+};
+
+class CausalLM {
+ public:
+  // Parses config.json (model_type picks the architecture) and builds the model from `source`.
+  // Errors: kUnsupported for an unknown model_type (naming the supported ones and pointing to
+  // quantizeCheckpoint), kInvalidArgument for a bad config field (named), and the source's errors
+  // naming the tensor. Nothing is half-loaded: *out is set only on success.
+  static Status load(std::string_view config_json, WeightSource& source,
+                     std::unique_ptr<CausalLM>* out, const LoadOptions& options = {});
+  // Float HF checkpoint in safetensors shards.
+  static Status load(std::string_view config_json,
+                     const std::vector<const io::SafetensorsFile*>& shards,
+                     std::unique_ptr<CausalLM>* out, const LoadOptions& options = {});
+  // The weights a config declares (no data read).
+  static Status layout(std::string_view config_json, ModelLayout* out, ModelInfo* info = nullptr);
+
+  ~CausalLM();
+  CausalLM(const CausalLM&) = delete;
+  CausalLM& operator=(const CausalLM&) = delete;
+
+  // Runs n >= 1 tokens at positions position() .. position()+n-1, appending their K/V to the cache.
+  // logits receives the last row ([vocab]) or, with all_logits, all n rows ([n, vocab] row-major).
+  // Errors (the cache is left unchanged): kInvalidArgument for n == 0, a token id outside
+  // [0, vocab) (naming index and id) or position()+n > max_context ("context overflow").
+  Status forward(const int32_t* tokens, size_t n, bool all_logits, std::vector<float>* logits);
+
+  void reset() { pos_ = 0; }  // forget the cache (memory is kept for reuse)
+  int position() const { return pos_; }
+  int max_context() const { return max_ctx_; }
+  const ModelInfo& info() const { return arch_->info(); }
+
+  Weights& weights() { return weights_; }
+  const Weights& weights() const { return weights_; }
+  Status quantize(const ModelQuantOptions& options, std::vector<LayerQuantReport>* report) {
+    return weights_.quantize(options, report);
+  }
+  MemoryFootprint memory_footprint() const;
+  // Shorthands for weights().linear_names() / linear() / replace_linear().
+  std::vector<std::string> linear_names() const { return weights_.linear_names(); }
+  const LinearLayer* linear(std::string_view name) const { return weights_.linear(name); }
+  Status replace_linear(std::string_view name, std::unique_ptr<LinearLayer> layer) {
+    return weights_.replace_linear(name, std::move(layer));
+  }
+
+  // Greedy / sampled continuation: feeds `prompt` (continuing the cache), then generates up to
+  // max_new_tokens, stopping after an eos token (which is appended) or when the context is full.
+  Status generate(const int32_t* prompt, size_t n_prompt, int max_new_tokens,
+                  const SamplingOptions& sampling, std::vector<int32_t>* out);
+
+ private:
+  CausalLM() = default;
+  std::unique_ptr<Architecture> arch_;
+  Weights weights_;
+  int pos_ = 0;
+  int max_ctx_ = 0;
+  int cache_cap_ = 0;
+};
+
+}  // namespace webquant

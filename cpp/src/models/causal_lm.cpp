@@ -1,0 +1,144 @@
+// CausalLM (webquant/causal_lm.h): architecture dispatch, input checks, the KV-cache growth
+// policy and generation; the graph itself lives in models/<arch>/.
+#include "webquant/causal_lm.h"
+
+#include <algorithm>
+#include <string>
+
+#include "models/architectures.h"
+#include "models/config_fields.h"
+
+namespace webquant {
+
+const std::vector<std::string>& supported_model_types() {
+  static const std::vector<std::string> types = {"gpt2", "gpt_neox", "llama", "mistral", "qwen2"};
+  return types;
+}
+
+namespace models {
+
+Status make_architecture(std::string_view config_json, std::unique_ptr<Architecture>* out) {
+  io::JsonValue root;
+  WQ_RETURN_IF_ERROR(config::parse_object(config_json, &root));
+  std::string type;
+  WQ_RETURN_IF_ERROR(config::read_string(root, "model_type", &type));
+  if (type.empty()) return config::bad("missing 'model_type'");
+  if (type == "llama" || type == "mistral" || type == "qwen2") return make_llama(config_json, out);
+  if (type == "gpt2") return make_gpt2(root, out);
+  if (type == "gpt_neox") return make_gpt_neox(root, out);
+  std::string list;
+  for (const std::string& t : supported_model_types()) list += (list.empty() ? "" : ", ") + t;
+  return Status::Error(StatusCode::kUnsupported,
+                       "model_type '" + type + "' is not supported; supported: " + list +
+                           " (quantizeCheckpoint quantizes the weights of any model type)");
+}
+
+}  // namespace models
+
+CausalLM::~CausalLM() = default;
+
+Status CausalLM::layout(std::string_view config_json, ModelLayout* out, ModelInfo* info) {
+  if (out == nullptr) return Status::Error(StatusCode::kInvalidArgument, "layout: out is null");
+  std::unique_ptr<Architecture> arch;
+  WQ_RETURN_IF_ERROR(models::make_architecture(config_json, &arch));
+  Weights w;
+  VarBuilder vb(&w, nullptr);
+  arch->build(vb);
+  WQ_RETURN_IF_ERROR(vb.status());
+  *out = w.layout();
+  if (info != nullptr) *info = arch->info();
+  return Status::Ok();
+}
+
+Status CausalLM::load(std::string_view config_json, WeightSource& source,
+                      std::unique_ptr<CausalLM>* out, const LoadOptions& options) {
+  if (out == nullptr) return Status::Error(StatusCode::kInvalidArgument, "load: out is null");
+  std::unique_ptr<Architecture> arch;
+  WQ_RETURN_IF_ERROR(models::make_architecture(config_json, &arch));
+  const int max_pos = arch->info().max_position_embeddings;
+  if (options.max_context < 0 || options.max_context > max_pos) {
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "load: max_context " + std::to_string(options.max_context) +
+                             " must be in [0, max_position_embeddings = " + std::to_string(max_pos) + "]");
+  }
+  std::unique_ptr<CausalLM> m(new CausalLM());
+  VarBuilder vb(&m->weights_, &source);
+  arch->build(vb);
+  WQ_RETURN_IF_ERROR(vb.status());
+  m->arch_ = std::move(arch);
+  m->max_ctx_ = options.max_context ? options.max_context : max_pos;
+  *out = std::move(m);
+  return Status::Ok();
+}
+
+Status CausalLM::load(std::string_view config_json,
+                      const std::vector<const io::SafetensorsFile*>& shards,
+                      std::unique_ptr<CausalLM>* out, const LoadOptions& options) {
+  SafetensorsSource source(shards);
+  return load(config_json, source, out, options);
+}
+
+Status CausalLM::forward(const int32_t* tokens, size_t n, bool all_logits, std::vector<float>* logits) {
+  const ModelInfo& mi = info();
+  if (n == 0 || tokens == nullptr) {
+    return Status::Error(StatusCode::kInvalidArgument, "forward: no tokens given");
+  }
+  if (logits == nullptr) return Status::Error(StatusCode::kInvalidArgument, "forward: logits is null");
+  for (size_t i = 0; i < n; ++i) {
+    if (tokens[i] < 0 || tokens[i] >= mi.vocab_size) {
+      return Status::Error(StatusCode::kInvalidArgument,
+                           "forward: token " + std::to_string(i) + " has id " +
+                               std::to_string(tokens[i]) + ", outside the vocabulary [0, " +
+                               std::to_string(mi.vocab_size) + ")");
+    }
+  }
+  if (n > static_cast<size_t>(max_ctx_ - pos_)) {
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "forward: context overflow: position " + std::to_string(pos_) + " + " +
+                             std::to_string(n) + " tokens exceeds the maximum context of " +
+                             std::to_string(max_ctx_) + " positions (call reset())");
+  }
+  // Grow the caches (doubling, capped at max_context) so that they hold pos_ + n rows.
+  const int need = pos_ + static_cast<int>(n);
+  if (need > cache_cap_) {
+    cache_cap_ = std::max(need, std::min(max_ctx_, std::max(16, cache_cap_ * 2)));
+    arch_->reserve_cache(cache_cap_);
+  }
+  const size_t rows = all_logits ? n : 1;
+  logits->resize(rows * static_cast<size_t>(mi.vocab_size));
+  arch_->forward(weights_, tokens, n, pos_, rows, logits->data());
+  pos_ = need;
+  return Status::Ok();
+}
+
+MemoryFootprint CausalLM::memory_footprint() const {
+  MemoryFootprint f = weights_.memory_footprint();
+  f.kv_cache = arch_->kv_cache_bytes();
+  return f;
+}
+
+Status CausalLM::generate(const int32_t* prompt, size_t n_prompt, int max_new_tokens,
+                          const SamplingOptions& sampling, std::vector<int32_t>* out) {
+  WQ_RETURN_IF_ERROR(Sampler::validate(sampling));
+  if (out == nullptr) return Status::Error(StatusCode::kInvalidArgument, "generate: out is null");
+  if (max_new_tokens < 0) {
+    return Status::Error(StatusCode::kInvalidArgument, "generate: max_new_tokens must be >= 0");
+  }
+  const std::vector<int>& eos_ids = info().eos_token_ids;
+  Sampler sampler(sampling);
+  std::vector<int32_t> history(prompt, prompt + n_prompt);
+  std::vector<float> logits;
+  WQ_RETURN_IF_ERROR(forward(prompt, n_prompt, false, &logits));
+  for (int t = 0; t < max_new_tokens; ++t) {
+    int32_t tok = 0;
+    WQ_RETURN_IF_ERROR(sampler.sample(logits.data(), logits.size(), history.data(), history.size(), &tok));
+    out->push_back(tok);
+    history.push_back(tok);
+    const bool eos = std::find(eos_ids.begin(), eos_ids.end(), tok) != eos_ids.end();
+    if (eos || t + 1 == max_new_tokens || pos_ >= max_ctx_) break;
+    WQ_RETURN_IF_ERROR(forward(&tok, 1, false, &logits));
+  }
+  return Status::Ok();
+}
+
+}  // namespace webquant

@@ -1,0 +1,150 @@
+#include "nn/blocks.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace webquant::nn {
+
+void Embedding::declare(VarBuilder vb, std::string_view name, int rows, int d) {
+  dim = d;
+  table = vb.param(std::string(name) + ".weight", {rows, d}, ParamKind::kEmbedding);
+}
+
+namespace {
+void copy_row(const float* row, size_t d, bool accumulate, float* x) {
+  if (accumulate) {
+    add_inplace(x, row, d);
+  } else {
+    std::memcpy(x, row, d * sizeof(float));
+  }
+}
+}  // namespace
+
+void Embedding::lookup(const Weights& w, const int32_t* ids, size_t n, bool accumulate,
+                       float* x) const {
+  const float* t = w.param_data(static_cast<size_t>(table));
+  const size_t d = static_cast<size_t>(dim);
+  for (size_t i = 0; i < n; ++i) copy_row(t + static_cast<size_t>(ids[i]) * d, d, accumulate, x + i * d);
+}
+
+void Embedding::rows(const Weights& w, int first, size_t n, bool accumulate, float* x) const {
+  const float* t = w.param_data(static_cast<size_t>(table));
+  const size_t d = static_cast<size_t>(dim);
+  for (size_t i = 0; i < n; ++i) {
+    copy_row(t + (static_cast<size_t>(first) + i) * d, d, accumulate, x + i * d);
+  }
+}
+
+void Norm::declare(VarBuilder vb, std::string_view name, NormType t, int d, float epsilon, bool bias) {
+  type = t;
+  dim = d;
+  eps = epsilon;
+  VarBuilder s = vb.pp(name);
+  weight = s.param("weight", {d}, ParamKind::kNorm);
+  if (bias && t == NormType::kLayerNorm) this->bias = s.param("bias", {d}, ParamKind::kNorm);
+}
+
+void Norm::forward(const Weights& w, const float* x, size_t rows, float* y) const {
+  const float* g = w.param_data(static_cast<size_t>(weight));
+  const float* b = bias >= 0 ? w.param_data(static_cast<size_t>(bias)) : nullptr;
+  const size_t d = static_cast<size_t>(dim);
+  for (size_t r = 0; r < rows; ++r) {
+    if (type == NormType::kRmsNorm) {
+      rms_norm(x + r * d, g, dim, eps, y + r * d);
+    } else {
+      layer_norm(x + r * d, g, b, dim, eps, y + r * d);
+    }
+  }
+}
+
+void Rotary::init(int rotary_dims, float theta) {
+  dims = rotary_dims;
+  inv_freq.resize(static_cast<size_t>(dims / 2));
+  for (int i = 0; i < dims / 2; ++i) {
+    // torch: 1.0 / (base ** (arange(0, dim, 2).float() / dim)), all in float32.
+    const float expo = static_cast<float>(2 * i) / static_cast<float>(dims);
+    inv_freq[static_cast<size_t>(i)] = 1.0f / std::pow(theta, expo);
+  }
+}
+
+void Rotary::cos_sin(int pos, float* cs) const {
+  const int half = dims / 2;
+  for (int i = 0; i < half; ++i) {
+    const float a = static_cast<float>(pos) * inv_freq[static_cast<size_t>(i)];
+    cs[i] = std::cos(a);
+    cs[half + i] = std::sin(a);
+  }
+}
+
+void Rotary::apply(float* v, int n_heads, int head_dim, const float* cs) const {
+  const int half = dims / 2;
+  const float* c = cs;
+  const float* s = cs + half;
+  for (int h = 0; h < n_heads; ++h) {
+    float* x = v + static_cast<size_t>(h) * static_cast<size_t>(head_dim);
+    for (int i = 0; i < half; ++i) {
+      const float x1 = x[i];
+      const float x2 = x[i + half];
+      x[i] = x1 * c[i] - x2 * s[i];
+      x[i + half] = x2 * c[i] + x1 * s[i];
+    }
+  }
+}
+
+void CachedAttention::reserve(int positions) {
+  if (positions <= capacity_) return;
+  const size_t kv = static_cast<size_t>(n_kv_heads) * static_cast<size_t>(head_dim);
+  k_cache_.resize(static_cast<size_t>(positions) * kv);
+  v_cache_.resize(static_cast<size_t>(positions) * kv);
+  capacity_ = positions;
+}
+
+void CachedAttention::forward(const float* q, const float* k, const float* v, size_t n, int pos,
+                              float* out) {
+  const size_t hd = static_cast<size_t>(head_dim);
+  const size_t KV = static_cast<size_t>(n_kv_heads) * hd, Q = static_cast<size_t>(n_heads) * hd;
+  const int group = n_heads / n_kv_heads;
+  std::memcpy(k_cache_.data() + static_cast<size_t>(pos) * KV, k, n * KV * sizeof(float));
+  std::memcpy(v_cache_.data() + static_cast<size_t>(pos) * KV, v, n * KV * sizeof(float));
+  scores_.resize(static_cast<size_t>(pos) + n);
+  const float* kc = k_cache_.data();
+  const float* vc = v_cache_.data();
+  // Token i (position pos+i) sees cache rows [start, pos+i].
+  for (size_t i = 0; i < n; ++i) {
+    const int p = pos + static_cast<int>(i);
+    const int start = sliding_window > 0 ? std::max(0, p - sliding_window + 1) : 0;
+    for (int h = 0; h < n_heads; ++h) {
+      const float* qh = q + i * Q + static_cast<size_t>(h) * hd;
+      const size_t koff = static_cast<size_t>(h / group) * hd;
+      float mx = -INFINITY;
+      for (int j = start; j <= p; ++j) {
+        const float s = dot_f32(qh, kc + static_cast<size_t>(j) * KV + koff, hd) * scale;
+        scores_[static_cast<size_t>(j)] = s;
+        mx = std::max(mx, s);
+      }
+      double sum = 0.0;
+      for (int j = start; j <= p; ++j) {
+        const float e = std::exp(scores_[static_cast<size_t>(j)] - mx);
+        scores_[static_cast<size_t>(j)] = e;
+        sum += e;
+      }
+      const float inv = static_cast<float>(1.0 / sum);
+      float* o = out + i * Q + static_cast<size_t>(h) * hd;
+      std::fill(o, o + hd, 0.0f);
+      for (int j = start; j <= p; ++j) {
+        axpy_f32(scores_[static_cast<size_t>(j)] * inv, vc + static_cast<size_t>(j) * KV + koff, o, hd);
+      }
+    }
+  }
+}
+
+void add_inplace(float* y, const float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+void add_bias(float* y, const float* bias, size_t rows, size_t d) {
+  for (size_t r = 0; r < rows; ++r) add_inplace(y + r * d, bias, d);
+}
+
+}  // namespace webquant::nn
