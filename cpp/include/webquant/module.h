@@ -61,7 +61,14 @@ struct ModelLayout {
   std::vector<ParamInfo> params;
   std::vector<LinearInfo> linears;
   std::vector<Entry> order;
+  // A prefix that checkpoints may leave out of every name (GPT-2's original file stores "wte.weight"
+  // for "transformer.wte.weight", as transformers' base_model_prefix allows); "" when none.
+  std::string optional_prefix;
 };
+
+// The names a tensor may be stored under: `name`, then `name` without layout.optional_prefix.
+// Readers of checkpoints look tensors up through this.
+std::vector<std::string> stored_names(const ModelLayout& layout, const std::string& name);
 
 // Where a model's weights come from when it is built. Implementations: a float HF checkpoint
 // (SafetensorsSource), webquant's quantized checkpoints (model_checkpoint.h), prepared parts
@@ -75,6 +82,11 @@ class WeightSource {
   // The linear module `info`. For a tied head the source may leave *out null (the head then reads
   // the tied parameter). Errors as tensor(), naming the module.
   virtual Status linear(const LinearInfo& info, std::unique_ptr<LinearLayer>* out) = 0;
+  // Names may be stored without this prefix (see ModelLayout::optional_prefix).
+  void set_optional_prefix(std::string prefix) { optional_prefix_ = std::move(prefix); }
+
+ protected:
+  std::string optional_prefix_;
 };
 
 // A float HF checkpoint in one or more safetensors shards (the first shard holding a name wins;
@@ -246,6 +258,8 @@ class VarBuilder {
              bool conv1d = false, std::string_view tied_to = "", bool is_head = false);
 
   bool layout_only() const { return source_ == nullptr; }
+  // Declares that checkpoints may store every name without `prefix` + "." (see ModelLayout).
+  void set_optional_prefix(std::string_view prefix);
   const Status& status() const { return *status_; }
   // Records an error found by the architecture itself (e.g. a config check).
   void fail(Status s);

@@ -512,10 +512,19 @@ Status parse_qconfig_value(const JsonValue& q, const ModelLayout& model, std::ve
   if (def == nullptr && by_name == nullptr) return corrupt(where + " needs \"layers\" or \"default\"");
 
   const std::vector<LinearInfo>& layout = model.linears;
+  auto entry_of = [&](const std::string& name) -> const JsonValue* {
+    if (by_name == nullptr) return nullptr;
+    for (const std::string& n : stored_names(model, name)) {
+      if (const JsonValue* e = by_name->get(n)) return e;
+    }
+    return nullptr;
+  };
   if (by_name != nullptr) {
     for (const auto& kv : by_name->object) {
-      const bool known = std::any_of(layout.begin(), layout.end(),
-                                     [&](const LinearInfo& li) { return li.name == kv.first; });
+      const bool known = std::any_of(layout.begin(), layout.end(), [&](const LinearInfo& li) {
+        const std::vector<std::string> names = stored_names(model, li.name);
+        return std::find(names.begin(), names.end(), kv.first) != names.end();
+      });
       if (!known) {
         return corrupt(where + ".layers names '" + kv.first +
                        "', which is not a linear layer of this model");
@@ -524,7 +533,7 @@ Status parse_qconfig_value(const JsonValue& q, const ModelLayout& model, std::ve
   }
   layers->clear();
   for (const LinearInfo& li : layout) {
-    const JsonValue* entry = by_name != nullptr ? by_name->get(li.name) : nullptr;
+    const JsonValue* entry = entry_of(li.name);
     CheckpointLayer c;
     if (entry != nullptr) {
       WQ_RETURN_IF_ERROR(parse_scheme(*entry, where + ".layers[\"" + li.name + "\"]", false, li, &c));
@@ -541,16 +550,24 @@ Status parse_qconfig_value(const JsonValue& q, const ModelLayout& model, std::ve
 // ---------------------------------------------------------------------------------------------
 // Loading.
 
-const io::TensorView* find(const std::vector<const io::SafetensorsFile*>& shards, const std::string& name) {
-  for (const io::SafetensorsFile* f : shards) {
-    const io::TensorView* t = f != nullptr ? f->find(name) : nullptr;
-    if (t != nullptr) return t;
+// The shards of a checkpoint, and the prefix their names may leave out (ModelLayout).
+struct Shards {
+  const std::vector<const io::SafetensorsFile*>& files;
+  std::string optional_prefix;
+};
+
+const io::TensorView* find(const Shards& shards, const std::string& name) {
+  for (const std::string& n : stored_names(ModelLayout{{}, {}, {}, shards.optional_prefix}, name)) {
+    for (const io::SafetensorsFile* f : shards.files) {
+      const io::TensorView* t = f != nullptr ? f->find(n) : nullptr;
+      if (t != nullptr) return t;
+    }
   }
   return nullptr;
 }
 
 // Finds `name`, checks its shape and that its dtype is one of `dtypes`.
-Status need(const std::vector<const io::SafetensorsFile*>& shards, const std::string& name,
+Status need(const Shards& shards, const std::string& name,
             const std::vector<int64_t>& shape, const std::vector<std::string>& dtypes,
             const io::TensorView** out) {
   const io::TensorView* t = find(shards, name);
@@ -573,7 +590,7 @@ Status need(const std::vector<const io::SafetensorsFile*>& shards, const std::st
 
 const std::vector<std::string> kFloatDTypes = {"F32", "F16", "BF16"};
 
-Status read_floats(const std::vector<const io::SafetensorsFile*>& shards, const std::string& name,
+Status read_floats(const Shards& shards, const std::string& name,
                    const std::vector<int64_t>& shape, std::vector<float>* out) {
   const io::TensorView* t = nullptr;
   WQ_RETURN_IF_ERROR(need(shards, name, shape, kFloatDTypes, &t));
@@ -581,7 +598,7 @@ Status read_floats(const std::vector<const io::SafetensorsFile*>& shards, const 
   return io::tensor_to_f32(*t, out->data());
 }
 
-Status load_linear(const CheckpointLayer& c, const std::vector<const io::SafetensorsFile*>& shards,
+Status load_linear(const CheckpointLayer& c, const Shards& shards,
                    std::unique_ptr<LinearLayer>* out) {
   const int64_t R = c.out_features, C = c.in_features;
   std::vector<float> bias;
@@ -667,8 +684,7 @@ Status parse_object(std::string_view text, const std::string& what, JsonValue* o
 // Reads a quantized checkpoint's tensors for the model being built.
 class CheckpointSource final : public WeightSource {
  public:
-  CheckpointSource(const std::vector<const io::SafetensorsFile*>& shards,
-                   const std::vector<CheckpointLayer>& layers)
+  CheckpointSource(const Shards& shards, const std::vector<CheckpointLayer>& layers)
       : shards_(shards), layers_(layers) {}
   Status tensor(const ParamInfo& info, std::vector<float>* out) override {
     return read_floats(shards_, info.name, info.shape, out);
@@ -681,7 +697,7 @@ class CheckpointSource final : public WeightSource {
   }
 
  private:
-  const std::vector<const io::SafetensorsFile*>& shards_;
+  const Shards& shards_;
   const std::vector<CheckpointLayer>& layers_;
 };
 
@@ -829,7 +845,8 @@ Status load_checkpoint(std::string_view config_json,
 
   std::vector<CheckpointLayer> layers;
   WQ_RETURN_IF_ERROR(parse_qconfig_value(q, layout, &layers));
-  CheckpointSource src(shards, layers);
+  const Shards set{shards, layout.optional_prefix};
+  CheckpointSource src(set, layers);
   return CausalLM::load(config_json, src, out, options);
 }
 

@@ -158,6 +158,9 @@ Status StreamingBuilder::add_shard(const io::SafetensorsFile& shard) {
   for (int pass = 0; pass < 2; ++pass) {
     for (const io::TensorView& t : shard.tensors) {
       auto it = s.expected.find(t.name);
+      if (it == s.expected.end() && !s.layout.optional_prefix.empty()) {
+        it = s.expected.find(s.layout.optional_prefix + t.name);  // stored without the prefix
+      }
       if (it == s.expected.end()) continue;  // not a tensor of this model
       Expected& e = it->second;
       if ((e.kind == Kind::kWeight) != (pass == 1)) continue;

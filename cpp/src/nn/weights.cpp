@@ -16,12 +16,20 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return r + "]";
 }
 
-// Finds `name` across the shards, checks its shape and converts it to float32.
+// Finds `name` (or, failing that, `name` without `optional_prefix`) across the shards, checks its
+// shape and converts it to float32.
 Status read_f32(const std::vector<const io::SafetensorsFile*>& shards, const std::string& name,
-                const std::vector<int64_t>& shape, std::vector<float>* out) {
+                const std::vector<int64_t>& shape, const std::string& optional_prefix,
+                std::vector<float>* out) {
   const io::TensorView* t = nullptr;
   for (const io::SafetensorsFile* f : shards) {
     if (f != nullptr && (t = f->find(name)) != nullptr) break;
+  }
+  if (t == nullptr && !optional_prefix.empty() && name.compare(0, optional_prefix.size(), optional_prefix) == 0) {
+    const std::string bare = name.substr(optional_prefix.size());
+    for (const io::SafetensorsFile* f : shards) {
+      if (f != nullptr && (t = f->find(bare)) != nullptr) break;
+    }
   }
   if (t == nullptr) {
     return Status::Error(StatusCode::kNotFound, "tensor '" + name + "' not found in the checkpoint");
@@ -80,7 +88,7 @@ bool resolve_layer_spec(const ModelQuantOptions& options, std::string_view name,
 // ---- sources ----------------------------------------------------------------------------------
 
 Status SafetensorsSource::tensor(const ParamInfo& info, std::vector<float>* out) {
-  return read_f32(shards_, info.name, info.shape, out);
+  return read_f32(shards_, info.name, info.shape, optional_prefix_, out);
 }
 
 Status SafetensorsSource::linear_weights(const LinearInfo& li, std::vector<float>* w,
@@ -88,16 +96,16 @@ Status SafetensorsSource::linear_weights(const LinearInfo& li, std::vector<float
   const int64_t R = li.out_features, C = li.in_features;
   if (li.conv1d) {
     std::vector<float> t;
-    WQ_RETURN_IF_ERROR(read_f32(shards_, li.name + ".weight", {C, R}, &t));
+    WQ_RETURN_IF_ERROR(read_f32(shards_, li.name + ".weight", {C, R}, optional_prefix_, &t));
     w->resize(t.size());
     for (int64_t c = 0; c < C; ++c) {
       for (int64_t r = 0; r < R; ++r) (*w)[static_cast<size_t>(r * C + c)] = t[static_cast<size_t>(c * R + r)];
     }
   } else {
-    WQ_RETURN_IF_ERROR(read_f32(shards_, li.name + ".weight", {R, C}, w));
+    WQ_RETURN_IF_ERROR(read_f32(shards_, li.name + ".weight", {R, C}, optional_prefix_, w));
   }
   b->clear();
-  if (li.has_bias) WQ_RETURN_IF_ERROR(read_f32(shards_, li.name + ".bias", {R}, b));
+  if (li.has_bias) WQ_RETURN_IF_ERROR(read_f32(shards_, li.name + ".bias", {R}, optional_prefix_, b));
   return Status::Ok();
 }
 
@@ -179,6 +187,19 @@ VarBuilder VarBuilder::pp(std::string_view name) const {
 std::string VarBuilder::path(std::string_view name) const {
   if (prefix_.empty()) return std::string(name);
   return prefix_ + "." + std::string(name);
+}
+
+void VarBuilder::set_optional_prefix(std::string_view prefix) {
+  const std::string p = std::string(prefix) + ".";
+  weights_->layout_.optional_prefix = p;
+  if (source_ != nullptr) source_->set_optional_prefix(p);
+}
+
+std::vector<std::string> stored_names(const ModelLayout& layout, const std::string& name) {
+  std::vector<std::string> out = {name};
+  const std::string& p = layout.optional_prefix;
+  if (!p.empty() && name.compare(0, p.size(), p) == 0) out.push_back(name.substr(p.size()));
+  return out;
 }
 
 void VarBuilder::fail(Status s) {

@@ -35,6 +35,7 @@ class Gpt2 final : public Architecture {
   void build(VarBuilder& root) override {
     const int H = cfg_.n_embd, I = cfg_.n_inner, V = cfg_.vocab_size;
     VarBuilder t = root.pp("transformer");
+    root.set_optional_prefix("transformer");  // the original gpt2 file stores "wte.weight", "h.0...."
     wte_.declare(t, "wte", V, H);
     wpe_.declare(t, "wpe", cfg_.n_positions, H);
     blocks_.resize(static_cast<size_t>(cfg_.n_layer));
