@@ -2,6 +2,7 @@
 // header, checks the offsets tile the data, decodes F32 / BF16 / F16 to float32. Also reads a
 // sharded checkpoint through model.safetensors.index.json.
 import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { RefTensors } from './ref/tensor.js';
 
@@ -23,6 +24,7 @@ function halfToFloat(h: number): number {
 
 /** Reads one .safetensors file; throws on a malformed header or offsets that do not tile the data. */
 export function readSafetensors(file: string): { tensors: Map<string, ReadTensor>; metadata: Record<string, string> | undefined } {
+  if (os.endianness() !== 'LE') throw new Error('safetensors reader: big-endian host');
   const buf = readFileSync(file);
   const headerLen = Number(buf.readBigUInt64LE(0));
   if (8 + headerLen > buf.length) throw new Error(`${file}: header length ${headerLen} past end`);
@@ -34,15 +36,23 @@ export function readSafetensors(file: string): { tensors: Map<string, ReadTensor
     if (name === '__metadata__') continue;
     const [begin, end] = info.data_offsets;
     const count = info.shape.reduce((a, b) => a * b, 1);
-    const view = new DataView(buf.buffer, buf.byteOffset + base + begin, end - begin);
-    const data = new Float32Array(count);
     const width = info.dtype === 'F32' ? 4 : info.dtype === 'BF16' || info.dtype === 'F16' ? 2 : 0;
     if (width === 0) throw new Error(`${file}: ${name} has unsupported dtype ${info.dtype}`);
     if (end - begin !== count * width) throw new Error(`${file}: ${name} spans ${end - begin} bytes for ${count} x ${info.dtype}`);
-    for (let i = 0; i < count; i++) {
-      if (info.dtype === 'F32') data[i] = view.getFloat32(4 * i, true);
-      else if (info.dtype === 'BF16') data[i] = new Float32Array(new Uint32Array([view.getUint16(2 * i, true) << 16]).buffer)[0]!;
-      else data[i] = halfToFloat(view.getUint16(2 * i, true));
+    // Copy to an aligned buffer, then read as little-endian words (checked host order above).
+    const raw = new Uint8Array(buf.subarray(base + begin, base + end));
+    let data: Float32Array;
+    if (info.dtype === 'F32') data = new Float32Array(raw.buffer);
+    else {
+      const half = new Uint16Array(raw.buffer);
+      if (info.dtype === 'BF16') {
+        const bits = new Uint32Array(count);
+        for (let i = 0; i < count; i++) bits[i] = half[i]! << 16;
+        data = new Float32Array(bits.buffer);
+      } else {
+        data = new Float32Array(count);
+        for (let i = 0; i < count; i++) data[i] = halfToFloat(half[i]!);
+      }
     }
     tensors.set(name, { dtype: info.dtype, shape: info.shape, data });
     spans.push([begin, end]);
