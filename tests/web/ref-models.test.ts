@@ -8,10 +8,9 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { argmaxRow, erf, gpt2Logits, gptNeoxLogits, llamaLogits, referenceLogits, type RefConfig, type RefTensors } from './helpers/ref-models.js';
-import { ropeInPlace } from './helpers/ref/tensor.js';
+import { activation, argmaxRow, erf, llamaLogits, referenceLogits, type RefConfig, type RefTensors } from './helpers/ref-models.js';
 import { HUB_DIR, readOracle } from './helpers/repo.js';
-import { bf16Bits, bf16Value, randomNormal } from './helpers/reference.js';
+import { bf16Bits, bf16Value } from './helpers/reference.js';
 import { readRepoRefTensors, readRepoTensors, readSafetensors } from './helpers/safetensors-read.js';
 import { writeSafetensors, type StEntry } from './helpers/safetensors-write.js';
 import { makeTempHub, randomIds, writeSyntheticRepo, type SyntheticRepo } from './helpers/tiny-repos.js';
@@ -56,6 +55,23 @@ describe('erf', () => {
     const above = erf(3);
     // erf'(3) = 2/sqrt(pi) e^-9 = 1.39e-4, so the step over 1e-12 is ~1.4e-16.
     assert.ok(Math.abs(above - below) <= 3e-16, `jump ${above - below}`);
+  });
+});
+
+describe('activations', () => {
+  test('gelu is exact (x * Phi(x), known Phi values to 1e-15); gelu_new is the tanh form, 4.7e-4 from it at most (at x = -2.7)', () => {
+    const gelu = activation('gelu');
+    const geluNew = activation('gelu_new');
+    // Phi(1) = 0.8413447460685429486, Phi(2) = 0.9772498680518207928, Phi(-0.5) = 0.3085375387259868964.
+    assert.ok(Math.abs(gelu(1) - 0.8413447460685429486) < 1e-15);
+    assert.ok(Math.abs(gelu(2) - 2 * 0.9772498680518207928) < 1e-15);
+    assert.ok(Math.abs(gelu(-0.5) + 0.5 * 0.3085375387259868964) < 1e-15);
+    let maxDiff = 0;
+    for (let x = -6; x <= 6; x += 0.01) maxDiff = Math.max(maxDiff, Math.abs(gelu(x) - geluNew(x)));
+    assert.ok(maxDiff > 4.5e-4 && maxDiff < 5e-4, `max |gelu - gelu_new| ${maxDiff}`);
+    assert.equal(activation('silu')(2), 2 / (1 + Math.exp(-2)));
+    assert.equal(activation('relu')(-3), 0);
+    assert.throws(() => activation('gelu_10'), /not implemented/);
   });
 });
 
