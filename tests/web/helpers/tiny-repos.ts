@@ -2,6 +2,11 @@
 // shards + index, the real tokenizer files) for the gpt2 and gpt_neox (Pythia) architectures, in a
 // temporary hub folder that scripts/hub-server.mjs can serve. Every weight is random: these
 // repos test that the engine computes what the reference computes; they are not language models.
+//
+//   const hub = makeTempHub();
+//   const repo = writeSyntheticRepo(hub, 'pythia-tiny', { rotaryPct: 0.5, parallelResidual: false });
+//   const server = await startHubServer({ root: hub });          // serves repo.repoId
+//   const want = referenceLogits(repo.config, repo.tensors!, ids); // helpers/ref-models.ts
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
