@@ -21,23 +21,25 @@ import {
   type GenerationResult,
   type GgufType,
   type ModelFiles,
-  type LlamaWorkerClient,
+  type ModelWorkerClient,
   type ModelFilesProgress,
   type ModelMemoryFootprint,
   type QuantizationSummary,
   type QuantizeModelOptions,
   type QuantizeOptions,
-  type RemoteLlamaModel,
+  type RemoteModel,
   type SavedFile,
   type WeightQuant,
+  type LayerQuantSummary,
+  SUPPORTED_MODEL_TYPES,
 } from './wq.js';
 
-const SUPPORTED = ['llama', 'mistral', 'qwen2'];
+const SUPPORTED = SUPPORTED_MODEL_TYPES;
 const ENDPOINT_KEY = 'webquant-demo:endpoint';
 
 interface Side {
-  client: LlamaWorkerClient;
-  model: RemoteLlamaModel;
+  client: ModelWorkerClient;
+  model: RemoteModel;
 }
 
 interface LayerStat {
@@ -211,7 +213,7 @@ async function load(): Promise<void> {
   env.endpoint = endpoint();
   const signal = abort.signal;
   const bars = new FileProgress($('files'));
-  const clients: LlamaWorkerClient[] = [];
+  const clients: ModelWorkerClient[] = [];
   try {
     setStatus('load-status', `Checking ${repo} on ${env.endpoint}…`);
     // config.json first: an unsupported architecture fails before any weights move.
@@ -331,22 +333,27 @@ function describeOptions(o: QuantizeModelOptions): string {
   return `${o.weights} ${g} ${o.mode === 'asymmetric' ? 'asym' : 'sym'} (W${w}A${a})`;
 }
 
-/** The `quantize()` options that reproduce what the model did to one layer. */
-function layerOptions(o: QuantizeModelOptions, inFeatures: number): QuantizeOptions {
-  if (o.weights === 'int8') return { bits: 8, mode: 'symmetric', granularity: 'per-channel', axis: 0 };
-  const bits = o.weights === 'int4' ? 4 : 2;
-  const mode = o.mode ?? 'symmetric';
-  const g = o.groupSize ?? 32;
-  if ((o.granularity ?? 'per-group') === 'per-group' && inFeatures % g === 0) return { bits, mode, granularity: 'per-group', groupSize: g };
-  return { bits, mode, granularity: 'per-channel', axis: 0 };
+/** The `quantize()` options that reproduce what the core did to one layer (from the report's data). */
+function layerOptions(l: LayerQuantSummary): QuantizeOptions {
+  const bits = l.bits as 8 | 4 | 2;
+  if (l.groupSize === l.inFeatures) return { bits, mode: l.mode, granularity: 'per-channel', axis: 0 };
+  return { bits, mode: l.mode, granularity: 'per-group', groupSize: l.groupSize };
 }
 
-function weightOf(name: string): TensorEntry | undefined {
-  const t = lab!.tensors.get(`${name}.weight`);
-  if (t) return t;
-  // A tied lm_head shares the embedding matrix.
-  if (name === 'lm_head') return lab!.tensors.get('model.embed_tokens.weight');
-  return undefined;
+// The embedding a tied output head shares, per architecture's HF names.
+const TIED_EMBEDDINGS = ['model.embed_tokens.weight', 'transformer.wte.weight', 'gpt_neox.embed_in.weight'];
+
+/** The float32 weight [out, in] of a linear layer (GPT-2's Conv1D [in, out] transposed). */
+function weightOf(name: string, out: number, inF: number): Float32Array | undefined {
+  let t = lab!.tensors.get(`${name}.weight`);
+  if (!t && (name === 'lm_head' || name === 'embed_out')) t = TIED_EMBEDDINGS.map((n) => lab!.tensors.get(n)).find((x) => x);
+  if (!t) return undefined;
+  const data = readFloat32(t);
+  const conv1d = lab!.config.model_type === 'gpt2' && /\.(c_attn|c_proj|c_fc)$/.test(name);
+  if (!data || !conv1d) return data;
+  const tr = new Float32Array(data.length);
+  for (let c = 0; c < inF; c++) for (let r = 0; r < out; r++) tr[r * inF + c] = data[c * out + r]!;
+  return tr;
 }
 
 const nextFrame = () => new Promise<void>((r) => setTimeout(r, 0));
@@ -390,10 +397,9 @@ async function runQuantize(): Promise<void> {
     for (let i = 0; i < summary.layers.length; i++) {
       const s = summary.layers[i]!;
       const stat: LayerStat = { name: s.name, rows: s.outFeatures, cols: s.inFeatures, quantized: s.quantized, scheme: s.scheme };
-      const entry = weightOf(s.name);
-      const data = entry ? readFloat32(entry) : undefined;
+      const data = weightOf(s.name, s.outFeatures, s.inFeatures);
       if (s.quantized && data) {
-        stat.options = layerOptions(options, s.inFeatures);
+        stat.options = layerOptions(s);
         const q = quantize(new Tensor(data, [s.outFeatures, s.inFeatures]), stat.options);
         try {
           Object.assign(stat, q.error());
@@ -430,7 +436,7 @@ let footprintChart: Chart<'bar'> | undefined;
 
 /** "model.layers.3.mlp.down_proj" -> "down_proj"; layer norms and the final norm are told apart. */
 function moduleKind(name: string): string {
-  if (name === 'model.norm') return 'norm (final)';
+  if (name === 'model.norm' || name === 'transformer.ln_f' || name === 'gpt_neox.final_layer_norm') return 'norm (final)';
   const last = name.split('.').pop() ?? name;
   return last;
 }
@@ -514,7 +520,7 @@ let histChart: Chart<'bar' | 'line', number[], string> | undefined;
 let rowErrChart: Chart<'line'> | undefined;
 
 function shortName(name: string): string {
-  return name.replace(/^model\.layers\.(\d+)\.(self_attn|mlp)\./, 'L$1.');
+  return name.replace(/^(?:model|transformer|gpt_neox)\.(?:layers|h)\.(\d+)\.(?:self_attn|mlp|attn|attention)?\.?/, 'L$1.');
 }
 
 function renderLayers(layers: LayerStat[]): void {
@@ -562,8 +568,7 @@ function renderLayers(layers: LayerStat[]): void {
 function renderLayer(name: string): void {
   const l = lab?.quantized?.layers.find((x) => x.name === name);
   if (!l) return;
-  const entry = weightOf(name);
-  const data = entry ? readFloat32(entry) : undefined;
+  const data = weightOf(name, l.rows, l.cols);
   $('hist-title').textContent = `Weight histogram · ${name} [${l.rows} × ${l.cols}] · ${l.scheme}`;
   if (!data) {
     $('layer-metrics').replaceChildren(h('p', { class: 'hint', text: 'This layer’s weights are not float tensors in the checkpoint.' }));

@@ -10,6 +10,7 @@
  * TTY, plain lines otherwise), loading a model's files from the Hub or a folder, atomic writes.
  * @packageDocumentation
  */
+import { AutoModelForCausalLM } from '../models/auto.js';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -17,7 +18,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WebQuantError } from '../errors.js';
 import { compareModels, perplexity, type CompareResult, type PerplexityResult } from '../eval/metrics.js';
 import { downloadModelFiles, type ModelFiles } from '../hub/model-files.js';
-import { LlamaForCausalLM, type LayerQuantOptions, type QuantizationSummary } from '../models/llama.js';
+import { CausalLM } from '../models/causal-lm.js';
+import { type LayerQuantOptions, type QuantizationSummary } from '../models/quant-options.js';
 import { init } from '../runtime/loader.js';
 
 const USAGE = `usage: webquant eval <repo|dir> --text FILE [options]
@@ -403,8 +405,8 @@ async function runEval(args: string[], out: NodeJS.WritableStream): Promise<void
   await init(v['no-simd'] ? { simd: false } : {});
   const files = await fetchModelFiles(source, quiet);
   const quantFiles = layer ? copyModelFiles(files) : undefined;
-  const fp32 = await LlamaForCausalLM.fromFiles(files, { name: source.label });
-  let qmodel: LlamaForCausalLM | undefined;
+  const fp32 = await AutoModelForCausalLM.fromFiles(files, { name: source.label });
+  let qmodel: CausalLM | undefined;
   try {
     let ids = fp32.tokenizer.encode(text);
     if (maxTokens !== undefined && ids.length > maxTokens) ids = ids.slice(0, maxTokens);
@@ -414,7 +416,7 @@ async function runEval(args: string[], out: NodeJS.WritableStream): Promise<void
     const stride = strideFlag ?? Math.max(1, Math.floor(window / 2));
     if (stride > window) throw new CliUsageError(`--stride ${stride} exceeds --window ${window}`, USAGE);
 
-    const evalPpl = (model: LlamaForCausalLM, label: string) => {
+    const evalPpl = (model: CausalLM, label: string) => {
       const bar = new ProgressBar(`perplexity ${label}`, { quiet });
       return withProgress(bar, () => perplexity(model, ids, { window, stride, progress: (p) => bar.update(p.done, p.total) }), (r) => `perplexity ${r.perplexity.toFixed(4)}`);
     };
@@ -428,7 +430,7 @@ async function runEval(args: string[], out: NodeJS.WritableStream): Promise<void
     };
 
     if (layer && quantFiles) {
-      qmodel = await LlamaForCausalLM.fromFiles(quantFiles, { name: source.label });
+      qmodel = await AutoModelForCausalLM.fromFiles(quantFiles, { name: source.label });
       const m = qmodel;
       const summary = await withProgress(new ProgressBar(`quantize ${quant}`, { quiet }), () => m.quantize(layer), describeQuantization);
       const scheme = [...new Set(summary.layers.filter((l) => l.quantized).map((l) => l.scheme))].join(', ');

@@ -11,9 +11,11 @@
  * `webquant eval` and `webquant quantize` are in eval.ts and quantize.ts.
  * @packageDocumentation
  */
+import { AutoModelForCausalLM } from '../models/auto.js';
 import path from 'node:path';
 import { WebQuantError } from '../errors.js';
-import { LlamaForCausalLM, type GenerateOptions, type QuantizeModelOptions } from '../models/llama.js';
+import { CausalLM, type GenerateOptions } from '../models/causal-lm.js';
+import { type QuantizeModelOptions } from '../models/quant-options.js';
 import { init } from '../runtime/loader.js';
 import { CliUsageError, evalCommand, numberFlag, parseCliArgs } from './eval.js';
 import { quantizeCommand } from './quantize.js';
@@ -102,7 +104,7 @@ async function generate(args: string[]): Promise<void> {
 
   const endpoint = v['hub-dir'] !== undefined ? path.resolve(v['hub-dir']) : v.endpoint;
   await init(v['no-simd'] ? { simd: false } : {});
-  const model = await LlamaForCausalLM.fromPretrained(repo, {
+  const model = await AutoModelForCausalLM.fromPretrained(repo, {
     ...(endpoint !== undefined ? { endpoint } : {}),
     ...(v.revision !== undefined ? { revision: v.revision } : {}),
   });

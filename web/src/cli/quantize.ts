@@ -11,13 +11,14 @@
  * once it is complete.
  * @packageDocumentation
  */
+import { AutoModelForCausalLM } from '../models/auto.js';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { WebQuantError } from '../errors.js';
 import type { ModelFiles } from '../hub/model-files.js';
 import { saveQuantized } from '../models/checkpoint.js';
-import { LlamaForCausalLM } from '../models/llama.js';
+import { CausalLM } from '../models/causal-lm.js';
 import { init } from '../runtime/loader.js';
 import {
   CliUsageError,
@@ -130,7 +131,7 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
     await writeGguf(files, format, source.repo, outDir, quiet, out);
     return;
   }
-  const model = await LlamaForCausalLM.fromFiles(files, { name: source.label });
+  const model = await AutoModelForCausalLM.fromFiles(files, { name: source.label });
   try {
     const summary = await withProgress(new ProgressBar(`quantize ${weights}`, { quiet }), () => model.quantize(layer!), describeQuantization);
     await withProgress(new ProgressBar(`save to ${outDir}`, { quiet }), () => saveAtomically(model, outDir));
@@ -160,7 +161,7 @@ async function writeGguf(files: ModelFiles, format: Exclude<Format, 'webquant'>,
  * file into place, config.json last: the folder only looks like a model once it is one, and a
  * failure leaves the earlier contents of `outDir` and no temporary folder behind.
  */
-async function saveAtomically(model: LlamaForCausalLM, outDir: string): Promise<void> {
+async function saveAtomically(model: CausalLM, outDir: string): Promise<void> {
   const tmp = path.join(outDir, `.webquant-save-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     await saveQuantized(model, { dir: tmp });

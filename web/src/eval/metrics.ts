@@ -6,10 +6,10 @@
  *
  * @example
  * ```ts
- * import { init, LlamaForCausalLM, quantizeModel, perplexity, compareModels, sampleStoryText } from 'webquant';
+ * import { init, AutoModelForCausalLM, quantizeModel, perplexity, compareModels, sampleStoryText } from 'webquant';
  * await init();
- * using fp32 = await LlamaForCausalLM.fromPretrained('karpathy/stories260K');
- * using q4 = await LlamaForCausalLM.fromPretrained('karpathy/stories260K');
+ * using fp32 = await AutoModelForCausalLM.fromPretrained('karpathy/stories260K');
+ * using q4 = await AutoModelForCausalLM.fromPretrained('karpathy/stories260K');
  * quantizeModel(q4, { weights: 'int4', groupSize: 32 });
  * const { ids } = await sampleStoryText(fp32, { seed: 1, tokens: 256, samples: 8 });
  * (await perplexity(q4, ids)).perplexity;            // ~ e^(mean NLL)
@@ -21,7 +21,7 @@ import { WebQuantError } from '../errors.js';
 
 /**
  * What the evaluation functions need from a model: its vocabulary size and context, teacher-forced
- * logits of every position, and (for text input) a tokenizer. {@link LlamaForCausalLM} is one.
+ * logits of every position, and (for text input) a tokenizer. a `CausalLM` is one.
  */
 export interface EvalModel {
   readonly config: { readonly vocabSize: number; readonly maxContext: number };
@@ -176,7 +176,7 @@ export function throwIfAborted(signal: AbortSignal | undefined, what: string): v
 function checkModel(model: unknown, what: string): EvalModel {
   const m = model as EvalModel | null;
   if (!m || typeof m !== 'object' || typeof m.logits !== 'function' || !m.config || !isInt(m.config.vocabSize)) {
-    invalid(`${what} must be a model with logits() and config (e.g. a LlamaForCausalLM)`);
+    invalid(`${what} must be a model with logits() and config (e.g. a CausalLM)`);
   }
   return m;
 }
@@ -401,7 +401,7 @@ export async function compareModels(reference: EvalModel, candidate: EvalModel, 
  */
 export async function sampleStoryText(model: SamplingModel, options: SampleTextOptions = {}): Promise<SampledText> {
   const m = checkModel(model, 'sampleStoryText: model') as SamplingModel;
-  if (typeof m.generate !== 'function') invalid('sampleStoryText: model must be able to generate (e.g. a LlamaForCausalLM)');
+  if (typeof m.generate !== 'function') invalid('sampleStoryText: model must be able to generate (e.g. a CausalLM)');
   if (options === null || typeof options !== 'object') invalid('sampleStoryText: options must be an object');
   const seed = options.seed ?? 0;
   const tokens = options.tokens ?? 256;

@@ -1,13 +1,13 @@
 /**
  * Mixed precision: measure how much each linear layer alone hurts the model when quantized
  * (a sensitivity report), choose bits per layer under a size budget, and apply the choice through
- * the per-layer overrides of {@link LlamaForCausalLM.quantize}.
+ * the per-layer overrides of `CausalLM.quantize`.
  *
  * @example
  * ```ts
- * import { init, LlamaForCausalLM, layerSensitivity, planMixedPrecision, applyPlan, sampleStoryText } from 'webquant';
+ * import { init, AutoModelForCausalLM, layerSensitivity, planMixedPrecision, applyPlan, sampleStoryText } from 'webquant';
  * await init();
- * const load = () => LlamaForCausalLM.fromPretrained('karpathy/stories260K');
+ * const load = () => AutoModelForCausalLM.fromPretrained('karpathy/stories260K');
  * const fp32 = await load();
  * const { ids } = await sampleStoryText(fp32, { seed: 1, samples: 4 });
  * const report = await layerSensitivity(load, { groupSize: 32 }, ids);
@@ -17,7 +17,8 @@
  * @packageDocumentation
  */
 import { WebQuantError } from '../errors.js';
-import type { LayerQuantOptions, LlamaForCausalLM, QuantizationSummary, WeightQuant } from '../models/llama.js';
+import type { CausalLM } from '../models/causal-lm.js';
+import type { LayerQuantOptions, QuantizationSummary, WeightQuant } from '../models/quant-options.js';
 import { chunk, Divergence, type EvalInput, throwIfAborted, toSequences } from './metrics.js';
 
 /** Weight types a layer can be given, from widest to narrowest. */
@@ -161,10 +162,10 @@ function schemeOf(weights: WeightQuant, o: SensitivityOptions): LayerQuantOption
   };
 }
 
-async function loadChecked(loadFresh: () => Promise<LlamaForCausalLM>, floatBytes: number | undefined, seen: Set<LlamaForCausalLM>): Promise<LlamaForCausalLM> {
+async function loadChecked(loadFresh: () => Promise<CausalLM>, floatBytes: number | undefined, seen: Set<CausalLM>): Promise<CausalLM> {
   const m = await loadFresh();
   if (!m || typeof m !== 'object' || typeof m.quantize !== 'function' || typeof m.logits !== 'function') {
-    invalid('layerSensitivity: loadFresh must resolve to a model (e.g. a LlamaForCausalLM)');
+    invalid('layerSensitivity: loadFresh must resolve to a model (e.g. a CausalLM)');
   }
   if (seen.has(m)) {
     invalid('layerSensitivity: loadFresh returned a model it had returned before; it must load a fresh float32 model on every call');
@@ -194,7 +195,7 @@ async function loadChecked(loadFresh: () => Promise<LlamaForCausalLM>, floatByte
  *   the same or a differently sized model; `aborted`; whatever loading and quantizing throw.
  */
 export async function layerSensitivity(
-  loadFresh: () => Promise<LlamaForCausalLM>,
+  loadFresh: () => Promise<CausalLM>,
   options: SensitivityOptions,
   ids: EvalInput,
 ): Promise<SensitivityReport> {
@@ -206,7 +207,7 @@ export async function layerSensitivity(
   const schemes: Partial<Record<WeightQuant, LayerQuantOptions>> = {};
   for (const c of choices) schemes[c] = schemeOf(c, options);
 
-  const seen = new Set<LlamaForCausalLM>();
+  const seen = new Set<CausalLM>();
   const reference = await loadChecked(loadFresh, undefined, seen);
   let windows: number[][];
   let refLogits: Float32Array[];
@@ -386,8 +387,8 @@ export function planMixedPrecision(sensitivity: SensitivityReport, options: Plan
  *   differs: another model, or one already quantized, whose layers would be re-quantized from
  *   quantized weights).
  */
-export async function applyPlan(model: LlamaForCausalLM, plan: MixedPrecisionPlan): Promise<QuantizationSummary> {
-  if (!model || typeof model !== 'object' || typeof model.quantize !== 'function') invalid('applyPlan: model must be a LlamaForCausalLM');
+export async function applyPlan(model: CausalLM, plan: MixedPrecisionPlan): Promise<QuantizationSummary> {
+  if (!model || typeof model !== 'object' || typeof model.quantize !== 'function') invalid('applyPlan: model must be a CausalLM');
   if (!plan || typeof plan !== 'object' || !Array.isArray(plan.layers) || plan.layers.length === 0 || !plan.overrides) {
     invalid('applyPlan: plan must come from planMixedPrecision');
   }

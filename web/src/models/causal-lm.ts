@@ -1,13 +1,15 @@
 /**
- * Llama-family causal language models (transformers' `LlamaForCausalLM`, and the `mistral` and
- * `qwen2` configs that share its graph) loaded from the Hub and run by the WebAssembly core, with
- * greedy or sampled generation, streaming, logits for evaluation and weight quantization.
+ * Causal language models of every architecture the core runs (`llama`, `mistral`, `qwen2`,
+ * `gpt2`, `gpt_neox`), loaded from the Hub and run by the WebAssembly core, with greedy or sampled
+ * generation, streaming, logits for evaluation and weight quantization. The architecture is
+ * chosen by config.json's `model_type` in C++; the per-architecture classes
+ * (`models/<arch>/`) only name which model types they accept.
  *
  * @example
  * ```ts
- * import { init, LlamaForCausalLM, quantizeModel } from 'webquant';
+ * import { init, AutoModelForCausalLM, quantizeModel } from 'webquant';
  * await init();
- * using model = await LlamaForCausalLM.fromPretrained('karpathy/stories260K');
+ * using model = await AutoModelForCausalLM.fromPretrained('karpathy/stories260K');
  * quantizeModel(model, { weights: 'int4', groupSize: 32 });
  * const { text } = await model.generate('Zoo', { maxNewTokens: 57 });
  * ```
@@ -20,14 +22,28 @@ import { allocOrThrow, checkStatus, copyIn } from '../runtime/heap.js';
 import { unwatch, watchForLeak } from '../runtime/lifetime.js';
 import { type Backend, getBackend, init } from '../runtime/loader.js';
 import type { WasmPointer } from '../runtime/module.js';
-import type { LlamaModelHandle, LlamaModule, WasmLayerReport, WasmLinearSpec, WasmLlamaConfig, WasmMemoryFootprint } from './llama-module.js';
+import type { ModelHandle, ModelModule } from './model-module.js';
+import {
+  buildQuantRequest,
+  invalid,
+  isInt,
+  summarizeQuantization,
+  type ModelMemoryFootprint,
+  type QuantizationSummary,
+  type QuantizeModelOptions,
+  type QuantRequest,
+} from './quant-options.js';
 import { Tokenizer } from './tokenizer.js';
 import { now, yieldToEventLoop } from './yield.js';
 
-/** `model_type` values of config.json that {@link LlamaForCausalLM} runs. */
-export const SUPPORTED_MODEL_TYPES: readonly string[] = ['llama', 'mistral', 'qwen2'];
+/**
+ * `model_type` values of config.json that webquant runs (the core's `supported_model_types()`;
+ * a unit test keeps the two lists equal). Any other model's weights can still be quantized with
+ * `quantizeCheckpoint`.
+ */
+export const SUPPORTED_MODEL_TYPES: readonly string[] = ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2'];
 
-/** Options of {@link LlamaForCausalLM.fromPretrained}. */
+/** Options of {@link CausalLM.fromPretrained}. */
 export interface FromPretrainedOptions {
   /** Branch, tag or commit (default: the Hub env's revision, `main`). */
   revision?: string;
@@ -41,7 +57,7 @@ export interface FromPretrainedOptions {
   maxContext?: number;
 }
 
-/** Options of {@link LlamaForCausalLM.fromFiles}. */
+/** Options of {@link CausalLM.fromFiles}. */
 export interface FromFilesOptions {
   /** KV-cache capacity in positions (default: the config's `max_position_embeddings`). */
   maxContext?: number;
@@ -50,11 +66,10 @@ export interface FromFilesOptions {
 }
 
 /** The model's shape as the core parsed it from config.json. */
-export interface LlamaConfigInfo {
+export interface ModelConfigInfo {
   modelType: string;
   vocabSize: number;
   hiddenSize: number;
-  intermediateSize: number;
   numLayers: number;
   numHeads: number;
   numKvHeads: number;
@@ -66,7 +81,7 @@ export interface LlamaConfigInfo {
   eosTokenIds: number[];
 }
 
-/** Options of {@link LlamaForCausalLM.generate} and {@link LlamaForCausalLM.stream}. */
+/** Options of {@link CausalLM.generate} and {@link CausalLM.stream}. */
 export interface GenerateOptions {
   /** Tokens to generate at most (default: generation_config `max_new_tokens`, else 128). */
   maxNewTokens?: number;
@@ -110,7 +125,7 @@ export interface GeneratedToken {
 /** Why generation ended. */
 export type FinishReason = 'eos' | 'length' | 'stop' | 'context';
 
-/** What {@link LlamaForCausalLM.generate} returns. */
+/** What {@link CausalLM.generate} returns. */
 export interface GenerationResult {
   /** The generated text (the continuation, without the prompt). */
   text: string;
@@ -132,150 +147,6 @@ export interface GenerationTimings {
   prefillTokensPerSecond: number;
   /** Tokens per second of the single-token steps (NaN with fewer than two generated tokens). */
   decodeTokensPerSecond: number;
-}
-
-/** Weight bit width of {@link quantizeModel}. */
-export type WeightQuant = 'int8' | 'int4' | 'int2';
-
-/** The quantization of one layer (or of the default). */
-export interface LayerQuantOptions {
-  /** Weight type: int8 (per output channel, symmetric), int4 or int2 (per group). */
-  weights: WeightQuant;
-  /** int4 / int2 only: `'symmetric'` (default) or `'asymmetric'` (with zero points). */
-  mode?: 'symmetric' | 'asymmetric';
-  /**
-   * int4 / int2: `'per-group'` (default) or `'per-channel'`; int8 is always per channel.
-   */
-  granularity?: 'per-channel' | 'per-group';
-  /** Per-group: elements per group along in_features (default 32). */
-  groupSize?: number;
-  /**
-   * `'float'` (default): W8A16 / W4A16 / W2A16, activations stay float32. `'int8'`: W8A8 / W4A8,
-   * activations quantized per token to int8 with integer dot products.
-   */
-  activations?: 'float' | 'int8';
-}
-
-/** Options of {@link quantizeModel}. */
-export interface QuantizeModelOptions extends LayerQuantOptions {
-  /**
-   * Module names left as they are: exact names or globs where `*` matches anything
-   * (default `['lm_head']`).
-   */
-  exclude?: string[];
-  /**
-   * Per-layer schemes (mixed precision): name or glob → scheme, or `'float'` to put a layer back
-   * to float32. The first matching entry (in insertion order) wins over the default.
-   */
-  overrides?: Record<string, LayerQuantOptions | 'float'>;
-}
-
-/** One linear layer in a {@link QuantizationSummary}. */
-export interface LayerQuantSummary {
-  /** HF module name, e.g. `model.layers.0.mlp.down_proj`. */
-  name: string;
-  outFeatures: number;
-  inFeatures: number;
-  /** False when the layer was excluded. */
-  quantized: boolean;
-  /** The layer's scheme after the call, e.g. `w4a16 g32 sym` or `f32`. */
-  scheme: string;
-  bytesBefore: number;
-  bytesAfter: number;
-  /** What the core noted: a fallback, an exclusion, tying. */
-  note: string;
-  /**
-   * True when per-group quantization was asked for but the group size does not divide
-   * in_features, so the layer uses per-channel scales instead (stories260K's down_proj: 172).
-   */
-  fallback: boolean;
-}
-
-/** What {@link quantizeModel} returns. */
-export interface QuantizationSummary {
-  layers: LayerQuantSummary[];
-  /** Names of layers whose per-group request fell back to per-channel scales. */
-  fallbacks: string[];
-  /** Names of layers left untouched. */
-  excluded: string[];
-  /** Parameter bytes of the linear layers before and after. */
-  bytesBefore: number;
-  bytesAfter: number;
-  /** The whole model's footprint after the call. */
-  footprint: ModelMemoryFootprint;
-}
-
-/** Bytes of parameters per module and in total (as the course's `get_memory_footprint`). */
-export interface ModelMemoryFootprint {
-  /** embed_tokens, every linear layer (lm_head last) and every norm. */
-  modules: { name: string; bytes: number }[];
-  embedding: number;
-  /** All linear layers except lm_head. */
-  linear: number;
-  norms: number;
-  /** 0 when lm_head is tied to the embedding and not quantized. */
-  lmHead: number;
-  /** embedding + linear + norms + lmHead. */
-  total: number;
-  /** Bytes currently allocated by the KV cache (not part of `total`). */
-  kvCache: number;
-}
-
-const SCHEME = { f32: 0, w8a16: 1, w4a16: 2, w2a16: 3, w8a8: 4, w4a8: 5 } as const;
-
-function invalid(message: string): never {
-  throw new WebQuantError('invalid_argument', message);
-}
-
-function isInt(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v);
-}
-
-/** Checks and maps one layer scheme to the core's spec. */
-function layerSpec(o: LayerQuantOptions, what: string): WasmLinearSpec {
-  if (o === null || typeof o !== 'object') invalid(`${what} must be an object`);
-  const activations = o.activations ?? 'float';
-  if (activations !== 'float' && activations !== 'int8') {
-    invalid(`${what}.activations must be 'float' or 'int8' (got ${String(o.activations)})`);
-  }
-  const mode = o.mode ?? 'symmetric';
-  if (mode !== 'symmetric' && mode !== 'asymmetric') {
-    invalid(`${what}.mode must be 'symmetric' or 'asymmetric' (got ${String(o.mode)})`);
-  }
-  const granularity = o.granularity ?? (o.weights === 'int8' ? 'per-channel' : 'per-group');
-  if (granularity !== 'per-channel' && granularity !== 'per-group') {
-    invalid(`${what}.granularity must be 'per-channel' or 'per-group' (got ${String(o.granularity)})`);
-  }
-  const groupSize = o.groupSize ?? 32;
-  if (!isInt(groupSize) || groupSize < 1) invalid(`${what}.groupSize must be a positive integer (got ${String(o.groupSize)})`);
-  switch (o.weights) {
-    case 'int8':
-      if (mode !== 'symmetric' || granularity !== 'per-channel') {
-        throw new WebQuantError(
-          'unsupported',
-          `${what}: int8 weights are quantized symmetric per output channel (W8A16 / W8A8); ` +
-            `mode '${mode}' with granularity '${granularity}' is not available for int8`,
-        );
-      }
-      return { scheme: activations === 'int8' ? SCHEME.w8a8 : SCHEME.w8a16, asymmetric: false, groupSize: 0 };
-    case 'int4':
-    case 'int2': {
-      if (o.weights === 'int2' && activations === 'int8') {
-        throw new WebQuantError('unsupported', `${what}: int2 weights with int8 activations (W2A8) are not available; use W2A16 (activations: 'float')`);
-      }
-      const scheme =
-        o.weights === 'int4' ? (activations === 'int8' ? SCHEME.w4a8 : SCHEME.w4a16) : SCHEME.w2a16;
-      return { scheme, asymmetric: mode === 'asymmetric', groupSize: granularity === 'per-group' ? groupSize : 0 };
-    }
-    default:
-      return invalid(`${what}.weights must be 'int8', 'int4' or 'int2' (got ${String((o as { weights?: unknown }).weights)})`);
-  }
-}
-
-/** `*` matches any run of characters (the core's module_name_matches). */
-function globMatches(pattern: string, name: string): boolean {
-  const re = new RegExp('^' + pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
-  return re.test(name);
 }
 
 function checkPromptIds(ids: readonly number[], vocab: number, what: string): number[] {
@@ -305,67 +176,80 @@ interface RunState {
  * @internal The JSON files a model was built from, kept so that it can be saved again
  * (checkpoint.ts); the weights are not kept.
  */
-export interface LlamaSourceFiles {
+export interface ModelSourceFiles {
   config: Record<string, unknown>;
   generationConfig?: Record<string, unknown>;
   tokenizer?: Record<string, unknown>;
   tokenizerConfig?: Record<string, unknown>;
 }
 
-/** @internal What checkpoint.ts needs from a model; not part of the public API. */
-export interface LlamaInternals {
-  readonly backend: Backend;
-  readonly source: LlamaSourceFiles;
-  /** Runs `fn` with the live handle once earlier calls have finished (the model's lock). */
-  exclusive<T>(fn: (handle: LlamaModelHandle) => T | Promise<T>): Promise<T>;
+/** A CausalLM class: the base or an architecture's subclass (what the static loaders run on). */
+export interface CausalLMClass<M extends CausalLM> {
+  readonly prototype: M;
+  /** The config.json `model_type` values it loads. */
+  readonly modelTypes: readonly string[];
+  readonly name: string;
 }
 
-const INTERNALS = new WeakMap<LlamaForCausalLM, LlamaInternals>();
+/** @internal What checkpoint.ts needs from a model; not part of the public API. */
+export interface ModelInternals {
+  readonly backend: Backend;
+  readonly source: ModelSourceFiles;
+  /** Runs `fn` with the live handle once earlier calls have finished (the model's lock). */
+  exclusive<T>(fn: (handle: ModelHandle) => T | Promise<T>): Promise<T>;
+}
+
+const INTERNALS = new WeakMap<CausalLM, ModelInternals>();
 
 /** @internal */
-export function llamaInternals(model: LlamaForCausalLM): LlamaInternals {
-  const i = model instanceof LlamaForCausalLM ? INTERNALS.get(model) : undefined;
-  if (!i) invalid('expected a LlamaForCausalLM');
+export function modelInternals(model: CausalLM): ModelInternals {
+  const i = model instanceof CausalLM ? INTERNALS.get(model) : undefined;
+  if (!i) invalid('expected a CausalLM');
   return i;
 }
 
 /** @internal Wraps a handle whose model was built elsewhere (streaming quantization). */
-export function llamaFromHandle(backend: Backend, handle: LlamaModelHandle, source: LlamaSourceFiles, name: string): LlamaForCausalLM {
+export function modelFromHandle(backend: Backend, handle: ModelHandle, source: ModelSourceFiles, name: string): CausalLM {
   const tokenizer = source.tokenizer ? Tokenizer.fromJSON(source.tokenizer, source.tokenizerConfig ?? {}) : undefined;
   if (!tokenizer) throw new WebQuantError('not_found', `${name} has no tokenizer.json; a tokenizer is needed to run the model on text`);
   // The constructor is private to the public API; this module-internal factory may call it.
-  return Reflect.construct(LlamaForCausalLM, [backend, handle, tokenizer, source.generationConfig ?? {}, name, source]) as LlamaForCausalLM;
+  return Reflect.construct(CausalLM as unknown as Function, [backend, handle, tokenizer, source.generationConfig ?? {}, name, source]) as CausalLM;
 }
 
 /**
- * A Llama-family causal LM running in WebAssembly. Owns C++ memory: call {@link dispose} (or
- * declare it with `using`) when done. Calls are serialized: a second `generate` waits for the
- * first to finish.
+ * A causal LM running in WebAssembly, of any architecture in {@link SUPPORTED_MODEL_TYPES}.
+ * Owns C++ memory: call {@link dispose} (or declare it with `using`) when done. Calls are
+ * serialized: a second `generate` waits for the first to finish. `LlamaForCausalLM`,
+ * `GPT2LMHeadModel` and `GPTNeoXForCausalLM` are the same class restricted to their model types;
+ * `AutoModelForCausalLM` picks one from config.json.
  */
-export class LlamaForCausalLM {
+export class CausalLM {
+  /** The config.json `model_type` values this class loads. */
+  static readonly modelTypes: readonly string[] = SUPPORTED_MODEL_TYPES;
+
   /** The tokenizer of the repo (from tokenizer.json / tokenizer_config.json). */
   readonly tokenizer: Tokenizer;
   /** The model's shape, as the core parsed config.json. */
-  readonly config: LlamaConfigInfo;
+  readonly config: ModelConfigInfo;
   /** The repo's generation_config.json (empty when it has none). */
   readonly generationConfig: Record<string, unknown>;
   /** The repo id it was loaded from (or the name given to fromFiles). */
   readonly name: string;
 
   readonly #backend: Backend;
-  #handle: LlamaModelHandle | undefined;
+  #handle: ModelHandle | undefined;
   #busy: Promise<void> = Promise.resolve();
   #running = 0;
   #disposePending = false;
   readonly #leakToken = {};
 
-  private constructor(
+  protected constructor(
     backend: Backend,
-    handle: LlamaModelHandle,
+    handle: ModelHandle,
     tokenizer: Tokenizer,
     generationConfig: Record<string, unknown>,
     name: string,
-    source: LlamaSourceFiles,
+    source: ModelSourceFiles,
   ) {
     this.#backend = backend;
     this.#handle = handle;
@@ -378,7 +262,7 @@ export class LlamaForCausalLM {
       bosTokenId: c.bosTokenId >= 0 ? c.bosTokenId : undefined,
       eosTokenIds: [...c.eosTokenIds],
     });
-    watchForLeak(this, 'LlamaForCausalLM', this.#leakToken);
+    watchForLeak(this, 'CausalLM', this.#leakToken);
     INTERNALS.set(this, {
       backend,
       source,
@@ -395,7 +279,7 @@ export class LlamaForCausalLM {
    *   (checked before the weights are downloaded), `not_found` for an unknown repo, and
    *   everything the Hub client and the loader throw.
    */
-  static async fromPretrained(repoId: string, options: FromPretrainedOptions = {}): Promise<LlamaForCausalLM> {
+  static async fromPretrained<M extends CausalLM>(this: CausalLMClass<M>, repoId: string, options: FromPretrainedOptions = {}): Promise<M> {
     const { revision, endpoint, signal, progress, maxContext } = options;
     const location = { ...(revision !== undefined ? { revision } : {}), ...(endpoint !== undefined ? { endpoint } : {}) };
     // config.json first: an unsupported architecture fails before megabytes of weights move.
@@ -406,14 +290,14 @@ export class LlamaForCausalLM {
     } catch (e) {
       throw new WebQuantError('corrupt_data', `config.json of ${repoId} is not valid JSON: ${(e as Error).message}`, { cause: e });
     }
-    checkModelType(config, repoId);
+    checkModelType(config, repoId, this);
     const files = await downloadModelFiles(repoId, {
       ...location,
       ...(signal ? { signal } : {}),
       ...(progress ? { progress } : {}),
     });
     throwIfAborted(signal, `loading ${repoId}`);
-    return LlamaForCausalLM.fromFiles(files, { name: repoId, ...(maxContext !== undefined ? { maxContext } : {}) });
+    return loadFromFiles(this, files, { name: repoId, ...(maxContext !== undefined ? { maxContext } : {}) });
   }
 
   /**
@@ -421,45 +305,8 @@ export class LlamaForCausalLM {
    * buffers are copied into the wasm heap once, converted to float32 by the core and freed; the
    * `files.weights` array is emptied so the JavaScript copies can be garbage-collected.
    */
-  static async fromFiles(files: ModelFiles, options: FromFilesOptions = {}): Promise<LlamaForCausalLM> {
-    const name = options.name ?? 'the model';
-    if (!files || typeof files !== 'object' || !files.config) invalid('fromFiles: files.config is required');
-    checkModelType(files.config, name);
-    if (!files.tokenizer) {
-      throw new WebQuantError('not_found', `${name} has no tokenizer.json; a tokenizer is needed to run the model on text`);
-    }
-    if (!Array.isArray(files.weights) || files.weights.length === 0) {
-      throw new WebQuantError('not_found', `${name} has no safetensors weights`);
-    }
-    const maxContext = options.maxContext ?? 0;
-    if (!isInt(maxContext) || maxContext < 0) invalid(`maxContext must be a non-negative integer (got ${String(options.maxContext)})`);
-    const tokenizer = Tokenizer.fromJSON(files.tokenizer, files.tokenizerConfig ?? {});
-
-    const backend = await backendOrInit();
-    const module = backend.module as LlamaModule;
-    if (typeof module.LlamaModelHandle !== 'function') {
-      throw new WebQuantError('unsupported', 'this build of the webquant core has no Llama bindings (bind_llama.cpp)');
-    }
-    const handle = new module.LlamaModelHandle();
-    const shards: { name: string; ptr: WasmPointer; byteLength: number }[] = [];
-    try {
-      // One copy per shard into the heap; drop the JS buffer right after so only one copy lives.
-      while (files.weights.length > 0) {
-        const w = files.weights.shift()!;
-        shards.push({ name: w.name, ptr: copyIn(module, w.bytes, w.name), byteLength: w.bytes.byteLength });
-      }
-      checkStatus(handle.load(JSON.stringify(files.config), shards, maxContext));
-    } catch (e) {
-      handle.delete();
-      throw e;
-    } finally {
-      for (const s of shards) module._free(s.ptr);
-    }
-    const source: LlamaSourceFiles = { config: files.config };
-    if (files.generationConfig) source.generationConfig = files.generationConfig;
-    if (files.tokenizer) source.tokenizer = files.tokenizer;
-    if (files.tokenizerConfig) source.tokenizerConfig = files.tokenizerConfig;
-    return new LlamaForCausalLM(backend, handle, tokenizer, files.generationConfig ?? {}, name, source);
+  static async fromFiles<M extends CausalLM>(this: CausalLMClass<M>, files: ModelFiles, options: FromFilesOptions = {}): Promise<M> {
+    return loadFromFiles(this, files, options);
   }
 
   /** True once {@link dispose} has been called. */
@@ -467,7 +314,7 @@ export class LlamaForCausalLM {
     return this.#handle === undefined || this.#disposePending;
   }
 
-  #live(): LlamaModelHandle {
+  #live(): ModelHandle {
     if (!this.#handle || this.#disposePending) throw new WebQuantError('disposed', `${this.name} was disposed`);
     return this.#handle;
   }
@@ -704,7 +551,7 @@ export class LlamaForCausalLM {
     const handle = this.#live();
     const report = handle.quantize(request.wasm);
     checkStatus(report);
-    return summarizeQuantization(request, report.layers, handle.memoryFootprint());
+    return summarizeQuantization(report.layers, handle.memoryFootprint());
   }
 
   /** Synchronous quantize, for callers that know no generation is running (quantizeModel). */
@@ -739,65 +586,62 @@ export class LlamaForCausalLM {
   }
 }
 
-/** @internal The summary of a quantize report (also used by streaming quantization). */
-export function summarizeQuantization(request: QuantRequest, report: WasmLayerReport[], footprint: WasmMemoryFootprint): QuantizationSummary {
-  const layers: LayerQuantSummary[] = report.map((l) => {
-    const spec = request.specFor(l.name);
-    const fallback = l.quantized && spec !== undefined && spec.scheme !== SCHEME.f32 && spec.groupSize > 0 && l.inFeatures % spec.groupSize !== 0;
-    return { ...l, fallback };
-  });
-  return {
-    layers,
-    fallbacks: layers.filter((l) => l.fallback).map((l) => l.name),
-    excluded: layers.filter((l) => !l.quantized).map((l) => l.name),
-    bytesBefore: layers.reduce((s, l) => s + l.bytesBefore, 0),
-    bytesAfter: layers.reduce((s, l) => s + l.bytesAfter, 0),
-    footprint,
-  };
-}
-
-/** @internal */
-export interface QuantRequest {
-  wasm: { default: WasmLinearSpec; exclude: string[]; overrides: (WasmLinearSpec & { pattern: string })[] };
-  /** The effective spec of a layer (undefined when excluded). */
-  specFor(name: string): WasmLinearSpec | undefined;
-}
-
-/** @internal Checks quantize options and maps them to the core's form. */
-export function buildQuantRequest(options: QuantizeModelOptions): QuantRequest {
-  if (options === null || typeof options !== 'object') invalid('quantize options must be an object');
-  const def = layerSpec(options, 'options');
-  const exclude = options.exclude ?? ['lm_head'];
-  if (!Array.isArray(exclude) || exclude.some((e) => typeof e !== 'string')) invalid('options.exclude must be an array of strings');
-  const overrides: (WasmLinearSpec & { pattern: string })[] = [];
-  if (options.overrides !== undefined) {
-    if (options.overrides === null || typeof options.overrides !== 'object' || Array.isArray(options.overrides)) {
-      invalid('options.overrides must be an object mapping module names (or globs) to schemes');
-    }
-    for (const [pattern, o] of Object.entries(options.overrides)) {
-      const spec: WasmLinearSpec = o === 'float' ? { scheme: SCHEME.f32, asymmetric: false, groupSize: 0 } : layerSpec(o, `options.overrides[${JSON.stringify(pattern)}]`);
-      overrides.push({ pattern, ...spec });
-    }
+async function loadFromFiles<M extends CausalLM>(cls: CausalLMClass<M>, files: ModelFiles, options: FromFilesOptions): Promise<M> {
+  const name = options.name ?? 'the model';
+  if (!files || typeof files !== 'object' || !files.config) invalid('fromFiles: files.config is required');
+  checkModelType(files.config, name, cls);
+  if (!files.tokenizer) {
+    throw new WebQuantError('not_found', `${name} has no tokenizer.json; a tokenizer is needed to run the model on text`);
   }
-  return {
-    wasm: { default: def, exclude: [...exclude], overrides },
-    specFor(name) {
-      if (exclude.some((p) => globMatches(p, name))) return undefined;
-      return overrides.find((o) => globMatches(o.pattern, name)) ?? def;
-    },
-  };
+  if (!Array.isArray(files.weights) || files.weights.length === 0) {
+    throw new WebQuantError('not_found', `${name} has no safetensors weights`);
+  }
+  const maxContext = options.maxContext ?? 0;
+  if (!isInt(maxContext) || maxContext < 0) invalid(`maxContext must be a non-negative integer (got ${String(options.maxContext)})`);
+  const tokenizer = Tokenizer.fromJSON(files.tokenizer, files.tokenizerConfig ?? {});
+
+  const backend = await backendOrInit();
+  const module = backend.module as ModelModule;
+  if (typeof module.ModelHandle !== 'function') {
+    throw new WebQuantError('unsupported', 'this build of the webquant core has no model bindings (bind_model.cpp)');
+  }
+  const handle = new module.ModelHandle();
+  const shards: { name: string; ptr: WasmPointer; byteLength: number }[] = [];
+  try {
+    // One copy per shard into the heap; drop the JS buffer right after so only one copy lives.
+    while (files.weights.length > 0) {
+      const w = files.weights.shift()!;
+      shards.push({ name: w.name, ptr: copyIn(module, w.bytes, w.name), byteLength: w.bytes.byteLength });
+    }
+    checkStatus(handle.load(JSON.stringify(files.config), shards, maxContext));
+  } catch (e) {
+    handle.delete();
+    throw e;
+  } finally {
+    for (const s of shards) module._free(s.ptr);
+  }
+  const source: ModelSourceFiles = { config: files.config };
+  if (files.generationConfig) source.generationConfig = files.generationConfig;
+  if (files.tokenizer) source.tokenizer = files.tokenizer;
+  if (files.tokenizerConfig) source.tokenizerConfig = files.tokenizerConfig;
+  const args = [backend, handle, tokenizer, files.generationConfig ?? {}, name, source];
+  return Reflect.construct(CausalLM as unknown as Function, args, cls as unknown as Function) as M;
 }
 
-function checkModelType(config: unknown, name: string): void {
+
+function checkModelType(config: unknown, name: string, cls: CausalLMClass<CausalLM>): void {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
     throw new WebQuantError('corrupt_data', `config.json of ${name} must hold a JSON object`);
   }
   const type = (config as { model_type?: unknown }).model_type;
-  if (typeof type !== 'string' || !SUPPORTED_MODEL_TYPES.includes(type)) {
+  if (typeof type !== 'string' || !cls.modelTypes.includes(type)) {
+    const known = SUPPORTED_MODEL_TYPES.includes(type as string);
     throw new WebQuantError(
       'unsupported',
-      `${name}: model_type ${type === undefined ? '(missing)' : JSON.stringify(type)} is not supported; ` +
-        `supported model types: ${SUPPORTED_MODEL_TYPES.join(', ')}`,
+      `${name}: model_type ${type === undefined ? '(missing)' : JSON.stringify(type)} is not supported` +
+        (known ? ` by ${cls.name} (use AutoModelForCausalLM)` : '') +
+        `; supported model types: ${cls.modelTypes.join(', ')}` +
+        (known ? '' : ' (quantizeCheckpoint quantizes the weights of any model type)'),
     );
   }
   // A quantized checkpoint of another method fails before its weights are downloaded.
@@ -822,8 +666,9 @@ async function backendOrInit(): Promise<Backend> {
 
 /**
  * Replaces the model's linear layers with quantized ones, in place ("replace layers with quantized
- * layers" of the course): every q/k/v/o/gate/up/down projection (and lm_head unless excluded, the
- * default) gets the scheme of `options`, or of the first matching entry of `options.overrides`.
+ * layers" of the course), whatever the architecture: every linear module (the output head only
+ * when `exclude` does not name it; by default it does) gets the scheme of `options`, or of the
+ * first matching entry of `options.overrides`.
  * Per-group requests on a layer whose in_features the group size does not divide fall back to
  * per-channel scales, and the summary lists them (`fallbacks`).
  *
@@ -836,7 +681,7 @@ async function backendOrInit(): Promise<Backend> {
  * s.fallbacks; // ['model.layers.0.mlp.down_proj', ...] for stories260K (172 % 32 != 0)
  * ```
  */
-export function quantizeModel(model: LlamaForCausalLM, options: QuantizeModelOptions): QuantizationSummary {
-  if (!(model instanceof LlamaForCausalLM)) invalid('quantizeModel: model must be a LlamaForCausalLM');
+export function quantizeModel(model: CausalLM, options: QuantizeModelOptions): QuantizationSummary {
+  if (!(model instanceof CausalLM)) invalid('quantizeModel: model must be a CausalLM');
   return model.quantizeSync(options);
 }

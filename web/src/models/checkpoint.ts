@@ -5,7 +5,7 @@
  * A saved model is a Hub-layout folder — `config.json` with a `quantization_config`,
  * `model.safetensors` (or shards and `model.safetensors.index.json`) holding the integer / packed
  * weights, scales and zero points, and the tokenizer files — that loads back through
- * {@link LlamaForCausalLM.fromPretrained} / {@link LlamaForCausalLM.fromFiles} (from a Hub mirror,
+ * `CausalLM.fromPretrained` / `CausalLM.fromFiles` (from a Hub mirror,
  * a local folder in Node, or the Origin Private File System) with bit-identical logits. The exact
  * tensor names and metadata are documented in `cpp/include/webquant/llama_checkpoint.h`.
  *
@@ -25,19 +25,10 @@ import { shardsOfIndex, type ModelFiles } from '../hub/model-files.js';
 import { allocOrThrow } from '../runtime/heap.js';
 import { type Backend, getBackend, init } from '../runtime/loader.js';
 import type { WasmStatus } from '../runtime/module.js';
-import {
-  buildQuantRequest,
-  type FromFilesOptions,
-  LlamaForCausalLM,
-  llamaFromHandle,
-  llamaInternals,
-  type LlamaSourceFiles,
-  type QuantizationSummary,
-  type QuantizeModelOptions,
-  SUPPORTED_MODEL_TYPES,
-  summarizeQuantization,
-} from './llama.js';
-import type { LlamaModelHandle, LlamaModule, WasmLayerReport, WasmModelQuantOptions } from './llama-module.js';
+import { AutoModelForCausalLM } from './auto.js';
+import { type FromFilesOptions, CausalLM, modelFromHandle, modelInternals, type ModelSourceFiles, SUPPORTED_MODEL_TYPES } from './causal-lm.js';
+import { buildQuantRequest, type QuantizationSummary, type QuantizeModelOptions, summarizeQuantization } from './quant-options.js';
+import type { ModelHandle, ModelModule, WasmLayerReport, WasmModelQuantOptions } from './model-module.js';
 
 /** One file of a saved model folder. */
 export interface SavedFile {
@@ -66,9 +57,9 @@ export interface SaveQuantizedOptions {
   signal?: AbortSignal;
 }
 
-// The Embind classes of bind_checkpoint.cpp and the handle methods they pair with.
+// The Embind classes of bind_checkpoint.cpp; models cross as the ModelHandle object itself.
 interface CheckpointWriter {
-  save(modelPtr: number, configJson: string, maxShardBytes: number): WasmStatus & { files: { name: string; ptr: number; byteLength: number }[] };
+  save(handle: ModelHandle, configJson: string, maxShardBytes: number): WasmStatus & { files: { name: string; ptr: number; byteLength: number }[] };
   clear(): void;
   delete(): void;
 }
@@ -76,15 +67,14 @@ interface StreamingQuantizer {
   begin(configJson: string, options: WasmModelQuantOptions, maxContext: number): WasmStatus & { expected: number };
   addShard(name: string, ptr: number, byteLength: number): WasmStatus & { seen: number; expected: number };
   missing(): string[];
-  finish(): WasmStatus & { ticket: number; layers: WasmLayerReport[] };
+  /** Builds the model into `handle` (replacing what it held). */
+  finish(handle: ModelHandle): WasmStatus & { layers: WasmLayerReport[] };
   delete(): void;
 }
-interface CheckpointModule extends LlamaModule {
+interface CheckpointModule extends ModelModule {
   CheckpointWriter?: new () => CheckpointWriter;
-  LlamaStreamingQuantizer?: new () => StreamingQuantizer;
-  discardParkedModel(ticket: number): boolean;
+  StreamingQuantizer?: new () => StreamingQuantizer;
 }
-type CheckpointHandle = LlamaModelHandle & { modelPtr(): number; adopt(ticket: number): WasmStatus };
 
 function fail(code: ConstructorParameters<typeof WebQuantError>[0], message: string, cause?: unknown): never {
   throw new WebQuantError(code, message, cause === undefined ? undefined : { cause });
@@ -98,9 +88,9 @@ function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
   if (signal?.aborted) fail('aborted', `${what} was aborted`, signal.reason);
 }
 
-function checkModule(module: LlamaModule): CheckpointModule {
+function checkModule(module: ModelModule): CheckpointModule {
   const m = module as CheckpointModule;
-  if (typeof m.CheckpointWriter !== 'function' || typeof m.LlamaStreamingQuantizer !== 'function') {
+  if (typeof m.CheckpointWriter !== 'function' || typeof m.StreamingQuantizer !== 'function') {
     fail('unsupported', 'this build of the webquant core has no checkpoint bindings (bind_checkpoint.cpp)');
   }
   return m;
@@ -110,7 +100,7 @@ const encoder = new TextEncoder();
 const json = (v: unknown, indent?: number): Uint8Array<ArrayBuffer> => encoder.encode(JSON.stringify(v, null, indent) + '\n') as Uint8Array<ArrayBuffer>;
 
 /** The tokenizer / generation files of a model, as they are saved next to the weights. */
-function sideFiles(source: LlamaSourceFiles): SavedFile[] {
+function sideFiles(source: ModelSourceFiles): SavedFile[] {
   const out: SavedFile[] = [];
   if (source.generationConfig) out.push({ name: 'generation_config.json', bytes: json(source.generationConfig, 2) });
   if (source.tokenizer) out.push({ name: 'tokenizer.json', bytes: json(source.tokenizer) });
@@ -119,13 +109,13 @@ function sideFiles(source: LlamaSourceFiles): SavedFile[] {
 }
 
 /** Serializes the model (under its lock) into the files of a saved folder. */
-async function serialize(model: LlamaForCausalLM, maxShardBytes: number): Promise<SavedFile[]> {
-  const internals = llamaInternals(model);
-  const module = checkModule(internals.backend.module as LlamaModule);
+async function serialize(model: CausalLM, maxShardBytes: number): Promise<SavedFile[]> {
+  const internals = modelInternals(model);
+  const module = checkModule(internals.backend.module as ModelModule);
   const files = await internals.exclusive((handle) => {
     const writer = new module.CheckpointWriter!();
     try {
-      const r = writer.save((handle as CheckpointHandle).modelPtr(), JSON.stringify(internals.source.config), maxShardBytes);
+      const r = writer.save(handle, JSON.stringify(internals.source.config), maxShardBytes);
       checkStatus(r);
       // Copy out now: the writer's buffers die with it, and HEAPU8 is read afresh per file.
       return r.files.map((f) => ({ name: f.name, bytes: module.HEAPU8.slice(f.ptr, f.ptr + f.byteLength) as Uint8Array<ArrayBuffer> }));
@@ -200,8 +190,8 @@ async function writeFolder(files: SavedFile[], options: SaveQuantizedOptions): P
  * @throws WebQuantError `disposed`, `invalid_argument` (existing `dir` without `overwrite`, bad
  *   options), `aborted`, `unsupported` (`dir` outside Node), `network` (a file system error)
  */
-export async function saveQuantized(model: LlamaForCausalLM, options: SaveQuantizedOptions = {}): Promise<SavedFile[]> {
-  if (!(model instanceof LlamaForCausalLM)) fail('invalid_argument', 'saveQuantized: model must be a LlamaForCausalLM');
+export async function saveQuantized(model: CausalLM, options: SaveQuantizedOptions = {}): Promise<SavedFile[]> {
+  if (!(model instanceof CausalLM)) fail('invalid_argument', 'saveQuantized: model must be a CausalLM');
   if (options === null || typeof options !== 'object') fail('invalid_argument', 'saveQuantized options must be an object');
   const maxShardBytes = options.maxShardBytes ?? 0;
   if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes < 0) {
@@ -222,7 +212,7 @@ export async function saveQuantized(model: LlamaForCausalLM, options: SaveQuanti
  * user keeps them in one folder; that folder loads back with `fromFiles` or from a Hub mirror.
  * Returns the files.
  */
-export async function downloadQuantized(model: LlamaForCausalLM, options: Omit<SaveQuantizedOptions, 'dir' | 'overwrite'> = {}): Promise<SavedFile[]> {
+export async function downloadQuantized(model: CausalLM, options: Omit<SaveQuantizedOptions, 'dir' | 'overwrite'> = {}): Promise<SavedFile[]> {
   const doc = (globalThis as { document?: Document }).document;
   if (!doc || typeof URL.createObjectURL !== 'function') {
     fail('unsupported', 'downloadQuantized needs a browser page (document and URL.createObjectURL); in Node use saveQuantized({ dir })');
@@ -281,7 +271,7 @@ async function writeOpfsFile(dir: FileSystemDirectoryHandle, name: string, bytes
  * replacing an earlier save of that name. The folder is marked complete only after every file is
  * written; on failure it is removed, so {@link loadFromOPFS} never sees half a model.
  */
-export async function saveToOPFS(model: LlamaForCausalLM, name: string, options: Omit<SaveQuantizedOptions, 'dir' | 'overwrite'> = {}): Promise<SavedFile[]> {
+export async function saveToOPFS(model: CausalLM, name: string, options: Omit<SaveQuantizedOptions, 'dir' | 'overwrite'> = {}): Promise<SavedFile[]> {
   checkOpfsName(name);
   const root = await opfsRoot();
   const files = await saveQuantized(model, { ...options, progress: undefined });
@@ -329,7 +319,7 @@ export async function deleteFromOPFS(name: string): Promise<void> {
  *
  * @throws WebQuantError `not_found` for an unknown or incomplete save
  */
-export async function loadFromOPFS(name: string, options: FromFilesOptions = {}): Promise<LlamaForCausalLM> {
+export async function loadFromOPFS(name: string, options: FromFilesOptions = {}): Promise<CausalLM> {
   checkOpfsName(name);
   const root = await opfsRoot();
   const dir = await root.getDirectoryHandle(name).catch(() => fail('not_found', `no model named ${name} in the Origin Private File System`));
@@ -368,7 +358,7 @@ export async function loadFromOPFS(name: string, options: FromFilesOptions = {})
       files.weights.push({ name: shard, bytes: b });
     }
   }
-  return LlamaForCausalLM.fromFiles(files, { name, ...options });
+  return AutoModelForCausalLM.fromFiles(files, { name, ...options });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -411,7 +401,7 @@ export interface QuantizeStreamingOptions {
 /** What {@link quantizeStreaming} returns. */
 export interface StreamingResult {
   /** The quantized model (dispose it when done). */
-  model: LlamaForCausalLM;
+  model: CausalLM;
   /** As {@link quantizeModel} reports. */
   summary: QuantizationSummary;
   /** Safetensors files read, in order. */
@@ -471,12 +461,16 @@ export async function quantizeStreaming(repo: string, options: QuantizeStreaming
   const config = (await getJson('config.json', true))!;
   const type = config.model_type;
   if (typeof type !== 'string' || !SUPPORTED_MODEL_TYPES.includes(type)) {
-    fail('unsupported', `${repo}: model_type ${JSON.stringify(type)} is not supported; supported model types: ${SUPPORTED_MODEL_TYPES.join(', ')}`);
+    fail(
+      'unsupported',
+      `${repo}: model_type ${JSON.stringify(type)} is not supported; supported model types: ${SUPPORTED_MODEL_TYPES.join(', ')} ` +
+        '(quantizeCheckpoint quantizes the weights of any model type)',
+    );
   }
   if (config.quantization_config !== undefined) {
     fail('unsupported', `${repo} is already quantized (config.json has quantization_config); load it with fromPretrained`);
   }
-  const source: LlamaSourceFiles = { config };
+  const source: ModelSourceFiles = { config };
   const gen = await getJson('generation_config.json', false);
   if (gen) source.generationConfig = gen;
   const tok = await getJson('tokenizer.json', false);
@@ -504,12 +498,11 @@ export async function quantizeStreaming(repo: string, options: QuantizeStreaming
   }));
 
   const backend = await backendOrInit();
-  const module = checkModule(backend.module as LlamaModule);
+  const module = checkModule(backend.module as ModelModule);
   let peak = module.memoryBytes();
   let peakUsed = module.heapUsedBytes();
-  const quantizer = new module.LlamaStreamingQuantizer!();
-  let handle: CheckpointHandle | undefined;
-  let ticket = 0;
+  const quantizer = new module.StreamingQuantizer!();
+  let handle: ModelHandle | undefined;
   let buffer = 0;
   let capacity = Math.max(0, ...sizes);
   try {
@@ -547,25 +540,21 @@ export async function quantizeStreaming(repo: string, options: QuantizeStreaming
     }
     if (buffer !== 0) module._free(buffer);
     buffer = 0;
-    const done = quantizer.finish();
+    handle = new module.ModelHandle();
+    const done = quantizer.finish(handle);
     if (done.code === 7 /* not_found */) {
       const missing = quantizer.missing();
       fail('not_found', `${repo}: ${done.message}${missing.length > 1 ? ` (first missing: ${missing.slice(0, 5).join(', ')})` : ''}`);
     }
     checkStatus(done);
-    ticket = done.ticket;
-    handle = new module.LlamaModelHandle() as CheckpointHandle;
-    checkStatus(handle.adopt(ticket));
-    ticket = 0;
     peak = Math.max(peak, module.memoryBytes());
-    const model = llamaFromHandle(backend, handle, source, repo);
-    const summary = summarizeQuantization(request, done.layers, handle.memoryFootprint());
+    const model = modelFromHandle(backend, handle!, source, repo);
+    const summary = summarizeQuantization(done.layers, handle!.memoryFootprint());
     handle = undefined; // owned by the model now
     return { model, summary, shards, peakWasmMemoryBytes: peak, peakHeapUsedBytes: Math.max(peakUsed, module.heapUsedBytes()) };
   } finally {
     if (buffer !== 0) module._free(buffer);
     quantizer.delete();
-    if (ticket !== 0) module.discardParkedModel(ticket);
     handle?.delete();
   }
 }

@@ -18,12 +18,13 @@
  * ```
  * @packageDocumentation
  */
+import { LlamaForCausalLM } from './llama/index.js';
 import { WebQuantError } from '../errors.js';
 import type { ModelFiles } from '../hub/model-files.js';
 import { checkStatus, copyIn, takeBuffer } from '../runtime/heap.js';
 import { type Backend, getBackend, init } from '../runtime/loader.js';
 import type { WasmBuffer, WasmPointer, WasmStatus, WebQuantModule } from '../runtime/module.js';
-import { LlamaForCausalLM } from './llama.js';
+import { CausalLM } from './causal-lm.js';
 
 /** Tensor encoding of the exported 2-D weights (norms are always F32). */
 export type GgufType = 'f32' | 'f16' | 'q8_0' | 'q4_0';

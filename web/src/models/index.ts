@@ -1,27 +1,43 @@
 /**
- * Models: the Llama-family causal LM, its tokenizer, and the same API behind a Web Worker.
+ * Models: causal LMs of every supported architecture (one class, restricted per architecture),
+ * AutoModelForCausalLM / pipeline, the tokenizer, and the same API behind a Web Worker.
  * (worker.ts is the worker's entry point and is deliberately not exported here.)
  * @packageDocumentation
  */
 export {
-  LlamaForCausalLM,
+  CausalLM,
   quantizeModel,
   SUPPORTED_MODEL_TYPES,
+  type CausalLMClass,
   type FromPretrainedOptions,
   type FromFilesOptions,
-  type LlamaConfigInfo,
+  type ModelConfigInfo,
   type GenerateOptions,
   type GeneratedToken,
   type GenerationResult,
   type GenerationTimings,
   type FinishReason,
+} from './causal-lm.js';
+export {
   type WeightQuant,
   type LayerQuantOptions,
   type QuantizeModelOptions,
   type LayerQuantSummary,
   type QuantizationSummary,
   type ModelMemoryFootprint,
-} from './llama.js';
+} from './quant-options.js';
+export { LlamaForCausalLM } from './llama/index.js';
+export { GPT2LMHeadModel } from './gpt2/index.js';
+export { GPTNeoXForCausalLM } from './gpt_neox/index.js';
+export {
+  AutoModelForCausalLM,
+  causalLMClassFor,
+  pipeline,
+  type PipelineOptions,
+  type PipelineTask,
+  type TextGenerationOutput,
+  type TextGenerationPipeline,
+} from './auto.js';
 export {
   Tokenizer,
   StreamDecoder,
@@ -33,8 +49,8 @@ export {
   type ChatTemplateOptions,
 } from './tokenizer.js';
 export {
-  LlamaWorkerClient,
-  RemoteLlamaModel,
+  ModelWorkerClient,
+  RemoteModel,
   createModelWorker,
   type WorkerLike,
   type ModelWorkerOptions,

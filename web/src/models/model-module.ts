@@ -1,5 +1,5 @@
 /**
- * TypeScript view of the Llama bindings (`cpp/bindings/bind_llama.cpp`). Every fallible call
+ * TypeScript view of the model bindings (`cpp/bindings/bind_model.cpp`, `model_handle.h`). Every fallible call
  * returns an object with `{code, message}` instead of throwing; pointers are heap offsets.
  * @packageDocumentation
  */
@@ -19,11 +19,10 @@ export interface WasmStep extends WasmStatus {
 }
 
 /** The model's parsed config, as the core understood it. */
-export interface WasmLlamaConfig {
+export interface WasmModelConfig {
   modelType: string;
   vocabSize: number;
   hiddenSize: number;
-  intermediateSize: number;
   numLayers: number;
   numHeads: number;
   numKvHeads: number;
@@ -46,20 +45,33 @@ export interface WasmLinearSpec {
 /** Options of `quantize`. */
 export interface WasmModelQuantOptions {
   default: WasmLinearSpec;
-  exclude: string[];
+  /** Absent: the core's default (the output heads lm_head / embed_out). */
+  exclude?: string[];
   overrides: (WasmLinearSpec & { pattern: string })[];
 }
 
-/** One line of the quantize report. */
+/** One line of the quantize report: the core's decision for the layer, as data. */
 export interface WasmLayerReport {
   name: string;
   outFeatures: number;
   inFeatures: number;
   quantized: boolean;
+  /** LinearLayer::describe(), e.g. `w4a16 g32 sym`. */
   scheme: string;
   bytesBefore: number;
   bytesAfter: number;
   note: string;
+  /** `LinearScheme` id. */
+  schemeId: number;
+  /** 8, 4, 2; 32 for float32. */
+  bits: number;
+  asymmetric: boolean;
+  /** == inFeatures for per channel; 0 for float32. */
+  groupSize: number;
+  /** "172 % 32 != 0" when per-group fell back to per channel, else "". */
+  fallback: string;
+  /** A float32 head reading the tied embedding. */
+  tied: boolean;
 }
 
 /** Result of `quantize`. On error, `layers` lists the layers handled before it. */
@@ -73,17 +85,30 @@ export interface WasmMemoryFootprint {
   embedding: number;
   linear: number;
   norms: number;
+  other: number;
   lmHead: number;
   total: number;
   kvCache: number;
 }
 
-/** The Embind class owning one `webquant::LlamaModel`. Must be `delete()`d. */
-export interface LlamaModelHandle {
+/** One linear module of a loaded model. */
+export interface WasmLinearInfo {
+  name: string;
+  outFeatures: number;
+  inFeatures: number;
+  bias: boolean;
+  /** The output head. */
+  head: boolean;
+  /** Tied to the embedding (reads it while not quantized). */
+  tied: boolean;
+}
+
+/** The Embind class owning one `webquant::CausalLM` (any architecture). Must be `delete()`d. */
+export interface ModelHandle {
   /** shards: safetensors files already in the heap (the caller frees them after the call). */
   load(configJson: string, shards: { name: string; ptr: WasmPointer; byteLength: number }[], maxContext: number): WasmStatus;
   loaded(): boolean;
-  config(): WasmLlamaConfig;
+  config(): WasmModelConfig;
   position(): number;
   reset(): void;
   /** `tokens`: n int32 ids in the heap. */
@@ -93,11 +118,14 @@ export interface LlamaModelHandle {
   decode(token: number): WasmStep;
   quantize(options: WasmModelQuantOptions): WasmQuantReport;
   memoryFootprint(): WasmMemoryFootprint;
+  linearLayers(): WasmLinearInfo[];
   delete(): void;
   isDeleted(): boolean;
 }
 
-/** The core module with the Llama bindings. */
-export interface LlamaModule extends WebQuantModule {
-  LlamaModelHandle: new () => LlamaModelHandle;
+/** The core module with the model bindings. */
+export interface ModelModule extends WebQuantModule {
+  ModelHandle: new () => ModelHandle;
+  /** The core's supported_model_types(). */
+  supportedModelTypes(): string[];
 }

@@ -1,12 +1,13 @@
 /**
- * Messages between {@link LlamaWorkerClient} (remote.ts) and the model worker (worker.ts).
+ * Messages between {@link ModelWorkerClient} (remote.ts) and the model worker (worker.ts).
  * Everything here is structured-cloneable: no functions, no URL objects, no AbortSignals.
  * @packageDocumentation
  */
 import type { WebQuantErrorCode } from '../errors.js';
 import type { ModelFilesProgress } from '../hub/model-files.js';
 import type { SavedFile, SaveQuantizedOptions } from './checkpoint.js';
-import type { GenerateOptions, GeneratedToken, QuantizeModelOptions } from './llama.js';
+import type { GenerateOptions, GeneratedToken } from './causal-lm.js';
+import type { QuantizeModelOptions } from './quant-options.js';
 import type { ChatMessage, ChatTemplateOptions } from './tokenizer.js';
 
 /** Hub settings copied from the page's `env` into the worker. */
@@ -40,10 +41,10 @@ export interface SaveProgress {
 export interface WorkerMethods {
   init: [[options: WorkerInitOptions, hub: WorkerHubSettings], { simd: boolean }];
   load: [[repoId: string, options: { revision?: string; endpoint?: string; maxContext?: number; progress: boolean }], LoadedModelInfo];
-  generate: [[modelId: number, prompt: string | number[], options: WireGenerateOptions], import('./llama.js').GenerationResult];
+  generate: [[modelId: number, prompt: string | number[], options: WireGenerateOptions], import('./causal-lm.js').GenerationResult];
   logits: [[modelId: number, ids: number[]], Float32Array];
-  quantize: [[modelId: number, options: QuantizeModelOptions], import('./llama.js').QuantizationSummary];
-  memoryFootprint: [[modelId: number], import('./llama.js').ModelMemoryFootprint];
+  quantize: [[modelId: number, options: QuantizeModelOptions], import('./quant-options.js').QuantizationSummary];
+  memoryFootprint: [[modelId: number], import('./quant-options.js').ModelMemoryFootprint];
   /** The files' buffers are transferred to the page, not copied. */
   saveQuantized: [[modelId: number, options: WireSaveOptions], SavedFile[]];
   encode: [[modelId: number, text: string, addSpecialTokens: boolean], number[]];
@@ -60,7 +61,7 @@ export type WorkerMethod = keyof WorkerMethods;
 export interface LoadedModelInfo {
   modelId: number;
   name: string;
-  config: import('./llama.js').LlamaConfigInfo;
+  config: import('./causal-lm.js').ModelConfigInfo;
   generationConfig: Record<string, unknown>;
 }
 

@@ -22,15 +22,8 @@ import { env } from '../hub/env.js';
 import type { ModelFilesProgress } from '../hub/model-files.js';
 import type { InitOptions } from '../runtime/loader.js';
 import type { SavedFile, SaveQuantizedOptions } from './checkpoint.js';
-import type {
-  GenerateOptions,
-  GeneratedToken,
-  GenerationResult,
-  LlamaConfigInfo,
-  ModelMemoryFootprint,
-  QuantizationSummary,
-  QuantizeModelOptions,
-} from './llama.js';
+import type { GenerateOptions, GeneratedToken, GenerationResult, ModelConfigInfo } from './causal-lm.js';
+import type { ModelMemoryFootprint, QuantizationSummary, QuantizeModelOptions } from './quant-options.js';
 import type { FromWorker, SaveProgress, ToWorker, WireGenerateOptions, WorkerMethod, WorkerMethods } from './protocol.js';
 import type { ChatMessage, ChatTemplateOptions } from './tokenizer.js';
 
@@ -45,7 +38,7 @@ export interface WorkerLike {
   on?(event: string, listener: (value: unknown) => void): unknown;
 }
 
-/** Options of {@link LlamaWorkerClient.create} / {@link createModelWorker}. */
+/** Options of {@link ModelWorkerClient.create} / {@link createModelWorker}. */
 export interface ModelWorkerOptions {
   /** A worker running `worker.js` (default: one started from this package's `worker.js`). */
   worker?: WorkerLike;
@@ -53,7 +46,7 @@ export interface ModelWorkerOptions {
   init?: InitOptions;
 }
 
-/** Options of {@link LlamaWorkerClient.fromPretrained}. */
+/** Options of {@link ModelWorkerClient.fromPretrained}. */
 export interface RemoteFromPretrainedOptions {
   revision?: string;
   endpoint?: string;
@@ -94,11 +87,11 @@ async function defaultWorker(): Promise<WorkerLike> {
 }
 
 /**
- * A connection to one model worker. Create it with {@link LlamaWorkerClient.create} (or
+ * A connection to one model worker. Create it with {@link ModelWorkerClient.create} (or
  * {@link createModelWorker}); load models with {@link fromPretrained}; {@link terminate} ends the
  * worker and every model in it.
  */
-export class LlamaWorkerClient {
+export class ModelWorkerClient {
   readonly #worker: WorkerLike;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
@@ -129,8 +122,8 @@ export class LlamaWorkerClient {
    * Starts (or adopts) a model worker and loads the WebAssembly core in it. The page's Hub
    * settings (`env.endpoint`, `revision`, `useBrowserCache`, `cacheName`) are copied into the worker.
    */
-  static async create(options: ModelWorkerOptions = {}): Promise<LlamaWorkerClient> {
-    const client = new LlamaWorkerClient(options.worker ?? (await defaultWorker()));
+  static async create(options: ModelWorkerOptions = {}): Promise<ModelWorkerClient> {
+    const client = new ModelWorkerClient(options.worker ?? (await defaultWorker()));
     const initOptions = options.init ?? {};
     const wasmUrl = initOptions.wasmUrl;
     const base = (globalThis as { location?: { href: string } }).location?.href ?? import.meta.url;
@@ -224,13 +217,13 @@ export class LlamaWorkerClient {
   }
 
   /** Downloads and loads a model inside the worker (see `LlamaForCausalLM.fromPretrained`). */
-  async fromPretrained(repoId: string, options: RemoteFromPretrainedOptions = {}): Promise<RemoteLlamaModel> {
+  async fromPretrained(repoId: string, options: RemoteFromPretrainedOptions = {}): Promise<RemoteModel> {
     const { progress, signal, ...rest } = options;
     const info = await this.#call('load', [repoId, { ...rest, progress: progress !== undefined }], {
       ...(signal ? { signal } : {}),
       ...(progress ? { onProgress: progress } : {}),
     });
-    return new RemoteLlamaModel(this, info.modelId, info.name, info.config, info.generationConfig);
+    return new RemoteModel(this, info.modelId, info.name, info.config, info.generationConfig);
   }
 
   /** Heap and memory size of the core inside the worker. */
@@ -249,19 +242,19 @@ export class LlamaWorkerClient {
  * A model living in a worker: the methods of {@link LlamaForCausalLM}, all asynchronous.
  * `dispose()` frees it in the worker.
  */
-export class RemoteLlamaModel {
-  readonly #client: LlamaWorkerClient;
+export class RemoteModel {
+  readonly #client: ModelWorkerClient;
   readonly #id: number;
   #disposed = false;
   /** The repo id it was loaded from. */
   readonly name: string;
   /** The model's shape, as the core parsed config.json. */
-  readonly config: LlamaConfigInfo;
+  readonly config: ModelConfigInfo;
   /** The repo's generation_config.json (empty when it has none). */
   readonly generationConfig: Record<string, unknown>;
 
-  /** @internal use {@link LlamaWorkerClient.fromPretrained} */
-  constructor(client: LlamaWorkerClient, id: number, name: string, config: LlamaConfigInfo, generationConfig: Record<string, unknown>) {
+  /** @internal use {@link ModelWorkerClient.fromPretrained} */
+  constructor(client: ModelWorkerClient, id: number, name: string, config: ModelConfigInfo, generationConfig: Record<string, unknown>) {
     this.#client = client;
     this.#id = id;
     this.name = name;
@@ -391,8 +384,8 @@ export class RemoteLlamaModel {
 
 /**
  * Starts a model worker (a module Web Worker in browsers, a worker_threads Worker in Node) with
- * the core loaded; see {@link LlamaWorkerClient}.
+ * the core loaded; see {@link ModelWorkerClient}.
  */
-export function createModelWorker(options: ModelWorkerOptions = {}): Promise<LlamaWorkerClient> {
-  return LlamaWorkerClient.create(options);
+export function createModelWorker(options: ModelWorkerOptions = {}): Promise<ModelWorkerClient> {
+  return ModelWorkerClient.create(options);
 }

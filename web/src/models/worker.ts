@@ -1,6 +1,6 @@
 /**
- * The model worker: runs {@link LlamaForCausalLM} off the main thread and answers the RPC of
- * {@link LlamaWorkerClient} (remote.ts). Start it as a module worker
+ * The model worker: runs a `CausalLM` (any supported architecture) off the main thread and answers the RPC of
+ * {@link ModelWorkerClient} (remote.ts). Start it as a module worker
  * (`new Worker(new URL('webquant/dist/models/worker.js', ...), { type: 'module' })`, or just
  * `createModelWorker()`); in Node it also runs under `worker_threads`.
  *
@@ -13,16 +13,17 @@ import { WebQuantError } from '../errors.js';
 import { env } from '../hub/env.js';
 import { init, memoryUsage } from '../runtime/loader.js';
 import { type SavedFile, saveQuantized } from './checkpoint.js';
-import { LlamaForCausalLM } from './llama.js';
+import { AutoModelForCausalLM } from './auto.js';
+import type { CausalLM } from './causal-lm.js';
 import type { FromWorker, ToWorker, WorkerHubSettings, WorkerMethod, WorkerMethods } from './protocol.js';
 
 type Post = (message: FromWorker, transfer?: Transferable[]) => void;
 
-const models = new Map<number, LlamaForCausalLM>();
+const models = new Map<number, CausalLM>();
 const controllers = new Map<number, AbortController>();
 let nextModelId = 1;
 
-function model(id: number): LlamaForCausalLM {
+function model(id: number): CausalLM {
   const m = models.get(id);
   if (!m) throw new WebQuantError('disposed', `model ${id} does not exist in this worker (it was disposed)`);
   return m;
@@ -43,7 +44,7 @@ const handlers: { [M in WorkerMethod]: Handler<M> } = {
     return init(options);
   },
   async load([repoId, options], id, post, signal) {
-    const m = await LlamaForCausalLM.fromPretrained(repoId, {
+    const m = await AutoModelForCausalLM.fromPretrained(repoId, {
       ...(options.revision !== undefined ? { revision: options.revision } : {}),
       ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
       ...(options.maxContext !== undefined ? { maxContext: options.maxContext } : {}),

@@ -1,0 +1,216 @@
+/**
+ * Options and summaries of model quantization ({@link quantizeModel}), shared by every
+ * architecture. The options are checked and mapped to the core's form here; which scheme each
+ * layer gets (exclusions, overrides, per-channel fallbacks) is decided once, in C++, and comes
+ * back as data in the report.
+ * @packageDocumentation
+ */
+import { WebQuantError } from '../errors.js';
+import type { WasmLayerReport, WasmLinearSpec, WasmMemoryFootprint } from './model-module.js';
+
+/** Weight bit width of {@link quantizeModel}. */
+export type WeightQuant = 'int8' | 'int4' | 'int2';
+
+/** The quantization of one layer (or of the default). */
+export interface LayerQuantOptions {
+  /** Weight type: int8 (per output channel, symmetric), int4 or int2 (per group). */
+  weights: WeightQuant;
+  /** int4 / int2 only: `'symmetric'` (default) or `'asymmetric'` (with zero points). */
+  mode?: 'symmetric' | 'asymmetric';
+  /**
+   * int4 / int2: `'per-group'` (default) or `'per-channel'`; int8 is always per channel.
+   */
+  granularity?: 'per-channel' | 'per-group';
+  /** Per-group: elements per group along in_features (default 32). */
+  groupSize?: number;
+  /**
+   * `'float'` (default): W8A16 / W4A16 / W2A16, activations stay float32. `'int8'`: W8A8 / W4A8,
+   * activations quantized per token to int8 with integer dot products.
+   */
+  activations?: 'float' | 'int8';
+}
+
+/** Options of {@link quantizeModel}. */
+export interface QuantizeModelOptions extends LayerQuantOptions {
+  /**
+   * Module names left as they are: exact names or globs where `*` matches anything
+   * (default: the output head, `lm_head` / GPT-NeoX's `embed_out`).
+   */
+  exclude?: string[];
+  /**
+   * Per-layer schemes (mixed precision): name or glob → scheme, or `'float'` to put a layer back
+   * to float32. The first matching entry (in insertion order) wins over the default.
+   */
+  overrides?: Record<string, LayerQuantOptions | 'float'>;
+}
+
+/** One linear layer in a {@link QuantizationSummary}. */
+export interface LayerQuantSummary {
+  /** HF module name, e.g. `model.layers.0.mlp.down_proj`. */
+  name: string;
+  outFeatures: number;
+  inFeatures: number;
+  /** False when the layer was excluded. */
+  quantized: boolean;
+  /** The layer's scheme after the call, e.g. `w4a16 g32 sym` or `f32`. */
+  scheme: string;
+  bytesBefore: number;
+  bytesAfter: number;
+  /** What the core noted: a fallback, an exclusion, tying. */
+  note: string;
+  /**
+   * True when per-group quantization was asked for but the group size does not divide
+   * in_features, so the layer uses per-channel scales instead (stories260K's down_proj: 172).
+   */
+  fallback: boolean;
+  /** The scheme as data, decided by the core: weight bits (32 for float32 layers). */
+  bits: number;
+  mode: 'symmetric' | 'asymmetric';
+  /** Elements per scale along in_features (= inFeatures for per channel; 0 for float32). */
+  groupSize: number;
+  activations: 'float' | 'int8';
+  /** A float32 output head reading the tied embedding (no weights of its own). */
+  tied: boolean;
+}
+
+/** What {@link quantizeModel} returns. */
+export interface QuantizationSummary {
+  layers: LayerQuantSummary[];
+  /** Names of layers whose per-group request fell back to per-channel scales. */
+  fallbacks: string[];
+  /** Names of layers left untouched. */
+  excluded: string[];
+  /** Parameter bytes of the linear layers before and after. */
+  bytesBefore: number;
+  bytesAfter: number;
+  /** The whole model's footprint after the call. */
+  footprint: ModelMemoryFootprint;
+}
+
+/** Bytes of parameters per module and in total (as the course's `get_memory_footprint`). */
+export interface ModelMemoryFootprint {
+  /** Every module (embeddings, linear layers, norms), in the model's declaration order. */
+  modules: { name: string; bytes: number }[];
+  /** Token, position and token-type embedding tables. */
+  embedding: number;
+  /** All linear layers except the output head. */
+  linear: number;
+  norms: number;
+  /** Float parameters that are none of the above. */
+  other: number;
+  /** 0 when the head is tied to the embedding and not quantized. */
+  lmHead: number;
+  /** embedding + linear + norms + other + lmHead. */
+  total: number;
+  /** Bytes currently allocated by the KV cache (not part of `total`). */
+  kvCache: number;
+}
+
+/** @internal `LinearScheme` ids of the core. */
+export const SCHEME = { f32: 0, w8a16: 1, w4a16: 2, w2a16: 3, w8a8: 4, w4a8: 5 } as const;
+
+/** @internal */
+export function invalid(message: string): never {
+  throw new WebQuantError('invalid_argument', message);
+}
+
+/** @internal */
+export function isInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v);
+}
+
+/** Checks and maps one layer scheme to the core's spec. */
+function layerSpec(o: LayerQuantOptions, what: string): WasmLinearSpec {
+  if (o === null || typeof o !== 'object') invalid(`${what} must be an object`);
+  const activations = o.activations ?? 'float';
+  if (activations !== 'float' && activations !== 'int8') {
+    invalid(`${what}.activations must be 'float' or 'int8' (got ${String(o.activations)})`);
+  }
+  const mode = o.mode ?? 'symmetric';
+  if (mode !== 'symmetric' && mode !== 'asymmetric') {
+    invalid(`${what}.mode must be 'symmetric' or 'asymmetric' (got ${String(o.mode)})`);
+  }
+  const granularity = o.granularity ?? (o.weights === 'int8' ? 'per-channel' : 'per-group');
+  if (granularity !== 'per-channel' && granularity !== 'per-group') {
+    invalid(`${what}.granularity must be 'per-channel' or 'per-group' (got ${String(o.granularity)})`);
+  }
+  const groupSize = o.groupSize ?? 32;
+  if (!isInt(groupSize) || groupSize < 1) invalid(`${what}.groupSize must be a positive integer (got ${String(o.groupSize)})`);
+  switch (o.weights) {
+    case 'int8':
+      if (mode !== 'symmetric' || granularity !== 'per-channel') {
+        throw new WebQuantError(
+          'unsupported',
+          `${what}: int8 weights are quantized symmetric per output channel (W8A16 / W8A8); ` +
+            `mode '${mode}' with granularity '${granularity}' is not available for int8`,
+        );
+      }
+      return { scheme: activations === 'int8' ? SCHEME.w8a8 : SCHEME.w8a16, asymmetric: false, groupSize: 0 };
+    case 'int4':
+    case 'int2': {
+      if (o.weights === 'int2' && activations === 'int8') {
+        throw new WebQuantError('unsupported', `${what}: int2 weights with int8 activations (W2A8) are not available; use W2A16 (activations: 'float')`);
+      }
+      const scheme =
+        o.weights === 'int4' ? (activations === 'int8' ? SCHEME.w4a8 : SCHEME.w4a16) : SCHEME.w2a16;
+      return { scheme, asymmetric: mode === 'asymmetric', groupSize: granularity === 'per-group' ? groupSize : 0 };
+    }
+    default:
+      return invalid(`${what}.weights must be 'int8', 'int4' or 'int2' (got ${String((o as { weights?: unknown }).weights)})`);
+  }
+}
+
+/** @internal The summary of a quantize report (also used by streaming quantization). */
+export function summarizeQuantization(report: WasmLayerReport[], footprint: WasmMemoryFootprint): QuantizationSummary {
+  const layers: LayerQuantSummary[] = report.map((l) => ({
+    name: l.name,
+    outFeatures: l.outFeatures,
+    inFeatures: l.inFeatures,
+    quantized: l.quantized,
+    scheme: l.scheme,
+    bytesBefore: l.bytesBefore,
+    bytesAfter: l.bytesAfter,
+    note: l.note,
+    fallback: l.fallback !== '',
+    bits: l.bits,
+    mode: l.asymmetric ? 'asymmetric' : 'symmetric',
+    groupSize: l.groupSize,
+    activations: l.schemeId === SCHEME.w8a8 || l.schemeId === SCHEME.w4a8 ? 'int8' : 'float',
+    tied: l.tied,
+  }));
+  return {
+    layers,
+    fallbacks: layers.filter((l) => l.fallback).map((l) => l.name),
+    excluded: layers.filter((l) => !l.quantized).map((l) => l.name),
+    bytesBefore: layers.reduce((s, l) => s + l.bytesBefore, 0),
+    bytesAfter: layers.reduce((s, l) => s + l.bytesAfter, 0),
+    footprint,
+  };
+}
+
+/** @internal The options in the core's form (the core decides each layer's scheme). */
+export interface QuantRequest {
+  wasm: { default: WasmLinearSpec; exclude?: string[]; overrides: (WasmLinearSpec & { pattern: string })[] };
+}
+
+/** @internal Checks quantize options and maps them to the core's form. */
+export function buildQuantRequest(options: QuantizeModelOptions): QuantRequest {
+  if (options === null || typeof options !== 'object') invalid('quantize options must be an object');
+  const def = layerSpec(options, 'options');
+  const exclude = options.exclude;
+  if (exclude !== undefined && (!Array.isArray(exclude) || exclude.some((e) => typeof e !== 'string'))) {
+    invalid('options.exclude must be an array of strings');
+  }
+  const overrides: (WasmLinearSpec & { pattern: string })[] = [];
+  if (options.overrides !== undefined) {
+    if (options.overrides === null || typeof options.overrides !== 'object' || Array.isArray(options.overrides)) {
+      invalid('options.overrides must be an object mapping module names (or globs) to schemes');
+    }
+    for (const [pattern, o] of Object.entries(options.overrides)) {
+      const spec: WasmLinearSpec = o === 'float' ? { scheme: SCHEME.f32, asymmetric: false, groupSize: 0 } : layerSpec(o, `options.overrides[${JSON.stringify(pattern)}]`);
+      overrides.push({ pattern, ...spec });
+    }
+  }
+  return { wasm: { default: def, ...(exclude !== undefined ? { exclude: [...exclude] } : {}), overrides } };
+}
+
