@@ -10,7 +10,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { importDist, startHubServer, type HubServer } from './helpers/repo.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { ROOT, importDist, startHubServer, type HubServer } from './helpers/repo.js';
 import { rejectsWith } from './helpers/errors.js';
 import { argmaxRow, referenceLogits, type RefConfig, type RefTensors } from './helpers/ref-models.js';
 import { makeTempHub, randomIds, writeSyntheticRepo, type SyntheticModel, type SyntheticRepoOptions } from './helpers/tiny-repos.js';
@@ -209,6 +211,33 @@ describe('AutoModelForCausalLM, pipeline, tokenizers and errors', () => {
     assert.deepEqual(g.tokenizer.encode('Hello world'), [15496, 995]);
     using n = await load('synthetic/pythia-tiny');
     assert.deepEqual(n.tokenizer.encode('Hello world', { addSpecialTokens: false }), [12092, 1533]);
+  });
+
+  test('CLI: generate, eval and quantize (webquant format) run GPT-2 and GPT-NeoX repos', async () => {
+    const run = promisify(execFile);
+    const cli = path.join(ROOT, 'dist/cli/main.js');
+    for (const repo of ['synthetic/gpt2-bare', 'synthetic/pythia-tiny']) {
+      using model = await load(repo);
+      const direct = await model.generate('Hello world', { maxNewTokens: 6, stopOnEos: false });
+      const out = await run(process.execPath, [cli, 'generate', repo, '--prompt', 'Hello world', '--max-new-tokens', '6', '--hub-dir', hubDir, '--quiet']);
+      // stopOnEos differs (the CLI stops at eos); with random weights eos is unlikely in 6 tokens.
+      assert.equal(out.stdout.trimEnd(), 'Hello world' + direct.text, repo);
+      const q = await run(process.execPath, [cli, 'generate', repo, '--prompt', 'Hello', '--max-new-tokens', '3', '--quant', 'int4', '--hub-dir', hubDir]);
+      assert.match(q.stderr, /quantized to int4/);
+    }
+    const outDir = await fs.mkdtemp(path.join(os.tmpdir(), 'webquant-cli-arch-'));
+    try {
+      await run(process.execPath, [cli, 'quantize', 'synthetic/pythia-tiny', '--bits', '8', '--format', 'webquant', '--out', path.join(outDir, 'q'), '--hub-dir', hubDir, '--quiet']);
+      const config = JSON.parse(await fs.readFile(path.join(outDir, 'q', 'config.json'), 'utf8'));
+      assert.equal(config.model_type, 'gpt_neox');
+      assert.equal(config.quantization_config.layers['gpt_neox.layers.0.attention.query_key_value'].bits, 8);
+      const text = path.join(outDir, 'text.txt');
+      await fs.writeFile(text, 'Hello world, this is a short text for the perplexity of a synthetic model. '.repeat(4));
+      const ev = await run(process.execPath, [cli, 'eval', 'synthetic/gpt2-bare', '--text', text, '--quant', 'int8', '--hub-dir', hubDir, '--quiet']);
+      assert.match(ev.stdout, /perplexity/i);
+    } finally {
+      await fs.rm(outDir, { recursive: true, force: true });
+    }
   });
 
   test('pipeline("text-generation") loads, quantizes and generates like the model', async () => {
