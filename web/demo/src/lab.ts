@@ -114,16 +114,10 @@ function syncControls(): void {
   ($('export-gguf') as HTMLButtonElement).disabled = !lab || busy;
   ($('save-quant') as HTMLButtonElement).disabled = !lab?.quantized || busy || generating;
   const w = select('q-weights').value as WeightQuant;
-  select('q-mode').disabled = w === 'int8';
-  select('q-granularity').disabled = w === 'int8';
-  input('q-group').disabled = w === 'int8' || select('q-granularity').value !== 'per-group';
+  input('q-group').disabled = select('q-granularity').value !== 'per-group';
   const a8 = select('q-activations').querySelector('option[value="int8"]') as HTMLOptionElement;
   a8.disabled = w === 'int2';
   if (w === 'int2' && select('q-activations').value === 'int8') select('q-activations').value = 'float';
-  if (w === 'int8') {
-    select('q-mode').value = 'symmetric';
-    select('q-granularity').value = 'per-channel';
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,14 +304,12 @@ function readQuantOptions(): QuantizeModelOptions {
     activations: select('q-activations').value as 'float' | 'int8',
     exclude,
   };
-  if (weights !== 'int8') {
-    options.mode = select('q-mode').value as 'symmetric' | 'asymmetric';
-    options.granularity = select('q-granularity').value as 'per-group' | 'per-channel';
-    if (options.granularity === 'per-group') {
-      const g = Number(input('q-group').value);
-      if (!Number.isInteger(g) || g < 1) throw new Error('The group size must be a positive integer.');
-      options.groupSize = g;
-    }
+  options.mode = select('q-mode').value as 'symmetric' | 'asymmetric';
+  options.granularity = select('q-granularity').value as 'per-group' | 'per-channel';
+  if (options.granularity === 'per-group') {
+    const g = Number(input('q-group').value);
+    if (!Number.isInteger(g) || g < 1) throw new Error('The group size must be a positive integer.');
+    options.groupSize = g;
   }
   return options;
 }
@@ -326,18 +318,18 @@ function readQuantOptions(): QuantizeModelOptions {
 function describeOptions(o: QuantizeModelOptions): string {
   const a = o.activations === 'int8' ? '8' : '16';
   const w = o.weights.replace('int', '');
-  if (o.weights === 'int8') return `int8 per-channel sym (W8A${a})`;
-  const g = (o.granularity ?? 'per-group') === 'per-group' ? `g${o.groupSize ?? 32}` : 'per-channel';
+  const grouped = (o.granularity ?? (o.groupSize !== undefined || o.weights !== 'int8' ? 'per-group' : 'per-channel')) === 'per-group';
+  const g = grouped ? `g${o.groupSize ?? 32}` : 'per-channel';
   return `${o.weights} ${g} ${o.mode === 'asymmetric' ? 'asym' : 'sym'} (W${w}A${a})`;
 }
 
 /** The `quantize()` options that reproduce what the model did to one layer. */
 function layerOptions(o: QuantizeModelOptions, inFeatures: number): QuantizeOptions {
-  if (o.weights === 'int8') return { bits: 8, mode: 'symmetric', granularity: 'per-channel', axis: 0 };
-  const bits = o.weights === 'int4' ? 4 : 2;
+  const bits = o.weights === 'int8' ? 8 : o.weights === 'int4' ? 4 : 2;
   const mode = o.mode ?? 'symmetric';
   const g = o.groupSize ?? 32;
-  if ((o.granularity ?? 'per-group') === 'per-group' && inFeatures % g === 0) return { bits, mode, granularity: 'per-group', groupSize: g };
+  const grouped = (o.granularity ?? (o.groupSize !== undefined || o.weights !== 'int8' ? 'per-group' : 'per-channel')) === 'per-group';
+  if (grouped && inFeatures % g === 0) return { bits, mode, granularity: 'per-group', groupSize: g };
   return { bits, mode, granularity: 'per-channel', axis: 0 };
 }
 
