@@ -27,6 +27,8 @@ const VARIANTS = {
   fp32: { label: 'fp32', quant: null },
   int8: { label: 'int8 per-channel (W8A16)', quant: { weights: 'int8' } },
   'int8-a8': { label: 'int8 per-channel, int8 activations (W8A8)', quant: { weights: 'int8', activations: 'int8' } },
+  'int8-g32': { label: 'int8 g32 sym (W8A16)', quant: { weights: 'int8', groupSize: 32 } },
+  'int8-g32-a8': { label: 'int8 g32 sym, int8 activations (W8A8)', quant: { weights: 'int8', groupSize: 32, activations: 'int8' } },
   int4: { label: 'int4 g32 sym (W4A16)', quant: { weights: 'int4', groupSize: 32 } },
   'int4-a8': { label: 'int4 g32 sym, int8 activations (W4A8)', quant: { weights: 'int4', groupSize: 32, activations: 'int8' } },
   int2: { label: 'int2 g32 sym (W2A16)', quant: { weights: 'int2', groupSize: 32 } },
@@ -86,7 +88,7 @@ const MODELS = {
 function parseArgs(argv) {
   const o = {
     models: ['stories', 'smollm'],
-    variants: ['fp32', 'int8', 'int8-a8', 'int4', 'int4-a8'],
+    variants: ['fp32', 'int8', 'int8-g32', 'int8-a8', 'int8-g32-a8', 'int4', 'int4-a8'],
     simd: true,
     hub: path.join(root, '../shared/hub'),
     dist: path.join(root, 'dist'),

@@ -288,6 +288,11 @@ Status linear_tensors(const LinearInfo& li, const LinearLayer* layer, std::vecto
   const int64_t groups = C / d.group_size;
   if (d.bits == 8) {
     out->push_back({li.name + ".qweight", "I8", {R, C}, as_bytes(d.q.data(), d.q.size())});
+    if (d.asymmetric) {  // signed zero points, like the codes (see the header)
+      std::vector<int8_t> z(d.zero_points.size());
+      for (size_t i = 0; i < z.size(); ++i) z[i] = static_cast<int8_t>(d.zero_points[i]);
+      out->push_back({li.name + ".zero_points", "I8", {R, groups}, as_bytes(z.data(), z.size())});
+    }
   } else {
     const int32_t offset = 1 << (d.bits - 1);  // u = q - qmin
     const size_t rb = row_bytes(d.in_features, d.bits);
@@ -424,7 +429,6 @@ Status parse_scheme(const JsonValue& o, const std::string& where, bool is_defaul
                                                        "' is not supported (symmetric, asymmetric)");
   }
   c.asymmetric = mode == "asymmetric";
-  if (c.asymmetric && want_bits == 8) return corrupt(where + ": " + name + " is symmetric only");
 
   std::string act;
   WQ_RETURN_IF_ERROR(read_string_field(o, "activations", where, &act, &present));
@@ -457,7 +461,6 @@ Status parse_scheme(const JsonValue& o, const std::string& where, bool is_defaul
     }
     c.group_size = li.in_features;
   } else if (gran == "per-group") {
-    if (want_bits == 8) return corrupt(where + ": " + name + " is per-channel only");
     if (!has_group || group < 1) return corrupt(where + ": per-group needs group_size >= 1");
     if (li.in_features % group != 0) {
       if (!is_default) {
@@ -640,6 +643,12 @@ Status load_linear(const CheckpointLayer& c, const Shards& shards,
   if (c.bits == 8) {
     WQ_RETURN_IF_ERROR(need(shards, c.name + ".qweight", {R, C}, {"I8"}, &t));
     std::memcpy(d.q.data(), t->data, n);
+    if (c.asymmetric) {
+      WQ_RETURN_IF_ERROR(need(shards, c.name + ".zero_points", {R, groups}, {"I8"}, &t));
+      d.zero_points.resize(static_cast<size_t>(R * groups));
+      for (size_t i = 0; i < d.zero_points.size(); ++i)
+        d.zero_points[i] = static_cast<int8_t>(t->data[i]);
+    }
   } else {
     const size_t rb = row_bytes(c.in_features, c.bits);
     WQ_RETURN_IF_ERROR(need(shards, c.name + ".qweight", {R, static_cast<int64_t>(rb)}, {"U8"}, &t));
