@@ -69,7 +69,11 @@ void prefill_q8g_f32(size_t m, const GroupGeometry& geo, const float* x, const u
 }
 
 // Decode (m < 3). (w & 0xFF << 8t) is u * 2^8t for bytes t = 0..2 and w >> 24 is u for t = 3;
-// prepare_row<8> pre-scales the activations by the inverse powers of two.
+// prepare_row<8> pre-scales the activations by the inverse powers of two. Small groups (G = 32:
+// two blocks) would spend more on a 4-row reduction per group than on the group itself, so each
+// row keeps its own total: at the end of a group its accumulator is scaled by the row's group
+// scale and added in (no cross-lane work), and the zero codes' share, sum_g s zu sum_{c in g} x,
+// is one vector multiply-add per group over the panel's 4 rows. One reduction per panel.
 template <bool kAsym>
 void q8g_f32(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
              const float* scale, const uint8_t* zero, const float* bias, float* y, float* work) {
@@ -88,7 +92,7 @@ void q8g_f32(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* 
       const float* xr = work + i * stride;
       const float* xs = xr + kpad;
       const uint8_t* wb = wp;
-      v128_t t = wasm_f32x4_splat(0.0f);
+      v128_t t0 = wasm_f32x4_splat(0.0f), t1 = t0, t2 = t0, t3 = t0, zt = t0;
       for (size_t g = 0; g < geo.groups; ++g) {
         v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
         for (size_t b = 0; b < bpg; ++b, wb += kGemmNr * kQ8Block, xr += kQ8Block) {
@@ -111,13 +115,17 @@ void q8g_f32(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* 
           WQ_ROW(a3, 3)
 #undef WQ_ROW
         }
-        // sum x (u - zu) = sum x u - zu sum x, then the group's scale.
-        const v128_t dot = wasm_f32x4_sub(hsum4_f32(a0, a1, a2, a3),
-                                          wasm_f32x4_mul(zero_f32<kAsym>(zp, g),
-                                                         wasm_f32x4_splat(xs[g])));
-        t = wasm_f32x4_add(t, wasm_f32x4_mul(dot, wasm_v128_load(sp + g * kGemmNr)));
+        const v128_t s = wasm_v128_load(sp + g * kGemmNr);  // the 4 rows' scales of group g
+        t0 = wasm_f32x4_add(t0, wasm_f32x4_mul(a0, wasm_i32x4_shuffle(s, s, 0, 0, 0, 0)));
+        t1 = wasm_f32x4_add(t1, wasm_f32x4_mul(a1, wasm_i32x4_shuffle(s, s, 1, 1, 1, 1)));
+        t2 = wasm_f32x4_add(t2, wasm_f32x4_mul(a2, wasm_i32x4_shuffle(s, s, 2, 2, 2, 2)));
+        t3 = wasm_f32x4_add(t3, wasm_f32x4_mul(a3, wasm_i32x4_shuffle(s, s, 3, 3, 3, 3)));
+        // s * zu * sum x of the group, for the 4 rows at once.
+        zt = wasm_f32x4_add(zt, wasm_f32x4_mul(wasm_f32x4_mul(s, zero_f32<kAsym>(zp, g)),
+                                               wasm_f32x4_splat(xs[g])));
       }
-      store_partial(y + i * n + j, bias ? wasm_f32x4_add(t, vb) : t, rows);
+      const v128_t r = wasm_f32x4_sub(hsum4_f32(t0, t1, t2, t3), zt);
+      store_partial(y + i * n + j, bias ? wasm_f32x4_add(r, vb) : r, rows);
     }
   }
 }
