@@ -5,7 +5,10 @@
 // (in_features 64 everywhere except down_proj, 172).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HUB_DIR, importDist, startHubServer, type HubServer } from './helpers/repo.js';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { HUB_DIR, ROOT, importDist, startHubServer, type HubServer } from './helpers/repo.js';
 import { throwsWith } from './helpers/errors.js';
 
 type Models = typeof import('../../dist/models/index.js');
@@ -201,5 +204,17 @@ describe('CLI scheme flags', () => {
     assert.throws(() => cli.layerOptionsFromFlags(U, 'int2', { activations: 'int8' }), /no W2A8/);
     assert.throws(() => cli.layerOptionsFromFlags(U, 'int8', { groupSize: '0' }), /--group-size must be a positive integer/);
     assert.throws(() => cli.layerOptionsFromFlags(U, 'int8', { mode: 'affine' }), /--mode must be/);
+  });
+
+  test('flags that would be ignored are usage errors: --revision with a local folder, sampling flags when greedy', async () => {
+    const dir = path.join(HUB_DIR, REPO);
+    await assert.rejects(cli.resolveModelSource(U, dir, { revision: 'main' }), /--revision do not apply/);
+    const run = promisify(execFile);
+    const e = (await run(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'generate', REPO, '--prompt', 'Zoo', '--temperature', '0', '--top-k', '5', '--seed', '3']).then(
+      () => assert.fail('expected exit 1'),
+      (err: unknown) => err,
+    )) as { code: number; stderr: string };
+    assert.equal(e.code, 1);
+    assert.match(e.stderr, /--seed, --top-k apply to sampling; with --temperature 0 \(greedy\) they would be ignored/);
   });
 });

@@ -233,8 +233,8 @@ export async function resolveModelSource(
     () => false,
   );
   if (isDir) {
-    if (flags.endpoint !== undefined || flags.hubDir !== undefined) {
-      throw new CliUsageError(`${target} is a local model folder; --endpoint / --hub-dir do not apply to it`, usage);
+    if (flags.endpoint !== undefined || flags.hubDir !== undefined || flags.revision !== undefined) {
+      throw new CliUsageError(`${target} is a local model folder; --endpoint / --hub-dir / --revision do not apply to it`, usage);
     }
     const name = path.basename(dir);
     if (!/^[A-Za-z0-9_.-]+$/.test(name) || name === '.' || name === '..') {

@@ -28,9 +28,9 @@ options:
   --prompt TEXT               the text to continue (required)
   --max-new-tokens N          tokens to generate at most (default 128)
   --temperature T             0 = greedy (default), > 0 samples
-  --seed S                    sampling seed, an integer (default 0)
-  --top-k K                   keep the K most likely tokens (default 0 = off)
-  --top-p P                   nucleus sampling mass in (0, 1] (default 1 = off)
+  --seed S                    sampling seed, an integer (default 0; not with --temperature 0)
+  --top-k K                   sampling: keep the K most likely tokens (default 0 = off)
+  --top-p P                   sampling: nucleus mass in (0, 1] (default 1 = off)
   --repetition-penalty R      > 1 discourages repeats (default 1 = off)
   --quant none|int8|int4|int2 quantize the linear layers first (default none; lm_head stays float)
   --group-size G              elements per group (default: int4/int2 32, int8 per channel)
@@ -91,6 +91,11 @@ async function generate(args: string[]): Promise<void> {
   if (topK !== undefined) options.topK = topK;
   const topP = number('top-p', v['top-p'], (n) => n > 0 && n <= 1, 'a number in (0, 1]');
   if (topP !== undefined) options.topP = topP;
+  if (temperature === 0) {
+    // Greedy decoding never draws a random number: these flags would be ignored.
+    const sampling = (['seed', 'top-k', 'top-p'] as const).filter((f) => v[f] !== undefined);
+    if (sampling.length > 0) usage(`${sampling.map((f) => '--' + f).join(', ')} apply to sampling; with --temperature 0 (greedy) they would be ignored`);
+  }
   const penalty = number('repetition-penalty', v['repetition-penalty'], (n) => n > 0, 'a number > 0');
   if (penalty !== undefined) options.repetitionPenalty = penalty;
 
