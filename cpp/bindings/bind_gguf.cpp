@@ -2,7 +2,7 @@
 // to GGUF, convert a GGUF Llama back to a float32 safetensors checkpoint, and summarize a file.
 // The TypeScript side is web/src/models/gguf.ts.
 //
-// Boundary conventions (as bind_core.cpp / bind_llama.cpp):
+// Boundary conventions (as bind_core.cpp / bind_model.cpp):
 //  - Nothing throws. Every call returns an object with {code, message}: code is a
 //    webquant::StatusCode (0 = ok) and TypeScript turns a non-zero code into a WebQuantError.
 //  - Inputs are byte offsets into the wasm heap (malloc'ed and filled by the caller with one
