@@ -21,11 +21,29 @@ class Decoder : public Architecture {
   }
 
  protected:
+  // Sizes the scratch rows for n tokens: x, a, tmp [n, hidden]; q, att [n, q_width]; k, v
+  // [n, kv_width].
+  void scratch(size_t n, size_t hidden, size_t q_width, size_t kv_width) {
+    x_.resize(n * hidden);
+    a_.resize(n * hidden);
+    tmp_.resize(n * hidden);
+    q_.resize(n * q_width);
+    att_.resize(n * q_width);
+    k_.resize(n * kv_width);
+    v_.resize(n * kv_width);
+  }
+  // logits [rows, vocab] of the last `rows` of the n rows of x: head(norm(x)).
+  void output(const Weights& w, const nn::Norm& norm, const nn::Linear& head, size_t n, size_t rows,
+              size_t hidden, float* logits) {
+    norm.forward(w, &x_[(n - rows) * hidden], rows, a_.data());
+    head.forward(w, a_.data(), rows, logits);
+  }
+
   // One per layer, configured by the architecture's build().
   std::vector<nn::CachedAttention> attn_;
-  // Scratch, grown to the largest batch seen: x (residual stream), a (normed), att (attention
-  // output), tmp (block output), h / g (MLP hidden).
-  std::vector<float> x_, a_, att_, tmp_, h_, g_;
+  // Scratch, grown to the largest batch seen: x (residual stream), a (normed), q / k / v, att
+  // (attention output), tmp (block output), h / g (MLP hidden).
+  std::vector<float> x_, a_, q_, k_, v_, att_, tmp_, h_, g_;
 };
 
 }  // namespace webquant::models

@@ -66,14 +66,8 @@ class Gpt2 final : public Decoder {
   void forward(const Weights& w, const int32_t* tokens, size_t n, int pos, size_t rows,
                float* logits) override {
     const size_t H = static_cast<size_t>(cfg_.n_embd);
-    x_.resize(n * H);
-    a_.resize(n * H);
+    scratch(n, H, H, H);
     qkv_.resize(n * 3 * H);
-    q_.resize(n * H);
-    k_.resize(n * H);
-    v_.resize(n * H);
-    att_.resize(n * H);
-    tmp_.resize(n * H);
     wte_.lookup(w, tokens, n, false, x_.data());
     wpe_.rows(w, pos, n, true, x_.data());
     for (size_t l = 0; l < blocks_.size(); ++l) {
@@ -93,8 +87,7 @@ class Gpt2 final : public Decoder {
       b.mlp.forward(w, a_.data(), n, tmp_.data(), &h_, &g_);
       nn::add_inplace(x_.data(), tmp_.data(), n * H);
     }
-    ln_f_.forward(w, &x_[(n - rows) * H], rows, a_.data());
-    head_.forward(w, a_.data(), rows, logits);
+    output(w, ln_f_, head_, n, rows, H, logits);
   }
 
  private:
@@ -109,7 +102,7 @@ class Gpt2 final : public Decoder {
   std::vector<Block> blocks_;
   Norm ln_f_;
   Linear head_;
-  std::vector<float> qkv_, q_, k_, v_;
+  std::vector<float> qkv_;
 };
 
 }  // namespace

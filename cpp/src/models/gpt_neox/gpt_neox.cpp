@@ -67,15 +67,9 @@ class GptNeoX final : public Decoder {
     const size_t H = static_cast<size_t>(cfg_.hidden);
     const int heads = cfg_.heads;
     const size_t hd = H / static_cast<size_t>(heads), rd = static_cast<size_t>(cfg_.rotary_ndims);
-    x_.resize(n * H);
-    a_.resize(n * H);
+    scratch(n, H, H, H);
     qkv_.resize(n * 3 * H);
-    q_.resize(n * H);
-    k_.resize(n * H);
-    v_.resize(n * H);
-    att_.resize(n * H);
     attn_out_.resize(n * H);
-    tmp_.resize(n * H);
     cs_.resize(n * rd);
     embed_.lookup(w, tokens, n, false, x_.data());
     for (size_t i = 0; i < n; ++i) rotary_.cos_sin(pos + static_cast<int>(i), &cs_[i * rd]);
@@ -108,8 +102,7 @@ class GptNeoX final : public Decoder {
       L.mlp.forward(w, a_.data(), n, tmp_.data(), &h_, &g_);
       nn::add_inplace(x_.data(), tmp_.data(), n * H);
     }
-    final_norm_.forward(w, &x_[(n - rows) * H], rows, a_.data());
-    head_.forward(w, a_.data(), rows, logits);
+    output(w, final_norm_, head_, n, rows, H, logits);
   }
 
  private:
@@ -125,7 +118,7 @@ class GptNeoX final : public Decoder {
   Norm final_norm_;
   Linear head_;
   nn::Rotary rotary_;
-  std::vector<float> qkv_, q_, k_, v_, attn_out_, cs_;
+  std::vector<float> qkv_, attn_out_, cs_;
 };
 
 }  // namespace

@@ -76,13 +76,7 @@ class Llama final : public Decoder {
     const size_t H = static_cast<size_t>(cfg_.hidden_size);
     const size_t Q = static_cast<size_t>(cfg_.q_dim()), KV = static_cast<size_t>(cfg_.kv_dim());
     const size_t hd = static_cast<size_t>(cfg_.head_dim);
-    x_.resize(n * H);
-    a_.resize(n * H);
-    q_.resize(n * Q);
-    k_.resize(n * KV);
-    v_.resize(n * KV);
-    att_.resize(n * Q);
-    tmp_.resize(n * H);
+    scratch(n, H, Q, KV);
     cs_.resize(n * hd);
     embed_.lookup(w, tokens, n, false, x_.data());
     for (size_t i = 0; i < n; ++i) rotary_.cos_sin(pos + static_cast<int>(i), &cs_[i * hd]);
@@ -105,8 +99,7 @@ class Llama final : public Decoder {
       L.mlp.forward(w, a_.data(), n, tmp_.data(), &h_, &g_);
       nn::add_inplace(x_.data(), tmp_.data(), n * H);
     }
-    final_norm_.forward(w, &x_[(n - rows) * H], rows, a_.data());
-    head_.forward(w, a_.data(), rows, logits);
+    output(w, final_norm_, head_, n, rows, H, logits);
   }
 
  private:
@@ -122,7 +115,7 @@ class Llama final : public Decoder {
   Norm final_norm_;
   Linear head_;
   nn::Rotary rotary_;
-  std::vector<float> q_, k_, v_, cs_;
+  std::vector<float> cs_;
 };
 
 }  // namespace
