@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // quantizeCheckpoint's peak memory, measured. Writes a SYNTHETIC sharded checkpoint in the real
 // shapes of sentence-transformers/all-MiniLM-L6-v2 (F32, as published) or of BLIP (BF16, reduced
-// depth; see scripts/lib/synthetic-checkpoints.mjs), serves it with the local Hub server and
-// quantizes it with quantizeCheckpoint() inside a WebAssembly memory capped at
+// depth; see scripts/lib/synthetic-checkpoints.mjs) into a local Hub-layout folder (read through
+// the Hub client's local-folder endpoint, as scripts/stream-quantize.mjs does) and quantizes it with quantizeCheckpoint() inside a WebAssembly memory capped at
 //   initial memory + quantized output + largest shard, plus 25% + 8 MB of allocator slack
 // (growth past the cap throws, so a run that held more than about one shard plus the output fails).
 //
@@ -67,11 +67,9 @@ async function main() {
   await copyRepoFiles(SHARED_HUB, shape.repo, dir, ['config.json']);
   const sourceBytes = info.totalBytes;
 
-  const { startHubServer } = await import(pathToFileURL(path.join(root, 'scripts/hub-server.mjs')).href);
   const { init, memoryUsage } = await import(pathToFileURL(path.join(root, 'dist/runtime/loader.js')).href);
   const { quantizeCheckpoint } = await import(pathToFileURL(path.join(root, 'dist/models/quantize-checkpoint.js')).href);
-  const server = await startHubServer({ root: hubDir });
-  try {
+  {
     await init();
     const initial = memoryUsage().wasmMemoryBytes;
     const expectedOutput = estimateOutput(tensors, o.bits, shape.conv);
@@ -82,7 +80,7 @@ async function main() {
     const t0 = performance.now();
     let r;
     try {
-      r = await quantizeCheckpoint(shape.repo, { weights: o.bits === 8 ? 'int8' : o.bits === 4 ? 'int4' : 'int2', conv: shape.conv, endpoint: server.url });
+      r = await quantizeCheckpoint(shape.repo, { weights: o.bits === 8 ? 'int8' : o.bits === 4 ? 'int4' : 'int2', conv: shape.conv, endpoint: hubDir });
     } finally {
       restore();
     }
@@ -104,8 +102,6 @@ async function main() {
     };
     log(`  peak wasm memory ${(result.peakWasmMemoryBytes / MB).toFixed(1)} MB; output ${(outputBytes / MB).toFixed(1)} MB; ${result.quantizedTensors}/${result.tensors} tensors quantized in ${seconds.toFixed(1)} s`);
     if (o.json) process.stdout.write(JSON.stringify(result) + '\n');
-  } finally {
-    await server.close();
   }
 }
 

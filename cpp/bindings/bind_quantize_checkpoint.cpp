@@ -6,8 +6,9 @@
 // {code, message, ...}; pointers are heap offsets passed as numbers.
 //  - CheckpointQuantizer::addShard reads a safetensors shard the caller put in the heap; the caller
 //    may free it right after the call.
-//  - takeShard(i) / CheckpointDequantizer::dequantize leave their output in the object: ptr is
-//    valid until the next takeShard / dequantize, clear() or delete(); TypeScript copies it out.
+//  - shardPieces(i) returns views of output shard i (header + tensor data, no copy), valid until
+//    releaseShard(i); CheckpointDequantizer::dequantize leaves its output in the object, valid
+//    until the next dequantize, clear() or delete(). TypeScript copies both out.
 #include <emscripten/bind.h>
 #include <emscripten/val.h>
 
@@ -105,12 +106,31 @@ class CheckpointQuantizerJs {
     return out;
   }
 
-  // -> {code, message, ptr, byteLength}
-  val takeShard(int i) {
+  // -> {code, message, header: {ptr, byteLength}, pieces: [{ptr, byteLength}]}: the file is the
+  // header then the pieces; views valid until releaseShard(i) (TypeScript copies them out first).
+  val shardPieces(int i) {
     bytes_ = std::vector<uint8_t>();
-    Status s = i < 0 ? Status::Error(StatusCode::kInvalidArgument, "takeShard: negative index")
-                     : quantizer_.take_shard(static_cast<size_t>(i), &bytes_);
-    return buffer_js(s, bytes_);
+    std::vector<std::pair<const uint8_t*, size_t>> pieces;
+    Status s = i < 0 ? Status::Error(StatusCode::kInvalidArgument, "shardPieces: negative index")
+                     : quantizer_.shard_pieces(static_cast<size_t>(i), &bytes_, &pieces);
+    val out = status_js(s);
+    out.set("header", buffer_js(s, bytes_));
+    val list = val::array();
+    for (size_t k = 0; k < pieces.size(); ++k) {
+      val p = val::object();
+      p.set("ptr", static_cast<double>(reinterpret_cast<uintptr_t>(pieces[k].first)));
+      p.set("byteLength", static_cast<double>(pieces[k].second));
+      list.set(k, p);
+    }
+    out.set("pieces", list);
+    return out;
+  }
+
+  // -> {code, message}
+  val releaseShard(int i) {
+    bytes_ = std::vector<uint8_t>();
+    return status_js(i < 0 ? Status::Error(StatusCode::kInvalidArgument, "releaseShard: negative index")
+                           : quantizer_.release_shard(static_cast<size_t>(i)));
   }
 
   void clear() { bytes_ = std::vector<uint8_t>(); }
@@ -161,7 +181,8 @@ EMSCRIPTEN_BINDINGS(webquant_quantize_checkpoint) {
       .function("begin", &CheckpointQuantizerJs::begin)
       .function("addShard", &CheckpointQuantizerJs::addShard)
       .function("finish", &CheckpointQuantizerJs::finish)
-      .function("takeShard", &CheckpointQuantizerJs::takeShard)
+      .function("shardPieces", &CheckpointQuantizerJs::shardPieces)
+      .function("releaseShard", &CheckpointQuantizerJs::releaseShard)
       .function("clear", &CheckpointQuantizerJs::clear);
   class_<CheckpointDequantizer>("CheckpointDequantizer")
       .constructor<>()

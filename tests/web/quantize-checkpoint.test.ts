@@ -153,7 +153,7 @@ describe('quantizeCheckpoint', () => {
     await writeRepo(MINILM, tensors, 3);
     const linear = new Set(tensors.filter((t) => t.name.endsWith('.weight') && t.shape.length === 2 && !t.name.startsWith('embeddings.')).map((t) => t.name));
     assert.equal(linear.size, 6 * 6 + 1);
-    for (const [weights, floor] of [['int8', 39], ['int4', 16]] as const) {
+    for (const [weights, floor] of [['int8', 41.3], ['int4', 19.7]] as const) {
       const { files, summary } = await quantizeCheckpoint(MINILM, { weights, endpoint: tmpHub.url });
       assert.equal(summary.modelType, 'bert');
       assert.equal(summary.runnable, false);
@@ -171,8 +171,8 @@ describe('quantizeCheckpoint', () => {
         assert.deepEqual(JSON.parse(script.readSafetensors(f.bytes).metadata.quantization_config!), config2.quantization_config);
       }
       const sqnr = await checkRoundTrip(files, tensors, linear);
-      // Measured lowest SQNR over the 37 layers: int8 39.9 dB, int4 16.9 dB (Gaussian weights).
-      assert.ok(sqnr > floor && sqnr < floor + 2.5, `${weights}: lowest SQNR ${sqnr}`);
+      // Measured lowest SQNR over the 37 layers (Gaussian weights): int8 41.80 dB, int4 g32 20.23 dB.
+      assert.ok(sqnr > floor && sqnr < floor + 1, `${weights}: lowest SQNR ${sqnr}`);
       const lowest = Math.min(...summary.tensors.filter((t) => t.quantized).map((t) => t.sqnrDb));
       assert.ok(Math.abs(lowest - sqnr) < 0.01, `reported ${lowest} vs measured ${sqnr}`);
       for (const t of summary.tensors.filter((x) => x.quantized)) {
@@ -201,8 +201,8 @@ describe('quantizeCheckpoint', () => {
     assert.equal(q.layers['text_decoder.bert.encoder.layer.0.intermediate.dense'].group_size, 64);
     assert.equal(q.layers['text_decoder.bert.encoder.layer.0.intermediate.dense'].mode, 'asymmetric');
     const sqnr = await checkRoundTrip(files, tensors, new Set(summary.quantized));
-    // Measured lowest: 19.1 dB (asymmetric g64 on BF16 Gaussian weights).
-    assert.ok(sqnr > 18.5 && sqnr < 21, `lowest SQNR ${sqnr}`);
+    // Measured lowest: 18.24 dB (int4 asymmetric g64 on BF16 Gaussian weights).
+    assert.ok(sqnr > 17.7 && sqnr < 18.8, `lowest SQNR ${sqnr}`);
     // dir: the same files, written atomically.
     for (const f of files) assert.deepEqual(new Uint8Array(await fs.readFile(path.join(tmp, 'blip-int4', f.name))), f.bytes, f.name);
     // bfloat16 back: shapes and dtype as published.
@@ -247,8 +247,8 @@ describe('quantizeCheckpoint', () => {
     await rejectsWith(quantizeCheckpoint(weights(cut), { ...opts, dir }), 'corrupt_data', /model\.safetensors/, /truncated/);
     const text = new TextDecoder().decode(good.subarray(0, 4000));
     const unknown = good.slice();
-    unknown.set(new TextEncoder().encode('"XF32"'), text.indexOf('"F32"'));
-    await rejectsWith(quantizeCheckpoint(weights(unknown), { ...opts, dir }), 'unsupported', /XF32/);
+    unknown.set(new TextEncoder().encode('"Q32"'), text.indexOf('"F32"'));
+    await rejectsWith(quantizeCheckpoint(weights(unknown), { ...opts, dir }), 'unsupported', /Q32/);
     const parsed = script.readSafetensors(good);
     const target = parsed.tensors.find((t) => t.name === 'encoder.layer.0.intermediate.dense.weight')!;
     const nan = good.slice();
@@ -310,10 +310,11 @@ describe('quantizeCheckpoint', () => {
     );
     const r = JSON.parse(stdout.trim().split('\n').at(-1)!);
     assert.equal(r.synthetic, true);
-    assert.equal(r.shards, 6);
+    assert.equal(r.shards, 4); // 6 asked; the 47 MB word embedding fills a shard of its own
     assert.ok(r.peakWasmMemoryBytes <= r.capBytes, `peak ${r.peakWasmMemoryBytes} > cap ${r.capBytes}`);
     const expected = r.initialWasmMemoryBytes + r.outputBytes + r.largestShardBytes;
-    assert.ok(r.peakWasmMemoryBytes < expected * 1.25, `peak ${r.peakWasmMemoryBytes} vs ${expected}`);
+    // Measured: peak 119.0 MB = 1.006 x (16.8 initial + 54.6 output + 46.9 largest shard).
+    assert.ok(r.peakWasmMemoryBytes < expected * 1.1, `peak ${r.peakWasmMemoryBytes} vs ${expected}`);
     assert.ok(r.peakWasmMemoryBytes < r.initialWasmMemoryBytes + r.sourceBytes + r.outputBytes, 'the float weights were never all resident');
     assert.equal(r.quantizedTensors, 37);
   });

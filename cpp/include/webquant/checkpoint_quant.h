@@ -66,6 +66,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "webquant/linear.h"
@@ -129,8 +130,14 @@ class CheckpointQuantizer {
   // shards than announced were added.
   Status finish(CheckpointQuantResult* out);
 
-  // Serializes output shard i (0-based, after finish()) and frees its tensors: each shard can be
-  // taken once. Peak memory: the remaining output plus this shard's bytes.
+  // Output shard i (0-based, after finish()) without copying it: the file is `header` followed by
+  // the bytes of `pieces` in order (views into the quantizer, valid until release_shard(i)). A
+  // caller that copies the pieces out and releases each shard never holds the output twice.
+  Status shard_pieces(size_t i, std::vector<uint8_t>* header,
+                      std::vector<std::pair<const uint8_t*, size_t>>* pieces) const;
+  // Frees output shard i's tensors (after shard_pieces; a released shard cannot be taken again).
+  Status release_shard(size_t i);
+  // shard_pieces + one contiguous copy + release_shard. Peak: the remaining output plus this shard.
   Status take_shard(size_t i, std::vector<uint8_t>* bytes);
 
  private:

@@ -358,19 +358,43 @@ Status CheckpointQuantizer::finish(CheckpointQuantResult* result) {
   return Status::Ok();
 }
 
-Status CheckpointQuantizer::take_shard(size_t i, std::vector<uint8_t>* bytes) {
-  if (bytes == nullptr) return invalid("take_shard: bytes is null");
-  if (!st_ || !st_->finished) return invalid("take_shard() needs finish() first");
-  State& s = *st_;
-  if (i >= s.out.size()) return invalid("take_shard: no output shard " + std::to_string(i));
-  if (s.taken[i]) return invalid("take_shard: shard " + std::to_string(i) + " was already taken");
+Status CheckpointQuantizer::shard_pieces(size_t i, std::vector<uint8_t>* header,
+                                         std::vector<std::pair<const uint8_t*, size_t>>* pieces) const {
+  if (header == nullptr || pieces == nullptr) return invalid("shard_pieces: null output");
+  if (!st_ || !st_->finished) return invalid("shard_pieces() needs finish() first");
+  const State& s = *st_;
+  if (i >= s.out.size()) return invalid("shard_pieces: no output shard " + std::to_string(i));
+  if (s.taken[i]) return invalid("shard_pieces: shard " + std::to_string(i) + " was already released");
   std::vector<io::TensorRecord> records;
   records.reserve(s.out[i].size());
   for (const OwnedTensor& t : s.out[i]) records.push_back({t.name, t.dtype, t.shape, t.bytes.data(), t.bytes.size()});
-  WQ_RETURN_IF_ERROR(io::write_safetensors(records, s.metadata, bytes));
+  std::vector<size_t> order;
+  WQ_RETURN_IF_ERROR(io::write_safetensors_header(records, s.metadata, header, &order));
+  pieces->clear();
+  for (size_t k : order) pieces->emplace_back(records[k].data, records[k].nbytes);
+  return Status::Ok();
+}
+
+Status CheckpointQuantizer::release_shard(size_t i) {
+  if (!st_ || !st_->finished) return invalid("release_shard() needs finish() first");
+  State& s = *st_;
+  if (i >= s.out.size()) return invalid("release_shard: no output shard " + std::to_string(i));
   s.out[i] = std::vector<OwnedTensor>();
   s.taken[i] = true;
   return Status::Ok();
+}
+
+Status CheckpointQuantizer::take_shard(size_t i, std::vector<uint8_t>* bytes) {
+  if (bytes == nullptr) return invalid("take_shard: bytes is null");
+  std::vector<uint8_t> out;
+  std::vector<std::pair<const uint8_t*, size_t>> pieces;
+  WQ_RETURN_IF_ERROR(shard_pieces(i, &out, &pieces));
+  size_t total = out.size();
+  for (const auto& p : pieces) total += p.second;
+  out.reserve(total);
+  for (const auto& p : pieces) out.insert(out.end(), p.first, p.first + p.second);
+  *bytes = std::move(out);
+  return release_shard(i);
 }
 
 }  // namespace webquant

@@ -139,7 +139,8 @@ interface CheckpointQuantizerHandle {
   begin(configJson: string, indexJson: string, shardCount: number, options: unknown, conv: boolean): WasmStatus;
   addShard(name: string, ptr: number, byteLength: number): WasmStatus;
   finish(): WasmStatus & { configJson: string; quantizationConfigJson: string; shardNames: string[]; indexJson: string; tensors: WasmTensorReport[] };
-  takeShard(i: number): WasmStatus & { ptr: number; byteLength: number };
+  shardPieces(i: number): WasmStatus & { header: { ptr: number; byteLength: number }; pieces: { ptr: number; byteLength: number }[] };
+  releaseShard(i: number): WasmStatus;
   clear(): void;
   delete(): void;
 }
@@ -366,11 +367,18 @@ export async function quantizeCheckpoint(repoOrFiles: string | CheckpointSource,
     checkStatus(done);
     const weights: SavedFile[] = [];
     for (let i = 0; i < done.shardNames.length; i++) {
-      const s = quantizer.takeShard(i);
-      peak = Math.max(peak, module.memoryBytes());
+      // Copied out piece by piece, then freed: the output is never held twice in the heap.
+      const s = quantizer.shardPieces(i);
       checkStatus(s);
-      weights.push({ name: done.shardNames[i]!, bytes: module.HEAPU8.slice(s.ptr, s.ptr + s.byteLength) as Uint8Array<ArrayBuffer> });
-      quantizer.clear();
+      const parts = [s.header, ...s.pieces];
+      const bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+      let at = 0;
+      for (const p of parts) {
+        bytes.set(module.HEAPU8.subarray(p.ptr, p.ptr + p.byteLength), at);
+        at += p.byteLength;
+      }
+      checkStatus(quantizer.releaseShard(i));
+      weights.push({ name: done.shardNames[i]!, bytes });
     }
     const files: SavedFile[] = [{ name: 'config.json', bytes: pretty(done.configJson) }, ...src.extra, ...weights];
     if (done.indexJson !== '') files.push({ name: 'model.safetensors.index.json', bytes: pretty(done.indexJson) });
