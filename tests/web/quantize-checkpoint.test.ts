@@ -133,6 +133,18 @@ async function checkRoundTrip(files: SavedFile[], source: SynthTensor[], quantiz
   return minSqnr;
 }
 
+/** The synthetic MiniLM repo in <tmp>/hub (3 shards), written once. */
+let minilm: Promise<SynthTensor[]> | undefined;
+function minilmRepo(): Promise<SynthTensor[]> {
+  minilm ??= (async () => {
+    const config = JSON.parse(await fs.readFile(path.join(HUB_DIR, MINILM, 'config.json'), 'utf8'));
+    const tensors = synth.minilmTensors(config);
+    await writeRepo(MINILM, tensors, 3);
+    return tensors;
+  })();
+  return minilm;
+}
+
 before(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'webquant-qckpt-'));
   await fs.mkdir(path.join(tmp, 'hub'), { recursive: true });
@@ -148,9 +160,7 @@ after(async () => {
 
 describe('quantizeCheckpoint', () => {
   test('MiniLM shapes (F32, 3 shards): int8 and int4 within s/2, everything else byte-identical', async () => {
-    const config = JSON.parse(await fs.readFile(path.join(HUB_DIR, MINILM, 'config.json'), 'utf8'));
-    const tensors = synth.minilmTensors(config);
-    await writeRepo(MINILM, tensors, 3);
+    const tensors = await minilmRepo();
     const linear = new Set(tensors.filter((t) => t.name.endsWith('.weight') && t.shape.length === 2 && !t.name.startsWith('embeddings.')).map((t) => t.name));
     assert.equal(linear.size, 6 * 6 + 1);
     for (const [weights, floor] of [['int8', 41.3], ['int4', 19.7]] as const) {
@@ -268,6 +278,8 @@ describe('quantizeCheckpoint', () => {
     await rejectsWith(quantizeCheckpoint(sharded({ ...map, 'pooler.ghost.weight': 'model-00002-of-00002.safetensors' }), { ...opts, dir }), 'not_found', /pooler\.ghost\.weight/);
     await rejectsWith(quantizeCheckpoint(sharded({ ...map, 'pooler.dense.weight': 'model-00003-of-00003.safetensors' }), opts), 'not_found', /model-00003-of-00003/);
     await rejectsWith(quantizeCheckpoint(weights(good), { weights: 'int3' as 'int4' }), 'invalid_argument', /weights must be/);
+    await rejectsWith(quantizeCheckpoint({ ...weights(good), config: { ...config, quantization_config: { quant_method: 'webquant' } } }, opts), 'unsupported', /already quantized/);
+    await rejectsWith(quantizeCheckpoint({ config, weights: [] }, opts), 'invalid_argument', /non-empty array/);
     await rejectsWith(quantizeCheckpoint('nobody/nothing', { ...opts, endpoint: tmpHub.url }), 'not_found');
     assert.equal(await fs.stat(dir).then(() => true, () => false), false, 'no half-written folder');
     assert.deepEqual((await fs.readdir(tmp)).filter((n) => n.includes('bad-out')), []);
@@ -280,6 +292,7 @@ describe('quantizeCheckpoint', () => {
   });
 
   test('CLI: quantize a model webquant does not run, then dequantize it', async () => {
+    await minilmRepo();
     const out = path.join(tmp, 'cli-minilm');
     const cli = path.join(ROOT, 'dist/cli/main.js');
     const q = await run(process.execPath, ['--no-experimental-fetch', cli, 'quantize', MINILM, '--bits', '4', '--group-size', '64', '--out', out, '--hub-dir', path.join(tmp, 'hub'), '--quiet']);

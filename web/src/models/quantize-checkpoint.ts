@@ -435,8 +435,9 @@ export async function dequantizeCheckpoint(files: SavedFile[], options: Dequanti
         module.HEAPU8.set(f.bytes, ptr);
         const r = dq.dequantize(qconfig, ptr, f.bytes.byteLength, dtype);
         if (r.code !== 0) throw WebQuantError.fromStatus(r.code, `${f.name}: ${r.message}`);
-        out.push({ name: f.name, bytes: module.HEAPU8.slice(r.ptr, r.ptr + r.byteLength) as Uint8Array<ArrayBuffer> });
-        total += r.byteLength;
+        const bytes = module.HEAPU8.slice(r.ptr, r.ptr + r.byteLength) as Uint8Array<ArrayBuffer>;
+        out.push({ name: f.name, bytes });
+        total += r.byteLength - 8 - Number(new DataView(bytes.buffer).getBigUint64(0, true)); // tensor data bytes
         for (const n of r.names) weightMap[n] = f.name;
       } finally {
         dq.clear();
