@@ -43,7 +43,9 @@
 //   {"quant_method": "webquant", "version": 1, "packing": "lsb-first",
 //    "default": <the requested default scheme>,
 //    "layers": {"<module>": <scheme>, ...}}   // every quantized module and every kept 2-D
-//                                             // non-embedding weight (as "f32"), in source order
+//                                             // non-embedding weight (as "f32"), in source order;
+//                                             // an f32 entry's .weight is the source tensor as
+//                                             // stored (a kept Conv1D weight stays [in, out])
 // with <scheme> as in llama_checkpoint.h plus the optional "transposed" and "shape" fields above,
 // and "source_dtype": "F32" | "F16" | "BF16" (what dequantizing writes by default). For a config
 // with tie_word_embeddings and no lm_head tensor, "lm_head" is listed as an f32 tied entry when the
