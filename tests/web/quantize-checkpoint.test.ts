@@ -229,6 +229,7 @@ describe('quantizeCheckpoint', () => {
     const ids = [1, ...Array.from({ length: 23 }, (_, i) => 3 + ((i * 197 + 11) % 509))];
     for (const [name, opts] of [
       ['int4 g32', { weights: 'int4', groupSize: 32 }],
+      ['int2 asym g16, tied lm_head quantized', { weights: 'int2', mode: 'asymmetric', groupSize: 16, exclude: [] }],
       ['int8 W8A8, mixed', { weights: 'int8', activations: 'int8', overrides: { '*.down_proj': { weights: 'int2', mode: 'asymmetric', groupSize: 4 } }, exclude: ['lm_head', 'model.layers.0.*'] }],
     ] as [string, QuantizeModelOptions][]) {
       using ref = await LlamaForCausalLM.fromPretrained('karpathy/stories260K', { endpoint: hub.url });

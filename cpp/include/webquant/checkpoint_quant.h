@@ -49,11 +49,12 @@
 // with <scheme> as in llama_checkpoint.h plus the optional "transposed" and "shape" fields above,
 // and "source_dtype": "F32" | "F16" | "BF16" (what dequantizing writes by default). For a config
 // with tie_word_embeddings and no lm_head tensor, "lm_head" is listed as an f32 tied entry when the
-// config names vocab_size and hidden_size, so that the Llama-family loader finds every layer: a
-// llama / mistral / qwen2 checkpoint quantized here loads through load_llama_checkpoint and gives
-// the logits of LlamaModel::load + quantize with the same options, bit for bit (except for a tied
-// lm_head that is not excluded: quantize() gives it an own quantized copy of the embedding, this
-// path keeps it tied in float).
+// config names vocab_size and hidden_size, so that the Llama-family loader finds every layer; when
+// such a tied head is not excluded, it gets an own quantized copy of the input embedding (a 2-D
+// weight whose module ends in "embed_tokens" or "wte"; the embedding itself is kept), as
+// LlamaModel::quantize does. So a llama / mistral / qwen2 checkpoint quantized here loads through
+// load_llama_checkpoint with the logits of LlamaModel::load + quantize with the same options, bit
+// for bit.
 //
 // Errors name the shard and the tensor: kCorruptData / kShapeMismatch / kUnsupported from the
 // safetensors parser (truncated or malformed shard, unknown dtype), kNonFinite for NaN or Inf in a

@@ -36,6 +36,8 @@ struct CheckpointQuantizer::State {
   std::map<std::string, std::string> metadata;  // set by finish()
   bool finished = false;
   std::vector<bool> taken;
+  bool tied = false;            // config.json says tie_word_embeddings: true
+  std::string tied_head_from;   // the embedding an own quantized lm_head was made from
 };
 
 CheckpointQuantizer::CheckpointQuantizer() = default;
@@ -120,6 +122,8 @@ Status CheckpointQuantizer::begin(std::string_view config_json, std::string_view
     }
     s->has_index = true;
   }
+  const JsonValue* tied = s->config.get("tie_word_embeddings");
+  s->tied = tied != nullptr && tied->type == JsonValue::Type::kBool && tied->boolean;
   s->shard_count = shard_count;
   s->options = options;
   st_ = std::move(s);
@@ -270,6 +274,29 @@ Status CheckpointQuantizer::add_shard(const std::string& shard_name, const io::S
       r.max_abs = 0;
     }
     s.report.push_back(std::move(r));
+    if (t.name == "lm_head.weight" && !s.tied_head_from.empty()) {
+      return fail(invalid("tensor 'lm_head.weight' arrived after an lm_head tied to '" + s.tied_head_from +
+                          "' was quantized (config.json says tie_word_embeddings)"));
+    }
+    // A tied output head that is not excluded gets an own quantized copy of the input embedding,
+    // as LlamaModel::quantize gives it (the embedding itself is kept).
+    LinearQuantSpec head;
+    if (s.tied && s.tied_head_from.empty() && nd == 2 && weight && is_float_dtype(t.dtype) &&
+        (last_component(module) == "embed_tokens" || last_component(module) == "wte") &&
+        s.seen.count("lm_head.weight") == 0 && resolve_layer_spec(s.options.quant, "lm_head", &head) &&
+        head.scheme != LinearScheme::kF32) {
+      TensorQuantReport hr;
+      hr.name = "lm_head.weight";
+      hr.dtype = t.dtype;
+      hr.shape = t.shape;
+      JsonValue entry;
+      Status st = quantize_tensor(t, "lm_head", false, false, head, &out, &entry, &hr);
+      if (!st.ok()) return fail(st);
+      hr.note += std::string(hr.note.empty() ? "" : "; ") + "tied to " + t.name + ": own quantized copy";
+      s.layers.emplace_back("lm_head", std::move(entry));
+      s.report.push_back(std::move(hr));
+      s.tied_head_from = t.name;
+    }
   }
   return Status::Ok();
 }
@@ -299,12 +326,10 @@ Status CheckpointQuantizer::finish(CheckpointQuantResult* result) {
     by_name.object.emplace_back(kv.first, std::move(kv.second));
   }
   // A tied output head has no tensor: list it so that a loader finds it (see the header).
-  const JsonValue* tied = s.config.get("tie_word_embeddings");
   const JsonValue* vocab = s.config.get("vocab_size");
   const JsonValue* hidden = s.config.get("hidden_size");
   if (hidden == nullptr) hidden = s.config.get("n_embd");
-  if (tied != nullptr && tied->type == JsonValue::Type::kBool && tied->boolean && s.seen.count("lm_head.weight") == 0 &&
-      vocab != nullptr && vocab->is_number() && hidden != nullptr && hidden->is_number()) {
+  if (s.tied && s.tied_head_from.empty() && s.seen.count("lm_head.weight") == 0 && vocab != nullptr && vocab->is_number() && hidden != nullptr && hidden->is_number()) {
     JsonValue e = ckpt::jobj();
     ckpt::put(&e, "scheme", ckpt::jstr("f32"));
     ckpt::put(&e, "out_features", ckpt::jnum(vocab->number));
