@@ -56,6 +56,10 @@
 //               "transposed": true}                     // HF Conv1D module (stored [in, out])
 //   (shape fields are omitted in "default"; f32 entries carry only scheme, shape, bias, tied).
 // __metadata__ also holds "format": "webquant".
+// Checkpoints of any architecture written by quantizeCheckpoint (webquant/checkpoint_quant.h) use
+// this format and may add per-layer fields: "transposed": true (the source stored the weight
+// [in, out], as GPT-2's Conv1D; qweight/scales are stored for [out, in]), "shape" (a 4-D conv
+// kernel quantized as [O, I*kh*kw]) and "source_dtype". The Llama loader ignores them.
 //
 // Errors when loading: kUnsupported for a quant_method other than "webquant", another version,
 // an unknown scheme or packing (naming the layer); kCorruptData for malformed or inconsistent

@@ -62,4 +62,11 @@ Status write_safetensors(const std::vector<TensorRecord>& tensors,
                          const std::map<std::string, std::string>& metadata,
                          std::vector<uint8_t>* out);
 
+// The same file in pieces, for writers that stream the data: `header` receives the 8-byte length
+// and the padded JSON header; the file is header followed by the data of tensors[data_order[0]],
+// tensors[data_order[1]], ... (sorted by name). Same validation and errors as write_safetensors.
+Status write_safetensors_header(const std::vector<TensorRecord>& tensors,
+                                const std::map<std::string, std::string>& metadata,
+                                std::vector<uint8_t>* header, std::vector<size_t>* data_order);
+
 }  // namespace webquant::io

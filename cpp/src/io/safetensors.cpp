@@ -264,9 +264,9 @@ Status tensor_to_f32(const TensorView& t, float* out) {
   return Status::Ok();
 }
 
-Status write_safetensors(const std::vector<TensorRecord>& tensors,
-                         const std::map<std::string, std::string>& metadata,
-                         std::vector<uint8_t>* out) {
+Status write_safetensors_header(const std::vector<TensorRecord>& tensors,
+                                const std::map<std::string, std::string>& metadata,
+                                std::vector<uint8_t>* header_out, std::vector<size_t>* data_order) {
   auto invalid = [](const std::string& msg) {
     return Status::Error(StatusCode::kInvalidArgument, "write_safetensors: " + msg);
   };
@@ -342,12 +342,27 @@ Status write_safetensors(const std::vector<TensorRecord>& tensors,
   uint64_t total = 8 + header.size() + offset;
   if (total > SIZE_MAX) return Status::Error(StatusCode::kOutOfMemory, "write_safetensors: output too large");
   std::vector<uint8_t> buf;
-  buf.reserve(static_cast<size_t>(total));
+  buf.reserve(8 + header.size());
   uint64_t n = header.size();
   for (int i = 0; i < 8; ++i) buf.push_back(static_cast<uint8_t>(n >> (8 * i)));
   buf.insert(buf.end(), header.begin(), header.end());
-  for (const TensorRecord* t : order)
-    if (t->nbytes) buf.insert(buf.end(), t->data, t->data + t->nbytes);
+  *header_out = std::move(buf);
+  data_order->clear();
+  for (const TensorRecord* t : order) data_order->push_back(static_cast<size_t>(t - tensors.data()));
+  return Status::Ok();
+}
+
+Status write_safetensors(const std::vector<TensorRecord>& tensors,
+                         const std::map<std::string, std::string>& metadata,
+                         std::vector<uint8_t>* out) {
+  std::vector<uint8_t> buf;
+  std::vector<size_t> order;
+  WQ_RETURN_IF_ERROR(write_safetensors_header(tensors, metadata, &buf, &order));
+  size_t total = buf.size();
+  for (size_t i : order) total += tensors[i].nbytes;
+  buf.reserve(total);
+  for (size_t i : order)
+    if (tensors[i].nbytes) buf.insert(buf.end(), tensors[i].data, tensors[i].data + tensors[i].nbytes);
   *out = std::move(buf);
   return Status::Ok();
 }

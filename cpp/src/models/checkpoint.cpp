@@ -69,14 +69,6 @@ Status describe_model(const Weights& model, std::vector<CheckpointLayer>* out) {
 // ---------------------------------------------------------------------------------------------
 // Writing tensors.
 
-// A tensor with its own bytes, ready for write_safetensors.
-struct OwnedTensor {
-  std::string name;
-  std::string dtype;
-  std::vector<int64_t> shape;
-  std::vector<uint8_t> bytes;
-};
-
 template <typename T>
 std::vector<uint8_t> as_bytes(const T* p, size_t n) {
   std::vector<uint8_t> b(n * sizeof(T));
@@ -133,30 +125,8 @@ Status linear_tensors(const LinearInfo& li, const LinearLayer* layer, std::vecto
   CheckpointLayer c;
   LinearQuantizedData d;
   WQ_RETURN_IF_ERROR(describe_layer(li, layer, &c, &d));
-  const int64_t groups = C / d.group_size;
-  if (d.bits == 8) {
-    out->push_back({li.name + ".qweight", "I8", {R, C}, as_bytes(d.q.data(), d.q.size())});
-    if (d.asymmetric) {  // signed zero points, like the codes (see the header)
-      std::vector<int8_t> z(d.zero_points.size());
-      for (size_t i = 0; i < z.size(); ++i) z[i] = static_cast<int8_t>(d.zero_points[i]);
-      out->push_back({li.name + ".zero_points", "I8", {R, groups}, as_bytes(z.data(), z.size())});
-    }
-  } else {
-    const int32_t offset = 1 << (d.bits - 1);  // u = q - qmin
-    const size_t rb = row_bytes(d.in_features, d.bits);
-    std::vector<uint8_t> packed(static_cast<size_t>(R) * rb), codes(static_cast<size_t>(C));
-    for (int64_t r = 0; r < R; ++r) {
-      for (int64_t k = 0; k < C; ++k) codes[k] = static_cast<uint8_t>(d.q[r * C + k] + offset);
-      WQ_RETURN_IF_ERROR(pack_codes(codes.data(), codes.size(), d.bits, packed.data() + r * rb));
-    }
-    out->push_back({li.name + ".qweight", "U8", {R, static_cast<int64_t>(rb)}, std::move(packed)});
-    if (d.asymmetric) {
-      std::vector<uint8_t> z(d.zero_points.size());
-      for (size_t i = 0; i < z.size(); ++i) z[i] = static_cast<uint8_t>(d.zero_points[i] + offset);
-      out->push_back({li.name + ".zero_points", "U8", {R, groups}, std::move(z)});
-    }
-  }
-  out->push_back({li.name + ".scales", "F32", {R, groups}, as_bytes(d.scales.data(), d.scales.size())});
+  WQ_RETURN_IF_ERROR(encode_quantized(li.name, d, out));
+
   if (!d.bias.empty()) out->push_back({li.name + ".bias", "F32", {R}, as_bytes(d.bias.data(), d.bias.size())});
   return Status::Ok();
 }

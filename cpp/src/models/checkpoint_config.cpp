@@ -11,78 +11,7 @@ namespace webquant::ckpt {
 
 using io::JsonValue;
 
-// ---------------------------------------------------------------------------------------------
-// Small helpers.
-
-Status corrupt(std::string msg) { return Status::Error(StatusCode::kCorruptData, std::move(msg)); }
-
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
-}
-
-JsonValue jstr(std::string s) {
-  JsonValue v;
-  v.type = JsonValue::Type::kString;
-  v.string = std::move(s);
-  return v;
-}
-JsonValue jnum(double x) {
-  JsonValue v;
-  v.type = JsonValue::Type::kNumber;
-  v.number = x;
-  return v;
-}
-JsonValue jobj() {
-  JsonValue v;
-  v.type = JsonValue::Type::kObject;
-  return v;
-}
-void put(JsonValue* obj, std::string key, JsonValue v) {
-  for (auto& kv : obj->object) {
-    if (kv.first == key) {
-      kv.second = std::move(v);
-      return;
-    }
-  }
-  obj->object.emplace_back(std::move(key), std::move(v));
-}
-
 namespace {
-
-JsonValue jbool(bool b) {
-  JsonValue v;
-  v.type = JsonValue::Type::kBool;
-  v.boolean = b;
-  return v;
-}
-
-int scheme_bits(LinearScheme s) {
-  switch (s) {
-    case LinearScheme::kW8A16:
-    case LinearScheme::kW8A8: return 8;
-    case LinearScheme::kW4A16:
-    case LinearScheme::kW4A8: return 4;
-    case LinearScheme::kW2A16: return 2;
-    default: return 32;
-  }
-}
-bool scheme_a8(LinearScheme s) { return s == LinearScheme::kW8A8 || s == LinearScheme::kW4A8; }
-
-const LinearScheme kAllSchemes[] = {LinearScheme::kF32,  LinearScheme::kW8A16, LinearScheme::kW4A16,
-                                    LinearScheme::kW2A16, LinearScheme::kW8A8,  LinearScheme::kW4A8};
-
-bool scheme_from_name(const std::string& name, LinearScheme* out) {
-  for (LinearScheme s : kAllSchemes) {
-    if (name == linear_scheme_name(s)) {
-      *out = s;
-      return true;
-    }
-  }
-  return false;
-}
-
 
 // Scheme fields shared by "default" and the per-layer entries; group_size < 0 leaves it out.
 void put_scheme_fields(const CheckpointLayer& c, bool per_channel, int group_size, JsonValue* o) {

@@ -7,22 +7,10 @@
 #include <vector>
 
 #include "io/json.h"
+#include "quant/checkpoint_format.h"
 #include "webquant/model_checkpoint.h"
 
 namespace webquant::ckpt {
-
-constexpr int kFormatVersion = 1;
-constexpr const char* kQuantMethod = "webquant";
-constexpr const char* kPackingLsbFirst = "lsb-first";
-constexpr const char* kPackingNone = "none";
-constexpr const char* kMetadataKey = "quantization_config";
-
-Status corrupt(std::string msg);
-std::string shape_str(const std::vector<int64_t>& s);
-io::JsonValue jstr(std::string s);
-io::JsonValue jnum(double x);
-io::JsonValue jobj();
-void put(io::JsonValue* obj, std::string key, io::JsonValue v);
 
 // {"quant_method": "webquant", "version", "packing", "default", "layers"} for `layers`.
 io::JsonValue quantization_config_json(const std::vector<CheckpointLayer>& layers);

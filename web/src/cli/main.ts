@@ -19,6 +19,7 @@ import { type QuantizeModelOptions } from '../models/quant-options.js';
 import { init } from '../runtime/loader.js';
 import { CliUsageError, describeQuantization, evalCommand, numberFlag, parseCliArgs } from './eval.js';
 import { quantizeCommand } from './quantize.js';
+import { dequantizeCommand } from './quantize-any.js';
 
 const USAGE = `usage: webquant generate <repo> --prompt TEXT [options]
 
@@ -42,7 +43,7 @@ options:
   --quiet                     no timings on stderr
   -h, --help                  this help
 
-other commands: webquant eval --help, webquant quantize --help`;
+other commands: webquant eval --help, webquant quantize --help, webquant dequantize --help`;
 
 function usage(message: string): never {
   throw new CliUsageError(message, USAGE);
@@ -146,7 +147,8 @@ async function main(argv: string[]): Promise<number> {
     }
     if (command === 'eval') return await evalCommand(rest);
     if (command === 'quantize') return await quantizeCommand(rest);
-    if (command !== 'generate') usage(`unknown command ${JSON.stringify(command)}; the commands are "generate", "eval" and "quantize"`);
+    if (command === 'dequantize') return await dequantizeCommand(rest);
+    if (command !== 'generate') usage(`unknown command ${JSON.stringify(command)}; the commands are "generate", "eval", "quantize" and "dequantize"`);
     await generate(rest);
     return 0;
   } catch (e) {

@@ -17,8 +17,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { WebQuantError } from '../errors.js';
 import type { ModelFiles } from '../hub/model-files.js';
+import { downloadFile } from '../hub/download.js';
 import { saveQuantized } from '../models/checkpoint.js';
-import { CausalLM } from '../models/causal-lm.js';
+import { CausalLM, SUPPORTED_MODEL_TYPES } from '../models/causal-lm.js';
 import { init } from '../runtime/loader.js';
 import {
   CliUsageError,
@@ -34,11 +35,14 @@ import {
   withProgress,
   writeFileAtomic,
 } from './eval.js';
+import { quantizeAnyCheckpoint } from './quantize-any.js';
 
 const USAGE = `usage: webquant quantize <repo|dir> --bits B --out DIR [options]
 
-Quantizes a Llama-family model from the Hugging Face Hub (or a local mirror or folder) and
-writes it to DIR.
+Quantizes a model from the Hugging Face Hub (or a local mirror or folder) and writes it to DIR.
+With --format webquant, a model_type webquant does not run (bert, blip, t5, ...) is quantized
+checkpoint-wide, shard by shard (quantizeCheckpoint): the 2-D linear weights, embeddings and
+norms kept; 'webquant dequantize' writes such a folder back as plain safetensors.
 
 options:
   --bits 8|4|2                weight bits (gguf formats: implied, 8 for q8_0 and 4 for q4_0)
@@ -46,6 +50,8 @@ options:
   --per-channel               one scale per output channel instead of groups
   --mode symmetric|asymmetric default symmetric
   --activations float|int8    webquant format: run as W8A8 / W4A8 when loaded (default float)
+  --conv                      webquant format, architectures webquant does not run: also
+                              quantize 4-D conv kernels (per output channel)
   --format F                  webquant (default): the library's quantized safetensors;
                               gguf-q8_0 / gguf-q4_0: a llama.cpp GGUF file (blocks of 32,
                               symmetric; rows that are not a multiple of 32 are stored as F16)
@@ -80,6 +86,7 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
     'per-channel': { type: 'boolean' },
     mode: { type: 'string' },
     activations: { type: 'string' },
+    conv: { type: 'boolean' },
     format: { type: 'string' },
     out: { type: 'string' },
     endpoint: { type: 'string' },
@@ -124,6 +131,24 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
 
   const source = await resolveModelSource(USAGE, target, { endpoint: v.endpoint, hubDir: v['hub-dir'], revision: v.revision });
   await init(v['no-simd'] ? { simd: false } : {});
+  if (format === 'webquant') {
+    const location = {
+      ...(source.endpoint !== undefined ? { endpoint: source.endpoint } : {}),
+      ...(source.revision !== undefined ? { revision: source.revision } : {}),
+    };
+    let modelType: unknown;
+    try {
+      modelType = (JSON.parse(new TextDecoder().decode(await downloadFile(source.repo, 'config.json', location))) as { model_type?: unknown }).model_type;
+    } catch (e) {
+      if (e instanceof WebQuantError) throw e;
+      throw new WebQuantError('corrupt_data', `config.json of ${source.label} is not valid JSON: ${(e as Error).message}`, { cause: e });
+    }
+    if (typeof modelType !== 'string' || !SUPPORTED_MODEL_TYPES.includes(modelType)) {
+      await quantizeAnyCheckpoint(source, layer!, v.conv === true, outDir, quiet, out);
+      return;
+    }
+  }
+  if (v.conv) throw new CliUsageError('--conv applies to architectures webquant does not run (quantized checkpoint-wide)', USAGE);
   const files = await fetchModelFiles(source, quiet);
   await fs.mkdir(outDir, { recursive: true });
 

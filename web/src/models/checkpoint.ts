@@ -141,8 +141,8 @@ async function nodeModules(): Promise<{ fs: NodeFs; path: NodePath }> {
   }
 }
 
-/** Writes `files` into `dir` atomically: a sibling temp folder renamed into place. */
-async function writeFolder(files: SavedFile[], options: SaveQuantizedOptions): Promise<void> {
+/** @internal Writes `files` into `dir` atomically: a sibling temp folder renamed into place. */
+export async function writeFolder(files: SavedFile[], options: SaveQuantizedOptions): Promise<void> {
   const { fs, path } = await nodeModules();
   const dir = path.resolve(options.dir!);
   const exists = await fs.stat(dir).then(() => true, () => false);

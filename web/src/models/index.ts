@@ -81,3 +81,14 @@ export {
   type StreamingProgress,
   type StreamingResult,
 } from './checkpoint.js';
+export {
+  quantizeCheckpoint,
+  dequantizeCheckpoint,
+  type CheckpointSource,
+  type QuantizeCheckpointOptions,
+  type QuantizeCheckpointProgress,
+  type QuantizeCheckpointResult,
+  type CheckpointQuantSummary,
+  type TensorQuantSummary,
+  type DequantizeCheckpointOptions,
+} from './quantize-checkpoint.js';
