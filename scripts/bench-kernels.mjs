@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// Kernel benchmark: for every entry of the C++ kernel table (cpp/src/kernels/table.h), the
+// Kernel benchmark: for every entry of the C++ kernel table (cpp/testing/kernel_table/table.h), the
 // throughput of the scalar reference and of the WASM SIMD version, in GB/s of fp32-equivalent
 // input (n * input_bytes_per_element / seconds per call), at 1M and 16M elements, in Node.
-// Prints a Markdown table. Needs the built package (dist/, with dist/wasm from build-wasm.sh).
+// Prints a Markdown table. Needs the benchmark module build/wasm/webquant-bench-simd.mjs (scripts/build-wasm.sh).
 //   node scripts/bench-kernels.mjs [--sizes 1048576,16777216] [--seconds 0.4] [--only gemm_q8]
 // (--only: the kernels whose name starts with one of the comma-separated prefixes)
-import { createBackend } from '../dist/runtime/loader.js';
+import { loadBenchModule } from './lib/bench-module.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => {
@@ -16,8 +16,7 @@ const sizes = opt('sizes', `${1 << 20},${1 << 24}`).split(',').map(Number);
 const targetSeconds = Number(opt('seconds', '0.4'));
 const only = opt('only', '').split(',').filter((p) => p !== '');
 
-const backend = await createBackend({ simd: true });
-const m = backend.module;
+const m = await loadBenchModule();
 
 function bench(name, variant, n) {
   // Calibrate: one call (after the kernel's own warm-up call), then enough calls to fill the

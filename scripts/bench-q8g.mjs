@@ -6,8 +6,8 @@
 //
 //   node --no-experimental-fetch scripts/bench-q8g.mjs [--rounds 15] [--sizes 1048576,16777216]
 //
-// Needs the built package (dist/, with dist/wasm).
-import { createBackend } from '../dist/runtime/loader.js';
+// Needs the benchmark module (scripts/build-wasm.sh builds build/wasm/webquant-bench-simd.mjs).
+import { loadBenchModule } from './lib/bench-module.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => {
@@ -20,7 +20,7 @@ const PAIRS = [
   ['W8A16', 'gemm_q8c_f32', 'gemm_q8g_f32'],
   ['W8A8', 'gemm_q8c_s8', 'gemm_q8g_s8'],
 ];
-const m = (await createBackend({ simd: true })).module;
+const m = await loadBenchModule();
 
 function seconds(name, n, iters) {
   const r = m.benchKernel(name, 1, n, iters);

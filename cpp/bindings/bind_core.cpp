@@ -22,7 +22,6 @@
 
 #include "js_status.h"
 #include "kernels/simd.h"
-#include "kernels/table.h"
 #include "webquant/convert.h"
 #include "webquant/dtype.h"
 #include "webquant/pack.h"
@@ -69,12 +68,6 @@ struct JsDTypeInfo {
   double tiny = 0;
   double resolution = 0;
   double smallestSubnormal = 0;
-};
-
-struct JsBench {
-  int code = 0;
-  std::string message;
-  double seconds = 0;  // per call
 };
 
 std::string num(double d) {
@@ -350,33 +343,6 @@ double memory_bytes() { return static_cast<double>(__builtin_wasm_memory_size(0)
 
 bool has_simd() { return WEBQUANT_SIMD != 0; }
 
-// [{name, family, inputBytesPerElement}] for every entry of the kernel table.
-val kernel_list() {
-  val out = val::array();
-  const auto& table = kernels::kernel_table();
-  for (size_t i = 0; i < table.size(); ++i) {
-    val k = val::object();
-    k.set("name", std::string(table[i].name));
-    k.set("family", std::string(table[i].family));
-    k.set("inputBytesPerElement", table[i].input_bytes_per_element);
-    out.set(i, k);
-  }
-  return out;
-}
-
-// variant: 0 scalar reference, 1 SIMD (the reference again in the baseline build).
-JsBench bench_kernel(std::string name, int variant, size_t n, int iters) {
-  const kernels::KernelCase* k = kernels::find_kernel(name);
-  if (!k) return error_as<JsBench>(bad(StatusCode::kNotFound, "no kernel named " + name));
-  if (variant != 0 && variant != 1)
-    return error_as<JsBench>(bad(StatusCode::kInvalidArgument, "variant must be 0 or 1"));
-  if (n == 0 || iters < 1)
-    return error_as<JsBench>(bad(StatusCode::kInvalidArgument, "n and iters must be >= 1"));
-  JsBench r;
-  r.seconds = k->bench(static_cast<kernels::Variant>(variant), n, iters);
-  return r;
-}
-
 }  // namespace
 }  // namespace webquant
 
@@ -418,10 +384,6 @@ EMSCRIPTEN_BINDINGS(webquant_core) {
       .field("tiny", &JsDTypeInfo::tiny)
       .field("resolution", &JsDTypeInfo::resolution)
       .field("smallestSubnormal", &JsDTypeInfo::smallestSubnormal);
-  value_object<JsBench>("WqBench")
-      .field("code", &JsBench::code)
-      .field("message", &JsBench::message)
-      .field("seconds", &JsBench::seconds);
 
   class_<QuantizedTensorHandle>("QuantizedTensorHandle")
       .constructor<>()
@@ -447,6 +409,4 @@ EMSCRIPTEN_BINDINGS(webquant_core) {
   function("heapUsedBytes", &heap_used_bytes);
   function("memoryBytes", &memory_bytes);
   function("hasSimd", &has_simd);
-  function("kernelList", &kernel_list);
-  function("benchKernel", &bench_kernel);
 }

@@ -3,7 +3,7 @@
 // are real WASM SIMD128 (scripts/test.sh runs both).
 #include <doctest/doctest.h>
 
-#include "kernels/table.h"
+#include "kernel_table/table.h"
 
 using namespace webquant::kernels;
 

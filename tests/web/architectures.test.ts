@@ -23,7 +23,7 @@ type Model = import('../../dist/models/index.js').CausalLM;
 
 const models = (await importDist('models/index.js')) as Models;
 const loader = (await importDist('runtime/loader.js')) as Loader;
-const { AutoModelForCausalLM, GPT2LMHeadModel, GPTNeoXForCausalLM, LlamaForCausalLM, pipeline, quantizeModel, saveQuantized, quantizeStreaming, SUPPORTED_MODEL_TYPES } = models;
+const { AutoModelForCausalLM, GPT2LMHeadModel, GPTNeoXForCausalLM, LlamaForCausalLM, pipeline, quantizeModel, saveQuantized, quantizeStreaming, quantizeCheckpoint, SUPPORTED_MODEL_TYPES } = models;
 
 interface Case {
   label: string;
@@ -200,6 +200,16 @@ describe('memory, save/load and streaming work for every architecture', () => {
         assert.deepEqual(await streamed.model.logits(ids), want);
       } finally {
         streamed.model.dispose();
+      }
+      // quantizeCheckpoint (architecture-agnostic, names as stored) loads back to the same model.
+      const qdir = await fs.mkdtemp(path.join(os.tmpdir(), 'webquant-arch-qc-'));
+      try {
+        const r = await quantizeCheckpoint(repo, { ...opts, endpoint: hub.url, dir: path.join(qdir, 'me', 'qc') });
+        assert.equal(r.summary.runnable, true);
+        using again = await AutoModelForCausalLM.fromPretrained('me/qc', { endpoint: qdir });
+        assert.deepEqual(await again.logits(ids), want);
+      } finally {
+        await fs.rm(qdir, { recursive: true, force: true });
       }
     });
   }

@@ -476,7 +476,7 @@ test('the C++ status is the source of truth: the raw bindings reject bad input t
     assert.equal(m.packCodes(0, 4, 6).code, 1);
     assert.equal(m.dtypeInfo('uint9').code, 1);
     assert.equal(m.convertFloat(0, 0, 'int8', 'float32').code, 6);
-    assert.equal(m.benchKernel('no_such_kernel', 0, 16, 1).code, 7);
+    assert.equal((m as unknown as Record<string, unknown>).benchKernel, undefined, 'the kernel bench harness is not in the shipped module');
   } finally {
     h.delete();
   }
@@ -498,7 +498,6 @@ interface RawModule {
   packCodes(p: number, n: number, bits: number): RawStatus;
   dtypeInfo(name: string): RawStatus;
   convertFloat(p: number, n: number, from: string, to: string): RawStatus;
-  benchKernel(name: string, variant: number, n: number, iters: number): RawStatus;
 }
 
 // ---- dtypes and conversions ----

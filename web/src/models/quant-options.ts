@@ -209,10 +209,13 @@ export interface QuantRequest {
   wasm: { default: WasmLinearSpec; exclude?: string[]; overrides: (WasmLinearSpec & { pattern: string })[] };
 }
 
-/** @internal Checks quantize options and maps them to the core's form. */
-export function buildQuantRequest(options: QuantizeModelOptions): QuantRequest {
+/**
+ * @internal Checks quantize options and maps them to the core's form. `otherKeys`: options of the
+ * calling API (e.g. quantizeCheckpoint's `dir`) that are not quantization options.
+ */
+export function buildQuantRequest(options: QuantizeModelOptions, otherKeys: readonly string[] = []): QuantRequest {
   if (options === null || typeof options !== 'object') invalid('quantize options must be an object');
-  const def = layerSpec(options, 'options', MODEL_KEYS);
+  const def = layerSpec(options, 'options', otherKeys.length ? [...MODEL_KEYS, ...otherKeys] : MODEL_KEYS);
   const exclude = options.exclude;
   if (exclude !== undefined && (!Array.isArray(exclude) || exclude.some((e) => typeof e !== 'string'))) {
     invalid('options.exclude must be an array of strings');

@@ -52,20 +52,6 @@ export interface WasmDTypeInfo extends WasmStatus {
   smallestSubnormal: number;
 }
 
-/** Result of `benchKernel`. */
-export interface WasmBench extends WasmStatus {
-  /** Seconds per call. */
-  seconds: number;
-}
-
-/** One entry of the C++ kernel table. */
-export interface WasmKernelInfo {
-  name: string;
-  family: string;
-  /** Bytes of fp32-equivalent input per element (the denominator of GB/s). */
-  inputBytesPerElement: number;
-}
-
 /** The Embind class owning one `webquant::QuantizedTensor`. Must be `delete()`d. */
 export interface QuantizedTensorHandle {
   /** mode: 0 symmetric, 1 asymmetric; granularity: 0 per-tensor, 1 per-channel, 2 per-group. */
@@ -126,8 +112,6 @@ export interface WebQuantModule {
   heapUsedBytes(): number;
   memoryBytes(): number;
   hasSimd(): boolean;
-  kernelList(): WasmKernelInfo[];
-  benchKernel(name: string, variant: number, n: number, iters: number): WasmBench;
 }
 
 /** Options understood by the Emscripten module factory. */

@@ -6,8 +6,8 @@
 #include <cstring>
 
 #include "kernels/gemm/gemm_q8g.h"
-#include "kernels/table.h"
-#include "kernels/table_util.h"
+#include "kernel_table/table.h"
+#include "kernel_table/table_util.h"
 
 namespace webquant::kernels {
 namespace {

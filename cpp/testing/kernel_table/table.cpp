@@ -1,4 +1,4 @@
-#include "kernels/table.h"
+#include "kernel_table/table.h"
 
 #include <chrono>
 #include <cmath>
@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "kernels/gemm/gemm.h"
-#include "kernels/table_util.h"
+#include "kernel_table/table_util.h"
 #include "kernels/kernels.h"
 #include "webquant/pack.h"
 
