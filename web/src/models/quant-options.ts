@@ -119,8 +119,8 @@ export function isInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v);
 }
 
-/** Checks and maps one layer scheme to the core's spec. */
-function layerSpec(o: LayerQuantOptions, what: string): WasmLinearSpec {
+/** @internal Checks and maps one layer scheme to the core's spec (also used by QuantizedLinear). */
+export function layerSpec(o: LayerQuantOptions, what: string): WasmLinearSpec {
   if (o === null || typeof o !== 'object') invalid(`${what} must be an object`);
   const activations = o.activations ?? 'float';
   if (activations !== 'float' && activations !== 'int8') {
