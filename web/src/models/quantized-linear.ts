@@ -82,7 +82,7 @@ export class QuantizedLinear {
   readonly mode: 'symmetric' | 'asymmetric';
   /** `'float'` (W·A16) or `'int8'` (W·A8: activations quantized per token). */
   readonly activations: 'float' | 'int8';
-  /** The core's description, e.g. `'w8a16'` or `'w4a16 g32 sym'`. */
+  /** The core's description, e.g. `'w8a16 per-channel sym'` or `'w4a16 g32 sym'`. */
   readonly scheme: string;
   /** Why a per-group request became per channel (e.g. `'172 % 32 != 0'`), or `''`. */
   readonly fallback: string;
@@ -297,5 +297,7 @@ export function replaceLinearLayers(model: CausalLM, options: ReplaceLinearLayer
   const layer = layerOptions(options.scheme, 'options.scheme');
   if (layer === null || typeof layer !== 'object') invalid('options.scheme must be a scheme name or an object');
   const summary = quantizeModel(model, { ...layer, ...(options.exclude !== undefined ? { exclude: options.exclude } : {}) });
-  return summary.layers.filter((l) => l.quantized).map((l) => l.name);
+  // Excluded layers keep their state (a layer quantized by an earlier call stays quantized) and
+  // the core notes them 'excluded'.
+  return summary.layers.filter((l) => l.quantized && l.note !== 'excluded').map((l) => l.name);
 }
