@@ -143,6 +143,7 @@ test('Playground: 1/3 as the course prints it, quantization, packing, named cont
   assert.equal((await page.textContent('#bits-int-other'))?.trim(), '213');
   await page.locator('#bits-h').scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(ARTIFACTS, 'demo-playground-bits.png') });
+  await page.locator('#bits-int').screenshot({ path: path.join(ARTIFACTS, 'demo-playground-int-bits.png') });
   // Integer ranges come from dtypeInfo.
   const ranges = await page.$$eval('#int-ranges-table tbody tr', (rows) =>
     Object.fromEntries(rows.map((r) => [r.children[0]!.textContent, [r.children[2]!.textContent, r.children[3]!.textContent]])),
