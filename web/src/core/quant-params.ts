@@ -93,6 +93,10 @@ function toFloats(v: GivenQuantParams['scale']): Float32Array {
 }
 
 function toInts(v: ArrayLike<number> | number, what: string): Int32Array {
+  // Integer typed arrays hold integers in range by construction: one bulk copy.
+  if (v instanceof Int8Array || v instanceof Uint8Array || v instanceof Int16Array || v instanceof Uint16Array || v instanceof Int32Array) {
+    return Int32Array.from(v);
+  }
   const values = typeof v === 'number' ? [v] : Array.from(v as ArrayLike<number>);
   if (typeof v !== 'number' && (v === null || typeof v !== 'object')) fail(`${what} must be a number or an array of integers`);
   values.forEach((x, i) => {
