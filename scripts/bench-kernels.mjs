@@ -3,7 +3,8 @@
 // throughput of the scalar reference and of the WASM SIMD version, in GB/s of fp32-equivalent
 // input (n * input_bytes_per_element / seconds per call), at 1M and 16M elements, in Node.
 // Prints a Markdown table. Needs the built package (dist/, with dist/wasm from build-wasm.sh).
-//   node scripts/bench-kernels.mjs [--sizes 1048576,16777216] [--seconds 0.4]
+//   node scripts/bench-kernels.mjs [--sizes 1048576,16777216] [--seconds 0.4] [--only gemm_q8]
+// (--only: the kernels whose name starts with one of the comma-separated prefixes)
 import { createBackend } from '../dist/runtime/loader.js';
 
 const args = process.argv.slice(2);
@@ -13,6 +14,7 @@ const opt = (name, def) => {
 };
 const sizes = opt('sizes', `${1 << 20},${1 << 24}`).split(',').map(Number);
 const targetSeconds = Number(opt('seconds', '0.4'));
+const only = opt('only', '').split(',').filter((p) => p !== '');
 
 const backend = await createBackend({ simd: true });
 const m = backend.module;
@@ -35,6 +37,7 @@ function bench(name, variant, n) {
 const fmtN = (n) => (n >= 1 << 20 ? `${n / (1 << 20)}M` : n >= 1024 ? `${n / 1024}K` : `${n}`);
 const rows = [];
 for (const k of m.kernelList()) {
+  if (only.length > 0 && !only.some((p) => k.name.startsWith(p))) continue;
   for (const n of sizes) {
     const ref = bench(k.name, 0, n);
     const simd = bench(k.name, 1, n);

@@ -1,18 +1,20 @@
 #!/usr/bin/env node
-// Llama inference speed and memory in Node (the same .wasm the browser runs, single thread):
+// Causal-LM inference speed and memory in Node (the same .wasm the browser runs, single thread):
 // prefill and decode tokens/s and memory for fp32 vs int8 vs int4 (and the A8 variants), on
-// karpathy/stories260K (real weights) and on a SmolLM2-135M-shaped model with SYNTHETIC weights
-// (scripts/make-synthetic-smollm.mjs; every figure on it is labelled "synthetic weights").
-// Prints a Markdown table.
+// karpathy/stories260K (real weights) and on models with SYNTHETIC weights in real shapes:
+// SmolLM2-135M (scripts/make-synthetic-smollm.mjs), GPT-2 small and Pythia-160M (written by
+// tests/web/helpers/tiny-repos.ts; run `npx tsc -p tsconfig.test.json` first). Every figure on a
+// synthetic model is labelled "synthetic weights". Prints a Markdown table.
 //
-//   node scripts/bench-llama.mjs [--models stories,smollm] [--variants fp32,int8,...] [--no-simd]
-//                                [--hub ../shared/hub] [--dist dist] [--json]
+//   node scripts/bench-llama.mjs [--models stories,smollm,gpt2,pythia] [--variants fp32,int8,...]
+//                                [--no-simd] [--hub ../shared/hub] [--dist dist] [--json]
 //
 // Each (model, variant) runs in a fresh Node process, so its peak figures are its own: the wasm
 // memory never shrinks, and the process's peak RSS (getrusage maxrss) covers download buffers,
 // the heap copy of the safetensors file, and the float32 weights the loader builds before
 // quantizing. "heap in use" is what the model holds afterwards (malloc'ed bytes).
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -25,6 +27,8 @@ const VARIANTS = {
   fp32: { label: 'fp32', quant: null },
   int8: { label: 'int8 per-channel (W8A16)', quant: { weights: 'int8' } },
   'int8-a8': { label: 'int8 per-channel, int8 activations (W8A8)', quant: { weights: 'int8', activations: 'int8' } },
+  'int8-g32': { label: 'int8 g32 sym (W8A16)', quant: { weights: 'int8', groupSize: 32 } },
+  'int8-g32-a8': { label: 'int8 g32 sym, int8 activations (W8A8)', quant: { weights: 'int8', groupSize: 32, activations: 'int8' } },
   int4: { label: 'int4 g32 sym (W4A16)', quant: { weights: 'int4', groupSize: 32 } },
   'int4-a8': { label: 'int4 g32 sym, int8 activations (W4A8)', quant: { weights: 'int4', groupSize: 32, activations: 'int8' } },
   int2: { label: 'int2 g32 sym (W2A16)', quant: { weights: 'int2', groupSize: 32 } },
@@ -55,12 +59,36 @@ const MODELS = {
     decodeTokens: 32,
     repeats: 2,
   },
+  gpt2: {
+    label: 'GPT-2 small shapes (synthetic weights)',
+    repo: 'synthetic/gpt2-small',
+    synthetic: 'gpt2-small',
+    hub: () => path.join(root, 'build/synthetic-hub'),
+    prompt:
+      'The quick brown fox jumps over the lazy dog. Quantization maps floating-point weights to a small set of integers, ' +
+      'with a scale and sometimes a zero point per tensor, per channel or per group of consecutive values.',
+    prefillTokens: 64,
+    decodeTokens: 32,
+    repeats: 2,
+  },
+  pythia: {
+    label: 'Pythia-160M shapes (synthetic weights)',
+    repo: 'synthetic/pythia-160m',
+    synthetic: 'pythia-160m',
+    hub: () => path.join(root, 'build/synthetic-hub'),
+    prompt:
+      'The quick brown fox jumps over the lazy dog. Quantization maps floating-point weights to a small set of integers, ' +
+      'with a scale and sometimes a zero point per tensor, per channel or per group of consecutive values.',
+    prefillTokens: 64,
+    decodeTokens: 32,
+    repeats: 2,
+  },
 };
 
 function parseArgs(argv) {
   const o = {
     models: ['stories', 'smollm'],
-    variants: ['fp32', 'int8', 'int8-a8', 'int4', 'int4-a8'],
+    variants: ['fp32', 'int8', 'int8-g32', 'int8-a8', 'int8-g32-a8', 'int4', 'int4-a8'],
     simd: true,
     hub: path.join(root, '../shared/hub'),
     dist: path.join(root, 'dist'),
@@ -94,10 +122,10 @@ async function measure(o, modelKey, variantKey) {
   const m = MODELS[modelKey];
   const v = VARIANTS[variantKey];
   const { init, memoryUsage } = await import(pathToFileURL(path.join(o.dist, 'runtime/loader.js')).href);
-  const { LlamaForCausalLM } = await import(pathToFileURL(path.join(o.dist, 'models/index.js')).href);
+  const { AutoModelForCausalLM } = await import(pathToFileURL(path.join(o.dist, 'models/index.js')).href);
   await init({ simd: o.simd });
   const t0 = performance.now();
-  const model = await LlamaForCausalLM.fromPretrained(m.repo, { endpoint: m.hub(o) });
+  const model = await AutoModelForCausalLM.fromPretrained(m.repo, { endpoint: m.hub(o) });
   const loadMs = performance.now() - t0;
   try {
     let quantMs = 0;
@@ -156,6 +184,15 @@ async function main() {
   if (o.models.includes('smollm')) {
     const made = await run(process.execPath, [path.join(root, 'scripts/make-synthetic-smollm.mjs'), '--hub', o.hub], { maxBuffer: 1 << 20 });
     process.stderr.write(made.stdout);
+  }
+  for (const key of o.models) {
+    const m = MODELS[key];
+    if (!m.synthetic || existsSync(path.join(m.hub(o), m.repo, 'config.json'))) continue;
+    const helpers = path.join(root, 'build/tests/web/helpers/tiny-repos.js');
+    if (!existsSync(helpers)) throw new Error(`${helpers} is missing: run npx tsc -p tsconfig.test.json first`);
+    const { writeSyntheticRepo } = await import(pathToFileURL(helpers).href);
+    process.stderr.write(`bench: writing ${m.repo} (synthetic weights) …\n`);
+    writeSyntheticRepo(m.hub(o), m.synthetic, { repoId: m.repo });
   }
   const rows = [];
   for (const modelKey of o.models) {

@@ -86,7 +86,8 @@ async function quantized(label, options) {
   const model = await load();
   try {
     const s = await model.quantize(options);
-    const g = options.weights !== 'int8' && options.granularity !== 'per-channel' ? (options.groupSize ?? 32) : undefined;
+    const grouped = options.granularity !== 'per-channel' && (options.weights !== 'int8' || options.groupSize !== undefined);
+    const g = grouped ? (options.groupSize ?? 32) : undefined;
     return await measure(label, model, { note: perChannelNote(s, g) });
   } finally {
     model.dispose();
@@ -160,6 +161,10 @@ async function simulated(label, bits, mode, groupSize, record = true) {
 await measure('fp32', fp32);
 await quantized('int8 per-channel (W8A16)', { weights: 'int8' });
 await quantized('int8 per-channel (W8A8)', { weights: 'int8', activations: 'int8' });
+await quantized('int8 g32 sym (W8A16)', { weights: 'int8', groupSize: 32 });
+await quantized('int8 g32 sym (W8A8)', { weights: 'int8', groupSize: 32, activations: 'int8' });
+await quantized('int8 per-channel asym (W8A16)', { weights: 'int8', mode: 'asymmetric' });
+await quantized('int8 g32 asym (W8A16)', { weights: 'int8', groupSize: 32, mode: 'asymmetric' });
 for (const mode of ['symmetric', 'asymmetric']) {
   const m = mode === 'symmetric' ? 'sym' : 'asym';
   await quantized(`int4 per-channel ${m} (W4A16)`, { weights: 'int4', mode, granularity: 'per-channel' });
@@ -204,6 +209,37 @@ const plan = planMixedPrecision(report, { budgetBytes: budget });
     model.dispose();
   }
 }
+// ---- greedy continuations ---------------------------------------------------------------------
+// How long greedy decoding of each prompt stays with fp32: the number of generated tokens before
+// the first one that differs (GREEDY_TOKENS when none does).
+const GREEDY_PROMPTS = ['Zoo', 'Once upon a time', 'Lily and Ben', 'The little dog', 'One day, a girl named'];
+const GREEDY_TOKENS = 100;
+const GREEDY_SCHEMES = [
+  ['int8 per-channel (W8A16)', { weights: 'int8' }],
+  ['int8 g32 sym (W8A16)', { weights: 'int8', groupSize: 32 }],
+  ['int8 g32 sym (W8A8)', { weights: 'int8', groupSize: 32, activations: 'int8' }],
+  ['int4 g32 sym (W4A16)', { weights: 'int4', groupSize: 32 }],
+];
+const greedyRef = [];
+for (const p of GREEDY_PROMPTS) greedyRef.push((await fp32.generate(p, { maxNewTokens: GREEDY_TOKENS, stopOnEos: false })).tokens);
+const greedy = [];
+for (const [label, options] of GREEDY_SCHEMES) {
+  const model = await load();
+  try {
+    await model.quantize(options);
+    const same = [];
+    for (let i = 0; i < GREEDY_PROMPTS.length; i++) {
+      const toks = (await model.generate(GREEDY_PROMPTS[i], { maxNewTokens: GREEDY_TOKENS, stopOnEos: false })).tokens;
+      let n = 0;
+      while (n < GREEDY_TOKENS && toks[n] === greedyRef[i][n]) n++;
+      same.push(n);
+    }
+    greedy.push({ label, same });
+    log(`greedy ${label}: ${same.join(', ')} tokens as fp32`);
+  } finally {
+    model.dispose();
+  }
+}
 fp32.dispose();
 
 // ---- output --------------------------------------------------------------------------------------
@@ -234,7 +270,16 @@ lines.push(
     `other sampled tokens (seeds ${CAL_SEED}..${CAL_SEED + CAL_SAMPLES - 1}); greedy plan by KL increase per byte saved under a budget ` +
     'halfway between the int4 g32 and int8 model sizes.',
 );
+lines.push(
+  '',
+  `Greedy decoding, ${GREEDY_TOKENS} new tokens: how many generated tokens equal fp32's before the first difference ` +
+    `(${GREEDY_TOKENS} = all).`,
+  '',
+  `| scheme | ${GREEDY_PROMPTS.map((p) => JSON.stringify(p)).join(' | ')} |`,
+  `| --- |${GREEDY_PROMPTS.map(() => ' ---: |').join('')}`,
+  ...greedy.map((g) => `| ${g.label} | ${g.same.join(' | ')} |`),
+);
 process.stdout.write(lines.join('\n') + '\n');
 if (args.json) {
-  writeFileSync(args.json, JSON.stringify({ samples: SAMPLES, tokens: TOKENS, seed: SEED, positions, rows, plan: plan.layers }, null, 2) + '\n');
+  writeFileSync(args.json, JSON.stringify({ samples: SAMPLES, tokens: TOKENS, seed: SEED, positions, rows, plan: plan.layers, greedy }, null, 2) + '\n');
 }

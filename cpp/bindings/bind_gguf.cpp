@@ -2,7 +2,7 @@
 // to GGUF, convert a GGUF Llama back to a float32 safetensors checkpoint, and summarize a file.
 // The TypeScript side is web/src/models/gguf.ts.
 //
-// Boundary conventions (as bind_core.cpp / bind_llama.cpp):
+// Boundary conventions (as bind_core.cpp / bind_model.cpp):
 //  - Nothing throws. Every call returns an object with {code, message}: code is a
 //    webquant::StatusCode (0 = ok) and TypeScript turns a non-zero code into a WebQuantError.
 //  - Inputs are byte offsets into the wasm heap (malloc'ed and filled by the caller with one
@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,6 +24,8 @@
 #include "io/json.h"
 #include "js_status.h"
 #include "webquant/gguf.h"
+#include "webquant/causal_lm.h"
+#include "webquant/model_checkpoint.h"
 #include "webquant/llama_gguf.h"
 #include "webquant/safetensors.h"
 #include "webquant/status.h"
@@ -93,7 +96,17 @@ JsBuffer exportLlamaGguf(std::string config_json, std::string tokenizer_json, va
   options.type = static_cast<uint32_t>(type);
   options.name = std::move(name);
   std::vector<uint8_t> bytes;
-  s = export_llama_gguf(config_json, tokenizer_json, views, options, &bytes);
+  bool quantized = false;
+  s = has_quantization_config(config_json, &quantized);
+  if (!s.ok()) return error_as<JsBuffer>(s);
+  if (quantized) {
+    // webquant's own quantized checkpoint: int8 g32 layers go to Q8_0 from their codes.
+    std::unique_ptr<CausalLM> model;
+    s = load_checkpoint(config_json, views, &model);
+    if (s.ok()) s = export_llama_gguf_model(*model, tokenizer_json, options, &bytes);
+  } else {
+    s = export_llama_gguf(config_json, tokenizer_json, views, options, &bytes);
+  }
   if (!s.ok()) return error_as<JsBuffer>(s);
   JsBuffer r;
   s = to_malloc(bytes, &r.ptr);
@@ -102,7 +115,18 @@ JsBuffer exportLlamaGguf(std::string config_json, std::string tokenizer_json, va
   return r;
 }
 
-// GGUF bytes at ptr -> config.json + float32 safetensors (HF names, q/k un-permuted).
+// True when a linear weight of the file (blk.N.attn_* / ffn_*, output) is Q8_0.
+bool has_q8_0_linear(const io::GgufFile& gguf) {
+  for (const io::GgufTensorInfo& t : gguf.tensors) {
+    const bool linear = t.name == "output.weight" ||
+                        (t.name.rfind("blk.", 0) == 0 && t.name.find("_norm") == std::string::npos);
+    if (linear && t.type == static_cast<uint32_t>(io::GgmlType::kQ8_0)) return true;
+  }
+  return false;
+}
+
+// GGUF bytes at ptr -> config.json + safetensors (HF names, q/k un-permuted): float32 weights,
+// or webquant's quantized format when Q8_0 linear weights are kept as int8 g32 layers.
 GgufJsCheckpoint ggufToCheckpoint(uintptr_t ptr, size_t len) {
   std::vector<uint8_t> image;
   std::string config;
@@ -111,6 +135,26 @@ GgufJsCheckpoint ggufToCheckpoint(uintptr_t ptr, size_t len) {
     io::GgufFile gguf;
     Status s = io::parse_gguf(reinterpret_cast<const uint8_t*>(ptr), len, &gguf);
     if (!s.ok()) return error_as<GgufJsCheckpoint>(s);
+    if (const io::GgufValue* b = gguf.get("tokenizer.ggml.add_bos_token"); b && b->type == io::GgufValueType::kBool)
+      add_bos = b->u != 0 ? 1 : 0;
+    if (has_q8_0_linear(gguf)) {
+      // Q8_0 linear weights load as int8 g32 layers from their codes (no float round trip) and
+      // come out in webquant's quantized checkpoint format, which fromFiles loads as such.
+      std::unique_ptr<CausalLM> model;
+      s = load_llama_gguf_model(gguf, &model);
+      std::vector<CheckpointFile> files;
+      if (s.ok()) s = save_checkpoint(model->weights(), model->config_json(), {}, &files);
+      if (!s.ok()) return error_as<GgufJsCheckpoint>(s);
+      config.assign(files[0].bytes.begin(), files[0].bytes.end());
+      image = std::move(files[1].bytes);
+      GgufJsCheckpoint r;
+      s = to_malloc(image, &r.ptr);
+      if (!s.ok()) return error_as<GgufJsCheckpoint>(s);
+      r.byteLength = image.size();
+      r.configJson = std::move(config);
+      r.addBosToken = add_bos;
+      return r;
+    }
     GgufLlamaImport import;
     s = import_llama_gguf(gguf, &import);
     if (!s.ok()) return error_as<GgufJsCheckpoint>(s);
@@ -123,8 +167,6 @@ GgufJsCheckpoint ggufToCheckpoint(uintptr_t ptr, size_t len) {
     s = io::write_safetensors(records, metadata, &image);
     if (!s.ok()) return error_as<GgufJsCheckpoint>(s);
     config = llama_config_to_json(import.config);
-    if (const io::GgufValue* b = gguf.get("tokenizer.ggml.add_bos_token"); b && b->type == io::GgufValueType::kBool)
-      add_bos = b->u != 0 ? 1 : 0;
   }  // the float32 import storage is released before the result copy
   GgufJsCheckpoint r;
   Status s = to_malloc(image, &r.ptr);

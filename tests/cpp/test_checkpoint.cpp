@@ -1,4 +1,4 @@
-// webquant's quantized checkpoints (llama_checkpoint.h): save -> parse -> load gives the in-memory
+// webquant's quantized checkpoints (model_checkpoint.h): save -> parse -> load gives the in-memory
 // quantized model's logits bit for bit, for every scheme; the stored integers follow the documented
 // layout; bad checkpoints fail with the documented codes; streaming quantization of a sharded
 // checkpoint equals load() + quantize().
@@ -276,8 +276,16 @@ std::string qconfig_text(const std::string& config) {
 
 TEST_CASE("checkpoint: every scheme round-trips with bit-identical logits") {
   ModelQuantOptions q;
-  q.default_spec = spec(LinearScheme::kW8A16);
+  q.default_spec = spec(LinearScheme::kW8A16, false, 0);
   check_round_trip(q, "int8 per channel (w8a16)");
+  q.default_spec = spec(LinearScheme::kW8A16, false, 32);
+  check_round_trip(q, "int8 g32 sym (172 fallback)");
+  q.default_spec = spec(LinearScheme::kW8A16, true, 64);
+  check_round_trip(q, "int8 g64 asym");
+  q.default_spec = spec(LinearScheme::kW8A16, true, 0);
+  check_round_trip(q, "int8 per channel asym");
+  q.default_spec = spec(LinearScheme::kW8A8, true, 32);
+  check_round_trip(q, "w8a8 g32 asym");
   q.default_spec = spec(LinearScheme::kW4A16, false, 32);
   check_round_trip(q, "int4 g32 sym (172 fallback)");
   q.default_spec = spec(LinearScheme::kW4A16, true, 32);
@@ -288,7 +296,7 @@ TEST_CASE("checkpoint: every scheme round-trips with bit-identical logits") {
   check_round_trip(q, "int2 g32 sym");
   q.default_spec = spec(LinearScheme::kW2A16, true, 16);
   check_round_trip(q, "int2 g16 asym");
-  q.default_spec = spec(LinearScheme::kW8A8);
+  q.default_spec = spec(LinearScheme::kW8A8, false, 0);
   check_round_trip(q, "w8a8");
   q.default_spec = spec(LinearScheme::kW4A8, true, 32);
   check_round_trip(q, "w4a8 g32 asym");
@@ -395,7 +403,8 @@ TEST_CASE("checkpoint: stored tensors follow the documented layout") {
   ModelQuantOptions q;
   q.default_spec = spec(LinearScheme::kW4A16, true, 32);
   q.overrides = {{"*.v_proj", spec(LinearScheme::kW2A16, false, 32)},
-                 {"*.o_proj", spec(LinearScheme::kW8A16)},
+                 {"*.o_proj", spec(LinearScheme::kW8A16, false, 0)},
+                 {"model.layers.0.self_attn.k_proj", spec(LinearScheme::kW8A16, true, 32)},
                  {"*.up_proj", spec(LinearScheme::kF32)}};
   REQUIRE(m->quantize(q, nullptr).ok());
   const Saved s = save(*m);
@@ -469,6 +478,31 @@ TEST_CASE("checkpoint: stored tensors follow the documented layout") {
   CHECK(std::memcmp(qw->data, d.q.data(), qw->nbytes) == 0);
   CHECK(s.tensor(o + ".scales")->shape == std::vector<int64_t>{64, 1});
   CHECK(s.tensor(o + ".zero_points") == nullptr);
+
+  // int8 asymmetric in groups: scales [out, g] and signed zero points I8 [out, g], W = s (q - z).
+  const std::string kp = "model.layers.0.self_attn.k_proj";
+  REQUIRE(m->linear(kp)->export_quantized(&d).ok());
+  CHECK(d.bits == 8);
+  CHECK(d.asymmetric);
+  CHECK(s.tensor(kp + ".qweight")->dtype == "I8");
+  CHECK(s.tensor(kp + ".scales")->shape == std::vector<int64_t>{32, 2});
+  const io::TensorView* zk = s.tensor(kp + ".zero_points");
+  REQUIRE(zk != nullptr);
+  CHECK(zk->dtype == "I8");
+  CHECK(zk->shape == std::vector<int64_t>{32, 2});
+  std::vector<float> wk(32 * 64);
+  m->linear(kp)->dequantize_weight(wk.data());
+  const float* sk = reinterpret_cast<const float*>(s.tensor(kp + ".scales")->data);
+  const int8_t* qk = reinterpret_cast<const int8_t*>(s.tensor(kp + ".qweight")->data);
+  const int8_t* zz = reinterpret_cast<const int8_t*>(zk->data);
+  bool negative_z = false;
+  for (int r = 0; r < 32; ++r)
+    for (int c = 0; c < 64; ++c) {
+      const int p = r * 2 + c / 32;
+      negative_z = negative_z || zz[p] < 0;
+      REQUIRE(wk[r * 64 + c] == sk[p] * static_cast<float>(qk[r * 64 + c] - zz[p]));
+    }
+  CHECK(negative_z);  // the signed storage is exercised
 
   // f32 override: a plain weight.
   CHECK(s.tensor("model.layers.0.mlp.up_proj.weight")->dtype == "F32");
@@ -823,7 +857,7 @@ TEST_CASE("streaming: shard by shard equals load() + quantize(), bit for bit") {
   ModelQuantOptions q;
   q.default_spec = spec(LinearScheme::kW4A16, false, 32);
   check_streaming(q, three, "int4 g32 sym, 3 contiguous shards");
-  q.default_spec = spec(LinearScheme::kW8A8);
+  q.default_spec = spec(LinearScheme::kW8A8, true, 32);
   check_streaming(q, split_stories(4, true), "w8a8, 4 round-robin shards");
   q.default_spec = spec(LinearScheme::kW2A16, true, 32);
   q.exclude = {};
@@ -944,7 +978,7 @@ TEST_CASE("streaming: errors name the tensor") {
 
   // A bad spec surfaces with the layer name.
   ModelQuantOptions bad;
-  bad.default_spec = spec(LinearScheme::kW8A16, true, 0);
+  bad.default_spec = spec(LinearScheme::kW4A16, false, -1);
   REQUIRE(b.begin(stories().config_text, bad).ok());
   st = b.add_shard(stories().file);
   CHECK(st.code == StatusCode::kInvalidArgument);

@@ -6,11 +6,13 @@
 //  * odd shapes, bias / no bias, the per-channel fallback, byte counts and bad input.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "webquant/linear.h"
@@ -46,6 +48,12 @@ const LinearQuantSpec kSpecs[] = {
     {LinearScheme::kW8A8, false, 32},  {LinearScheme::kW4A8, false, 32},
     {LinearScheme::kW4A8, true, 32},   {LinearScheme::kW4A8, true, 24},
     {LinearScheme::kW2A16, true, 8},   {LinearScheme::kW4A8, false, 0},
+    // int8 in every mode and granularity (q8c per channel symmetric, q8g otherwise).
+    {LinearScheme::kW8A16, false, 0},  {LinearScheme::kW8A16, true, 0},
+    {LinearScheme::kW8A16, true, 64},  {LinearScheme::kW8A16, false, 128},
+    {LinearScheme::kW8A16, false, 24}, {LinearScheme::kW8A8, false, 0},
+    {LinearScheme::kW8A8, true, 32},   {LinearScheme::kW8A8, false, 128},
+    {LinearScheme::kW8A8, true, 0},    {LinearScheme::kW8A8, true, 8},
 };
 
 std::string spec_name(const LinearQuantSpec& s) {
@@ -110,10 +118,7 @@ std::vector<float> integer_reference(const LinearQuantizedData& d, const std::ve
         const int32_t z = d.zero_points[size_t(j) * ng + g];
         for (int e = 0; e < G; ++e)
           acc += xq[size_t(i) * in + g * G + e] * (int32_t(d.q[size_t(j) * in + g * G + e]) - z);
-        if (d.bits == 8)
-          t = float(acc) * d.scales[size_t(j) * ng + g];  // one group: the per-channel form
-        else
-          t += float(acc) * d.scales[size_t(j) * ng + g];
+        t += float(acc) * d.scales[size_t(j) * ng + g];
       }
       float v = t * xs[i];
       if (!d.bias.empty()) v += d.bias[j];
@@ -224,14 +229,14 @@ TEST_CASE("quantized layers match x dq(W)^T + b; A8 layers also match the intege
         REQUIRE(layer);
         CHECK(layer->scheme() == spec.scheme);
         const int bits = bits_of(spec.scheme);
-        const bool fallback = bits < 8 && spec.group_size > 0 && sh.in % spec.group_size != 0;
+        const bool fallback = spec.group_size > 0 && sh.in % spec.group_size != 0;
         CHECK(note.empty() == !fallback);
 
         // dequantize_weight == the library's quantize -> dequantize with the same scheme.
         std::vector<float> dq(w.size());
         layer->dequantize_weight(dq.data());
-        const int group = bits == 8 || spec.group_size == 0 || fallback ? sh.in : spec.group_size;
-        const bool asym = bits < 8 && spec.asymmetric;
+        const int group = spec.group_size == 0 || fallback ? sh.in : spec.group_size;
+        const bool asym = spec.asymmetric;
         const std::vector<float> expect = library_round_trip(w, sh.out, sh.in, bits, asym, group);
         for (size_t i = 0; i < w.size(); ++i) {
           INFO("weight index ", i);
@@ -309,9 +314,58 @@ TEST_CASE("rows 1..15 in one call agree with one row at a time") {
   }
 }
 
+TEST_CASE("int8 schemes: describe() names group, mode and activations") {
+  auto w = normal(size_t(8) * 128, 41);
+  const std::pair<LinearQuantSpec, const char*> cases[] = {
+      {{LinearScheme::kW8A16, false, 0}, "w8a16 per-channel sym"},
+      {{LinearScheme::kW8A16, false, 32}, "w8a16 g32 sym"},
+      {{LinearScheme::kW8A16, true, 64}, "w8a16 g64 asym"},
+      {{LinearScheme::kW8A16, true, 0}, "w8a16 per-channel asym"},
+      {{LinearScheme::kW8A8, false, 0}, "w8a8 per-channel sym, activations int8 per token"},
+      {{LinearScheme::kW8A8, true, 128}, "w8a8 per-channel asym, activations int8 per token"},
+      {{LinearScheme::kW8A8, false, 32}, "w8a8 g32 sym, activations int8 per token"},
+  };
+  for (const auto& c : cases) {
+    std::unique_ptr<LinearLayer> layer;
+    REQUIRE(make_linear_quantized(w.data(), 8, 128, nullptr, c.first, &layer, nullptr).ok());
+    CHECK(layer->describe() == c.second);
+    LinearQuantizedData d;
+    REQUIRE(layer->export_quantized(&d).ok());
+    CHECK(d.bits == 8);
+    CHECK(d.asymmetric == c.first.asymmetric);
+    CHECK(d.group_size == (c.first.group_size == 0 ? 128 : c.first.group_size));
+    CHECK(d.scales.size() == size_t(8 * 128 / d.group_size));
+  }
+}
+
+TEST_CASE("int8 g32 symmetric codes are round(w / s) with s = max|w| / 127 per group of 32") {
+  // The Q8_0 scheme, from the formulas: every group's codes reach +-127 and reproduce the weights
+  // within s / 2.
+  auto w = normal(size_t(3) * 96, 42, 0.3f);
+  std::unique_ptr<LinearLayer> layer;
+  REQUIRE(make_linear_quantized(w.data(), 3, 96, nullptr, {LinearScheme::kW8A16, false, 32},
+                                &layer, nullptr).ok());
+  LinearQuantizedData d;
+  REQUIRE(layer->export_quantized(&d).ok());
+  for (int g = 0; g < 3 * 3; ++g) {
+    float amax = 0;
+    for (int e = 0; e < 32; ++e) amax = std::fmax(amax, std::fabs(w[size_t(g) * 32 + e]));
+    CHECK(d.scales[g] == float(double(amax) / 127));
+    int top = 0;
+    for (int e = 0; e < 32; ++e) {
+      const size_t i = size_t(g) * 32 + e;
+      CHECK(d.q[i] == int(std::nearbyint(w[i] / d.scales[g])));
+      CHECK(std::fabs(d.scales[g] * d.q[i] - w[i]) <= d.scales[g] / 2 * (1 + 1e-6));
+      top = std::max(top, std::abs(int(d.q[i])));
+    }
+    CHECK(top == 127);
+  }
+}
+
 TEST_CASE("stories260K's width 172 falls back to per-channel scales and says so") {
   auto w = normal(size_t(4) * 172, 3);
-  for (LinearScheme s : {LinearScheme::kW4A16, LinearScheme::kW2A16, LinearScheme::kW4A8}) {
+  for (LinearScheme s : {LinearScheme::kW4A16, LinearScheme::kW2A16, LinearScheme::kW4A8,
+                         LinearScheme::kW8A16, LinearScheme::kW8A8}) {
     std::unique_ptr<LinearLayer> layer;
     std::string note;
     REQUIRE(make_linear_quantized(w.data(), 4, 172, nullptr, {s, false, 32}, &layer, &note).ok());
@@ -351,7 +405,12 @@ TEST_CASE("weight bytes: int8 ~ 1/4 of fp32, int4 ~ 1/8 plus scales, int2 ~ 1/16
   CHECK(w4 / f32 == doctest::Approx((0.5 + 5.0 / 32) / 4));
   const double w2 = bytes({LinearScheme::kW2A16, true, 64});
   CHECK(w2 / f32 == doctest::Approx((0.25 + 5.0 / 64) / 4));
-  CHECK(bytes({LinearScheme::kW8A8, false, 32}) == w8);
+  CHECK(bytes({LinearScheme::kW8A8, false, 0}) == w8);
+  // int8 in groups of 32: a float scale per 32 weights (llama.cpp's Q8_0 has an fp16 one);
+  // asymmetric adds a zero code per group.
+  CHECK(bytes({LinearScheme::kW8A16, false, 32}) / f32 == doctest::Approx((1 + 4.0 / 32) / 4));
+  CHECK(bytes({LinearScheme::kW8A8, true, 32}) / f32 == doctest::Approx((1 + 5.0 / 32) / 4));
+  CHECK(bytes({LinearScheme::kW8A16, true, 0}) / f32 == doctest::Approx((1 + 5.0 / in) / 4));
   CHECK(bytes({LinearScheme::kW4A8, false, 32}) == w4);
 }
 
@@ -389,10 +448,18 @@ TEST_CASE("bad input gives a clear error") {
   CHECK(st.code == StatusCode::kNonFinite);
   CHECK(st.message.find("bias") != std::string::npos);
 
-  st = make_linear_quantized(w.data(), 8, 8, nullptr, {LinearScheme::kW8A16, true, 32}, &layer,
-                             &note);
+  // w8a8 asymmetric: |q - z| reaches 255, so at most 65536 int8 products per group stay exact in
+  // int32 (symmetric: 131072).
+  auto wide = normal(70000, 2);
+  st = make_linear_quantized(wide.data(), 1, 70000, nullptr, {LinearScheme::kW8A8, true, 0},
+                             &layer, &note);
   CHECK(st.code == StatusCode::kInvalidArgument);
-  CHECK(st.message.find("symmetric") != std::string::npos);
+  CHECK(st.message.find("65536") != std::string::npos);
+  CHECK(make_linear_quantized(wide.data(), 1, 70000, nullptr, {LinearScheme::kW8A8, false, 0},
+                              &layer, &note).ok());
+  CHECK(make_linear_quantized(wide.data(), 1, 70000, nullptr, {LinearScheme::kW8A16, true, 0},
+                              &layer, &note).ok());
+  layer.reset();
   st = make_linear_quantized(w.data(), 8, 8, nullptr, {static_cast<LinearScheme>(9), false, 32},
                              &layer, &note);
   CHECK(st.code == StatusCode::kInvalidArgument);

@@ -223,7 +223,7 @@ describe('AutoModelForCausalLM, pipeline, tokenizers and errors', () => {
       // stopOnEos differs (the CLI stops at eos); with random weights eos is unlikely in 6 tokens.
       assert.equal(out.stdout.trimEnd(), 'Hello world' + direct.text, repo);
       const q = await run(process.execPath, [cli, 'generate', repo, '--prompt', 'Hello', '--max-new-tokens', '3', '--quant', 'int4', '--hub-dir', hubDir]);
-      assert.match(q.stderr, /quantized to int4/);
+      assert.match(q.stderr, /quantized to w4a16 g32 sym/);
     }
     const outDir = await fs.mkdtemp(path.join(os.tmpdir(), 'webquant-cli-arch-'));
     try {

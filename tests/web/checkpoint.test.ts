@@ -141,6 +141,9 @@ describe('saveQuantized', () => {
       ['int4-channel', { weights: 'int4', granularity: 'per-channel' }],
       ['int2', { weights: 'int2', groupSize: 32, mode: 'asymmetric' }],
       ['w8a8', { weights: 'int8', activations: 'int8' }],
+      ['int8-g32', { weights: 'int8', groupSize: 32 }],
+      ['int8-g64-asym', { weights: 'int8', groupSize: 64, mode: 'asymmetric' }],
+      ['w8a8-channel-asym', { weights: 'int8', mode: 'asymmetric', activations: 'int8' }],
       ['w4a8', { weights: 'int4', groupSize: 32, activations: 'int8' }],
       [
         'mixed',

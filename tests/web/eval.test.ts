@@ -452,7 +452,8 @@ describe('CLI', () => {
     await fails(['eval', REPO, '--hub-dir', HUB_DIR, '--text', path.join(tmp, 'missing.txt')], /not_found.*cannot read --text/);
     await fails(['eval', REPO, '--hub-dir', HUB_DIR, '--text', empty, '--quant', 'int3'], /--quant must be none, int8, int4 or int2/);
     await fails(['eval', REPO, '--hub-dir', HUB_DIR, '--text', empty, '--window', '1'], /--window must be an integer >= 2/);
-    await fails(['eval', REPO, '--hub-dir', HUB_DIR, '--text', empty, '--quant', 'int8', '--mode', 'asymmetric'], /int8 weights are symmetric/);
+    await fails(['eval', REPO, '--hub-dir', HUB_DIR, '--text', empty, '--quant', 'int8', '--mode', 'affine'], /--mode must be symmetric or asymmetric/);
+    await fails(['eval', REPO, '--hub-dir', HUB_DIR, '--text', empty, '--quant', 'int8', '--group-size', '32', '--per-channel'], /not both/);
     await fails(['eval', REPO, '--hub-dir', HUB_DIR, '--text', empty, '--group-size', '32'], /need --quant/);
     const story = path.join(tmp, 'story.txt');
     await fails(['eval', REPO, '--hub-dir', HUB_DIR, '--text', story, '--window', '1024'], /--window 1024 exceeds the model's context of 512/);

@@ -461,7 +461,7 @@ describe('quantized stories260K', () => {
     const model = await load();
     try {
       throwsWith(() => quantizeModel(model, { weights: 'int3' as 'int4' }), 'invalid_argument', /weights/);
-      throwsWith(() => quantizeModel(model, { weights: 'int8', mode: 'asymmetric' }), 'unsupported', /int8/);
+      throwsWith(() => quantizeModel(model, { weights: 'int8', granularity: 'per-channel', groupSize: 32 }), 'invalid_argument', /groupSize/);
       throwsWith(() => quantizeModel(model, { weights: 'int2', activations: 'int8' }), 'unsupported', /W2A8/);
       throwsWith(() => quantizeModel(model, { weights: 'int4', groupSize: 0 }), 'invalid_argument', /groupSize/);
       throwsWith(() => quantizeModel(model, { weights: 'int4', overrides: { x: { weights: 'int9' as 'int8' } } }), 'invalid_argument', /overrides/);
@@ -686,7 +686,7 @@ describe('lifetime, workers, CLI and errors', () => {
     assert.equal(viaHttp.stderr, '');
     const quant = await run(process.execPath, [cli, ...args, '--hub-dir', HUB_DIR, '--quant', 'int4', '--group-size', '32']);
     assert.ok(quant.stdout.startsWith('Zoo') && quant.stdout.endsWith('\n'));
-    assert.match(quant.stderr, /quantized to int4.*5 layers per-channel/);
+    assert.match(quant.stderr, /quantized to w4a16 g32 sym, w4a16 per-channel \(172 % 32 != 0\) sym: .*5 layers per-channel/);
 
     const fails = async (extra: string[], pattern: RegExp) => {
       const e = (await run(process.execPath, [cli, ...extra]).then(

@@ -94,6 +94,8 @@ class CausalLM {
   int position() const { return pos_; }
   int max_context() const { return max_ctx_; }
   const ModelInfo& info() const { return arch_->info(); }
+  // The config.json text the model was built from.
+  const std::string& config_json() const { return config_json_; }
 
   Weights& weights() { return weights_; }
   const Weights& weights() const { return weights_; }
@@ -120,6 +122,7 @@ class CausalLM {
   int pos_ = 0;
   int max_ctx_ = 0;
   int cache_cap_ = 0;
+  std::string config_json_;
 };
 
 }  // namespace webquant

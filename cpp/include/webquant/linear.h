@@ -16,19 +16,22 @@ namespace webquant {
 
 enum class LinearScheme : int {
   kF32 = 0,
-  kW8A16 = 1,  // int8 weights, per-output-channel symmetric scales (the course's W8A16LinearLayer)
+  kW8A16 = 1,  // int8 weights, activations float (per channel sym: the course's W8A16LinearLayer)
   kW4A16 = 2,  // 4-bit packed weights, per-group scales (+ zero points when asymmetric)
   kW2A16 = 3,  // 2-bit packed weights, per-group scales (+ zero points when asymmetric)
-  kW8A8 = 4,   // int8 weights per channel; activations quantized per token to int8; int32 accum
+  kW8A8 = 4,   // int8 weights; activations quantized per token to int8; int32 accumulation
   kW4A8 = 5,   // 4-bit weights per group; activations int8 per token
 };
 
 const char* linear_scheme_name(LinearScheme s);  // "f32", "w8a16", ...
 
+// Every quantized scheme takes every mode and granularity: int8, 4-bit and 2-bit weights alike,
+// symmetric or asymmetric, per channel or per group (the combinations quantize() accepts on a
+// tensor, with signed codes). Int8 with group_size == 32 and symmetric is llama.cpp's Q8_0 scheme.
 struct LinearQuantSpec {
   LinearScheme scheme = LinearScheme::kW8A16;
-  bool asymmetric = false;  // low-bit schemes only; int8 is always symmetric per channel
-  int group_size = 32;      // low-bit schemes: elements per group along in_features (0 = per channel)
+  bool asymmetric = false;  // zero point per group (or channel); symmetric: z = 0
+  int group_size = 32;      // elements per group along in_features (0 = per channel)
 };
 
 // The integer form of a quantized layer, in the course's convention (for saving and loading).
@@ -45,7 +48,7 @@ struct LinearQuantizedData {
   std::vector<int32_t> zero_points;  // [out, in / group_size], same signed range; all 0 if symmetric
   std::vector<float> bias;           // [out], or empty for no bias
   // Why a per-group request became per channel, e.g. "172 % 32 != 0" (shown by describe()); ""
-  // otherwise. Only kept for low-bit layers with group_size == in_features.
+  // otherwise. Only kept for layers with group_size == in_features.
   std::string fallback;
 };
 
@@ -81,9 +84,11 @@ std::unique_ptr<LinearLayer> make_linear_f32(const float* w, int out_features, i
 // Quantizes W with `spec`. When in_features is not a multiple of group_size, the layer falls back
 // to per-channel scales (group = in_features) and says so in describe() and *note (*note is set to
 // "" otherwise; it may be nullptr). scheme kF32 gives a float32 layer. Errors: kInvalidArgument
-// (sizes < 1, unknown scheme, group_size < 0, asymmetric int8), kNonFinite (NaN/Inf in w or bias).
-// Int8 schemes (w8a16, w8a8) ignore group_size: they are per channel by definition. A8 schemes
-// accumulate int8 products in int32 and accept at most 131072 of them per group (per row for w8a8).
+// (sizes < 1, unknown scheme, group_size < 0), kNonFinite (NaN/Inf in w or bias). A8 schemes
+// accumulate int8 products in int32 and accept at most 131072 of them per group (65536 for w8a8
+// asymmetric, whose |q - z| reaches 255). Int8 per channel symmetric runs on the q8c kernels, every
+// other int8 layer on the q8g kernels (per-group scales cost one fold of the accumulators per
+// group: see the README section "int8 in groups of 32").
 Status make_linear_quantized(const float* w, int out_features, int in_features, const float* bias,
                              const LinearQuantSpec& spec, std::unique_ptr<LinearLayer>* out,
                              std::string* note);

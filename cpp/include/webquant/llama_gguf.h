@@ -14,11 +14,15 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "webquant/gguf.h"
+#include "webquant/linear.h"
+#include "webquant/causal_lm.h"
 #include "webquant/llama.h"
 #include "webquant/safetensors.h"
 
@@ -40,11 +44,31 @@ struct GgufLlamaImport {
   LlamaConfig config;
   std::vector<uint8_t> storage;  // the float32 data the views below point into
   io::SafetensorsFile tensors;   // HF-named F32 views into storage (q/k rows un-permuted)
+  // With q8_0_as_int8: the Q8_0 linear weights as w8a16 g32 symmetric layers (HF module name ->
+  // codes, scales = the blocks' d as float), not in `tensors`.
+  std::vector<std::pair<std::string, LinearQuantizedData>> int8_linears;
 };
 
-// Reads the llama.* metadata and every tensor (F32, F16, Q8_0, Q4_0 decoded to float32).
-// Errors: kUnsupported for another general.architecture, kNotFound / kCorruptData naming the key
-// or tensor.
-Status import_llama_gguf(const io::GgufFile& gguf, GgufLlamaImport* out);
+// Reads the llama.* metadata and every tensor (F32, F16, Q8_0, Q4_0 decoded to float32). With
+// q8_0_as_int8, Q8_0 linear weights (not the embedding) are kept as int8 codes instead: Q8_0 is
+// int8 symmetric in groups of 32, x = d * q, exactly a w8a16 g32 layer (a block with d = 0 gets
+// scale 1 and zero codes; a tensor with a block that is not representable, e.g. d < 0 with a code
+// -128, is decoded to float32 as before). Errors: kUnsupported for another general.architecture,
+// kNotFound / kCorruptData naming the key or tensor.
+Status import_llama_gguf(const io::GgufFile& gguf, GgufLlamaImport* out, bool q8_0_as_int8 = false);
+
+// A GGUF file straight to a model: import_llama_gguf with q8_0_as_int8, the int8 layers built
+// from their codes (make_linear_from_quantized, no float round trip), everything else float32.
+Status load_llama_gguf_model(const io::GgufFile& gguf, std::unique_ptr<CausalLM>* out,
+                             const LoadOptions& options = {});
+
+// GGUF export of a loaded (possibly quantized) model, as export_llama_gguf. With type Q8_0 every
+// linear layer that is int8 symmetric in groups of 32 (w8a16 or w8a8) is written from its codes:
+// qs = the codes bit for bit, d = the scale rounded to fp16, so the exported weights are the
+// layer's exactly when its scales are fp16 values (any layer loaded from Q8_0; a layer quantized
+// here has float32 scales amax / 127, which move by at most 2^-11 relative). Other layers are
+// dequantized and encoded as export_llama_gguf would encode float weights.
+Status export_llama_gguf_model(const CausalLM& model, std::string_view tokenizer_json,
+                               const GgufExportOptions& options, std::vector<uint8_t>* out);
 
 }  // namespace webquant

@@ -16,6 +16,7 @@
 //   <linear>.qweight                   I8               [R, C]             8-bit (w8a16, w8a8)
 //   <linear>.qweight                   U8               [R, ceil(C*b/8)]   4/2-bit, packed per row
 //   <linear>.scales                    F32              [R, g]             quantized layers
+//   <linear>.zero_points               I8               [R, g]             8-bit asymmetric only
 //   <linear>.zero_points               U8               [R, g]             4/2-bit asymmetric only
 //   <linear>.bias                      F32              [R]                when the config has biases
 // Float tensors are written in the narrowest of BF16, F16, F32 that holds every value exactly, so
@@ -24,13 +25,17 @@
 // embedding). Quantized codes are always stored [R, C] (out, in), also for a Conv1D module (GPT-2),
 // whose scheme entry then says "transposed": true.
 //
-// Codes. 8-bit: the signed code q itself (int8), zero point 0, W = scale * q. 4/2-bit (b bits):
+// Codes. 8-bit: the signed code q itself (int8) and, when asymmetric, the signed zero point z
+// itself (int8: z is in [-128, 127], the code range, so I8 holds it exactly and matches the codes'
+// convention; symmetric layers store none, z = 0), W = scale * (q - z). 4/2-bit (b bits):
 // the unsigned code u = q + 2^(b-1) (q - qmin), packed per row in the course convention
 // ("lsb-first": value c of a row sits at bits [c*b, c*b + b) of the row's little-endian bit
 // stream, so for 4-bit value 2k is the low nibble of byte k); a row whose C*b is not a multiple of
 // 8 is padded with zero bits, which the loader requires to be zero. zero_points hold unsigned zero
 // codes zu = z + 2^(b-1); symmetric layers have none (zu = 2^(b-1)). In every case
-//   W[r, c] = scales[r, c / G] * (u[r, c] - zu[r, c / G])      (u = q, zu = 0 for 8-bit).
+//   W[r, c] = scales[r, c / G] * (u[r, c] - zu[r, c / G])      (u = q, zu = z for 8-bit).
+// Every bit width takes both modes and both granularities (int8 in groups of 32, symmetric, is
+// llama.cpp's Q8_0 scheme).
 //
 // quantization_config (in config.json, and the same JSON text in every shard's __metadata__
 // under "quantization_config"; the loader requires both copies to agree):

@@ -8,94 +8,14 @@
 #include <sstream>
 
 #include "kernels/gemm/gemm.h"
+#include "kernels/table_util.h"
 #include "kernels/kernels.h"
 #include "webquant/pack.h"
 
 namespace webquant::kernels {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-template <typename F>
-double time_per_call(int iters, F&& f) {
-  f();  // warm up
-  auto t0 = Clock::now();
-  for (int i = 0; i < iters; ++i) f();
-  auto t1 = Clock::now();
-  return std::chrono::duration<double>(t1 - t0).count() / iters;
-}
-
-std::vector<float> random_floats(size_t n, uint64_t seed, float stddev = 3.0f) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> dist(0.0f, stddev);
-  std::vector<float> x(n);
-  for (auto& v : x) v = dist(rng);
-  return x;
-}
-
-// Floats that stress conversions: normals over the whole exponent range, subnormals, ties,
-// signed zeros, infinities and NaNs.
-std::vector<float> special_floats(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<float> x(n);
-  const float specials[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, 65504.0f, 65520.0f,
-                            65519.99f, 6.1035156e-05f, 5.9604645e-08f, 2.9802322e-08f,
-                            1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048, 3.3895314e38f, 1e-40f};
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t r = static_cast<uint32_t>(rng());
-    if (r % 8 == 0) {
-      x[i] = specials[(r >> 3) % (sizeof(specials) / sizeof(specials[0]))];
-    } else {
-      uint32_t bits = static_cast<uint32_t>(rng());
-      std::memcpy(&x[i], &bits, 4);
-    }
-  }
-  return x;
-}
-
-std::vector<uint8_t> random_bytes(size_t n, uint64_t seed, unsigned mask = 0xFF) {
-  std::mt19937_64 rng(seed);
-  std::vector<uint8_t> b(n);
-  for (auto& v : b) v = static_cast<uint8_t>(rng() & mask);
-  return b;
-}
-
-std::string mismatch(const char* what, size_t n, size_t i, double ref, double simd) {
-  std::ostringstream os;
-  os.precision(9);
-  os << what << " n=" << n << ": index " << i << " reference=" << ref << " simd=" << simd;
-  return os.str();
-}
-
-template <typename T>
-std::string compare_exact(const char* what, size_t n, const std::vector<T>& a,
-                          const std::vector<T>& b) {
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i] != b[i]) return mismatch(what, n, i, double(a[i]), double(b[i]));
-  return "";
-}
-
-// Floats compared bit for bit except that any NaN matches any NaN.
-std::string compare_float_bits(const char* what, size_t n, const std::vector<float>& a,
-                               const std::vector<float>& b) {
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::isnan(a[i]) && std::isnan(b[i])) continue;
-    if (std::memcmp(&a[i], &b[i], 4) != 0) return mismatch(what, n, i, a[i], b[i]);
-  }
-  return "";
-}
-
-std::string compare_half_bits(const char* what, size_t n, const std::vector<uint16_t>& a,
-                              const std::vector<uint16_t>& b, bool bf16) {
-  auto is_nan = [bf16](uint16_t h) {
-    return bf16 ? ((h & 0x7F80) == 0x7F80 && (h & 0x7F)) : ((h & 0x7C00) == 0x7C00 && (h & 0x3FF));
-  };
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (is_nan(a[i]) && is_nan(b[i])) continue;
-    if (a[i] != b[i]) return mismatch(what, n, i, a[i], b[i]);
-  }
-  return "";
-}
+using namespace table_util;
 
 // ---- reduce ----
 std::string check_minmax(size_t n, uint64_t seed) {
@@ -282,67 +202,6 @@ double bench_unpack(Variant v, size_t n, int iters) {
 // zero code folded out of the inner loop), whose rounding scales with it.
 // The bench is one decode GEMV (m = 1) over n WEIGHT elements: in_features = min(n, 576) (SmolLM2's
 // hidden size), out_features = n / in_features, so GB/s are fp32-equivalent weight bytes.
-constexpr double kGemmRelTol = 1e-5;
-struct BenchShape {
-  size_t in, out;
-};
-BenchShape gemm_bench_shape(size_t n) {
-  const size_t in = n < 576 ? n : 576;
-  return {in, n / in};
-}
-struct GemmShape {
-  size_t m, out;
-};
-constexpr GemmShape kGemmShapes[] = {{1, 1}, {1, 7}, {2, 4}, {3, 9}};
-
-size_t pick_group(size_t k, uint64_t seed) {
-  const size_t options[] = {32, 64, 24, 16, 128, 96};
-  if (seed % 4 == 0) return k;  // per channel
-  for (size_t t = 0; t < 6; ++t) {
-    const size_t g = options[(seed + t) % 6];
-    if (g <= k && k % g == 0) return g;
-  }
-  return k;
-}
-
-// y (kernel) vs y_ref within the float tolerance, given |w| (or the folded magnitude) for the bound.
-std::string compare_gemm(const char* what, size_t m, size_t n, size_t k, const float* x,
-                         const std::vector<float>& wd, const float* bias,
-                         const std::vector<float>& a, const std::vector<float>& b) {
-  for (size_t i = 0; i < m; ++i) {
-    for (size_t j = 0; j < n; ++j) {
-      double mag = bias ? std::fabs(bias[j]) : 0.0;
-      for (size_t c = 0; c < k; ++c) mag += std::fabs(double(x[i * k + c]) * wd[j * k + c]);
-      const size_t o = i * n + j;
-      if (!(std::fabs(double(a[o]) - double(b[o])) <= kGemmRelTol * mag + 1e-30)) {
-        std::ostringstream os;
-        os << what << " m=" << m << " out=" << n << " k=" << k;
-        return mismatch(os.str().c_str(), k, o, a[o], b[o]);
-      }
-    }
-  }
-  return "";
-}
-
-std::string compare_gemm_exact(const char* what, size_t m, size_t n, size_t k,
-                               const std::vector<float>& a, const std::vector<float>& b) {
-  for (size_t o = 0; o < a.size(); ++o) {
-    if (std::memcmp(&a[o], &b[o], 4) != 0) {
-      std::ostringstream os;
-      os << what << " m=" << m << " out=" << n << " k=" << k;
-      return mismatch(os.str().c_str(), k, o, a[o], b[o]);
-    }
-  }
-  return "";
-}
-
-std::vector<float> positive_scales(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<float> s(n);
-  for (auto& v : s) v = 0.001f + float(rng() % 1000) * 1e-4f;
-  return s;
-}
-
 std::string check_gemm_f32(size_t k, uint64_t seed) {
   for (const GemmShape& sh : kGemmShapes) {
     auto x = random_floats(sh.m * k, seed, 1.0f);
@@ -597,53 +456,57 @@ double bench_quantize_rows(Variant v, size_t k, int iters) {
 }  // namespace
 
 const std::vector<KernelCase>& kernel_table() {
-  static const std::vector<KernelCase> table = {
-      {"minmax_f32", "reduce", check_minmax, bench_minmax, 4},
-      {"quantize_f32_q8", "quantize", check_quantize, bench_quantize, 4},
-      {"quantize_f32_q8_vparams", "quantize", check_quantize_vparams, bench_quantize_vparams, 4},
-      {"dequantize_s8_f32", "dequantize",
-       check_dequantize<int8_t, dequantize_s8_f32__ref, dequantize_s8_f32__wasmsimd>,
-       bench_dequantize<int8_t, dequantize_s8_f32__ref, dequantize_s8_f32__wasmsimd>, 4},
-      {"dequantize_u8_f32", "dequantize",
-       check_dequantize<uint8_t, dequantize_u8_f32__ref, dequantize_u8_f32__wasmsimd>,
-       bench_dequantize<uint8_t, dequantize_u8_f32__ref, dequantize_u8_f32__wasmsimd>, 4},
-      {"convert_f32_f16", "convert",
-       check_to_half<convert_f32_f16__ref, convert_f32_f16__wasmsimd, false>,
-       bench_to_half<convert_f32_f16__ref, convert_f32_f16__wasmsimd>, 4},
-      {"convert_f32_bf16", "convert",
-       check_to_half<convert_f32_bf16__ref, convert_f32_bf16__wasmsimd, true>,
-       bench_to_half<convert_f32_bf16__ref, convert_f32_bf16__wasmsimd>, 4},
-      {"convert_f16_f32", "convert", check_from_half<convert_f16_f32__ref, convert_f16_f32__wasmsimd>,
-       bench_from_half<convert_f16_f32__ref, convert_f16_f32__wasmsimd>, 4},
-      {"convert_bf16_f32", "convert",
-       check_from_half<convert_bf16_f32__ref, convert_bf16_f32__wasmsimd>,
-       bench_from_half<convert_bf16_f32__ref, convert_bf16_f32__wasmsimd>, 4},
-      {"pack_u2", "pack", check_pack<2, pack_u2__ref, pack_u2__wasmsimd>,
-       bench_pack<2, pack_u2__ref, pack_u2__wasmsimd>, 4},
-      {"pack_u3", "pack", check_pack<3, pack_u3__ref, pack_u3__wasmsimd>,
-       bench_pack<3, pack_u3__ref, pack_u3__wasmsimd>, 4},
-      {"pack_u4", "pack", check_pack<4, pack_u4__ref, pack_u4__wasmsimd>,
-       bench_pack<4, pack_u4__ref, pack_u4__wasmsimd>, 4},
-      {"unpack_u2", "unpack", check_unpack<2, unpack_u2__ref, unpack_u2__wasmsimd>,
-       bench_unpack<2, unpack_u2__ref, unpack_u2__wasmsimd>, 4},
-      {"unpack_u3", "unpack", check_unpack<3, unpack_u3__ref, unpack_u3__wasmsimd>,
-       bench_unpack<3, unpack_u3__ref, unpack_u3__wasmsimd>, 4},
-      {"unpack_u4", "unpack", check_unpack<4, unpack_u4__ref, unpack_u4__wasmsimd>,
-       bench_unpack<4, unpack_u4__ref, unpack_u4__wasmsimd>, 4},
-      // gemm: check n = in_features; bench n = weight elements of one decode GEMV (m = 1), so
-      // GB/s count fp32-equivalent weight bytes (4 per weight).
-      {"quantize_rows_f32_s8", "quantize", check_quantize_rows, bench_quantize_rows, 4},
-      {"gemm_f32_f32", "gemm", check_gemm_f32, bench_gemm_f32, 4},
-      {"gemm_q8c_f32", "gemm", check_gemm_q8c_f32, bench_gemm_q8c_f32, 4},
-      {"gemm_q8c_s8", "gemm", check_gemm_q8c_s8, bench_gemm_q8c_s8, 4},
-      {"gemm_q4g_f32", "gemm",
-       check_gemm_qg_f32<4, gemm_q4g_f32__ref, gemm_q4g_f32__wasmsimd>,
-       bench_gemm_qg_f32<4, gemm_q4g_f32__ref, gemm_q4g_f32__wasmsimd>, 4},
-      {"gemm_q2g_f32", "gemm",
-       check_gemm_qg_f32<2, gemm_q2g_f32__ref, gemm_q2g_f32__wasmsimd>,
-       bench_gemm_qg_f32<2, gemm_q2g_f32__ref, gemm_q2g_f32__wasmsimd>, 4},
-      {"gemm_q4g_s8", "gemm", check_gemm_q4g_s8, bench_gemm_q4g_s8, 4},
-  };
+  static const std::vector<KernelCase> table = [] {
+    std::vector<KernelCase> t = {
+        {"minmax_f32", "reduce", check_minmax, bench_minmax, 4},
+        {"quantize_f32_q8", "quantize", check_quantize, bench_quantize, 4},
+        {"quantize_f32_q8_vparams", "quantize", check_quantize_vparams, bench_quantize_vparams, 4},
+        {"dequantize_s8_f32", "dequantize",
+         check_dequantize<int8_t, dequantize_s8_f32__ref, dequantize_s8_f32__wasmsimd>,
+         bench_dequantize<int8_t, dequantize_s8_f32__ref, dequantize_s8_f32__wasmsimd>, 4},
+        {"dequantize_u8_f32", "dequantize",
+         check_dequantize<uint8_t, dequantize_u8_f32__ref, dequantize_u8_f32__wasmsimd>,
+         bench_dequantize<uint8_t, dequantize_u8_f32__ref, dequantize_u8_f32__wasmsimd>, 4},
+        {"convert_f32_f16", "convert",
+         check_to_half<convert_f32_f16__ref, convert_f32_f16__wasmsimd, false>,
+         bench_to_half<convert_f32_f16__ref, convert_f32_f16__wasmsimd>, 4},
+        {"convert_f32_bf16", "convert",
+         check_to_half<convert_f32_bf16__ref, convert_f32_bf16__wasmsimd, true>,
+         bench_to_half<convert_f32_bf16__ref, convert_f32_bf16__wasmsimd>, 4},
+        {"convert_f16_f32", "convert", check_from_half<convert_f16_f32__ref, convert_f16_f32__wasmsimd>,
+         bench_from_half<convert_f16_f32__ref, convert_f16_f32__wasmsimd>, 4},
+        {"convert_bf16_f32", "convert",
+         check_from_half<convert_bf16_f32__ref, convert_bf16_f32__wasmsimd>,
+         bench_from_half<convert_bf16_f32__ref, convert_bf16_f32__wasmsimd>, 4},
+        {"pack_u2", "pack", check_pack<2, pack_u2__ref, pack_u2__wasmsimd>,
+         bench_pack<2, pack_u2__ref, pack_u2__wasmsimd>, 4},
+        {"pack_u3", "pack", check_pack<3, pack_u3__ref, pack_u3__wasmsimd>,
+         bench_pack<3, pack_u3__ref, pack_u3__wasmsimd>, 4},
+        {"pack_u4", "pack", check_pack<4, pack_u4__ref, pack_u4__wasmsimd>,
+         bench_pack<4, pack_u4__ref, pack_u4__wasmsimd>, 4},
+        {"unpack_u2", "unpack", check_unpack<2, unpack_u2__ref, unpack_u2__wasmsimd>,
+         bench_unpack<2, unpack_u2__ref, unpack_u2__wasmsimd>, 4},
+        {"unpack_u3", "unpack", check_unpack<3, unpack_u3__ref, unpack_u3__wasmsimd>,
+         bench_unpack<3, unpack_u3__ref, unpack_u3__wasmsimd>, 4},
+        {"unpack_u4", "unpack", check_unpack<4, unpack_u4__ref, unpack_u4__wasmsimd>,
+         bench_unpack<4, unpack_u4__ref, unpack_u4__wasmsimd>, 4},
+        // gemm: check n = in_features; bench n = weight elements of one decode GEMV (m = 1), so
+        // GB/s count fp32-equivalent weight bytes (4 per weight).
+        {"quantize_rows_f32_s8", "quantize", check_quantize_rows, bench_quantize_rows, 4},
+        {"gemm_f32_f32", "gemm", check_gemm_f32, bench_gemm_f32, 4},
+        {"gemm_q8c_f32", "gemm", check_gemm_q8c_f32, bench_gemm_q8c_f32, 4},
+        {"gemm_q8c_s8", "gemm", check_gemm_q8c_s8, bench_gemm_q8c_s8, 4},
+        {"gemm_q4g_f32", "gemm",
+         check_gemm_qg_f32<4, gemm_q4g_f32__ref, gemm_q4g_f32__wasmsimd>,
+         bench_gemm_qg_f32<4, gemm_q4g_f32__ref, gemm_q4g_f32__wasmsimd>, 4},
+        {"gemm_q2g_f32", "gemm",
+         check_gemm_qg_f32<2, gemm_q2g_f32__ref, gemm_q2g_f32__wasmsimd>,
+         bench_gemm_qg_f32<2, gemm_q2g_f32__ref, gemm_q2g_f32__wasmsimd>, 4},
+        {"gemm_q4g_s8", "gemm", check_gemm_q4g_s8, bench_gemm_q4g_s8, 4},
+    };
+    for (const KernelCase& c : gemm_q8g_cases()) t.push_back(c);
+    return t;
+  }();
   return table;
 }
 

@@ -66,6 +66,7 @@ Status CausalLM::load(std::string_view config_json, WeightSource& source,
   arch->build(vb);
   WQ_RETURN_IF_ERROR(vb.status());
   m->arch_ = std::move(arch);
+  m->config_json_ = std::string(config_json);
   m->max_ctx_ = options.max_context ? options.max_context : max_pos;
   *out = std::move(m);
   return Status::Ok();

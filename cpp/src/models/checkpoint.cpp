@@ -1,5 +1,6 @@
-// webquant's quantized checkpoints, for every architecture: saving, the quantization_config
-// schema, loading from the stored integers. Format and error contract in webquant/model_checkpoint.h.
+// webquant's quantized checkpoints, for every architecture: saving the model's tensors and loading
+// them back from the stored integers. The quantization_config schema is checkpoint_config.cpp; format
+// and error contract in webquant/model_checkpoint.h.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -14,85 +15,13 @@
 #include "webquant/model_checkpoint.h"
 #include "webquant/pack.h"
 
+#include "models/checkpoint_config.h"
+
 namespace webquant {
 namespace {
 
 using io::JsonValue;
-
-constexpr int kFormatVersion = 1;
-constexpr const char* kQuantMethod = "webquant";
-constexpr const char* kPackingLsbFirst = "lsb-first";
-constexpr const char* kPackingNone = "none";
-constexpr const char* kMetadataKey = "quantization_config";
-
-// ---------------------------------------------------------------------------------------------
-// Small helpers.
-
-Status corrupt(std::string msg) { return Status::Error(StatusCode::kCorruptData, std::move(msg)); }
-
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
-}
-
-JsonValue jstr(std::string s) {
-  JsonValue v;
-  v.type = JsonValue::Type::kString;
-  v.string = std::move(s);
-  return v;
-}
-JsonValue jnum(double x) {
-  JsonValue v;
-  v.type = JsonValue::Type::kNumber;
-  v.number = x;
-  return v;
-}
-JsonValue jbool(bool b) {
-  JsonValue v;
-  v.type = JsonValue::Type::kBool;
-  v.boolean = b;
-  return v;
-}
-JsonValue jobj() {
-  JsonValue v;
-  v.type = JsonValue::Type::kObject;
-  return v;
-}
-void put(JsonValue* obj, std::string key, JsonValue v) {
-  for (auto& kv : obj->object) {
-    if (kv.first == key) {
-      kv.second = std::move(v);
-      return;
-    }
-  }
-  obj->object.emplace_back(std::move(key), std::move(v));
-}
-
-int scheme_bits(LinearScheme s) {
-  switch (s) {
-    case LinearScheme::kW8A16:
-    case LinearScheme::kW8A8: return 8;
-    case LinearScheme::kW4A16:
-    case LinearScheme::kW4A8: return 4;
-    case LinearScheme::kW2A16: return 2;
-    default: return 32;
-  }
-}
-bool scheme_a8(LinearScheme s) { return s == LinearScheme::kW8A8 || s == LinearScheme::kW4A8; }
-
-const LinearScheme kAllSchemes[] = {LinearScheme::kF32,  LinearScheme::kW8A16, LinearScheme::kW4A16,
-                                    LinearScheme::kW2A16, LinearScheme::kW8A8,  LinearScheme::kW4A8};
-
-bool scheme_from_name(const std::string& name, LinearScheme* out) {
-  for (LinearScheme s : kAllSchemes) {
-    if (name == linear_scheme_name(s)) {
-      *out = s;
-      return true;
-    }
-  }
-  return false;
-}
+using namespace ckpt;
 
 // Bytes of one packed row of C codes of `bits` bits (8-bit rows are not packed).
 size_t row_bytes(int in_features, int bits) { return packed_size(static_cast<size_t>(in_features), bits); }
@@ -126,88 +55,6 @@ Status describe_layer(const LinearInfo& li, const LinearLayer* layer, Checkpoint
   return Status::Ok();
 }
 
-// Scheme fields shared by "default" and the per-layer entries; group_size < 0 leaves it out.
-void put_scheme_fields(const CheckpointLayer& c, bool per_channel, int group_size, JsonValue* o) {
-  put(o, "scheme", jstr(linear_scheme_name(c.scheme)));
-  if (c.scheme == LinearScheme::kF32) return;
-  put(o, "bits", jnum(c.bits));
-  put(o, "mode", jstr(c.asymmetric ? "asymmetric" : "symmetric"));
-  put(o, "granularity", jstr(per_channel ? "per-channel" : "per-group"));
-  if (group_size >= 0) put(o, "group_size", jnum(group_size));
-  put(o, "activations", jstr(scheme_a8(c.scheme) ? "int8" : "float"));
-  put(o, "packing", jstr(c.bits == 8 ? kPackingNone : kPackingLsbFirst));
-}
-
-JsonValue layer_json(const CheckpointLayer& c) {
-  JsonValue o = jobj();
-  put_scheme_fields(c, c.group_size == c.in_features, c.group_size, &o);
-  put(&o, "out_features", jnum(c.out_features));
-  put(&o, "in_features", jnum(c.in_features));
-  put(&o, "bias", jbool(c.has_bias));
-  if (!c.fallback.empty()) put(&o, "fallback", jstr(c.fallback));
-  if (c.tied) put(&o, "tied", jbool(true));
-  if (c.transposed) put(&o, "transposed", jbool(true));
-  return o;
-}
-
-// The requested per-group size behind a fallback "172 % 32 != 0" (0 if it cannot be read).
-int requested_group(const std::string& fallback) {
-  const size_t pct = fallback.find('%');
-  if (pct == std::string::npos) return 0;
-  return std::atoi(fallback.c_str() + pct + 1);
-}
-
-// "default": the most common quantized scheme (a fallback layer counts as its requested group
-// size), ties to the first seen; f32 when nothing is quantized.
-JsonValue default_json(const std::vector<CheckpointLayer>& layers) {
-  std::vector<std::pair<std::string, int>> counts;
-  std::vector<CheckpointLayer> reps;
-  for (const CheckpointLayer& c : layers) {
-    if (c.scheme == LinearScheme::kF32) continue;
-    CheckpointLayer r = c;
-    int group = 0;  // 0 = per channel
-    if (!c.fallback.empty()) {
-      group = requested_group(c.fallback);
-    } else if (c.group_size != c.in_features) {
-      group = c.group_size;
-    }
-    r.group_size = group;
-    const std::string key = std::string(linear_scheme_name(c.scheme)) + (c.asymmetric ? "a" : "s") +
-                            std::to_string(group);
-    auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& p) { return p.first == key; });
-    if (it == counts.end()) {
-      counts.emplace_back(key, 1);
-      reps.push_back(r);
-    } else {
-      ++it->second;
-    }
-  }
-  JsonValue o = jobj();
-  if (reps.empty()) {
-    put(&o, "scheme", jstr("f32"));
-    return o;
-  }
-  size_t best = 0;
-  for (size_t i = 1; i < counts.size(); ++i) {
-    if (counts[i].second > counts[best].second) best = i;
-  }
-  const CheckpointLayer& r = reps[best];
-  put_scheme_fields(r, r.group_size == 0, r.group_size == 0 ? -1 : r.group_size, &o);
-  return o;
-}
-
-JsonValue quantization_config_json(const std::vector<CheckpointLayer>& layers) {
-  JsonValue q = jobj();
-  put(&q, "quant_method", jstr(kQuantMethod));
-  put(&q, "version", jnum(kFormatVersion));
-  put(&q, "packing", jstr(kPackingLsbFirst));
-  put(&q, "default", default_json(layers));
-  JsonValue by_name = jobj();
-  for (const CheckpointLayer& c : layers) by_name.object.emplace_back(c.name, layer_json(c));  // unique
-  put(&q, "layers", std::move(by_name));
-  return q;
-}
-
 Status describe_model(const Weights& model, std::vector<CheckpointLayer>* out) {
   out->clear();
   for (const LinearInfo& li : model.layout().linears) {
@@ -217,6 +64,7 @@ Status describe_model(const Weights& model, std::vector<CheckpointLayer>* out) {
   }
   return Status::Ok();
 }
+
 
 // ---------------------------------------------------------------------------------------------
 // Writing tensors.
@@ -288,6 +136,11 @@ Status linear_tensors(const LinearInfo& li, const LinearLayer* layer, std::vecto
   const int64_t groups = C / d.group_size;
   if (d.bits == 8) {
     out->push_back({li.name + ".qweight", "I8", {R, C}, as_bytes(d.q.data(), d.q.size())});
+    if (d.asymmetric) {  // signed zero points, like the codes (see the header)
+      std::vector<int8_t> z(d.zero_points.size());
+      for (size_t i = 0; i < z.size(); ++i) z[i] = static_cast<int8_t>(d.zero_points[i]);
+      out->push_back({li.name + ".zero_points", "I8", {R, groups}, as_bytes(z.data(), z.size())});
+    }
   } else {
     const int32_t offset = 1 << (d.bits - 1);  // u = q - qmin
     const size_t rb = row_bytes(d.in_features, d.bits);
@@ -325,227 +178,6 @@ std::string pad5(size_t v) {
   return std::string(s.size() < 5 ? 5 - s.size() : 0, '0') + s;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Parsing quantization_config.
-
-Status read_int_field(const JsonValue& o, const std::string& key, const std::string& where, int* out,
-                      bool* present) {
-  const JsonValue* v = o.get(key);
-  *present = v != nullptr;
-  if (v == nullptr) return Status::Ok();
-  if (!v->is_number() || v->number != std::floor(v->number) || v->number < 0 || v->number > (1 << 30)) {
-    return corrupt(where + "." + key + " must be a non-negative integer");
-  }
-  *out = static_cast<int>(v->number);
-  return Status::Ok();
-}
-
-Status read_string_field(const JsonValue& o, const std::string& key, const std::string& where,
-                         std::string* out, bool* present) {
-  const JsonValue* v = o.get(key);
-  *present = v != nullptr;
-  if (v == nullptr) return Status::Ok();
-  if (!v->is_string()) return corrupt(where + "." + key + " must be a string");
-  *out = v->string;
-  return Status::Ok();
-}
-
-// One scheme object ("default" when is_default) for the linear `li`.
-Status parse_scheme(const JsonValue& o, const std::string& where, bool is_default,
-                    const LinearInfo& li, CheckpointLayer* out) {
-  if (!o.is_object()) return corrupt(where + " must be an object");
-  CheckpointLayer c;
-  c.name = li.name;
-  c.out_features = li.out_features;
-  c.in_features = li.in_features;
-  c.has_bias = li.has_bias;
-  c.transposed = li.conv1d;
-  bool present = false;
-  std::string name;
-  WQ_RETURN_IF_ERROR(read_string_field(o, "scheme", where, &name, &present));
-  if (!present) return corrupt(where + " has no \"scheme\"");
-  if (!scheme_from_name(name, &c.scheme)) {
-    return Status::Error(StatusCode::kUnsupported,
-                         where + ": scheme '" + name +
-                             "' is not supported (known: f32, w8a16, w4a16, w2a16, w8a8, w4a8)");
-  }
-
-  if (!is_default) {
-    int outf = 0, inf = 0;
-    bool has_out = false, has_in = false;
-    WQ_RETURN_IF_ERROR(read_int_field(o, "out_features", where, &outf, &has_out));
-    WQ_RETURN_IF_ERROR(read_int_field(o, "in_features", where, &inf, &has_in));
-    if (!has_out || !has_in) return corrupt(where + " needs \"out_features\" and \"in_features\"");
-    if (outf != li.out_features || inf != li.in_features) {
-      return Status::Error(StatusCode::kShapeMismatch,
-                           where + " is [" + std::to_string(outf) + ", " + std::to_string(inf) +
-                               "] but config.json implies [" + std::to_string(li.out_features) +
-                               ", " + std::to_string(li.in_features) + "]");
-    }
-    const JsonValue* bias = o.get("bias");
-    if (bias != nullptr && (bias->type != JsonValue::Type::kBool || bias->boolean != li.has_bias)) {
-      return corrupt(where + ".bias must be " + (li.has_bias ? "true" : "false") +
-                     " (config.json " + (li.has_bias ? "asks for" : "has no") + " biases here)");
-    }
-    const JsonValue* fb = o.get("fallback");
-    if (fb != nullptr) {
-      if (!fb->is_string()) return corrupt(where + ".fallback must be a string");
-      c.fallback = fb->string;
-    }
-  }
-  const JsonValue* tied = o.get("tied");
-  if (tied != nullptr) {
-    if (tied->type != JsonValue::Type::kBool) return corrupt(where + ".tied must be true or false");
-    c.tied = tied->boolean;
-    if (c.tied && (is_default || li.tied_to.empty() || c.scheme != LinearScheme::kF32)) {
-      return corrupt(where + ": \"tied\" is only valid for an f32 output head that the config ties "
-                             "to the embedding");
-    }
-  }
-  if (c.scheme == LinearScheme::kF32) {
-    c.bits = 32;
-    *out = std::move(c);
-    return Status::Ok();
-  }
-
-  const int want_bits = scheme_bits(c.scheme);
-  c.bits = want_bits;
-  int bits = 0;
-  WQ_RETURN_IF_ERROR(read_int_field(o, "bits", where, &bits, &present));
-  if (present && bits != want_bits) {
-    return corrupt(where + ": bits " + std::to_string(bits) + " does not match scheme " + name +
-                   " (" + std::to_string(want_bits) + "-bit)");
-  }
-  std::string mode;
-  WQ_RETURN_IF_ERROR(read_string_field(o, "mode", where, &mode, &present));
-  if (!present) mode = "symmetric";
-  if (mode != "symmetric" && mode != "asymmetric") {
-    return Status::Error(StatusCode::kUnsupported, where + ": mode '" + mode +
-                                                       "' is not supported (symmetric, asymmetric)");
-  }
-  c.asymmetric = mode == "asymmetric";
-  if (c.asymmetric && want_bits == 8) return corrupt(where + ": " + name + " is symmetric only");
-
-  std::string act;
-  WQ_RETURN_IF_ERROR(read_string_field(o, "activations", where, &act, &present));
-  if (present && act != (scheme_a8(c.scheme) ? "int8" : "float")) {
-    return corrupt(where + ": activations '" + act + "' do not match scheme " + name);
-  }
-  std::string packing;
-  WQ_RETURN_IF_ERROR(read_string_field(o, "packing", where, &packing, &present));
-  if (present) {
-    if (packing != kPackingNone && packing != kPackingLsbFirst) {
-      return Status::Error(StatusCode::kUnsupported,
-                           where + ": packing '" + packing + "' is not supported (lsb-first, none)");
-    }
-    if (packing != (want_bits == 8 ? kPackingNone : kPackingLsbFirst)) {
-      return corrupt(where + ": packing '" + packing + "' does not fit " + std::to_string(want_bits) +
-                     "-bit codes");
-    }
-  }
-
-  std::string gran;
-  WQ_RETURN_IF_ERROR(read_string_field(o, "granularity", where, &gran, &present));
-  if (!present) gran = want_bits == 8 ? "per-channel" : "per-group";
-  int group = 0;
-  bool has_group = false;
-  WQ_RETURN_IF_ERROR(read_int_field(o, "group_size", where, &group, &has_group));
-  if (gran == "per-channel") {
-    if (has_group && !is_default && group != li.in_features) {
-      return corrupt(where + ": per-channel group_size " + std::to_string(group) +
-                     " must equal in_features " + std::to_string(li.in_features));
-    }
-    c.group_size = li.in_features;
-  } else if (gran == "per-group") {
-    if (want_bits == 8) return corrupt(where + ": " + name + " is per-channel only");
-    if (!has_group || group < 1) return corrupt(where + ": per-group needs group_size >= 1");
-    if (li.in_features % group != 0) {
-      if (!is_default) {
-        return corrupt(where + ": group_size " + std::to_string(group) + " does not divide in_features " +
-                       std::to_string(li.in_features));
-      }
-      // As quantize() does: a default that does not divide falls back to per channel.
-      c.fallback = std::to_string(li.in_features) + " % " + std::to_string(group) + " != 0";
-      group = li.in_features;
-    }
-    c.group_size = group;
-  } else {
-    return Status::Error(StatusCode::kUnsupported,
-                         where + ": granularity '" + gran + "' is not supported (per-channel, per-group)");
-  }
-  *out = std::move(c);
-  return Status::Ok();
-}
-
-// The quantization_config object inside `root`: root itself when it has quant_method, else its
-// "quantization_config" member (nullptr when absent).
-const JsonValue* qconfig_of(const JsonValue& root) {
-  if (root.get("quant_method") != nullptr) return &root;
-  return root.get(kMetadataKey);
-}
-
-Status parse_qconfig_value(const JsonValue& q, const ModelLayout& model, std::vector<CheckpointLayer>* layers) {
-  const std::string where = "quantization_config";
-  if (!q.is_object()) return corrupt(where + " must be an object");
-  const JsonValue* method = q.get("quant_method");
-  if (method == nullptr || !method->is_string()) return corrupt(where + " has no \"quant_method\"");
-  if (method->string != kQuantMethod) {
-    return Status::Error(StatusCode::kUnsupported,
-                         where + ".quant_method '" + method->string +
-                             "' is not supported; webquant loads its own format ('webquant')");
-  }
-  const JsonValue* version = q.get("version");
-  if (version == nullptr || !version->is_number()) return corrupt(where + " has no \"version\"");
-  if (version->number != kFormatVersion) {
-    return Status::Error(StatusCode::kUnsupported, where + ".version " + write_json(*version) +
-                                                       " is not supported (this build reads version " +
-                                                       std::to_string(kFormatVersion) + ")");
-  }
-  const JsonValue* packing = q.get("packing");
-  if (packing != nullptr && (!packing->is_string() || packing->string != kPackingLsbFirst)) {
-    return Status::Error(StatusCode::kUnsupported,
-                         where + ".packing " + write_json(*packing) + " is not supported (lsb-first)");
-  }
-  const JsonValue* def = q.get("default");
-  const JsonValue* by_name = q.get("layers");
-  if (by_name != nullptr && !by_name->is_object()) return corrupt(where + ".layers must be an object");
-  if (def == nullptr && by_name == nullptr) return corrupt(where + " needs \"layers\" or \"default\"");
-
-  const std::vector<LinearInfo>& layout = model.linears;
-  auto entry_of = [&](const std::string& name) -> const JsonValue* {
-    if (by_name == nullptr) return nullptr;
-    for (const std::string& n : stored_names(model, name)) {
-      if (const JsonValue* e = by_name->get(n)) return e;
-    }
-    return nullptr;
-  };
-  if (by_name != nullptr) {
-    for (const auto& kv : by_name->object) {
-      const bool known = std::any_of(layout.begin(), layout.end(), [&](const LinearInfo& li) {
-        const std::vector<std::string> names = stored_names(model, li.name);
-        return std::find(names.begin(), names.end(), kv.first) != names.end();
-      });
-      if (!known) {
-        return corrupt(where + ".layers names '" + kv.first +
-                       "', which is not a linear layer of this model");
-      }
-    }
-  }
-  layers->clear();
-  for (const LinearInfo& li : layout) {
-    const JsonValue* entry = entry_of(li.name);
-    CheckpointLayer c;
-    if (entry != nullptr) {
-      WQ_RETURN_IF_ERROR(parse_scheme(*entry, where + ".layers[\"" + li.name + "\"]", false, li, &c));
-    } else if (def != nullptr) {
-      WQ_RETURN_IF_ERROR(parse_scheme(*def, where + ".default", true, li, &c));
-    } else {
-      return corrupt(where + ".layers has no entry for '" + li.name + "' and there is no \"default\"");
-    }
-    layers->push_back(std::move(c));
-  }
-  return Status::Ok();
-}
 
 // ---------------------------------------------------------------------------------------------
 // Loading.
@@ -640,6 +272,12 @@ Status load_linear(const CheckpointLayer& c, const Shards& shards,
   if (c.bits == 8) {
     WQ_RETURN_IF_ERROR(need(shards, c.name + ".qweight", {R, C}, {"I8"}, &t));
     std::memcpy(d.q.data(), t->data, n);
+    if (c.asymmetric) {
+      WQ_RETURN_IF_ERROR(need(shards, c.name + ".zero_points", {R, groups}, {"I8"}, &t));
+      d.zero_points.resize(static_cast<size_t>(R * groups));
+      for (size_t i = 0; i < d.zero_points.size(); ++i)
+        d.zero_points[i] = static_cast<int8_t>(t->data[i]);
+    }
   } else {
     const size_t rb = row_bytes(c.in_features, c.bits);
     WQ_RETURN_IF_ERROR(need(shards, c.name + ".qweight", {R, static_cast<int64_t>(rb)}, {"U8"}, &t));
@@ -851,3 +489,4 @@ Status load_checkpoint(std::string_view config_json,
 }
 
 }  // namespace webquant
+

@@ -58,6 +58,22 @@ void Norm::forward(const Weights& w, const float* x, size_t rows, float* y) cons
   }
 }
 
+void Mlp::forward(const Weights& w, const float* x, size_t n, float* out, std::vector<float>* h,
+                  std::vector<float>* g) const {
+  const size_t H = n * static_cast<size_t>(hidden);
+  h->resize(H);
+  up.forward(w, x, n, h->data());
+  if (gate.index >= 0) {
+    g->resize(H);
+    gate.forward(w, x, n, g->data());
+    activate_mul(act, g->data(), h->data(), H);
+    down.forward(w, g->data(), n, out);
+  } else {
+    activate(act, h->data(), H);
+    down.forward(w, h->data(), n, out);
+  }
+}
+
 void Rotary::init(int rotary_dims, float theta) {
   dims = rotary_dims;
   inv_freq.resize(static_cast<size_t>(dims / 2));

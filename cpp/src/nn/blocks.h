@@ -48,6 +48,16 @@ struct Linear {
   }
 };
 
+// Feed-forward block: down(act(up(x))), or with a gate (SiLU-gated / GEGLU) down(act(gate(x)) * up(x)).
+struct Mlp {
+  Linear up, down, gate;  // gate.index < 0: no gate
+  Activation act = Activation::kGeluExact;
+  int hidden = 0;         // intermediate width
+  // out [n, out_features of down]; h (and g when gated) are scratch.
+  void forward(const Weights& w, const float* x, size_t n, float* out, std::vector<float>* h,
+               std::vector<float>* g) const;
+};
+
 // Rotary position embedding over the first `dims` dimensions of each head (rotate_half layout:
 // for i < dims/2, v'[i] = v[i] cos - v[i + dims/2] sin, v'[i + dims/2] = v[i + dims/2] cos + v[i] sin;
 // angle = float(pos) * inv_freq[i], inv_freq[i] = 1 / theta^(2i/dims) in float32, as HF).

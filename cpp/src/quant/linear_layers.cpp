@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/gemm/gemm.h"
+#include "quant/linear_internal.h"
 #include "webquant/linear.h"
 #include "webquant/quant.h"
 
@@ -31,8 +32,9 @@ const char* linear_scheme_name(LinearScheme s) {
 namespace {
 
 // int32 accumulation of int8 x int8 products stays exact up to this many terms
-// (127 * 128 * k < 2^31).
+// (127 * 128 * k < 2^31); int8 asymmetric weights have |q - z| <= 255 (127 * 255 * k < 2^31).
 constexpr int kMaxA8PerChannelK = 131072;
+constexpr int kMaxA8AsymInt8K = 65536;
 
 int scheme_bits(LinearScheme s) {
   switch (s) {
@@ -248,16 +250,8 @@ class LinearQG final : public LinearLayer {
     return packed_.size() + zeros_.size() + (scales_.size() + bias_.size()) * sizeof(float);
   }
   std::string describe() const override {
-    std::string s = linear_scheme_name(scheme_);
-    if (!fallback_.empty())
-      s += " per-channel (" + fallback_ + ")";
-    else if (geo_.group == geo_.k)
-      s += " per-channel";
-    else
-      s += " g" + std::to_string(geo_.group);
-    s += asym_ ? " asym" : " sym";
-    if (scheme_ == LinearScheme::kW4A8) s += ", activations int8 per token";
-    return s;
+    return linear_detail::describe_quantized(scheme_, int(geo_.group), in_features, fallback_,
+                                             asym_);
   }
   void dequantize_weight(float* out) const override {
     for (size_t j = 0; j < geo_.n; ++j) {
@@ -325,13 +319,28 @@ Status check_sizes(int out_features, int in_features) {
   return Status::Ok();
 }
 
-Status check_a8_size(LinearScheme scheme, int group) {
-  if (is_a8(scheme) && group > kMaxA8PerChannelK)
+Status check_a8_size(LinearScheme scheme, int group, bool asymmetric) {
+  const int limit = scheme == LinearScheme::kW8A8 && asymmetric ? kMaxA8AsymInt8K
+                                                                  : kMaxA8PerChannelK;
+  if (is_a8(scheme) && group > limit)
     return Status::Error(StatusCode::kInvalidArgument,
-                         std::string(linear_scheme_name(scheme)) + " accumulates " +
-                             std::to_string(group) + " int8 products per group in int32; at most " +
-                             std::to_string(kMaxA8PerChannelK) + " are exact");
+                         std::string(linear_scheme_name(scheme)) + (asymmetric ? " asym" : "") +
+                             " accumulates " + std::to_string(group) +
+                             " int8 products per group in int32; at most " +
+                             std::to_string(limit) + " are exact");
   return Status::Ok();
+}
+
+// The int8 layer for codes q [n, k] in groups of `group` (== k: per channel): the q8c kernels
+// for plain per-channel symmetric weights, the q8g kernels for everything else.
+std::unique_ptr<LinearLayer> make_q8_layer(LinearScheme scheme, bool asymmetric, int out, int in,
+                                           int group, const int8_t* q, const float* scales,
+                                           const int32_t* zero_points, std::vector<float> bias,
+                                           std::string fallback) {
+  if (group == in && !asymmetric && fallback.empty())
+    return std::make_unique<LinearQ8>(scheme, out, in, q, scales, std::move(bias));
+  return linear_detail::make_linear_q8g(scheme, asymmetric, out, in, group, q, scales,
+                                        zero_points, std::move(bias), std::move(fallback));
 }
 
 }  // namespace
@@ -362,22 +371,6 @@ Status make_linear_quantized(const float* w, int out_features, int in_features, 
   const int bits = scheme_bits(spec.scheme);
   std::vector<float> bias_v = bias ? std::vector<float>(bias, bias + n) : std::vector<float>();
 
-  if (bits == 8) {
-    if (spec.asymmetric)
-      return Status::Error(StatusCode::kInvalidArgument,
-                           std::string(linear_scheme_name(spec.scheme)) +
-                               " is symmetric per output channel; asymmetric is for w4a16, "
-                               "w2a16 and w4a8");
-    WQ_RETURN_IF_ERROR(check_a8_size(spec.scheme, in_features));
-    QuantizedTensor qt;
-    WQ_RETURN_IF_ERROR(quantize_weight(w, n, k, 8, false, k, &qt));
-    const int8_t* q = reinterpret_cast<const int8_t*>(qt.codes.data());
-    const float* scales = qt.scales.data();
-    *out = std::make_unique<LinearQ8>(spec.scheme, out_features, in_features, q, scales,
-                                      std::move(bias_v));
-    return Status::Ok();
-  }
-
   if (spec.group_size < 0)
     return Status::Error(StatusCode::kInvalidArgument,
                          "group_size must be >= 1, or 0 for per-channel scales (got " +
@@ -392,9 +385,15 @@ Status make_linear_quantized(const float* w, int out_features, int in_features, 
               std::to_string(in_features) + " per output row)";
     group = in_features;
   }
-  WQ_RETURN_IF_ERROR(check_a8_size(spec.scheme, group));
+  WQ_RETURN_IF_ERROR(check_a8_size(spec.scheme, group, spec.asymmetric));
   QuantizedTensor qt;
   WQ_RETURN_IF_ERROR(quantize_weight(w, n, k, bits, spec.asymmetric, group, &qt));
+  if (bits == 8) {
+    *out = make_q8_layer(spec.scheme, spec.asymmetric, out_features, in_features, group,
+                         reinterpret_cast<const int8_t*>(qt.codes.data()), qt.scales.data(),
+                         qt.zero_points.data(), std::move(bias_v), std::move(fallback));
+    return Status::Ok();
+  }
   *out = std::make_unique<LinearQG>(spec.scheme, bits, spec.asymmetric, out_features, in_features,
                                     group, reinterpret_cast<const int8_t*>(qt.codes.data()),
                                     qt.scales.data(), qt.zero_points.data(), std::move(bias_v),
@@ -416,15 +415,12 @@ Status make_linear_from_quantized(const LinearQuantizedData& d,
     return Status::Error(StatusCode::kInvalidArgument, name + " stores " + std::to_string(bits) +
                                                            "-bit codes, got bits = " +
                                                            std::to_string(d.bits));
-  if (bits == 8 && (d.asymmetric || d.group_size != d.in_features))
-    return Status::Error(StatusCode::kInvalidArgument,
-                         name + " is symmetric per output channel (group_size = in_features)");
   if (d.group_size < 1 || d.in_features % d.group_size != 0)
     return Status::Error(StatusCode::kInvalidArgument,
                          "group_size " + std::to_string(d.group_size) +
                              " must be >= 1 and divide in_features " +
                              std::to_string(d.in_features));
-  WQ_RETURN_IF_ERROR(check_a8_size(d.scheme, d.group_size));
+  WQ_RETURN_IF_ERROR(check_a8_size(d.scheme, d.group_size, d.asymmetric));
   const size_t n = d.out_features, k = d.in_features, groups = k / d.group_size;
   if (d.q.size() != n * k || d.scales.size() != n * groups || d.zero_points.size() != n * groups ||
       (!d.bias.empty() && d.bias.size() != n))
@@ -452,14 +448,15 @@ Status make_linear_from_quantized(const LinearQuantizedData& d,
                                              : " must be 0 (symmetric)"));
   }
   if (!d.bias.empty()) WQ_RETURN_IF_ERROR(check_finite(d.bias.data(), n, 0, "bias"));
+  const std::string fallback = d.group_size == d.in_features ? d.fallback : std::string();
   if (bits == 8) {
-    *out = std::make_unique<LinearQ8>(d.scheme, d.out_features, d.in_features, d.q.data(),
-                                      d.scales.data(), d.bias);
+    *out = make_q8_layer(d.scheme, d.asymmetric, d.out_features, d.in_features, d.group_size,
+                         d.q.data(), d.scales.data(), d.zero_points.data(), d.bias, fallback);
   } else {
     *out = std::make_unique<LinearQG>(d.scheme, bits, d.asymmetric, d.out_features,
                                       d.in_features, d.group_size, d.q.data(), d.scales.data(),
                                       d.zero_points.data(), d.bias,
-                                      d.group_size == d.in_features ? d.fallback : std::string());
+                                      fallback);
   }
   return Status::Ok();
 }

@@ -116,16 +116,10 @@ function syncControls(): void {
   ($('export-gguf') as HTMLButtonElement).disabled = !lab || busy;
   ($('save-quant') as HTMLButtonElement).disabled = !lab?.quantized || busy || generating;
   const w = select('q-weights').value as WeightQuant;
-  select('q-mode').disabled = w === 'int8';
-  select('q-granularity').disabled = w === 'int8';
-  input('q-group').disabled = w === 'int8' || select('q-granularity').value !== 'per-group';
+  input('q-group').disabled = select('q-granularity').value !== 'per-group';
   const a8 = select('q-activations').querySelector('option[value="int8"]') as HTMLOptionElement;
   a8.disabled = w === 'int2';
   if (w === 'int2' && select('q-activations').value === 'int8') select('q-activations').value = 'float';
-  if (w === 'int8') {
-    select('q-mode').value = 'symmetric';
-    select('q-granularity').value = 'per-channel';
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -312,14 +306,12 @@ function readQuantOptions(): QuantizeModelOptions {
     activations: select('q-activations').value as 'float' | 'int8',
     exclude,
   };
-  if (weights !== 'int8') {
-    options.mode = select('q-mode').value as 'symmetric' | 'asymmetric';
-    options.granularity = select('q-granularity').value as 'per-group' | 'per-channel';
-    if (options.granularity === 'per-group') {
-      const g = Number(input('q-group').value);
-      if (!Number.isInteger(g) || g < 1) throw new Error('The group size must be a positive integer.');
-      options.groupSize = g;
-    }
+  options.mode = select('q-mode').value as 'symmetric' | 'asymmetric';
+  options.granularity = select('q-granularity').value as 'per-group' | 'per-channel';
+  if (options.granularity === 'per-group') {
+    const g = Number(input('q-group').value);
+    if (!Number.isInteger(g) || g < 1) throw new Error('The group size must be a positive integer.');
+    options.groupSize = g;
   }
   return options;
 }
@@ -328,8 +320,8 @@ function readQuantOptions(): QuantizeModelOptions {
 function describeOptions(o: QuantizeModelOptions): string {
   const a = o.activations === 'int8' ? '8' : '16';
   const w = o.weights.replace('int', '');
-  if (o.weights === 'int8') return `int8 per-channel sym (W8A${a})`;
-  const g = (o.granularity ?? 'per-group') === 'per-group' ? `g${o.groupSize ?? 32}` : 'per-channel';
+  const grouped = (o.granularity ?? (o.groupSize !== undefined || o.weights !== 'int8' ? 'per-group' : 'per-channel')) === 'per-group';
+  const g = grouped ? `g${o.groupSize ?? 32}` : 'per-channel';
   return `${o.weights} ${g} ${o.mode === 'asymmetric' ? 'asym' : 'sym'} (W${w}A${a})`;
 }
 

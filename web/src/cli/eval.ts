@@ -30,9 +30,9 @@ divergence and top-1 agreement of the quantized model against the float32 model.
 options:
   --text FILE                 UTF-8 text to evaluate on (required)
   --quant none|int8|int4|int2 also evaluate this quantization (default none; lm_head stays float)
-  --group-size G              int4/int2 group size (default 32)
-  --per-channel               int4/int2 with one scale per output channel instead of groups
-  --mode symmetric|asymmetric int4/int2 mode (default symmetric; int8 is always symmetric)
+  --group-size G              elements per group (default: int4/int2 32, int8 per channel)
+  --per-channel               one scale per output channel instead of groups
+  --mode symmetric|asymmetric default symmetric
   --activations float|int8    int8 = W8A8 / W4A8 kernels (default float)
   --window N                  tokens per forward pass (default: the model's context, at most 1024)
   --stride N                  sliding-window step (default window / 2)
@@ -233,8 +233,8 @@ export async function resolveModelSource(
     () => false,
   );
   if (isDir) {
-    if (flags.endpoint !== undefined || flags.hubDir !== undefined) {
-      throw new CliUsageError(`${target} is a local model folder; --endpoint / --hub-dir do not apply to it`, usage);
+    if (flags.endpoint !== undefined || flags.hubDir !== undefined || flags.revision !== undefined) {
+      throw new CliUsageError(`${target} is a local model folder; --endpoint / --hub-dir / --revision do not apply to it`, usage);
     }
     const name = path.basename(dir);
     if (!/^[A-Za-z0-9_.-]+$/.test(name) || name === '.' || name === '..') {
@@ -308,18 +308,16 @@ export function layerOptionsFromFlags(usage: string, weights: 'int8' | 'int4' | 
   if (mode !== 'symmetric' && mode !== 'asymmetric') throw new CliUsageError(`--mode must be symmetric or asymmetric (got ${JSON.stringify(mode)})`, usage);
   const activations = f.activations ?? 'float';
   if (activations !== 'float' && activations !== 'int8') throw new CliUsageError(`--activations must be float or int8 (got ${JSON.stringify(activations)})`, usage);
-  if (weights === 'int8') {
-    if (groupSize !== undefined || f.perChannel) throw new CliUsageError('--group-size / --per-channel apply to int4 and int2; int8 is always per channel', usage);
-    if (mode !== 'symmetric') throw new CliUsageError('int8 weights are symmetric per channel; --mode asymmetric applies to int4 and int2', usage);
-    return { weights, activations };
-  }
   if (groupSize !== undefined && f.perChannel) throw new CliUsageError('give either --group-size or --per-channel, not both', usage);
   if (weights === 'int2' && activations === 'int8') throw new CliUsageError('int2 weights run with float activations only (there is no W2A8)', usage);
+  // int8 defaults to per channel and int4 / int2 to groups of 32; --group-size or --per-channel
+  // chooses explicitly for any of them.
+  const granularity = f.perChannel ? 'per-channel' : groupSize !== undefined || weights !== 'int8' ? 'per-group' : 'per-channel';
   return {
     weights,
     mode,
     activations,
-    granularity: f.perChannel ? 'per-channel' : 'per-group',
+    granularity,
     ...(groupSize !== undefined ? { groupSize } : {}),
   };
 }

@@ -17,7 +17,7 @@ import { WebQuantError } from '../errors.js';
 import { CausalLM, type GenerateOptions } from '../models/causal-lm.js';
 import { type QuantizeModelOptions } from '../models/quant-options.js';
 import { init } from '../runtime/loader.js';
-import { CliUsageError, evalCommand, numberFlag, parseCliArgs } from './eval.js';
+import { CliUsageError, describeQuantization, evalCommand, numberFlag, parseCliArgs } from './eval.js';
 import { quantizeCommand } from './quantize.js';
 
 const USAGE = `usage: webquant generate <repo> --prompt TEXT [options]
@@ -28,12 +28,12 @@ options:
   --prompt TEXT               the text to continue (required)
   --max-new-tokens N          tokens to generate at most (default 128)
   --temperature T             0 = greedy (default), > 0 samples
-  --seed S                    sampling seed, an integer (default 0)
-  --top-k K                   keep the K most likely tokens (default 0 = off)
-  --top-p P                   nucleus sampling mass in (0, 1] (default 1 = off)
+  --seed S                    sampling seed, an integer (default 0; not with --temperature 0)
+  --top-k K                   sampling: keep the K most likely tokens (default 0 = off)
+  --top-p P                   sampling: nucleus mass in (0, 1] (default 1 = off)
   --repetition-penalty R      > 1 discourages repeats (default 1 = off)
   --quant none|int8|int4|int2 quantize the linear layers first (default none; lm_head stays float)
-  --group-size G              int4/int2 group size (default 32)
+  --group-size G              elements per group (default: int4/int2 32, int8 per channel)
   --activations float|int8    int8 = W8A8 / W4A8 kernels (default float)
   --endpoint URL              Hub endpoint (default https://huggingface.co)
   --hub-dir DIR               read repos from a local folder laid out as <org>/<name>/<file>
@@ -91,13 +91,18 @@ async function generate(args: string[]): Promise<void> {
   if (topK !== undefined) options.topK = topK;
   const topP = number('top-p', v['top-p'], (n) => n > 0 && n <= 1, 'a number in (0, 1]');
   if (topP !== undefined) options.topP = topP;
+  if (temperature === 0) {
+    // Greedy decoding never draws a random number: these flags would be ignored.
+    const sampling = (['seed', 'top-k', 'top-p'] as const).filter((f) => v[f] !== undefined);
+    if (sampling.length > 0) usage(`${sampling.map((f) => '--' + f).join(', ')} apply to sampling; with --temperature 0 (greedy) they would be ignored`);
+  }
   const penalty = number('repetition-penalty', v['repetition-penalty'], (n) => n > 0, 'a number > 0');
   if (penalty !== undefined) options.repetitionPenalty = penalty;
 
   const quant = v.quant ?? 'none';
   if (!['none', 'int8', 'int4', 'int2'].includes(quant)) usage(`--quant must be none, int8, int4 or int2 (got ${JSON.stringify(quant)})`);
   const groupSize = number('group-size', v['group-size'], (n) => isInt(n) && n >= 1, 'a positive integer');
-  if (groupSize !== undefined && quant !== 'int4' && quant !== 'int2') usage('--group-size applies to --quant int4 or int2');
+  if (groupSize !== undefined && quant === 'none') usage('--group-size needs --quant int8, int4 or int2');
   const activations = v.activations ?? 'float';
   if (activations !== 'float' && activations !== 'int8') usage(`--activations must be float or int8 (got ${JSON.stringify(activations)})`);
   if (activations === 'int8' && quant === 'none') usage('--activations int8 needs --quant int8 or int4');
@@ -114,8 +119,7 @@ async function generate(args: string[]): Promise<void> {
       if (groupSize !== undefined) q.groupSize = groupSize;
       const summary = await model.quantize(q);
       if (!v.quiet) {
-        const fb = summary.fallbacks.length ? `, ${summary.fallbacks.length} layers per-channel (group size does not divide)` : '';
-        process.stderr.write(`quantized to ${quant}: linear weights ${summary.bytesBefore} -> ${summary.bytesAfter} bytes${fb}\n`);
+        process.stderr.write(`quantized to ${describeQuantization(summary)}\n`);
       }
     }
     process.stdout.write(v.prompt);

@@ -42,9 +42,9 @@ writes it to DIR.
 
 options:
   --bits 8|4|2                weight bits (gguf formats: implied, 8 for q8_0 and 4 for q4_0)
-  --group-size G              4/2 bits: elements per group (default 32)
-  --per-channel               4/2 bits: one scale per output channel instead of groups
-  --mode symmetric|asymmetric 4/2 bits (default symmetric; 8 bits are always symmetric)
+  --group-size G              elements per group (default: 4/2 bits 32, 8 bits per channel)
+  --per-channel               one scale per output channel instead of groups
+  --mode symmetric|asymmetric default symmetric
   --activations float|int8    webquant format: run as W8A8 / W4A8 when loaded (default float)
   --format F                  webquant (default): the library's quantized safetensors;
                               gguf-q8_0 / gguf-q4_0: a llama.cpp GGUF file (blocks of 32,

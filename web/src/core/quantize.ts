@@ -72,9 +72,25 @@ function fail(message: string): never {
   throw new WebQuantError('invalid_argument', message);
 }
 
-/** Checks the option types (cheap, in TS); ranges that depend on the shape are the core's job. */
+const QUANTIZE_KEYS: readonly string[] = ['bits', 'signed', 'mode', 'granularity', 'axis', 'groupSize', 'pad'];
+
+/** A misspelt or unknown option is an error, never ignored. */
+function checkKeys(options: object, known: readonly string[], what: string): void {
+  const unknown = Object.keys(options).filter((k) => !known.includes(k));
+  if (unknown.length > 0) {
+    fail(`${what} has unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')} (known: ${known.join(', ')})`);
+  }
+}
+
+/**
+ * Checks the option types (cheap, in TS); ranges that depend on the shape are the core's job.
+ * An option that does not apply to the granularity (`axis` without per-channel; `groupSize`,
+ * `pad` without per-group) is an error naming it, so nothing is silently ignored.
+ */
 function resolveScheme(options: QuantizeOptions, rank: number): QuantScheme {
-  if (options === null || typeof options !== 'object') fail('quantize options must be an object');
+  const what = 'quantize options';
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) fail(`${what} must be an object`);
+  checkKeys(options, QUANTIZE_KEYS, what);
   const bits = options.bits ?? 8;
   if (!BITS.includes(bits)) fail(`bits must be 2, 3, 4 or 8 (got ${String(bits)})`);
   const signed = options.signed ?? true;
@@ -96,6 +112,15 @@ function resolveScheme(options: QuantizeOptions, rank: number): QuantScheme {
   }
   const pad = options.pad ?? false;
   if (typeof pad !== 'boolean') fail('pad must be true or false');
+  if (options.axis !== undefined && granularity !== 'per-channel') {
+    fail(`axis applies to granularity 'per-channel'; with '${granularity}' it would be ignored`);
+  }
+  if (options.groupSize !== undefined && granularity !== 'per-group') {
+    fail(`groupSize applies to granularity 'per-group'; with '${granularity}' it would be ignored`);
+  }
+  if (options.pad !== undefined && granularity !== 'per-group') {
+    fail(`pad applies to granularity 'per-group'; with '${granularity}' it would be ignored`);
+  }
   return {
     bits,
     signed,
@@ -132,7 +157,9 @@ function resolveScheme(options: QuantizeOptions, rank: number): QuantScheme {
  * @returns A {@link QuantizedTensor}, which owns WebAssembly memory: `dispose()` it.
  * @throws WebQuantError `non_finite` for NaN or ±Infinity in the data; `invalid_argument` for an
  *   empty tensor, bits or axis out of range, a group size that does not divide the rows (without
- *   `pad`), or options of the wrong type; `not_initialized` before `init()`.
+ *   `pad`), options of the wrong type, an unknown option, or one that does not apply to the
+ *   granularity (`axis` without per-channel, `groupSize` / `pad` without per-group);
+ *   `not_initialized` before `init()`.
  */
 export function quantize(tensor: Tensor<FloatDType>, options?: QuantizeOptions): QuantizedTensor;
 export function quantize(tensor: Tensor<FloatDType>, options: QuantizeWithParamsOptions): QuantizedTensor;
@@ -316,7 +343,12 @@ export function computeScaleZeroPoint(
   values: Float32Array | Tensor<FloatDType>,
   options: ScaleZeroPointOptions = {},
 ): { scale: number; zeroPoint: number } {
-  const scheme = resolveScheme({ bits: options.bits, signed: options.signed, mode: options.mode }, 1);
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) fail('computeScaleZeroPoint options must be an object');
+  checkKeys(options, ['bits', 'signed', 'mode'], 'computeScaleZeroPoint options');
+  const scheme = resolveScheme(
+    { ...(options.bits !== undefined ? { bits: options.bits } : {}), ...(options.signed !== undefined ? { signed: options.signed } : {}), ...(options.mode !== undefined ? { mode: options.mode } : {}) },
+    1,
+  );
   let data: Float32Array;
   if (values instanceof Tensor) {
     data = (values.dtype === 'float32' ? values : upcast(values)).data as Float32Array;

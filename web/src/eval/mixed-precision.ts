@@ -28,7 +28,11 @@ const WEIGHT_ORDER: readonly WeightQuant[] = ['int8', 'int4', 'int2'];
 export interface SensitivityOptions {
   /** Weight types to measure every layer at (default `['int8', 'int4', 'int2']`). */
   choices?: WeightQuant[];
-  /** int4 / int2: `'symmetric'` (default) or `'asymmetric'`. int8 is always symmetric per channel. */
+  /**
+   * int4 / int2 choices: `'symmetric'` (default) or `'asymmetric'`. `mode`, `granularity` and
+   * `groupSize` shape the int4 / int2 choices only; the int8 choice is int8 per channel symmetric
+   * (the plan's reference point, W8A16 or W8A8).
+   */
   mode?: 'symmetric' | 'asymmetric';
   /** int4 / int2: `'per-group'` (default) or `'per-channel'`. */
   granularity?: 'per-channel' | 'per-group';

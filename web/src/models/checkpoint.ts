@@ -7,7 +7,7 @@
  * weights, scales and zero points, and the tokenizer files — that loads back through
  * `CausalLM.fromPretrained` / `CausalLM.fromFiles` (from a Hub mirror,
  * a local folder in Node, or the Origin Private File System) with bit-identical logits. The exact
- * tensor names and metadata are documented in `cpp/include/webquant/llama_checkpoint.h`.
+ * tensor names and metadata are documented in `cpp/include/webquant/model_checkpoint.h`.
  *
  * @example
  * ```ts
@@ -314,7 +314,7 @@ export async function deleteFromOPFS(name: string): Promise<void> {
 }
 
 /**
- * Browser: loads a model saved with {@link saveToOPFS}, through {@link LlamaForCausalLM.fromFiles}
+ * Browser: loads a model saved with {@link saveToOPFS}, through `AutoModelForCausalLM.fromFiles`
  * (quantized layers are built from the stored integers).
  *
  * @throws WebQuantError `not_found` for an unknown or incomplete save

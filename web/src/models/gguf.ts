@@ -149,6 +149,9 @@ function checkBytes(bytes: unknown, what: string): Uint8Array {
 /**
  * Writes a Llama-architecture checkpoint (what `downloadModelFiles` returns: config, tokenizer,
  * safetensors weights) as a GGUF v3 file that llama.cpp loads. `files` is left as it is.
+ * `files` may also be a checkpoint saved by `saveQuantized` (webquant's quantized format): with
+ * `type: 'q8_0'` its int8 layers that are symmetric in groups of 32 are written from their codes
+ * (bit for bit; each scale rounded to Q8_0's fp16), its other layers dequantized and encoded.
  * Needs {@link init} to have finished.
  *
  * @returns The GGUF file's bytes.
@@ -231,9 +234,12 @@ function tokenContent(tokenizer: Record<string, unknown>, id: number | undefined
 
 /**
  * Loads a GGUF Llama model (F32, F16, Q8_0 or Q4_0 tensors, e.g. one written by
- * {@link exportGguf} or by llama.cpp's converter) into a {@link LlamaForCausalLM}: the tensors are
- * decoded to float32 and q/k rows permuted back to the HF layout, then the model loads through the
- * same path as {@link LlamaForCausalLM.fromFiles}. Quantize it afterwards as any other model.
+ * {@link exportGguf} or by llama.cpp's converter) into a {@link LlamaForCausalLM}, q/k rows
+ * permuted back to the HF layout. Q8_0 linear weights become W8A16 layers in groups of 32 (the
+ * same scheme) straight from their codes and fp16 scales, with no float round trip; every other
+ * tensor is decoded to float32. The model then loads through the same path as
+ * {@link LlamaForCausalLM.fromFiles} (webquant's quantized format when there are Q8_0 layers).
+ * Quantize it afterwards as any other model.
  * Calls `init()` first when the core is not loaded yet.
  *
  * @throws WebQuantError `corrupt_data` / `unsupported` as {@link ggufInfo}, `unsupported` for an

@@ -13,15 +13,23 @@ export type WeightQuant = 'int8' | 'int4' | 'int2';
 
 /** The quantization of one layer (or of the default). */
 export interface LayerQuantOptions {
-  /** Weight type: int8 (per output channel, symmetric), int4 or int2 (per group). */
+  /**
+   * Weight type: int8, int4 or int2. Every type takes every mode and granularity (int8 in groups
+   * of 32, symmetric, is llama.cpp's Q8_0 scheme).
+   */
   weights: WeightQuant;
-  /** int4 / int2 only: `'symmetric'` (default) or `'asymmetric'` (with zero points). */
+  /** `'symmetric'` (default, z = 0) or `'asymmetric'` (a zero point per group or channel). */
   mode?: 'symmetric' | 'asymmetric';
   /**
-   * int4 / int2: `'per-group'` (default) or `'per-channel'`; int8 is always per channel.
+   * `'per-group'` or `'per-channel'`. Default: `'per-group'` when `groupSize` is given, otherwise
+   * `'per-channel'` for int8 and `'per-group'` (of 32) for int4 / int2.
    */
   granularity?: 'per-channel' | 'per-group';
-  /** Per-group: elements per group along in_features (default 32). */
+  /**
+   * Per-group: elements per group along in_features (default 32). Giving it with
+   * `granularity: 'per-channel'` is an `invalid_argument` error (it would be ignored). A layer
+   * whose in_features it does not divide falls back to per-channel scales (reported per layer).
+   */
   groupSize?: number;
   /**
    * `'float'` (default): W8A16 / W4A16 / W2A16, activations stay float32. `'int8'`: W8A8 / W4A8,
@@ -119,9 +127,21 @@ export function isInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v);
 }
 
+const LAYER_KEYS: readonly string[] = ['weights', 'mode', 'granularity', 'groupSize', 'activations'];
+const MODEL_KEYS: readonly string[] = [...LAYER_KEYS, 'exclude', 'overrides'];
+
+/** Rejects keys an options object does not know: a misspelt option is an error, never ignored. */
+function checkKeys(o: object, known: readonly string[], what: string): void {
+  const unknown = Object.keys(o).filter((k) => !known.includes(k));
+  if (unknown.length > 0) {
+    invalid(`${what} has unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')} (known: ${known.join(', ')})`);
+  }
+}
+
 /** @internal Checks and maps one layer scheme to the core's spec (also used by QuantizedLinear). */
-export function layerSpec(o: LayerQuantOptions, what: string): WasmLinearSpec {
-  if (o === null || typeof o !== 'object') invalid(`${what} must be an object`);
+export function layerSpec(o: LayerQuantOptions, what: string, known: readonly string[] = LAYER_KEYS): WasmLinearSpec {
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) invalid(`${what} must be an object`);
+  checkKeys(o, known, what);
   const activations = o.activations ?? 'float';
   if (activations !== 'float' && activations !== 'int8') {
     invalid(`${what}.activations must be 'float' or 'int8' (got ${String(o.activations)})`);
@@ -130,31 +150,27 @@ export function layerSpec(o: LayerQuantOptions, what: string): WasmLinearSpec {
   if (mode !== 'symmetric' && mode !== 'asymmetric') {
     invalid(`${what}.mode must be 'symmetric' or 'asymmetric' (got ${String(o.mode)})`);
   }
-  const granularity = o.granularity ?? (o.weights === 'int8' ? 'per-channel' : 'per-group');
+  const granularity = o.granularity ?? (o.groupSize !== undefined || o.weights !== 'int8' ? 'per-group' : 'per-channel');
   if (granularity !== 'per-channel' && granularity !== 'per-group') {
     invalid(`${what}.granularity must be 'per-channel' or 'per-group' (got ${String(o.granularity)})`);
   }
+  if (granularity === 'per-channel' && o.groupSize !== undefined) {
+    invalid(`${what}.groupSize (${String(o.groupSize)}) applies to granularity 'per-group'; with 'per-channel' it would be ignored`);
+  }
   const groupSize = o.groupSize ?? 32;
   if (!isInt(groupSize) || groupSize < 1) invalid(`${what}.groupSize must be a positive integer (got ${String(o.groupSize)})`);
+  const asymmetric = mode === 'asymmetric';
+  const group = granularity === 'per-group' ? groupSize : 0;
   switch (o.weights) {
     case 'int8':
-      if (mode !== 'symmetric' || granularity !== 'per-channel') {
-        throw new WebQuantError(
-          'unsupported',
-          `${what}: int8 weights are quantized symmetric per output channel (W8A16 / W8A8); ` +
-            `mode '${mode}' with granularity '${granularity}' is not available for int8`,
-        );
-      }
-      return { scheme: activations === 'int8' ? SCHEME.w8a8 : SCHEME.w8a16, asymmetric: false, groupSize: 0 };
+      return { scheme: activations === 'int8' ? SCHEME.w8a8 : SCHEME.w8a16, asymmetric, groupSize: group };
     case 'int4':
-    case 'int2': {
-      if (o.weights === 'int2' && activations === 'int8') {
+      return { scheme: activations === 'int8' ? SCHEME.w4a8 : SCHEME.w4a16, asymmetric, groupSize: group };
+    case 'int2':
+      if (activations === 'int8') {
         throw new WebQuantError('unsupported', `${what}: int2 weights with int8 activations (W2A8) are not available; use W2A16 (activations: 'float')`);
       }
-      const scheme =
-        o.weights === 'int4' ? (activations === 'int8' ? SCHEME.w4a8 : SCHEME.w4a16) : SCHEME.w2a16;
-      return { scheme, asymmetric: mode === 'asymmetric', groupSize: granularity === 'per-group' ? groupSize : 0 };
-    }
+      return { scheme: SCHEME.w2a16, asymmetric, groupSize: group };
     default:
       return invalid(`${what}.weights must be 'int8', 'int4' or 'int2' (got ${String((o as { weights?: unknown }).weights)})`);
   }
@@ -196,7 +212,7 @@ export interface QuantRequest {
 /** @internal Checks quantize options and maps them to the core's form. */
 export function buildQuantRequest(options: QuantizeModelOptions): QuantRequest {
   if (options === null || typeof options !== 'object') invalid('quantize options must be an object');
-  const def = layerSpec(options, 'options');
+  const def = layerSpec(options, 'options', MODEL_KEYS);
   const exclude = options.exclude;
   if (exclude !== undefined && (!Array.isArray(exclude) || exclude.some((e) => typeof e !== 'string'))) {
     invalid('options.exclude must be an array of strings');

@@ -1,7 +1,7 @@
 /**
  * The model API behind a Web Worker, so the page's main thread never blocks on the model: the
  * worker (worker.ts) downloads, loads, quantizes and generates; the page gets the same methods as
- * {@link LlamaForCausalLM}, asynchronous, with tokens streamed as messages.
+ * {@link CausalLM}, asynchronous, with tokens streamed as messages.
  *
  * Works without cross-origin isolation (the core runs single-threaded in the worker). In Node the
  * same client drives a `worker_threads` worker.
@@ -216,7 +216,7 @@ export class ModelWorkerClient {
     return this.#call(method, args, hooks);
   }
 
-  /** Downloads and loads a model inside the worker (see `LlamaForCausalLM.fromPretrained`). */
+  /** Downloads and loads a model inside the worker (see `CausalLM.fromPretrained`). */
   async fromPretrained(repoId: string, options: RemoteFromPretrainedOptions = {}): Promise<RemoteModel> {
     const { progress, signal, ...rest } = options;
     const info = await this.#call('load', [repoId, { ...rest, progress: progress !== undefined }], {
@@ -239,7 +239,7 @@ export class ModelWorkerClient {
 }
 
 /**
- * A model living in a worker: the methods of {@link LlamaForCausalLM}, all asynchronous.
+ * A model living in a worker: the methods of {@link CausalLM}, all asynchronous.
  * `dispose()` frees it in the worker.
  */
 export class RemoteModel {
@@ -267,7 +267,7 @@ export class RemoteModel {
     return this.#id;
   }
 
-  /** See `LlamaForCausalLM.generate`; `onToken` is called as token messages arrive. */
+  /** See `CausalLM.generate`; `onToken` is called as token messages arrive. */
   async generate(prompt: string | readonly number[], options: GenerateOptions = {}): Promise<GenerationResult> {
     const { onToken, signal, ...wire } = options;
     if (onToken !== undefined && typeof onToken !== 'function') throw new WebQuantError('invalid_argument', 'onToken must be a function');
@@ -278,7 +278,7 @@ export class RemoteModel {
   }
 
   /**
-   * See `LlamaForCausalLM.stream`: tokens as an async iterator, the {@link GenerationResult} as its
+   * See `CausalLM.stream`: tokens as an async iterator, the {@link GenerationResult} as its
    * return value. Leaving the loop early aborts the generation in the worker.
    */
   async *stream(prompt: string | readonly number[], options: Omit<GenerateOptions, 'onToken'> = {}): AsyncGenerator<GeneratedToken, GenerationResult, void> {
@@ -318,7 +318,7 @@ export class RemoteModel {
     }
   }
 
-  /** See `LlamaForCausalLM.logits` (the buffer is transferred, not copied). */
+  /** See `CausalLM.logits` (the buffer is transferred, not copied). */
   logits(ids: readonly number[]): Promise<Float32Array> {
     return this.#client.call('logits', [this.#modelId(), Array.from(ids)]);
   }
@@ -328,7 +328,7 @@ export class RemoteModel {
     return this.#client.call('quantize', [this.#modelId(), options]);
   }
 
-  /** See `LlamaForCausalLM.memoryFootprint`. */
+  /** See `CausalLM.memoryFootprint`. */
   memoryFootprint(): Promise<ModelMemoryFootprint> {
     return this.#client.call('memoryFootprint', [this.#modelId()]);
   }

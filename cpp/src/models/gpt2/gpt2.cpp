@@ -11,6 +11,7 @@
 #include <string>
 
 #include "models/architectures.h"
+#include "models/decoder.h"
 #include "models/config_fields.h"
 #include "nn/blocks.h"
 
@@ -27,7 +28,7 @@ struct Gpt2Config {
   bool scale_attn_weights = true, scale_by_layer = false;
 };
 
-class Gpt2 final : public Architecture {
+class Gpt2 final : public Decoder {
  public:
   Gpt2(const Gpt2Config& c, ModelInfo info) : cfg_(c), info_(std::move(info)) {}
   const ModelInfo& info() const override { return info_; }
@@ -39,6 +40,7 @@ class Gpt2 final : public Architecture {
     wte_.declare(t, "wte", V, H);
     wpe_.declare(t, "wpe", cfg_.n_positions, H);
     blocks_.resize(static_cast<size_t>(cfg_.n_layer));
+    attn_.resize(blocks_.size());
     for (int l = 0; l < cfg_.n_layer; ++l) {
       Block& b = blocks_[static_cast<size_t>(l)];
       VarBuilder h = t.pp("h").pp(l);
@@ -46,42 +48,30 @@ class Gpt2 final : public Architecture {
       b.c_attn.declare(h.pp("attn"), "c_attn", 3 * H, H, true, /*conv1d=*/true);
       b.attn_proj.declare(h.pp("attn"), "c_proj", H, H, true, true);
       b.ln_2.declare(h, "ln_2", nn::NormType::kLayerNorm, H, cfg_.eps, true);
-      b.c_fc.declare(h.pp("mlp"), "c_fc", I, H, true, true);
-      b.mlp_proj.declare(h.pp("mlp"), "c_proj", H, I, true, true);
-      b.attn.n_heads = b.attn.n_kv_heads = cfg_.n_head;
-      b.attn.head_dim = H / cfg_.n_head;
-      float scale = cfg_.scale_attn_weights ? 1.0f / std::sqrt(static_cast<float>(b.attn.head_dim)) : 1.0f;
+      b.mlp.up.declare(h.pp("mlp"), "c_fc", I, H, true, true);
+      b.mlp.down.declare(h.pp("mlp"), "c_proj", H, I, true, true);
+      b.mlp.act = cfg_.act;
+      b.mlp.hidden = I;
+      nn::CachedAttention& at = attn_[static_cast<size_t>(l)];
+      at.n_heads = at.n_kv_heads = cfg_.n_head;
+      at.head_dim = H / cfg_.n_head;
+      float scale = cfg_.scale_attn_weights ? 1.0f / std::sqrt(static_cast<float>(at.head_dim)) : 1.0f;
       if (cfg_.scale_by_layer) scale /= static_cast<float>(l + 1);
-      b.attn.scale = scale;
+      at.scale = scale;
     }
     ln_f_.declare(t, "ln_f", nn::NormType::kLayerNorm, H, cfg_.eps, true);
     head_.index = root.linear("lm_head", V, H, false, false, "transformer.wte.weight", true);
   }
 
-  void reserve_cache(int positions) override {
-    for (Block& b : blocks_) b.attn.reserve(positions);
-  }
-  size_t kv_cache_bytes() const override {
-    size_t n = 0;
-    for (const Block& b : blocks_) n += b.attn.cache_bytes();
-    return n;
-  }
-
   void forward(const Weights& w, const int32_t* tokens, size_t n, int pos, size_t rows,
                float* logits) override {
-    const size_t H = static_cast<size_t>(cfg_.n_embd), I = static_cast<size_t>(cfg_.n_inner);
-    x_.resize(n * H);
-    a_.resize(n * H);
+    const size_t H = static_cast<size_t>(cfg_.n_embd);
+    scratch(n, H, H, H);
     qkv_.resize(n * 3 * H);
-    q_.resize(n * H);
-    k_.resize(n * H);
-    v_.resize(n * H);
-    att_.resize(n * H);
-    tmp_.resize(n * H);
-    fc_.resize(n * I);
     wte_.lookup(w, tokens, n, false, x_.data());
     wpe_.rows(w, pos, n, true, x_.data());
-    for (Block& b : blocks_) {
+    for (size_t l = 0; l < blocks_.size(); ++l) {
+      const Block& b = blocks_[l];
       b.ln_1.forward(w, x_.data(), n, a_.data());
       b.c_attn.forward(w, a_.data(), n, qkv_.data());
       for (size_t i = 0; i < n; ++i) {  // q | k | v
@@ -90,24 +80,21 @@ class Gpt2 final : public Architecture {
         std::copy(r + H, r + 2 * H, &k_[i * H]);
         std::copy(r + 2 * H, r + 3 * H, &v_[i * H]);
       }
-      b.attn.forward(q_.data(), k_.data(), v_.data(), n, pos, att_.data());
+      attn_[l].forward(q_.data(), k_.data(), v_.data(), n, pos, att_.data());
       b.attn_proj.forward(w, att_.data(), n, tmp_.data());
       nn::add_inplace(x_.data(), tmp_.data(), n * H);
       b.ln_2.forward(w, x_.data(), n, a_.data());
-      b.c_fc.forward(w, a_.data(), n, fc_.data());
-      nn::activate(cfg_.act, fc_.data(), n * I);
-      b.mlp_proj.forward(w, fc_.data(), n, tmp_.data());
+      b.mlp.forward(w, a_.data(), n, tmp_.data(), &h_, &g_);
       nn::add_inplace(x_.data(), tmp_.data(), n * H);
     }
-    ln_f_.forward(w, &x_[(n - rows) * H], rows, a_.data());
-    head_.forward(w, a_.data(), rows, logits);
+    output(w, ln_f_, head_, n, rows, H, logits);
   }
 
  private:
   struct Block {
     Norm ln_1, ln_2;
-    Linear c_attn, attn_proj, c_fc, mlp_proj;
-    nn::CachedAttention attn;
+    Linear c_attn, attn_proj;
+    nn::Mlp mlp;
   };
   Gpt2Config cfg_;
   ModelInfo info_;
@@ -115,7 +102,7 @@ class Gpt2 final : public Architecture {
   std::vector<Block> blocks_;
   Norm ln_f_;
   Linear head_;
-  std::vector<float> x_, a_, qkv_, q_, k_, v_, att_, tmp_, fc_;
+  std::vector<float> qkv_;
 };
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "models/architectures.h"
+#include "models/decoder.h"
 #include "models/config_fields.h"
 #include "nn/blocks.h"
 
@@ -28,7 +29,7 @@ struct NeoXConfig {
   nn::Activation act = nn::Activation::kGeluExact;
 };
 
-class GptNeoX final : public Architecture {
+class GptNeoX final : public Decoder {
  public:
   GptNeoX(const NeoXConfig& c, ModelInfo info) : cfg_(c), info_(std::move(info)) {}
   const ModelInfo& info() const override { return info_; }
@@ -38,6 +39,7 @@ class GptNeoX final : public Architecture {
     VarBuilder g = root.pp("gpt_neox");
     embed_.declare(g, "embed_in", V, H);
     layers_.resize(static_cast<size_t>(cfg_.layers));
+    attn_.resize(layers_.size());
     for (int l = 0; l < cfg_.layers; ++l) {
       Layer& L = layers_[static_cast<size_t>(l)];
       VarBuilder b = g.pp("layers").pp(l);
@@ -45,11 +47,14 @@ class GptNeoX final : public Architecture {
       L.ln2.declare(b, "post_attention_layernorm", nn::NormType::kLayerNorm, H, cfg_.eps, true);
       L.qkv.declare(b.pp("attention"), "query_key_value", 3 * H, H, cfg_.bias);
       L.dense.declare(b.pp("attention"), "dense", H, H, cfg_.bias);
-      L.up.declare(b.pp("mlp"), "dense_h_to_4h", I, H, true);
-      L.down.declare(b.pp("mlp"), "dense_4h_to_h", H, I, true);
-      L.attn.n_heads = L.attn.n_kv_heads = cfg_.heads;
-      L.attn.head_dim = H / cfg_.heads;
-      L.attn.scale = 1.0f / std::sqrt(static_cast<float>(L.attn.head_dim));
+      L.mlp.up.declare(b.pp("mlp"), "dense_h_to_4h", I, H, true);
+      L.mlp.down.declare(b.pp("mlp"), "dense_4h_to_h", H, I, true);
+      L.mlp.act = cfg_.act;
+      L.mlp.hidden = I;
+      nn::CachedAttention& at = attn_[static_cast<size_t>(l)];
+      at.n_heads = at.n_kv_heads = cfg_.heads;
+      at.head_dim = H / cfg_.heads;
+      at.scale = 1.0f / std::sqrt(static_cast<float>(at.head_dim));
     }
     final_norm_.declare(g, "final_layer_norm", nn::NormType::kLayerNorm, H, cfg_.eps, true);
     head_.index = root.linear("embed_out", V, H, false, false,
@@ -57,34 +62,19 @@ class GptNeoX final : public Architecture {
     rotary_.init(cfg_.rotary_ndims, cfg_.rotary_base);
   }
 
-  void reserve_cache(int positions) override {
-    for (Layer& L : layers_) L.attn.reserve(positions);
-  }
-  size_t kv_cache_bytes() const override {
-    size_t b = 0;
-    for (const Layer& L : layers_) b += L.attn.cache_bytes();
-    return b;
-  }
-
   void forward(const Weights& w, const int32_t* tokens, size_t n, int pos, size_t rows,
                float* logits) override {
-    const size_t H = static_cast<size_t>(cfg_.hidden), I = static_cast<size_t>(cfg_.intermediate);
+    const size_t H = static_cast<size_t>(cfg_.hidden);
     const int heads = cfg_.heads;
     const size_t hd = H / static_cast<size_t>(heads), rd = static_cast<size_t>(cfg_.rotary_ndims);
-    x_.resize(n * H);
-    a_.resize(n * H);
+    scratch(n, H, H, H);
     qkv_.resize(n * 3 * H);
-    q_.resize(n * H);
-    k_.resize(n * H);
-    v_.resize(n * H);
-    att_.resize(n * H);
     attn_out_.resize(n * H);
-    tmp_.resize(n * H);
-    fc_.resize(n * I);
     cs_.resize(n * rd);
     embed_.lookup(w, tokens, n, false, x_.data());
     for (size_t i = 0; i < n; ++i) rotary_.cos_sin(pos + static_cast<int>(i), &cs_[i * rd]);
-    for (Layer& L : layers_) {
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const Layer& L = layers_[l];
       L.ln1.forward(w, x_.data(), n, a_.data());
       L.qkv.forward(w, a_.data(), n, qkv_.data());
       for (size_t i = 0; i < n; ++i) {  // per head: q | k | v
@@ -100,7 +90,7 @@ class GptNeoX final : public Architecture {
           rotary_.apply(&k_[i * H], heads, static_cast<int>(hd), &cs_[i * rd]);
         }
       }
-      L.attn.forward(q_.data(), k_.data(), v_.data(), n, pos, att_.data());
+      attn_[l].forward(q_.data(), k_.data(), v_.data(), n, pos, att_.data());
       L.dense.forward(w, att_.data(), n, attn_out_.data());
       if (cfg_.parallel) {
         L.ln2.forward(w, x_.data(), n, a_.data());
@@ -109,20 +99,17 @@ class GptNeoX final : public Architecture {
         nn::add_inplace(x_.data(), attn_out_.data(), n * H);
         L.ln2.forward(w, x_.data(), n, a_.data());
       }
-      L.up.forward(w, a_.data(), n, fc_.data());
-      nn::activate(cfg_.act, fc_.data(), n * I);
-      L.down.forward(w, fc_.data(), n, tmp_.data());
+      L.mlp.forward(w, a_.data(), n, tmp_.data(), &h_, &g_);
       nn::add_inplace(x_.data(), tmp_.data(), n * H);
     }
-    final_norm_.forward(w, &x_[(n - rows) * H], rows, a_.data());
-    head_.forward(w, a_.data(), rows, logits);
+    output(w, final_norm_, head_, n, rows, H, logits);
   }
 
  private:
   struct Layer {
     Norm ln1, ln2;
-    Linear qkv, dense, up, down;
-    nn::CachedAttention attn;
+    Linear qkv, dense;
+    nn::Mlp mlp;
   };
   NeoXConfig cfg_;
   ModelInfo info_;
@@ -131,7 +118,7 @@ class GptNeoX final : public Architecture {
   Norm final_norm_;
   Linear head_;
   nn::Rotary rotary_;
-  std::vector<float> x_, a_, qkv_, q_, k_, v_, att_, attn_out_, tmp_, fc_, cs_;
+  std::vector<float> qkv_, attn_out_, cs_;
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "models/architectures.h"
+#include "models/decoder.h"
 #include "models/llama/llama_rope.h"
 #include "nn/blocks.h"
 #include "webquant/llama.h"
@@ -16,7 +17,7 @@ namespace {
 using nn::Linear;
 using nn::Norm;
 
-class Llama final : public Architecture {
+class Llama final : public Decoder {
  public:
   explicit Llama(const LlamaConfig& c) : cfg_(c) {
     info_.model_type = c.model_type;
@@ -40,6 +41,7 @@ class Llama final : public Architecture {
     VarBuilder m = root.pp("model");
     embed_.declare(m, "embed_tokens", V, H);
     layers_.resize(static_cast<size_t>(cfg_.num_hidden_layers));
+    attn_.resize(layers_.size());
     for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
       Layer& L = layers_[static_cast<size_t>(l)];
       VarBuilder b = m.pp("layers").pp(l);
@@ -48,16 +50,19 @@ class Llama final : public Architecture {
       L.k.declare(a, "k_proj", KV, H, cfg_.qkv_bias);
       L.v.declare(a, "v_proj", KV, H, cfg_.qkv_bias);
       L.o.declare(a, "o_proj", H, Q, cfg_.o_bias);
-      L.gate.declare(mlp, "gate_proj", I, H, cfg_.mlp_bias);
-      L.up.declare(mlp, "up_proj", I, H, cfg_.mlp_bias);
-      L.down.declare(mlp, "down_proj", H, I, cfg_.mlp_bias);
+      L.mlp.gate.declare(mlp, "gate_proj", I, H, cfg_.mlp_bias);
+      L.mlp.up.declare(mlp, "up_proj", I, H, cfg_.mlp_bias);
+      L.mlp.down.declare(mlp, "down_proj", H, I, cfg_.mlp_bias);
+      L.mlp.act = nn::Activation::kSilu;
+      L.mlp.hidden = I;
       L.input_norm.declare(b, "input_layernorm", nn::NormType::kRmsNorm, H, eps, false);
       L.post_norm.declare(b, "post_attention_layernorm", nn::NormType::kRmsNorm, H, eps, false);
-      L.attn.n_heads = cfg_.num_attention_heads;
-      L.attn.n_kv_heads = cfg_.num_key_value_heads;
-      L.attn.head_dim = cfg_.head_dim;
-      L.attn.scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim));
-      L.attn.sliding_window = cfg_.sliding_window;
+      nn::CachedAttention& at = attn_[static_cast<size_t>(l)];
+      at.n_heads = cfg_.num_attention_heads;
+      at.n_kv_heads = cfg_.num_key_value_heads;
+      at.head_dim = cfg_.head_dim;
+      at.scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim));
+      at.sliding_window = cfg_.sliding_window;
     }
     final_norm_.declare(m, "norm", nn::NormType::kRmsNorm, H, eps, false);
     head_.index = root.linear("lm_head", V, H, false, false,
@@ -66,62 +71,42 @@ class Llama final : public Architecture {
     rescale_llama_rope(cfg_, &rotary_.inv_freq);
   }
 
-  void reserve_cache(int positions) override {
-    for (Layer& L : layers_) L.attn.reserve(positions);
-  }
-  size_t kv_cache_bytes() const override {
-    size_t b = 0;
-    for (const Layer& L : layers_) b += L.attn.cache_bytes();
-    return b;
-  }
-
   void forward(const Weights& w, const int32_t* tokens, size_t n, int pos, size_t rows,
                float* logits) override {
-    const size_t H = static_cast<size_t>(cfg_.hidden_size), I = static_cast<size_t>(cfg_.intermediate_size);
+    const size_t H = static_cast<size_t>(cfg_.hidden_size);
     const size_t Q = static_cast<size_t>(cfg_.q_dim()), KV = static_cast<size_t>(cfg_.kv_dim());
     const size_t hd = static_cast<size_t>(cfg_.head_dim);
-    x_.resize(n * H);
-    xn_.resize(n * H);
-    q_.resize(n * Q);
-    k_.resize(n * KV);
-    v_.resize(n * KV);
-    att_.resize(n * Q);
-    tmp_.resize(n * H);
-    gate_.resize(n * I);
-    up_.resize(n * I);
+    scratch(n, H, Q, KV);
     cs_.resize(n * hd);
     embed_.lookup(w, tokens, n, false, x_.data());
     for (size_t i = 0; i < n; ++i) rotary_.cos_sin(pos + static_cast<int>(i), &cs_[i * hd]);
 
-    for (Layer& L : layers_) {
-      L.input_norm.forward(w, x_.data(), n, xn_.data());
-      L.q.forward(w, xn_.data(), n, q_.data());
-      L.k.forward(w, xn_.data(), n, k_.data());
-      L.v.forward(w, xn_.data(), n, v_.data());
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const Layer& L = layers_[l];
+      L.input_norm.forward(w, x_.data(), n, a_.data());
+      L.q.forward(w, a_.data(), n, q_.data());
+      L.k.forward(w, a_.data(), n, k_.data());
+      L.v.forward(w, a_.data(), n, v_.data());
       for (size_t i = 0; i < n; ++i) {
         rotary_.apply(&q_[i * Q], cfg_.num_attention_heads, cfg_.head_dim, &cs_[i * hd]);
         rotary_.apply(&k_[i * KV], cfg_.num_key_value_heads, cfg_.head_dim, &cs_[i * hd]);
       }
-      L.attn.forward(q_.data(), k_.data(), v_.data(), n, pos, att_.data());
+      attn_[l].forward(q_.data(), k_.data(), v_.data(), n, pos, att_.data());
       L.o.forward(w, att_.data(), n, tmp_.data());
       nn::add_inplace(x_.data(), tmp_.data(), n * H);
 
-      L.post_norm.forward(w, x_.data(), n, xn_.data());
-      L.gate.forward(w, xn_.data(), n, gate_.data());
-      L.up.forward(w, xn_.data(), n, up_.data());
-      nn::activate_mul(nn::Activation::kSilu, gate_.data(), up_.data(), n * I);
-      L.down.forward(w, gate_.data(), n, tmp_.data());
+      L.post_norm.forward(w, x_.data(), n, a_.data());
+      L.mlp.forward(w, a_.data(), n, tmp_.data(), &h_, &g_);
       nn::add_inplace(x_.data(), tmp_.data(), n * H);
     }
-    final_norm_.forward(w, &x_[(n - rows) * H], rows, xn_.data());
-    head_.forward(w, xn_.data(), rows, logits);
+    output(w, final_norm_, head_, n, rows, H, logits);
   }
 
  private:
   struct Layer {
-    Linear q, k, v, o, gate, up, down;
+    Linear q, k, v, o;
+    nn::Mlp mlp;
     Norm input_norm, post_norm;
-    nn::CachedAttention attn;
   };
   LlamaConfig cfg_;
   ModelInfo info_;
@@ -130,7 +115,7 @@ class Llama final : public Architecture {
   Norm final_norm_;
   Linear head_;
   nn::Rotary rotary_;
-  std::vector<float> x_, xn_, q_, k_, v_, att_, tmp_, gate_, up_, cs_;
+  std::vector<float> cs_;
 };
 
 }  // namespace

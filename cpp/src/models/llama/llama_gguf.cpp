@@ -1,11 +1,13 @@
 #include "webquant/llama_gguf.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <map>
 
 #include "io/json.h"
+#include "models/llama/llama_gguf_internal.h"
 #include "webquant/convert.h"
 
 namespace webquant {
@@ -42,10 +44,14 @@ Status load_f32(const std::vector<const io::SafetensorsFile*>& shards, const std
   return io::tensor_to_f32(*t, out->data());
 }
 
+}  // namespace
+
 // HF rotate_half rows -> llama.cpp interleaved rows (convert_hf_to_gguf.py's permute), or back.
-std::vector<float> permute_rows(const std::vector<float>& w, int heads, int head_dim, int cols,
-                                bool to_gguf) {
-  std::vector<float> out(w.size());
+// Rows are `cols` elements of T (weights, or per-row scales with cols = groups).
+template <typename T>
+std::vector<T> permute_rows(const std::vector<T>& w, int heads, int head_dim, int cols,
+                            bool to_gguf) {
+  std::vector<T> out(w.size());
   const int half = head_dim / 2;
   for (int h = 0; h < heads; ++h)
     for (int i = 0; i < half; ++i)
@@ -53,10 +59,14 @@ std::vector<float> permute_rows(const std::vector<float>& w, int heads, int head
         const size_t gguf_row = size_t(h) * head_dim + 2 * i + j;
         const size_t hf_row = size_t(h) * head_dim + j * half + i;
         const size_t dst = to_gguf ? gguf_row : hf_row, src = to_gguf ? hf_row : gguf_row;
-        std::memcpy(&out[dst * cols], &w[src * cols], sizeof(float) * cols);
+        std::memcpy(&out[dst * cols], &w[src * cols], sizeof(T) * cols);
       }
   return out;
 }
+template std::vector<float> permute_rows(const std::vector<float>&, int, int, int, bool);
+template std::vector<int8_t> permute_rows(const std::vector<int8_t>&, int, int, int, bool);
+
+namespace {
 
 // Encodes float32 rows [rows, cols] as `type`, falling back to F16 when cols % 32 != 0.
 Status encode(const std::vector<float>& w, uint64_t rows, uint64_t cols, uint32_t type,
@@ -215,13 +225,55 @@ const char* kLayerMap[][2] = {
     {"mlp.up_proj", "ffn_up"},        {"mlp.down_proj", "ffn_down"},
 };
 
+// Weights of a float checkpoint's safetensors shards.
+class ShardSource final : public GgufWeightSource {
+ public:
+  explicit ShardSource(const std::vector<const io::SafetensorsFile*>& shards) : shards_(shards) {}
+  Status floats(const std::string& name, const std::vector<int64_t>& shape,
+                std::vector<float>* out) const override {
+    return load_f32(shards_, name, shape, out);
+  }
+
+ private:
+  const std::vector<const io::SafetensorsFile*>& shards_;
+};
+
 }  // namespace
+
+Status int8_g32_to_q8_0(const std::string& name, const std::vector<int8_t>& q,
+                        const std::vector<float>& scales, std::vector<uint8_t>* bytes) {
+  std::vector<io::BlockQ8_0> blocks(scales.size());
+  if (q.size() != blocks.size() * 32)
+    return Status::Error(StatusCode::kShapeMismatch, name + ": int8 g32 codes and scales disagree");
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    bool zero = true;
+    for (int j = 0; j < 32; ++j) {
+      blocks[b].qs[j] = q[b * 32 + j];
+      zero = zero && q[b * 32 + j] == 0;
+    }
+    const uint16_t d = fp32_to_fp16(scales[b]);
+    if ((d & 0x7C00u) == 0x7C00u)
+      return Status::Error(StatusCode::kUnsupported,
+                           "GGUF export: " + name + " has a scale (" + std::to_string(scales[b]) +
+                               ") beyond the fp16 range of Q8_0's d");
+    blocks[b].d = zero ? 0 : d;  // an all-zero group is d = 0, as ggml writes it
+  }
+  bytes->resize(blocks.size() * sizeof(io::BlockQ8_0));
+  std::memcpy(bytes->data(), blocks.data(), bytes->size());
+  return Status::Ok();
+}
 
 Status export_llama_gguf(std::string_view config_json, std::string_view tokenizer_json,
                          const std::vector<const io::SafetensorsFile*>& shards,
                          const GgufExportOptions& options, std::vector<uint8_t>* out) {
   LlamaConfig cfg;
   WQ_RETURN_IF_ERROR(parse_llama_config(config_json, &cfg));
+  return export_llama_gguf_from(cfg, tokenizer_json, ShardSource(shards), options, out);
+}
+
+Status export_llama_gguf_from(const LlamaConfig& cfg, std::string_view tokenizer_json,
+                              const GgufWeightSource& src, const GgufExportOptions& options,
+                              std::vector<uint8_t>* out) {
   if (cfg.model_type != "llama" && cfg.model_type != "mistral")
     return Status::Error(StatusCode::kUnsupported,
                          "GGUF export supports model_type llama and mistral, not '" + cfg.model_type + "'");
@@ -266,7 +318,7 @@ Status export_llama_gguf(std::string_view config_json, std::string_view tokenize
     w.add_tensor(gguf_name, {uint64_t(n)}, kF32, buf.data(), size_t(n) * 4);
   };
 
-  WQ_RETURN_IF_ERROR(load_f32(shards, "model.embed_tokens.weight", {V, H}, &buf));
+  WQ_RETURN_IF_ERROR(src.floats("model.embed_tokens.weight", {V, H}, &buf));
   WQ_RETURN_IF_ERROR(add_matrix("token_embd.weight", V, H, options.type));
   for (int l = 0; l < cfg.num_hidden_layers; ++l) {
     const std::string hf = "model.layers." + std::to_string(l) + ".";
@@ -275,7 +327,7 @@ Status export_llama_gguf(std::string_view config_json, std::string_view tokenize
       const std::string part = m[0];
       const std::string name = hf + part + ".weight", out_name = gg + m[1] + ".weight";
       if (part.find("layernorm") != std::string::npos) {
-        WQ_RETURN_IF_ERROR(load_f32(shards, name, {H}, &buf));
+        WQ_RETURN_IF_ERROR(src.floats(name, {H}, &buf));
         add_vector(out_name, H);
         continue;
       }
@@ -285,22 +337,73 @@ Status export_llama_gguf(std::string_view config_json, std::string_view tokenize
       if (part == "self_attn.o_proj") cols = cfg.q_dim();
       if (part == "mlp.gate_proj" || part == "mlp.up_proj") rows = I;
       if (part == "mlp.down_proj") cols = I;
-      WQ_RETURN_IF_ERROR(load_f32(shards, name, {rows, cols}, &buf));
+      const int permute_heads = part == "self_attn.q_proj"   ? cfg.num_attention_heads
+                                : part == "self_attn.k_proj" ? cfg.num_key_value_heads
+                                                             : 0;
+      std::vector<int8_t> q;
+      std::vector<float> scales;
+      if (options.type == kQ8_0 && src.int8_g32(name, &q, &scales)) {
+        // An int8 g32 symmetric layer: its codes become the blocks' qs as they are (bit for bit),
+        // its scales d (rounded to fp16); q/k rows move with their scales.
+        if (permute_heads) {
+          q = permute_rows(q, permute_heads, cfg.head_dim, int(cols), true);
+          scales = permute_rows(scales, permute_heads, cfg.head_dim, int(cols / 32), true);
+        }
+        WQ_RETURN_IF_ERROR(int8_g32_to_q8_0(name, q, scales, &bytes));
+        w.add_tensor(out_name, {uint64_t(cols), uint64_t(rows)}, kQ8_0, bytes.data(), bytes.size());
+        continue;
+      }
+      WQ_RETURN_IF_ERROR(src.floats(name, {rows, cols}, &buf));
       if (part == "self_attn.q_proj") buf = permute_rows(buf, cfg.num_attention_heads, cfg.head_dim, int(cols), true);
       if (part == "self_attn.k_proj") buf = permute_rows(buf, cfg.num_key_value_heads, cfg.head_dim, int(cols), true);
       WQ_RETURN_IF_ERROR(add_matrix(out_name, rows, cols, options.type));
     }
   }
-  WQ_RETURN_IF_ERROR(load_f32(shards, "model.norm.weight", {H}, &buf));
+  WQ_RETURN_IF_ERROR(src.floats("model.norm.weight", {H}, &buf));
   add_vector("output_norm.weight", H);
   if (!cfg.tie_word_embeddings) {
-    WQ_RETURN_IF_ERROR(load_f32(shards, "lm_head.weight", {V, H}, &buf));
-    WQ_RETURN_IF_ERROR(add_matrix("output.weight", V, H, options.type));
+    std::vector<int8_t> q;
+    std::vector<float> scales;
+    if (options.type == kQ8_0 && src.int8_g32("lm_head.weight", &q, &scales)) {
+      WQ_RETURN_IF_ERROR(int8_g32_to_q8_0("lm_head.weight", q, scales, &bytes));
+      w.add_tensor("output.weight", {uint64_t(H), uint64_t(V)}, kQ8_0, bytes.data(), bytes.size());
+    } else {
+      WQ_RETURN_IF_ERROR(src.floats("lm_head.weight", {V, H}, &buf));
+      WQ_RETURN_IF_ERROR(add_matrix("output.weight", V, H, options.type));
+    }
   }
   return w.finish(out);
 }
 
-Status import_llama_gguf(const io::GgufFile& gguf, GgufLlamaImport* out) {
+// A Q8_0 tensor [rows, cols] as int8 codes and per-32 scales (d widened to float), or false when
+// a block cannot be a webquant layer's group: d negative with a code -128 (its negation does not
+// fit int8) or d not finite. d = 0 becomes scale 1 with zero codes (the same zero weights); a
+// negative d flips the codes' signs.
+bool q8_0_to_int8(const io::GgufTensorInfo& t, std::vector<int8_t>* q, std::vector<float>* scales) {
+  if (t.type != kQ8_0 || t.ne.size() != 2 || t.ne[0] % 32 != 0) return false;
+  const size_t n = static_cast<size_t>(t.numel()), blocks = n / 32;
+  if (t.nbytes < blocks * sizeof(io::BlockQ8_0)) return false;
+  q->resize(n);
+  scales->resize(blocks);
+  for (size_t b = 0; b < blocks; ++b) {
+    io::BlockQ8_0 blk;
+    std::memcpy(&blk, t.data + b * sizeof(blk), sizeof(blk));
+    float d = fp16_to_fp32(blk.d);
+    if (!std::isfinite(d)) return false;
+    int sign = 1;
+    if (d < 0) {
+      for (int j = 0; j < 32; ++j)
+        if (blk.qs[j] == -128) return false;
+      d = -d;
+      sign = -1;
+    }
+    for (int j = 0; j < 32; ++j) (*q)[b * 32 + j] = d == 0 ? 0 : static_cast<int8_t>(sign * blk.qs[j]);
+    (*scales)[b] = d == 0 ? 1.0f : d;
+  }
+  return true;
+}
+
+Status import_llama_gguf(const io::GgufFile& gguf, GgufLlamaImport* out, bool q8_0_as_int8) {
   auto num = [&](const std::string& key, bool required, double fallback, double* v) -> Status {
     const io::GgufValue* x = gguf.get(key);
     if (!x) {
@@ -377,12 +480,46 @@ Status import_llama_gguf(const io::GgufFile& gguf, GgufLlamaImport* out) {
   items.push_back({"model.norm.weight", "output_norm.weight", H, 0, 0});
   if (!tied) items.push_back({"lm_head.weight", "output.weight", V, H, 0});
 
+  // Q8_0 linear weights that stay int8 (no float round trip): not decoded below.
+  out->int8_linears.clear();
+  std::vector<bool> direct(items.size(), false);
+  if (q8_0_as_int8) {
+    for (size_t k = 0; k < items.size(); ++k) {
+      const Item& it = items[k];
+      const io::GgufTensorInfo* t = gguf.find(it.gg);
+      if (!it.cols || it.gg == "token_embd.weight" || !t) continue;
+      const std::vector<uint64_t> want = {uint64_t(it.cols), uint64_t(it.rows)};
+      std::vector<int8_t> q;
+      std::vector<float> scales;
+      if (t->ne != want || !q8_0_to_int8(*t, &q, &scales)) continue;
+      if (it.permute_heads) {
+        q = permute_rows(q, it.permute_heads, cfg.head_dim, int(it.cols), false);
+        scales = permute_rows(scales, it.permute_heads, cfg.head_dim, int(it.cols / 32), false);
+      }
+      LinearQuantizedData d;
+      d.scheme = LinearScheme::kW8A16;
+      d.bits = 8;
+      d.group_size = 32;
+      d.out_features = int(it.rows);
+      d.in_features = int(it.cols);
+      d.q = std::move(q);
+      d.scales = std::move(scales);
+      d.zero_points.assign(d.scales.size(), 0);
+      const std::string module = it.hf.substr(0, it.hf.size() - std::string(".weight").size());
+      out->int8_linears.emplace_back(module, std::move(d));
+      direct[k] = true;
+    }
+  }
+
   size_t total = 0;
-  for (const auto& it : items) total += size_t(it.rows) * size_t(it.cols ? it.cols : 1);
+  for (size_t k = 0; k < items.size(); ++k)
+    if (!direct[k]) total += size_t(items[k].rows) * size_t(items[k].cols ? items[k].cols : 1);
   out->storage.assign(total * sizeof(float), 0);
   out->tensors = io::SafetensorsFile{};
   size_t offset = 0;
-  for (const auto& it : items) {
+  for (size_t k = 0; k < items.size(); ++k) {
+    if (direct[k]) continue;
+    const Item& it = items[k];
     const io::GgufTensorInfo* t = gguf.find(it.gg);
     if (!t) return Status::Error(StatusCode::kNotFound, "GGUF: tensor '" + it.gg + "' is missing");
     const std::vector<uint64_t> want = it.cols ? std::vector<uint64_t>{uint64_t(it.cols), uint64_t(it.rows)}

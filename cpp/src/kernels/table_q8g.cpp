@@ -1,0 +1,130 @@
+// Kernel-table entries of the int8 per-group GEMM kernels (gemm_q8g.h), appended to
+// kernel_table() by table.cpp. Same contract as the other gemm entries: `n` is in_features for
+// the check (every kGemmShapes shape, a group size from pick_group, symmetric or asymmetric by
+// seed) and the number of weights of one decode GEMV for the bench (groups of 32, symmetric: the
+// scheme of llama.cpp's Q8_0, measured beside gemm_q8c_* per channel).
+#include <cstring>
+
+#include "kernels/gemm/gemm_q8g.h"
+#include "kernels/table.h"
+#include "kernels/table_util.h"
+
+namespace webquant::kernels {
+namespace {
+
+using namespace table_util;
+
+// Random codes over the whole int8 range, zero codes (asymmetric) and scales. `mag` is
+// scale * (u + zu): the float kernels compute sum x u - zu * sum x, whose rounding scales with it.
+struct Q8gWeights {
+  GroupGeometry geo;
+  bool symmetric = false;
+  std::vector<uint8_t> packed, zero;
+  std::vector<float> scale, mag;
+  const uint8_t* zeros() const { return symmetric ? nullptr : zero.data(); }
+};
+Q8gWeights make_q8g(size_t out, size_t k, size_t group, bool symmetric, uint64_t seed) {
+  Q8gWeights w;
+  w.geo = make_q8g_geometry(out, k, group);
+  w.symmetric = symmetric;
+  auto raw = random_bytes(out * k, seed);
+  std::vector<int8_t> q(out * k);
+  std::memcpy(q.data(), raw.data(), q.size());
+  auto zc = random_bytes(out * w.geo.groups, seed + 1);
+  if (symmetric) std::fill(zc.begin(), zc.end(), kQ8Zero);
+  auto sc = positive_scales(out * w.geo.groups, seed + 2);
+  w.packed.resize(packed_q8g_bytes(w.geo));
+  pack_q8g(w.geo, q.data(), symmetric ? nullptr : zc.data(), w.packed.data());
+  w.scale.assign(w.geo.params(), 0.0f);
+  w.zero.assign(w.geo.params(), kQ8Zero);
+  w.mag.resize(out * k);
+  for (size_t j = 0; j < out; ++j) {
+    for (size_t g = 0; g < w.geo.groups; ++g) {
+      const size_t idx = qg_param_index(w.geo, j, g);
+      w.scale[idx] = sc[j * w.geo.groups + g];
+      w.zero[idx] = zc[j * w.geo.groups + g];
+      for (size_t e = 0; e < group; ++e) {
+        const size_t c = g * group + e;
+        w.mag[j * k + c] = w.scale[idx] * (float(q[j * k + c]) + 128.0f + float(w.zero[idx]));
+      }
+    }
+  }
+  return w;
+}
+
+std::string check_gemm_q8g_f32(size_t k, uint64_t seed) {
+  for (const GemmShape& sh : kGemmShapes) {
+    Q8gWeights w = make_q8g(sh.out, k, pick_group(k, seed + sh.out), seed % 3 == 1, seed);
+    auto x = random_floats(sh.m * k, seed + 4, 1.0f);
+    auto b = random_floats(sh.out, seed + 5, 1.0f);
+    const float* bias = seed & 1 ? b.data() : nullptr;
+    std::vector<float> work(gemm_f32_workspace(sh.m, w.geo)), ya(sh.m * sh.out), yb(sh.m * sh.out);
+    gemm_q8g_f32__ref(sh.m, w.geo, x.data(), w.packed.data(), w.scale.data(), w.zeros(), bias,
+                      ya.data(), work.data());
+    gemm_q8g_f32__wasmsimd(sh.m, w.geo, x.data(), w.packed.data(), w.scale.data(), w.zeros(),
+                           bias, yb.data(), work.data());
+    auto err = compare_gemm("gemm_q8g_f32", sh.m, sh.out, k, x.data(), w.mag, bias, ya, yb);
+    if (!err.empty()) return err;
+  }
+  return "";
+}
+double bench_gemm_q8g_f32(Variant v, size_t n, int iters) {
+  const BenchShape sh = gemm_bench_shape(n);
+  const size_t k = sh.in, group = k % 32 == 0 ? 32 : k;
+  Q8gWeights w = make_q8g(sh.out, k, group, true, 1);
+  auto x = random_floats(k, 2);
+  std::vector<float> work(gemm_f32_workspace(1, w.geo)), y(sh.out);
+  auto f = v == Variant::kSimd ? gemm_q8g_f32__wasmsimd : gemm_q8g_f32__ref;
+  return time_per_call(iters, [&] {
+    f(1, w.geo, x.data(), w.packed.data(), w.scale.data(), w.zeros(), nullptr, y.data(),
+      work.data());
+  });
+}
+
+std::string check_gemm_q8g_s8(size_t k, uint64_t seed) {
+  for (const GemmShape& sh : kGemmShapes) {
+    Q8gWeights w = make_q8g(sh.out, k, pick_group(k, seed + sh.out), seed % 3 == 1, seed);
+    auto x = random_floats(sh.m * k, seed + 4, 1.0f);
+    auto b = random_floats(sh.out, seed + 5, 1.0f);
+    const float* bias = seed & 1 ? b.data() : nullptr;
+    std::vector<int8_t> xq(sh.m * w.geo.kpad());
+    std::vector<float> xs(sh.m), ya(sh.m * sh.out), yb(sh.m * sh.out);
+    std::vector<int32_t> sums(sh.m * w.geo.groups);
+    quantize_rows_f32_s8__ref(sh.m, k, w.geo.group, w.geo.gp, x.data(), xq.data(), xs.data(),
+                              sums.data());
+    gemm_q8g_s8__ref(sh.m, w.geo, xq.data(), xs.data(), sums.data(), w.packed.data(),
+                     w.scale.data(), w.zeros(), bias, ya.data());
+    gemm_q8g_s8__wasmsimd(sh.m, w.geo, xq.data(), xs.data(), sums.data(), w.packed.data(),
+                          w.scale.data(), w.zeros(), bias, yb.data());
+    auto err = compare_gemm_exact("gemm_q8g_s8", sh.m, sh.out, k, ya, yb);
+    if (!err.empty()) return err;
+  }
+  return "";
+}
+double bench_gemm_q8g_s8(Variant v, size_t n, int iters) {
+  const BenchShape sh = gemm_bench_shape(n);
+  const size_t k = sh.in, group = k % 32 == 0 ? 32 : k;
+  Q8gWeights w = make_q8g(sh.out, k, group, true, 1);
+  auto x = random_floats(k, 2);
+  std::vector<int8_t> xq(w.geo.kpad());
+  std::vector<int32_t> sums(w.geo.groups);
+  float xs;
+  quantize_rows_f32_s8__ref(1, k, w.geo.group, w.geo.gp, x.data(), xq.data(), &xs, sums.data());
+  std::vector<float> y(sh.out);
+  auto f = v == Variant::kSimd ? gemm_q8g_s8__wasmsimd : gemm_q8g_s8__ref;
+  return time_per_call(iters, [&] {
+    f(1, w.geo, xq.data(), &xs, sums.data(), w.packed.data(), w.scale.data(), w.zeros(), nullptr,
+      y.data());
+  });
+}
+
+}  // namespace
+
+std::vector<KernelCase> gemm_q8g_cases() {
+  return {
+      {"gemm_q8g_f32", "gemm", check_gemm_q8g_f32, bench_gemm_q8g_f32, 4},
+      {"gemm_q8g_s8", "gemm", check_gemm_q8g_s8, bench_gemm_q8g_s8, 4},
+  };
+}
+
+}  // namespace webquant::kernels

@@ -1,0 +1,127 @@
+// GGUF <-> a loaded Llama-family CausalLM: Q8_0 weights load onto int8 g32 layers from their codes,
+// and int8 g32 layers export as Q8_0 from their codes (webquant/llama_gguf.h).
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+#include "models/llama/llama_gguf_internal.h"
+#include "webquant/causal_lm.h"
+#include "webquant/llama_gguf.h"
+
+namespace webquant {
+namespace {
+
+const std::string kWeight = ".weight";
+
+// Weights of a model: float parameters as they are, linear layers dequantized or as codes.
+class ModelSource final : public GgufWeightSource {
+ public:
+  explicit ModelSource(const CausalLM& model) : model_(model), params_(model.weights().float_params()) {}
+
+  Status floats(const std::string& name, const std::vector<int64_t>& shape,
+                std::vector<float>* out) const override {
+    size_t numel = 1;
+    for (int64_t d : shape) numel *= static_cast<size_t>(d);
+    for (const FloatParamView& p : params_) {
+      if (p.name != name) continue;
+      if (p.shape != shape) return mismatch(name);
+      out->assign(p.data, p.data + p.numel);
+      return Status::Ok();
+    }
+    const LinearLayer* layer = nullptr;
+    if (!linear_of(name, &layer)) return Status::Error(StatusCode::kNotFound, "tensor '" + name + "' not found in the model");
+    if (layer == nullptr) return floats("model.embed_tokens.weight", shape, out);  // tied lm_head
+    if (shape.size() != 2 || shape[0] != layer->out_features || shape[1] != layer->in_features)
+      return mismatch(name);
+    out->resize(numel);
+    layer->dequantize_weight(out->data());
+    return Status::Ok();
+  }
+
+  bool int8_g32(const std::string& name, std::vector<int8_t>* q,
+                std::vector<float>* scales) const override {
+    const LinearLayer* layer = nullptr;
+    if (!linear_of(name, &layer) || layer == nullptr) return false;
+    LinearQuantizedData d;
+    if (!layer->export_quantized(&d).ok() || d.bits != 8 || d.asymmetric || d.group_size != 32)
+      return false;
+    *q = std::move(d.q);
+    *scales = std::move(d.scales);
+    return true;
+  }
+
+ private:
+  // The linear module of "<module>.weight" (true; *layer null for a tied, unquantized lm_head).
+  bool linear_of(const std::string& name, const LinearLayer** layer) const {
+    if (name.size() <= kWeight.size() || name.compare(name.size() - kWeight.size(), kWeight.size(), kWeight) != 0)
+      return false;
+    const std::string module = name.substr(0, name.size() - kWeight.size());
+    const std::vector<std::string> names = model_.linear_names();
+    if (std::find(names.begin(), names.end(), module) == names.end()) return false;
+    *layer = model_.linear(module);
+    return true;
+  }
+  static Status mismatch(const std::string& name) {
+    return Status::Error(StatusCode::kShapeMismatch, "tensor '" + name + "' does not have the config's shape");
+  }
+
+  const CausalLM& model_;
+  std::vector<FloatParamView> params_;
+};
+
+Status float_view(const GgufLlamaImport& im, const std::string& name, std::vector<float>* out) {
+  const io::TensorView* t = im.tensors.find(name);
+  if (t == nullptr) return Status::Error(StatusCode::kNotFound, "GGUF: tensor for '" + name + "' is missing");
+  const float* p = reinterpret_cast<const float*>(t->data);
+  out->assign(p, p + t->nbytes / sizeof(float));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status load_llama_gguf_model(const io::GgufFile& gguf, std::unique_ptr<CausalLM>* out,
+                             const LoadOptions& options) {
+  GgufLlamaImport im;
+  WQ_RETURN_IF_ERROR(import_llama_gguf(gguf, &im, true));
+  const std::string config_json = llama_config_to_json(im.config);
+  ModelLayout layout;
+  WQ_RETURN_IF_ERROR(CausalLM::layout(config_json, &layout));
+  PartsSource parts;
+  for (const ParamInfo& p : layout.params) {
+    std::vector<float> v;
+    WQ_RETURN_IF_ERROR(float_view(im, p.name, &v));
+    parts.add_tensor(p.name, std::move(v));
+  }
+  std::map<std::string, const LinearQuantizedData*> int8;
+  for (const auto& kv : im.int8_linears) int8[kv.first] = &kv.second;
+  std::vector<float> w;
+  for (const LinearInfo& li : layout.linears) {
+    std::unique_ptr<LinearLayer> layer;
+    auto it = int8.find(li.name);
+    if (it != int8.end()) {
+      Status st = make_linear_from_quantized(*it->second, &layer);
+      if (!st.ok()) return Status::Error(st.code, li.name + ": " + st.message);
+    } else if (li.tied_to.empty()) {
+      WQ_RETURN_IF_ERROR(float_view(im, li.name + kWeight, &w));
+      layer = make_linear_f32(w.data(), li.out_features, li.in_features, nullptr);
+    }
+    parts.add_linear(li.name, std::move(layer));
+  }
+  im.storage.clear();
+  im.storage.shrink_to_fit();
+  return CausalLM::load(config_json, parts, out, options);
+}
+
+Status export_llama_gguf_model(const CausalLM& model, std::string_view tokenizer_json,
+                               const GgufExportOptions& options, std::vector<uint8_t>* out) {
+  const std::string& type = model.info().model_type;
+  if (type != "llama" && type != "mistral" && type != "qwen2") {
+    return Status::Error(StatusCode::kUnsupported,
+                         "GGUF export: model_type '" + type + "' is not supported (llama, mistral, qwen2)");
+  }
+  LlamaConfig cfg;
+  WQ_RETURN_IF_ERROR(parse_llama_config(model.config_json(), &cfg));
+  return export_llama_gguf_from(cfg, tokenizer_json, ModelSource(model), options, out);
+}
+
+}  // namespace webquant

@@ -1,0 +1,25 @@
+// Internal pieces shared by the linear-layer files (linear_layers.cpp, linear_q8g.cpp).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "webquant/linear.h"
+
+namespace webquant::linear_detail {
+
+// describe() of a quantized layer: "<scheme> g<G> sym", "<scheme> per-channel asym",
+// "<scheme> per-channel (172 % 32 != 0) sym", plus ", activations int8 per token" for A8 schemes.
+std::string describe_quantized(LinearScheme scheme, int group, int in_features,
+                               const std::string& fallback, bool asymmetric);
+
+// int8 weights in groups (or per channel with zero points / a fallback note) on the q8g kernels:
+// w8a16 or w8a8. q: [out, in] int8 codes; scales, zero_points: [out, in / group] (signed zero
+// points, all 0 when symmetric). The caller has validated everything.
+std::unique_ptr<LinearLayer> make_linear_q8g(LinearScheme scheme, bool asymmetric, int out, int in,
+                                             int group, const int8_t* q, const float* scales,
+                                             const int32_t* zero_points, std::vector<float> bias,
+                                             std::string fallback);
+
+}  // namespace webquant::linear_detail

@@ -1,0 +1,147 @@
+// int8 linear layers with per-group scales and/or zero points (w8a16, w8a8), on the q8g kernels
+// (kernels/gemm/gemm_q8g.h). The per-channel symmetric int8 layer is LinearQ8 (linear_layers.cpp).
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/gemm/gemm_q8g.h"
+#include "quant/linear_internal.h"
+
+namespace webquant::linear_detail {
+namespace {
+
+// The SIMD kernels when this build has SIMD (the headers alias them to the references otherwise).
+#define WQ_Q8G(name) kernels::name##__wasmsimd
+
+// Scratch for padded / quantized activations, per thread, reused across calls.
+template <typename T>
+T* scratch(std::vector<T>& buf, size_t n) {
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+thread_local std::vector<float> g_work;
+thread_local std::vector<int8_t> g_xq;
+thread_local std::vector<float> g_xscale;
+thread_local std::vector<int32_t> g_xsum;
+
+class LinearQ8G final : public LinearLayer {
+ public:
+  LinearQ8G(LinearScheme scheme, bool asymmetric, int out, int in, int group, const int8_t* q,
+            const float* scales, const int32_t* zero_points, std::vector<float> bias,
+            std::string fallback)
+      : scheme_(scheme), asym_(asymmetric), geo_(kernels::make_q8g_geometry(out, in, group)),
+        bias_(std::move(bias)), fallback_(std::move(fallback)) {
+    out_features = out;
+    in_features = in;
+    std::vector<uint8_t> zcodes(size_t(out) * geo_.groups);
+    for (size_t i = 0; i < zcodes.size(); ++i)
+      zcodes[i] = static_cast<uint8_t>(zero_points[i] + int(kernels::kQ8Zero));
+    packed_.resize(kernels::packed_q8g_bytes(geo_));
+    kernels::pack_q8g(geo_, q, asym_ ? zcodes.data() : nullptr, packed_.data());
+    scales_.assign(geo_.params(), 0.0f);
+    if (asym_) zeros_.assign(geo_.params(), kernels::kQ8Zero);
+    for (size_t j = 0; j < size_t(out); ++j) {
+      for (size_t g = 0; g < geo_.groups; ++g) {
+        const size_t idx = kernels::qg_param_index(geo_, j, g);
+        scales_[idx] = scales[j * geo_.groups + g];
+        if (asym_) zeros_[idx] = zcodes[j * geo_.groups + g];
+      }
+    }
+  }
+
+  void forward(const float* x, size_t m, float* y) const override {
+    if (m == 0) return;
+    const float* bias = bias_.empty() ? nullptr : bias_.data();
+    const uint8_t* zero = asym_ ? zeros_.data() : nullptr;
+    if (scheme_ == LinearScheme::kW8A8) {
+      int8_t* xq = scratch(g_xq, m * geo_.kpad());
+      float* xs = scratch(g_xscale, m);
+      int32_t* sums = scratch(g_xsum, m * geo_.groups);
+      WQ_Q8G(quantize_rows_f32_s8)(m, geo_.k, geo_.group, geo_.gp, x, xq, xs, sums);
+      WQ_Q8G(gemm_q8g_s8)(m, geo_, xq, xs, sums, packed_.data(), scales_.data(), zero, bias, y);
+      return;
+    }
+    float* work = scratch(g_work, kernels::gemm_f32_workspace(m, geo_));
+    WQ_Q8G(gemm_q8g_f32)(m, geo_, x, packed_.data(), scales_.data(), zero, bias, y, work);
+  }
+  LinearScheme scheme() const override { return scheme_; }
+  size_t weight_bytes() const override {
+    return packed_.size() + zeros_.size() + (scales_.size() + bias_.size()) * sizeof(float);
+  }
+  std::string describe() const override {
+    return describe_quantized(scheme_, int(geo_.group), in_features, fallback_, asym_);
+  }
+  void dequantize_weight(float* out) const override {
+    for (size_t j = 0; j < geo_.n; ++j) {
+      for (size_t c = 0; c < geo_.k; ++c) {
+        const size_t idx = kernels::qg_param_index(geo_, j, c / geo_.group);
+        out[j * geo_.k + c] = scales_[idx] * static_cast<float>(code(j, c) - zero_point(idx));
+      }
+    }
+  }
+  std::vector<float> bias() const override { return bias_; }
+  Status export_quantized(LinearQuantizedData* d) const override {
+    *d = LinearQuantizedData();
+    d->scheme = scheme_;
+    d->asymmetric = asym_;
+    d->bits = 8;
+    d->group_size = static_cast<int>(geo_.group);
+    d->out_features = out_features;
+    d->in_features = in_features;
+    d->q.resize(geo_.n * geo_.k);
+    for (size_t j = 0; j < geo_.n; ++j)
+      for (size_t c = 0; c < geo_.k; ++c) d->q[j * geo_.k + c] = code(j, c);
+    d->scales.resize(geo_.n * geo_.groups);
+    d->zero_points.resize(geo_.n * geo_.groups);
+    for (size_t j = 0; j < geo_.n; ++j) {
+      for (size_t g = 0; g < geo_.groups; ++g) {
+        const size_t idx = kernels::qg_param_index(geo_, j, g);
+        d->scales[j * geo_.groups + g] = scales_[idx];
+        d->zero_points[j * geo_.groups + g] = zero_point(idx);
+      }
+    }
+    d->bias = bias_;
+    d->fallback = fallback_;
+    return Status::Ok();
+  }
+
+ private:
+  int code(size_t j, size_t c) const { return kernels::packed_q8g_get(geo_, packed_.data(), j, c); }
+  int zero_point(size_t idx) const { return asym_ ? int(zeros_[idx]) - int(kernels::kQ8Zero) : 0; }
+
+  LinearScheme scheme_;
+  bool asym_;
+  kernels::GroupGeometry geo_;
+  std::vector<uint8_t> packed_;  // pack_q8g
+  std::vector<float> scales_;    // [np/4][ng][4]
+  std::vector<uint8_t> zeros_;   // zero codes z + 128, same order; empty when symmetric
+  std::vector<float> bias_;
+  std::string fallback_;         // e.g. "172 % 32 != 0" when per-group fell back to per channel
+};
+
+}  // namespace
+
+std::unique_ptr<LinearLayer> make_linear_q8g(LinearScheme scheme, bool asymmetric, int out, int in,
+                                             int group, const int8_t* q, const float* scales,
+                                             const int32_t* zero_points, std::vector<float> bias,
+                                             std::string fallback) {
+  return std::make_unique<LinearQ8G>(scheme, asymmetric, out, in, group, q, scales, zero_points,
+                                     std::move(bias), std::move(fallback));
+}
+
+std::string describe_quantized(LinearScheme scheme, int group, int in_features,
+                               const std::string& fallback, bool asymmetric) {
+  std::string s = linear_scheme_name(scheme);
+  if (!fallback.empty())
+    s += " per-channel (" + fallback + ")";
+  else if (group == in_features)
+    s += " per-channel";
+  else
+    s += " g" + std::to_string(group);
+  s += asymmetric ? " asym" : " sym";
+  if (scheme == LinearScheme::kW8A8 || scheme == LinearScheme::kW4A8)
+    s += ", activations int8 per token";
+  return s;
+}
+
+}  // namespace webquant::linear_detail
