@@ -97,8 +97,8 @@ export class QuantizedLinear {
    * Quantizes `weight` (float32, float16 or bfloat16, shape `[out_features, in_features]`).
    *
    * @throws WebQuantError `invalid_argument` for a weight that is not 2-D, a bad scheme or bias
-   *   length; `non_finite` for NaN / Inf in the weights or bias; `unsupported` for a combination the
-   *   core does not have (int8 asymmetric, W2A8); `not_initialized` before `init()`.
+   *   length, or an unknown scheme option; `non_finite` for NaN / Inf in the weights or bias;
+   *   `unsupported` for a combination the core does not have (W2A8); `not_initialized` before `init()`.
    */
   constructor(weight: Tensor<FloatDType>, options: QuantizedLinearOptions = {}) {
     if (!(weight instanceof Tensor)) invalid('QuantizedLinear expects the weight as a Tensor [out_features, in_features]');
