@@ -26,6 +26,7 @@
 #include "webquant/dtype.h"
 #include "webquant/pack.h"
 #include "webquant/quant.h"
+#include "webquant/quant_params.h"
 #include "webquant/status.h"
 
 namespace webquant {
@@ -169,6 +170,45 @@ class QuantizedTensorHandle {
     return to_js(s);
   }
 
+  // Given parameters (the course's linear_q_with_scale_and_zero_point): scales / zero_points are
+  // n_params float32 / int32 values laid out as the scheme's param shape.
+  JsStatus quantizeWithParams(uintptr_t data, size_t numel, val shape, int bits, bool is_signed,
+                              int mode, int granularity, int axis, int group_size, bool pad,
+                              uintptr_t scales, uintptr_t zero_points, size_t n_params) {
+    std::vector<int64_t> dims;
+    QuantScheme scheme;
+    Status s = given_params_scheme(numel, shape, bits, is_signed, mode, granularity, axis,
+                                   group_size, pad, &dims, &scheme);
+    if (!s.ok()) return to_js(s);
+    const float* sp = reinterpret_cast<const float*>(scales);
+    const int32_t* zp = reinterpret_cast<const int32_t*>(zero_points);
+    QuantizedTensor q;
+    s = quantize_with_params(reinterpret_cast<const float*>(data), dims, scheme,
+                             std::vector<float>(sp, sp + n_params),
+                             std::vector<int32_t>(zp, zp + n_params), &q);
+    if (s.ok()) q_ = std::move(q);
+    return to_js(s);
+  }
+
+  // Adopts numel int32 codes with given parameters (the course's linear_dequantization input).
+  JsStatus fromCodes(uintptr_t codes, size_t numel, val shape, int bits, bool is_signed, int mode,
+                     int granularity, int axis, int group_size, bool pad, uintptr_t scales,
+                     uintptr_t zero_points, size_t n_params) {
+    std::vector<int64_t> dims;
+    QuantScheme scheme;
+    Status s = given_params_scheme(numel, shape, bits, is_signed, mode, granularity, axis,
+                                   group_size, pad, &dims, &scheme);
+    if (!s.ok()) return to_js(s);
+    const float* sp = reinterpret_cast<const float*>(scales);
+    const int32_t* zp = reinterpret_cast<const int32_t*>(zero_points);
+    QuantizedTensor q;
+    s = quantized_from_codes(reinterpret_cast<const int32_t*>(codes), dims, scheme,
+                             std::vector<float>(sp, sp + n_params),
+                             std::vector<int32_t>(zp, zp + n_params), &q);
+    if (s.ok()) q_ = std::move(q);
+    return to_js(s);
+  }
+
   size_t numel() const { return q_.codes.size(); }
   uintptr_t codesPtr() const { return reinterpret_cast<uintptr_t>(q_.codes.data()); }
   size_t scalesLength() const { return q_.scales.size(); }
@@ -213,6 +253,26 @@ class QuantizedTensorHandle {
   }
 
  private:
+  static Status given_params_scheme(size_t numel, const val& shape, int bits, bool is_signed,
+                                    int mode, int granularity, int axis, int group_size, bool pad,
+                                    std::vector<int64_t>* dims, QuantScheme* scheme) {
+    Status s = shape_from_js(shape, dims);
+    if (s.ok()) s = check_numel(*dims, numel);
+    if (s.ok()) s = check_bits(bits);
+    if (s.ok()) s = check_mode(mode);
+    if (s.ok() && (granularity < 0 || granularity > 2))
+      s = bad(StatusCode::kInvalidArgument,
+              "granularity must be 0 (per-tensor), 1 (per-channel) or 2 (per-group)");
+    scheme->bits = bits;
+    scheme->is_signed = is_signed;
+    scheme->mode = static_cast<QuantMode>(mode);
+    scheme->granularity = static_cast<Granularity>(granularity);
+    scheme->axis = axis;
+    scheme->group_size = group_size;
+    scheme->pad = pad;
+    return s;
+  }
+
   QuantizedTensor q_;
 };
 
@@ -388,6 +448,8 @@ EMSCRIPTEN_BINDINGS(webquant_core) {
   class_<QuantizedTensorHandle>("QuantizedTensorHandle")
       .constructor<>()
       .function("quantize", &QuantizedTensorHandle::quantize)
+      .function("quantizeWithParams", &QuantizedTensorHandle::quantizeWithParams)
+      .function("fromCodes", &QuantizedTensorHandle::fromCodes)
       .function("numel", &QuantizedTensorHandle::numel)
       .function("codesPtr", &QuantizedTensorHandle::codesPtr)
       .function("scalesLength", &QuantizedTensorHandle::scalesLength)

@@ -3,7 +3,7 @@
 // endpoint is the page's own origin, no cross-origin isolation), driven in headless Chromium.
 //
 // Every page must load without console errors and expose a name for every control. The
-// Playground must print 1/3 as the course does; the notebook must run its ~20 lines; the Model lab
+// Playground must print 1/3 as the course does and draw its sign / exponent / mantissa bits; the notebook must run its ~20 lines; the Model lab
 // must download stories260K, quantize it to int4, offer the quantized checkpoint for download,
 // greedy-decode the oracle in the float32 pane, and keep answering clicks while its workers generate. Screenshots go to test-artifacts/.
 import { after, before, test } from 'node:test';
@@ -124,6 +124,26 @@ test('Playground: 1/3 as the course prints it, quantization, packing, named cont
   for (const [dtype, expected] of Object.entries(ONE_THIRD)) {
     assert.equal((await page.textContent(`#value-${dtype}`))?.trim(), expected, `1/3 in ${dtype}`);
   }
+  // The bit fields of 1/3: float32 0x3eaaaaab, float16 0x3555, bfloat16 0x3eab (sign | exponent | mantissa).
+  const fields = await page.$$eval('#bits-float figure', (figs) => figs.map((f) => [f.id, f.getAttribute('data-bits')]));
+  assert.deepEqual(fields, [
+    ['bits-float32', '0' + '01111101' + '01010101010101010101011'],
+    ['bits-float16', '0' + '01101' + '0101010101'],
+    ['bits-bfloat16', '0' + '01111101' + '0101011'],
+  ]);
+  assert.equal(await page.locator('#bits-float16 .fbit.exponent').count(), 5);
+  assert.equal(await page.locator('#bits-bfloat16 .fbit.mantissa').count(), 7);
+  assert.equal(
+    (await page.textContent('#bits-bfloat16-formula'))?.trim(),
+    '(−1)^0 × 2^(125 − 127) × 1.0101011₂ = 0.333984375',
+  );
+  // Two's complement, the course's example: 11010101 is -43 as int8 and 213 as uint8.
+  assert.equal(await page.getAttribute('#bits-int-figure', 'data-bits'), '11010101');
+  assert.equal((await page.textContent('#bits-int-sum'))?.trim(), '11010101₂ = -128 + 64 + 16 + 4 + 1 = -43');
+  assert.equal((await page.textContent('#bits-int-other'))?.trim(), '213');
+  await page.locator('#bits-h').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(ARTIFACTS, 'demo-playground-bits.png') });
+  await page.locator('#bits-int').screenshot({ path: path.join(ARTIFACTS, 'demo-playground-int-bits.png') });
   // Integer ranges come from dtypeInfo.
   const ranges = await page.$$eval('#int-ranges-table tbody tr', (rows) =>
     Object.fromEntries(rows.map((r) => [r.children[0]!.textContent, [r.children[2]!.textContent, r.children[3]!.textContent]])),
@@ -171,6 +191,14 @@ test('Playground: 1/3 as the course prints it, quantization, packing, named cont
   await page.waitForFunction(() => (document.querySelector('#pk-bits') as HTMLSelectElement).value === '4');
   assert.equal(await page.locator('#pk-bytes .byte').count(), 3, '6 values of 4 bits take 3 bytes');
   assert.match((await page.textContent('#pk-roundtrip')) ?? '', /✓/);
+
+  // Integer bits of another type; a value outside its range is refused with a message.
+  await page.selectOption('#int-bits-type', 'int4');
+  await page.waitForSelector('#bits-int-error:not([hidden])');
+  assert.match((await page.textContent('#bits-int-error')) ?? '', /not in the int4 range \[-8, 7\]/);
+  await page.fill('#int-bits-value', '-3');
+  await page.waitForFunction(() => document.querySelector('#bits-int-figure')?.getAttribute('data-bits') === '1101');
+  assert.equal((await page.textContent('#bits-int-other'))?.trim(), '13');
 
   const named = await checkControlNames(page);
   assert.ok(named > 15, `only ${named} controls found`);

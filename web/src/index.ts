@@ -33,6 +33,13 @@ export {
   type Granularity,
   type ScaleZeroPointOptions,
 } from './core/quantize.js';
+export {
+  dequantize,
+  type GivenQuantParams,
+  type QuantizeWithParamsOptions,
+  type DequantizeOptions,
+  type CodesLike,
+} from './core/quant-params.js';
 export { pack, unpack } from './core/pack.js';
 export { downcast, upcast, type HalfDType } from './core/convert.js';
 export { dtypeInfo, type DTypeInfo, type IntDTypeInfo, type FloatDTypeInfo } from './core/dtype.js';

@@ -1,4 +1,5 @@
 // Page 1, the Playground: data types, linear quantization and packing, computed by the core.
+import { renderFloatBits, renderIntBits } from './bits.js';
 import { $, debounce, fmt, h, initCore, normal, rng, showError, table } from './common.js';
 import { float32Hex, float64Hex, toFixedExact } from './decimal.js';
 import { ErrorHeatmap } from './heatmap.js';
@@ -65,6 +66,7 @@ function renderValue(): void {
     v = parseValue(($('value-input') as HTMLInputElement).value);
   } catch (e) {
     out.replaceChildren(h('p', { class: 'error', role: 'alert', text: (e as Error).message }));
+    $('bits-float').replaceChildren();
     return;
   }
   const f32 = new Tensor(new Float32Array([v]), [1]);
@@ -83,6 +85,7 @@ function renderValue(): void {
   out.replaceChildren(
     table(['dtype', 'f"{value:.60f}"', 'bits', '|difference from float64|'], body, { rowHeaders: true, className: 'value-table' }),
   );
+  renderFloatBits(v);
 }
 
 function renderDowncast(): void {
@@ -501,6 +504,10 @@ async function main(): Promise<void> {
 
   $('value-form').addEventListener('submit', (e) => e.preventDefault());
   $('value-input').addEventListener('input', debounce(renderValue));
+  renderIntBits();
+  $('int-bits-form').addEventListener('submit', (e) => e.preventDefault());
+  $('int-bits-value').addEventListener('input', debounce(renderIntBits));
+  $('int-bits-type').addEventListener('change', renderIntBits);
   $('down-form').addEventListener('submit', (e) => {
     e.preventDefault();
     renderDowncast();

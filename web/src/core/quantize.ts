@@ -10,6 +10,7 @@ import { type Backend, getBackend } from '../runtime/loader.js';
 import type { QuantizedTensorHandle } from '../runtime/module.js';
 import { upcast } from './convert.js';
 import { type ErrorMetrics } from './metrics.js';
+import { quantizeWithParams, type QuantizeWithParamsOptions } from './quant-params.js';
 import { adoptTensor, Tensor, type FloatDType } from './tensor.js';
 
 /** Bit widths the core quantizes to. */
@@ -135,12 +136,20 @@ function resolveScheme(options: QuantizeOptions, rank: number): QuantScheme {
 /**
  * Quantizes a tensor. float16 / bfloat16 tensors are widened to float32 first.
  *
+ * Two forms: with a scheme (`{ bits, mode, granularity, ... }`), the core computes the scales and
+ * zero points (the course's `get_q_scale_and_zero_point`); with given parameters
+ * (`{ scale, zeroPoint, bits, signed }`, see {@link QuantizeWithParamsOptions}), it uses yours —
+ * the course's `linear_q_with_scale_and_zero_point`, and its per-channel / per-group variants when
+ * `scale` holds one value per channel or group.
+ *
  * @example
  * ```ts
  * await init();
  * const w = new Tensor(new Float32Array([191.6, -13.5, 728.6, 92.14, 295.5, -184, 0, 684.6, 245.5]), [3, 3]);
  * using q = quantize(w, { mode: 'asymmetric' });
  * q.codes;  // Int8Array [-23, -81, 127, -51, 6, -128, -77, 114, -8]
+ * using g = quantize(w, { scale: 3.5, zeroPoint: -70 });  // given parameters (L3 of the course)
+ * g.codes;  // Int8Array [-15, -74, 127, -44, 14, -123, -70, 126, 0]
  * ```
  *
  * @param tensor - The tensor to quantize (at least one element, all finite).
@@ -152,9 +161,14 @@ function resolveScheme(options: QuantizeOptions, rank: number): QuantScheme {
  *   granularity (`axis` without per-channel, `groupSize` / `pad` without per-group);
  *   `not_initialized` before `init()`.
  */
-export function quantize(tensor: Tensor<FloatDType>, options: QuantizeOptions = {}): QuantizedTensor {
+export function quantize(tensor: Tensor<FloatDType>, options?: QuantizeOptions): QuantizedTensor;
+export function quantize(tensor: Tensor<FloatDType>, options: QuantizeWithParamsOptions): QuantizedTensor;
+export function quantize(tensor: Tensor<FloatDType>, options: QuantizeOptions | QuantizeWithParamsOptions = {}): QuantizedTensor {
   if (!(tensor instanceof Tensor)) throw new WebQuantError('invalid_argument', 'quantize expects a Tensor');
-  const scheme = resolveScheme(options, tensor.shape.length);
+  if (options !== null && typeof options === 'object' && 'scale' in options && options.scale !== undefined) {
+    return quantizeWithParams(tensor, options);
+  }
+  const scheme = resolveScheme(options as QuantizeOptions, tensor.shape.length);
   const backend = getBackend();
   const source = tensor.dtype === 'float32' ? (tensor as Tensor<'float32'>) : upcast(tensor);
   const module = backend.module;

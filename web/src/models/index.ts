@@ -26,6 +26,14 @@ export {
   type QuantizationSummary,
   type ModelMemoryFootprint,
 } from './quant-options.js';
+export {
+  QuantizedLinear,
+  replaceLinearLayers,
+  type LinearSchemeName,
+  type LinearSchemeOption,
+  type QuantizedLinearOptions,
+  type ReplaceLinearLayersOptions,
+} from './quantized-linear.js';
 export { LlamaForCausalLM } from './llama/index.js';
 export { GPT2LMHeadModel } from './gpt2/index.js';
 export { GPTNeoXForCausalLM } from './gpt_neox/index.js';

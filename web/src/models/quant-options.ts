@@ -138,8 +138,8 @@ function checkKeys(o: object, known: readonly string[], what: string): void {
   }
 }
 
-/** Checks and maps one layer scheme to the core's spec. */
-function layerSpec(o: LayerQuantOptions, what: string, known: readonly string[] = LAYER_KEYS): WasmLinearSpec {
+/** @internal Checks and maps one layer scheme to the core's spec (also used by QuantizedLinear). */
+export function layerSpec(o: LayerQuantOptions, what: string, known: readonly string[] = LAYER_KEYS): WasmLinearSpec {
   if (o === null || typeof o !== 'object' || Array.isArray(o)) invalid(`${what} must be an object`);
   checkKeys(o, known, what);
   const activations = o.activations ?? 'float';

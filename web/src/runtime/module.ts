@@ -67,6 +67,38 @@ export interface QuantizedTensorHandle {
     groupSize: number,
     pad: boolean,
   ): WasmStatus;
+  /** Given parameters: `scales` / `zeroPoints` hold nParams float32 / int32 values. */
+  quantizeWithParams(
+    data: WasmPointer,
+    numel: number,
+    shape: number[],
+    bits: number,
+    signed: boolean,
+    mode: number,
+    granularity: number,
+    axis: number,
+    groupSize: number,
+    pad: boolean,
+    scales: WasmPointer,
+    zeroPoints: WasmPointer,
+    nParams: number,
+  ): WasmStatus;
+  /** Adopts numel int32 codes with given parameters (validated). */
+  fromCodes(
+    codes: WasmPointer,
+    numel: number,
+    shape: number[],
+    bits: number,
+    signed: boolean,
+    mode: number,
+    granularity: number,
+    axis: number,
+    groupSize: number,
+    pad: boolean,
+    scales: WasmPointer,
+    zeroPoints: WasmPointer,
+    nParams: number,
+  ): WasmStatus;
   numel(): number;
   codesPtr(): WasmPointer;
   scalesLength(): number;
@@ -85,6 +117,37 @@ export interface QuantizedTensorHandle {
   isDeleted(): boolean;
 }
 
+/**
+ * The Embind class owning one quantized linear layer (cpp/bindings/bind_linear.cpp). Pointers
+ * stay valid until `delete()`. Must be `delete()`d.
+ */
+export interface LinearLayerHandle {
+  /** scheme: LinearScheme id (1 w8a16, 2 w4a16, 3 w2a16, 4 w8a8, 5 w4a8); bias 0 = none. */
+  create(w: WasmPointer, outFeatures: number, inFeatures: number, bias: WasmPointer, scheme: number, asymmetric: boolean, groupSize: number): WasmStatus;
+  /** x: m*in floats; y: m*out floats. */
+  forward(x: WasmPointer, m: number, y: WasmPointer): WasmStatus;
+  dequantizeWeightInto(out: WasmPointer): void;
+  bits(): number;
+  groupSize(): number;
+  outFeatures(): number;
+  inFeatures(): number;
+  asymmetric(): boolean;
+  describe(): string;
+  note(): string;
+  weightBytes(): number;
+  codesLength(): number;
+  codesPtr(): WasmPointer;
+  scalesLength(): number;
+  scalesPtr(): WasmPointer;
+  zeroPointsPtr(): WasmPointer;
+  biasLength(): number;
+  biasPtr(): WasmPointer;
+  packedLength(): number;
+  packedPtr(): WasmPointer;
+  delete(): void;
+  isDeleted(): boolean;
+}
+
 /** The instantiated Emscripten module (what `createWebQuantModule()` resolves to). */
 export interface WebQuantModule {
   HEAPU8: Uint8Array;
@@ -97,6 +160,7 @@ export interface WebQuantModule {
   _free(ptr: WasmPointer): void;
 
   QuantizedTensorHandle: new () => QuantizedTensorHandle;
+  LinearLayerHandle: new () => LinearLayerHandle;
   computeScaleZeroPoint(
     data: WasmPointer,
     n: number,
