@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "quant/checkpoint_format.h"
+#include "webquant/causal_lm.h"
 #include "webquant/checkpoint_quant.h"
 #include "webquant/quant.h"
 
@@ -36,8 +37,15 @@ struct CheckpointQuantizer::State {
   std::map<std::string, std::string> metadata;  // set by finish()
   bool finished = false;
   std::vector<bool> taken;
-  bool tied = false;            // config.json says tie_word_embeddings: true
-  std::string tied_head_from;   // the embedding an own quantized lm_head was made from
+  bool tied = false;            // the output head reads the token embedding
+  std::string tied_head_from;   // the embedding an own quantized head was made from
+  // For an architecture webquant runs, its layout decides what is a linear layer, the head's
+  // name and what it is tied to (otherwise: the name rules of checkpoint_quant.h).
+  bool runnable = false;
+  ModelLayout layout;
+  std::string head = "lm_head";
+  std::string tied_to;          // full name of the tied embedding ("" when unknown)
+  int head_out = 0, head_in = 0;
 };
 
 CheckpointQuantizer::CheckpointQuantizer() = default;
@@ -52,6 +60,22 @@ Status parse_object(std::string_view text, const std::string& what, JsonValue* o
   if (!st.ok()) return ckpt::corrupt(what + ": " + st.message);
   if (!out->is_object()) return ckpt::corrupt(what + " must be a JSON object");
   return Status::Ok();
+}
+
+// True when `stored` is how a checkpoint may store the full name `name` (layout.optional_prefix).
+bool is_stored_name(const ModelLayout& layout, const std::string& name, const std::string& stored) {
+  for (const std::string& n : stored_names(layout, name)) {
+    if (n == stored) return true;
+  }
+  return false;
+}
+
+// True when `module` (as stored) is a linear module of the layout.
+bool is_layout_linear(const ModelLayout& layout, const std::string& module) {
+  for (const LinearInfo& li : layout.linears) {
+    if (is_stored_name(layout, li.name, module)) return true;
+  }
+  return false;
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -122,8 +146,21 @@ Status CheckpointQuantizer::begin(std::string_view config_json, std::string_view
     }
     s->has_index = true;
   }
-  const JsonValue* tied = s->config.get("tie_word_embeddings");
-  s->tied = tied != nullptr && tied->type == JsonValue::Type::kBool && tied->boolean;
+  ModelInfo info;
+  if (CausalLM::layout(config_json, &s->layout, &info).ok()) {
+    s->runnable = true;
+    for (const LinearInfo& li : s->layout.linears) {
+      if (!li.is_head) continue;
+      s->head = li.name;
+      s->tied = !li.tied_to.empty();
+      s->tied_to = li.tied_to;
+      s->head_out = li.out_features;
+      s->head_in = li.in_features;
+    }
+  } else {
+    const JsonValue* tied = s->config.get("tie_word_embeddings");
+    s->tied = tied != nullptr && tied->type == JsonValue::Type::kBool && tied->boolean;
+  }
   s->shard_count = shard_count;
   s->options = options;
   st_ = std::move(s);
@@ -238,8 +275,8 @@ Status CheckpointQuantizer::add_shard(const std::string& shard_name, const io::S
       r.note = "dtype " + t.dtype;
     } else if (nd == 4 && !s.options.conv) {
       r.note = "conv (conv option off)";
-    } else if (nd != 4 && is_embedding(module)) {
-      r.note = "embedding";
+    } else if (nd != 4 && (s.runnable ? !is_layout_linear(s.layout, module) : is_embedding(module))) {
+      r.note = s.runnable && !is_embedding(module) ? "not a linear layer of the model" : "embedding";
     } else if (nd != 2 && nd != 4) {
       r.note = std::to_string(nd) + "-D";
     } else if (t.numel() == 0) {
@@ -259,7 +296,8 @@ Status CheckpointQuantizer::add_shard(const std::string& shard_name, const io::S
     } else {
       // Kept: byte for byte, under its own name. A kept 2-D linear weight is listed as f32 so that a
       // loader finds every linear layer.
-      if (weight && nd == 2 && is_float_dtype(t.dtype) && r.note != "embedding") {
+      if (weight && nd == 2 && is_float_dtype(t.dtype) && r.note != "embedding" &&
+          r.note != "not a linear layer of the model") {
         JsonValue e = ckpt::jobj();
         ckpt::put(&e, "scheme", ckpt::jstr("f32"));
         const int64_t o = transposed ? t.shape[1] : t.shape[0], i = transposed ? t.shape[0] : t.shape[1];
@@ -274,26 +312,28 @@ Status CheckpointQuantizer::add_shard(const std::string& shard_name, const io::S
       r.max_abs = 0;
     }
     s.report.push_back(std::move(r));
-    if (t.name == "lm_head.weight" && !s.tied_head_from.empty()) {
-      return fail(invalid("tensor 'lm_head.weight' arrived after an lm_head tied to '" + s.tied_head_from +
-                          "' was quantized (config.json says tie_word_embeddings)"));
+    if (t.name == s.head + ".weight" && !s.tied_head_from.empty()) {
+      return fail(invalid("tensor '" + t.name + "' arrived after a head tied to '" + s.tied_head_from +
+                          "' was quantized (config.json ties the embeddings)"));
     }
     // A tied output head that is not excluded gets an own quantized copy of the input embedding,
     // as LlamaModel::quantize gives it (the embedding itself is kept).
     LinearQuantSpec head;
+    const bool is_tied_embedding =
+        s.tied_to.empty() ? (last_component(module) == "embed_tokens" || last_component(module) == "wte")
+                          : is_stored_name(s.layout, s.tied_to, t.name);
     if (s.tied && s.tied_head_from.empty() && nd == 2 && weight && is_float_dtype(t.dtype) &&
-        (last_component(module) == "embed_tokens" || last_component(module) == "wte") &&
-        s.seen.count("lm_head.weight") == 0 && resolve_layer_spec(s.options.quant, "lm_head", &head) &&
-        head.scheme != LinearScheme::kF32) {
+        is_tied_embedding && s.seen.count(s.head + ".weight") == 0 &&
+        resolve_layer_spec(s.options.quant, s.head, &head) && head.scheme != LinearScheme::kF32) {
       TensorQuantReport hr;
-      hr.name = "lm_head.weight";
+      hr.name = s.head + ".weight";
       hr.dtype = t.dtype;
       hr.shape = t.shape;
       JsonValue entry;
-      Status st = quantize_tensor(t, "lm_head", false, false, head, &out, &entry, &hr);
+      Status st = quantize_tensor(t, s.head, false, false, head, &out, &entry, &hr);
       if (!st.ok()) return fail(st);
       hr.note += std::string(hr.note.empty() ? "" : "; ") + "tied to " + t.name + ": own quantized copy";
-      s.layers.emplace_back("lm_head", std::move(entry));
+      s.layers.emplace_back(s.head, std::move(entry));
       s.report.push_back(std::move(hr));
       s.tied_head_from = t.name;
     }
@@ -329,14 +369,17 @@ Status CheckpointQuantizer::finish(CheckpointQuantResult* result) {
   const JsonValue* vocab = s.config.get("vocab_size");
   const JsonValue* hidden = s.config.get("hidden_size");
   if (hidden == nullptr) hidden = s.config.get("n_embd");
-  if (s.tied && s.tied_head_from.empty() && s.seen.count("lm_head.weight") == 0 && vocab != nullptr && vocab->is_number() && hidden != nullptr && hidden->is_number()) {
+  double out_f = s.head_out, in_f = s.head_in;
+  if (out_f == 0 && vocab != nullptr && vocab->is_number()) out_f = vocab->number;
+  if (in_f == 0 && hidden != nullptr && hidden->is_number()) in_f = hidden->number;
+  if (s.tied && s.tied_head_from.empty() && s.seen.count(s.head + ".weight") == 0 && out_f > 0 && in_f > 0) {
     JsonValue e = ckpt::jobj();
     ckpt::put(&e, "scheme", ckpt::jstr("f32"));
-    ckpt::put(&e, "out_features", ckpt::jnum(vocab->number));
-    ckpt::put(&e, "in_features", ckpt::jnum(hidden->number));
+    ckpt::put(&e, "out_features", ckpt::jnum(out_f));
+    ckpt::put(&e, "in_features", ckpt::jnum(in_f));
     ckpt::put(&e, "bias", ckpt::jbool(false));
     ckpt::put(&e, "tied", ckpt::jbool(true));
-    by_name.object.emplace_back("lm_head", std::move(e));
+    by_name.object.emplace_back(s.head, std::move(e));
   }
   JsonValue q = ckpt::jobj();
   ckpt::put(&q, "quant_method", ckpt::jstr(ckpt::kQuantMethod));
