@@ -22,7 +22,7 @@ let page: Page;
 const pageErrors: string[] = [];
 
 const PAGE = `<!doctype html>
-<html><head><meta charset="utf-8"><title>webquant threads e2e</title></head>
+<html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>webquant threads e2e</title></head>
 <body style="font: 14px monospace; white-space: pre-wrap"><div id="status">loading…</div>
 <script type="module">
   import * as wq from '/dist/browser/webquant.js';
