@@ -148,7 +148,11 @@ async function main() {
 
   const { startHubServer } = await import(pathToFileURL(path.join(root, 'scripts/hub-server.mjs')).href);
   const { chromium } = await import('playwright-core');
-  const hub = await startHubServer({ root: SYNTH_HUB, static: [root], crossOriginIsolated: true });
+  // A node_modules that is a symlink (a git worktree sharing another checkout's) is not served
+  // through the link: serve its real parent as a second static folder.
+  const modules = await fs.realpath(path.join(root, 'node_modules'));
+  const statics = [root, ...(modules !== path.join(root, 'node_modules') ? [path.dirname(modules)] : [])];
+  const hub = await startHubServer({ root: SYNTH_HUB, static: statics, crossOriginIsolated: true });
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     headless: true,

@@ -130,6 +130,7 @@ export interface WebQuantModule {
   hasThreads(): boolean;
   /** Sets the thread count (the caller included); returns the count in effect. */
   setNumThreads(n: number): number;
+  /** The thread count in effect (1 in the single-thread builds). */
   numThreads(): number;
   /** Emscripten's pthreads bookkeeping (pthreads build only): the pool's workers. */
   PThread?: { unusedWorkers: PoolWorker[]; runningWorkers: PoolWorker[] };
