@@ -60,6 +60,14 @@ describe('threads in Node', () => {
     assert.equal(b.setNumThreads(8), 3); // two workers were created at load
     throwsWith(() => b.setNumThreads(0), 'invalid_argument', /numThreads must be an integer >= 1/);
     await rejectsWith(loader.createBackend({ threads: true, simd: false }), 'unsupported', /SIMD build/);
+    const one = await loader.createBackend({ threads: true, numThreads: 1 }); // insisted on: the pthreads build
+    assert.equal(one.multithreaded, true);
+    assert.equal(one.threads, 1);
+    assert.equal(one.setNumThreads(2), 2); // the pool always has at least one worker
+    assert.equal(one.setNumThreads(3), 2);
+    const single = await loader.createBackend({ numThreads: 4, threads: false });
+    assert.equal(single.multithreaded, false);
+    assert.equal(single.setNumThreads(4), 1);
   });
 });
 

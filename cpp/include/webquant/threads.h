@@ -7,8 +7,9 @@
 //    count is lowered (or the process exits); parallel_for never creates a thread.
 //  * parallel_for(n, fn) cuts [0, n) into at most num_threads() contiguous, nearly equal ranges and
 //    calls fn(begin, end) once per non-empty range; it returns when every call has returned. Which
-//    thread runs which range is unspecified, so fn must write disjoint outputs per range; the
-//    ranges themselves depend only on n and num_threads().
+//    thread runs which range is unspecified (threads claim ranges as they arrive, so a worker the
+//    OS has not scheduled yet leaves its range to the others), so fn must write disjoint outputs
+//    per range; the ranges themselves depend only on n and num_threads().
 //  * A parallel_for issued from inside a task, or while another thread owns the pool, runs inline
 //    on its caller (same ranges are not guaranteed then: it is one call fn(0, n)). So callers that
 //    want results independent of the thread count must compute every output element the same way

@@ -1,7 +1,9 @@
 // The thread pool of webquant/threads.h. One job at a time: the caller publishes (fn, ctx, n,
-// parts), bumps an epoch counter and runs part 0; worker i runs part i. Workers spin on the epoch
-// for a short while after each job (decode calls the pool hundreds of times per token, and waking a
-// sleeping thread costs more than a small GEMM), then sleep on a condition variable.
+// parts) and bumps an epoch counter; then the caller and the workers CLAIM the parts from a shared
+// counter, so a worker that the OS has not scheduled yet (a loaded machine) never holds the job up:
+// the caller runs its parts too, and waits only for parts already being run. Workers spin on the
+// epoch for a short while after each job (decode calls the pool hundreds of times per token, and
+// waking a sleeping thread costs more than a small GEMM), then sleep on a condition variable.
 #include "webquant/threads.h"
 
 #include <algorithm>
@@ -84,13 +86,15 @@ class Pool {
     ctx_ = ctx;
     n_ = n;
     parts_ = parts;
-    remaining_.store(workers_.size(), std::memory_order_relaxed);
-    epoch_.fetch_add(1, std::memory_order_seq_cst);
+    done_.store(0, std::memory_order_relaxed);
+    const uint64_t e = epoch_.load(std::memory_order_relaxed) + 1;
+    claim_.store(claim_word(e, parts, 0), std::memory_order_release);  // parts 0.. claimable
+    epoch_.store(e, std::memory_order_seq_cst);
     wake_sleepers();
     t_in_pool = true;
-    fn(ctx, 0, split_point(n, 1, parts));
+    run_parts(e);
     t_in_pool = false;
-    for (unsigned spins = 0; remaining_.load(std::memory_order_acquire) != 0; ++spins) {
+    for (unsigned spins = 0; done_.load(std::memory_order_acquire) != parts; ++spins) {
       cpu_relax();
 #if !defined(__EMSCRIPTEN__)
       if ((spins & 1023) == 1023) std::this_thread::yield();
@@ -151,14 +155,38 @@ class Pool {
     return epoch_.load(std::memory_order_acquire);
   }
 
+  // claim_ packs the job's epoch (low 48 bits of it), its part count and the next unclaimed part,
+  // so a thread decides from one atomic word whether there is work, without reading the job.
+  static uint64_t claim_word(uint64_t epoch, size_t parts, size_t next) {
+    return (epoch << 16) | (uint64_t(parts) << 8) | uint64_t(next);
+  }
+
+  // Claims and runs parts of the job of epoch e until none is left (or the job is gone: a late
+  // worker sees another epoch in claim_ and does nothing). The job's fields are read only after a
+  // successful claim: the caller cannot replace the job while a claimed part is unfinished.
+  void run_parts(uint64_t e) {
+    const uint64_t tag = (e << 16) >> 16;
+    for (;;) {
+      uint64_t c = claim_.load(std::memory_order_acquire);
+      size_t part;
+      do {
+        if ((c >> 16) != tag) return;
+        part = static_cast<size_t>(c & 0xff);
+        if (part >= ((c >> 8) & 0xff)) return;
+      } while (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel,
+                                             std::memory_order_acquire));
+      const size_t parts = parts_;
+      fn_(ctx_, split_point(n_, part, parts), split_point(n_, part + 1, parts));
+      done_.fetch_add(1, std::memory_order_acq_rel);
+    }
+  }
+
   void loop(Worker* w) {
     t_in_pool = true;
     for (;;) {
       w->seen = wait_epoch(w);
       if (stop_.load(std::memory_order_acquire)) return;
-      if (w->index < parts_)
-        fn_(ctx_, split_point(n_, w->index, parts_), split_point(n_, w->index + 1, parts_));
-      remaining_.fetch_sub(1, std::memory_order_acq_rel);
+      run_parts(w->seen);
     }
   }
 
@@ -178,11 +206,13 @@ class Pool {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<uint64_t> epoch_{0};
   std::atomic<bool> stop_{false};
-  std::atomic<size_t> remaining_{0};
+  std::atomic<uint64_t> claim_{0};  // claim_word(epoch, parts, next unclaimed part)
+  std::atomic<size_t> done_{0};     // parts finished
   std::atomic<int> sleepers_{0};
   std::mutex mu_;
   std::condition_variable cv_;
-  // The current job: written by the caller before the epoch bump, read by workers after it.
+  // The current job: written by the caller before claim_ and the epoch bump; read by a thread only
+  // after it claimed a part of this epoch (the caller rewrites it only once every part is done).
   RangeFn fn_ = nullptr;
   void* ctx_ = nullptr;
   size_t n_ = 0;

@@ -140,11 +140,11 @@ function resolveNumThreads(n: number | undefined): number {
   return v;
 }
 
-// The thread count to load the pthreads build with, or 1 for a single-thread build.
-function resolveThreads(options: InitOptions, simd: boolean): number {
+// The thread count to load the pthreads build with (count >= 1, mt), or a single-thread build.
+function resolveThreads(options: InitOptions, simd: boolean): { mt: boolean; count: number } {
   const n = resolveNumThreads(options.numThreads);
   const mode = options.threads ?? 'auto';
-  if (mode === false) return 1;
+  if (mode === false) return { mt: false, count: 1 };
   if (mode !== 'auto' && mode !== true) {
     throw new WebQuantError('invalid_argument', `init: threads must be 'auto', true or false (got ${String(mode)})`);
   }
@@ -158,8 +158,8 @@ function resolveThreads(options: InitOptions, simd: boolean): number {
         : 'the pthreads build is a SIMD build; it cannot load without SIMD',
     );
   }
-  if (!ok) return 1;
-  return mode === true ? Math.max(n, 1) : n;
+  if (mode === true) return { mt: true, count: n };
+  return ok && n > 1 ? { mt: true, count: n } : { mt: false, count: 1 };
 }
 
 function resolveSimd(option: InitOptions['simd']): boolean {
@@ -219,9 +219,9 @@ async function fetchBytes(url: URL): Promise<Uint8Array> {
 export async function createBackend(options: InitOptions = {}): Promise<Backend> {
   const simd = resolveSimd(options.simd);
   const threads = resolveThreads(options, simd);
-  if (threads > 1) {
+  if (threads.mt) {
     try {
-      return await createThreadedBackend(options, threads);
+      return await createThreadedBackend(options, threads.count);
     } catch (e) {
       if (options.threads === true) throw e;
       // 'auto': the single-thread build is the fallback (e.g. the worker script is not served).
@@ -267,6 +267,7 @@ async function instantiate(
 
 // The pthreads build with a pool of threads - 1 workers (the caller is the other thread).
 async function createThreadedBackend(options: InitOptions, threads: number): Promise<Backend> {
+  threads = Math.max(1, threads);
   const glueUrl = new URL('../wasm/webquant-simd-mt.mjs', import.meta.url);
   const workerUrl = new URL('../wasm/webquant-simd-mt.worker.js', import.meta.url);
   const wasmUrl = options.wasmUrl
@@ -274,7 +275,8 @@ async function createThreadedBackend(options: InitOptions, threads: number): Pro
     : new URL('../wasm/webquant-simd-mt.wasm', import.meta.url);
   const node = workerUrl.protocol === 'file:';
   const backend = await instantiate(glueUrl, wasmUrl, true, {
-    wqPoolSize: threads - 1,
+    // At least one worker: Emscripten 3.1.6's glue never finishes starting with an empty pool.
+    wqPoolSize: Math.max(1, threads - 1),
     // Workers import the glue from its real URL (bundlers may rename it) and start from the
     // worker script next to it; Node's worker_threads want a path, not a file: URL.
     mainScriptUrlOrBlob: glueUrl.href,
@@ -307,10 +309,10 @@ let current: Backend | undefined;
 export async function init(options: InitOptions = {}): Promise<BackendInfo> {
   const simd = resolveSimd(options.simd);
   const threads = resolveThreads(options, simd);
-  const key = `${simd}|${threads}|${options.wasmUrl ? resolveUrl(options.wasmUrl).href : ''}`;
+  const key = `${simd}|${threads.mt ? threads.count : 0}|${options.wasmUrl ? resolveUrl(options.wasmUrl).href : ''}`;
   let pending = loaded.get(key);
   if (!pending) {
-    pending = createBackend({ ...options, simd, threads: threads > 1 ? options.threads ?? 'auto' : false, numThreads: threads });
+    pending = createBackend({ ...options, simd, threads: threads.mt ? options.threads ?? 'auto' : false, numThreads: threads.count });
     loaded.set(key, pending);
     pending.catch(() => loaded.delete(key));
   }
