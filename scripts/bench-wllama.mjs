@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Side by side in headless Chromium, one thread each: wllama (llama.cpp in WebAssembly) decoding a
+// Side by side in headless Chromium, with 1 and 2 threads each: wllama (llama.cpp in WebAssembly) decoding a
 // SmolLM2-135M-shaped model with SYNTHETIC weights as GGUF F32, Q8_0 and Q4_0 — files webquant
 // itself exports from the synthetic checkpoint — against webquant decoding the same checkpoint as
 // fp32, int8 (W8A16, W8A8) and int4 g32 (W4A16, W4A8). Same prompt, the same number of new tokens
@@ -7,12 +7,17 @@
 // the webquant / wllama ratios.
 //
 //   node scripts/bench-wllama.mjs [--new-tokens 64] [--repeats 5] [--engines wllama,webquant]
-//                                 [--variants fp32,int8,int8-a8,int4,int4-a8] [--force-gguf] [--json]
+//                                 [--variants fp32,int8,int8-a8,int4,int4-a8] [--threads 1,2]
+//                                 [--force-gguf] [--json] [--save FILE.json]
 //                                 [--dist DIR]   (webquant from another build of the package inside the
 //                                                 checkout, laid out as dist/; GGUF export uses dist/)
 //
-// Fairness: wllama runs in its own Web Worker with n_threads 1 and no WebGPU (the page is cross-origin
-// isolated, but one thread is asked for); webquant runs on the page's main thread (SIMD build).
+// Fairness: the page is cross-origin isolated; for each thread count T, wllama runs in its own Web
+// Worker with n_threads T and no WebGPU (its pthreads build when T > 1) and webquant on the page's
+// main thread with numThreads T (SIMD build; its pthreads build when T > 1). Both are timed by the
+// page's wall clock around the same streamed generation (prefill = call to first token, decode =
+// first to last token), next to each engine's own figures; the run fails unless both engines saw
+// the same prompt-token and new-token counts. --save writes the raw JSON of every run.
 // webquant quantizes every linear layer including the tied lm_head (exclude: []), as the GGUF files
 // hold token_embd — which llama.cpp also uses as the output matrix — in the block type. Both
 // engines stay loaded and their runs alternate (wllama, webquant, wllama, ...), so load from other
@@ -55,6 +60,8 @@ function parseArgs(argv) {
     forceGguf: false,
     json: false,
     dist: 'dist',
+    threads: [1, 2],
+    save: null,
     exportChild: null,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -69,6 +76,8 @@ function parseArgs(argv) {
     else if (a === '--variants') o.variants = next().split(',');
     else if (a === '--force-gguf') o.forceGguf = true;
     else if (a === '--json') o.json = true;
+    else if (a === '--save') o.save = next();
+    else if (a === '--threads') o.threads = next().split(',').map(Number);
     else if (a === '--dist') o.dist = next();
     else if (a === '--export-child') o.exportChild = next();
     else throw new Error(`unknown argument ${a}`);
@@ -77,6 +86,7 @@ function parseArgs(argv) {
   if (!Number.isInteger(o.repeats) || o.repeats < 1) throw new Error('--repeats must be a positive integer');
   for (const v of o.variants) if (!VARIANTS[v]) throw new Error(`unknown variant ${v} (known: ${Object.keys(VARIANTS).join(', ')})`);
   for (const e of o.engines) if (e !== 'wllama' && e !== 'webquant') throw new Error(`unknown engine ${e}`);
+  for (const t of o.threads) if (!Number.isInteger(t) || t < 1 || t > 8) throw new Error('--threads takes integers 1..8');
   const dist = path.relative(root, path.resolve(root, o.dist));
   if (dist.startsWith('..') || path.isAbsolute(dist)) throw new Error('--dist must be a folder inside the checkout');
   o.distUrl = '/' + dist.split(path.sep).join('/');
@@ -138,16 +148,21 @@ async function main() {
 
   const { startHubServer } = await import(pathToFileURL(path.join(root, 'scripts/hub-server.mjs')).href);
   const { chromium } = await import('playwright-core');
-  const hub = await startHubServer({ root: SYNTH_HUB, static: [root], crossOriginIsolated: true });
+  // A node_modules that is a symlink (a git worktree sharing another checkout's) is not served
+  // through the link: serve its real parent as a second static folder.
+  const modules = await fs.realpath(path.join(root, 'node_modules'));
+  const statics = [root, ...(modules !== path.join(root, 'node_modules') ? [path.dirname(modules)] : [])];
+  const hub = await startHubServer({ root: SYNTH_HUB, static: statics, crossOriginIsolated: true });
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   const load0 = os.loadavg()[0];
-  // results.wllama[type]: all runs of that file; results.webquant[variant]: its runs and the wllama
-  // runs interleaved with them (paired), so each ratio compares runs made side by side in time.
-  const results = { wllama: {}, webquant: {} };
+  // results[`t${T}`].wllama[type]: all runs of that file; .webquant[variant]: its runs and the
+  // wllama runs interleaved with them (paired), so each ratio compares runs made side by side.
+  const results = {};
+  let bandwidth = NaN;
   try {
     const page = await browser.newPage();
     const pageErrors = [];
@@ -156,99 +171,128 @@ async function main() {
     await page.waitForFunction(() => window.benchReady === true, undefined, { timeout: 60_000 }).catch((e) => {
       throw new Error(`bench page did not start: ${pageErrors.join('\n')} ${e}`);
     });
+    if (!(await page.evaluate(() => crossOriginIsolated))) throw new Error('the bench page is not cross-origin isolated');
     const chromeVersion = browser.version();
     const call = async (fn, ...args) => {
       const r = await page.evaluate(([f, a]) => window[f](...a), [fn, args]);
       if (r && r.ok === false) throw new Error(`${fn} failed: ${r.error}${r.logs ? '\n' + r.logs.join('\n') : ''}`);
       return r;
     };
+    bandwidth = (await call('copyBandwidth')).bytesPerSecond;
     const useWllama = o.engines.includes('wllama');
     const useWebquant = o.engines.includes('webquant');
+    const sameWork = (a, b) => {
+      if (a.promptTokens !== b.promptTokens || a.newTokens !== b.newTokens || a.newTokens !== o.newTokens) {
+        throw new Error(`the engines did different work: webquant ${a.promptTokens} prompt / ${a.newTokens} new tokens, ` +
+          `wllama ${b.promptTokens} / ${b.newTokens} (asked ${o.newTokens})`);
+      }
+    };
 
-    for (const type of ggufTypes) {
-      const wl = useWllama ? (results.wllama[type] = { runs: [], fileBytes: ggufs[type].bytes }) : null;
-      if (wl) {
-        process.stderr.write(`bench: wllama loads GGUF ${GGUF_TYPES[type]} …\n`);
-        const r = await call('wllamaLoad', ggufs[type].url);
-        if (r.multiThread) throw new Error('wllama ran multi-threaded; the comparison is single-thread');
-        await call('wllamaRun', PROMPT, 8); // warm-up
-      }
-      const variants = useWebquant ? o.variants.filter((x) => VARIANTS[x].vs === type) : [];
-      for (const v of variants) {
-        process.stderr.write(`bench: webquant loads ${VARIANTS[v].label} …\n`);
-        const info = await call('webquantLoad', hub.url, REPO, VARIANTS[v].quant, PROMPT);
-        await call('webquantRun', 8); // warm-up
-        const row = (results.webquant[v] = { ...info, runs: [], paired: [] });
-        for (let r = 0; r < o.repeats; r++) {
-          if (wl) {
-            const w = await call('wllamaRun', PROMPT, o.newTokens);
-            wl.runs.push(w);
-            row.paired.push(w);
-          }
-          row.runs.push(await call('webquantRun', o.newTokens));
-          const last = row.runs.at(-1);
-          const lw = row.paired.at(-1);
-          process.stderr.write(
-            `bench:   run ${r + 1}: webquant decode ${fmt(last.decode)} tok/s` + (lw ? `, wllama ${GGUF_TYPES[type]} ${fmt(lw.decode)} tok/s` : '') + '\n',
-          );
+    for (const threads of o.threads) {
+      const res = (results[`t${threads}`] = { threads, wllama: {}, webquant: {} });
+      for (const type of ggufTypes) {
+        const wl = useWllama ? (res.wllama[type] = { runs: [], fileBytes: ggufs[type].bytes }) : null;
+        if (wl) {
+          process.stderr.write(`bench: ${threads} thread(s): wllama loads GGUF ${GGUF_TYPES[type]} …\n`);
+          const r = await call('wllamaLoad', ggufs[type].url, threads);
+          if (r.multiThread !== threads > 1) throw new Error(`wllama multiThread=${r.multiThread} with ${threads} thread(s)`);
+          wl.threads = r.threads;
+          await call('wllamaRun', PROMPT, 8); // warm-up
         }
-        await call('webquantDispose');
+        const variants = useWebquant ? o.variants.filter((x) => VARIANTS[x].vs === type) : [];
+        for (const v of variants) {
+          process.stderr.write(`bench: ${threads} thread(s): webquant loads ${VARIANTS[v].label} …\n`);
+          const info = await call('webquantLoad', hub.url, REPO, VARIANTS[v].quant, PROMPT, threads);
+          if (info.threads !== threads) throw new Error(`webquant computes with ${info.threads} thread(s), ${threads} asked`);
+          await call('webquantRun', 8); // warm-up
+          const row = (res.webquant[v] = { ...info, runs: [], paired: [] });
+          for (let r = 0; r < o.repeats; r++) {
+            if (wl) {
+              const w = await call('wllamaRun', PROMPT, o.newTokens);
+              wl.runs.push(w);
+              row.paired.push(w);
+            }
+            row.runs.push(await call('webquantRun', o.newTokens));
+            const last = row.runs.at(-1);
+            const lw = row.paired.at(-1);
+            if (lw) sameWork(last, lw);
+            process.stderr.write(
+              `bench:   run ${r + 1}: webquant decode ${fmt(last.wallDecode)} tok/s` +
+                (lw ? `, wllama ${GGUF_TYPES[type]} ${fmt(lw.wallDecode)} tok/s` : '') + ' (wall clock)\n',
+            );
+          }
+          await call('webquantDispose');
+        }
+        if (wl && variants.length === 0) {
+          for (let r = 0; r < o.repeats; r++) wl.runs.push(await call('wllamaRun', PROMPT, o.newTokens));
+        }
+        if (wl) await call('wllamaExit');
       }
-      if (wl && variants.length === 0) {
-        for (let r = 0; r < o.repeats; r++) wl.runs.push(await call('wllamaRun', PROMPT, o.newTokens));
-      }
-      if (wl) await call('wllamaExit');
     }
     const load1 = os.loadavg()[0];
+    const raw = {
+      date: new Date().toISOString(), chromeVersion, cpu: os.cpus()[0]?.model, cores: os.cpus().length, load: [load0, load1],
+      newTokens: o.newTokens, repeats: o.repeats, copyBandwidthBytesPerSecond: bandwidth, results,
+    };
+    if (o.save) await fs.writeFile(o.save, JSON.stringify(raw, null, 1) + '\n');
     if (o.json) {
-      console.log(JSON.stringify({ chromeVersion, load: [load0, load1], results }, null, 2));
+      console.log(JSON.stringify(raw, null, 2));
       return;
     }
-    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    const best = (xs) => Math.max(...xs);
-    const stat = (runs, key) => `${fmt(median(runs.map((r) => r[key])))} (${fmt(best(runs.map((r) => r[key])))})`;
-    const ratio = (mine, theirs, key, type) => {
-      if (!theirs.length) return '';
-      const m = median(mine.map((r) => r[key])) / median(theirs.map((r) => r[key]));
-      const b = best(mine.map((r) => r[key])) / best(theirs.map((r) => r[key]));
-      return `${fmt(m, 2)}× (${fmt(b, 2)}×) vs ${GGUF_TYPES[type]}`;
-    };
-    const lines = [
-      `**synthetic weights** — SmolLM2-135M shapes (30 layers, hidden 576, vocab 49152), deterministic synthetic weights; speed only.`,
-      `Headless Chromium ${chromeVersion}, ${os.cpus()[0]?.model ?? 'cpu'}, one thread per engine; ${o.newTokens} new tokens after the same prompt ` +
-        `(EOS ignored, greedy); ${o.repeats} runs per row after a warm-up, each webquant run right after a wllama run on the matching GGUF ` +
-        `(both engines loaded), shown as median (best). Ratios compare those paired runs: median ratio (best ratio). ` +
-        `1-min load average ${fmt(load0, 2)} → ${fmt(load1, 2)} (other processes share the ${os.cpus().length} cores).`,
-      `wllama ${await wllamaVersion()} (llama.cpp, SIMD, single-thread, no WebGPU) on GGUF files written by webquant's exportGguf; ` +
-        `webquant (${o.distUrl}) on the page's main thread, ${Object.values(results.webquant)[0]?.simd === false ? 'baseline' : 'SIMD'} build, ` +
-        `quantizing every linear layer including the tied lm_head.`,
-      `The bytes of the i32x4.dot_i16x8_s opcode (fd ba 01) occur ${await countDotI16x8()} times in wllama.wasm ` +
-        `(${await countDotI16x8(path.join(root, o.dist, 'wasm/webquant-simd.wasm'))} in webquant-simd.wasm); ` +
-        `ggml's WebAssembly Q8_0/Q4_0 dot products are written with it, so a count of 0 means this wllama build runs its ` +
-        `block-quantized dot products in ggml's generic scalar code, while its F32 path is SIMD (f32x4).`,
-      '',
-      '| engine | weights (synthetic weights) | size MB | prompt tokens | prefill tok/s | decode tok/s | webquant / wllama prefill | webquant / wllama decode |',
-      '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ];
-    for (const type of ggufTypes) {
-      const w = results.wllama[type];
-      if (w?.runs.length) {
-        lines.push(`| wllama | GGUF ${GGUF_TYPES[type]} | ${MB(w.fileBytes)} | ${w.runs[0].promptTokens} | ${stat(w.runs, 'prefill')} | ${stat(w.runs, 'decode')} | | |`);
-      }
-      for (const v of o.variants.filter((x) => VARIANTS[x].vs === type)) {
-        const q = results.webquant[v];
-        if (!q) continue;
-        lines.push(
-          `| webquant | ${VARIANTS[v].label} | ${MB(q.paramBytes)} | ${q.promptTokens} | ${stat(q.runs, 'prefill')} | ${stat(q.runs, 'decode')} | ` +
-            `${ratio(q.runs, q.paired, 'prefill', type)} | ${ratio(q.runs, q.paired, 'decode', type)} |`,
-        );
-      }
-    }
-    console.log(lines.join('\n'));
+    console.log(await table(o, raw));
   } finally {
     await browser.close();
     await hub.close();
   }
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const best = (xs) => Math.max(...xs);
+
+/** The Markdown table of a run (raw: what --save writes). Wall-clock figures, median (best). */
+async function table(o, raw) {
+  const stat = (runs, key) => `${fmt(median(runs.map((r) => r[key])))} (${fmt(best(runs.map((r) => r[key])))})`;
+  const med = (runs, key) => median(runs.map((r) => r[key]));
+  const roof = (bytes) => fmt(raw.copyBandwidthBytesPerSecond / bytes, 0);
+  const lines = [
+    `**synthetic weights** — SmolLM2-135M shapes (30 layers, hidden 576, vocab 49152), deterministic synthetic weights; speed only.`,
+    `Headless Chromium ${raw.chromeVersion}, ${raw.cpu ?? 'cpu'}, ${raw.cores} cores shared with other processes ` +
+      `(1-min load average ${fmt(raw.load[0], 2)} → ${fmt(raw.load[1], 2)}); cross-origin-isolated page. ${raw.newTokens} new tokens after the ` +
+      `same prompt (EOS ignored, greedy); ${raw.repeats} runs per row after a warm-up, each webquant run right after a wllama run ` +
+      `on the matching GGUF, same thread count. Figures are the page's wall clock (prefill: call to first token; decode: first ` +
+      `to last token), median (best); the engines' own decode figure in brackets in the last column.`,
+    `Roofline: a decode step reads every weight once, so decode tok/s cannot exceed bandwidth / weight bytes; the page's ` +
+      `copy bandwidth is ${fmt(raw.copyBandwidthBytesPerSecond / 1e9, 1)} GB/s (read + write, 64 MB TypedArray.set).`,
+    `wllama ${await wllamaVersion()} (llama.cpp; its pthreads build for 2 threads, no WebGPU); webquant on the page's main thread, ` +
+      `quantizing every linear layer including the tied lm_head.`,
+    '',
+    '| threads | engine | weights (synthetic weights) | size MB | roofline tok/s | prompt tokens | prefill tok/s | decode tok/s | decode vs own 1 thread | decode vs wllama fastest, same threads | engine\'s own decode |',
+    '| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  const one = raw.results.t1;
+  for (const res of Object.values(raw.results)) {
+    const wl = Object.entries(res.wllama).filter(([, w]) => w.runs.length);
+    const fastest = wl.length ? Math.max(...wl.map(([, w]) => med(w.runs, 'wallDecode'))) : NaN;
+    const fastestName = wl.find(([, w]) => med(w.runs, 'wallDecode') === fastest)?.[0];
+    for (const [type, w] of wl) {
+      const own = one?.wllama[type]?.runs.length ? med(w.runs, 'wallDecode') / med(one.wllama[type].runs, 'wallDecode') : NaN;
+      lines.push(
+        `| ${res.threads} | wllama | GGUF ${GGUF_TYPES[type]} | ${MB(w.fileBytes)} | ${roof(w.fileBytes)} | ${w.runs[0].promptTokens} | ` +
+          `${stat(w.runs, 'wallPrefill')} | ${stat(w.runs, 'wallDecode')} | ${fmt(own, 2)}× | | ${fmt(med(w.runs, 'decode'))} |`,
+      );
+    }
+    for (const v of o.variants) {
+      const q = res.webquant[v];
+      if (!q) continue;
+      const own = one?.webquant[v] ? med(q.runs, 'wallDecode') / med(one.webquant[v].runs, 'wallDecode') : NaN;
+      lines.push(
+        `| ${res.threads} | webquant | ${VARIANTS[v].label} | ${MB(q.paramBytes)} | ${roof(q.paramBytes)} | ${q.promptTokens} | ` +
+          `${stat(q.runs, 'wallPrefill')} | ${stat(q.runs, 'wallDecode')} | ${fmt(own, 2)}× | ` +
+          `${fmt(med(q.runs, 'wallDecode') / fastest, 2)}× (${fastestName ? GGUF_TYPES[fastestName] : 'n/a'}) | ${fmt(med(q.runs, 'decode'))} |`,
+      );
+    }
+  }
+  return lines.join('\n');
 }
 
 /** Occurrences of the i32x4.dot_i16x8_s opcode bytes (0xfd, LEB128 186) in a wasm binary (a byte scan). */

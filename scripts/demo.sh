@@ -32,7 +32,7 @@ hub_dir="${HUB_DIR:-../shared/hub}"
 
 bash scripts/setup.sh
 echo "demo: building the wasm modules"
-bash scripts/build-wasm.sh --target webquant-simd webquant
+bash scripts/build-wasm.sh --target webquant-simd webquant webquant-simd-mt
 echo "demo: compiling the TypeScript package"
 npm run --silent build:ts
 echo "demo: building the site"
@@ -53,6 +53,8 @@ shown_host="$host"
 echo
 echo "  webquant demo: http://$shown_host:$port/"
 echo "  (Playground /, Model lab /lab.html, Notebook /notebook.html; Hub mirror: $hub_dir)"
+echo "  (cross-origin isolated: the core computes with up to 8 threads; the header badge says how many)"
 echo "  Ctrl-C stops the server."
 echo
-exec node scripts/hub-server.mjs --root "$hub_dir" --static web/demo/dist --host "$host" --port "$port" --quiet
+# --coi: COOP/COEP headers, so the page is cross-origin isolated and the core runs its pthreads build.
+exec node scripts/hub-server.mjs --root "$hub_dir" --static web/demo/dist --host "$host" --port "$port" --coi --quiet

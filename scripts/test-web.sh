@@ -4,7 +4,7 @@
 # it first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for f in webquant-simd webquant; do
+for f in webquant-simd webquant webquant-simd-mt; do
   if [ ! -f "dist/wasm/$f.wasm" ] || [ ! -f "dist/wasm/$f.mjs" ]; then
     echo "dist/wasm/$f.{wasm,mjs} missing: run scripts/build-wasm.sh first" >&2
     exit 1

@@ -28,6 +28,7 @@
 #include "webquant/quant.h"
 #include "webquant/quant_params.h"
 #include "webquant/status.h"
+#include "webquant/threads.h"
 
 namespace webquant {
 namespace {
@@ -403,6 +404,11 @@ double memory_bytes() { return static_cast<double>(__builtin_wasm_memory_size(0)
 
 bool has_simd() { return WEBQUANT_SIMD != 0; }
 
+// The thread pool (webquant/threads.h): the count in effect after the request.
+int set_num_threads_js(int n) { return set_num_threads(n); }
+int num_threads_js() { return num_threads(); }
+bool has_threads() { return threads_supported(); }
+
 }  // namespace
 }  // namespace webquant
 
@@ -471,4 +477,7 @@ EMSCRIPTEN_BINDINGS(webquant_core) {
   function("heapUsedBytes", &heap_used_bytes);
   function("memoryBytes", &memory_bytes);
   function("hasSimd", &has_simd);
+  function("hasThreads", &has_threads);
+  function("setNumThreads", &set_num_threads_js);
+  function("numThreads", &num_threads_js);
 }

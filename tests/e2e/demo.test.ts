@@ -1,6 +1,6 @@
 // End to end: the demo site (web/demo), built by Vite into a temporary folder and served the way
 // scripts/demo.sh serves it (the local Hub server with the site as its static folder, so the Hub
-// endpoint is the page's own origin, no cross-origin isolation), driven in headless Chromium.
+// endpoint is the page's own origin, with COOP/COEP: cross-origin isolated, threads on), driven in headless Chromium.
 //
 // Every page must load without console errors and expose a name for every control. The
 // Playground must print 1/3 as the course does and draw its sign / exponent / mantissa bits; the notebook must run its ~20 lines; the Model lab
@@ -45,7 +45,7 @@ before(async () => {
   );
   if (built.status !== 0) throw new Error(`vite build of web/demo failed:\n${built.stdout}\n${built.stderr}`);
   await fs.mkdir(ARTIFACTS, { recursive: true });
-  server = await startHubServer({ root: HUB_DIR, static: [siteDir] });
+  server = await startHubServer({ root: HUB_DIR, static: [siteDir], crossOriginIsolated: true }); // as scripts/demo.sh
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     headless: true,
@@ -74,8 +74,11 @@ async function open(pathname: string): Promise<{ page: Page; errors: string[] }>
   const response = await page.goto(`${server.url}${pathname}`);
   assert.equal(response?.status(), 200, `GET ${pathname}`);
   await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 60_000 });
+  // Served like scripts/demo.sh (COOP/COEP): the core runs its pthreads build and the badge says so.
   const isolated = await page.evaluate(() => crossOriginIsolated);
-  assert.equal(isolated, false, 'the demo must work without cross-origin isolation');
+  assert.equal(isolated, true, 'the demo is cross-origin isolated');
+  const threads = await page.evaluate(() => document.getElementById('backend')?.dataset.threads);
+  assert.ok(threads === undefined || Number(threads) > 1, `threads on (badge says ${threads})`);
   return { page, errors };
 }
 

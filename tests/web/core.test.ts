@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { availableParallelism } from 'node:os';
 import {
   backendInfo,
   computeScaleZeroPoint,
@@ -64,11 +65,14 @@ test('before init(): every call that needs the core throws not_initialized', () 
   assert.equal(courseTensor().size, 9);
 });
 
+// In Node the default init() loads the pthreads build with env.numThreads (cores, at most 8).
+const THREADS = Math.min(8, availableParallelism());
+
 test('init() feature-tests SIMD and loads the SIMD build', async () => {
   assert.equal(simdSupported(), true, 'Node 20 supports WASM SIMD');
-  assert.deepEqual(await init(), { simd: true });
-  assert.deepEqual(backendInfo(), { simd: true });
-  assert.deepEqual(await init({ simd: 'auto' }), { simd: true });
+  assert.deepEqual(await init(), { simd: true, threads: THREADS });
+  assert.deepEqual(backendInfo(), { simd: true, threads: THREADS });
+  assert.deepEqual(await init({ simd: 'auto' }), { simd: true, threads: THREADS });
   await assert.rejects(init({ simd: 'yes' as unknown as boolean }), (e: unknown) => {
     assert.ok(e instanceof WebQuantError);
     assert.equal(e.code, 'invalid_argument');
@@ -81,7 +85,7 @@ test('init() feature-tests SIMD and loads the SIMD build', async () => {
     assert.match(e.message, /nonexistent\/webquant\.wasm/);
     return true;
   });
-  assert.deepEqual(backendInfo(), { simd: true }, 'a failed init leaves the working backend in place');
+  assert.deepEqual(backendInfo(), { simd: true, threads: THREADS }, 'a failed init leaves the working backend in place');
 });
 
 // ---- Tensor ----
@@ -654,13 +658,13 @@ function battery(): unknown {
 }
 
 test('the SIMD and the baseline build give identical results', async () => {
-  assert.deepEqual(await init({ simd: true }), { simd: true });
+  assert.deepEqual(await init({ simd: true }), { simd: true, threads: THREADS });
   const simd = battery();
-  assert.deepEqual(await init({ simd: false }), { simd: false });
-  assert.deepEqual(backendInfo(), { simd: false });
+  assert.deepEqual(await init({ simd: false }), { simd: false, threads: 1 });
+  assert.deepEqual(backendInfo(), { simd: false, threads: 1 });
   const q = quantize(courseTensor()); // made by the baseline backend
   const base = battery();
-  assert.deepEqual(await init(), { simd: true }, 'init() switches back to the (already loaded) SIMD build');
+  assert.deepEqual(await init(), { simd: true, threads: THREADS }, 'init() switches back to the (already loaded) SIMD build');
   assert.deepEqual(Array.from(q.codes), [33, -2, 127, 16, 52, -32, 0, 119, 43], 'objects keep their own backend');
   q.dispose();
   assert.deepEqual(base, simd);

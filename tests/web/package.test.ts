@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -60,6 +60,10 @@ test('npm pack -> install in a fresh project -> import webquant works', { timeou
       'dist/wasm/webquant-simd.mjs',
       'dist/wasm/webquant.wasm',
       'dist/wasm/webquant.mjs',
+      'dist/wasm/webquant-simd-mt.wasm',
+      'dist/wasm/webquant-simd-mt.mjs',
+      'dist/wasm/webquant-simd-mt.worker.js',
+      'dist/wasm/package.json',
     ]) {
       assert.ok(files.includes(f), `tarball is missing ${f}`);
     }
@@ -80,13 +84,13 @@ test('npm pack -> install in a fresh project -> import webquant works', { timeou
 
     const { stdout } = await run(process.execPath, ['main.mjs'], { cwd: project });
     const out = JSON.parse(stdout) as {
-      info: { simd: boolean };
-      backend: { simd: boolean };
+      info: { simd: boolean; threads: number };
+      backend: { simd: boolean; threads: number };
       codes: number[];
       scales: number[];
       zeroPoints: number[];
       errorType: string;
-      baseline: { backend: { simd: boolean }; codes: number[] };
+      baseline: { backend: { simd: boolean; threads: number }; codes: number[] };
     };
 
     // The same work in this process, through the package under test.
@@ -94,13 +98,15 @@ test('npm pack -> install in a fresh project -> import webquant works', { timeou
     const q = quantize(new Tensor(new Float32Array([191.6, -13.5, 728.6, 92.14, 295.5, -184, 0, 684.6, 245.5]), [3, 3]), {
       mode: 'asymmetric',
     });
-    assert.deepEqual(out.info, { simd: true });
-    assert.deepEqual(out.backend, { simd: true });
+    // Node: the installed package loads its pthreads build (env.numThreads: cores, at most 8).
+    const threads = Math.min(8, availableParallelism());
+    assert.deepEqual(out.info, { simd: true, threads });
+    assert.deepEqual(out.backend, { simd: true, threads });
     assert.deepEqual(out.codes, Array.from(q.codes));
     assert.deepEqual(out.scales, Array.from(q.scales));
     assert.deepEqual(out.zeroPoints, Array.from(q.zeroPoints));
     assert.equal(out.errorType, 'function');
-    assert.deepEqual(out.baseline.backend, { simd: false });
+    assert.deepEqual(out.baseline.backend, { simd: false, threads: 1 });
     assert.deepEqual(out.baseline.codes, out.codes);
     q.dispose();
 

@@ -6,13 +6,15 @@
 //                  /webquant/browser/webquant.js (the self-contained bundle), copied from the repo's dist/.
 //
 // The app pages import the package from the repo's compiled dist/ (run `npx tsc -p tsconfig.json`
-// and the wasm build first). Vite bundles it with its model worker and the .wasm files.
+// and the wasm build first). Vite bundles it with its model worker, the .wasm files and the pthreads
+// build's worker script. Served with COOP/COEP (here and by scripts/demo.sh) so threads are on.
 import { cpSync, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin } from 'vite';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 const repo = path.resolve(here, '../..');
 const pkgDist = path.join(repo, 'dist');
 
@@ -62,6 +64,8 @@ export default defineConfig({
       },
     },
   },
-  server: { fs: { allow: [repo] } },
+  // Cross-origin isolation (SharedArrayBuffer) lets the core load its pthreads build.
+  server: { fs: { allow: [repo] }, headers: ISOLATION },
+  preview: { headers: ISOLATION },
   plugins: [packageForNotebooks()],
 });

@@ -17,6 +17,7 @@ export {
   backendInfo,
   memoryUsage,
   simdSupported,
+  threadsSupported,
   type InitOptions,
   type BackendInfo,
   type MemoryUsage,

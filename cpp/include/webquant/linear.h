@@ -57,7 +57,8 @@ class LinearLayer {
   virtual ~LinearLayer() = default;
   // y = x W^T + b for m rows of x. x and y must not alias. m = 0 writes nothing. NaN or Inf in a
   // row of x gives non-finite outputs for that row (never silently finite ones). Scratch space is
-  // per thread, so distinct threads may call forward concurrently.
+  // per thread, so distinct threads may call forward concurrently. The output rows are split over
+  // the thread pool of webquant/threads.h; y is bit-identical for every num_threads().
   virtual void forward(const float* x, size_t m, float* y) const = 0;
   virtual LinearScheme scheme() const = 0;
   // Bytes held by the weights, scales, zero points and bias.

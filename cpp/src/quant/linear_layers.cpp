@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/gemm_parallel.h"
 #include "quant/linear_internal.h"
 #include "webquant/linear.h"
 #include "webquant/quant.h"
@@ -15,6 +16,8 @@
 namespace webquant {
 
 // The SIMD kernels when this build has SIMD (gemm.h aliases them to the references otherwise).
+// The GEMMs go through the threaded drivers of gemm_parallel.h: output panels are split over
+// webquant/threads.h's pool, bit-identical to one thread.
 #define WQ_GEMM(name) kernels::name##__wasmsimd
 
 const char* linear_scheme_name(LinearScheme s) {
@@ -49,13 +52,12 @@ int scheme_bits(LinearScheme s) {
 
 bool is_a8(LinearScheme s) { return s == LinearScheme::kW8A8 || s == LinearScheme::kW4A8; }
 
-// Scratch buffers for padded / quantized activations, reused across calls (no per-call malloc).
+// Scratch buffers for quantized activations, reused across calls (no per-call malloc).
 template <typename T>
 T* scratch(std::vector<T>& buf, size_t n) {
   if (buf.size() < n) buf.resize(n);
   return buf.data();
 }
-thread_local std::vector<float> g_work;
 thread_local std::vector<int8_t> g_xq;
 thread_local std::vector<float> g_xscale;
 thread_local std::vector<int32_t> g_xsum;
@@ -102,8 +104,8 @@ class LinearF32 final : public LinearLayer {
     in_features = in;
   }
   void forward(const float* x, size_t m, float* y) const override {
-    WQ_GEMM(gemm_f32_f32)(m, out_features, in_features, x, w_.data(),
-                          bias_.empty() ? nullptr : bias_.data(), y);
+    kernels::parallel_gemm_f32_f32(WQ_GEMM(gemm_f32_f32), m, out_features, in_features, x,
+                                   w_.data(), bias_.empty() ? nullptr : bias_.data(), y);
   }
   LinearScheme scheme() const override { return LinearScheme::kF32; }
   size_t weight_bytes() const override { return (w_.size() + bias_.size()) * sizeof(float); }
@@ -143,11 +145,12 @@ class LinearQ8 final : public LinearLayer {
       float* xs = scratch(g_xscale, m);
       int32_t* sums = scratch(g_xsum, m);
       WQ_GEMM(quantize_rows_f32_s8)(m, k, k, kp, x, xq, xs, sums);
-      WQ_GEMM(gemm_q8c_s8)(m, geo_, xq, xs, sums, packed_.data(), scales_.data(), bias, y);
+      kernels::parallel_gemm_q8c_s8(WQ_GEMM(gemm_q8c_s8), m, geo_, xq, xs, sums, packed_.data(),
+                                    scales_.data(), bias, y);
       return;
     }
-    float* work = scratch(g_work, kernels::gemm_f32_workspace(m, geo_));
-    WQ_GEMM(gemm_q8c_f32)(m, geo_, x, packed_.data(), scales_.data(), bias, y, work);
+    kernels::parallel_gemm_q8c_f32(WQ_GEMM(gemm_q8c_f32), m, geo_, x, packed_.data(),
+                                   scales_.data(), bias, y);
   }
   LinearScheme scheme() const override { return scheme_; }
   size_t weight_bytes() const override {
@@ -233,17 +236,13 @@ class LinearQG final : public LinearLayer {
       float* xs = scratch(g_xscale, m);
       int32_t* sums = scratch(g_xsum, m * geo_.groups);
       WQ_GEMM(quantize_rows_f32_s8)(m, geo_.k, geo_.group, geo_.gp, x, xq, xs, sums);
-      WQ_GEMM(gemm_q4g_s8)(m, geo_, xq, xs, sums, packed_.data(), scales_.data(), zero_arg(),
-                           bias, y);
+      kernels::parallel_gemm_q4g_s8(WQ_GEMM(gemm_q4g_s8), m, geo_, xq, xs, sums, packed_.data(),
+                                    scales_.data(), zero_arg(), bias, y);
       return;
     }
-    float* work = scratch(g_work, kernels::gemm_f32_workspace(m, geo_));
-    if (bits_ == 4)
-      WQ_GEMM(gemm_q4g_f32)(m, geo_, x, packed_.data(), scales_.data(), zero_arg(), bias, y,
-                            work);
-    else
-      WQ_GEMM(gemm_q2g_f32)(m, geo_, x, packed_.data(), scales_.data(), zero_arg(), bias, y,
-                            work);
+    kernels::parallel_gemm_qg_f32(bits_ == 4 ? WQ_GEMM(gemm_q4g_f32) : WQ_GEMM(gemm_q2g_f32),
+                                  bits_, m, geo_, x, packed_.data(), scales_.data(), zero_arg(),
+                                  bias, y);
   }
   LinearScheme scheme() const override { return scheme_; }
   size_t weight_bytes() const override {

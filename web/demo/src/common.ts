@@ -142,9 +142,16 @@ export async function initCore(): Promise<void> {
   await init();
   const badge = document.getElementById('backend');
   if (badge) {
-    const simd = backendInfo().simd;
-    badge.textContent = simd ? 'WASM SIMD' : 'WASM (no SIMD)';
-    badge.title = simd ? 'The SIMD128 build of the core is running' : 'This browser lacks WASM SIMD: the baseline build is running';
+    const { simd, threads } = backendInfo();
+    badge.textContent = (simd ? 'WASM SIMD' : 'WASM (no SIMD)') + (threads > 1 ? ` · ${threads} threads` : ' · 1 thread');
+    badge.title =
+      (simd ? 'The SIMD128 build of the core is running' : 'This browser lacks WASM SIMD: the baseline build is running') +
+      (threads > 1
+        ? `; threads on: ${threads} (the page is cross-origin isolated)`
+        : self.crossOriginIsolated
+          ? '; one thread (env.numThreads is 1)'
+          : '; threads off: the page is not cross-origin isolated (serve it with COOP/COEP)');
+    badge.dataset.threads = String(threads);
   }
 }
 

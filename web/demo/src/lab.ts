@@ -249,7 +249,7 @@ async function load(): Promise<void> {
     };
     renderModelInfo(lab);
     $('pane-quant-h').textContent = 'quantized (not yet: float32)';
-    setStatus('load-status', `Loaded ${repo} in two workers (${clients[0]!.simd ? 'WASM SIMD' : 'WASM without SIMD'}).`);
+    setStatus('load-status', `Loaded ${repo} in two workers (${clients[0]!.simd ? 'WASM SIMD' : 'WASM without SIMD'}, ${clients[0]!.threads > 1 ? `${clients[0]!.threads} threads each` : '1 thread each'}).`);
   } catch (e) {
     for (const c of clients) c.terminate();
     if (isAbort(e)) setStatus('load-status', 'Download cancelled.');

@@ -28,6 +28,30 @@ export interface HubEnv {
   cacheName: string;
   /** Replaces the global `fetch` (tests, proxies, auth headers). `undefined` uses `globalThis.fetch`. */
   fetch: FetchLike | undefined;
+  /**
+   * Not a Hub setting: the threads the core computes with when the pthreads build can load (a
+   * `crossOriginIsolated` page, or Node), the calling thread included; read by `init()`. Default:
+   * the hardware concurrency, at most 8 (more rarely helps: decode is memory-bound). 1 loads the
+   * single-thread build.
+   */
+  numThreads: number;
+}
+
+/** Hardware concurrency capped at 8 (navigator.hardwareConcurrency, or Node's os module). */
+export function defaultNumThreads(): number {
+  const g = globalThis as {
+    navigator?: { hardwareConcurrency?: number };
+    process?: { getBuiltinModule?: (id: string) => { availableParallelism?: () => number } | undefined };
+  };
+  let n = g.navigator?.hardwareConcurrency;
+  if (!n) {
+    try {
+      n = g.process?.getBuiltinModule?.('node:os')?.availableParallelism?.();
+    } catch {
+      n = undefined;
+    }
+  }
+  return Math.max(1, Math.min(8, Math.floor(n ?? 1)));
 }
 
 /** The Hub client's global settings. */
@@ -37,4 +61,5 @@ export const env: HubEnv = {
   useBrowserCache: true,
   cacheName: 'webquant-hub',
   fetch: undefined,
+  numThreads: defaultNumThreads(),
 };

@@ -12,7 +12,7 @@
  * ```
  * @packageDocumentation
  */
-export { env, type HubEnv, type FetchLike } from './env.js';
+export { env, defaultNumThreads, type HubEnv, type FetchLike } from './env.js';
 export { hubUrl, type HubLocation } from './url.js';
 export { downloadFile, fileExists, listRepoFiles } from './download.js';
 export type { DownloadOptions, HubProgress } from './types.js';

@@ -22,6 +22,8 @@ export interface WorkerHubSettings {
 export interface WorkerInitOptions {
   simd?: 'auto' | boolean;
   wasmUrl?: string;
+  threads?: 'auto' | boolean;
+  numThreads?: number;
 }
 
 /** GenerateOptions without the parts that cannot cross a thread boundary. */
@@ -39,7 +41,7 @@ export interface SaveProgress {
 
 /** Every method the worker serves: name -> [arguments, result]. */
 export interface WorkerMethods {
-  init: [[options: WorkerInitOptions, hub: WorkerHubSettings], { simd: boolean }];
+  init: [[options: WorkerInitOptions, hub: WorkerHubSettings], { simd: boolean; threads: number }];
   load: [[repoId: string, options: { revision?: string; endpoint?: string; maxContext?: number; progress: boolean }], LoadedModelInfo];
   generate: [[modelId: number, prompt: string | number[], options: WireGenerateOptions], import('./causal-lm.js').GenerationResult];
   logits: [[modelId: number, ids: number[]], Float32Array];

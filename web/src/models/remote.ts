@@ -98,6 +98,8 @@ export class ModelWorkerClient {
   #dead: WebQuantError | undefined;
   /** Which build of the core the worker loaded. */
   simd = false;
+  /** Threads the worker's core computes with (1: a single-thread build). */
+  threads = 1;
 
   private constructor(worker: WorkerLike) {
     this.#worker = worker;
@@ -120,7 +122,8 @@ export class ModelWorkerClient {
 
   /**
    * Starts (or adopts) a model worker and loads the WebAssembly core in it. The page's Hub
-   * settings (`env.endpoint`, `revision`, `useBrowserCache`, `cacheName`) are copied into the worker.
+   * settings (`env.endpoint`, `revision`, `useBrowserCache`, `cacheName`) and `env.numThreads` are
+   * copied into the worker.
    */
   static async create(options: ModelWorkerOptions = {}): Promise<ModelWorkerClient> {
     const client = new ModelWorkerClient(options.worker ?? (await defaultWorker()));
@@ -132,10 +135,13 @@ export class ModelWorkerClient {
         {
           ...(initOptions.simd !== undefined ? { simd: initOptions.simd } : {}),
           ...(wasmUrl !== undefined ? { wasmUrl: new URL(wasmUrl, base).href } : {}),
+          ...(initOptions.threads !== undefined ? { threads: initOptions.threads } : {}),
+          numThreads: initOptions.numThreads ?? env.numThreads,
         },
         { endpoint: env.endpoint, revision: env.revision, useBrowserCache: env.useBrowserCache, cacheName: env.cacheName },
       ]);
       client.simd = info.simd;
+      client.threads = info.threads;
     } catch (e) {
       client.terminate();
       throw e;

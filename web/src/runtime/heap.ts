@@ -31,9 +31,15 @@ export function copyIn(module: WebQuantModule, data: ArrayBufferView, what: stri
   return ptr;
 }
 
-/** Copies `byteLength` bytes at `ptr` into a fresh ArrayBuffer (the result owns its memory). */
+/**
+ * Copies `byteLength` bytes at `ptr` into a fresh ArrayBuffer (the result owns its memory). Never a
+ * slice of the heap's buffer: in the pthreads build that is a SharedArrayBuffer, which Blob,
+ * TextDecoder and friends refuse.
+ */
 export function copyOut(module: WebQuantModule, ptr: WasmPointer, byteLength: number): ArrayBuffer {
-  return module.HEAPU8.buffer.slice(ptr, ptr + byteLength) as ArrayBuffer;
+  const out = new Uint8Array(byteLength);
+  out.set(module.HEAPU8.subarray(ptr, ptr + byteLength));
+  return out.buffer;
 }
 
 /**

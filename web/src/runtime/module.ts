@@ -176,6 +176,20 @@ export interface WebQuantModule {
   heapUsedBytes(): number;
   memoryBytes(): number;
   hasSimd(): boolean;
+  /** True in the pthreads build. */
+  hasThreads(): boolean;
+  /** Sets the thread count (the caller included); returns the count in effect. */
+  setNumThreads(n: number): number;
+  /** The thread count in effect (1 in the single-thread builds). */
+  numThreads(): number;
+  /** Emscripten's pthreads bookkeeping (pthreads build only): the pool's workers. */
+  PThread?: { unusedWorkers: PoolWorker[]; runningWorkers: PoolWorker[] };
+}
+
+/** A worker of the pthreads pool (a Web Worker, or a worker_threads Worker in Node). */
+export interface PoolWorker {
+  /** Node only: lets the process exit while the worker idles. */
+  unref?: () => void;
 }
 
 /** Options understood by the Emscripten module factory. */
@@ -184,6 +198,10 @@ export interface ModuleFactoryOptions {
   locateFile?: (path: string, prefix: string) => string;
   print?: (text: string) => void;
   printErr?: (text: string) => void;
+  /** pthreads build: the URL its workers import the glue from (the real, possibly hashed, URL). */
+  mainScriptUrlOrBlob?: string;
+  /** pthreads build: workers created at instantiation (threads beyond them cannot start). */
+  wqPoolSize?: number;
 }
 
 /** The default export of `webquant-simd.mjs` / `webquant.mjs`. */

@@ -1,0 +1,63 @@
+// A persistent thread pool for data-parallel loops (the linear layers split their output rows over
+// it; model code may split attention heads the same way).
+//
+// Conventions:
+//  * The calling thread always takes part: num_threads() == 1 means "run inline", and with T
+//    threads the pool owns T - 1 workers. Workers are created by set_num_threads and kept until the
+//    count is lowered (or the process exits); parallel_for never creates a thread.
+//  * parallel_for(n, fn) cuts [0, n) into at most num_threads() contiguous, nearly equal ranges and
+//    calls fn(begin, end) once per non-empty range; it returns when every call has returned. Which
+//    thread runs which range is unspecified (threads claim ranges as they arrive, so a worker the
+//    OS has not scheduled yet leaves its range to the others), so fn must write disjoint outputs
+//    per range; the ranges themselves depend only on n and num_threads().
+//  * A parallel_for issued from inside a task, or while another thread owns the pool, runs inline
+//    on its caller (same ranges are not guaranteed then: it is one call fn(0, n)). So callers that
+//    want results independent of the thread count must compute every output element the same way
+//    whatever the range (the GEMM drivers do: one output panel is always one kernel call).
+//  * Tasks must not allocate memory in the WebAssembly pthreads build: growing the shared memory
+//    from a worker leaves the JavaScript views of the heap stale. Allocate in the caller.
+//  * Builds without thread support (the single-thread WebAssembly modules) run everything inline:
+//    set_num_threads returns 1.
+#pragma once
+
+#include <cstddef>
+#include <type_traits>
+
+namespace webquant {
+
+// Upper bound of set_num_threads (a request above it is clamped).
+constexpr int kMaxThreads = 64;
+
+// True when this build can run more than one thread (native, or the -pthread wasm build).
+bool threads_supported();
+
+// Sets the number of threads parallel_for uses, the caller included; n < 1 counts as 1 and
+// n > kMaxThreads as kMaxThreads. Returns the number now in effect, which is smaller than asked
+// when the platform refuses to start more threads (e.g. a wasm build whose worker pool is smaller).
+// Call it from the thread that calls parallel_for, not from inside a task (it then returns the
+// current count unchanged).
+int set_num_threads(int n);
+
+// The number of threads parallel_for uses (>= 1). Default 1.
+int num_threads();
+
+// The range-callback form: fn(ctx, begin, end). No allocation per call.
+using RangeFn = void (*)(void* ctx, size_t begin, size_t end);
+void parallel_for_ranges(size_t n, RangeFn fn, void* ctx);
+
+// fn(begin, end) over a split of [0, n) (see the conventions above). n == 0 calls nothing.
+template <typename F>
+void parallel_for(size_t n, F&& fn) {
+  using Fn = std::remove_reference_t<F>;
+  parallel_for_ranges(
+      n, [](void* ctx, size_t b, size_t e) { (*static_cast<Fn*>(ctx))(b, e); },
+      const_cast<void*>(static_cast<const void*>(&fn)));
+}
+
+// The range part `index` of `parts` gets when [0, n) is cut as parallel_for cuts it:
+// [n * index / parts, n * (index + 1) / parts).
+inline size_t split_point(size_t n, size_t index, size_t parts) {
+  return static_cast<size_t>(static_cast<unsigned long long>(n) * index / parts);
+}
+
+}  // namespace webquant

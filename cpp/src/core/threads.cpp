@@ -1,0 +1,242 @@
+// The thread pool of webquant/threads.h. One job at a time: the caller publishes (fn, ctx, n,
+// parts) and bumps an epoch counter; then the caller and the workers CLAIM the parts from a shared
+// counter, so a worker that the OS has not scheduled yet (a loaded machine) never holds the job up:
+// the caller runs its parts too, and waits only for parts already being run. Workers spin on the
+// epoch for a short while after each job (decode calls the pool hundreds of times per token, and
+// waking a sleeping thread costs more than a small GEMM), then sleep on a condition variable.
+#include "webquant/threads.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#if defined(__EMSCRIPTEN__) && !defined(__EMSCRIPTEN_PTHREADS__)
+#define WQ_HAS_THREADS 0
+#else
+#define WQ_HAS_THREADS 1
+#endif
+
+#if WQ_HAS_THREADS
+#if defined(__EMSCRIPTEN__)
+#include <pthread.h>
+#else
+#include <system_error>
+#include <thread>
+#endif
+#endif
+
+namespace webquant {
+namespace {
+
+// Set on pool workers and on the caller while it runs its part: a nested parallel_for runs inline.
+thread_local bool t_in_pool = false;
+
+void run_inline(size_t n, RangeFn fn, void* ctx) {
+  if (n > 0) fn(ctx, 0, n);
+}
+
+#if WQ_HAS_THREADS
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// How long an idle worker polls for the next job before it sleeps.
+constexpr auto kSpinTime = std::chrono::microseconds(1000);
+
+class Pool {
+ public:
+  ~Pool() {
+    std::lock_guard<std::mutex> run(run_mu_);
+    stop_workers();
+  }
+
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+  int resize(int n) {
+    if (t_in_pool) return size();
+    std::lock_guard<std::mutex> run(run_mu_);
+    n = std::clamp(n, 1, kMaxThreads);
+    if (n == size()) return n;
+    if (n < size()) stop_workers();
+    while (size() < n) {
+      auto w = std::make_unique<Worker>();
+      w->pool = this;
+      w->index = workers_.size() + 1;
+      w->seen = epoch_.load(std::memory_order_relaxed);  // no job is running: run_mu_ is held
+      if (!w->start()) break;
+      workers_.push_back(std::move(w));
+    }
+    return size();
+  }
+
+  void run(size_t n, RangeFn fn, void* ctx) {
+    if (n == 0) return;
+    if (t_in_pool) return run_inline(n, fn, ctx);  // nested: the pool is busy with our caller
+    std::unique_lock<std::mutex> run(run_mu_, std::try_to_lock);
+    if (!run.owns_lock()) return run_inline(n, fn, ctx);  // another thread's job is running
+    const size_t parts = std::min<size_t>(n, workers_.size() + 1);
+    if (parts < 2) return run_inline(n, fn, ctx);
+    fn_ = fn;
+    ctx_ = ctx;
+    n_ = n;
+    parts_ = parts;
+    done_.store(0, std::memory_order_relaxed);
+    const uint64_t e = epoch_.load(std::memory_order_relaxed) + 1;
+    claim_.store(claim_word(e, parts, 0), std::memory_order_release);  // parts 0.. claimable
+    epoch_.store(e, std::memory_order_seq_cst);
+    wake_sleepers();
+    t_in_pool = true;
+    run_parts(e);
+    t_in_pool = false;
+    for (unsigned spins = 0; done_.load(std::memory_order_acquire) != parts; ++spins) {
+      cpu_relax();
+#if !defined(__EMSCRIPTEN__)
+      if ((spins & 1023) == 1023) std::this_thread::yield();
+#endif
+    }
+  }
+
+ private:
+  struct Worker {
+    Pool* pool = nullptr;
+    size_t index = 0;
+    uint64_t seen = 0;
+#if defined(__EMSCRIPTEN__)
+    pthread_t handle{};
+    static void* entry(void* self) {
+      static_cast<Worker*>(self)->pool->loop(static_cast<Worker*>(self));
+      return nullptr;
+    }
+    bool start() { return pthread_create(&handle, nullptr, &Worker::entry, this) == 0; }
+    void join() { pthread_join(handle, nullptr); }
+#else
+    std::thread thread;
+    bool start() {
+      try {
+        thread = std::thread([this] { pool->loop(this); });
+      } catch (const std::system_error&) {
+        return false;
+      }
+      return true;
+    }
+    void join() { thread.join(); }
+#endif
+  };
+
+  void wake_sleepers() {
+    // Dekker with the sleeper: it registers in sleepers_ and then re-reads epoch_ (both seq_cst),
+    // so either it sees the new epoch or we see it registered and notify under the mutex.
+    if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+      { std::lock_guard<std::mutex> lk(mu_); }
+      cv_.notify_all();
+    }
+  }
+
+  // Waits for an epoch other than w->seen (spinning first, then sleeping); returns it.
+  uint64_t wait_epoch(Worker* w) {
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + kSpinTime;
+    for (unsigned spins = 1;; ++spins) {
+      const uint64_t e = epoch_.load(std::memory_order_acquire);
+      if (e != w->seen) return e;
+      cpu_relax();
+      if ((spins & 255) == 0 && Clock::now() > deadline) break;
+    }
+    std::unique_lock<std::mutex> lk(mu_);
+    sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    cv_.wait(lk, [&] { return epoch_.load(std::memory_order_seq_cst) != w->seen; });
+    sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    return epoch_.load(std::memory_order_acquire);
+  }
+
+  // claim_ packs the job's epoch (low 48 bits of it), its part count and the next unclaimed part,
+  // so a thread decides from one atomic word whether there is work, without reading the job.
+  static uint64_t claim_word(uint64_t epoch, size_t parts, size_t next) {
+    return (epoch << 16) | (uint64_t(parts) << 8) | uint64_t(next);
+  }
+
+  // Claims and runs parts of the job of epoch e until none is left (or the job is gone: a late
+  // worker sees another epoch in claim_ and does nothing). The job's fields are read only after a
+  // successful claim: the caller cannot replace the job while a claimed part is unfinished.
+  void run_parts(uint64_t e) {
+    const uint64_t tag = (e << 16) >> 16;
+    for (;;) {
+      uint64_t c = claim_.load(std::memory_order_acquire);
+      size_t part;
+      do {
+        if ((c >> 16) != tag) return;
+        part = static_cast<size_t>(c & 0xff);
+        if (part >= ((c >> 8) & 0xff)) return;
+      } while (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel,
+                                             std::memory_order_acquire));
+      const size_t parts = parts_;
+      fn_(ctx_, split_point(n_, part, parts), split_point(n_, part + 1, parts));
+      done_.fetch_add(1, std::memory_order_acq_rel);
+    }
+  }
+
+  void loop(Worker* w) {
+    t_in_pool = true;
+    for (;;) {
+      w->seen = wait_epoch(w);
+      if (stop_.load(std::memory_order_acquire)) return;
+      run_parts(w->seen);
+    }
+  }
+
+  // Caller holds run_mu_.
+  void stop_workers() {
+    if (workers_.empty()) return;
+    stop_.store(true, std::memory_order_release);
+    epoch_.fetch_add(1, std::memory_order_seq_cst);
+    { std::lock_guard<std::mutex> lk(mu_); }
+    cv_.notify_all();
+    for (auto& w : workers_) w->join();
+    workers_.clear();
+    stop_.store(false, std::memory_order_relaxed);
+  }
+
+  std::mutex run_mu_;  // one job (or resize) at a time
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<uint64_t> epoch_{0};
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> claim_{0};  // claim_word(epoch, parts, next unclaimed part)
+  std::atomic<size_t> done_{0};     // parts finished
+  std::atomic<int> sleepers_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  // The current job: written by the caller before claim_ and the epoch bump; read by a thread only
+  // after it claimed a part of this epoch (the caller rewrites it only once every part is done).
+  RangeFn fn_ = nullptr;
+  void* ctx_ = nullptr;
+  size_t n_ = 0;
+  size_t parts_ = 0;
+};
+
+Pool& pool() {
+  static Pool p;
+  return p;
+}
+#endif  // WQ_HAS_THREADS
+
+}  // namespace
+
+bool threads_supported() { return WQ_HAS_THREADS != 0; }
+
+#if WQ_HAS_THREADS
+int set_num_threads(int n) { return pool().resize(n); }
+int num_threads() { return pool().size(); }
+void parallel_for_ranges(size_t n, RangeFn fn, void* ctx) { pool().run(n, fn, ctx); }
+#else
+int set_num_threads(int) { return 1; }
+int num_threads() { return 1; }
+void parallel_for_ranges(size_t n, RangeFn fn, void* ctx) { run_inline(n, fn, ctx); }
+#endif
+
+}  // namespace webquant

@@ -1,0 +1,275 @@
+// The thread pool (webquant/threads.h) and the threaded GEMM drivers:
+//  * parallel_for calls fn once per range of the documented split, covering [0, n) exactly once,
+//    for n below, at and above the thread count; nested and concurrent calls run inline;
+//  * the linear layers give bit-identical outputs for 1, 2, 3 and 4 threads on every scheme, for
+//    decode (m = 1, 2) and prefill shapes (m >= 3), with n % 4 != 0 and n smaller than 4 * threads;
+//  * the drivers with the scalar reference kernels match one direct call of the kernel.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "kernels/gemm/gemm.h"
+#include "kernels/gemm/gemm_parallel.h"
+#include "webquant/linear.h"
+#include "webquant/threads.h"
+
+using namespace webquant;
+
+namespace {
+
+// Restores one thread when a test case ends (the pool is process-wide).
+struct ThreadsGuard {
+  ~ThreadsGuard() { set_num_threads(1); }
+};
+
+std::vector<float> normal(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// The thread count set_num_threads(t) should give: t, but 1 in single-thread builds and at most
+// what the platform grants (the wasm test build has a pool of 8 workers).
+int expect_threads(int t) {
+  static const int cap = [] {
+    const int c = set_num_threads(kMaxThreads);
+    set_num_threads(1);
+    return c;
+  }();
+  return std::min(t, cap);
+}
+
+struct Range {
+  size_t begin, end;
+  bool operator<(const Range& o) const { return begin < o.begin; }
+};
+
+}  // namespace
+
+TEST_CASE("threads: set_num_threads clamps and reports the count in effect") {
+  ThreadsGuard guard;
+  CHECK(num_threads() == 1);
+  if (!threads_supported()) {  // single-thread wasm build: everything inline
+    CHECK(set_num_threads(4) == 1);
+    CHECK(num_threads() == 1);
+    return;
+  }
+  CHECK(expect_threads(kMaxThreads) >= 4);  // native: 64; the wasm test build: 9
+  CHECK(set_num_threads(3) == 3);
+  CHECK(num_threads() == 3);
+  CHECK(set_num_threads(0) == 1);
+  CHECK(set_num_threads(-5) == 1);
+  const int most = set_num_threads(kMaxThreads + 10);
+  CHECK(most == expect_threads(kMaxThreads));
+  CHECK(most <= kMaxThreads);
+  CHECK(num_threads() == most);
+  CHECK(set_num_threads(2) == 2);
+  CHECK(num_threads() == 2);
+}
+
+TEST_CASE("threads: parallel_for covers [0, n) once, in the documented ranges") {
+  ThreadsGuard guard;
+  for (int t : {1, 2, 3, 4, 7}) {
+    t = expect_threads(t);
+    REQUIRE(set_num_threads(t) == t);
+    for (size_t n : {size_t(0), size_t(1), size_t(2), size_t(3), size_t(5), size_t(7),
+                     size_t(64), size_t(1001)}) {
+      CAPTURE(t);
+      CAPTURE(n);
+      std::vector<std::atomic<int>> hits(n);
+      std::mutex mu;
+      std::vector<Range> ranges;
+      parallel_for(n, [&](size_t b, size_t e) {
+        {
+          std::lock_guard<std::mutex> lk(mu);
+          ranges.push_back({b, e});
+        }
+        for (size_t i = b; i < e; ++i) hits[i].fetch_add(1);
+      });
+      for (size_t i = 0; i < n; ++i) REQUIRE(hits[i].load() == 1);
+      const size_t parts = std::min<size_t>(n, size_t(t));
+      if (n == 0) {
+        CHECK(ranges.empty());
+        continue;
+      }
+      REQUIRE(ranges.size() == parts);
+      std::sort(ranges.begin(), ranges.end());
+      for (size_t p = 0; p < parts; ++p) {
+        CHECK(ranges[p].begin == split_point(n, p, parts));
+        CHECK(ranges[p].end == split_point(n, p + 1, parts));
+      }
+    }
+  }
+}
+
+TEST_CASE("threads: work really runs on more than one thread") {
+  ThreadsGuard guard;
+  if (!threads_supported()) return;  // nothing to observe: one thread
+  REQUIRE(set_num_threads(4) == 4);
+  std::mutex mu;
+  std::vector<std::thread::id> ids;
+  // Each range takes 50 ms, so the workers arrive and claim ranges while the caller runs its
+  // first one (whoever is not scheduled in time leaves its range to the others).
+  parallel_for(4, [&](size_t, size_t) {
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      ids.push_back(std::this_thread::get_id());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  });
+  CHECK(ids.size() == 4);
+  std::sort(ids.begin(), ids.end());
+  CHECK(std::unique(ids.begin(), ids.end()) - ids.begin() >= 2);
+}
+
+TEST_CASE("threads: nested and concurrent parallel_for run inline and stay correct") {
+  ThreadsGuard guard;
+  REQUIRE(set_num_threads(3) == expect_threads(3));
+  std::atomic<long> sum{0};
+  parallel_for(6, [&](size_t b, size_t e) {
+    for (size_t i = b; i < e; ++i) {
+      int inner_calls = 0;
+      parallel_for(10, [&](size_t ib, size_t ie) {  // nested: one inline call fn(0, 10)
+        ++inner_calls;
+        for (size_t j = ib; j < ie; ++j) sum.fetch_add(long(i * 10 + j));
+      });
+      CHECK(inner_calls == 1);
+      CHECK(set_num_threads(1) == expect_threads(3));  // inside a task: unchanged
+    }
+  });
+  CHECK(sum.load() == 59 * 60 / 2);
+
+  // Two outside threads share the pool: one gets it, the other runs inline; both finish.
+  if (!threads_supported()) return;  // no second outside thread in a single-thread build
+  std::atomic<long> total{0};
+  auto hammer = [&] {
+    for (int r = 0; r < 2000; ++r)
+      parallel_for(8, [&](size_t b, size_t e) { total.fetch_add(long(e - b)); });
+  };
+  std::thread a(hammer), b(hammer);
+  a.join();
+  b.join();
+  CHECK(total.load() == 2 * 2000 * 8);
+}
+
+TEST_CASE("threads: many short jobs after idle periods (workers sleep and wake)") {
+  ThreadsGuard guard;
+  REQUIRE(set_num_threads(2) == expect_threads(2));
+  long expect = 0;
+  std::atomic<long> got{0};
+  for (int r = 0; r < 3; ++r) {
+    for (int i = 0; i < 5000; ++i) {
+      parallel_for(2, [&](size_t b, size_t e) { got.fetch_add(long(b + e)); });
+      expect += expect_threads(2) == 2 ? 0 + 1 + 1 + 2 : 0 + 2;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // longer than the spin time
+  }
+  CHECK(got.load() == expect);
+  // Growing and shrinking between jobs.
+  for (int t : {4, 1, 3, 2}) {
+    REQUIRE(set_num_threads(t) == expect_threads(t));
+    std::atomic<int> count{0};
+    parallel_for(100, [&](size_t b, size_t e) { count.fetch_add(int(e - b)); });
+    CHECK(count.load() == 100);
+  }
+}
+
+TEST_CASE("threads: linear layers are bit-identical for 1..4 threads") {
+  ThreadsGuard guard;
+  const LinearQuantSpec specs[] = {
+      {LinearScheme::kF32, false, 0},    {LinearScheme::kW8A16, false, 0},
+      {LinearScheme::kW4A16, false, 32}, {LinearScheme::kW4A16, true, 64},
+      {LinearScheme::kW2A16, true, 32},  {LinearScheme::kW8A8, false, 0},
+      {LinearScheme::kW4A8, false, 32},  {LinearScheme::kW4A8, true, 32},
+  };
+  struct S {
+    int m, in, out;
+  };
+  // n % 4 != 0 (the f32 tail), n < 4 * threads (fewer panels than threads), decode and prefill.
+  const S shapes[] = {{1, 512, 401}, {2, 256, 43}, {3, 128, 130}, {7, 512, 67},
+                      {1, 1024, 9},  {16, 96, 50}, {5, 64, 1002}};
+  for (const auto& spec : specs) {
+    for (const auto& s : shapes) {
+      CAPTURE(linear_scheme_name(spec.scheme));
+      CAPTURE(spec.asymmetric);
+      CAPTURE(s.m);
+      CAPTURE(s.in);
+      CAPTURE(s.out);
+      const auto w = normal(size_t(s.out) * s.in, 11 + s.out);
+      const auto bias = normal(size_t(s.out), 12);
+      const auto x = normal(size_t(s.m) * s.in, 13 + s.m);
+      std::unique_ptr<LinearLayer> layer;
+      REQUIRE(make_linear_quantized(w.data(), s.out, s.in, bias.data(), spec, &layer, nullptr)
+                  .ok());
+      set_num_threads(1);
+      std::vector<float> y1(size_t(s.m) * s.out, -1.0f);
+      layer->forward(x.data(), s.m, y1.data());
+      for (int t : {2, 3, 4}) {
+        t = expect_threads(t);
+        REQUIRE(set_num_threads(t) == t);
+        std::vector<float> yt(y1.size(), -2.0f);
+        layer->forward(x.data(), s.m, yt.data());
+        CAPTURE(t);
+        for (size_t i = 0; i < y1.size(); ++i) {
+          if (std::memcmp(&y1[i], &yt[i], sizeof(float)) != 0) {
+            FAIL_CHECK("y[" << i / s.out << ", " << i % s.out << "]: 1 thread " << y1[i] << ", "
+                            << t << " threads " << yt[i]);
+            break;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("threads: drivers over the reference kernels equal one direct kernel call") {
+  ThreadsGuard guard;
+  using namespace webquant::kernels;
+  const size_t m = 3, n = 45, k = 256, group = 64;
+  const GroupGeometry geo = make_group_geometry(n, k, group);
+  std::mt19937_64 rng(5);
+  std::vector<uint8_t> codes(n * k), zeros(n * geo.groups);
+  for (auto& c : codes) c = uint8_t(rng() & 15);
+  for (auto& z : zeros) z = uint8_t(rng() & 15);
+  std::vector<uint8_t> packed(packed_qg_bytes(geo, 4));
+  pack_qg(geo, 4, codes.data(), zeros.data(), packed.data());
+  std::vector<float> scale(geo.params()), bias = normal(n, 6), x = normal(m * k, 7);
+  std::vector<uint8_t> zp(geo.params());
+  for (size_t j = 0; j < n; ++j)
+    for (size_t g = 0; g < geo.groups; ++g) {
+      scale[qg_param_index(geo, j, g)] = 0.01f + 0.001f * float(j + g);
+      zp[qg_param_index(geo, j, g)] = zeros[j * geo.groups + g];
+    }
+  std::vector<float> work(gemm_f32_workspace(m, geo));
+  std::vector<float> direct(m * n), threaded(m * n);
+  gemm_q4g_f32__ref(m, geo, x.data(), packed.data(), scale.data(), zp.data(), bias.data(),
+                    direct.data(), work.data());
+  std::vector<int8_t> xq(m * geo.kpad());
+  std::vector<float> xs(m);
+  std::vector<int32_t> sums(m * geo.groups);
+  quantize_rows_f32_s8__ref(m, k, group, geo.gp, x.data(), xq.data(), xs.data(), sums.data());
+  std::vector<float> direct8(m * n), threaded8(m * n);
+  gemm_q4g_s8__ref(m, geo, xq.data(), xs.data(), sums.data(), packed.data(), scale.data(),
+                   zp.data(), bias.data(), direct8.data());
+  for (int t : {1, 2, 4}) {
+    t = expect_threads(t);
+    CAPTURE(t);
+    REQUIRE(set_num_threads(t) == t);
+    parallel_gemm_qg_f32(&gemm_q4g_f32__ref, 4, m, geo, x.data(), packed.data(), scale.data(),
+                         zp.data(), bias.data(), threaded.data());
+    CHECK(std::memcmp(direct.data(), threaded.data(), direct.size() * sizeof(float)) == 0);
+    parallel_gemm_q4g_s8(&gemm_q4g_s8__ref, m, geo, xq.data(), xs.data(), sums.data(),
+                         packed.data(), scale.data(), zp.data(), bias.data(), threaded8.data());
+    CHECK(std::memcmp(direct8.data(), threaded8.data(), direct8.size() * sizeof(float)) == 0);
+  }
+}
