@@ -155,6 +155,43 @@ void CachedAttention::forward(const float* q, const float* k, const float* v, si
   }
 }
 
+void self_attention(const float* q, const float* k, const float* v, size_t n, int n_heads,
+                    int n_kv_heads, int head_dim, float scale, bool causal, const uint8_t* key_mask,
+                    std::vector<float>* scores, float* out) {
+  const size_t hd = static_cast<size_t>(head_dim);
+  const size_t KV = static_cast<size_t>(n_kv_heads) * hd, Q = static_cast<size_t>(n_heads) * hd;
+  const int group = n_heads / n_kv_heads;
+  scores->resize(n);
+  float* sc = scores->data();
+  for (size_t i = 0; i < n; ++i) {
+    const size_t last = causal ? i + 1 : n;
+    for (int h = 0; h < n_heads; ++h) {
+      const float* qh = q + i * Q + static_cast<size_t>(h) * hd;
+      const size_t koff = static_cast<size_t>(h / group) * hd;
+      float* o = out + i * Q + static_cast<size_t>(h) * hd;
+      std::fill(o, o + hd, 0.0f);
+      float mx = -INFINITY;
+      for (size_t j = 0; j < last; ++j) {
+        if (key_mask != nullptr && key_mask[j] == 0) continue;
+        sc[j] = dot_f32(qh, k + j * KV + koff, hd) * scale;
+        mx = std::max(mx, sc[j]);
+      }
+      if (mx == -INFINITY) continue;  // nothing to attend to
+      double sum = 0.0;
+      for (size_t j = 0; j < last; ++j) {
+        if (key_mask != nullptr && key_mask[j] == 0) continue;
+        sc[j] = std::exp(sc[j] - mx);
+        sum += sc[j];
+      }
+      const float inv = static_cast<float>(1.0 / sum);
+      for (size_t j = 0; j < last; ++j) {
+        if (key_mask != nullptr && key_mask[j] == 0) continue;
+        axpy_f32(sc[j] * inv, v + j * KV + koff, o, hd);
+      }
+    }
+  }
+}
+
 void add_inplace(float* y, const float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] += x[i];
 }

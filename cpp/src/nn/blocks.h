@@ -90,6 +90,14 @@ struct CachedAttention {
   int capacity_ = 0;
 };
 
+// Self-attention over n rows without a cache (encoders, bidirectional; or causal): query i attends
+// to every key j with key_mask[j] != 0 (key_mask = nullptr: every key), and with `causal` only to
+// j <= i. Layouts as CachedAttention (q [n, n_heads * head_dim], k / v [n, n_kv_heads * head_dim]);
+// a query that may attend to no key gets zeros. `scores` is scratch.
+void self_attention(const float* q, const float* k, const float* v, size_t n, int n_heads,
+                    int n_kv_heads, int head_dim, float scale, bool causal, const uint8_t* key_mask,
+                    std::vector<float>* scores, float* out);
+
 // y[i] += x[i] for n floats.
 void add_inplace(float* y, const float* x, size_t n);
 // Adds bias[j] to every row of y [rows, d].

@@ -1,0 +1,113 @@
+/**
+ * The options and results of loading and generating with a {@link CausalLM} (causal-lm.ts).
+ * @packageDocumentation
+ */
+import type { ModelFilesProgress } from '../hub/model-files.js';
+import type { CausalLM } from './causal-lm.js';
+
+/** Options of {@link CausalLM.fromPretrained}. */
+export interface FromPretrainedOptions {
+  /** Branch, tag or commit (default: the Hub env's revision, `main`). */
+  revision?: string;
+  /** Hub endpoint (default: the Hub env's endpoint); in Node also a local folder in Hub layout. */
+  endpoint?: string;
+  /** Download progress, per file and overall. */
+  progress?: (p: ModelFilesProgress) => void;
+  /** Aborts the download (rejects with `aborted`). */
+  signal?: AbortSignal;
+  /** KV-cache capacity in positions (default: the config's `max_position_embeddings`). */
+  maxContext?: number;
+}
+
+/** Options of {@link CausalLM.fromFiles}. */
+export interface FromFilesOptions {
+  /** KV-cache capacity in positions (default: the config's `max_position_embeddings`). */
+  maxContext?: number;
+  /** Name used in error messages (default: `'the model'`). */
+  name?: string;
+}
+
+/** The model's shape as the core parsed it from config.json. */
+export interface ModelConfigInfo {
+  modelType: string;
+  vocabSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  /** KV-cache capacity in positions. */
+  maxContext: number;
+  tieWordEmbeddings: boolean;
+  bosTokenId: number | undefined;
+  eosTokenIds: number[];
+}
+
+/** Options of {@link CausalLM.generate} and {@link CausalLM.stream}. */
+export interface GenerateOptions {
+  /** Tokens to generate at most (default: generation_config `max_new_tokens`, else 128). */
+  maxNewTokens?: number;
+  /**
+   * 0 = greedy (argmax). Default: generation_config's `temperature` when it says `do_sample`,
+   * else 0.
+   */
+  temperature?: number;
+  /** Keep only the k most likely tokens (0 = off, the default). */
+  topK?: number;
+  /** Nucleus sampling: keep the smallest set with this much probability (1 = off, the default). */
+  topP?: number;
+  /** > 1 discourages tokens already in the prompt or output (HF semantics; 1 = off). */
+  repetitionPenalty?: number;
+  /** PRNG seed, an integer in [0, 2^53) (default 0): the same seed gives the same tokens everywhere. */
+  seed?: number;
+  /** Stop after an end-of-sequence token (default true). */
+  stopOnEos?: boolean;
+  /** Ids that end generation (default: the config's and generation_config's `eos_token_id`). */
+  eosTokenIds?: number[];
+  /** Stop when the generated text contains one of these strings (it is kept in the text). */
+  stop?: string[];
+  /** For a string prompt: add BOS etc. as the tokenizer config says (default true). */
+  addSpecialTokens?: boolean;
+  /** Called for every generated token, in order. */
+  onToken?: (token: GeneratedToken) => void;
+  /** Stops generation; the call then rejects with a WebQuantError of code `aborted`. */
+  signal?: AbortSignal;
+}
+
+/** One generated token, as streamed. */
+export interface GeneratedToken {
+  /** Token id. */
+  id: number;
+  /** The text this token adds ('' for special tokens, or while a UTF-8 character is incomplete). */
+  text: string;
+  /** 0 for the first generated token. */
+  index: number;
+}
+
+/** Why generation ended. */
+export type FinishReason = 'eos' | 'length' | 'stop' | 'context';
+
+/** What {@link CausalLM.generate} returns. */
+export interface GenerationResult {
+  /** The generated text (the continuation, without the prompt). */
+  text: string;
+  /** The generated ids (an end-of-sequence token included, when one ended generation). */
+  tokens: number[];
+  /** The prompt ids that were fed to the model. */
+  promptTokens: number[];
+  finishReason: FinishReason;
+  /** Wall-clock timings. */
+  timings: GenerationTimings;
+}
+
+/** Timings of one generation. */
+export interface GenerationTimings {
+  /** Prompt processing (one batched forward) plus sampling the first token. */
+  prefillMs: number;
+  /** All single-token steps after the first token. */
+  decodeMs: number;
+  prefillTokensPerSecond: number;
+  /** Tokens per second of the single-token steps (NaN with fewer than two generated tokens). */
+  decodeTokensPerSecond: number;
+}
+
