@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Download, type Page } from 'playwright-core';
 import { HUB_DIR, ROOT, readOracle, startHubServer, type HubServer } from '../web/helpers/repo.js';
+import { makeTempHub, writeSyntheticRepo } from '../web/helpers/tiny-repos.js';
 
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const ORACLE = readOracle();
@@ -354,6 +355,40 @@ test('Model lab: download, quantize to int4, save it, greedy oracle in the fp32 
   assert.ok(named > 15, `only ${named} controls found`);
   assert.deepEqual(errors, []);
   await page.context().close();
+});
+
+test('Model lab: a GPT-2 repo from another mirror (?endpoint=&repo=) loads, quantizes and shows per-layer errors', { timeout: 300_000 }, async () => {
+  const hubDir = makeTempHub('webquant-e2e-lab-');
+  writeSyntheticRepo(hubDir, 'gpt2-tiny', { repoId: 'synthetic/gpt2' });
+  const mirror = await startHubServer({ root: hubDir });
+  try {
+    const { page, errors } = await open(`/lab.html?endpoint=${encodeURIComponent(mirror.url)}&repo=synthetic/gpt2`);
+    assert.equal(await page.inputValue('#repo'), 'synthetic/gpt2');
+    assert.equal(await page.inputValue('#hub-endpoint'), mirror.url);
+    await page.click('#load');
+    await page.waitForFunction(() => !(document.querySelector('#quantize') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+    await page.selectOption('#q-weights', 'int8');
+    await page.click('#quantize');
+    await page.waitForFunction(
+      () => !(document.querySelector('#weights-section') as HTMLElement).hidden && !(document.querySelector('#quantize') as HTMLButtonElement).disabled,
+      null,
+      { timeout: 120_000 },
+    );
+    // 2 blocks x (c_attn, attn.c_proj, c_fc, mlp.c_proj); the tied lm_head is excluded by default.
+    assert.match((await page.textContent('#quant-status')) ?? '', /Quantized 8 layers, excluded 1/);
+    const layers = await page.$$eval('#layer-select option', (os) => os.map((o) => (o as HTMLOptionElement).value));
+    assert.ok(layers.includes('transformer.h.0.attn.c_attn'), layers.join(', '));
+    // The per-layer error is computed on the page from the Conv1D weights, transposed to [out, in].
+    await page.selectOption('#layer-select', 'transformer.h.1.mlp.c_fc');
+    await page.waitForFunction(() => /c_fc \[256 × 64\]/.test(document.querySelector('#hist-title')?.textContent ?? ''), null, { timeout: 10_000 });
+    await screenshot(page, 'lab-gpt2');
+    // Only the Hub client's probes of optional files (generation_config.json, ...) may 404.
+    assert.deepEqual(errors.filter((e) => !/status of 404/.test(e)), []);
+    await page.context().close();
+  } finally {
+    await mirror.close();
+    await fs.rm(hubDir, { recursive: true, force: true });
+  }
 });
 
 test('Model lab: an unknown repo and an unsupported architecture give clear errors on the page', { timeout: 120_000 }, async () => {

@@ -962,6 +962,16 @@ async function main(): Promise<void> {
   await initCore();
   const saved = localStorage.getItem(ENDPOINT_KEY);
   if (saved && [...select('hub-endpoint').options].some((o) => o.value === saved)) select('hub-endpoint').value = saved;
+  // ?endpoint=URL (a Hub mirror) and ?repo=ID preselect the model to load.
+  const params = new URLSearchParams(location.search);
+  const given = params.get('endpoint');
+  if (given && /^https?:\/\//.test(given)) {
+    const url = given.replace(/\/+$/, '');
+    if (![...select('hub-endpoint').options].some((o) => o.value === url)) select('hub-endpoint').append(new Option(url, url));
+    select('hub-endpoint').value = url;
+  }
+  const repoParam = params.get('repo');
+  if (repoParam) input('repo').value = repoParam;
   select('hub-endpoint').addEventListener('change', () => {
     localStorage.setItem(ENDPOINT_KEY, select('hub-endpoint').value);
     // Models from another endpoint are other models: drop the loaded ones.
