@@ -45,3 +45,8 @@ export class WebQuantError extends Error {
     return new WebQuantError(CODE_BY_NUMBER[code] ?? 'invalid_argument', message);
   }
 }
+
+/** @internal Throws `aborted` (with the signal's reason as cause) when `signal` has fired. */
+export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new WebQuantError('aborted', `${what} was aborted`, { cause: signal.reason });
+}

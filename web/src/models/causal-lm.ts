@@ -15,7 +15,7 @@
  * ```
  * @packageDocumentation
  */
-import { WebQuantError } from '../errors.js';
+import { throwIfAborted, WebQuantError } from '../errors.js';
 import { downloadFile } from '../hub/download.js';
 import { downloadModelFiles, type ModelFiles, type ModelFilesProgress } from '../hub/model-files.js';
 import { allocOrThrow, checkStatus, copyIn } from '../runtime/heap.js';
@@ -69,10 +69,6 @@ function checkPromptIds(ids: readonly number[], vocab: number, what: string): nu
     if (!isInt(id) || id < 0 || id >= vocab) invalid(`${what}[${i}] = ${String(id)} is not a token id in [0, ${vocab})`);
   });
   return out;
-}
-
-function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
-  if (signal?.aborted) throw new WebQuantError('aborted', `${what} was aborted`, { cause: signal.reason });
 }
 
 /** A generation in progress: the state a stream walks through. */

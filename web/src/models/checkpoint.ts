@@ -19,10 +19,10 @@
  * ```
  * @packageDocumentation
  */
-import { WebQuantError } from '../errors.js';
+import { throwIfAborted, WebQuantError } from '../errors.js';
 import { downloadFile, fileExists, probeFile } from '../hub/download.js';
 import { shardsOfIndex, type ModelFiles } from '../hub/model-files.js';
-import { allocOrThrow } from '../runtime/heap.js';
+import { allocOrThrow, checkStatus } from '../runtime/heap.js';
 import { type Backend, getBackend, init } from '../runtime/loader.js';
 import type { WasmStatus } from '../runtime/module.js';
 import { AutoModelForCausalLM } from './auto.js';
@@ -76,16 +76,9 @@ interface CheckpointModule extends ModelModule {
   StreamingQuantizer?: new () => StreamingQuantizer;
 }
 
-function fail(code: ConstructorParameters<typeof WebQuantError>[0], message: string, cause?: unknown): never {
+/** @internal Throws a WebQuantError of `code` (with an optional cause). */
+export function fail(code: ConstructorParameters<typeof WebQuantError>[0], message: string, cause?: unknown): never {
   throw new WebQuantError(code, message, cause === undefined ? undefined : { cause });
-}
-
-function checkStatus(s: WasmStatus): void {
-  if (s.code !== 0) throw WebQuantError.fromStatus(s.code, s.message);
-}
-
-function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
-  if (signal?.aborted) fail('aborted', `${what} was aborted`, signal.reason);
 }
 
 function checkModule(module: ModelModule): CheckpointModule {

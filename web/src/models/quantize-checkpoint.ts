@@ -22,13 +22,13 @@
  * ```
  * @packageDocumentation
  */
-import { WebQuantError } from '../errors.js';
+import { throwIfAborted, WebQuantError } from '../errors.js';
 import { downloadFile, fileExists, probeFile } from '../hub/download.js';
 import { shardsOfIndex, type WeightFile } from '../hub/model-files.js';
-import { allocOrThrow } from '../runtime/heap.js';
+import { allocOrThrow, checkStatus } from '../runtime/heap.js';
 import { type Backend, getBackend, init } from '../runtime/loader.js';
 import type { WasmStatus, WebQuantModule } from '../runtime/module.js';
-import { type SavedFile, writeFolder } from './checkpoint.js';
+import { fail, type SavedFile, writeFolder } from './checkpoint.js';
 import { SUPPORTED_MODEL_TYPES } from './causal-lm.js';
 import { buildQuantRequest, type QuantizeModelOptions } from './quant-options.js';
 
@@ -154,18 +154,6 @@ interface CheckpointDequantizerHandle {
 interface QuantizeCheckpointModule extends WebQuantModule {
   CheckpointQuantizer?: new () => CheckpointQuantizerHandle;
   CheckpointDequantizer?: new () => CheckpointDequantizerHandle;
-}
-
-function fail(code: ConstructorParameters<typeof WebQuantError>[0], message: string, cause?: unknown): never {
-  throw new WebQuantError(code, message, cause === undefined ? undefined : { cause });
-}
-
-function checkStatus(s: WasmStatus): void {
-  if (s.code !== 0) throw WebQuantError.fromStatus(s.code, s.message);
-}
-
-function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
-  if (signal?.aborted) fail('aborted', `${what} was aborted`, signal.reason);
 }
 
 async function moduleOrInit(): Promise<QuantizeCheckpointModule> {
