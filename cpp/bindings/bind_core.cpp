@@ -176,25 +176,34 @@ class QuantizedTensorHandle {
   JsStatus quantizeWithParams(uintptr_t data, size_t numel, val shape, int bits, bool is_signed,
                               int mode, int granularity, int axis, int group_size, bool pad,
                               uintptr_t scales, uintptr_t zero_points, size_t n_params) {
-    std::vector<int64_t> dims;
-    QuantScheme scheme;
-    Status s = given_params_scheme(numel, shape, bits, is_signed, mode, granularity, axis,
-                                   group_size, pad, &dims, &scheme);
-    if (!s.ok()) return to_js(s);
-    const float* sp = reinterpret_cast<const float*>(scales);
-    const int32_t* zp = reinterpret_cast<const int32_t*>(zero_points);
-    QuantizedTensor q;
-    s = quantize_with_params(reinterpret_cast<const float*>(data), dims, scheme,
-                             std::vector<float>(sp, sp + n_params),
-                             std::vector<int32_t>(zp, zp + n_params), &q);
-    if (s.ok()) q_ = std::move(q);
-    return to_js(s);
+    return with_given_params(numel, shape, bits, is_signed, mode, granularity, axis, group_size, pad,
+                             scales, zero_points, n_params,
+                             [&](const std::vector<int64_t>& dims, const QuantScheme& scheme,
+                                 std::vector<float> sc, std::vector<int32_t> zp, QuantizedTensor* q) {
+                               return quantize_with_params(reinterpret_cast<const float*>(data), dims,
+                                                           scheme, std::move(sc), std::move(zp), q);
+                             });
   }
 
   // Adopts numel int32 codes with given parameters (the course's linear_dequantization input).
   JsStatus fromCodes(uintptr_t codes, size_t numel, val shape, int bits, bool is_signed, int mode,
                      int granularity, int axis, int group_size, bool pad, uintptr_t scales,
                      uintptr_t zero_points, size_t n_params) {
+    return with_given_params(numel, shape, bits, is_signed, mode, granularity, axis, group_size, pad,
+                             scales, zero_points, n_params,
+                             [&](const std::vector<int64_t>& dims, const QuantScheme& scheme,
+                                 std::vector<float> sc, std::vector<int32_t> zp, QuantizedTensor* q) {
+                               return quantized_from_codes(reinterpret_cast<const int32_t*>(codes), dims,
+                                                           scheme, std::move(sc), std::move(zp), q);
+                             });
+  }
+
+  // The scheme of given parameters, the parameters copied out of the heap, and `build` run with
+  // them; the handle keeps the result on success.
+  template <typename Build>
+  JsStatus with_given_params(size_t numel, val shape, int bits, bool is_signed, int mode,
+                             int granularity, int axis, int group_size, bool pad, uintptr_t scales,
+                             uintptr_t zero_points, size_t n_params, Build build) {
     std::vector<int64_t> dims;
     QuantScheme scheme;
     Status s = given_params_scheme(numel, shape, bits, is_signed, mode, granularity, axis,
@@ -203,9 +212,8 @@ class QuantizedTensorHandle {
     const float* sp = reinterpret_cast<const float*>(scales);
     const int32_t* zp = reinterpret_cast<const int32_t*>(zero_points);
     QuantizedTensor q;
-    s = quantized_from_codes(reinterpret_cast<const int32_t*>(codes), dims, scheme,
-                             std::vector<float>(sp, sp + n_params),
-                             std::vector<int32_t>(zp, zp + n_params), &q);
+    s = build(dims, scheme, std::vector<float>(sp, sp + n_params),
+              std::vector<int32_t>(zp, zp + n_params), &q);
     if (s.ok()) q_ = std::move(q);
     return to_js(s);
   }
