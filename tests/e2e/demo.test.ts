@@ -211,6 +211,21 @@ test('Playground: 1/3 as the course prints it, quantization, packing, named cont
   await page.context().close();
 });
 
+test('Playground: quantization-aware training beats post-training quantization at 2 bits', { timeout: 300_000 }, async () => {
+  const { page, errors } = await open('/');
+  await page.selectOption('#qat-bits', '2');
+  await page.click('#qat-run');
+  await page.waitForFunction(() => document.querySelector<HTMLElement>('#qat-results')?.dataset.qat !== undefined, null, { timeout: 240_000 });
+  const r = await page.evaluate(() => ({ ...document.querySelector<HTMLElement>('#qat-results')!.dataset }));
+  // The same seeds as tests/web/qat.test.ts (Node: PTQ 45.3 %, QAT 98.0 %).
+  assert.ok(Number(r.ptq) <= 0.5, `2-bit PTQ ${r.ptq}`);
+  assert.ok(Number(r.qat) >= 0.97, `2-bit QAT ${r.qat}`);
+  assert.equal(await page.isVisible('#qat-regions canvas#qat-qat'), true);
+  await page.locator('section:has(#qat-h)').screenshot({ path: path.join(ARTIFACTS, 'demo-playground-qat.png') });
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
 test('Notebook: a plain module script imports the package by URL and runs the course workflow', { timeout: 120_000 }, async () => {
   const { page, errors } = await open('/notebook.html');
   const script = await page.$eval('script#cell', (s) => ({ type: s.getAttribute('type'), text: s.textContent ?? '' }));
