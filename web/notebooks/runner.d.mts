@@ -49,9 +49,15 @@ export interface Session {
   run(source: string): Promise<CellResult>;
 }
 
+/** Parses a notebook file (header, Markdown, `js` cells, `expected` blocks); throws an Error naming the file and line. */
 export function parseNotebook(text: string, name?: string): Notebook;
+/** Rewrites a cell so its top-level declarations are returned to the session (see runner.mjs). */
 export function compileCell(source: string): { body: string; names: string[] };
+/** A session whose cells see `webquant` (the package namespace), `display` and `globals`. */
 export function createSession(webquant: unknown, globals?: Record<string, unknown>): Session;
+/** One output as the text the expected blocks hold. */
 export function outputToText(output: Output): string;
+/** A cell's outputs as one text, normalized. */
 export function outputText(outputs: Output[]): string;
+/** Trailing spaces on each line and blank lines at both ends removed. */
 export function normalize(text: string): string;
