@@ -50,6 +50,7 @@ for (const file of FILES) {
       assert.equal(error, undefined, `${file}:${cell.line} threw: ${String((error as Error)?.stack ?? error)}`);
       assert.equal(runner.outputText(outputs), runner.normalize(cell.expected ?? ''), `${file}:${cell.line}: output differs`);
     }
+    session.close();
   });
 }
 

@@ -47,6 +47,8 @@ export interface CellResult {
 export interface Session {
   scope: Record<string, unknown>;
   run(source: string): Promise<CellResult>;
+  /** Disposes every top-level value of the scope that has a `dispose()` method (tensors, layers, models). */
+  close(): void;
 }
 
 /** Parses a notebook file (header, Markdown, `js` cells, `expected` blocks); throws an Error naming the file and line. */

@@ -285,7 +285,8 @@ export function normalize(text) {
 
 /**
  * A notebook session: one shared scope holding `webquant` (the package namespace), `display`
- * and every top-level name the cells declare. `run(source)` runs one cell.
+ * and every top-level name the cells declare. `run(source)` runs one cell; `close()` disposes every
+ * top-level value that has a `dispose()` method (call it when the notebook is closed or run afresh).
  */
 export function createSession(webquant, globals = {}) {
   const scope = Object.create(null);
@@ -306,6 +307,16 @@ export function createSession(webquant, globals = {}) {
         return { outputs, error: undefined };
       } catch (error) {
         return { outputs, error };
+      }
+    },
+    close() {
+      // What the lesson code left in WebAssembly memory (tensors, layers, models), as a Python
+      // kernel's shutdown frees them; a value shared by two names is disposed once.
+      const seen = new Set();
+      for (const v of Object.values(scope)) {
+        if (v === null || typeof v !== 'object' || seen.has(v) || typeof v.dispose !== 'function') continue;
+        seen.add(v);
+        v.dispose();
       }
     },
   };

@@ -79,6 +79,7 @@ async function runFrom(from: number): Promise<void> {
 }
 
 function show(nb: Notebook): void {
+  session?.close();
   session = undefined;
   views = [];
   $('nb-title').textContent = nb.title;
@@ -176,6 +177,7 @@ async function main(): Promise<void> {
     void runFrom(0);
   });
   $('run-all').addEventListener('click', () => {
+    session?.close();
     session = undefined;
     void runFrom(0);
   });
