@@ -7,6 +7,7 @@
 import type { ChartDataset } from 'chart.js';
 import { $, Chart, fmt, fmtBytes, h, initCore, showError, table } from './common.js';
 import { compareLogits, histogram, minMax, type Agreement } from './compare.js';
+import { methodLabel, methodOptions, mountMethodControls } from './lab-method.js';
 import { indexSafetensors, readFloat32, type TensorEntry } from './safetensors.js';
 import {
   createModelWorker,
@@ -313,7 +314,7 @@ function readQuantOptions(): QuantizeModelOptions {
     if (!Number.isInteger(g) || g < 1) throw new Error('The group size must be a positive integer.');
     options.groupSize = g;
   }
-  return options;
+  return { ...options, ...methodOptions() };
 }
 
 /** "int4 g32 sym (W4A16)" */
@@ -322,7 +323,7 @@ function describeOptions(o: QuantizeModelOptions): string {
   const w = o.weights.replace('int', '');
   const grouped = (o.granularity ?? (o.groupSize !== undefined || o.weights !== 'int8' ? 'per-group' : 'per-channel')) === 'per-group';
   const g = grouped ? `g${o.groupSize ?? 32}` : 'per-channel';
-  return `${o.weights} ${g} ${o.mode === 'asymmetric' ? 'asym' : 'sym'} (W${w}A${a})`;
+  return `${o.weights} ${g} ${o.mode === 'asymmetric' ? 'asym' : 'sym'} (W${w}A${a})${methodLabel(o)}`;
 }
 
 /** The `quantize()` options that reproduce what the core did to one layer (from the report's data). */
@@ -983,6 +984,7 @@ async function main(): Promise<void> {
     void load();
   });
   $('cancel-load').addEventListener('click', () => loadAbort?.abort());
+  mountMethodControls($('quant-form'), $('quantize'));
   $('quant-form').addEventListener('submit', (e) => {
     e.preventDefault();
     void runQuantize();
