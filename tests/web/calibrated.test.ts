@@ -90,6 +90,17 @@ describe('GPTQ and AWQ on stories260K', () => {
     assert.match(gptq.notes[0]!, /^gptq on 2048 calibration tokens/);
     assert.match(awq.notes[0]!, /^awq on 2048 calibration tokens, alpha 0\.\d\d/);
     assert.ok(gptq.kl < rtn.kl && awq.kl < rtn.kl, 'calibrated methods beat RTN');
+    // Measured (SIMD build, 1,028 positions): RTN KL 0.1577, top-1 79.57 %, ppl 4.1803; GPTQ 0.1291,
+    // 80.35 %, 4.0730; AWQ 0.1370, 83.66 %, 4.0184; fp32 ppl 3.5852. Calibrated on wikitext (out of
+    // domain for this TinyStories model), GPTQ closes 18 % and AWQ 27 % of RTN's perplexity gap.
+    const near = (x: number, want: number, rel: number, what: string) => assert.ok(Math.abs(x - want) <= rel * want, `${what}: ${x} vs ${want}`);
+    near(rtn.kl, 0.1577, 0.03, 'rtn KL');
+    near(gptq.kl, 0.1291, 0.03, 'gptq KL');
+    near(awq.kl, 0.137, 0.03, 'awq KL');
+    near(gptq.ppl, 4.073, 0.01, 'gptq ppl');
+    near(awq.ppl, 4.0184, 0.01, 'awq ppl');
+    near(fp.perplexity, 3.5852, 0.001, 'fp32 ppl');
+    assert.ok(gptq.top1 > 0.79 && awq.top1 > 0.82, `top-1 ${gptq.top1} ${awq.top1}`);
   });
 
   test('progress, and a saved GPTQ / AWQ model keeps the method and reloads bit for bit', async () => {
