@@ -99,36 +99,33 @@ using namespace calib_detail;
 namespace {
 
 // U upper with H^-1 = U^T U, from the dampened H (n x n). False when H is not positive definite.
-bool upper_cholesky_of_inverse(std::vector<double> h, int n, std::vector<float>* u) {
+// With J the exchange matrix and J H J = L' L'^T, H^-1 = J L'^-T L'^-1 J = U^T U for the upper
+// triangular U = J L'^-1 J (the Cholesky factor is unique): one Cholesky and one triangular
+// inverse, instead of inverting H and factoring again.
+bool upper_cholesky_of_inverse(const std::vector<double>& h, int n, std::vector<float>* u) {
   const size_t N = static_cast<size_t>(n);
-  if (!cholesky_lower(&h, n)) return false;  // h = L
-  // Linv = L^-1 (lower), by forward substitution column by column.
-  std::vector<double> li(N * N, 0.0);
-  for (size_t j = 0; j < N; ++j) {
-    li[j * N + j] = 1.0 / h[j * N + j];
-    for (size_t i = j + 1; i < N; ++i) {
-      double v = 0.0;
-      for (size_t k = j; k < i; ++k) v -= h[i * N + k] * li[k * N + j];
-      li[i * N + j] = v / h[i * N + i];
-    }
-  }
-  // Hinv = Linv^T Linv (symmetric): Hinv[i][j] = sum_{k >= max(i,j)} Linv[k][i] Linv[k][j].
-  std::vector<double> hinv(N * N, 0.0);
-  for (size_t k = 0; k < N; ++k) {
-    const double* row = li.data() + k * N;
-    for (size_t i = 0; i <= k; ++i) {
-      const double a = row[i];
-      if (a == 0.0) continue;
-      double* out = hinv.data() + i * N;
-      for (size_t j = i; j <= k; ++j) out[j] += a * row[j];
-    }
-  }
+  std::vector<double> r(N * N);
   for (size_t i = 0; i < N; ++i)
-    for (size_t j = 0; j < i; ++j) hinv[i * N + j] = hinv[j * N + i];
-  if (!cholesky_lower(&hinv, n)) return false;
+    for (size_t j = 0; j < N; ++j) r[i * N + j] = h[(N - 1 - i) * N + (N - 1 - j)];
+  if (!cholesky_lower(&r, n)) return false;  // r = L'
+  // Linv = L'^-1, row by row: Linv[i, :] = (e_i - sum_{k<i} L'[i,k] Linv[k, :]) / L'[i,i].
+  std::vector<double> li(N * N, 0.0);
+  for (size_t i = 0; i < N; ++i) {
+    double* row = li.data() + i * N;
+    const double* l = r.data() + i * N;
+    for (size_t k = 0; k < i; ++k) {
+      const double a = l[k];
+      if (a == 0.0) continue;
+      const double* rk = li.data() + k * N;
+      for (size_t j = 0; j <= k; ++j) row[j] -= a * rk[j];
+    }
+    row[i] = 1.0;
+    const double inv = 1.0 / l[i];
+    for (size_t j = 0; j <= i; ++j) row[j] *= inv;
+  }
   u->assign(N * N, 0.0f);
   for (size_t i = 0; i < N; ++i)
-    for (size_t j = i; j < N; ++j) (*u)[i * N + j] = static_cast<float>(hinv[j * N + i]);
+    for (size_t j = i; j < N; ++j) (*u)[i * N + j] = static_cast<float>(li[(N - 1 - i) * N + (N - 1 - j)]);
   return true;
 }
 
@@ -195,7 +192,7 @@ Status gptq_quantize_linear(const float* w, int out_features, int in_features, c
   mean_diag /= static_cast<double>(C);
   for (size_t i = 0; i < C; ++i) H[i * C + i] += opt.dampening * mean_diag;
   std::vector<float> U;
-  if (!upper_cholesky_of_inverse(std::move(H), in_features, &U))
+  if (!upper_cholesky_of_inverse(H, in_features, &U))
     return invalid("GPTQ: the dampened Hessian is not positive definite (raise dampening, now " +
                    std::to_string(opt.dampening) + ")");
 
