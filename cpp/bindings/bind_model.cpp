@@ -22,6 +22,7 @@
 #include "js_quant.h"
 #include "js_status.h"
 #include "model_handle.h"
+#include "webquant/calibration.h"
 #include "webquant/causal_lm.h"
 #include "webquant/model_checkpoint.h"
 #include "webquant/safetensors.h"
@@ -158,8 +159,15 @@ val ModelHandle::quantize(val options) {
   ModelQuantOptions mq;
   Status s = quant_options_from_js(options, &mq);
   if (!s.ok()) return fail(s);
+  CalibrationOptions calib;
+  s = calibration_from_js(options, &mq, &calib);
+  if (!s.ok()) return fail(s);
   std::vector<LayerQuantReport> report;
-  s = model_->quantize(mq, &report);
+  const emscripten::val progress = options["progress"];
+  s = quantize_calibrated(model_.get(), mq, calib, &report,
+                          progress.isUndefined() ? CalibrationProgress() : [&progress](int done, int total, const std::string& label) {
+                            return !progress(done, total, label).isFalse();
+                          });
   out.set("code", static_cast<int>(s.code));
   out.set("message", s.message);
   out.set("layers", quant_report_js(report));

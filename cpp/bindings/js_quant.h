@@ -3,6 +3,10 @@
 //   spec:    {scheme: 0..5 (LinearScheme: f32, w8a16, w4a16, w2a16, w8a8, w4a8), asymmetric, groupSize}
 //   options: {default: spec, exclude?: string[] (absent = the C++ default: the output heads
 //             lm_head / embed_out), overrides?: [{pattern, ...spec}]}
+//   calibrated (ModelHandle::quantize only): options.method: 0..3 (QuantMethod: rtn, hqq, gptq,
+//            awq; absent = rtn), options.calibration: {tokens: heap pointer to int32 ids, count,
+//            sequenceLength, actOrder, blockSize, dampening, grid} (gptq / awq only),
+//            options.progress: (done, total, label) => boolean | void (false stops: kAborted)
 //   report:  [{name, outFeatures, inFeatures, quantized, scheme, bytesBefore, bytesAfter, note,
 //              schemeId, bits, asymmetric, groupSize, fallback, tied}] (the decision as data)
 #pragma once
@@ -13,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "webquant/calibration.h"
 #include "webquant/module.h"
 #include "webquant/status.h"
 
@@ -68,6 +73,45 @@ inline Status quant_options_from_js(const emscripten::val& js, ModelQuantOptions
   return Status::Ok();
 }
 
+inline Status calibration_from_js(const emscripten::val& js, ModelQuantOptions* q, CalibrationOptions* c) {
+  const emscripten::val method = js["method"];
+  if (!method.isUndefined()) {
+    const double m = method.isNumber() ? method.as<double>() : -1;
+    if (!(m >= 0 && m <= 3 && m == std::floor(m))) return invalid_js("options.method must be 0..3 (rtn, hqq, gptq, awq)");
+    q->method = static_cast<QuantMethod>(static_cast<int>(m));
+    if (q->method == QuantMethod::kHqq) return Status::Error(StatusCode::kUnsupported, "method hqq is not available in this build");
+  }
+  const emscripten::val cal = js["calibration"];
+  const bool calibrated = q->method == QuantMethod::kGptq || q->method == QuantMethod::kAwq;
+  if (cal.isUndefined()) {
+    return calibrated ? invalid_js(std::string("method ") + quant_method_name(q->method) + " needs options.calibration") : Status::Ok();
+  }
+  if (!calibrated) return invalid_js("options.calibration applies to methods gptq and awq only");
+  auto num = [&cal](const char* key, double lo, double hi, double* out) -> Status {
+    const emscripten::val v = cal[key];
+    if (v.isUndefined()) return Status::Ok();
+    const double d = v.isNumber() ? v.as<double>() : NAN;
+    if (!(d >= lo && d <= hi)) return invalid_js(std::string("options.calibration.") + key + " is out of range");
+    *out = d;
+    return Status::Ok();
+  };
+  double ptr = 0, count = 0, seq = c->sequence_length, block = c->gptq.block_size, grid = c->awq.grid;
+  WQ_RETURN_IF_ERROR(num("tokens", 0, 4294967295.0, &ptr));
+  WQ_RETURN_IF_ERROR(num("count", 0, 1 << 28, &count));
+  WQ_RETURN_IF_ERROR(num("sequenceLength", 1, 1 << 24, &seq));
+  WQ_RETURN_IF_ERROR(num("blockSize", 1, 1 << 24, &block));
+  WQ_RETURN_IF_ERROR(num("dampening", 0, 1e6, &c->gptq.dampening));
+  WQ_RETURN_IF_ERROR(num("grid", 1, 1000, &grid));
+  const int32_t* ids = reinterpret_cast<const int32_t*>(static_cast<uintptr_t>(ptr));
+  if (count > 0 && ids == nullptr) return invalid_js("options.calibration.tokens must point to the ids");
+  c->tokens.assign(ids, ids + static_cast<size_t>(count));
+  c->sequence_length = static_cast<int>(seq);
+  c->gptq.block_size = static_cast<int>(block);
+  c->gptq.act_order = cal["actOrder"].isTrue();
+  c->awq.grid = static_cast<int>(grid);
+  return Status::Ok();
+}
+
 inline emscripten::val quant_report_js(const std::vector<LayerQuantReport>& report) {
   emscripten::val layers = emscripten::val::array();
   for (size_t i = 0; i < report.size(); ++i) {
@@ -87,6 +131,7 @@ inline emscripten::val quant_report_js(const std::vector<LayerQuantReport>& repo
     l.set("groupSize", r.group_size);
     l.set("fallback", r.fallback);
     l.set("tied", r.tied);
+    l.set("method", std::string(quant_method_name(r.method)));
     layers.set(i, l);
   }
   return layers;

@@ -50,6 +50,9 @@ struct LinearQuantizedData {
   // Why a per-group request became per channel, e.g. "172 % 32 != 0" (shown by describe()); ""
   // otherwise. Only kept for layers with group_size == in_features.
   std::string fallback;
+  // AWQ: [in] per-input-channel scales s > 0 the layer divides its input by (y = (x / s) W'^T + b,
+  // W' = the dequantized codes above, i.e. the quantized W diag(s)); empty for plain layers.
+  std::vector<float> input_scales;
 };
 
 class LinearLayer {

@@ -19,6 +19,8 @@
 //   <linear>.zero_points               I8               [R, g]             8-bit asymmetric only
 //   <linear>.zero_points               U8               [R, g]             4/2-bit asymmetric only
 //   <linear>.bias                      F32              [R]                when the config has biases
+//   <linear>.input_scales              F32              [C]                AWQ layers ("input_scales":
+//                                                                          true): y = (x / s) W^T + b
 // Float tensors are written in the narrowest of BF16, F16, F32 that holds every value exactly, so
 // a bf16 checkpoint stays bf16 and stories260K's fp32 stays fp32 (the loaded floats are the same
 // bits either way). A tied output head that is not quantized has no tensor (it reads the
@@ -53,7 +55,9 @@
 //               "out_features": R, "in_features": C, "bias": true | false,   // layers only
 //               "fallback": "172 % 32 != 0",            // per-group asked, per-channel used
 //               "tied": true,                           // f32 head reading the embedding
-//               "transposed": true}                     // HF Conv1D module (stored [in, out])
+//               "transposed": true,                     // HF Conv1D module (stored [in, out])
+//               "method": "gptq" | "awq" | "hqq",       // how the codes were chosen (absent: rtn)
+//               "input_scales": true}                   // AWQ: <linear>.input_scales is stored
 //   (shape fields are omitted in "default"; f32 entries carry only scheme, shape, bias, tied).
 // __metadata__ also holds "format": "webquant".
 // Checkpoints of any architecture written by quantizeCheckpoint (webquant/checkpoint_quant.h) use
@@ -110,6 +114,8 @@ struct CheckpointLayer {
   bool tied = false;         // f32 head without a tensor (shares the embedding)
   bool transposed = false;   // HF Conv1D module: float weight stored [in, out]
   std::string fallback;      // "172 % 32 != 0" when per-group fell back to per-channel
+  QuantMethod method = QuantMethod::kRtn;  // "method" ("rtn" when absent)
+  bool input_scales = false;  // AWQ: <linear>.input_scales F32 [C] (the layer divides x by it)
 };
 
 // The quantization_config JSON (compact) describing the model's current layers.

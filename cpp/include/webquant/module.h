@@ -121,8 +121,15 @@ class PartsSource final : public WeightSource {
 // ---------------------------------------------------------------------------------------------
 // Quantization by layer name (the one place that decides how each linear layer is quantized).
 
+// How weights are rounded onto their grid: round-to-nearest, or a calibrated method
+// (calibration.h: GPTQ, AWQ) that needs the model run over calibration text.
+enum class QuantMethod : int { kRtn = 0, kHqq = 1, kGptq = 2, kAwq = 3 };
+const char* quant_method_name(QuantMethod m);  // "rtn", "hqq", "gptq", "awq"
+
 struct ModelQuantOptions {
   LinearQuantSpec default_spec;
+  // kGptq / kAwq go through quantize_calibrated (calibration.h); Weights::quantize rejects them.
+  QuantMethod method = QuantMethod::kRtn;
   // Name patterns: an exact module name or a glob where '*' matches any run of characters
   // ("*.mlp.down_proj", "model.layers.0.*"). Excluded layers are left untouched. The default
   // excludes the output head by its HF name in every architecture webquant runs.
@@ -157,6 +164,7 @@ struct LayerQuantReport {
   int group_size = 0;      // == in_features for per channel; 0 for f32
   std::string fallback;    // "172 % 32 != 0" when a per-group request fell back to per channel
   bool tied = false;       // an f32 head reading the embedding (no layer of its own)
+  QuantMethod method = QuantMethod::kRtn;  // how a layer quantized by this call was rounded
 };
 
 // Fills the "after" fields of `r` (scheme, scheme fields, bytes_after, quantized, tied) from the
@@ -189,6 +197,14 @@ struct FloatParamView {
   ParamKind kind = ParamKind::kOther;
 };
 
+// Sees the input of every linear forward while installed on a Weights (calibration.h).
+class LinearInputObserver {
+ public:
+  virtual ~LinearInputObserver() = default;
+  // x: [m, in_features] of linear `linear` (index into Weights::linear_at), valid during the call.
+  virtual void observe(size_t linear, const float* x, size_t m) = 0;
+};
+
 // The registry of a model's weights: float parameters and linear layers by name.
 class Weights {
  public:
@@ -200,6 +216,7 @@ class Weights {
     LinearInfo info;
     std::unique_ptr<LinearLayer> layer;  // null only for a tied, unquantized head
     std::vector<float> bias;             // kept to rebuild the layer when quantizing
+    QuantMethod method = QuantMethod::kRtn;  // how the current layer was rounded (saved)
   };
 
   const ModelLayout& layout() const { return layout_; }
@@ -230,9 +247,16 @@ class Weights {
   // y[m, out] = x[m, in] W^T (+ b) for linear i, reading the tied parameter when it has no layer.
   void forward_linear(size_t i, const float* x, size_t m, float* y) const;
   const float* param_data(size_t i) const { return params_[i].data.data(); }
+  // The method that rounded linear `name` (kRtn for float layers and unknown names), and setting
+  // it (kNotFound for an unknown name). replace_linear resets it to kRtn.
+  QuantMethod linear_method(std::string_view name) const;
+  Status set_linear_method(std::string_view name, QuantMethod m);
+  // Installs (or, with nullptr, removes) the observer forward_linear reports inputs to.
+  void set_input_observer(LinearInputObserver* o) { observer_ = o; }
 
  private:
   friend class VarBuilder;
+  LinearInputObserver* observer_ = nullptr;
   ModelLayout layout_;
   std::vector<Param> params_;
   std::vector<Linear> linears_;

@@ -30,8 +30,8 @@ size_t row_bytes(int in_features, int bits) { return packed_size(static_cast<siz
 // Describing the model's layers.
 
 // The layer as saved, plus its integer form when quantized.
-Status describe_layer(const LinearInfo& li, const LinearLayer* layer, CheckpointLayer* out,
-                      LinearQuantizedData* data) {
+Status describe_layer(const LinearInfo& li, const LinearLayer* layer, QuantMethod method,
+                      CheckpointLayer* out, LinearQuantizedData* data) {
   CheckpointLayer c;
   c.name = li.name;
   c.out_features = li.out_features;
@@ -45,6 +45,8 @@ Status describe_layer(const LinearInfo& li, const LinearLayer* layer, Checkpoint
     Status st = layer->export_quantized(&d);
     if (!st.ok()) return Status::Error(st.code, li.name + ": " + st.message);
     c.scheme = d.scheme;
+    c.method = method;
+    c.input_scales = !d.input_scales.empty();
     c.bits = d.bits;
     c.asymmetric = d.asymmetric;
     c.group_size = d.group_size;
@@ -59,7 +61,7 @@ Status describe_model(const Weights& model, std::vector<CheckpointLayer>* out) {
   out->clear();
   for (const LinearInfo& li : model.layout().linears) {
     CheckpointLayer c;
-    WQ_RETURN_IF_ERROR(describe_layer(li, model.linear(li.name), &c, nullptr));
+    WQ_RETURN_IF_ERROR(describe_layer(li, model.linear(li.name), model.linear_method(li.name), &c, nullptr));
     out->push_back(std::move(c));
   }
   return Status::Ok();
@@ -103,7 +105,8 @@ OwnedTensor float_tensor(std::string name, std::vector<int64_t> shape, const flo
 }
 
 // The tensors of one linear layer (see the table in the header).
-Status linear_tensors(const LinearInfo& li, const LinearLayer* layer, std::vector<OwnedTensor>* out) {
+Status linear_tensors(const LinearInfo& li, const LinearLayer* layer, QuantMethod method,
+                      std::vector<OwnedTensor>* out) {
   if (layer == nullptr) return Status::Ok();  // tied lm_head: nothing stored
   const int64_t R = li.out_features, C = li.in_features;
   if (layer->scheme() == LinearScheme::kF32) {
@@ -124,8 +127,11 @@ Status linear_tensors(const LinearInfo& li, const LinearLayer* layer, std::vecto
   }
   CheckpointLayer c;
   LinearQuantizedData d;
-  WQ_RETURN_IF_ERROR(describe_layer(li, layer, &c, &d));
+  WQ_RETURN_IF_ERROR(describe_layer(li, layer, method, &c, &d));
   WQ_RETURN_IF_ERROR(encode_quantized(li.name, d, out));
+  if (!d.input_scales.empty()) {
+    out->push_back({li.name + ".input_scales", "F32", {C}, as_bytes(d.input_scales.data(), d.input_scales.size())});
+  }
 
   if (!d.bias.empty()) out->push_back({li.name + ".bias", "F32", {R}, as_bytes(d.bias.data(), d.bias.size())});
   return Status::Ok();
@@ -275,6 +281,11 @@ Status load_linear(const CheckpointLayer& c, const Shards& shards,
   std::memcpy(d.scales.data(), t->data, d.scales.size() * sizeof(float));
   d.bias = std::move(bias);
   if (c.group_size == c.in_features) d.fallback = c.fallback;
+  if (c.input_scales) {
+    WQ_RETURN_IF_ERROR(need(shards, c.name + ".input_scales", {C}, {"F32"}, &t));
+    d.input_scales.resize(static_cast<size_t>(C));
+    std::memcpy(d.input_scales.data(), t->data, d.input_scales.size() * sizeof(float));
+  }
   Status st = make_linear_from_quantized(d, out);
   if (!st.ok()) return corrupt(c.name + ": " + st.message);
   return Status::Ok();
@@ -366,7 +377,7 @@ Status save_checkpoint(const Weights& model, std::string_view source_config_json
     std::vector<OwnedTensor> unit;
     if (e.is_linear) {
       const LinearInfo& li = layout.linears[e.index];
-      WQ_RETURN_IF_ERROR(linear_tensors(li, model.linear(li.name), &unit));
+      WQ_RETURN_IF_ERROR(linear_tensors(li, model.linear(li.name), model.linear_method(li.name), &unit));
     } else {
       const Weights::Param& p = model.param(e.index);
       unit.push_back(float_tensor(p.info.name, p.info.shape, p.data.data(), p.data.size()));
@@ -455,7 +466,11 @@ Status load_checkpoint(std::string_view config_json,
   WQ_RETURN_IF_ERROR(parse_qconfig_value(q, layout, &layers));
   const Shards set{shards, layout.optional_prefix};
   CheckpointSource src(set, layers);
-  return CausalLM::load(config_json, src, out, options);
+  WQ_RETURN_IF_ERROR(CausalLM::load(config_json, src, out, options));
+  for (const CheckpointLayer& c : layers) {
+    if (c.method != QuantMethod::kRtn) WQ_RETURN_IF_ERROR((*out)->weights().set_linear_method(c.name, c.method));
+  }
+  return Status::Ok();
 }
 
 }  // namespace webquant

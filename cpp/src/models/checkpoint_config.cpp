@@ -34,6 +34,8 @@ JsonValue layer_json(const CheckpointLayer& c) {
   if (!c.fallback.empty()) put(&o, "fallback", jstr(c.fallback));
   if (c.tied) put(&o, "tied", jbool(true));
   if (c.transposed) put(&o, "transposed", jbool(true));
+  if (c.method != QuantMethod::kRtn) put(&o, "method", jstr(quant_method_name(c.method)));
+  if (c.input_scales) put(&o, "input_scales", jbool(true));
   return o;
 }
 
@@ -199,6 +201,25 @@ Status parse_scheme(const JsonValue& o, const std::string& where, bool is_defaul
                                                        "' is not supported (symmetric, asymmetric)");
   }
   c.asymmetric = mode == "asymmetric";
+  if (!is_default) {
+    std::string method;
+    WQ_RETURN_IF_ERROR(read_string_field(o, "method", where, &method, &present));
+    if (present) {
+      bool known = false;
+      for (QuantMethod m : {QuantMethod::kRtn, QuantMethod::kHqq, QuantMethod::kGptq, QuantMethod::kAwq}) {
+        if (method == quant_method_name(m)) {
+          c.method = m;
+          known = true;
+        }
+      }
+      if (!known) return Status::Error(StatusCode::kUnsupported, where + ": method '" + method + "' is not supported (rtn, hqq, gptq, awq)");
+    }
+    const JsonValue* is = o.get("input_scales");
+    if (is != nullptr) {
+      if (is->type != JsonValue::Type::kBool) return corrupt(where + ".input_scales must be true or false");
+      c.input_scales = is->boolean;
+    }
+  }
 
   std::string act;
   WQ_RETURN_IF_ERROR(read_string_field(o, "activations", where, &act, &present));

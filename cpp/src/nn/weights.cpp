@@ -287,6 +287,7 @@ const Weights::Param* Weights::find_param(std::string_view name) const {
 
 void Weights::forward_linear(size_t i, const float* x, size_t m, float* y) const {
   const Linear& l = linears_[i];
+  if (observer_ != nullptr) observer_->observe(i, x, m);
   if (l.layer) {
     l.layer->forward(x, m, y);
     return;
@@ -296,8 +297,23 @@ void Weights::forward_linear(size_t i, const float* x, size_t m, float* y) const
                   static_cast<size_t>(l.info.in_features), y);
 }
 
+const char* quant_method_name(QuantMethod m) {
+  switch (m) {
+    case QuantMethod::kRtn: return "rtn";
+    case QuantMethod::kHqq: return "hqq";
+    case QuantMethod::kGptq: return "gptq";
+    case QuantMethod::kAwq: return "awq";
+  }
+  return "unknown";
+}
+
 Status Weights::quantize(const ModelQuantOptions& options, std::vector<LayerQuantReport>* report) {
   if (report != nullptr) report->clear();
+  if (options.method == QuantMethod::kGptq || options.method == QuantMethod::kAwq) {
+    return Status::Error(StatusCode::kInvalidArgument,
+                         std::string("method ") + quant_method_name(options.method) +
+                             " needs calibration data: use quantize_calibrated (calibration.h)");
+  }
   std::vector<float> w;
   for (Linear& s : linears_) {
     const LinearInfo& li = s.info;
@@ -354,7 +370,9 @@ Status Weights::quantize(const ModelQuantOptions& options, std::vector<LayerQuan
       }
       s.layer = std::move(fresh);
     }
+    s.method = spec.scheme == LinearScheme::kF32 ? QuantMethod::kRtn : options.method;
     report_layer_state(s.layer.get(), &r);
+    r.method = s.method;
     if (!s.layer) r.scheme = before_desc;
     r.note = note;
     if (report != nullptr) report->push_back(std::move(r));
@@ -420,6 +438,22 @@ const LinearInfo* Weights::linear_info(std::string_view name) const {
   return nullptr;
 }
 
+QuantMethod Weights::linear_method(std::string_view name) const {
+  for (const Linear& l : linears_) {
+    if (l.info.name == name) return l.method;
+  }
+  return QuantMethod::kRtn;
+}
+
+Status Weights::set_linear_method(std::string_view name, QuantMethod m) {
+  for (Linear& l : linears_) {
+    if (l.info.name != name) continue;
+    l.method = m;
+    return Status::Ok();
+  }
+  return Status::Error(StatusCode::kNotFound, "no linear layer named '" + std::string(name) + "'");
+}
+
 Status Weights::replace_linear(std::string_view name, std::unique_ptr<LinearLayer> layer) {
   for (Linear& s : linears_) {
     if (s.info.name != name) continue;
@@ -441,6 +475,7 @@ Status Weights::replace_linear(std::string_view name, std::unique_ptr<LinearLaye
     }
     s.bias = layer->bias();  // what quantize() rebuilds from
     s.layer = std::move(layer);
+    s.method = QuantMethod::kRtn;
     return Status::Ok();
   }
   return Status::Error(StatusCode::kNotFound,

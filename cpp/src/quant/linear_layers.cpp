@@ -9,6 +9,7 @@
 
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/gemm_parallel.h"
+#include "quant/calibration_internal.h"
 #include "quant/linear_internal.h"
 #include "webquant/linear.h"
 #include "webquant/quant.h"
@@ -404,6 +405,23 @@ Status make_linear_from_quantized(const LinearQuantizedData& d,
                                   std::unique_ptr<LinearLayer>* out) {
   if (!out) return Status::Error(StatusCode::kInvalidArgument, "out must not be null");
   WQ_RETURN_IF_ERROR(check_sizes(d.out_features, d.in_features));
+  if (!d.input_scales.empty()) {  // AWQ: the plain layer behind per-input-channel scales
+    if (d.input_scales.size() != static_cast<size_t>(d.in_features))
+      return Status::Error(StatusCode::kShapeMismatch,
+                           "input_scales has " + std::to_string(d.input_scales.size()) +
+                               " values, expected in_features = " + std::to_string(d.in_features));
+    for (size_t i = 0; i < d.input_scales.size(); ++i)
+      if (!std::isfinite(d.input_scales[i]) || !(d.input_scales[i] > 0.0f))
+        return Status::Error(StatusCode::kInvalidArgument,
+                             "input scale " + std::to_string(d.input_scales[i]) + " at index " +
+                                 std::to_string(i) + " must be finite and > 0");
+    LinearQuantizedData plain = d;
+    plain.input_scales.clear();
+    std::unique_ptr<LinearLayer> inner;
+    WQ_RETURN_IF_ERROR(make_linear_from_quantized(plain, &inner));
+    *out = calib_detail::make_linear_input_scaled(std::move(inner), d.input_scales);
+    return Status::Ok();
+  }
   if (!valid_scheme(d.scheme) || d.scheme == LinearScheme::kF32)
     return Status::Error(StatusCode::kInvalidArgument,
                          "quantized linear data needs a quantized scheme (w8a16, w4a16, w2a16, "

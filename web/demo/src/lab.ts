@@ -12,6 +12,7 @@ import { indexSafetensors, type TensorEntry } from './safetensors.js';
 import { clearError, endpoint, input, isAbort, nextFrame, select, setStatus, state, syncControls, type Lab, type LayerStat } from './lab-state.js';
 import { layerOptions, renderFootprint, renderLayer, renderLayers, weightOf } from './lab-layers.js';
 import { generate } from './lab-generate.js';
+import { methodLabel, methodOptions, mountMethodControls } from './lab-method.js';
 import { hideSave, runExport, runSave } from './lab-save.js';
 import {
   createModelWorker,
@@ -221,7 +222,7 @@ function readQuantOptions(): QuantizeModelOptions {
     if (!Number.isInteger(g) || g < 1) throw new Error('The group size must be a positive integer.');
     options.groupSize = g;
   }
-  return options;
+  return { ...options, ...methodOptions() };
 }
 
 /** "int4 g32 sym (W4A16)" */
@@ -230,7 +231,7 @@ function describeOptions(o: QuantizeModelOptions): string {
   const w = o.weights.replace('int', '');
   const grouped = (o.granularity ?? (o.groupSize !== undefined || o.weights !== 'int8' ? 'per-group' : 'per-channel')) === 'per-group';
   const g = grouped ? `g${o.groupSize ?? 32}` : 'per-channel';
-  return `${o.weights} ${g} ${o.mode === 'asymmetric' ? 'asym' : 'sym'} (W${w}A${a})`;
+  return `${o.weights} ${g} ${o.mode === 'asymmetric' ? 'asym' : 'sym'} (W${w}A${a})${methodLabel(o)}`;
 }
 
 
@@ -335,6 +336,7 @@ async function main(): Promise<void> {
     void load();
   });
   $('cancel-load').addEventListener('click', () => state.loadAbort?.abort());
+  mountMethodControls($('quant-form'), $('quantize'));
   $('quant-form').addEventListener('submit', (e) => {
     e.preventDefault();
     void runQuantize();

@@ -324,7 +324,9 @@ export function layerOptionsFromFlags(usage: string, weights: 'int8' | 'int4' | 
 
 /** One line about a quantization: the scheme, bytes before and after, fallbacks. */
 export function describeQuantization(summary: QuantizationSummary): string {
-  const schemes = [...new Set(summary.layers.filter((l) => l.quantized).map((l) => l.scheme))];
+  const quantized = summary.layers.filter((l) => l.quantized);
+  const methods = [...new Set(quantized.map((l) => l.method))].filter((m) => m !== 'rtn');
+  const schemes = [...new Set(quantized.map((l) => l.scheme + (methods.length ? ` (${l.method})` : '')))];
   const fb = summary.fallbacks.length ? `; ${summary.fallbacks.length} layers per-channel (the group size does not divide in_features)` : '';
   return `${schemes.join(', ')}: linear weights ${summary.bytesBefore} -> ${summary.bytesAfter} bytes, model ${summary.footprint.total} bytes${fb}`;
 }

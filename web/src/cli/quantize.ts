@@ -3,6 +3,7 @@
  *
  *     webquant quantize <repo|dir> --bits 8|4|2 [--group-size G] [--per-channel]
  *         [--mode symmetric|asymmetric] [--activations float|int8]
+ *         [--method rtn|gptq|awq] [--calibration-file FILE] [--calibration-tokens N] [--act-order]
  *         [--format webquant|gguf-q8_0|gguf-q4_0] --out DIR [--endpoint URL | --hub-dir DIR]
  *
  * `gguf-q8_0` / `gguf-q4_0` write one llama.cpp GGUF file (through `exportGguf`); `webquant`
@@ -35,6 +36,7 @@ import {
   withProgress,
   writeFileAtomic,
 } from './eval.js';
+import { METHOD_FLAGS, METHOD_USAGE, methodOptionsFromFlags } from './method-flags.js';
 import { quantizeAnyCheckpoint } from './quantize-any.js';
 
 const USAGE = `usage: webquant quantize <repo|dir> --bits B --out DIR [options]
@@ -50,6 +52,7 @@ options:
   --per-channel               one scale per output channel instead of groups
   --mode symmetric|asymmetric default symmetric
   --activations float|int8    webquant format: run as W8A8 / W4A8 when loaded (default float)
+${METHOD_USAGE}
   --conv                      webquant format, architectures webquant does not run: also
                               quantize 4-D conv kernels (per output channel)
   --format F                  webquant (default): the library's quantized safetensors;
@@ -87,6 +90,7 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
     mode: { type: 'string' },
     activations: { type: 'string' },
     conv: { type: 'boolean' },
+    ...METHOD_FLAGS,
     format: { type: 'string' },
     out: { type: 'string' },
     endpoint: { type: 'string' },
@@ -126,6 +130,11 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
     format === 'webquant'
       ? layerOptionsFromFlags(USAGE, weights, { groupSize: v['group-size'], perChannel: v['per-channel'], mode: v.mode, activations: v.activations })
       : undefined;
+  const methodFlags = { method: v.method, calibrationFile: v['calibration-file'], calibrationTokens: v['calibration-tokens'], actOrder: v['act-order'] };
+  if (format !== 'webquant' && Object.values(methodFlags).some((x) => x !== undefined)) {
+    throw new CliUsageError('--method and the calibration flags apply to --format webquant', USAGE);
+  }
+  const method = format === 'webquant' ? await methodOptionsFromFlags(USAGE, methodFlags) : {};
   const existing = await fs.stat(outDir).catch(() => undefined);
   if (existing && !existing.isDirectory()) throw new WebQuantError('invalid_argument', `--out ${v.out} exists and is not a folder`);
 
@@ -144,6 +153,7 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
       throw new WebQuantError('corrupt_data', `config.json of ${source.label} is not valid JSON: ${(e as Error).message}`, { cause: e });
     }
     if (typeof modelType !== 'string' || !SUPPORTED_MODEL_TYPES.includes(modelType)) {
+      if (method.method !== undefined) throw new CliUsageError(`--method ${method.method} needs a model webquant runs (${SUPPORTED_MODEL_TYPES.join(', ')}); ${String(modelType)} is quantized with rtn only`, USAGE);
       await quantizeAnyCheckpoint(source, layer!, v.conv === true, outDir, quiet, out);
       return;
     }
@@ -158,7 +168,7 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
   }
   const model = await AutoModelForCausalLM.fromFiles(files, { name: source.label });
   try {
-    const summary = await withProgress(new ProgressBar(`quantize ${weights}`, { quiet }), () => model.quantize(layer!), describeQuantization);
+    const summary = await withProgress(new ProgressBar(`quantize ${weights}`, { quiet }), () => model.quantize({ ...layer!, ...method }), describeQuantization);
     await withProgress(new ProgressBar(`save to ${outDir}`, { quiet }), () => saveAtomically(model, outDir));
     out.write(`wrote ${outDir}: ${describeQuantization(summary)}\n`);
   } finally {

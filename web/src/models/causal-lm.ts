@@ -23,8 +23,12 @@ import { unwatch, watchForLeak } from '../runtime/lifetime.js';
 import { type Backend, getBackend, init } from '../runtime/loader.js';
 import type { WasmPointer } from '../runtime/module.js';
 import type { ModelHandle, ModelModule } from './model-module.js';
+import { quantizeWithMethod } from './calibrated-quantize.js';
 import {
+  buildCalibrationRequest,
   buildQuantRequest,
+  CALIBRATION_KEYS,
+  type CalibrationRequest,
   invalid,
   isInt,
   summarizeQuantization,
@@ -451,15 +455,15 @@ export class CausalLM {
 
   /** Quantizes the model's linear layers in place; see {@link quantizeModel}. */
   async quantize(options: QuantizeModelOptions): Promise<QuantizationSummary> {
-    const request = buildQuantRequest(options);
-    return this.#exclusive(() => this.#quantizeNow(request));
+    const request = buildQuantRequest(options, CALIBRATION_KEYS);
+    const calib = buildCalibrationRequest(options);
+    return this.#exclusive(() => this.#quantizeNow(request, calib));
   }
 
   /** @internal the synchronous body of quantize (the caller holds the model). */
-  #quantizeNow(request: QuantRequest): QuantizationSummary {
+  #quantizeNow(request: QuantRequest, calib: CalibrationRequest): QuantizationSummary {
     const handle = this.#live();
-    const report = handle.quantize(request.wasm);
-    checkStatus(report);
+    const report = quantizeWithMethod(this.#backend.module, handle, this.tokenizer, this.config.maxContext, request, calib);
     return summarizeQuantization(report.layers, handle.memoryFootprint());
   }
 
@@ -468,7 +472,7 @@ export class CausalLM {
     if (this.#running > 0) {
       throw new WebQuantError('invalid_argument', 'cannot quantize while a generation is running; await it or use model.quantize()');
     }
-    return this.#quantizeNow(buildQuantRequest(options));
+    return this.#quantizeNow(buildQuantRequest(options, CALIBRATION_KEYS), buildCalibrationRequest(options));
   }
 
   /** Bytes of parameters per module and in total, plus the KV cache. */

@@ -25,6 +25,11 @@ export {
   type LayerQuantSummary,
   type QuantizationSummary,
   type ModelMemoryFootprint,
+  type QuantMethod,
+  type CalibrationOptions,
+  type GptqOptions,
+  type AwqOptions,
+  type QuantizeProgress,
 } from './quant-options.js';
 export {
   QuantizedLinear,

@@ -48,6 +48,12 @@ export interface WasmModelQuantOptions {
   /** Absent: the core's default (the output heads lm_head / embed_out). */
   exclude?: string[];
   overrides: (WasmLinearSpec & { pattern: string })[];
+  /** QuantMethod id (0 rtn, 1 hqq, 2 gptq, 3 awq); absent = rtn. */
+  method?: number;
+  /** gptq / awq: `tokens` points to `count` int32 ids in the heap. */
+  calibration?: { tokens: WasmPointer; count: number; sequenceLength: number; actOrder?: boolean; blockSize?: number; dampening?: number; grid?: number };
+  /** Called after each step; returning false stops (aborted). */
+  progress?: (done: number, total: number, label: string) => boolean | void;
 }
 
 /** One line of the quantize report: the core's decision for the layer, as data. */
@@ -72,6 +78,8 @@ export interface WasmLayerReport {
   fallback: string;
   /** A float32 head reading the tied embedding. */
   tied: boolean;
+  /** quant_method_name of the rounding: 'rtn', 'gptq', 'awq', ... */
+  method?: string;
 }
 
 /** Result of `quantize`. On error, `layers` lists the layers handled before it. */

@@ -38,8 +38,62 @@ export interface LayerQuantOptions {
   activations?: 'float' | 'int8';
 }
 
+/**
+ * How weights are rounded onto their grid: `'rtn'` (round to nearest, the default), or a method
+ * calibrated on text: `'gptq'` (layer-wise Hessian, column-wise error feedback) or `'awq'`
+ * (activation-aware per-input-channel scales). `'hqq'` is calibration-free and not in this build.
+ */
+export type QuantMethod = 'rtn' | 'hqq' | 'gptq' | 'awq';
+
+/** Calibration text for `method: 'gptq' | 'awq'`. */
+export interface CalibrationOptions {
+  /** The text the model runs over (encoded with the model's tokenizer). Required. */
+  text?: string;
+  /** Tokens of `text` to use (default: all of them, at most 2048). */
+  tokens?: number;
+  /**
+   * Sequences the tokens are cut into, each run from an empty cache (default: as many as needed
+   * for sequences of at most 256 tokens, or the context if shorter).
+   */
+  sequences?: number;
+}
+
+/** GPTQ settings (`method: 'gptq'`). */
+export interface GptqOptions {
+  /** Quantize columns in order of decreasing Hessian diagonal (default false). */
+  actOrder?: boolean;
+  /** Columns per lazy batch (default 128; rounded up to whole groups). */
+  blockSize?: number;
+  /** Fraction of the mean Hessian diagonal added to it (default 0.01). */
+  dampening?: number;
+}
+
+/** AWQ settings (`method: 'awq'`). */
+export interface AwqOptions {
+  /** Exponents alpha tried: 0, 1/grid, ..., (grid - 1)/grid (default 20). */
+  grid?: number;
+}
+
+/** Progress of a calibrated quantization: `done` of `total` steps (passes and layers). */
+export interface QuantizeProgress {
+  done: number;
+  total: number;
+  /** `calibration pass: model.layers.3` or the name of the layer just quantized. */
+  label: string;
+}
+
 /** Options of {@link quantizeModel}. */
 export interface QuantizeModelOptions extends LayerQuantOptions {
+  /** Rounding method (default `'rtn'`); `'gptq'` and `'awq'` need `calibration.text`. */
+  method?: QuantMethod;
+  /** Calibration text and its size (methods `'gptq'` and `'awq'` only). */
+  calibration?: CalibrationOptions;
+  /** GPTQ settings (method `'gptq'` only). */
+  gptq?: GptqOptions;
+  /** AWQ settings (method `'awq'` only). */
+  awq?: AwqOptions;
+  /** Called after each calibration pass and layer (methods `'gptq'` and `'awq'`; not through a worker). */
+  onProgress?: (p: QuantizeProgress) => void;
   /**
    * Module names left as they are: exact names or globs where `*` matches anything
    * (default: the output head, `lm_head` / GPT-NeoX's `embed_out`).
@@ -79,6 +133,8 @@ export interface LayerQuantSummary {
   activations: 'float' | 'int8';
   /** A float32 output head reading the tied embedding (no weights of its own). */
   tied: boolean;
+  /** How the layer's weights were rounded by this call (`'rtn'` for layers left untouched). */
+  method: QuantMethod;
 }
 
 /** What {@link quantizeModel} returns. */
@@ -193,6 +249,7 @@ export function summarizeQuantization(report: WasmLayerReport[], footprint: Wasm
     groupSize: l.groupSize,
     activations: l.schemeId === SCHEME.w8a8 || l.schemeId === SCHEME.w4a8 ? 'int8' : 'float',
     tied: l.tied,
+    method: (l.method ?? 'rtn') as QuantMethod,
   }));
   return {
     layers,
@@ -233,3 +290,67 @@ export function buildQuantRequest(options: QuantizeModelOptions, otherKeys: read
   return { wasm: { default: def, ...(exclude !== undefined ? { exclude: [...exclude] } : {}), overrides } };
 }
 
+
+/** @internal Keys of the calibrated methods (CausalLM.quantize only). */
+export const CALIBRATION_KEYS: readonly string[] = ['method', 'calibration', 'gptq', 'awq', 'onProgress'];
+
+/** @internal A calibrated request: method id and settings, tokens still to encode. */
+export interface CalibrationRequest {
+  method: number;
+  text?: string;
+  tokens?: number;
+  sequences?: number;
+  actOrder?: boolean;
+  blockSize?: number;
+  dampening?: number;
+  grid?: number;
+  onProgress?: (p: QuantizeProgress) => void;
+}
+
+function checkSub(o: unknown, known: readonly string[], what: string): Record<string, unknown> {
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) invalid(`${what} must be an object`);
+  checkKeys(o as object, known, what);
+  return o as Record<string, unknown>;
+}
+
+/** @internal Checks the method options: every option that does not apply is an error naming it. */
+export function buildCalibrationRequest(options: QuantizeModelOptions): CalibrationRequest {
+  const method = options.method ?? 'rtn';
+  const ids: Record<string, number> = { rtn: 0, hqq: 1, gptq: 2, awq: 3 };
+  if (!(method in ids)) invalid(`options.method must be 'rtn', 'hqq', 'gptq' or 'awq' (got ${String(method)})`);
+  if (method === 'hqq') throw new WebQuantError('unsupported', "method 'hqq' is not available in this build (use 'rtn', 'gptq' or 'awq')");
+  const calibrated = method === 'gptq' || method === 'awq';
+  for (const key of ['calibration', 'onProgress'] as const) {
+    if (options[key] !== undefined && !calibrated) invalid(`options.${key} applies to methods 'gptq' and 'awq' (method is '${method}')`);
+  }
+  if (options.gptq !== undefined && method !== 'gptq') invalid(`options.gptq applies to method 'gptq' (method is '${method}')`);
+  if (options.awq !== undefined && method !== 'awq') invalid(`options.awq applies to method 'awq' (method is '${method}')`);
+  const r: CalibrationRequest = { method: ids[method] };
+  if (!calibrated) return r;
+  if (options.calibration === undefined) invalid(`method '${method}' needs options.calibration with the text to calibrate on`);
+  const c = checkSub(options.calibration, ['text', 'tokens', 'sequences'], 'options.calibration');
+  if (typeof c.text !== 'string' || c.text.length === 0) invalid('options.calibration.text must be a non-empty string');
+  r.text = c.text;
+  for (const k of ['tokens', 'sequences'] as const) {
+    const v = c[k];
+    if (v !== undefined && (!isInt(v) || v < 1)) invalid(`options.calibration.${k} must be a positive integer (got ${String(v)})`);
+    if (v !== undefined) r[k] = v as number;
+  }
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') invalid('options.onProgress must be a function');
+  r.onProgress = options.onProgress;
+  if (options.gptq !== undefined) {
+    const g = checkSub(options.gptq, ['actOrder', 'blockSize', 'dampening'], 'options.gptq');
+    if (g.actOrder !== undefined && typeof g.actOrder !== 'boolean') invalid('options.gptq.actOrder must be a boolean');
+    if (g.blockSize !== undefined && (!isInt(g.blockSize) || g.blockSize < 1)) invalid(`options.gptq.blockSize must be a positive integer (got ${String(g.blockSize)})`);
+    if (g.dampening !== undefined && (typeof g.dampening !== 'number' || !Number.isFinite(g.dampening) || g.dampening < 0)) {
+      invalid(`options.gptq.dampening must be a finite number >= 0 (got ${String(g.dampening)})`);
+    }
+    Object.assign(r, { actOrder: g.actOrder, blockSize: g.blockSize, dampening: g.dampening });
+  }
+  if (options.awq !== undefined) {
+    const a = checkSub(options.awq, ['grid'], 'options.awq');
+    if (a.grid !== undefined && (!isInt(a.grid) || a.grid < 1 || a.grid > 1000)) invalid(`options.awq.grid must be an integer in [1, 1000] (got ${String(a.grid)})`);
+    r.grid = a.grid as number | undefined;
+  }
+  return r;
+}

@@ -331,6 +331,9 @@ export class RemoteModel {
 
   /** See `quantizeModel`. */
   quantize(options: QuantizeModelOptions): Promise<QuantizationSummary> {
+    if (options !== null && typeof options === 'object' && options.onProgress !== undefined) {
+      return Promise.reject(new WebQuantError('invalid_argument', 'options.onProgress cannot cross to the worker; quantize in the page to follow progress'));
+    }
     return this.#client.call('quantize', [this.#modelId(), options]);
   }
 

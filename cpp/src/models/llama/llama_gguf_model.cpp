@@ -43,7 +43,8 @@ class ModelSource final : public GgufWeightSource {
     const LinearLayer* layer = nullptr;
     if (!linear_of(name, &layer) || layer == nullptr) return false;
     LinearQuantizedData d;
-    if (!layer->export_quantized(&d).ok() || d.bits != 8 || d.asymmetric || d.group_size != 32)
+    if (!layer->export_quantized(&d).ok() || d.bits != 8 || d.asymmetric || d.group_size != 32 ||
+        !d.input_scales.empty())
       return false;
     *q = std::move(d.q);
     *scales = std::move(d.scales);
