@@ -143,7 +143,7 @@ export function t5Greedy(config: RefConfig, tensors: RefTensors, inputIds: reado
   const start = num(config, 'decoder_start_token_id', num(config, 'pad_token_id', 0));
   const ids = [start];
   const enc = t5Encode(config, tensors, inputIds);
-  let logits = new Float64Array(0);
+  let logits: Float64Array = new Float64Array(0);
   for (let s = 0; s < steps; s++) {
     logits = decoderLogits(config, tensors, enc, inputIds.length, ids);
     if (s + 1 === steps) break;
