@@ -52,7 +52,7 @@ let repo: T5Repo;
 
 before(async () => {
   hubDir = makeTempHub('webquant-e2e-t5-');
-  repo = writeT5Repo(hubDir, { repoId: 'synthetic/flan-t5-2l', std: 0.05, config: { num_layers: 2, num_decoder_layers: 2 } });
+  repo = writeT5Repo(hubDir, { repoId: 'synthetic/flan-t5-2l', config: { num_layers: 2, num_decoder_layers: 2 } });
   hub = await startHubServer({ root: hubDir });
   app = await serveStatic(ROOT, { '/index.html': PAGE });
   browser = await chromium.launch({

@@ -41,20 +41,30 @@ function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return d / m;
 }
 
+/**
+ * Lets the event loop run after long synchronous work (writing weights, the float64 reference):
+ * the in-process Hub server closes its idle keep-alive sockets on timers that could not fire
+ * meanwhile, and a fetch must not pick up such a socket.
+ */
+const settle = () => new Promise((r) => setTimeout(r, 200));
+
 let hubDir: string;
 let hub: HubServer;
+let full: ReturnType<typeof writeT5Repo>;
 const repos = new Map<string, { config: RefConfig; tensors: RefTensors }>();
 
 before(async () => {
   hubDir = makeTempHub('webquant-t5-');
   // Real flan-t5-small widths (d_model 512, 6 heads of 64, d_ff 1024, vocab 32128), 2 + 2 layers.
   for (const [repoId, opts] of [
-    ['synthetic/flan-t5-2l', { config: { num_layers: 2, num_decoder_layers: 2 }, std: 0.05 }],
-    ['synthetic/t5-relu-tied', { config: { num_layers: 1, num_decoder_layers: 1, feed_forward_proj: 'relu', is_gated_act: false, dense_act_fn: 'relu', tie_word_embeddings: true }, std: 0.05, seed: 3, embedCopies: true }],
+    ['synthetic/flan-t5-2l', { config: { num_layers: 2, num_decoder_layers: 2 } }],
+    ['synthetic/t5-relu-tied', { config: { num_layers: 1, num_decoder_layers: 1, feed_forward_proj: 'relu', is_gated_act: false, dense_act_fn: 'relu', tie_word_embeddings: true }, seed: 3, embedCopies: true }],
   ] as const) {
     const r = writeT5Repo(hubDir, { repoId, ...opts });
     repos.set(repoId, { config: r.config, tensors: r.tensors! });
   }
+  // The full flan-t5-small config (8 + 8 layers), BF16.
+  full = writeT5Repo(hubDir, { repoId: 'synthetic/flan-t5-small', dtype: 'BF16', seed: 5 });
   hub = await startHubServer({ root: hubDir });
 });
 
@@ -73,6 +83,7 @@ test('flan-t5-small tokenizer: SentencePiece unigram ids and decoding', () => {
 });
 
 async function load(repoId: string): Promise<T5> {
+  await settle();
   return AutoModelForSeq2SeqLM.fromPretrained(repoId, { endpoint: hub.url });
 }
 
@@ -91,6 +102,7 @@ describe('T5 against the float64 reference (synthetic weights, flan-t5-small wid
       const got = await model.seq2seqLogits(TEXT, decoderIds);
       const { config, tensors } = repos.get(repoId)!;
       const want = t5Logits(config, tensors, TEXT_IDS, decoderIds);
+      await settle();
       const d = relDiff(got, want);
       console.log(`${repoId}: max |logit - ref| / max |ref| = ${d.toExponential(2)}`);
       assert.ok(d < 1.5e-6, `relative difference ${d}`);
@@ -107,7 +119,6 @@ describe('T5 against the float64 reference (synthetic weights, flan-t5-small wid
   }
 
   test('the full flan-t5-small config (8 + 8 layers, synthetic BF16 weights) agrees with the reference', async () => {
-    const full = writeT5Repo(hubDir, { repoId: 'synthetic/flan-t5-small', dtype: 'BF16', std: 0.05, seed: 5 });
     using model = await load('synthetic/flan-t5-small');
     assert.equal(model.config.numLayers, 8);
     assert.equal(model.config.numDecoderLayers, 8);
@@ -115,6 +126,7 @@ describe('T5 against the float64 reference (synthetic weights, flan-t5-small wid
     const decoderIds = [0, ...r.tokens];
     const got = await model.seq2seqLogits(TEXT, decoderIds);
     const want = t5Logits(full.config, full.tensors!, TEXT_IDS, decoderIds);
+    await settle();
     const d = relDiff(got, want);
     console.log(`flan-t5-small (full config): max |logit - ref| / max |ref| = ${d.toExponential(2)}`);
     assert.ok(d < 1.5e-6, `relative difference ${d}`);
@@ -126,7 +138,8 @@ describe('T5: quantization, save/load, pipeline, errors', () => {
     using fp = await load('synthetic/flan-t5-2l');
     const ids = [0, 5, 17, 300, 9];
     const base = await fp.seq2seqLogits(TEXT, ids);
-    const variants: Array<[QuantizeModelOptions, number]> = [[{ weights: 'int8', exclude: [] }, 0.03], [{ weights: 'int4', groupSize: 32, exclude: [] }, 0.3]];
+    // Bounds about twice the measured max |logit - fp32| / max |fp32|: int8 1.75e-2, int4 g32 2.32e-1.
+    const variants: Array<[QuantizeModelOptions, number]> = [[{ weights: 'int8', exclude: [] }, 0.035], [{ weights: 'int4', groupSize: 32, exclude: [] }, 0.45]];
     for (const [opts, bound] of variants) {
       using model = await load('synthetic/flan-t5-2l');
       const s = quantizeModel(model, opts);

@@ -22,10 +22,10 @@ const VOCAB = 96;
  * buckets over distance 16 so that both stacks reach the logarithmic buckets.
  */
 export const T5_FIXTURES: ReadonlyArray<{ name: string; opts: T5RepoOptions; input: number; steps: number }> = [
-  { name: 't5-gated', input: 20, steps: 8, opts: { embedCopies: true, config: { ...T5_TINY, vocab_size: VOCAB } } },
+  { name: 't5-gated', input: 20, steps: 8, opts: { embedCopies: true, std: 0.15, config: { ...T5_TINY, vocab_size: VOCAB } } },
   {
     name: 't5-relu-tied', input: 24, steps: 10,
-    opts: { seed: 2, config: { ...T5_TINY, vocab_size: VOCAB, num_layers: 1, num_decoder_layers: 2, feed_forward_proj: 'relu', dense_act_fn: 'relu', is_gated_act: false, tie_word_embeddings: true, relative_attention_num_buckets: 8, relative_attention_max_distance: 16 } },
+    opts: { seed: 2, std: 0.15, config: { ...T5_TINY, vocab_size: VOCAB, num_layers: 1, num_decoder_layers: 2, feed_forward_proj: 'relu', dense_act_fn: 'relu', is_gated_act: false, tie_word_embeddings: true, relative_attention_num_buckets: 8, relative_attention_max_distance: 16 } },
   },
 ];
 

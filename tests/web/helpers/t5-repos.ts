@@ -27,7 +27,12 @@ export interface T5RepoOptions {
   seed?: number;
   /** Default F32. */
   dtype?: StDtype;
-  /** Std of the weight matrices and embeddings (norm gains are 1 + N(0, 0.1), position biases N(0, 0.5)). Default 0.15. */
+  /**
+   * Std of every weight matrix and embedding (position biases N(0, 0.5)). Default: the stds of
+   * transformers' T5PreTrainedModel._init_weights (factor 1): shared and lm_head 1, q
+   * (d_model * d_kv)^-0.5, k / v / wi / relative_attention_bias d_model^-0.5, o (heads * d_kv)^-0.5,
+   * wo d_ff^-0.5. Norm gains are 1 + N(0, 0.1) either way.
+   */
   std?: number;
   /** config.json fields over flan-t5-small's. */
   config?: RefConfig;
@@ -92,10 +97,20 @@ export function t5TensorSpecs(c: RefConfig, embedCopies = false): Array<[string,
   return t;
 }
 
+/** The std transformers' T5 initialisation gives the tensor `name` (initializer_factor 1). */
+function hfStd(c: RefConfig, name: string): number {
+  const D = c.d_model as number, dk = c.d_kv as number, heads = c.num_heads as number, F = c.d_ff as number;
+  if (name === 'shared.weight' || name === 'lm_head.weight') return 1;
+  if (name.endsWith('.q.weight')) return (D * dk) ** -0.5;
+  if (name.endsWith('.o.weight')) return (heads * dk) ** -0.5;
+  if (name.endsWith('.wo.weight')) return F ** -0.5;
+  return D ** -0.5;  // k, v, wi*, relative_attention_bias
+}
+
 /** Writes a synthetic T5 repo into `hubDir/<repoId>/` (config, model.safetensors, real tokenizer files, README). */
 export function writeT5Repo(hubDir: string, opts: T5RepoOptions = {}): T5Repo {
   const seed = opts.seed ?? 1;
-  const std = opts.std ?? 0.15;
+  const std = opts.std;
   const dtype = opts.dtype ?? 'F32';
   const repoId = opts.repoId ?? 'synthetic/flan-t5';
   const dir = path.join(hubDir, repoId);
@@ -107,8 +122,8 @@ export function writeT5Repo(hubDir: string, opts: T5RepoOptions = {}): T5Repo {
       const size = shape.reduce((a, b) => a * b, 1);
       // embed_tokens copies hold exactly `shared` (tied in HF).
       const key = name.endsWith('embed_tokens.weight') ? 'shared.weight' : name;
-      if (kind === 'w') return randomNormal(size, seedOf(seed, key), std);
-      if (kind === 'bias') return randomNormal(size, seedOf(seed, key), 0.5);
+      if (kind === 'w') return randomNormal(size, seedOf(seed, key), std ?? hfStd(config, key));
+      if (kind === 'bias') return randomNormal(size, seedOf(seed, key), std === undefined ? hfStd(config, key) : 0.5);
       const v = randomNormal(size, seedOf(seed, key), 0.1);
       for (let i = 0; i < size; i++) v[i]! += 1;
       return v;
@@ -123,7 +138,7 @@ export function writeT5Repo(hubDir: string, opts: T5RepoOptions = {}): T5Repo {
     files.push(f);
   }
   writeFileSync(path.join(dir, 'README.md'),
-    `# ${repoId}: SYNTHETIC weights\n\nRandom weights (seed ${seed}, std ${std}, ${dtype}) in google/flan-t5-small's tensor layout ` +
+    `# ${repoId}: SYNTHETIC weights\n\nRandom weights (seed ${seed}, std ${std ?? "of transformers' T5 init"}, ${dtype}) in google/flan-t5-small's tensor layout ` +
     `(config possibly reduced), written by tests/web/helpers/t5-repos.ts. Not a language model: label anything measured on it as synthetic.\n`);
   files.push('config.json', 'README.md');
   return { repoId, dir, config, tensors, files };

@@ -352,7 +352,8 @@ export class CausalLM {
       handle.reset();
       const state: RunState = { promptTokens, tokens: [], text: '', finishReason: 'length', prefillMs: 0, decodeMs: 0 };
       // An encoder-decoder's output is a new text, not a continuation of the prompt.
-      const decoder = this.tokenizer.createStreamDecoder(this.config.isEncoderDecoder ? [] : promptTokens);
+      // (decoder_start_token_id is T5's pad, a special token that decodes to nothing).
+      const decoder = this.tokenizer.createStreamDecoder(this.config.isEncoderDecoder ? [this.config.decoderStartTokenId] : promptTokens);
 
       const t0 = now();
       const ptr = allocOrThrow(module, promptTokens.length * 4, 'prompt ids');
