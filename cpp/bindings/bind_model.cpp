@@ -91,6 +91,9 @@ val ModelHandle::config() const {
   out.set("tieWordEmbeddings", c.tie_word_embeddings);
   out.set("bosTokenId", c.bos_token_id);
   out.set("eosTokenIds", ints_to_js(c.eos_token_ids));
+  out.set("isEncoderDecoder", c.is_encoder_decoder);
+  out.set("numDecoderLayers", c.num_decoder_layers);
+  out.set("decoderStartTokenId", c.decoder_start_token_id);
   return out;
 }
 
@@ -129,9 +132,22 @@ JsStatus ModelHandle::setSampling(double temperature, int top_k, double top_p,
   return {};
 }
 
+JsStatus ModelHandle::encode(uintptr_t tokens, size_t n) {
+  if (!model_) return to_js(not_loaded());
+  Status s = model_->encode(reinterpret_cast<const int32_t*>(tokens), n);
+  if (s.ok()) history_.clear();
+  return to_js(s);
+}
+
 JsStep ModelHandle::prefill(uintptr_t tokens, size_t n) {
   if (!model_) return error_as<JsStep>(not_loaded());
   const auto* ids = reinterpret_cast<const int32_t*>(tokens);
+  if (model_->info().is_encoder_decoder) {  // encoder input; decoding starts afresh
+    Status s = model_->prefill(ids, n, &logits_);
+    if (!s.ok()) return error_as<JsStep>(s);
+    history_.assign(1, model_->info().decoder_start_token_id);
+    return sample_last();
+  }
   Status s = model_->forward(ids, n, false, &logits_);
   if (!s.ok()) return error_as<JsStep>(s);
   history_.insert(history_.end(), ids, ids + n);
@@ -252,6 +268,7 @@ EMSCRIPTEN_BINDINGS(webquant_model) {
       .function("reset", &ModelHandle::reset)
       .function("forward", &ModelHandle::forward)
       .function("setSampling", &ModelHandle::setSampling)
+      .function("encode", &ModelHandle::encode)
       .function("prefill", &ModelHandle::prefill)
       .function("decode", &ModelHandle::decode)
       .function("quantize", &ModelHandle::quantize)

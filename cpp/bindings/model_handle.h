@@ -41,7 +41,8 @@ class ModelHandle {
   JsStatus load(std::string config_json, emscripten::val shards, int max_context);
   bool loaded() const { return model_ != nullptr; }
   // {modelType, vocabSize, hiddenSize, numLayers, numHeads, numKvHeads, headDim, maxContext,
-  //  tieWordEmbeddings, bosTokenId, eosTokenIds}
+  //  tieWordEmbeddings, bosTokenId, eosTokenIds, isEncoderDecoder, numDecoderLayers,
+  //  decoderStartTokenId}
   emscripten::val config() const;
   int position() const { return model_ ? model_->position() : 0; }
   void reset();
@@ -50,6 +51,10 @@ class ModelHandle {
   // Sampling options for the following prefill/decode calls; reseeds the PRNG.
   JsStatus setSampling(double temperature, int top_k, double top_p, double repetition_penalty,
                        double seed);
+  // Encoder-decoder models: runs the encoder over n int32 ids and rewinds the decoder.
+  JsStatus encode(uintptr_t tokens, size_t n);
+  // Decoder-only: runs n prompt tokens (continuing the cache). Encoder-decoder: the tokens are the
+  // encoder input; runs decoder_start_token_id from an empty decoder cache.
   JsStep prefill(uintptr_t tokens, size_t n);
   JsStep decode(int token);
   // options: js_quant.h -> {code, message, layers: report}

@@ -421,7 +421,7 @@ test('Model lab: an unknown repo and an unsupported architecture give clear erro
   await page.fill('#repo', 'sentence-transformers/all-MiniLM-L6-v2');
   await page.click('#load');
   await page.waitForFunction(() => /bert/.test(document.querySelector('#load-error')?.textContent ?? ''), null, { timeout: 30_000 });
-  assert.match((await page.textContent('#load-error')) ?? '', /runs gpt2, gpt_neox, llama, mistral, qwen2 models/);
+  assert.match((await page.textContent('#load-error')) ?? '', /runs gpt2, gpt_neox, llama, mistral, qwen2, t5 models/);
   const requested = server.requests.slice(before).map((r) => r.path);
   assert.ok(!requested.some((p) => p.endsWith('.safetensors')), `weights were requested: ${requested.join(', ')}`);
   // A malformed repo id never reaches the network.

@@ -3,6 +3,7 @@
 import { $, Chart, fmt, h, showError } from './common.js';
 import { compareLogits, type Agreement } from './compare.js';
 import { clearError, input, isAbort, setStatus, state, syncControls, type Lab } from './lab-state.js';
+import { paneLead, textToTextAgreement, isTextToText } from './lab-text2text.js';
 import { WebQuantError, type GenerationResult } from './wq.js';
 
 // 4. Generation
@@ -106,15 +107,15 @@ export async function generate(): Promise<void> {
     do {
       const options = { maxNewTokens, temperature, seed: seed + round, signal: abort.signal };
       setStatus('gen-status', `Generating${round > 0 ? ` (round ${round + 1}, seed ${seed + round})` : ''}…`);
-      panes.fp32.reset(prompt);
-      panes.quant.reset(prompt);
+      panes.fp32.reset(paneLead(l, prompt));
+      panes.quant.reset(paneLead(l, prompt));
       const [rf, rq] = await Promise.all([
         l.fp32.model.generate(prompt, { ...options, onToken: (t) => panes.fp32.push(t.text) }),
         l.quant.model.generate(prompt, { ...options, onToken: (t) => panes.quant.push(t.text) }),
       ]);
       panes.fp32.finish(rf);
       panes.quant.finish(rq);
-      await showAgreement(l, rf, rq, abort.signal);
+      await showAgreement(l, prompt, rf, rq, abort.signal);
       round++;
     } while (input('loop').checked && !abort.signal.aborted);
     if (abort.signal.aborted) throw new WebQuantError('aborted', 'stopped');
@@ -139,14 +140,19 @@ export async function generate(): Promise<void> {
 
 let klChart: Chart<'line'> | undefined;
 
-async function showAgreement(l: Lab, rf: GenerationResult, rq: GenerationResult, signal: AbortSignal): Promise<void> {
-  // The distributions that predicted each float32 token: rows promptLen-1 .. end-1 of the logits
-  // of prompt + continuation without its last token.
-  const ids = [...rf.promptTokens, ...rf.tokens].slice(0, -1);
-  if (rf.tokens.length === 0 || ids.length === 0) return;
-  const [a, b] = await Promise.all([l.fp32.model.logits(ids), l.quant.model.logits(ids)]);
-  if (signal.aborted) return;
-  const agreement: Agreement = compareLogits(a, b, l.fp32.model.config.vocabSize, rf.promptTokens.length - 1);
+async function showAgreement(l: Lab, prompt: string, rf: GenerationResult, rq: GenerationResult, signal: AbortSignal): Promise<void> {
+  let agreement: Agreement | undefined;
+  if (isTextToText(l)) {
+    agreement = await textToTextAgreement(l, prompt, rf);
+  } else {
+    // The distributions that predicted each float32 token: rows promptLen-1 .. end-1 of the logits
+    // of prompt + continuation without its last token.
+    const ids = [...rf.promptTokens, ...rf.tokens].slice(0, -1);
+    if (rf.tokens.length === 0 || ids.length === 0) return;
+    const [a, b] = await Promise.all([l.fp32.model.logits(ids), l.quant.model.logits(ids)]);
+    agreement = compareLogits(a, b, l.fp32.model.config.vocabSize, rf.promptTokens.length - 1);
+  }
+  if (signal.aborted || !agreement) return;
   let same = 0;
   while (same < rf.tokens.length && rf.tokens[same] === rq.tokens[same]) same++;
   $('agreement').hidden = false;

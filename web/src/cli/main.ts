@@ -6,7 +6,8 @@
  *         [--top-k K] [--top-p P] [--repetition-penalty R] [--quant none|int8|int4|int2]
  *         [--group-size G] [--activations float|int8] [--endpoint URL | --hub-dir DIR] [--revision REV]
  *
- * prints the prompt and its continuation to stdout as the tokens are generated; timings go to
+ * prints the prompt and its continuation to stdout as the tokens are generated (a text-to-text
+ * model, t5, prints its output text alone); timings go to
  * stderr (unless --quiet). Bad arguments and failures print `webquant: error: ...` and exit 1.
  * `webquant eval` and `webquant quantize` are in eval.ts and quantize.ts.
  * @packageDocumentation
@@ -24,6 +25,7 @@ import { dequantizeCommand } from './quantize-any.js';
 const USAGE = `usage: webquant generate <repo> --prompt TEXT [options]
 
 Generates text with a Llama-family model from the Hugging Face Hub (or a local mirror).
+Text-to-text models (t5, e.g. google/flan-t5-small) print their output text alone.
 
 options:
   --prompt TEXT               the text to continue (required)
@@ -123,7 +125,7 @@ async function generate(args: string[]): Promise<void> {
         process.stderr.write(`quantized to ${describeQuantization(summary)}\n`);
       }
     }
-    process.stdout.write(v.prompt);
+    if (!model.config.isEncoderDecoder) process.stdout.write(v.prompt);
     const result = await model.generate(v.prompt, { ...options, onToken: (t) => t.text && process.stdout.write(t.text) });
     process.stdout.write('\n');
     if (!v.quiet) {

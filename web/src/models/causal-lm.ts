@@ -56,6 +56,7 @@ export type {
   GenerationTimings,
   ModelConfigInfo,
 } from './generation-types.js';
+import { encoderInputIds } from './t5/input.js';
 import { Tokenizer } from './tokenizer.js';
 import { now, yieldToEventLoop } from './yield.js';
 
@@ -64,7 +65,7 @@ import { now, yieldToEventLoop } from './yield.js';
  * a unit test keeps the two lists equal). Any other model's weights can still be quantized with
  * `quantizeCheckpoint`.
  */
-export const SUPPORTED_MODEL_TYPES: readonly string[] = ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2'];
+export const SUPPORTED_MODEL_TYPES: readonly string[] = ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 't5'];
 
 function checkPromptIds(ids: readonly number[], vocab: number, what: string): number[] {
   if (!Array.isArray(ids) && !ArrayBuffer.isView(ids)) invalid(`${what} must be a string or an array of token ids`);
@@ -261,6 +262,7 @@ export class CausalLM {
 
   /** Token ids of a prompt (a string is encoded with the tokenizer). */
   #promptIds(prompt: string | readonly number[], addSpecialTokens: boolean | undefined): number[] {
+    if (this.config.isEncoderDecoder) return encoderInputIds(this.tokenizer, this.config, this.name, prompt, addSpecialTokens);
     const ids =
       typeof prompt === 'string'
         ? this.tokenizer.encode(prompt, { addSpecialTokens: addSpecialTokens ?? true })
@@ -353,7 +355,9 @@ export class CausalLM {
       checkStatus(handle.setSampling(...sampling));
       handle.reset();
       const state: RunState = { promptTokens, tokens: [], text: '', finishReason: 'length', prefillMs: 0, decodeMs: 0 };
-      const decoder = this.tokenizer.createStreamDecoder(promptTokens);
+      // An encoder-decoder's output is a new text, not a continuation of the prompt.
+      // (decoder_start_token_id is T5's pad, a special token that decodes to nothing).
+      const decoder = this.tokenizer.createStreamDecoder(this.config.isEncoderDecoder ? [this.config.decoderStartTokenId] : promptTokens);
 
       const t0 = now();
       const ptr = allocOrThrow(module, promptTokens.length * 4, 'prompt ids');

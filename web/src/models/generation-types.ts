@@ -41,6 +41,12 @@ export interface ModelConfigInfo {
   tieWordEmbeddings: boolean;
   bosTokenId: number | undefined;
   eosTokenIds: number[];
+  /** True for encoder-decoder models (t5): the prompt is the encoder input, the decoder generates. */
+  isEncoderDecoder: boolean;
+  /** Encoder-decoder models: number of decoder layers (numLayers counts the encoder's); 0 otherwise. */
+  numDecoderLayers: number;
+  /** Encoder-decoder models: the first decoder token (T5: the pad id 0); -1 otherwise. */
+  decoderStartTokenId: number;
 }
 
 /** Options of {@link CausalLM.generate} and {@link CausalLM.stream}. */

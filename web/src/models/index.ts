@@ -42,6 +42,7 @@ export {
 export { LlamaForCausalLM } from './llama/index.js';
 export { GPT2LMHeadModel } from './gpt2/index.js';
 export { GPTNeoXForCausalLM } from './gpt_neox/index.js';
+export { AutoModelForSeq2SeqLM, SEQ2SEQ_MODEL_TYPES, seq2seqLogits, T5ForConditionalGeneration } from './t5/index.js';
 export {
   AutoModelForCausalLM,
   causalLMClassFor,

@@ -32,6 +32,12 @@ export interface WasmModelConfig {
   /** -1 when the config has none. */
   bosTokenId: number;
   eosTokenIds: number[];
+  /** t5: an encoder runs over the prompt, the decoder generates. */
+  isEncoderDecoder: boolean;
+  /** Encoder-decoder models: decoder layers (numLayers counts the encoder's); 0 otherwise. */
+  numDecoderLayers: number;
+  /** Encoder-decoder models: the first decoder token; -1 otherwise. */
+  decoderStartTokenId: number;
 }
 
 /** `LinearScheme` of the core: 0 f32, 1 w8a16, 2 w4a16, 3 w2a16, 4 w8a8, 5 w4a8. */
@@ -122,6 +128,9 @@ export interface ModelHandle {
   /** `tokens`: n int32 ids in the heap. */
   forward(tokens: WasmPointer, n: number, allLogits: boolean): WasmLogits;
   setSampling(temperature: number, topK: number, topP: number, repetitionPenalty: number, seed: number): WasmStatus;
+  /** Encoder-decoder models: runs the encoder over n int32 ids and rewinds the decoder. */
+  encode(tokens: WasmPointer, n: number): WasmStatus;
+  /** Decoder-only: n prompt ids continuing the cache. Encoder-decoder: the encoder input, then decoder_start_token_id. */
   prefill(tokens: WasmPointer, n: number): WasmStep;
   decode(token: number): WasmStep;
   quantize(options: WasmModelQuantOptions): WasmQuantReport;

@@ -45,6 +45,7 @@ export interface WorkerMethods {
   load: [[repoId: string, options: { revision?: string; endpoint?: string; maxContext?: number; progress: boolean }], LoadedModelInfo];
   generate: [[modelId: number, prompt: string | number[], options: WireGenerateOptions], import('./causal-lm.js').GenerationResult];
   logits: [[modelId: number, ids: number[]], Float32Array];
+  seq2seqLogits: [[modelId: number, input: string | number[], decoderIds: number[]], Float32Array];
   quantize: [[modelId: number, options: QuantizeModelOptions], import('./quant-options.js').QuantizationSummary];
   memoryFootprint: [[modelId: number], import('./quant-options.js').ModelMemoryFootprint];
   /** The files' buffers are transferred to the page, not copied. */

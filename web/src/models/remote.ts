@@ -329,6 +329,11 @@ export class RemoteModel {
     return this.#client.call('logits', [this.#modelId(), Array.from(ids)]);
   }
 
+  /** See `seq2seqLogits` (encoder-decoder models; the buffer is transferred, not copied). */
+  seq2seqLogits(input: string | readonly number[], decoderIds: readonly number[]): Promise<Float32Array> {
+    return this.#client.call('seq2seqLogits', [this.#modelId(), typeof input === 'string' ? input : Array.from(input), Array.from(decoderIds)]);
+  }
+
   /** See `quantizeModel`. */
   quantize(options: QuantizeModelOptions): Promise<QuantizationSummary> {
     if (options !== null && typeof options === 'object' && options.onProgress !== undefined) {

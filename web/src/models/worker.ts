@@ -14,6 +14,7 @@ import { env } from '../hub/env.js';
 import { init, memoryUsage } from '../runtime/loader.js';
 import { type SavedFile, saveQuantized } from './checkpoint.js';
 import { AutoModelForCausalLM } from './auto.js';
+import { seq2seqLogits } from './t5/index.js';
 import type { CausalLM } from './causal-lm.js';
 import type { FromWorker, ToWorker, WorkerHubSettings, WorkerMethod, WorkerMethods } from './protocol.js';
 
@@ -60,6 +61,9 @@ const handlers: { [M in WorkerMethod]: Handler<M> } = {
   },
   logits([modelId, ids]) {
     return model(modelId).logits(ids);
+  },
+  seq2seqLogits([modelId, input, decoderIds]) {
+    return seq2seqLogits(model(modelId), input, decoderIds);
   },
   quantize([modelId, options]) {
     return model(modelId).quantize(options);
