@@ -41,6 +41,7 @@ import type {
   GenerateOptions,
   GenerationResult,
   ModelConfigInfo,
+  ModelDtype,
 } from './generation-types.js';
 export type {
   FinishReason,
@@ -51,6 +52,7 @@ export type {
   GenerationResult,
   GenerationTimings,
   ModelConfigInfo,
+  ModelDtype,
 } from './generation-types.js';
 import { Tokenizer } from './tokenizer.js';
 import { now, yieldToEventLoop } from './yield.js';
@@ -189,7 +191,7 @@ export class CausalLM {
    *   everything the Hub client and the loader throw.
    */
   static async fromPretrained<M extends CausalLM>(this: CausalLMClass<M>, repoId: string, options: FromPretrainedOptions = {}): Promise<M> {
-    const { revision, endpoint, signal, progress, maxContext } = options;
+    const { revision, endpoint, signal, progress, maxContext, dtype } = options;
     const location = { ...(revision !== undefined ? { revision } : {}), ...(endpoint !== undefined ? { endpoint } : {}) };
     // config.json first: an unsupported architecture fails before megabytes of weights move.
     const configBytes = await downloadFile(repoId, 'config.json', { ...location, ...(signal ? { signal } : {}) });
@@ -206,7 +208,7 @@ export class CausalLM {
       ...(progress ? { progress } : {}),
     });
     throwIfAborted(signal, `loading ${repoId}`);
-    return loadFromFiles(this, files, { name: repoId, ...(maxContext !== undefined ? { maxContext } : {}) });
+    return loadFromFiles(this, files, { name: repoId, ...(maxContext !== undefined ? { maxContext } : {}), ...(dtype !== undefined ? { dtype } : {}) });
   }
 
   /**
@@ -507,6 +509,7 @@ async function loadFromFiles<M extends CausalLM>(cls: CausalLMClass<M>, files: M
   }
   const maxContext = options.maxContext ?? 0;
   if (!isInt(maxContext) || maxContext < 0) invalid(`maxContext must be a non-negative integer (got ${String(options.maxContext)})`);
+  const dtype = resolveDtype(options.dtype, files.config);
   const tokenizer = Tokenizer.fromJSON(files.tokenizer, files.tokenizerConfig ?? {});
 
   const backend = await backendOrInit();
@@ -522,7 +525,7 @@ async function loadFromFiles<M extends CausalLM>(cls: CausalLMClass<M>, files: M
       const w = files.weights.shift()!;
       shards.push({ name: w.name, ptr: copyIn(module, w.bytes, w.name), byteLength: w.bytes.byteLength });
     }
-    checkStatus(handle.load(JSON.stringify(files.config), shards, maxContext));
+    checkStatus(handle.load(JSON.stringify(files.config), shards, maxContext, DTYPE_ID[dtype]));
   } catch (e) {
     handle.delete();
     throw e;
@@ -537,6 +540,20 @@ async function loadFromFiles<M extends CausalLM>(cls: CausalLMClass<M>, files: M
   return Reflect.construct(CausalLM as unknown as Function, args, cls as unknown as Function) as M;
 }
 
+const DTYPE_ID: Record<ModelDtype, number> = { float32: 0, float16: 1, bfloat16: 2 };
+
+/** The dtype option, with `'auto'` read from config.json's torch_dtype (float32 when unknown). */
+function resolveDtype(dtype: unknown, config: unknown): ModelDtype {
+  if (dtype === undefined) return 'float32';
+  if (dtype === 'auto') {
+    const t = (config as { torch_dtype?: unknown }).torch_dtype;
+    return typeof t === 'string' && t in DTYPE_ID ? (t as ModelDtype) : 'float32';
+  }
+  if (typeof dtype !== 'string' || !(dtype in DTYPE_ID)) {
+    invalid(`dtype must be 'float32', 'float16', 'bfloat16' or 'auto' (got ${JSON.stringify(dtype)})`);
+  }
+  return dtype as ModelDtype;
+}
 
 function checkModelType(config: unknown, name: string, cls: CausalLMClass<CausalLM>): void {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
