@@ -61,7 +61,7 @@ std::unique_ptr<CausalLM> load(FloatType t, const std::vector<const io::Safetens
 }
 
 // <s> "Zoo" followed by ten arbitrary tokens (all logits rows are compared).
-const std::vector<int32_t> kSeq = {1, 410, 469, 347, 281, 261, 443, 1009, 1205, 460, 1018, 307, 1204, 285};
+const std::vector<int32_t> kSeq = {1, 410, 469, 347, 281, 261, 443, 109, 205, 460, 18, 307, 204, 285};
 
 std::vector<float> logits_of(CausalLM& m, const std::vector<int32_t>& seq) {
   m.reset();
@@ -145,7 +145,8 @@ TEST_CASE("half linear layers: f16/bf16 weights, f32 math, half the bytes, threa
   for (float& v : x) v = nd(rng);
   for (LinearScheme s : {LinearScheme::kF16, LinearScheme::kBF16}) {
     const bool bf = s == LinearScheme::kBF16;
-    CAPTURE(linear_scheme_name(s));
+    const std::string scheme_name = linear_scheme_name(s);
+    CAPTURE(scheme_name);
     std::unique_ptr<LinearLayer> layer;
     std::string note = "x";
     REQUIRE(make_linear_quantized(w.data(), out, in, b.data(), {s, false, 0}, &layer, &note).ok());
@@ -213,7 +214,8 @@ TEST_CASE("float type names follow torch") {
 TEST_CASE("half dtype: F32 weights are rounded as torch's .to(), F16/BF16 ones kept bit for bit") {
   for (FloatType t : {FloatType::kF16, FloatType::kBF16}) {
     const bool bf = t == FloatType::kBF16;
-    CAPTURE(float_type_name(t));
+    const std::string type_name = float_type_name(t);
+    CAPTURE(type_name);
     auto m = load(t, {&stories().file});
     CHECK(m->dtype() == t);
     const Weights& w = m->weights();
@@ -238,8 +240,8 @@ TEST_CASE("half dtype: F32 weights are rounded as torch's .to(), F16/BF16 ones k
     // A float32 model over the same (half-valued) weights computes the same math.
     auto f32 = load(FloatType::kF32, {&h.file});
     const Diff d = diff(logits_of(*f32, kSeq), logits_of(*m, kSeq), 512);
-    MESSAGE(float_type_name(t) << " kernels vs f32 kernels on the same weights: max |dlogit| " << d.max_abs);
-    CHECK(d.max_abs < 1e-4);
+    MESSAGE(type_name << " kernels vs f32 kernels on the same weights: max |dlogit| " << d.max_abs);
+    CHECK(d.max_abs < 5e-5);  // measured 1.1e-5 (f16), 1.2e-5 (bf16)
   }
 }
 
@@ -249,7 +251,8 @@ TEST_CASE("stories260K in float16 and bfloat16 vs float32: memory, logits, greed
   const std::vector<int32_t> ref_gen = greedy(*f32, 40);
   const MemoryFootprint mf = f32->memory_footprint();
   for (FloatType t : {FloatType::kF16, FloatType::kBF16}) {
-    CAPTURE(float_type_name(t));
+    const std::string type_name = float_type_name(t);
+    CAPTURE(type_name);
     auto m = load(t, {&stories().file});
     const MemoryFootprint h = m->memory_footprint();
     CHECK(h.embedding * 2 == mf.embedding);
@@ -257,28 +260,31 @@ TEST_CASE("stories260K in float16 and bfloat16 vs float32: memory, logits, greed
     CHECK(h.linear * 2 == mf.linear);  // no biases in Llama
     CHECK(h.total * 2 == mf.total);
     const Diff d = diff(ref, logits_of(*m, kSeq), 512);
-    MESSAGE(float_type_name(t) << ": mean |dlogit| " << d.mean_abs << ", max " << d.max_abs
+    MESSAGE(type_name << ": mean |dlogit| " << d.mean_abs << ", max " << d.max_abs
                                << ", mean KL " << d.mean_kl);
+    // Measured: float16 mean 1.8e-3, max 1.2e-2, KL 2.2e-6; bfloat16 mean 2.0e-2, max 0.106,
+    // KL 1.9e-4 (bounds about twice these).
     if (t == FloatType::kF16) {
-      CHECK(d.mean_abs < 3e-3);
-      CHECK(d.max_abs < 2e-2);
-      CHECK(d.mean_kl < 2e-6);
+      CHECK(d.mean_abs < 3.5e-3);
+      CHECK(d.max_abs < 2.5e-2);
+      CHECK(d.mean_kl < 5e-6);
     } else {
-      CHECK(d.mean_abs < 3e-2);
-      CHECK(d.max_abs < 2e-1);
-      CHECK(d.mean_kl < 5e-4);
+      CHECK(d.mean_abs < 4e-2);
+      CHECK(d.max_abs < 0.2);
+      CHECK(d.mean_kl < 4e-4);
     }
     const std::vector<int32_t> gen = greedy(*m, 40);
     size_t agree = 0;
     while (agree < gen.size() && agree < ref_gen.size() && gen[agree] == ref_gen[agree]) ++agree;
-    MESSAGE(float_type_name(t) << ": greedy agrees with float32 for " << agree << " of 40 tokens");
-    CHECK(agree >= (t == FloatType::kF16 ? 40u : 10u));
+    MESSAGE(type_name << ": greedy agrees with float32 for " << agree << " of 40 tokens");
+    CHECK(agree >= (t == FloatType::kF16 ? 40u : 12u));  // measured 40 and 14
   }
 }
 
 TEST_CASE("half models: save keeps the dtype and reloads identically; quantizing from half works") {
   for (FloatType t : {FloatType::kF16, FloatType::kBF16}) {
-    CAPTURE(float_type_name(t));
+    const std::string type_name = float_type_name(t);
+    CAPTURE(type_name);
     auto m = load(t, {&stories().file});
     const std::vector<float> before = logits_of(*m, kSeq);
     std::vector<CheckpointFile> files;
@@ -305,8 +311,8 @@ TEST_CASE("half models: save keeps the dtype and reloads identically; quantizing
     CHECK(report.front().scheme == "w8a16 g32 sym");
     CHECK(report.back().tied);
     const Diff d = diff(before, logits_of(*m, kSeq), 512);
-    MESSAGE(float_type_name(t) << " -> int8: mean KL " << d.mean_kl);
-    CHECK(d.mean_kl < 5e-3);
+    MESSAGE(type_name << " -> int8: mean KL " << d.mean_kl);
+    CHECK(d.mean_kl < 3e-3);  // measured 7.8e-4 (f16), 1.5e-3 (bf16)
     // A quantized half model saves and reloads too (the embedding stays in the type).
     REQUIRE(save_checkpoint(m->weights(), m->config_json(), {}, &files).ok());
     io::SafetensorsFile qst;
