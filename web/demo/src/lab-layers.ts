@@ -264,7 +264,7 @@ export function renderLayer(name: string): void {
       ]
     : [
         ['weights range', `[${fmt(lo, 4)}, ${fmt(hi, 4)}]`],
-        ['quantized', 'no (excluded: stays float32)'],
+        ['quantized', `no (excluded: stays ${l.scheme})`],
       ];
   $('layer-metrics').replaceChildren(h('dl', {}, ...items.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })])));
 }
