@@ -106,9 +106,13 @@ export interface GreedyComparison {
   agree: boolean;
   /** Index of the first generated token that differs; -1 when they agree. */
   firstDifference: number;
+  /** The reference's generated token ids (the prompt excluded). */
   referenceTokens: number[];
+  /** The candidate's generated token ids. */
   candidateTokens: number[];
+  /** The reference's generated text. */
   referenceText: string;
+  /** The candidate's generated text. */
   candidateText: string;
 }
 

@@ -41,7 +41,6 @@ import type {
   GenerateOptions,
   GenerationResult,
   ModelConfigInfo,
-  ModelDtype,
 } from './generation-types.js';
 export type {
   FinishReason,
@@ -54,6 +53,7 @@ export type {
   ModelConfigInfo,
   ModelDtype,
 } from './generation-types.js';
+import { DTYPE_ID, resolveDtype } from './dtype.js';
 import { Tokenizer } from './tokenizer.js';
 import { now, yieldToEventLoop } from './yield.js';
 
@@ -538,21 +538,6 @@ async function loadFromFiles<M extends CausalLM>(cls: CausalLMClass<M>, files: M
   if (files.tokenizerConfig) source.tokenizerConfig = files.tokenizerConfig;
   const args = [backend, handle, tokenizer, files.generationConfig ?? {}, name, source];
   return Reflect.construct(CausalLM as unknown as Function, args, cls as unknown as Function) as M;
-}
-
-const DTYPE_ID: Record<ModelDtype, number> = { float32: 0, float16: 1, bfloat16: 2 };
-
-/** The dtype option, with `'auto'` read from config.json's torch_dtype (float32 when unknown). */
-function resolveDtype(dtype: unknown, config: unknown): ModelDtype {
-  if (dtype === undefined) return 'float32';
-  if (dtype === 'auto') {
-    const t = (config as { torch_dtype?: unknown }).torch_dtype;
-    return typeof t === 'string' && t in DTYPE_ID ? (t as ModelDtype) : 'float32';
-  }
-  if (typeof dtype !== 'string' || !(dtype in DTYPE_ID)) {
-    invalid(`dtype must be 'float32', 'float16', 'bfloat16' or 'auto' (got ${JSON.stringify(dtype)})`);
-  }
-  return dtype as ModelDtype;
 }
 
 function checkModelType(config: unknown, name: string, cls: CausalLMClass<CausalLM>): void {
