@@ -105,16 +105,17 @@ Diff diff(const std::vector<float>& ref, const std::vector<float>& q, size_t voc
   return d;
 }
 
-// stories260K re-serialized with every tensor in `dtype` ("F16" / "BF16"), rounded by the core.
+// A checkpoint (default stories260K) re-serialized with every tensor in `dtype` ("F16" / "BF16"),
+// rounded by the core.
 struct HalfFile {
   std::vector<uint8_t> bytes;
   io::SafetensorsFile file;
 };
-HalfFile rewrite(const std::string& dtype) {
+HalfFile rewrite(const std::string& dtype, const io::SafetensorsFile& src = stories().file) {
   std::vector<std::vector<uint16_t>> storage;
   std::vector<io::TensorRecord> recs;
-  storage.reserve(stories().file.tensors.size());
-  for (const io::TensorView& t : stories().file.tensors) {
+  storage.reserve(src.tensors.size());
+  for (const io::TensorView& t : src.tensors) {
     std::vector<float> f(static_cast<size_t>(t.numel()));
     REQUIRE(io::tensor_to_f32(t, f.data()).ok());
     std::vector<uint16_t> h(f.size());
@@ -321,5 +322,36 @@ TEST_CASE("half models: save keeps the dtype and reloads identically; quantizing
     const std::string qcfg(files[0].bytes.begin(), files[0].bytes.end());
     REQUIRE(load_checkpoint(qcfg, {&qst}, &back, o).ok());
     CHECK(logits_of(*back, kSeq) == logits_of(*m, kSeq));
+  }
+}
+
+TEST_CASE("half dtype on GPT-2 (Conv1D, biases, learned positions) and GPT-NeoX (fused QKV, partial rotary)") {
+  for (const std::string name : {"gpt2", "gpt_neox"}) {
+    const std::string dir = std::string(WQ_FIXTURE_DIR) + "/arch/" + name + "/";
+    const std::string config = read_text(dir + "config.json"), bytes = read_text(dir + "model.safetensors");
+    io::SafetensorsFile file;
+    REQUIRE(io::parse_safetensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &file).ok());
+    const std::vector<int32_t> ids = {1, 7, 42, 3, 90, 15, 8};  // vocab 96
+    for (FloatType t : {FloatType::kF16, FloatType::kBF16}) {
+      const std::string type_name = name + " " + float_type_name(t);
+      CAPTURE(type_name);
+      auto half = load(t, {&file}, config);
+      // The same rounded values (weights and biases) in a float32 model: the same math.
+      HalfFile h = rewrite(t == FloatType::kBF16 ? "BF16" : "F16", file);
+      auto ref = load(FloatType::kF32, {&h.file}, config);
+      const std::vector<float> a = logits_of(*ref, ids), b = logits_of(*half, ids);
+      double max_ref = 0;
+      for (float v : a) max_ref = std::max(max_ref, double(std::fabs(v)));
+      const Diff d = diff(a, b, a.size() / ids.size());
+      MESSAGE(type_name << ": half kernels vs f32 kernels on the same values: max |dlogit| " << d.max_abs
+                        << " (largest logit " << max_ref << ")");
+      CHECK(d.max_abs < 5e-6);  // measured 6.6e-7 .. 9.5e-7 (logits up to 3.4)
+      const MemoryFootprint hf = half->memory_footprint();
+      const MemoryFootprint ff = load(FloatType::kF32, {&file}, config)->memory_footprint();
+      CHECK(hf.embedding * 2 == ff.embedding);
+      CHECK(hf.norms * 2 == ff.norms);
+      CHECK(hf.linear * 2 > ff.linear);              // biases stay float32 (values rounded to the type)
+      CHECK(hf.linear < ff.linear / 2 + ff.linear / 20);
+    }
   }
 }
