@@ -45,12 +45,14 @@ val ints_to_js(const std::vector<int>& v) {
 
 }  // namespace
 
-JsStatus ModelHandle::load(std::string config_json, val shards, int max_context) {
+JsStatus ModelHandle::load(std::string config_json, val shards, int max_context, int dtype) {
   model_.reset();
   history_.clear();
   if (!shards.isArray() || shards["length"].as<unsigned>() == 0)
     return to_js(bad(StatusCode::kInvalidArgument, "load needs at least one safetensors shard"));
   if (max_context < 0) return to_js(bad(StatusCode::kInvalidArgument, "maxContext must be >= 0"));
+  if (dtype < 0 || dtype > static_cast<int>(FloatType::kBF16))
+    return to_js(bad(StatusCode::kInvalidArgument, "dtype must be float32, float16 or bfloat16"));
   const unsigned n = shards["length"].as<unsigned>();
   std::vector<io::SafetensorsFile> files(n);
   std::vector<const io::SafetensorsFile*> views;
@@ -66,6 +68,7 @@ JsStatus ModelHandle::load(std::string config_json, val shards, int max_context)
   }
   LoadOptions options;
   options.max_context = max_context;
+  options.dtype = static_cast<FloatType>(dtype);
   Status s = load_checkpoint(config_json, views, &model_, options);
   if (!s.ok()) model_.reset();
   return to_js(s);
@@ -89,6 +92,7 @@ val ModelHandle::config() const {
   out.set("headDim", c.head_dim);
   out.set("maxContext", model_->max_context());
   out.set("tieWordEmbeddings", c.tie_word_embeddings);
+  out.set("dtype", std::string(float_type_name(model_->dtype())));
   out.set("bosTokenId", c.bos_token_id);
   out.set("eosTokenIds", ints_to_js(c.eos_token_ids));
   out.set("isEncoderDecoder", c.is_encoder_decoder);

@@ -38,11 +38,12 @@ class ModelHandle {
   // shards: [{name, ptr, byteLength}] of safetensors files already in the heap (caller-owned; the
   // model copies what it keeps). maxContext: KV-cache capacity (0 = max_position_embeddings).
   // Float HF checkpoints and webquant's quantized ones (config.json quantization_config).
-  JsStatus load(std::string config_json, emscripten::val shards, int max_context);
+  // dtype: FloatType (0 float32, 1 float16, 2 bfloat16), the type the float weights are kept in.
+  JsStatus load(std::string config_json, emscripten::val shards, int max_context, int dtype);
   bool loaded() const { return model_ != nullptr; }
   // {modelType, vocabSize, hiddenSize, numLayers, numHeads, numKvHeads, headDim, maxContext,
-  //  tieWordEmbeddings, bosTokenId, eosTokenIds, isEncoderDecoder, numDecoderLayers,
-  //  decoderStartTokenId}
+  //  tieWordEmbeddings, dtype ("float32" | "float16" | "bfloat16"), bosTokenId, eosTokenIds,
+  //  isEncoderDecoder, numDecoderLayers, decoderStartTokenId}
   emscripten::val config() const;
   int position() const { return model_ ? model_->position() : 0; }
   void reset();

@@ -372,6 +372,43 @@ test('Model lab: download, quantize to int4, save it, greedy oracle in the fp32 
   await page.context().close();
 });
 
+test('Model lab: float16 weights (dtype next to the scheme) halve the footprint and keep the greedy oracle; bfloat16 + int8 combine', { timeout: 300_000 }, async () => {
+  const { page, errors } = await open('/lab.html');
+  await page.click('#load');
+  await page.waitForFunction(() => !(document.querySelector('#quantize') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+  await page.selectOption('#q-weights', 'none');
+  assert.equal(await page.isDisabled('#q-mode'), true, 'scheme options do not apply to float weights');
+  await page.selectOption('#q-dtype', 'float16');
+  await page.click('#quantize');
+  await page.waitForFunction(() => /float16 weights/.test(document.querySelector('#pane-quant-h')?.textContent ?? '') && !(document.querySelector('#quantize') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+  const kb = async (sel: string) => Number(/([\d.]+) KB/.exec((await page.textContent(sel)) ?? '')![1]);
+  const fp32Kb = await kb('#fp-total-fp32');
+  const halfKb = await kb('#fp-total-quant');
+  assert.ok(Math.abs(halfKb * 2 - fp32Kb) < 2, `float16 footprint ${halfKb} KB vs float32 ${fp32Kb} KB`);
+  assert.match((await page.textContent('#fp-totals')) ?? '', /kept in float16/);
+  await page.fill('#prompt', 'Zoo');
+  await page.fill('#max-tokens', '57');
+  await page.fill('#temperature', '0');
+  await page.click('#generate');
+  await page.waitForFunction(() => document.querySelector('#gen-section')?.getAttribute('data-state') !== 'generating', null, { timeout: 120_000 });
+  assert.equal(await page.getAttribute('#gen-section', 'data-state'), 'done', (await page.textContent('#gen-error')) ?? '');
+  assert.equal((await page.textContent('#out-fp32'))?.trim(), ORACLE);
+  assert.equal((await page.textContent('#out-quant'))?.trim(), ORACLE, 'float16 greedy decoding agrees with float32');
+  const meanKl = Number(await page.textContent('#kl-mean'));
+  assert.ok(meanKl >= 0 && meanKl < 1e-4, `float16 mean KL ${meanKl}`);
+  await screenshot(page, 'lab-float16');
+
+  // int8 on bfloat16 weights: the scheme and the dtype together.
+  await page.selectOption('#q-weights', 'int8');
+  await page.selectOption('#q-dtype', 'bfloat16');
+  await page.click('#quantize');
+  await page.waitForFunction(() => /bfloat16/.test(document.querySelector('#pane-quant-h')?.textContent ?? '') && !(document.querySelector('#quantize') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+  assert.match((await page.textContent('#pane-quant-h')) ?? '', /^quantized · int8 g32 sym \(W8A16\) · bfloat16$/);
+  assert.match((await page.textContent('#fp-totals')) ?? '', /kept in bfloat16/);
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
 test('Model lab: a GPT-2 repo from another mirror (?endpoint=&repo=) loads, quantizes and shows per-layer errors', { timeout: 300_000 }, async () => {
   const hubDir = makeTempHub('webquant-e2e-lab-');
   writeSyntheticRepo(hubDir, 'gpt2-tiny', { repoId: 'synthetic/gpt2' });

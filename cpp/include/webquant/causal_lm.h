@@ -57,6 +57,12 @@ struct ModelInfo {
 struct LoadOptions {
   // KV-cache capacity in positions; 0 = max_position_embeddings. Larger is an error.
   int max_context = 0;
+  // The type the model keeps its float weights in (torch's dtype): float32 (default), or float16 /
+  // bfloat16, which halve the memory of the linear layers, embeddings and norms. Half weights are
+  // read from F16/BF16 tensors as stored, or rounded to nearest even from other float types
+  // (bit-identical to torch's .to(dtype)); activations, accumulators and the KV cache stay
+  // float32. Quantized layers of a webquant checkpoint stay quantized.
+  FloatType dtype = FloatType::kF32;
 };
 
 // The model types webquant runs, in a stable order ("gpt2", "gpt_neox", "llama", ...).
@@ -122,6 +128,8 @@ class CausalLM {
   int position() const { return pos_; }
   int max_context() const { return max_ctx_; }
   const ModelInfo& info() const { return arch_->info(); }
+  // LoadOptions::dtype the model was loaded with.
+  FloatType dtype() const { return weights_.dtype(); }
   // The config.json text the model was built from.
   const std::string& config_json() const { return config_json_; }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "webquant/status.h"
@@ -21,9 +22,28 @@ enum class LinearScheme : int {
   kW2A16 = 3,  // 2-bit packed weights, per-group scales (+ zero points when asymmetric)
   kW8A8 = 4,   // int8 weights; activations quantized per token to int8; int32 accumulation
   kW4A8 = 5,   // 4-bit weights per group; activations int8 per token
+  kF16 = 6,    // float16 weights (IEEE binary16), float32 activations and accumulators
+  kBF16 = 7,   // bfloat16 weights, float32 activations and accumulators
 };
 
-const char* linear_scheme_name(LinearScheme s);  // "f32", "w8a16", ...
+const char* linear_scheme_name(LinearScheme s);  // "f32", "w8a16", ..., "f16", "bf16"
+
+// True for the unquantized schemes (f32, f16, bf16): no integer form, saved as float tensors.
+inline bool is_float_scheme(LinearScheme s) {
+  return s == LinearScheme::kF32 || s == LinearScheme::kF16 || s == LinearScheme::kBF16;
+}
+
+// The type a model keeps its float weights in (torch's dtype of the whole model). Half types store
+// 16-bit values (weights of f16/bf16 linear layers, embeddings, norms); computation is float32.
+enum class FloatType : int { kF32 = 0, kF16 = 1, kBF16 = 2 };
+// "float32", "float16", "bfloat16" (torch's names, as config.json's torch_dtype).
+const char* float_type_name(FloatType t);
+// Parses those names (and "fp32"/"f32", "fp16"/"f16"/"half", "bf16"); false for anything else.
+bool parse_float_type(std::string_view name, FloatType* out);
+// The float scheme of a type: kF32, kF16 or kBF16.
+LinearScheme float_type_scheme(FloatType t);
+// x rounded to the type (fp32_to_fp16 / fp32_to_bf16 and back; the identity for kF32).
+float round_to_float_type(float x, FloatType t);
 
 // Every quantized scheme takes every mode and granularity: int8, 4-bit and 2-bit weights alike,
 // symmetric or asymmetric, per channel or per group (the combinations quantize() accepts on a
@@ -85,7 +105,15 @@ class LinearLayer {
 std::unique_ptr<LinearLayer> make_linear_f32(const float* w, int out_features, int in_features,
                                              const float* bias);
 
-// Quantizes W with `spec`. When in_features is not a multiple of group_size, the layer falls back
+// A half-precision layer (type kF16 or kBF16) owning the 16-bit weights `w` ([out, in] bits of
+// that type) and the optional bias (nullptr = none; kept as float32 values rounded to the type, so
+// the layer holds exactly what a torch model in that dtype holds). Computes with f32 activations
+// and accumulators on the gemm_f16_f32 / gemm_bf16_f32 kernels. Null for a bad type or sizes.
+std::unique_ptr<LinearLayer> make_linear_half(FloatType type, std::vector<uint16_t> w,
+                                              int out_features, int in_features, const float* bias);
+
+// Quantizes W with `spec`. spec.scheme kF16 / kBF16 rounds W (and the bias) to that type
+// (round to nearest even, as torch's .to()) and gives a half-precision layer. When in_features is not a multiple of group_size, the layer falls back
 // to per-channel scales (group = in_features) and says so in describe() and *note (*note is set to
 // "" otherwise; it may be nullptr). scheme kF32 gives a float32 layer. Errors: kInvalidArgument
 // (sizes < 1, unknown scheme, group_size < 0), kNonFinite (NaN/Inf in w or bias). A8 schemes

@@ -70,7 +70,10 @@ struct ModelLayout {
 // Readers of checkpoints look tensors up through this.
 std::vector<std::string> stored_names(const ModelLayout& layout, const std::string& name);
 
-// Where a model's weights come from when it is built. Implementations: a float HF checkpoint
+// Where a model's weights come from when it is built. dtype() is the type the model keeps its float
+// weights in (set before building; default float32): with a half type, params are read through
+// tensor_half and linear() may return half-precision layers (an f32 layer it returns is rounded to
+// the type by VarBuilder, one layer at a time). Implementations: a float HF checkpoint
 // (SafetensorsSource), webquant's quantized checkpoints (model_checkpoint.h), prepared parts
 // (PartsSource, for streaming quantization).
 class WeightSource {
@@ -82,21 +85,31 @@ class WeightSource {
   // The linear module `info`. For a tied head the source may leave *out null (the head then reads
   // the tied parameter). Errors as tensor(), naming the module.
   virtual Status linear(const LinearInfo& info, std::unique_ptr<LinearLayer>* out) = 0;
+  // The float parameter as 16-bit values of `type` (kF16 / kBF16). The default reads tensor() and
+  // rounds to nearest even (torch's .to()); sources holding half data override it to avoid the
+  // float32 copy.
+  virtual Status tensor_half(const ParamInfo& info, FloatType type, std::vector<uint16_t>* out);
+  void set_dtype(FloatType t) { dtype_ = t; }
+  FloatType dtype() const { return dtype_; }
   // Names may be stored without this prefix (see ModelLayout::optional_prefix).
   void set_optional_prefix(std::string prefix) { optional_prefix_ = std::move(prefix); }
 
  protected:
   std::string optional_prefix_;
+  FloatType dtype_ = FloatType::kF32;
 };
 
 // A float HF checkpoint in one or more safetensors shards (the first shard holding a name wins;
-// unknown extra tensors are ignored). F32, F16 and BF16 tensors are converted to float32.
+// unknown extra tensors are ignored). F32, F16 and BF16 tensors are converted to float32, or, with
+// a half dtype(), to that type: a tensor already stored in it is copied bit for bit (never widened
+// first), any other is rounded to nearest even (F32 -> F16/BF16 bit-identical to torch's .to()).
 class SafetensorsSource final : public WeightSource {
  public:
   explicit SafetensorsSource(std::vector<const io::SafetensorsFile*> shards)
       : shards_(std::move(shards)) {}
   Status tensor(const ParamInfo& info, std::vector<float>* out) override;
   Status linear(const LinearInfo& info, std::unique_ptr<LinearLayer>* out) override;
+  Status tensor_half(const ParamInfo& info, FloatType type, std::vector<uint16_t>* out) override;
   // The float32 weight [out, in] (transposed from Conv1D storage) and bias of a linear module.
   Status linear_weights(const LinearInfo& info, std::vector<float>* w, std::vector<float>* b);
 
@@ -188,13 +201,16 @@ struct MemoryFootprint {
   size_t kv_cache = 0;   // currently allocated KV-cache bytes (not part of total)
 };
 
-// A float32 parameter viewed in place (for saving).
+// A float parameter viewed in place (for saving): float32 data, or 16-bit values of `type`.
 struct FloatParamView {
   std::string name;
   std::vector<int64_t> shape;
-  const float* data = nullptr;  // owned by the model; valid while it lives and is not changed
+  const float* data = nullptr;  // owned by the model; valid while it lives and is not changed;
+                                // nullptr when the parameter is kept in a half type
   size_t numel = 0;
   ParamKind kind = ParamKind::kOther;
+  FloatType type = FloatType::kF32;
+  const uint16_t* half = nullptr;  // the values when type is kF16 / kBF16
 };
 
 // Sees the input of every linear forward while installed on a Weights (calibration.h).
@@ -210,7 +226,9 @@ class Weights {
  public:
   struct Param {
     ParamInfo info;
-    std::vector<float> data;
+    std::vector<float> data;     // float32 parameters
+    FloatType type = FloatType::kF32;
+    std::vector<uint16_t> half;  // the values instead, when type is kF16 / kBF16
   };
   struct Linear {
     LinearInfo info;
@@ -226,6 +244,8 @@ class Weights {
   const Linear& linear_at(size_t i) const { return linears_[i]; }
   // The parameter `name` or nullptr.
   const Param* find_param(std::string_view name) const;
+  // The type the model keeps its float weights in (LoadOptions::dtype).
+  FloatType dtype() const { return dtype_; }
 
   // Replaces linear layers by name (see ModelQuantOptions). `report` (optional) receives one
   // entry per linear layer, in model order. Errors from make_linear_quantized are returned with
@@ -246,13 +266,16 @@ class Weights {
 
   // y[m, out] = x[m, in] W^T (+ b) for linear i, reading the tied parameter when it has no layer.
   void forward_linear(size_t i, const float* x, size_t m, float* y) const;
-  const float* param_data(size_t i) const { return params_[i].data.data(); }
   // The method that rounded linear `name` (kRtn for float layers and unknown names), and setting
   // it (kNotFound for an unknown name). replace_linear resets it to kRtn.
   QuantMethod linear_method(std::string_view name) const;
   Status set_linear_method(std::string_view name, QuantMethod m);
   // Installs (or, with nullptr, removes) the observer forward_linear reports inputs to.
   void set_input_observer(LinearInputObserver* o) { observer_ = o; }
+  // Parameter i as float32: its own data, or (half parameters) widened into *scratch.
+  const float* param_f32(size_t i, std::vector<float>* scratch) const;
+  // Values [offset, offset + n) of parameter i as float32 into out (a row of a table).
+  void read_param(size_t i, size_t offset, size_t n, float* out) const;
 
  private:
   friend class VarBuilder;
@@ -260,6 +283,7 @@ class Weights {
   ModelLayout layout_;
   std::vector<Param> params_;
   std::vector<Linear> linears_;
+  FloatType dtype_ = FloatType::kF32;
 };
 
 // Declares a model's weights by scoped name, reading them from a source (or, with no source,

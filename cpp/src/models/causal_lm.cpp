@@ -78,6 +78,12 @@ Status CausalLM::load(std::string_view config_json, WeightSource& source,
                          "load: max_context " + std::to_string(options.max_context) +
                              " must be in [0, max_position_embeddings = " + std::to_string(max_pos) + "]");
   }
+  const int dt = static_cast<int>(options.dtype);
+  if (dt < 0 || dt > static_cast<int>(FloatType::kBF16)) {
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "load: dtype " + std::to_string(dt) + " is not float32, float16 or bfloat16");
+  }
+  source.set_dtype(options.dtype);
   std::unique_ptr<CausalLM> m(new CausalLM());
   VarBuilder vb(&m->weights_, &source);
   arch->build(vb);

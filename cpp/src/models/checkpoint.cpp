@@ -40,7 +40,7 @@ Status describe_layer(const LinearInfo& li, const LinearLayer* layer, QuantMetho
   c.transposed = li.conv1d;
   if (layer == nullptr) {
     c.tied = true;  // a tied lm_head reading the embedding
-  } else if (layer->scheme() != LinearScheme::kF32) {
+  } else if (!is_float_scheme(layer->scheme())) {
     LinearQuantizedData d;
     Status st = layer->export_quantized(&d);
     if (!st.ok()) return Status::Error(st.code, li.name + ": " + st.message);
@@ -78,8 +78,21 @@ std::vector<uint8_t> as_bytes(const T* p, size_t n) {
   return b;
 }
 
-// Float values in the narrowest of BF16, F16, F32 that reproduces every bit.
-OwnedTensor float_tensor(std::string name, std::vector<int64_t> shape, const float* v, size_t n) {
+// 16-bit values stored as they are, in the dtype of `type` (kF16 / kBF16).
+OwnedTensor half_tensor(std::string name, std::vector<int64_t> shape, FloatType type,
+                        const uint16_t* h, size_t n) {
+  return {std::move(name), type == FloatType::kBF16 ? "BF16" : "F16", std::move(shape), as_bytes(h, n)};
+}
+
+// Float values in the narrowest of BF16, F16, F32 that reproduces every bit; a half-precision
+// layer's weights (`prefer` kF16 / kBF16) in its own type.
+OwnedTensor float_tensor(std::string name, std::vector<int64_t> shape, const float* v, size_t n,
+                         FloatType prefer = FloatType::kF32) {
+  if (prefer != FloatType::kF32) {
+    std::vector<uint16_t> h(n);
+    for (size_t i = 0; i < n; ++i) h[i] = prefer == FloatType::kBF16 ? fp32_to_bf16(v[i]) : fp32_to_fp16(v[i]);
+    return half_tensor(std::move(name), std::move(shape), prefer, h.data(), n);
+  }
   bool bf16 = true, f16 = true;
   for (size_t i = 0; i < n && (bf16 || f16); ++i) {
     uint32_t bits;
@@ -109,7 +122,10 @@ Status linear_tensors(const LinearInfo& li, const LinearLayer* layer, QuantMetho
                       std::vector<OwnedTensor>* out) {
   if (layer == nullptr) return Status::Ok();  // tied lm_head: nothing stored
   const int64_t R = li.out_features, C = li.in_features;
-  if (layer->scheme() == LinearScheme::kF32) {
+  if (is_float_scheme(layer->scheme())) {
+    const FloatType prefer = layer->scheme() == LinearScheme::kF16    ? FloatType::kF16
+                             : layer->scheme() == LinearScheme::kBF16 ? FloatType::kBF16
+                                                                      : FloatType::kF32;
     std::vector<float> w(static_cast<size_t>(R * C));
     layer->dequantize_weight(w.data());
     if (li.conv1d) {  // back to HF Conv1D storage [in, out]
@@ -117,9 +133,9 @@ Status linear_tensors(const LinearInfo& li, const LinearLayer* layer, QuantMetho
       for (int64_t r = 0; r < R; ++r) {
         for (int64_t k = 0; k < C; ++k) t[static_cast<size_t>(k * R + r)] = w[static_cast<size_t>(r * C + k)];
       }
-      out->push_back(float_tensor(li.name + ".weight", {C, R}, t.data(), t.size()));
+      out->push_back(float_tensor(li.name + ".weight", {C, R}, t.data(), t.size(), prefer));
     } else {
-      out->push_back(float_tensor(li.name + ".weight", {R, C}, w.data(), w.size()));
+      out->push_back(float_tensor(li.name + ".weight", {R, C}, w.data(), w.size(), prefer));
     }
     const std::vector<float> b = layer->bias();
     if (!b.empty()) out->push_back({li.name + ".bias", "F32", {R}, as_bytes(b.data(), b.size())});
@@ -341,6 +357,9 @@ Status save_checkpoint(const Weights& model, std::string_view source_config_json
   JsonValue qconfig = quantization_config_json(layers);
   const std::string qtext = io::write_json(qconfig);
   put(&config, kMetadataKey, std::move(qconfig));
+  // A half model records its dtype (fromPretrained's dtype 'auto' reads it back); a float32 model
+  // leaves the source's torch_dtype as it was.
+  if (model.dtype() != FloatType::kF32) put(&config, "torch_dtype", jstr(float_type_name(model.dtype())));
   files->push_back({"config.json", {}});
   const std::string ctext = io::write_json(config);
   files->back().bytes.assign(ctext.begin(), ctext.end());
@@ -380,7 +399,11 @@ Status save_checkpoint(const Weights& model, std::string_view source_config_json
       WQ_RETURN_IF_ERROR(linear_tensors(li, model.linear(li.name), model.linear_method(li.name), &unit));
     } else {
       const Weights::Param& p = model.param(e.index);
-      unit.push_back(float_tensor(p.info.name, p.info.shape, p.data.data(), p.data.size()));
+      if (p.type != FloatType::kF32) {
+        unit.push_back(half_tensor(p.info.name, p.info.shape, p.type, p.half.data(), p.half.size()));
+      } else {
+        unit.push_back(float_tensor(p.info.name, p.info.shape, p.data.data(), p.data.size()));
+      }
     }
     if (!unit.empty()) WQ_RETURN_IF_ERROR(add_unit(std::move(unit)));
   }

@@ -12,28 +12,25 @@ void Embedding::declare(VarBuilder vb, std::string_view name, int rows, int d) {
 }
 
 namespace {
-void copy_row(const float* row, size_t d, bool accumulate, float* x) {
-  if (accumulate) {
-    add_inplace(x, row, d);
-  } else {
-    std::memcpy(x, row, d * sizeof(float));
-  }
+// Row r of parameter `table` written to (or added into) x; half tables are widened on the way.
+void copy_row(const Weights& w, int table, size_t r, size_t d, bool accumulate, float* x) {
+  if (!accumulate) return w.read_param(static_cast<size_t>(table), r * d, d, x);
+  thread_local std::vector<float> row;
+  row.resize(d);
+  w.read_param(static_cast<size_t>(table), r * d, d, row.data());
+  add_inplace(x, row.data(), d);
 }
 }  // namespace
 
 void Embedding::lookup(const Weights& w, const int32_t* ids, size_t n, bool accumulate,
                        float* x) const {
-  const float* t = w.param_data(static_cast<size_t>(table));
   const size_t d = static_cast<size_t>(dim);
-  for (size_t i = 0; i < n; ++i) copy_row(t + static_cast<size_t>(ids[i]) * d, d, accumulate, x + i * d);
+  for (size_t i = 0; i < n; ++i) copy_row(w, table, static_cast<size_t>(ids[i]), d, accumulate, x + i * d);
 }
 
 void Embedding::rows(const Weights& w, int first, size_t n, bool accumulate, float* x) const {
-  const float* t = w.param_data(static_cast<size_t>(table));
   const size_t d = static_cast<size_t>(dim);
-  for (size_t i = 0; i < n; ++i) {
-    copy_row(t + (static_cast<size_t>(first) + i) * d, d, accumulate, x + i * d);
-  }
+  for (size_t i = 0; i < n; ++i) copy_row(w, table, static_cast<size_t>(first) + i, d, accumulate, x + i * d);
 }
 
 void Norm::declare(VarBuilder vb, std::string_view name, NormType t, int d, float epsilon, bool bias) {
@@ -46,8 +43,9 @@ void Norm::declare(VarBuilder vb, std::string_view name, NormType t, int d, floa
 }
 
 void Norm::forward(const Weights& w, const float* x, size_t rows, float* y) const {
-  const float* g = w.param_data(static_cast<size_t>(weight));
-  const float* b = bias >= 0 ? w.param_data(static_cast<size_t>(bias)) : nullptr;
+  thread_local std::vector<float> gs, bs;  // half models: the norm's parameters widened
+  const float* g = w.param_f32(static_cast<size_t>(weight), &gs);
+  const float* b = bias >= 0 ? w.param_f32(static_cast<size_t>(bias), &bs) : nullptr;
   const size_t d = static_cast<size_t>(dim);
   for (size_t r = 0; r < rows; ++r) {
     if (type == NormType::kRmsNorm) {

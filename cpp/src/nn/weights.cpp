@@ -5,6 +5,8 @@
 #include <string>
 
 #include "nn/ops.h"
+#include "quant/linear_internal.h"
+#include "webquant/convert.h"
 #include "webquant/module.h"
 
 namespace webquant {
@@ -16,11 +18,11 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return r + "]";
 }
 
-// Finds `name` (or, failing that, `name` without `optional_prefix`) across the shards, checks its
-// shape and converts it to float32.
-Status read_f32(const std::vector<const io::SafetensorsFile*>& shards, const std::string& name,
-                const std::vector<int64_t>& shape, const std::string& optional_prefix,
-                std::vector<float>* out) {
+// Finds `name` (or, failing that, `name` without `optional_prefix`) across the shards and checks
+// its shape and dtype.
+Status find_tensor(const std::vector<const io::SafetensorsFile*>& shards, const std::string& name,
+                   const std::vector<int64_t>& shape, const std::string& optional_prefix,
+                   const io::TensorView** found) {
   const io::TensorView* t = nullptr;
   for (const io::SafetensorsFile* f : shards) {
     if (f != nullptr && (t = f->find(name)) != nullptr) break;
@@ -43,8 +45,47 @@ Status read_f32(const std::vector<const io::SafetensorsFile*>& shards, const std
     return Status::Error(StatusCode::kUnsupported, "tensor '" + name + "' has dtype " + t->dtype +
                                                        "; supported: F32, F16, BF16");
   }
+  *found = t;
+  return Status::Ok();
+}
+
+// The tensor converted to float32.
+Status read_f32(const std::vector<const io::SafetensorsFile*>& shards, const std::string& name,
+                const std::vector<int64_t>& shape, const std::string& optional_prefix,
+                std::vector<float>* out) {
+  const io::TensorView* t = nullptr;
+  WQ_RETURN_IF_ERROR(find_tensor(shards, name, shape, optional_prefix, &t));
   out->resize(static_cast<size_t>(t->numel()));
   return io::tensor_to_f32(*t, out->data());
+}
+
+// The tensor as 16-bit values of `type`: copied when stored in that type, else rounded through
+// float32 one chunk at a time (no float32 copy of the whole tensor).
+Status read_half(const std::vector<const io::SafetensorsFile*>& shards, const std::string& name,
+                 const std::vector<int64_t>& shape, const std::string& optional_prefix,
+                 FloatType type, std::vector<uint16_t>* out) {
+  const io::TensorView* t = nullptr;
+  WQ_RETURN_IF_ERROR(find_tensor(shards, name, shape, optional_prefix, &t));
+  const size_t n = static_cast<size_t>(t->numel());
+  out->resize(n);
+  const char* same = type == FloatType::kBF16 ? "BF16" : "F16";
+  if (t->dtype == same) {
+    if (n != 0) std::memcpy(out->data(), t->data, n * sizeof(uint16_t));  // little-endian host
+    return Status::Ok();
+  }
+  const size_t elem = t->dtype == "F32" ? 4 : 2;
+  constexpr size_t kChunk = 4096;
+  std::vector<float> buf(std::min(n, kChunk));
+  for (size_t i = 0; i < n; i += kChunk) {
+    const size_t c = std::min(kChunk, n - i);
+    io::TensorView part = *t;
+    part.data = t->data + i * elem;
+    part.nbytes = c * elem;
+    part.shape = {static_cast<int64_t>(c)};
+    WQ_RETURN_IF_ERROR(io::tensor_to_f32(part, buf.data()));
+    linear_detail::narrow_half(type, buf.data(), c, out->data() + i);
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -87,8 +128,21 @@ bool resolve_layer_spec(const ModelQuantOptions& options, std::string_view name,
 
 // ---- sources ----------------------------------------------------------------------------------
 
+Status WeightSource::tensor_half(const ParamInfo& info, FloatType type, std::vector<uint16_t>* out) {
+  std::vector<float> f;
+  WQ_RETURN_IF_ERROR(tensor(info, &f));
+  out->resize(f.size());
+  linear_detail::narrow_half(type, f.data(), f.size(), out->data());
+  return Status::Ok();
+}
+
 Status SafetensorsSource::tensor(const ParamInfo& info, std::vector<float>* out) {
   return read_f32(shards_, info.name, info.shape, optional_prefix_, out);
+}
+
+Status SafetensorsSource::tensor_half(const ParamInfo& info, FloatType type,
+                                      std::vector<uint16_t>* out) {
+  return read_half(shards_, info.name, info.shape, optional_prefix_, type, out);
 }
 
 Status SafetensorsSource::linear_weights(const LinearInfo& li, std::vector<float>* w,
@@ -112,6 +166,24 @@ Status SafetensorsSource::linear_weights(const LinearInfo& li, std::vector<float
 Status SafetensorsSource::linear(const LinearInfo& li, std::unique_ptr<LinearLayer>* out) {
   out->reset();
   if (!li.tied_to.empty()) return Status::Ok();  // reads the tied parameter
+  if (dtype_ != FloatType::kF32) {  // half weights straight from the file
+    const int64_t R = li.out_features, C = li.in_features;
+    std::vector<uint16_t> h, t;
+    WQ_RETURN_IF_ERROR(read_half(shards_, li.name + ".weight", li.conv1d ? std::vector<int64_t>{C, R}
+                                                                         : std::vector<int64_t>{R, C},
+                                 optional_prefix_, dtype_, li.conv1d ? &t : &h));
+    if (li.conv1d) {
+      h.resize(t.size());
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t r = 0; r < R; ++r) h[static_cast<size_t>(r * C + c)] = t[static_cast<size_t>(c * R + r)];
+    }
+    std::vector<float> b;
+    if (li.has_bias) WQ_RETURN_IF_ERROR(read_f32(shards_, li.name + ".bias", {R}, optional_prefix_, &b));
+    *out = make_linear_half(dtype_, std::move(h), li.out_features, li.in_features,
+                            li.has_bias ? b.data() : nullptr);
+    if (!*out) return Status::Error(StatusCode::kOutOfMemory, "could not build linear layer " + li.name);
+    return Status::Ok();
+  }
   std::vector<float> w, b;
   WQ_RETURN_IF_ERROR(linear_weights(li, &w, &b));
   *out = make_linear_f32(w.data(), li.out_features, li.in_features, li.has_bias ? b.data() : nullptr);
@@ -178,7 +250,9 @@ Status PartsSource::linear(const LinearInfo& li, std::unique_ptr<LinearLayer>* o
 // ---- VarBuilder -------------------------------------------------------------------------------
 
 VarBuilder::VarBuilder(Weights* weights, WeightSource* source)
-    : weights_(weights), source_(source), status_(std::make_shared<Status>()) {}
+    : weights_(weights), source_(source), status_(std::make_shared<Status>()) {
+  if (source_ != nullptr) weights_->dtype_ = source_->dtype();
+}
 
 VarBuilder VarBuilder::pp(std::string_view name) const {
   return VarBuilder(weights_, source_, status_, path(name));
@@ -210,7 +284,14 @@ int VarBuilder::param(std::string_view name, std::vector<int64_t> shape, ParamKi
   if (!status_->ok()) return -1;
   Weights::Param p;
   p.info = ParamInfo{path(name), std::move(shape), kind};
-  if (source_ != nullptr) {
+  if (source_ != nullptr && source_->dtype() != FloatType::kF32) {
+    p.type = source_->dtype();
+    Status s = source_->tensor_half(p.info, p.type, &p.half);
+    if (!s.ok()) {
+      fail(s);
+      return -1;
+    }
+  } else if (source_ != nullptr) {
     Status s = source_->tensor(p.info, &p.data);
     if (!s.ok()) {
       fail(s);
@@ -247,6 +328,21 @@ int VarBuilder::linear(std::string_view name, int out_features, int in_features,
       fail(Status::Error(StatusCode::kInvalidArgument, "linear layer " + l.info.name + " is missing"));
       return -1;
     }
+    if (l.layer && l.layer->scheme() == LinearScheme::kF32 && source_->dtype() != FloatType::kF32) {
+      // A source that only has float32 layers: round this one to the model's type.
+      std::vector<float> w(static_cast<size_t>(out_features) * static_cast<size_t>(in_features));
+      l.layer->dequantize_weight(w.data());
+      const std::vector<float> b = l.layer->bias();
+      std::unique_ptr<LinearLayer> half;
+      Status s = make_linear_quantized(w.data(), out_features, in_features,
+                                       b.empty() ? nullptr : b.data(),
+                                       {float_type_scheme(source_->dtype()), false, 0}, &half, nullptr);
+      if (!s.ok()) {
+        fail(Status::Error(s.code, l.info.name + ": " + s.message));
+        return -1;
+      }
+      l.layer = std::move(half);
+    }
     if (l.layer) l.bias = l.layer->bias();
   }
   weights_->layout_.linears.push_back(l.info);
@@ -257,7 +353,7 @@ int VarBuilder::linear(std::string_view name, int out_features, int in_features,
 
 void report_layer_state(const LinearLayer* layer, LayerQuantReport* r) {
   r->tied = layer == nullptr;
-  r->quantized = layer != nullptr && layer->scheme() != LinearScheme::kF32;
+  r->quantized = layer != nullptr && !is_float_scheme(layer->scheme());
   r->bytes_after = layer != nullptr ? layer->weight_bytes() : 0;
   r->scheme_id = layer != nullptr ? layer->scheme() : LinearScheme::kF32;
   r->bits = 32;
@@ -293,6 +389,11 @@ void Weights::forward_linear(size_t i, const float* x, size_t m, float* y) const
     return;
   }
   const Param* t = find_param(l.info.tied_to);
+  if (t->type != FloatType::kF32) {
+    linear_detail::forward_half(t->type, t->half.data(), l.info.out_features, l.info.in_features,
+                                nullptr, x, m, y);
+    return;
+  }
   nn::gemm_nt_f32(x, m, t->data.data(), static_cast<size_t>(l.info.out_features),
                   static_cast<size_t>(l.info.in_features), y);
 }
@@ -305,6 +406,23 @@ const char* quant_method_name(QuantMethod m) {
     case QuantMethod::kAwq: return "awq";
   }
   return "unknown";
+}
+
+const float* Weights::param_f32(size_t i, std::vector<float>* scratch) const {
+  const Param& p = params_[i];
+  if (p.type == FloatType::kF32) return p.data.data();
+  scratch->resize(p.half.size());
+  linear_detail::widen_half(p.type, p.half.data(), p.half.size(), scratch->data());
+  return scratch->data();
+}
+
+void Weights::read_param(size_t i, size_t offset, size_t n, float* out) const {
+  const Param& p = params_[i];
+  if (p.type == FloatType::kF32) {
+    std::memcpy(out, p.data.data() + offset, n * sizeof(float));
+  } else {
+    linear_detail::widen_half(p.type, p.half.data() + offset, n, out);
+  }
 }
 
 Status Weights::quantize(const ModelQuantOptions& options, std::vector<LayerQuantReport>* report) {
@@ -335,7 +453,7 @@ Status Weights::quantize(const ModelQuantOptions& options, std::vector<LayerQuan
       continue;
     }
 
-    const bool was_quantized = !shared_head && s.layer->scheme() != LinearScheme::kF32;
+    const bool was_quantized = !shared_head && !is_float_scheme(s.layer->scheme());
     std::unique_ptr<LinearLayer> fresh;
     std::string note;
     if (spec.scheme == LinearScheme::kF32 && !li.tied_to.empty()) {
@@ -346,7 +464,7 @@ Status Weights::quantize(const ModelQuantOptions& options, std::vector<LayerQuan
       w.resize(static_cast<size_t>(li.out_features) * static_cast<size_t>(li.in_features));
       if (shared_head) {
         const Param* t = find_param(li.tied_to);
-        std::copy(t->data.begin(), t->data.end(), w.begin());
+        read_param(static_cast<size_t>(t - params_.data()), 0, w.size(), w.data());
       } else {
         s.layer->dequantize_weight(w.data());
       }
@@ -361,7 +479,8 @@ Status Weights::quantize(const ModelQuantOptions& options, std::vector<LayerQuan
       }
       if (shared_head) {
         note += std::string(note.empty() ? "" : "; ") + tied_note +
-                ": own quantized copy (the embedding stays f32)";
+                ": own quantized copy (the embedding stays " +
+                std::string(linear_scheme_name(float_type_scheme(dtype_))) + ")";
       }
       if (was_quantized) {
         note += std::string(note.empty() ? "" : "; ") +
@@ -392,7 +511,7 @@ MemoryFootprint Weights::memory_footprint() const {
       continue;
     }
     const Param& p = params_[e.index];
-    const size_t b = p.data.size() * sizeof(float);
+    const size_t b = p.data.size() * sizeof(float) + p.half.size() * sizeof(uint16_t);
     const size_t dot = p.info.name.rfind('.');
     const std::string module = dot == std::string::npos ? p.info.name : p.info.name.substr(0, dot);
     if (!f.modules.empty() && f.modules.back().name == module) {
@@ -413,7 +532,12 @@ MemoryFootprint Weights::memory_footprint() const {
 std::vector<FloatParamView> Weights::float_params() const {
   std::vector<FloatParamView> out;
   for (const Param& p : params_) {
-    out.push_back({p.info.name, p.info.shape, p.data.data(), p.data.size(), p.info.kind});
+    if (p.type == FloatType::kF32) {
+      out.push_back({p.info.name, p.info.shape, p.data.data(), p.data.size(), p.info.kind});
+    } else {
+      out.push_back({p.info.name, p.info.shape, nullptr, p.half.size(), p.info.kind, p.type,
+                     p.half.data()});
+    }
   }
   return out;
 }

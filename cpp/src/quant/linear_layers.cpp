@@ -29,6 +29,8 @@ const char* linear_scheme_name(LinearScheme s) {
     case LinearScheme::kW2A16: return "w2a16";
     case LinearScheme::kW8A8: return "w8a8";
     case LinearScheme::kW4A8: return "w4a8";
+    case LinearScheme::kF16: return "f16";
+    case LinearScheme::kBF16: return "bf16";
   }
   return "unknown";
 }
@@ -307,7 +309,7 @@ class LinearQG final : public LinearLayer {
 
 bool valid_scheme(LinearScheme s) {
   const int v = static_cast<int>(s);
-  return v >= 0 && v <= static_cast<int>(LinearScheme::kW4A8);
+  return v >= 0 && v <= static_cast<int>(LinearScheme::kBF16);
 }
 
 Status check_sizes(int out_features, int in_features) {
@@ -360,12 +362,19 @@ Status make_linear_quantized(const float* w, int out_features, int in_features, 
   if (!valid_scheme(spec.scheme))
     return Status::Error(StatusCode::kInvalidArgument,
                          "unknown linear scheme " + std::to_string(static_cast<int>(spec.scheme)) +
-                             " (expected f32, w8a16, w4a16, w2a16, w8a8 or w4a8)");
+                             " (expected f32, f16, bf16, w8a16, w4a16, w2a16, w8a8 or w4a8)");
   const size_t n = out_features, k = in_features;
   WQ_RETURN_IF_ERROR(check_finite(w, n * k, in_features, "weight"));
   if (bias) WQ_RETURN_IF_ERROR(check_finite(bias, n, 0, "bias"));
   if (spec.scheme == LinearScheme::kF32) {
     *out = make_linear_f32(w, out_features, in_features, bias);
+    return Status::Ok();
+  }
+  if (spec.scheme == LinearScheme::kF16 || spec.scheme == LinearScheme::kBF16) {
+    const FloatType t = spec.scheme == LinearScheme::kF16 ? FloatType::kF16 : FloatType::kBF16;
+    std::vector<uint16_t> h(n * k);
+    linear_detail::narrow_half(t, w, n * k, h.data());
+    *out = make_linear_half(t, std::move(h), out_features, in_features, bias);
     return Status::Ok();
   }
   const int bits = scheme_bits(spec.scheme);
@@ -422,7 +431,7 @@ Status make_linear_from_quantized(const LinearQuantizedData& d,
     *out = calib_detail::make_linear_input_scaled(std::move(inner), d.input_scales);
     return Status::Ok();
   }
-  if (!valid_scheme(d.scheme) || d.scheme == LinearScheme::kF32)
+  if (!valid_scheme(d.scheme) || is_float_scheme(d.scheme))
     return Status::Error(StatusCode::kInvalidArgument,
                          "quantized linear data needs a quantized scheme (w8a16, w4a16, w2a16, "
                          "w8a8 or w4a8)");

@@ -39,7 +39,7 @@ function moduleKind(name: string): string {
   return last;
 }
 
-export function renderFootprint(fp32: ModelMemoryFootprint, summary: QuantizationSummary, scheme: string): void {
+export function renderFootprint(fp32: ModelMemoryFootprint, summary: QuantizationSummary, scheme: string, dtype = 'float32'): void {
   const q = summary.footprint;
   const kinds: string[] = [];
   const sum = (fp: ModelMemoryFootprint) => {
@@ -67,7 +67,7 @@ export function renderFootprint(fp32: ModelMemoryFootprint, summary: Quantizatio
       h('dt', { text: 'linear layers' }),
       h('dd', { text: `${fmtBytes(summary.bytesBefore)} → ${fmtBytes(summary.bytesAfter)}` }),
       h('dt', { text: 'embedding + norms' }),
-      h('dd', { text: `${fmtBytes(q.embedding + q.norms)} (kept in float32)` }),
+      h('dd', { text: `${fmtBytes(q.embedding + q.norms)} (kept in ${dtype})` }),
     ),
   );
   const box = $('fp-box');
@@ -264,7 +264,7 @@ export function renderLayer(name: string): void {
       ]
     : [
         ['weights range', `[${fmt(lo, 4)}, ${fmt(hi, 4)}]`],
-        ['quantized', 'no (excluded: stays float32)'],
+        ['quantized', `no (excluded: stays ${l.scheme})`],
       ];
   $('layer-metrics').replaceChildren(h('dl', {}, ...items.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })])));
 }

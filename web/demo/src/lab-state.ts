@@ -5,6 +5,7 @@ import { $ } from './common.js';
 import type { TensorEntry } from './safetensors.js';
 import {
   WebQuantError,
+  type ModelDtype,
   type ModelFiles,
   type ModelMemoryFootprint,
   type ModelWorkerClient,
@@ -43,6 +44,8 @@ export interface Lab {
   quant: Side;
   fp32Footprint: ModelMemoryFootprint;
   quantized?: { options: QuantizeModelOptions; summary: QuantizationSummary; layers: LayerStat[] };
+  /** The type the quantized side's model keeps its float weights in (lab-dtype.ts). */
+  quantDtype?: ModelDtype;
 }
 
 /** What the page holds: the loaded models, and what is running (one load or quantization, one generation). */
@@ -89,8 +92,9 @@ export function syncControls(): void {
   ($('stop') as HTMLButtonElement).disabled = !generating;
   ($('export-gguf') as HTMLButtonElement).disabled = !state.lab || state.busy;
   ($('save-quant') as HTMLButtonElement).disabled = !state.lab?.quantized || state.busy || generating;
-  const w = select('q-weights').value as WeightQuant;
-  input('q-group').disabled = select('q-granularity').value !== 'per-group';
+  const w = select('q-weights').value as WeightQuant | 'none';
+  for (const id of ['q-mode', 'q-granularity', 'q-activations']) select(id).disabled = w === 'none';
+  input('q-group').disabled = w === 'none' || select('q-granularity').value !== 'per-group';
   const a8 = select('q-activations').querySelector('option[value="int8"]') as HTMLOptionElement;
   a8.disabled = w === 'int2';
   if (w === 'int2' && select('q-activations').value === 'int8') select('q-activations').value = 'float';

@@ -14,6 +14,7 @@ import { layerOptions, renderFootprint, renderLayer, renderLayers, weightOf } fr
 import { generate } from './lab-generate.js';
 import { methodLabel, methodOptions, mountMethodControls } from './lab-method.js';
 import { hideSave, runExport, runSave } from './lab-save.js';
+import { describeChoice, floatOnlyOptions, keepsFloat, readDtype } from './lab-dtype.js';
 import {
   createModelWorker,
   downloadFile,
@@ -240,8 +241,10 @@ async function runQuantize(): Promise<void> {
   if (!state.lab || state.busy) return;
   clearError('quant-error');
   let options: QuantizeModelOptions;
+  const dtype = readDtype();
+  const float = keepsFloat();
   try {
-    options = readQuantOptions();
+    options = float ? floatOnlyOptions() : readQuantOptions();
   } catch (e) {
     showError($('quant-error'), e);
     return;
@@ -253,12 +256,13 @@ async function runQuantize(): Promise<void> {
   bar.max = 1;
   bar.value = 0;
   try {
-    if (l.quantized) {
+    if (l.quantized || (l.quantDtype ?? 'float32') !== dtype) {
       // Quantization is in place: start again from the float32 weights (served from the cache).
       hideSave();
-      setStatus('quant-status', 'Reloading the float32 weights into the quantized model’s worker…');
+      setStatus('quant-status', `Reloading the weights as ${dtype} into the quantized model’s worker…`);
       await l.quant.model.dispose();
-      l.quant.model = await l.quant.client.fromPretrained(l.repo, { revision: l.revision });
+      l.quant.model = await l.quant.client.fromPretrained(l.repo, { revision: l.revision, dtype });
+      l.quantDtype = dtype;
       l.quantized = undefined;
       $('pane-quant-h').textContent = 'quantized (not yet: float32)';
     }
@@ -267,8 +271,9 @@ async function runQuantize(): Promise<void> {
     const summary = await l.quant.model.quantize(options);
     bar.value = 0.4;
     const anyQuantized = summary.layers.some((x) => x.quantized);
-    $('pane-quant-h').textContent = anyQuantized ? `quantized · ${describeOptions(options)}` : 'quantized (every layer excluded: float32)';
-    renderFootprint(l.fp32Footprint, summary, describeOptions(options));
+    const choice = describeChoice(describeOptions(options), dtype, float);
+    $('pane-quant-h').textContent = float ? choice : anyQuantized ? `quantized · ${choice}` : `quantized (every layer excluded: ${dtype})`;
+    renderFootprint(l.fp32Footprint, summary, choice, dtype);
 
     // Per-layer error of the same scheme, computed on this page.
     const layers: LayerStat[] = [];
@@ -292,7 +297,7 @@ async function runQuantize(): Promise<void> {
     }
     l.quantized = { options, summary, layers };
     renderLayers(layers);
-    $('save-scheme').textContent = anyQuantized ? describeOptions(options) : 'every layer excluded: saved as float32';
+    $('save-scheme').textContent = anyQuantized ? choice : `no layer quantized: saved as ${dtype}`;
     $('save-section').hidden = false;
     bar.value = 1;
     const fallbacks = summary.fallbacks.length ? ` ${summary.fallbacks.length} layer(s) used per-channel scales because the group size does not divide their width.` : '';

@@ -28,6 +28,7 @@ import {
   fetchModelFiles,
   layerOptionsFromFlags,
   modelPositional,
+  dtypeFlag,
   numberFlag,
   parseCliArgs,
   ProgressBar,
@@ -58,6 +59,9 @@ ${METHOD_USAGE}
   --format F                  webquant (default): the library's quantized safetensors;
                               gguf-q8_0 / gguf-q4_0: a llama.cpp GGUF file (blocks of 32,
                               symmetric; rows that are not a multiple of 32 are stored as F16)
+  --dtype float16|bfloat16    webquant format, architectures webquant runs: load the model in this
+                              type first, so what stays float (embeddings, norms, excluded layers)
+                              is saved in it (torch_dtype in config.json)
   --out DIR                   output folder (created when missing; files are replaced)
   --endpoint URL              Hub endpoint (default https://huggingface.co)
   --hub-dir DIR               read repos from a local folder laid out as <org>/<name>/<file>
@@ -91,6 +95,7 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
     activations: { type: 'string' },
     conv: { type: 'boolean' },
     ...METHOD_FLAGS,
+    dtype: { type: 'string' },
     format: { type: 'string' },
     out: { type: 'string' },
     endpoint: { type: 'string' },
@@ -135,6 +140,8 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
     throw new CliUsageError('--method and the calibration flags apply to --format webquant', USAGE);
   }
   const method = format === 'webquant' ? await methodOptionsFromFlags(USAGE, methodFlags) : {};
+  const dtype = dtypeFlag(USAGE, v.dtype);
+  if (dtype !== undefined && format !== 'webquant') throw new CliUsageError('--dtype applies to --format webquant', USAGE);
   const existing = await fs.stat(outDir).catch(() => undefined);
   if (existing && !existing.isDirectory()) throw new WebQuantError('invalid_argument', `--out ${v.out} exists and is not a folder`);
 
@@ -154,6 +161,7 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
     }
     if (typeof modelType !== 'string' || !SUPPORTED_MODEL_TYPES.includes(modelType)) {
       if (method.method !== undefined) throw new CliUsageError(`--method ${method.method} needs a model webquant runs (${SUPPORTED_MODEL_TYPES.join(', ')}); ${String(modelType)} is quantized with rtn only`, USAGE);
+      if (dtype !== undefined) throw new CliUsageError(`--dtype applies to architectures webquant runs (${source.label} is ${JSON.stringify(modelType)})`, USAGE);
       await quantizeAnyCheckpoint(source, layer!, v.conv === true, outDir, quiet, out);
       return;
     }
@@ -166,7 +174,7 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
     await writeGguf(files, format, source.repo, outDir, quiet, out);
     return;
   }
-  const model = await AutoModelForCausalLM.fromFiles(files, { name: source.label });
+  const model = await AutoModelForCausalLM.fromFiles(files, { name: source.label, ...(dtype !== undefined ? { dtype } : {}) });
   try {
     const summary = await withProgress(new ProgressBar(`quantize ${weights}`, { quiet }), () => model.quantize({ ...layer!, ...method }), describeQuantization);
     await withProgress(new ProgressBar(`save to ${outDir}`, { quiet }), () => saveAtomically(model, outDir));

@@ -55,7 +55,9 @@ export type {
   GenerationResult,
   GenerationTimings,
   ModelConfigInfo,
+  ModelDtype,
 } from './generation-types.js';
+import { DTYPE_ID, resolveDtype } from './dtype.js';
 import { encoderInputIds } from './t5/input.js';
 import { Tokenizer } from './tokenizer.js';
 import { now, yieldToEventLoop } from './yield.js';
@@ -194,7 +196,7 @@ export class CausalLM {
    *   everything the Hub client and the loader throw.
    */
   static async fromPretrained<M extends CausalLM>(this: CausalLMClass<M>, repoId: string, options: FromPretrainedOptions = {}): Promise<M> {
-    const { revision, endpoint, signal, progress, maxContext } = options;
+    const { revision, endpoint, signal, progress, maxContext, dtype } = options;
     const location = { ...(revision !== undefined ? { revision } : {}), ...(endpoint !== undefined ? { endpoint } : {}) };
     // config.json first: an unsupported architecture fails before megabytes of weights move.
     const configBytes = await downloadFile(repoId, 'config.json', { ...location, ...(signal ? { signal } : {}) });
@@ -211,7 +213,7 @@ export class CausalLM {
       ...(progress ? { progress } : {}),
     });
     throwIfAborted(signal, `loading ${repoId}`);
-    return loadFromFiles(this, files, { name: repoId, ...(maxContext !== undefined ? { maxContext } : {}) });
+    return loadFromFiles(this, files, { name: repoId, ...(maxContext !== undefined ? { maxContext } : {}), ...(dtype !== undefined ? { dtype } : {}) });
   }
 
   /**
@@ -515,6 +517,7 @@ async function loadFromFiles<M extends CausalLM>(cls: CausalLMClass<M>, files: M
   }
   const maxContext = options.maxContext ?? 0;
   if (!isInt(maxContext) || maxContext < 0) invalid(`maxContext must be a non-negative integer (got ${String(options.maxContext)})`);
+  const dtype = resolveDtype(options.dtype, files.config);
   const tokenizer = Tokenizer.fromJSON(files.tokenizer, files.tokenizerConfig ?? {});
 
   const backend = await backendOrInit();
@@ -530,7 +533,7 @@ async function loadFromFiles<M extends CausalLM>(cls: CausalLMClass<M>, files: M
       const w = files.weights.shift()!;
       shards.push({ name: w.name, ptr: copyIn(module, w.bytes, w.name), byteLength: w.bytes.byteLength });
     }
-    checkStatus(handle.load(JSON.stringify(files.config), shards, maxContext));
+    checkStatus(handle.load(JSON.stringify(files.config), shards, maxContext, DTYPE_ID[dtype]));
   } catch (e) {
     handle.delete();
     throw e;
@@ -544,7 +547,6 @@ async function loadFromFiles<M extends CausalLM>(cls: CausalLMClass<M>, files: M
   const args = [backend, handle, tokenizer, files.generationConfig ?? {}, name, source];
   return Reflect.construct(CausalLM as unknown as Function, args, cls as unknown as Function) as M;
 }
-
 
 function checkModelType(config: unknown, name: string, cls: CausalLMClass<CausalLM>): void {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {

@@ -5,6 +5,14 @@
 import type { ModelFilesProgress } from '../hub/model-files.js';
 import type { CausalLM } from './causal-lm.js';
 
+/**
+ * The type a model keeps its float weights in (torch's dtype): `'float32'`, or `'float16'` /
+ * `'bfloat16'`, which halve the memory of the linear layers, embeddings and norms (activations,
+ * accumulators and the KV cache stay float32). `'auto'` takes config.json's `torch_dtype` (float32
+ * when it names none of these), as transformers' `torch_dtype="auto"`.
+ */
+export type ModelDtype = 'float32' | 'float16' | 'bfloat16';
+
 /** Options of {@link CausalLM.fromPretrained}. */
 export interface FromPretrainedOptions {
   /** Branch, tag or commit (default: the Hub env's revision, `main`). */
@@ -17,12 +25,19 @@ export interface FromPretrainedOptions {
   signal?: AbortSignal;
   /** KV-cache capacity in positions (default: the config's `max_position_embeddings`). */
   maxContext?: number;
+  /**
+   * Keep the weights in this type (default `'float32'`). F16/BF16 tensors of that type are used as
+   * stored; others are rounded to nearest even, bit-identical to torch's `.to(dtype)`.
+   */
+  dtype?: ModelDtype | 'auto';
 }
 
 /** Options of {@link CausalLM.fromFiles}. */
 export interface FromFilesOptions {
   /** KV-cache capacity in positions (default: the config's `max_position_embeddings`). */
   maxContext?: number;
+  /** Keep the weights in this type (default `'float32'`; see {@link FromPretrainedOptions.dtype}). */
+  dtype?: ModelDtype | 'auto';
   /** Name used in error messages (default: `'the model'`). */
   name?: string;
 }
@@ -39,6 +54,8 @@ export interface ModelConfigInfo {
   /** KV-cache capacity in positions. */
   maxContext: number;
   tieWordEmbeddings: boolean;
+  /** The type the float weights are kept in. */
+  dtype: ModelDtype;
   bosTokenId: number | undefined;
   eosTokenIds: number[];
   /** True for encoder-decoder models (t5): the prompt is the encoder input, the decoder generates. */

@@ -12,6 +12,7 @@ export {
   type FromPretrainedOptions,
   type FromFilesOptions,
   type ModelConfigInfo,
+  type ModelDtype,
   type GenerateOptions,
   type GeneratedToken,
   type GenerationResult,

@@ -29,6 +29,8 @@ export interface WasmModelConfig {
   headDim: number;
   maxContext: number;
   tieWordEmbeddings: boolean;
+  /** The type the float weights are kept in. */
+  dtype: 'float32' | 'float16' | 'bfloat16';
   /** -1 when the config has none. */
   bosTokenId: number;
   eosTokenIds: number[];
@@ -40,7 +42,7 @@ export interface WasmModelConfig {
   decoderStartTokenId: number;
 }
 
-/** `LinearScheme` of the core: 0 f32, 1 w8a16, 2 w4a16, 3 w2a16, 4 w8a8, 5 w4a8. */
+/** `LinearScheme` of the core: 0 f32, 1 w8a16, 2 w4a16, 3 w2a16, 4 w8a8, 5 w4a8, 6 f16, 7 bf16. */
 export interface WasmLinearSpec {
   scheme: number;
   asymmetric: boolean;
@@ -120,7 +122,8 @@ export interface WasmLinearInfo {
 /** The Embind class owning one `webquant::CausalLM` (any architecture). Must be `delete()`d. */
 export interface ModelHandle {
   /** shards: safetensors files already in the heap (the caller frees them after the call). */
-  load(configJson: string, shards: { name: string; ptr: WasmPointer; byteLength: number }[], maxContext: number): WasmStatus;
+  /** dtype: 0 float32, 1 float16, 2 bfloat16. */
+  load(configJson: string, shards: { name: string; ptr: WasmPointer; byteLength: number }[], maxContext: number, dtype: number): WasmStatus;
   loaded(): boolean;
   config(): WasmModelConfig;
   position(): number;

@@ -22,7 +22,7 @@ import { env } from '../hub/env.js';
 import type { ModelFilesProgress } from '../hub/model-files.js';
 import type { InitOptions } from '../runtime/loader.js';
 import type { SavedFile, SaveQuantizedOptions } from './checkpoint.js';
-import type { GenerateOptions, GeneratedToken, GenerationResult, ModelConfigInfo } from './causal-lm.js';
+import type { GenerateOptions, GeneratedToken, GenerationResult, ModelConfigInfo, ModelDtype } from './causal-lm.js';
 import type { ModelMemoryFootprint, QuantizationSummary, QuantizeModelOptions } from './quant-options.js';
 import type { FromWorker, SaveProgress, ToWorker, WireGenerateOptions, WorkerMethod, WorkerMethods } from './protocol.js';
 import type { ChatMessage, ChatTemplateOptions } from './tokenizer.js';
@@ -51,6 +51,8 @@ export interface RemoteFromPretrainedOptions {
   revision?: string;
   endpoint?: string;
   maxContext?: number;
+  /** Keep the weights in this type (as `fromPretrained`'s `dtype`; default `'float32'`). */
+  dtype?: ModelDtype | 'auto';
   progress?: (p: ModelFilesProgress) => void;
   signal?: AbortSignal;
 }

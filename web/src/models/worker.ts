@@ -49,6 +49,7 @@ const handlers: { [M in WorkerMethod]: Handler<M> } = {
       ...(options.revision !== undefined ? { revision: options.revision } : {}),
       ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
       ...(options.maxContext !== undefined ? { maxContext: options.maxContext } : {}),
+      ...(options.dtype !== undefined ? { dtype: options.dtype } : {}),
       ...(options.progress ? { progress: (progress) => post({ kind: 'progress', id, progress }) } : {}),
       signal,
     });

@@ -59,6 +59,13 @@ void parallel_gemm_f32_f32(GemmF32F32Fn kernel, size_t m, size_t n, size_t k, co
   });
 }
 
+void parallel_gemm_half_f32(GemmHalfF32Fn kernel, size_t m, size_t n, size_t k, const float* x,
+                            const uint16_t* w, const float* bias, float* y) {
+  drive(m, n, k, gemm_half_workspace(m, k), y, [&](size_t j0, size_t rows, float* yr, float* work) {
+    kernel(m, rows, k, x, w + j0 * k, bias ? bias + j0 : nullptr, yr, work);
+  });
+}
+
 void parallel_gemm_q8c_f32(GemmQ8cF32Fn kernel, size_t m, const GroupGeometry& geo,
                            const float* x, const uint8_t* w, const float* scale,
                            const float* bias, float* y) {

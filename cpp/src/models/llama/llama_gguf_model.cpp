@@ -6,6 +6,7 @@
 
 #include "models/llama/llama_gguf_internal.h"
 #include "webquant/causal_lm.h"
+#include "webquant/convert.h"
 #include "webquant/llama_gguf.h"
 
 namespace webquant {
@@ -25,6 +26,15 @@ class ModelSource final : public GgufWeightSource {
     for (const FloatParamView& p : params_) {
       if (p.name != name) continue;
       if (p.shape != shape) return mismatch(name);
+      if (p.half != nullptr) {  // a half model's parameter, widened exactly
+        out->resize(p.numel);
+        if (p.type == FloatType::kBF16) {
+          convert_bf16_to_f32(p.half, out->data(), p.numel);
+        } else {
+          convert_f16_to_f32(p.half, out->data(), p.numel);
+        }
+        return Status::Ok();
+      }
       out->assign(p.data, p.data + p.numel);
       return Status::Ok();
     }

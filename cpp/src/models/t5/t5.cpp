@@ -86,7 +86,7 @@ class T5 final : public Architecture {
     scratch(n);
     shared_.lookup(w, ids, n, false, x_.data());
     // Bias of query i over key j depends on j - i only: one row per relative position.
-    const float* rel = w.param_data(static_cast<size_t>(enc_bias_));
+    const float* rel = w.param_f32(static_cast<size_t>(enc_bias_), &rel_scratch_);
     const int span = 2 * static_cast<int>(n) - 1;
     table_.assign(static_cast<size_t>(span) * static_cast<size_t>(H), 0.0f);
     for (int r = 0; r < span; ++r) {
@@ -132,7 +132,7 @@ class T5 final : public Architecture {
     shared_.lookup(w, tokens, n, false, x_.data());
     // Query at position p sees keys 0..p; the causal bucket depends on p - j only.
     const size_t last = static_cast<size_t>(pos) + n;
-    const float* rel = w.param_data(static_cast<size_t>(dec_bias_));
+    const float* rel = w.param_f32(static_cast<size_t>(dec_bias_), &rel_scratch_);
     table_.resize(static_cast<size_t>(H) * last);
     for (size_t d = 0; d < last; ++d) {  // d = p - j
       const int bucket = t5::relative_position_bucket(-static_cast<int>(d), false, cfg_.buckets, cfg_.max_distance);
@@ -234,6 +234,7 @@ class T5 final : public Architecture {
   std::vector<float> enc_out_;
   size_t enc_len_ = 0;
   std::vector<float> x_, a_, tmp_, q_, k_, v_, att_, h_, g_, scores_, table_, bias_;
+  std::vector<float> rel_scratch_;  // the relative attention bias widened, when the model is half
 };
 
 }  // namespace
