@@ -2,9 +2,9 @@
 // bind_checkpoint.cpp (bindings only: includes Emscripten headers).
 //   spec:    {scheme: 0..5 (LinearScheme: f32, w8a16, w4a16, w2a16, w8a8, w4a8), asymmetric, groupSize}
 //   options: {default: spec, exclude?: string[] (absent = the C++ default: the output heads
-//             lm_head / embed_out), overrides?: [{pattern, ...spec}]}
+//             lm_head / embed_out), overrides?: [{pattern, ...spec}], embeddings?: spec}
 //   report:  [{name, outFeatures, inFeatures, quantized, scheme, bytesBefore, bytesAfter, note,
-//              schemeId, bits, asymmetric, groupSize, fallback, tied}] (the decision as data)
+//              schemeId, bits, asymmetric, groupSize, fallback, tied, embedding}] (the decision as data)
 #pragma once
 
 #include <emscripten/val.h>
@@ -52,6 +52,12 @@ inline Status quant_options_from_js(const emscripten::val& js, ModelQuantOptions
       q->exclude.push_back(exclude[i].as<std::string>());
     }
   }
+  const emscripten::val embeddings = js["embeddings"];
+  if (!embeddings.isUndefined() && !embeddings.isNull()) {
+    LinearQuantSpec spec;
+    WQ_RETURN_IF_ERROR(spec_from_js(embeddings, "options.embeddings", &spec));
+    q->embeddings = spec;
+  }
   const emscripten::val overrides = js["overrides"];
   if (!overrides.isUndefined() && !overrides.isNull()) {
     if (!overrides.isArray()) return invalid_js("options.overrides must be an array");
@@ -87,6 +93,7 @@ inline emscripten::val quant_report_js(const std::vector<LayerQuantReport>& repo
     l.set("groupSize", r.group_size);
     l.set("fallback", r.fallback);
     l.set("tied", r.tied);
+    l.set("embedding", r.embedding);
     layers.set(i, l);
   }
   return layers;

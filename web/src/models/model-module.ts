@@ -48,6 +48,8 @@ export interface WasmModelQuantOptions {
   /** Absent: the core's default (the output heads lm_head / embed_out). */
   exclude?: string[];
   overrides: (WasmLinearSpec & { pattern: string })[];
+  /** Embedding tables (absent: left as they are; scheme f32: float rows). */
+  embeddings?: WasmLinearSpec;
 }
 
 /** One line of the quantize report: the core's decision for the layer, as data. */
@@ -70,8 +72,10 @@ export interface WasmLayerReport {
   groupSize: number;
   /** "172 % 32 != 0" when per-group fell back to per channel, else "". */
   fallback: string;
-  /** A float32 head reading the tied embedding. */
+  /** A head reading the tied embedding table. */
   tied: boolean;
+  /** An embedding table's line (name = the module, e.g. `model.embed_tokens`). */
+  embedding?: boolean;
 }
 
 /** Result of `quantize`. On error, `layers` lists the layers handled before it. */

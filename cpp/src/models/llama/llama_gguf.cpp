@@ -318,8 +318,17 @@ Status export_llama_gguf_from(const LlamaConfig& cfg, std::string_view tokenizer
     w.add_tensor(gguf_name, {uint64_t(n)}, kF32, buf.data(), size_t(n) * 4);
   };
 
-  WQ_RETURN_IF_ERROR(src.floats("model.embed_tokens.weight", {V, H}, &buf));
-  WQ_RETURN_IF_ERROR(add_matrix("token_embd.weight", V, H, options.type));
+  {  // an int8 g32 embedding table keeps its codes as Q8_0 blocks (as the linear layers below)
+    std::vector<int8_t> q;
+    std::vector<float> scales;
+    if (options.type == kQ8_0 && src.int8_g32("model.embed_tokens.weight", &q, &scales)) {
+      WQ_RETURN_IF_ERROR(int8_g32_to_q8_0("model.embed_tokens.weight", q, scales, &bytes));
+      w.add_tensor("token_embd.weight", {uint64_t(H), uint64_t(V)}, kQ8_0, bytes.data(), bytes.size());
+    } else {
+      WQ_RETURN_IF_ERROR(src.floats("model.embed_tokens.weight", {V, H}, &buf));
+      WQ_RETURN_IF_ERROR(add_matrix("token_embd.weight", V, H, options.type));
+    }
+  }
   for (int l = 0; l < cfg.num_hidden_layers; ++l) {
     const std::string hf = "model.layers." + std::to_string(l) + ".";
     const std::string gg = "blk." + std::to_string(l) + ".";

@@ -28,8 +28,8 @@ class ModelSource final : public GgufWeightSource {
       out->assign(p.data, p.data + p.numel);
       return Status::Ok();
     }
-    const LinearLayer* layer = nullptr;
-    if (!linear_of(name, &layer)) return Status::Error(StatusCode::kNotFound, "tensor '" + name + "' not found in the model");
+    const LinearLayer* layer = model_.weights().quantized_param(name);  // a quantized embedding
+    if (layer == nullptr && !linear_of(name, &layer)) return Status::Error(StatusCode::kNotFound, "tensor '" + name + "' not found in the model");
     if (layer == nullptr) return floats("model.embed_tokens.weight", shape, out);  // tied lm_head
     if (shape.size() != 2 || shape[0] != layer->out_features || shape[1] != layer->in_features)
       return mismatch(name);
@@ -40,8 +40,8 @@ class ModelSource final : public GgufWeightSource {
 
   bool int8_g32(const std::string& name, std::vector<int8_t>* q,
                 std::vector<float>* scales) const override {
-    const LinearLayer* layer = nullptr;
-    if (!linear_of(name, &layer) || layer == nullptr) return false;
+    const LinearLayer* layer = model_.weights().quantized_param(name);  // a quantized embedding
+    if (layer == nullptr && (!linear_of(name, &layer) || layer == nullptr)) return false;
     LinearQuantizedData d;
     if (!layer->export_quantized(&d).ok() || d.bits != 8 || d.asymmetric || d.group_size != 32)
       return false;
