@@ -16,6 +16,9 @@
 
 #include "io/json.h"
 #include "webquant/causal_lm.h"
+#include "webquant/convert.h"
+#include "webquant/gguf.h"
+#include "webquant/llama_gguf.h"
 #include "webquant/model_checkpoint.h"
 #include "webquant/safetensors.h"
 
@@ -294,4 +297,49 @@ TEST_CASE("embedding tables: streaming quantizes the table on arrival, as load +
   CHECK(s->memory_footprint().total == m->memory_footprint().total);
   const std::vector<float> a = logits_of(*m), c = logits_of(*s);
   for (size_t i = 0; i < a.size(); ++i) REQUIRE(a[i] == c[i]);
+}
+
+TEST_CASE("embedding tables: GGUF export writes an int8 / int4 g32 table as Q8_0 / Q4_0 token_embd from its codes") {
+  const std::string dir = std::string(WQ_SHARED_DIR) + "/hub/karpathy/stories260K/";
+  const std::string config = read_text(dir + "config.json"), tokenizer = read_text(dir + "tokenizer.json");
+  const std::string bytes = read_text(dir + "model.safetensors");
+  io::SafetensorsFile st;
+  REQUIRE(io::parse_safetensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &st).ok());
+  for (const int bits : {8, 4}) {
+    CAPTURE(bits);
+    std::unique_ptr<CausalLM> m;
+    REQUIRE(CausalLM::load(config, {&st}, &m).ok());
+    ModelQuantOptions q;
+    q.default_spec = {bits == 8 ? LinearScheme::kW8A16 : LinearScheme::kW4A16, false, 32};
+    q.exclude.clear();  // the tied head quantizes model.embed_tokens
+    REQUIRE(m->quantize(q, nullptr).ok());
+    LinearQuantizedData d;
+    REQUIRE(m->weights().quantized_param("model.embed_tokens.weight")->export_quantized(&d).ok());
+    GgufExportOptions opt;
+    opt.type = bits == 8 ? 8 : 2;
+    std::vector<uint8_t> out;
+    Status s = export_llama_gguf_model(*m, tokenizer, opt, &out);
+    REQUIRE_MESSAGE(s.ok(), s.message);
+    io::GgufFile g;
+    REQUIRE(io::parse_gguf(out.data(), out.size(), &g).ok());
+    const io::GgufTensorInfo* t = g.find("token_embd.weight");
+    REQUIRE(t != nullptr);
+    CHECK(t->type == opt.type);
+    CHECK(g.find("output.weight") == nullptr);  // tied
+    for (size_t b = 0; b < d.scales.size(); ++b) {
+      const int8_t* codes = &d.q[b * 32];
+      if (bits == 8) {
+        const auto* blk = reinterpret_cast<const io::BlockQ8_0*>(t->data) + b;
+        REQUIRE(std::memcmp(blk->qs, codes, 32) == 0);
+        REQUIRE(blk->d == fp32_to_fp16(d.scales[b]));
+      } else {
+        const auto* blk = reinterpret_cast<const io::BlockQ4_0*>(t->data) + b;
+        for (int j = 0; j < 16; ++j) {
+          REQUIRE(int(blk->qs[j] & 15) - 8 == codes[j]);
+          REQUIRE(int(blk->qs[j] >> 4) - 8 == codes[j + 16]);
+        }
+        REQUIRE(blk->d == fp32_to_fp16(d.scales[b]));
+      }
+    }
+  }
 }

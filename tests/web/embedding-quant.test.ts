@@ -124,22 +124,39 @@ describe('quantized embedding tables on stories260K (real weights)', () => {
     assert.equal(s.embeddings.length, 1);
     assert.deepEqual([s.embeddings[0]!.name, s.embeddings[0]!.scheme, s.embeddings[0]!.quantized], ['model.embed_tokens', 'w4a16 g32 sym', true]);
     assert.equal(s.embeddings[0]!.bytesBefore, 512 * 64 * 4);
-    assert.equal(s.embeddings[0]!.bytesAfter, 512 * 32 + 512 * 2 * 4);
+    const int4Table = 512 * 32 + 512 * 2 * 4 + 512 * 2; // packed codes, scales, zero codes (per group)
+    assert.equal(s.embeddings[0]!.bytesAfter, int4Table);
     assert.match(s.embeddings[0]!.note, /shared with the tied lm_head/);
     const head = s.layers.find((l) => l.name === 'lm_head')!;
     assert.deepEqual([head.tied, head.quantized, head.bits, head.bytesAfter], [true, true, 4, 0]);
-    assert.equal(s.footprint.embedding, 512 * 32 + 512 * 2 * 4);
+    assert.equal(s.footprint.embedding, int4Table);
     assert.equal(s.footprint.lmHead, 0);
     assert.equal(noHead.summary.embeddings.length, 0);
     assert.equal(noHead.embeddingBytes, 512 * 64 * 4);
-    assert.equal(only8.summary.layers.filter((l) => l.quantized).length, 0);
+    // Every linear excluded; the excluded tied head reads the int8 rows (so it is quantized).
+    assert.deepEqual(only8.summary.layers.filter((l) => l.quantized).map((l) => [l.name, l.tied, l.note]), [['lm_head', true, 'excluded']]);
     assert.equal(only8.summary.embeddings[0]!.scheme, 'w8a16 g32 sym');
     assert.match(only8.summary.layers.find((l) => l.name === 'lm_head')!.scheme, /^w8a16 g32 sym \(tied to model\.embed_tokens\)$/);
 
-    // MEASURED bounds (filled in from the diagnostics above).
-    assert.equal(int4.summary.footprint.total < noHead.total, true);
-    assert.ok(only8.kl < 1e-3, `table int8 ${only8.kl}`);
-    assert.ok(only4.kl > only8.kl, 'int4 rows cost more than int8 rows');
+    // Measured (SIMD build, fp32 perplexity 3.5852 on these 1,028 positions):
+    //   int4 g32, head excluded (table f32)   top-1 79.57 %, KL 1.577e-1, ppl 4.1803, 278,768 B
+    //   int4 g32, tied head + table int4      top-1 76.36 %, KL 1.941e-1, ppl 4.2978, 169,200 B
+    //   int8 g32, tied head + table int8      top-1 98.64 %, KL 5.195e-4, ppl 3.5916, 290,240 B
+    //   table only, int8 rows (linears f32)   top-1 99.22 %, KL 1.199e-4, ppl 3.5861
+    //   table only, int4 rows (linears f32)   top-1 89.20 %, KL 3.704e-2, ppl 3.6869
+    const near = (m: Measured, top1: number, kl: number, ppl: number, what: string) => {
+      assert.ok(Math.abs(m.top1 - top1) < 0.01, `${what}: top-1 ${m.top1} vs ${top1}`);
+      assert.ok(Math.abs(m.kl - kl) < 0.05 * kl, `${what}: KL ${m.kl} vs ${kl}`);
+      assert.ok(Math.abs(m.ppl - ppl) < 0.01 * ppl, `${what}: perplexity ${m.ppl} vs ${ppl}`);
+    };
+    assert.ok(Math.abs(fp32Ppl - 3.5852) < 1e-3, `fp32 perplexity ${fp32Ppl}`);
+    near(noHead, 0.7957, 1.577e-1, 4.1803, 'int4, head excluded');
+    near(int4, 0.7636, 1.941e-1, 4.2978, 'int4 with head and table');
+    near(int8, 0.9864, 5.195e-4, 3.5916, 'int8 g32 with head and table');
+    near(only8, 0.9922, 1.199e-4, 3.5861, 'table int8');
+    near(only4, 0.892, 3.704e-2, 3.6869, 'table int4');
+    assert.equal(int4.total, 169200);
+    assert.equal(noHead.total, 278768);
   });
 
   test('a model with a quantized table saves and loads back bit for bit', async () => {
@@ -199,7 +216,10 @@ describe('fromPretrained(repo, { quantize })', () => {
     assert.deepEqual(r.embeddings.map((e) => [e.name, e.scheme]), [['model.embed_tokens', 'w4a16 g32 sym']]);
     assert.ok(Number(r.quantizedBytes) <= 90e6, `weights ${r.quantizedBytes}`);
     assert.ok(Number(r.peakWasmMemoryBytes) <= Number(r.capBytes), `peak ${r.peakWasmMemoryBytes} > cap ${r.capBytes}`);
-    assert.ok(Number(r.peakWasmMemoryBytes) < Number(r.fp32Bytes) / 2, `peak ${r.peakWasmMemoryBytes} vs fp32 ${r.fp32Bytes}`);
+    // Measured: 88.4 MB of weights (table 18.6 MB), peak 172.0 MB (the table is quantized by blocks
+    // of rows as its shard arrives: its 113 MB float32 copy never exists).
+    assert.ok(Number(r.peakWasmMemoryBytes) < Number(r.fp32Bytes) / 2.5, `peak ${r.peakWasmMemoryBytes} vs fp32 ${r.fp32Bytes}`);
+    assert.ok(Number(r.quantizedBytes) > 85e6, `weights ${r.quantizedBytes}`);
     assert.equal(r.logitsFinite, true);
   });
 });

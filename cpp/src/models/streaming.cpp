@@ -1,6 +1,8 @@
 // StreamingBuilder (webquant/model_checkpoint.h): quantizes a float checkpoint shard by shard,
-// for every architecture. Memory: the model being built (quantized linears, float32 parameters)
-// plus one float32 copy of the tensor in hand; the caller holds one shard's bytes at a time.
+// for every architecture. Memory: the model being built (quantized linears and tables, float32
+// parameters) plus one float32 copy of the tensor in hand (of a block of rows, for an embedding
+// table quantized on arrival); the caller holds one shard's bytes at a time.
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -155,11 +157,46 @@ Status attach_bias(const std::string& name, const std::vector<float>& bias,
   return Status::Ok();
 }
 
-// An embedding table as Weights::quantize leaves it (same spec, same report line); a quantized
-// table frees its floats.
+// Quantizes an embedding table [rows, dim] straight from its stored tensor, a block of rows at a
+// time, so that its float32 copy is never resident (a SmolLM2 table is 113 MB as float32). Every
+// granularity a table can have puts its scales per row, so the blocks quantize exactly as the
+// whole table would (bit-identical codes and scales).
+Status quantize_table_blocks(const io::TensorView& t, int rows, int dim, const LinearQuantSpec& spec,
+                             std::unique_ptr<LinearLayer>* out, std::string* note) {
+  constexpr int kRowsPerBlock = 1024;
+  const size_t esize = t.nbytes / (static_cast<size_t>(rows) * static_cast<size_t>(dim));
+  LinearQuantizedData all;
+  std::vector<float> f;
+  for (int r0 = 0; r0 < rows; r0 += kRowsPerBlock) {
+    const int n = std::min(kRowsPerBlock, rows - r0);
+    io::TensorView v = t;
+    v.shape = {n, dim};
+    v.data = t.data + static_cast<size_t>(r0) * static_cast<size_t>(dim) * esize;
+    v.nbytes = static_cast<size_t>(n) * static_cast<size_t>(dim) * esize;
+    f.resize(static_cast<size_t>(n) * static_cast<size_t>(dim));
+    WQ_RETURN_IF_ERROR(io::tensor_to_f32(v, f.data()));
+    std::unique_ptr<LinearLayer> part;
+    Status st = make_linear_quantized(f.data(), n, dim, nullptr, spec, &part, note);
+    if (!st.ok()) return Status::Error(st.code, "rows " + std::to_string(r0) + ".. : " + st.message);
+    LinearQuantizedData d;
+    WQ_RETURN_IF_ERROR(part->export_quantized(&d));
+    if (r0 == 0) {
+      all = std::move(d);
+      all.out_features = rows;
+      continue;
+    }
+    all.q.insert(all.q.end(), d.q.begin(), d.q.end());
+    all.scales.insert(all.scales.end(), d.scales.begin(), d.scales.end());
+    all.zero_points.insert(all.zero_points.end(), d.zero_points.begin(), d.zero_points.end());
+  }
+  return make_linear_from_quantized(all, out);
+}
+
+// An embedding table as Weights::quantize leaves it (same spec, same report line). A quantized
+// table is built from `stored` by blocks of rows; a float one is converted into *floats.
 Status build_table(const ModelLayout& layout, size_t p, const LinearQuantSpec& spec,
-                   std::vector<float>* floats, std::unique_ptr<LinearLayer>* table,
-                   LayerQuantReport* r) {
+                   const io::TensorView& stored, std::vector<float>* floats,
+                   std::unique_ptr<LinearLayer>* table, LayerQuantReport* r) {
   const ParamInfo& info = layout.params[p];
   LinearQuantSpec unused;
   std::string head;
@@ -168,14 +205,15 @@ Status build_table(const ModelLayout& layout, size_t p, const LinearQuantSpec& s
   r->embedding = true;
   r->out_features = static_cast<int>(info.shape[0]);
   r->in_features = static_cast<int>(info.shape[1]);
-  r->bytes_before = floats->size() * sizeof(float);
+  r->bytes_before = static_cast<size_t>(stored.numel()) * sizeof(float);
   std::string note;
   if (spec.scheme != LinearScheme::kF32) {
-    Status st = make_linear_quantized(floats->data(), r->out_features, r->in_features, nullptr, spec,
-                                      table, &note);
+    Status st = quantize_table_blocks(stored, r->out_features, r->in_features, spec, table, &note);
     if (!st.ok()) return Status::Error(st.code, info.name + ": " + st.message);
-    *floats = std::vector<float>();
     note += std::string(note.empty() ? "" : "; ") + "rows dequantized on gather";
+  } else {
+    floats->resize(static_cast<size_t>(stored.numel()));
+    WQ_RETURN_IF_ERROR(io::tensor_to_f32(stored, floats->data()));
   }
   if (!head.empty()) note += std::string(note.empty() ? "" : "; ") + "shared with the tied " + head;
   report_layer_state(table->get(), r);
@@ -222,6 +260,14 @@ Status StreamingBuilder::add_shard(const io::SafetensorsFile& shard) {
         return fail(Status::Error(StatusCode::kUnsupported, "tensor '" + t.name + "' has dtype " +
                                                                 t.dtype + "; supported: F32, F16, BF16"));
       }
+      if (e.kind == Kind::kParam && s.table_spec[e.index]) {  // an embedding table, from `t`
+        e.seen = true;
+        ++s.seen;
+        Status st = build_table(s.layout, e.index, *s.table_spec[e.index], t, &s.params[e.index],
+                                &s.tables[e.index], &s.table_report[e.index]);
+        if (!st.ok()) return fail(st);
+        continue;
+      }
       std::vector<float>* dst = nullptr;
       switch (e.kind) {
         case Kind::kParam: dst = &s.params[e.index]; break;
@@ -248,10 +294,6 @@ Status StreamingBuilder::add_shard(const io::SafetensorsFile& shard) {
                           &s.report[e.index]);
         if (!st.ok()) return fail(st);
         s.bias[e.index] = std::vector<float>();  // the layer keeps its own copy
-      } else if (e.kind == Kind::kParam && s.table_spec[e.index]) {
-        st = build_table(s.layout, e.index, *s.table_spec[e.index], &s.params[e.index],
-                         &s.tables[e.index], &s.table_report[e.index]);
-        if (!st.ok()) return fail(st);
       } else if (e.kind == Kind::kBias && s.linears[e.index]) {
         st = attach_bias(li->name, s.bias[e.index], &s.linears[e.index], &s.report[e.index]);
         if (!st.ok()) return fail(st);

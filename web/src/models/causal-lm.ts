@@ -52,7 +52,6 @@ export type {
   GenerationTimings,
   ModelConfigInfo,
 } from './generation-types.js';
-import { quantizeStreamingAs } from './checkpoint.js';
 import { Tokenizer } from './tokenizer.js';
 import { now, yieldToEventLoop } from './yield.js';
 
@@ -204,6 +203,8 @@ export class CausalLM {
     if (options.quantize !== undefined) {
       // Quantized shard by shard as the weights arrive (the float model is never resident).
       let before = 0, file = '', loaded = 0;  // bytes of the earlier shards, for overallLoaded
+      // Imported here: checkpoint.ts imports this module (a static import would be a cycle).
+      const { quantizeStreamingAs } = await import('./checkpoint.js');
       const r = await quantizeStreamingAs(this as unknown as Function, repoId, {
         quantize: options.quantize,
         ...location,

@@ -38,6 +38,18 @@ class ModelSource final : public GgufWeightSource {
     return Status::Ok();
   }
 
+  bool int4_g32(const std::string& name, std::vector<int8_t>* q,
+                std::vector<float>* scales) const override {
+    const LinearLayer* layer = model_.weights().quantized_param(name);  // a quantized embedding
+    LinearQuantizedData d;
+    if (layer == nullptr || !layer->export_quantized(&d).ok() || d.bits != 4 || d.asymmetric ||
+        d.group_size != 32)
+      return false;
+    *q = std::move(d.q);
+    *scales = std::move(d.scales);
+    return true;
+  }
+
   bool int8_g32(const std::string& name, std::vector<int8_t>* q,
                 std::vector<float>* scales) const override {
     const LinearLayer* layer = model_.weights().quantized_param(name);  // a quantized embedding
