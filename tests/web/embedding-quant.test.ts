@@ -16,7 +16,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { readFileSync } from 'node:fs';
 import { HUB_DIR, importDist, ROOT, startHubServer, type HubServer } from './helpers/repo.js';
+import { llamaLogits, type RefConfig } from './helpers/ref-models.js';
+import { readRepoRefTensors } from './helpers/safetensors-read.js';
 
 type Eval = typeof import('../../dist/eval/index.js');
 type Models = typeof import('../../dist/models/index.js');
@@ -35,6 +38,7 @@ const qo = (await importDist('models/quant-options.js')) as QuantOptions;
 const run = promisify(execFile);
 
 const REPO = 'karpathy/stories260K';
+const REF_BOUND = 1.5e-6; // relative to the largest logit (measured 4.1e-7; the architectures' bound)
 let hub: HubServer;
 let files: ModelFiles;
 let fp32: Model;
@@ -178,6 +182,60 @@ describe('quantized embedding tables on stories260K (real weights)', () => {
       } finally {
         await local.close();
       }
+    } finally {
+      m.dispose();
+    }
+  });
+});
+
+/** The tensors of a safetensors file as raw bytes (dtype, shape, bytes), parsed here. */
+function rawTensors(bytes: Uint8Array): Map<string, { dtype: string; shape: number[]; bytes: Uint8Array }> {
+  const n = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const out = new Map<string, { dtype: string; shape: number[]; bytes: Uint8Array }>();
+  for (const [name, t] of Object.entries(header)) {
+    if (name !== '__metadata__') out.set(name, { dtype: t.dtype, shape: t.shape, bytes: bytes.subarray(8 + n + t.data_offsets[0], 8 + n + t.data_offsets[1]) });
+  }
+  return out;
+}
+
+describe('an int4 table against the float64 reference', () => {
+  test('stories260K, table int4 only (the head reads it): logits of the transformers-Llama float64 reference on the table decoded from the saved codes', async (t) => {
+    const m = await load();
+    try {
+      quantizeModel(m, { weights: 'int8', exclude: ['*'], embeddings: 'int4' });
+      const saved = await saveQuantized(m);
+      const st = rawTensors(new Uint8Array(saved.find((f) => f.name === 'model.safetensors')!.bytes));
+      const qw = st.get('model.embed_tokens.qweight')!;
+      const sc = st.get('model.embed_tokens.scales')!;
+      assert.deepEqual([qw.dtype, qw.shape, sc.dtype, sc.shape, st.has('model.embed_tokens.weight')], ['U8', [512, 32], 'F32', [512, 2], false]);
+      // The course's convention: unsigned code u = q + 8, value 2k in the low nibble of byte k;
+      // W[r, c] = s[r, c / 32] * (u - 8).
+      const scales = new Float32Array(sc.bytes.slice().buffer);
+      const table = new Float32Array(512 * 64);
+      for (let r = 0; r < 512; r++) {
+        for (let c = 0; c < 64; c++) {
+          const byte = qw.bytes[r * 32 + (c >> 1)]!;
+          const u = c & 1 ? byte >> 4 : byte & 15;
+          table[r * 64 + c] = scales[r * 2 + (c >> 5)]! * (u - 8);
+        }
+      }
+      const dir = path.join(HUB_DIR, REPO);
+      const config = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')) as RefConfig;
+      const tensors = readRepoRefTensors(dir);
+      tensors.set('model.embed_tokens.weight', { shape: [512, 64], data: table });
+      const ids = heldOut[2]!.slice(0, 40);
+      const want = llamaLogits(config, tensors, ids);
+      const got = await m.logits(ids);
+      assert.equal(got.length, want.length);
+      let diff = 0;
+      let top = 0;
+      for (let i = 0; i < got.length; i++) {
+        diff = Math.max(diff, Math.abs(got[i]! - want[i]!));
+        top = Math.max(top, Math.abs(want[i]!));
+      }
+      t.diagnostic(`max |logit - float64 reference| ${diff.toExponential(2)} (${(diff / top).toExponential(2)} of the largest logit)`);
+      assert.ok(diff <= REF_BOUND * top, `${diff} vs ${top}`);
     } finally {
       m.dispose();
     }
