@@ -2,13 +2,13 @@
 // bind_checkpoint.cpp (bindings only: includes Emscripten headers).
 //   spec:    {scheme: 0..5 (LinearScheme: f32, w8a16, w4a16, w2a16, w8a8, w4a8), asymmetric, groupSize}
 //   options: {default: spec, exclude?: string[] (absent = the C++ default: the output heads
-//             lm_head / embed_out), overrides?: [{pattern, ...spec}]}
+//             lm_head / embed_out), overrides?: [{pattern, ...spec}], embeddings?: spec}
 //   calibrated (ModelHandle::quantize only): options.method: 0..3 (QuantMethod: rtn, hqq, gptq,
 //            awq; absent = rtn), options.calibration: {tokens: heap pointer to int32 ids, count,
 //            sequenceLength, actOrder, blockSize, dampening, grid} (gptq / awq only),
 //            options.progress: (done, total, label) => boolean | void (false stops: kAborted)
 //   report:  [{name, outFeatures, inFeatures, quantized, scheme, bytesBefore, bytesAfter, note,
-//              schemeId, bits, asymmetric, groupSize, fallback, tied}] (the decision as data)
+//              schemeId, bits, asymmetric, groupSize, fallback, tied, embedding, method}] (the decision as data)
 #pragma once
 
 #include <emscripten/val.h>
@@ -56,6 +56,12 @@ inline Status quant_options_from_js(const emscripten::val& js, ModelQuantOptions
       if (!exclude[i].isString()) return invalid_js("options.exclude[" + std::to_string(i) + "] must be a string");
       q->exclude.push_back(exclude[i].as<std::string>());
     }
+  }
+  const emscripten::val embeddings = js["embeddings"];
+  if (!embeddings.isUndefined() && !embeddings.isNull()) {
+    LinearQuantSpec spec;
+    WQ_RETURN_IF_ERROR(spec_from_js(embeddings, "options.embeddings", &spec));
+    q->embeddings = spec;
   }
   const emscripten::val overrides = js["overrides"];
   if (!overrides.isUndefined() && !overrides.isNull()) {
@@ -132,6 +138,7 @@ inline emscripten::val quant_report_js(const std::vector<LayerQuantReport>& repo
     l.set("fallback", r.fallback);
     l.set("tied", r.tied);
     l.set("method", std::string(quant_method_name(r.method)));
+    l.set("embedding", r.embedding);
     layers.set(i, l);
   }
   return layers;

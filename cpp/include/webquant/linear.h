@@ -90,6 +90,11 @@ class LinearLayer {
   virtual std::string describe() const = 0;
   // Reconstructs W as float32 [out, in] (for error analysis and export); `out` has out*in floats.
   virtual void dequantize_weight(float* out) const = 0;
+  // Rows first .. first+n-1 of the dequantized W into out ([n, in_features] floats), each
+  // bit-identical to the same row of dequantize_weight (an embedding gather reads a quantized
+  // table through this). Rows must lie in [0, out_features). The base version dequantizes all
+  // of W; every layer of this library overrides it with a per-row one.
+  virtual void dequantize_rows(size_t first, size_t n, float* out) const;
   // The bias (out_features floats), or empty when the layer has none.
   virtual std::vector<float> bias() const { return {}; }
   // The integer weights, scales and zero points of a quantized layer; kUnsupported for float32.

@@ -21,6 +21,10 @@
 //   <linear>.bias                      F32              [R]                when the config has biases
 //   <linear>.input_scales              F32              [C]                AWQ layers ("input_scales":
 //                                                                          true): y = (x / s) W^T + b
+//   <table>.qweight / .scales / .zero_points               a quantized embedding table (module
+//                                                          <table>, e.g. model.embed_tokens) as a
+//                                                          layer [rows, dim] without bias; no
+//                                                          <table>.weight then
 // Float tensors are written in the narrowest of BF16, F16, F32 that holds every value exactly, so
 // a bf16 checkpoint stays bf16 and stories260K's fp32 stays fp32 (the loaded floats are the same
 // bits either way). A tied output head that is not quantized has no tensor (it reads the
@@ -44,7 +48,11 @@
 //   {"quant_method": "webquant", "version": 1, "packing": "lsb-first",
 //    "default": <scheme>,                 // the most common layer scheme; applies to a linear
 //                                         // module missing from "layers" (hand-written configs)
-//    "layers": {"<module name>": <scheme>, ...}}        // every linear module, in model order
+//    "layers": {"<module name>": <scheme>, ...},        // every linear module, in model order
+//    "embeddings": {"<table module>": <scheme>, ...}}   // quantized embedding tables only (absent
+//                                                       // when none); out/in = [rows, dim]; a tied
+//                                                       // head reading a quantized table stays
+//                                                       // "tied": true in "layers"
 //   <scheme> = {"scheme": "f32" | "w8a16" | "w4a16" | "w2a16" | "w8a8" | "w4a8",
 //               "bits": 8 | 4 | 2,                      // quantized schemes only
 //               "mode": "symmetric" | "asymmetric",     //  "

@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -91,6 +92,14 @@ class WeightSource {
   virtual Status tensor_half(const ParamInfo& info, FloatType type, std::vector<uint16_t>* out);
   void set_dtype(FloatType t) { dtype_ = t; }
   FloatType dtype() const { return dtype_; }
+  // An embedding table (kind kEmbedding, [rows, dim]) stored quantized: *out receives it as a
+  // layer [rows, dim] without bias (rows dequantized on gather, see Weights). The default (and any
+  // source holding the table as floats) leaves *out null, and tensor() is asked instead.
+  virtual Status quantized_tensor(const ParamInfo& info, std::unique_ptr<LinearLayer>* out) {
+    (void)info;
+    out->reset();
+    return Status::Ok();
+  }
   // Names may be stored without this prefix (see ModelLayout::optional_prefix).
   void set_optional_prefix(std::string prefix) { optional_prefix_ = std::move(prefix); }
 
@@ -123,10 +132,14 @@ class PartsSource final : public WeightSource {
   void add_tensor(std::string name, std::vector<float> data);
   // layer may be null for a tied head.
   void add_linear(std::string name, std::unique_ptr<LinearLayer> layer);
+  // A quantized embedding table [rows, dim] (see WeightSource::quantized_tensor).
+  void add_quantized_tensor(std::string name, std::unique_ptr<LinearLayer> table);
   Status tensor(const ParamInfo& info, std::vector<float>* out) override;
   Status linear(const LinearInfo& info, std::unique_ptr<LinearLayer>* out) override;
+  Status quantized_tensor(const ParamInfo& info, std::unique_ptr<LinearLayer>* out) override;
 
  private:
+  std::vector<std::pair<std::string, std::unique_ptr<LinearLayer>>> quantized_;
   std::vector<std::pair<std::string, std::vector<float>>> tensors_;
   std::vector<std::pair<std::string, std::unique_ptr<LinearLayer>>> linears_;
 };
@@ -150,6 +163,16 @@ struct ModelQuantOptions {
   // (pattern, spec); the first matching pattern wins over default_spec. A spec with scheme kF32
   // turns the layer back into float32 (from its current, possibly already quantized, weights).
   std::vector<std::pair<std::string, LinearQuantSpec>> overrides;
+  // Embedding tables (token and learned position embeddings, ParamKind::kEmbedding, [rows, dim]):
+  // unset = leave them as they are; a quantized spec stores each table as int8 / int4 / int2 rows
+  // (row r of the table = row r of a [rows, dim] weight quantized with the spec: per-group scales
+  // along dim, or per row), dequantized on gather; scheme kF32 turns a quantized table back to
+  // float32. A table shared with a tied output head that is NOT excluded always takes the head's
+  // spec instead (one table: the head's matmul then runs on the quantized rows with the head's
+  // kernels, and the gather reads the same rows), so quantizing with the head not excluded
+  // quantizes the tied embedding by default. A table tied to an excluded head follows this option
+  // (the head then reads the quantized rows).
+  std::optional<LinearQuantSpec> embeddings;
 };
 
 // True when `name` matches `pattern` ('*' = any run of characters, including none and dots).
@@ -159,6 +182,13 @@ bool module_name_matches(std::string_view pattern, std::string_view name);
 // untouched), else true with the first matching override or default_spec in *spec.
 bool resolve_layer_spec(const ModelQuantOptions& options, std::string_view name,
                         LinearQuantSpec* spec);
+
+// The spec `options` gives the embedding table layout.params[param] (kind kEmbedding, 2-D), the one
+// place this is decided (see ModelQuantOptions::embeddings): false when the table is left as it
+// is, else true with the spec in *spec (scheme kF32: float32 rows). *tied_head receives the name of
+// a tied head sharing the table ("" when none).
+bool resolve_embedding_spec(const ModelQuantOptions& options, const ModelLayout& layout,
+                            size_t param, LinearQuantSpec* spec, std::string* tied_head);
 
 // Per-layer line of a quantize() report.
 struct LayerQuantReport {
@@ -176,7 +206,9 @@ struct LayerQuantReport {
   bool asymmetric = false;
   int group_size = 0;      // == in_features for per channel; 0 for f32
   std::string fallback;    // "172 % 32 != 0" when a per-group request fell back to per channel
-  bool tied = false;       // an f32 head reading the embedding (no layer of its own)
+  bool tied = false;       // a head reading the embedding table (no layer of its own): scheme,
+                           // bits, ... then describe the shared table and bytes_after is 0
+  bool embedding = false;  // an embedding table (name = the module, "model.embed_tokens")
   QuantMethod method = QuantMethod::kRtn;  // how a layer quantized by this call was rounded
 };
 
@@ -192,11 +224,11 @@ struct ModuleBytes {
 // Like the course's compute_module_sizes / get_memory_footprint: bytes of parameters per module.
 struct MemoryFootprint {
   std::vector<ModuleBytes> modules;  // in declaration order (linears and parameter modules)
-  size_t embedding = 0;  // embedding tables (token, position, type)
+  size_t embedding = 0;  // embedding tables (token, position, type), float32 or quantized
   size_t linear = 0;     // all linear layers except the output head
   size_t norms = 0;
   size_t other = 0;      // float parameters that are none of the above
-  size_t lm_head = 0;    // 0 when tied and not quantized (it shares the embedding)
+  size_t lm_head = 0;    // 0 when tied (the head reads the table, counted under embedding)
   size_t total = 0;      // embedding + linear + norms + other + lm_head (the parameters)
   size_t kv_cache = 0;   // currently allocated KV-cache bytes (not part of total)
 };
@@ -224,11 +256,14 @@ class LinearInputObserver {
 // The registry of a model's weights: float parameters and linear layers by name.
 class Weights {
  public:
+  // A float parameter; an embedding table may instead be held quantized (`quantized` set, `data`
+  // empty): a layer [rows, dim] whose row r is table row r, read by gather_rows.
   struct Param {
     ParamInfo info;
     std::vector<float> data;     // float32 parameters
     FloatType type = FloatType::kF32;
     std::vector<uint16_t> half;  // the values instead, when type is kF16 / kBF16
+    std::unique_ptr<LinearLayer> quantized;  // a quantized embedding table instead of either
   };
   struct Linear {
     LinearInfo info;
@@ -247,14 +282,23 @@ class Weights {
   // The type the model keeps its float weights in (LoadOptions::dtype).
   FloatType dtype() const { return dtype_; }
 
-  // Replaces linear layers by name (see ModelQuantOptions). `report` (optional) receives one
-  // entry per linear layer, in model order. Errors from make_linear_quantized are returned with
+  // Replaces linear layers by name and (re)quantizes embedding tables (see ModelQuantOptions).
+  // `report` (optional) receives one entry per linear layer, in model order, then one entry
+  // (embedding = true) per embedding table the call decided on (options.embeddings set, or tied
+  // to a head that is not excluded). Errors from make_linear_quantized are returned with
   // the layer name; layers handled before the error keep their new form.
   Status quantize(const ModelQuantOptions& options, std::vector<LayerQuantReport>* report);
 
   // kv_cache is left 0 (the model adds its own).
   MemoryFootprint memory_footprint() const;
+  // The float32 parameters (quantized embedding tables are not among them: see quantized_param).
   std::vector<FloatParamView> float_params() const;
+  // The quantized table held for parameter `name`, or nullptr (unknown name, or a float table).
+  const LinearLayer* quantized_param(std::string_view name) const;
+  // Rows ids[i] of the 2-D parameter i ([rows, dim]; ids validated by the caller) into x[i]
+  // (x [n, dim]; accumulate: added instead of written), from the floats or, for a quantized
+  // table, dequantized from its codes (bit-identical to the table's dequantize_weight rows).
+  void gather_rows(size_t i, const int32_t* ids, size_t n, bool accumulate, float* x) const;
 
   std::vector<std::string> linear_names() const;
   // nullptr for an unknown name and for a tied, unquantized head.
@@ -264,7 +308,8 @@ class Weights {
   // (kNotFound); a null layer is allowed only for a tied head (back to sharing). Takes ownership.
   Status replace_linear(std::string_view name, std::unique_ptr<LinearLayer> layer);
 
-  // y[m, out] = x[m, in] W^T (+ b) for linear i, reading the tied parameter when it has no layer.
+  // y[m, out] = x[m, in] W^T (+ b) for linear i, reading the tied parameter when it has no layer
+  // (with the quantized table's kernels when that parameter is held quantized).
   void forward_linear(size_t i, const float* x, size_t m, float* y) const;
   // The method that rounded linear `name` (kRtn for float layers and unknown names), and setting
   // it (kNotFound for an unknown name). replace_linear resets it to kRtn.
@@ -272,7 +317,8 @@ class Weights {
   Status set_linear_method(std::string_view name, QuantMethod m);
   // Installs (or, with nullptr, removes) the observer forward_linear reports inputs to.
   void set_input_observer(LinearInputObserver* o) { observer_ = o; }
-  // Parameter i as float32: its own data, or (half parameters) widened into *scratch.
+  // Parameter i as float32: its own data, or (half parameters, a quantized table) widened or
+  // dequantized into *scratch.
   const float* param_f32(size_t i, std::vector<float>* scratch) const;
   // Values [offset, offset + n) of parameter i as float32 into out (a row of a table).
   void read_param(size_t i, size_t offset, size_t n, float* out) const;

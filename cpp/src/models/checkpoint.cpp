@@ -57,6 +57,29 @@ Status describe_layer(const LinearInfo& li, const LinearLayer* layer, QuantMetho
   return Status::Ok();
 }
 
+// The LinearInfo a quantized embedding table is saved and loaded as: the module, [rows, dim].
+LinearInfo table_info(const ParamInfo& p) {
+  LinearInfo li;
+  const size_t dot = p.name.rfind('.');
+  li.name = dot == std::string::npos ? p.name : p.name.substr(0, dot);
+  li.out_features = static_cast<int>(p.shape[0]);
+  li.in_features = static_cast<int>(p.shape[1]);
+  return li;
+}
+
+// The quantized embedding tables, in parameter order.
+Status describe_tables(const Weights& model, std::vector<CheckpointLayer>* out) {
+  out->clear();
+  for (size_t i = 0; i < model.num_params(); ++i) {
+    const Weights::Param& p = model.param(i);
+    if (!p.quantized) continue;
+    CheckpointLayer c;
+    WQ_RETURN_IF_ERROR(describe_layer(table_info(p.info), p.quantized.get(), &c, nullptr));
+    out->push_back(std::move(c));
+  }
+  return Status::Ok();
+}
+
 Status describe_model(const Weights& model, std::vector<CheckpointLayer>* out) {
   out->clear();
   for (const LinearInfo& li : model.layout().linears) {
@@ -330,6 +353,16 @@ class CheckpointSource final : public WeightSource {
     }
     return corrupt("quantization_config has no entry for '" + info.name + "'");
   }
+  Status quantized_tensor(const ParamInfo& info, std::unique_ptr<LinearLayer>* out) override {
+    out->reset();
+    const std::string module = table_info(info).name;
+    for (const CheckpointLayer& c : tables_) {
+      if (c.name == module) return load_linear(c, shards_, out);
+    }
+    return Status::Ok();  // a float table
+  }
+
+  std::vector<CheckpointLayer> tables_;
 
  private:
   const Shards& shards_;
@@ -339,10 +372,11 @@ class CheckpointSource final : public WeightSource {
 }  // namespace
 
 std::string model_quantization_config(const Weights& model) {
-  std::vector<CheckpointLayer> layers;
+  std::vector<CheckpointLayer> layers, tables;
   Status st = describe_model(model, &layers);
+  if (st.ok()) st = describe_tables(model, &tables);
   if (!st.ok()) return "";
-  return io::write_json(quantization_config_json(layers));
+  return io::write_json(quantization_config_json(layers, tables));
 }
 
 Status save_checkpoint(const Weights& model, std::string_view source_config_json,
@@ -352,9 +386,10 @@ Status save_checkpoint(const Weights& model, std::string_view source_config_json
   JsonValue config;
   WQ_RETURN_IF_ERROR(parse_object(source_config_json, "config.json", &config));
 
-  std::vector<CheckpointLayer> layers;
+  std::vector<CheckpointLayer> layers, tables;
   WQ_RETURN_IF_ERROR(describe_model(model, &layers));
-  JsonValue qconfig = quantization_config_json(layers);
+  WQ_RETURN_IF_ERROR(describe_tables(model, &tables));
+  JsonValue qconfig = quantization_config_json(layers, tables);
   const std::string qtext = io::write_json(qconfig);
   put(&config, kMetadataKey, std::move(qconfig));
   // A half model records its dtype (fromPretrained's dtype 'auto' reads it back); a float32 model
@@ -399,7 +434,9 @@ Status save_checkpoint(const Weights& model, std::string_view source_config_json
       WQ_RETURN_IF_ERROR(linear_tensors(li, model.linear(li.name), model.linear_method(li.name), &unit));
     } else {
       const Weights::Param& p = model.param(e.index);
-      if (p.type != FloatType::kF32) {
+      if (p.quantized) {  // a quantized embedding table: <module>.qweight / .scales / ...
+        WQ_RETURN_IF_ERROR(linear_tensors(table_info(p.info), p.quantized.get(), QuantMethod::kRtn, &unit));
+      } else if (p.type != FloatType::kF32) {
         unit.push_back(half_tensor(p.info.name, p.info.shape, p.type, p.half.data(), p.half.size()));
       } else {
         unit.push_back(float_tensor(p.info.name, p.info.shape, p.data.data(), p.data.size()));
@@ -489,6 +526,7 @@ Status load_checkpoint(std::string_view config_json,
   WQ_RETURN_IF_ERROR(parse_qconfig_value(q, layout, &layers));
   const Shards set{shards, layout.optional_prefix};
   CheckpointSource src(set, layers);
+  WQ_RETURN_IF_ERROR(parse_qconfig_tables(q, layout, &src.tables_));
   WQ_RETURN_IF_ERROR(CausalLM::load(config_json, src, out, options));
   for (const CheckpointLayer& c : layers) {
     if (c.method != QuantMethod::kRtn) WQ_RETURN_IF_ERROR((*out)->weights().set_linear_method(c.name, c.method));

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "nn/blocks.h"
 #include "nn/ops.h"
 #include "quant/linear_internal.h"
 #include "webquant/convert.h"
@@ -199,6 +200,28 @@ void PartsSource::add_linear(std::string name, std::unique_ptr<LinearLayer> laye
   linears_.emplace_back(std::move(name), std::move(layer));
 }
 
+void PartsSource::add_quantized_tensor(std::string name, std::unique_ptr<LinearLayer> table) {
+  quantized_.emplace_back(std::move(name), std::move(table));
+}
+
+Status PartsSource::quantized_tensor(const ParamInfo& info, std::unique_ptr<LinearLayer>* out) {
+  out->reset();
+  for (auto& t : quantized_) {
+    if (t.first != info.name || !t.second) continue;
+    if (info.shape.size() != 2 || t.second->out_features != info.shape[0] ||
+        t.second->in_features != info.shape[1]) {
+      return Status::Error(StatusCode::kShapeMismatch,
+                           "quantized table '" + info.name + "' is [" +
+                               std::to_string(t.second->out_features) + ", " +
+                               std::to_string(t.second->in_features) + "], expected " +
+                               shape_str(info.shape));
+    }
+    *out = std::move(t.second);
+    return Status::Ok();
+  }
+  return Status::Ok();
+}
+
 Status PartsSource::tensor(const ParamInfo& info, std::vector<float>* out) {
   size_t numel = 1;
   for (int64_t d : info.shape) numel *= static_cast<size_t>(d);
@@ -284,15 +307,17 @@ int VarBuilder::param(std::string_view name, std::vector<int64_t> shape, ParamKi
   if (!status_->ok()) return -1;
   Weights::Param p;
   p.info = ParamInfo{path(name), std::move(shape), kind};
-  if (source_ != nullptr && source_->dtype() != FloatType::kF32) {
-    p.type = source_->dtype();
-    Status s = source_->tensor_half(p.info, p.type, &p.half);
-    if (!s.ok()) {
-      fail(s);
-      return -1;
+  if (source_ != nullptr) {
+    Status s = Status::Ok();
+    if (kind == ParamKind::kEmbedding && p.info.shape.size() == 2) {
+      s = source_->quantized_tensor(p.info, &p.quantized);
     }
-  } else if (source_ != nullptr) {
-    Status s = source_->tensor(p.info, &p.data);
+    if (s.ok() && !p.quantized && source_->dtype() != FloatType::kF32) {
+      p.type = source_->dtype();
+      s = source_->tensor_half(p.info, p.type, &p.half);
+    } else if (s.ok() && !p.quantized) {
+      s = source_->tensor(p.info, &p.data);
+    }
     if (!s.ok()) {
       fail(s);
       return -1;
@@ -389,6 +414,10 @@ void Weights::forward_linear(size_t i, const float* x, size_t m, float* y) const
     return;
   }
   const Param* t = find_param(l.info.tied_to);
+  if (t->quantized) {
+    t->quantized->forward(x, m, y);
+    return;
+  }
   if (t->type != FloatType::kF32) {
     linear_detail::forward_half(t->type, t->half.data(), l.info.out_features, l.info.in_features,
                                 nullptr, x, m, y);
@@ -410,6 +439,11 @@ const char* quant_method_name(QuantMethod m) {
 
 const float* Weights::param_f32(size_t i, std::vector<float>* scratch) const {
   const Param& p = params_[i];
+  if (p.quantized) {  // a quantized embedding table, dequantized whole
+    scratch->resize(static_cast<size_t>(p.info.shape[0]) * static_cast<size_t>(p.info.shape[1]));
+    p.quantized->dequantize_weight(scratch->data());
+    return scratch->data();
+  }
   if (p.type == FloatType::kF32) return p.data.data();
   scratch->resize(p.half.size());
   linear_detail::widen_half(p.type, p.half.data(), p.half.size(), scratch->data());
@@ -425,6 +459,36 @@ void Weights::read_param(size_t i, size_t offset, size_t n, float* out) const {
   }
 }
 
+bool resolve_embedding_spec(const ModelQuantOptions& options, const ModelLayout& layout,
+                            size_t param, LinearQuantSpec* spec, std::string* tied_head) {
+  const ParamInfo& p = layout.params[param];
+  tied_head->clear();
+  if (p.kind != ParamKind::kEmbedding || p.shape.size() != 2) return false;
+  for (const LinearInfo& li : layout.linears) {
+    if (li.tied_to != p.name) continue;
+    *tied_head = li.name;
+    if (resolve_layer_spec(options, li.name, spec)) return true;  // the head's spec
+    break;
+  }
+  if (!options.embeddings) return false;
+  *spec = *options.embeddings;
+  return true;
+}
+
+namespace {
+
+std::string module_of(const std::string& param_name) {
+  const size_t dot = param_name.rfind('.');
+  return dot == std::string::npos ? param_name : param_name.substr(0, dot);
+}
+
+size_t param_bytes(const Weights::Param& p) {
+  return p.quantized ? p.quantized->weight_bytes()
+                     : p.data.size() * sizeof(float) + p.half.size() * sizeof(uint16_t);
+}
+
+}  // namespace
+
 Status Weights::quantize(const ModelQuantOptions& options, std::vector<LayerQuantReport>* report) {
   if (report != nullptr) report->clear();
   if (options.method == QuantMethod::kGptq || options.method == QuantMethod::kAwq) {
@@ -433,6 +497,55 @@ Status Weights::quantize(const ModelQuantOptions& options, std::vector<LayerQuan
                              " needs calibration data: use quantize_calibrated (calibration.h)");
   }
   std::vector<float> w;
+  // Embedding tables first: a tied head not excluded runs on the table quantized with its spec.
+  std::vector<LayerQuantReport> tables;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Param& p = params_[i];
+    LinearQuantSpec spec;
+    std::string head;
+    if (!resolve_embedding_spec(options, layout_, i, &spec, &head)) continue;
+    const int rows = static_cast<int>(p.info.shape[0]), dim = static_cast<int>(p.info.shape[1]);
+    LayerQuantReport r;
+    r.name = module_of(p.info.name);
+    r.embedding = true;
+    r.out_features = rows;
+    r.in_features = dim;
+    r.bytes_before = param_bytes(p);
+    const std::string before_desc = p.quantized ? p.quantized->describe() : "f32";
+    std::string note;
+    if (spec.scheme == LinearScheme::kF32) {
+      if (p.quantized) {
+        p.data.resize(static_cast<size_t>(rows) * static_cast<size_t>(dim));
+        p.quantized->dequantize_weight(p.data.data());
+        p.quantized.reset();
+        p.type = FloatType::kF32;
+        note = "converted to f32 from " + before_desc;
+      }
+    } else {
+      const float* src = param_f32(i, &w);  // float32, widened (half) or dequantized
+      std::unique_ptr<LinearLayer> fresh;
+      Status st = make_linear_quantized(src, rows, dim, nullptr, spec, &fresh, &note);
+      if (!st.ok()) return Status::Error(st.code, p.info.name + ": " + st.message);
+      if (p.quantized) {
+        note += std::string(note.empty() ? "" : "; ") + "re-quantized from " + before_desc;
+      }
+      p.quantized = std::move(fresh);
+      p.data = std::vector<float>();  // the float table is freed
+      p.half = std::vector<uint16_t>();
+      p.type = FloatType::kF32;
+      note += std::string(note.empty() ? "" : "; ") + "rows dequantized on gather";
+    }
+    if (!head.empty()) {
+      note += std::string(note.empty() ? "" : "; ") + "shared with the tied " + head;
+    }
+    report_layer_state(p.quantized.get(), &r);
+    r.tied = false;
+    r.scheme = p.quantized ? p.quantized->describe() : "f32";
+    r.bytes_after = param_bytes(p);
+    r.note = note;
+    tables.push_back(std::move(r));
+  }
+
   for (Linear& s : linears_) {
     const LinearInfo& li = s.info;
     LayerQuantReport r;
@@ -440,61 +553,66 @@ Status Weights::quantize(const ModelQuantOptions& options, std::vector<LayerQuan
     r.out_features = li.out_features;
     r.in_features = li.in_features;
     const bool shared_head = s.layer == nullptr;  // tied head reading the embedding
-    const std::string tied_note = "tied to " + li.tied_to.substr(0, li.tied_to.rfind(".weight"));
+    const std::string tied_note = "tied to " + module_of(li.tied_to);
+    const Param* table = li.tied_to.empty() ? nullptr : find_param(li.tied_to);
     r.bytes_before = shared_head ? 0 : s.layer->weight_bytes();
-    const std::string before_desc = shared_head ? "f32 (" + tied_note + ")" : s.layer->describe();
+    const std::string before_desc =
+        shared_head ? (table->quantized ? table->quantized->describe() : "f32") + " (" + tied_note + ")"
+                    : s.layer->describe();
 
     LinearQuantSpec spec;
     if (!resolve_layer_spec(options, li.name, &spec)) {
-      report_layer_state(s.layer.get(), &r);
+      report_layer_state(s.layer ? s.layer.get() : (table ? table->quantized.get() : nullptr), &r);
+      r.tied = shared_head;
+      if (shared_head) r.bytes_after = 0;
       r.scheme = before_desc;
       r.note = "excluded";
       if (report != nullptr) report->push_back(std::move(r));
       continue;
     }
 
-    const bool was_quantized = !shared_head && !is_float_scheme(s.layer->scheme());
+    if (table != nullptr) {
+      // The table was (re)quantized above with this head's spec: the head reads it.
+      s.layer.reset();
+      report_layer_state(table->quantized.get(), &r);
+      r.tied = true;
+      r.bytes_after = 0;
+      r.scheme = table->quantized ? table->quantized->describe() : "f32";
+      r.note = tied_note + (table->quantized ? ": the matmul runs on the quantized rows of the table"
+                                             : " (f32)");
+      if (!shared_head) r.note += "; its own copy (" + before_desc + ") was dropped";
+      if (report != nullptr) report->push_back(std::move(r));
+      continue;
+    }
+
+    const bool was_quantized = !is_float_scheme(s.layer->scheme());
     std::unique_ptr<LinearLayer> fresh;
     std::string note;
-    if (spec.scheme == LinearScheme::kF32 && !li.tied_to.empty()) {
-      // Float32 for a tied head means reading the embedding again: drop any own copy.
-      s.layer.reset();
-      note = tied_note;
+    w.resize(static_cast<size_t>(li.out_features) * static_cast<size_t>(li.in_features));
+    s.layer->dequantize_weight(w.data());
+    const float* bias = s.bias.empty() ? nullptr : s.bias.data();
+    if (spec.scheme == LinearScheme::kF32) {
+      fresh = make_linear_f32(w.data(), li.out_features, li.in_features, bias);
+      if (!fresh) return Status::Error(StatusCode::kOutOfMemory, li.name + ": allocation failed");
     } else {
-      w.resize(static_cast<size_t>(li.out_features) * static_cast<size_t>(li.in_features));
-      if (shared_head) {
-        const Param* t = find_param(li.tied_to);
-        read_param(static_cast<size_t>(t - params_.data()), 0, w.size(), w.data());
-      } else {
-        s.layer->dequantize_weight(w.data());
-      }
-      const float* bias = s.bias.empty() ? nullptr : s.bias.data();
-      if (spec.scheme == LinearScheme::kF32) {
-        fresh = make_linear_f32(w.data(), li.out_features, li.in_features, bias);
-        if (!fresh) return Status::Error(StatusCode::kOutOfMemory, li.name + ": allocation failed");
-      } else {
-        Status st = make_linear_quantized(w.data(), li.out_features, li.in_features, bias, spec,
-                                          &fresh, &note);
-        if (!st.ok()) return Status::Error(st.code, li.name + ": " + st.message);
-      }
-      if (shared_head) {
-        note += std::string(note.empty() ? "" : "; ") + tied_note +
-                ": own quantized copy (the embedding stays " +
-                std::string(linear_scheme_name(float_type_scheme(dtype_))) + ")";
-      }
-      if (was_quantized) {
-        note += std::string(note.empty() ? "" : "; ") +
-                (spec.scheme == LinearScheme::kF32 ? "converted to f32 from " : "re-quantized from ") +
-                before_desc;
-      }
-      s.layer = std::move(fresh);
+      Status st = make_linear_quantized(w.data(), li.out_features, li.in_features, bias, spec,
+                                        &fresh, &note);
+      if (!st.ok()) return Status::Error(st.code, li.name + ": " + st.message);
     }
+    if (was_quantized) {
+      note += std::string(note.empty() ? "" : "; ") +
+              (spec.scheme == LinearScheme::kF32 ? "converted to f32 from " : "re-quantized from ") +
+              before_desc;
+    }
+    s.layer = std::move(fresh);
     s.method = spec.scheme == LinearScheme::kF32 ? QuantMethod::kRtn : options.method;
     report_layer_state(s.layer.get(), &r);
     r.method = s.method;
-    if (!s.layer) r.scheme = before_desc;
     r.note = note;
     if (report != nullptr) report->push_back(std::move(r));
+  }
+  if (report != nullptr) {
+    for (LayerQuantReport& r : tables) report->push_back(std::move(r));
   }
   return Status::Ok();
 }
@@ -505,13 +623,13 @@ MemoryFootprint Weights::memory_footprint() const {
   for (const ModelLayout::Entry& e : layout_.order) {
     if (e.is_linear) {
       const Linear& l = linears_[e.index];
-      const size_t b = l.layer ? l.layer->weight_bytes() : 0;
+      const size_t b = l.layer ? l.layer->weight_bytes() : 0;  // a tied head: counted in its table
       f.modules.push_back({l.info.name, b});
       (l.info.is_head ? f.lm_head : f.linear) += b;
       continue;
     }
     const Param& p = params_[e.index];
-    const size_t b = p.data.size() * sizeof(float) + p.half.size() * sizeof(uint16_t);
+    const size_t b = param_bytes(p);
     const size_t dot = p.info.name.rfind('.');
     const std::string module = dot == std::string::npos ? p.info.name : p.info.name.substr(0, dot);
     if (!f.modules.empty() && f.modules.back().name == module) {
@@ -532,6 +650,7 @@ MemoryFootprint Weights::memory_footprint() const {
 std::vector<FloatParamView> Weights::float_params() const {
   std::vector<FloatParamView> out;
   for (const Param& p : params_) {
+    if (p.quantized) continue;
     if (p.type == FloatType::kF32) {
       out.push_back({p.info.name, p.info.shape, p.data.data(), p.data.size(), p.info.kind});
     } else {
@@ -540,6 +659,50 @@ std::vector<FloatParamView> Weights::float_params() const {
     }
   }
   return out;
+}
+
+const LinearLayer* Weights::quantized_param(std::string_view name) const {
+  const Param* p = find_param(name);
+  return p != nullptr ? p->quantized.get() : nullptr;
+}
+
+void Weights::gather_rows(size_t i, const int32_t* ids, size_t n, bool accumulate, float* x) const {
+  const Param& p = params_[i];
+  const size_t d = static_cast<size_t>(p.info.shape[1]);
+  if (p.quantized) {
+    if (!accumulate) {
+      for (size_t r = 0; r < n; ++r) p.quantized->dequantize_rows(static_cast<size_t>(ids[r]), 1, x + r * d);
+      return;
+    }
+    thread_local std::vector<float> row;
+    row.resize(d);
+    for (size_t r = 0; r < n; ++r) {
+      p.quantized->dequantize_rows(static_cast<size_t>(ids[r]), 1, row.data());
+      nn::add_inplace(x + r * d, row.data(), d);
+    }
+    return;
+  }
+  if (p.type != FloatType::kF32) {
+    for (size_t r = 0; r < n; ++r) {
+      if (!accumulate) {
+        read_param(i, static_cast<size_t>(ids[r]) * d, d, x + r * d);
+        continue;
+      }
+      thread_local std::vector<float> row;
+      row.resize(d);
+      read_param(i, static_cast<size_t>(ids[r]) * d, d, row.data());
+      nn::add_inplace(x + r * d, row.data(), d);
+    }
+    return;
+  }
+  for (size_t r = 0; r < n; ++r) {
+    const float* src = p.data.data() + static_cast<size_t>(ids[r]) * d;
+    if (accumulate) {
+      nn::add_inplace(x + r * d, src, d);
+    } else {
+      std::memcpy(x + r * d, src, d * sizeof(float));
+    }
+  }
 }
 
 std::vector<std::string> Weights::linear_names() const {

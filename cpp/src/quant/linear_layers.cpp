@@ -21,6 +21,13 @@ namespace webquant {
 // webquant/threads.h's pool, bit-identical to one thread.
 #define WQ_GEMM(name) kernels::name##__wasmsimd
 
+void LinearLayer::dequantize_rows(size_t first, size_t n, float* out) const {
+  const size_t k = static_cast<size_t>(in_features);
+  std::vector<float> all(static_cast<size_t>(out_features) * k);
+  dequantize_weight(all.data());
+  std::memcpy(out, all.data() + first * k, n * k * sizeof(float));
+}
+
 const char* linear_scheme_name(LinearScheme s) {
   switch (s) {
     case LinearScheme::kF32: return "f32";
@@ -116,6 +123,10 @@ class LinearF32 final : public LinearLayer {
   void dequantize_weight(float* out) const override {
     std::memcpy(out, w_.data(), w_.size() * sizeof(float));
   }
+  void dequantize_rows(size_t first, size_t n, float* out) const override {
+    const size_t k = static_cast<size_t>(in_features);
+    std::memcpy(out, w_.data() + first * k, n * k * sizeof(float));
+  }
   std::vector<float> bias() const override { return bias_; }
 
  private:
@@ -168,6 +179,13 @@ class LinearQ8 final : public LinearLayer {
     for (int j = 0; j < out_features; ++j)
       for (int c = 0; c < in_features; ++c)
         out[size_t(j) * in_features + c] = scales_[j] * static_cast<float>(code(j, c));
+  }
+  void dequantize_rows(size_t first, size_t n, float* out) const override {
+    for (size_t r = 0; r < n; ++r) {
+      const int j = static_cast<int>(first + r);
+      for (int c = 0; c < in_features; ++c)
+        out[r * size_t(in_features) + c] = scales_[j] * static_cast<float>(code(j, c));
+    }
   }
   std::vector<float> bias() const override { return bias_; }
   Status export_quantized(LinearQuantizedData* d) const override {
@@ -261,6 +279,16 @@ class LinearQG final : public LinearLayer {
         const size_t idx = kernels::qg_param_index(geo_, j, c / geo_.group);
         const int u = kernels::packed_qg_get(geo_, bits_, packed_.data(), j, c);
         out[j * geo_.k + c] = scales_[idx] * static_cast<float>(u - zeros_[idx]);
+      }
+    }
+  }
+  void dequantize_rows(size_t first, size_t n, float* out) const override {
+    for (size_t r = 0; r < n; ++r) {
+      const size_t j = first + r;
+      for (size_t c = 0; c < geo_.k; ++c) {
+        const size_t idx = kernels::qg_param_index(geo_, j, c / geo_.group);
+        const int u = kernels::packed_qg_get(geo_, bits_, packed_.data(), j, c);
+        out[r * geo_.k + c] = scales_[idx] * static_cast<float>(u - zeros_[idx]);
       }
     }
   }

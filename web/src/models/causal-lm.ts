@@ -125,11 +125,11 @@ export function modelInternals(model: CausalLM): ModelInternals {
 }
 
 /** @internal Wraps a handle whose model was built elsewhere (streaming quantization). */
-export function modelFromHandle(backend: Backend, handle: ModelHandle, source: ModelSourceFiles, name: string): CausalLM {
+export function modelFromHandle(backend: Backend, handle: ModelHandle, source: ModelSourceFiles, name: string, cls: Function = CausalLM): CausalLM {
   const tokenizer = source.tokenizer ? Tokenizer.fromJSON(source.tokenizer, source.tokenizerConfig ?? {}) : undefined;
   if (!tokenizer) throw new WebQuantError('not_found', `${name} has no tokenizer.json; a tokenizer is needed to run the model on text`);
   // The constructor is private to the public API; this module-internal factory may call it.
-  return Reflect.construct(CausalLM as unknown as Function, [backend, handle, tokenizer, source.generationConfig ?? {}, name, source]) as CausalLM;
+  return Reflect.construct(cls, [backend, handle, tokenizer, source.generationConfig ?? {}, name, source]) as CausalLM;
 }
 
 /**
@@ -207,6 +207,30 @@ export class CausalLM {
       throw new WebQuantError('corrupt_data', `config.json of ${repoId} is not valid JSON: ${(e as Error).message}`, { cause: e });
     }
     checkModelType(config, repoId, this);
+    if (options.quantize !== undefined) {
+      // Quantized shard by shard as the weights arrive (the float model is never resident).
+      let before = 0, file = '', loaded = 0;  // bytes of the earlier shards, for overallLoaded
+      // Imported here: checkpoint.ts imports this module (a static import would be a cycle).
+      const { quantizeStreamingAs } = await import('./checkpoint.js');
+      const r = await quantizeStreamingAs(this as unknown as Function, repoId, {
+        quantize: options.quantize,
+        ...location,
+        ...(signal ? { signal } : {}),
+        ...(maxContext !== undefined ? { maxContext } : {}),
+        ...(progress
+          ? {
+              progress: (p) => {
+                if (p.phase !== 'download') return;
+                if (p.file !== file) [before, file] = [before + loaded, p.file];
+                loaded = p.loaded;
+                progress({ file: p.file, loaded: p.loaded, ...(p.total !== undefined ? { total: p.total } : {}), overallLoaded: before + p.loaded });
+              },
+            }
+          : {}),
+      });
+      options.onQuantized?.(r.summary);
+      return r.model as M;
+    }
     const files = await downloadModelFiles(repoId, {
       ...location,
       ...(signal ? { signal } : {}),

@@ -2,6 +2,7 @@
  * The options and results of loading and generating with a {@link CausalLM} (causal-lm.ts).
  * @packageDocumentation
  */
+import type { QuantizationSummary, QuantizeModelOptions } from './quant-options.js';
 import type { ModelFilesProgress } from '../hub/model-files.js';
 import type { CausalLM } from './causal-lm.js';
 
@@ -30,6 +31,18 @@ export interface FromPretrainedOptions {
    * stored; others are rounded to nearest even, bit-identical to torch's `.to(dtype)`.
    */
   dtype?: ModelDtype | 'auto';
+  /**
+   * Quantize while loading, with the options of {@link quantizeModel}: the safetensors shards are
+   * read one at a time and each linear weight (and each embedding table the options decide on)
+   * is quantized as soon as its shard is in the heap, then the shard is freed, so peak memory stays
+   * near the quantized model plus one shard instead of reaching the float32 size (as
+   * {@link quantizeStreaming}). The model equals `fromPretrained` followed by `quantizeModel`
+   * with the same options, bit for bit. A repo that is already quantized is `unsupported` here
+   * (load it without `quantize`).
+   */
+  quantize?: QuantizeModelOptions;
+  /** With `quantize`: receives what {@link quantizeModel} would return. */
+  onQuantized?: (summary: QuantizationSummary) => void;
 }
 
 /** Options of {@link CausalLM.fromFiles}. */

@@ -21,6 +21,7 @@ export {
 } from './causal-lm.js';
 export {
   type WeightQuant,
+  type EmbeddingQuant,
   type LayerQuantOptions,
   type QuantizeModelOptions,
   type LayerQuantSummary,

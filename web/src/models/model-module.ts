@@ -62,6 +62,8 @@ export interface WasmModelQuantOptions {
   calibration?: { tokens: WasmPointer; count: number; sequenceLength: number; actOrder?: boolean; blockSize?: number; dampening?: number; grid?: number };
   /** Called after each step; returning false stops (aborted). */
   progress?: (done: number, total: number, label: string) => boolean | void;
+  /** Embedding tables (absent: left as they are; scheme f32: float rows). */
+  embeddings?: WasmLinearSpec;
 }
 
 /** One line of the quantize report: the core's decision for the layer, as data. */
@@ -84,10 +86,12 @@ export interface WasmLayerReport {
   groupSize: number;
   /** "172 % 32 != 0" when per-group fell back to per channel, else "". */
   fallback: string;
-  /** A float32 head reading the tied embedding. */
+  /** A head reading the tied embedding table. */
   tied: boolean;
   /** quant_method_name of the rounding: 'rtn', 'gptq', 'awq', ... */
   method?: string;
+  /** An embedding table's line (name = the module, e.g. `model.embed_tokens`). */
+  embedding?: boolean;
 }
 
 /** Result of `quantize`. On error, `layers` lists the layers handled before it. */

@@ -82,6 +82,14 @@ export interface QuantizeProgress {
   label: string;
 }
 
+/**
+ * Storage of embedding tables (token and learned position embeddings) in {@link quantizeModel}:
+ * `'int8'` (int8 rows, symmetric scales per group of 32: llama.cpp's Q8_0 layout), `'int4'`
+ * (int4 rows, symmetric per group of 32), `'none'` (float32 rows, also turning a quantized table
+ * back). Rows are dequantized on gather.
+ */
+export type EmbeddingQuant = 'none' | 'int8' | 'int4';
+
 /** Options of {@link quantizeModel}. */
 export interface QuantizeModelOptions extends LayerQuantOptions {
   /** Rounding method (default `'rtn'`); `'gptq'` and `'awq'` need `calibration.text`. */
@@ -104,6 +112,14 @@ export interface QuantizeModelOptions extends LayerQuantOptions {
    * to float32. The first matching entry (in insertion order) wins over the default.
    */
   overrides?: Record<string, LayerQuantOptions | 'float'>;
+  /**
+   * Embedding tables ({@link EmbeddingQuant}); absent: left as they are. A table shared with a
+   * tied output head that is not excluded always takes the head's scheme instead (one table: the
+   * head's matmul then runs on its quantized rows), so `exclude: []` quantizes a tied embedding
+   * by default. A table tied to an excluded head follows this option (the head then reads the
+   * quantized rows). Each table decided on is a line of {@link QuantizationSummary.embeddings}.
+   */
+  embeddings?: EmbeddingQuant;
 }
 
 /** One linear layer in a {@link QuantizationSummary}. */
@@ -131,7 +147,10 @@ export interface LayerQuantSummary {
   /** Elements per scale along in_features (= inFeatures for per channel; 0 for float32). */
   groupSize: number;
   activations: 'float' | 'int8';
-  /** A float32 output head reading the tied embedding (no weights of its own). */
+  /**
+   * An output head reading the tied embedding table (no weights of its own: `bytesAfter` is 0,
+   * and the scheme fields describe the shared table, float32 or quantized).
+   */
   tied: boolean;
   /** How the layer's weights were rounded by this call (`'rtn'` for layers left untouched). */
   method: QuantMethod;
@@ -140,11 +159,17 @@ export interface LayerQuantSummary {
 /** What {@link quantizeModel} returns. */
 export interface QuantizationSummary {
   layers: LayerQuantSummary[];
+  /**
+   * The embedding tables the call decided on (`options.embeddings` given, or shared with a tied
+   * head that is not excluded), e.g. `model.embed_tokens` with scheme `w4a16 g32 sym`; the same
+   * fields as a layer (outFeatures = rows, inFeatures = dim).
+   */
+  embeddings: LayerQuantSummary[];
   /** Names of layers whose per-group request fell back to per-channel scales. */
   fallbacks: string[];
   /** Names of layers left untouched. */
   excluded: string[];
-  /** Parameter bytes of the linear layers before and after. */
+  /** Parameter bytes of the linear layers before and after (tables: see `embeddings`). */
   bytesBefore: number;
   bytesAfter: number;
   /** The whole model's footprint after the call. */
@@ -184,7 +209,7 @@ export function isInt(v: unknown): v is number {
 }
 
 const LAYER_KEYS: readonly string[] = ['weights', 'mode', 'granularity', 'groupSize', 'activations'];
-const MODEL_KEYS: readonly string[] = [...LAYER_KEYS, 'exclude', 'overrides'];
+const MODEL_KEYS: readonly string[] = [...LAYER_KEYS, 'exclude', 'overrides', 'embeddings'];
 
 /** Rejects keys an options object does not know: a misspelt option is an error, never ignored. */
 function checkKeys(o: object, known: readonly string[], what: string): void {
@@ -234,7 +259,7 @@ export function layerSpec(o: LayerQuantOptions, what: string, known: readonly st
 
 /** @internal The summary of a quantize report (also used by streaming quantization). */
 export function summarizeQuantization(report: WasmLayerReport[], footprint: WasmMemoryFootprint): QuantizationSummary {
-  const layers: LayerQuantSummary[] = report.map((l) => ({
+  const line = (l: WasmLayerReport): LayerQuantSummary => ({
     name: l.name,
     outFeatures: l.outFeatures,
     inFeatures: l.inFeatures,
@@ -250,9 +275,11 @@ export function summarizeQuantization(report: WasmLayerReport[], footprint: Wasm
     activations: l.schemeId === SCHEME.w8a8 || l.schemeId === SCHEME.w4a8 ? 'int8' : 'float',
     tied: l.tied,
     method: (l.method ?? 'rtn') as QuantMethod,
-  }));
+  });
+  const layers = report.filter((l) => l.embedding !== true).map(line);
   return {
     layers,
+    embeddings: report.filter((l) => l.embedding === true).map(line),
     fallbacks: layers.filter((l) => l.fallback).map((l) => l.name),
     excluded: layers.filter((l) => !l.quantized).map((l) => l.name),
     bytesBefore: layers.reduce((s, l) => s + l.bytesBefore, 0),
@@ -263,7 +290,7 @@ export function summarizeQuantization(report: WasmLayerReport[], footprint: Wasm
 
 /** @internal The options in the core's form (the core decides each layer's scheme). */
 export interface QuantRequest {
-  wasm: { default: WasmLinearSpec; exclude?: string[]; overrides: (WasmLinearSpec & { pattern: string })[] };
+  wasm: { default: WasmLinearSpec; exclude?: string[]; overrides: (WasmLinearSpec & { pattern: string })[]; embeddings?: WasmLinearSpec };
 }
 
 /**
@@ -287,7 +314,22 @@ export function buildQuantRequest(options: QuantizeModelOptions, otherKeys: read
       overrides.push({ pattern, ...spec });
     }
   }
-  return { wasm: { default: def, ...(exclude !== undefined ? { exclude: [...exclude] } : {}), overrides } };
+  let embeddings: WasmLinearSpec | undefined;
+  switch (options.embeddings) {
+    case undefined: break;
+    case 'none': embeddings = { scheme: SCHEME.f32, asymmetric: false, groupSize: 0 }; break;
+    case 'int8': embeddings = { scheme: SCHEME.w8a16, asymmetric: false, groupSize: 32 }; break;
+    case 'int4': embeddings = { scheme: SCHEME.w4a16, asymmetric: false, groupSize: 32 }; break;
+    default: invalid(`options.embeddings must be 'none', 'int8' or 'int4' (got ${String(options.embeddings)})`);
+  }
+  return {
+    wasm: {
+      default: def,
+      ...(exclude !== undefined ? { exclude: [...exclude] } : {}),
+      overrides,
+      ...(embeddings !== undefined ? { embeddings } : {}),
+    },
+  };
 }
 
 

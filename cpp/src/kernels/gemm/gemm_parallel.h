@@ -61,4 +61,15 @@ void parallel_gemm_q4g_s8(GemmQ4gS8Fn kernel, size_t m, const GroupGeometry& geo
                           const uint8_t* w, const float* scale, const uint8_t* zero,
                           const float* bias, float* y);
 
+// int8 per group (gemm_q8g.h): the q8g layouts are panel-local like the others (a panel of 4 rows
+// holds 4 * kpad code bytes; scales and zero codes are in qg_param_index order), same signatures
+// as the 4-bit drivers.
+void parallel_gemm_q8g_f32(GemmQgF32Fn kernel, size_t m, const GroupGeometry& geo,
+                           const float* x, const uint8_t* w, const float* scale,
+                           const uint8_t* zero, const float* bias, float* y);
+void parallel_gemm_q8g_s8(GemmQ4gS8Fn kernel, size_t m, const GroupGeometry& geo,
+                          const int8_t* xq, const float* xscale, const int32_t* xsum,
+                          const uint8_t* w, const float* scale, const uint8_t* zero,
+                          const float* bias, float* y);
+
 }  // namespace webquant::kernels

@@ -38,8 +38,8 @@ class ModelSource final : public GgufWeightSource {
       out->assign(p.data, p.data + p.numel);
       return Status::Ok();
     }
-    const LinearLayer* layer = nullptr;
-    if (!linear_of(name, &layer)) return Status::Error(StatusCode::kNotFound, "tensor '" + name + "' not found in the model");
+    const LinearLayer* layer = model_.weights().quantized_param(name);  // a quantized embedding
+    if (layer == nullptr && !linear_of(name, &layer)) return Status::Error(StatusCode::kNotFound, "tensor '" + name + "' not found in the model");
     if (layer == nullptr) return floats("model.embed_tokens.weight", shape, out);  // tied lm_head
     if (shape.size() != 2 || shape[0] != layer->out_features || shape[1] != layer->in_features)
       return mismatch(name);
@@ -48,10 +48,22 @@ class ModelSource final : public GgufWeightSource {
     return Status::Ok();
   }
 
+  bool int4_g32(const std::string& name, std::vector<int8_t>* q,
+                std::vector<float>* scales) const override {
+    const LinearLayer* layer = model_.weights().quantized_param(name);  // a quantized embedding
+    LinearQuantizedData d;
+    if (layer == nullptr || !layer->export_quantized(&d).ok() || d.bits != 4 || d.asymmetric ||
+        d.group_size != 32)
+      return false;
+    *q = std::move(d.q);
+    *scales = std::move(d.scales);
+    return true;
+  }
+
   bool int8_g32(const std::string& name, std::vector<int8_t>* q,
                 std::vector<float>* scales) const override {
-    const LinearLayer* layer = nullptr;
-    if (!linear_of(name, &layer) || layer == nullptr) return false;
+    const LinearLayer* layer = model_.weights().quantized_param(name);  // a quantized embedding
+    if (layer == nullptr && (!linear_of(name, &layer) || layer == nullptr)) return false;
     LinearQuantizedData d;
     if (!layer->export_quantized(&d).ok() || d.bits != 8 || d.asymmetric || d.group_size != 32 ||
         !d.input_scales.empty())
