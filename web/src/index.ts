@@ -50,3 +50,4 @@ export * from './models/index.js';
 export * from './eval/index.js';
 export * from './train/index.js';
 export * from './vision/index.js';
+export * from './models/resnet/index.js';
