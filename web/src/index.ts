@@ -49,3 +49,5 @@ export * from './hub/index.js';
 export * from './models/index.js';
 export * from './eval/index.js';
 export * from './train/index.js';
+export * from './vision/index.js';
+export * from './models/resnet/index.js';

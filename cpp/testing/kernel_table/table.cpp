@@ -506,6 +506,7 @@ const std::vector<KernelCase>& kernel_table() {
     };
     for (const KernelCase& c : gemm_q8g_cases()) t.push_back(c);
     for (const KernelCase& c : gemm_half_cases()) t.push_back(c);
+    for (const KernelCase& c : conv_cases()) t.push_back(c);
     return t;
   }();
   return table;
