@@ -154,7 +154,7 @@ std::string pad5(size_t v) {
 
 // The shards of a checkpoint, and the prefix their names may leave out (ModelLayout).
 struct Shards {
-  const std::vector<const io::SafetensorsFile*>& files;
+  std::vector<const io::SafetensorsFile*> files;
   std::string optional_prefix;
 };
 
@@ -292,8 +292,8 @@ Status parse_object(std::string_view text, const std::string& what, JsonValue* o
 // Reads a quantized checkpoint's tensors for the model being built.
 class CheckpointSource final : public WeightSource {
  public:
-  CheckpointSource(const Shards& shards, const std::vector<CheckpointLayer>& layers)
-      : shards_(shards), layers_(layers) {}
+  CheckpointSource(Shards shards, std::vector<CheckpointLayer> layers)
+      : shards_(std::move(shards)), layers_(std::move(layers)) {}
   Status tensor(const ParamInfo& info, std::vector<float>* out) override {
     return read_floats(shards_, info.name, info.shape, out);
   }
@@ -305,8 +305,8 @@ class CheckpointSource final : public WeightSource {
   }
 
  private:
-  const Shards& shards_;
-  const std::vector<CheckpointLayer>& layers_;
+  Shards shards_;
+  std::vector<CheckpointLayer> layers_;
 };
 
 }  // namespace
@@ -416,13 +416,11 @@ Status parse_quantization_config(std::string_view quantization_config_json, cons
   return parse_qconfig_value(*q, layout, layers);
 }
 
-Status load_checkpoint(std::string_view config_json,
-                       const std::vector<const io::SafetensorsFile*>& shards,
-                       std::unique_ptr<CausalLM>* out, const LoadOptions& options) {
-  if (out == nullptr) return Status::Error(StatusCode::kInvalidArgument, "load: out is null");
+Status checkpoint_source(std::string_view config_json, const ModelLayout& layout,
+                         const std::vector<const io::SafetensorsFile*>& shards,
+                         std::unique_ptr<WeightSource>* out) {
+  if (out == nullptr) return Status::Error(StatusCode::kInvalidArgument, "checkpoint_source: out is null");
   out->reset();
-  ModelLayout layout;
-  WQ_RETURN_IF_ERROR(CausalLM::layout(config_json, &layout));
   JsonValue root;
   WQ_RETURN_IF_ERROR(parse_object(config_json, "config.json", &root));
 
@@ -448,15 +446,27 @@ Status load_checkpoint(std::string_view config_json,
       return corrupt(what + " differs from the quantization_config of " + source);
     }
   }
-  if (canonical.empty()) return CausalLM::load(config_json, shards, out, options);
+  if (canonical.empty()) {
+    *out = std::make_unique<SafetensorsSource>(shards);
+    return Status::Ok();
+  }
   const JsonValue& q = from_config != nullptr ? *from_config : from_meta;
-
   std::vector<CheckpointLayer> layers;
   WQ_RETURN_IF_ERROR(parse_qconfig_value(q, layout, &layers));
-  const Shards set{shards, layout.optional_prefix};
-  CheckpointSource src(set, layers);
-  return CausalLM::load(config_json, src, out, options);
+  *out = std::make_unique<CheckpointSource>(Shards{shards, layout.optional_prefix}, std::move(layers));
+  return Status::Ok();
+}
+
+Status load_checkpoint(std::string_view config_json,
+                       const std::vector<const io::SafetensorsFile*>& shards,
+                       std::unique_ptr<CausalLM>* out, const LoadOptions& options) {
+  if (out == nullptr) return Status::Error(StatusCode::kInvalidArgument, "load: out is null");
+  out->reset();
+  ModelLayout layout;
+  WQ_RETURN_IF_ERROR(CausalLM::layout(config_json, &layout));
+  std::unique_ptr<WeightSource> src;
+  WQ_RETURN_IF_ERROR(checkpoint_source(config_json, layout, shards, &src));
+  return CausalLM::load(config_json, *src, out, options);
 }
 
 }  // namespace webquant
-
