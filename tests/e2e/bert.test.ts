@@ -116,7 +116,7 @@ test('BERT in Chromium: embeddings, hidden states and MLM logits agree with the 
   const refLogits = bertMlmLogits(mlm.config, mlm.tensors!, refHidden.subarray(r.row * 128, (r.row + 1) * 128), 1);
   const dl = maxAbs(r.logits, refLogits);
   console.log(`Chromium (simd ${r.simd}): hidden ${dh.toExponential(2)}, embeddings ${de.toExponential(2)}, MLM logits ${dl.toExponential(2)}`);
-  assert.ok(dh < 2e-5 && de < 2e-6 && dl < 1e-4);
+  assert.ok(dh < 1e-5 && de < 2e-7 && dl < 2e-5); // measured 2.3e-6, 4.8e-8, 4.5e-7 (the Node test's bounds)
   assert.equal(r.cls, 'BertForMaskedLM');
   assert.equal(r.fill[0]![0]!.token, refLogits.indexOf(Math.max(...refLogits)));
   assert.match(r.tooLong, /^invalid_argument: .*too long/);

@@ -118,9 +118,10 @@ describe('bert fp32 against the float64 reference (synthetic weights, real shape
       dc = Math.max(dc, maxAbs(cls.subarray(s * H, (s + 1) * H), bertPool(ref, H, batch.attentionMask[s]!, 'cls', false)));
     });
     console.log(`MiniLM shapes fp32 vs float64: hidden ${dh.toExponential(2)}, embeddings ${de.toExponential(2)}, cls ${dc.toExponential(2)}`);
-    assert.ok(dh < 2e-5, `hidden ${dh}`);
-    assert.ok(de < 2e-6, `embeddings ${de}`);
-    assert.ok(dc < 2e-5, `cls ${dc}`);
+    // Measured: hidden 2.3e-6, embeddings 4.8e-8, cls 2.3e-6.
+    assert.ok(dh < 1e-5, `hidden ${dh}`);
+    assert.ok(de < 2e-7, `embeddings ${de}`);
+    assert.ok(dc < 1e-5, `cls ${dc}`);
   });
 
   test('bert-base-uncased shapes: fill-mask logits, top-k and scores', async () => {
@@ -134,7 +135,7 @@ describe('bert fp32 against the float64 reference (synthetic weights, real shape
     const ref = bertMlmLogits(base.config, base.tensors!, refHidden.subarray(row * 768, (row + 1) * 768), 1);
     const d = maxAbs(logits, ref);
     console.log(`bert-base shapes fp32 MLM logits vs float64: ${d.toExponential(2)}`);
-    assert.ok(d < 1e-4, `logits ${d}`);
+    assert.ok(d < 2e-5, `logits ${d}`); // measured 4.7e-6
     const [res] = await model.fillMask(text, { topK: 5 });
     assert.equal(res!.length, 5);
     const refOrder = Array.from(ref.keys()).sort((a, b) => ref[b]! - ref[a]!).slice(0, 5);
