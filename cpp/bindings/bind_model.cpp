@@ -195,42 +195,13 @@ val ModelHandle::quantize(val options) {
 }
 
 val ModelHandle::memoryFootprint() const {
-  val out = val::object();
-  if (!model_) return out;
-  const MemoryFootprint f = model_->memory_footprint();
-  val modules = val::array();
-  for (size_t i = 0; i < f.modules.size(); ++i) {
-    val m = val::object();
-    m.set("name", f.modules[i].name);
-    m.set("bytes", static_cast<double>(f.modules[i].bytes));
-    modules.set(i, m);
-  }
-  out.set("modules", modules);
-  out.set("embedding", static_cast<double>(f.embedding));
-  out.set("linear", static_cast<double>(f.linear));
-  out.set("norms", static_cast<double>(f.norms));
-  out.set("other", static_cast<double>(f.other));
-  out.set("lmHead", static_cast<double>(f.lm_head));
-  out.set("total", static_cast<double>(f.total));
-  out.set("kvCache", static_cast<double>(f.kv_cache));
-  return out;
+  if (!model_) return val::object();
+  return footprint_js(model_->memory_footprint());
 }
 
 val ModelHandle::linearLayers() const {
-  val out = val::array();
-  if (!model_) return out;
-  const std::vector<LinearInfo>& ls = model_->weights().layout().linears;
-  for (size_t i = 0; i < ls.size(); ++i) {
-    val l = val::object();
-    l.set("name", ls[i].name);
-    l.set("outFeatures", ls[i].out_features);
-    l.set("inFeatures", ls[i].in_features);
-    l.set("bias", ls[i].has_bias);
-    l.set("head", ls[i].is_head);
-    l.set("tied", !ls[i].tied_to.empty());
-    out.set(i, l);
-  }
-  return out;
+  if (!model_) return val::array();
+  return linear_layers_js(model_->weights().layout());
 }
 
 JsStep ModelHandle::sample_last() {

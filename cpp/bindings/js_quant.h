@@ -1,5 +1,5 @@
-// Model-quantization options and reports across the JS boundary, shared by bind_model.cpp and
-// bind_checkpoint.cpp (bindings only: includes Emscripten headers).
+// Model-quantization options and reports across the JS boundary, shared by bind_model.cpp,
+// bind_checkpoint.cpp and bind_encoder.cpp (bindings only: includes Emscripten headers).
 //   spec:    {scheme: 0..5 (LinearScheme: f32, w8a16, w4a16, w2a16, w8a8, w4a8), asymmetric, groupSize}
 //   options: {default: spec, exclude?: string[] (absent = the C++ default: the output heads
 //             lm_head / embed_out), overrides?: [{pattern, ...spec}], embeddings?: spec}
@@ -142,6 +142,44 @@ inline emscripten::val quant_report_js(const std::vector<LayerQuantReport>& repo
     layers.set(i, l);
   }
   return layers;
+}
+
+// {modules: [{name, bytes}], embedding, linear, norms, other, lmHead, total, kvCache} (bytes).
+inline emscripten::val footprint_js(const MemoryFootprint& f) {
+  emscripten::val out = emscripten::val::object();
+  emscripten::val modules = emscripten::val::array();
+  for (size_t i = 0; i < f.modules.size(); ++i) {
+    emscripten::val m = emscripten::val::object();
+    m.set("name", f.modules[i].name);
+    m.set("bytes", static_cast<double>(f.modules[i].bytes));
+    modules.set(i, m);
+  }
+  out.set("modules", modules);
+  out.set("embedding", static_cast<double>(f.embedding));
+  out.set("linear", static_cast<double>(f.linear));
+  out.set("norms", static_cast<double>(f.norms));
+  out.set("other", static_cast<double>(f.other));
+  out.set("lmHead", static_cast<double>(f.lm_head));
+  out.set("total", static_cast<double>(f.total));
+  out.set("kvCache", static_cast<double>(f.kv_cache));
+  return out;
+}
+
+// Linear modules in model order: [{name, outFeatures, inFeatures, bias, head, tied}].
+inline emscripten::val linear_layers_js(const ModelLayout& layout) {
+  emscripten::val out = emscripten::val::array();
+  const std::vector<LinearInfo>& ls = layout.linears;
+  for (size_t i = 0; i < ls.size(); ++i) {
+    emscripten::val l = emscripten::val::object();
+    l.set("name", ls[i].name);
+    l.set("outFeatures", ls[i].out_features);
+    l.set("inFeatures", ls[i].in_features);
+    l.set("bias", ls[i].has_bias);
+    l.set("head", ls[i].is_head);
+    l.set("tied", !ls[i].tied_to.empty());
+    out.set(i, l);
+  }
+  return out;
 }
 
 }  // namespace webquant::bindings

@@ -453,11 +453,12 @@ test('Model lab: an unknown repo and an unsupported architecture give clear erro
   assert.match((await page.textContent('#load-error')) ?? '', /karpathy\/no-such-model/);
   assert.equal(await page.isEnabled('#load'), true);
   assert.equal(await page.isDisabled('#quantize'), true);
-  // A BERT encoder: refused by model_type before any weights are requested.
+  // BLIP (an image-captioning model): refused by model_type before any weights are requested.
+  // (BERT encoders run in the lab's encoder mode: tests/e2e/lab-encoder.test.ts.)
   const before = server.requests.length;
-  await page.fill('#repo', 'sentence-transformers/all-MiniLM-L6-v2');
+  await page.fill('#repo', 'Salesforce/blip-image-captioning-base');
   await page.click('#load');
-  await page.waitForFunction(() => /bert/.test(document.querySelector('#load-error')?.textContent ?? ''), null, { timeout: 30_000 });
+  await page.waitForFunction(() => /blip/.test(document.querySelector('#load-error')?.textContent ?? ''), null, { timeout: 30_000 });
   assert.match((await page.textContent('#load-error')) ?? '', /runs gpt2, gpt_neox, llama, mistral, qwen2, t5 models/);
   const requested = server.requests.slice(before).map((r) => r.path);
   assert.ok(!requested.some((p) => p.endsWith('.safetensors')), `weights were requested: ${requested.join(', ')}`);

@@ -147,6 +147,14 @@ Status has_quantization_config(std::string_view config_json, bool* out);
 Status parse_quantization_config(std::string_view quantization_config_json, const ModelLayout& layout,
                                  std::vector<CheckpointLayer>* layers);
 
+// The weight source for a model with `layout` (any model class: CausalLM, EncoderModel):
+// webquant's quantized format when config.json or a shard's __metadata__ carries
+// quantization_config (validated against `layout`; both copies must agree), else the float HF
+// layout (SafetensorsSource). `shards` must outlive the source. Errors as load_checkpoint.
+Status checkpoint_source(std::string_view config_json, const ModelLayout& layout,
+                         const std::vector<const io::SafetensorsFile*>& shards,
+                         std::unique_ptr<WeightSource>* out);
+
 // Loads a checkpoint: webquant's own quantized format when config.json (or the shards'
 // __metadata__) carries quantization_config, otherwise the float HF layout via CausalLM::load.
 // Tensors are looked up across `shards` (the first shard holding a name wins). The shard buffers

@@ -199,7 +199,7 @@ std::string pad5(size_t v) {
 
 // The shards of a checkpoint, and the prefix their names may leave out (ModelLayout).
 struct Shards {
-  const std::vector<const io::SafetensorsFile*>& files;
+  std::vector<const io::SafetensorsFile*> files;
   std::string optional_prefix;
 };
 
@@ -342,8 +342,8 @@ Status parse_object(std::string_view text, const std::string& what, JsonValue* o
 // Reads a quantized checkpoint's tensors for the model being built.
 class CheckpointSource final : public WeightSource {
  public:
-  CheckpointSource(const Shards& shards, const std::vector<CheckpointLayer>& layers)
-      : shards_(shards), layers_(layers) {}
+  CheckpointSource(Shards shards, std::vector<CheckpointLayer> layers)
+      : shards_(std::move(shards)), layers_(std::move(layers)) {}
   Status tensor(const ParamInfo& info, std::vector<float>* out) override {
     return read_floats(shards_, info.name, info.shape, out);
   }
@@ -362,11 +362,19 @@ class CheckpointSource final : public WeightSource {
     return Status::Ok();  // a float table
   }
 
+  // Records on `w` the method of every layer not rounded by RTN (gptq, awq, hqq).
+  Status apply_methods(Weights* w) const {
+    for (const CheckpointLayer& c : layers_) {
+      if (c.method != QuantMethod::kRtn) WQ_RETURN_IF_ERROR(w->set_linear_method(c.name, c.method));
+    }
+    return Status::Ok();
+  }
+
   std::vector<CheckpointLayer> tables_;
 
  private:
-  const Shards& shards_;
-  const std::vector<CheckpointLayer>& layers_;
+  Shards shards_;
+  std::vector<CheckpointLayer> layers_;
 };
 
 }  // namespace
@@ -487,13 +495,11 @@ Status parse_quantization_config(std::string_view quantization_config_json, cons
   return parse_qconfig_value(*q, layout, layers);
 }
 
-Status load_checkpoint(std::string_view config_json,
-                       const std::vector<const io::SafetensorsFile*>& shards,
-                       std::unique_ptr<CausalLM>* out, const LoadOptions& options) {
-  if (out == nullptr) return Status::Error(StatusCode::kInvalidArgument, "load: out is null");
+Status checkpoint_source(std::string_view config_json, const ModelLayout& layout,
+                         const std::vector<const io::SafetensorsFile*>& shards,
+                         std::unique_ptr<WeightSource>* out) {
+  if (out == nullptr) return Status::Error(StatusCode::kInvalidArgument, "checkpoint_source: out is null");
   out->reset();
-  ModelLayout layout;
-  WQ_RETURN_IF_ERROR(CausalLM::layout(config_json, &layout));
   JsonValue root;
   WQ_RETURN_IF_ERROR(parse_object(config_json, "config.json", &root));
 
@@ -519,20 +525,34 @@ Status load_checkpoint(std::string_view config_json,
       return corrupt(what + " differs from the quantization_config of " + source);
     }
   }
-  if (canonical.empty()) return CausalLM::load(config_json, shards, out, options);
+  if (canonical.empty()) {
+    *out = std::make_unique<SafetensorsSource>(shards);
+    return Status::Ok();
+  }
   const JsonValue& q = from_config != nullptr ? *from_config : from_meta;
-
   std::vector<CheckpointLayer> layers;
   WQ_RETURN_IF_ERROR(parse_qconfig_value(q, layout, &layers));
-  const Shards set{shards, layout.optional_prefix};
-  CheckpointSource src(set, layers);
-  WQ_RETURN_IF_ERROR(parse_qconfig_tables(q, layout, &src.tables_));
-  WQ_RETURN_IF_ERROR(CausalLM::load(config_json, src, out, options));
-  for (const CheckpointLayer& c : layers) {
-    if (c.method != QuantMethod::kRtn) WQ_RETURN_IF_ERROR((*out)->weights().set_linear_method(c.name, c.method));
+  auto src = std::make_unique<CheckpointSource>(Shards{shards, layout.optional_prefix}, std::move(layers));
+  WQ_RETURN_IF_ERROR(parse_qconfig_tables(q, layout, &src->tables_));
+  *out = std::move(src);
+  return Status::Ok();
+}
+
+Status load_checkpoint(std::string_view config_json,
+                       const std::vector<const io::SafetensorsFile*>& shards,
+                       std::unique_ptr<CausalLM>* out, const LoadOptions& options) {
+  if (out == nullptr) return Status::Error(StatusCode::kInvalidArgument, "load: out is null");
+  out->reset();
+  ModelLayout layout;
+  WQ_RETURN_IF_ERROR(CausalLM::layout(config_json, &layout));
+  std::unique_ptr<WeightSource> src;
+  WQ_RETURN_IF_ERROR(checkpoint_source(config_json, layout, shards, &src));
+  WQ_RETURN_IF_ERROR(CausalLM::load(config_json, *src, out, options));
+  // Layers rounded by a method other than RTN say so (reports and re-saving keep it).
+  if (const auto* cs = dynamic_cast<const CheckpointSource*>(src.get())) {
+    WQ_RETURN_IF_ERROR(cs->apply_methods(&(*out)->weights()));
   }
   return Status::Ok();
 }
 
 }  // namespace webquant
-

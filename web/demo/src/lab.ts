@@ -15,6 +15,7 @@ import { generate } from './lab-generate.js';
 import { methodLabel, methodOptions, mountMethodControls } from './lab-method.js';
 import { hideSave, runExport, runSave } from './lab-save.js';
 import { describeChoice, floatOnlyOptions, keepsFloat, readDtype } from './lab-dtype.js';
+import { isEncoderConfig, loadEncoderLab, teardownEncoderLab } from './lab-encoder.js';
 import {
   createModelWorker,
   downloadFile,
@@ -88,6 +89,7 @@ class FileProgress {
 }
 
 async function teardown(): Promise<void> {
+  teardownEncoderLab();
   if (!state.lab) return;
   const old = state.lab;
   state.lab = undefined;
@@ -122,6 +124,10 @@ async function load(): Promise<void> {
     setStatus('load-status', `Checking ${repo} on ${env.endpoint}…`);
     // config.json first: an unsupported architecture fails before any weights move.
     const config = JSON.parse(new TextDecoder().decode(await downloadFile(repo, 'config.json', { revision, signal }))) as Record<string, unknown>;
+    if (isEncoderConfig(config)) {
+      setStatus('load-status', await loadEncoderLab(repo, revision, (p) => bars.update(p)));
+      return;
+    }
     if (!SUPPORTED.includes(String(config.model_type))) {
       throw new WebQuantError(
         'unsupported',

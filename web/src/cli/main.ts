@@ -22,6 +22,7 @@ import { init } from '../runtime/loader.js';
 import { CliUsageError, describeQuantization, dtypeFlag, evalCommand, numberFlag, parseCliArgs } from './eval.js';
 import { quantizeCommand } from './quantize.js';
 import { dequantizeCommand } from './quantize-any.js';
+import { embedCommand, fillMaskCommand } from './encoder.js';
 
 const USAGE = `usage: webquant generate <repo> --prompt TEXT [options]
 
@@ -48,7 +49,8 @@ options:
   --quiet                     no timings on stderr
   -h, --help                  this help
 
-other commands: webquant eval --help, webquant quantize --help, webquant dequantize --help`;
+other commands: webquant eval --help, webquant quantize --help, webquant dequantize --help,
+  webquant embed --help, webquant fill-mask --help`;
 
 function usage(message: string): never {
   throw new CliUsageError(message, USAGE);
@@ -156,7 +158,9 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'eval') return await evalCommand(rest);
     if (command === 'quantize') return await quantizeCommand(rest);
     if (command === 'dequantize') return await dequantizeCommand(rest);
-    if (command !== 'generate') usage(`unknown command ${JSON.stringify(command)}; the commands are "generate", "eval", "quantize" and "dequantize"`);
+    if (command === 'embed') return await embedCommand(rest);
+    if (command === 'fill-mask') return await fillMaskCommand(rest);
+    if (command !== 'generate') usage(`unknown command ${JSON.stringify(command)}; the commands are "generate", "eval", "quantize", "dequantize", "embed" and "fill-mask"`);
     await generate(rest);
     return 0;
   } catch (e) {

@@ -12,6 +12,7 @@ import { AutoModelForSeq2SeqLM, T5ForConditionalGeneration } from './t5/index.js
 import type { QuantizationSummary, QuantizeModelOptions } from './quant-options.js';
 import { downloadFile } from '../hub/download.js';
 import type { ModelFiles } from '../hub/model-files.js';
+import { featureExtractionPipeline, fillMaskPipeline, type FeatureExtractionPipeline, type FillMaskPipeline } from './encoder-auto.js';
 
 const CLASSES: readonly CausalLMClass<CausalLM>[] = [LlamaForCausalLM, GPT2LMHeadModel, GPTNeoXForCausalLM, T5ForConditionalGeneration];
 
@@ -89,17 +90,24 @@ export interface TextGenerationPipeline {
 }
 
 /** The tasks {@link pipeline} supports. */
-export type PipelineTask = 'text-generation' | 'text2text-generation';
+export type PipelineTask = 'text-generation' | 'text2text-generation' | 'fill-mask' | 'feature-extraction';
 
 /**
  * A ready-to-call model for a task, in the style of transformers.js:
  * `const gen = await pipeline('text-generation', 'karpathy/stories260K', { quantize: { weights: 'int8' } });
  *  const [{ generated_text }] = await gen('Zoo', { maxNewTokens: 20 });`
+ * Encoders: `pipeline('fill-mask', 'google-bert/bert-base-uncased')` and
+ * `pipeline('feature-extraction', 'sentence-transformers/all-MiniLM-L6-v2')` (encoder-auto.ts).
  * @throws WebQuantError `unsupported` for another task.
  */
-export async function pipeline(task: PipelineTask, repoId: string, options: PipelineOptions = {}): Promise<TextGenerationPipeline> {
+export async function pipeline(task: 'text-generation' | 'text2text-generation', repoId: string, options?: PipelineOptions): Promise<TextGenerationPipeline>;
+export async function pipeline(task: 'fill-mask', repoId: string, options?: PipelineOptions): Promise<FillMaskPipeline>;
+export async function pipeline(task: 'feature-extraction', repoId: string, options?: PipelineOptions): Promise<FeatureExtractionPipeline>;
+export async function pipeline(task: PipelineTask, repoId: string, options: PipelineOptions = {}): Promise<TextGenerationPipeline | FillMaskPipeline | FeatureExtractionPipeline> {
+  if (task === 'fill-mask') return fillMaskPipeline(repoId, options);
+  if (task === 'feature-extraction') return featureExtractionPipeline(repoId, options);
   if (task !== 'text-generation' && task !== 'text2text-generation') {
-    throw new WebQuantError('unsupported', `pipeline task ${JSON.stringify(task)} is not supported; supported: text-generation, text2text-generation`);
+    throw new WebQuantError('unsupported', `pipeline task ${JSON.stringify(task)} is not supported; supported: text-generation, text2text-generation, fill-mask, feature-extraction`);
   }
   const { quantize, ...load } = options;
   const model = task === 'text2text-generation' ? await AutoModelForSeq2SeqLM.fromPretrained(repoId, load) : await AutoModelForCausalLM.fromPretrained(repoId, load);

@@ -108,3 +108,26 @@ export {
   type TensorQuantSummary,
   type DequantizeCheckpointOptions,
 } from './quantize-checkpoint.js';
+export {
+  EncoderModel,
+  SUPPORTED_ENCODER_TYPES,
+  type EncoderFiles,
+  type EncoderModelClass,
+  type EmbedOptions,
+  type FillMaskOptions,
+  type FillMaskResult,
+  type IdBatch,
+  type EncodedBatch,
+  type PoolingRecipe,
+  type SentenceTransformersFiles,
+} from './encoder-model.js';
+export { BertModel, BertForMaskedLM } from './bert/index.js';
+export {
+  AutoModel,
+  AutoModelForMaskedLM,
+  fillMaskPipeline,
+  featureExtractionPipeline,
+  type EncoderPipelineOptions,
+  type FillMaskPipeline,
+  type FeatureExtractionPipeline,
+} from './encoder-auto.js';
