@@ -16,6 +16,9 @@ export type { DownloadOptions, HubProgress } from './types.js';
 /** Hub answers (`X-Error-Code`) that mean "this does not exist" whatever the status (401 for unknown repos). */
 const NOT_FOUND_CODES = new Set(['RepoNotFound', 'EntryNotFound', 'RevisionNotFound']);
 
+/** Times a request that got no response at all is sent again before it is a `network` error. */
+const CONNECT_RETRIES = 2;
+
 function isAbortError(err: unknown): boolean {
   const name = (err as { name?: string } | null)?.name;
   return name === 'AbortError' || name === 'TimeoutError';
@@ -89,19 +92,25 @@ async function discard(res: Response): Promise<void> {
  * cache (no second copy of a large file, and no 304 revalidation answered from a stale copy).
  */
 async function doFetch(ctx: ReadContext, method: 'GET' | 'HEAD', bypassHttpCache = false): Promise<Response> {
-  ctx.throwIfAborted();
-  let res: Response;
-  try {
-    const init: RequestInit = { method, signal: ctx.signal };
-    if (bypassHttpCache) init.cache = 'no-store';
-    res = await fetchFn()(ctx.url, init);
-  } catch (err) {
-    if (ctx.signal?.aborted || isAbortError(err)) {
-      throw new WebQuantError('aborted', `download of ${ctx.file} from ${ctx.repo} was aborted`, { cause: err });
+  const init: RequestInit = { method, signal: ctx.signal };
+  if (bypassHttpCache) init.cache = 'no-store';
+  for (let attempt = 0; ; attempt++) {
+    ctx.throwIfAborted();
+    try {
+      return await fetchFn()(ctx.url, init);
+    } catch (err) {
+      if (ctx.signal?.aborted || isAbortError(err)) {
+        throw new WebQuantError('aborted', `download of ${ctx.file} from ${ctx.repo} was aborted`, { cause: err });
+      }
+      // A request that never got an answer (a kept-alive socket the server had just closed: Node's
+      // fetch reports ECONNRESET / "other side closed") is safe to send again: GET and HEAD are idempotent.
+      if (attempt < CONNECT_RETRIES) {
+        await new Promise<void>((r) => setTimeout(r, 100 * 4 ** attempt));
+        continue;
+      }
+      throw new WebQuantError('network', `could not fetch ${ctx.url}: ${messageOf(err)}`, { cause: err });
     }
-    throw new WebQuantError('network', `could not fetch ${ctx.url}: ${messageOf(err)}`, { cause: err });
   }
-  return res;
 }
 
 /** Maps a non-OK response to the error to throw (and frees its body). */
