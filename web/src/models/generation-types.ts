@@ -17,6 +17,12 @@ export interface FromPretrainedOptions {
   signal?: AbortSignal;
   /** KV-cache capacity in positions (default: the config's `max_position_embeddings`). */
   maxContext?: number;
+  /**
+   * Load this GGUF file of the repo (e.g. `'model.Q4_K_M.gguf'`) with its embedded tokenizer
+   * instead of safetensors. A repo without config.json whose files include exactly one `.gguf`
+   * loads it without this option; with several, this option chooses.
+   */
+  ggufFile?: string;
 }
 
 /** Options of {@link CausalLM.fromFiles}. */
