@@ -14,6 +14,7 @@
 #include "webquant/convert.h"
 #include "webquant/gguf.h"
 #include "webquant/llama_gguf.h"
+#include "webquant/threads.h"
 
 using namespace webquant;
 
@@ -208,7 +209,7 @@ TEST_CASE("gguf k-quants: short or ragged data is kCorruptData, unknown types kU
 
 TEST_CASE("gguf k-quants: the load-time repack keeps every decoded value") {
   std::mt19937 rng(5);
-  const size_t rows = 12, cols = 512;
+  const size_t rows = 64, cols = 512;  // enough work for the thread pool to split
   for (uint32_t type : kBlockTypes) {
     const std::string tname = io::ggml_type_name(type);
     CAPTURE(tname);
@@ -224,7 +225,7 @@ TEST_CASE("gguf k-quants: the load-time repack keeps every decoded value") {
     t.nbytes = bytes.size();
     std::vector<float> want(rows * cols);
     REQUIRE(io::gguf_tensor_to_f32(t, want.data()).ok());
-    for (int heads : {0, 3}) {  // 3 heads of 4 rows: the q/k un-permutation
+    for (int heads : {0, 16}) {  // 16 heads of 4 rows: the q/k un-permutation
       std::unique_ptr<LinearLayer> layer;
       REQUIRE(gguf_linear_layer(t, heads, 4, &layer).ok());
       REQUIRE(layer != nullptr);
@@ -246,6 +247,19 @@ TEST_CASE("gguf k-quants: the load-time repack keeps every decoded value") {
       double num = 0, den = 0;
       for (size_t i = 0; i < y.size(); ++i) num += (y[i] - yf[i]) * (y[i] - yf[i]), den += yf[i] * yf[i];
       CHECK(std::sqrt(num / den) < 1e-5);
+      // Bit-identical with 2 threads (the output rows split over the pool).
+      const int before = num_threads();
+      if (set_num_threads(2) == 2) {
+        std::vector<float> y2(y.size());
+        layer->forward(x.data(), 3, y2.data());
+        CHECK(std::memcmp(y.data(), y2.data(), y.size() * sizeof(float)) == 0);
+        std::vector<float> y1(rows), y21(rows);
+        layer->forward(x.data(), 1, y21.data());
+        set_num_threads(1);
+        layer->forward(x.data(), 1, y1.data());
+        CHECK(std::memcmp(y1.data(), y21.data(), y1.size() * sizeof(float)) == 0);
+      }
+      set_num_threads(before);
     }
     std::unique_ptr<LinearLayer> layer;
     REQUIRE(gguf_linear_layer(t, 0, 4, &layer).ok());

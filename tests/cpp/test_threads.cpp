@@ -191,6 +191,7 @@ TEST_CASE("threads: linear layers are bit-identical for 1..4 threads") {
       {LinearScheme::kW4A16, false, 32}, {LinearScheme::kW4A16, true, 64},
       {LinearScheme::kW2A16, true, 32},  {LinearScheme::kW8A8, false, 0},
       {LinearScheme::kW4A8, false, 32},  {LinearScheme::kW4A8, true, 32},
+      {LinearScheme::kW8A16, false, 32}, {LinearScheme::kW8A16, true, 16},  // int8 per group (q8g)
   };
   struct S {
     int m, in, out;

@@ -201,9 +201,8 @@ describe('the tokenizer embedded in a GGUF', () => {
 
 describe('fromPretrained of a repo holding GGUF files', () => {
   test('one .gguf loads; several need { ggufFile }', async () => {
-    const kv: [string, KV][] = [];
     const tokenizer = json(`${STORIES}/tokenizer.json`);
-    // The stories260K tokenizer as "llama" metadata, via the exporter's writer of tokenizer keys.
+    // GGUF exports of stories260K (they embed its tokenizer as "llama" metadata).
     const files = {
       config: json(`${STORIES}/config.json`), tokenizer, tokenizerConfig: json(`${STORIES}/tokenizer_config.json`),
       weights: [{ name: 'model.safetensors', bytes: new Uint8Array(readFileSync(path.join(HUB_DIR, STORIES, 'model.safetensors'))) }],
@@ -215,7 +214,6 @@ describe('fromPretrained of a repo holding GGUF files', () => {
     writeFileSync(path.join(root, 'me/one/stories.Q8_0.gguf'), q80);
     writeFileSync(path.join(root, 'me/two/stories.Q8_0.gguf'), q80);
     writeFileSync(path.join(root, 'me/two/stories.F32.gguf'), exportGguf(files as never, { type: 'f32' }));
-    void kv;
     using one = await AutoModelForCausalLM.fromPretrained('me/one', { endpoint: root });
     assert.equal(one.config.vocabSize, 512);
     const e = await caught(LlamaForCausalLM.fromPretrained('me/two', { endpoint: root }));

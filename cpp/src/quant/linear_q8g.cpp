@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/gemm/gemm_parallel.h"
 #include "kernels/gemm/gemm_q8g.h"
 #include "quant/linear_internal.h"
 
@@ -19,7 +20,6 @@ T* scratch(std::vector<T>& buf, size_t n) {
   if (buf.size() < n) buf.resize(n);
   return buf.data();
 }
-thread_local std::vector<float> g_work;
 thread_local std::vector<int8_t> g_xq;
 thread_local std::vector<float> g_xscale;
 thread_local std::vector<int32_t> g_xsum;
@@ -61,8 +61,9 @@ class LinearQ8G final : public LinearLayer {
       WQ_Q8G(gemm_q8g_s8)(m, geo_, xq, xs, sums, packed_.data(), scales_.data(), zero, bias, y);
       return;
     }
-    float* work = scratch(g_work, kernels::gemm_f32_workspace(m, geo_));
-    WQ_Q8G(gemm_q8g_f32)(m, geo_, x, packed_.data(), scales_.data(), zero, bias, y, work);
+    // Output rows split over the thread pool (bit-identical for every thread count).
+    kernels::parallel_gemm_q8g_f32(WQ_Q8G(gemm_q8g_f32), m, geo_, x, packed_.data(), scales_.data(),
+                                   zero, bias, y);
   }
   LinearScheme scheme() const override { return scheme_; }
   size_t weight_bytes() const override {

@@ -1,6 +1,8 @@
 // Multi-threaded GEMM drivers (gemm_parallel.h): runs of whole panels, one kernel call per run.
 #include "kernels/gemm/gemm_parallel.h"
 
+#include "kernels/gemm/gemm_q8g.h"
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -76,6 +78,17 @@ void parallel_gemm_qg_f32(GemmQgF32Fn kernel, int bits, size_t m, const GroupGeo
   drive(m, geo.n, geo.k, gemm_f32_workspace(m, geo), y,
         [&](size_t j0, size_t rows, float* yr, float* work) {
           kernel(m, make_group_geometry(rows, geo.k, geo.group), x, w + j0 * row_bytes,
+                 scale + j0 * geo.groups, zero ? zero + j0 * geo.groups : nullptr,
+                 bias ? bias + j0 : nullptr, yr, work);
+        });
+}
+
+void parallel_gemm_q8g_f32(GemmQgF32Fn kernel, size_t m, const GroupGeometry& geo, const float* x,
+                           const uint8_t* w, const float* scale, const uint8_t* zero,
+                           const float* bias, float* y) {
+  drive(m, geo.n, geo.k, gemm_f32_workspace(m, geo), y,
+        [&](size_t j0, size_t rows, float* yr, float* work) {
+          kernel(m, make_q8g_geometry(rows, geo.k, geo.group), x, w + j0 * geo.kpad(),
                  scale + j0 * geo.groups, zero ? zero + j0 * geo.groups : nullptr,
                  bias ? bias + j0 : nullptr, yr, work);
         });

@@ -49,6 +49,10 @@ void parallel_gemm_q8c_f32(GemmQ8cF32Fn kernel, size_t m, const GroupGeometry& g
 void parallel_gemm_qg_f32(GemmQgF32Fn kernel, int bits, size_t m, const GroupGeometry& geo,
                           const float* x, const uint8_t* w, const float* scale,
                           const uint8_t* zero, const float* bias, float* y);
+// int8 per group (gemm_q8g.h's layout: panel p at p * 4 * kpad bytes), float activations.
+void parallel_gemm_q8g_f32(GemmQgF32Fn kernel, size_t m, const GroupGeometry& geo, const float* x,
+                           const uint8_t* w, const float* scale, const uint8_t* zero,
+                           const float* bias, float* y);
 void parallel_gemm_q8c_s8(GemmQ8cS8Fn kernel, size_t m, const GroupGeometry& geo,
                           const int8_t* xq, const float* xscale, const int32_t* xsum,
                           const uint8_t* w, const float* scale, const float* bias, float* y);
