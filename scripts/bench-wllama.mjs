@@ -42,13 +42,15 @@ const PROMPT =
   'with a scale and sometimes a zero point per tensor, per channel or per group of consecutive values. In the browser, ' +
   'WebAssembly SIMD computes lanes in parallel.';
 
-const GGUF_TYPES = { f32: 'F32', q8_0: 'Q8_0', q4_0: 'Q4_0' };
+const GGUF_TYPES = { f32: 'F32', q8_0: 'Q8_0', q4_0: 'Q4_0', q4_k_m: 'Q4_K_M' };
 const VARIANTS = {
   fp32: { label: 'fp32', quant: null, vs: 'f32' },
   int8: { label: 'int8 per-channel (W8A16)', quant: { weights: 'int8', exclude: [] }, vs: 'q8_0' },
   'int8-a8': { label: 'int8 per-channel, int8 activations (W8A8)', quant: { weights: 'int8', activations: 'int8', exclude: [] }, vs: 'q8_0' },
   int4: { label: 'int4 g32 sym (W4A16)', quant: { weights: 'int4', groupSize: 32, exclude: [] }, vs: 'q4_0' },
   'int4-a8': { label: 'int4 g32 sym, int8 activations (W4A8)', quant: { weights: 'int4', groupSize: 32, activations: 'int8', exclude: [] }, vs: 'q4_0' },
+  // The same Q4_K_M file in both engines: webquant loads it with loadGguf (repacked at load).
+  'gguf-q4km': { label: 'the GGUF Q4_K_M file (loadGguf)', gguf: true, vs: 'q4_k_m' },
 };
 
 function parseArgs(argv) {
@@ -110,13 +112,30 @@ async function exportChild(type, file) {
 
 /** The GGUF files, exported unless a stamp says they match the current synthetic checkpoint. */
 async function ensureGgufs(o, types) {
+  // (types may grow: Q4_K_M needs the F32 file)
   await fs.mkdir(OUT_DIR, { recursive: true });
   const synthStamp = await fs.readFile(path.join(SYNTH_HUB, REPO, '.synthetic-stamp'), 'utf8');
   const core = await fs.readFile(path.join(root, 'dist/wasm/webquant-simd.wasm'));
   const stamp = createHash('sha256').update(synthStamp).update(core).digest('hex');
   const out = {};
+  // Q4_K_M is re-encoded from the F32 export (scripts/lib/gguf-q4km.mjs), which comes first.
+  types = types.includes('q4_k_m') ? ['f32', ...types.filter((t) => t !== 'f32' && t !== 'q4_k_m'), 'q4_k_m'] : types;
   for (const type of types) {
     const file = path.join(OUT_DIR, `smollm2-135m-synthetic-${type}.gguf`);
+    if (type === 'q4_k_m') {
+      const stampFile = file + '.stamp';
+      const have = await fs.readFile(stampFile, 'utf8').catch(() => '');
+      const encoder = await fs.readFile(path.join(root, 'scripts/lib/gguf-q4km.mjs'));
+      const kStamp = createHash('sha256').update(stamp).update(encoder).digest('hex');
+      if (o.forceGguf || have !== kStamp) {
+        process.stderr.write('bench: re-encoding the F32 GGUF as Q4_K_M …\n');
+        const { toQ4KM } = await import(pathToFileURL(path.join(root, 'scripts/lib/gguf-q4km.mjs')).href);
+        await fs.writeFile(file, toQ4KM(new Uint8Array(await fs.readFile(out.f32.file))));
+        await fs.writeFile(stampFile, kStamp);
+      }
+      out[type] = { file, url: '/' + path.relative(root, file).split(path.sep).join('/'), bytes: (await fs.stat(file)).size };
+      continue;
+    }
     const stampFile = file + '.stamp';
     const have = await fs.readFile(stampFile, 'utf8').catch(() => '');
     if (o.forceGguf || have !== stamp) {
@@ -202,7 +221,9 @@ async function main() {
         const variants = useWebquant ? o.variants.filter((x) => VARIANTS[x].vs === type) : [];
         for (const v of variants) {
           process.stderr.write(`bench: ${threads} thread(s): webquant loads ${VARIANTS[v].label} …\n`);
-          const info = await call('webquantLoad', hub.url, REPO, VARIANTS[v].quant, PROMPT, threads);
+          const info = VARIANTS[v].gguf
+            ? await call('webquantLoadGguf', ggufs[type].url, PROMPT, threads)
+            : await call('webquantLoad', hub.url, REPO, VARIANTS[v].quant, PROMPT, threads);
           if (info.threads !== threads) throw new Error(`webquant computes with ${info.threads} thread(s), ${threads} asked`);
           await call('webquantRun', 8); // warm-up
           const row = (res.webquant[v] = { ...info, runs: [], paired: [] });

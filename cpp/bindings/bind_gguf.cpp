@@ -23,6 +23,7 @@
 
 #include "io/json.h"
 #include "js_status.h"
+#include "model_handle.h"
 #include "webquant/gguf.h"
 #include "webquant/causal_lm.h"
 #include "webquant/model_checkpoint.h"
@@ -270,6 +271,84 @@ val ggufInfo(uintptr_t ptr, size_t len) {
   return out;
 }
 
+// Loads a GGUF Llama straight into `handle` (load_llama_gguf_model: block-type linear weights
+// repacked onto webquant's layers, no float round trip). -> {code, message, configJson,
+// addBosToken (1 / 0, -1 when absent)}. The caller owns and frees the bytes at ptr.
+val loadGgufModel(bindings::ModelHandle& handle, uintptr_t ptr, size_t len, int max_context) {
+  io::GgufFile gguf;
+  Status s = io::parse_gguf(reinterpret_cast<const uint8_t*>(ptr), len, &gguf);
+  std::unique_ptr<CausalLM> model;
+  LoadOptions options;
+  if (max_context < 0) s = bad(StatusCode::kInvalidArgument, "maxContext must be >= 0");
+  options.max_context = max_context;
+  if (s.ok()) s = load_llama_gguf_model(gguf, &model, options);
+  val out = val::object();
+  out.set("code", static_cast<int>(s.code));
+  out.set("message", s.message);
+  if (!s.ok()) return out;
+  int add_bos = -1;
+  if (const io::GgufValue* b = gguf.get("tokenizer.ggml.add_bos_token"); b && b->type == io::GgufValueType::kBool)
+    add_bos = b->u != 0 ? 1 : 0;
+  out.set("configJson", model->config_json());
+  out.set("addBosToken", add_bos);
+  handle.adopt(std::move(model));
+  return out;
+}
+
+// The tokenizer.ggml.* metadata in full -> {code, message, keys: {<key without the
+// "tokenizer.ggml." prefix>: string | number | boolean | array}} (chat_template included as
+// "tokenizer.chat_template"). Arrays of strings, numbers (ints and floats) are copied whole.
+val ggufTokenizer(uintptr_t ptr, size_t len) {
+  io::GgufFile gguf;
+  val out = val::object();
+  Status s = io::parse_gguf(reinterpret_cast<const uint8_t*>(ptr), len, &gguf);
+  out.set("code", static_cast<int>(s.code));
+  out.set("message", s.message);
+  if (!s.ok()) return out;
+  val keys = val::object();
+  const std::string prefix = "tokenizer.ggml.";
+  for (const auto& kv : gguf.metadata) {
+    const std::string& key = kv.first;
+    const io::GgufValue& v = kv.second;
+    std::string name;
+    if (key.rfind(prefix, 0) == 0) name = key.substr(prefix.size());
+    else if (key == "tokenizer.chat_template") name = key;
+    else continue;
+    if (v.type != io::GgufValueType::kArray) {
+      keys.set(name, scalar_to_js(v));
+      continue;
+    }
+    val a = val::array();
+    if (v.elem_type == io::GgufValueType::kString) {
+      for (size_t i = 0; i < v.strs.size(); ++i) a.set(i, v.strs[i]);
+    } else if (v.elem_type == io::GgufValueType::kFloat32 || v.elem_type == io::GgufValueType::kFloat64) {
+      for (size_t i = 0; i < v.floats.size(); ++i) a.set(i, v.floats[i]);
+    } else {
+      for (size_t i = 0; i < v.ints.size(); ++i) a.set(i, static_cast<double>(v.ints[i]));
+    }
+    keys.set(name, a);
+  }
+  out.set("keys", keys);
+  return out;
+}
+
+// One tensor decoded to float32 (ggml's values; shape as ggufInfo). -> JsBuffer of floats.
+JsBuffer ggufTensorF32(uintptr_t ptr, size_t len, std::string name) {
+  io::GgufFile gguf;
+  Status s = io::parse_gguf(reinterpret_cast<const uint8_t*>(ptr), len, &gguf);
+  if (!s.ok()) return error_as<JsBuffer>(s);
+  const io::GgufTensorInfo* t = gguf.find(name);
+  if (!t) return error_as<JsBuffer>(bad(StatusCode::kNotFound, "GGUF: no tensor '" + name + "'"));
+  std::vector<uint8_t> bytes(static_cast<size_t>(t->numel()) * sizeof(float));
+  s = io::gguf_tensor_to_f32(*t, reinterpret_cast<float*>(bytes.data()));
+  if (!s.ok()) return error_as<JsBuffer>(s);
+  JsBuffer r;
+  s = to_malloc(bytes, &r.ptr);
+  if (!s.ok()) return error_as<JsBuffer>(s);
+  r.byteLength = bytes.size();
+  return r;
+}
+
 }  // namespace
 }  // namespace webquant
 
@@ -288,4 +367,7 @@ EMSCRIPTEN_BINDINGS(webquant_gguf) {
   function("exportLlamaGguf", &exportLlamaGguf);
   function("ggufToCheckpoint", &ggufToCheckpoint);
   function("ggufInfo", &ggufInfo);
+  function("loadGgufModel", &loadGgufModel);
+  function("ggufTokenizer", &ggufTokenizer);
+  function("ggufTensorF32", &ggufTensorF32);
 }

@@ -79,7 +79,15 @@ TEST_CASE("gguf int8: Q8_0 weights load onto w8a16 g32 layers from their codes")
   for (const LinearInfo& li : layout.linears) {
     const LinearLayer* layer = model->linear(li.name);
     if (li.name == "lm_head") {
-      CHECK(layer == nullptr);  // tied: reads the (decoded) embedding
+      // Tied: the head is its own int8 copy of the Q8_0 token_embd (as llama.cpp reads it), with
+      // exactly the decoded embedding's values; the embedding itself stays float32 for gathers.
+      REQUIRE(layer != nullptr);
+      CHECK(layer->describe().rfind("w8a16 g32", 0) == 0);
+      std::vector<float> w(size_t(li.out_features) * li.in_features);
+      layer->dequantize_weight(w.data());
+      const io::TensorView* e = floats.tensors.find("model.embed_tokens.weight");
+      REQUIRE(e != nullptr);
+      CHECK(std::memcmp(w.data(), e->data, e->nbytes) == 0);
       continue;
     }
     REQUIRE(layer != nullptr);

@@ -198,6 +198,7 @@ TEST_CASE("threads: linear layers are bit-identical for 1..4 threads") {
       // int8 per group / asymmetric: the q8g kernels
       {LinearScheme::kW8A16, false, 32}, {LinearScheme::kW8A16, true, 64},
       {LinearScheme::kW8A8, false, 32},  {LinearScheme::kW8A8, true, 0},
+      {LinearScheme::kW8A16, true, 16},
   };
   struct S {
     int m, in, out;

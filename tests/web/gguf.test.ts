@@ -301,8 +301,8 @@ describe('loadGguf', () => {
 
     const k = good.slice();
     const attnQ = walk.tensors.find((x) => x.name === 'blk.0.attn_q.weight')!;
-    new DataView(k.buffer).setUint32(attnQ.typePos, 12, true); // Q4_K
-    assertWqError(caught(() => ggufInfo(k)), 'unsupported', /Q4_K/);
+    new DataView(k.buffer).setUint32(attnQ.typePos, 10, true); // Q2_K (not read)
+    assertWqError(caught(() => ggufInfo(k)), 'unsupported', /Q2_K/);
 
     const arch = good.slice();
     const archPos = walk.keys.get('general.architecture')!.valuePos + 8; // after the u64 length
@@ -318,9 +318,16 @@ describe('loadGguf', () => {
     assertWqError(caught(() => ggufInfo(new Uint8Array(0))), 'corrupt_data', /empty/);
     assertWqError(caught(() => ggufInfo([1, 2, 3] as unknown as Uint8Array)), 'invalid_argument', /Uint8Array/);
     assertWqError(
-      await caughtAsync(loadGguf(good, {} as Parameters<typeof loadGguf>[1])),
+      await caughtAsync(loadGguf(good, { tokenizer: 5 } as unknown as Parameters<typeof loadGguf>[1])),
       'invalid_argument',
       /tokenizer/,
     );
+    // Without options.tokenizer the file's embedded tokenizer is used.
+    const embedded = await loadGguf(good);
+    try {
+      assert.deepEqual(embedded.tokenizer.encode('Zoo'), [1, 410, 469, 347]);
+    } finally {
+      embedded.dispose();
+    }
   });
 });

@@ -47,18 +47,28 @@ struct GgufLlamaImport {
   // With q8_0_as_int8: the Q8_0 linear weights as w8a16 g32 symmetric layers (HF module name ->
   // codes, scales = the blocks' d as float), not in `tensors`.
   std::vector<std::pair<std::string, LinearQuantizedData>> int8_linears;
+  // With repack_linears: the linear weights of block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K,
+  // Q5_K, Q6_K; not the embedding) as ready layers (HF module name -> layer), not in `tensors`.
+  // Values are ggml's exactly (see load_llama_gguf_model).
+  std::vector<std::pair<std::string, std::unique_ptr<LinearLayer>>> layers;
 };
 
-// Reads the llama.* metadata and every tensor (F32, F16, Q8_0, Q4_0 decoded to float32). With
+// Reads the llama.* metadata and every tensor (any readable type, decoded to float32). With
 // q8_0_as_int8, Q8_0 linear weights (not the embedding) are kept as int8 codes instead: Q8_0 is
 // int8 symmetric in groups of 32, x = d * q, exactly a w8a16 g32 layer (a block with d = 0 gets
 // scale 1 and zero codes; a tensor with a block that is not representable, e.g. d < 0 with a code
 // -128, is decoded to float32 as before). Errors: kUnsupported for another general.architecture,
 // kNotFound / kCorruptData naming the key or tensor.
-Status import_llama_gguf(const io::GgufFile& gguf, GgufLlamaImport* out, bool q8_0_as_int8 = false);
+Status import_llama_gguf(const io::GgufFile& gguf, GgufLlamaImport* out, bool q8_0_as_int8 = false,
+                         bool repack_linears = false);
 
-// A GGUF file straight to a model: import_llama_gguf with q8_0_as_int8, the int8 layers built
-// from their codes (make_linear_from_quantized, no float round trip), everything else float32.
+// A GGUF file straight to a model: import_llama_gguf with repack_linears, so every block-type
+// linear weight runs on webquant's kernels with ggml's values (Q8_0/Q5_0/Q6_K on int8 layers,
+// Q4_0 on int4, Q4_1/Q4_K/Q5_1/Q5_K on int4/int8 layers plus float group offsets: the per-type
+// table is in llama_gguf_internal.h), with no float round trip. The token embedding (any type)
+// and F32/F16/BF16 weights are float32. A tied output head over a block-type token_embd gets its
+// own repacked copy of it (the head reads the block type, as in llama.cpp; the embedding gathers
+// from the float32 table).
 Status load_llama_gguf_model(const io::GgufFile& gguf, std::unique_ptr<CausalLM>* out,
                              const LoadOptions& options = {});
 

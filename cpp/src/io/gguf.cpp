@@ -127,16 +127,6 @@ Status read_value(Reader& r, GgufValueType t, const std::string& key, GgufValue*
   return Status::Ok();
 }
 
-bool block_type(uint32_t type, uint64_t* block, uint64_t* bytes) {
-  switch (type) {
-    case 0: *block = 1; *bytes = 4; return true;    // F32
-    case 1: *block = 1; *bytes = 2; return true;    // F16
-    case 2: *block = 32; *bytes = 18; return true;  // Q4_0
-    case 8: *block = 32; *bytes = 34; return true;  // Q8_0
-    default: return false;
-  }
-}
-
 void put(std::vector<uint8_t>& out, const void* p, size_t n) {
   const uint8_t* b = static_cast<const uint8_t*>(p);
   out.insert(out.end(), b, b + n);
@@ -238,14 +228,15 @@ Status parse_gguf(const uint8_t* bytes, size_t len, GgufFile* out) {
     WQ_RETURN_IF_ERROR(r.read(&t.type, "tensor type"));
     WQ_RETURN_IF_ERROR(r.read(&t.offset, "tensor offset"));
     uint64_t block = 0, bsize = 0;
-    if (!block_type(t.type, &block, &bsize))
+    if (!ggml_block_info(t.type, &block, &bsize))
       return Status::Error(StatusCode::kUnsupported,
                            "GGUF: tensor '" + t.name + "' has type " + ggml_type_name(t.type) + " (" +
-                               std::to_string(t.type) + "); supported: F32, F16, Q4_0, Q8_0");
+                               std::to_string(t.type) +
+                               "); supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K");
     if (t.ne[0] % block != 0)
       return corrupt("tensor '" + t.name + "' of type " + ggml_type_name(t.type) + " has a row of " +
                      std::to_string(t.ne[0]) + " elements, not a multiple of " + std::to_string(block));
-    // numel < 2^48 and bsize <= 34, so this cannot overflow u64; it must also fit size_t (wasm32).
+    // numel < 2^48 and bsize <= 210, so this cannot overflow u64; it must also fit size_t (wasm32).
     const uint64_t nbytes = numel / block * bsize;
     if (nbytes > uint64_t(len))
       return corrupt("truncated: tensor '" + t.name + "' needs " + std::to_string(nbytes) +
@@ -272,44 +263,6 @@ Status parse_gguf(const uint8_t* bytes, size_t len, GgufFile* out) {
   for (size_t k = 1; k < ranges.size(); ++k)
     if (ranges[k].first < ranges[k - 1].second) return corrupt("tensor data ranges overlap");
   return Status::Ok();
-}
-
-Status gguf_tensor_to_f32(const GgufTensorInfo& t, float* out) {
-  const uint64_t n = t.numel();
-  switch (t.type) {
-    case 0:
-      std::memcpy(out, t.data, n * 4);
-      return Status::Ok();
-    case 1:
-      for (uint64_t k = 0; k < n; ++k) {
-        uint16_t h;
-        std::memcpy(&h, t.data + 2 * k, 2);
-        out[k] = fp16_to_fp32(h);
-      }
-      return Status::Ok();
-    case 8:
-      for (uint64_t b = 0; b < n / 32; ++b) {
-        BlockQ8_0 blk;
-        std::memcpy(&blk, t.data + b * sizeof(blk), sizeof(blk));
-        const float d = fp16_to_fp32(blk.d);
-        for (int j = 0; j < 32; ++j) out[b * 32 + j] = d * blk.qs[j];
-      }
-      return Status::Ok();
-    case 2:
-      for (uint64_t b = 0; b < n / 32; ++b) {
-        BlockQ4_0 blk;
-        std::memcpy(&blk, t.data + b * sizeof(blk), sizeof(blk));
-        const float d = fp16_to_fp32(blk.d);
-        for (int j = 0; j < 16; ++j) {
-          out[b * 32 + j] = d * (int(blk.qs[j] & 0x0F) - 8);
-          out[b * 32 + j + 16] = d * (int(blk.qs[j] >> 4) - 8);
-        }
-      }
-      return Status::Ok();
-    default:
-      return Status::Error(StatusCode::kUnsupported, std::string("GGUF: cannot decode type ") +
-                                                         ggml_type_name(t.type));
-  }
 }
 
 Status quantize_row_q8_0(const float* x, size_t n, BlockQ8_0* out) {
@@ -359,7 +312,7 @@ Status quantize_row_q4_0(const float* x, size_t n, BlockQ4_0* out) {
 
 size_t ggml_nbytes(uint32_t type, uint64_t n) {
   uint64_t block = 0, bytes = 0;
-  if (!block_type(type, &block, &bytes) || n % block != 0) return 0;
+  if (!ggml_block_info(type, &block, &bytes) || n % block != 0) return 0;
   return static_cast<size_t>(n / block * bytes);
 }
 

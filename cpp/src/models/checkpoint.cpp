@@ -74,7 +74,7 @@ Status describe_tables(const Weights& model, std::vector<CheckpointLayer>* out) 
     const Weights::Param& p = model.param(i);
     if (!p.quantized) continue;
     CheckpointLayer c;
-    WQ_RETURN_IF_ERROR(describe_layer(table_info(p.info), p.quantized.get(), &c, nullptr));
+    WQ_RETURN_IF_ERROR(describe_layer(table_info(p.info), p.quantized.get(), QuantMethod::kRtn, &c, nullptr));
     out->push_back(std::move(c));
   }
   return Status::Ok();

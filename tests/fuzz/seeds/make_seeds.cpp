@@ -155,6 +155,26 @@ void gguf_seeds() {
   std::vector<uint8_t> out;
   check(w.finish(&out));
   write("fuzz_gguf", "small.gguf", out);
+
+  // The other block types (raw blocks with plausible fp16 fields): one tensor each, and a
+  // K-quant file whose rows are whole 256-blocks.
+  GgufWriter k;
+  k.add_string("general.architecture", "llama");
+  const uint32_t types[] = {3, 6, 7, 12, 13, 14, 30};  // Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K BF16
+  for (uint32_t t : types) {
+    uint64_t block = 0, bytes = 0;
+    if (!ggml_block_info(t, &block, &bytes)) std::abort();
+    const uint64_t n = block == 1 ? 64 : block;
+    std::vector<uint8_t> data(n / block * bytes);
+    for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 37 + t);
+    const uint16_t d = fp32_to_fp16(0.01f);
+    if (t == 14) std::memcpy(data.data() + 208, &d, 2);
+    else if (t != 30) std::memcpy(data.data(), &d, 2);
+    k.add_tensor(std::string("t") + ggml_type_name(t), {n}, t, data.data(), data.size());
+  }
+  std::vector<uint8_t> kout;
+  check(k.finish(&kout));
+  write("fuzz_gguf", "kquants.gguf", kout);
 }
 
 }  // namespace

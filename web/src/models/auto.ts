@@ -41,11 +41,20 @@ export class AutoModelForCausalLM {
    */
   static async fromPretrained(repoId: string, options: FromPretrainedOptions = {}): Promise<CausalLM> {
     const { revision, endpoint, signal } = options;
-    const bytes = await downloadFile(repoId, 'config.json', {
-      ...(revision !== undefined ? { revision } : {}),
-      ...(endpoint !== undefined ? { endpoint } : {}),
-      ...(signal ? { signal } : {}),
-    });
+    // A GGUF file (chosen, or a repo without config.json holding .gguf files) is a Llama-family
+    // model: CausalLM.fromPretrained takes it from there (gguf-hub.ts).
+    if (options.ggufFile !== undefined) return CausalLM.fromPretrained.call(classOf({ model_type: 'llama' }, repoId), repoId, options);
+    let bytes: Uint8Array;
+    try {
+      bytes = await downloadFile(repoId, 'config.json', {
+        ...(revision !== undefined ? { revision } : {}),
+        ...(endpoint !== undefined ? { endpoint } : {}),
+        ...(signal ? { signal } : {}),
+      });
+    } catch (e) {
+      if (e instanceof WebQuantError && e.code === 'not_found') return CausalLM.fromPretrained.call(classOf({ model_type: 'llama' }, repoId), repoId, options);
+      throw e;
+    }
     let config: unknown;
     try {
       config = JSON.parse(new TextDecoder().decode(bytes));

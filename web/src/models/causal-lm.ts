@@ -16,7 +16,7 @@
  * @packageDocumentation
  */
 import { throwIfAborted, WebQuantError } from '../errors.js';
-import { downloadFile } from '../hub/download.js';
+import { downloadFile, listRepoFiles } from '../hub/download.js';
 import { downloadModelFiles, type ModelFiles, type ModelFilesProgress } from '../hub/model-files.js';
 import { allocOrThrow, checkStatus, copyIn } from '../runtime/heap.js';
 import { unwatch, watchForLeak } from '../runtime/lifetime.js';
@@ -198,8 +198,18 @@ export class CausalLM {
   static async fromPretrained<M extends CausalLM>(this: CausalLMClass<M>, repoId: string, options: FromPretrainedOptions = {}): Promise<M> {
     const { revision, endpoint, signal, progress, maxContext, dtype } = options;
     const location = { ...(revision !== undefined ? { revision } : {}), ...(endpoint !== undefined ? { endpoint } : {}) };
+    // GGUF repos (gguf-hub.ts): chosen by ggufFile, or a repo without config.json holding .gguf files.
+    if (options.ggufFile !== undefined) return (await import('./gguf-hub.js')).fromPretrainedGguf(this, repoId, options);
     // config.json first: an unsupported architecture fails before megabytes of weights move.
-    const configBytes = await downloadFile(repoId, 'config.json', { ...location, ...(signal ? { signal } : {}) });
+    let configBytes: Uint8Array;
+    try {
+      configBytes = await downloadFile(repoId, 'config.json', { ...location, ...(signal ? { signal } : {}) });
+    } catch (e) {
+      if (!(e instanceof WebQuantError && e.code === 'not_found')) throw e;
+      const files = await listRepoFiles(repoId, { ...location, ...(signal ? { signal } : {}) }).catch(() => [] as string[]);
+      if (!files.some((f) => f.toLowerCase().endsWith('.gguf'))) throw e;
+      return (await import('./gguf-hub.js')).fromPretrainedGguf(this, repoId, options, files);
+    }
     let config: unknown;
     try {
       config = JSON.parse(new TextDecoder().decode(configBytes));

@@ -43,6 +43,12 @@ export interface FromPretrainedOptions {
   quantize?: QuantizeModelOptions;
   /** With `quantize`: receives what {@link quantizeModel} would return. */
   onQuantized?: (summary: QuantizationSummary) => void;
+  /**
+   * Load this GGUF file of the repo (e.g. `'model.Q4_K_M.gguf'`) with its embedded tokenizer
+   * instead of safetensors. A repo without config.json whose files include exactly one `.gguf`
+   * loads it without this option; with several, this option chooses.
+   */
+  ggufFile?: string;
 }
 
 /** Options of {@link CausalLM.fromFiles}. */

@@ -24,7 +24,10 @@ import type { ModelFiles } from '../hub/model-files.js';
 import { checkStatus, copyIn, takeBuffer } from '../runtime/heap.js';
 import { type Backend, getBackend, init } from '../runtime/loader.js';
 import type { WasmBuffer, WasmPointer, WasmStatus, WebQuantModule } from '../runtime/module.js';
-import { CausalLM } from './causal-lm.js';
+import { CausalLM, type ModelSourceFiles } from './causal-lm.js';
+import { tokenizerFromGguf, type GgufTokenizerKeys } from './gguf-tokenizer.js';
+import type { ModelHandle, ModelModule } from './model-module.js';
+import { Tokenizer } from './tokenizer.js';
 
 /** Tensor encoding of the exported 2-D weights (norms are always F32). */
 export type GgufType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
@@ -45,9 +48,10 @@ export interface ExportGgufOptions {
 export interface LoadGgufOptions {
   /**
    * The model's `tokenizer.json` (parsed), e.g. `files.tokenizer` of the repo the GGUF was made
-   * from. Required: the model is run on text.
+   * from. Default: the tokenizer embedded in the GGUF (`tokenizer.ggml.*`, see
+   * {@link tokenizerFromGguf}).
    */
-  tokenizer: NonNullable<ModelFiles['tokenizer']>;
+  tokenizer?: ModelFiles['tokenizer'];
   /**
    * `tokenizer_config.json` (parsed). Default: BOS/EOS taken from the GGUF's token ids and
    * `tokenizer.ggml.add_bos_token`.
@@ -118,6 +122,12 @@ interface GgufModule extends WebQuantModule {
     name: string,
   ): WasmBuffer;
   ggufToCheckpoint(ptr: WasmPointer, byteLength: number): WasmBuffer & { configJson: string; addBosToken: number };
+  loadGgufModel(handle: ModelHandle, ptr: WasmPointer, byteLength: number, maxContext: number): WasmStatus & {
+    configJson: string;
+    addBosToken: number;
+  };
+  ggufTokenizer(ptr: WasmPointer, byteLength: number): WasmStatus & { keys?: GgufTokenizerKeys };
+  ggufTensorF32(ptr: WasmPointer, byteLength: number, name: string): WasmBuffer;
   ggufInfo(ptr: WasmPointer, byteLength: number): WasmStatus & {
     version: number;
     alignment: number;
@@ -232,50 +242,114 @@ function tokenContent(tokenizer: Record<string, unknown>, id: number | undefined
   return undefined;
 }
 
-/**
- * Loads a GGUF Llama model (F32, F16, Q8_0 or Q4_0 tensors, e.g. one written by
- * {@link exportGguf} or by llama.cpp's converter) into a {@link LlamaForCausalLM}, q/k rows
- * permuted back to the HF layout. Q8_0 linear weights become W8A16 layers in groups of 32 (the
- * same scheme) straight from their codes and fp16 scales, with no float round trip; every other
- * tensor is decoded to float32. The model then loads through the same path as
- * {@link LlamaForCausalLM.fromFiles} (webquant's quantized format when there are Q8_0 layers).
- * Quantize it afterwards as any other model.
- * Calls `init()` first when the core is not loaded yet.
- *
- * @throws WebQuantError `corrupt_data` / `unsupported` as {@link ggufInfo}, `unsupported` for an
- *   architecture other than llama, `not_found` naming a missing metadata key or tensor,
- *   `invalid_argument` without a tokenizer.
- */
-export async function loadGguf(bytes: Uint8Array, options: LoadGgufOptions): Promise<LlamaForCausalLM> {
-  const data = checkBytes(bytes, 'loadGguf: bytes');
-  if (!options || typeof options !== 'object' || !options.tokenizer || typeof options.tokenizer !== 'object') {
-    invalid('loadGguf: options.tokenizer (the parsed tokenizer.json of the model) is required');
-  }
-  const name = options.name ?? 'GGUF model';
-  let backend: Backend;
+async function backendOrInit(): Promise<Backend> {
   try {
-    backend = getBackend();
+    return getBackend();
   } catch (e) {
     if (!(e instanceof WebQuantError && e.code === 'not_initialized')) throw e;
     await init();
-    backend = getBackend();
+    return getBackend();
   }
-  const module = ggufModule(backend);
+}
+
+/**
+ * The tokenizer embedded in a GGUF file (`tokenizer.ggml.*` metadata) as `tokenizer.json` and
+ * `tokenizer_config.json` objects (rules: `gguf-tokenizer.ts`).
+ *
+ * @throws WebQuantError as {@link ggufInfo}; `not_found` when the file embeds no tokenizer,
+ *   `unsupported` for a tokenizer model or pre-tokenizer webquant cannot rebuild.
+ */
+export function ggufTokenizer(bytes: Uint8Array): { tokenizer: Record<string, unknown>; tokenizerConfig: Record<string, unknown> } {
+  const data = checkBytes(bytes, 'ggufTokenizer: bytes');
+  const module = ggufModule(getBackend());
   const ptr = copyIn(module, data, 'the GGUF file');
-  let r: ReturnType<GgufModule['ggufToCheckpoint']>;
   try {
-    r = module.ggufToCheckpoint(ptr, data.byteLength);
+    const r = module.ggufTokenizer(ptr, data.byteLength);
+    checkStatus(r);
+    return tokenizerFromGguf(r.keys ?? {});
   } finally {
-    module._free(ptr); // before the copy out: the float32 image is the large part
+    module._free(ptr);
   }
-  const weights = new Uint8Array(takeBuffer(module, r));
-  const config = JSON.parse(r.configJson) as Record<string, unknown>;
-  const addBos = r.addBosToken;
-  let tokenizerConfig = options.tokenizerConfig;
+}
+
+/**
+ * One tensor of a GGUF file decoded to float32, ggml's values bit for bit (F32, F16, BF16, Q4_0,
+ * Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K), row-major in the shape {@link ggufInfo} reports.
+ *
+ * @throws WebQuantError as {@link ggufInfo}; `not_found` for an unknown tensor name.
+ */
+export function ggufTensorToFloat32(bytes: Uint8Array, name: string): Float32Array {
+  const data = checkBytes(bytes, 'ggufTensorToFloat32: bytes');
+  if (typeof name !== 'string') invalid('ggufTensorToFloat32: name must be a string');
+  const module = ggufModule(getBackend());
+  const ptr = copyIn(module, data, 'the GGUF file');
+  let r: WasmBuffer;
+  try {
+    r = module.ggufTensorF32(ptr, data.byteLength, name);
+  } finally {
+    module._free(ptr);
+  }
+  return new Float32Array(takeBuffer(module, r));
+}
+
+/**
+ * Loads a GGUF Llama model into a {@link LlamaForCausalLM}, q/k rows permuted back to the HF
+ * layout. Every tensor type llama.cpp's usual files hold is read: F32, F16, BF16, Q4_0, Q4_1,
+ * Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, so the mixes of `Q4_K_M` / `Q5_K_M` files load. Linear
+ * weights of a block type are repacked onto webquant's quantized layers with ggml's values (no
+ * float round trip): Q8_0, Q5_0 and Q6_K as int8 (groups of 32; 16 for Q6_K), Q4_0 as int4 g32,
+ * Q4_1 / Q4_K (int4 g32) and Q5_1 / Q5_K (int8 g32) plus one float offset per group of 32 for
+ * their minimums. The token embedding is decoded to float32 (a tied output head shares it), as
+ * are F32/F16/BF16 weights. Quantize it afterwards as any other model; a model holding layers
+ * with float minimums cannot be saved in webquant's integer format (`unsupported`).
+ * The tokenizer is `options.tokenizer` or, by default, the one embedded in the file.
+ * Calls `init()` first when the core is not loaded yet.
+ *
+ * @throws WebQuantError `corrupt_data` / `unsupported` as {@link ggufInfo}, `unsupported` for an
+ *   architecture other than llama, `not_found` naming a missing metadata key or tensor, or when
+ *   there is neither `options.tokenizer` nor an embedded tokenizer.
+ */
+export async function loadGguf(bytes: Uint8Array, options: LoadGgufOptions = {}): Promise<LlamaForCausalLM> {
+  const data = checkBytes(bytes, 'loadGguf: bytes');
+  if (!options || typeof options !== 'object') invalid('loadGguf: options must be an object');
+  if (options.tokenizer !== undefined && (typeof options.tokenizer !== 'object' || options.tokenizer === null)) {
+    invalid('loadGguf: options.tokenizer must be a parsed tokenizer.json');
+  }
+  const maxContext = options.maxContext ?? 0;
+  if (!Number.isInteger(maxContext) || maxContext < 0) invalid(`loadGguf: maxContext must be a non-negative integer (got ${String(options.maxContext)})`);
+  const name = options.name ?? 'GGUF model';
+  const backend = await backendOrInit();
+  const module = ggufModule(backend) as GgufModule & ModelModule;
+  if (typeof module.loadGgufModel !== 'function' || typeof module.ModelHandle !== 'function') {
+    throw new WebQuantError('unsupported', 'this build of the webquant core has no GGUF model loader (bind_gguf.cpp)');
+  }
+  const ptr = copyIn(module, data, 'the GGUF file');
+  const handle = new module.ModelHandle();
+  let config: Record<string, unknown>;
+  let addBos: number;
+  let embedded: { tokenizer: Record<string, unknown>; tokenizerConfig: Record<string, unknown> } | undefined;
+  try {
+    if (!options.tokenizer) {
+      const t = module.ggufTokenizer(ptr, data.byteLength);
+      checkStatus(t);
+      embedded = tokenizerFromGguf(t.keys ?? {});
+    }
+    const r = module.loadGgufModel(handle, ptr, data.byteLength, maxContext);
+    checkStatus(r);
+    config = JSON.parse(r.configJson) as Record<string, unknown>;
+    addBos = r.addBosToken;
+  } catch (e) {
+    handle.delete();
+    throw e;
+  } finally {
+    module._free(ptr);
+  }
+  const tokenizerJson = options.tokenizer ?? embedded!.tokenizer;
+  let tokenizerConfig = options.tokenizerConfig ?? (options.tokenizer ? undefined : embedded!.tokenizerConfig);
   if (!tokenizerConfig) {
     const id = (k: string) => (typeof config[k] === 'number' ? (config[k] as number) : undefined);
-    const bos = tokenContent(options.tokenizer, id('bos_token_id'));
-    const eos = tokenContent(options.tokenizer, id('eos_token_id'));
+    const bos = tokenContent(tokenizerJson, id('bos_token_id'));
+    const eos = tokenContent(tokenizerJson, id('eos_token_id'));
     tokenizerConfig = {
       ...(bos !== undefined ? { bos_token: bos } : {}),
       ...(eos !== undefined ? { eos_token: eos } : {}),
@@ -283,14 +357,15 @@ export async function loadGguf(bytes: Uint8Array, options: LoadGgufOptions): Pro
       add_eos_token: false,
     };
   }
-  return LlamaForCausalLM.fromFiles(
-    {
-      config,
-      tokenizer: options.tokenizer,
-      tokenizerConfig,
-      ...(options.generationConfig ? { generationConfig: options.generationConfig } : {}),
-      weights: [{ name: 'model.safetensors', bytes: weights }],
-    },
-    { name, ...(options.maxContext !== undefined ? { maxContext: options.maxContext } : {}) },
-  );
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = Tokenizer.fromJSON(tokenizerJson, tokenizerConfig);
+  } catch (e) {
+    handle.delete();
+    throw e;
+  }
+  const source: ModelSourceFiles = { config, tokenizer: tokenizerJson, tokenizerConfig };
+  if (options.generationConfig) source.generationConfig = options.generationConfig;
+  const args = [backend, handle, tokenizer, options.generationConfig ?? {}, name, source];
+  return Reflect.construct(CausalLM as unknown as Function, args, LlamaForCausalLM as unknown as Function) as LlamaForCausalLM;
 }

@@ -82,7 +82,11 @@ export {
   type GgufInfo,
   type GgufMetadataEntry,
   type GgufTensorEntry,
+  ggufTokenizer,
+  ggufTensorToFloat32,
 } from './gguf.js';
+export { tokenizerFromGguf, type GgufTokenizerKeys } from './gguf-tokenizer.js';
+export { chooseGgufFile } from './gguf-hub.js';
 export {
   saveQuantized,
   downloadQuantized,

@@ -1,6 +1,8 @@
 // Multi-threaded GEMM drivers (gemm_parallel.h): runs of whole panels, one kernel call per run.
 #include "kernels/gemm/gemm_parallel.h"
 
+#include "kernels/gemm/gemm_q8g.h"
+
 #include <algorithm>
 #include <cstring>
 #include <vector>

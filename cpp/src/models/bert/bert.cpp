@@ -119,7 +119,7 @@ class Bert final : public EncoderArchitecture {
     nn::activate(cfg_.act, a_.data(), n * H);
     tln_.forward(w, a_.data(), n, a_.data());
     decoder_.forward(w, a_.data(), n, logits);
-    nn::add_bias(logits, w.param_data(static_cast<size_t>(mlm_bias_)), n, V);
+    nn::add_bias(logits, w.param_f32(static_cast<size_t>(mlm_bias_), &bias_scratch_), n, V);
   }
 
  private:
@@ -138,6 +138,7 @@ class Bert final : public EncoderArchitecture {
   int mlm_bias_ = -1;
   // Scratch: a (block outputs), q / k / v, att (attention output), h / g (MLP hidden), scores.
   std::vector<float> a_, q_, k_, v_, att_, h_, g_, scores_;
+  std::vector<float> bias_scratch_;  // the MLM bias widened, when the parameters are half
 };
 
 bool names_mlm_head(const io::JsonValue& root) {

@@ -65,6 +65,7 @@ std::vector<T> permute_rows(const std::vector<T>& w, int heads, int head_dim, in
 }
 template std::vector<float> permute_rows(const std::vector<float>&, int, int, int, bool);
 template std::vector<int8_t> permute_rows(const std::vector<int8_t>&, int, int, int, bool);
+template std::vector<uint8_t> permute_rows(const std::vector<uint8_t>&, int, int, int, bool);
 
 namespace {
 
@@ -435,7 +436,8 @@ bool q8_0_to_int8(const io::GgufTensorInfo& t, std::vector<int8_t>* q, std::vect
   return true;
 }
 
-Status import_llama_gguf(const io::GgufFile& gguf, GgufLlamaImport* out, bool q8_0_as_int8) {
+Status import_llama_gguf(const io::GgufFile& gguf, GgufLlamaImport* out, bool q8_0_as_int8,
+                         bool repack_linears) {
   auto num = [&](const std::string& key, bool required, double fallback, double* v) -> Status {
     const io::GgufValue* x = gguf.get(key);
     if (!x) {
@@ -539,6 +541,22 @@ Status import_llama_gguf(const io::GgufFile& gguf, GgufLlamaImport* out, bool q8
       d.zero_points.assign(d.scales.size(), 0);
       const std::string module = it.hf.substr(0, it.hf.size() - std::string(".weight").size());
       out->int8_linears.emplace_back(module, std::move(d));
+      direct[k] = true;
+    }
+  }
+
+  // Block-type linear weights repacked onto layers without a float round trip.
+  out->layers.clear();
+  if (repack_linears) {
+    for (size_t k = 0; k < items.size(); ++k) {
+      const Item& it = items[k];
+      const io::GgufTensorInfo* t = gguf.find(it.gg);
+      if (direct[k] || !it.cols || it.gg == "token_embd.weight" || !t) continue;
+      if (t->ne != std::vector<uint64_t>{uint64_t(it.cols), uint64_t(it.rows)}) continue;  // reported below
+      std::unique_ptr<LinearLayer> layer;
+      WQ_RETURN_IF_ERROR(gguf_linear_layer(*t, it.permute_heads, cfg.head_dim, &layer));
+      if (!layer) continue;
+      out->layers.emplace_back(it.hf.substr(0, it.hf.size() - std::string(".weight").size()), std::move(layer));
       direct[k] = true;
     }
   }

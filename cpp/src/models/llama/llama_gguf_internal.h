@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,16 @@ Status int8_g32_to_q8_0(const std::string& name, const std::vector<int8_t>& q,
 
 // A Q8_0 tensor as int8 codes and float scales (see llama_gguf.cpp); false when it cannot be.
 bool q8_0_to_int8(const io::GgufTensorInfo& t, std::vector<int8_t>* q, std::vector<float>* scales);
+
+// The linear layer of a GGUF 2-D weight (ne = {cols, rows}) of a block type, repacked without
+// changing a value (only a zero's sign may change): Q8_0, Q5_0, Q6_K as w8a16 in groups of 32 (16
+// for Q6_K) from their codes; Q4_0 as w4a16 g32; symmetric, or asymmetric with zero points 0 / -1
+// when a negative scale meets the most negative code (see the .cpp); Q4_1, Q4_K (w4a16 g32) and
+// Q5_1, Q5_K (w8a16 g32) with float group offsets (quant/linear_gguf_affine.h). Rows are
+// un-permuted when permute_heads > 0. *out stays null for F32/F16/BF16 and for a tensor with a
+// non-finite scale (the caller decodes those to float32). kCorruptData when the data is short.
+Status gguf_linear_layer(const io::GgufTensorInfo& t, int permute_heads, int head_dim,
+                         std::unique_ptr<LinearLayer>* out);
 
 // HF rotate_half rows <-> llama.cpp's interleaved rows, for rows of `cols` values of T.
 template <typename T>

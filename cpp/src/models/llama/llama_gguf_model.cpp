@@ -105,7 +105,7 @@ Status float_view(const GgufLlamaImport& im, const std::string& name, std::vecto
 Status load_llama_gguf_model(const io::GgufFile& gguf, std::unique_ptr<CausalLM>* out,
                              const LoadOptions& options) {
   GgufLlamaImport im;
-  WQ_RETURN_IF_ERROR(import_llama_gguf(gguf, &im, true));
+  WQ_RETURN_IF_ERROR(import_llama_gguf(gguf, &im, false, true));
   const std::string config_json = llama_config_to_json(im.config);
   ModelLayout layout;
   WQ_RETURN_IF_ERROR(CausalLM::layout(config_json, &layout));
@@ -115,16 +115,20 @@ Status load_llama_gguf_model(const io::GgufFile& gguf, std::unique_ptr<CausalLM>
     WQ_RETURN_IF_ERROR(float_view(im, p.name, &v));
     parts.add_tensor(p.name, std::move(v));
   }
-  std::map<std::string, const LinearQuantizedData*> int8;
-  for (const auto& kv : im.int8_linears) int8[kv.first] = &kv.second;
+  std::map<std::string, std::unique_ptr<LinearLayer>*> repacked;
+  for (auto& kv : im.layers) repacked[kv.first] = &kv.second;
   std::vector<float> w;
   for (const LinearInfo& li : layout.linears) {
     std::unique_ptr<LinearLayer> layer;
-    auto it = int8.find(li.name);
-    if (it != int8.end()) {
-      Status st = make_linear_from_quantized(*it->second, &layer);
-      if (!st.ok()) return Status::Error(st.code, li.name + ": " + st.message);
-    } else if (li.tied_to.empty()) {
+    auto it = repacked.find(li.name);
+    if (it != repacked.end()) {
+      layer = std::move(*it->second);
+    } else if (!li.tied_to.empty()) {
+      // A tied head over a block-type embedding: its own repacked copy of token_embd (the
+      // embedding itself is float32 for the gathers), as llama.cpp reads the head in its type.
+      if (const io::GgufTensorInfo* t = gguf.find("token_embd.weight"))
+        WQ_RETURN_IF_ERROR(gguf_linear_layer(*t, 0, 0, &layer));
+    } else {
       WQ_RETURN_IF_ERROR(float_view(im, li.name + kWeight, &w));
       layer = make_linear_f32(w.data(), li.out_features, li.in_features, nullptr);
     }
