@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "webquant/codebook.h"
 #include "webquant/status.h"
 
 namespace webquant {
@@ -21,9 +22,24 @@ enum class LinearScheme : int {
   kW2A16 = 3,  // 2-bit packed weights, per-group scales (+ zero points when asymmetric)
   kW8A8 = 4,   // int8 weights; activations quantized per token to int8; int32 accumulation
   kW4A8 = 5,   // 4-bit weights per group; activations int8 per token
+  kW3A16 = 6,  // 3-bit packed weights per group (12 bytes per 32 codes), activations float
+  // 4-bit indices into a 16-entry float table (nf4, log4, kmeans4: webquant/codebook.h) times an
+  // absmax scale per group; activations float. Needs LinearQuantSpec::codebook.
+  kLut4A16 = 7,
 };
 
 const char* linear_scheme_name(LinearScheme s);  // "f32", "w8a16", ...
+
+// How the weights' codes and parameters are chosen (the scheme says how they are stored).
+//  kRtn: round to nearest with the course's scale and integer zero point (quant.h).
+//  kHqq: HQQ (webquant/hqq.h), calibration-free: RTN's scale per group and a float zero point
+//        optimised by a half-quadratic solver. Weight-only A16 low-bit schemes (w4a16, w3a16, w2a16),
+//        asymmetric by definition; the layer keeps one float zero per group.
+enum class QuantMethod : int {
+  kRtn = 0,
+  kHqq = 1,
+};
+const char* quant_method_name(QuantMethod m);  // "rtn", "hqq"
 
 // Every quantized scheme takes every mode and granularity: int8, 4-bit and 2-bit weights alike,
 // symmetric or asymmetric, per channel or per group (the combinations quantize() accepts on a
@@ -32,6 +48,10 @@ struct LinearQuantSpec {
   LinearScheme scheme = LinearScheme::kW8A16;
   bool asymmetric = false;  // zero point per group (or channel); symmetric: z = 0
   int group_size = 32;      // elements per group along in_features (0 = per channel)
+  // kHqq needs an A16 scheme of 4, 3 or 2 bits and asymmetric = true (kInvalidArgument otherwise).
+  QuantMethod method = QuantMethod::kRtn;
+  // kLut4A16 only (and required there): which 16-entry table. Other schemes need kNone.
+  Codebook codebook = Codebook::kNone;
 };
 
 // The integer form of a quantized layer, in the course's convention (for saving and loading).
@@ -39,7 +59,7 @@ struct LinearQuantSpec {
 struct LinearQuantizedData {
   LinearScheme scheme = LinearScheme::kW8A16;
   bool asymmetric = false;
-  int bits = 8;                      // 8 (w8a16, w8a8), 4 (w4a16, w4a8) or 2 (w2a16)
+  int bits = 8;                      // 8 (w8a16, w8a8), 4 (w4a16, w4a8), 3 (w3a16) or 2 (w2a16)
   int group_size = 0;                // along in_features; == in_features means per channel
   int out_features = 0;
   int in_features = 0;
@@ -50,6 +70,14 @@ struct LinearQuantizedData {
   // Why a per-group request became per channel, e.g. "172 % 32 != 0" (shown by describe()); ""
   // otherwise. Only kept for layers with group_size == in_features.
   std::string fallback;
+  // kHqq: zero points are floats, zero_points_f [out, in / group_size] in the same signed code
+  // domain (W = s * (q - z)), and zero_points is all 0. Empty for kRtn.
+  QuantMethod method = QuantMethod::kRtn;
+  std::vector<float> zero_points_f;
+  // kLut4A16: the table (16 floats, ascending) and its kind; q holds index - 8 (so the 4-bit
+  // packing u = q + 8 stores the index); zero_points all 0, asymmetric false.
+  Codebook codebook = Codebook::kNone;
+  std::vector<float> table;
 };
 
 class LinearLayer {

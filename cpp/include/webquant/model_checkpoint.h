@@ -18,6 +18,10 @@
 //   <linear>.scales                    F32              [R, g]             quantized layers
 //   <linear>.zero_points               I8               [R, g]             8-bit asymmetric only
 //   <linear>.zero_points               U8               [R, g]             4/2-bit asymmetric only
+//   <linear>.zero_points               F32              [R, g]             method hqq (float zero
+//                                                                          points, signed code domain)
+//   <linear>.codebook                  F32              [16]               lut4a16 (the index table;
+//                                                                          qweight holds indices)
 //   <linear>.bias                      F32              [R]                when the config has biases
 // Float tensors are written in the narrowest of BF16, F16, F32 that holds every value exactly, so
 // a bf16 checkpoint stays bf16 and stories260K's fp32 stays fp32 (the loaded floats are the same
@@ -110,6 +114,8 @@ struct CheckpointLayer {
   bool tied = false;         // f32 head without a tensor (shares the embedding)
   bool transposed = false;   // HF Conv1D module: float weight stored [in, out]
   std::string fallback;      // "172 % 32 != 0" when per-group fell back to per-channel
+  QuantMethod method = QuantMethod::kRtn;  // hqq: "method": "hqq", zero_points stored as F32
+  Codebook codebook = Codebook::kNone;     // lut4a16: "codebook": "nf4" | "log4" | "kmeans4"
 };
 
 // The quantization_config JSON (compact) describing the model's current layers.

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "webquant/linear.h"
+#include "webquant/prune.h"
 #include "webquant/safetensors.h"
 #include "webquant/status.h"
 
@@ -130,6 +131,9 @@ struct ModelQuantOptions {
   // (pattern, spec); the first matching pattern wins over default_spec. A spec with scheme kF32
   // turns the layer back into float32 (from its current, possibly already quantized, weights).
   std::vector<std::pair<std::string, LinearQuantSpec>> overrides;
+  // Magnitude pruning (webquant/prune.h) of every layer this call quantizes (not excluded, not
+  // turned to f32), applied to its float weight before quantization. Errors name the layer.
+  PruneSpec prune;
 };
 
 // True when `name` matches `pattern` ('*' = any run of characters, including none and dots).
@@ -157,6 +161,11 @@ struct LayerQuantReport {
   int group_size = 0;      // == in_features for per channel; 0 for f32
   std::string fallback;    // "172 % 32 != 0" when a per-group request fell back to per channel
   bool tied = false;       // an f32 head reading the embedding (no layer of its own)
+  QuantMethod method = QuantMethod::kRtn;  // how the codes were chosen (rtn for f32 layers)
+  Codebook codebook = Codebook::kNone;     // lut4a16 layers: the table kind
+  size_t pruned = 0;       // weights set to 0 by ModelQuantOptions::prune in this call
+  size_t zeros = 0;        // exact zeros of the dequantized weight after the call (counted only
+                           // when ModelQuantOptions::prune is set; else 0)
 };
 
 // Fills the "after" fields of `r` (scheme, scheme fields, bytes_after, quantized, tied) from the

@@ -49,6 +49,8 @@ Status describe_layer(const LinearInfo& li, const LinearLayer* layer, Checkpoint
     c.asymmetric = d.asymmetric;
     c.group_size = d.group_size;
     c.fallback = d.fallback;
+    c.method = d.method;
+    c.codebook = d.codebook;
     if (data != nullptr) *data = std::move(d);
   }
   *out = std::move(c);
@@ -235,6 +237,8 @@ Status load_linear(const CheckpointLayer& c, const Shards& shards,
   d.group_size = c.group_size;
   d.out_features = c.out_features;
   d.in_features = c.in_features;
+  d.method = c.method;
+  d.codebook = c.codebook;
   const int64_t groups = C / c.group_size;
   const size_t n = static_cast<size_t>(R * C);
   d.q.resize(n);
@@ -263,16 +267,26 @@ Status load_linear(const CheckpointLayer& c, const Shards& shards,
       WQ_RETURN_IF_ERROR(unpack_codes(row, rb, codes.size(), c.bits, codes.data()));
       for (int64_t k = 0; k < C; ++k) d.q[r * C + k] = static_cast<int8_t>(codes[k] - offset);
     }
-    if (c.asymmetric) {
+    if (c.method == QuantMethod::kHqq) {
+      WQ_RETURN_IF_ERROR(need(shards, c.name + ".zero_points", {R, groups}, {"F32"}, &t));
+      d.zero_points_f.resize(static_cast<size_t>(R * groups));
+      std::memcpy(d.zero_points_f.data(), t->data, d.zero_points_f.size() * sizeof(float));
+      d.zero_points.assign(d.zero_points_f.size(), 0);
+    } else if (c.asymmetric) {
       WQ_RETURN_IF_ERROR(need(shards, c.name + ".zero_points", {R, groups}, {"U8"}, &t));
       d.zero_points.resize(static_cast<size_t>(R * groups));
       for (size_t i = 0; i < d.zero_points.size(); ++i) d.zero_points[i] = int32_t(t->data[i]) - offset;
     }
   }
-  if (!c.asymmetric) d.zero_points.assign(static_cast<size_t>(R * groups), 0);
+  if (!c.asymmetric && c.method == QuantMethod::kRtn) d.zero_points.assign(static_cast<size_t>(R * groups), 0);
   WQ_RETURN_IF_ERROR(need(shards, c.name + ".scales", {R, groups}, {"F32"}, &t));
   d.scales.resize(static_cast<size_t>(R * groups));
   std::memcpy(d.scales.data(), t->data, d.scales.size() * sizeof(float));
+  if (c.codebook != Codebook::kNone) {
+    WQ_RETURN_IF_ERROR(need(shards, c.name + ".codebook", {16}, {"F32"}, &t));
+    d.table.resize(16);
+    std::memcpy(d.table.data(), t->data, 16 * sizeof(float));
+  }
   d.bias = std::move(bias);
   if (c.group_size == c.in_features) d.fallback = c.fallback;
   Status st = make_linear_from_quantized(d, out);

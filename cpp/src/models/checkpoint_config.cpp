@@ -23,6 +23,8 @@ void put_scheme_fields(const CheckpointLayer& c, bool per_channel, int group_siz
   if (group_size >= 0) put(o, "group_size", jnum(group_size));
   put(o, "activations", jstr(scheme_a8(c.scheme) ? "int8" : "float"));
   put(o, "packing", jstr(c.bits == 8 ? kPackingNone : kPackingLsbFirst));
+  if (c.method != QuantMethod::kRtn) put(o, "method", jstr(quant_method_name(c.method)));
+  if (c.codebook != Codebook::kNone) put(o, "codebook", jstr(codebook_name(c.codebook)));
 }
 
 JsonValue layer_json(const CheckpointLayer& c) {
@@ -60,7 +62,8 @@ JsonValue default_json(const std::vector<CheckpointLayer>& layers) {
     }
     r.group_size = group;
     const std::string key = std::string(linear_scheme_name(c.scheme)) + (c.asymmetric ? "a" : "s") +
-                            std::to_string(group);
+                            std::to_string(group) + quant_method_name(c.method) +
+                            codebook_name(c.codebook);
     auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& p) { return p.first == key; });
     if (it == counts.end()) {
       counts.emplace_back(key, 1);
@@ -142,7 +145,7 @@ Status parse_scheme(const JsonValue& o, const std::string& where, bool is_defaul
   if (!scheme_from_name(name, &c.scheme)) {
     return Status::Error(StatusCode::kUnsupported,
                          where + ": scheme '" + name +
-                             "' is not supported (known: f32, w8a16, w4a16, w2a16, w8a8, w4a8)");
+                             "' is not supported (known: f32, w8a16, w4a16, w2a16, w8a8, w4a8, w3a16, lut4a16)");
   }
 
   if (!is_default) {
@@ -199,6 +202,8 @@ Status parse_scheme(const JsonValue& o, const std::string& where, bool is_defaul
                                                        "' is not supported (symmetric, asymmetric)");
   }
   c.asymmetric = mode == "asymmetric";
+  WQ_RETURN_IF_ERROR(parse_method(o, where, c.scheme, c.asymmetric, &c.method));
+  WQ_RETURN_IF_ERROR(parse_codebook(o, where, c.scheme, &c.codebook));
 
   std::string act;
   WQ_RETURN_IF_ERROR(read_string_field(o, "activations", where, &act, &present));

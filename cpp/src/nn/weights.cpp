@@ -264,6 +264,9 @@ void report_layer_state(const LinearLayer* layer, LayerQuantReport* r) {
   r->asymmetric = false;
   r->group_size = 0;
   r->fallback.clear();
+  r->method = QuantMethod::kRtn;
+  r->codebook = Codebook::kNone;
+  r->zeros = 0;
   if (layer != nullptr) r->scheme = layer->describe();
   if (r->quantized) {
     LinearQuantizedData d;
@@ -272,6 +275,8 @@ void report_layer_state(const LinearLayer* layer, LayerQuantReport* r) {
       r->asymmetric = d.asymmetric;
       r->group_size = d.group_size;
       r->fallback = d.fallback;
+      r->method = d.method;
+      r->codebook = d.codebook;
     }
   }
 }
@@ -335,6 +340,11 @@ Status Weights::quantize(const ModelQuantOptions& options, std::vector<LayerQuan
         s.layer->dequantize_weight(w.data());
       }
       const float* bias = s.bias.empty() ? nullptr : s.bias.data();
+      if (spec.scheme != LinearScheme::kF32) {
+        Status st = prune_magnitude(w.data(), size_t(li.out_features), size_t(li.in_features),
+                                    options.prune, &r.pruned);
+        if (!st.ok()) return Status::Error(st.code, li.name + ": " + st.message);
+      }
       if (spec.scheme == LinearScheme::kF32) {
         fresh = make_linear_f32(w.data(), li.out_features, li.in_features, bias);
         if (!fresh) return Status::Error(StatusCode::kOutOfMemory, li.name + ": allocation failed");
@@ -356,6 +366,10 @@ Status Weights::quantize(const ModelQuantOptions& options, std::vector<LayerQuan
     }
     report_layer_state(s.layer.get(), &r);
     if (!s.layer) r.scheme = before_desc;
+    if (options.prune.kind != PruneSpec::Kind::kNone && r.quantized) {
+      s.layer->dequantize_weight(w.data());  // w has out * in floats (sized above)
+      for (float v : w) r.zeros += v == 0.0f;
+    }
     r.note = note;
     if (report != nullptr) report->push_back(std::move(r));
   }

@@ -8,6 +8,7 @@ import type { ChartDataset } from 'chart.js';
 import { $, Chart, fmt, fmtBytes, h, initCore, showError, table } from './common.js';
 import { compareLogits, histogram, minMax, type Agreement } from './compare.js';
 import { indexSafetensors, readFloat32, type TensorEntry } from './safetensors.js';
+import { applyMethodOptions, describeMethod, installMethodControls, reproducibleOnPage } from './lab-methods.js';
 import {
   createModelWorker,
   downloadFile,
@@ -118,8 +119,8 @@ function syncControls(): void {
   const w = select('q-weights').value as WeightQuant;
   input('q-group').disabled = select('q-granularity').value !== 'per-group';
   const a8 = select('q-activations').querySelector('option[value="int8"]') as HTMLOptionElement;
-  a8.disabled = w === 'int2';
-  if (w === 'int2' && select('q-activations').value === 'int8') select('q-activations').value = 'float';
+  a8.disabled = w !== 'int8' && w !== 'int4';
+  if (a8.disabled && select('q-activations').value === 'int8') select('q-activations').value = 'float';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -313,7 +314,7 @@ function readQuantOptions(): QuantizeModelOptions {
     if (!Number.isInteger(g) || g < 1) throw new Error('The group size must be a positive integer.');
     options.groupSize = g;
   }
-  return options;
+  return applyMethodOptions(options);
 }
 
 /** "int4 g32 sym (W4A16)" */
@@ -322,7 +323,7 @@ function describeOptions(o: QuantizeModelOptions): string {
   const w = o.weights.replace('int', '');
   const grouped = (o.granularity ?? (o.groupSize !== undefined || o.weights !== 'int8' ? 'per-group' : 'per-channel')) === 'per-group';
   const g = grouped ? `g${o.groupSize ?? 32}` : 'per-channel';
-  return `${o.weights} ${g} ${o.mode === 'asymmetric' ? 'asym' : 'sym'} (W${w}A${a})`;
+  return `${o.weights} ${g} ${o.mode === 'asymmetric' ? 'asym' : 'sym'} (W${w}A${a})${describeMethod(o)}`;
 }
 
 /** The `quantize()` options that reproduce what the core did to one layer (from the report's data). */
@@ -390,7 +391,7 @@ async function runQuantize(): Promise<void> {
       const s = summary.layers[i]!;
       const stat: LayerStat = { name: s.name, rows: s.outFeatures, cols: s.inFeatures, quantized: s.quantized, scheme: s.scheme };
       const data = weightOf(s.name, s.outFeatures, s.inFeatures);
-      if (s.quantized && data) {
+      if (s.quantized && data && reproducibleOnPage(s)) {
         stat.options = layerOptions(s);
         const q = quantize(new Tensor(data, [s.outFeatures, s.inFeatures]), stat.options);
         try {
@@ -960,6 +961,7 @@ async function runSave(): Promise<void> {
 
 async function main(): Promise<void> {
   await initCore();
+  installMethodControls();
   const saved = localStorage.getItem(ENDPOINT_KEY);
   if (saved && [...select('hub-endpoint').options].some((o) => o.value === saved)) select('hub-endpoint').value = saved;
   // ?endpoint=URL (a Hub mirror) and ?repo=ID preselect the model to load.

@@ -460,7 +460,7 @@ export class CausalLM {
     const handle = this.#live();
     const report = handle.quantize(request.wasm);
     checkStatus(report);
-    return summarizeQuantization(report.layers, handle.memoryFootprint());
+    return summarizeQuantization(report.layers, handle.memoryFootprint(), request.wasm.prune !== undefined);
   }
 
   /** Synchronous quantize, for callers that know no generation is running (quantizeModel). */

@@ -20,6 +20,9 @@ export {
 } from './causal-lm.js';
 export {
   type WeightQuant,
+  type QuantMethodName,
+  type NonUniformWeightQuant,
+  type PruneOptions,
   type LayerQuantOptions,
   type QuantizeModelOptions,
   type LayerQuantSummary,

@@ -40,6 +40,10 @@ export interface WasmLinearSpec {
   asymmetric: boolean;
   /** Elements per group along in_features; 0 = per output channel. */
   groupSize: number;
+  /** `QuantMethod` id (0 rtn, 1 hqq); absent = rtn. */
+  method?: number;
+  /** `Codebook` id (0 none, 1 nf4, 2 log4, 3 kmeans4); absent = none. */
+  codebook?: number;
 }
 
 /** Options of `quantize`. */
@@ -48,6 +52,8 @@ export interface WasmModelQuantOptions {
   /** Absent: the core's default (the output heads lm_head / embed_out). */
   exclude?: string[];
   overrides: (WasmLinearSpec & { pattern: string })[];
+  /** Magnitude pruning: kind 0 none, 1 unstructured (sparsity), 2 2:4. */
+  prune?: { kind: number; sparsity: number };
 }
 
 /** One line of the quantize report: the core's decision for the layer, as data. */
@@ -72,6 +78,13 @@ export interface WasmLayerReport {
   fallback: string;
   /** A float32 head reading the tied embedding. */
   tied: boolean;
+  /** `QuantMethod` id (0 rtn, 1 hqq). */
+  method?: number;
+  /** `Codebook` id (0 none, 1 nf4, 2 log4, 3 kmeans4). */
+  codebook?: number;
+  /** Weights zeroed by pruning, and exact zeros after quantization (with pruning). */
+  pruned?: number;
+  zeros?: number;
 }
 
 /** Result of `quantize`. On error, `layers` lists the layers handled before it. */

@@ -9,13 +9,23 @@ import { WebQuantError } from '../errors.js';
 import type { WasmLayerReport, WasmLinearSpec, WasmMemoryFootprint } from './model-module.js';
 
 /** Weight bit width of {@link quantizeModel}. */
-export type WeightQuant = 'int8' | 'int4' | 'int2';
+export type WeightQuant = 'int8' | 'int4' | 'int3' | 'int2' | NonUniformWeightQuant;
+
+/**
+ * Non-uniform 4-bit codes: a 16-entry float table per layer times an absmax scale per group
+ * (float activations, no zero point). `'nf4'`: QLoRA's NormalFloat4 table; `'log4'`: 0 and
+ * signed powers of two 2^-e, e = 0..6; `'kmeans4'`: 16 centroids learned per layer (k-means on the
+ * group-normalised weights, started at NF4).
+ */
+export type NonUniformWeightQuant = 'nf4' | 'log4' | 'kmeans4';
 
 /** The quantization of one layer (or of the default). */
 export interface LayerQuantOptions {
   /**
-   * Weight type: int8, int4 or int2. Every type takes every mode and granularity (int8 in groups
-   * of 32, symmetric, is llama.cpp's Q8_0 scheme).
+   * Weight type: int8, int4, int3 or int2. Every type takes every mode and granularity (int8 in
+   * groups of 32, symmetric, is llama.cpp's Q8_0 scheme). int3 (W3A16) packs 32 codes in 12 bytes
+   * and takes float activations only. `'nf4'`, `'log4'` and `'kmeans4'` are 4-bit table codes
+   * ({@link NonUniformWeightQuant}): symmetric (absmax per group), float activations.
    */
   weights: WeightQuant;
   /** `'symmetric'` (default, z = 0) or `'asymmetric'` (a zero point per group or channel). */
@@ -36,10 +46,29 @@ export interface LayerQuantOptions {
    * activations quantized per token to int8 with integer dot products.
    */
   activations?: 'float' | 'int8';
+  /**
+   * How codes and parameters are chosen: `'rtn'` (default, round to nearest with the course's
+   * scale and integer zero point) or `'hqq'` (half-quadratic quantization: RTN's scale per group
+   * and a float zero point optimised without calibration data; int4 / int2 weights with float
+   * activations, asymmetric; `mode` defaults to `'asymmetric'` and `'symmetric'` is an error).
+   */
+  method?: QuantMethodName;
 }
+
+/** The quantization methods of {@link LayerQuantOptions.method}. */
+export type QuantMethodName = 'rtn' | 'hqq';
+
+/**
+ * Magnitude pruning before quantization: `{ sparsity }` zeroes that fraction (in [0, 1)) of each
+ * quantized layer's weights, smallest |w| first; `{ pattern: '2:4' }` zeroes the 2 smallest of
+ * every 4 consecutive weights along in_features.
+ */
+export type PruneOptions = { sparsity: number } | { pattern: '2:4' };
 
 /** Options of {@link quantizeModel}. */
 export interface QuantizeModelOptions extends LayerQuantOptions {
+  /** Prune every layer this call quantizes before quantizing it (default: no pruning). */
+  prune?: PruneOptions;
   /**
    * Module names left as they are: exact names or globs where `*` matches anything
    * (default: the output head, `lm_head` / GPT-NeoX's `embed_out`).
@@ -79,6 +108,14 @@ export interface LayerQuantSummary {
   activations: 'float' | 'int8';
   /** A float32 output head reading the tied embedding (no weights of its own). */
   tied: boolean;
+  /** How the layer's codes were chosen (`'rtn'` for float32 layers). */
+  method: QuantMethodName;
+  /** The table of a non-uniform 4-bit layer, or `null`. */
+  codebook: NonUniformWeightQuant | null;
+  /** Weights this call's `prune` set to 0 (0 without pruning). */
+  pruned: number;
+  /** Exact zeros of the quantized weight after the call (counted only with `prune`; else 0). */
+  zeros: number;
 }
 
 /** What {@link quantizeModel} returns. */
@@ -88,6 +125,11 @@ export interface QuantizationSummary {
   fallbacks: string[];
   /** Names of layers left untouched. */
   excluded: string[];
+  /**
+   * With `prune`: the share of exact zeros in the quantized layers' weights after quantization;
+   * `null` without pruning.
+   */
+  sparsity: number | null;
   /** Parameter bytes of the linear layers before and after. */
   bytesBefore: number;
   bytesAfter: number;
@@ -115,7 +157,15 @@ export interface ModelMemoryFootprint {
 }
 
 /** @internal `LinearScheme` ids of the core. */
-export const SCHEME = { f32: 0, w8a16: 1, w4a16: 2, w2a16: 3, w8a8: 4, w4a8: 5 } as const;
+export const SCHEME = { f32: 0, w8a16: 1, w4a16: 2, w2a16: 3, w8a8: 4, w4a8: 5, w3a16: 6, lut4a16: 7 } as const;
+
+/** @internal `Codebook` ids of the core. */
+export const CODEBOOK = { nf4: 1, log4: 2, kmeans4: 3 } as const;
+const CODEBOOK_NAMES: readonly (NonUniformWeightQuant | null)[] = [null, 'nf4', 'log4', 'kmeans4'];
+
+/** @internal `QuantMethod` ids of the core. */
+export const METHOD = { rtn: 0, hqq: 1 } as const;
+const METHOD_NAMES: readonly QuantMethodName[] = ['rtn', 'hqq'];
 
 /** @internal */
 export function invalid(message: string): never {
@@ -127,8 +177,8 @@ export function isInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v);
 }
 
-const LAYER_KEYS: readonly string[] = ['weights', 'mode', 'granularity', 'groupSize', 'activations'];
-const MODEL_KEYS: readonly string[] = [...LAYER_KEYS, 'exclude', 'overrides'];
+const LAYER_KEYS: readonly string[] = ['weights', 'mode', 'granularity', 'groupSize', 'activations', 'method'];
+const MODEL_KEYS: readonly string[] = [...LAYER_KEYS, 'exclude', 'overrides', 'prune'];
 
 /** Rejects keys an options object does not know: a misspelt option is an error, never ignored. */
 function checkKeys(o: object, known: readonly string[], what: string): void {
@@ -146,7 +196,21 @@ export function layerSpec(o: LayerQuantOptions, what: string, known: readonly st
   if (activations !== 'float' && activations !== 'int8') {
     invalid(`${what}.activations must be 'float' or 'int8' (got ${String(o.activations)})`);
   }
-  const mode = o.mode ?? 'symmetric';
+  const methodName = o.method ?? 'rtn';
+  if (!METHOD_NAMES.includes(methodName)) {
+    invalid(`${what}.method must be one of ${METHOD_NAMES.map((m) => `'${m}'`).join(', ')} (got ${String(o.method)})`);
+  }
+  const method = METHOD[methodName];
+  if (methodName === 'hqq') {
+    if (o.mode === 'symmetric') invalid(`${what}.method 'hqq' optimises a zero point per group: mode 'symmetric' does not apply (use 'asymmetric' or leave mode out)`);
+    if (o.weights !== 'int4' && o.weights !== 'int3' && o.weights !== 'int2') {
+      throw new WebQuantError('unsupported', `${what}.method 'hqq' is available for weights 'int4', 'int3' and 'int2' (got ${String(o.weights)})`);
+    }
+    if (activations !== 'float') {
+      throw new WebQuantError('unsupported', `${what}.method 'hqq' is weight-only: activations '${activations}' do not apply (use 'float')`);
+    }
+  }
+  const mode = o.mode ?? (methodName === 'hqq' ? 'asymmetric' : 'symmetric');
   if (mode !== 'symmetric' && mode !== 'asymmetric') {
     invalid(`${what}.mode must be 'symmetric' or 'asymmetric' (got ${String(o.mode)})`);
   }
@@ -163,21 +227,34 @@ export function layerSpec(o: LayerQuantOptions, what: string, known: readonly st
   const group = granularity === 'per-group' ? groupSize : 0;
   switch (o.weights) {
     case 'int8':
-      return { scheme: activations === 'int8' ? SCHEME.w8a8 : SCHEME.w8a16, asymmetric, groupSize: group };
+      return { scheme: activations === 'int8' ? SCHEME.w8a8 : SCHEME.w8a16, asymmetric, groupSize: group, method };
     case 'int4':
-      return { scheme: activations === 'int8' ? SCHEME.w4a8 : SCHEME.w4a16, asymmetric, groupSize: group };
+      return { scheme: activations === 'int8' ? SCHEME.w4a8 : SCHEME.w4a16, asymmetric, groupSize: group, method };
+    case 'int3':
+      if (activations === 'int8') {
+        throw new WebQuantError('unsupported', `${what}: int3 weights with int8 activations (W3A8) are not available; use W3A16 (activations: 'float')`);
+      }
+      return { scheme: SCHEME.w3a16, asymmetric, groupSize: group, method };
+    case 'nf4':
+    case 'log4':
+    case 'kmeans4':
+      if (activations === 'int8') {
+        throw new WebQuantError('unsupported', `${what}: ${o.weights} weights run with float activations only`);
+      }
+      if (o.mode === 'asymmetric') invalid(`${what}.mode 'asymmetric' does not apply to ${o.weights}: table codes scale each group by its absmax, with no zero point`);
+      return { scheme: SCHEME.lut4a16, asymmetric: false, groupSize: group, method, codebook: CODEBOOK[o.weights] };
     case 'int2':
       if (activations === 'int8') {
         throw new WebQuantError('unsupported', `${what}: int2 weights with int8 activations (W2A8) are not available; use W2A16 (activations: 'float')`);
       }
-      return { scheme: SCHEME.w2a16, asymmetric, groupSize: group };
+      return { scheme: SCHEME.w2a16, asymmetric, groupSize: group, method };
     default:
-      return invalid(`${what}.weights must be 'int8', 'int4' or 'int2' (got ${String((o as { weights?: unknown }).weights)})`);
+      return invalid(`${what}.weights must be 'int8', 'int4', 'int3', 'int2', 'nf4', 'log4' or 'kmeans4' (got ${String((o as { weights?: unknown }).weights)})`);
   }
 }
 
 /** @internal The summary of a quantize report (also used by streaming quantization). */
-export function summarizeQuantization(report: WasmLayerReport[], footprint: WasmMemoryFootprint): QuantizationSummary {
+export function summarizeQuantization(report: WasmLayerReport[], footprint: WasmMemoryFootprint, pruned = false): QuantizationSummary {
   const layers: LayerQuantSummary[] = report.map((l) => ({
     name: l.name,
     outFeatures: l.outFeatures,
@@ -193,9 +270,16 @@ export function summarizeQuantization(report: WasmLayerReport[], footprint: Wasm
     groupSize: l.groupSize,
     activations: l.schemeId === SCHEME.w8a8 || l.schemeId === SCHEME.w4a8 ? 'int8' : 'float',
     tied: l.tied,
+    method: METHOD_NAMES[l.method ?? 0] ?? 'rtn',
+    codebook: CODEBOOK_NAMES[l.codebook ?? 0] ?? null,
+    pruned: l.pruned ?? 0,
+    zeros: l.zeros ?? 0,
   }));
+  const quantized = layers.filter((l) => l.quantized);
+  const pruning = pruned || quantized.some((l) => l.pruned > 0);
   return {
     layers,
+    sparsity: pruning ? quantized.reduce((s, l) => s + l.zeros, 0) / Math.max(1, quantized.reduce((s, l) => s + l.outFeatures * l.inFeatures, 0)) : null,
     fallbacks: layers.filter((l) => l.fallback).map((l) => l.name),
     excluded: layers.filter((l) => !l.quantized).map((l) => l.name),
     bytesBefore: layers.reduce((s, l) => s + l.bytesBefore, 0),
@@ -206,7 +290,12 @@ export function summarizeQuantization(report: WasmLayerReport[], footprint: Wasm
 
 /** @internal The options in the core's form (the core decides each layer's scheme). */
 export interface QuantRequest {
-  wasm: { default: WasmLinearSpec; exclude?: string[]; overrides: (WasmLinearSpec & { pattern: string })[] };
+  wasm: {
+    default: WasmLinearSpec;
+    exclude?: string[];
+    overrides: (WasmLinearSpec & { pattern: string })[];
+    prune?: { kind: number; sparsity: number };
+  };
 }
 
 /**
@@ -226,10 +315,30 @@ export function buildQuantRequest(options: QuantizeModelOptions, otherKeys: read
       invalid('options.overrides must be an object mapping module names (or globs) to schemes');
     }
     for (const [pattern, o] of Object.entries(options.overrides)) {
-      const spec: WasmLinearSpec = o === 'float' ? { scheme: SCHEME.f32, asymmetric: false, groupSize: 0 } : layerSpec(o, `options.overrides[${JSON.stringify(pattern)}]`);
+      const spec: WasmLinearSpec = o === 'float' ? { scheme: SCHEME.f32, asymmetric: false, groupSize: 0, method: METHOD.rtn } : layerSpec(o, `options.overrides[${JSON.stringify(pattern)}]`);
       overrides.push({ pattern, ...spec });
     }
   }
-  return { wasm: { default: def, ...(exclude !== undefined ? { exclude: [...exclude] } : {}), overrides } };
+  const prune = pruneSpec(options.prune);
+  return { wasm: { default: def, ...(exclude !== undefined ? { exclude: [...exclude] } : {}), overrides, ...(prune ? { prune } : {}) } };
+}
+
+/** Checks `prune` and maps it to the core's form (undefined: no pruning). */
+function pruneSpec(p: PruneOptions | undefined): { kind: number; sparsity: number } | undefined {
+  if (p === undefined) return undefined;
+  if (p === null || typeof p !== 'object' || Array.isArray(p)) invalid("options.prune must be { sparsity: number } or { pattern: '2:4' }");
+  const keys = Object.keys(p);
+  if ('pattern' in p) {
+    if (keys.length !== 1) invalid(`options.prune with a pattern takes no other option (got ${keys.join(', ')})`);
+    if (p.pattern !== '2:4') invalid(`options.prune.pattern must be '2:4' (got ${String(p.pattern)})`);
+    return { kind: 2, sparsity: 0.5 };
+  }
+  if ('sparsity' in p) {
+    if (keys.length !== 1) invalid(`options.prune with a sparsity takes no other option (got ${keys.join(', ')})`);
+    const s = p.sparsity;
+    if (typeof s !== 'number' || !(s >= 0 && s < 1)) invalid(`options.prune.sparsity must be a number in [0, 1) (got ${String(s)})`);
+    return { kind: 1, sparsity: s };
+  }
+  return invalid(`options.prune has unknown option${keys.length > 1 ? 's' : ''} ${keys.map((k) => JSON.stringify(k)).join(', ')} (known: sparsity, pattern)`);
 }
 
