@@ -72,11 +72,11 @@ for (const name of names) {
 
 const info = backendInfo();
 const lines = [
-  `Time to quantize SmolLM2-135M shapes (SYNTHETIC weights), ${info.simd ? 'WASM SIMD' : 'WASM baseline'}, ${info.threads ?? 1} thread(s), Node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'}:`,
+  `Time to quantize SmolLM2-135M shapes (SYNTHETIC weights), ${info.simd ? 'WASM SIMD' : 'WASM baseline'}, ${info.threads ?? 1} thread(s), Node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'}, load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} cores:`,
   '',
   '| variant | layer scheme | layers | weights | quantize time (ms, best of runs) |',
   '| --- | --- | ---: | ---: | ---: |',
   ...rows.map((r) => `| ${r.variant} | ${r.scheme} | ${r.layers} | ${r.weights.toLocaleString('en-US')} | ${r.ms.toFixed(0)} |`),
 ];
 process.stdout.write(lines.join('\n') + '\n');
-if (args.json) writeFileSync(args.json, JSON.stringify({ repo: REPO, synthetic: true, simd: info.simd, threads: info.threads ?? 1, node: process.version, cpu: os.cpus()[0]?.model, rows }, null, 2) + '\n');
+if (args.json) writeFileSync(args.json, JSON.stringify({ repo: REPO, synthetic: true, simd: info.simd, threads: info.threads ?? 1, node: process.version, cpu: os.cpus()[0]?.model, loadavg: os.loadavg(), rows }, null, 2) + '\n');
