@@ -49,7 +49,7 @@ TEST_CASE("prune 2:4: exactly two zeros per four, the two largest kept") {
   // Ties and existing zeros: still exactly two zeros per four.
   std::vector<float> t = {0, 0, 0, 0, 1, 1, 1, 1, -2, 2, 0, 5};
   REQUIRE(prune_magnitude(t.data(), 1, 12, spec, &zeroed).ok());
-  CHECK(t == std::vector<float>{0, 0, 0, 0, 0, 0, 1, 1, -2, 0, 0, 5});
+  CHECK(t == std::vector<float>{0, 0, 0, 0, 0, 0, 1, 1, 0, 2, 0, 5});
   CHECK(zeroed == 3);
   auto odd = weights(6, 1);
   CHECK(prune_magnitude(odd.data(), 1, 6, spec, nullptr).code == StatusCode::kInvalidArgument);
