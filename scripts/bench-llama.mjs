@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Causal-LM inference speed and memory in Node (the same .wasm the browser runs, single thread):
-// prefill and decode tokens/s and memory for fp32 vs int8 vs int4 (and the A8 variants), on
+// prefill and decode tokens/s and memory for fp32 vs float16/bfloat16 weights vs int8 vs int4 (and the A8 variants), on
 // karpathy/stories260K (real weights) and on models with SYNTHETIC weights in real shapes:
 // SmolLM2-135M (scripts/make-synthetic-smollm.mjs), GPT-2 small and Pythia-160M (written by
 // tests/web/helpers/tiny-repos.ts; run `npx tsc -p tsconfig.test.json` first). Every figure on a
@@ -25,6 +25,8 @@ const SELF = fileURLToPath(import.meta.url);
 
 const VARIANTS = {
   fp32: { label: 'fp32', quant: null },
+  f16: { label: 'float16 weights (f32 math)', quant: null, dtype: 'float16' },
+  bf16: { label: 'bfloat16 weights (f32 math)', quant: null, dtype: 'bfloat16' },
   int8: { label: 'int8 per-channel (W8A16)', quant: { weights: 'int8' } },
   'int8-a8': { label: 'int8 per-channel, int8 activations (W8A8)', quant: { weights: 'int8', activations: 'int8' } },
   'int8-g32': { label: 'int8 g32 sym (W8A16)', quant: { weights: 'int8', groupSize: 32 } },
@@ -125,7 +127,7 @@ async function measure(o, modelKey, variantKey) {
   const { AutoModelForCausalLM } = await import(pathToFileURL(path.join(o.dist, 'models/index.js')).href);
   await init({ simd: o.simd });
   const t0 = performance.now();
-  const model = await AutoModelForCausalLM.fromPretrained(m.repo, { endpoint: m.hub(o) });
+  const model = await AutoModelForCausalLM.fromPretrained(m.repo, { endpoint: m.hub(o), ...(v.dtype ? { dtype: v.dtype } : {}) });
   const loadMs = performance.now() - t0;
   try {
     let quantMs = 0;

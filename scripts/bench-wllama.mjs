@@ -254,6 +254,16 @@ async function table(o, raw) {
   const stat = (runs, key) => `${fmt(median(runs.map((r) => r[key])))} (${fmt(best(runs.map((r) => r[key])))})`;
   const med = (runs, key) => median(runs.map((r) => r[key]));
   const roof = (bytes) => fmt(raw.copyBandwidthBytesPerSecond / bytes, 0);
+  // Bytes of weights a decode step reads: every linear layer and norm once, one row of the token
+  // embedding (the gather), and the whole table again when a tied head multiplies by it. SmolLM2
+  // ties its head, so wllama reads token_embd in full (its file minus metadata, counted as the
+  // file size); webquant's footprint says whether the head reads the table (lmHead 0) or an own copy.
+  const readBytes = (q) => {
+    const f = q.footprint;
+    if (!f) return q.paramBytes; // a run saved before the footprint was recorded
+    const headReadsTable = q.tied && f.lmHead === 0;
+    return f.total - f.embedding + (headReadsTable ? f.embedding : f.embedding / q.vocab);
+  };
   const lines = [
     `**synthetic weights** — SmolLM2-135M shapes (30 layers, hidden 576, vocab 49152), deterministic synthetic weights; speed only.`,
     `Headless Chromium ${raw.chromeVersion}, ${raw.cpu ?? 'cpu'}, ${raw.cores} cores shared with other processes ` +
@@ -261,13 +271,15 @@ async function table(o, raw) {
       `same prompt (EOS ignored, greedy); ${raw.repeats} runs per row after a warm-up, each webquant run right after a wllama run ` +
       `on the matching GGUF, same thread count. Figures are the page's wall clock (prefill: call to first token; decode: first ` +
       `to last token), median (best); the engines' own decode figure in brackets in the last column.`,
-    `Roofline: a decode step reads every weight once, so decode tok/s cannot exceed bandwidth / weight bytes; the page's ` +
-      `copy bandwidth is ${fmt(raw.copyBandwidthBytesPerSecond / 1e9, 1)} GB/s (read + write, 64 MB TypedArray.set).`,
+    `Roofline: decode tok/s cannot exceed bandwidth / bytes of weights read per token (every linear layer once, one ` +
+      `row of the embedding table, plus the whole table when the tied head multiplies by it); the page's ` +
+      `copy bandwidth is ${fmt(raw.copyBandwidthBytesPerSecond / 1e9, 1)} GB/s (read + write, 64 MB TypedArray.set). ` +
+      `"of roofline" = measured decode / roofline.`,
     `wllama ${await wllamaVersion()} (llama.cpp; its pthreads build for 2 threads, no WebGPU); webquant on the page's main thread, ` +
       `quantizing every linear layer including the tied lm_head.`,
     '',
-    '| threads | engine | weights (synthetic weights) | size MB | roofline tok/s | prompt tokens | prefill tok/s | decode tok/s | decode vs own 1 thread | decode vs wllama fastest, same threads | engine\'s own decode |',
-    '| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| threads | engine | weights (synthetic weights) | size MB | read per token MB | roofline tok/s | prompt tokens | prefill tok/s | decode tok/s | of roofline | decode vs own 1 thread | decode vs wllama fastest, same threads | engine\'s own decode |',
+    '| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   const one = raw.results.t1;
   for (const res of Object.values(raw.results)) {
@@ -277,8 +289,9 @@ async function table(o, raw) {
     for (const [type, w] of wl) {
       const own = one?.wllama[type]?.runs.length ? med(w.runs, 'wallDecode') / med(one.wllama[type].runs, 'wallDecode') : NaN;
       lines.push(
-        `| ${res.threads} | wllama | GGUF ${GGUF_TYPES[type]} | ${MB(w.fileBytes)} | ${roof(w.fileBytes)} | ${w.runs[0].promptTokens} | ` +
-          `${stat(w.runs, 'wallPrefill')} | ${stat(w.runs, 'wallDecode')} | ${fmt(own, 2)}× | | ${fmt(med(w.runs, 'decode'))} |`,
+        `| ${res.threads} | wllama | GGUF ${GGUF_TYPES[type]} | ${MB(w.fileBytes)} | ${MB(w.fileBytes)} | ${roof(w.fileBytes)} | ${w.runs[0].promptTokens} | ` +
+          `${stat(w.runs, 'wallPrefill')} | ${stat(w.runs, 'wallDecode')} | ` +
+          `${fmt((100 * med(w.runs, 'wallDecode') * w.fileBytes) / raw.copyBandwidthBytesPerSecond, 0)}% | ${fmt(own, 2)}× | | ${fmt(med(w.runs, 'decode'))} |`,
       );
     }
     for (const v of o.variants) {
@@ -286,8 +299,9 @@ async function table(o, raw) {
       if (!q) continue;
       const own = one?.webquant[v] ? med(q.runs, 'wallDecode') / med(one.webquant[v].runs, 'wallDecode') : NaN;
       lines.push(
-        `| ${res.threads} | webquant | ${VARIANTS[v].label} | ${MB(q.paramBytes)} | ${roof(q.paramBytes)} | ${q.promptTokens} | ` +
-          `${stat(q.runs, 'wallPrefill')} | ${stat(q.runs, 'wallDecode')} | ${fmt(own, 2)}× | ` +
+        `| ${res.threads} | webquant | ${VARIANTS[v].label} | ${MB(q.paramBytes)} | ${MB(readBytes(q))} | ${roof(readBytes(q))} | ${q.promptTokens} | ` +
+          `${stat(q.runs, 'wallPrefill')} | ${stat(q.runs, 'wallDecode')} | ` +
+          `${fmt((100 * med(q.runs, 'wallDecode') * readBytes(q)) / raw.copyBandwidthBytesPerSecond, 0)}% | ${fmt(own, 2)}× | ` +
           `${fmt(med(q.runs, 'wallDecode') / fastest, 2)}× (${fastestName ? GGUF_TYPES[fastestName] : 'n/a'}) | ${fmt(med(q.runs, 'decode'))} |`,
       );
     }

@@ -52,7 +52,7 @@ shown_host="$host"
 [ "$host" = "0.0.0.0" ] && shown_host="127.0.0.1"
 echo
 echo "  webquant demo: http://$shown_host:$port/"
-echo "  (Playground /, Model lab /lab.html, Notebook /notebook.html; Hub mirror: $hub_dir)"
+echo "  (Playground /, Model lab /lab.html, Notebooks /notebooks.html, script module /notebook.html; Hub mirror: $hub_dir)"
 echo "  (cross-origin isolated: the core computes with up to 8 threads; the header badge says how many)"
 echo "  Ctrl-C stops the server."
 echo

@@ -7,6 +7,11 @@
 //   node --no-experimental-fetch scripts/stream-quantize.mjs [--shape smollm2-135m|smollm2-1.7b|tiny]
 //        [--shards 6] [--cap-mb 320] [--bits 4] [--group-size 32] [--mode symmetric]
 //        [--work build/stream-quantize] [--out DIR] [--json] [--force]
+//        [--via quantize-streaming|from-pretrained] [--head] [--embeddings none|int8|int4]
+//
+// --via from-pretrained loads through LlamaForCausalLM.fromPretrained(repo, { quantize }) (the same
+// streaming path); --head quantizes the tied output head too (exclude: []), which quantizes the
+// shared embedding table with the head's scheme; --embeddings sets quantizeModel's `embeddings`.
 //
 // The cap is enforced, not just compared: WebAssembly.Memory.prototype.grow is wrapped so that
 // growing past --cap-mb throws, which Emscripten's heap reports as a failed allocation. If the
@@ -224,13 +229,24 @@ export function capWasmMemory(capBytes) {
  * Loads the package from dist/, quantizes `repo` at `endpoint` with quantizeStreaming and returns
  * the measurements (the model is disposed unless keep is set).
  */
-export async function runStreaming({ endpoint, repo, quantize, progress, out, keep = false }) {
+export async function runStreaming({ endpoint, repo, quantize, progress, out, keep = false, via = 'quantize-streaming' }) {
   const { init, memoryUsage } = await import(pathToFileURL(path.join(root, 'dist/runtime/loader.js')).href);
   const { quantizeStreaming, saveQuantized } = await import(pathToFileURL(path.join(root, 'dist/models/checkpoint.js')).href);
+  const { LlamaForCausalLM } = await import(pathToFileURL(path.join(root, 'dist/models/index.js')).href);
   await init();
   const before = memoryUsage().wasmMemoryBytes;
   const t0 = performance.now();
-  const r = await quantizeStreaming(repo, { endpoint, quantize, progress });
+  let r;
+  if (via === 'from-pretrained') {
+    let summary;
+    const model = await LlamaForCausalLM.fromPretrained(repo, { endpoint, quantize, onQuantized: (s) => (summary = s) });
+    // The linear memory never shrinks: its size now is the peak.
+    r = { model, summary, peakWasmMemoryBytes: memoryUsage().wasmMemoryBytes, peakHeapUsedBytes: undefined };
+  } else if (via === 'quantize-streaming') {
+    r = await quantizeStreaming(repo, { endpoint, quantize, progress });
+  } else {
+    throw new Error(`unknown --via ${via} (quantize-streaming, from-pretrained)`);
+  }
   const seconds = (performance.now() - t0) / 1000;
   const logits = await r.model.logits([1, 2, 3, 4]);
   const finite = logits.every((x) => Number.isFinite(x));
@@ -242,6 +258,9 @@ export async function runStreaming({ endpoint, repo, quantize, progress, out, ke
     peakHeapUsedBytes: r.peakHeapUsedBytes,
     quantizedBytes: r.summary.footprint.total,
     linearBytesAfter: r.summary.bytesAfter,
+    embeddingBytes: r.summary.footprint.embedding,
+    embeddings: r.summary.embeddings.map((e) => ({ name: e.name, scheme: e.scheme, bytes: e.bytesAfter })),
+    modelClass: r.model.constructor.name,
     layers: r.summary.layers.length,
     fallbacks: r.summary.fallbacks.length,
     seconds,
@@ -254,7 +273,7 @@ export async function runStreaming({ endpoint, repo, quantize, progress, out, ke
 }
 
 function parseArgs(argv) {
-  const o = { shape: 'smollm2-135m', shards: 6, capMb: undefined, bits: 4, groupSize: 32, mode: 'symmetric', work: path.join(root, 'build/stream-quantize'), out: undefined, json: false, force: false };
+  const o = { shape: 'smollm2-135m', shards: 6, capMb: undefined, bits: 4, groupSize: 32, mode: 'symmetric', work: path.join(root, 'build/stream-quantize'), out: undefined, json: false, force: false, via: 'quantize-streaming', head: false, embeddings: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -271,6 +290,9 @@ function parseArgs(argv) {
     else if (a === '--out') o.out = path.resolve(next());
     else if (a === '--json') o.json = true;
     else if (a === '--force') o.force = true;
+    else if (a === '--via') o.via = next();
+    else if (a === '--head') o.head = true;
+    else if (a === '--embeddings') o.embeddings = next();
     else throw new Error(`unknown argument ${a}`);
   }
   if (!Number.isInteger(o.shards) || o.shards < 1) throw new Error('--shards must be a positive integer');
@@ -289,7 +311,11 @@ async function main() {
   log(`  ${(syn.params / 1e6).toFixed(1)} M parameters in ${syn.files.length} bf16 shards: ${(syn.bf16Bytes / MB).toFixed(1)} MB bf16, largest shard ${(syn.largestShard / MB).toFixed(1)} MB`);
   log(`  float32 size ${(fp32Bytes / MB).toFixed(1)} MB; wasm memory capped at ${(capBytes / MB).toFixed(1)} MB`);
   const weights = o.bits === 8 ? 'int8' : o.bits === 4 ? 'int4' : 'int2';
-  const quantize = o.bits === 8 ? { weights } : { weights, groupSize: o.groupSize, mode: o.mode };
+  const quantize = {
+    ...(o.bits === 8 ? { weights } : { weights, groupSize: o.groupSize, mode: o.mode }),
+    ...(o.head ? { exclude: [] } : {}),
+    ...(o.embeddings !== undefined ? { embeddings: o.embeddings } : {}),
+  };
   const restore = capWasmMemory(capBytes);
   let last = -1;
   let r;
@@ -299,6 +325,7 @@ async function main() {
       repo: syn.repo,
       quantize,
       out: o.out,
+      via: o.via,
       progress: (p) => {
         if (p.phase === 'quantize' && p.shard !== last) {
           last = p.shard;
@@ -313,6 +340,7 @@ async function main() {
     shape: o.shape,
     synthetic: true,
     scheme: quantize,
+    via: o.via,
     parameters: syn.params,
     shards: syn.files.length,
     fp32Bytes,
@@ -330,8 +358,8 @@ async function main() {
   log(`  bf16 checkpoint      ${(syn.bf16Bytes / MB).toFixed(1).padStart(8)} MB`);
   log(`  wasm memory cap      ${(capBytes / MB).toFixed(1).padStart(8)} MB`);
   log(`  peak wasm memory     ${(r.peakWasmMemoryBytes / MB).toFixed(1).padStart(8)} MB  (initial ${(r.initialWasmMemoryBytes / MB).toFixed(1)} MB; the linear memory never shrinks)`);
-  log(`  peak C++ heap in use ${(r.peakHeapUsedBytes / MB).toFixed(1).padStart(8)} MB  (sampled with each shard in the heap)`);
-  log(`  quantized model      ${(r.quantizedBytes / MB).toFixed(1).padStart(8)} MB  (linears ${(r.linearBytesAfter / MB).toFixed(1)} MB; embedding and norms stay float32)`);
+  if (r.peakHeapUsedBytes !== undefined) log(`  peak C++ heap in use ${(r.peakHeapUsedBytes / MB).toFixed(1).padStart(8)} MB  (sampled with each shard in the heap)`);
+  log(`  quantized model      ${(r.quantizedBytes / MB).toFixed(1).padStart(8)} MB  (linears ${(r.linearBytesAfter / MB).toFixed(1)} MB; embedding tables ${(r.embeddingBytes / MB).toFixed(1)} MB${r.embeddings.length ? `: ${r.embeddings.map((e) => `${e.name} ${e.scheme}`).join(', ')}` : ', float32'})`);
   log(`  largest shard        ${(syn.largestShard / MB).toFixed(1).padStart(8)} MB`);
   if (r.saved) log(`  saved to ${o.out}: ${r.saved.map((f) => `${f.name} (${(f.bytes / MB).toFixed(1)} MB)`).join(', ')}`);
 }

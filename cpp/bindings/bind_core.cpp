@@ -25,6 +25,7 @@
 #include "webquant/convert.h"
 #include "webquant/dtype.h"
 #include "webquant/pack.h"
+#include "webquant/qat.h"
 #include "webquant/quant.h"
 #include "webquant/quant_params.h"
 #include "webquant/status.h"
@@ -229,6 +230,13 @@ class QuantizedTensorHandle {
 
   // out: numel() floats.
   void dequantizeInto(uintptr_t out) const { dequantize(q_, reinterpret_cast<float*>(out)); }
+
+  // The straight-through estimator's mask (webquant/qat.h): x = the numel() floats this tensor was
+  // quantized from, pass = numel() bytes.
+  JsStatus passMaskInto(uintptr_t x, uintptr_t pass) const {
+    return to_js(straight_through_mask(q_, reinterpret_cast<const float*>(x),
+                                       reinterpret_cast<uint8_t*>(pass)));
+  }
 
   // The unsigned codes q - qmin packed in the course convention for the scheme's bits.
   JsBuffer pack() const {
@@ -473,6 +481,7 @@ EMSCRIPTEN_BINDINGS(webquant_core) {
       .function("shape", &QuantizedTensorHandle::shape)
       .function("paramShape", &QuantizedTensorHandle::paramShape)
       .function("dequantizeInto", &QuantizedTensorHandle::dequantizeInto)
+      .function("passMaskInto", &QuantizedTensorHandle::passMaskInto)
       .function("pack", &QuantizedTensorHandle::pack)
       .function("errorAgainst", &QuantizedTensorHandle::errorAgainst);
 

@@ -22,6 +22,7 @@
 #include "js_quant.h"
 #include "js_status.h"
 #include "model_handle.h"
+#include "webquant/calibration.h"
 #include "webquant/causal_lm.h"
 #include "webquant/model_checkpoint.h"
 #include "webquant/safetensors.h"
@@ -44,12 +45,14 @@ val ints_to_js(const std::vector<int>& v) {
 
 }  // namespace
 
-JsStatus ModelHandle::load(std::string config_json, val shards, int max_context) {
+JsStatus ModelHandle::load(std::string config_json, val shards, int max_context, int dtype) {
   model_.reset();
   history_.clear();
   if (!shards.isArray() || shards["length"].as<unsigned>() == 0)
     return to_js(bad(StatusCode::kInvalidArgument, "load needs at least one safetensors shard"));
   if (max_context < 0) return to_js(bad(StatusCode::kInvalidArgument, "maxContext must be >= 0"));
+  if (dtype < 0 || dtype > static_cast<int>(FloatType::kBF16))
+    return to_js(bad(StatusCode::kInvalidArgument, "dtype must be float32, float16 or bfloat16"));
   const unsigned n = shards["length"].as<unsigned>();
   std::vector<io::SafetensorsFile> files(n);
   std::vector<const io::SafetensorsFile*> views;
@@ -65,6 +68,7 @@ JsStatus ModelHandle::load(std::string config_json, val shards, int max_context)
   }
   LoadOptions options;
   options.max_context = max_context;
+  options.dtype = static_cast<FloatType>(dtype);
   Status s = load_checkpoint(config_json, views, &model_, options);
   if (!s.ok()) model_.reset();
   return to_js(s);
@@ -88,8 +92,12 @@ val ModelHandle::config() const {
   out.set("headDim", c.head_dim);
   out.set("maxContext", model_->max_context());
   out.set("tieWordEmbeddings", c.tie_word_embeddings);
+  out.set("dtype", std::string(float_type_name(model_->dtype())));
   out.set("bosTokenId", c.bos_token_id);
   out.set("eosTokenIds", ints_to_js(c.eos_token_ids));
+  out.set("isEncoderDecoder", c.is_encoder_decoder);
+  out.set("numDecoderLayers", c.num_decoder_layers);
+  out.set("decoderStartTokenId", c.decoder_start_token_id);
   return out;
 }
 
@@ -128,9 +136,22 @@ JsStatus ModelHandle::setSampling(double temperature, int top_k, double top_p,
   return {};
 }
 
+JsStatus ModelHandle::encode(uintptr_t tokens, size_t n) {
+  if (!model_) return to_js(not_loaded());
+  Status s = model_->encode(reinterpret_cast<const int32_t*>(tokens), n);
+  if (s.ok()) history_.clear();
+  return to_js(s);
+}
+
 JsStep ModelHandle::prefill(uintptr_t tokens, size_t n) {
   if (!model_) return error_as<JsStep>(not_loaded());
   const auto* ids = reinterpret_cast<const int32_t*>(tokens);
+  if (model_->info().is_encoder_decoder) {  // encoder input; decoding starts afresh
+    Status s = model_->prefill(ids, n, &logits_);
+    if (!s.ok()) return error_as<JsStep>(s);
+    history_.assign(1, model_->info().decoder_start_token_id);
+    return sample_last();
+  }
   Status s = model_->forward(ids, n, false, &logits_);
   if (!s.ok()) return error_as<JsStep>(s);
   history_.insert(history_.end(), ids, ids + n);
@@ -158,8 +179,15 @@ val ModelHandle::quantize(val options) {
   ModelQuantOptions mq;
   Status s = quant_options_from_js(options, &mq);
   if (!s.ok()) return fail(s);
+  CalibrationOptions calib;
+  s = calibration_from_js(options, &mq, &calib);
+  if (!s.ok()) return fail(s);
   std::vector<LayerQuantReport> report;
-  s = model_->quantize(mq, &report);
+  const emscripten::val progress = options["progress"];
+  s = quantize_calibrated(model_.get(), mq, calib, &report,
+                          progress.isUndefined() ? CalibrationProgress() : [&progress](int done, int total, const std::string& label) {
+                            return !progress(done, total, label).isFalse();
+                          });
   out.set("code", static_cast<int>(s.code));
   out.set("message", s.message);
   out.set("layers", quant_report_js(report));
@@ -244,6 +272,7 @@ EMSCRIPTEN_BINDINGS(webquant_model) {
       .function("reset", &ModelHandle::reset)
       .function("forward", &ModelHandle::forward)
       .function("setSampling", &ModelHandle::setSampling)
+      .function("encode", &ModelHandle::encode)
       .function("prefill", &ModelHandle::prefill)
       .function("decode", &ModelHandle::decode)
       .function("quantize", &ModelHandle::quantize)

@@ -1,13 +1,18 @@
 // Model-quantization options and reports across the JS boundary, shared by bind_model.cpp and
 // bind_checkpoint.cpp (bindings only: includes Emscripten headers).
-//   spec:    {scheme: 0..7 (LinearScheme: f32, w8a16, w4a16, w2a16, w8a8, w4a8, w3a16, lut4a16),
+//   spec:    {scheme: 0..9 (LinearScheme: f32, w8a16, w4a16, w2a16, w8a8, w4a8, f16, bf16, w3a16,
+//             lut4a16),
 //             asymmetric, groupSize, method?: 0 rtn | 1 hqq (QuantMethod),
 //             codebook?: 0 none | 1 nf4 | 2 log4 | 3 kmeans4 (Codebook)}
 //   options.prune?: {kind: 0 none | 1 unstructured | 2 2:4, sparsity}
 //   options: {default: spec, exclude?: string[] (absent = the C++ default: the output heads
-//             lm_head / embed_out), overrides?: [{pattern, ...spec}]}
+//             lm_head / embed_out), overrides?: [{pattern, ...spec}], embeddings?: spec}
+//   calibrated (ModelHandle::quantize only): options.method: 0..3 (QuantMethod: rtn, hqq, gptq,
+//            awq; absent = rtn; hqq = the default spec's method, applied per layer), options.calibration: {tokens: heap pointer to int32 ids, count,
+//            sequenceLength, actOrder, blockSize, dampening, grid} (gptq / awq only),
+//            options.progress: (done, total, label) => boolean | void (false stops: kAborted)
 //   report:  [{name, outFeatures, inFeatures, quantized, scheme, bytesBefore, bytesAfter, note,
-//              schemeId, bits, asymmetric, groupSize, fallback, tied, method}] (the decision as data)
+//              schemeId, bits, asymmetric, groupSize, fallback, tied, embedding, method}] (the decision as data)
 #pragma once
 
 #include <emscripten/val.h>
@@ -16,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "webquant/calibration.h"
 #include "webquant/module.h"
 #include "webquant/status.h"
 
@@ -28,8 +34,8 @@ inline Status spec_from_js(const emscripten::val& js, const std::string& what, L
   const emscripten::val scheme = js["scheme"];
   if (!scheme.isNumber()) return invalid_js(what + ".scheme must be a number");
   const double s = scheme.as<double>();
-  if (!(s >= 0 && s <= 7 && s == std::floor(s)))
-    return invalid_js(what + ".scheme must be 0..7 (f32, w8a16, w4a16, w2a16, w8a8, w4a8, w3a16, lut4a16)");
+  if (!(s >= 0 && s <= 9 && s == std::floor(s)))
+    return invalid_js(what + ".scheme must be 0..9 (f32, w8a16, w4a16, w2a16, w8a8, w4a8, f16, bf16, w3a16, lut4a16)");
   spec->scheme = static_cast<LinearScheme>(static_cast<int>(s));
   spec->asymmetric = js["asymmetric"].isTrue();
   const emscripten::val group = js["groupSize"];
@@ -76,6 +82,12 @@ inline Status quant_options_from_js(const emscripten::val& js, ModelQuantOptions
     q->prune.kind = static_cast<PruneSpec::Kind>(static_cast<int>(kind));
     if (prune["sparsity"].isNumber()) q->prune.sparsity = prune["sparsity"].as<float>();
   }
+  const emscripten::val embeddings = js["embeddings"];
+  if (!embeddings.isUndefined() && !embeddings.isNull()) {
+    LinearQuantSpec spec;
+    WQ_RETURN_IF_ERROR(spec_from_js(embeddings, "options.embeddings", &spec));
+    q->embeddings = spec;
+  }
   const emscripten::val overrides = js["overrides"];
   if (!overrides.isUndefined() && !overrides.isNull()) {
     if (!overrides.isArray()) return invalid_js("options.overrides must be an array");
@@ -89,6 +101,44 @@ inline Status quant_options_from_js(const emscripten::val& js, ModelQuantOptions
       q->overrides.emplace_back(o["pattern"].as<std::string>(), spec);
     }
   }
+  return Status::Ok();
+}
+
+inline Status calibration_from_js(const emscripten::val& js, ModelQuantOptions* q, CalibrationOptions* c) {
+  const emscripten::val method = js["method"];
+  if (!method.isUndefined()) {
+    const double m = method.isNumber() ? method.as<double>() : -1;
+    if (!(m >= 0 && m <= 3 && m == std::floor(m))) return invalid_js("options.method must be 0..3 (rtn, hqq, gptq, awq)");
+    q->method = static_cast<QuantMethod>(static_cast<int>(m));
+  }
+  const emscripten::val cal = js["calibration"];
+  const bool calibrated = q->method == QuantMethod::kGptq || q->method == QuantMethod::kAwq;
+  if (cal.isUndefined()) {
+    return calibrated ? invalid_js(std::string("method ") + quant_method_name(q->method) + " needs options.calibration") : Status::Ok();
+  }
+  if (!calibrated) return invalid_js("options.calibration applies to methods gptq and awq only");
+  auto num = [&cal](const char* key, double lo, double hi, double* out) -> Status {
+    const emscripten::val v = cal[key];
+    if (v.isUndefined()) return Status::Ok();
+    const double d = v.isNumber() ? v.as<double>() : NAN;
+    if (!(d >= lo && d <= hi)) return invalid_js(std::string("options.calibration.") + key + " is out of range");
+    *out = d;
+    return Status::Ok();
+  };
+  double ptr = 0, count = 0, seq = c->sequence_length, block = c->gptq.block_size, grid = c->awq.grid;
+  WQ_RETURN_IF_ERROR(num("tokens", 0, 4294967295.0, &ptr));
+  WQ_RETURN_IF_ERROR(num("count", 0, 1 << 28, &count));
+  WQ_RETURN_IF_ERROR(num("sequenceLength", 1, 1 << 24, &seq));
+  WQ_RETURN_IF_ERROR(num("blockSize", 1, 1 << 24, &block));
+  WQ_RETURN_IF_ERROR(num("dampening", 0, 1e6, &c->gptq.dampening));
+  WQ_RETURN_IF_ERROR(num("grid", 1, 1000, &grid));
+  const int32_t* ids = reinterpret_cast<const int32_t*>(static_cast<uintptr_t>(ptr));
+  if (count > 0 && ids == nullptr) return invalid_js("options.calibration.tokens must point to the ids");
+  c->tokens.assign(ids, ids + static_cast<size_t>(count));
+  c->sequence_length = static_cast<int>(seq);
+  c->gptq.block_size = static_cast<int>(block);
+  c->gptq.act_order = cal["actOrder"].isTrue();
+  c->awq.grid = static_cast<int>(grid);
   return Status::Ok();
 }
 
@@ -111,10 +161,11 @@ inline emscripten::val quant_report_js(const std::vector<LayerQuantReport>& repo
     l.set("groupSize", r.group_size);
     l.set("fallback", r.fallback);
     l.set("tied", r.tied);
-    l.set("method", static_cast<int>(r.method));
     l.set("codebook", static_cast<int>(r.codebook));
     l.set("pruned", static_cast<double>(r.pruned));
     l.set("zeros", static_cast<double>(r.zeros));
+    l.set("method", std::string(quant_method_name(r.method)));
+    l.set("embedding", r.embedding);
     layers.set(i, l);
   }
   return layers;

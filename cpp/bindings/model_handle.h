@@ -38,10 +38,12 @@ class ModelHandle {
   // shards: [{name, ptr, byteLength}] of safetensors files already in the heap (caller-owned; the
   // model copies what it keeps). maxContext: KV-cache capacity (0 = max_position_embeddings).
   // Float HF checkpoints and webquant's quantized ones (config.json quantization_config).
-  JsStatus load(std::string config_json, emscripten::val shards, int max_context);
+  // dtype: FloatType (0 float32, 1 float16, 2 bfloat16), the type the float weights are kept in.
+  JsStatus load(std::string config_json, emscripten::val shards, int max_context, int dtype);
   bool loaded() const { return model_ != nullptr; }
   // {modelType, vocabSize, hiddenSize, numLayers, numHeads, numKvHeads, headDim, maxContext,
-  //  tieWordEmbeddings, bosTokenId, eosTokenIds}
+  //  tieWordEmbeddings, dtype ("float32" | "float16" | "bfloat16"), bosTokenId, eosTokenIds,
+  //  isEncoderDecoder, numDecoderLayers, decoderStartTokenId}
   emscripten::val config() const;
   int position() const { return model_ ? model_->position() : 0; }
   void reset();
@@ -50,6 +52,10 @@ class ModelHandle {
   // Sampling options for the following prefill/decode calls; reseeds the PRNG.
   JsStatus setSampling(double temperature, int top_k, double top_p, double repetition_penalty,
                        double seed);
+  // Encoder-decoder models: runs the encoder over n int32 ids and rewinds the decoder.
+  JsStatus encode(uintptr_t tokens, size_t n);
+  // Decoder-only: runs n prompt tokens (continuing the cache). Encoder-decoder: the tokens are the
+  // encoder input; runs decoder_start_token_id from an empty decoder cache.
   JsStep prefill(uintptr_t tokens, size_t n);
   JsStep decode(int token);
   // options: js_quant.h -> {code, message, layers: report}

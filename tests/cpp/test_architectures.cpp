@@ -119,16 +119,17 @@ TEST_CASE("architectures: layout, footprint and quantization through the module 
   REQUIRE(m->forward(f->ids.data(), f->ids.size(), true, &ref).ok());
   ModelQuantOptions q;
   q.default_spec = {LinearScheme::kW8A16, false, 0};
-  q.exclude.clear();  // the tied head too: an own int8 copy
+  q.exclude.clear();  // the tied head too: it then runs on the int8 rows of the shared table
   std::vector<LayerQuantReport> report;
   REQUIRE(m->quantize(q, &report).ok());
-  REQUIRE(report.size() == layout.linears.size());
+  REQUIRE(report.size() == layout.linears.size() + 1);  // + the table (transformer.wte)
+  CHECK(report.back().embedding);
   for (const LayerQuantReport& r : report) {
     CHECK(r.quantized);
     CHECK(r.bits == 8);
     CHECK(r.group_size == r.in_features);
   }
-  CHECK(report.back().note.find("tied to transformer.wte") != std::string::npos);
+  CHECK(report[layout.linears.size() - 1].note.find("tied to transformer.wte") != std::string::npos);
   m->reset();
   std::vector<float> q8;
   REQUIRE(m->forward(f->ids.data(), f->ids.size(), true, &q8).ok());
@@ -144,7 +145,7 @@ TEST_CASE("architectures: config and checkpoint errors name the field or tensor;
   std::unique_ptr<CausalLM> m;
   Status st = CausalLM::load(replace_once(f->config, "\"model_type\": \"gpt_neox\"", "\"model_type\": \"bert\""), {&f->file}, &m);
   CHECK(st.code == StatusCode::kUnsupported);
-  CHECK(st.message.find("model_type 'bert' is not supported; supported: gpt2, gpt_neox, llama, mistral, qwen2") != std::string::npos);
+  CHECK(st.message.find("model_type 'bert' is not supported; supported: gpt2, gpt_neox, llama, mistral, qwen2, t5") != std::string::npos);
   CHECK(st.message.find("quantizeCheckpoint") != std::string::npos);
   CHECK(m == nullptr);
 

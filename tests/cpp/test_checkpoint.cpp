@@ -605,8 +605,11 @@ TEST_CASE("checkpoint: sharded save writes an index and loads back identically")
         map->get("model.layers.3.mlp.gate_proj.scales")->string);
   auto back = load_saved(s);
   CHECK(bit_equal(all_logits(*back), ref));
-  REQUIRE(back->linear("lm_head") != nullptr);
-  CHECK(back->linear("lm_head")->scheme() == LinearScheme::kW4A16);
+  // The tied head reads the embedding table, stored and loaded as int4 rows.
+  CHECK(back->linear("lm_head") == nullptr);
+  REQUIRE(back->weights().quantized_param("model.embed_tokens.weight") != nullptr);
+  CHECK(back->weights().quantized_param("model.embed_tokens.weight")->scheme() == LinearScheme::kW4A16);
+  CHECK(map->get("model.embed_tokens.qweight") != nullptr);
 }
 
 TEST_CASE("checkpoint: bad checkpoints fail with the documented codes and names") {

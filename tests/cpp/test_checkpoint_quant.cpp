@@ -168,7 +168,7 @@ TEST_CASE("checkpoint quant: a Llama checkpoint loads with the logits of load() 
   mixed.overrides = {{"*.down_proj", LinearQuantSpec{LinearScheme::kW8A16, false, 0}},
                      {"*.q_proj", LinearQuantSpec{LinearScheme::kF32, false, 0}}};
   ModelQuantOptions head = qopts(LinearScheme::kW4A16, true, 16);
-  head.exclude = {};  // the tied lm_head gets an own quantized copy of the embedding
+  head.exclude = {};  // the tied lm_head reads the embedding table, quantized with its scheme
   const Case cases[] = {{"int8", qopts(LinearScheme::kW8A16)},
                         {"int4 g16 asym, tied lm_head quantized", head},
                         {"int4 g32 sym (down_proj falls back)", qopts(LinearScheme::kW4A16, false, 32)},

@@ -148,6 +148,7 @@ TEST_CASE("status code names are stable") {
   CHECK(std::string(status_code_name(StatusCode::kCorruptData)) == "corrupt_data");
   CHECK(std::string(status_code_name(StatusCode::kUnsupported)) == "unsupported");
   CHECK(std::string(status_code_name(StatusCode::kNotFound)) == "not_found");
+  CHECK(std::string(status_code_name(StatusCode::kAborted)) == "aborted");
   CHECK(std::string(status_code_name(static_cast<StatusCode>(42))) == "unknown");
   CHECK(Status::Ok().ok());
   CHECK_FALSE(Status::Error(StatusCode::kNotFound, "x").ok());

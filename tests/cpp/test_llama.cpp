@@ -741,7 +741,7 @@ TEST_CASE("llama: int8 and int4 quantization track fp32 on the oracle continuati
   }
 }
 
-TEST_CASE("llama: quantize overrides, excludes and a tied lm_head copy") {
+TEST_CASE("llama: quantize overrides, excludes and a tied lm_head on a quantized table") {
   const std::vector<int32_t>& seq = oracle_sequence(64);
   auto fp = load_stories();
   const std::vector<float> ref = all_logits(*fp, seq);
@@ -767,16 +767,21 @@ TEST_CASE("llama: quantize overrides, excludes and a tied lm_head copy") {
   CHECK(m->linear("model.layers.4.mlp.down_proj")->scheme() == LinearScheme::kW8A16);  // first match
   CHECK(m->linear("model.layers.4.mlp.up_proj")->scheme() == LinearScheme::kF32);
   CHECK(m->linear("model.layers.2.mlp.gate_proj")->scheme() == LinearScheme::kW4A16);
-  REQUIRE(m->linear("lm_head") != nullptr);
-  CHECK(m->linear("lm_head")->scheme() == LinearScheme::kW8A16);
+  // The tied head is not excluded: it reads the embedding table, quantized with its spec (int8).
+  CHECK(m->linear("lm_head") == nullptr);
+  const LinearLayer* table = m->weights().quantized_param("model.embed_tokens.weight");
+  REQUIRE(table != nullptr);
+  CHECK(table->scheme() == LinearScheme::kW8A16);
   CHECK(by["lm_head"].bytes_before == 0);
+  CHECK(by["lm_head"].tied);
+  CHECK(by["lm_head"].bits == 8);
   CHECK(by["lm_head"].note.find("tied") != std::string::npos);
+  CHECK(by["model.embed_tokens"].embedding);
 
   const MemoryFootprint mf = m->memory_footprint();
-  CHECK(mf.lm_head == m->linear("lm_head")->weight_bytes());
-  CHECK(mf.lm_head > 0);
-  CHECK(mf.lm_head < 512 * 64 * 4 / 3);
-  CHECK(mf.embedding == 512 * 64 * 4);
+  CHECK(mf.lm_head == 0);
+  CHECK(mf.embedding == table->weight_bytes());
+  CHECK(mf.embedding < 512 * 64 * 4 / 3);
   Agreement a = compare_logits(ref, all_logits(*m, seq), 512);
   MESSAGE("mixed w4/w8 with int8 lm_head: mean KL " << a.mean_kl << ", top-1 " << a.top1);
   CHECK(a.mean_kl < 0.15);
@@ -791,7 +796,11 @@ TEST_CASE("llama: quantize overrides, excludes and a tied lm_head copy") {
   CHECK(m->linear("model.layers.1.self_attn.q_proj")->scheme() == LinearScheme::kF32);
   CHECK(report[7].name == "model.layers.1.self_attn.q_proj");
   CHECK(report[7].note.find("converted to f32 from w4a16") == 0);
-  CHECK(report.back().note == "tied to model.embed_tokens");
+  CHECK(m->weights().quantized_param("model.embed_tokens.weight") == nullptr);  // float again
+  CHECK(m->memory_footprint().embedding == 512 * 64 * 4);
+  CHECK(report.back().name == "model.embed_tokens");
+  CHECK(report.back().note.find("converted to f32 from w8a16") == 0);
+  CHECK(report[report.size() - 2].note == "tied to model.embed_tokens (f32)");
   CHECK(max_abs_diff(all_logits(*m, seq), all_logits(*m, seq)) == 0.0);
 
   // replace_linear checks names and shapes.

@@ -3,7 +3,9 @@
 //    for n below, at and above the thread count; nested and concurrent calls run inline;
 //  * the linear layers give bit-identical outputs for 1, 2, 3 and 4 threads on every scheme, for
 //    decode (m = 1, 2) and prefill shapes (m >= 3), with n % 4 != 0 and n smaller than 4 * threads;
-//  * the drivers with the scalar reference kernels match one direct call of the kernel.
+//  * attention splits (token, head) pairs over the pool, bit-identical to one thread;
+//  * the drivers with the scalar reference kernels match one direct call of the kernel (q4g and
+//    q8g layouts).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -18,6 +20,8 @@
 
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/gemm_parallel.h"
+#include "kernels/gemm/gemm_q8g.h"
+#include "nn/blocks.h"
 #include "webquant/linear.h"
 #include "webquant/threads.h"
 
@@ -191,6 +195,9 @@ TEST_CASE("threads: linear layers are bit-identical for 1..4 threads") {
       {LinearScheme::kW4A16, false, 32}, {LinearScheme::kW4A16, true, 64},
       {LinearScheme::kW2A16, true, 32},  {LinearScheme::kW8A8, false, 0},
       {LinearScheme::kW4A8, false, 32},  {LinearScheme::kW4A8, true, 32},
+      // int8 per group / asymmetric: the q8g kernels
+      {LinearScheme::kW8A16, false, 32}, {LinearScheme::kW8A16, true, 64},
+      {LinearScheme::kW8A8, false, 32},  {LinearScheme::kW8A8, true, 0},
   };
   struct S {
     int m, in, out;
@@ -271,5 +278,100 @@ TEST_CASE("threads: drivers over the reference kernels equal one direct kernel c
     parallel_gemm_q4g_s8(&gemm_q4g_s8__ref, m, geo, xq.data(), xs.data(), sums.data(),
                          packed.data(), scale.data(), zp.data(), bias.data(), threaded8.data());
     CHECK(std::memcmp(direct8.data(), threaded8.data(), direct8.size() * sizeof(float)) == 0);
+  }
+}
+
+TEST_CASE("threads: q8g drivers over the reference kernels equal one direct kernel call") {
+  ThreadsGuard guard;
+  using namespace webquant::kernels;
+  for (const size_t m : {size_t(1), size_t(3)}) {
+    const size_t n = 45, k = 256, group = 64;
+    CAPTURE(m);
+    const GroupGeometry geo = make_q8g_geometry(n, k, group);
+    std::mt19937_64 rng(9);
+    std::vector<int8_t> q(n * k);
+    std::vector<uint8_t> zeros(n * geo.groups);
+    for (auto& c : q) c = int8_t(int(rng() & 255) - 128);
+    for (auto& z : zeros) z = uint8_t(100 + (rng() & 63));
+    std::vector<uint8_t> packed(packed_q8g_bytes(geo));
+    pack_q8g(geo, q.data(), zeros.data(), packed.data());
+    std::vector<float> scale(geo.params()), bias = normal(n, 16), x = normal(m * k, 17);
+    std::vector<uint8_t> zp(geo.params(), 128);
+    for (size_t j = 0; j < n; ++j)
+      for (size_t g = 0; g < geo.groups; ++g) {
+        scale[qg_param_index(geo, j, g)] = 0.01f + 0.001f * float(j + g);
+        zp[qg_param_index(geo, j, g)] = zeros[j * geo.groups + g];
+      }
+    std::vector<float> work(gemm_f32_workspace(m, geo));
+    std::vector<float> direct(m * n), threaded(m * n);
+    gemm_q8g_f32__ref(m, geo, x.data(), packed.data(), scale.data(), zp.data(), bias.data(),
+                      direct.data(), work.data());
+    std::vector<int8_t> xq(m * geo.kpad());
+    std::vector<float> xs(m);
+    std::vector<int32_t> sums(m * geo.groups);
+    quantize_rows_f32_s8__ref(m, k, group, geo.gp, x.data(), xq.data(), xs.data(), sums.data());
+    std::vector<float> direct8(m * n), threaded8(m * n);
+    gemm_q8g_s8__ref(m, geo, xq.data(), xs.data(), sums.data(), packed.data(), scale.data(),
+                     zp.data(), bias.data(), direct8.data());
+    for (int t : {1, 2, 4}) {
+      t = expect_threads(t);
+      CAPTURE(t);
+      REQUIRE(set_num_threads(t) == t);
+      std::fill(threaded.begin(), threaded.end(), -1.0f);
+      std::fill(threaded8.begin(), threaded8.end(), -1.0f);
+      parallel_gemm_q8g_f32(&gemm_q8g_f32__ref, m, geo, x.data(), packed.data(), scale.data(),
+                            zp.data(), bias.data(), threaded.data());
+      CHECK(std::memcmp(direct.data(), threaded.data(), direct.size() * sizeof(float)) == 0);
+      parallel_gemm_q8g_s8(&gemm_q8g_s8__ref, m, geo, xq.data(), xs.data(), sums.data(),
+                           packed.data(), scale.data(), zp.data(), bias.data(), threaded8.data());
+      CHECK(std::memcmp(direct8.data(), threaded8.data(), direct8.size() * sizeof(float)) == 0);
+    }
+  }
+}
+
+TEST_CASE("threads: attention heads (cached prefill + decode, uncached) are bit-identical for 1..4 threads") {
+  ThreadsGuard guard;
+  const int H = 8, KVH = 2, hd = 64;
+  const size_t Q = size_t(H) * hd, KV = size_t(KVH) * hd, n0 = 21, steps = 6, N = n0 + steps;
+  const auto q = normal(N * Q, 31), k = normal(N * KV, 32), v = normal(N * KV, 33);
+  // The same prompt (prefill of n0 tokens, then `steps` single-token decodes) at t threads.
+  auto run = [&](int t, int window) {
+    REQUIRE(set_num_threads(t) == t);
+    nn::CachedAttention a;
+    a.n_heads = H;
+    a.n_kv_heads = KVH;
+    a.head_dim = hd;
+    a.scale = 0.125f;
+    a.sliding_window = window;
+    a.reserve(int(N));
+    std::vector<float> out(N * Q, -1.0f);
+    a.forward(q.data(), k.data(), v.data(), n0, 0, out.data());
+    for (size_t s = 0; s < steps; ++s) {
+      const size_t i = n0 + s;
+      a.forward(q.data() + i * Q, k.data() + i * KV, v.data() + i * KV, 1, int(i), out.data() + i * Q);
+    }
+    std::vector<float> scores, enc(N * Q, -1.0f);
+    std::vector<uint8_t> mask(N, 1);
+    mask[3] = 0;
+    nn::self_attention(q.data(), k.data(), v.data(), N, H, KVH, hd, 0.125f, window == 0, mask.data(),
+                       &scores, enc.data());
+    out.insert(out.end(), enc.begin(), enc.end());
+    return out;
+  };
+  for (int window : {0, 5}) {
+    CAPTURE(window);
+    const std::vector<float> one = run(1, window);
+    for (int t : {2, 3, 4}) {
+      t = expect_threads(t);
+      CAPTURE(t);
+      const std::vector<float> many = run(t, window);
+      REQUIRE(many.size() == one.size());
+      for (size_t i = 0; i < one.size(); ++i) {
+        if (std::memcmp(&one[i], &many[i], sizeof(float)) != 0) {
+          FAIL_CHECK("out[" << i << "]: 1 thread " << one[i] << ", " << t << " threads " << many[i]);
+          break;
+        }
+      }
+    }
   }
 }

@@ -211,6 +211,21 @@ test('Playground: 1/3 as the course prints it, quantization, packing, named cont
   await page.context().close();
 });
 
+test('Playground: quantization-aware training beats post-training quantization at 2 bits', { timeout: 300_000 }, async () => {
+  const { page, errors } = await open('/');
+  await page.selectOption('#qat-bits', '2');
+  await page.click('#qat-run');
+  await page.waitForFunction(() => document.querySelector<HTMLElement>('#qat-results')?.dataset.qat !== undefined, null, { timeout: 240_000 });
+  const r = await page.evaluate(() => ({ ...document.querySelector<HTMLElement>('#qat-results')!.dataset }));
+  // The same seeds as tests/web/qat.test.ts (Node: PTQ 45.3 %, QAT 98.0 %).
+  assert.ok(Number(r.ptq) <= 0.5, `2-bit PTQ ${r.ptq}`);
+  assert.ok(Number(r.qat) >= 0.97, `2-bit QAT ${r.qat}`);
+  assert.equal(await page.isVisible('#qat-regions canvas#qat-qat'), true);
+  await page.locator('section:has(#qat-h)').screenshot({ path: path.join(ARTIFACTS, 'demo-playground-qat.png') });
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
 test('Notebook: a plain module script imports the package by URL and runs the course workflow', { timeout: 120_000 }, async () => {
   const { page, errors } = await open('/notebook.html');
   const script = await page.$eval('script#cell', (s) => ({ type: s.getAttribute('type'), text: s.textContent ?? '' }));
@@ -357,6 +372,43 @@ test('Model lab: download, quantize to int4, save it, greedy oracle in the fp32 
   await page.context().close();
 });
 
+test('Model lab: float16 weights (dtype next to the scheme) halve the footprint and keep the greedy oracle; bfloat16 + int8 combine', { timeout: 300_000 }, async () => {
+  const { page, errors } = await open('/lab.html');
+  await page.click('#load');
+  await page.waitForFunction(() => !(document.querySelector('#quantize') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+  await page.selectOption('#q-weights', 'none');
+  assert.equal(await page.isDisabled('#q-mode'), true, 'scheme options do not apply to float weights');
+  await page.selectOption('#q-dtype', 'float16');
+  await page.click('#quantize');
+  await page.waitForFunction(() => /float16 weights/.test(document.querySelector('#pane-quant-h')?.textContent ?? '') && !(document.querySelector('#quantize') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+  const kb = async (sel: string) => Number(/([\d.]+) KB/.exec((await page.textContent(sel)) ?? '')![1]);
+  const fp32Kb = await kb('#fp-total-fp32');
+  const halfKb = await kb('#fp-total-quant');
+  assert.ok(Math.abs(halfKb * 2 - fp32Kb) < 2, `float16 footprint ${halfKb} KB vs float32 ${fp32Kb} KB`);
+  assert.match((await page.textContent('#fp-totals')) ?? '', /kept in float16/);
+  await page.fill('#prompt', 'Zoo');
+  await page.fill('#max-tokens', '57');
+  await page.fill('#temperature', '0');
+  await page.click('#generate');
+  await page.waitForFunction(() => document.querySelector('#gen-section')?.getAttribute('data-state') !== 'generating', null, { timeout: 120_000 });
+  assert.equal(await page.getAttribute('#gen-section', 'data-state'), 'done', (await page.textContent('#gen-error')) ?? '');
+  assert.equal((await page.textContent('#out-fp32'))?.trim(), ORACLE);
+  assert.equal((await page.textContent('#out-quant'))?.trim(), ORACLE, 'float16 greedy decoding agrees with float32');
+  const meanKl = Number(await page.textContent('#kl-mean'));
+  assert.ok(meanKl >= 0 && meanKl < 1e-4, `float16 mean KL ${meanKl}`);
+  await screenshot(page, 'lab-float16');
+
+  // int8 on bfloat16 weights: the scheme and the dtype together.
+  await page.selectOption('#q-weights', 'int8');
+  await page.selectOption('#q-dtype', 'bfloat16');
+  await page.click('#quantize');
+  await page.waitForFunction(() => /bfloat16/.test(document.querySelector('#pane-quant-h')?.textContent ?? '') && !(document.querySelector('#quantize') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+  assert.match((await page.textContent('#pane-quant-h')) ?? '', /^quantized · int8 g32 sym \(W8A16\) · bfloat16$/);
+  assert.match((await page.textContent('#fp-totals')) ?? '', /kept in bfloat16/);
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
 test('Model lab: a GPT-2 repo from another mirror (?endpoint=&repo=) loads, quantizes and shows per-layer errors', { timeout: 300_000 }, async () => {
   const hubDir = makeTempHub('webquant-e2e-lab-');
   writeSyntheticRepo(hubDir, 'gpt2-tiny', { repoId: 'synthetic/gpt2' });
@@ -406,7 +458,7 @@ test('Model lab: an unknown repo and an unsupported architecture give clear erro
   await page.fill('#repo', 'sentence-transformers/all-MiniLM-L6-v2');
   await page.click('#load');
   await page.waitForFunction(() => /bert/.test(document.querySelector('#load-error')?.textContent ?? ''), null, { timeout: 30_000 });
-  assert.match((await page.textContent('#load-error')) ?? '', /runs gpt2, gpt_neox, llama, mistral, qwen2 models/);
+  assert.match((await page.textContent('#load-error')) ?? '', /runs gpt2, gpt_neox, llama, mistral, qwen2, t5 models/);
   const requested = server.requests.slice(before).map((r) => r.path);
   assert.ok(!requested.some((p) => p.endsWith('.safetensors')), `weights were requested: ${requested.join(', ')}`);
   // A malformed repo id never reaches the network.

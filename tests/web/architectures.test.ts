@@ -264,7 +264,7 @@ describe('AutoModelForCausalLM, pipeline, tokenizers and errors', () => {
   });
 
   test('the TS list of model types is the core\'s; classes refuse other architectures', async () => {
-    assert.deepEqual([...SUPPORTED_MODEL_TYPES].sort(), ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2']);
+    assert.deepEqual([...SUPPORTED_MODEL_TYPES].sort(), ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 't5']);
     await rejectsWith(LlamaForCausalLM.fromPretrained('synthetic/gpt2-bare', { endpoint: hub.url }), 'unsupported', /gpt2/, /AutoModelForCausalLM/);
     await rejectsWith(GPT2LMHeadModel.fromPretrained('synthetic/pythia-tiny', { endpoint: hub.url }), 'unsupported', /gpt_neox/);
   });
@@ -286,7 +286,7 @@ describe('AutoModelForCausalLM, pipeline, tokenizers and errors', () => {
         AutoModelForCausalLM.fromPretrained(await variant('bert', (c) => ({ ...c, model_type: 'bert' })), { endpoint: server.url }),
         'unsupported',
         /model_type "bert" is not supported/,
-        /gpt2, gpt_neox, llama, mistral, qwen2/,
+        /gpt2, gpt_neox, llama, mistral, qwen2, t5/,
         /quantizeCheckpoint/,
       );
       assert.ok(!server.requests.slice(before).some((r) => r.path.endsWith('.safetensors')), 'weights were downloaded for an unsupported type');

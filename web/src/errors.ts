@@ -24,6 +24,7 @@ const CODE_BY_NUMBER: WebQuantErrorCode[] = [
   'corrupt_data',
   'unsupported',
   'not_found',
+  'aborted',
 ];
 
 /**

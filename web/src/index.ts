@@ -48,3 +48,6 @@ export { errorMetrics, type ErrorMetrics } from './core/metrics.js';
 export * from './hub/index.js';
 export * from './models/index.js';
 export * from './eval/index.js';
+export * from './train/index.js';
+export * from './vision/index.js';
+export * from './models/resnet/index.js';

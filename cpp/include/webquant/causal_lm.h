@@ -6,6 +6,16 @@
 //   gpt2                     GPT2LMHeadModel       LayerNorm, learned positions, Conv1D, GELU (tanh)
 //   gpt_neox                 GPTNeoXForCausalLM    LayerNorm, partial RoPE, fused per-head QKV,
 //                                                  parallel (or sequential) residual, GELU
+//   t5                       T5ForConditionalGeneration  encoder-decoder: T5LayerNorm (RMS), relative
+//                                                  position buckets, unscaled attention, ReLU or
+//                                                  gated-GELU MLP, cross-attention
+//
+// Encoder-decoder models (t5; ModelInfo::is_encoder_decoder): encode() runs the encoder once over
+// the input ids and keeps its output and every decoder layer's cross-attention keys/values; then
+// forward() runs *decoder* tokens (the first being decoder_start_token_id) over the decoder's
+// self-attention KV cache, as for a decoder-only model. prefill() and generate() do both: the
+// prompt is the encoder input and decoding starts from decoder_start_token_id. max_context bounds
+// both the encoder input length and the decoder positions.
 //
 // Everything computes in float32 with HF's fp32 semantics (norm statistics and softmax sums are
 // accumulated in double and rounded once). Each attention layer keeps a KV cache of float32 rows
@@ -39,11 +49,20 @@ struct ModelInfo {
   int bos_token_id = -1;            // -1 when absent
   std::vector<int> eos_token_ids;   // "eos_token_id" may be an int or a list
   bool tie_word_embeddings = false;
+  bool is_encoder_decoder = false;  // t5: see encode()
+  int num_decoder_layers = 0;       // encoder-decoder models (num_layers counts the encoder's)
+  int decoder_start_token_id = -1;  // encoder-decoder models: the first decoder token
 };
 
 struct LoadOptions {
   // KV-cache capacity in positions; 0 = max_position_embeddings. Larger is an error.
   int max_context = 0;
+  // The type the model keeps its float weights in (torch's dtype): float32 (default), or float16 /
+  // bfloat16, which halve the memory of the linear layers, embeddings and norms. Half weights are
+  // read from F16/BF16 tensors as stored, or rounded to nearest even from other float types
+  // (bit-identical to torch's .to(dtype)); activations, accumulators and the KV cache stay
+  // float32. Quantized layers of a webquant checkpoint stay quantized.
+  FloatType dtype = FloatType::kF32;
 };
 
 // The model types webquant runs, in a stable order ("gpt2", "gpt_neox", "llama", ...).
@@ -63,6 +82,10 @@ class Architecture {
   // Makes room in the caches for `positions` positions.
   virtual void reserve_cache(int positions) = 0;
   virtual size_t kv_cache_bytes() const = 0;
+  // Encoder-decoder architectures: runs the encoder over n input ids (validated by the caller) and
+  // keeps what forward() reads. Never called on a decoder-only architecture.
+  virtual bool encoder_decoder() const { return false; }
+  virtual void encode(const Weights& /*w*/, const int32_t* /*ids*/, size_t /*n*/) {}
 };
 
 class CausalLM {
@@ -90,10 +113,23 @@ class CausalLM {
   // [0, vocab) (naming index and id) or position()+n > max_context ("context overflow").
   Status forward(const int32_t* tokens, size_t n, bool all_logits, std::vector<float>* logits);
 
-  void reset() { pos_ = 0; }  // forget the cache (memory is kept for reuse)
+  // Encoder-decoder models: runs the encoder over ids[0..n) and rewinds the decoder (position 0).
+  // Errors: kUnsupported for a decoder-only model; kInvalidArgument for n == 0, an id outside the
+  // vocabulary or n > max_context ("input too long"); the previous encoding is kept on error.
+  Status encode(const int32_t* ids, size_t n);
+  // True once encode() succeeded (encoder-decoder models; forward() needs it).
+  bool encoded() const { return encoded_; }
+  // Starts a generation from an empty decoder cache and writes the next-token logits ([vocab]):
+  // decoder-only, forward(prompt) after reset(); encoder-decoder, encode(prompt) then forward of
+  // decoder_start_token_id.
+  Status prefill(const int32_t* prompt, size_t n, std::vector<float>* logits);
+
+  void reset() { pos_ = 0; }  // forget the (decoder) cache (memory is kept for reuse)
   int position() const { return pos_; }
   int max_context() const { return max_ctx_; }
   const ModelInfo& info() const { return arch_->info(); }
+  // LoadOptions::dtype the model was loaded with.
+  FloatType dtype() const { return weights_.dtype(); }
   // The config.json text the model was built from.
   const std::string& config_json() const { return config_json_; }
 
@@ -112,6 +148,8 @@ class CausalLM {
 
   // Greedy / sampled continuation: feeds `prompt` (continuing the cache), then generates up to
   // max_new_tokens, stopping after an eos token (which is appended) or when the context is full.
+  // Encoder-decoder models: `prompt` is the encoder input and decoding starts afresh (prefill());
+  // out receives the generated decoder tokens (without decoder_start_token_id).
   Status generate(const int32_t* prompt, size_t n_prompt, int max_new_tokens,
                   const SamplingOptions& sampling, std::vector<int32_t>* out);
 
@@ -122,6 +160,7 @@ class CausalLM {
   int pos_ = 0;
   int max_ctx_ = 0;
   int cache_cap_ = 0;
+  bool encoded_ = false;
   std::string config_json_;
 };
 

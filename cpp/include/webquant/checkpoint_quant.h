@@ -50,9 +50,10 @@
 // and "source_dtype": "F32" | "F16" | "BF16" (what dequantizing writes by default). For a config
 // with tie_word_embeddings and no lm_head tensor, "lm_head" is listed as an f32 tied entry when the
 // config names vocab_size and hidden_size, so that the Llama-family loader finds every layer; when
-// such a tied head is not excluded, it gets an own quantized copy of the input embedding (a 2-D
-// weight whose module ends in "embed_tokens" or "wte"; the embedding itself is kept), as
-// LlamaModel::quantize does. So a llama / mistral / qwen2 checkpoint quantized here loads through
+// such a tied head is not excluded, the input embedding it shares (a 2-D weight whose module ends
+// in "embed_tokens" or "wte") is stored quantized with the head's scheme under "embeddings":
+// {"<module>": <scheme>} (tensors <module>.qweight / .scales / .zero_points; the head stays tied),
+// as Weights::quantize leaves it. So a llama / mistral / qwen2 checkpoint quantized here loads through
 // load_llama_checkpoint with the logits of LlamaModel::load + quantize with the same options, bit
 // for bit.
 //

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "webquant/codebook.h"
@@ -22,24 +23,43 @@ enum class LinearScheme : int {
   kW2A16 = 3,  // 2-bit packed weights, per-group scales (+ zero points when asymmetric)
   kW8A8 = 4,   // int8 weights; activations quantized per token to int8; int32 accumulation
   kW4A8 = 5,   // 4-bit weights per group; activations int8 per token
-  kW3A16 = 6,  // 3-bit packed weights per group (12 bytes per 32 codes), activations float
+  kF16 = 6,    // float16 weights (IEEE binary16), float32 activations and accumulators
+  kBF16 = 7,   // bfloat16 weights, float32 activations and accumulators
+  kW3A16 = 8,  // 3-bit packed weights per group (12 bytes per 32 codes), activations float
   // 4-bit indices into a 16-entry float table (nf4, log4, kmeans4: webquant/codebook.h) times an
   // absmax scale per group; activations float. Needs LinearQuantSpec::codebook.
-  kLut4A16 = 7,
+  kLut4A16 = 9,
 };
 
-const char* linear_scheme_name(LinearScheme s);  // "f32", "w8a16", ...
+const char* linear_scheme_name(LinearScheme s);  // "f32", "w8a16", ..., "f16", "bf16"
+
+// True for the unquantized schemes (f32, f16, bf16): no integer form, saved as float tensors.
+inline bool is_float_scheme(LinearScheme s) {
+  return s == LinearScheme::kF32 || s == LinearScheme::kF16 || s == LinearScheme::kBF16;
+}
+
+// The type a model keeps its float weights in (torch's dtype of the whole model). Half types store
+// 16-bit values (weights of f16/bf16 linear layers, embeddings, norms); computation is float32.
+enum class FloatType : int { kF32 = 0, kF16 = 1, kBF16 = 2 };
+// "float32", "float16", "bfloat16" (torch's names, as config.json's torch_dtype).
+const char* float_type_name(FloatType t);
+// Parses those names (and "fp32"/"f32", "fp16"/"f16"/"half", "bf16"); false for anything else.
+bool parse_float_type(std::string_view name, FloatType* out);
+// The float scheme of a type: kF32, kF16 or kBF16.
+LinearScheme float_type_scheme(FloatType t);
+// x rounded to the type (fp32_to_fp16 / fp32_to_bf16 and back; the identity for kF32).
+float round_to_float_type(float x, FloatType t);
 
 // How the weights' codes and parameters are chosen (the scheme says how they are stored).
 //  kRtn: round to nearest with the course's scale and integer zero point (quant.h).
 //  kHqq: HQQ (webquant/hqq.h), calibration-free: RTN's scale per group and a float zero point
 //        optimised by a half-quadratic solver. Weight-only A16 low-bit schemes (w4a16, w3a16, w2a16),
 //        asymmetric by definition; the layer keeps one float zero per group.
-enum class QuantMethod : int {
-  kRtn = 0,
-  kHqq = 1,
-};
-const char* quant_method_name(QuantMethod m);  // "rtn", "hqq"
+//  kGptq, kAwq: calibrated (webquant/calibration.h: the model is run over calibration text); the
+//        layers they build store RTN-form codes (plus AWQ's input scales), so a LinearQuantSpec
+//        given to make_linear_quantized takes only kRtn or kHqq.
+enum class QuantMethod : int { kRtn = 0, kHqq = 1, kGptq = 2, kAwq = 3 };
+const char* quant_method_name(QuantMethod m);  // "rtn", "hqq", "gptq", "awq"
 
 // Every quantized scheme takes every mode and granularity: int8, 4-bit and 2-bit weights alike,
 // symmetric or asymmetric, per channel or per group (the combinations quantize() accepts on a
@@ -78,6 +98,9 @@ struct LinearQuantizedData {
   // packing u = q + 8 stores the index); zero_points all 0, asymmetric false.
   Codebook codebook = Codebook::kNone;
   std::vector<float> table;
+  // AWQ: [in] per-input-channel scales s > 0 the layer divides its input by (y = (x / s) W'^T + b,
+  // W' = the dequantized codes above, i.e. the quantized W diag(s)); empty for plain layers.
+  std::vector<float> input_scales;
 };
 
 class LinearLayer {
@@ -95,6 +118,11 @@ class LinearLayer {
   virtual std::string describe() const = 0;
   // Reconstructs W as float32 [out, in] (for error analysis and export); `out` has out*in floats.
   virtual void dequantize_weight(float* out) const = 0;
+  // Rows first .. first+n-1 of the dequantized W into out ([n, in_features] floats), each
+  // bit-identical to the same row of dequantize_weight (an embedding gather reads a quantized
+  // table through this). Rows must lie in [0, out_features). The base version dequantizes all
+  // of W; every layer of this library overrides it with a per-row one.
+  virtual void dequantize_rows(size_t first, size_t n, float* out) const;
   // The bias (out_features floats), or empty when the layer has none.
   virtual std::vector<float> bias() const { return {}; }
   // The integer weights, scales and zero points of a quantized layer; kUnsupported for float32.
@@ -110,7 +138,15 @@ class LinearLayer {
 std::unique_ptr<LinearLayer> make_linear_f32(const float* w, int out_features, int in_features,
                                              const float* bias);
 
-// Quantizes W with `spec`. When in_features is not a multiple of group_size, the layer falls back
+// A half-precision layer (type kF16 or kBF16) owning the 16-bit weights `w` ([out, in] bits of
+// that type) and the optional bias (nullptr = none; kept as float32 values rounded to the type, so
+// the layer holds exactly what a torch model in that dtype holds). Computes with f32 activations
+// and accumulators on the gemm_f16_f32 / gemm_bf16_f32 kernels. Null for a bad type or sizes.
+std::unique_ptr<LinearLayer> make_linear_half(FloatType type, std::vector<uint16_t> w,
+                                              int out_features, int in_features, const float* bias);
+
+// Quantizes W with `spec`. spec.scheme kF16 / kBF16 rounds W (and the bias) to that type
+// (round to nearest even, as torch's .to()) and gives a half-precision layer. When in_features is not a multiple of group_size, the layer falls back
 // to per-channel scales (group = in_features) and says so in describe() and *note (*note is set to
 // "" otherwise; it may be nullptr). scheme kF32 gives a float32 layer. Errors: kInvalidArgument
 // (sizes < 1, unknown scheme, group_size < 0), kNonFinite (NaN/Inf in w or bias). A8 schemes

@@ -23,6 +23,12 @@
 //   <linear>.codebook                  F32              [16]               lut4a16 (the index table;
 //                                                                          qweight holds indices)
 //   <linear>.bias                      F32              [R]                when the config has biases
+//   <linear>.input_scales              F32              [C]                AWQ layers ("input_scales":
+//                                                                          true): y = (x / s) W^T + b
+//   <table>.qweight / .scales / .zero_points               a quantized embedding table (module
+//                                                          <table>, e.g. model.embed_tokens) as a
+//                                                          layer [rows, dim] without bias; no
+//                                                          <table>.weight then
 // Float tensors are written in the narrowest of BF16, F16, F32 that holds every value exactly, so
 // a bf16 checkpoint stays bf16 and stories260K's fp32 stays fp32 (the loaded floats are the same
 // bits either way). A tied output head that is not quantized has no tensor (it reads the
@@ -46,7 +52,11 @@
 //   {"quant_method": "webquant", "version": 1, "packing": "lsb-first",
 //    "default": <scheme>,                 // the most common layer scheme; applies to a linear
 //                                         // module missing from "layers" (hand-written configs)
-//    "layers": {"<module name>": <scheme>, ...}}        // every linear module, in model order
+//    "layers": {"<module name>": <scheme>, ...},        // every linear module, in model order
+//    "embeddings": {"<table module>": <scheme>, ...}}   // quantized embedding tables only (absent
+//                                                       // when none); out/in = [rows, dim]; a tied
+//                                                       // head reading a quantized table stays
+//                                                       // "tied": true in "layers"
 //   <scheme> = {"scheme": "f32" | "w8a16" | "w4a16" | "w2a16" | "w8a8" | "w4a8",
 //               "bits": 8 | 4 | 2,                      // quantized schemes only
 //               "mode": "symmetric" | "asymmetric",     //  "
@@ -57,7 +67,9 @@
 //               "out_features": R, "in_features": C, "bias": true | false,   // layers only
 //               "fallback": "172 % 32 != 0",            // per-group asked, per-channel used
 //               "tied": true,                           // f32 head reading the embedding
-//               "transposed": true}                     // HF Conv1D module (stored [in, out])
+//               "transposed": true,                     // HF Conv1D module (stored [in, out])
+//               "method": "gptq" | "awq" | "hqq",       // how the codes were chosen (absent: rtn)
+//               "input_scales": true}                   // AWQ: <linear>.input_scales is stored
 //   (shape fields are omitted in "default"; f32 entries carry only scheme, shape, bias, tied).
 // __metadata__ also holds "format": "webquant".
 // Checkpoints of any architecture written by quantizeCheckpoint (webquant/checkpoint_quant.h) use
@@ -114,8 +126,10 @@ struct CheckpointLayer {
   bool tied = false;         // f32 head without a tensor (shares the embedding)
   bool transposed = false;   // HF Conv1D module: float weight stored [in, out]
   std::string fallback;      // "172 % 32 != 0" when per-group fell back to per-channel
-  QuantMethod method = QuantMethod::kRtn;  // hqq: "method": "hqq", zero_points stored as F32
+  // "method" ("rtn" when absent). hqq: zero_points stored as F32; gptq / awq: RTN-form tensors.
+  QuantMethod method = QuantMethod::kRtn;
   Codebook codebook = Codebook::kNone;     // lut4a16: "codebook": "nf4" | "log4" | "kmeans4"
+  bool input_scales = false;  // AWQ: <linear>.input_scales F32 [C] (the layer divides x by it)
 };
 
 // The quantization_config JSON (compact) describing the model's current layers.

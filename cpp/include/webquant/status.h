@@ -17,6 +17,7 @@ enum class StatusCode : int {
   kCorruptData = 5,      // malformed or truncated bytes (safetensors, GGUF, ...)
   kUnsupported = 6,      // a valid but unsupported dtype, model type, tensor type ...
   kNotFound = 7,         // a named tensor, file or entry does not exist
+  kAborted = 8,          // a long operation was stopped by its caller (progress callback)
 };
 
 // Stable lower-case name of a code ("invalid_argument", ...), shared with TypeScript.

@@ -12,6 +12,7 @@ const char* status_code_name(StatusCode code) {
     case StatusCode::kCorruptData: return "corrupt_data";
     case StatusCode::kUnsupported: return "unsupported";
     case StatusCode::kNotFound: return "not_found";
+    case StatusCode::kAborted: return "aborted";
   }
   return "unknown";  // a value cast from an out-of-range int
 }

@@ -11,9 +11,25 @@
 namespace webquant {
 
 const std::vector<std::string>& supported_model_types() {
-  static const std::vector<std::string> types = {"gpt2", "gpt_neox", "llama", "mistral", "qwen2"};
+  static const std::vector<std::string> types = {"gpt2", "gpt_neox", "llama", "mistral", "qwen2", "t5"};
   return types;
 }
+
+namespace {
+
+Status check_ids(const char* what, const int32_t* ids, size_t n, int vocab) {
+  for (size_t i = 0; i < n; ++i) {
+    if (ids[i] < 0 || ids[i] >= vocab) {
+      return Status::Error(StatusCode::kInvalidArgument,
+                           std::string(what) + ": token " + std::to_string(i) + " has id " +
+                               std::to_string(ids[i]) + ", outside the vocabulary [0, " +
+                               std::to_string(vocab) + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 namespace models {
 
@@ -26,6 +42,7 @@ Status make_architecture(std::string_view config_json, std::unique_ptr<Architect
   if (type == "llama" || type == "mistral" || type == "qwen2") return make_llama(config_json, out);
   if (type == "gpt2") return make_gpt2(root, out);
   if (type == "gpt_neox") return make_gpt_neox(root, out);
+  if (type == "t5") return make_t5(root, out);
   std::string list;
   for (const std::string& t : supported_model_types()) list += (list.empty() ? "" : ", ") + t;
   return Status::Error(StatusCode::kUnsupported,
@@ -61,6 +78,12 @@ Status CausalLM::load(std::string_view config_json, WeightSource& source,
                          "load: max_context " + std::to_string(options.max_context) +
                              " must be in [0, max_position_embeddings = " + std::to_string(max_pos) + "]");
   }
+  const int dt = static_cast<int>(options.dtype);
+  if (dt < 0 || dt > static_cast<int>(FloatType::kBF16)) {
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "load: dtype " + std::to_string(dt) + " is not float32, float16 or bfloat16");
+  }
+  source.set_dtype(options.dtype);
   std::unique_ptr<CausalLM> m(new CausalLM());
   VarBuilder vb(&m->weights_, &source);
   arch->build(vb);
@@ -85,13 +108,10 @@ Status CausalLM::forward(const int32_t* tokens, size_t n, bool all_logits, std::
     return Status::Error(StatusCode::kInvalidArgument, "forward: no tokens given");
   }
   if (logits == nullptr) return Status::Error(StatusCode::kInvalidArgument, "forward: logits is null");
-  for (size_t i = 0; i < n; ++i) {
-    if (tokens[i] < 0 || tokens[i] >= mi.vocab_size) {
-      return Status::Error(StatusCode::kInvalidArgument,
-                           "forward: token " + std::to_string(i) + " has id " +
-                               std::to_string(tokens[i]) + ", outside the vocabulary [0, " +
-                               std::to_string(mi.vocab_size) + ")");
-    }
+  WQ_RETURN_IF_ERROR(check_ids("forward", tokens, n, mi.vocab_size));
+  if (arch_->encoder_decoder() && !encoded_) {
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "forward: " + mi.model_type + " is an encoder-decoder model: encode() the input first");
   }
   if (n > static_cast<size_t>(max_ctx_ - pos_)) {
     return Status::Error(StatusCode::kInvalidArgument,
@@ -112,6 +132,34 @@ Status CausalLM::forward(const int32_t* tokens, size_t n, bool all_logits, std::
   return Status::Ok();
 }
 
+Status CausalLM::encode(const int32_t* ids, size_t n) {
+  const ModelInfo& mi = info();
+  if (!arch_->encoder_decoder()) {
+    return Status::Error(StatusCode::kUnsupported, "encode: " + mi.model_type + " is a decoder-only model");
+  }
+  if (n == 0 || ids == nullptr) return Status::Error(StatusCode::kInvalidArgument, "encode: the input is empty");
+  if (n > static_cast<size_t>(max_ctx_)) {
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "encode: input too long: " + std::to_string(n) + " tokens exceed the maximum of " +
+                             std::to_string(max_ctx_));
+  }
+  WQ_RETURN_IF_ERROR(check_ids("encode", ids, n, mi.vocab_size));
+  arch_->encode(weights_, ids, n);
+  encoded_ = true;
+  pos_ = 0;
+  return Status::Ok();
+}
+
+Status CausalLM::prefill(const int32_t* prompt, size_t n, std::vector<float>* logits) {
+  if (!arch_->encoder_decoder()) {
+    reset();
+    return forward(prompt, n, false, logits);
+  }
+  WQ_RETURN_IF_ERROR(encode(prompt, n));
+  const int32_t start = info().decoder_start_token_id;
+  return forward(&start, 1, false, logits);
+}
+
 MemoryFootprint CausalLM::memory_footprint() const {
   MemoryFootprint f = weights_.memory_footprint();
   f.kv_cache = arch_->kv_cache_bytes();
@@ -127,9 +175,15 @@ Status CausalLM::generate(const int32_t* prompt, size_t n_prompt, int max_new_to
   }
   const std::vector<int>& eos_ids = info().eos_token_ids;
   Sampler sampler(sampling);
-  std::vector<int32_t> history(prompt, prompt + n_prompt);
   std::vector<float> logits;
-  WQ_RETURN_IF_ERROR(forward(prompt, n_prompt, false, &logits));
+  std::vector<int32_t> history;
+  if (arch_->encoder_decoder()) {  // the repetition penalty looks at the decoder's tokens
+    WQ_RETURN_IF_ERROR(prefill(prompt, n_prompt, &logits));
+    history.push_back(info().decoder_start_token_id);
+  } else {
+    history.assign(prompt, prompt + n_prompt);
+    WQ_RETURN_IF_ERROR(forward(prompt, n_prompt, false, &logits));
+  }
   for (int t = 0; t < max_new_tokens; ++t) {
     int32_t tok = 0;
     WQ_RETURN_IF_ERROR(sampler.sample(logits.data(), logits.size(), history.data(), history.size(), &tok));

@@ -30,8 +30,8 @@ size_t row_bytes(int in_features, int bits) { return packed_size(static_cast<siz
 // Describing the model's layers.
 
 // The layer as saved, plus its integer form when quantized.
-Status describe_layer(const LinearInfo& li, const LinearLayer* layer, CheckpointLayer* out,
-                      LinearQuantizedData* data) {
+Status describe_layer(const LinearInfo& li, const LinearLayer* layer, QuantMethod method,
+                      CheckpointLayer* out, LinearQuantizedData* data) {
   CheckpointLayer c;
   c.name = li.name;
   c.out_features = li.out_features;
@@ -40,16 +40,19 @@ Status describe_layer(const LinearInfo& li, const LinearLayer* layer, Checkpoint
   c.transposed = li.conv1d;
   if (layer == nullptr) {
     c.tied = true;  // a tied lm_head reading the embedding
-  } else if (layer->scheme() != LinearScheme::kF32) {
+  } else if (!is_float_scheme(layer->scheme())) {
     LinearQuantizedData d;
     Status st = layer->export_quantized(&d);
     if (!st.ok()) return Status::Error(st.code, li.name + ": " + st.message);
     c.scheme = d.scheme;
+    c.input_scales = !d.input_scales.empty();
     c.bits = d.bits;
     c.asymmetric = d.asymmetric;
     c.group_size = d.group_size;
     c.fallback = d.fallback;
-    c.method = d.method;
+    // hqq is a storage form (float zero points); gptq / awq layers store RTN-form codes and the
+    // registry keeps which method chose them.
+    c.method = d.method == QuantMethod::kHqq ? QuantMethod::kHqq : method;
     c.codebook = d.codebook;
     if (data != nullptr) *data = std::move(d);
   }
@@ -57,11 +60,34 @@ Status describe_layer(const LinearInfo& li, const LinearLayer* layer, Checkpoint
   return Status::Ok();
 }
 
+// The LinearInfo a quantized embedding table is saved and loaded as: the module, [rows, dim].
+LinearInfo table_info(const ParamInfo& p) {
+  LinearInfo li;
+  const size_t dot = p.name.rfind('.');
+  li.name = dot == std::string::npos ? p.name : p.name.substr(0, dot);
+  li.out_features = static_cast<int>(p.shape[0]);
+  li.in_features = static_cast<int>(p.shape[1]);
+  return li;
+}
+
+// The quantized embedding tables, in parameter order.
+Status describe_tables(const Weights& model, std::vector<CheckpointLayer>* out) {
+  out->clear();
+  for (size_t i = 0; i < model.num_params(); ++i) {
+    const Weights::Param& p = model.param(i);
+    if (!p.quantized) continue;
+    CheckpointLayer c;
+    WQ_RETURN_IF_ERROR(describe_layer(table_info(p.info), p.quantized.get(), QuantMethod::kRtn, &c, nullptr));
+    out->push_back(std::move(c));
+  }
+  return Status::Ok();
+}
+
 Status describe_model(const Weights& model, std::vector<CheckpointLayer>* out) {
   out->clear();
   for (const LinearInfo& li : model.layout().linears) {
     CheckpointLayer c;
-    WQ_RETURN_IF_ERROR(describe_layer(li, model.linear(li.name), &c, nullptr));
+    WQ_RETURN_IF_ERROR(describe_layer(li, model.linear(li.name), model.linear_method(li.name), &c, nullptr));
     out->push_back(std::move(c));
   }
   return Status::Ok();
@@ -78,8 +104,21 @@ std::vector<uint8_t> as_bytes(const T* p, size_t n) {
   return b;
 }
 
-// Float values in the narrowest of BF16, F16, F32 that reproduces every bit.
-OwnedTensor float_tensor(std::string name, std::vector<int64_t> shape, const float* v, size_t n) {
+// 16-bit values stored as they are, in the dtype of `type` (kF16 / kBF16).
+OwnedTensor half_tensor(std::string name, std::vector<int64_t> shape, FloatType type,
+                        const uint16_t* h, size_t n) {
+  return {std::move(name), type == FloatType::kBF16 ? "BF16" : "F16", std::move(shape), as_bytes(h, n)};
+}
+
+// Float values in the narrowest of BF16, F16, F32 that reproduces every bit; a half-precision
+// layer's weights (`prefer` kF16 / kBF16) in its own type.
+OwnedTensor float_tensor(std::string name, std::vector<int64_t> shape, const float* v, size_t n,
+                         FloatType prefer = FloatType::kF32) {
+  if (prefer != FloatType::kF32) {
+    std::vector<uint16_t> h(n);
+    for (size_t i = 0; i < n; ++i) h[i] = prefer == FloatType::kBF16 ? fp32_to_bf16(v[i]) : fp32_to_fp16(v[i]);
+    return half_tensor(std::move(name), std::move(shape), prefer, h.data(), n);
+  }
   bool bf16 = true, f16 = true;
   for (size_t i = 0; i < n && (bf16 || f16); ++i) {
     uint32_t bits;
@@ -105,10 +144,14 @@ OwnedTensor float_tensor(std::string name, std::vector<int64_t> shape, const flo
 }
 
 // The tensors of one linear layer (see the table in the header).
-Status linear_tensors(const LinearInfo& li, const LinearLayer* layer, std::vector<OwnedTensor>* out) {
+Status linear_tensors(const LinearInfo& li, const LinearLayer* layer, QuantMethod method,
+                      std::vector<OwnedTensor>* out) {
   if (layer == nullptr) return Status::Ok();  // tied lm_head: nothing stored
   const int64_t R = li.out_features, C = li.in_features;
-  if (layer->scheme() == LinearScheme::kF32) {
+  if (is_float_scheme(layer->scheme())) {
+    const FloatType prefer = layer->scheme() == LinearScheme::kF16    ? FloatType::kF16
+                             : layer->scheme() == LinearScheme::kBF16 ? FloatType::kBF16
+                                                                      : FloatType::kF32;
     std::vector<float> w(static_cast<size_t>(R * C));
     layer->dequantize_weight(w.data());
     if (li.conv1d) {  // back to HF Conv1D storage [in, out]
@@ -116,9 +159,9 @@ Status linear_tensors(const LinearInfo& li, const LinearLayer* layer, std::vecto
       for (int64_t r = 0; r < R; ++r) {
         for (int64_t k = 0; k < C; ++k) t[static_cast<size_t>(k * R + r)] = w[static_cast<size_t>(r * C + k)];
       }
-      out->push_back(float_tensor(li.name + ".weight", {C, R}, t.data(), t.size()));
+      out->push_back(float_tensor(li.name + ".weight", {C, R}, t.data(), t.size(), prefer));
     } else {
-      out->push_back(float_tensor(li.name + ".weight", {R, C}, w.data(), w.size()));
+      out->push_back(float_tensor(li.name + ".weight", {R, C}, w.data(), w.size(), prefer));
     }
     const std::vector<float> b = layer->bias();
     if (!b.empty()) out->push_back({li.name + ".bias", "F32", {R}, as_bytes(b.data(), b.size())});
@@ -126,8 +169,11 @@ Status linear_tensors(const LinearInfo& li, const LinearLayer* layer, std::vecto
   }
   CheckpointLayer c;
   LinearQuantizedData d;
-  WQ_RETURN_IF_ERROR(describe_layer(li, layer, &c, &d));
+  WQ_RETURN_IF_ERROR(describe_layer(li, layer, method, &c, &d));
   WQ_RETURN_IF_ERROR(encode_quantized(li.name, d, out));
+  if (!d.input_scales.empty()) {
+    out->push_back({li.name + ".input_scales", "F32", {C}, as_bytes(d.input_scales.data(), d.input_scales.size())});
+  }
 
   if (!d.bias.empty()) out->push_back({li.name + ".bias", "F32", {R}, as_bytes(d.bias.data(), d.bias.size())});
   return Status::Ok();
@@ -237,7 +283,7 @@ Status load_linear(const CheckpointLayer& c, const Shards& shards,
   d.group_size = c.group_size;
   d.out_features = c.out_features;
   d.in_features = c.in_features;
-  d.method = c.method;
+  d.method = c.method == QuantMethod::kHqq ? QuantMethod::kHqq : QuantMethod::kRtn;
   d.codebook = c.codebook;
   const int64_t groups = C / c.group_size;
   const size_t n = static_cast<size_t>(R * C);
@@ -278,7 +324,7 @@ Status load_linear(const CheckpointLayer& c, const Shards& shards,
       for (size_t i = 0; i < d.zero_points.size(); ++i) d.zero_points[i] = int32_t(t->data[i]) - offset;
     }
   }
-  if (!c.asymmetric && c.method == QuantMethod::kRtn) d.zero_points.assign(static_cast<size_t>(R * groups), 0);
+  if (!c.asymmetric && d.method == QuantMethod::kRtn) d.zero_points.assign(static_cast<size_t>(R * groups), 0);
   WQ_RETURN_IF_ERROR(need(shards, c.name + ".scales", {R, groups}, {"F32"}, &t));
   d.scales.resize(static_cast<size_t>(R * groups));
   std::memcpy(d.scales.data(), t->data, d.scales.size() * sizeof(float));
@@ -289,6 +335,11 @@ Status load_linear(const CheckpointLayer& c, const Shards& shards,
   }
   d.bias = std::move(bias);
   if (c.group_size == c.in_features) d.fallback = c.fallback;
+  if (c.input_scales) {
+    WQ_RETURN_IF_ERROR(need(shards, c.name + ".input_scales", {C}, {"F32"}, &t));
+    d.input_scales.resize(static_cast<size_t>(C));
+    std::memcpy(d.input_scales.data(), t->data, d.input_scales.size() * sizeof(float));
+  }
   Status st = make_linear_from_quantized(d, out);
   if (!st.ok()) return corrupt(c.name + ": " + st.message);
   return Status::Ok();
@@ -317,6 +368,16 @@ class CheckpointSource final : public WeightSource {
     }
     return corrupt("quantization_config has no entry for '" + info.name + "'");
   }
+  Status quantized_tensor(const ParamInfo& info, std::unique_ptr<LinearLayer>* out) override {
+    out->reset();
+    const std::string module = table_info(info).name;
+    for (const CheckpointLayer& c : tables_) {
+      if (c.name == module) return load_linear(c, shards_, out);
+    }
+    return Status::Ok();  // a float table
+  }
+
+  std::vector<CheckpointLayer> tables_;
 
  private:
   const Shards& shards_;
@@ -326,10 +387,11 @@ class CheckpointSource final : public WeightSource {
 }  // namespace
 
 std::string model_quantization_config(const Weights& model) {
-  std::vector<CheckpointLayer> layers;
+  std::vector<CheckpointLayer> layers, tables;
   Status st = describe_model(model, &layers);
+  if (st.ok()) st = describe_tables(model, &tables);
   if (!st.ok()) return "";
-  return io::write_json(quantization_config_json(layers));
+  return io::write_json(quantization_config_json(layers, tables));
 }
 
 Status save_checkpoint(const Weights& model, std::string_view source_config_json,
@@ -339,11 +401,15 @@ Status save_checkpoint(const Weights& model, std::string_view source_config_json
   JsonValue config;
   WQ_RETURN_IF_ERROR(parse_object(source_config_json, "config.json", &config));
 
-  std::vector<CheckpointLayer> layers;
+  std::vector<CheckpointLayer> layers, tables;
   WQ_RETURN_IF_ERROR(describe_model(model, &layers));
-  JsonValue qconfig = quantization_config_json(layers);
+  WQ_RETURN_IF_ERROR(describe_tables(model, &tables));
+  JsonValue qconfig = quantization_config_json(layers, tables);
   const std::string qtext = io::write_json(qconfig);
   put(&config, kMetadataKey, std::move(qconfig));
+  // A half model records its dtype (fromPretrained's dtype 'auto' reads it back); a float32 model
+  // leaves the source's torch_dtype as it was.
+  if (model.dtype() != FloatType::kF32) put(&config, "torch_dtype", jstr(float_type_name(model.dtype())));
   files->push_back({"config.json", {}});
   const std::string ctext = io::write_json(config);
   files->back().bytes.assign(ctext.begin(), ctext.end());
@@ -380,10 +446,16 @@ Status save_checkpoint(const Weights& model, std::string_view source_config_json
     std::vector<OwnedTensor> unit;
     if (e.is_linear) {
       const LinearInfo& li = layout.linears[e.index];
-      WQ_RETURN_IF_ERROR(linear_tensors(li, model.linear(li.name), &unit));
+      WQ_RETURN_IF_ERROR(linear_tensors(li, model.linear(li.name), model.linear_method(li.name), &unit));
     } else {
       const Weights::Param& p = model.param(e.index);
-      unit.push_back(float_tensor(p.info.name, p.info.shape, p.data.data(), p.data.size()));
+      if (p.quantized) {  // a quantized embedding table: <module>.qweight / .scales / ...
+        WQ_RETURN_IF_ERROR(linear_tensors(table_info(p.info), p.quantized.get(), QuantMethod::kRtn, &unit));
+      } else if (p.type != FloatType::kF32) {
+        unit.push_back(half_tensor(p.info.name, p.info.shape, p.type, p.half.data(), p.half.size()));
+      } else {
+        unit.push_back(float_tensor(p.info.name, p.info.shape, p.data.data(), p.data.size()));
+      }
     }
     if (!unit.empty()) WQ_RETURN_IF_ERROR(add_unit(std::move(unit)));
   }
@@ -469,7 +541,12 @@ Status load_checkpoint(std::string_view config_json,
   WQ_RETURN_IF_ERROR(parse_qconfig_value(q, layout, &layers));
   const Shards set{shards, layout.optional_prefix};
   CheckpointSource src(set, layers);
-  return CausalLM::load(config_json, src, out, options);
+  WQ_RETURN_IF_ERROR(parse_qconfig_tables(q, layout, &src.tables_));
+  WQ_RETURN_IF_ERROR(CausalLM::load(config_json, src, out, options));
+  for (const CheckpointLayer& c : layers) {
+    if (c.method != QuantMethod::kRtn) WQ_RETURN_IF_ERROR((*out)->weights().set_linear_method(c.name, c.method));
+  }
+  return Status::Ok();
 }
 
 }  // namespace webquant

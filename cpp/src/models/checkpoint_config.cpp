@@ -36,6 +36,7 @@ JsonValue layer_json(const CheckpointLayer& c) {
   if (!c.fallback.empty()) put(&o, "fallback", jstr(c.fallback));
   if (c.tied) put(&o, "tied", jbool(true));
   if (c.transposed) put(&o, "transposed", jbool(true));
+  if (c.input_scales) put(&o, "input_scales", jbool(true));
   return o;
 }
 
@@ -88,7 +89,8 @@ JsonValue default_json(const std::vector<CheckpointLayer>& layers) {
 
 }  // namespace
 
-JsonValue quantization_config_json(const std::vector<CheckpointLayer>& layers) {
+JsonValue quantization_config_json(const std::vector<CheckpointLayer>& layers,
+                                   const std::vector<CheckpointLayer>& tables) {
   JsonValue q = jobj();
   put(&q, "quant_method", jstr(kQuantMethod));
   put(&q, "version", jnum(kFormatVersion));
@@ -97,6 +99,11 @@ JsonValue quantization_config_json(const std::vector<CheckpointLayer>& layers) {
   JsonValue by_name = jobj();
   for (const CheckpointLayer& c : layers) by_name.object.emplace_back(c.name, layer_json(c));  // unique
   put(&q, "layers", std::move(by_name));
+  if (!tables.empty()) {
+    JsonValue emb = jobj();
+    for (const CheckpointLayer& c : tables) emb.object.emplace_back(c.name, layer_json(c));
+    put(&q, "embeddings", std::move(emb));
+  }
   return q;
 }
 
@@ -204,6 +211,13 @@ Status parse_scheme(const JsonValue& o, const std::string& where, bool is_defaul
   c.asymmetric = mode == "asymmetric";
   WQ_RETURN_IF_ERROR(parse_method(o, where, c.scheme, c.asymmetric, &c.method));
   WQ_RETURN_IF_ERROR(parse_codebook(o, where, c.scheme, &c.codebook));
+  if (!is_default) {
+    const JsonValue* is = o.get("input_scales");
+    if (is != nullptr) {
+      if (is->type != JsonValue::Type::kBool) return corrupt(where + ".input_scales must be true or false");
+      c.input_scales = is->boolean;
+    }
+  }
 
   std::string act;
   WQ_RETURN_IF_ERROR(read_string_field(o, "activations", where, &act, &present));
@@ -327,5 +341,41 @@ Status parse_qconfig_value(const JsonValue& q, const ModelLayout& model, std::ve
   return Status::Ok();
 }
 
+
+}  // namespace webquant::ckpt
+
+namespace webquant::ckpt {
+
+Status parse_qconfig_tables(const JsonValue& q, const ModelLayout& model,
+                            std::vector<CheckpointLayer>* tables) {
+  tables->clear();
+  const std::string where = "quantization_config.embeddings";
+  const JsonValue* emb = q.get("embeddings");
+  if (emb == nullptr) return Status::Ok();
+  if (!emb->is_object()) return corrupt(where + " must be an object");
+  for (const auto& kv : emb->object) {
+    const ParamInfo* table = nullptr;
+    for (const ParamInfo& p : model.params) {
+      if (p.kind != ParamKind::kEmbedding || p.shape.size() != 2) continue;
+      for (const std::string& n : stored_names(model, p.name)) {
+        if (n == kv.first + ".weight") table = &p;
+      }
+    }
+    if (table == nullptr) {
+      return corrupt(where + " names '" + kv.first + "', which is not an embedding table of this model");
+    }
+    LinearInfo li;
+    li.name = table->name.substr(0, table->name.size() - 7);  // without ".weight"
+    li.out_features = static_cast<int>(table->shape[0]);
+    li.in_features = static_cast<int>(table->shape[1]);
+    CheckpointLayer c;
+    WQ_RETURN_IF_ERROR(parse_scheme(kv.second, where + "[\"" + kv.first + "\"]", false, li, &c));
+    if (c.scheme == LinearScheme::kF32 || c.has_bias || c.tied || c.transposed) {
+      return corrupt(where + "[\"" + kv.first + "\"] must be a quantized scheme without bias");
+    }
+    tables->push_back(std::move(c));
+  }
+  return Status::Ok();
+}
 
 }  // namespace webquant::ckpt

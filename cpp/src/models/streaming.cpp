@@ -1,6 +1,9 @@
 // StreamingBuilder (webquant/model_checkpoint.h): quantizes a float checkpoint shard by shard,
-// for every architecture. Memory: the model being built (quantized linears, float32 parameters)
-// plus one float32 copy of the tensor in hand; the caller holds one shard's bytes at a time.
+// for every architecture. Memory: the model being built (quantized linears and tables, float32
+// parameters) plus one float32 copy of the tensor in hand (of a block of rows, for an embedding
+// table quantized on arrival); the caller holds one shard's bytes at a time.
+#include <algorithm>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -37,6 +40,11 @@ struct StreamingBuilder::State {
   ModelLayout layout;
   std::vector<std::vector<float>> params;              // per layout parameter
   std::vector<std::unique_ptr<LinearLayer>> linears;   // per layout linear
+  // Per layout parameter: the spec of an embedding table quantized on arrival (resolve_embedding_spec)
+  // and the table once built (its floats are then freed).
+  std::vector<std::optional<LinearQuantSpec>> table_spec;
+  std::vector<std::unique_ptr<LinearLayer>> tables;
+  std::vector<LayerQuantReport> table_report;
   std::vector<std::vector<float>> bias;  // per linear, until its weight arrives
   std::vector<LayerQuantReport> report;  // per linear
   std::unordered_map<std::string, Expected> expected;
@@ -66,6 +74,14 @@ Status StreamingBuilder::begin(std::string_view config_json, const ModelQuantOpt
   s->linears.resize(L.linears.size());
   s->bias.resize(L.linears.size());
   s->report.resize(L.linears.size());
+  s->table_spec.resize(L.params.size());
+  s->tables.resize(L.params.size());
+  s->table_report.resize(L.params.size());
+  for (size_t p = 0; p < L.params.size(); ++p) {
+    LinearQuantSpec spec;
+    std::string head;
+    if (resolve_embedding_spec(options, L, p, &spec, &head)) s->table_spec[p] = spec;
+  }
 
   auto expect = [&](const std::string& name, Kind kind, size_t index, std::vector<int64_t> shape) {
     s->expected.emplace(name, Expected{kind, index, std::move(shape), s->order.size()});
@@ -141,6 +157,73 @@ Status attach_bias(const std::string& name, const std::vector<float>& bias,
   return Status::Ok();
 }
 
+// Quantizes an embedding table [rows, dim] straight from its stored tensor, a block of rows at a
+// time, so that its float32 copy is never resident (a SmolLM2 table is 113 MB as float32). Every
+// granularity a table can have puts its scales per row, so the blocks quantize exactly as the
+// whole table would (bit-identical codes and scales).
+Status quantize_table_blocks(const io::TensorView& t, int rows, int dim, const LinearQuantSpec& spec,
+                             std::unique_ptr<LinearLayer>* out, std::string* note) {
+  constexpr int kRowsPerBlock = 1024;
+  const size_t esize = t.nbytes / (static_cast<size_t>(rows) * static_cast<size_t>(dim));
+  LinearQuantizedData all;
+  std::vector<float> f;
+  for (int r0 = 0; r0 < rows; r0 += kRowsPerBlock) {
+    const int n = std::min(kRowsPerBlock, rows - r0);
+    io::TensorView v = t;
+    v.shape = {n, dim};
+    v.data = t.data + static_cast<size_t>(r0) * static_cast<size_t>(dim) * esize;
+    v.nbytes = static_cast<size_t>(n) * static_cast<size_t>(dim) * esize;
+    f.resize(static_cast<size_t>(n) * static_cast<size_t>(dim));
+    WQ_RETURN_IF_ERROR(io::tensor_to_f32(v, f.data()));
+    std::unique_ptr<LinearLayer> part;
+    Status st = make_linear_quantized(f.data(), n, dim, nullptr, spec, &part, note);
+    if (!st.ok()) return Status::Error(st.code, "rows " + std::to_string(r0) + ".. : " + st.message);
+    LinearQuantizedData d;
+    WQ_RETURN_IF_ERROR(part->export_quantized(&d));
+    if (r0 == 0) {
+      all = std::move(d);
+      all.out_features = rows;
+      continue;
+    }
+    all.q.insert(all.q.end(), d.q.begin(), d.q.end());
+    all.scales.insert(all.scales.end(), d.scales.begin(), d.scales.end());
+    all.zero_points.insert(all.zero_points.end(), d.zero_points.begin(), d.zero_points.end());
+  }
+  return make_linear_from_quantized(all, out);
+}
+
+// An embedding table as Weights::quantize leaves it (same spec, same report line). A quantized
+// table is built from `stored` by blocks of rows; a float one is converted into *floats.
+Status build_table(const ModelLayout& layout, size_t p, const LinearQuantSpec& spec,
+                   const io::TensorView& stored, std::vector<float>* floats,
+                   std::unique_ptr<LinearLayer>* table, LayerQuantReport* r) {
+  const ParamInfo& info = layout.params[p];
+  LinearQuantSpec unused;
+  std::string head;
+  resolve_embedding_spec(ModelQuantOptions{}, layout, p, &unused, &head);
+  r->name = info.name.substr(0, info.name.rfind('.'));
+  r->embedding = true;
+  r->out_features = static_cast<int>(info.shape[0]);
+  r->in_features = static_cast<int>(info.shape[1]);
+  r->bytes_before = static_cast<size_t>(stored.numel()) * sizeof(float);
+  std::string note;
+  if (spec.scheme != LinearScheme::kF32) {
+    Status st = quantize_table_blocks(stored, r->out_features, r->in_features, spec, table, &note);
+    if (!st.ok()) return Status::Error(st.code, info.name + ": " + st.message);
+    note += std::string(note.empty() ? "" : "; ") + "rows dequantized on gather";
+  } else {
+    floats->resize(static_cast<size_t>(stored.numel()));
+    WQ_RETURN_IF_ERROR(io::tensor_to_f32(stored, floats->data()));
+  }
+  if (!head.empty()) note += std::string(note.empty() ? "" : "; ") + "shared with the tied " + head;
+  report_layer_state(table->get(), r);
+  r->tied = false;
+  r->scheme = *table ? (*table)->describe() : "f32";
+  r->bytes_after = *table ? (*table)->weight_bytes() : r->bytes_before;
+  r->note = note;
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status StreamingBuilder::add_shard(const io::SafetensorsFile& shard) {
@@ -176,6 +259,14 @@ Status StreamingBuilder::add_shard(const io::SafetensorsFile& shard) {
       if (t.dtype != "F32" && t.dtype != "F16" && t.dtype != "BF16") {
         return fail(Status::Error(StatusCode::kUnsupported, "tensor '" + t.name + "' has dtype " +
                                                                 t.dtype + "; supported: F32, F16, BF16"));
+      }
+      if (e.kind == Kind::kParam && s.table_spec[e.index]) {  // an embedding table, from `t`
+        e.seen = true;
+        ++s.seen;
+        Status st = build_table(s.layout, e.index, *s.table_spec[e.index], t, &s.params[e.index],
+                                &s.tables[e.index], &s.table_report[e.index]);
+        if (!st.ok()) return fail(st);
+        continue;
       }
       std::vector<float>* dst = nullptr;
       switch (e.kind) {
@@ -244,45 +335,46 @@ Status StreamingBuilder::finish(std::unique_ptr<CausalLM>* out, std::vector<Laye
   for (size_t i = 0; i < s.layout.linears.size(); ++i) {
     const LinearInfo& li = s.layout.linears[i];
     if (li.tied_to.empty()) continue;
-    // As quantize() treats a tied head: excluded or f32 -> keep reading the embedding; otherwise
-    // an own quantized copy.
+    // As quantize() treats a tied head: it reads its table, which was quantized on arrival with
+    // the head's spec unless the head is excluded.
     LayerQuantReport& r = s.report[i];
     r.name = li.name;
     r.out_features = li.out_features;
     r.in_features = li.in_features;
     r.bytes_before = 0;
+    size_t p = 0;
+    while (s.layout.params[p].name != li.tied_to) ++p;  // VarBuilder checked that it exists
+    const LinearLayer* table = s.tables[p].get();
     const std::string tied = "tied to " + li.tied_to.substr(0, li.tied_to.rfind(".weight"));
-    const std::string before = "f32 (" + tied + ")";
+    report_layer_state(table, &r);
+    r.tied = true;
+    r.bytes_after = 0;
+    r.scheme = table ? table->describe() : "f32";
     LinearQuantSpec spec;
     if (!resolve_layer_spec(s.options, li.name, &spec)) {
-      report_layer_state(nullptr, &r);
-      r.scheme = before;
+      r.scheme += " (" + tied + ")";
       r.note = "excluded";
-    } else if (spec.scheme == LinearScheme::kF32) {
-      report_layer_state(nullptr, &r);
-      r.scheme = before;
-      r.note = tied;
     } else {
-      size_t p = 0;
-      while (s.layout.params[p].name != li.tied_to) ++p;  // VarBuilder checked that it exists
-      std::string note;
-      Status st = make_linear_quantized(s.params[p].data(), li.out_features, li.in_features, nullptr,
-                                        spec, &s.linears[i], &note);
-      if (!st.ok()) return Status::Error(st.code, li.name + ": " + st.message);
-      note += std::string(note.empty() ? "" : "; ") + tied + ": own quantized copy (the embedding stays f32)";
-      report_layer_state(s.linears[i].get(), &r);
-      r.note = note;
+      r.note = tied + (table ? ": the matmul runs on the quantized rows of the table" : " (f32)");
     }
   }
   PartsSource parts;
   for (size_t p = 0; p < s.params.size(); ++p) parts.add_tensor(s.layout.params[p].name, std::move(s.params[p]));
   for (size_t i = 0; i < s.linears.size(); ++i) parts.add_linear(s.layout.linears[i].name, std::move(s.linears[i]));
+  for (size_t p = 0; p < s.tables.size(); ++p) {
+    if (s.tables[p]) parts.add_quantized_tensor(s.layout.params[p].name, std::move(s.tables[p]));
+  }
   Status st = CausalLM::load(s.config_json, parts, out, s.load_options);
   if (!st.ok()) {
     st_.reset();
     return st;
   }
-  if (report != nullptr) *report = std::move(s.report);
+  if (report != nullptr) {
+    *report = std::move(s.report);
+    for (size_t p = 0; p < s.table_spec.size(); ++p) {
+      if (s.table_spec[p]) report->push_back(std::move(s.table_report[p]));
+    }
+  }
   st_.reset();  // add_shard() / finish() now ask for begin()
   return Status::Ok();
 }

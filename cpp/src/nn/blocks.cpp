@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "webquant/threads.h"
+
 namespace webquant::nn {
 
 void Embedding::declare(VarBuilder vb, std::string_view name, int rows, int d) {
@@ -11,28 +13,16 @@ void Embedding::declare(VarBuilder vb, std::string_view name, int rows, int d) {
   table = vb.param(std::string(name) + ".weight", {rows, d}, ParamKind::kEmbedding);
 }
 
-namespace {
-void copy_row(const float* row, size_t d, bool accumulate, float* x) {
-  if (accumulate) {
-    add_inplace(x, row, d);
-  } else {
-    std::memcpy(x, row, d * sizeof(float));
-  }
-}
-}  // namespace
-
 void Embedding::lookup(const Weights& w, const int32_t* ids, size_t n, bool accumulate,
                        float* x) const {
-  const float* t = w.param_data(static_cast<size_t>(table));
-  const size_t d = static_cast<size_t>(dim);
-  for (size_t i = 0; i < n; ++i) copy_row(t + static_cast<size_t>(ids[i]) * d, d, accumulate, x + i * d);
+  w.gather_rows(static_cast<size_t>(table), ids, n, accumulate, x);
 }
 
 void Embedding::rows(const Weights& w, int first, size_t n, bool accumulate, float* x) const {
-  const float* t = w.param_data(static_cast<size_t>(table));
   const size_t d = static_cast<size_t>(dim);
   for (size_t i = 0; i < n; ++i) {
-    copy_row(t + (static_cast<size_t>(first) + i) * d, d, accumulate, x + i * d);
+    const int32_t id = first + static_cast<int32_t>(i);
+    w.gather_rows(static_cast<size_t>(table), &id, 1, accumulate, x + i * d);
   }
 }
 
@@ -46,8 +36,9 @@ void Norm::declare(VarBuilder vb, std::string_view name, NormType t, int d, floa
 }
 
 void Norm::forward(const Weights& w, const float* x, size_t rows, float* y) const {
-  const float* g = w.param_data(static_cast<size_t>(weight));
-  const float* b = bias >= 0 ? w.param_data(static_cast<size_t>(bias)) : nullptr;
+  thread_local std::vector<float> gs, bs;  // half models: the norm's parameters widened
+  const float* g = w.param_f32(static_cast<size_t>(weight), &gs);
+  const float* b = bias >= 0 ? w.param_f32(static_cast<size_t>(bias), &bs) : nullptr;
   const size_t d = static_cast<size_t>(dim);
   for (size_t r = 0; r < rows; ++r) {
     if (type == NormType::kRmsNorm) {
@@ -116,6 +107,37 @@ void CachedAttention::reserve(int positions) {
   capacity_ = positions;
 }
 
+namespace {
+
+// Attention below this many multiply-adds runs inline (a pool hand-off costs more).
+constexpr size_t kParallelAttentionMacs = 32768;
+
+// Calls item(index, scores) for every index in [0, items), (token, head) pairs, split over the pool
+// of webquant/threads.h in contiguous runs, one run per part. Each part gets its own slot of
+// `stride` floats of *scratch as score buffer; *scratch is sized here, on the calling thread (wasm
+// workers must not grow the heap). Every item is computed the same way whichever part runs it, so
+// the outputs are bit-identical for every thread count.
+template <typename Item>
+void for_each_head(size_t items, size_t stride, size_t macs, std::vector<float>* scratch,
+                   const Item& item) {
+  size_t parts = std::min<size_t>(static_cast<size_t>(num_threads()), items);
+  if (parts < 2 || macs < kParallelAttentionMacs) parts = 1;
+  if (scratch->size() < parts * stride) scratch->resize(parts * stride);
+  float* base = scratch->data();
+  if (parts == 1) {
+    for (size_t it = 0; it < items; ++it) item(it, base);
+    return;
+  }
+  parallel_for(parts, [&](size_t begin, size_t end) {
+    for (size_t p = begin; p < end; ++p) {
+      const size_t i1 = split_point(items, p + 1, parts);
+      for (size_t it = split_point(items, p, parts); it < i1; ++it) item(it, base + p * stride);
+    }
+  });
+}
+
+}  // namespace
+
 void CachedAttention::forward(const float* q, const float* k, const float* v, size_t n, int pos,
                               float* out) {
   const size_t hd = static_cast<size_t>(head_dim);
@@ -123,36 +145,37 @@ void CachedAttention::forward(const float* q, const float* k, const float* v, si
   const int group = n_heads / n_kv_heads;
   std::memcpy(k_cache_.data() + static_cast<size_t>(pos) * KV, k, n * KV * sizeof(float));
   std::memcpy(v_cache_.data() + static_cast<size_t>(pos) * KV, v, n * KV * sizeof(float));
-  scores_.resize(static_cast<size_t>(pos) + n);
   const float* kc = k_cache_.data();
   const float* vc = v_cache_.data();
-  // Token i (position pos+i) sees cache rows [start, pos+i].
-  for (size_t i = 0; i < n; ++i) {
+  const size_t H = static_cast<size_t>(n_heads);
+  const size_t macs = 2 * n * H * hd * (static_cast<size_t>(pos) + n);
+  // Item it = (token i, head h): token i (position pos+i) sees cache rows [start, pos+i].
+  for_each_head(n * H, static_cast<size_t>(pos) + n, macs, &scores_, [&](size_t it, float* sc) {
+    const size_t i = it / H;
+    const int h = static_cast<int>(it % H);
     const int p = pos + static_cast<int>(i);
     const int start = sliding_window > 0 ? std::max(0, p - sliding_window + 1) : 0;
-    for (int h = 0; h < n_heads; ++h) {
-      const float* qh = q + i * Q + static_cast<size_t>(h) * hd;
-      const size_t koff = static_cast<size_t>(h / group) * hd;
-      float mx = -INFINITY;
-      for (int j = start; j <= p; ++j) {
-        const float s = dot_f32(qh, kc + static_cast<size_t>(j) * KV + koff, hd) * scale;
-        scores_[static_cast<size_t>(j)] = s;
-        mx = std::max(mx, s);
-      }
-      double sum = 0.0;
-      for (int j = start; j <= p; ++j) {
-        const float e = std::exp(scores_[static_cast<size_t>(j)] - mx);
-        scores_[static_cast<size_t>(j)] = e;
-        sum += e;
-      }
-      const float inv = static_cast<float>(1.0 / sum);
-      float* o = out + i * Q + static_cast<size_t>(h) * hd;
-      std::fill(o, o + hd, 0.0f);
-      for (int j = start; j <= p; ++j) {
-        axpy_f32(scores_[static_cast<size_t>(j)] * inv, vc + static_cast<size_t>(j) * KV + koff, o, hd);
-      }
+    const float* qh = q + i * Q + static_cast<size_t>(h) * hd;
+    const size_t koff = static_cast<size_t>(h / group) * hd;
+    float mx = -INFINITY;
+    for (int j = start; j <= p; ++j) {
+      const float s = dot_f32(qh, kc + static_cast<size_t>(j) * KV + koff, hd) * scale;
+      sc[static_cast<size_t>(j)] = s;
+      mx = std::max(mx, s);
     }
-  }
+    double sum = 0.0;
+    for (int j = start; j <= p; ++j) {
+      const float e = std::exp(sc[static_cast<size_t>(j)] - mx);
+      sc[static_cast<size_t>(j)] = e;
+      sum += e;
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+    float* o = out + i * Q + static_cast<size_t>(h) * hd;
+    std::fill(o, o + hd, 0.0f);
+    for (int j = start; j <= p; ++j) {
+      axpy_f32(sc[static_cast<size_t>(j)] * inv, vc + static_cast<size_t>(j) * KV + koff, o, hd);
+    }
+  });
 }
 
 void self_attention(const float* q, const float* k, const float* v, size_t n, int n_heads,
@@ -161,35 +184,35 @@ void self_attention(const float* q, const float* k, const float* v, size_t n, in
   const size_t hd = static_cast<size_t>(head_dim);
   const size_t KV = static_cast<size_t>(n_kv_heads) * hd, Q = static_cast<size_t>(n_heads) * hd;
   const int group = n_heads / n_kv_heads;
-  scores->resize(n);
-  float* sc = scores->data();
-  for (size_t i = 0; i < n; ++i) {
+  const size_t H = static_cast<size_t>(n_heads);
+  const size_t macs = 2 * n * H * hd * n;
+  for_each_head(n * H, n, macs, scores, [&](size_t it, float* sc) {
+    const size_t i = it / H;
+    const int h = static_cast<int>(it % H);
     const size_t last = causal ? i + 1 : n;
-    for (int h = 0; h < n_heads; ++h) {
-      const float* qh = q + i * Q + static_cast<size_t>(h) * hd;
-      const size_t koff = static_cast<size_t>(h / group) * hd;
-      float* o = out + i * Q + static_cast<size_t>(h) * hd;
-      std::fill(o, o + hd, 0.0f);
-      float mx = -INFINITY;
-      for (size_t j = 0; j < last; ++j) {
-        if (key_mask != nullptr && key_mask[j] == 0) continue;
-        sc[j] = dot_f32(qh, k + j * KV + koff, hd) * scale;
-        mx = std::max(mx, sc[j]);
-      }
-      if (mx == -INFINITY) continue;  // nothing to attend to
-      double sum = 0.0;
-      for (size_t j = 0; j < last; ++j) {
-        if (key_mask != nullptr && key_mask[j] == 0) continue;
-        sc[j] = std::exp(sc[j] - mx);
-        sum += sc[j];
-      }
-      const float inv = static_cast<float>(1.0 / sum);
-      for (size_t j = 0; j < last; ++j) {
-        if (key_mask != nullptr && key_mask[j] == 0) continue;
-        axpy_f32(sc[j] * inv, v + j * KV + koff, o, hd);
-      }
+    const float* qh = q + i * Q + static_cast<size_t>(h) * hd;
+    const size_t koff = static_cast<size_t>(h / group) * hd;
+    float* o = out + i * Q + static_cast<size_t>(h) * hd;
+    std::fill(o, o + hd, 0.0f);
+    float mx = -INFINITY;
+    for (size_t j = 0; j < last; ++j) {
+      if (key_mask != nullptr && key_mask[j] == 0) continue;
+      sc[j] = dot_f32(qh, k + j * KV + koff, hd) * scale;
+      mx = std::max(mx, sc[j]);
     }
-  }
+    if (mx == -INFINITY) return;  // nothing to attend to
+    double sum = 0.0;
+    for (size_t j = 0; j < last; ++j) {
+      if (key_mask != nullptr && key_mask[j] == 0) continue;
+      sc[j] = std::exp(sc[j] - mx);
+      sum += sc[j];
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+    for (size_t j = 0; j < last; ++j) {
+      if (key_mask != nullptr && key_mask[j] == 0) continue;
+      axpy_f32(sc[j] * inv, v + j * KV + koff, o, hd);
+    }
+  });
 }
 
 void add_inplace(float* y, const float* x, size_t n) {

@@ -14,7 +14,9 @@
 
 namespace webquant::nn {
 
-// Rows of a token embedding table: x[i] = table[tokens[i]] (ids validated by the caller).
+// Rows of a token embedding table: x[i] = table[tokens[i]] (ids validated by the caller). The
+// table may be held quantized (int8 / int4 rows, Weights::gather_rows): rows are dequantized on
+// gather.
 struct Embedding {
   int table = -1;
   int dim = 0;
@@ -73,7 +75,8 @@ struct Rotary {
 
 // Causal self-attention over a growing KV cache. q rows are [n_heads * head_dim], k/v rows are
 // [n_kv_heads * head_dim] (grouped-query when fewer KV heads; query head h reads KV head
-// h / (n_heads / n_kv_heads)). Scores are q.k * scale; softmax sums in double.
+// h / (n_heads / n_kv_heads)). Scores are q.k * scale; softmax sums in double. The (token, head)
+// pairs are split over the pool of webquant/threads.h (outputs bit-identical for every count).
 struct CachedAttention {
   int n_heads = 0, n_kv_heads = 0, head_dim = 0;
   float scale = 1.0f;
@@ -93,7 +96,8 @@ struct CachedAttention {
 // Self-attention over n rows without a cache (encoders, bidirectional; or causal): query i attends
 // to every key j with key_mask[j] != 0 (key_mask = nullptr: every key), and with `causal` only to
 // j <= i. Layouts as CachedAttention (q [n, n_heads * head_dim], k / v [n, n_kv_heads * head_dim]);
-// a query that may attend to no key gets zeros. `scores` is scratch.
+// a query that may attend to no key gets zeros. `scores` is scratch (one slot per thread: the
+// (token, head) pairs are split over webquant/threads.h's pool, bit-identical for every count).
 void self_attention(const float* q, const float* k, const float* v, size_t n, int n_heads,
                     int n_kv_heads, int head_dim, float scale, bool causal, const uint8_t* key_mask,
                     std::vector<float>* scores, float* out);

@@ -4,7 +4,10 @@
 #include <cstring>
 #include <string>
 
+#include "nn/blocks.h"
 #include "nn/ops.h"
+#include "quant/linear_internal.h"
+#include "webquant/convert.h"
 #include "webquant/module.h"
 
 namespace webquant {
@@ -16,11 +19,11 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return r + "]";
 }
 
-// Finds `name` (or, failing that, `name` without `optional_prefix`) across the shards, checks its
-// shape and converts it to float32.
-Status read_f32(const std::vector<const io::SafetensorsFile*>& shards, const std::string& name,
-                const std::vector<int64_t>& shape, const std::string& optional_prefix,
-                std::vector<float>* out) {
+// Finds `name` (or, failing that, `name` without `optional_prefix`) across the shards and checks
+// its shape and dtype.
+Status find_tensor(const std::vector<const io::SafetensorsFile*>& shards, const std::string& name,
+                   const std::vector<int64_t>& shape, const std::string& optional_prefix,
+                   const io::TensorView** found) {
   const io::TensorView* t = nullptr;
   for (const io::SafetensorsFile* f : shards) {
     if (f != nullptr && (t = f->find(name)) != nullptr) break;
@@ -43,8 +46,47 @@ Status read_f32(const std::vector<const io::SafetensorsFile*>& shards, const std
     return Status::Error(StatusCode::kUnsupported, "tensor '" + name + "' has dtype " + t->dtype +
                                                        "; supported: F32, F16, BF16");
   }
+  *found = t;
+  return Status::Ok();
+}
+
+// The tensor converted to float32.
+Status read_f32(const std::vector<const io::SafetensorsFile*>& shards, const std::string& name,
+                const std::vector<int64_t>& shape, const std::string& optional_prefix,
+                std::vector<float>* out) {
+  const io::TensorView* t = nullptr;
+  WQ_RETURN_IF_ERROR(find_tensor(shards, name, shape, optional_prefix, &t));
   out->resize(static_cast<size_t>(t->numel()));
   return io::tensor_to_f32(*t, out->data());
+}
+
+// The tensor as 16-bit values of `type`: copied when stored in that type, else rounded through
+// float32 one chunk at a time (no float32 copy of the whole tensor).
+Status read_half(const std::vector<const io::SafetensorsFile*>& shards, const std::string& name,
+                 const std::vector<int64_t>& shape, const std::string& optional_prefix,
+                 FloatType type, std::vector<uint16_t>* out) {
+  const io::TensorView* t = nullptr;
+  WQ_RETURN_IF_ERROR(find_tensor(shards, name, shape, optional_prefix, &t));
+  const size_t n = static_cast<size_t>(t->numel());
+  out->resize(n);
+  const char* same = type == FloatType::kBF16 ? "BF16" : "F16";
+  if (t->dtype == same) {
+    if (n != 0) std::memcpy(out->data(), t->data, n * sizeof(uint16_t));  // little-endian host
+    return Status::Ok();
+  }
+  const size_t elem = t->dtype == "F32" ? 4 : 2;
+  constexpr size_t kChunk = 4096;
+  std::vector<float> buf(std::min(n, kChunk));
+  for (size_t i = 0; i < n; i += kChunk) {
+    const size_t c = std::min(kChunk, n - i);
+    io::TensorView part = *t;
+    part.data = t->data + i * elem;
+    part.nbytes = c * elem;
+    part.shape = {static_cast<int64_t>(c)};
+    WQ_RETURN_IF_ERROR(io::tensor_to_f32(part, buf.data()));
+    linear_detail::narrow_half(type, buf.data(), c, out->data() + i);
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -76,6 +118,9 @@ bool resolve_layer_spec(const ModelQuantOptions& options, std::string_view name,
     if (module_name_matches(pat, name)) return false;
   }
   *spec = options.default_spec;
+  // ModelQuantOptions::method is the default spec's method when it is one applied per layer (hqq);
+  // gptq / awq are applied by quantize_calibrated over RTN-form specs.
+  if (options.method == QuantMethod::kHqq) spec->method = QuantMethod::kHqq;
   for (const auto& ov : options.overrides) {
     if (module_name_matches(ov.first, name)) {
       *spec = ov.second;
@@ -87,8 +132,21 @@ bool resolve_layer_spec(const ModelQuantOptions& options, std::string_view name,
 
 // ---- sources ----------------------------------------------------------------------------------
 
+Status WeightSource::tensor_half(const ParamInfo& info, FloatType type, std::vector<uint16_t>* out) {
+  std::vector<float> f;
+  WQ_RETURN_IF_ERROR(tensor(info, &f));
+  out->resize(f.size());
+  linear_detail::narrow_half(type, f.data(), f.size(), out->data());
+  return Status::Ok();
+}
+
 Status SafetensorsSource::tensor(const ParamInfo& info, std::vector<float>* out) {
   return read_f32(shards_, info.name, info.shape, optional_prefix_, out);
+}
+
+Status SafetensorsSource::tensor_half(const ParamInfo& info, FloatType type,
+                                      std::vector<uint16_t>* out) {
+  return read_half(shards_, info.name, info.shape, optional_prefix_, type, out);
 }
 
 Status SafetensorsSource::linear_weights(const LinearInfo& li, std::vector<float>* w,
@@ -112,6 +170,24 @@ Status SafetensorsSource::linear_weights(const LinearInfo& li, std::vector<float
 Status SafetensorsSource::linear(const LinearInfo& li, std::unique_ptr<LinearLayer>* out) {
   out->reset();
   if (!li.tied_to.empty()) return Status::Ok();  // reads the tied parameter
+  if (dtype_ != FloatType::kF32) {  // half weights straight from the file
+    const int64_t R = li.out_features, C = li.in_features;
+    std::vector<uint16_t> h, t;
+    WQ_RETURN_IF_ERROR(read_half(shards_, li.name + ".weight", li.conv1d ? std::vector<int64_t>{C, R}
+                                                                         : std::vector<int64_t>{R, C},
+                                 optional_prefix_, dtype_, li.conv1d ? &t : &h));
+    if (li.conv1d) {
+      h.resize(t.size());
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t r = 0; r < R; ++r) h[static_cast<size_t>(r * C + c)] = t[static_cast<size_t>(c * R + r)];
+    }
+    std::vector<float> b;
+    if (li.has_bias) WQ_RETURN_IF_ERROR(read_f32(shards_, li.name + ".bias", {R}, optional_prefix_, &b));
+    *out = make_linear_half(dtype_, std::move(h), li.out_features, li.in_features,
+                            li.has_bias ? b.data() : nullptr);
+    if (!*out) return Status::Error(StatusCode::kOutOfMemory, "could not build linear layer " + li.name);
+    return Status::Ok();
+  }
   std::vector<float> w, b;
   WQ_RETURN_IF_ERROR(linear_weights(li, &w, &b));
   *out = make_linear_f32(w.data(), li.out_features, li.in_features, li.has_bias ? b.data() : nullptr);
@@ -125,6 +201,28 @@ void PartsSource::add_tensor(std::string name, std::vector<float> data) {
 
 void PartsSource::add_linear(std::string name, std::unique_ptr<LinearLayer> layer) {
   linears_.emplace_back(std::move(name), std::move(layer));
+}
+
+void PartsSource::add_quantized_tensor(std::string name, std::unique_ptr<LinearLayer> table) {
+  quantized_.emplace_back(std::move(name), std::move(table));
+}
+
+Status PartsSource::quantized_tensor(const ParamInfo& info, std::unique_ptr<LinearLayer>* out) {
+  out->reset();
+  for (auto& t : quantized_) {
+    if (t.first != info.name || !t.second) continue;
+    if (info.shape.size() != 2 || t.second->out_features != info.shape[0] ||
+        t.second->in_features != info.shape[1]) {
+      return Status::Error(StatusCode::kShapeMismatch,
+                           "quantized table '" + info.name + "' is [" +
+                               std::to_string(t.second->out_features) + ", " +
+                               std::to_string(t.second->in_features) + "], expected " +
+                               shape_str(info.shape));
+    }
+    *out = std::move(t.second);
+    return Status::Ok();
+  }
+  return Status::Ok();
 }
 
 Status PartsSource::tensor(const ParamInfo& info, std::vector<float>* out) {
@@ -178,7 +276,9 @@ Status PartsSource::linear(const LinearInfo& li, std::unique_ptr<LinearLayer>* o
 // ---- VarBuilder -------------------------------------------------------------------------------
 
 VarBuilder::VarBuilder(Weights* weights, WeightSource* source)
-    : weights_(weights), source_(source), status_(std::make_shared<Status>()) {}
+    : weights_(weights), source_(source), status_(std::make_shared<Status>()) {
+  if (source_ != nullptr) weights_->dtype_ = source_->dtype();
+}
 
 VarBuilder VarBuilder::pp(std::string_view name) const {
   return VarBuilder(weights_, source_, status_, path(name));
@@ -211,7 +311,16 @@ int VarBuilder::param(std::string_view name, std::vector<int64_t> shape, ParamKi
   Weights::Param p;
   p.info = ParamInfo{path(name), std::move(shape), kind};
   if (source_ != nullptr) {
-    Status s = source_->tensor(p.info, &p.data);
+    Status s = Status::Ok();
+    if (kind == ParamKind::kEmbedding && p.info.shape.size() == 2) {
+      s = source_->quantized_tensor(p.info, &p.quantized);
+    }
+    if (s.ok() && !p.quantized && source_->dtype() != FloatType::kF32) {
+      p.type = source_->dtype();
+      s = source_->tensor_half(p.info, p.type, &p.half);
+    } else if (s.ok() && !p.quantized) {
+      s = source_->tensor(p.info, &p.data);
+    }
     if (!s.ok()) {
       fail(s);
       return -1;
@@ -247,6 +356,21 @@ int VarBuilder::linear(std::string_view name, int out_features, int in_features,
       fail(Status::Error(StatusCode::kInvalidArgument, "linear layer " + l.info.name + " is missing"));
       return -1;
     }
+    if (l.layer && l.layer->scheme() == LinearScheme::kF32 && source_->dtype() != FloatType::kF32) {
+      // A source that only has float32 layers: round this one to the model's type.
+      std::vector<float> w(static_cast<size_t>(out_features) * static_cast<size_t>(in_features));
+      l.layer->dequantize_weight(w.data());
+      const std::vector<float> b = l.layer->bias();
+      std::unique_ptr<LinearLayer> half;
+      Status s = make_linear_quantized(w.data(), out_features, in_features,
+                                       b.empty() ? nullptr : b.data(),
+                                       {float_type_scheme(source_->dtype()), false, 0}, &half, nullptr);
+      if (!s.ok()) {
+        fail(Status::Error(s.code, l.info.name + ": " + s.message));
+        return -1;
+      }
+      l.layer = std::move(half);
+    }
     if (l.layer) l.bias = l.layer->bias();
   }
   weights_->layout_.linears.push_back(l.info);
@@ -257,7 +381,7 @@ int VarBuilder::linear(std::string_view name, int out_features, int in_features,
 
 void report_layer_state(const LinearLayer* layer, LayerQuantReport* r) {
   r->tied = layer == nullptr;
-  r->quantized = layer != nullptr && layer->scheme() != LinearScheme::kF32;
+  r->quantized = layer != nullptr && !is_float_scheme(layer->scheme());
   r->bytes_after = layer != nullptr ? layer->weight_bytes() : 0;
   r->scheme_id = layer != nullptr ? layer->scheme() : LinearScheme::kF32;
   r->bits = 32;
@@ -292,18 +416,134 @@ const Weights::Param* Weights::find_param(std::string_view name) const {
 
 void Weights::forward_linear(size_t i, const float* x, size_t m, float* y) const {
   const Linear& l = linears_[i];
+  if (observer_ != nullptr) observer_->observe(i, x, m);
   if (l.layer) {
     l.layer->forward(x, m, y);
     return;
   }
   const Param* t = find_param(l.info.tied_to);
+  if (t->quantized) {
+    t->quantized->forward(x, m, y);
+    return;
+  }
+  if (t->type != FloatType::kF32) {
+    linear_detail::forward_half(t->type, t->half.data(), l.info.out_features, l.info.in_features,
+                                nullptr, x, m, y);
+    return;
+  }
   nn::gemm_nt_f32(x, m, t->data.data(), static_cast<size_t>(l.info.out_features),
                   static_cast<size_t>(l.info.in_features), y);
 }
 
+const float* Weights::param_f32(size_t i, std::vector<float>* scratch) const {
+  const Param& p = params_[i];
+  if (p.quantized) {  // a quantized embedding table, dequantized whole
+    scratch->resize(static_cast<size_t>(p.info.shape[0]) * static_cast<size_t>(p.info.shape[1]));
+    p.quantized->dequantize_weight(scratch->data());
+    return scratch->data();
+  }
+  if (p.type == FloatType::kF32) return p.data.data();
+  scratch->resize(p.half.size());
+  linear_detail::widen_half(p.type, p.half.data(), p.half.size(), scratch->data());
+  return scratch->data();
+}
+
+void Weights::read_param(size_t i, size_t offset, size_t n, float* out) const {
+  const Param& p = params_[i];
+  if (p.type == FloatType::kF32) {
+    std::memcpy(out, p.data.data() + offset, n * sizeof(float));
+  } else {
+    linear_detail::widen_half(p.type, p.half.data() + offset, n, out);
+  }
+}
+
+bool resolve_embedding_spec(const ModelQuantOptions& options, const ModelLayout& layout,
+                            size_t param, LinearQuantSpec* spec, std::string* tied_head) {
+  const ParamInfo& p = layout.params[param];
+  tied_head->clear();
+  if (p.kind != ParamKind::kEmbedding || p.shape.size() != 2) return false;
+  for (const LinearInfo& li : layout.linears) {
+    if (li.tied_to != p.name) continue;
+    *tied_head = li.name;
+    if (resolve_layer_spec(options, li.name, spec)) return true;  // the head's spec
+    break;
+  }
+  if (!options.embeddings) return false;
+  *spec = *options.embeddings;
+  return true;
+}
+
+namespace {
+
+std::string module_of(const std::string& param_name) {
+  const size_t dot = param_name.rfind('.');
+  return dot == std::string::npos ? param_name : param_name.substr(0, dot);
+}
+
+size_t param_bytes(const Weights::Param& p) {
+  return p.quantized ? p.quantized->weight_bytes()
+                     : p.data.size() * sizeof(float) + p.half.size() * sizeof(uint16_t);
+}
+
+}  // namespace
+
 Status Weights::quantize(const ModelQuantOptions& options, std::vector<LayerQuantReport>* report) {
   if (report != nullptr) report->clear();
+  if (options.method == QuantMethod::kGptq || options.method == QuantMethod::kAwq) {
+    return Status::Error(StatusCode::kInvalidArgument,
+                         std::string("method ") + quant_method_name(options.method) +
+                             " needs calibration data: use quantize_calibrated (calibration.h)");
+  }
   std::vector<float> w;
+  // Embedding tables first: a tied head not excluded runs on the table quantized with its spec.
+  std::vector<LayerQuantReport> tables;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Param& p = params_[i];
+    LinearQuantSpec spec;
+    std::string head;
+    if (!resolve_embedding_spec(options, layout_, i, &spec, &head)) continue;
+    const int rows = static_cast<int>(p.info.shape[0]), dim = static_cast<int>(p.info.shape[1]);
+    LayerQuantReport r;
+    r.name = module_of(p.info.name);
+    r.embedding = true;
+    r.out_features = rows;
+    r.in_features = dim;
+    r.bytes_before = param_bytes(p);
+    const std::string before_desc = p.quantized ? p.quantized->describe() : "f32";
+    std::string note;
+    if (spec.scheme == LinearScheme::kF32) {
+      if (p.quantized) {
+        p.data.resize(static_cast<size_t>(rows) * static_cast<size_t>(dim));
+        p.quantized->dequantize_weight(p.data.data());
+        p.quantized.reset();
+        p.type = FloatType::kF32;
+        note = "converted to f32 from " + before_desc;
+      }
+    } else {
+      const float* src = param_f32(i, &w);  // float32, widened (half) or dequantized
+      std::unique_ptr<LinearLayer> fresh;
+      Status st = make_linear_quantized(src, rows, dim, nullptr, spec, &fresh, &note);
+      if (!st.ok()) return Status::Error(st.code, p.info.name + ": " + st.message);
+      if (p.quantized) {
+        note += std::string(note.empty() ? "" : "; ") + "re-quantized from " + before_desc;
+      }
+      p.quantized = std::move(fresh);
+      p.data = std::vector<float>();  // the float table is freed
+      p.half = std::vector<uint16_t>();
+      p.type = FloatType::kF32;
+      note += std::string(note.empty() ? "" : "; ") + "rows dequantized on gather";
+    }
+    if (!head.empty()) {
+      note += std::string(note.empty() ? "" : "; ") + "shared with the tied " + head;
+    }
+    report_layer_state(p.quantized.get(), &r);
+    r.tied = false;
+    r.scheme = p.quantized ? p.quantized->describe() : "f32";
+    r.bytes_after = param_bytes(p);
+    r.note = note;
+    tables.push_back(std::move(r));
+  }
+
   for (Linear& s : linears_) {
     const LinearInfo& li = s.info;
     LayerQuantReport r;
@@ -311,67 +551,73 @@ Status Weights::quantize(const ModelQuantOptions& options, std::vector<LayerQuan
     r.out_features = li.out_features;
     r.in_features = li.in_features;
     const bool shared_head = s.layer == nullptr;  // tied head reading the embedding
-    const std::string tied_note = "tied to " + li.tied_to.substr(0, li.tied_to.rfind(".weight"));
+    const std::string tied_note = "tied to " + module_of(li.tied_to);
+    const Param* table = li.tied_to.empty() ? nullptr : find_param(li.tied_to);
     r.bytes_before = shared_head ? 0 : s.layer->weight_bytes();
-    const std::string before_desc = shared_head ? "f32 (" + tied_note + ")" : s.layer->describe();
+    const std::string before_desc =
+        shared_head ? (table->quantized ? table->quantized->describe() : "f32") + " (" + tied_note + ")"
+                    : s.layer->describe();
 
     LinearQuantSpec spec;
     if (!resolve_layer_spec(options, li.name, &spec)) {
-      report_layer_state(s.layer.get(), &r);
+      report_layer_state(s.layer ? s.layer.get() : (table ? table->quantized.get() : nullptr), &r);
+      r.tied = shared_head;
+      if (shared_head) r.bytes_after = 0;
       r.scheme = before_desc;
       r.note = "excluded";
       if (report != nullptr) report->push_back(std::move(r));
       continue;
     }
 
-    const bool was_quantized = !shared_head && s.layer->scheme() != LinearScheme::kF32;
+    if (table != nullptr) {
+      // The table was (re)quantized above with this head's spec: the head reads it.
+      s.layer.reset();
+      report_layer_state(table->quantized.get(), &r);
+      r.tied = true;
+      r.bytes_after = 0;
+      r.scheme = table->quantized ? table->quantized->describe() : "f32";
+      r.note = tied_note + (table->quantized ? ": the matmul runs on the quantized rows of the table"
+                                             : " (f32)");
+      if (!shared_head) r.note += "; its own copy (" + before_desc + ") was dropped";
+      if (report != nullptr) report->push_back(std::move(r));
+      continue;
+    }
+
+    const bool was_quantized = !is_float_scheme(s.layer->scheme());
     std::unique_ptr<LinearLayer> fresh;
     std::string note;
-    if (spec.scheme == LinearScheme::kF32 && !li.tied_to.empty()) {
-      // Float32 for a tied head means reading the embedding again: drop any own copy.
-      s.layer.reset();
-      note = tied_note;
+    w.resize(static_cast<size_t>(li.out_features) * static_cast<size_t>(li.in_features));
+    s.layer->dequantize_weight(w.data());
+    const float* bias = s.bias.empty() ? nullptr : s.bias.data();
+    if (spec.scheme == LinearScheme::kF32) {
+      fresh = make_linear_f32(w.data(), li.out_features, li.in_features, bias);
+      if (!fresh) return Status::Error(StatusCode::kOutOfMemory, li.name + ": allocation failed");
     } else {
-      w.resize(static_cast<size_t>(li.out_features) * static_cast<size_t>(li.in_features));
-      if (shared_head) {
-        const Param* t = find_param(li.tied_to);
-        std::copy(t->data.begin(), t->data.end(), w.begin());
-      } else {
-        s.layer->dequantize_weight(w.data());
-      }
-      const float* bias = s.bias.empty() ? nullptr : s.bias.data();
-      if (spec.scheme != LinearScheme::kF32) {
-        Status st = prune_magnitude(w.data(), size_t(li.out_features), size_t(li.in_features),
-                                    options.prune, &r.pruned);
-        if (!st.ok()) return Status::Error(st.code, li.name + ": " + st.message);
-      }
-      if (spec.scheme == LinearScheme::kF32) {
-        fresh = make_linear_f32(w.data(), li.out_features, li.in_features, bias);
-        if (!fresh) return Status::Error(StatusCode::kOutOfMemory, li.name + ": allocation failed");
-      } else {
-        Status st = make_linear_quantized(w.data(), li.out_features, li.in_features, bias, spec,
-                                          &fresh, &note);
-        if (!st.ok()) return Status::Error(st.code, li.name + ": " + st.message);
-      }
-      if (shared_head) {
-        note += std::string(note.empty() ? "" : "; ") + tied_note +
-                ": own quantized copy (the embedding stays f32)";
-      }
-      if (was_quantized) {
-        note += std::string(note.empty() ? "" : "; ") +
-                (spec.scheme == LinearScheme::kF32 ? "converted to f32 from " : "re-quantized from ") +
-                before_desc;
-      }
-      s.layer = std::move(fresh);
+      Status st = prune_magnitude(w.data(), size_t(li.out_features), size_t(li.in_features),
+                                  options.prune, &r.pruned);
+      if (!st.ok()) return Status::Error(st.code, li.name + ": " + st.message);
+      st = make_linear_quantized(w.data(), li.out_features, li.in_features, bias, spec, &fresh,
+                                 &note);
+      if (!st.ok()) return Status::Error(st.code, li.name + ": " + st.message);
     }
+    if (was_quantized) {
+      note += std::string(note.empty() ? "" : "; ") +
+              (spec.scheme == LinearScheme::kF32 ? "converted to f32 from " : "re-quantized from ") +
+              before_desc;
+    }
+    s.layer = std::move(fresh);
+    s.method = spec.scheme == LinearScheme::kF32 ? QuantMethod::kRtn : spec.method;
     report_layer_state(s.layer.get(), &r);
-    if (!s.layer) r.scheme = before_desc;
     if (options.prune.kind != PruneSpec::Kind::kNone && r.quantized) {
       s.layer->dequantize_weight(w.data());  // w has out * in floats (sized above)
       for (float v : w) r.zeros += v == 0.0f;
     }
+    r.method = s.method;
     r.note = note;
     if (report != nullptr) report->push_back(std::move(r));
+  }
+  if (report != nullptr) {
+    for (LayerQuantReport& r : tables) report->push_back(std::move(r));
   }
   return Status::Ok();
 }
@@ -382,13 +628,13 @@ MemoryFootprint Weights::memory_footprint() const {
   for (const ModelLayout::Entry& e : layout_.order) {
     if (e.is_linear) {
       const Linear& l = linears_[e.index];
-      const size_t b = l.layer ? l.layer->weight_bytes() : 0;
+      const size_t b = l.layer ? l.layer->weight_bytes() : 0;  // a tied head: counted in its table
       f.modules.push_back({l.info.name, b});
       (l.info.is_head ? f.lm_head : f.linear) += b;
       continue;
     }
     const Param& p = params_[e.index];
-    const size_t b = p.data.size() * sizeof(float);
+    const size_t b = param_bytes(p);
     const size_t dot = p.info.name.rfind('.');
     const std::string module = dot == std::string::npos ? p.info.name : p.info.name.substr(0, dot);
     if (!f.modules.empty() && f.modules.back().name == module) {
@@ -409,9 +655,59 @@ MemoryFootprint Weights::memory_footprint() const {
 std::vector<FloatParamView> Weights::float_params() const {
   std::vector<FloatParamView> out;
   for (const Param& p : params_) {
-    out.push_back({p.info.name, p.info.shape, p.data.data(), p.data.size(), p.info.kind});
+    if (p.quantized) continue;
+    if (p.type == FloatType::kF32) {
+      out.push_back({p.info.name, p.info.shape, p.data.data(), p.data.size(), p.info.kind});
+    } else {
+      out.push_back({p.info.name, p.info.shape, nullptr, p.half.size(), p.info.kind, p.type,
+                     p.half.data()});
+    }
   }
   return out;
+}
+
+const LinearLayer* Weights::quantized_param(std::string_view name) const {
+  const Param* p = find_param(name);
+  return p != nullptr ? p->quantized.get() : nullptr;
+}
+
+void Weights::gather_rows(size_t i, const int32_t* ids, size_t n, bool accumulate, float* x) const {
+  const Param& p = params_[i];
+  const size_t d = static_cast<size_t>(p.info.shape[1]);
+  if (p.quantized) {
+    if (!accumulate) {
+      for (size_t r = 0; r < n; ++r) p.quantized->dequantize_rows(static_cast<size_t>(ids[r]), 1, x + r * d);
+      return;
+    }
+    thread_local std::vector<float> row;
+    row.resize(d);
+    for (size_t r = 0; r < n; ++r) {
+      p.quantized->dequantize_rows(static_cast<size_t>(ids[r]), 1, row.data());
+      nn::add_inplace(x + r * d, row.data(), d);
+    }
+    return;
+  }
+  if (p.type != FloatType::kF32) {
+    for (size_t r = 0; r < n; ++r) {
+      if (!accumulate) {
+        read_param(i, static_cast<size_t>(ids[r]) * d, d, x + r * d);
+        continue;
+      }
+      thread_local std::vector<float> row;
+      row.resize(d);
+      read_param(i, static_cast<size_t>(ids[r]) * d, d, row.data());
+      nn::add_inplace(x + r * d, row.data(), d);
+    }
+    return;
+  }
+  for (size_t r = 0; r < n; ++r) {
+    const float* src = p.data.data() + static_cast<size_t>(ids[r]) * d;
+    if (accumulate) {
+      nn::add_inplace(x + r * d, src, d);
+    } else {
+      std::memcpy(x + r * d, src, d * sizeof(float));
+    }
+  }
 }
 
 std::vector<std::string> Weights::linear_names() const {
@@ -432,6 +728,22 @@ const LinearInfo* Weights::linear_info(std::string_view name) const {
     if (l.info.name == name) return &l.info;
   }
   return nullptr;
+}
+
+QuantMethod Weights::linear_method(std::string_view name) const {
+  for (const Linear& l : linears_) {
+    if (l.info.name == name) return l.method;
+  }
+  return QuantMethod::kRtn;
+}
+
+Status Weights::set_linear_method(std::string_view name, QuantMethod m) {
+  for (Linear& l : linears_) {
+    if (l.info.name != name) continue;
+    l.method = m;
+    return Status::Ok();
+  }
+  return Status::Error(StatusCode::kNotFound, "no linear layer named '" + std::string(name) + "'");
 }
 
 Status Weights::replace_linear(std::string_view name, std::unique_ptr<LinearLayer> layer) {
@@ -455,6 +767,7 @@ Status Weights::replace_linear(std::string_view name, std::unique_ptr<LinearLaye
     }
     s.bias = layer->bias();  // what quantize() rebuilds from
     s.layer = std::move(layer);
+    s.method = QuantMethod::kRtn;
     return Status::Ok();
   }
   return Status::Error(StatusCode::kNotFound,

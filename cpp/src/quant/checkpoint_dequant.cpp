@@ -75,7 +75,7 @@ Status dequantize_layer(const std::string& module, const ckpt::LayerEntry& e, co
   d.group_size = e.group_size;
   d.out_features = e.out_features;
   d.in_features = e.in_features;
-  d.method = e.method;
+  d.method = e.method == QuantMethod::kHqq ? QuantMethod::kHqq : QuantMethod::kRtn;  // gptq/awq: RTN form
   d.codebook = e.codebook;
   d.q.resize(static_cast<size_t>(R * C));
   const io::TensorView* t = nullptr;
@@ -143,12 +143,21 @@ Status dequantize_checkpoint_shard(std::string_view quantization_config_json, co
   const JsonValue* layers = q->get("layers");
   if (layers == nullptr || !layers->is_object()) return ckpt::corrupt("quantization_config.layers must be an object");
 
-  // Quantized layers whose qweight is in this shard.
+  const JsonValue* tables = q->get("embeddings");  // quantized embedding tables (optional)
+  if (tables != nullptr && !tables->is_object()) return ckpt::corrupt("quantization_config.embeddings must be an object");
+  std::vector<std::pair<std::string, const std::pair<std::string, JsonValue>*>> entries;
+  for (const auto& kv : layers->object) entries.emplace_back("layers", &kv);
+  if (tables != nullptr) {
+    for (const auto& kv : tables->object) entries.emplace_back("embeddings", &kv);
+  }
+
+  // Quantized layers and tables whose qweight is in this shard.
   std::set<std::string> consumed;
   std::vector<OwnedTensor> tensors;
-  for (const auto& kv : layers->object) {
+  for (const auto& [where, entry] : entries) {
+    const auto& kv = *entry;
     ckpt::LayerEntry e;
-    WQ_RETURN_IF_ERROR(ckpt::parse_layer_entry(kv.second, "quantization_config.layers[\"" + kv.first + "\"]", &e));
+    WQ_RETURN_IF_ERROR(ckpt::parse_layer_entry(kv.second, "quantization_config." + where + "[\"" + kv.first + "\"]", &e));
     if (e.scheme == LinearScheme::kF32) continue;  // its .weight is a plain tensor
     if (shard.find(kv.first + ".qweight") == nullptr) continue;  // another shard's layer
     std::vector<float> w;

@@ -147,9 +147,14 @@ Status parse_method(const JsonValue& o, const std::string& where, LinearScheme s
   if (m == nullptr) return Status::Ok();
   if (!m->is_string()) return corrupt(where + ".method must be a string");
   if (m->string == "rtn") return Status::Ok();
+  // gptq / awq: calibrated, stored in the RTN form (the method is a record of how codes were chosen).
+  if (m->string == "gptq" || m->string == "awq") {
+    *out = m->string == "gptq" ? QuantMethod::kGptq : QuantMethod::kAwq;
+    return Status::Ok();
+  }
   if (m->string != "hqq")
     return Status::Error(StatusCode::kUnsupported,
-                         where + ": method '" + m->string + "' is not supported (rtn, hqq)");
+                         where + ": method '" + m->string + "' is not supported (rtn, hqq, gptq, awq)");
   if ((scheme != LinearScheme::kW4A16 && scheme != LinearScheme::kW3A16 &&
        scheme != LinearScheme::kW2A16) ||
       !asymmetric)

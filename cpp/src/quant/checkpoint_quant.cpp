@@ -38,7 +38,8 @@ struct CheckpointQuantizer::State {
   bool finished = false;
   std::vector<bool> taken;
   bool tied = false;            // the output head reads the token embedding
-  std::string tied_head_from;   // the embedding an own quantized head was made from
+  std::string tied_head_from;   // the embedding table quantized for a tied head
+  std::vector<std::pair<std::string, JsonValue>> tables;  // quantized embedding tables (module -> entry)
   // For an architecture webquant runs, its layout decides what is a linear layer, the head's
   // name and what it is tied to (otherwise: the name rules of checkpoint_quant.h).
   bool runnable = false;
@@ -290,6 +291,27 @@ Status CheckpointQuantizer::add_shard(const std::string& shard_name, const io::S
     } else {
       quantize = true;
     }
+    // A tied output head that is not excluded reads its embedding table quantized with the head's
+    // scheme (as quantizeModel leaves it): the table is stored quantized under its module and
+    // listed in "embeddings"; the head stays tied.
+    LinearQuantSpec head;
+    const bool is_tied_embedding =
+        s.tied_to.empty() ? (last_component(module) == "embed_tokens" || last_component(module) == "wte")
+                          : is_stored_name(s.layout, s.tied_to, t.name);
+    if (s.tied && s.tied_head_from.empty() && nd == 2 && weight && is_float_dtype(t.dtype) &&
+        is_tied_embedding && s.seen.count(s.head + ".weight") == 0 &&
+        resolve_layer_spec(s.options.quant, s.head, &head) && head.scheme != LinearScheme::kF32) {
+      JsonValue entry;
+      Status st = quantize_tensor(t, module, false, false, head, &out, &entry, &r);
+      if (!st.ok()) return fail(st);
+      r.note += std::string(r.note.empty() ? "" : "; ") + "embedding table shared with the tied " +
+                s.head + " (quantized with its scheme)";
+      ckpt::put(&entry, "bias", ckpt::jbool(false));
+      s.tables.emplace_back(module, std::move(entry));
+      s.report.push_back(std::move(r));
+      s.tied_head_from = t.name;
+      continue;
+    }
     if (quantize) {
       JsonValue entry;
       Status st = quantize_tensor(t, module, transposed, nd == 4, spec, &out, &entry, &r);
@@ -317,27 +339,6 @@ Status CheckpointQuantizer::add_shard(const std::string& shard_name, const io::S
     if (t.name == s.head + ".weight" && !s.tied_head_from.empty()) {
       return fail(invalid("tensor '" + t.name + "' arrived after a head tied to '" + s.tied_head_from +
                           "' was quantized (config.json ties the embeddings)"));
-    }
-    // A tied output head that is not excluded gets an own quantized copy of the input embedding,
-    // as LlamaModel::quantize gives it (the embedding itself is kept).
-    LinearQuantSpec head;
-    const bool is_tied_embedding =
-        s.tied_to.empty() ? (last_component(module) == "embed_tokens" || last_component(module) == "wte")
-                          : is_stored_name(s.layout, s.tied_to, t.name);
-    if (s.tied && s.tied_head_from.empty() && nd == 2 && weight && is_float_dtype(t.dtype) &&
-        is_tied_embedding && s.seen.count(s.head + ".weight") == 0 &&
-        resolve_layer_spec(s.options.quant, s.head, &head) && head.scheme != LinearScheme::kF32) {
-      TensorQuantReport hr;
-      hr.name = s.head + ".weight";
-      hr.dtype = t.dtype;
-      hr.shape = t.shape;
-      JsonValue entry;
-      Status st = quantize_tensor(t, s.head, false, false, head, &out, &entry, &hr);
-      if (!st.ok()) return fail(st);
-      hr.note += std::string(hr.note.empty() ? "" : "; ") + "tied to " + t.name + ": own quantized copy";
-      s.layers.emplace_back(s.head, std::move(entry));
-      s.report.push_back(std::move(hr));
-      s.tied_head_from = t.name;
     }
   }
   return Status::Ok();
@@ -374,7 +375,7 @@ Status CheckpointQuantizer::finish(CheckpointQuantResult* result) {
   double out_f = s.head_out, in_f = s.head_in;
   if (out_f == 0 && vocab != nullptr && vocab->is_number()) out_f = vocab->number;
   if (in_f == 0 && hidden != nullptr && hidden->is_number()) in_f = hidden->number;
-  if (s.tied && s.tied_head_from.empty() && s.seen.count(s.head + ".weight") == 0 && out_f > 0 && in_f > 0) {
+  if (s.tied && s.seen.count(s.head + ".weight") == 0 && out_f > 0 && in_f > 0) {
     JsonValue e = ckpt::jobj();
     ckpt::put(&e, "scheme", ckpt::jstr("f32"));
     ckpt::put(&e, "out_features", ckpt::jnum(out_f));
@@ -389,6 +390,11 @@ Status CheckpointQuantizer::finish(CheckpointQuantResult* result) {
   ckpt::put(&q, "packing", ckpt::jstr("lsb-first"));
   ckpt::put(&q, "default", default_entry(s.options.quant.default_spec));
   ckpt::put(&q, "layers", std::move(by_name));
+  if (!s.tables.empty()) {
+    JsonValue tables = ckpt::jobj();
+    for (auto& kv : s.tables) tables.object.emplace_back(kv.first, std::move(kv.second));
+    ckpt::put(&q, "embeddings", std::move(tables));
+  }
   CheckpointQuantResult r;
   r.quantization_config_json = io::write_json(q);
   ckpt::put(&s.config, ckpt::kMetadataKey, std::move(q));

@@ -86,13 +86,14 @@ class LinearQGFloatZero final : public LinearLayer {
     return describe_quantized(scheme_, int(geo_.group), in_features, fallback_, true) +
            ", hqq float zero";
   }
-  void dequantize_weight(float* out) const override {
+  void dequantize_weight(float* out) const override { dequantize_rows(0, geo_.n, out); }
+  void dequantize_rows(size_t first, size_t n, float* out) const override {
     const int h = 1 << (bits_ - 1);
-    for (size_t j = 0; j < geo_.n; ++j) {
+    for (size_t j = first; j < first + n; ++j) {
       for (size_t c = 0; c < geo_.k; ++c) {
         const size_t k = j * geo_.groups + c / geo_.group;
         const int q = int(kernels::packed_qg_get(geo_, bits_, packed_.data(), j, c)) - h;
-        out[j * geo_.k + c] = scales_plain_[k] * (static_cast<float>(q) - zeros_[k]);
+        out[(j - first) * geo_.k + c] = scales_plain_[k] * (static_cast<float>(q) - zeros_[k]);
       }
     }
   }

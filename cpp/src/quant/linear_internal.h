@@ -48,5 +48,13 @@ std::unique_ptr<LinearLayer> make_linear_float_zero(LinearScheme scheme, int bit
                                                     const float* scales, const float* zeros,
                                                     std::vector<float> bias,
                                                     std::string fallback);
+// y[m, out] = x[m, in] W^T (+ bias) with W [out, in] in the half type `type` (kF16 / kBF16), on
+// the threaded half-precision GEMM (also the tied output head reading a half embedding).
+void forward_half(FloatType type, const uint16_t* w, int out_features, int in_features,
+                  const float* bias, const float* x, size_t m, float* y);
+// n values between float32 and the half type (the convert kernels: exact widening; narrowing
+// rounds to nearest even).
+void widen_half(FloatType type, const uint16_t* h, size_t n, float* out);
+void narrow_half(FloatType type, const float* x, size_t n, uint16_t* out);
 
 }  // namespace webquant::linear_detail

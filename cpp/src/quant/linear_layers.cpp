@@ -9,6 +9,7 @@
 
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/gemm_parallel.h"
+#include "quant/calibration_internal.h"
 #include "quant/linear_internal.h"
 #include "webquant/linear.h"
 #include "webquant/quant.h"
@@ -20,6 +21,13 @@ namespace webquant {
 // webquant/threads.h's pool, bit-identical to one thread.
 #define WQ_GEMM(name) kernels::name##__wasmsimd
 
+void LinearLayer::dequantize_rows(size_t first, size_t n, float* out) const {
+  const size_t k = static_cast<size_t>(in_features);
+  std::vector<float> all(static_cast<size_t>(out_features) * k);
+  dequantize_weight(all.data());
+  std::memcpy(out, all.data() + first * k, n * k * sizeof(float));
+}
+
 const char* linear_scheme_name(LinearScheme s) {
   switch (s) {
     case LinearScheme::kF32: return "f32";
@@ -28,6 +36,8 @@ const char* linear_scheme_name(LinearScheme s) {
     case LinearScheme::kW2A16: return "w2a16";
     case LinearScheme::kW8A8: return "w8a8";
     case LinearScheme::kW4A8: return "w4a8";
+    case LinearScheme::kF16: return "f16";
+    case LinearScheme::kBF16: return "bf16";
     case LinearScheme::kW3A16: return "w3a16";
     case LinearScheme::kLut4A16: return "lut4a16";
   }
@@ -38,6 +48,8 @@ const char* quant_method_name(QuantMethod m) {
   switch (m) {
     case QuantMethod::kRtn: return "rtn";
     case QuantMethod::kHqq: return "hqq";
+    case QuantMethod::kGptq: return "gptq";
+    case QuantMethod::kAwq: return "awq";
   }
   return "unknown";
 }
@@ -125,6 +137,10 @@ class LinearF32 final : public LinearLayer {
   void dequantize_weight(float* out) const override {
     std::memcpy(out, w_.data(), w_.size() * sizeof(float));
   }
+  void dequantize_rows(size_t first, size_t n, float* out) const override {
+    const size_t k = static_cast<size_t>(in_features);
+    std::memcpy(out, w_.data() + first * k, n * k * sizeof(float));
+  }
   std::vector<float> bias() const override { return bias_; }
 
  private:
@@ -177,6 +193,13 @@ class LinearQ8 final : public LinearLayer {
     for (int j = 0; j < out_features; ++j)
       for (int c = 0; c < in_features; ++c)
         out[size_t(j) * in_features + c] = scales_[j] * static_cast<float>(code(j, c));
+  }
+  void dequantize_rows(size_t first, size_t n, float* out) const override {
+    for (size_t r = 0; r < n; ++r) {
+      const int j = static_cast<int>(first + r);
+      for (int c = 0; c < in_features; ++c)
+        out[r * size_t(in_features) + c] = scales_[j] * static_cast<float>(code(j, c));
+    }
   }
   std::vector<float> bias() const override { return bias_; }
   Status export_quantized(LinearQuantizedData* d) const override {
@@ -270,6 +293,16 @@ class LinearQG final : public LinearLayer {
         const size_t idx = kernels::qg_param_index(geo_, j, c / geo_.group);
         const int u = kernels::packed_qg_get(geo_, bits_, packed_.data(), j, c);
         out[j * geo_.k + c] = scales_[idx] * static_cast<float>(u - zeros_[idx]);
+      }
+    }
+  }
+  void dequantize_rows(size_t first, size_t n, float* out) const override {
+    for (size_t r = 0; r < n; ++r) {
+      const size_t j = first + r;
+      for (size_t c = 0; c < geo_.k; ++c) {
+        const size_t idx = kernels::qg_param_index(geo_, j, c / geo_.group);
+        const int u = kernels::packed_qg_get(geo_, bits_, packed_.data(), j, c);
+        out[r * geo_.k + c] = scales_[idx] * static_cast<float>(u - zeros_[idx]);
       }
     }
   }
@@ -371,7 +404,7 @@ Status make_linear_quantized(const float* w, int out_features, int in_features, 
   if (!valid_scheme(spec.scheme))
     return Status::Error(StatusCode::kInvalidArgument,
                          "unknown linear scheme " + std::to_string(static_cast<int>(spec.scheme)) +
-                             " (expected f32, w8a16, w4a16, w2a16, w8a8, w4a8, w3a16 or lut4a16)");
+                             " (expected f32, f16, bf16, w8a16, w4a16, w2a16, w8a8, w4a8, w3a16 or lut4a16)");
   const size_t n = out_features, k = in_features;
   WQ_RETURN_IF_ERROR(check_finite(w, n * k, in_features, "weight"));
   if (bias) WQ_RETURN_IF_ERROR(check_finite(bias, n, 0, "bias"));
@@ -379,10 +412,18 @@ Status make_linear_quantized(const float* w, int out_features, int in_features, 
     *out = make_linear_f32(w, out_features, in_features, bias);
     return Status::Ok();
   }
+  if (spec.scheme == LinearScheme::kF16 || spec.scheme == LinearScheme::kBF16) {
+    const FloatType t = spec.scheme == LinearScheme::kF16 ? FloatType::kF16 : FloatType::kBF16;
+    std::vector<uint16_t> h(n * k);
+    linear_detail::narrow_half(t, w, n * k, h.data());
+    *out = make_linear_half(t, std::move(h), out_features, in_features, bias);
+    return Status::Ok();
+  }
   if (spec.method != QuantMethod::kRtn && spec.method != QuantMethod::kHqq)
     return Status::Error(StatusCode::kInvalidArgument,
                          "unknown quantization method " +
-                             std::to_string(static_cast<int>(spec.method)) + " (expected rtn or hqq)");
+                             std::to_string(static_cast<int>(spec.method)) +
+                             " (expected rtn or hqq; gptq and awq are calibrated: quantize_calibrated)");
   if (spec.method == QuantMethod::kHqq)
     WQ_RETURN_IF_ERROR(linear_detail::check_hqq_spec(spec.scheme, spec.asymmetric));
   const bool lut = spec.scheme == LinearScheme::kLut4A16;
@@ -447,7 +488,24 @@ Status make_linear_from_quantized(const LinearQuantizedData& d,
                                   std::unique_ptr<LinearLayer>* out) {
   if (!out) return Status::Error(StatusCode::kInvalidArgument, "out must not be null");
   WQ_RETURN_IF_ERROR(check_sizes(d.out_features, d.in_features));
-  if (!valid_scheme(d.scheme) || d.scheme == LinearScheme::kF32)
+  if (!d.input_scales.empty()) {  // AWQ: the plain layer behind per-input-channel scales
+    if (d.input_scales.size() != static_cast<size_t>(d.in_features))
+      return Status::Error(StatusCode::kShapeMismatch,
+                           "input_scales has " + std::to_string(d.input_scales.size()) +
+                               " values, expected in_features = " + std::to_string(d.in_features));
+    for (size_t i = 0; i < d.input_scales.size(); ++i)
+      if (!std::isfinite(d.input_scales[i]) || !(d.input_scales[i] > 0.0f))
+        return Status::Error(StatusCode::kInvalidArgument,
+                             "input scale " + std::to_string(d.input_scales[i]) + " at index " +
+                                 std::to_string(i) + " must be finite and > 0");
+    LinearQuantizedData plain = d;
+    plain.input_scales.clear();
+    std::unique_ptr<LinearLayer> inner;
+    WQ_RETURN_IF_ERROR(make_linear_from_quantized(plain, &inner));
+    *out = calib_detail::make_linear_input_scaled(std::move(inner), d.input_scales);
+    return Status::Ok();
+  }
+  if (!valid_scheme(d.scheme) || is_float_scheme(d.scheme))
     return Status::Error(StatusCode::kInvalidArgument,
                          "quantized linear data needs a quantized scheme (w8a16, w4a16, w2a16, "
                          "w8a8 or w4a8)");

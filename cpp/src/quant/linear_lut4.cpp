@@ -46,11 +46,12 @@ class LinearLut4 final : public LinearLayer {
     if (int(geo_.group) == in_features) return s + " per-channel";
     return s + " g" + std::to_string(geo_.group);
   }
-  void dequantize_weight(float* out) const override {
-    for (size_t j = 0; j < geo_.n; ++j)
+  void dequantize_weight(float* out) const override { dequantize_rows(0, geo_.n, out); }
+  void dequantize_rows(size_t first, size_t n, float* out) const override {
+    for (size_t j = first; j < first + n; ++j)
       for (size_t c = 0; c < geo_.k; ++c)
-        out[j * geo_.k + c] = scales_[j * geo_.groups + c / geo_.group] *
-                              table_[kernels::packed_lut4g_get(geo_, packed_.data(), j, c)];
+        out[(j - first) * geo_.k + c] = scales_[j * geo_.groups + c / geo_.group] *
+                                        table_[kernels::packed_lut4g_get(geo_, packed_.data(), j, c)];
   }
   std::vector<float> bias() const override { return bias_; }
   Status export_quantized(LinearQuantizedData* d) const override {

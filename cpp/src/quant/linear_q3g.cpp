@@ -53,12 +53,13 @@ class LinearQ3G final : public LinearLayer {
                               asym_) +
            (method_ == QuantMethod::kHqq ? ", hqq float zero" : "");
   }
-  void dequantize_weight(float* out) const override {
-    for (size_t j = 0; j < geo_.n; ++j) {
+  void dequantize_weight(float* out) const override { dequantize_rows(0, geo_.n, out); }
+  void dequantize_rows(size_t first, size_t n, float* out) const override {
+    for (size_t j = first; j < first + n; ++j) {
       for (size_t c = 0; c < geo_.k; ++c) {
         const size_t k = j * geo_.groups + c / geo_.group;
         const int q = int(kernels::packed_q3g_get(geo_, packed_.data(), j, c)) - 4;
-        out[j * geo_.k + c] = scales_[k] * (static_cast<float>(q) - zeros_[k]);
+        out[(j - first) * geo_.k + c] = scales_[k] * (static_cast<float>(q) - zeros_[k]);
       }
     }
   }

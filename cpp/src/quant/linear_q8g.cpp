@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/gemm/gemm_parallel.h"
 #include "kernels/gemm/gemm_q8g.h"
 #include "quant/linear_internal.h"
 
@@ -19,7 +20,6 @@ T* scratch(std::vector<T>& buf, size_t n) {
   if (buf.size() < n) buf.resize(n);
   return buf.data();
 }
-thread_local std::vector<float> g_work;
 thread_local std::vector<int8_t> g_xq;
 thread_local std::vector<float> g_xscale;
 thread_local std::vector<int32_t> g_xsum;
@@ -58,11 +58,13 @@ class LinearQ8G final : public LinearLayer {
       float* xs = scratch(g_xscale, m);
       int32_t* sums = scratch(g_xsum, m * geo_.groups);
       WQ_Q8G(quantize_rows_f32_s8)(m, geo_.k, geo_.group, geo_.gp, x, xq, xs, sums);
-      WQ_Q8G(gemm_q8g_s8)(m, geo_, xq, xs, sums, packed_.data(), scales_.data(), zero, bias, y);
+      kernels::parallel_gemm_q8g_s8(WQ_Q8G(gemm_q8g_s8), m, geo_, xq, xs, sums, packed_.data(),
+                                    scales_.data(), zero, bias, y);
       return;
     }
-    float* work = scratch(g_work, kernels::gemm_f32_workspace(m, geo_));
-    WQ_Q8G(gemm_q8g_f32)(m, geo_, x, packed_.data(), scales_.data(), zero, bias, y, work);
+    // Output panels split over webquant/threads.h's pool, bit-identical to one thread.
+    kernels::parallel_gemm_q8g_f32(WQ_Q8G(gemm_q8g_f32), m, geo_, x, packed_.data(),
+                                   scales_.data(), zero, bias, y);
   }
   LinearScheme scheme() const override { return scheme_; }
   size_t weight_bytes() const override {
@@ -76,6 +78,15 @@ class LinearQ8G final : public LinearLayer {
       for (size_t c = 0; c < geo_.k; ++c) {
         const size_t idx = kernels::qg_param_index(geo_, j, c / geo_.group);
         out[j * geo_.k + c] = scales_[idx] * static_cast<float>(code(j, c) - zero_point(idx));
+      }
+    }
+  }
+  void dequantize_rows(size_t first, size_t n, float* out) const override {
+    for (size_t r = 0; r < n; ++r) {
+      const size_t j = first + r;
+      for (size_t c = 0; c < geo_.k; ++c) {
+        const size_t idx = kernels::qg_param_index(geo_, j, c / geo_.group);
+        out[r * geo_.k + c] = scales_[idx] * static_cast<float>(code(j, c) - zero_point(idx));
       }
     }
   }

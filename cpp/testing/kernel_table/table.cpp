@@ -507,6 +507,8 @@ const std::vector<KernelCase>& kernel_table() {
     for (const KernelCase& c : gemm_q8g_cases()) t.push_back(c);
     for (const KernelCase& c : gemm_q3g_cases()) t.push_back(c);
     for (const KernelCase& c : gemm_lut4g_cases()) t.push_back(c);
+    for (const KernelCase& c : gemm_half_cases()) t.push_back(c);
+    for (const KernelCase& c : conv_cases()) t.push_back(c);
     return t;
   }();
   return table;

@@ -32,6 +32,10 @@ std::vector<KernelCase> gemm_q8g_cases();
 std::vector<KernelCase> gemm_q3g_cases();
 // The 4-bit codebook (lookup-table) GEMM entry (table_lut4g.cpp), part of kernel_table().
 std::vector<KernelCase> gemm_lut4g_cases();
+// The fp16 / bf16 weight GEMM entries (table_half.cpp), part of kernel_table().
+std::vector<KernelCase> gemm_half_cases();
+// The convolution entries (table_conv.cpp), part of kernel_table().
+std::vector<KernelCase> conv_cases();
 const KernelCase* find_kernel(const std::string& name);
 
 // Sizes every kernel is checked at: 1..15, powers of two up to 4096, odd sizes (43, 401, 500,

@@ -3,6 +3,7 @@ import { renderFloatBits, renderIntBits } from './bits.js';
 import { $, debounce, fmt, h, initCore, normal, rng, showError, table } from './common.js';
 import { float32Hex, float64Hex, toFixedExact } from './decimal.js';
 import { ErrorHeatmap } from './heatmap.js';
+import { initQat } from './qat.js';
 import {
   downcast,
   dtypeInfo,
@@ -501,6 +502,7 @@ async function main(): Promise<void> {
   renderDowncast();
   runQuantization();
   renderPacking();
+  initQat();
 
   $('value-form').addEventListener('submit', (e) => e.preventDefault());
   $('value-input').addEventListener('input', debounce(renderValue));

@@ -18,14 +18,14 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WebQuantError } from '../errors.js';
 import { compareModels, perplexity, type CompareResult, type PerplexityResult } from '../eval/metrics.js';
 import { downloadModelFiles, type ModelFiles } from '../hub/model-files.js';
-import { CausalLM } from '../models/causal-lm.js';
+import { CausalLM, type ModelDtype } from '../models/causal-lm.js';
 import { type LayerQuantOptions, type QuantizationSummary, type WeightQuant } from '../models/quant-options.js';
 import { init } from '../runtime/loader.js';
 
 const USAGE = `usage: webquant eval <repo|dir> --text FILE [options]
 
-Perplexity of a Llama-family model on a text file (sliding window); with --quant, also the KL
-divergence and top-1 agreement of the quantized model against the float32 model.
+Perplexity of a Llama-family model on a text file (sliding window); with --quant and/or --dtype,
+also the KL divergence, top-1 agreement and logit differences of that model against float32.
 
 options:
   --text FILE                 UTF-8 text to evaluate on (required)
@@ -34,6 +34,7 @@ options:
   --per-channel               one scale per output channel instead of groups
   --mode symmetric|asymmetric default symmetric
   --activations float|int8    int8 = W8A8 / W4A8 kernels (default float)
+  --dtype float16|bfloat16    compare the model kept in this type (quantized too with --quant)
   --window N                  tokens per forward pass (default: the model's context, at most 1024)
   --stride N                  sliding-window step (default window / 2)
   --max-tokens N              evaluate only the first N tokens of the text
@@ -299,15 +300,17 @@ export interface QuantFlags {
   perChannel?: boolean | undefined;
   mode?: string | undefined;
   activations?: string | undefined;
-  /** `--method rtn|hqq` (quantize only). */
+  /** `--method rtn|hqq|gptq|awq` (quantize only; gptq / awq are applied by method-flags.ts). */
   method?: string | undefined;
 }
 
 /** Checks the scheme flags for a weight type and builds the layer options. */
 export function layerOptionsFromFlags(usage: string, weights: WeightQuant, f: QuantFlags): LayerQuantOptions {
   const groupSize = numberFlag(usage, 'group-size', f.groupSize, isPositiveInt, 'a positive integer');
-  const method = f.method ?? 'rtn';
-  if (method !== 'rtn' && method !== 'hqq') throw new CliUsageError(`--method must be rtn or hqq (got ${JSON.stringify(method)})`, usage);
+  const flag = f.method ?? 'rtn';
+  if (flag !== 'rtn' && flag !== 'hqq' && flag !== 'gptq' && flag !== 'awq') throw new CliUsageError(`--method must be rtn, hqq, gptq or awq (got ${JSON.stringify(flag)})`, usage);
+  // gptq / awq are model-wide (methodOptionsFromFlags); the layer options keep RTN's grid for them.
+  const method = flag === 'hqq' ? 'hqq' : 'rtn';
   const nonUniform = weights === 'nf4' || weights === 'log4' || weights === 'kmeans4';
   const mode = f.mode ?? (method === 'hqq' ? 'asymmetric' : 'symmetric');
   if (mode !== 'symmetric' && mode !== 'asymmetric') throw new CliUsageError(`--mode must be symmetric or asymmetric (got ${JSON.stringify(mode)})`, usage);
@@ -335,7 +338,9 @@ export function layerOptionsFromFlags(usage: string, weights: WeightQuant, f: Qu
 
 /** One line about a quantization: the scheme, bytes before and after, fallbacks. */
 export function describeQuantization(summary: QuantizationSummary): string {
-  const schemes = [...new Set(summary.layers.filter((l) => l.quantized).map((l) => l.scheme))];
+  const quantized = summary.layers.filter((l) => l.quantized);
+  const methods = [...new Set(quantized.map((l) => l.method))].filter((m) => m !== 'rtn');
+  const schemes = [...new Set(quantized.map((l) => l.scheme + (methods.length ? ` (${l.method})` : '')))];
   const fb = summary.fallbacks.length ? `; ${summary.fallbacks.length} layers per-channel (the group size does not divide in_features)` : '';
   return `${schemes.join(', ')}: linear weights ${summary.bytesBefore} -> ${summary.bytesAfter} bytes, model ${summary.footprint.total} bytes${fb}`;
 }
@@ -349,6 +354,19 @@ export interface EvalReport {
   stride: number;
   fp32: PerplexityResult & { bytes: number };
   quantized?: PerplexityResult & CompareResult & { quant: LayerQuantOptions; scheme: string; bytes: number; linearBytes: number };
+  /** With --dtype: the type the compared model keeps its weights in (it is the quantized one too with --quant). */
+  dtype?: ModelDtype;
+  /** With --dtype and no --quant: the model in that type against fp32. */
+  half?: PerplexityResult & CompareResult & { bytes: number };
+}
+
+/** The value of a `--dtype` flag (undefined when absent); a CliUsageError for anything else. */
+export function dtypeFlag(usage: string, value: string | undefined): ModelDtype | 'auto' | undefined {
+  if (value === undefined) return undefined;
+  if (!['float32', 'float16', 'bfloat16', 'auto'].includes(value)) {
+    throw new CliUsageError(`--dtype must be float32, float16, bfloat16 or auto (got ${JSON.stringify(value)})`, usage);
+  }
+  return value as ModelDtype | 'auto';
 }
 
 /**
@@ -372,6 +390,7 @@ async function runEval(args: string[], out: NodeJS.WritableStream): Promise<void
     'per-channel': { type: 'boolean' },
     mode: { type: 'string' },
     activations: { type: 'string' },
+    dtype: { type: 'string' },
     window: { type: 'string' },
     stride: { type: 'string' },
     'max-tokens': { type: 'string' },
@@ -401,6 +420,8 @@ async function runEval(args: string[], out: NodeJS.WritableStream): Promise<void
   const strideFlag = numberFlag(USAGE, 'stride', v.stride, isPositiveInt, 'a positive integer');
   const maxTokens = numberFlag(USAGE, 'max-tokens', v['max-tokens'], (n) => Number.isSafeInteger(n) && n >= 2, 'an integer >= 2');
   const quiet = v.quiet === true;
+  const dtype = dtypeFlag(USAGE, v.dtype);
+  if (dtype === 'auto' || dtype === 'float32') throw new CliUsageError('--dtype must be float16 or bfloat16 here (the reference is float32)', USAGE);
 
   let text: string;
   try {
@@ -413,7 +434,7 @@ async function runEval(args: string[], out: NodeJS.WritableStream): Promise<void
   const source = await resolveModelSource(USAGE, target, { endpoint: v.endpoint, hubDir: v['hub-dir'], revision: v.revision });
   await init(v['no-simd'] ? { simd: false } : {});
   const files = await fetchModelFiles(source, quiet);
-  const quantFiles = layer ? copyModelFiles(files) : undefined;
+  const quantFiles = layer || dtype ? copyModelFiles(files) : undefined;
   const fp32 = await AutoModelForCausalLM.fromFiles(files, { name: source.label });
   let qmodel: CausalLM | undefined;
   try {
@@ -438,8 +459,17 @@ async function runEval(args: string[], out: NodeJS.WritableStream): Promise<void
       fp32: { ...(await evalPpl(fp32, 'fp32')), bytes: fp32.memoryFootprint().total },
     };
 
+    if (dtype && !layer && quantFiles) {
+      qmodel = await AutoModelForCausalLM.fromFiles(quantFiles, { name: source.label, dtype });
+      const m = qmodel;
+      const bar = new ProgressBar(`compare ${dtype} with fp32`, { quiet });
+      const cmp = await withProgress(bar, () => compareModels(fp32, m, ids, { window, progress: (p) => bar.update(p.done, p.total) }));
+      report.dtype = dtype;
+      report.half = { ...(await evalPpl(m, dtype)), ...cmp, bytes: m.memoryFootprint().total };
+    }
     if (layer && quantFiles) {
-      qmodel = await AutoModelForCausalLM.fromFiles(quantFiles, { name: source.label });
+      if (dtype) report.dtype = dtype;
+      qmodel = await AutoModelForCausalLM.fromFiles(quantFiles, { name: source.label, ...(dtype ? { dtype } : {}) });
       const m = qmodel;
       const summary = await withProgress(new ProgressBar(`quantize ${quant}`, { quiet }), () => m.quantize(layer), describeQuantization);
       const scheme = [...new Set(summary.layers.filter((l) => l.quantized).map((l) => l.scheme))].join(', ');
@@ -457,6 +487,14 @@ async function runEval(args: string[], out: NodeJS.WritableStream): Promise<void
       `${report.model} on ${report.text}: ${report.tokens} tokens, window ${window}, stride ${stride}`,
       `fp32: perplexity ${report.fp32.perplexity.toFixed(4)} (${report.fp32.nll.toFixed(4)} nats/token over ${report.fp32.tokens} tokens), ${report.fp32.bytes} bytes`,
     ];
+    const h = report.half;
+    if (h) {
+      lines.push(
+        `${dtype}: perplexity ${h.perplexity.toFixed(4)} (${h.nll.toFixed(4)} nats/token), ${h.bytes} bytes`,
+        `${dtype} vs fp32: KL ${h.klDivergence.toExponential(4)} nats/position, top-1 agreement ${(h.top1Agreement * 100).toFixed(2)}%, ` +
+          `mean |dlogit| ${h.meanAbsLogitDiff.toExponential(3)}, max ${h.maxAbsLogitDiff.toExponential(3)}`,
+      );
+    }
     const q = report.quantized;
     if (q) {
       lines.push(

@@ -4,9 +4,11 @@
  *
  *     webquant generate <repo> --prompt TEXT [--max-new-tokens N] [--temperature T] [--seed S]
  *         [--top-k K] [--top-p P] [--repetition-penalty R] [--quant none|int8|int4|int2]
- *         [--group-size G] [--activations float|int8] [--endpoint URL | --hub-dir DIR] [--revision REV]
+ *         [--group-size G] [--activations float|int8] [--dtype float32|float16|bfloat16|auto]
+ *         [--endpoint URL | --hub-dir DIR] [--revision REV]
  *
- * prints the prompt and its continuation to stdout as the tokens are generated; timings go to
+ * prints the prompt and its continuation to stdout as the tokens are generated (a text-to-text
+ * model, t5, prints its output text alone); timings go to
  * stderr (unless --quiet). Bad arguments and failures print `webquant: error: ...` and exit 1.
  * `webquant eval` and `webquant quantize` are in eval.ts and quantize.ts.
  * @packageDocumentation
@@ -17,13 +19,14 @@ import { WebQuantError } from '../errors.js';
 import { CausalLM, type GenerateOptions } from '../models/causal-lm.js';
 import { type QuantizeModelOptions } from '../models/quant-options.js';
 import { init } from '../runtime/loader.js';
-import { CliUsageError, describeQuantization, evalCommand, numberFlag, parseCliArgs } from './eval.js';
+import { CliUsageError, describeQuantization, dtypeFlag, evalCommand, numberFlag, parseCliArgs } from './eval.js';
 import { quantizeCommand } from './quantize.js';
 import { dequantizeCommand } from './quantize-any.js';
 
 const USAGE = `usage: webquant generate <repo> --prompt TEXT [options]
 
 Generates text with a Llama-family model from the Hugging Face Hub (or a local mirror).
+Text-to-text models (t5, e.g. google/flan-t5-small) print their output text alone.
 
 options:
   --prompt TEXT               the text to continue (required)
@@ -36,6 +39,8 @@ options:
   --quant none|int8|int4|int2 quantize the linear layers first (default none; lm_head stays float)
   --group-size G              elements per group (default: int4/int2 32, int8 per channel)
   --activations float|int8    int8 = W8A8 / W4A8 kernels (default float)
+  --dtype TYPE                keep the weights in float32 (default), float16, bfloat16, or auto
+                              (config.json's torch_dtype)
   --endpoint URL              Hub endpoint (default https://huggingface.co)
   --hub-dir DIR               read repos from a local folder laid out as <org>/<name>/<file>
   --revision REV              branch, tag or commit (default main)
@@ -65,6 +70,7 @@ async function generate(args: string[]): Promise<void> {
     quant: { type: 'string' },
     'group-size': { type: 'string' },
     activations: { type: 'string' },
+    dtype: { type: 'string' },
     endpoint: { type: 'string' },
     'hub-dir': { type: 'string' },
     revision: { type: 'string' },
@@ -108,9 +114,11 @@ async function generate(args: string[]): Promise<void> {
   if (activations !== 'float' && activations !== 'int8') usage(`--activations must be float or int8 (got ${JSON.stringify(activations)})`);
   if (activations === 'int8' && quant === 'none') usage('--activations int8 needs --quant int8 or int4');
 
+  const dtype = dtypeFlag(USAGE, v.dtype);
   const endpoint = v['hub-dir'] !== undefined ? path.resolve(v['hub-dir']) : v.endpoint;
   await init(v['no-simd'] ? { simd: false } : {});
   const model = await AutoModelForCausalLM.fromPretrained(repo, {
+    ...(dtype !== undefined ? { dtype } : {}),
     ...(endpoint !== undefined ? { endpoint } : {}),
     ...(v.revision !== undefined ? { revision: v.revision } : {}),
   });
@@ -123,7 +131,7 @@ async function generate(args: string[]): Promise<void> {
         process.stderr.write(`quantized to ${describeQuantization(summary)}\n`);
       }
     }
-    process.stdout.write(v.prompt);
+    if (!model.config.isEncoderDecoder) process.stdout.write(v.prompt);
     const result = await model.generate(v.prompt, { ...options, onToken: (t) => t.text && process.stdout.write(t.text) });
     process.stdout.write('\n');
     if (!v.quiet) {

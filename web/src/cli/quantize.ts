@@ -2,8 +2,8 @@
  * `webquant quantize`: quantize a Hub model and write it to a folder.
  *
  *     webquant quantize <repo|dir> --bits 8|4|3|2 | --weights W [--group-size G] [--per-channel]
- *         [--mode symmetric|asymmetric] [--activations float|int8] [--method rtn|hqq]
- *         [--prune 2:4|SPARSITY]
+ *         [--mode symmetric|asymmetric] [--activations float|int8] [--prune 2:4|SPARSITY]
+ *         [--method rtn|hqq|gptq|awq] [--calibration-file FILE] [--calibration-tokens N] [--act-order]
  *         [--format webquant|gguf-q8_0|gguf-q4_0] --out DIR [--endpoint URL | --hub-dir DIR]
  *
  * `gguf-q8_0` / `gguf-q4_0` write one llama.cpp GGUF file (through `exportGguf`); `webquant`
@@ -28,6 +28,7 @@ import {
   fetchModelFiles,
   layerOptionsFromFlags,
   modelPositional,
+  dtypeFlag,
   numberFlag,
   parseCliArgs,
   ProgressBar,
@@ -36,6 +37,7 @@ import {
   withProgress,
   writeFileAtomic,
 } from './eval.js';
+import { METHOD_FLAGS, METHOD_USAGE, methodOptionsFromFlags } from './method-flags.js';
 import { quantizeAnyCheckpoint } from './quantize-any.js';
 import type { PruneOptions, WeightQuant } from '../models/quant-options.js';
 
@@ -50,19 +52,21 @@ options:
   --bits 8|4|3|2              weight bits (gguf formats: implied, 8 for q8_0 and 4 for q4_0)
   --weights W                 instead of --bits: int8, int4, int3, int2, or a 4-bit table code
                               nf4 | log4 | kmeans4 (absmax per group, no zero point)
-  --method rtn|hqq            rtn (default): round to nearest; hqq: half-quadratic quantization
-                              (float zero point per group, int4/int3/int2, asymmetric)
   --prune 2:4|P               magnitude pruning before quantization: 2:4, or the fraction P in
                               [0, 1) of each layer's weights (e.g. 0.5)
   --group-size G              elements per group (default: 4/2 bits 32, 8 bits per channel)
   --per-channel               one scale per output channel instead of groups
   --mode symmetric|asymmetric default symmetric
   --activations float|int8    webquant format: run as W8A8 / W4A8 when loaded (default float)
+${METHOD_USAGE}
   --conv                      webquant format, architectures webquant does not run: also
                               quantize 4-D conv kernels (per output channel)
   --format F                  webquant (default): the library's quantized safetensors;
                               gguf-q8_0 / gguf-q4_0: a llama.cpp GGUF file (blocks of 32,
                               symmetric; rows that are not a multiple of 32 are stored as F16)
+  --dtype float16|bfloat16    webquant format, architectures webquant runs: load the model in this
+                              type first, so what stays float (embeddings, norms, excluded layers)
+                              is saved in it (torch_dtype in config.json)
   --out DIR                   output folder (created when missing; files are replaced)
   --endpoint URL              Hub endpoint (default https://huggingface.co)
   --hub-dir DIR               read repos from a local folder laid out as <org>/<name>/<file>
@@ -95,9 +99,10 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
     mode: { type: 'string' },
     activations: { type: 'string' },
     weights: { type: 'string' },
-    method: { type: 'string' },
     prune: { type: 'string' },
     conv: { type: 'boolean' },
+    ...METHOD_FLAGS,
+    dtype: { type: 'string' },
     format: { type: 'string' },
     out: { type: 'string' },
     endpoint: { type: 'string' },
@@ -146,6 +151,13 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
     format === 'webquant'
       ? layerOptionsFromFlags(USAGE, weights, { groupSize: v['group-size'], perChannel: v['per-channel'], mode: v.mode, activations: v.activations, method: v.method })
       : undefined;
+  const methodFlags = { method: v.method, calibrationFile: v['calibration-file'], calibrationTokens: v['calibration-tokens'], actOrder: v['act-order'] };
+  if (format !== 'webquant' && Object.values(methodFlags).some((x) => x !== undefined)) {
+    throw new CliUsageError('--method and the calibration flags apply to --format webquant', USAGE);
+  }
+  const method = format === 'webquant' ? await methodOptionsFromFlags(USAGE, methodFlags) : {};
+  const dtype = dtypeFlag(USAGE, v.dtype);
+  if (dtype !== undefined && format !== 'webquant') throw new CliUsageError('--dtype applies to --format webquant', USAGE);
   const existing = await fs.stat(outDir).catch(() => undefined);
   if (existing && !existing.isDirectory()) throw new WebQuantError('invalid_argument', `--out ${v.out} exists and is not a folder`);
 
@@ -165,6 +177,8 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
     }
     if (typeof modelType !== 'string' || !SUPPORTED_MODEL_TYPES.includes(modelType)) {
       if (prune !== undefined) throw new CliUsageError('--prune applies to models webquant runs (it prunes inside quantizeModel)', USAGE);
+      if (method.method !== undefined) throw new CliUsageError(`--method ${method.method} needs a model webquant runs (${SUPPORTED_MODEL_TYPES.join(', ')}); ${String(modelType)} is quantized with rtn only`, USAGE);
+      if (dtype !== undefined) throw new CliUsageError(`--dtype applies to architectures webquant runs (${source.label} is ${JSON.stringify(modelType)})`, USAGE);
       await quantizeAnyCheckpoint(source, layer!, v.conv === true, outDir, quiet, out);
       return;
     }
@@ -177,9 +191,9 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
     await writeGguf(files, format, source.repo, outDir, quiet, out);
     return;
   }
-  const model = await AutoModelForCausalLM.fromFiles(files, { name: source.label });
+  const model = await AutoModelForCausalLM.fromFiles(files, { name: source.label, ...(dtype !== undefined ? { dtype } : {}) });
   try {
-    const summary = await withProgress(new ProgressBar(`quantize ${weights}`, { quiet }), () => model.quantize({ ...layer!, ...(prune ? { prune } : {}) }), describeQuantization);
+    const summary = await withProgress(new ProgressBar(`quantize ${weights}`, { quiet }), () => model.quantize({ ...layer!, ...method, ...(prune ? { prune } : {}) }), describeQuantization);
     await withProgress(new ProgressBar(`save to ${outDir}`, { quiet }), () => saveAtomically(model, outDir));
     out.write(`wrote ${outDir}: ${describeQuantization(summary)}\n`);
   } finally {

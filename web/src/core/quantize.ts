@@ -293,6 +293,26 @@ export class QuantizedTensor {
   }
 
   /**
+   * The straight-through estimator's mask for quantization-aware training: 1 where the value this
+   * tensor was quantized from lies inside the representable range of its own scale and zero point
+   * (`r / s + z` within `[qmin - 1/2, qmax + 1/2]`, so a training step passes its gradient through
+   * the rounding unchanged), 0 where the clamp cut it off (the gradient is zero there).
+   */
+  straightThroughMask(): Uint8Array {
+    const h = this.#live();
+    const module = this.#backend.module;
+    const scope = new HeapScope(module);
+    try {
+      const x = scope.copyIn(this.#source.data, 'source values');
+      const pass = scope.alloc(h.numel(), 'mask');
+      checkStatus(h.passMaskInto(x, pass));
+      return new Uint8Array(copyOut(module, pass, h.numel()));
+    } finally {
+      scope.free();
+    }
+  }
+
+  /**
    * Round-trip error of `dequantize()` against the tensor this was quantized from (after widening
    * to float32): MSE, max absolute error and SQNR in dB (`Infinity` when exact).
    */

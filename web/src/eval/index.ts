@@ -14,6 +14,7 @@ export {
   type PerplexityResult,
   type CompareOptions,
   type CompareResult,
+  type GreedyComparison,
   type SampleTextOptions,
   type SampledText,
   type SamplingModel,

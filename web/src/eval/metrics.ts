@@ -92,6 +92,28 @@ export interface CompareOptions {
   progress?: (p: EvalProgress) => void;
   /** Stops the comparison between windows (rejects with `aborted`). */
   signal?: AbortSignal;
+  /**
+   * Also generate greedily from `prompt` with both models (which must then be able to generate,
+   * e.g. `CausalLM`s) and report whether the continuations agree (the courses' check after
+   * loading a model in float16 / bfloat16).
+   */
+  greedy?: { prompt: string | readonly number[]; maxNewTokens: number };
+}
+
+/** Greedy continuations of both models (see {@link CompareOptions.greedy}). */
+export interface GreedyComparison {
+  /** True when both generated exactly the same tokens. */
+  agree: boolean;
+  /** Index of the first generated token that differs; -1 when they agree. */
+  firstDifference: number;
+  /** The reference's generated token ids (the prompt excluded). */
+  referenceTokens: number[];
+  /** The candidate's generated token ids. */
+  candidateTokens: number[];
+  /** The reference's generated text. */
+  referenceText: string;
+  /** The candidate's generated text. */
+  candidateText: string;
 }
 
 /** What {@link compareModels} returns. */
@@ -107,6 +129,12 @@ export interface CompareResult {
   top1Agreement: number;
   /** Positions compared (every position of every window). */
   positions: number;
+  /** Mean of |logit_ref - logit_cand| over every logit of every position. */
+  meanAbsLogitDiff: number;
+  /** Largest |logit_ref - logit_cand|. */
+  maxAbsLogitDiff: number;
+  /** Present when {@link CompareOptions.greedy} was given. */
+  greedy?: GreedyComparison;
 }
 
 /** Options of {@link sampleStoryText}. */
@@ -308,6 +336,8 @@ export class Divergence {
   maxKl = 0;
   agree = 0;
   positions = 0;
+  absSum = 0;
+  maxAbs = 0;
   readonly #lp: Float64Array;
   readonly #lq: Float64Array;
 
@@ -334,6 +364,9 @@ export class Divergence {
         lq[i] = b[i]! - lb;
         if (a[i]! > a[argA]!) argA = i;
         if (b[i]! > b[argB]!) argB = i;
+        const d = Math.abs(a[i]! - b[i]!);
+        this.absSum += d;
+        if (d > this.maxAbs) this.maxAbs = d;
       }
       let k = 0;
       for (let i = 0; i < v; i++) {
@@ -354,15 +387,19 @@ export class Divergence {
       maxKlDivergence: this.maxKl,
       top1Agreement: this.agree / this.positions,
       positions: this.positions,
+      meanAbsLogitDiff: this.absSum / (this.positions * this.vocab),
+      maxAbsLogitDiff: this.maxAbs,
     };
   }
 }
 
 /**
  * How close `candidate`'s next-token distributions are to `reference`'s on the same tokens
- * (typically a quantized model against its float32 original): the mean KL divergence
- * KL(p_ref || p_cand) per position, in nats, and the share of positions where both models rank
- * the same token first. Every position of every window counts, the first one included.
+ * (typically a quantized or float16 / bfloat16 model against its float32 original): the mean KL
+ * divergence KL(p_ref || p_cand) per position, in nats, the share of positions where both models
+ * rank the same token first, the mean and largest absolute logit difference, and (with
+ * `options.greedy`) whether greedy generations agree. Every position of every window counts, the
+ * first one included.
  *
  * @throws WebQuantError `invalid_argument` for models with different vocabularies, empty input,
  *   a window < 1 or beyond either context; `aborted`.
@@ -385,7 +422,41 @@ export async function compareModels(reference: EvalModel, candidate: EvalModel, 
     acc.add(a, b);
     options.progress?.({ done: i + 1, total: windows.length });
   }
-  return acc.result();
+  const result = acc.result();
+  if (options.greedy !== undefined) result.greedy = await compareGreedy(ref, cand, options.greedy, options.signal);
+  return result;
+}
+
+async function compareGreedy(
+  ref: EvalModel,
+  cand: EvalModel,
+  g: { prompt: string | readonly number[]; maxNewTokens: number },
+  signal: AbortSignal | undefined,
+): Promise<GreedyComparison> {
+  if (g === null || typeof g !== 'object') invalid('compareModels: greedy must be { prompt, maxNewTokens }');
+  if (!isInt(g.maxNewTokens) || g.maxNewTokens < 1) {
+    invalid(`compareModels: greedy.maxNewTokens must be a positive integer (got ${String(g.maxNewTokens)})`);
+  }
+  const run = async (m: EvalModel, what: string) => {
+    const gen = (m as Partial<SamplingModel>).generate;
+    if (typeof gen !== 'function') invalid(`compareModels: greedy needs a ${what} that can generate (e.g. a CausalLM)`);
+    throwIfAborted(signal, 'compareModels');
+    const opts = { maxNewTokens: g.maxNewTokens, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0, stopOnEos: true };
+    return gen.call(m, g.prompt, { ...opts, ...(signal ? { signal } : {}) });
+  };
+  const a = await run(ref, 'reference');
+  const b = await run(cand, 'candidate');
+  let first = -1;
+  const n = Math.max(a.tokens.length, b.tokens.length);
+  for (let i = 0; i < n && first < 0; i++) if (a.tokens[i] !== b.tokens[i]) first = i;
+  return {
+    agree: first < 0,
+    firstDifference: first,
+    referenceTokens: [...a.tokens],
+    candidateTokens: [...b.tokens],
+    referenceText: a.text,
+    candidateText: b.text,
+  };
 }
 
 /**

@@ -8,11 +8,12 @@ import { CausalLM, SUPPORTED_MODEL_TYPES, type CausalLMClass, type FromFilesOpti
 import { GPT2LMHeadModel } from './gpt2/index.js';
 import { GPTNeoXForCausalLM } from './gpt_neox/index.js';
 import { LlamaForCausalLM } from './llama/index.js';
+import { AutoModelForSeq2SeqLM, T5ForConditionalGeneration } from './t5/index.js';
 import type { QuantizationSummary, QuantizeModelOptions } from './quant-options.js';
 import { downloadFile } from '../hub/download.js';
 import type { ModelFiles } from '../hub/model-files.js';
 
-const CLASSES: readonly CausalLMClass<CausalLM>[] = [LlamaForCausalLM, GPT2LMHeadModel, GPTNeoXForCausalLM];
+const CLASSES: readonly CausalLMClass<CausalLM>[] = [LlamaForCausalLM, GPT2LMHeadModel, GPTNeoXForCausalLM, T5ForConditionalGeneration];
 
 /** The class that runs `modelType`, or undefined. */
 export function causalLMClassFor(modelType: string): CausalLMClass<CausalLM> | undefined {
@@ -79,7 +80,8 @@ export interface TextGenerationOutput {
 /** A loaded text-generation pipeline: call it with a prompt. */
 export interface TextGenerationPipeline {
   (prompt: string, options?: GenerateOptions): Promise<TextGenerationOutput[]>;
-  readonly task: 'text-generation';
+  /** text2text-generation (encoder-decoders): `generated_text` is the output text alone, as transformers'. */
+  readonly task: PipelineTask;
   readonly model: CausalLM;
   /** The quantization summary when `options.quantize` was given. */
   readonly quantization: QuantizationSummary | undefined;
@@ -87,7 +89,7 @@ export interface TextGenerationPipeline {
 }
 
 /** The tasks {@link pipeline} supports. */
-export type PipelineTask = 'text-generation';
+export type PipelineTask = 'text-generation' | 'text2text-generation';
 
 /**
  * A ready-to-call model for a task, in the style of transformers.js:
@@ -96,11 +98,11 @@ export type PipelineTask = 'text-generation';
  * @throws WebQuantError `unsupported` for another task.
  */
 export async function pipeline(task: PipelineTask, repoId: string, options: PipelineOptions = {}): Promise<TextGenerationPipeline> {
-  if (task !== 'text-generation') {
-    throw new WebQuantError('unsupported', `pipeline task ${JSON.stringify(task)} is not supported; supported: text-generation`);
+  if (task !== 'text-generation' && task !== 'text2text-generation') {
+    throw new WebQuantError('unsupported', `pipeline task ${JSON.stringify(task)} is not supported; supported: text-generation, text2text-generation`);
   }
   const { quantize, ...load } = options;
-  const model = await AutoModelForCausalLM.fromPretrained(repoId, load);
+  const model = task === 'text2text-generation' ? await AutoModelForSeq2SeqLM.fromPretrained(repoId, load) : await AutoModelForCausalLM.fromPretrained(repoId, load);
   let quantization: QuantizationSummary | undefined;
   try {
     if (quantize !== undefined) quantization = await model.quantize(quantize);
@@ -109,9 +111,9 @@ export async function pipeline(task: PipelineTask, repoId: string, options: Pipe
     throw e;
   }
   const run = async (prompt: string, generate: GenerateOptions = {}): Promise<TextGenerationOutput[]> => {
-    if (typeof prompt !== 'string') throw new WebQuantError('invalid_argument', 'the text-generation pipeline takes a string prompt');
+    if (typeof prompt !== 'string') throw new WebQuantError('invalid_argument', `the ${task} pipeline takes a string prompt`);
     const r = await model.generate(prompt, generate);
-    return [{ generated_text: prompt + r.text }];
+    return [{ generated_text: model.config.isEncoderDecoder ? r.text : prompt + r.text }];
   };
-  return Object.assign(run, { task: 'text-generation' as const, model, quantization, dispose: () => model.dispose() });
+  return Object.assign(run, { task, model, quantization, dispose: () => model.dispose() });
 }

@@ -23,8 +23,12 @@ import { unwatch, watchForLeak } from '../runtime/lifetime.js';
 import { type Backend, getBackend, init } from '../runtime/loader.js';
 import type { WasmPointer } from '../runtime/module.js';
 import type { ModelHandle, ModelModule } from './model-module.js';
+import { quantizeWithMethod } from './calibrated-quantize.js';
 import {
+  buildCalibrationRequest,
   buildQuantRequest,
+  CALIBRATION_KEYS,
+  type CalibrationRequest,
   invalid,
   isInt,
   summarizeQuantization,
@@ -51,7 +55,10 @@ export type {
   GenerationResult,
   GenerationTimings,
   ModelConfigInfo,
+  ModelDtype,
 } from './generation-types.js';
+import { DTYPE_ID, resolveDtype } from './dtype.js';
+import { encoderInputIds } from './t5/input.js';
 import { Tokenizer } from './tokenizer.js';
 import { now, yieldToEventLoop } from './yield.js';
 
@@ -60,7 +67,7 @@ import { now, yieldToEventLoop } from './yield.js';
  * a unit test keeps the two lists equal). Any other model's weights can still be quantized with
  * `quantizeCheckpoint`.
  */
-export const SUPPORTED_MODEL_TYPES: readonly string[] = ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2'];
+export const SUPPORTED_MODEL_TYPES: readonly string[] = ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 't5'];
 
 function checkPromptIds(ids: readonly number[], vocab: number, what: string): number[] {
   if (!Array.isArray(ids) && !ArrayBuffer.isView(ids)) invalid(`${what} must be a string or an array of token ids`);
@@ -118,11 +125,11 @@ export function modelInternals(model: CausalLM): ModelInternals {
 }
 
 /** @internal Wraps a handle whose model was built elsewhere (streaming quantization). */
-export function modelFromHandle(backend: Backend, handle: ModelHandle, source: ModelSourceFiles, name: string): CausalLM {
+export function modelFromHandle(backend: Backend, handle: ModelHandle, source: ModelSourceFiles, name: string, cls: Function = CausalLM): CausalLM {
   const tokenizer = source.tokenizer ? Tokenizer.fromJSON(source.tokenizer, source.tokenizerConfig ?? {}) : undefined;
   if (!tokenizer) throw new WebQuantError('not_found', `${name} has no tokenizer.json; a tokenizer is needed to run the model on text`);
   // The constructor is private to the public API; this module-internal factory may call it.
-  return Reflect.construct(CausalLM as unknown as Function, [backend, handle, tokenizer, source.generationConfig ?? {}, name, source]) as CausalLM;
+  return Reflect.construct(cls, [backend, handle, tokenizer, source.generationConfig ?? {}, name, source]) as CausalLM;
 }
 
 /**
@@ -189,7 +196,7 @@ export class CausalLM {
    *   everything the Hub client and the loader throw.
    */
   static async fromPretrained<M extends CausalLM>(this: CausalLMClass<M>, repoId: string, options: FromPretrainedOptions = {}): Promise<M> {
-    const { revision, endpoint, signal, progress, maxContext } = options;
+    const { revision, endpoint, signal, progress, maxContext, dtype } = options;
     const location = { ...(revision !== undefined ? { revision } : {}), ...(endpoint !== undefined ? { endpoint } : {}) };
     // config.json first: an unsupported architecture fails before megabytes of weights move.
     const configBytes = await downloadFile(repoId, 'config.json', { ...location, ...(signal ? { signal } : {}) });
@@ -200,13 +207,37 @@ export class CausalLM {
       throw new WebQuantError('corrupt_data', `config.json of ${repoId} is not valid JSON: ${(e as Error).message}`, { cause: e });
     }
     checkModelType(config, repoId, this);
+    if (options.quantize !== undefined) {
+      // Quantized shard by shard as the weights arrive (the float model is never resident).
+      let before = 0, file = '', loaded = 0;  // bytes of the earlier shards, for overallLoaded
+      // Imported here: checkpoint.ts imports this module (a static import would be a cycle).
+      const { quantizeStreamingAs } = await import('./checkpoint.js');
+      const r = await quantizeStreamingAs(this as unknown as Function, repoId, {
+        quantize: options.quantize,
+        ...location,
+        ...(signal ? { signal } : {}),
+        ...(maxContext !== undefined ? { maxContext } : {}),
+        ...(progress
+          ? {
+              progress: (p) => {
+                if (p.phase !== 'download') return;
+                if (p.file !== file) [before, file] = [before + loaded, p.file];
+                loaded = p.loaded;
+                progress({ file: p.file, loaded: p.loaded, ...(p.total !== undefined ? { total: p.total } : {}), overallLoaded: before + p.loaded });
+              },
+            }
+          : {}),
+      });
+      options.onQuantized?.(r.summary);
+      return r.model as M;
+    }
     const files = await downloadModelFiles(repoId, {
       ...location,
       ...(signal ? { signal } : {}),
       ...(progress ? { progress } : {}),
     });
     throwIfAborted(signal, `loading ${repoId}`);
-    return loadFromFiles(this, files, { name: repoId, ...(maxContext !== undefined ? { maxContext } : {}) });
+    return loadFromFiles(this, files, { name: repoId, ...(maxContext !== undefined ? { maxContext } : {}), ...(dtype !== undefined ? { dtype } : {}) });
   }
 
   /**
@@ -257,6 +288,7 @@ export class CausalLM {
 
   /** Token ids of a prompt (a string is encoded with the tokenizer). */
   #promptIds(prompt: string | readonly number[], addSpecialTokens: boolean | undefined): number[] {
+    if (this.config.isEncoderDecoder) return encoderInputIds(this.tokenizer, this.config, this.name, prompt, addSpecialTokens);
     const ids =
       typeof prompt === 'string'
         ? this.tokenizer.encode(prompt, { addSpecialTokens: addSpecialTokens ?? true })
@@ -349,7 +381,9 @@ export class CausalLM {
       checkStatus(handle.setSampling(...sampling));
       handle.reset();
       const state: RunState = { promptTokens, tokens: [], text: '', finishReason: 'length', prefillMs: 0, decodeMs: 0 };
-      const decoder = this.tokenizer.createStreamDecoder(promptTokens);
+      // An encoder-decoder's output is a new text, not a continuation of the prompt.
+      // (decoder_start_token_id is T5's pad, a special token that decodes to nothing).
+      const decoder = this.tokenizer.createStreamDecoder(this.config.isEncoderDecoder ? [this.config.decoderStartTokenId] : promptTokens);
 
       const t0 = now();
       const ptr = allocOrThrow(module, promptTokens.length * 4, 'prompt ids');
@@ -451,15 +485,15 @@ export class CausalLM {
 
   /** Quantizes the model's linear layers in place; see {@link quantizeModel}. */
   async quantize(options: QuantizeModelOptions): Promise<QuantizationSummary> {
-    const request = buildQuantRequest(options);
-    return this.#exclusive(() => this.#quantizeNow(request));
+    const request = buildQuantRequest(options, CALIBRATION_KEYS);
+    const calib = buildCalibrationRequest(options);
+    return this.#exclusive(() => this.#quantizeNow(request, calib));
   }
 
   /** @internal the synchronous body of quantize (the caller holds the model). */
-  #quantizeNow(request: QuantRequest): QuantizationSummary {
+  #quantizeNow(request: QuantRequest, calib: CalibrationRequest): QuantizationSummary {
     const handle = this.#live();
-    const report = handle.quantize(request.wasm);
-    checkStatus(report);
+    const report = quantizeWithMethod(this.#backend.module, handle, this.tokenizer, this.config.maxContext, request, calib);
     return summarizeQuantization(report.layers, handle.memoryFootprint(), request.wasm.prune !== undefined);
   }
 
@@ -468,7 +502,7 @@ export class CausalLM {
     if (this.#running > 0) {
       throw new WebQuantError('invalid_argument', 'cannot quantize while a generation is running; await it or use model.quantize()');
     }
-    return this.#quantizeNow(buildQuantRequest(options));
+    return this.#quantizeNow(buildQuantRequest(options, CALIBRATION_KEYS), buildCalibrationRequest(options));
   }
 
   /** Bytes of parameters per module and in total, plus the KV cache. */
@@ -507,6 +541,7 @@ async function loadFromFiles<M extends CausalLM>(cls: CausalLMClass<M>, files: M
   }
   const maxContext = options.maxContext ?? 0;
   if (!isInt(maxContext) || maxContext < 0) invalid(`maxContext must be a non-negative integer (got ${String(options.maxContext)})`);
+  const dtype = resolveDtype(options.dtype, files.config);
   const tokenizer = Tokenizer.fromJSON(files.tokenizer, files.tokenizerConfig ?? {});
 
   const backend = await backendOrInit();
@@ -522,7 +557,7 @@ async function loadFromFiles<M extends CausalLM>(cls: CausalLMClass<M>, files: M
       const w = files.weights.shift()!;
       shards.push({ name: w.name, ptr: copyIn(module, w.bytes, w.name), byteLength: w.bytes.byteLength });
     }
-    checkStatus(handle.load(JSON.stringify(files.config), shards, maxContext));
+    checkStatus(handle.load(JSON.stringify(files.config), shards, maxContext, DTYPE_ID[dtype]));
   } catch (e) {
     handle.delete();
     throw e;
@@ -536,7 +571,6 @@ async function loadFromFiles<M extends CausalLM>(cls: CausalLMClass<M>, files: M
   const args = [backend, handle, tokenizer, files.generationConfig ?? {}, name, source];
   return Reflect.construct(CausalLM as unknown as Function, args, cls as unknown as Function) as M;
 }
-
 
 function checkModelType(config: unknown, name: string, cls: CausalLMClass<CausalLM>): void {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {

@@ -429,6 +429,11 @@ async function backendOrInit(): Promise<Backend> {
  *   tensor never seen — named), `aborted`, and everything the Hub client and the core report
  */
 export async function quantizeStreaming(repo: string, options: QuantizeStreamingOptions): Promise<StreamingResult> {
+  return quantizeStreamingAs(CausalLM, repo, options);
+}
+
+/** @internal quantizeStreaming building a model of class `cls` (fromPretrained with `quantize`). */
+export async function quantizeStreamingAs(cls: Function, repo: string, options: QuantizeStreamingOptions): Promise<StreamingResult> {
   if (options === null || typeof options !== 'object') fail('invalid_argument', 'quantizeStreaming options must be an object');
   const request = buildQuantRequest(options.quantize);
   if (request.wasm.prune) fail('unsupported', 'quantizeStreaming does not prune; load the model and call quantizeModel with prune');
@@ -542,7 +547,7 @@ export async function quantizeStreaming(repo: string, options: QuantizeStreaming
     }
     checkStatus(done);
     peak = Math.max(peak, module.memoryBytes());
-    const model = modelFromHandle(backend, handle!, source, repo);
+    const model = modelFromHandle(backend, handle!, source, repo, cls);
     const summary = summarizeQuantization(done.layers, handle!.memoryFootprint());
     handle = undefined; // owned by the model now
     return { model, summary, shards, peakWasmMemoryBytes: peak, peakHeapUsedBytes: Math.max(peakUsed, module.heapUsedBytes()) };

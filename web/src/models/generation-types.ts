@@ -2,8 +2,17 @@
  * The options and results of loading and generating with a {@link CausalLM} (causal-lm.ts).
  * @packageDocumentation
  */
+import type { QuantizationSummary, QuantizeModelOptions } from './quant-options.js';
 import type { ModelFilesProgress } from '../hub/model-files.js';
 import type { CausalLM } from './causal-lm.js';
+
+/**
+ * The type a model keeps its float weights in (torch's dtype): `'float32'`, or `'float16'` /
+ * `'bfloat16'`, which halve the memory of the linear layers, embeddings and norms (activations,
+ * accumulators and the KV cache stay float32). `'auto'` takes config.json's `torch_dtype` (float32
+ * when it names none of these), as transformers' `torch_dtype="auto"`.
+ */
+export type ModelDtype = 'float32' | 'float16' | 'bfloat16';
 
 /** Options of {@link CausalLM.fromPretrained}. */
 export interface FromPretrainedOptions {
@@ -17,12 +26,31 @@ export interface FromPretrainedOptions {
   signal?: AbortSignal;
   /** KV-cache capacity in positions (default: the config's `max_position_embeddings`). */
   maxContext?: number;
+  /**
+   * Keep the weights in this type (default `'float32'`). F16/BF16 tensors of that type are used as
+   * stored; others are rounded to nearest even, bit-identical to torch's `.to(dtype)`.
+   */
+  dtype?: ModelDtype | 'auto';
+  /**
+   * Quantize while loading, with the options of {@link quantizeModel}: the safetensors shards are
+   * read one at a time and each linear weight (and each embedding table the options decide on)
+   * is quantized as soon as its shard is in the heap, then the shard is freed, so peak memory stays
+   * near the quantized model plus one shard instead of reaching the float32 size (as
+   * {@link quantizeStreaming}). The model equals `fromPretrained` followed by `quantizeModel`
+   * with the same options, bit for bit. A repo that is already quantized is `unsupported` here
+   * (load it without `quantize`).
+   */
+  quantize?: QuantizeModelOptions;
+  /** With `quantize`: receives what {@link quantizeModel} would return. */
+  onQuantized?: (summary: QuantizationSummary) => void;
 }
 
 /** Options of {@link CausalLM.fromFiles}. */
 export interface FromFilesOptions {
   /** KV-cache capacity in positions (default: the config's `max_position_embeddings`). */
   maxContext?: number;
+  /** Keep the weights in this type (default `'float32'`; see {@link FromPretrainedOptions.dtype}). */
+  dtype?: ModelDtype | 'auto';
   /** Name used in error messages (default: `'the model'`). */
   name?: string;
 }
@@ -39,8 +67,16 @@ export interface ModelConfigInfo {
   /** KV-cache capacity in positions. */
   maxContext: number;
   tieWordEmbeddings: boolean;
+  /** The type the float weights are kept in. */
+  dtype: ModelDtype;
   bosTokenId: number | undefined;
   eosTokenIds: number[];
+  /** True for encoder-decoder models (t5): the prompt is the encoder input, the decoder generates. */
+  isEncoderDecoder: boolean;
+  /** Encoder-decoder models: number of decoder layers (numLayers counts the encoder's); 0 otherwise. */
+  numDecoderLayers: number;
+  /** Encoder-decoder models: the first decoder token (T5: the pad id 0); -1 otherwise. */
+  decoderStartTokenId: number;
 }
 
 /** Options of {@link CausalLM.generate} and {@link CausalLM.stream}. */

@@ -12,6 +12,7 @@ export {
   type FromPretrainedOptions,
   type FromFilesOptions,
   type ModelConfigInfo,
+  type ModelDtype,
   type GenerateOptions,
   type GeneratedToken,
   type GenerationResult,
@@ -20,14 +21,19 @@ export {
 } from './causal-lm.js';
 export {
   type WeightQuant,
-  type QuantMethodName,
   type NonUniformWeightQuant,
   type PruneOptions,
+  type EmbeddingQuant,
   type LayerQuantOptions,
   type QuantizeModelOptions,
   type LayerQuantSummary,
   type QuantizationSummary,
   type ModelMemoryFootprint,
+  type QuantMethod,
+  type CalibrationOptions,
+  type GptqOptions,
+  type AwqOptions,
+  type QuantizeProgress,
 } from './quant-options.js';
 export {
   QuantizedLinear,
@@ -40,6 +46,7 @@ export {
 export { LlamaForCausalLM } from './llama/index.js';
 export { GPT2LMHeadModel } from './gpt2/index.js';
 export { GPTNeoXForCausalLM } from './gpt_neox/index.js';
+export { AutoModelForSeq2SeqLM, SEQ2SEQ_MODEL_TYPES, seq2seqLogits, T5ForConditionalGeneration } from './t5/index.js';
 export {
   AutoModelForCausalLM,
   causalLMClassFor,

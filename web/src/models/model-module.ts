@@ -29,12 +29,20 @@ export interface WasmModelConfig {
   headDim: number;
   maxContext: number;
   tieWordEmbeddings: boolean;
+  /** The type the float weights are kept in. */
+  dtype: 'float32' | 'float16' | 'bfloat16';
   /** -1 when the config has none. */
   bosTokenId: number;
   eosTokenIds: number[];
+  /** t5: an encoder runs over the prompt, the decoder generates. */
+  isEncoderDecoder: boolean;
+  /** Encoder-decoder models: decoder layers (numLayers counts the encoder's); 0 otherwise. */
+  numDecoderLayers: number;
+  /** Encoder-decoder models: the first decoder token; -1 otherwise. */
+  decoderStartTokenId: number;
 }
 
-/** `LinearScheme` of the core: 0 f32, 1 w8a16, 2 w4a16, 3 w2a16, 4 w8a8, 5 w4a8. */
+/** `LinearScheme` of the core: 0 f32, 1 w8a16, 2 w4a16, 3 w2a16, 4 w8a8, 5 w4a8, 6 f16, 7 bf16, 8 w3a16, 9 lut4a16. */
 export interface WasmLinearSpec {
   scheme: number;
   asymmetric: boolean;
@@ -54,6 +62,14 @@ export interface WasmModelQuantOptions {
   overrides: (WasmLinearSpec & { pattern: string })[];
   /** Magnitude pruning: kind 0 none, 1 unstructured (sparsity), 2 2:4. */
   prune?: { kind: number; sparsity: number };
+  /** QuantMethod id (0 rtn, 1 hqq, 2 gptq, 3 awq); absent = rtn. */
+  method?: number;
+  /** gptq / awq: `tokens` points to `count` int32 ids in the heap. */
+  calibration?: { tokens: WasmPointer; count: number; sequenceLength: number; actOrder?: boolean; blockSize?: number; dampening?: number; grid?: number };
+  /** Called after each step; returning false stops (aborted). */
+  progress?: (done: number, total: number, label: string) => boolean | void;
+  /** Embedding tables (absent: left as they are; scheme f32: float rows). */
+  embeddings?: WasmLinearSpec;
 }
 
 /** One line of the quantize report: the core's decision for the layer, as data. */
@@ -76,15 +92,17 @@ export interface WasmLayerReport {
   groupSize: number;
   /** "172 % 32 != 0" when per-group fell back to per channel, else "". */
   fallback: string;
-  /** A float32 head reading the tied embedding. */
+  /** A head reading the tied embedding table. */
   tied: boolean;
-  /** `QuantMethod` id (0 rtn, 1 hqq). */
-  method?: number;
   /** `Codebook` id (0 none, 1 nf4, 2 log4, 3 kmeans4). */
   codebook?: number;
   /** Weights zeroed by pruning, and exact zeros after quantization (with pruning). */
   pruned?: number;
   zeros?: number;
+  /** quant_method_name of the rounding: 'rtn', 'hqq', 'gptq', 'awq'. */
+  method?: string;
+  /** An embedding table's line (name = the module, e.g. `model.embed_tokens`). */
+  embedding?: boolean;
 }
 
 /** Result of `quantize`. On error, `layers` lists the layers handled before it. */
@@ -119,7 +137,8 @@ export interface WasmLinearInfo {
 /** The Embind class owning one `webquant::CausalLM` (any architecture). Must be `delete()`d. */
 export interface ModelHandle {
   /** shards: safetensors files already in the heap (the caller frees them after the call). */
-  load(configJson: string, shards: { name: string; ptr: WasmPointer; byteLength: number }[], maxContext: number): WasmStatus;
+  /** dtype: 0 float32, 1 float16, 2 bfloat16. */
+  load(configJson: string, shards: { name: string; ptr: WasmPointer; byteLength: number }[], maxContext: number, dtype: number): WasmStatus;
   loaded(): boolean;
   config(): WasmModelConfig;
   position(): number;
@@ -127,6 +146,9 @@ export interface ModelHandle {
   /** `tokens`: n int32 ids in the heap. */
   forward(tokens: WasmPointer, n: number, allLogits: boolean): WasmLogits;
   setSampling(temperature: number, topK: number, topP: number, repetitionPenalty: number, seed: number): WasmStatus;
+  /** Encoder-decoder models: runs the encoder over n int32 ids and rewinds the decoder. */
+  encode(tokens: WasmPointer, n: number): WasmStatus;
+  /** Decoder-only: n prompt ids continuing the cache. Encoder-decoder: the encoder input, then decoder_start_token_id. */
   prefill(tokens: WasmPointer, n: number): WasmStep;
   decode(token: number): WasmStep;
   quantize(options: WasmModelQuantOptions): WasmQuantReport;

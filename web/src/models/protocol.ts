@@ -6,7 +6,7 @@
 import type { WebQuantErrorCode } from '../errors.js';
 import type { ModelFilesProgress } from '../hub/model-files.js';
 import type { SavedFile, SaveQuantizedOptions } from './checkpoint.js';
-import type { GenerateOptions, GeneratedToken } from './causal-lm.js';
+import type { GenerateOptions, GeneratedToken, ModelDtype } from './causal-lm.js';
 import type { QuantizeModelOptions } from './quant-options.js';
 import type { ChatMessage, ChatTemplateOptions } from './tokenizer.js';
 
@@ -42,9 +42,10 @@ export interface SaveProgress {
 /** Every method the worker serves: name -> [arguments, result]. */
 export interface WorkerMethods {
   init: [[options: WorkerInitOptions, hub: WorkerHubSettings], { simd: boolean; threads: number }];
-  load: [[repoId: string, options: { revision?: string; endpoint?: string; maxContext?: number; progress: boolean }], LoadedModelInfo];
+  load: [[repoId: string, options: { revision?: string; endpoint?: string; maxContext?: number; dtype?: ModelDtype | 'auto'; progress: boolean }], LoadedModelInfo];
   generate: [[modelId: number, prompt: string | number[], options: WireGenerateOptions], import('./causal-lm.js').GenerationResult];
   logits: [[modelId: number, ids: number[]], Float32Array];
+  seq2seqLogits: [[modelId: number, input: string | number[], decoderIds: number[]], Float32Array];
   quantize: [[modelId: number, options: QuantizeModelOptions], import('./quant-options.js').QuantizationSummary];
   memoryFootprint: [[modelId: number], import('./quant-options.js').ModelMemoryFootprint];
   /** The files' buffers are transferred to the page, not copied. */

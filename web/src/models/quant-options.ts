@@ -51,12 +51,11 @@ export interface LayerQuantOptions {
    * scale and integer zero point) or `'hqq'` (half-quadratic quantization: RTN's scale per group
    * and a float zero point optimised without calibration data; int4 / int2 weights with float
    * activations, asymmetric; `mode` defaults to `'asymmetric'` and `'symmetric'` is an error).
+   * On a layer (an override) only `'rtn'` and `'hqq'` apply; the model-wide option also takes the
+   * calibrated `'gptq'` and `'awq'` ({@link QuantizeModelOptions.method}).
    */
-  method?: QuantMethodName;
+  method?: QuantMethod;
 }
-
-/** The quantization methods of {@link LayerQuantOptions.method}. */
-export type QuantMethodName = 'rtn' | 'hqq';
 
 /**
  * Magnitude pruning before quantization: `{ sparsity }` zeroes that fraction (in [0, 1)) of each
@@ -65,10 +64,76 @@ export type QuantMethodName = 'rtn' | 'hqq';
  */
 export type PruneOptions = { sparsity: number } | { pattern: '2:4' };
 
+/**
+ * How weights are rounded onto their grid: `'rtn'` (round to nearest, the default), or a method
+ * calibrated on text: `'gptq'` (layer-wise Hessian, column-wise error feedback) or `'awq'`
+ * (activation-aware per-input-channel scales). `'hqq'` is calibration-free (see
+ * {@link LayerQuantOptions.method}).
+ */
+export type QuantMethod = 'rtn' | 'hqq' | 'gptq' | 'awq';
+
+/** Calibration text for `method: 'gptq' | 'awq'`. */
+export interface CalibrationOptions {
+  /** The text the model runs over (encoded with the model's tokenizer). Required. */
+  text?: string;
+  /** Tokens of `text` to use (default: all of them, at most 2048). */
+  tokens?: number;
+  /**
+   * Sequences the tokens are cut into, each run from an empty cache (default: as many as needed
+   * for sequences of at most 256 tokens, or the context if shorter).
+   */
+  sequences?: number;
+}
+
+/** GPTQ settings (`method: 'gptq'`). */
+export interface GptqOptions {
+  /** Quantize columns in order of decreasing Hessian diagonal (default false). */
+  actOrder?: boolean;
+  /** Columns per lazy batch (default 128; rounded up to whole groups). */
+  blockSize?: number;
+  /** Fraction of the mean Hessian diagonal added to it (default 0.01). */
+  dampening?: number;
+}
+
+/** AWQ settings (`method: 'awq'`). */
+export interface AwqOptions {
+  /** Exponents alpha tried: 0, 1/grid, ..., (grid - 1)/grid (default 20). */
+  grid?: number;
+}
+
+/** Progress of a calibrated quantization: `done` of `total` steps (passes and layers). */
+export interface QuantizeProgress {
+  done: number;
+  total: number;
+  /** `calibration pass: model.layers.3` or the name of the layer just quantized. */
+  label: string;
+}
+
+/**
+ * Storage of embedding tables (token and learned position embeddings) in {@link quantizeModel}:
+ * `'int8'` (int8 rows, symmetric scales per group of 32: llama.cpp's Q8_0 layout), `'int4'`
+ * (int4 rows, symmetric per group of 32), `'none'` (float32 rows, also turning a quantized table
+ * back). Rows are dequantized on gather.
+ */
+export type EmbeddingQuant = 'none' | 'int8' | 'int4';
+
 /** Options of {@link quantizeModel}. */
 export interface QuantizeModelOptions extends LayerQuantOptions {
-  /** Prune every layer this call quantizes before quantizing it (default: no pruning). */
+  /**
+   * Rounding method of the default scheme (default `'rtn'`); `'hqq'` is calibration-free,
+   * `'gptq'` and `'awq'` need `calibration.text` (CausalLM.quantize only).
+   */
+  method?: QuantMethod;
+  /** Prune every layer this call quantizes before quantizing it (default: no pruning; rtn / hqq only). */
   prune?: PruneOptions;
+  /** Calibration text and its size (methods `'gptq'` and `'awq'` only). */
+  calibration?: CalibrationOptions;
+  /** GPTQ settings (method `'gptq'` only). */
+  gptq?: GptqOptions;
+  /** AWQ settings (method `'awq'` only). */
+  awq?: AwqOptions;
+  /** Called after each calibration pass and layer (methods `'gptq'` and `'awq'`; not through a worker). */
+  onProgress?: (p: QuantizeProgress) => void;
   /**
    * Module names left as they are: exact names or globs where `*` matches anything
    * (default: the output head, `lm_head` / GPT-NeoX's `embed_out`).
@@ -79,6 +144,14 @@ export interface QuantizeModelOptions extends LayerQuantOptions {
    * to float32. The first matching entry (in insertion order) wins over the default.
    */
   overrides?: Record<string, LayerQuantOptions | 'float'>;
+  /**
+   * Embedding tables ({@link EmbeddingQuant}); absent: left as they are. A table shared with a
+   * tied output head that is not excluded always takes the head's scheme instead (one table: the
+   * head's matmul then runs on its quantized rows), so `exclude: []` quantizes a tied embedding
+   * by default. A table tied to an excluded head follows this option (the head then reads the
+   * quantized rows). Each table decided on is a line of {@link QuantizationSummary.embeddings}.
+   */
+  embeddings?: EmbeddingQuant;
 }
 
 /** One linear layer in a {@link QuantizationSummary}. */
@@ -106,10 +179,13 @@ export interface LayerQuantSummary {
   /** Elements per scale along in_features (= inFeatures for per channel; 0 for float32). */
   groupSize: number;
   activations: 'float' | 'int8';
-  /** A float32 output head reading the tied embedding (no weights of its own). */
+  /**
+   * An output head reading the tied embedding table (no weights of its own: `bytesAfter` is 0,
+   * and the scheme fields describe the shared table, float32 or quantized).
+   */
   tied: boolean;
-  /** How the layer's codes were chosen (`'rtn'` for float32 layers). */
-  method: QuantMethodName;
+  /** How the layer's codes were chosen (`'rtn'` for float32 layers and layers left untouched). */
+  method: QuantMethod;
   /** The table of a non-uniform 4-bit layer, or `null`. */
   codebook: NonUniformWeightQuant | null;
   /** Weights this call's `prune` set to 0 (0 without pruning). */
@@ -121,6 +197,12 @@ export interface LayerQuantSummary {
 /** What {@link quantizeModel} returns. */
 export interface QuantizationSummary {
   layers: LayerQuantSummary[];
+  /**
+   * The embedding tables the call decided on (`options.embeddings` given, or shared with a tied
+   * head that is not excluded), e.g. `model.embed_tokens` with scheme `w4a16 g32 sym`; the same
+   * fields as a layer (outFeatures = rows, inFeatures = dim).
+   */
+  embeddings: LayerQuantSummary[];
   /** Names of layers whose per-group request fell back to per-channel scales. */
   fallbacks: string[];
   /** Names of layers left untouched. */
@@ -130,7 +212,7 @@ export interface QuantizationSummary {
    * `null` without pruning.
    */
   sparsity: number | null;
-  /** Parameter bytes of the linear layers before and after. */
+  /** Parameter bytes of the linear layers before and after (tables: see `embeddings`). */
   bytesBefore: number;
   bytesAfter: number;
   /** The whole model's footprint after the call. */
@@ -157,15 +239,15 @@ export interface ModelMemoryFootprint {
 }
 
 /** @internal `LinearScheme` ids of the core. */
-export const SCHEME = { f32: 0, w8a16: 1, w4a16: 2, w2a16: 3, w8a8: 4, w4a8: 5, w3a16: 6, lut4a16: 7 } as const;
+export const SCHEME = { f32: 0, w8a16: 1, w4a16: 2, w2a16: 3, w8a8: 4, w4a8: 5, f16: 6, bf16: 7, w3a16: 8, lut4a16: 9 } as const;
 
 /** @internal `Codebook` ids of the core. */
 export const CODEBOOK = { nf4: 1, log4: 2, kmeans4: 3 } as const;
 const CODEBOOK_NAMES: readonly (NonUniformWeightQuant | null)[] = [null, 'nf4', 'log4', 'kmeans4'];
 
 /** @internal `QuantMethod` ids of the core. */
-export const METHOD = { rtn: 0, hqq: 1 } as const;
-const METHOD_NAMES: readonly QuantMethodName[] = ['rtn', 'hqq'];
+export const METHOD = { rtn: 0, hqq: 1, gptq: 2, awq: 3 } as const;
+const METHOD_NAMES: readonly QuantMethod[] = ['rtn', 'hqq', 'gptq', 'awq'];
 
 /** @internal */
 export function invalid(message: string): never {
@@ -178,7 +260,7 @@ export function isInt(v: unknown): v is number {
 }
 
 const LAYER_KEYS: readonly string[] = ['weights', 'mode', 'granularity', 'groupSize', 'activations', 'method'];
-const MODEL_KEYS: readonly string[] = [...LAYER_KEYS, 'exclude', 'overrides', 'prune'];
+const MODEL_KEYS: readonly string[] = [...LAYER_KEYS, 'exclude', 'overrides', 'prune', 'embeddings'];
 
 /** Rejects keys an options object does not know: a misspelt option is an error, never ignored. */
 function checkKeys(o: object, known: readonly string[], what: string): void {
@@ -189,16 +271,21 @@ function checkKeys(o: object, known: readonly string[], what: string): void {
 }
 
 /** @internal Checks and maps one layer scheme to the core's spec (also used by QuantizedLinear). */
-export function layerSpec(o: LayerQuantOptions, what: string, known: readonly string[] = LAYER_KEYS): WasmLinearSpec {
+export function layerSpec(o: LayerQuantOptions, what: string, known: readonly string[] = LAYER_KEYS, calibrated = false): WasmLinearSpec {
   if (o === null || typeof o !== 'object' || Array.isArray(o)) invalid(`${what} must be an object`);
   checkKeys(o, known, what);
   const activations = o.activations ?? 'float';
   if (activations !== 'float' && activations !== 'int8') {
     invalid(`${what}.activations must be 'float' or 'int8' (got ${String(o.activations)})`);
   }
-  const methodName = o.method ?? 'rtn';
+  let methodName = o.method ?? 'rtn';
   if (!METHOD_NAMES.includes(methodName)) {
     invalid(`${what}.method must be one of ${METHOD_NAMES.map((m) => `'${m}'`).join(', ')} (got ${String(o.method)})`);
+  }
+  if (methodName === 'gptq' || methodName === 'awq') {
+    // Calibrated methods are model-wide (CausalLM.quantize): the spec itself is RTN's grid.
+    if (!calibrated) invalid(`${what}.method '${methodName}' is calibrated: it applies model-wide in CausalLM.quantize (with options.calibration), not to ${what}`);
+    methodName = 'rtn';
   }
   const method = METHOD[methodName];
   if (methodName === 'hqq') {
@@ -255,7 +342,7 @@ export function layerSpec(o: LayerQuantOptions, what: string, known: readonly st
 
 /** @internal The summary of a quantize report (also used by streaming quantization). */
 export function summarizeQuantization(report: WasmLayerReport[], footprint: WasmMemoryFootprint, pruned = false): QuantizationSummary {
-  const layers: LayerQuantSummary[] = report.map((l) => ({
+  const line = (l: WasmLayerReport): LayerQuantSummary => ({
     name: l.name,
     outFeatures: l.outFeatures,
     inFeatures: l.inFeatures,
@@ -270,16 +357,18 @@ export function summarizeQuantization(report: WasmLayerReport[], footprint: Wasm
     groupSize: l.groupSize,
     activations: l.schemeId === SCHEME.w8a8 || l.schemeId === SCHEME.w4a8 ? 'int8' : 'float',
     tied: l.tied,
-    method: METHOD_NAMES[l.method ?? 0] ?? 'rtn',
+    method: (l.method ?? 'rtn') as QuantMethod,
     codebook: CODEBOOK_NAMES[l.codebook ?? 0] ?? null,
     pruned: l.pruned ?? 0,
     zeros: l.zeros ?? 0,
-  }));
+  });
+  const layers = report.filter((l) => l.embedding !== true).map(line);
   const quantized = layers.filter((l) => l.quantized);
   const pruning = pruned || quantized.some((l) => l.pruned > 0);
   return {
     layers,
     sparsity: pruning ? quantized.reduce((s, l) => s + l.zeros, 0) / Math.max(1, quantized.reduce((s, l) => s + l.outFeatures * l.inFeatures, 0)) : null,
+    embeddings: report.filter((l) => l.embedding === true).map(line),
     fallbacks: layers.filter((l) => l.fallback).map((l) => l.name),
     excluded: layers.filter((l) => !l.quantized).map((l) => l.name),
     bytesBefore: layers.reduce((s, l) => s + l.bytesBefore, 0),
@@ -295,6 +384,7 @@ export interface QuantRequest {
     exclude?: string[];
     overrides: (WasmLinearSpec & { pattern: string })[];
     prune?: { kind: number; sparsity: number };
+    embeddings?: WasmLinearSpec;
   };
 }
 
@@ -304,7 +394,7 @@ export interface QuantRequest {
  */
 export function buildQuantRequest(options: QuantizeModelOptions, otherKeys: readonly string[] = []): QuantRequest {
   if (options === null || typeof options !== 'object') invalid('quantize options must be an object');
-  const def = layerSpec(options, 'options', otherKeys.length ? [...MODEL_KEYS, ...otherKeys] : MODEL_KEYS);
+  const def = layerSpec(options, 'options', otherKeys.length ? [...MODEL_KEYS, ...otherKeys] : MODEL_KEYS, otherKeys.includes('calibration'));
   const exclude = options.exclude;
   if (exclude !== undefined && (!Array.isArray(exclude) || exclude.some((e) => typeof e !== 'string'))) {
     invalid('options.exclude must be an array of strings');
@@ -320,7 +410,23 @@ export function buildQuantRequest(options: QuantizeModelOptions, otherKeys: read
     }
   }
   const prune = pruneSpec(options.prune);
-  return { wasm: { default: def, ...(exclude !== undefined ? { exclude: [...exclude] } : {}), overrides, ...(prune ? { prune } : {}) } };
+  let embeddings: WasmLinearSpec | undefined;
+  switch (options.embeddings) {
+    case undefined: break;
+    case 'none': embeddings = { scheme: SCHEME.f32, asymmetric: false, groupSize: 0 }; break;
+    case 'int8': embeddings = { scheme: SCHEME.w8a16, asymmetric: false, groupSize: 32 }; break;
+    case 'int4': embeddings = { scheme: SCHEME.w4a16, asymmetric: false, groupSize: 32 }; break;
+    default: invalid(`options.embeddings must be 'none', 'int8' or 'int4' (got ${String(options.embeddings)})`);
+  }
+  return {
+    wasm: {
+      default: def,
+      ...(exclude !== undefined ? { exclude: [...exclude] } : {}),
+      overrides,
+      ...(prune ? { prune } : {}),
+      ...(embeddings !== undefined ? { embeddings } : {}),
+    },
+  };
 }
 
 /** Checks `prune` and maps it to the core's form (undefined: no pruning). */
@@ -342,3 +448,65 @@ function pruneSpec(p: PruneOptions | undefined): { kind: number; sparsity: numbe
   return invalid(`options.prune has unknown option${keys.length > 1 ? 's' : ''} ${keys.map((k) => JSON.stringify(k)).join(', ')} (known: sparsity, pattern)`);
 }
 
+/** @internal Keys of the calibrated methods (CausalLM.quantize only). */
+export const CALIBRATION_KEYS: readonly string[] = ['method', 'calibration', 'gptq', 'awq', 'onProgress'];
+
+/** @internal A calibrated request: method id and settings, tokens still to encode. */
+export interface CalibrationRequest {
+  method: number;
+  text?: string;
+  tokens?: number;
+  sequences?: number;
+  actOrder?: boolean;
+  blockSize?: number;
+  dampening?: number;
+  grid?: number;
+  onProgress?: (p: QuantizeProgress) => void;
+}
+
+function checkSub(o: unknown, known: readonly string[], what: string): Record<string, unknown> {
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) invalid(`${what} must be an object`);
+  checkKeys(o as object, known, what);
+  return o as Record<string, unknown>;
+}
+
+/** @internal Checks the method options: every option that does not apply is an error naming it. */
+export function buildCalibrationRequest(options: QuantizeModelOptions): CalibrationRequest {
+  const method = options.method ?? 'rtn';
+  const ids: Record<string, number> = { rtn: 0, hqq: 1, gptq: 2, awq: 3 };
+  if (!(method in ids)) invalid(`options.method must be 'rtn', 'hqq', 'gptq' or 'awq' (got ${String(method)})`);
+  const calibrated = method === 'gptq' || method === 'awq';
+  for (const key of ['calibration', 'onProgress'] as const) {
+    if (options[key] !== undefined && !calibrated) invalid(`options.${key} applies to methods 'gptq' and 'awq' (method is '${method}')`);
+  }
+  if (options.gptq !== undefined && method !== 'gptq') invalid(`options.gptq applies to method 'gptq' (method is '${method}')`);
+  if (options.awq !== undefined && method !== 'awq') invalid(`options.awq applies to method 'awq' (method is '${method}')`);
+  const r: CalibrationRequest = { method: ids[method] };
+  if (!calibrated) return r;
+  if (options.calibration === undefined) invalid(`method '${method}' needs options.calibration with the text to calibrate on`);
+  const c = checkSub(options.calibration, ['text', 'tokens', 'sequences'], 'options.calibration');
+  if (typeof c.text !== 'string' || c.text.length === 0) invalid('options.calibration.text must be a non-empty string');
+  r.text = c.text;
+  for (const k of ['tokens', 'sequences'] as const) {
+    const v = c[k];
+    if (v !== undefined && (!isInt(v) || v < 1)) invalid(`options.calibration.${k} must be a positive integer (got ${String(v)})`);
+    if (v !== undefined) r[k] = v as number;
+  }
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') invalid('options.onProgress must be a function');
+  r.onProgress = options.onProgress;
+  if (options.gptq !== undefined) {
+    const g = checkSub(options.gptq, ['actOrder', 'blockSize', 'dampening'], 'options.gptq');
+    if (g.actOrder !== undefined && typeof g.actOrder !== 'boolean') invalid('options.gptq.actOrder must be a boolean');
+    if (g.blockSize !== undefined && (!isInt(g.blockSize) || g.blockSize < 1)) invalid(`options.gptq.blockSize must be a positive integer (got ${String(g.blockSize)})`);
+    if (g.dampening !== undefined && (typeof g.dampening !== 'number' || !Number.isFinite(g.dampening) || g.dampening < 0)) {
+      invalid(`options.gptq.dampening must be a finite number >= 0 (got ${String(g.dampening)})`);
+    }
+    Object.assign(r, { actOrder: g.actOrder, blockSize: g.blockSize, dampening: g.dampening });
+  }
+  if (options.awq !== undefined) {
+    const a = checkSub(options.awq, ['grid'], 'options.awq');
+    if (a.grid !== undefined && (!isInt(a.grid) || a.grid < 1 || a.grid > 1000)) invalid(`options.awq.grid must be an integer in [1, 1000] (got ${String(a.grid)})`);
+    r.grid = a.grid as number | undefined;
+  }
+  return r;
+}

@@ -22,7 +22,7 @@ import { env } from '../hub/env.js';
 import type { ModelFilesProgress } from '../hub/model-files.js';
 import type { InitOptions } from '../runtime/loader.js';
 import type { SavedFile, SaveQuantizedOptions } from './checkpoint.js';
-import type { GenerateOptions, GeneratedToken, GenerationResult, ModelConfigInfo } from './causal-lm.js';
+import type { GenerateOptions, GeneratedToken, GenerationResult, ModelConfigInfo, ModelDtype } from './causal-lm.js';
 import type { ModelMemoryFootprint, QuantizationSummary, QuantizeModelOptions } from './quant-options.js';
 import type { FromWorker, SaveProgress, ToWorker, WireGenerateOptions, WorkerMethod, WorkerMethods } from './protocol.js';
 import type { ChatMessage, ChatTemplateOptions } from './tokenizer.js';
@@ -51,6 +51,8 @@ export interface RemoteFromPretrainedOptions {
   revision?: string;
   endpoint?: string;
   maxContext?: number;
+  /** Keep the weights in this type (as `fromPretrained`'s `dtype`; default `'float32'`). */
+  dtype?: ModelDtype | 'auto';
   progress?: (p: ModelFilesProgress) => void;
   signal?: AbortSignal;
 }
@@ -329,8 +331,16 @@ export class RemoteModel {
     return this.#client.call('logits', [this.#modelId(), Array.from(ids)]);
   }
 
+  /** See `seq2seqLogits` (encoder-decoder models; the buffer is transferred, not copied). */
+  seq2seqLogits(input: string | readonly number[], decoderIds: readonly number[]): Promise<Float32Array> {
+    return this.#client.call('seq2seqLogits', [this.#modelId(), typeof input === 'string' ? input : Array.from(input), Array.from(decoderIds)]);
+  }
+
   /** See `quantizeModel`. */
   quantize(options: QuantizeModelOptions): Promise<QuantizationSummary> {
+    if (options !== null && typeof options === 'object' && options.onProgress !== undefined) {
+      return Promise.reject(new WebQuantError('invalid_argument', 'options.onProgress cannot cross to the worker; quantize in the page to follow progress'));
+    }
     return this.#client.call('quantize', [this.#modelId(), options]);
   }
 

@@ -14,6 +14,7 @@ import { env } from '../hub/env.js';
 import { init, memoryUsage } from '../runtime/loader.js';
 import { type SavedFile, saveQuantized } from './checkpoint.js';
 import { AutoModelForCausalLM } from './auto.js';
+import { seq2seqLogits } from './t5/index.js';
 import type { CausalLM } from './causal-lm.js';
 import type { FromWorker, ToWorker, WorkerHubSettings, WorkerMethod, WorkerMethods } from './protocol.js';
 
@@ -48,6 +49,7 @@ const handlers: { [M in WorkerMethod]: Handler<M> } = {
       ...(options.revision !== undefined ? { revision: options.revision } : {}),
       ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
       ...(options.maxContext !== undefined ? { maxContext: options.maxContext } : {}),
+      ...(options.dtype !== undefined ? { dtype: options.dtype } : {}),
       ...(options.progress ? { progress: (progress) => post({ kind: 'progress', id, progress }) } : {}),
       signal,
     });
@@ -60,6 +62,9 @@ const handlers: { [M in WorkerMethod]: Handler<M> } = {
   },
   logits([modelId, ids]) {
     return model(modelId).logits(ids);
+  },
+  seq2seqLogits([modelId, input, decoderIds]) {
+    return seq2seqLogits(model(modelId), input, decoderIds);
   },
   quantize([modelId, options]) {
     return model(modelId).quantize(options);

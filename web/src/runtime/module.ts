@@ -109,6 +109,8 @@ export interface QuantizedTensorHandle {
   paramShape(): number[];
   /** Writes numel() floats at `out`. */
   dequantizeInto(out: WasmPointer): void;
+  /** `x`: the numel() floats this tensor was quantized from; writes numel() bytes (1 = the gradient passes) at `pass`. */
+  passMaskInto(x: WasmPointer, pass: WasmPointer): WasmStatus;
   pack(): WasmBuffer;
   /** `reference` holds numel() floats. */
   errorAgainst(reference: WasmPointer): WasmErrorMetrics;

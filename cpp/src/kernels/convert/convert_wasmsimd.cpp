@@ -3,11 +3,14 @@
 #include "kernels/simd.h"
 
 #if WEBQUANT_SIMD
+#include "kernels/convert/half_simd.h"
 #include "kernels/kernels.h"
 #include "webquant/convert.h"
 
 namespace webquant::kernels {
 namespace {
+
+using namespace half_simd;
 
 // 4 floats -> 4 halves in the low 16 bits of each 32-bit lane (FP16 library algorithm). The
 // scalar code works on w + w (exponent in the top byte); here the same quantities are taken from
@@ -29,34 +32,11 @@ inline v128_t f32_to_f16_bits(v128_t x) {
   return wasm_v128_or(sign, wasm_v128_bitselect(wasm_i32x4_splat(0x7E00), nonsign, is_nan));
 }
 
-// 4 halves, each in the high 16 bits of a 32-bit lane (low bits zero) -> 4 floats.
-inline v128_t f16_hi_to_f32(v128_t w) {
-  const v128_t nonsign = wasm_v128_and(w, wasm_i32x4_splat(0x7FFF0000));
-  const v128_t sign = wasm_v128_xor(w, nonsign);
-  const v128_t normalized =
-      wasm_f32x4_mul(wasm_i32x4_add(wasm_u32x4_shr(nonsign, 3), wasm_i32x4_splat(0xE0 << 23)),
-                     wasm_f32x4_splat(0x1.0p-112f));
-  const v128_t denormalized = wasm_f32x4_sub(
-      wasm_v128_or(wasm_u32x4_shr(nonsign, 16), wasm_i32x4_splat(126 << 23)), wasm_f32x4_splat(0.5f));
-  // Exponent field zero <=> nonsign < 2^26 (signed compare is fine: bit 31 is clear).
-  const v128_t is_sub = wasm_i32x4_lt(nonsign, wasm_i32x4_splat(1 << 26));
-  return wasm_v128_or(sign, wasm_v128_bitselect(denormalized, normalized, is_sub));
-}
-
 // c10::BFloat16 round_to_nearest_even, 4 lanes, result in the low 16 bits.
 inline v128_t f32_to_bf16_bits(v128_t x) {
   const v128_t lsb = wasm_v128_and(wasm_u32x4_shr(x, 16), wasm_i32x4_splat(1));
   const v128_t r = wasm_u32x4_shr(wasm_i32x4_add(wasm_i32x4_add(x, wasm_i32x4_splat(0x7FFF)), lsb), 16);
   return wasm_v128_bitselect(wasm_i32x4_splat(0x7FC0), r, wasm_f32x4_ne(x, x));
-}
-
-// Halves 0..3 (spread_low) or 4..7 (spread_high) of h, each moved to the high 16 bits of a
-// 32-bit lane with zeros below.
-inline v128_t spread_low(v128_t zero, v128_t h) {
-  return wasm_i16x8_shuffle(zero, h, 0, 8, 1, 9, 2, 10, 3, 11);
-}
-inline v128_t spread_high(v128_t zero, v128_t h) {
-  return wasm_i16x8_shuffle(zero, h, 4, 12, 5, 13, 6, 14, 7, 15);
 }
 
 }  // namespace

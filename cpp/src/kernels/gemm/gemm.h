@@ -112,6 +112,23 @@ void gemm_f32_f32__ref(size_t m, size_t n, size_t k, const float* x, const float
 void gemm_f32_f32__wasmsimd(size_t m, size_t n, size_t k, const float* x, const float* w,
                             const float* bias, float* y);
 
+// ---- half-precision weights (fp16 / bf16), float activations and accumulators ----
+// w: [n, k] row-major IEEE binary16 (f16) or bfloat16 (bf16) bits, not packed; x: [m, k];
+// bias: n floats or nullptr; y: [m, n]. Each weight is widened exactly to float32
+// (webquant/convert.h's fp16_to_fp32 / bf16_to_fp32) and multiplied in float32. The SIMD kernels
+// widen in registers for m < 3 (decode) and, for m >= 3 (prefill), widen each panel of 4 rows once
+// into `work` (gemm_half_workspace(m, k) floats) and share it between all rows. The references
+// ignore `work`.
+size_t gemm_half_workspace(size_t m, size_t k);
+void gemm_f16_f32__ref(size_t m, size_t n, size_t k, const float* x, const uint16_t* w,
+                       const float* bias, float* y, float* work);
+void gemm_f16_f32__wasmsimd(size_t m, size_t n, size_t k, const float* x, const uint16_t* w,
+                            const float* bias, float* y, float* work);
+void gemm_bf16_f32__ref(size_t m, size_t n, size_t k, const float* x, const uint16_t* w,
+                        const float* bias, float* y, float* work);
+void gemm_bf16_f32__wasmsimd(size_t m, size_t n, size_t k, const float* x, const uint16_t* w,
+                             const float* bias, float* y, float* work);
+
 // ---- float activations, quantized weights ----
 // x: [m, k] floats (plain rows); bias: n floats or nullptr; y: [m, n]. `work` is scratch of
 // gemm_f32_workspace(m, geo) floats: the SIMD kernels write the activations there in the padded,
@@ -167,6 +184,8 @@ void gemm_q4g_s8__wasmsimd(size_t m, const GroupGeometry& geo, const int8_t* xq,
 // Baseline build: no SIMD kernels are compiled; every __wasmsimd name means the reference.
 #define quantize_rows_f32_s8__wasmsimd quantize_rows_f32_s8__ref
 #define gemm_f32_f32__wasmsimd gemm_f32_f32__ref
+#define gemm_f16_f32__wasmsimd gemm_f16_f32__ref
+#define gemm_bf16_f32__wasmsimd gemm_bf16_f32__ref
 #define gemm_q8c_f32__wasmsimd gemm_q8c_f32__ref
 #define gemm_q8c_s8__wasmsimd gemm_q8c_s8__ref
 #define gemm_q4g_f32__wasmsimd gemm_q4g_f32__ref

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/gemm/gemm_q8g.h"
 #include "webquant/threads.h"
 
 namespace webquant::kernels {
@@ -59,6 +60,13 @@ void parallel_gemm_f32_f32(GemmF32F32Fn kernel, size_t m, size_t n, size_t k, co
   });
 }
 
+void parallel_gemm_half_f32(GemmHalfF32Fn kernel, size_t m, size_t n, size_t k, const float* x,
+                            const uint16_t* w, const float* bias, float* y) {
+  drive(m, n, k, gemm_half_workspace(m, k), y, [&](size_t j0, size_t rows, float* yr, float* work) {
+    kernel(m, rows, k, x, w + j0 * k, bias ? bias + j0 : nullptr, yr, work);
+  });
+}
+
 void parallel_gemm_q8c_f32(GemmQ8cF32Fn kernel, size_t m, const GroupGeometry& geo,
                            const float* x, const uint8_t* w, const float* scale,
                            const float* bias, float* y) {
@@ -97,6 +105,28 @@ void parallel_gemm_q4g_s8(GemmQ4gS8Fn kernel, size_t m, const GroupGeometry& geo
   const size_t row_bytes = geo.kpad() / 2;
   drive(m, geo.n, geo.k, 0, y, [&](size_t j0, size_t rows, float* yr, float*) {
     kernel(m, make_group_geometry(rows, geo.k, geo.group), xq, xscale, xsum, w + j0 * row_bytes,
+           scale + j0 * geo.groups, zero ? zero + j0 * geo.groups : nullptr,
+           bias ? bias + j0 : nullptr, yr);
+  });
+}
+
+void parallel_gemm_q8g_f32(GemmQgF32Fn kernel, size_t m, const GroupGeometry& geo,
+                           const float* x, const uint8_t* w, const float* scale,
+                           const uint8_t* zero, const float* bias, float* y) {
+  drive(m, geo.n, geo.k, gemm_f32_workspace(m, geo), y,
+        [&](size_t j0, size_t rows, float* yr, float* work) {
+          kernel(m, make_q8g_geometry(rows, geo.k, geo.group), x, w + j0 * geo.kpad(),
+                 scale + j0 * geo.groups, zero ? zero + j0 * geo.groups : nullptr,
+                 bias ? bias + j0 : nullptr, yr, work);
+        });
+}
+
+void parallel_gemm_q8g_s8(GemmQ4gS8Fn kernel, size_t m, const GroupGeometry& geo,
+                          const int8_t* xq, const float* xscale, const int32_t* xsum,
+                          const uint8_t* w, const float* scale, const uint8_t* zero,
+                          const float* bias, float* y) {
+  drive(m, geo.n, geo.k, 0, y, [&](size_t j0, size_t rows, float* yr, float*) {
+    kernel(m, make_q8g_geometry(rows, geo.k, geo.group), xq, xscale, xsum, w + j0 * geo.kpad(),
            scale + j0 * geo.groups, zero ? zero + j0 * geo.groups : nullptr,
            bias ? bias + j0 : nullptr, yr);
   });

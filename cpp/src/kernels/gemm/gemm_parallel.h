@@ -25,6 +25,8 @@ constexpr size_t kParallelMinMacs = 32768;
 
 using GemmF32F32Fn = void (*)(size_t m, size_t n, size_t k, const float* x, const float* w,
                               const float* bias, float* y);
+using GemmHalfF32Fn = void (*)(size_t m, size_t n, size_t k, const float* x, const uint16_t* w,
+                               const float* bias, float* y, float* work);
 using GemmQ8cF32Fn = void (*)(size_t m, const GroupGeometry& geo, const float* x,
                               const uint8_t* w, const float* scale, const float* bias, float* y,
                               float* work);
@@ -43,6 +45,8 @@ using GemmQ4gS8Fn = void (*)(size_t m, const GroupGeometry& geo, const int8_t* x
 // drivers size and own it). `bits` of the grouped driver is 4 or 2 (the layout of `w`).
 void parallel_gemm_f32_f32(GemmF32F32Fn kernel, size_t m, size_t n, size_t k, const float* x,
                            const float* w, const float* bias, float* y);
+void parallel_gemm_half_f32(GemmHalfF32Fn kernel, size_t m, size_t n, size_t k, const float* x,
+                            const uint16_t* w, const float* bias, float* y);
 void parallel_gemm_q8c_f32(GemmQ8cF32Fn kernel, size_t m, const GroupGeometry& geo,
                            const float* x, const uint8_t* w, const float* scale,
                            const float* bias, float* y);
@@ -53,6 +57,17 @@ void parallel_gemm_q8c_s8(GemmQ8cS8Fn kernel, size_t m, const GroupGeometry& geo
                           const int8_t* xq, const float* xscale, const int32_t* xsum,
                           const uint8_t* w, const float* scale, const float* bias, float* y);
 void parallel_gemm_q4g_s8(GemmQ4gS8Fn kernel, size_t m, const GroupGeometry& geo,
+                          const int8_t* xq, const float* xscale, const int32_t* xsum,
+                          const uint8_t* w, const float* scale, const uint8_t* zero,
+                          const float* bias, float* y);
+
+// int8 per group (gemm_q8g.h): the q8g layouts are panel-local like the others (a panel of 4 rows
+// holds 4 * kpad code bytes; scales and zero codes are in qg_param_index order), same signatures
+// as the 4-bit drivers.
+void parallel_gemm_q8g_f32(GemmQgF32Fn kernel, size_t m, const GroupGeometry& geo,
+                           const float* x, const uint8_t* w, const float* scale,
+                           const uint8_t* zero, const float* bias, float* y);
+void parallel_gemm_q8g_s8(GemmQ4gS8Fn kernel, size_t m, const GroupGeometry& geo,
                           const int8_t* xq, const float* xscale, const int32_t* xsum,
                           const uint8_t* w, const float* scale, const uint8_t* zero,
                           const float* bias, float* y);

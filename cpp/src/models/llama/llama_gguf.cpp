@@ -240,6 +240,25 @@ class ShardSource final : public GgufWeightSource {
 
 }  // namespace
 
+// int4 symmetric g32 codes q in [-8, 7] as Q4_0 blocks: nibble q + 8 (element j in the low nibble
+// of byte j, element j + 16 in the high nibble), d = the scale rounded to fp16.
+Status int4_g32_to_q4_0(const std::string& name, const std::vector<int8_t>& q,
+                        const std::vector<float>& scales, std::vector<uint8_t>* bytes) {
+  std::vector<io::BlockQ4_0> blocks(scales.size());
+  if (q.size() != blocks.size() * 32)
+    return Status::Error(StatusCode::kShapeMismatch, name + ": int4 g32 codes and scales disagree");
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    const int8_t* g = &q[b * 32];
+    for (int j = 0; j < 16; ++j) blocks[b].qs[j] = uint8_t((g[j] + 8) | ((g[j + 16] + 8) << 4));
+    blocks[b].d = fp32_to_fp16(scales[b]);
+    if ((blocks[b].d & 0x7C00u) == 0x7C00u)
+      return Status::Error(StatusCode::kUnsupported, "GGUF export: " + name + " has a scale beyond the fp16 range of Q4_0's d");
+  }
+  bytes->resize(blocks.size() * sizeof(io::BlockQ4_0));
+  std::memcpy(bytes->data(), blocks.data(), bytes->size());
+  return Status::Ok();
+}
+
 Status int8_g32_to_q8_0(const std::string& name, const std::vector<int8_t>& q,
                         const std::vector<float>& scales, std::vector<uint8_t>* bytes) {
   std::vector<io::BlockQ8_0> blocks(scales.size());
@@ -318,8 +337,21 @@ Status export_llama_gguf_from(const LlamaConfig& cfg, std::string_view tokenizer
     w.add_tensor(gguf_name, {uint64_t(n)}, kF32, buf.data(), size_t(n) * 4);
   };
 
-  WQ_RETURN_IF_ERROR(src.floats("model.embed_tokens.weight", {V, H}, &buf));
-  WQ_RETURN_IF_ERROR(add_matrix("token_embd.weight", V, H, options.type));
+  {  // an int8 / int4 g32 embedding table keeps its codes as Q8_0 / Q4_0 blocks
+    const std::string embd = "model.embed_tokens.weight";
+    std::vector<int8_t> q;
+    std::vector<float> scales;
+    if (options.type == kQ8_0 && src.int8_g32(embd, &q, &scales)) {
+      WQ_RETURN_IF_ERROR(int8_g32_to_q8_0(embd, q, scales, &bytes));
+      w.add_tensor("token_embd.weight", {uint64_t(H), uint64_t(V)}, kQ8_0, bytes.data(), bytes.size());
+    } else if (options.type == kQ4_0 && src.int4_g32(embd, &q, &scales)) {
+      WQ_RETURN_IF_ERROR(int4_g32_to_q4_0(embd, q, scales, &bytes));
+      w.add_tensor("token_embd.weight", {uint64_t(H), uint64_t(V)}, kQ4_0, bytes.data(), bytes.size());
+    } else {
+      WQ_RETURN_IF_ERROR(src.floats("model.embed_tokens.weight", {V, H}, &buf));
+      WQ_RETURN_IF_ERROR(add_matrix("token_embd.weight", V, H, options.type));
+    }
+  }
   for (int l = 0; l < cfg.num_hidden_layers; ++l) {
     const std::string hf = "model.layers." + std::to_string(l) + ".";
     const std::string gg = "blk." + std::to_string(l) + ".";

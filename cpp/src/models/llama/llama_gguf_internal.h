@@ -26,6 +26,12 @@ class GgufWeightSource {
                         std::vector<float>* scales) const {
     return false;
   }
+  // The same for int4 symmetric in groups of 32 (codes in [-8, 7]: the Q4_0 scheme); used for a
+  // quantized token embedding table.
+  virtual bool int4_g32(const std::string& hf_name, std::vector<int8_t>* q,
+                        std::vector<float>* scales) const {
+    return false;
+  }
 };
 
 // The body of export_llama_gguf over any weight source. With type Q8_0, int8_g32 weights are

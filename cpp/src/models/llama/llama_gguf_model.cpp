@@ -6,6 +6,7 @@
 
 #include "models/llama/llama_gguf_internal.h"
 #include "webquant/causal_lm.h"
+#include "webquant/convert.h"
 #include "webquant/llama_gguf.h"
 
 namespace webquant {
@@ -25,11 +26,20 @@ class ModelSource final : public GgufWeightSource {
     for (const FloatParamView& p : params_) {
       if (p.name != name) continue;
       if (p.shape != shape) return mismatch(name);
+      if (p.half != nullptr) {  // a half model's parameter, widened exactly
+        out->resize(p.numel);
+        if (p.type == FloatType::kBF16) {
+          convert_bf16_to_f32(p.half, out->data(), p.numel);
+        } else {
+          convert_f16_to_f32(p.half, out->data(), p.numel);
+        }
+        return Status::Ok();
+      }
       out->assign(p.data, p.data + p.numel);
       return Status::Ok();
     }
-    const LinearLayer* layer = nullptr;
-    if (!linear_of(name, &layer)) return Status::Error(StatusCode::kNotFound, "tensor '" + name + "' not found in the model");
+    const LinearLayer* layer = model_.weights().quantized_param(name);  // a quantized embedding
+    if (layer == nullptr && !linear_of(name, &layer)) return Status::Error(StatusCode::kNotFound, "tensor '" + name + "' not found in the model");
     if (layer == nullptr) return floats("model.embed_tokens.weight", shape, out);  // tied lm_head
     if (shape.size() != 2 || shape[0] != layer->out_features || shape[1] != layer->in_features)
       return mismatch(name);
@@ -38,12 +48,25 @@ class ModelSource final : public GgufWeightSource {
     return Status::Ok();
   }
 
+  bool int4_g32(const std::string& name, std::vector<int8_t>* q,
+                std::vector<float>* scales) const override {
+    const LinearLayer* layer = model_.weights().quantized_param(name);  // a quantized embedding
+    LinearQuantizedData d;
+    if (layer == nullptr || !layer->export_quantized(&d).ok() || d.bits != 4 || d.asymmetric ||
+        d.group_size != 32)
+      return false;
+    *q = std::move(d.q);
+    *scales = std::move(d.scales);
+    return true;
+  }
+
   bool int8_g32(const std::string& name, std::vector<int8_t>* q,
                 std::vector<float>* scales) const override {
-    const LinearLayer* layer = nullptr;
-    if (!linear_of(name, &layer) || layer == nullptr) return false;
+    const LinearLayer* layer = model_.weights().quantized_param(name);  // a quantized embedding
+    if (layer == nullptr && (!linear_of(name, &layer) || layer == nullptr)) return false;
     LinearQuantizedData d;
-    if (!layer->export_quantized(&d).ok() || d.bits != 8 || d.asymmetric || d.group_size != 32)
+    if (!layer->export_quantized(&d).ok() || d.bits != 8 || d.asymmetric || d.group_size != 32 ||
+        !d.input_scales.empty())
       return false;
     *q = std::move(d.q);
     *scales = std::move(d.scales);

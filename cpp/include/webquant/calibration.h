@@ -1,0 +1,138 @@
+// Calibrated weight quantization: GPTQ and AWQ, layer by layer and over a whole model.
+//
+// Conventions (every function below):
+//   W      [out, in] row-major float32, as LinearLayer (y = x W^T + b).
+//   X      calibration inputs of a layer, [n, in] row-major (one row per token).
+//   H      the layer's Hessian proxy H = X^T X, [in, in] row-major double (symmetric; GPTQ's
+//          2/n factor is left out: every decision below is invariant to a positive factor).
+//   mean_abs  [in] doubles, mean over tokens of |x[t, c]| (AWQ's activation statistic).
+//   The output error of a weight W' on the calibration inputs is ||X W'^T - X W^T||_F^2 =
+//   sum_r (W'_r - W_r)^T H (W'_r - W_r) (layer_output_error).
+//
+// Scales and zero points of the results follow webquant's RTN rules (quant.h's
+// compute_scale_zero_point on each group of the final weights or of the error-updated weights),
+// so a GPTQ layer is an ordinary int8/int4/int2 per-group (or per-channel) layer running on the
+// existing kernels. An AWQ layer additionally divides its input by a per-input-channel scale s
+// (LinearQuantizedData::input_scales): y = (x / s) Q(W diag(s))^T + b.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "webquant/linear.h"
+#include "webquant/module.h"
+#include "webquant/status.h"
+
+namespace webquant {
+
+class CausalLM;
+
+// GPTQ (Frantar et al. 2022, IST-DASLab/gptq `fasterquant`).
+struct GptqOptions {
+  // Reorder columns by decreasing diag(H) ("act-order"). Groups keep webquant's contiguous layout:
+  // with act-order their scales are fixed up front from the original weights ("static groups").
+  bool act_order = false;
+  // Columns per lazy batch; rounded up to a multiple of the group size (so that a group's scale
+  // is computed from fully updated columns).
+  int block_size = 128;
+  // Fraction of mean(diag(H)) added to the diagonal (percdamp).
+  double dampening = 0.01;
+};
+
+// AWQ (Lin et al. 2023, llm-awq `auto_scale`): s = mean_abs^alpha / sqrt(max * min) for alpha in
+// {0, 1/grid, ..., (grid-1)/grid}; the alpha with the least output error on the calibration
+// inputs wins (alpha = 0, s = 1, is plain RTN, so AWQ's error is never above RTN's).
+struct AwqOptions {
+  int grid = 20;
+};
+
+// Quantizes W with GPTQ and spec (scheme, asymmetric, group_size; a group size that does not
+// divide in_features falls back to per channel as make_linear_quantized does). `bias` may be
+// null. Errors: kInvalidArgument (sizes, scheme f32, bad options), kNonFinite (W or H), and
+// kInvalidArgument when the dampened H is not positive definite (raise dampening).
+Status gptq_quantize_linear(const float* w, int out_features, int in_features, const float* bias,
+                            const double* h, const LinearQuantSpec& spec, const GptqOptions& opt,
+                            std::unique_ptr<LinearLayer>* out, std::string* note);
+
+// AWQ scale search, then RTN of W diag(s) with spec. *alpha receives the chosen exponent (may be
+// null). Errors as gptq_quantize_linear.
+Status awq_quantize_linear(const float* w, int out_features, int in_features, const float* bias,
+                           const double* h, const double* mean_abs, const LinearQuantSpec& spec,
+                           const AwqOptions& opt, std::unique_ptr<LinearLayer>* out,
+                           std::string* note, double* alpha);
+
+// sum_r (A_r - B_r)^T H (A_r - B_r) for A, B [out, in]: the summed squared output error over the
+// calibration rows whose Hessian is H.
+double layer_output_error(const float* a, const float* b, int out_features, int in_features,
+                          const double* h);
+
+// Per-layer input statistics collected while a model runs calibration text.
+struct LayerInputStats {
+  size_t rows = 0;                // tokens seen
+  std::vector<double> hessian;    // [in, in] X^T X (when asked for)
+  std::vector<double> mean_abs;   // [in] mean |x| (when asked for)
+  std::vector<float> min, max;    // [in] per input channel (when asked for)
+};
+
+// What to collect (calibrate_inputs).
+struct CalibrationStatsRequest {
+  bool hessian = false;
+  bool mean_abs = false;
+  bool min_max = false;
+};
+
+// Records the inputs of some linear layers of `weights` while it is installed (RAII: removes
+// itself from `weights` on destruction). `layers` are indices into Weights::linear_at. Layers that
+// receive the same input (q/k/v, gate/up) share one accumulation.
+class LinearInputRecorder final : public LinearInputObserver {
+ public:
+  LinearInputRecorder(const Weights& weights, std::vector<size_t> layers,
+                      CalibrationStatsRequest what);
+  ~LinearInputRecorder() override;
+  void observe(size_t linear, const float* x, size_t m) override;
+  // Statistics of linear `linear` (an index given to the constructor), finalized (means divided).
+  const LayerInputStats& stats(size_t linear);
+
+ private:
+  struct Slot;
+  const Weights& weights_;
+  std::vector<size_t> layers_;
+  CalibrationStatsRequest what_;
+  std::vector<std::unique_ptr<Slot>> slots_;  // one per distinct input
+  std::vector<int> slot_of_;                  // per entry of layers_: index into slots_ or -1
+  std::vector<float> last_x_;                 // the last recorded input, to detect sharing
+  int last_slot_ = -1;
+};
+
+// Calibration text as token ids, cut into sequences that are run from an empty cache.
+struct CalibrationOptions {
+  std::vector<int32_t> tokens;
+  int sequence_length = 128;  // tokens per sequence (the last one may be shorter)
+  GptqOptions gptq;
+  AwqOptions awq;
+};
+
+// Progress of quantize_calibrated: `done` of `total` steps (a calibration pass over one block of
+// layers, or one layer quantized), with a short label. Return false to stop (kAborted).
+using CalibrationProgress = std::function<bool(int done, int total, const std::string& label)>;
+
+// Quantizes the model's linear layers with options.method (kGptq or kAwq; kRtn falls through to
+// Weights::quantize), calibrated on calib.tokens. Layers are processed block by block (a block is
+// the layers sharing a name prefix up to the first numeric component, "model.layers.3", in model
+// order): each block's inputs come from a pass over the calibration tokens through the model
+// whose earlier blocks are already quantized (GPTQ's sequential mode). Exclusions, overrides and
+// fallbacks are decided as in Weights::quantize; the report's note names the method.
+// An already quantized layer is re-quantized from its dequantized weights (noted).
+// Errors: kInvalidArgument (no tokens, sequence_length < 1, tokens out of the vocabulary or past
+// the context, f32 overrides with a calibrated method), the errors of
+// the per-layer functions naming the layer, kAborted. On error, layers already done keep their
+// new form.
+Status quantize_calibrated(CausalLM* model, const ModelQuantOptions& options,
+                           const CalibrationOptions& calib, std::vector<LayerQuantReport>* report,
+                           const CalibrationProgress& progress = nullptr);
+
+}  // namespace webquant

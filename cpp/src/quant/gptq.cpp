@@ -1,0 +1,260 @@
+// GPTQ for one linear layer (calibration.h), after IST-DASLab/gptq `GPTQ.fasterquant`:
+//   dead columns (H[i,i] == 0) are zeroed; optional act-order permutation; H += damp * mean(diag)
+//   * I; Hinv = the upper Cholesky factor U of H^-1 (H^-1 = U^T U); then column by column
+//   q_i = Q(w_i), e = (w_i - q_i) / U[i,i], w_j -= e * U[i,j] for the later columns of the lazy
+//   batch, and the batch's errors are applied to the columns after it at the end of the batch.
+// Scales are webquant's RTN parameters (compute_scale_zero_point) of each group of the
+// error-updated weights at the moment the group starts (per channel and act-order: of the
+// original weights), so the codes land on an ordinary per-group layer.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "quant/calibration_internal.h"
+#include "webquant/calibration.h"
+#include "webquant/quant.h"
+
+namespace webquant {
+namespace calib_detail {
+
+Status invalid(std::string m) { return Status::Error(StatusCode::kInvalidArgument, std::move(m)); }
+
+int spec_bits(LinearScheme s) {
+  switch (s) {
+    case LinearScheme::kW8A16:
+    case LinearScheme::kW8A8: return 8;
+    case LinearScheme::kW4A16:
+    case LinearScheme::kW4A8: return 4;
+    case LinearScheme::kW2A16: return 2;
+    default: return 0;
+  }
+}
+
+Status check_layer_args(const float* w, int out_features, int in_features, const double* h,
+                        const LinearQuantSpec& spec, int* bits, int* group, std::string* fallback,
+                        std::string* note) {
+  if (note) note->clear();
+  fallback->clear();
+  if (w == nullptr || h == nullptr) return invalid("weight and Hessian must not be null");
+  if (out_features < 1 || in_features < 1) return invalid("out_features and in_features must be >= 1");
+  *bits = spec_bits(spec.scheme);
+  if (*bits == 0) return invalid("a calibrated method needs a quantized scheme (w8a16, w4a16, w2a16, w8a8 or w4a8)");
+  if (spec.group_size < 0) return invalid("group_size must be >= 1, or 0 for per channel");
+  *group = spec.group_size == 0 ? in_features : spec.group_size;
+  if (in_features % *group != 0) {
+    *fallback = std::to_string(in_features) + " % " + std::to_string(*group) + " != 0";
+    if (note)
+      *note = "in_features " + std::to_string(in_features) + " is not a multiple of group_size " +
+              std::to_string(*group) + ": using per-channel scales (one group of " +
+              std::to_string(in_features) + " per output row)";
+    *group = in_features;
+  }
+  const size_t n = static_cast<size_t>(out_features) * in_features;
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(w[i])) return Status::Error(StatusCode::kNonFinite, "weight has a non-finite value at index " + std::to_string(i));
+  const size_t nh = static_cast<size_t>(in_features) * in_features;
+  for (size_t i = 0; i < nh; ++i)
+    if (!std::isfinite(h[i])) return Status::Error(StatusCode::kNonFinite, "Hessian has a non-finite value at index " + std::to_string(i));
+  return Status::Ok();
+}
+
+int32_t round_code(float w, float s, int32_t z, int bits) {
+  const int32_t qmin = -(1 << (bits - 1)), qmax = (1 << (bits - 1)) - 1;
+  const float q = std::nearbyint(w / s + static_cast<float>(z));
+  return static_cast<int32_t>(std::min(std::max(q, static_cast<float>(qmin)), static_cast<float>(qmax)));
+}
+
+Status build_layer(LinearQuantizedData d, const float* bias, std::unique_ptr<LinearLayer>* out) {
+  if (bias) d.bias.assign(bias, bias + d.out_features);
+  return make_linear_from_quantized(d, out);
+}
+
+bool cholesky_lower(std::vector<double>* a, int n) {
+  double* A = a->data();
+  for (int j = 0; j < n; ++j) {
+    double d = A[static_cast<size_t>(j) * n + j];
+    for (int k = 0; k < j; ++k) d -= A[static_cast<size_t>(j) * n + k] * A[static_cast<size_t>(j) * n + k];
+    if (!(d > 0.0) || !std::isfinite(d)) return false;
+    const double ljj = std::sqrt(d);
+    A[static_cast<size_t>(j) * n + j] = ljj;
+    for (int i = j + 1; i < n; ++i) {
+      double v = A[static_cast<size_t>(i) * n + j];
+      const double* ri = A + static_cast<size_t>(i) * n;
+      const double* rj = A + static_cast<size_t>(j) * n;
+      for (int k = 0; k < j; ++k) v -= ri[k] * rj[k];
+      A[static_cast<size_t>(i) * n + j] = v / ljj;
+    }
+  }
+  for (int i = 0; i < n; ++i)
+    for (int j = i + 1; j < n; ++j) A[static_cast<size_t>(i) * n + j] = 0.0;
+  return true;
+}
+
+}  // namespace calib_detail
+
+using namespace calib_detail;
+
+namespace {
+
+// U upper with H^-1 = U^T U, from the dampened H (n x n). False when H is not positive definite.
+// With J the exchange matrix and J H J = L' L'^T, H^-1 = J L'^-T L'^-1 J = U^T U for the upper
+// triangular U = J L'^-1 J (the Cholesky factor is unique): one Cholesky and one triangular
+// inverse, instead of inverting H and factoring again.
+bool upper_cholesky_of_inverse(const std::vector<double>& h, int n, std::vector<float>* u) {
+  const size_t N = static_cast<size_t>(n);
+  std::vector<double> r(N * N);
+  for (size_t i = 0; i < N; ++i)
+    for (size_t j = 0; j < N; ++j) r[i * N + j] = h[(N - 1 - i) * N + (N - 1 - j)];
+  if (!cholesky_lower(&r, n)) return false;  // r = L'
+  // Linv = L'^-1, row by row: Linv[i, :] = (e_i - sum_{k<i} L'[i,k] Linv[k, :]) / L'[i,i].
+  std::vector<double> li(N * N, 0.0);
+  for (size_t i = 0; i < N; ++i) {
+    double* row = li.data() + i * N;
+    const double* l = r.data() + i * N;
+    for (size_t k = 0; k < i; ++k) {
+      const double a = l[k];
+      if (a == 0.0) continue;
+      const double* rk = li.data() + k * N;
+      for (size_t j = 0; j <= k; ++j) row[j] -= a * rk[j];
+    }
+    row[i] = 1.0;
+    const double inv = 1.0 / l[i];
+    for (size_t j = 0; j <= i; ++j) row[j] *= inv;
+  }
+  u->assign(N * N, 0.0f);
+  for (size_t i = 0; i < N; ++i)
+    for (size_t j = i; j < N; ++j) (*u)[i * N + j] = static_cast<float>(li[(N - 1 - i) * N + (N - 1 - j)]);
+  return true;
+}
+
+}  // namespace
+
+Status gptq_quantize_linear(const float* w, int out_features, int in_features, const float* bias,
+                            const double* h, const LinearQuantSpec& spec, const GptqOptions& opt,
+                            std::unique_ptr<LinearLayer>* out, std::string* note) {
+  if (out == nullptr) return invalid("out must not be null");
+  int bits = 0, G = 0;
+  std::string fallback;
+  WQ_RETURN_IF_ERROR(check_layer_args(w, out_features, in_features, h, spec, &bits, &G, &fallback, note));
+  if (opt.block_size < 1) return invalid("GPTQ blockSize must be >= 1 (got " + std::to_string(opt.block_size) + ")");
+  if (!(opt.dampening >= 0.0) || !std::isfinite(opt.dampening))
+    return invalid("GPTQ dampening must be finite and >= 0 (got " + std::to_string(opt.dampening) + ")");
+  const size_t R = static_cast<size_t>(out_features), C = static_cast<size_t>(in_features);
+  const size_t ng = C / static_cast<size_t>(G);
+  const QuantMode mode = spec.asymmetric ? QuantMode::kAsymmetric : QuantMode::kSymmetric;
+
+  std::vector<float> W(w, w + R * C);
+  std::vector<double> H(h, h + C * C);
+  for (size_t i = 0; i < C; ++i) {
+    if (H[i * C + i] == 0.0) {  // a dead input: never active, its weights do not matter
+      H[i * C + i] = 1.0;
+      for (size_t r = 0; r < R; ++r) W[r * C + i] = 0.0f;
+    }
+  }
+  LinearQuantizedData d;
+  d.scheme = spec.scheme;
+  d.asymmetric = spec.asymmetric;
+  d.bits = bits;
+  d.group_size = G;
+  d.out_features = out_features;
+  d.in_features = in_features;
+  d.fallback = fallback;
+  d.q.assign(R * C, 0);
+  d.scales.assign(R * ng, 1.0f);
+  d.zero_points.assign(R * ng, 0);
+
+  // Parameters fixed up front: per channel (one group) and act-order (static groups).
+  const bool static_params = G == in_features || opt.act_order;
+  if (static_params) {
+    for (size_t r = 0; r < R; ++r)
+      for (size_t g = 0; g < ng; ++g)
+        WQ_RETURN_IF_ERROR(compute_scale_zero_point(&W[r * C + g * G], static_cast<size_t>(G), bits, true, mode,
+                                                    &d.scales[r * ng + g], &d.zero_points[r * ng + g]));
+  }
+
+  std::vector<size_t> perm(C);
+  std::iota(perm.begin(), perm.end(), size_t{0});
+  if (opt.act_order) {
+    std::stable_sort(perm.begin(), perm.end(), [&](size_t a, size_t b) { return H[a * C + a] > H[b * C + b]; });
+    std::vector<float> Wp(R * C);
+    for (size_t r = 0; r < R; ++r)
+      for (size_t j = 0; j < C; ++j) Wp[r * C + j] = W[r * C + perm[j]];
+    W.swap(Wp);
+    std::vector<double> Hp(C * C);
+    for (size_t i = 0; i < C; ++i)
+      for (size_t j = 0; j < C; ++j) Hp[i * C + j] = H[perm[i] * C + perm[j]];
+    H.swap(Hp);
+  }
+  double mean_diag = 0.0;
+  for (size_t i = 0; i < C; ++i) mean_diag += H[i * C + i];
+  mean_diag /= static_cast<double>(C);
+  for (size_t i = 0; i < C; ++i) H[i * C + i] += opt.dampening * mean_diag;
+  std::vector<float> U;
+  if (!upper_cholesky_of_inverse(H, in_features, &U))
+    return invalid("GPTQ: the dampened Hessian is not positive definite (raise dampening, now " +
+                   std::to_string(opt.dampening) + ")");
+
+  // Groups computed on the fly must lie inside one batch: round the batch up to whole groups.
+  size_t B = static_cast<size_t>(opt.block_size);
+  if (!static_params) B = (B + G - 1) / G * G;
+  std::vector<float> err(R * B);
+  for (size_t i1 = 0; i1 < C; i1 += B) {
+    const size_t i2 = std::min(i1 + B, C), nb = i2 - i1;
+    for (size_t i = i1; i < i2; ++i) {
+      const size_t col = perm[i];
+      if (!static_params && i % G == 0) {
+        for (size_t r = 0; r < R; ++r)
+          WQ_RETURN_IF_ERROR(compute_scale_zero_point(&W[r * C + i], static_cast<size_t>(G), bits, true, mode,
+                                                      &d.scales[r * ng + i / G], &d.zero_points[r * ng + i / G]));
+      }
+      const float dii = U[i * C + i];
+      const float* urow = &U[i * C];
+      for (size_t r = 0; r < R; ++r) {
+        const size_t p = r * ng + col / G;
+        const float s = d.scales[p];
+        const int32_t z = d.zero_points[p];
+        float* wr = &W[r * C];
+        const int32_t q = round_code(wr[i], s, z, bits);
+        d.q[r * C + col] = static_cast<int8_t>(q);
+        const float e = (wr[i] - s * static_cast<float>(q - z)) / dii;
+        err[r * B + (i - i1)] = e;
+        for (size_t j = i + 1; j < i2; ++j) wr[j] -= e * urow[j];
+      }
+    }
+    if (i2 == C) break;
+    for (size_t r = 0; r < R; ++r) {
+      float* wr = &W[r * C];
+      for (size_t k = 0; k < nb; ++k) {
+        const float e = err[r * B + k];
+        if (e == 0.0f) continue;
+        const float* urow = &U[(i1 + k) * C];
+        for (size_t j = i2; j < C; ++j) wr[j] -= e * urow[j];
+      }
+    }
+  }
+  for (float v : W)
+    if (!std::isfinite(v)) return Status::Error(StatusCode::kNonFinite, "GPTQ: the error feedback diverged (raise dampening)");
+  return build_layer(std::move(d), bias, out);
+}
+
+double layer_output_error(const float* a, const float* b, int out_features, int in_features,
+                          const double* h) {
+  const size_t C = static_cast<size_t>(in_features);
+  std::vector<double> dlt(C), hd(C);
+  double total = 0.0;
+  for (size_t r = 0; r < static_cast<size_t>(out_features); ++r) {
+    for (size_t c = 0; c < C; ++c) dlt[c] = static_cast<double>(a[r * C + c]) - b[r * C + c];
+    for (size_t i = 0; i < C; ++i) {
+      if (dlt[i] == 0.0) continue;
+      const double* hi = h + i * C;
+      double acc = 0.0;
+      for (size_t j = 0; j < C; ++j) acc += hi[j] * dlt[j];
+      total += dlt[i] * acc;
+    }
+  }
+  return total;
+}
+
+}  // namespace webquant
