@@ -158,7 +158,7 @@ describe('GPTQ and AWQ on stories260K', () => {
       [['--act-order'], /--act-order applies to --method gptq or awq/],
       [['--method', 'awq', '--act-order', '--calibration-file', calib], /--act-order applies to --method gptq/],
       [['--method', 'gptq', '--calibration-file', path.join(tmp, 'missing.txt')], /cannot read the calibration text/],
-      [['--method', 'lsq'], /--method must be rtn, gptq or awq/],
+      [['--method', 'lsq'], /--method must be rtn, hqq, gptq or awq/],
     ] as const) {
       const e = await run(process.execPath, ['--no-experimental-fetch', cli, 'quantize', REPO, '--bits', '4', ...flags, '--out', path.join(tmp, 'cli-x'), '--hub-dir', HUB_DIR, '--quiet']).catch((x: { code: number; stderr: string }) => x);
       assert.equal((e as { code: number }).code, 1, String(flags));

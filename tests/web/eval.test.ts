@@ -513,7 +513,7 @@ describe('CLI', () => {
     await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--weights', 'nf5', '--out', out], /--weights must be int8, int4, int3, int2, nf4, log4, kmeans4/);
     await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--bits', '4', '--weights', 'nf4', '--out', out], /either --bits or --weights/);
     await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--bits', '8', '--method', 'hqq', '--out', out], /--method hqq applies to int4, int3 and int2/);
-    await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--bits', '4', '--method', 'gptq', '--out', out], /--method must be rtn or hqq/);
+    await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--bits', '4', '--method', 'sgd', '--out', out], /--method must be rtn, hqq, gptq or awq/);
     await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--bits', '4', '--prune', '3:4', '--out', out], /--prune must be 2:4 or a fraction/);
     await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--format', 'gguf-q4_0', '--method', 'hqq', '--out', out], /apply to --format webquant/);
     await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--format', 'gguf-q8_0', '--bits', '4', '--out', out], /stores 8-bit weights; --bits 4 contradicts it/);
