@@ -1,10 +1,14 @@
 // Model-quantization options and reports across the JS boundary, shared by bind_model.cpp,
 // bind_checkpoint.cpp and bind_encoder.cpp (bindings only: includes Emscripten headers).
-//   spec:    {scheme: 0..5 (LinearScheme: f32, w8a16, w4a16, w2a16, w8a8, w4a8), asymmetric, groupSize}
+//   spec:    {scheme: 0..9 (LinearScheme: f32, w8a16, w4a16, w2a16, w8a8, w4a8, f16, bf16, w3a16,
+//             lut4a16),
+//             asymmetric, groupSize, method?: 0 rtn | 1 hqq (QuantMethod),
+//             codebook?: 0 none | 1 nf4 | 2 log4 | 3 kmeans4 (Codebook)}
+//   options.prune?: {kind: 0 none | 1 unstructured | 2 2:4, sparsity}
 //   options: {default: spec, exclude?: string[] (absent = the C++ default: the output heads
 //             lm_head / embed_out), overrides?: [{pattern, ...spec}], embeddings?: spec}
 //   calibrated (ModelHandle::quantize only): options.method: 0..3 (QuantMethod: rtn, hqq, gptq,
-//            awq; absent = rtn), options.calibration: {tokens: heap pointer to int32 ids, count,
+//            awq; absent = rtn; hqq = the default spec's method, applied per layer), options.calibration: {tokens: heap pointer to int32 ids, count,
 //            sequenceLength, actOrder, blockSize, dampening, grid} (gptq / awq only),
 //            options.progress: (done, total, label) => boolean | void (false stops: kAborted)
 //   report:  [{name, outFeatures, inFeatures, quantized, scheme, bytesBefore, bytesAfter, note,
@@ -30,8 +34,8 @@ inline Status spec_from_js(const emscripten::val& js, const std::string& what, L
   const emscripten::val scheme = js["scheme"];
   if (!scheme.isNumber()) return invalid_js(what + ".scheme must be a number");
   const double s = scheme.as<double>();
-  if (!(s >= 0 && s <= 5 && s == std::floor(s)))
-    return invalid_js(what + ".scheme must be 0..5 (f32, w8a16, w4a16, w2a16, w8a8, w4a8)");
+  if (!(s >= 0 && s <= 9 && s == std::floor(s)))
+    return invalid_js(what + ".scheme must be 0..9 (f32, w8a16, w4a16, w2a16, w8a8, w4a8, f16, bf16, w3a16, lut4a16)");
   spec->scheme = static_cast<LinearScheme>(static_cast<int>(s));
   spec->asymmetric = js["asymmetric"].isTrue();
   const emscripten::val group = js["groupSize"];
@@ -40,6 +44,19 @@ inline Status spec_from_js(const emscripten::val& js, const std::string& what, L
     if (!(g >= 0 && g == std::floor(g) && g <= (1 << 24)))
       return invalid_js(what + ".groupSize must be a non-negative integer");
     spec->group_size = static_cast<int>(g);
+  }
+  const emscripten::val method = js["method"];
+  if (!method.isUndefined()) {
+    const double m = method.isNumber() ? method.as<double>() : -1;
+    if (!(m == 0 || m == 1)) return invalid_js(what + ".method must be 0 (rtn) or 1 (hqq)");
+    spec->method = static_cast<QuantMethod>(static_cast<int>(m));
+  }
+  const emscripten::val codebook = js["codebook"];
+  if (!codebook.isUndefined()) {
+    const double c = codebook.isNumber() ? codebook.as<double>() : -1;
+    if (!(c >= 0 && c <= 3 && c == std::floor(c)))
+      return invalid_js(what + ".codebook must be 0..3 (none, nf4, log4, kmeans4)");
+    spec->codebook = static_cast<Codebook>(static_cast<int>(c));
   }
   return Status::Ok();
 }
@@ -56,6 +73,14 @@ inline Status quant_options_from_js(const emscripten::val& js, ModelQuantOptions
       if (!exclude[i].isString()) return invalid_js("options.exclude[" + std::to_string(i) + "] must be a string");
       q->exclude.push_back(exclude[i].as<std::string>());
     }
+  }
+  const emscripten::val prune = js["prune"];
+  if (!prune.isUndefined() && !prune.isNull()) {
+    const double kind = prune["kind"].isNumber() ? prune["kind"].as<double>() : -1;
+    if (!(kind == 0 || kind == 1 || kind == 2))
+      return invalid_js("options.prune.kind must be 0 (none), 1 (unstructured) or 2 (2:4)");
+    q->prune.kind = static_cast<PruneSpec::Kind>(static_cast<int>(kind));
+    if (prune["sparsity"].isNumber()) q->prune.sparsity = prune["sparsity"].as<float>();
   }
   const emscripten::val embeddings = js["embeddings"];
   if (!embeddings.isUndefined() && !embeddings.isNull()) {
@@ -85,7 +110,6 @@ inline Status calibration_from_js(const emscripten::val& js, ModelQuantOptions* 
     const double m = method.isNumber() ? method.as<double>() : -1;
     if (!(m >= 0 && m <= 3 && m == std::floor(m))) return invalid_js("options.method must be 0..3 (rtn, hqq, gptq, awq)");
     q->method = static_cast<QuantMethod>(static_cast<int>(m));
-    if (q->method == QuantMethod::kHqq) return Status::Error(StatusCode::kUnsupported, "method hqq is not available in this build");
   }
   const emscripten::val cal = js["calibration"];
   const bool calibrated = q->method == QuantMethod::kGptq || q->method == QuantMethod::kAwq;
@@ -137,6 +161,9 @@ inline emscripten::val quant_report_js(const std::vector<LayerQuantReport>& repo
     l.set("groupSize", r.group_size);
     l.set("fallback", r.fallback);
     l.set("tied", r.tied);
+    l.set("codebook", static_cast<int>(r.codebook));
+    l.set("pruned", static_cast<double>(r.pruned));
+    l.set("zeros", static_cast<double>(r.zeros));
     l.set("method", std::string(quant_method_name(r.method)));
     l.set("embedding", r.embedding);
     layers.set(i, l);

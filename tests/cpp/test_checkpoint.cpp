@@ -686,9 +686,9 @@ TEST_CASE("checkpoint: bad checkpoints fail with the documented codes and names"
     Editable e = good;
     e.metadata.erase("quantization_config");
     auto with = [&](const std::function<void(io::JsonValue*)>& f) { return load_edited(edit_config(s.config, f), e); };
-    Status st = with([&](io::JsonValue* qc) { member(member(member(qc, "layers"), q0), "scheme")->string = "w3a16"; });
+    Status st = with([&](io::JsonValue* qc) { member(member(member(qc, "layers"), q0), "scheme")->string = "w5a16"; });
     CHECK(st.code == StatusCode::kUnsupported);
-    CHECK(st.message.find("scheme 'w3a16' is not supported") != std::string::npos);
+    CHECK(st.message.find("scheme 'w5a16' is not supported") != std::string::npos);
     CHECK(st.message.find(q0) != std::string::npos);
     st = with([&](io::JsonValue* qc) { member(qc, "quant_method")->string = "gptq"; });
     CHECK(st.code == StatusCode::kUnsupported);

@@ -460,7 +460,7 @@ TEST_CASE("bad input gives a clear error") {
   CHECK(make_linear_quantized(wide.data(), 1, 70000, nullptr, {LinearScheme::kW8A16, true, 0},
                               &layer, &note).ok());
   layer.reset();
-  st = make_linear_quantized(w.data(), 8, 8, nullptr, {static_cast<LinearScheme>(9), false, 32},
+  st = make_linear_quantized(w.data(), 8, 8, nullptr, {static_cast<LinearScheme>(10), false, 32},
                              &layer, &note);
   CHECK(st.code == StatusCode::kInvalidArgument);
   CHECK(!layer);

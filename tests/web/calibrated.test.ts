@@ -137,7 +137,9 @@ describe('GPTQ and AWQ on stories260K', () => {
     await rejectsWith(() => quantizeModel(m, { weights: 'int4', method: 'gptq', calibration: { text, tokens: 2048, sequences: 1 } }), 'invalid_argument', /exceed the context of 512/);
     await rejectsWith(() => quantizeModel(m, { weights: 'int4', method: 'gptq', calibration: { text }, gptq: { dampening: -1 } }), 'invalid_argument', /dampening/);
     await rejectsWith(() => quantizeModel(m, { weights: 'int4', method: 'gptq', calibration: { text }, overrides: { '*.down_proj': 'float' } }), 'invalid_argument', /f32 override does not combine with method gptq/);
-    await rejectsWith(() => quantizeModel(m, { weights: 'int4', method: 'hqq' }), 'unsupported', /hqq/);
+    await rejectsWith(() => quantizeModel(m, { weights: 'int4', method: 'hqq', calibration: { text } }), 'invalid_argument', /options\.calibration applies to methods 'gptq' and 'awq' \(method is 'hqq'\)/);
+    await rejectsWith(() => quantizeModel(m, { weights: 'int4', method: 'gptq', calibration: { text }, prune: { pattern: '2:4' } }), 'invalid_argument', /pruning does not combine with method gptq/);
+    await rejectsWith(() => quantizeModel(m, { weights: 'int4', method: 'gptq', calibration: { text }, overrides: { '*.down_proj': { weights: 'int4', method: 'awq' } } }), 'invalid_argument', /method 'awq' is calibrated/);
     await rejectsWith(() => quantizeModel(m, { weights: 'int4', method: 'sgd' as never }), 'invalid_argument', /options\.method must be/);
     // Nothing was changed by the failed calls.
     assert.deepEqual(new Uint32Array((await m.logits([1, 2, 3])).buffer), new Uint32Array((await fp32.logits([1, 2, 3])).buffer));
@@ -156,7 +158,7 @@ describe('GPTQ and AWQ on stories260K', () => {
       [['--act-order'], /--act-order applies to --method gptq or awq/],
       [['--method', 'awq', '--act-order', '--calibration-file', calib], /--act-order applies to --method gptq/],
       [['--method', 'gptq', '--calibration-file', path.join(tmp, 'missing.txt')], /cannot read the calibration text/],
-      [['--method', 'lsq'], /--method must be rtn, gptq or awq/],
+      [['--method', 'lsq'], /--method must be rtn, hqq, gptq or awq/],
     ] as const) {
       const e = await run(process.execPath, ['--no-experimental-fetch', cli, 'quantize', REPO, '--bits', '4', ...flags, '--out', path.join(tmp, 'cli-x'), '--hub-dir', HUB_DIR, '--quiet']).catch((x: { code: number; stderr: string }) => x);
       assert.equal((e as { code: number }).code, 1, String(flags));

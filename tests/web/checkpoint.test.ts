@@ -257,8 +257,8 @@ describe('saveQuantized', () => {
     await rejectsWith(load(gptq), 'unsupported', /quant_method "gptq" is not supported/);
     assert.ok(!tmpHub.requests.some((r) => r.path.includes('bad/gptq') && r.path.endsWith('.safetensors')), 'weights were requested');
 
-    const scheme = await variant('scheme', (c) => void (c.quantization_config.layers[q0].scheme = 'w3a16'));
-    await rejectsWith(load(scheme), 'unsupported', /scheme 'w3a16' is not supported/, new RegExp(q0.replace(/\./g, '\\.')));
+    const scheme = await variant('scheme', (c) => void (c.quantization_config.layers[q0].scheme = 'w5a16'));
+    await rejectsWith(load(scheme), 'unsupported', /scheme 'w5a16' is not supported/, new RegExp(q0.replace(/\./g, '\\.')));
 
     const shape = await variant('shape', (c) => void (c.quantization_config.layers[q0].in_features = 128));
     await rejectsWith(load(shape), 'shape_mismatch', /\[64, 128\] but config\.json implies \[64, 64\]/);
@@ -348,7 +348,7 @@ describe('quantizeStreaming', () => {
       /already quantized/,
     );
     await rejectsWith(
-      quantizeStreaming(REPO, { endpoint: hub.url, quantize: { weights: 'int3' as 'int4' } }),
+      quantizeStreaming(REPO, { endpoint: hub.url, quantize: { weights: 'int5' as 'int4' } }),
       'invalid_argument',
       /weights must be/,
     );

@@ -491,11 +491,31 @@ describe('CLI', () => {
     assert.equal(config.quantization_config?.quant_method, 'webquant');
   });
 
+  test('webquant quantize --method hqq --prune 2:4 and --weights nf4: the method, table and zeros are saved', async () => {
+    for (const [name, flags, check] of [
+      ['hqq-out', ['--bits', '3', '--method', 'hqq', '--prune', '2:4'], (e: Record<string, unknown>) => e.method === 'hqq' && e.scheme === 'w3a16'],
+      ['nf4-out', ['--weights', 'nf4', '--group-size', '64'], (e: Record<string, unknown>) => e.codebook === 'nf4' && e.group_size === 64],
+    ] as const) {
+      const out = path.join(tmp, name);
+      const r = await run(process.execPath, [CLI, 'quantize', REPO, '--hub-dir', HUB_DIR, ...flags, '--out', out]);
+      assert.match(r.stdout, /wrote/);
+      const config = JSON.parse(await fs.readFile(path.join(out, 'config.json'), 'utf8'));
+      const entry = config.quantization_config.layers['model.layers.0.self_attn.q_proj'];
+      assert.ok(check(entry), JSON.stringify(entry));
+    }
+  });
+
   test('webquant quantize: bad arguments exit 1', async () => {
     const out = path.join(tmp, 'bad-out');
     await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--bits', '4'], /--out DIR is required/);
-    await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--out', out], /--bits 8\|4\|2 is required/);
-    await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--bits', '3', '--out', out], /--bits must be 8, 4 or 2/);
+    await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--out', out], /--bits 8\|4\|3\|2 or --weights W is required/);
+    await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--bits', '5', '--out', out], /--bits must be 8, 4, 3 or 2/);
+    await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--weights', 'nf5', '--out', out], /--weights must be int8, int4, int3, int2, nf4, log4, kmeans4/);
+    await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--bits', '4', '--weights', 'nf4', '--out', out], /either --bits or --weights/);
+    await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--bits', '8', '--method', 'hqq', '--out', out], /--method hqq applies to int4, int3 and int2/);
+    await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--bits', '4', '--method', 'sgd', '--out', out], /--method must be rtn, hqq, gptq or awq/);
+    await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--bits', '4', '--prune', '3:4', '--out', out], /--prune must be 2:4 or a fraction/);
+    await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--format', 'gguf-q4_0', '--method', 'hqq', '--out', out], /apply to --format webquant/);
     await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--format', 'gguf-q8_0', '--bits', '4', '--out', out], /stores 8-bit weights; --bits 4 contradicts it/);
     await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--format', 'gguf-q4_0', '--group-size', '64', '--out', out], /blocks of 32/);
     await fails(['quantize', REPO, '--hub-dir', HUB_DIR, '--format', 'gguf-q4_0', '--mode', 'asymmetric', '--out', out], /symmetric/);

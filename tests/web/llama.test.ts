@@ -460,7 +460,7 @@ describe('quantized stories260K', () => {
   test('quantize option errors', async () => {
     const model = await load();
     try {
-      throwsWith(() => quantizeModel(model, { weights: 'int3' as 'int4' }), 'invalid_argument', /weights/);
+      throwsWith(() => quantizeModel(model, { weights: 'int5' as 'int4' }), 'invalid_argument', /weights/);
       throwsWith(() => quantizeModel(model, { weights: 'int8', granularity: 'per-channel', groupSize: 32 }), 'invalid_argument', /groupSize/);
       throwsWith(() => quantizeModel(model, { weights: 'int2', activations: 'int8' }), 'unsupported', /W2A8/);
       throwsWith(() => quantizeModel(model, { weights: 'int4', groupSize: 0 }), 'invalid_argument', /groupSize/);

@@ -278,7 +278,7 @@ describe('quantizeCheckpoint', () => {
     assert.equal((await quantizeCheckpoint(sharded(map), opts)).files.at(-1)!.name, 'model.safetensors.index.json');
     await rejectsWith(quantizeCheckpoint(sharded({ ...map, 'pooler.ghost.weight': 'model-00002-of-00002.safetensors' }), { ...opts, dir }), 'not_found', /pooler\.ghost\.weight/);
     await rejectsWith(quantizeCheckpoint(sharded({ ...map, 'pooler.dense.weight': 'model-00003-of-00003.safetensors' }), opts), 'not_found', /model-00003-of-00003/);
-    await rejectsWith(quantizeCheckpoint(weights(good), { weights: 'int3' as 'int4' }), 'invalid_argument', /weights must be/);
+    await rejectsWith(quantizeCheckpoint(weights(good), { weights: 'int5' as 'int4' }), 'invalid_argument', /weights must be/);
     await rejectsWith(quantizeCheckpoint({ ...weights(good), config: { ...config, quantization_config: { quant_method: 'webquant' } } }, opts), 'unsupported', /already quantized/);
     await rejectsWith(quantizeCheckpoint({ config, weights: [] }, opts), 'invalid_argument', /non-empty array/);
     await rejectsWith(quantizeCheckpoint('nobody/nothing', { ...opts, endpoint: tmpHub.url }), 'not_found');

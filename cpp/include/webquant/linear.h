@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "webquant/codebook.h"
 #include "webquant/status.h"
 
 namespace webquant {
@@ -24,6 +25,10 @@ enum class LinearScheme : int {
   kW4A8 = 5,   // 4-bit weights per group; activations int8 per token
   kF16 = 6,    // float16 weights (IEEE binary16), float32 activations and accumulators
   kBF16 = 7,   // bfloat16 weights, float32 activations and accumulators
+  kW3A16 = 8,  // 3-bit packed weights per group (12 bytes per 32 codes), activations float
+  // 4-bit indices into a 16-entry float table (nf4, log4, kmeans4: webquant/codebook.h) times an
+  // absmax scale per group; activations float. Needs LinearQuantSpec::codebook.
+  kLut4A16 = 9,
 };
 
 const char* linear_scheme_name(LinearScheme s);  // "f32", "w8a16", ..., "f16", "bf16"
@@ -45,6 +50,17 @@ LinearScheme float_type_scheme(FloatType t);
 // x rounded to the type (fp32_to_fp16 / fp32_to_bf16 and back; the identity for kF32).
 float round_to_float_type(float x, FloatType t);
 
+// How the weights' codes and parameters are chosen (the scheme says how they are stored).
+//  kRtn: round to nearest with the course's scale and integer zero point (quant.h).
+//  kHqq: HQQ (webquant/hqq.h), calibration-free: RTN's scale per group and a float zero point
+//        optimised by a half-quadratic solver. Weight-only A16 low-bit schemes (w4a16, w3a16, w2a16),
+//        asymmetric by definition; the layer keeps one float zero per group.
+//  kGptq, kAwq: calibrated (webquant/calibration.h: the model is run over calibration text); the
+//        layers they build store RTN-form codes (plus AWQ's input scales), so a LinearQuantSpec
+//        given to make_linear_quantized takes only kRtn or kHqq.
+enum class QuantMethod : int { kRtn = 0, kHqq = 1, kGptq = 2, kAwq = 3 };
+const char* quant_method_name(QuantMethod m);  // "rtn", "hqq", "gptq", "awq"
+
 // Every quantized scheme takes every mode and granularity: int8, 4-bit and 2-bit weights alike,
 // symmetric or asymmetric, per channel or per group (the combinations quantize() accepts on a
 // tensor, with signed codes). Int8 with group_size == 32 and symmetric is llama.cpp's Q8_0 scheme.
@@ -52,6 +68,10 @@ struct LinearQuantSpec {
   LinearScheme scheme = LinearScheme::kW8A16;
   bool asymmetric = false;  // zero point per group (or channel); symmetric: z = 0
   int group_size = 32;      // elements per group along in_features (0 = per channel)
+  // kHqq needs an A16 scheme of 4, 3 or 2 bits and asymmetric = true (kInvalidArgument otherwise).
+  QuantMethod method = QuantMethod::kRtn;
+  // kLut4A16 only (and required there): which 16-entry table. Other schemes need kNone.
+  Codebook codebook = Codebook::kNone;
 };
 
 // The integer form of a quantized layer, in the course's convention (for saving and loading).
@@ -59,7 +79,7 @@ struct LinearQuantSpec {
 struct LinearQuantizedData {
   LinearScheme scheme = LinearScheme::kW8A16;
   bool asymmetric = false;
-  int bits = 8;                      // 8 (w8a16, w8a8), 4 (w4a16, w4a8) or 2 (w2a16)
+  int bits = 8;                      // 8 (w8a16, w8a8), 4 (w4a16, w4a8), 3 (w3a16) or 2 (w2a16)
   int group_size = 0;                // along in_features; == in_features means per channel
   int out_features = 0;
   int in_features = 0;
@@ -70,6 +90,14 @@ struct LinearQuantizedData {
   // Why a per-group request became per channel, e.g. "172 % 32 != 0" (shown by describe()); ""
   // otherwise. Only kept for layers with group_size == in_features.
   std::string fallback;
+  // kHqq: zero points are floats, zero_points_f [out, in / group_size] in the same signed code
+  // domain (W = s * (q - z)), and zero_points is all 0. Empty for kRtn.
+  QuantMethod method = QuantMethod::kRtn;
+  std::vector<float> zero_points_f;
+  // kLut4A16: the table (16 floats, ascending) and its kind; q holds index - 8 (so the 4-bit
+  // packing u = q + 8 stores the index); zero_points all 0, asymmetric false.
+  Codebook codebook = Codebook::kNone;
+  std::vector<float> table;
   // AWQ: [in] per-input-channel scales s > 0 the layer divides its input by (y = (x / s) W'^T + b,
   // W' = the dequantized codes above, i.e. the quantized W diag(s)); empty for plain layers.
   std::vector<float> input_scales;

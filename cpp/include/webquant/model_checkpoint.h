@@ -18,6 +18,10 @@
 //   <linear>.scales                    F32              [R, g]             quantized layers
 //   <linear>.zero_points               I8               [R, g]             8-bit asymmetric only
 //   <linear>.zero_points               U8               [R, g]             4/2-bit asymmetric only
+//   <linear>.zero_points               F32              [R, g]             method hqq (float zero
+//                                                                          points, signed code domain)
+//   <linear>.codebook                  F32              [16]               lut4a16 (the index table;
+//                                                                          qweight holds indices)
 //   <linear>.bias                      F32              [R]                when the config has biases
 //   <linear>.input_scales              F32              [C]                AWQ layers ("input_scales":
 //                                                                          true): y = (x / s) W^T + b
@@ -122,7 +126,9 @@ struct CheckpointLayer {
   bool tied = false;         // f32 head without a tensor (shares the embedding)
   bool transposed = false;   // HF Conv1D module: float weight stored [in, out]
   std::string fallback;      // "172 % 32 != 0" when per-group fell back to per-channel
-  QuantMethod method = QuantMethod::kRtn;  // "method" ("rtn" when absent)
+  // "method" ("rtn" when absent). hqq: zero_points stored as F32; gptq / awq: RTN-form tensors.
+  QuantMethod method = QuantMethod::kRtn;
+  Codebook codebook = Codebook::kNone;     // lut4a16: "codebook": "nf4" | "log4" | "kmeans4"
   bool input_scales = false;  // AWQ: <linear>.input_scales F32 [C] (the layer divides x by it)
 };
 

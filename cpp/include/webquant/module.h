@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "webquant/linear.h"
+#include "webquant/prune.h"
 #include "webquant/safetensors.h"
 #include "webquant/status.h"
 
@@ -147,14 +148,14 @@ class PartsSource final : public WeightSource {
 // ---------------------------------------------------------------------------------------------
 // Quantization by layer name (the one place that decides how each linear layer is quantized).
 
-// How weights are rounded onto their grid: round-to-nearest, or a calibrated method
-// (calibration.h: GPTQ, AWQ) that needs the model run over calibration text.
-enum class QuantMethod : int { kRtn = 0, kHqq = 1, kGptq = 2, kAwq = 3 };
-const char* quant_method_name(QuantMethod m);  // "rtn", "hqq", "gptq", "awq"
+// QuantMethod and quant_method_name are in webquant/linear.h (LinearQuantSpec carries one too).
 
 struct ModelQuantOptions {
   LinearQuantSpec default_spec;
-  // kGptq / kAwq go through quantize_calibrated (calibration.h); Weights::quantize rejects them.
+  // The method of default_spec (Weights::quantize and quantize_calibrated use default_spec.method =
+  // this; per-layer overrides keep their own spec.method, so rtn and hqq layers can be mixed).
+  // kRtn / kHqq are applied per layer by Weights::quantize; kGptq / kAwq go through
+  // quantize_calibrated (calibration.h) and Weights::quantize rejects them.
   QuantMethod method = QuantMethod::kRtn;
   // Name patterns: an exact module name or a glob where '*' matches any run of characters
   // ("*.mlp.down_proj", "model.layers.0.*"). Excluded layers are left untouched. The default
@@ -164,6 +165,9 @@ struct ModelQuantOptions {
   // (pattern, spec); the first matching pattern wins over default_spec. A spec with scheme kF32
   // turns the layer back into float32 (from its current, possibly already quantized, weights).
   std::vector<std::pair<std::string, LinearQuantSpec>> overrides;
+  // Magnitude pruning (webquant/prune.h) of every layer this call quantizes (not excluded, not
+  // turned to f32), applied to its float weight before quantization. Errors name the layer.
+  PruneSpec prune;
   // Embedding tables (token and learned position embeddings, ParamKind::kEmbedding, [rows, dim]):
   // unset = leave them as they are; a quantized spec stores each table as int8 / int4 / int2 rows
   // (row r of the table = row r of a [rows, dim] weight quantized with the spec: per-group scales
@@ -210,7 +214,11 @@ struct LayerQuantReport {
   bool tied = false;       // a head reading the embedding table (no layer of its own): scheme,
                            // bits, ... then describe the shared table and bytes_after is 0
   bool embedding = false;  // an embedding table (name = the module, "model.embed_tokens")
-  QuantMethod method = QuantMethod::kRtn;  // how a layer quantized by this call was rounded
+  QuantMethod method = QuantMethod::kRtn;  // how the codes were chosen (rtn for f32 layers)
+  Codebook codebook = Codebook::kNone;     // lut4a16 layers: the table kind
+  size_t pruned = 0;       // weights set to 0 by ModelQuantOptions::prune in this call
+  size_t zeros = 0;        // exact zeros of the dequantized weight after the call (counted only
+                           // when ModelQuantOptions::prune is set; else 0)
 };
 
 // Fills the "after" fields of `r` (scheme, scheme fields, bytes_after, quantized, tied) from the

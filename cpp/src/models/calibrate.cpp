@@ -142,6 +142,8 @@ Status quantize_calibrated(CausalLM* model, const ModelQuantOptions& options,
   if (options.method != QuantMethod::kGptq && options.method != QuantMethod::kAwq)
     return model->quantize(options, report);
   if (report != nullptr) report->clear();
+  if (options.prune.kind != PruneSpec::Kind::kNone)
+    return Status::Error(StatusCode::kInvalidArgument, std::string("pruning does not combine with method ") + quant_method_name(options.method) + " (prune with rtn or hqq)");
   if (calib.tokens.empty())
     return Status::Error(StatusCode::kInvalidArgument, std::string("method ") + quant_method_name(options.method) + " needs calibration tokens (none given)");
   if (calib.sequence_length < 1)
@@ -164,6 +166,8 @@ Status quantize_calibrated(CausalLM* model, const ModelQuantOptions& options,
     it.quantize = resolve_layer_spec(options, li.name, &it.spec);
     if (it.quantize && it.spec.scheme == LinearScheme::kF32)
       return Status::Error(StatusCode::kInvalidArgument, li.name + ": an f32 override does not combine with method " + quant_method_name(options.method) + " (quantize with method 'rtn' for that)");
+    if (it.quantize && (it.spec.method != QuantMethod::kRtn || it.spec.codebook != Codebook::kNone))
+      return Status::Error(StatusCode::kInvalidArgument, li.name + ": a " + (it.spec.codebook != Codebook::kNone ? std::string("codebook") : std::string("method ") + quant_method_name(it.spec.method)) + " spec does not combine with method " + quant_method_name(options.method));
     const std::string key = block_key(li.name);
     if (blocks.empty() || key != last_key) blocks.emplace_back();
     last_key = key;

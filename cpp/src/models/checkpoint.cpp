@@ -45,12 +45,15 @@ Status describe_layer(const LinearInfo& li, const LinearLayer* layer, QuantMetho
     Status st = layer->export_quantized(&d);
     if (!st.ok()) return Status::Error(st.code, li.name + ": " + st.message);
     c.scheme = d.scheme;
-    c.method = method;
     c.input_scales = !d.input_scales.empty();
     c.bits = d.bits;
     c.asymmetric = d.asymmetric;
     c.group_size = d.group_size;
     c.fallback = d.fallback;
+    // hqq is a storage form (float zero points); gptq / awq layers store RTN-form codes and the
+    // registry keeps which method chose them.
+    c.method = d.method == QuantMethod::kHqq ? QuantMethod::kHqq : method;
+    c.codebook = d.codebook;
     if (data != nullptr) *data = std::move(d);
   }
   *out = std::move(c);
@@ -280,6 +283,8 @@ Status load_linear(const CheckpointLayer& c, const Shards& shards,
   d.group_size = c.group_size;
   d.out_features = c.out_features;
   d.in_features = c.in_features;
+  d.method = c.method == QuantMethod::kHqq ? QuantMethod::kHqq : QuantMethod::kRtn;
+  d.codebook = c.codebook;
   const int64_t groups = C / c.group_size;
   const size_t n = static_cast<size_t>(R * C);
   d.q.resize(n);
@@ -308,16 +313,26 @@ Status load_linear(const CheckpointLayer& c, const Shards& shards,
       WQ_RETURN_IF_ERROR(unpack_codes(row, rb, codes.size(), c.bits, codes.data()));
       for (int64_t k = 0; k < C; ++k) d.q[r * C + k] = static_cast<int8_t>(codes[k] - offset);
     }
-    if (c.asymmetric) {
+    if (c.method == QuantMethod::kHqq) {
+      WQ_RETURN_IF_ERROR(need(shards, c.name + ".zero_points", {R, groups}, {"F32"}, &t));
+      d.zero_points_f.resize(static_cast<size_t>(R * groups));
+      std::memcpy(d.zero_points_f.data(), t->data, d.zero_points_f.size() * sizeof(float));
+      d.zero_points.assign(d.zero_points_f.size(), 0);
+    } else if (c.asymmetric) {
       WQ_RETURN_IF_ERROR(need(shards, c.name + ".zero_points", {R, groups}, {"U8"}, &t));
       d.zero_points.resize(static_cast<size_t>(R * groups));
       for (size_t i = 0; i < d.zero_points.size(); ++i) d.zero_points[i] = int32_t(t->data[i]) - offset;
     }
   }
-  if (!c.asymmetric) d.zero_points.assign(static_cast<size_t>(R * groups), 0);
+  if (!c.asymmetric && d.method == QuantMethod::kRtn) d.zero_points.assign(static_cast<size_t>(R * groups), 0);
   WQ_RETURN_IF_ERROR(need(shards, c.name + ".scales", {R, groups}, {"F32"}, &t));
   d.scales.resize(static_cast<size_t>(R * groups));
   std::memcpy(d.scales.data(), t->data, d.scales.size() * sizeof(float));
+  if (c.codebook != Codebook::kNone) {
+    WQ_RETURN_IF_ERROR(need(shards, c.name + ".codebook", {16}, {"F32"}, &t));
+    d.table.resize(16);
+    std::memcpy(d.table.data(), t->data, 16 * sizeof(float));
+  }
   d.bias = std::move(bias);
   if (c.group_size == c.in_features) d.fallback = c.fallback;
   if (c.input_scales) {

@@ -23,6 +23,8 @@ void put_scheme_fields(const CheckpointLayer& c, bool per_channel, int group_siz
   if (group_size >= 0) put(o, "group_size", jnum(group_size));
   put(o, "activations", jstr(scheme_a8(c.scheme) ? "int8" : "float"));
   put(o, "packing", jstr(c.bits == 8 ? kPackingNone : kPackingLsbFirst));
+  if (c.method != QuantMethod::kRtn) put(o, "method", jstr(quant_method_name(c.method)));
+  if (c.codebook != Codebook::kNone) put(o, "codebook", jstr(codebook_name(c.codebook)));
 }
 
 JsonValue layer_json(const CheckpointLayer& c) {
@@ -34,7 +36,6 @@ JsonValue layer_json(const CheckpointLayer& c) {
   if (!c.fallback.empty()) put(&o, "fallback", jstr(c.fallback));
   if (c.tied) put(&o, "tied", jbool(true));
   if (c.transposed) put(&o, "transposed", jbool(true));
-  if (c.method != QuantMethod::kRtn) put(&o, "method", jstr(quant_method_name(c.method)));
   if (c.input_scales) put(&o, "input_scales", jbool(true));
   return o;
 }
@@ -62,7 +63,8 @@ JsonValue default_json(const std::vector<CheckpointLayer>& layers) {
     }
     r.group_size = group;
     const std::string key = std::string(linear_scheme_name(c.scheme)) + (c.asymmetric ? "a" : "s") +
-                            std::to_string(group);
+                            std::to_string(group) + quant_method_name(c.method) +
+                            codebook_name(c.codebook);
     auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& p) { return p.first == key; });
     if (it == counts.end()) {
       counts.emplace_back(key, 1);
@@ -150,7 +152,7 @@ Status parse_scheme(const JsonValue& o, const std::string& where, bool is_defaul
   if (!scheme_from_name(name, &c.scheme)) {
     return Status::Error(StatusCode::kUnsupported,
                          where + ": scheme '" + name +
-                             "' is not supported (known: f32, w8a16, w4a16, w2a16, w8a8, w4a8)");
+                             "' is not supported (known: f32, w8a16, w4a16, w2a16, w8a8, w4a8, w3a16, lut4a16)");
   }
 
   if (!is_default) {
@@ -207,19 +209,9 @@ Status parse_scheme(const JsonValue& o, const std::string& where, bool is_defaul
                                                        "' is not supported (symmetric, asymmetric)");
   }
   c.asymmetric = mode == "asymmetric";
+  WQ_RETURN_IF_ERROR(parse_method(o, where, c.scheme, c.asymmetric, &c.method));
+  WQ_RETURN_IF_ERROR(parse_codebook(o, where, c.scheme, &c.codebook));
   if (!is_default) {
-    std::string method;
-    WQ_RETURN_IF_ERROR(read_string_field(o, "method", where, &method, &present));
-    if (present) {
-      bool known = false;
-      for (QuantMethod m : {QuantMethod::kRtn, QuantMethod::kHqq, QuantMethod::kGptq, QuantMethod::kAwq}) {
-        if (method == quant_method_name(m)) {
-          c.method = m;
-          known = true;
-        }
-      }
-      if (!known) return Status::Error(StatusCode::kUnsupported, where + ": method '" + method + "' is not supported (rtn, hqq, gptq, awq)");
-    }
     const JsonValue* is = o.get("input_scales");
     if (is != nullptr) {
       if (is->type != JsonValue::Type::kBool) return corrupt(where + ".input_scales must be true or false");

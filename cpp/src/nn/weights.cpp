@@ -118,6 +118,9 @@ bool resolve_layer_spec(const ModelQuantOptions& options, std::string_view name,
     if (module_name_matches(pat, name)) return false;
   }
   *spec = options.default_spec;
+  // ModelQuantOptions::method is the default spec's method when it is one applied per layer (hqq);
+  // gptq / awq are applied by quantize_calibrated over RTN-form specs.
+  if (options.method == QuantMethod::kHqq) spec->method = QuantMethod::kHqq;
   for (const auto& ov : options.overrides) {
     if (module_name_matches(ov.first, name)) {
       *spec = ov.second;
@@ -385,6 +388,9 @@ void report_layer_state(const LinearLayer* layer, LayerQuantReport* r) {
   r->asymmetric = false;
   r->group_size = 0;
   r->fallback.clear();
+  r->method = QuantMethod::kRtn;
+  r->codebook = Codebook::kNone;
+  r->zeros = 0;
   if (layer != nullptr) r->scheme = layer->describe();
   if (r->quantized) {
     LinearQuantizedData d;
@@ -393,6 +399,8 @@ void report_layer_state(const LinearLayer* layer, LayerQuantReport* r) {
       r->asymmetric = d.asymmetric;
       r->group_size = d.group_size;
       r->fallback = d.fallback;
+      r->method = d.method;
+      r->codebook = d.codebook;
     }
   }
 }
@@ -425,16 +433,6 @@ void Weights::forward_linear(size_t i, const float* x, size_t m, float* y) const
   }
   nn::gemm_nt_f32(x, m, t->data.data(), static_cast<size_t>(l.info.out_features),
                   static_cast<size_t>(l.info.in_features), y);
-}
-
-const char* quant_method_name(QuantMethod m) {
-  switch (m) {
-    case QuantMethod::kRtn: return "rtn";
-    case QuantMethod::kHqq: return "hqq";
-    case QuantMethod::kGptq: return "gptq";
-    case QuantMethod::kAwq: return "awq";
-  }
-  return "unknown";
 }
 
 const float* Weights::param_f32(size_t i, std::vector<float>* scratch) const {
@@ -595,8 +593,11 @@ Status Weights::quantize(const ModelQuantOptions& options, std::vector<LayerQuan
       fresh = make_linear_f32(w.data(), li.out_features, li.in_features, bias);
       if (!fresh) return Status::Error(StatusCode::kOutOfMemory, li.name + ": allocation failed");
     } else {
-      Status st = make_linear_quantized(w.data(), li.out_features, li.in_features, bias, spec,
-                                        &fresh, &note);
+      Status st = prune_magnitude(w.data(), size_t(li.out_features), size_t(li.in_features),
+                                  options.prune, &r.pruned);
+      if (!st.ok()) return Status::Error(st.code, li.name + ": " + st.message);
+      st = make_linear_quantized(w.data(), li.out_features, li.in_features, bias, spec, &fresh,
+                                 &note);
       if (!st.ok()) return Status::Error(st.code, li.name + ": " + st.message);
     }
     if (was_quantized) {
@@ -605,8 +606,12 @@ Status Weights::quantize(const ModelQuantOptions& options, std::vector<LayerQuan
               before_desc;
     }
     s.layer = std::move(fresh);
-    s.method = spec.scheme == LinearScheme::kF32 ? QuantMethod::kRtn : options.method;
+    s.method = spec.scheme == LinearScheme::kF32 ? QuantMethod::kRtn : spec.method;
     report_layer_state(s.layer.get(), &r);
+    if (options.prune.kind != PruneSpec::Kind::kNone && r.quantized) {
+      s.layer->dequantize_weight(w.data());  // w has out * in floats (sized above)
+      for (float v : w) r.zeros += v == 0.0f;
+    }
     r.method = s.method;
     r.note = note;
     if (report != nullptr) report->push_back(std::move(r));

@@ -75,6 +75,8 @@ Status dequantize_layer(const std::string& module, const ckpt::LayerEntry& e, co
   d.group_size = e.group_size;
   d.out_features = e.out_features;
   d.in_features = e.in_features;
+  d.method = e.method == QuantMethod::kHqq ? QuantMethod::kHqq : QuantMethod::kRtn;  // gptq/awq: RTN form
+  d.codebook = e.codebook;
   d.q.resize(static_cast<size_t>(R * C));
   const io::TensorView* t = nullptr;
   if (e.bits == 8) {
@@ -89,7 +91,12 @@ Status dequantize_layer(const std::string& module, const ckpt::LayerEntry& e, co
       WQ_RETURN_IF_ERROR(unpack_codes(t->data + r * static_cast<int64_t>(rb), rb, codes.size(), e.bits, codes.data()));
       for (int64_t k = 0; k < C; ++k) d.q[r * C + k] = static_cast<int8_t>(codes[k] - offset);
     }
-    if (e.asymmetric) {
+    if (e.method == QuantMethod::kHqq) {
+      WQ_RETURN_IF_ERROR(need(shard, module + ".zero_points", {R, groups}, "F32", &t));
+      d.zero_points_f.resize(static_cast<size_t>(R * groups));
+      std::memcpy(d.zero_points_f.data(), t->data, d.zero_points_f.size() * sizeof(float));
+      d.zero_points.assign(d.zero_points_f.size(), 0);
+    } else if (e.asymmetric) {
       WQ_RETURN_IF_ERROR(need(shard, module + ".zero_points", {R, groups}, "U8", &t));
       d.zero_points.resize(static_cast<size_t>(R * groups));
       for (size_t i = 0; i < d.zero_points.size(); ++i) d.zero_points[i] = int32_t(t->data[i]) - offset;
@@ -99,6 +106,11 @@ Status dequantize_layer(const std::string& module, const ckpt::LayerEntry& e, co
   WQ_RETURN_IF_ERROR(need(shard, module + ".scales", {R, groups}, "F32", &t));
   d.scales.resize(static_cast<size_t>(R * groups));
   std::memcpy(d.scales.data(), t->data, d.scales.size() * sizeof(float));
+  if (e.codebook != Codebook::kNone) {
+    WQ_RETURN_IF_ERROR(need(shard, module + ".codebook", {16}, "F32", &t));
+    d.table.resize(16);
+    std::memcpy(d.table.data(), t->data, 16 * sizeof(float));
+  }
   std::unique_ptr<LinearLayer> layer;
   Status st = make_linear_from_quantized(d, &layer);
   if (!st.ok()) return ckpt::corrupt(module + ": " + st.message);
@@ -164,7 +176,7 @@ Status dequantize_checkpoint_shard(std::string_view quantization_config_json, co
     }
     const std::string dt = !dtype.empty() ? dtype : !e.source_dtype.empty() ? e.source_dtype : "F32";
     tensors.push_back(float_tensor(kv.first + ".weight", shape, w, dt));
-    for (const char* suffix : {".qweight", ".scales", ".zero_points"}) consumed.insert(kv.first + suffix);
+    for (const char* suffix : {".qweight", ".scales", ".zero_points", ".codebook"}) consumed.insert(kv.first + suffix);
   }
   for (const io::TensorView& t : shard.tensors) {
     if (consumed.count(t.name) != 0) continue;

@@ -39,6 +39,8 @@ int scheme_bits(LinearScheme s) {
     case LinearScheme::kW4A16:
     case LinearScheme::kW4A8: return 4;
     case LinearScheme::kW2A16: return 2;
+    case LinearScheme::kW3A16: return 3;
+    case LinearScheme::kLut4A16: return 4;
     default: return 32;
   }
 }
@@ -47,7 +49,8 @@ bool scheme_a8(LinearScheme s) { return s == LinearScheme::kW8A8 || s == LinearS
 
 bool scheme_from_name(const std::string& name, LinearScheme* out) {
   for (LinearScheme s : {LinearScheme::kF32, LinearScheme::kW8A16, LinearScheme::kW4A16,
-                         LinearScheme::kW2A16, LinearScheme::kW8A8, LinearScheme::kW4A8}) {
+                         LinearScheme::kW2A16, LinearScheme::kW8A8, LinearScheme::kW4A8,
+                         LinearScheme::kW3A16, LinearScheme::kLut4A16}) {
     if (name == linear_scheme_name(s)) {
       *out = s;
       return true;
@@ -86,13 +89,18 @@ Status encode_quantized(const std::string& module, const LinearQuantizedData& d,
       WQ_RETURN_IF_ERROR(pack_codes(codes.data(), codes.size(), d.bits, packed.data() + r * rb));
     }
     out->push_back({module + ".qweight", "U8", {R, static_cast<int64_t>(rb)}, std::move(packed)});
-    if (d.asymmetric) {
+    if (d.method == QuantMethod::kHqq) {  // float zero points, signed code domain
+      out->push_back({module + ".zero_points", "F32", {R, groups},
+                      as_bytes(d.zero_points_f.data(), d.zero_points_f.size())});
+    } else if (d.asymmetric) {
       std::vector<uint8_t> z(d.zero_points.size());
       for (size_t i = 0; i < z.size(); ++i) z[i] = static_cast<uint8_t>(d.zero_points[i] + offset);
       out->push_back({module + ".zero_points", "U8", {R, groups}, std::move(z)});
     }
   }
   out->push_back({module + ".scales", "F32", {R, groups}, as_bytes(d.scales.data(), d.scales.size())});
+  if (d.scheme == LinearScheme::kLut4A16)
+    out->push_back({module + ".codebook", "F32", {16}, as_bytes(d.table.data(), d.table.size())});
   return Status::Ok();
 }
 
@@ -109,7 +117,50 @@ JsonValue quantized_entry(const LinearQuantizedData& d, bool has_bias) {
   put(&o, "in_features", jnum(d.in_features));
   put(&o, "bias", jbool(has_bias));
   if (!d.fallback.empty()) put(&o, "fallback", jstr(d.fallback));
+  if (d.method != QuantMethod::kRtn) put(&o, "method", jstr(quant_method_name(d.method)));
+  if (d.codebook != Codebook::kNone) put(&o, "codebook", jstr(codebook_name(d.codebook)));
   return o;
+}
+
+Status parse_codebook(const JsonValue& o, const std::string& where, LinearScheme scheme,
+                      Codebook* out) {
+  *out = Codebook::kNone;
+  const JsonValue* c = o.get("codebook");
+  const bool lut = scheme == LinearScheme::kLut4A16;
+  if (c == nullptr) return lut ? corrupt(where + ": lut4a16 needs a \"codebook\"") : Status::Ok();
+  if (!lut) return corrupt(where + ": \"codebook\" belongs to lut4a16 layers only");
+  if (!c->is_string()) return corrupt(where + ".codebook must be a string");
+  for (Codebook k : {Codebook::kNf4, Codebook::kLog4, Codebook::kKmeans4}) {
+    if (c->string == codebook_name(k)) {
+      *out = k;
+      return Status::Ok();
+    }
+  }
+  return Status::Error(StatusCode::kUnsupported, where + ": codebook '" + c->string +
+                                                     "' is not supported (nf4, log4, kmeans4)");
+}
+
+Status parse_method(const JsonValue& o, const std::string& where, LinearScheme scheme,
+                    bool asymmetric, QuantMethod* out) {
+  *out = QuantMethod::kRtn;
+  const JsonValue* m = o.get("method");
+  if (m == nullptr) return Status::Ok();
+  if (!m->is_string()) return corrupt(where + ".method must be a string");
+  if (m->string == "rtn") return Status::Ok();
+  // gptq / awq: calibrated, stored in the RTN form (the method is a record of how codes were chosen).
+  if (m->string == "gptq" || m->string == "awq") {
+    *out = m->string == "gptq" ? QuantMethod::kGptq : QuantMethod::kAwq;
+    return Status::Ok();
+  }
+  if (m->string != "hqq")
+    return Status::Error(StatusCode::kUnsupported,
+                         where + ": method '" + m->string + "' is not supported (rtn, hqq, gptq, awq)");
+  if ((scheme != LinearScheme::kW4A16 && scheme != LinearScheme::kW3A16 &&
+       scheme != LinearScheme::kW2A16) ||
+      !asymmetric)
+    return corrupt(where + ": method hqq needs an asymmetric w4a16, w3a16 or w2a16 layer");
+  *out = QuantMethod::kHqq;
+  return Status::Ok();
 }
 
 namespace {
@@ -133,7 +184,7 @@ Status parse_layer_entry(const JsonValue& o, const std::string& where, LayerEntr
   if (scheme == nullptr || !scheme->is_string()) return corrupt(where + ".scheme must be a string");
   if (!scheme_from_name(scheme->string, &e.scheme)) {
     return Status::Error(StatusCode::kUnsupported, where + ": scheme '" + scheme->string +
-                                                       "' is not supported (known: f32, w8a16, w4a16, w2a16, w8a8, w4a8)");
+                                                       "' is not supported (known: f32, w8a16, w4a16, w2a16, w8a8, w4a8, w3a16, lut4a16)");
   }
   const JsonValue* dt = o.get("source_dtype");
   if (dt != nullptr) {
@@ -158,6 +209,8 @@ Status parse_layer_entry(const JsonValue& o, const std::string& where, LayerEntr
     e.asymmetric = mode->string == "asymmetric";
   }
   if (e.asymmetric && e.bits == 8) return corrupt(where + ": " + scheme->string + " is symmetric only");
+  WQ_RETURN_IF_ERROR(parse_method(o, where, e.scheme, e.asymmetric, &e.method));
+  WQ_RETURN_IF_ERROR(parse_codebook(o, where, e.scheme, &e.codebook));
   WQ_RETURN_IF_ERROR(int_field(o, "out_features", where, &e.out_features, true));
   WQ_RETURN_IF_ERROR(int_field(o, "in_features", where, &e.in_features, true));
   if (e.out_features < 1 || e.in_features < 1) return corrupt(where + ": out_features and in_features must be >= 1");

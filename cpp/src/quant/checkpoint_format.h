@@ -61,6 +61,13 @@ std::string shape_str(const std::vector<int64_t>& s);
 int scheme_bits(LinearScheme s);  // 8, 4, 2; 32 for f32
 bool scheme_a8(LinearScheme s);
 bool scheme_from_name(const std::string& name, LinearScheme* out);
+// Reads the optional "method" of a layer entry ("rtn" when absent; "hqq" needs an asymmetric
+// w4a16 / w2a16 layer). kUnsupported for an unknown method, kCorruptData for a bad combination.
+Status parse_method(const JsonValue& o, const std::string& where, LinearScheme scheme,
+                    bool asymmetric, QuantMethod* out);
+// Reads "codebook" (required for lut4a16: nf4, log4, kmeans4; absent for every other scheme).
+Status parse_codebook(const JsonValue& o, const std::string& where, LinearScheme scheme,
+                      Codebook* out);
 
 // A tensor with its own bytes, ready for io::write_safetensors.
 struct OwnedTensor {
@@ -88,6 +95,8 @@ struct LayerEntry {
   bool transposed = false;
   std::vector<int64_t> shape;  // conv: the source 4-D shape; empty otherwise
   std::string source_dtype;    // "F32" | "F16" | "BF16"; "" when absent
+  QuantMethod method = QuantMethod::kRtn;  // hqq: zero_points are F32 (float zero points)
+  Codebook codebook = Codebook::kNone;     // lut4a16: its table is the F32 tensor <name>.codebook
 };
 
 // Parses one entry of "layers" (where = its JSON path, for messages).

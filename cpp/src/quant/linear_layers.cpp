@@ -38,6 +38,18 @@ const char* linear_scheme_name(LinearScheme s) {
     case LinearScheme::kW4A8: return "w4a8";
     case LinearScheme::kF16: return "f16";
     case LinearScheme::kBF16: return "bf16";
+    case LinearScheme::kW3A16: return "w3a16";
+    case LinearScheme::kLut4A16: return "lut4a16";
+  }
+  return "unknown";
+}
+
+const char* quant_method_name(QuantMethod m) {
+  switch (m) {
+    case QuantMethod::kRtn: return "rtn";
+    case QuantMethod::kHqq: return "hqq";
+    case QuantMethod::kGptq: return "gptq";
+    case QuantMethod::kAwq: return "awq";
   }
   return "unknown";
 }
@@ -56,6 +68,8 @@ int scheme_bits(LinearScheme s) {
     case LinearScheme::kW4A16:
     case LinearScheme::kW4A8: return 4;
     case LinearScheme::kW2A16: return 2;
+    case LinearScheme::kW3A16: return 3;
+    case LinearScheme::kLut4A16: return 4;
     default: return 32;
   }
 }
@@ -337,7 +351,7 @@ class LinearQG final : public LinearLayer {
 
 bool valid_scheme(LinearScheme s) {
   const int v = static_cast<int>(s);
-  return v >= 0 && v <= static_cast<int>(LinearScheme::kBF16);
+  return v >= 0 && v <= static_cast<int>(LinearScheme::kLut4A16);
 }
 
 Status check_sizes(int out_features, int in_features) {
@@ -390,7 +404,7 @@ Status make_linear_quantized(const float* w, int out_features, int in_features, 
   if (!valid_scheme(spec.scheme))
     return Status::Error(StatusCode::kInvalidArgument,
                          "unknown linear scheme " + std::to_string(static_cast<int>(spec.scheme)) +
-                             " (expected f32, f16, bf16, w8a16, w4a16, w2a16, w8a8 or w4a8)");
+                             " (expected f32, f16, bf16, w8a16, w4a16, w2a16, w8a8, w4a8, w3a16 or lut4a16)");
   const size_t n = out_features, k = in_features;
   WQ_RETURN_IF_ERROR(check_finite(w, n * k, in_features, "weight"));
   if (bias) WQ_RETURN_IF_ERROR(check_finite(bias, n, 0, "bias"));
@@ -405,6 +419,23 @@ Status make_linear_quantized(const float* w, int out_features, int in_features, 
     *out = make_linear_half(t, std::move(h), out_features, in_features, bias);
     return Status::Ok();
   }
+  if (spec.method != QuantMethod::kRtn && spec.method != QuantMethod::kHqq)
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "unknown quantization method " +
+                             std::to_string(static_cast<int>(spec.method)) +
+                             " (expected rtn or hqq; gptq and awq are calibrated: quantize_calibrated)");
+  if (spec.method == QuantMethod::kHqq)
+    WQ_RETURN_IF_ERROR(linear_detail::check_hqq_spec(spec.scheme, spec.asymmetric));
+  const bool lut = spec.scheme == LinearScheme::kLut4A16;
+  if (lut != (spec.codebook != Codebook::kNone) || static_cast<int>(spec.codebook) < 0 ||
+      static_cast<int>(spec.codebook) > 3)
+    return Status::Error(StatusCode::kInvalidArgument,
+                         lut ? "lut4a16 needs a codebook (nf4, log4 or kmeans4)"
+                             : std::string("a codebook applies to lut4a16 only, not ") +
+                                   linear_scheme_name(spec.scheme));
+  if (lut && spec.asymmetric)
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "codebook layers scale each group by its absmax: mode asymmetric does not apply");
   const int bits = scheme_bits(spec.scheme);
   std::vector<float> bias_v = bias ? std::vector<float>(bias, bias + n) : std::vector<float>();
 
@@ -423,12 +454,27 @@ Status make_linear_quantized(const float* w, int out_features, int in_features, 
     group = in_features;
   }
   WQ_RETURN_IF_ERROR(check_a8_size(spec.scheme, group, spec.asymmetric));
+  if (lut)
+    return linear_detail::make_linear_lut4(w, out_features, in_features, group, spec.codebook,
+                                           std::move(bias_v), std::move(fallback), out);
+  if (spec.method == QuantMethod::kHqq)
+    return linear_detail::make_linear_hqq(w, out_features, in_features, group, spec.scheme, bits,
+                                          std::move(bias_v), std::move(fallback), out);
   QuantizedTensor qt;
   WQ_RETURN_IF_ERROR(quantize_weight(w, n, k, bits, spec.asymmetric, group, &qt));
   if (bits == 8) {
     *out = make_q8_layer(spec.scheme, spec.asymmetric, out_features, in_features, group,
                          reinterpret_cast<const int8_t*>(qt.codes.data()), qt.scales.data(),
                          qt.zero_points.data(), std::move(bias_v), std::move(fallback));
+    return Status::Ok();
+  }
+  if (bits == 3) {
+    const std::vector<float> zf(qt.zero_points.begin(), qt.zero_points.end());
+    *out = linear_detail::make_linear_q3g(QuantMethod::kRtn, spec.asymmetric, out_features,
+                                          in_features, group,
+                                          reinterpret_cast<const int8_t*>(qt.codes.data()),
+                                          qt.scales.data(), zf.data(), std::move(bias_v),
+                                          std::move(fallback));
     return Status::Ok();
   }
   *out = std::make_unique<LinearQG>(spec.scheme, bits, spec.asymmetric, out_features, in_features,
@@ -482,6 +528,29 @@ Status make_linear_from_quantized(const LinearQuantizedData& d,
                          "quantized linear data sizes do not match " + std::to_string(n) + " x " +
                              std::to_string(k) + " with " + std::to_string(groups) +
                              " group(s) per row (q, scales, zero_points, bias)");
+  const bool hqq = d.method == QuantMethod::kHqq;
+  if (d.method != QuantMethod::kRtn && !hqq)
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "unknown quantization method " + std::to_string(static_cast<int>(d.method)));
+  if (hqq) WQ_RETURN_IF_ERROR(linear_detail::check_hqq_spec(d.scheme, d.asymmetric));
+  if ((d.scheme == LinearScheme::kLut4A16) != (d.codebook != Codebook::kNone) ||
+      (d.scheme != LinearScheme::kLut4A16 && !d.table.empty()))
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "a codebook and its table belong to lut4a16 layers (and lut4a16 needs them)");
+  if (hqq ? d.zero_points_f.size() != n * groups : !d.zero_points_f.empty())
+    return Status::Error(StatusCode::kShapeMismatch,
+                         hqq ? "method hqq needs " + std::to_string(n * groups) +
+                                   " float zero points (zero_points_f), got " +
+                                   std::to_string(d.zero_points_f.size())
+                             : std::string("float zero points (zero_points_f) are only for "
+                                           "method hqq"));
+  if (hqq) {
+    for (size_t i = 0; i < d.zero_points_f.size(); ++i)
+      if (!std::isfinite(d.zero_points_f[i]) || d.zero_points[i] != 0)
+        return Status::Error(StatusCode::kInvalidArgument,
+                             "hqq zero point at index " + std::to_string(i) +
+                                 " must be finite (and its integer zero_points entry 0)");
+  }
   const int32_t qmin = -(1 << (bits - 1)), qmax = (1 << (bits - 1)) - 1;
   for (size_t i = 0; i < d.q.size(); ++i)
     if (d.q[i] < qmin || d.q[i] > qmax)
@@ -495,6 +564,7 @@ Status make_linear_from_quantized(const LinearQuantizedData& d,
                            "scale " + std::to_string(d.scales[i]) + " at index " +
                                std::to_string(i) + " must be finite and > 0");
     const int32_t z = d.zero_points[i];
+    if (hqq) continue;
     if (z < qmin || z > qmax || (!d.asymmetric && z != 0))
       return Status::Error(StatusCode::kInvalidArgument,
                            "zero point " + std::to_string(z) + " at index " + std::to_string(i) +
@@ -503,9 +573,21 @@ Status make_linear_from_quantized(const LinearQuantizedData& d,
   }
   if (!d.bias.empty()) WQ_RETURN_IF_ERROR(check_finite(d.bias.data(), n, 0, "bias"));
   const std::string fallback = d.group_size == d.in_features ? d.fallback : std::string();
-  if (bits == 8) {
+  if (d.scheme == LinearScheme::kLut4A16) {
+    Status st = linear_detail::make_linear_lut4_from_data(d, d.bias, fallback, out);
+    if (!st.ok()) return st;
+  } else if (hqq) {
+    *out = linear_detail::make_linear_float_zero(d.scheme, bits, d.out_features, d.in_features,
+                                                 d.group_size, d.q.data(), d.scales.data(),
+                                                 d.zero_points_f.data(), d.bias, fallback);
+  } else if (bits == 8) {
     *out = make_q8_layer(d.scheme, d.asymmetric, d.out_features, d.in_features, d.group_size,
                          d.q.data(), d.scales.data(), d.zero_points.data(), d.bias, fallback);
+  } else if (bits == 3) {
+    const std::vector<float> zf(d.zero_points.begin(), d.zero_points.end());
+    *out = linear_detail::make_linear_q3g(QuantMethod::kRtn, d.asymmetric, d.out_features,
+                                          d.in_features, d.group_size, d.q.data(),
+                                          d.scales.data(), zf.data(), d.bias, fallback);
   } else {
     *out = std::make_unique<LinearQG>(d.scheme, bits, d.asymmetric, d.out_features,
                                       d.in_features, d.group_size, d.q.data(), d.scales.data(),

@@ -505,6 +505,8 @@ const std::vector<KernelCase>& kernel_table() {
         {"gemm_q4g_s8", "gemm", check_gemm_q4g_s8, bench_gemm_q4g_s8, 4},
     };
     for (const KernelCase& c : gemm_q8g_cases()) t.push_back(c);
+    for (const KernelCase& c : gemm_q3g_cases()) t.push_back(c);
+    for (const KernelCase& c : gemm_lut4g_cases()) t.push_back(c);
     for (const KernelCase& c : gemm_half_cases()) t.push_back(c);
     for (const KernelCase& c : conv_cases()) t.push_back(c);
     return t;

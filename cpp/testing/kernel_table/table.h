@@ -28,6 +28,10 @@ struct KernelCase {
 const std::vector<KernelCase>& kernel_table();
 // The int8 per-group GEMM entries (table_q8g.cpp), part of kernel_table().
 std::vector<KernelCase> gemm_q8g_cases();
+// The 3-bit grouped GEMM entry (table_q3g.cpp), part of kernel_table().
+std::vector<KernelCase> gemm_q3g_cases();
+// The 4-bit codebook (lookup-table) GEMM entry (table_lut4g.cpp), part of kernel_table().
+std::vector<KernelCase> gemm_lut4g_cases();
 // The fp16 / bf16 weight GEMM entries (table_half.cpp), part of kernel_table().
 std::vector<KernelCase> gemm_half_cases();
 // The convolution entries (table_conv.cpp), part of kernel_table().

@@ -1,25 +1,49 @@
-// Model lab: the rounding method (round to nearest, GPTQ, AWQ) and the calibration text they run
-// the model over, as controls inserted into the quantize form before its button.
+// Model lab: the rounding method (round to nearest, HQQ, GPTQ, AWQ), the calibration text the
+// calibrated ones run the model over, magnitude pruning, and the extra weight types (int3 and the
+// 4-bit tables), as controls inserted into the quantize form before its button.
 import { h } from './common.js';
-import type { QuantizeModelOptions, QuantMethod } from './wq.js';
+import type { LayerQuantSummary, QuantizeModelOptions, QuantMethod, WeightQuant } from './wq.js';
 
 // A short story in the style of the default model's training data (karpathy/stories260K); any
 // text works, ideally text like what the model will see.
 const DEFAULT_TEXT = `Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. One day, she saw a big red ball under a tree. She ran to the ball and kicked it very high. The ball flew over the fence and landed in the garden of an old man. Lily was scared, but she knocked on his door and said sorry. The old man smiled and gave the ball back. "Thank you," said Lily. From that day on, they were good friends, and Lily visited him every day to play and talk.`;
 
+const EXTRA_WEIGHTS: [WeightQuant, string][] = [
+  ['int3', 'int3 (W3A16, packed 3-bit)'],
+  ['nf4', 'nf4 (QLoRA NormalFloat4 table)'],
+  ['log4', 'log4 (powers of two)'],
+  ['kmeans4', 'kmeans4 (16 learned centroids)'],
+];
+
 let method: HTMLSelectElement;
+let prune: HTMLSelectElement;
 let text: HTMLTextAreaElement;
 let actOrder: HTMLInputElement;
 let extra: HTMLElement;
 
-/** Adds the method controls to `form`, before `before` (the Quantize button). */
+/** Adds the method and prune controls to `form`, before `before` (the Quantize button), and the extra weight types. */
 export function mountMethodControls(form: HTMLElement, before: HTMLElement): void {
+  const weights = document.getElementById('q-weights') as HTMLSelectElement;
+  const int2 = weights.querySelector('option[value="int2"]');
+  for (const [value, label] of EXTRA_WEIGHTS) {
+    const o = new Option(label, value);
+    if (value === 'int3' && int2) weights.insertBefore(o, int2);
+    else weights.append(o);
+  }
   method = h(
     'select',
     { id: 'q-method' },
     h('option', { value: 'rtn', text: 'round to nearest', selected: true }),
+    h('option', { value: 'hqq', text: 'HQQ (optimised zero points)' }),
     h('option', { value: 'gptq', text: 'GPTQ (calibrated)' }),
     h('option', { value: 'awq', text: 'AWQ (calibrated)' }),
+  );
+  prune = h(
+    'select',
+    { id: 'q-prune' },
+    h('option', { value: 'none', text: 'none', selected: true }),
+    h('option', { value: '0.5', text: '50 % (magnitude)' }),
+    h('option', { value: '2:4', text: '2:4 (2 of every 4)' }),
   );
   text = h('textarea', { id: 'q-calibration', rows: 3, cols: 60, spellcheck: 'false', 'aria-label': 'Calibration text' });
   text.value = DEFAULT_TEXT;
@@ -31,24 +55,47 @@ export function mountMethodControls(form: HTMLElement, before: HTMLElement): voi
     h('label', {}, actOrder, ' act-order (GPTQ)'),
   );
   const sync = () => {
-    extra.hidden = method.value === 'rtn';
+    const calibrated = method.value === 'gptq' || method.value === 'awq';
+    extra.hidden = !calibrated;
     actOrder.disabled = method.value !== 'gptq';
+    prune.disabled = calibrated;
+    if (calibrated) prune.value = 'none';
   };
   method.addEventListener('change', sync);
   sync();
   form.insertBefore(h('label', {}, 'Method ', method), before);
+  form.insertBefore(h('label', {}, 'Prune ', prune), before);
   form.insertBefore(extra, before);
 }
 
-/** The method options of the form (an empty object for round to nearest). */
-export function methodOptions(): Partial<QuantizeModelOptions> {
+/** `options` with the method and prune controls applied (the mode fitted to them). */
+export function methodOptions(options: QuantizeModelOptions): QuantizeModelOptions {
   const m = (method?.value ?? 'rtn') as QuantMethod;
-  if (m === 'rtn') return {};
-  if (text.value.trim() === '') throw new Error('GPTQ and AWQ need a calibration text.');
-  return { method: m, calibration: { text: text.value }, ...(m === 'gptq' && actOrder.checked ? { gptq: { actOrder: true } } : {}) };
+  const o: QuantizeModelOptions = { ...options };
+  const nonUniform = o.weights === 'nf4' || o.weights === 'log4' || o.weights === 'kmeans4';
+  if (nonUniform) delete o.mode;
+  if (m === 'hqq') {
+    if (o.weights !== 'int4' && o.weights !== 'int3' && o.weights !== 'int2') throw new Error('HQQ applies to int4, int3 and int2 weights.');
+    o.method = 'hqq';
+    o.mode = 'asymmetric';
+  } else if (m === 'gptq' || m === 'awq') {
+    if (text.value.trim() === '') throw new Error('GPTQ and AWQ need a calibration text.');
+    Object.assign(o, { method: m, calibration: { text: text.value }, ...(m === 'gptq' && actOrder.checked ? { gptq: { actOrder: true } } : {}) });
+  }
+  const p = prune?.value ?? 'none';
+  if (p === '2:4') o.prune = { pattern: '2:4' };
+  else if (p !== 'none') o.prune = { sparsity: Number(p) };
+  return o;
 }
 
-/** " · GPTQ" for a calibrated method, "" for round to nearest. */
+/** " · GPTQ", " · HQQ · pruned 2:4" for the headings; "" for plain round to nearest. */
 export function methodLabel(o: QuantizeModelOptions): string {
-  return o.method && o.method !== 'rtn' ? ` · ${o.method.toUpperCase()}${o.gptq?.actOrder ? ' act-order' : ''}` : '';
+  const m = o.method && o.method !== 'rtn' ? ` · ${o.method.toUpperCase()}${o.gptq?.actOrder ? ' act-order' : ''}` : '';
+  const p = o.prune ? ` · pruned ${'pattern' in o.prune ? o.prune.pattern : `${Math.round(o.prune.sparsity * 100)} %`}` : '';
+  return m + p;
+}
+
+/** Which layers the page can re-quantize with `quantize()` to chart their error (rtn, 8/4/2-bit, unpruned). */
+export function reproducibleOnPage(l: LayerQuantSummary): boolean {
+  return l.method === 'rtn' && l.codebook === null && l.pruned === 0 && (l.bits === 8 || l.bits === 4 || l.bits === 2);
 }

@@ -96,8 +96,8 @@ export function syncControls(): void {
   for (const id of ['q-mode', 'q-granularity', 'q-activations']) select(id).disabled = w === 'none';
   input('q-group').disabled = w === 'none' || select('q-granularity').value !== 'per-group';
   const a8 = select('q-activations').querySelector('option[value="int8"]') as HTMLOptionElement;
-  a8.disabled = w === 'int2';
-  if (w === 'int2' && select('q-activations').value === 'int8') select('q-activations').value = 'float';
+  a8.disabled = w !== 'int8' && w !== 'int4';
+  if (a8.disabled && select('q-activations').value === 'int8') select('q-activations').value = 'float';
 }
 
 // ---------------------------------------------------------------------------------------------

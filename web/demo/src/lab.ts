@@ -12,7 +12,7 @@ import { indexSafetensors, type TensorEntry } from './safetensors.js';
 import { clearError, endpoint, input, isAbort, nextFrame, select, setStatus, state, syncControls, type Lab, type LayerStat } from './lab-state.js';
 import { layerOptions, renderFootprint, renderLayer, renderLayers, weightOf } from './lab-layers.js';
 import { generate } from './lab-generate.js';
-import { methodLabel, methodOptions, mountMethodControls } from './lab-method.js';
+import { methodLabel, methodOptions, mountMethodControls, reproducibleOnPage } from './lab-method.js';
 import { hideSave, runExport, runSave } from './lab-save.js';
 import { describeChoice, floatOnlyOptions, keepsFloat, readDtype } from './lab-dtype.js';
 import { isEncoderConfig, loadEncoderLab, teardownEncoderLab } from './lab-encoder.js';
@@ -229,7 +229,7 @@ function readQuantOptions(): QuantizeModelOptions {
     if (!Number.isInteger(g) || g < 1) throw new Error('The group size must be a positive integer.');
     options.groupSize = g;
   }
-  return { ...options, ...methodOptions() };
+  return methodOptions(options);
 }
 
 /** "int4 g32 sym (W4A16)" */
@@ -287,7 +287,7 @@ async function runQuantize(): Promise<void> {
       const s = summary.layers[i]!;
       const stat: LayerStat = { name: s.name, rows: s.outFeatures, cols: s.inFeatures, quantized: s.quantized, scheme: s.scheme };
       const data = weightOf(s.name, s.outFeatures, s.inFeatures);
-      if (s.quantized && data) {
+      if (s.quantized && data && reproducibleOnPage(s)) {
         stat.options = layerOptions(s);
         const q = quantize(new Tensor(data, [s.outFeatures, s.inFeatures]), stat.options);
         try {

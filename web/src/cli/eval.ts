@@ -19,7 +19,7 @@ import { WebQuantError } from '../errors.js';
 import { compareModels, perplexity, type CompareResult, type PerplexityResult } from '../eval/metrics.js';
 import { downloadModelFiles, type ModelFiles } from '../hub/model-files.js';
 import { CausalLM, type ModelDtype } from '../models/causal-lm.js';
-import { type LayerQuantOptions, type QuantizationSummary } from '../models/quant-options.js';
+import { type LayerQuantOptions, type QuantizationSummary, type WeightQuant } from '../models/quant-options.js';
 import { init } from '../runtime/loader.js';
 
 const USAGE = `usage: webquant eval <repo|dir> --text FILE [options]
@@ -300,26 +300,39 @@ export interface QuantFlags {
   perChannel?: boolean | undefined;
   mode?: string | undefined;
   activations?: string | undefined;
+  /** `--method rtn|hqq|gptq|awq` (quantize only; gptq / awq are applied by method-flags.ts). */
+  method?: string | undefined;
 }
 
 /** Checks the scheme flags for a weight type and builds the layer options. */
-export function layerOptionsFromFlags(usage: string, weights: 'int8' | 'int4' | 'int2', f: QuantFlags): LayerQuantOptions {
+export function layerOptionsFromFlags(usage: string, weights: WeightQuant, f: QuantFlags): LayerQuantOptions {
   const groupSize = numberFlag(usage, 'group-size', f.groupSize, isPositiveInt, 'a positive integer');
-  const mode = f.mode ?? 'symmetric';
+  const flag = f.method ?? 'rtn';
+  if (flag !== 'rtn' && flag !== 'hqq' && flag !== 'gptq' && flag !== 'awq') throw new CliUsageError(`--method must be rtn, hqq, gptq or awq (got ${JSON.stringify(flag)})`, usage);
+  // gptq / awq are model-wide (methodOptionsFromFlags); the layer options keep RTN's grid for them.
+  const method = flag === 'hqq' ? 'hqq' : 'rtn';
+  const nonUniform = weights === 'nf4' || weights === 'log4' || weights === 'kmeans4';
+  const mode = f.mode ?? (method === 'hqq' ? 'asymmetric' : 'symmetric');
   if (mode !== 'symmetric' && mode !== 'asymmetric') throw new CliUsageError(`--mode must be symmetric or asymmetric (got ${JSON.stringify(mode)})`, usage);
   const activations = f.activations ?? 'float';
   if (activations !== 'float' && activations !== 'int8') throw new CliUsageError(`--activations must be float or int8 (got ${JSON.stringify(activations)})`, usage);
   if (groupSize !== undefined && f.perChannel) throw new CliUsageError('give either --group-size or --per-channel, not both', usage);
   if (weights === 'int2' && activations === 'int8') throw new CliUsageError('int2 weights run with float activations only (there is no W2A8)', usage);
+  if ((weights === 'int3' || nonUniform) && activations === 'int8') throw new CliUsageError(`${weights} weights run with float activations only`, usage);
+  if (nonUniform && f.mode === 'asymmetric') throw new CliUsageError(`${weights} has no zero point: --mode asymmetric does not apply`, usage);
+  if (method === 'hqq' && (weights === 'int8' || nonUniform)) throw new CliUsageError(`--method hqq applies to int4, int3 and int2 weights (got ${weights})`, usage);
+  if (method === 'hqq' && mode === 'symmetric') throw new CliUsageError('--method hqq optimises a zero point: --mode symmetric does not apply', usage);
+  if (method === 'hqq' && activations === 'int8') throw new CliUsageError('--method hqq is weight-only: use --activations float', usage);
   // int8 defaults to per channel and int4 / int2 to groups of 32; --group-size or --per-channel
   // chooses explicitly for any of them.
   const granularity = f.perChannel ? 'per-channel' : groupSize !== undefined || weights !== 'int8' ? 'per-group' : 'per-channel';
   return {
     weights,
-    mode,
+    ...(nonUniform ? {} : { mode }),
     activations,
     granularity,
     ...(groupSize !== undefined ? { groupSize } : {}),
+    ...(method !== 'rtn' ? { method } : {}),
   };
 }
 

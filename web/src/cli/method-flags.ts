@@ -1,6 +1,6 @@
 /**
  * CLI flags of the calibrated methods, shared by `webquant quantize` and `webquant eval`:
- * `--method rtn|gptq|awq`, `--calibration-file FILE` (default: ../shared/data/wikitext-2/valid.txt
+ * `--method rtn|hqq|gptq|awq` (hqq: calibration-free, set per layer by layerOptionsFromFlags), `--calibration-file FILE` (default: ../shared/data/wikitext-2/valid.txt
  * when it exists), `--calibration-tokens N`, `--act-order`.
  * @packageDocumentation
  */
@@ -10,7 +10,9 @@ import type { QuantizeModelOptions } from '../models/quant-options.js';
 import { CliUsageError, numberFlag } from './eval.js';
 
 /** The help lines of the method flags (appended to a command's usage). */
-export const METHOD_USAGE = `  --method rtn|gptq|awq       rounding: round to nearest (default), GPTQ or AWQ (calibrated)
+export const METHOD_USAGE = `  --method rtn|hqq|gptq|awq   rounding: round to nearest (default); hqq: half-quadratic
+                              (float zero point per group, int4/int3/int2, asymmetric, no
+                              calibration); gptq / awq: calibrated
   --calibration-file FILE     gptq/awq: text the model runs over (default:
                               ../shared/data/wikitext-2/valid.txt when it exists)
   --calibration-tokens N      gptq/awq: tokens of that text to use (default 2048)
@@ -35,9 +37,9 @@ export interface MethodFlags {
 /** The quantizeModel options the flags ask for (reads the calibration file). */
 export async function methodOptionsFromFlags(usage: string, f: MethodFlags): Promise<Partial<QuantizeModelOptions>> {
   const method = f.method ?? 'rtn';
-  if (method !== 'rtn' && method !== 'gptq' && method !== 'awq') throw new CliUsageError(`--method must be rtn, gptq or awq (got ${JSON.stringify(method)})`, usage);
+  if (method !== 'rtn' && method !== 'hqq' && method !== 'gptq' && method !== 'awq') throw new CliUsageError(`--method must be rtn, hqq, gptq or awq (got ${JSON.stringify(method)})`, usage);
   const tokens = numberFlag(usage, 'calibration-tokens', f.calibrationTokens, (n) => Number.isSafeInteger(n) && n >= 1, 'a positive integer');
-  if (method === 'rtn') {
+  if (method === 'rtn' || method === 'hqq') {
     for (const [flag, v] of [['--calibration-file', f.calibrationFile], ['--calibration-tokens', f.calibrationTokens], ['--act-order', f.actOrder]] as const) {
       if (v !== undefined) throw new CliUsageError(`${flag} applies to --method gptq or awq`, usage);
     }

@@ -1,9 +1,9 @@
 /**
  * `webquant quantize`: quantize a Hub model and write it to a folder.
  *
- *     webquant quantize <repo|dir> --bits 8|4|2 [--group-size G] [--per-channel]
- *         [--mode symmetric|asymmetric] [--activations float|int8]
- *         [--method rtn|gptq|awq] [--calibration-file FILE] [--calibration-tokens N] [--act-order]
+ *     webquant quantize <repo|dir> --bits 8|4|3|2 | --weights W [--group-size G] [--per-channel]
+ *         [--mode symmetric|asymmetric] [--activations float|int8] [--prune 2:4|SPARSITY]
+ *         [--method rtn|hqq|gptq|awq] [--calibration-file FILE] [--calibration-tokens N] [--act-order]
  *         [--format webquant|gguf-q8_0|gguf-q4_0] --out DIR [--endpoint URL | --hub-dir DIR]
  *
  * `gguf-q8_0` / `gguf-q4_0` write one llama.cpp GGUF file (through `exportGguf`); `webquant`
@@ -39,6 +39,7 @@ import {
 } from './eval.js';
 import { METHOD_FLAGS, METHOD_USAGE, methodOptionsFromFlags } from './method-flags.js';
 import { quantizeAnyCheckpoint } from './quantize-any.js';
+import type { PruneOptions, WeightQuant } from '../models/quant-options.js';
 
 const USAGE = `usage: webquant quantize <repo|dir> --bits B --out DIR [options]
 
@@ -48,7 +49,11 @@ checkpoint-wide, shard by shard (quantizeCheckpoint): the 2-D linear weights, em
 norms kept; 'webquant dequantize' writes such a folder back as plain safetensors.
 
 options:
-  --bits 8|4|2                weight bits (gguf formats: implied, 8 for q8_0 and 4 for q4_0)
+  --bits 8|4|3|2              weight bits (gguf formats: implied, 8 for q8_0 and 4 for q4_0)
+  --weights W                 instead of --bits: int8, int4, int3, int2, or a 4-bit table code
+                              nf4 | log4 | kmeans4 (absmax per group, no zero point)
+  --prune 2:4|P               magnitude pruning before quantization: 2:4, or the fraction P in
+                              [0, 1) of each layer's weights (e.g. 0.5)
   --group-size G              elements per group (default: 4/2 bits 32, 8 bits per channel)
   --per-channel               one scale per output channel instead of groups
   --mode symmetric|asymmetric default symmetric
@@ -93,6 +98,8 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
     'per-channel': { type: 'boolean' },
     mode: { type: 'string' },
     activations: { type: 'string' },
+    weights: { type: 'string' },
+    prune: { type: 'string' },
     conv: { type: 'boolean' },
     ...METHOD_FLAGS,
     dtype: { type: 'string' },
@@ -113,7 +120,16 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
   const format = (v.format ?? 'webquant') as Format;
   if (!FORMATS.includes(format)) throw new CliUsageError(`--format must be ${FORMATS.join(', ')} (got ${JSON.stringify(v.format)})`, USAGE);
   if (v.out === undefined) throw new CliUsageError('--out DIR is required', USAGE);
-  const bitsFlag = numberFlag(USAGE, 'bits', v.bits, (n) => n === 8 || n === 4 || n === 2, '8, 4 or 2');
+  const bitsFlag = numberFlag(USAGE, 'bits', v.bits, (n) => n === 8 || n === 4 || n === 3 || n === 2, '8, 4, 3 or 2');
+  const WEIGHTS: readonly WeightQuant[] = ['int8', 'int4', 'int3', 'int2', 'nf4', 'log4', 'kmeans4'];
+  if (v.weights !== undefined && !WEIGHTS.includes(v.weights as WeightQuant)) {
+    throw new CliUsageError(`--weights must be ${WEIGHTS.join(', ')} (got ${JSON.stringify(v.weights)})`, USAGE);
+  }
+  if (v.weights !== undefined && bitsFlag !== undefined) throw new CliUsageError('give either --bits or --weights, not both', USAGE);
+  const prune = pruneFlag(v.prune);
+  if (format !== 'webquant' && (v.weights !== undefined || v.method !== undefined || prune !== undefined)) {
+    throw new CliUsageError(`--weights, --method and --prune apply to --format webquant (${format} quantizes with its own blocks)`, USAGE);
+  }
   const quiet = v.quiet === true;
   const outDir = path.resolve(v.out);
 
@@ -127,13 +143,13 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
     if (v['per-channel']) throw new CliUsageError(`--format ${format} uses blocks of 32 weights, not per-channel scales`, USAGE);
     if (v.mode !== undefined && v.mode !== 'symmetric') throw new CliUsageError(`--format ${format} is symmetric (one fp16 scale per block); --mode ${v.mode} is not available`, USAGE);
     if (v.activations !== undefined) throw new CliUsageError('--activations applies to --format webquant (GGUF stores weights only)', USAGE);
-  } else if (bitsFlag === undefined) {
-    throw new CliUsageError('--bits 8|4|2 is required', USAGE);
+  } else if (bitsFlag === undefined && v.weights === undefined) {
+    throw new CliUsageError('--bits 8|4|3|2 or --weights W is required', USAGE);
   }
-  const weights = bitsFlag === 8 ? 'int8' : bitsFlag === 2 ? 'int2' : 'int4';
+  const weights: WeightQuant = (v.weights as WeightQuant | undefined) ?? (bitsFlag === 8 ? 'int8' : bitsFlag === 2 ? 'int2' : bitsFlag === 3 ? 'int3' : 'int4');
   const layer =
     format === 'webquant'
-      ? layerOptionsFromFlags(USAGE, weights, { groupSize: v['group-size'], perChannel: v['per-channel'], mode: v.mode, activations: v.activations })
+      ? layerOptionsFromFlags(USAGE, weights, { groupSize: v['group-size'], perChannel: v['per-channel'], mode: v.mode, activations: v.activations, method: v.method })
       : undefined;
   const methodFlags = { method: v.method, calibrationFile: v['calibration-file'], calibrationTokens: v['calibration-tokens'], actOrder: v['act-order'] };
   if (format !== 'webquant' && Object.values(methodFlags).some((x) => x !== undefined)) {
@@ -160,6 +176,7 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
       throw new WebQuantError('corrupt_data', `config.json of ${source.label} is not valid JSON: ${(e as Error).message}`, { cause: e });
     }
     if (typeof modelType !== 'string' || !SUPPORTED_MODEL_TYPES.includes(modelType)) {
+      if (prune !== undefined) throw new CliUsageError('--prune applies to models webquant runs (it prunes inside quantizeModel)', USAGE);
       if (method.method !== undefined) throw new CliUsageError(`--method ${method.method} needs a model webquant runs (${SUPPORTED_MODEL_TYPES.join(', ')}); ${String(modelType)} is quantized with rtn only`, USAGE);
       if (dtype !== undefined) throw new CliUsageError(`--dtype applies to architectures webquant runs (${source.label} is ${JSON.stringify(modelType)})`, USAGE);
       await quantizeAnyCheckpoint(source, layer!, v.conv === true, outDir, quiet, out);
@@ -176,12 +193,21 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
   }
   const model = await AutoModelForCausalLM.fromFiles(files, { name: source.label, ...(dtype !== undefined ? { dtype } : {}) });
   try {
-    const summary = await withProgress(new ProgressBar(`quantize ${weights}`, { quiet }), () => model.quantize({ ...layer!, ...method }), describeQuantization);
+    const summary = await withProgress(new ProgressBar(`quantize ${weights}`, { quiet }), () => model.quantize({ ...layer!, ...method, ...(prune ? { prune } : {}) }), describeQuantization);
     await withProgress(new ProgressBar(`save to ${outDir}`, { quiet }), () => saveAtomically(model, outDir));
     out.write(`wrote ${outDir}: ${describeQuantization(summary)}\n`);
   } finally {
     model.dispose();
   }
+}
+
+/** `--prune 2:4` or `--prune P` (a fraction in [0, 1)). */
+function pruneFlag(p: string | undefined): PruneOptions | undefined {
+  if (p === undefined) return undefined;
+  if (p === '2:4') return { pattern: '2:4' };
+  const s = Number(p);
+  if (p.trim() === '' || !(s >= 0 && s < 1)) throw new CliUsageError(`--prune must be 2:4 or a fraction in [0, 1) (got ${JSON.stringify(p)})`, USAGE);
+  return { sparsity: s };
 }
 
 async function writeGguf(files: ModelFiles, format: Exclude<Format, 'webquant'>, repo: string, outDir: string, quiet: boolean, out: NodeJS.WritableStream): Promise<void> {

@@ -359,7 +359,7 @@ export function planMixedPrecision(sensitivity: SensitivityReport, options: Plan
     bytes += best.extra;
   }
 
-  const counts: Record<WeightQuant, number> = { int8: 0, int4: 0, int2: 0 };
+  const counts: Record<WeightQuant, number> = { int8: 0, int4: 0, int3: 0, int2: 0, nf4: 0, log4: 0, kmeans4: 0 };
   const overrides: Record<string, LayerQuantOptions> = {};
   const layers: PlannedLayer[] = sensitivity.layers.map((l, i) => {
     const c = ladder[i]![at[i]!]!;

@@ -504,7 +504,7 @@ export class CausalLM {
   #quantizeNow(request: QuantRequest, calib: CalibrationRequest): QuantizationSummary {
     const handle = this.#live();
     const report = quantizeWithMethod(this.#backend.module, handle, this.tokenizer, this.config.maxContext, request, calib);
-    return summarizeQuantization(report.layers, handle.memoryFootprint());
+    return summarizeQuantization(report.layers, handle.memoryFootprint(), request.wasm.prune !== undefined);
   }
 
   /** Synchronous quantize, for callers that know no generation is running (quantizeModel). */

@@ -436,6 +436,7 @@ export async function quantizeStreaming(repo: string, options: QuantizeStreaming
 export async function quantizeStreamingAs(cls: Function, repo: string, options: QuantizeStreamingOptions): Promise<StreamingResult> {
   if (options === null || typeof options !== 'object') fail('invalid_argument', 'quantizeStreaming options must be an object');
   const request = buildQuantRequest(options.quantize);
+  if (request.wasm.prune) fail('unsupported', 'quantizeStreaming does not prune; load the model and call quantizeModel with prune');
   const maxContext = options.maxContext ?? 0;
   if (!Number.isSafeInteger(maxContext) || maxContext < 0) fail('invalid_argument', `maxContext must be a non-negative integer (got ${String(options.maxContext)})`);
   const { signal, progress } = options;

@@ -21,6 +21,8 @@ export {
 } from './causal-lm.js';
 export {
   type WeightQuant,
+  type NonUniformWeightQuant,
+  type PruneOptions,
   type EmbeddingQuant,
   type LayerQuantOptions,
   type QuantizeModelOptions,

@@ -42,12 +42,16 @@ export interface WasmModelConfig {
   decoderStartTokenId: number;
 }
 
-/** `LinearScheme` of the core: 0 f32, 1 w8a16, 2 w4a16, 3 w2a16, 4 w8a8, 5 w4a8, 6 f16, 7 bf16. */
+/** `LinearScheme` of the core: 0 f32, 1 w8a16, 2 w4a16, 3 w2a16, 4 w8a8, 5 w4a8, 6 f16, 7 bf16, 8 w3a16, 9 lut4a16. */
 export interface WasmLinearSpec {
   scheme: number;
   asymmetric: boolean;
   /** Elements per group along in_features; 0 = per output channel. */
   groupSize: number;
+  /** `QuantMethod` id (0 rtn, 1 hqq); absent = rtn. */
+  method?: number;
+  /** `Codebook` id (0 none, 1 nf4, 2 log4, 3 kmeans4); absent = none. */
+  codebook?: number;
 }
 
 /** Options of `quantize`. */
@@ -56,6 +60,8 @@ export interface WasmModelQuantOptions {
   /** Absent: the core's default (the output heads lm_head / embed_out). */
   exclude?: string[];
   overrides: (WasmLinearSpec & { pattern: string })[];
+  /** Magnitude pruning: kind 0 none, 1 unstructured (sparsity), 2 2:4. */
+  prune?: { kind: number; sparsity: number };
   /** QuantMethod id (0 rtn, 1 hqq, 2 gptq, 3 awq); absent = rtn. */
   method?: number;
   /** gptq / awq: `tokens` points to `count` int32 ids in the heap. */
@@ -88,7 +94,12 @@ export interface WasmLayerReport {
   fallback: string;
   /** A head reading the tied embedding table. */
   tied: boolean;
-  /** quant_method_name of the rounding: 'rtn', 'gptq', 'awq', ... */
+  /** `Codebook` id (0 none, 1 nf4, 2 log4, 3 kmeans4). */
+  codebook?: number;
+  /** Weights zeroed by pruning, and exact zeros after quantization (with pruning). */
+  pruned?: number;
+  zeros?: number;
+  /** quant_method_name of the rounding: 'rtn', 'hqq', 'gptq', 'awq'. */
   method?: string;
   /** An embedding table's line (name = the module, e.g. `model.embed_tokens`). */
   embedding?: boolean;

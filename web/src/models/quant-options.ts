@@ -9,13 +9,23 @@ import { WebQuantError } from '../errors.js';
 import type { WasmLayerReport, WasmLinearSpec, WasmMemoryFootprint } from './model-module.js';
 
 /** Weight bit width of {@link quantizeModel}. */
-export type WeightQuant = 'int8' | 'int4' | 'int2';
+export type WeightQuant = 'int8' | 'int4' | 'int3' | 'int2' | NonUniformWeightQuant;
+
+/**
+ * Non-uniform 4-bit codes: a 16-entry float table per layer times an absmax scale per group
+ * (float activations, no zero point). `'nf4'`: QLoRA's NormalFloat4 table; `'log4'`: 0 and
+ * signed powers of two 2^-e, e = 0..6; `'kmeans4'`: 16 centroids learned per layer (k-means on the
+ * group-normalised weights, started at NF4).
+ */
+export type NonUniformWeightQuant = 'nf4' | 'log4' | 'kmeans4';
 
 /** The quantization of one layer (or of the default). */
 export interface LayerQuantOptions {
   /**
-   * Weight type: int8, int4 or int2. Every type takes every mode and granularity (int8 in groups
-   * of 32, symmetric, is llama.cpp's Q8_0 scheme).
+   * Weight type: int8, int4, int3 or int2. Every type takes every mode and granularity (int8 in
+   * groups of 32, symmetric, is llama.cpp's Q8_0 scheme). int3 (W3A16) packs 32 codes in 12 bytes
+   * and takes float activations only. `'nf4'`, `'log4'` and `'kmeans4'` are 4-bit table codes
+   * ({@link NonUniformWeightQuant}): symmetric (absmax per group), float activations.
    */
   weights: WeightQuant;
   /** `'symmetric'` (default, z = 0) or `'asymmetric'` (a zero point per group or channel). */
@@ -36,12 +46,29 @@ export interface LayerQuantOptions {
    * activations quantized per token to int8 with integer dot products.
    */
   activations?: 'float' | 'int8';
+  /**
+   * How codes and parameters are chosen: `'rtn'` (default, round to nearest with the course's
+   * scale and integer zero point) or `'hqq'` (half-quadratic quantization: RTN's scale per group
+   * and a float zero point optimised without calibration data; int4 / int2 weights with float
+   * activations, asymmetric; `mode` defaults to `'asymmetric'` and `'symmetric'` is an error).
+   * On a layer (an override) only `'rtn'` and `'hqq'` apply; the model-wide option also takes the
+   * calibrated `'gptq'` and `'awq'` ({@link QuantizeModelOptions.method}).
+   */
+  method?: QuantMethod;
 }
+
+/**
+ * Magnitude pruning before quantization: `{ sparsity }` zeroes that fraction (in [0, 1)) of each
+ * quantized layer's weights, smallest |w| first; `{ pattern: '2:4' }` zeroes the 2 smallest of
+ * every 4 consecutive weights along in_features.
+ */
+export type PruneOptions = { sparsity: number } | { pattern: '2:4' };
 
 /**
  * How weights are rounded onto their grid: `'rtn'` (round to nearest, the default), or a method
  * calibrated on text: `'gptq'` (layer-wise Hessian, column-wise error feedback) or `'awq'`
- * (activation-aware per-input-channel scales). `'hqq'` is calibration-free and not in this build.
+ * (activation-aware per-input-channel scales). `'hqq'` is calibration-free (see
+ * {@link LayerQuantOptions.method}).
  */
 export type QuantMethod = 'rtn' | 'hqq' | 'gptq' | 'awq';
 
@@ -92,8 +119,13 @@ export type EmbeddingQuant = 'none' | 'int8' | 'int4';
 
 /** Options of {@link quantizeModel}. */
 export interface QuantizeModelOptions extends LayerQuantOptions {
-  /** Rounding method (default `'rtn'`); `'gptq'` and `'awq'` need `calibration.text`. */
+  /**
+   * Rounding method of the default scheme (default `'rtn'`); `'hqq'` is calibration-free,
+   * `'gptq'` and `'awq'` need `calibration.text` (CausalLM.quantize only).
+   */
   method?: QuantMethod;
+  /** Prune every layer this call quantizes before quantizing it (default: no pruning; rtn / hqq only). */
+  prune?: PruneOptions;
   /** Calibration text and its size (methods `'gptq'` and `'awq'` only). */
   calibration?: CalibrationOptions;
   /** GPTQ settings (method `'gptq'` only). */
@@ -152,8 +184,14 @@ export interface LayerQuantSummary {
    * and the scheme fields describe the shared table, float32 or quantized).
    */
   tied: boolean;
-  /** How the layer's weights were rounded by this call (`'rtn'` for layers left untouched). */
+  /** How the layer's codes were chosen (`'rtn'` for float32 layers and layers left untouched). */
   method: QuantMethod;
+  /** The table of a non-uniform 4-bit layer, or `null`. */
+  codebook: NonUniformWeightQuant | null;
+  /** Weights this call's `prune` set to 0 (0 without pruning). */
+  pruned: number;
+  /** Exact zeros of the quantized weight after the call (counted only with `prune`; else 0). */
+  zeros: number;
 }
 
 /** What {@link quantizeModel} returns. */
@@ -169,6 +207,11 @@ export interface QuantizationSummary {
   fallbacks: string[];
   /** Names of layers left untouched. */
   excluded: string[];
+  /**
+   * With `prune`: the share of exact zeros in the quantized layers' weights after quantization;
+   * `null` without pruning.
+   */
+  sparsity: number | null;
   /** Parameter bytes of the linear layers before and after (tables: see `embeddings`). */
   bytesBefore: number;
   bytesAfter: number;
@@ -196,7 +239,15 @@ export interface ModelMemoryFootprint {
 }
 
 /** @internal `LinearScheme` ids of the core. */
-export const SCHEME = { f32: 0, w8a16: 1, w4a16: 2, w2a16: 3, w8a8: 4, w4a8: 5 } as const;
+export const SCHEME = { f32: 0, w8a16: 1, w4a16: 2, w2a16: 3, w8a8: 4, w4a8: 5, f16: 6, bf16: 7, w3a16: 8, lut4a16: 9 } as const;
+
+/** @internal `Codebook` ids of the core. */
+export const CODEBOOK = { nf4: 1, log4: 2, kmeans4: 3 } as const;
+const CODEBOOK_NAMES: readonly (NonUniformWeightQuant | null)[] = [null, 'nf4', 'log4', 'kmeans4'];
+
+/** @internal `QuantMethod` ids of the core. */
+export const METHOD = { rtn: 0, hqq: 1, gptq: 2, awq: 3 } as const;
+const METHOD_NAMES: readonly QuantMethod[] = ['rtn', 'hqq', 'gptq', 'awq'];
 
 /** @internal */
 export function invalid(message: string): never {
@@ -208,8 +259,8 @@ export function isInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v);
 }
 
-const LAYER_KEYS: readonly string[] = ['weights', 'mode', 'granularity', 'groupSize', 'activations'];
-const MODEL_KEYS: readonly string[] = [...LAYER_KEYS, 'exclude', 'overrides', 'embeddings'];
+const LAYER_KEYS: readonly string[] = ['weights', 'mode', 'granularity', 'groupSize', 'activations', 'method'];
+const MODEL_KEYS: readonly string[] = [...LAYER_KEYS, 'exclude', 'overrides', 'prune', 'embeddings'];
 
 /** Rejects keys an options object does not know: a misspelt option is an error, never ignored. */
 function checkKeys(o: object, known: readonly string[], what: string): void {
@@ -220,14 +271,33 @@ function checkKeys(o: object, known: readonly string[], what: string): void {
 }
 
 /** @internal Checks and maps one layer scheme to the core's spec (also used by QuantizedLinear). */
-export function layerSpec(o: LayerQuantOptions, what: string, known: readonly string[] = LAYER_KEYS): WasmLinearSpec {
+export function layerSpec(o: LayerQuantOptions, what: string, known: readonly string[] = LAYER_KEYS, calibrated = false): WasmLinearSpec {
   if (o === null || typeof o !== 'object' || Array.isArray(o)) invalid(`${what} must be an object`);
   checkKeys(o, known, what);
   const activations = o.activations ?? 'float';
   if (activations !== 'float' && activations !== 'int8') {
     invalid(`${what}.activations must be 'float' or 'int8' (got ${String(o.activations)})`);
   }
-  const mode = o.mode ?? 'symmetric';
+  let methodName = o.method ?? 'rtn';
+  if (!METHOD_NAMES.includes(methodName)) {
+    invalid(`${what}.method must be one of ${METHOD_NAMES.map((m) => `'${m}'`).join(', ')} (got ${String(o.method)})`);
+  }
+  if (methodName === 'gptq' || methodName === 'awq') {
+    // Calibrated methods are model-wide (CausalLM.quantize): the spec itself is RTN's grid.
+    if (!calibrated) invalid(`${what}.method '${methodName}' is calibrated: it applies model-wide in CausalLM.quantize (with options.calibration), not to ${what}`);
+    methodName = 'rtn';
+  }
+  const method = METHOD[methodName];
+  if (methodName === 'hqq') {
+    if (o.mode === 'symmetric') invalid(`${what}.method 'hqq' optimises a zero point per group: mode 'symmetric' does not apply (use 'asymmetric' or leave mode out)`);
+    if (o.weights !== 'int4' && o.weights !== 'int3' && o.weights !== 'int2') {
+      throw new WebQuantError('unsupported', `${what}.method 'hqq' is available for weights 'int4', 'int3' and 'int2' (got ${String(o.weights)})`);
+    }
+    if (activations !== 'float') {
+      throw new WebQuantError('unsupported', `${what}.method 'hqq' is weight-only: activations '${activations}' do not apply (use 'float')`);
+    }
+  }
+  const mode = o.mode ?? (methodName === 'hqq' ? 'asymmetric' : 'symmetric');
   if (mode !== 'symmetric' && mode !== 'asymmetric') {
     invalid(`${what}.mode must be 'symmetric' or 'asymmetric' (got ${String(o.mode)})`);
   }
@@ -244,21 +314,34 @@ export function layerSpec(o: LayerQuantOptions, what: string, known: readonly st
   const group = granularity === 'per-group' ? groupSize : 0;
   switch (o.weights) {
     case 'int8':
-      return { scheme: activations === 'int8' ? SCHEME.w8a8 : SCHEME.w8a16, asymmetric, groupSize: group };
+      return { scheme: activations === 'int8' ? SCHEME.w8a8 : SCHEME.w8a16, asymmetric, groupSize: group, method };
     case 'int4':
-      return { scheme: activations === 'int8' ? SCHEME.w4a8 : SCHEME.w4a16, asymmetric, groupSize: group };
+      return { scheme: activations === 'int8' ? SCHEME.w4a8 : SCHEME.w4a16, asymmetric, groupSize: group, method };
+    case 'int3':
+      if (activations === 'int8') {
+        throw new WebQuantError('unsupported', `${what}: int3 weights with int8 activations (W3A8) are not available; use W3A16 (activations: 'float')`);
+      }
+      return { scheme: SCHEME.w3a16, asymmetric, groupSize: group, method };
+    case 'nf4':
+    case 'log4':
+    case 'kmeans4':
+      if (activations === 'int8') {
+        throw new WebQuantError('unsupported', `${what}: ${o.weights} weights run with float activations only`);
+      }
+      if (o.mode === 'asymmetric') invalid(`${what}.mode 'asymmetric' does not apply to ${o.weights}: table codes scale each group by its absmax, with no zero point`);
+      return { scheme: SCHEME.lut4a16, asymmetric: false, groupSize: group, method, codebook: CODEBOOK[o.weights] };
     case 'int2':
       if (activations === 'int8') {
         throw new WebQuantError('unsupported', `${what}: int2 weights with int8 activations (W2A8) are not available; use W2A16 (activations: 'float')`);
       }
-      return { scheme: SCHEME.w2a16, asymmetric, groupSize: group };
+      return { scheme: SCHEME.w2a16, asymmetric, groupSize: group, method };
     default:
-      return invalid(`${what}.weights must be 'int8', 'int4' or 'int2' (got ${String((o as { weights?: unknown }).weights)})`);
+      return invalid(`${what}.weights must be 'int8', 'int4', 'int3', 'int2', 'nf4', 'log4' or 'kmeans4' (got ${String((o as { weights?: unknown }).weights)})`);
   }
 }
 
 /** @internal The summary of a quantize report (also used by streaming quantization). */
-export function summarizeQuantization(report: WasmLayerReport[], footprint: WasmMemoryFootprint): QuantizationSummary {
+export function summarizeQuantization(report: WasmLayerReport[], footprint: WasmMemoryFootprint, pruned = false): QuantizationSummary {
   const line = (l: WasmLayerReport): LayerQuantSummary => ({
     name: l.name,
     outFeatures: l.outFeatures,
@@ -275,10 +358,16 @@ export function summarizeQuantization(report: WasmLayerReport[], footprint: Wasm
     activations: l.schemeId === SCHEME.w8a8 || l.schemeId === SCHEME.w4a8 ? 'int8' : 'float',
     tied: l.tied,
     method: (l.method ?? 'rtn') as QuantMethod,
+    codebook: CODEBOOK_NAMES[l.codebook ?? 0] ?? null,
+    pruned: l.pruned ?? 0,
+    zeros: l.zeros ?? 0,
   });
   const layers = report.filter((l) => l.embedding !== true).map(line);
+  const quantized = layers.filter((l) => l.quantized);
+  const pruning = pruned || quantized.some((l) => l.pruned > 0);
   return {
     layers,
+    sparsity: pruning ? quantized.reduce((s, l) => s + l.zeros, 0) / Math.max(1, quantized.reduce((s, l) => s + l.outFeatures * l.inFeatures, 0)) : null,
     embeddings: report.filter((l) => l.embedding === true).map(line),
     fallbacks: layers.filter((l) => l.fallback).map((l) => l.name),
     excluded: layers.filter((l) => !l.quantized).map((l) => l.name),
@@ -290,7 +379,13 @@ export function summarizeQuantization(report: WasmLayerReport[], footprint: Wasm
 
 /** @internal The options in the core's form (the core decides each layer's scheme). */
 export interface QuantRequest {
-  wasm: { default: WasmLinearSpec; exclude?: string[]; overrides: (WasmLinearSpec & { pattern: string })[]; embeddings?: WasmLinearSpec };
+  wasm: {
+    default: WasmLinearSpec;
+    exclude?: string[];
+    overrides: (WasmLinearSpec & { pattern: string })[];
+    prune?: { kind: number; sparsity: number };
+    embeddings?: WasmLinearSpec;
+  };
 }
 
 /**
@@ -299,7 +394,7 @@ export interface QuantRequest {
  */
 export function buildQuantRequest(options: QuantizeModelOptions, otherKeys: readonly string[] = []): QuantRequest {
   if (options === null || typeof options !== 'object') invalid('quantize options must be an object');
-  const def = layerSpec(options, 'options', otherKeys.length ? [...MODEL_KEYS, ...otherKeys] : MODEL_KEYS);
+  const def = layerSpec(options, 'options', otherKeys.length ? [...MODEL_KEYS, ...otherKeys] : MODEL_KEYS, otherKeys.includes('calibration'));
   const exclude = options.exclude;
   if (exclude !== undefined && (!Array.isArray(exclude) || exclude.some((e) => typeof e !== 'string'))) {
     invalid('options.exclude must be an array of strings');
@@ -310,10 +405,11 @@ export function buildQuantRequest(options: QuantizeModelOptions, otherKeys: read
       invalid('options.overrides must be an object mapping module names (or globs) to schemes');
     }
     for (const [pattern, o] of Object.entries(options.overrides)) {
-      const spec: WasmLinearSpec = o === 'float' ? { scheme: SCHEME.f32, asymmetric: false, groupSize: 0 } : layerSpec(o, `options.overrides[${JSON.stringify(pattern)}]`);
+      const spec: WasmLinearSpec = o === 'float' ? { scheme: SCHEME.f32, asymmetric: false, groupSize: 0, method: METHOD.rtn } : layerSpec(o, `options.overrides[${JSON.stringify(pattern)}]`);
       overrides.push({ pattern, ...spec });
     }
   }
+  const prune = pruneSpec(options.prune);
   let embeddings: WasmLinearSpec | undefined;
   switch (options.embeddings) {
     case undefined: break;
@@ -327,11 +423,30 @@ export function buildQuantRequest(options: QuantizeModelOptions, otherKeys: read
       default: def,
       ...(exclude !== undefined ? { exclude: [...exclude] } : {}),
       overrides,
+      ...(prune ? { prune } : {}),
       ...(embeddings !== undefined ? { embeddings } : {}),
     },
   };
 }
 
+/** Checks `prune` and maps it to the core's form (undefined: no pruning). */
+function pruneSpec(p: PruneOptions | undefined): { kind: number; sparsity: number } | undefined {
+  if (p === undefined) return undefined;
+  if (p === null || typeof p !== 'object' || Array.isArray(p)) invalid("options.prune must be { sparsity: number } or { pattern: '2:4' }");
+  const keys = Object.keys(p);
+  if ('pattern' in p) {
+    if (keys.length !== 1) invalid(`options.prune with a pattern takes no other option (got ${keys.join(', ')})`);
+    if (p.pattern !== '2:4') invalid(`options.prune.pattern must be '2:4' (got ${String(p.pattern)})`);
+    return { kind: 2, sparsity: 0.5 };
+  }
+  if ('sparsity' in p) {
+    if (keys.length !== 1) invalid(`options.prune with a sparsity takes no other option (got ${keys.join(', ')})`);
+    const s = p.sparsity;
+    if (typeof s !== 'number' || !(s >= 0 && s < 1)) invalid(`options.prune.sparsity must be a number in [0, 1) (got ${String(s)})`);
+    return { kind: 1, sparsity: s };
+  }
+  return invalid(`options.prune has unknown option${keys.length > 1 ? 's' : ''} ${keys.map((k) => JSON.stringify(k)).join(', ')} (known: sparsity, pattern)`);
+}
 
 /** @internal Keys of the calibrated methods (CausalLM.quantize only). */
 export const CALIBRATION_KEYS: readonly string[] = ['method', 'calibration', 'gptq', 'awq', 'onProgress'];
@@ -360,7 +475,6 @@ export function buildCalibrationRequest(options: QuantizeModelOptions): Calibrat
   const method = options.method ?? 'rtn';
   const ids: Record<string, number> = { rtn: 0, hqq: 1, gptq: 2, awq: 3 };
   if (!(method in ids)) invalid(`options.method must be 'rtn', 'hqq', 'gptq' or 'awq' (got ${String(method)})`);
-  if (method === 'hqq') throw new WebQuantError('unsupported', "method 'hqq' is not available in this build (use 'rtn', 'gptq' or 'awq')");
   const calibrated = method === 'gptq' || method === 'awq';
   for (const key of ['calibration', 'onProgress'] as const) {
     if (options[key] !== undefined && !calibrated) invalid(`options.${key} applies to methods 'gptq' and 'awq' (method is '${method}')`);

@@ -311,6 +311,7 @@ function summarize(config: Record<string, unknown>, tensors: TensorQuantSummary[
 export async function quantizeCheckpoint(repoOrFiles: string | CheckpointSource, options: QuantizeCheckpointOptions): Promise<QuantizeCheckpointResult> {
   if (options === null || typeof options !== 'object') fail('invalid_argument', 'quantizeCheckpoint options must be an object');
   const request = buildQuantRequest(options, ['conv', 'revision', 'endpoint', 'dir', 'overwrite', 'progress', 'signal']);
+  if (request.wasm.prune) fail('unsupported', 'quantizeCheckpoint does not prune; load the model and call quantizeModel with prune');
   if (options.conv !== undefined && typeof options.conv !== 'boolean') fail('invalid_argument', 'options.conv must be true or false');
   if (options.dir !== undefined && (typeof options.dir !== 'string' || options.dir === '')) fail('invalid_argument', 'dir must be a non-empty path');
   const { signal, progress } = options;

@@ -13,7 +13,7 @@ import type { LinearLayerHandle } from '../runtime/module.js';
 import { upcast } from '../core/convert.js';
 import { adoptTensor, formatShape, Tensor, type FloatDType } from '../core/tensor.js';
 import { CausalLM, quantizeModel } from './causal-lm.js';
-import { invalid, layerSpec, SCHEME, type LayerQuantOptions } from './quant-options.js';
+import { invalid, layerSpec, METHOD, SCHEME, type LayerQuantOptions } from './quant-options.js';
 
 /**
  * A linear layer scheme by name: `'w8a16'` (int8 weights, symmetric per output channel: the
@@ -108,6 +108,12 @@ export class QuantizedLinear {
     if (options === null || typeof options !== 'object') invalid('QuantizedLinear options must be an object');
     const [out, inF] = weight.shape as [number, number];
     const spec = layerSpec(layerOptions(options.scheme, 'scheme'), 'scheme');
+    if (spec.scheme === SCHEME.w3a16 || spec.scheme === SCHEME.lut4a16) {
+      throw new WebQuantError('unsupported', 'QuantizedLinear takes int8, int4 and int2 weights; int3 and the 4-bit table codes are available through quantizeModel');
+    }
+    if ((spec.method ?? METHOD.rtn) !== METHOD.rtn) {
+      throw new WebQuantError('unsupported', "scheme.method 'hqq' is available through quantizeModel; QuantizedLinear quantizes with 'rtn'");
+    }
     let bias: Float32Array | undefined;
     if (options.bias !== undefined && options.bias !== null) {
       const b = options.bias;

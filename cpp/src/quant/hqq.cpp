@@ -1,0 +1,226 @@
+// HQQ (webquant/hqq.h): the proximal zero-point solver of mobiusml/hqq, one group at a time.
+#include "webquant/hqq.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "webquant/quant.h"
+
+namespace webquant {
+namespace {
+
+Status invalid(std::string msg) {
+  return Status::Error(StatusCode::kInvalidArgument, "hqq: " + std::move(msg));
+}
+
+float clampf(float v, float lo, float hi) { return std::min(std::max(v, lo), hi); }
+
+// Squared error of s * (u - z) against w.
+double squared_error(const float* w, const uint8_t* u, size_t n, float s, float z) {
+  double e = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double d = double(w[i]) - double(s * (float(u[i]) - z));
+    e += d * d;
+  }
+  return e;
+}
+
+// a^e for a > 0 through exp2(e * log2(a)) with cubic polynomials (log2 within 0.01, so for
+// e = -0.3 a relative error below 0.3 %): the
+// shrink threshold |x|^(p-1) / beta only steers the solver, and std::pow dominated its time.
+inline float fast_pow(float a, float e) {
+  uint32_t bits;
+  std::memcpy(&bits, &a, 4);
+  const float k = float(int32_t(bits >> 23) - 127);
+  bits = (bits & 0x007FFFFFu) | 0x3F800000u;  // mantissa m in [1, 2)
+  float m;
+  std::memcpy(&m, &bits, 4);
+  const float t = m - 1.0f;  // log2(m) on [0, 1): minimax-style cubic
+  const float lg = k + t * (1.4425449f + t * (-0.7181452f + t * 0.2759276f));
+  float y = e * lg;
+  y = std::fmax(y, -126.0f);
+  const float fl = std::floor(y), f = y - fl;  // 2^f on [0, 1)
+  const float p2 = 1.0f + f * (0.6958733f + f * (0.2251779f + f * 0.0789439f));
+  uint32_t ex = uint32_t(int32_t(fl) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &ex, 4);
+  return p2 * scale;
+}
+
+}  // namespace
+
+// The same solver as the reference with fast_pow and the per-element work in flat loops; it is
+// what hqq_quantize runs (a tested twin of the reference, see test_hqq.cpp).
+bool hqq_quantize_group(const float* w, size_t n, int bits, const HqqParams& params,
+                        uint8_t* codes, float* scale, float* zero) {
+  const float qmax = float((1 << bits) - 1);
+  float lo = w[0], hi = w[0];
+  for (size_t i = 1; i < n; ++i) {
+    lo = std::min(lo, w[i]);
+    hi = std::max(hi, w[i]);
+  }
+  float rtn_s = 1;
+  int32_t rtn_zi = 0;
+  compute_scale_zero_point(w, n, bits, /*is_signed=*/false, QuantMode::kAsymmetric, &rtn_s,
+                           &rtn_zi);
+  const float rtn_z = float(rtn_zi);
+  uint8_t rtn_u[256];
+  std::vector<uint8_t> rtn_big;
+  uint8_t* ru = rtn_u;
+  if (n > 256) {
+    rtn_big.resize(n);
+    ru = rtn_big.data();
+  }
+  for (size_t i = 0; i < n; ++i) ru[i] = uint8_t(clampf(std::nearbyint(w[i] / rtn_s + rtn_z), 0, qmax));
+  const double rtn_err = squared_error(w, ru, n, rtn_s, rtn_z);
+  const auto keep_rtn = [&] {
+    std::copy(ru, ru + n, codes);
+    *scale = rtn_s;
+    *zero = rtn_z;
+    return false;
+  };
+  if (!(hi > lo)) return keep_rtn();
+  const float inv = qmax / (hi - lo), rinv = 1.0f / inv;
+  float z = -lo * inv, beta = params.beta, best_z = z;
+  const float pm1 = params.lp_norm - 1.0f;
+  double best_l1 = INFINITY;
+  for (int it = 0; it < params.iters; ++it) {
+    float l1 = 0, zsum = 0;
+    const float ib = 1.0f / beta;
+    for (size_t i = 0; i < n; ++i) {
+      const float q = clampf(std::nearbyint(w[i] * inv + z), 0, qmax);
+      const float d = w[i] - (q - z) * rinv;
+      const float a = std::fabs(d);
+      l1 += a;
+      const float t = a > 0 ? std::fmax(a - fast_pow(a, pm1) * ib, 0.0f) : 0.0f;
+      zsum += q - (w[i] - std::copysign(t, d)) * inv;
+    }
+    const double l1m = double(l1) / double(n);
+    if (l1m < best_l1) {
+      best_l1 = l1m;
+      best_z = z;
+    } else {
+      break;
+    }
+    z = zsum / float(n);
+    beta *= params.kappa;
+  }
+  const float s = rinv;
+  for (size_t i = 0; i < n; ++i) codes[i] = uint8_t(clampf(std::nearbyint(w[i] * inv + best_z), 0, qmax));
+  if (!std::isfinite(s) || !(s > 0) || !std::isfinite(best_z) ||
+      squared_error(w, codes, n, s, best_z) > rtn_err)
+    return keep_rtn();
+  *scale = s;
+  *zero = best_z;
+  return true;
+}
+
+bool hqq_quantize_group__ref(const float* w, size_t n, int bits, const HqqParams& params,
+                             uint8_t* codes, float* scale, float* zero) {
+  const float qmax = float((1 << bits) - 1);
+  float lo = w[0], hi = w[0];
+  for (size_t i = 1; i < n; ++i) {
+    lo = std::min(lo, w[i]);
+    hi = std::max(hi, w[i]);
+  }
+
+  // RTN: the course's asymmetric parameters (integer zero code), codes round(w / s + z).
+  float rtn_s = 1;
+  int32_t rtn_zi = 0;
+  compute_scale_zero_point(w, n, bits, /*is_signed=*/false, QuantMode::kAsymmetric, &rtn_s,
+                           &rtn_zi);
+  const float rtn_z = float(rtn_zi);
+  std::vector<uint8_t> rtn_u(n);
+  for (size_t i = 0; i < n; ++i)
+    rtn_u[i] = uint8_t(clampf(std::nearbyint(w[i] / rtn_s + rtn_z), 0, qmax));
+  const double rtn_err = squared_error(w, rtn_u.data(), n, rtn_s, rtn_z);
+  const auto keep_rtn = [&] {
+    std::copy(rtn_u.begin(), rtn_u.end(), codes);
+    *scale = rtn_s;
+    *zero = rtn_z;
+    return false;
+  };
+  if (!(hi > lo)) return keep_rtn();  // constant group: the course's safe scale
+
+  // The reference clamps inv at 2e4 for float16 arithmetic; float32 needs no clamp.
+  const float inv = qmax / (hi - lo);
+  float z = -lo * inv;
+  float beta = params.beta;
+  const float p = params.lp_norm;
+  std::vector<float> q(n);
+  float best_z = z;
+  double best_l1 = INFINITY;
+  for (int it = 0; it < params.iters; ++it) {
+    double l1 = 0, zsum = 0;
+    for (size_t i = 0; i < n; ++i) q[i] = clampf(std::nearbyint(w[i] * inv + z), 0, qmax);
+    for (size_t i = 0; i < n; ++i) {
+      const float wr = (q[i] - z) / inv;
+      const float d = w[i] - wr;
+      l1 += std::fabs(d);
+      const float a = std::fabs(d);
+      // shrink_p; |x|^(p-1) is +inf at x = 0, where the threshold gives 0 as well.
+      const float t = a > 0 ? std::max(a - std::pow(a, p - 1) / beta, 0.0f) : 0.0f;
+      const float e = std::copysign(t, d);
+      zsum += double(q[i] - (w[i] - e) * inv);
+    }
+    l1 /= double(n);
+    // The reference stops the tensor when its error stops improving; each group does here, and
+    // keeps the zero of its best step.
+    if (l1 < best_l1) {
+      best_l1 = l1;
+      best_z = z;
+    } else {
+      break;
+    }
+    z = float(zsum / double(n));
+    beta *= params.kappa;
+  }
+
+  const float s = 1.0f / inv;
+  for (size_t i = 0; i < n; ++i) codes[i] = uint8_t(clampf(std::nearbyint(w[i] * inv + best_z), 0, qmax));
+  if (!std::isfinite(s) || !(s > 0) || !std::isfinite(best_z) ||
+      squared_error(w, codes, n, s, best_z) > rtn_err)
+    return keep_rtn();
+  *scale = s;
+  *zero = best_z;
+  return true;
+}
+
+Status hqq_quantize(const float* w, size_t rows, size_t cols, size_t group, int bits,
+                    const HqqParams& params, uint8_t* codes, float* scales, float* zeros,
+                    HqqStats* stats) {
+  if (bits != 2 && bits != 3 && bits != 4 && bits != 8)
+    return invalid("bits must be 2, 3, 4 or 8 (got " + std::to_string(bits) + ")");
+  if (!w || !codes || !scales || !zeros) return invalid("null pointer");
+  if (rows == 0 || cols == 0) return invalid("empty weight");
+  if (group == 0 || cols % group != 0)
+    return invalid("group " + std::to_string(group) + " must be >= 1 and divide " +
+                   std::to_string(cols));
+  if (!(params.lp_norm > 0 && params.lp_norm <= 1) || !(params.beta > 0) ||
+      !(params.kappa >= 1) || params.iters < 0)
+    return invalid("params need 0 < lp_norm <= 1, beta > 0, kappa >= 1 and iters >= 0");
+  for (size_t i = 0; i < rows * cols; ++i)
+    if (!std::isfinite(w[i]))
+      return Status::Error(StatusCode::kNonFinite,
+                           "hqq: weight [" + std::to_string(i / cols) + ", " +
+                               std::to_string(i % cols) + "] is " +
+                               (std::isnan(w[i]) ? "NaN" : "Inf") + "; it cannot be quantized");
+  const size_t groups = cols / group;
+  HqqStats st;
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t g = 0; g < groups; ++g) {
+      const size_t off = r * cols + g * group, k = r * groups + g;
+      if (!hqq_quantize_group(w + off, group, bits, params, codes + off, &scales[k], &zeros[k]))
+        ++st.rtn_kept;
+      ++st.groups;
+    }
+  }
+  if (stats) *stats = st;
+  return Status::Ok();
+}
+
+}  // namespace webquant

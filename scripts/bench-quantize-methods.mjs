@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+// Time to quantize a SmolLM2-135M-shaped model per method, in Node on the same .wasm the browser
+// runs (single thread): quantizeModel on every linear layer of the 30 decoder layers (the tied
+// head stays float), RTN vs HQQ at 4/3/2 bits, the codebooks and pruning. The weights are
+// SYNTHETIC, N(0, 0.02) (scripts/make-synthetic-smollm.mjs writes them to build/synthetic-hub
+// when missing): the figures are about speed only. Prints a Markdown table; --json FILE writes
+// the raw figures.
+//
+//   node --no-experimental-fetch scripts/bench-quantize-methods.mjs [--variants a,b,...]
+//       [--repeats 1] [--json FILE]
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = (p) => import(pathToFileURL(path.join(ROOT, 'dist', p)).href);
+const REPO = 'HuggingFaceTB/SmolLM2-135M-Instruct-synthetic';
+const HUB = path.join(ROOT, 'build/synthetic-hub');
+
+const VARIANTS = {
+  'int4-rtn': { weights: 'int4', groupSize: 32 },
+  'int4-rtn-asym': { weights: 'int4', groupSize: 32, mode: 'asymmetric' },
+  'int4-hqq': { weights: 'int4', groupSize: 32, method: 'hqq' },
+  'int3-rtn': { weights: 'int3', groupSize: 32, mode: 'asymmetric' },
+  'int3-hqq': { weights: 'int3', groupSize: 32, method: 'hqq' },
+  'int2-hqq': { weights: 'int2', groupSize: 32, method: 'hqq' },
+  nf4: { weights: 'nf4', groupSize: 32 },
+  kmeans4: { weights: 'kmeans4', groupSize: 32 },
+  'prune-2:4-int4-hqq': { weights: 'int4', groupSize: 32, method: 'hqq', prune: { pattern: '2:4' } },
+};
+
+const { values: args } = parseArgs({
+  options: { variants: { type: 'string' }, repeats: { type: 'string', default: '1' }, json: { type: 'string' } },
+});
+const names = args.variants ? args.variants.split(',') : Object.keys(VARIANTS);
+for (const n of names) if (!VARIANTS[n]) throw new Error(`unknown variant ${n} (known: ${Object.keys(VARIANTS).join(', ')})`);
+const repeats = Number(args.repeats);
+
+if (!existsSync(path.join(HUB, REPO, 'model.safetensors'))) {
+  process.stderr.write('writing the synthetic SmolLM2-135M checkpoint (scripts/make-synthetic-smollm.mjs)...\n');
+  execFileSync(process.execPath, [path.join(ROOT, 'scripts/make-synthetic-smollm.mjs'), '--out', HUB], { stdio: 'inherit' });
+}
+
+const { init, backendInfo, downloadModelFiles, LlamaForCausalLM, quantizeModel } = await dist('index.js');
+await init();
+const files = await downloadModelFiles(REPO, { endpoint: HUB });
+const load = () => LlamaForCausalLM.fromFiles({ ...files, weights: files.weights.map((w) => ({ name: w.name, bytes: w.bytes })) }, { name: REPO });
+
+const rows = [];
+for (const name of names) {
+  const times = [];
+  let summary;
+  for (let r = 0; r < repeats; r++) {
+    const m = await load();
+    try {
+      const t0 = performance.now();
+      summary = quantizeModel(m, VARIANTS[name]);
+      times.push(performance.now() - t0);
+    } finally {
+      m.dispose();
+    }
+  }
+  const layers = summary.layers.filter((l) => l.quantized);
+  const weights = layers.reduce((s, l) => s + l.outFeatures * l.inFeatures, 0);
+  const row = { variant: name, options: VARIANTS[name], layers: layers.length, weights, ms: Math.min(...times), runs: times, scheme: layers[0]?.scheme };
+  rows.push(row);
+  process.stderr.write(`${name}: ${row.ms.toFixed(0)} ms for ${layers.length} layers (${weights.toLocaleString('en-US')} weights)\n`);
+}
+
+const info = backendInfo();
+const lines = [
+  `Time to quantize SmolLM2-135M shapes (SYNTHETIC weights), ${info.simd ? 'WASM SIMD' : 'WASM baseline'}, ${info.threads ?? 1} thread(s), Node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'}, load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} cores:`,
+  '',
+  '| variant | layer scheme | layers | weights | quantize time (ms, best of runs) |',
+  '| --- | --- | ---: | ---: | ---: |',
+  ...rows.map((r) => `| ${r.variant} | ${r.scheme} | ${r.layers} | ${r.weights.toLocaleString('en-US')} | ${r.ms.toFixed(0)} |`),
+];
+process.stdout.write(lines.join('\n') + '\n');
+if (args.json) writeFileSync(args.json, JSON.stringify({ repo: REPO, synthetic: true, simd: info.simd, threads: info.threads ?? 1, node: process.version, cpu: os.cpus()[0]?.model, loadavg: os.loadavg(), rows }, null, 2) + '\n');
