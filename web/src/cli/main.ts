@@ -16,7 +16,7 @@
 import { AutoModelForCausalLM } from '../models/auto.js';
 import path from 'node:path';
 import { WebQuantError } from '../errors.js';
-import { CausalLM, type GenerateOptions } from '../models/causal-lm.js';
+import { type GenerateOptions } from '../models/causal-lm.js';
 import { type QuantizeModelOptions } from '../models/quant-options.js';
 import { init } from '../runtime/loader.js';
 import { CliUsageError, describeQuantization, dtypeFlag, evalCommand, numberFlag, parseCliArgs } from './eval.js';

@@ -17,12 +17,11 @@
  */
 import { throwIfAborted, WebQuantError } from '../errors.js';
 import { downloadFile, listRepoFiles } from '../hub/download.js';
-import { downloadModelFiles, type ModelFiles, type ModelFilesProgress } from '../hub/model-files.js';
-import { allocOrThrow, checkStatus, copyIn } from '../runtime/heap.js';
+import { downloadModelFiles, type ModelFiles } from '../hub/model-files.js';
+import { allocOrThrow, checkStatus } from '../runtime/heap.js';
 import { unwatch, watchForLeak } from '../runtime/lifetime.js';
-import { type Backend, getBackend, init } from '../runtime/loader.js';
-import type { WasmPointer } from '../runtime/module.js';
-import type { ModelHandle, ModelModule } from './model-module.js';
+import type { Backend } from '../runtime/loader.js';
+import type { ModelHandle } from './model-module.js';
 import { quantizeWithMethod } from './calibrated-quantize.js';
 import {
   buildCalibrationRequest,
@@ -57,7 +56,7 @@ export type {
   ModelConfigInfo,
   ModelDtype,
 } from './generation-types.js';
-import { DTYPE_ID, resolveDtype } from './dtype.js';
+import { checkModelType, loadFromFiles } from './load-files.js';
 import { encoderInputIds } from './t5/input.js';
 import { Tokenizer } from './tokenizer.js';
 import { now, yieldToEventLoop } from './yield.js';
@@ -536,84 +535,6 @@ export class CausalLM {
   /** Same as {@link dispose}, for `using`. */
   [Symbol.dispose](): void {
     this.dispose();
-  }
-}
-
-async function loadFromFiles<M extends CausalLM>(cls: CausalLMClass<M>, files: ModelFiles, options: FromFilesOptions): Promise<M> {
-  const name = options.name ?? 'the model';
-  if (!files || typeof files !== 'object' || !files.config) invalid('fromFiles: files.config is required');
-  checkModelType(files.config, name, cls);
-  if (!files.tokenizer) {
-    throw new WebQuantError('not_found', `${name} has no tokenizer.json; a tokenizer is needed to run the model on text`);
-  }
-  if (!Array.isArray(files.weights) || files.weights.length === 0) {
-    throw new WebQuantError('not_found', `${name} has no safetensors weights`);
-  }
-  const maxContext = options.maxContext ?? 0;
-  if (!isInt(maxContext) || maxContext < 0) invalid(`maxContext must be a non-negative integer (got ${String(options.maxContext)})`);
-  const dtype = resolveDtype(options.dtype, files.config);
-  const tokenizer = Tokenizer.fromJSON(files.tokenizer, files.tokenizerConfig ?? {});
-
-  const backend = await backendOrInit();
-  const module = backend.module as ModelModule;
-  if (typeof module.ModelHandle !== 'function') {
-    throw new WebQuantError('unsupported', 'this build of the webquant core has no model bindings (bind_model.cpp)');
-  }
-  const handle = new module.ModelHandle();
-  const shards: { name: string; ptr: WasmPointer; byteLength: number }[] = [];
-  try {
-    // One copy per shard into the heap; drop the JS buffer right after so only one copy lives.
-    while (files.weights.length > 0) {
-      const w = files.weights.shift()!;
-      shards.push({ name: w.name, ptr: copyIn(module, w.bytes, w.name), byteLength: w.bytes.byteLength });
-    }
-    checkStatus(handle.load(JSON.stringify(files.config), shards, maxContext, DTYPE_ID[dtype]));
-  } catch (e) {
-    handle.delete();
-    throw e;
-  } finally {
-    for (const s of shards) module._free(s.ptr);
-  }
-  const source: ModelSourceFiles = { config: files.config };
-  if (files.generationConfig) source.generationConfig = files.generationConfig;
-  if (files.tokenizer) source.tokenizer = files.tokenizer;
-  if (files.tokenizerConfig) source.tokenizerConfig = files.tokenizerConfig;
-  const args = [backend, handle, tokenizer, files.generationConfig ?? {}, name, source];
-  return Reflect.construct(CausalLM as unknown as Function, args, cls as unknown as Function) as M;
-}
-
-function checkModelType(config: unknown, name: string, cls: CausalLMClass<CausalLM>): void {
-  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new WebQuantError('corrupt_data', `config.json of ${name} must hold a JSON object`);
-  }
-  const type = (config as { model_type?: unknown }).model_type;
-  if (typeof type !== 'string' || !cls.modelTypes.includes(type)) {
-    const known = SUPPORTED_MODEL_TYPES.includes(type as string);
-    throw new WebQuantError(
-      'unsupported',
-      `${name}: model_type ${type === undefined ? '(missing)' : JSON.stringify(type)} is not supported` +
-        (known ? ` by ${cls.name} (use AutoModelForCausalLM)` : '') +
-        `; supported model types: ${cls.modelTypes.join(', ')}` +
-        (known ? '' : ' (quantizeCheckpoint quantizes the weights of any model type)'),
-    );
-  }
-  // A quantized checkpoint of another method fails before its weights are downloaded.
-  const q = (config as { quantization_config?: { quant_method?: unknown } }).quantization_config;
-  if (q !== undefined && (q === null || typeof q !== 'object' || q.quant_method !== 'webquant')) {
-    const method = q !== null && typeof q === 'object' ? JSON.stringify(q.quant_method) : 'unknown';
-    throw new WebQuantError('unsupported', `${name}: quantization_config.quant_method ${method} is not supported; webquant loads its own format ('webquant')`);
-  }
-}
-
-async function backendOrInit(): Promise<Backend> {
-  try {
-    return getBackend();
-  } catch (e) {
-    if (e instanceof WebQuantError && e.code === 'not_initialized') {
-      await init();
-      return getBackend();
-    }
-    throw e;
   }
 }
 

@@ -23,7 +23,7 @@ import { throwIfAborted, WebQuantError } from '../errors.js';
 import { downloadFile, fileExists, probeFile } from '../hub/download.js';
 import { shardsOfIndex, type ModelFiles } from '../hub/model-files.js';
 import { allocOrThrow, checkStatus } from '../runtime/heap.js';
-import { type Backend, getBackend, init } from '../runtime/loader.js';
+import { backendOrInit } from '../runtime/loader.js';
 import type { WasmStatus } from '../runtime/module.js';
 import { AutoModelForCausalLM } from './auto.js';
 import { type FromFilesOptions, CausalLM, modelFromHandle, modelInternals, type ModelSourceFiles, SUPPORTED_MODEL_TYPES } from './causal-lm.js';
@@ -405,17 +405,6 @@ export interface StreamingResult {
   peakHeapUsedBytes: number;
 }
 
-async function backendOrInit(): Promise<Backend> {
-  try {
-    return getBackend();
-  } catch (e) {
-    if (e instanceof WebQuantError && e.code === 'not_initialized') {
-      await init();
-      return getBackend();
-    }
-    throw e;
-  }
-}
 
 /**
  * Quantizes a safetensors checkpoint from the Hub (or a mirror / local folder) while it downloads,

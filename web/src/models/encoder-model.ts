@@ -18,7 +18,7 @@ import { downloadFile, fileExists } from '../hub/download.js';
 import { downloadModelFiles, type ModelFiles } from '../hub/model-files.js';
 import { allocOrThrow, checkStatus, copyIn } from '../runtime/heap.js';
 import { unwatch, watchForLeak } from '../runtime/lifetime.js';
-import { type Backend, getBackend, init } from '../runtime/loader.js';
+import { type Backend, backendOrInit } from '../runtime/loader.js';
 import type { WasmPointer } from '../runtime/module.js';
 import type { EncoderHandle, EncoderModule, WasmEncoderConfig, WasmMatrix } from './encoder-module.js';
 import { encodeBatch, fillMaskResults, poolingRecipe, type EncodedBatch, type FillMaskResult, type PoolingRecipe, type SentenceTransformersFiles } from './encoder-tasks.js';
@@ -370,17 +370,6 @@ function checkEncoderType(config: unknown, name: string, cls: EncoderModelClass<
   }
 }
 
-async function backendOrInit(): Promise<Backend> {
-  try {
-    return getBackend();
-  } catch (e) {
-    if (e instanceof WebQuantError && e.code === 'not_initialized') {
-      await init();
-      return getBackend();
-    }
-    throw e;
-  }
-}
 
 async function loadEncoder<M extends EncoderModel>(cls: EncoderModelClass<M>, files: EncoderFiles, options: FromFilesOptions): Promise<M> {
   const name = options.name ?? 'the model';

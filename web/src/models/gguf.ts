@@ -22,7 +22,7 @@ import { LlamaForCausalLM } from './llama/index.js';
 import { WebQuantError } from '../errors.js';
 import type { ModelFiles } from '../hub/model-files.js';
 import { checkStatus, copyIn, takeBuffer } from '../runtime/heap.js';
-import { type Backend, getBackend, init } from '../runtime/loader.js';
+import { type Backend, backendOrInit, getBackend, init } from '../runtime/loader.js';
 import type { WasmBuffer, WasmPointer, WasmStatus, WebQuantModule } from '../runtime/module.js';
 import { CausalLM, type ModelSourceFiles } from './causal-lm.js';
 import { tokenizerFromGguf, type GgufTokenizerKeys } from './gguf-tokenizer.js';
@@ -242,15 +242,6 @@ function tokenContent(tokenizer: Record<string, unknown>, id: number | undefined
   return undefined;
 }
 
-async function backendOrInit(): Promise<Backend> {
-  try {
-    return getBackend();
-  } catch (e) {
-    if (!(e instanceof WebQuantError && e.code === 'not_initialized')) throw e;
-    await init();
-    return getBackend();
-  }
-}
 
 /**
  * The tokenizer embedded in a GGUF file (`tokenizer.ggml.*` metadata) as `tokenizer.json` and

@@ -331,6 +331,15 @@ export function getBackend(): Backend {
   return current;
 }
 
+/**
+ * The backend in use, initializing the core with the default options first if nobody has (model
+ * loaders call this, so `fromPretrained` works without an explicit `init()`).
+ * @internal
+ */
+export async function backendOrInit(): Promise<Backend> {
+  return current ?? (await init(), getBackend());
+}
+
 /** Which build of the core is in use. Throws `not_initialized` before {@link init}. */
 export function backendInfo(): BackendInfo {
   const b = getBackend();
