@@ -81,15 +81,16 @@ TEST_CASE("hqq: per-group squared error <= RTN's, and lower overall") {
   const size_t rows = 64, cols = 256;
   const auto w = weights(rows * cols, 11);
   // sum HQQ SSE / sum RTN SSE, measured: 4-bit g32 0.8385, 3-bit 0.8371, 2-bit 0.8932;
-  // g64: 0.8802, 0.8955, 0.9501. Groups that kept RTN's parameters: 123, 116, 126 of 512 (g32),
-  // 60, 65, 84 of 256 (g64). The bounds leave a little room.
+  // g64: 0.8802, 0.8955, 0.9501 natively; the wasm build (other float rounding in the solver's
+  // fast pow) measured 3-bit g64 at 0.9066. Groups that kept RTN's parameters: 123, 116, 126 of 512
+  // (g32), 60, 65, 84 of 256 (g64). The bounds leave a little room over both.
   struct Case {
     int bits;
     int group;
     double max_ratio;
   };
   for (const Case c : {Case{4, 32, 0.85}, Case{3, 32, 0.85}, Case{2, 32, 0.905},
-                       Case{4, 64, 0.89}, Case{3, 64, 0.905}, Case{2, 64, 0.96}}) {
+                       Case{4, 64, 0.89}, Case{3, 64, 0.915}, Case{2, 64, 0.96}}) {
     CAPTURE(c.bits);
     CAPTURE(c.group);
     const HqqResult h = run_hqq(w, rows, cols, c.bits, size_t(c.group));
