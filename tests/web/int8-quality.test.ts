@@ -88,6 +88,25 @@ describe('int8 g32 vs int8 per channel on stories260K', () => {
     assert.ok(Math.abs(q8r.klDivergence - g32.kl) < 0.1 * g32.kl, 'int8 g32 and Q8_0 weights are the same scheme');
   });
 
+  test('int8 g32 asym with GPTQ (calibrated on 4,096 tokens of the model\'s own stories, seed 1) reaches 99.5 % top-1 on the held-out text', async (t) => {
+    const cal = (await ev.sampleStoryText(fp32, { seed: 1, samples: 16, tokens: 256, temperature: 1 })).texts.join('\n');
+    const m = await load();
+    try {
+      await m.quantize({ weights: 'int8', groupSize: 32, mode: 'asymmetric', method: 'gptq', calibration: { text: cal, tokens: 4096 } });
+      const r = await ev.compareModels(fp32, m, heldOut);
+      t.diagnostic(`int8 g32 asym GPTQ: top-1 ${(r.top1Agreement * 100).toFixed(2)} %, KL ${r.klDivergence.toExponential(3)}`);
+      // Measured (SIMD build): 99.61 % (1,024 of 1,028) and KL 2.27e-4, half of RTN g32 sym's
+      // 4.18e-4. Top-1 at this level moves by 0.1 % a position: on 8,224 positions (seeds
+      // 101..132) the same model agrees on 99.28 % (README); llama.cpp's own Q8_0 runtime gets
+      // 98.25 % on this text (scripts/int8-top1-wllama.mjs).
+      assert.equal(r.positions, 1028);
+      assert.ok(r.top1Agreement >= 0.995, `top-1 ${r.top1Agreement}`);
+      assert.ok(r.klDivergence <= 2.5e-4 && r.klDivergence >= 2.0e-4, `KL ${r.klDivergence}`);
+    } finally {
+      m.dispose();
+    }
+  });
+
   test('greedy continuations against fp32 (tokens before the first difference, of 100)', async (t) => {
     const prompts = ['Zoo', 'Once upon a time', 'Lily and Ben', 'The little dog', 'One day, a girl named'];
     const ref: number[][] = [];
