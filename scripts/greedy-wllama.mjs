@@ -7,12 +7,10 @@
 //   node scripts/greedy-wllama.mjs [--hub-dir ../shared/hub] [--tokens 100]
 //
 // Needs the TypeScript build (dist/), node_modules/@wllama/wllama and /usr/bin/chromium.
-import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
+import { openWllamaPage } from './lib/wllama-page.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(pathToFileURL(path.join(ROOT, 'dist', p)).href);
@@ -23,7 +21,6 @@ const { values: args } = parseArgs({
 });
 const N = Number(args.tokens);
 const PROMPTS = ['Zoo', 'Once upon a time', 'Lily and Ben', 'The little dog', 'One day, a girl named'];
-const WLLAMA_ESM = path.join(ROOT, 'node_modules/@wllama/wllama/esm');
 
 const PAGE = `<!doctype html><html><head><meta charset="utf-8"></head><body><script type="module">
   import { Wllama } from '/wllama/index.js';
@@ -52,31 +49,8 @@ const PAGE = `<!doctype html><html><head><meta charset="utf-8"></head><body><scr
 await init();
 const files = await downloadModelFiles('karpathy/stories260K', { endpoint: args['hub-dir'] });
 const ggufs = new Map([['f32', exportGguf(files, { type: 'f32' })], ['q8_0', exportGguf(files, { type: 'q8_0' })]]);
-const headers = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp', 'cache-control': 'no-store' };
-const server = createServer(async (req, res) => {
-  const p = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-  const g = /^\/gguf\/(\w+)\.gguf$/.exec(p);
-  if (p === '/') return res.writeHead(200, { ...headers, 'content-type': 'text/html' }).end(PAGE);
-  if (g && ggufs.has(g[1])) return res.writeHead(200, { ...headers, 'content-type': 'application/octet-stream' }).end(ggufs.get(g[1]));
-  if (p.startsWith('/wllama/')) {
-    const file = path.resolve(WLLAMA_ESM, '.' + p.slice('/wllama'.length));
-    if (file.startsWith(WLLAMA_ESM + path.sep)) {
-      try {
-        const body = await readFile(file);
-        return res.writeHead(200, { ...headers, 'content-type': file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript' }).end(body);
-      } catch {
-        /* 404 */
-      }
-    }
-  }
-  res.writeHead(404, headers).end();
-});
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+const { page, close } = await openWllamaPage(PAGE, ggufs);
 try {
-  const page = await browser.newPage();
-  await page.goto(`http://127.0.0.1:${server.address().port}/`);
-  await page.waitForFunction(() => window.ready === true, undefined, { timeout: 30_000 });
   const wllama = async (type, prompt) => {
     const r = await page.evaluate(([t, p, n]) => window.run(t, p, n), [type, prompt, N]);
     if (!r.ok) throw new Error(`wllama ${type}: ${r.error}`);
@@ -110,6 +84,5 @@ try {
   console.log(`| --- |${PROMPTS.map(() => ' ---: |').join('')}`);
   for (const [k, v] of Object.entries(rows)) console.log(`| ${k} | ${v.join(' | ')} |`);
 } finally {
-  await browser.close();
-  server.close();
+  await close();
 }

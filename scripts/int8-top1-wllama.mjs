@@ -11,12 +11,11 @@
 //   node scripts/int8-top1-wllama.mjs [--hub-dir ../shared/hub] [--json FILE]
 //
 // Needs the TypeScript build (dist/), node_modules/@wllama/wllama and /usr/bin/chromium.
-import { readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
+import { openWllamaPage } from './lib/wllama-page.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(pathToFileURL(path.join(ROOT, 'dist', p)).href);
@@ -26,7 +25,6 @@ const { exportGguf } = await dist('models/gguf.js');
 const { values: args } = parseArgs({
   options: { 'hub-dir': { type: 'string', default: path.resolve(ROOT, '../shared/hub') }, json: { type: 'string' } },
 });
-const WLLAMA_ESM = path.join(ROOT, 'node_modules/@wllama/wllama/esm');
 
 // One model loaded per type; top1(ids) returns llama.cpp's greedy next token after every prefix of ids.
 const PAGE = `<!doctype html><html><head><meta charset="utf-8"></head><body><script type="module">
@@ -83,32 +81,9 @@ async function webquantTop1(model, ids) {
 }
 
 const ggufs = new Map([['f32', exportGguf(files, { type: 'f32' })], ['q8_0', exportGguf(files, { type: 'q8_0' })]]);
-const headers = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp', 'cache-control': 'no-store' };
-const server = createServer(async (req, res) => {
-  const p = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-  const g = /^\/gguf\/(\w+)\.gguf$/.exec(p);
-  if (p === '/') return res.writeHead(200, { ...headers, 'content-type': 'text/html' }).end(PAGE);
-  if (g && ggufs.has(g[1])) return res.writeHead(200, { ...headers, 'content-type': 'application/octet-stream' }).end(ggufs.get(g[1]));
-  if (p.startsWith('/wllama/')) {
-    const file = path.resolve(WLLAMA_ESM, '.' + p.slice('/wllama'.length));
-    if (file.startsWith(WLLAMA_ESM + path.sep)) {
-      try {
-        const body = await readFile(file);
-        return res.writeHead(200, { ...headers, 'content-type': file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript' }).end(body);
-      } catch {
-        /* 404 */
-      }
-    }
-  }
-  res.writeHead(404, headers).end();
-});
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+const { page, close } = await openWllamaPage(PAGE, ggufs);
 const rows = [];
 try {
-  const page = await browser.newPage();
-  await page.goto(`http://127.0.0.1:${server.address().port}/`);
-  await page.waitForFunction(() => window.ready === true, undefined, { timeout: 30_000 });
   const ref = [];
   for (const ids of held) ref.push(await webquantTop1(fp32, ids));
   const tok = fp32.tokenizer;
@@ -159,8 +134,7 @@ try {
   score('llama.cpp F32 (wllama)', asTop1('f32'), same);
   score('llama.cpp Q8_0 (wllama)', asTop1('q8_0'), same);
 } finally {
-  await browser.close();
-  server.close();
+  await close();
 }
 const out = { model: 'karpathy/stories260K', text: 'fp32 samples, seeds 101..104, 4 x 257 positions', reference: 'webquant fp32 argmax', rows };
 if (args.json) await writeFile(args.json, JSON.stringify(out, null, 2) + '\n');
