@@ -8,7 +8,7 @@
 //
 //   npm run build:ts && node --no-experimental-fetch scripts/bench-resnet.mjs [--images 5] [--out FILE]
 //
-// Writes raw JSON (default scripts/bench/results/bench-resnet18-<date>.json) and prints a table.
+// Writes raw JSON (default scripts/bench/results/bench-resnet18-<date>T<hhmm>.json) and prints a table.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,7 +19,7 @@ const args = process.argv.slice(2);
 const opt = (name, def) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : def; };
 const images = Number(opt('images', '5'));
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const out = opt('out', path.join(root, 'scripts/bench/results', `bench-resnet18-${new Date().toISOString().slice(0, 10)}.json`));
+const out = opt('out', path.join(root, 'scripts/bench/results', `bench-resnet18-${new Date().toISOString().slice(0, 16).replace(':', '')}.json`));
 
 let seed = 18;
 function uniform() { // mulberry32
