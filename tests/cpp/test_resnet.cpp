@@ -137,6 +137,8 @@ TEST_CASE("resnet18 load and forward errors are typed") {
   REQUIRE(models::ResNet::load(f.st, nn::ConvScheme::kF32, &net).ok());
   std::vector<float> y, tiny(3 * 16 * 16, 0.0f);
   CHECK(net.forward(tiny.data(), 16, 16, &y).code == StatusCode::kShapeMismatch);
+  std::vector<float> tall(3 * 1025 * 32, 0.0f);
+  CHECK(net.forward(tall.data(), 1025, 32, &y).code == StatusCode::kUnsupported);
 }
 
 namespace {

@@ -160,6 +160,7 @@ test('bad images through classify and the pipeline give typed errors and lose no
       ['PNG bytes in Node', new Blob([new Uint8Array([137, 80, 78, 71])]), 'unsupported', /createImageBitmap/],
       ['pixel values of the wrong length', { data: new Float32Array(10), height: 64, width: 64 }, 'shape_mismatch', /pixel values/],
       ['pixel values smaller than 32x32', { data: new Float32Array(3 * 16 * 16), height: 16, width: 16 }, 'shape_mismatch', /32x32/],
+      ['pixel values larger than 1024 px a side', { data: new Float32Array(3 * 1025 * 32), height: 1025, width: 32 }, 'unsupported', /1024/],
     ];
     for (const [what, image, code, pattern] of bad) {
       await rejectsWith(classify(image as never), code, pattern).catch((e) => { throw new Error(`${what}: ${e.message}`); });

@@ -190,6 +190,10 @@ Status ResNet::run(const float* x_chw, size_t h, size_t w, std::vector<float>* l
   if (h < 32 || w < 32) {
     return Status::Error(StatusCode::kShapeMismatch, "ResNet: the image must be at least 32x32 (got " + std::to_string(w) + "x" + std::to_string(h) + ")");
   }
+  if (h > kMaxSide || w > kMaxSide) {
+    // conv1's im2col alone holds (h / 2) * (w / 2) * 147 floats: refuse before allocating it.
+    return Status::Error(StatusCode::kUnsupported, "ResNet: the image must be at most " + std::to_string(kMaxSide) + " px a side (got " + std::to_string(w) + "x" + std::to_string(h) + "); resize it first");
+  }
   size_t idx = 0;
   // In calibration every conv runs with float activations: a kW8 twin of a kW8A8 conv is the same
   // weights without the input quantizer, so forward through a temporary copy with scale unused.

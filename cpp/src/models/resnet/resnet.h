@@ -45,7 +45,10 @@ class ResNet {
   // (nn::Conv2d::create).
   static Status load(const io::SafetensorsFile& st, nn::ConvScheme scheme, ResNet* out,
                      int group_size = 32);
-  // x: [3, h, w] CHW float32 (preprocessed); logits: num_classes floats.
+  // Largest accepted input side: conv1's im2col grows with h * w.
+  static constexpr size_t kMaxSide = 1024;
+  // x: [3, h, w] CHW float32 (preprocessed), 32 <= h, w <= kMaxSide (kShapeMismatch below,
+  // kUnsupported above); logits: num_classes floats.
   Status forward(const float* x_chw, size_t h, size_t w, std::vector<float>* logits) const;
   // W8A8 / W4A8: runs the images in float (the quantized weights, float activations) and sets each
   // conv's static input scale to max|x| / 127 over them. kInvalidArgument for other schemes / no

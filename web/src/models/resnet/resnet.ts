@@ -134,6 +134,9 @@ export function checkResNetConfig(config: unknown, repo = 'the model'): void {
   if (c.num_channels !== undefined && c.num_channels !== 3) bad(`num_channels ${JSON.stringify(c.num_channels)} (RGB input only)`);
 }
 
+/** Largest side of pixel values the model accepts (the core's ResNet::kMaxSide). */
+const MAX_PIXEL_SIDE = 1024;
+
 type ModelInput = ImageInput | PixelValues;
 function isPixels(x: unknown): x is PixelValues {
   return typeof x === 'object' && x !== null && (x as PixelValues).data instanceof Float32Array && !('channels' in x);
@@ -261,11 +264,12 @@ export class ResNetForImageClassification {
     return this.logitsOf(px);
   }
 
-  /** Logits of already preprocessed [3, H, W] pixel values (synchronous). */
+  /** Logits of already preprocessed [3, H, W] pixel values (synchronous); 32 to 1024 px a side. */
   logitsOf(px: PixelValues): Float32Array {
     const h = this.#live();
     if (!this.#calibrated) throw new WebQuantError('invalid_argument', `a '${this.scheme}' model needs calibrate(images) before inference`);
     if (px.data.length !== 3 * px.height * px.width) throw new WebQuantError('shape_mismatch', `pixel values hold ${px.data.length} floats, expected 3 * ${px.height} * ${px.width}`);
+    if (px.height > MAX_PIXEL_SIDE || px.width > MAX_PIXEL_SIDE) throw new WebQuantError('unsupported', `pixel values of ${px.width}x${px.height}: the model takes at most ${MAX_PIXEL_SIDE} px a side; resize first`);
     const module = this.#backend.module;
     const scope = new HeapScope(module);
     try {
