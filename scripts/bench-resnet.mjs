@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // Images per second of ResNet-18 (full size: base width 64, 1000 classes, 224x224 input) in the
 // wasm SIMD build, single thread: fp32 vs int8 weights (w8) vs int8 weights + static int8
-// activations (w8a8, calibrated on 2 images). SYNTHETIC weights (seeded normal, He scaling, random
+// activations (w8a8, calibrated on 2 images) vs int4 weights in groups of 32 along the im2col K
+// (w4a16; conv1's K = 147 falls back to per channel) vs int4 weights + static int8 activations
+// (w4a8, calibrated on 2 images). SYNTHETIC weights (seeded normal, He scaling, random
 // BatchNorm statistics) in the torchvision layout: the speed does not depend on the values.
 //
 //   npm run build:ts && node --no-experimental-fetch scripts/bench-resnet.mjs [--images 5] [--out FILE]
 //
-// Writes raw JSON (default scripts/bench/results/bench-resnet18-<date>.json) and prints a table.
+// Writes raw JSON (default scripts/bench/results/bench-resnet18-<date>T<hhmm>.json) and prints a table.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,7 +19,7 @@ const args = process.argv.slice(2);
 const opt = (name, def) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : def; };
 const images = Number(opt('images', '5'));
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const out = opt('out', path.join(root, 'scripts/bench/results', `bench-resnet18-${new Date().toISOString().slice(0, 10)}.json`));
+const out = opt('out', path.join(root, 'scripts/bench/results', `bench-resnet18-${new Date().toISOString().slice(0, 16).replace(':', '')}.json`));
 
 let seed = 18;
 function uniform() { // mulberry32
@@ -70,19 +72,19 @@ const weights = syntheticResnet18();
 const pixel = () => ({ data: Float32Array.from({ length: 3 * 224 * 224 }, normal), height: 224, width: 224 });
 const inputs = Array.from({ length: images }, pixel);
 const results = [];
-for (const scheme of ['fp32', 'w8', 'w8a8']) {
+for (const scheme of ['fp32', 'w8', 'w8a8', 'w4a16', 'w4a8']) {
   const model = ResNetForImageClassification.load({ weights }, { scheme });
-  if (scheme === 'w8a8') await model.calibrate([pixel(), pixel()]);
+  if (scheme === 'w8a8' || scheme === 'w4a8') await model.calibrate([pixel(), pixel()]);
   model.logitsOf(inputs[0]); // warm up
   const t0 = performance.now();
   for (const x of inputs) model.logitsOf(x);
   const sec = (performance.now() - t0) / 1000;
-  results.push({ scheme, images, seconds: sec, imagesPerSecond: images / sec, weightBytes: model.weightBytes });
+  results.push({ scheme, images, seconds: sec, imagesPerSecond: images / sec, weightBytes: model.weightBytes, fallbacks: model.quantization?.notes ?? [] });
   process.stderr.write(`${scheme}: ${(images / sec).toFixed(2)} images/s\n`);
   model.dispose();
 }
 const report = {
-  what: 'ResNet-18 (width 64, 1000 classes) 224x224, one image at a time, SYNTHETIC weights',
+  what: 'ResNet-18 (width 64, 1000 classes) 224x224, one image at a time, SYNTHETIC weights, measured on a shared busy machine',
   date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model,
   backend: typeof backendInfo === 'function' ? backendInfo() : undefined, results,
 };

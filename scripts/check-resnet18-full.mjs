@@ -3,7 +3,8 @@
 // numpy reference: tests/reference/vision_resnet.py writes SYNTHETIC weights (~47 MB, not
 // committed), two inputs and their float64 logits into a temp dir; webquant (wasm SIMD, single
 // thread) loads the same safetensors and reports max relative logit error (fp32), top-1
-// agreement and KL for w8 and w8a8 (calibrated on the two inputs). Writes raw JSON.
+// agreement and KL for w8, w8a8, w4a16 (g32; conv1 per channel) and w4a8 (static int8 activations
+// calibrated on the two inputs, as w8a8). Writes raw JSON.
 //
 //   npm run build:ts && node --no-experimental-fetch scripts/check-resnet18-full.mjs [--out FILE]
 import { execFileSync } from 'node:child_process';
@@ -30,9 +31,9 @@ try {
   const lse = (v) => { const m = Math.max(...v); return m + Math.log(Array.from(v).reduce((s, x) => s + Math.exp(x - m), 0)); };
   const kl = (r, y) => { const a = lse(r), b = lse(y); return r.reduce((s, x, j) => s + Math.exp(x - a) * (x - a - (y[j] - b)), 0); };
   const results = [];
-  for (const scheme of ['fp32', 'w8', 'w8a8']) {
+  for (const scheme of ['fp32', 'w8', 'w8a8', 'w4a16', 'w4a8']) {
     const m = ResNetForImageClassification.load({ weights }, { scheme });
-    if (scheme === 'w8a8') await m.calibrate(inputs);
+    if (scheme === 'w8a8' || scheme === 'w4a8') await m.calibrate(inputs);
     for (let k = 0; k < inputs.length; ++k) {
       const y = m.logitsOf(inputs[k]), r = expected.logits[k];
       const mag = Math.max(...r.map(Math.abs)), err = Math.max(...r.map((x, j) => Math.abs(x - y[j])));

@@ -18,18 +18,20 @@ namespace {
 class ResNetHandle {
  public:
   // bytes: a safetensors file (len bytes), read during the call only (weights are copied);
-  // scheme: 0 fp32, 1 int8 weights, 2 int8 weights + static int8 activations.
-  JsStatus create(uintptr_t bytes, size_t len, int scheme) {
-    if (scheme < 0 || scheme > 2) {
-      return to_js(Status::Error(StatusCode::kInvalidArgument, "scheme must be 0 (fp32), 1 (w8) or 2 (w8a8)"));
+  // scheme: nn::ConvScheme (0 fp32, 1 w8a16, 2 w8a8, 3 w4a16, 4 w4a8); group_size: int4 schemes,
+  // elements per group along the im2col K (0 = per channel).
+  JsStatus create(uintptr_t bytes, size_t len, int scheme, int group_size) {
+    if (scheme < 0 || scheme > 4) {
+      return to_js(Status::Error(StatusCode::kInvalidArgument, "scheme must be 0 (fp32), 1 (w8a16), 2 (w8a8), 3 (w4a16) or 4 (w4a8)"));
     }
     if (!bytes) return to_js(Status::Error(StatusCode::kInvalidArgument, "null safetensors bytes"));
     io::SafetensorsFile st;
     Status s = io::parse_safetensors(reinterpret_cast<const uint8_t*>(bytes), len, &st);
     auto net = std::make_unique<models::ResNet>();
-    if (s.ok()) s = models::ResNet::load(st, static_cast<nn::ConvScheme>(scheme), net.get());
+    if (s.ok()) s = models::ResNet::load(st, static_cast<nn::ConvScheme>(scheme), net.get(), group_size);
     if (!s.ok()) return to_js(s);
     net_ = std::move(net);
+    layers_ = net_->layers();
     return JsStatus{};
   }
   // x: [3, h, w] floats; logits: numClasses() floats.
@@ -51,9 +53,20 @@ class ResNetHandle {
   int numClasses() const { return net_ ? net_->num_classes() : 0; }
   int width() const { return net_ ? net_->width() : 0; }
   double weightBytes() const { return net_ ? double(net_->weight_bytes()) : 0; }
+  // The per-layer report (models::ResNet::layers), convolution i in forward order (fc last).
+  int numLayers() const { return int(layers_.size()); }
+  std::string layerName(int i) const { return ok(i) ? layers_[size_t(i)].name : std::string(); }
+  std::string layerScheme(int i) const { return ok(i) ? layers_[size_t(i)].scheme : std::string(); }
+  std::string layerFallback(int i) const { return ok(i) ? layers_[size_t(i)].fallback : std::string(); }
+  int layerGroupSize(int i) const { return ok(i) ? layers_[size_t(i)].group_size : 0; }
+  int layerOutChannels(int i) const { return ok(i) ? layers_[size_t(i)].out_channels : 0; }
+  int layerK(int i) const { return ok(i) ? layers_[size_t(i)].k : 0; }
+  double layerBytes(int i) const { return ok(i) ? double(layers_[size_t(i)].bytes) : 0; }
 
  private:
+  bool ok(int i) const { return i >= 0 && size_t(i) < layers_.size(); }
   std::unique_ptr<models::ResNet> net_;
+  std::vector<models::ResNet::LayerInfo> layers_;
 };
 
 }  // namespace
@@ -69,5 +82,13 @@ EMSCRIPTEN_BINDINGS(webquant_vision) {
       .function("calibrate", &ResNetHandle::calibrate)
       .function("numClasses", &ResNetHandle::numClasses)
       .function("width", &ResNetHandle::width)
-      .function("weightBytes", &ResNetHandle::weightBytes);
+      .function("weightBytes", &ResNetHandle::weightBytes)
+      .function("numLayers", &ResNetHandle::numLayers)
+      .function("layerName", &ResNetHandle::layerName)
+      .function("layerScheme", &ResNetHandle::layerScheme)
+      .function("layerFallback", &ResNetHandle::layerFallback)
+      .function("layerGroupSize", &ResNetHandle::layerGroupSize)
+      .function("layerOutChannels", &ResNetHandle::layerOutChannels)
+      .function("layerK", &ResNetHandle::layerK)
+      .function("layerBytes", &ResNetHandle::layerBytes);
 }

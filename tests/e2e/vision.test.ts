@@ -1,7 +1,8 @@
 // End to end in Chromium: a real PNG file (generated here, RGB, no colour chunks) is fetched by
 // the page as a Blob, decoded by the browser (createImageBitmap + OffscreenCanvas), preprocessed
-// with the ImageNet recipe and classified by the synthetic width-4 ResNet-18 fixture in fp32 and
-// int8; the logits must equal Node's on the same pixels (same wasm SIMD build, single thread).
+// with the ImageNet recipe and classified by the synthetic width-4 ResNet-18 fixture in fp32, int8
+// and int4 (w4a16 g32); the logits must equal Node's on the same pixels (same wasm SIMD build,
+// single thread). Bad images (zero size, wrong channel count, huge) are typed errors in the page.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -66,7 +67,7 @@ after(async () => {
   await server?.close();
 });
 
-test('Chromium decodes a PNG, classifies it with ResNet-18 (fp32 and w8), logits equal Node', async () => {
+test('Chromium decodes a PNG, classifies it with ResNet-18 (fp32, w8, w4a16), logits equal Node', async () => {
   await page.evaluate(() => (window as unknown as { ready: Promise<unknown> }).ready);
   const dir = path.join(root, 'tests/fixtures/vision/resnet18-w4');
   const arg = { weightsB64: readFileSync(path.join(dir, 'model.safetensors')).toString('base64'), config: JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')), pngB64: PNG_B64 };
@@ -77,7 +78,7 @@ test('Chromium decodes a PNG, classifies it with ResNet-18 (fp32 and w8), logits
     const blob = new Blob([bytes(pngB64)], { type: 'image/png' });
     await (document.getElementById('img') as HTMLImageElement).decode();
     const out: Record<string, unknown> = {};
-    for (const scheme of ['fp32', 'w8'] as const) {
+    for (const scheme of ['fp32', 'w8', 'w4a16'] as const) {
       const m = w.ResNetForImageClassification.load({ weights, config }, { scheme });
       out[scheme] = Array.from(await m.logits(blob));
       out[scheme + '_top'] = await m.classify(document.getElementById('img') as HTMLImageElement, { topK: 3 });
@@ -85,11 +86,20 @@ test('Chromium decodes a PNG, classifies it with ResNet-18 (fp32 and w8), logits
     }
     const err = await w.preprocessImage(new Blob([new Uint8Array([1, 2, 3])], { type: 'image/png' }), { size: 8 }).catch((e: { code: string }) => e.code);
     out.badImage = err;
+    const m = w.ResNetForImageClassification.load({ weights, config }, { scheme: 'w4a16' });
+    const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: { code: string }) => e.code);
+    out.badImages = [
+      await code(m.classify(new ImageData(1, 1))), // a valid 1x1 image: ok
+      await code(m.classify({ width: 0, height: 4, data: new Uint8ClampedArray(0) })),
+      await code(m.classify({ width: 4, height: 4, channels: 2, data: new Uint8Array(32) })),
+      await code(m.classify({ width: 30000, height: 30000, channels: 3, data: new Uint8Array(3) })),
+    ];
+    m.dispose();
     document.getElementById('out')!.textContent = JSON.stringify(out.fp32_top);
     return out;
   }, arg)) as Record<string, unknown>;
   const weights = new Uint8Array(readFileSync(path.join(root, 'tests/fixtures/vision/resnet18-w4/model.safetensors')));
-  for (const scheme of ['fp32', 'w8'] as const) {
+  for (const scheme of ['fp32', 'w8', 'w4a16'] as const) {
     using m = wq.ResNetForImageClassification.load({ weights }, { scheme });
     const node = await m.logits({ width: W, height: H, channels: 3, data: pixels });
     const browserLogits = result[scheme] as number[];
@@ -102,5 +112,6 @@ test('Chromium decodes a PNG, classifies it with ResNet-18 (fp32 and w8), logits
     assert.equal(top[0]!.label, `synthetic class ${best}`);
   }
   assert.equal(result.badImage, 'corrupt_data');
+  assert.deepEqual(result.badImages, ['ok', 'invalid_argument', 'shape_mismatch', 'unsupported']);
   assert.deepEqual(pageErrors, []);
 });

@@ -79,3 +79,42 @@ test('resnet18 classifies a raw RGB image through the ImageNet preprocessing; er
   model.dispose();
   await rejectsWith(model.logits(inputs[0]!), 'disposed');
 });
+
+test('resnet18 int4 weights (w4a16 g32) and int4 + static int8 activations (w4a8): top-1 equal, KL small, conv1 falls back to per channel', async () => {
+  await init({ threads: false });
+  using w4 = ResNetForImageClassification.load({ weights, config }, { scheme: 'w4a16' });
+  using a4 = ResNetForImageClassification.load({ weights, config }, { scheme: 'w4a8' });
+  using w8 = ResNetForImageClassification.load({ weights, config }, { scheme: 'w8a16' });
+  const q = w4.quantization;
+  assert.equal(q.scheme, 'w4a16');
+  assert.equal(q.groupSize, 32);
+  assert.equal(q.layers.length, 21); // stem, 16 block convs, 3 downsamples, fc
+  assert.deepEqual(q.layers[0], { name: 'conv1', outChannels: 4, k: 147, scheme: 'w4a16 per-channel (147 % 32 != 0) sym', groupSize: 147, fallback: '147 % 32 != 0', bytes: q.layers[0]!.bytes });
+  assert.equal(q.layers.at(-1)!.name, 'fc');
+  assert.equal(q.layers.at(-1)!.scheme, 'w4a16 per-channel sym'); // K = 32 at width 4: one group
+  assert.equal(q.layers.at(-2)!.name, 'layer4.1.conv2');
+  assert.equal(q.layers.at(-2)!.scheme, 'w4a16 g32 sym'); // K = 9 * 32
+  assert.equal(q.layers.filter((l) => !l.fallback).length, 4); // K = 288 (layer4 3x3 convs) and fc's K = 32
+  assert.equal(q.notes.length, 17);
+  assert.match(q.notes[0]!, /^conv1: 147 % 32 != 0, per-channel scales/);
+  assert.equal(q.totalBytes, w4.weightBytes);
+  assert.ok(w4.weightBytes < w8.weightBytes, `w4 ${w4.weightBytes} B vs w8 ${w8.weightBytes} B`);
+  assert.match(a4.quantization.layers.at(-2)!.scheme, /^w4a8 g32 sym, activations int8 static per layer$/);
+  await rejectsWith(a4.logits(inputs[0]!), 'invalid_argument', /w4a8.*calibrate/);
+  await rejectsWith(w4.calibrate(inputs), 'invalid_argument', /w8a8.*w4a8/);
+  await a4.calibrate(inputs);
+  for (let i = 0; i < inputs.length; ++i) {
+    const ref = expected.logits[i]!;
+    for (const m of [w4, a4]) {
+      const y = await m.logits(inputs[i]!);
+      assert.equal(argmax(y), argmax(ref), `${m.scheme} image ${i}`);
+      assert.ok(kl(ref, y) < 1e-3, /* measured (wasm SIMD): max 4.3e-4 (w4a16), 4.5e-4 (w4a8) */ `${m.scheme} image ${i}: KL ${kl(ref, y)}`);
+    }
+  }
+  using pc = ResNetForImageClassification.load({ weights, config }, { scheme: 'w4a16', groupSize: 0 });
+  assert.deepEqual(pc.quantization.notes, []);
+  assert.equal(pc.quantization.layers[0]!.scheme, 'w4a16 per-channel sym');
+  throwsWith(() => ResNetForImageClassification.load({ weights }, { scheme: 'w4a16', groupSize: 1.5 }), 'invalid_argument', /groupSize/);
+  throwsWith(() => ResNetForImageClassification.load({ weights }, { scheme: 'w4a16', groupSize: -32 }), 'invalid_argument', /groupSize/);
+  throwsWith(() => ResNetForImageClassification.load({ weights }, { scheme: 'fp32', groupSize: 32 }), 'invalid_argument', /int4/);
+});

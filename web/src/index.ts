@@ -51,3 +51,4 @@ export * from './eval/index.js';
 export * from './train/index.js';
 export * from './vision/index.js';
 export * from './models/resnet/index.js';
+export * from './models/image-classification.js';

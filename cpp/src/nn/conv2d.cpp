@@ -8,6 +8,21 @@ namespace webquant::nn {
 
 using kernels::ConvGeometry;
 
+namespace {
+constexpr size_t kMaxStaticA8K = 131072;  // int8 x int8 (or int4) sums stay exact in int32
+}  // namespace
+
+const char* conv_scheme_name(ConvScheme s) {
+  switch (s) {
+    case ConvScheme::kF32: return "f32";
+    case ConvScheme::kW8: return "w8a16";
+    case ConvScheme::kW8A8: return "w8a8";
+    case ConvScheme::kW4: return "w4a16";
+    case ConvScheme::kW4A8: return "w4a8";
+  }
+  return "?";
+}
+
 Status fold_batchnorm(int out, size_t per_out, float* weight, std::vector<float>* bias,
                       const float* gamma, const float* beta, const float* mean, const float* var,
                       float eps) {
@@ -34,7 +49,17 @@ Status fold_batchnorm(int out, size_t per_out, float* weight, std::vector<float>
 }
 
 Status Conv2d::create(const Conv2dSpec& s, const float* weight, const float* bias,
-                      ConvScheme scheme, Conv2d* out) {
+                      ConvScheme scheme, Conv2d* out, int group_size) {
+  if (int(scheme) < 0 || int(scheme) > int(ConvScheme::kW4A8)) {
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "Conv2d: unknown scheme " + std::to_string(int(scheme)) +
+                             " (expected f32, w8a16, w8a8, w4a16 or w4a8)");
+  }
+  if (group_size < 0) {
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "Conv2d: group_size must be >= 1, or 0 for per-channel scales (got " +
+                             std::to_string(group_size) + ")");
+  }
   if (s.in_channels <= 0 || s.out_channels <= 0 || s.kernel_h <= 0 || s.kernel_w <= 0 ||
       s.stride_h <= 0 || s.stride_w <= 0 || s.pad_h < 0 || s.pad_w < 0 || s.dil_h <= 0 ||
       s.dil_w <= 0 || s.groups <= 0 || s.in_channels % s.groups || s.out_channels % s.groups) {
@@ -49,6 +74,12 @@ Status Conv2d::create(const Conv2dSpec& s, const float* weight, const float* bia
   c.cout_g_ = size_t(s.out_channels / s.groups);
   const size_t kk = size_t(s.kernel_h) * size_t(s.kernel_w);
   c.k_ = kk * c.cin_g_;
+  if (conv_scheme_static_a8(scheme) && c.k_ > kMaxStaticA8K) {
+    return Status::Error(StatusCode::kInvalidArgument,
+                         std::string("Conv2d: ") + conv_scheme_name(scheme) + " accumulates K = " +
+                             std::to_string(c.k_) + " int8 products in int32; at most " +
+                             std::to_string(kMaxStaticA8K) + " are exact");
+  }
   const size_t total = size_t(s.out_channels) * c.k_;
   for (size_t i = 0; i < total; ++i) {
     if (!std::isfinite(weight[i])) {
@@ -64,6 +95,8 @@ Status Conv2d::create(const Conv2dSpec& s, const float* weight, const float* bia
       for (size_t t = 0; t < kk; ++t) w[o * c.k_ + t * c.cin_g_ + ci] = weight[(o * c.cin_g_ + ci) * kk + t];
   if (scheme == ConvScheme::kF32) {
     c.w_ = std::move(w);
+  } else if (c.is_q4()) {
+    WQ_RETURN_IF_ERROR(c.make_q4(w, group_size));
   } else {
     c.geo_ = kernels::make_q8c_geometry(c.cout_g_, c.k_);
     std::vector<int8_t> q(c.cout_g_ * c.k_);
@@ -101,7 +134,50 @@ Status Conv2d::set_activation_scale(float scale) {
 size_t Conv2d::weight_bytes() const {
   size_t b = bias_.size() * 4;
   if (scheme_ == ConvScheme::kF32) return b + w_.size() * 4;
+  if (is_q4()) {
+    // Packed codes (4 bits each, padded to whole blocks) + one float scale per group, per conv group.
+    for (size_t g = 0; g < packed_.size(); ++g) b += packed_[g].size() + scales_[g].size() * 4;
+    return b;
+  }
   return b + size_t(spec_.out_channels) * (k_ + 4);
+}
+
+std::string Conv2d::describe() const {
+  std::string s = conv_scheme_name(scheme_);
+  if (scheme_ == ConvScheme::kF32) return s;
+  if (!fallback_.empty()) {
+    s += " per-channel (" + fallback_ + ")";
+  } else if (!is_q4() || geo_.group == k_) {
+    s += " per-channel";
+  } else {
+    s += " g" + std::to_string(geo_.group);
+  }
+  s += " sym";
+  if (conv_scheme_static_a8(scheme_)) s += ", activations int8 static per layer";
+  return s;
+}
+
+void Conv2d::dequantize_weight(float* weight) const {
+  const size_t kk = size_t(spec_.kernel_h) * size_t(spec_.kernel_w);
+  for (size_t o = 0; o < size_t(spec_.out_channels); ++o) {
+    const size_t grp = o / cout_g_, r = o % cout_g_;
+    for (size_t t = 0; t < kk; ++t) {
+      for (size_t ci = 0; ci < cin_g_; ++ci) {
+        const size_t col = t * cin_g_ + ci;  // im2col order [kh, kw, cin_g]
+        float v;
+        if (scheme_ == ConvScheme::kF32) {
+          v = w_[o * k_ + col];
+        } else if (is_q4()) {
+          const size_t idx = kernels::qg_param_index(geo_, r, col / geo_.group);
+          const int u = kernels::packed_qg_get(geo_, 4, packed_[grp].data(), r, col);
+          v = scales_[grp][idx] * float(u - 8);
+        } else {
+          v = scales_[grp][r] * float(kernels::packed_q8c_get(packed_[grp].data(), k_, r, col));
+        }
+        weight[(o * cin_g_ + ci) * kk + t] = v;
+      }
+    }
+  }
 }
 
 Status Conv2d::run(const float* x, size_t h, size_t w, std::vector<float>* y, size_t* oh,
@@ -125,12 +201,22 @@ Status Conv2d::run(const float* x, size_t h, size_t w, std::vector<float>* y, si
                              " is smaller than the kernel window");
   }
   if (int8_activations && act_scale_ <= 0) {
-    return Status::Error(StatusCode::kInvalidArgument, "Conv2d: W8A8 needs a calibrated activation scale");
+    return Status::Error(StatusCode::kInvalidArgument, std::string("Conv2d: ") + conv_scheme_name(scheme_) + " needs a calibrated activation scale");
+  }
+  if (int8_activations) {
+    const size_t n = h * w * g.c;
+    for (size_t i = 0; i < n; ++i) {
+      if (!std::isfinite(x[i])) return Status::Error(StatusCode::kNonFinite, "Conv2d: input holds NaN or Inf");
+    }
   }
   const size_t m = g.oh() * g.ow(), cout = size_t(spec_.out_channels), groups = size_t(spec_.groups);
   *oh = g.oh();
   *ow = g.ow();
   y->assign(m * cout, 0.0f);
+  if (is_q4()) {
+    run_q4(g, x, int8_activations, y);
+    return Status::Ok();
+  }
   std::vector<float> tmp(groups > 1 ? m * cout_g_ : 0);
   auto scatter = [&](size_t grp) {
     if (groups == 1) return;
@@ -139,9 +225,6 @@ Status Conv2d::run(const float* x, size_t h, size_t w, std::vector<float>* y, si
   };
   if (int8_activations) {
     const size_t n = h * w * g.c;
-    for (size_t i = 0; i < n; ++i) {
-      if (!std::isfinite(x[i])) return Status::Error(StatusCode::kNonFinite, "Conv2d: input holds NaN or Inf");
-    }
     std::vector<int8_t> xq(n), cols(m * geo_.kpad());
     kernels::quantize_static_f32_s8__wasmsimd(n, x, act_scale_, xq.data());
     std::vector<float> xscale(m, act_scale_);

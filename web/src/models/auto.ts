@@ -13,6 +13,7 @@ import type { QuantizationSummary, QuantizeModelOptions } from './quant-options.
 import { downloadFile } from '../hub/download.js';
 import type { ModelFiles } from '../hub/model-files.js';
 import { featureExtractionPipeline, fillMaskPipeline, type FeatureExtractionPipeline, type FillMaskPipeline } from './encoder-auto.js';
+import { imageClassificationPipeline, type ImageClassificationPipeline, type ImageClassificationPipelineOptions } from './image-classification.js';
 
 const CLASSES: readonly CausalLMClass<CausalLM>[] = [LlamaForCausalLM, GPT2LMHeadModel, GPTNeoXForCausalLM, T5ForConditionalGeneration];
 
@@ -99,7 +100,7 @@ export interface TextGenerationPipeline {
 }
 
 /** The tasks {@link pipeline} supports. */
-export type PipelineTask = 'text-generation' | 'text2text-generation' | 'fill-mask' | 'feature-extraction';
+export type PipelineTask = 'text-generation' | 'text2text-generation' | 'fill-mask' | 'feature-extraction' | 'image-classification';
 
 /**
  * A ready-to-call model for a task, in the style of transformers.js:
@@ -107,16 +108,19 @@ export type PipelineTask = 'text-generation' | 'text2text-generation' | 'fill-ma
  *  const [{ generated_text }] = await gen('Zoo', { maxNewTokens: 20 });`
  * Encoders: `pipeline('fill-mask', 'google-bert/bert-base-uncased')` and
  * `pipeline('feature-extraction', 'sentence-transformers/all-MiniLM-L6-v2')` (encoder-auto.ts).
+ * Images: `pipeline('image-classification', repo, { scheme: 'w4a16' })` (image-classification.ts).
  * @throws WebQuantError `unsupported` for another task.
  */
 export async function pipeline(task: 'text-generation' | 'text2text-generation', repoId: string, options?: PipelineOptions): Promise<TextGenerationPipeline>;
 export async function pipeline(task: 'fill-mask', repoId: string, options?: PipelineOptions): Promise<FillMaskPipeline>;
 export async function pipeline(task: 'feature-extraction', repoId: string, options?: PipelineOptions): Promise<FeatureExtractionPipeline>;
-export async function pipeline(task: PipelineTask, repoId: string, options: PipelineOptions = {}): Promise<TextGenerationPipeline | FillMaskPipeline | FeatureExtractionPipeline> {
+export async function pipeline(task: 'image-classification', repoId: string, options?: ImageClassificationPipelineOptions): Promise<ImageClassificationPipeline>;
+export async function pipeline(task: PipelineTask, repoId: string, options: PipelineOptions = {}): Promise<TextGenerationPipeline | FillMaskPipeline | FeatureExtractionPipeline | ImageClassificationPipeline> {
+  if (task === 'image-classification') return imageClassificationPipeline(repoId, options as unknown as ImageClassificationPipelineOptions);
   if (task === 'fill-mask') return fillMaskPipeline(repoId, options);
   if (task === 'feature-extraction') return featureExtractionPipeline(repoId, options);
   if (task !== 'text-generation' && task !== 'text2text-generation') {
-    throw new WebQuantError('unsupported', `pipeline task ${JSON.stringify(task)} is not supported; supported: text-generation, text2text-generation, fill-mask, feature-extraction`);
+    throw new WebQuantError('unsupported', `pipeline task ${JSON.stringify(task)} is not supported; supported: text-generation, text2text-generation, fill-mask, feature-extraction, image-classification`);
   }
   const { quantize, ...load } = options;
   const model = task === 'text2text-generation' ? await AutoModelForSeq2SeqLM.fromPretrained(repoId, load) : await AutoModelForCausalLM.fromPretrained(repoId, load);

@@ -25,7 +25,7 @@ Status tensor(const io::SafetensorsFile& st, const std::string& name,
 
 // conv `name` (no bias) followed by BatchNorm `bn`, folded.
 Status conv_bn(const io::SafetensorsFile& st, const std::string& name, const std::string& bn,
-               nn::Conv2dSpec spec, nn::ConvScheme scheme, nn::Conv2d* out) {
+               nn::Conv2dSpec spec, nn::ConvScheme scheme, int group_size, nn::Conv2d* out) {
   std::vector<float> w, g, b, m, v, bias;
   const int64_t o = spec.out_channels;
   WQ_RETURN_IF_ERROR(tensor(st, name + ".weight", {o, spec.in_channels, spec.kernel_h, spec.kernel_w}, &w));
@@ -35,8 +35,30 @@ Status conv_bn(const io::SafetensorsFile& st, const std::string& name, const std
   WQ_RETURN_IF_ERROR(tensor(st, bn + ".running_var", {o}, &v));
   WQ_RETURN_IF_ERROR(nn::fold_batchnorm(spec.out_channels, w.size() / size_t(o), w.data(), &bias,
                                         g.data(), b.data(), m.data(), v.data(), 1e-5f));
-  return nn::Conv2d::create(spec, w.data(), bias.data(), scheme, out);
+  Status s = nn::Conv2d::create(spec, w.data(), bias.data(), scheme, out, group_size);
+  if (!s.ok()) s.message = name + ": " + s.message;
+  return s;
 }
+
+// Tensor names of the two layouts (see resnet.h). L is the stage 1..4, B the block, i the conv 1..3.
+struct Naming {
+  bool hf = false;
+  std::string stem_conv() const { return hf ? "resnet.embedder.embedder.convolution" : "conv1"; }
+  std::string stem_bn() const { return hf ? "resnet.embedder.embedder.normalization" : "bn1"; }
+  std::string block(int l, int b) const {
+    return hf ? "resnet.encoder.stages." + std::to_string(l - 1) + ".layers." + std::to_string(b) + "."
+              : "layer" + std::to_string(l) + "." + std::to_string(b) + ".";
+  }
+  std::string conv(int l, int b, int i) const {
+    return block(l, b) + (hf ? "layer." + std::to_string(i - 1) + ".convolution" : "conv" + std::to_string(i));
+  }
+  std::string bn(int l, int b, int i) const {
+    return block(l, b) + (hf ? "layer." + std::to_string(i - 1) + ".normalization" : "bn" + std::to_string(i));
+  }
+  std::string down_conv(int l, int b) const { return block(l, b) + (hf ? "shortcut.convolution" : "downsample.0"); }
+  std::string down_bn(int l, int b) const { return block(l, b) + (hf ? "shortcut.normalization" : "downsample.1"); }
+  std::string fc() const { return hf ? "classifier.1" : "fc"; }
+};
 
 nn::Conv2dSpec spec(int cin, int cout, int k, int stride, int pad) {
   nn::Conv2dSpec s;
@@ -54,45 +76,65 @@ void relu(std::vector<float>* x) {
 
 }  // namespace
 
-Status ResNet::load(const io::SafetensorsFile& st, nn::ConvScheme scheme, ResNet* out) {
-  const io::TensorView* c1 = st.find("conv1.weight");
-  const io::TensorView* fc = st.find("fc.weight");
-  if (!c1 || !fc) return Status::Error(StatusCode::kNotFound, "ResNet: conv1.weight or fc.weight is missing (not a torchvision ResNet)");
+Status ResNet::load(const io::SafetensorsFile& st, nn::ConvScheme scheme, ResNet* out,
+                    int group_size) {
+  Naming n;
+  n.hf = st.find("resnet.embedder.embedder.convolution.weight") != nullptr;
+  const io::TensorView* c1 = st.find(n.stem_conv() + ".weight");
+  const io::TensorView* fc = st.find(n.fc() + ".weight");
+  if (!c1 || !fc) {
+    return Status::Error(StatusCode::kNotFound,
+                         "ResNet: conv1.weight and fc.weight (torchvision) or "
+                         "resnet.embedder.embedder.convolution.weight and classifier.1.weight "
+                         "(Hugging Face) are missing: not a ResNet checkpoint");
+  }
   if (c1->shape.size() != 4 || c1->shape[1] != 3 || fc->shape.size() != 2) {
-    return Status::Error(StatusCode::kShapeMismatch, "ResNet: conv1.weight must be [width, 3, 7, 7] and fc.weight 2-D");
+    return Status::Error(StatusCode::kShapeMismatch, "ResNet: " + n.stem_conv() + ".weight must be [width, 3, 7, 7] and " + n.fc() + ".weight 2-D");
   }
   for (int l = 1; l <= 4; ++l) {
-    if (st.find("layer" + std::to_string(l) + ".2.conv1.weight")) {
+    if (st.find(n.conv(l, 2, 1) + ".weight")) {
       return Status::Error(StatusCode::kUnsupported, "ResNet: only ResNet-18 (2 blocks per stage) is supported");
     }
   }
-  if (st.find("layer1.0.conv3.weight")) return Status::Error(StatusCode::kUnsupported, "ResNet: bottleneck blocks are not supported");
+  if (st.find(n.conv(5, 0, 1) + ".weight")) return Status::Error(StatusCode::kUnsupported, "ResNet: only 4 stages are supported");
+  if (st.find(n.conv(1, 0, 3) + ".weight")) return Status::Error(StatusCode::kUnsupported, "ResNet: bottleneck blocks are not supported");
   ResNet r;
   r.scheme_ = scheme;
   r.width_ = int(c1->shape[0]);
   r.classes_ = int(fc->shape[0]);
-  WQ_RETURN_IF_ERROR(conv_bn(st, "conv1", "bn1", spec(3, r.width_, 7, 2, 3), scheme, &r.stem_));
+  WQ_RETURN_IF_ERROR(conv_bn(st, n.stem_conv(), n.stem_bn(), spec(3, r.width_, 7, 2, 3), scheme, group_size, &r.stem_));
+  r.names_.push_back(n.stem_conv());
   int cin = r.width_;
   for (int l = 1; l <= 4; ++l) {
-    const int planes = r.width_ << (l - 1);
+    // The stage width is that of its first conv (width << (l - 1) in torchvision's ResNet-18).
+    const io::TensorView* first = st.find(n.conv(l, 0, 1) + ".weight");
+    if (!first) return Status::Error(StatusCode::kNotFound, "ResNet: missing tensor " + n.conv(l, 0, 1) + ".weight");
+    if (first->shape.size() != 4 || first->shape[0] <= 0) {
+      return Status::Error(StatusCode::kShapeMismatch, "ResNet: " + n.conv(l, 0, 1) + ".weight must be 4-D");
+    }
+    const int planes = int(first->shape[0]);
     for (int b = 0; b < 2; ++b) {
-      const std::string p = "layer" + std::to_string(l) + "." + std::to_string(b) + ".";
       const int stride = (b == 0 && l > 1) ? 2 : 1;
       Block blk;
-      WQ_RETURN_IF_ERROR(conv_bn(st, p + "conv1", p + "bn1", spec(cin, planes, 3, stride, 1), scheme, &blk.conv1));
-      WQ_RETURN_IF_ERROR(conv_bn(st, p + "conv2", p + "bn2", spec(planes, planes, 3, 1, 1), scheme, &blk.conv2));
+      WQ_RETURN_IF_ERROR(conv_bn(st, n.conv(l, b, 1), n.bn(l, b, 1), spec(cin, planes, 3, stride, 1), scheme, group_size, &blk.conv1));
+      WQ_RETURN_IF_ERROR(conv_bn(st, n.conv(l, b, 2), n.bn(l, b, 2), spec(planes, planes, 3, 1, 1), scheme, group_size, &blk.conv2));
+      r.names_.push_back(n.conv(l, b, 1));
+      r.names_.push_back(n.conv(l, b, 2));
       blk.has_down = stride != 1 || cin != planes;
       if (blk.has_down) {
-        WQ_RETURN_IF_ERROR(conv_bn(st, p + "downsample.0", p + "downsample.1", spec(cin, planes, 1, stride, 0), scheme, &blk.down));
+        WQ_RETURN_IF_ERROR(conv_bn(st, n.down_conv(l, b), n.down_bn(l, b), spec(cin, planes, 1, stride, 0), scheme, group_size, &blk.down));
+        r.names_.push_back(n.down_conv(l, b));
       }
       r.blocks_.push_back(std::move(blk));
       cin = planes;
     }
   }
   std::vector<float> fw, fb;
-  WQ_RETURN_IF_ERROR(tensor(st, "fc.weight", {r.classes_, cin}, &fw));
-  WQ_RETURN_IF_ERROR(tensor(st, "fc.bias", {r.classes_}, &fb));
-  WQ_RETURN_IF_ERROR(nn::Conv2d::create(spec(cin, r.classes_, 1, 1, 0), fw.data(), fb.data(), scheme, &r.fc_));
+  WQ_RETURN_IF_ERROR(tensor(st, n.fc() + ".weight", {r.classes_, cin}, &fw));
+  WQ_RETURN_IF_ERROR(tensor(st, n.fc() + ".bias", {r.classes_}, &fb));
+  Status s = nn::Conv2d::create(spec(cin, r.classes_, 1, 1, 0), fw.data(), fb.data(), scheme, &r.fc_, group_size);
+  if (!s.ok()) return Status::Error(s.code, n.fc() + ": " + s.message);
+  r.names_.push_back(n.fc());
   *out = std::move(r);
   return Status::Ok();
 }
@@ -108,6 +150,35 @@ std::vector<nn::Conv2d*> ResNet::convs() {
   return c;
 }
 
+std::vector<const nn::Conv2d*> ResNet::convs() const {
+  std::vector<const nn::Conv2d*> c{&stem_};
+  for (const Block& b : blocks_) {
+    c.push_back(&b.conv1);
+    c.push_back(&b.conv2);
+    if (b.has_down) c.push_back(&b.down);
+  }
+  c.push_back(&fc_);
+  return c;
+}
+
+std::vector<ResNet::LayerInfo> ResNet::layers() const {
+  std::vector<LayerInfo> out;
+  const std::vector<const nn::Conv2d*> all = convs();
+  for (size_t i = 0; i < all.size(); ++i) {
+    const nn::Conv2d& c = *all[i];
+    LayerInfo li;
+    li.name = i < names_.size() ? names_[i] : std::string();
+    li.out_channels = c.spec().out_channels;
+    li.k = c.spec().kernel_h * c.spec().kernel_w * (c.spec().in_channels / c.spec().groups);
+    li.scheme = c.describe();
+    li.group_size = c.group_size();
+    li.fallback = c.fallback();
+    li.bytes = c.weight_bytes();
+    out.push_back(std::move(li));
+  }
+  return out;
+}
+
 size_t ResNet::weight_bytes() const {
   size_t n = stem_.weight_bytes() + fc_.weight_bytes();
   for (const Block& b : blocks_) n += b.conv1.weight_bytes() + b.conv2.weight_bytes() + (b.has_down ? b.down.weight_bytes() : 0);
@@ -118,6 +189,10 @@ Status ResNet::run(const float* x_chw, size_t h, size_t w, std::vector<float>* l
                    std::vector<float>* observe) const {
   if (h < 32 || w < 32) {
     return Status::Error(StatusCode::kShapeMismatch, "ResNet: the image must be at least 32x32 (got " + std::to_string(w) + "x" + std::to_string(h) + ")");
+  }
+  if (h > kMaxSide || w > kMaxSide) {
+    // conv1's im2col alone holds (h / 2) * (w / 2) * 147 floats: refuse before allocating it.
+    return Status::Error(StatusCode::kUnsupported, "ResNet: the image must be at most " + std::to_string(kMaxSide) + " px a side (got " + std::to_string(w) + "x" + std::to_string(h) + "); resize it first");
   }
   size_t idx = 0;
   // In calibration every conv runs with float activations: a kW8 twin of a kW8A8 conv is the same
@@ -186,7 +261,9 @@ Status ResNet::forward(const float* x_chw, size_t h, size_t w, std::vector<float
 }
 
 Status ResNet::calibrate(const std::vector<const float*>& images, size_t h, size_t w) {
-  if (scheme_ != nn::ConvScheme::kW8A8) return Status::Error(StatusCode::kInvalidArgument, "ResNet: calibrate is for the W8A8 scheme");
+  if (!nn::conv_scheme_static_a8(scheme_)) {
+    return Status::Error(StatusCode::kInvalidArgument, std::string("ResNet: calibrate is for the static int8 activation schemes (w8a8, w4a8), not ") + nn::conv_scheme_name(scheme_));
+  }
   if (images.empty()) return Status::Error(StatusCode::kInvalidArgument, "ResNet: calibrate needs at least one image");
   std::vector<nn::Conv2d*> all = convs();
   std::vector<float> mx(all.size(), 0.0f), logits;

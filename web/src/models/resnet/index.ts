@@ -2,7 +2,11 @@
 export {
   ResNetForImageClassification,
   IMAGENET_PREPROCESSOR,
+  convSchemeNeedsCalibration,
+  checkResNetConfig,
   type ConvQuantScheme,
+  type ConvLayerReport,
+  type ConvQuantizationSummary,
   type ImageLabel,
   type ResNetFiles,
   type ResNetLoadOptions,
