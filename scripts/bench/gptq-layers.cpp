@@ -1,12 +1,14 @@
 // Time of GPTQ's per-layer work (Hessian accumulation and gptq_quantize_linear) on the linear shapes
 // of one SmolLM2-135M decoder block, one thread, native: SYNTHETIC weights N(0, 0.02) and SYNTHETIC
 // calibration inputs (correlated Gaussian channels). The model has 30 such blocks; the calibration
-// forward passes (one per block) are not included. Built and run by scripts/bench-gptq-layers.sh.
+// forward passes (two block passes per block) are not included; layers sharing an input here
+// also factor its Hessian again (the model-level driver factors it once). Built and run by scripts/bench-gptq-layers.sh.
 #include <chrono>
 #include <cstdio>
 #include <random>
 #include <vector>
 
+#include "quant/calibration_internal.h"
 #include "webquant/calibration.h"
 
 using namespace webquant;
@@ -40,12 +42,9 @@ int main(int argc, char** argv) {
         }
       }
       t0 = std::chrono::steady_clock::now();
-      h.assign(C * C, 0.0);  // as LinearInputRecorder: upper triangle, then mirrored
-      for (int t = 0; t < tokens; ++t)
-        for (size_t i = 0; i < C; ++i) {
-          const double xi = x[t * C + i];
-          for (size_t j = i; j < C; ++j) h[i * C + j] += xi * x[t * C + j];
-        }
+      h.assign(C * C, 0.0);  // as LinearInputRecorder: upper triangle in tiles, then mirrored
+      std::vector<float> work;
+      calib_detail::accumulate_gram(x.data(), static_cast<size_t>(tokens), C, h.data(), &work);
       for (size_t i = 0; i < C; ++i)
         for (size_t j = 0; j < i; ++j) h[i * C + j] = h[j * C + i];
     }

@@ -344,7 +344,14 @@ TEST_CASE("calibration: the recorder's X^T X and mean |x| equal those of the cap
     REQUIRE(sq.rows == 40);
     const auto h = hessian(cap.rows, 40, 64);
     const auto ma = mean_abs(cap.rows, 40, 64);
-    for (size_t i = 0; i < h.size(); ++i) CHECK(sq.hessian[i] == doctest::Approx(h[i]).epsilon(1e-9).scale(1e-9));
+    // float32 sums of the products per tile of tokens (accumulate_gram): relative to the
+    // Cauchy-Schwarz bound sqrt(H_ii H_jj) of each entry (measured below 1e-7).
+    double worst = 0.0;
+    for (size_t i = 0; i < 64; ++i)
+      for (size_t j = 0; j < 64; ++j)
+        worst = std::max(worst, std::fabs(sq.hessian[i * 64 + j] - h[i * 64 + j]) / std::sqrt(h[i * 64 + i] * h[j * 64 + j]));
+    MESSAGE("recorder X^T X vs float64: worst relative difference " << worst);
+    CHECK(worst < 1e-6);
     for (size_t i = 0; i < ma.size(); ++i) CHECK(sq.mean_abs[i] == doctest::Approx(ma[i]).epsilon(1e-6));
   }
   CHECK(m->forward(tokens.data(), 1, false, &logits).ok());  // the recorder removed itself

@@ -307,3 +307,32 @@ TEST_CASE("hqq: the tuned solver agrees with the reference") {
     CHECK(std::fabs(e_fast / e_ref - 1) < 0.02);
   }
 }
+
+TEST_CASE("hqq: the SIMD solver agrees with its scalar twin (group sizes with and without a tail)") {
+  for (size_t n : {size_t{32}, size_t{64}, size_t{13}, size_t{128}}) {
+    const size_t groups = 300;
+    const auto w = weights(n * groups, 33 + n);
+    for (int bits : {4, 3, 2}) {
+      CAPTURE(n);
+      CAPTURE(bits);
+      size_t same = 0;
+      double e_twin = 0, e_simd = 0;
+      for (size_t g = 0; g < groups; ++g) {
+        const float* x = w.data() + g * n;
+        std::vector<uint8_t> ut(n), us(n);
+        float st, zt, ss, zs;
+        hqq_quantize_group(x, n, bits, HqqParams(), ut.data(), &st, &zt);
+        hqq_quantize_group__wasmsimd(x, n, bits, HqqParams(), us.data(), &ss, &zs);
+        same += ut == us && st == ss;
+        for (size_t i = 0; i < n; ++i) {
+          e_twin += std::pow(double(x[i]) - st * (float(ut[i]) - zt), 2);
+          e_simd += std::pow(double(x[i]) - ss * (float(us[i]) - zs), 2);
+        }
+      }
+      MESSAGE("n " << n << " bits " << bits << ": same codes in " << same << " of " << groups
+                   << " groups, SSE simd / scalar " << e_simd / e_twin);
+      CHECK(same >= groups * 9 / 10);
+      CHECK(std::fabs(e_simd / e_twin - 1) < 0.01);
+    }
+  }
+}

@@ -73,7 +73,8 @@ double layer_output_error(const float* a, const float* b, int out_features, int 
 // Per-layer input statistics collected while a model runs calibration text.
 struct LayerInputStats {
   size_t rows = 0;                // tokens seen
-  std::vector<double> hessian;    // [in, in] X^T X (when asked for)
+  std::vector<double> hessian;    // [in, in] X^T X (when asked for): float32 sums of the products
+                                  // over tiles of at most 128 tokens, added up in double
   std::vector<double> mean_abs;   // [in] mean |x| (when asked for)
   std::vector<float> min, max;    // [in] per input channel (when asked for)
 };
@@ -106,12 +107,18 @@ class LinearInputRecorder final : public LinearInputObserver {
   std::vector<int> slot_of_;                  // per entry of layers_: index into slots_ or -1
   std::vector<float> last_x_;                 // the last recorded input, to detect sharing
   int last_slot_ = -1;
+  std::vector<float> work_;                   // scratch of the X^T X tiles
 };
 
 // Calibration text as token ids, cut into sequences that are run from an empty cache.
 struct CalibrationOptions {
   std::vector<int32_t> tokens;
   int sequence_length = 128;  // tokens per sequence (the last one may be shorter)
+  // true: the sequences' hidden states are kept between blocks and each block runs twice over them
+  // (to record its inputs, then quantized, to make the next block's inputs), when the architecture
+  // runs block by block (CausalLM::num_blocks() > 0). false, or a model that does not: one
+  // whole-model pass over the tokens per block (slower; the same layers, bit for bit).
+  bool blockwise = true;
   GptqOptions gptq;
   AwqOptions awq;
 };
@@ -124,7 +131,11 @@ using CalibrationProgress = std::function<bool(int done, int total, const std::s
 // Weights::quantize), calibrated on calib.tokens. Layers are processed block by block (a block is
 // the layers sharing a name prefix up to the first numeric component, "model.layers.3", in model
 // order): each block's inputs come from a pass over the calibration tokens through the model
-// whose earlier blocks are already quantized (GPTQ's sequential mode). Exclusions, overrides and
+// whose earlier blocks are already quantized (GPTQ's sequential mode). Block-wise
+// (CalibrationOptions::blockwise), the embeddings run once, the hidden states [tokens, hidden] of
+// every sequence are kept, and each block runs once to record its inputs and once quantized; the
+// output head (when quantized) sees the last row of each sequence, as a forward pass computes it.
+// Layers reading the same input share one Hessian and one GPTQ factor. Exclusions, overrides and
 // fallbacks are decided as in Weights::quantize; the report's note names the method.
 // An already quantized layer is re-quantized from its dequantized weights (noted).
 // Errors: kInvalidArgument (no tokens, sequence_length < 1, tokens out of the vocabulary or past

@@ -86,6 +86,18 @@ class Architecture {
   // keeps what forward() reads. Never called on a decoder-only architecture.
   virtual bool encoder_decoder() const { return false; }
   virtual void encode(const Weights& /*w*/, const int32_t* /*ids*/, size_t /*n*/) {}
+  // Block-wise execution (calibration): forward() cut at its decoder blocks. An architecture that
+  // supports it returns its block count (> 0) and forward(tokens) equals, op for op,
+  // embed -> run_block(0) -> ... -> run_block(num_blocks() - 1) -> run_head on x, the residual
+  // stream [n, hidden_size] float32 row-major. Inputs are validated by the caller.
+  virtual int num_blocks() const { return 0; }
+  virtual void embed(const Weights& /*w*/, const int32_t* /*tokens*/, size_t /*n*/, int /*pos*/,
+                     float* /*x*/) {}
+  // Runs block b in place on x (positions pos..pos+n-1, appending to that block's cache).
+  virtual void run_block(const Weights& /*w*/, int /*b*/, float* /*x*/, size_t /*n*/, int /*pos*/) {}
+  // Final norm and output head of the last `rows` of the n rows of x: logits [rows, vocab].
+  virtual void run_head(const Weights& /*w*/, const float* /*x*/, size_t /*n*/, size_t /*rows*/,
+                        float* /*logits*/) {}
 };
 
 class CausalLM {
@@ -146,6 +158,19 @@ class CausalLM {
     return weights_.replace_linear(name, std::move(layer));
   }
 
+  // Block-wise execution, for calibration (calibration.h): the forward pass cut at the decoder
+  // blocks, on the residual stream x [n, hidden_size] float32 row-major. num_blocks() is 0 when the
+  // architecture does not support it (t5). Every call runs positions 0..n-1 from an empty cache
+  // (block b's cache rows are overwritten) and leaves position() at 0, so
+  //   run_head(run_block(L-1, ... run_block(0, embed_tokens(t))))  ==  reset(); forward(t)
+  // bit for bit. Errors: kUnsupported (num_blocks() == 0), kInvalidArgument (n == 0, n >
+  // max_context, a token outside the vocabulary, a block outside [0, num_blocks()), null output).
+  int num_blocks() const { return arch_->num_blocks(); }
+  Status embed_tokens(const int32_t* tokens, size_t n, std::vector<float>* x);
+  Status run_block(int block, float* x, size_t n);
+  // logits: the last row ([vocab]) or, with all_logits, all n rows.
+  Status run_head(const float* x, size_t n, bool all_logits, std::vector<float>* logits);
+
   // Greedy / sampled continuation: feeds `prompt` (continuing the cache), then generates up to
   // max_new_tokens, stopping after an eos token (which is appended) or when the context is full.
   // Encoder-decoder models: `prompt` is the encoder input and decoding starts afresh (prefill());
@@ -155,6 +180,7 @@ class CausalLM {
 
  private:
   CausalLM() = default;
+  Status check_blockwise(size_t n, const char* what);  // also grows the caches, rewinds to 0
   std::unique_ptr<Architecture> arch_;
   Weights weights_;
   int pos_ = 0;

@@ -61,10 +61,15 @@ Status hqq_quantize(const float* w, size_t rows, size_t cols, size_t group, int 
 bool hqq_quantize_group__ref(const float* w, size_t n, int bits, const HqqParams& params,
                              uint8_t* codes, float* scale, float* zero);
 // The same solver as the reference, tuned: |x|^(p-1) through a polynomial exp2/log2 (within
-// 0.3 % for p = 0.7) instead of std::pow, and sums kept in float. hqq_quantize runs this on
-// every group; it may pick a slightly different zero than the reference, never a worse one than
+// 0.3 % for p = 0.7) instead of std::pow, and sums kept in float (hqq_quantize runs its SIMD
+// twin below); it may pick a slightly different zero than the reference, never a worse one than
 // RTN's.
 bool hqq_quantize_group(const float* w, size_t n, int bits, const HqqParams& params,
                         uint8_t* codes, float* scale, float* zero);
+// hqq_quantize_group with its per-element work in WASM SIMD128 lanes (per-lane sums added once per
+// step, so the zero can differ from the scalar twin's in the last bits); what hqq_quantize runs in
+// SIMD builds. In a build without SIMD it is the scalar twin.
+bool hqq_quantize_group__wasmsimd(const float* w, size_t n, int bits, const HqqParams& params,
+                                  uint8_t* codes, float* scale, float* zero);
 
 }  // namespace webquant

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "quant/calibration_internal.h"
 #include "webquant/calibration.h"
 #include "webquant/causal_lm.h"
 
@@ -58,17 +59,9 @@ void LinearInputRecorder::observe(size_t linear, const float* x, size_t m) {
   const int si = slot_of_[k];
   Slot& sl = *slots_[static_cast<size_t>(si)];
   sl.s.rows += m;
-  for (size_t t = 0; t < m; ++t) {
+  if (what_.hessian) calib_detail::accumulate_gram(x, m, C, sl.s.hessian.data(), &work_);
+  for (size_t t = 0; t < m && (what_.mean_abs || what_.min_max); ++t) {
     const float* xt = x + t * C;
-    if (what_.hessian) {
-      double* H = sl.s.hessian.data();
-      for (size_t i = 0; i < C; ++i) {
-        const double xi = xt[i];
-        if (xi == 0.0) continue;
-        double* row = H + i * C;
-        for (size_t j = i; j < C; ++j) row[j] += xi * static_cast<double>(xt[j]);
-      }
-    }
     if (what_.mean_abs)
       for (size_t i = 0; i < C; ++i) sl.s.mean_abs[i] += std::fabs(static_cast<double>(xt[i]));
     if (what_.min_max)
@@ -133,6 +126,15 @@ Status run_calibration(CausalLM* model, const CalibrationOptions& calib) {
   return Status::Ok();
 }
 
+// The number n of a block key "model.layers.n" (-1 when the key has no numeric component).
+int block_number(const std::string& key) {
+  const size_t dot = key.rfind('.');
+  const std::string last = dot == std::string::npos ? key : key.substr(dot + 1);
+  if (last.empty() || last.size() > 6 || !std::all_of(last.begin(), last.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+    return -1;
+  return std::stoi(last);
+}
+
 }  // namespace
 
 Status quantize_calibrated(CausalLM* model, const ModelQuantOptions& options,
@@ -158,7 +160,7 @@ Status quantize_calibrated(CausalLM* model, const ModelQuantOptions& options,
     LinearQuantSpec spec;
   };
   std::vector<std::vector<Item>> blocks;
-  std::string last_key;
+  std::vector<std::string> keys;
   size_t n_layers = 0;
   for (size_t i = 0; i < weights.num_linears(); ++i) {
     const LinearInfo& li = weights.linear_at(i).info;
@@ -169,15 +171,19 @@ Status quantize_calibrated(CausalLM* model, const ModelQuantOptions& options,
     if (it.quantize && (it.spec.method != QuantMethod::kRtn || it.spec.codebook != Codebook::kNone))
       return Status::Error(StatusCode::kInvalidArgument, li.name + ": a " + (it.spec.codebook != Codebook::kNone ? std::string("codebook") : std::string("method ") + quant_method_name(it.spec.method)) + " spec does not combine with method " + quant_method_name(options.method));
     const std::string key = block_key(li.name);
-    if (blocks.empty() || key != last_key) blocks.emplace_back();
-    last_key = key;
+    if (blocks.empty() || key != keys.back()) {
+      blocks.emplace_back();
+      keys.push_back(key);
+    }
     blocks.back().push_back(it);
     n_layers += it.quantize ? 1 : 0;
   }
+  auto has_work = [](const std::vector<Item>& b) {
+    return std::any_of(b.begin(), b.end(), [](const Item& it) { return it.quantize; });
+  };
   int done = 0;
   size_t n_passes = 0;
-  for (const auto& block : blocks)
-    n_passes += std::any_of(block.begin(), block.end(), [](const Item& it) { return it.quantize; }) ? 1 : 0;
+  for (const auto& block : blocks) n_passes += has_work(block) ? 1 : 0;
   const int total = static_cast<int>(n_passes + n_layers);
   auto step = [&](const std::string& label) -> Status {
     ++done;
@@ -185,19 +191,31 @@ Status quantize_calibrated(CausalLM* model, const ModelQuantOptions& options,
     return Status::Ok();
   };
 
-  std::vector<float> w;
-  for (const auto& block : blocks) {
-    std::vector<size_t> todo;
-    for (const Item& it : block)
-      if (it.quantize) todo.push_back(it.index);
-    CalibrationStatsRequest what;
-    what.hessian = true;
-    what.mean_abs = !gptq;
-    LinearInputRecorder rec(weights, todo, what);
-    if (!todo.empty()) {
-      WQ_RETURN_IF_ERROR(run_calibration(model, calib));
-      WQ_RETURN_IF_ERROR(step("calibration pass: " + block_key(weights.linear_at(todo.front()).info.name)));
+  // Block-wise runs need the name blocks to be the architecture's blocks 0, 1, ... in order
+  // ("model.layers.3" is block 3), then at most head layers (no number) reading the final norm.
+  const int n_arch = model->num_blocks();
+  std::vector<int> arch_block(blocks.size(), -1);
+  bool blockwise = calib.blockwise && n_arch > 0;
+  {
+    int last = -1;
+    bool head_seen = false;
+    for (size_t b = 0; b < blocks.size() && blockwise; ++b) {
+      const int k = block_number(keys[b]);
+      if (k < 0) {
+        head_seen = true;
+      } else if (head_seen || k <= last || k >= n_arch) {
+        blockwise = false;
+      } else {
+        arch_block[b] = last = k;
+      }
     }
+  }
+
+  std::vector<float> w;
+  std::vector<std::pair<const LayerInputStats*, calib_detail::GptqFactor>> factors;
+  // Quantizes the block's layers from what `rec` recorded.
+  auto quantize_block = [&](const std::vector<Item>& block, LinearInputRecorder& rec) -> Status {
+    factors.clear();
     for (const Item& it : block) {
       const Weights::Linear& l = weights.linear_at(it.index);
       const LinearInfo& li = l.info;
@@ -232,7 +250,14 @@ Status quantize_calibrated(CausalLM* model, const ModelQuantOptions& options,
       Status s;
       double alpha = 0.0;
       if (gptq) {
-        s = gptq_quantize_linear(w.data(), li.out_features, li.in_features, bias, st.hessian.data(), it.spec, calib.gptq, &fresh, &note);
+        // Layers reading the same input (one recorder slot) share the factor of its Hessian.
+        auto f = std::find_if(factors.begin(), factors.end(), [&](const auto& p) { return p.first == &st; });
+        if (f == factors.end()) {
+          factors.emplace_back(&st, calib_detail::GptqFactor{});
+          s = calib_detail::gptq_factor(st.hessian.data(), li.in_features, calib.gptq, &factors.back().second);
+          f = factors.end() - 1;
+        }
+        if (s.ok()) s = calib_detail::gptq_quantize_factored(w.data(), li.out_features, li.in_features, bias, f->second, it.spec, calib.gptq, &fresh, &note);
       } else {
         s = awq_quantize_linear(w.data(), li.out_features, li.in_features, bias, st.hessian.data(), st.mean_abs.data(), it.spec, calib.awq, &fresh, &note, &alpha);
       }
@@ -254,7 +279,86 @@ Status quantize_calibrated(CausalLM* model, const ModelQuantOptions& options,
       if (report != nullptr) report->push_back(std::move(r));
       WQ_RETURN_IF_ERROR(step(li.name));
     }
+    factors.clear();
+    return Status::Ok();
+  };
+  auto request = [&](const std::vector<Item>& block, std::vector<size_t>* todo) {
+    for (const Item& it : block)
+      if (it.quantize) todo->push_back(it.index);
+    CalibrationStatsRequest what;
+    what.hessian = true;
+    what.mean_abs = !gptq;
+    return what;
+  };
+
+  if (!blockwise) {  // one whole-model pass per block
+    for (size_t b = 0; b < blocks.size(); ++b) {
+      std::vector<size_t> todo;
+      const CalibrationStatsRequest what = request(blocks[b], &todo);
+      LinearInputRecorder rec(weights, todo, what);
+      if (!todo.empty()) {
+        WQ_RETURN_IF_ERROR(run_calibration(model, calib));
+        WQ_RETURN_IF_ERROR(step("calibration pass: " + keys[b]));
+      }
+      WQ_RETURN_IF_ERROR(quantize_block(blocks[b], rec));
+    }
+    return Status::Ok();
   }
+
+  // Block-wise: the hidden states of every sequence, embedded once.
+  const size_t L = static_cast<size_t>(calib.sequence_length);
+  std::vector<std::vector<float>> xs;
+  std::vector<size_t> lens;
+  for (size_t s = 0; s < calib.tokens.size(); s += L) {
+    lens.push_back(std::min(L, calib.tokens.size() - s));
+    xs.emplace_back();
+    const Status st = model->embed_tokens(calib.tokens.data() + s, lens.back(), &xs.back());
+    if (!st.ok()) return Status::Error(st.code, "calibration: " + st.message);
+  }
+  size_t last_work = 0;  // the blocks after the last one with work need no inputs
+  for (size_t b = 0; b < blocks.size(); ++b)
+    if (has_work(blocks[b])) last_work = b;
+  std::vector<float> tmp, logits;
+  int next = 0;  // the architecture block that xs feeds
+  for (size_t b = 0; b <= last_work; ++b) {
+    const bool head = arch_block[b] < 0;
+    // Blocks without linear layers of their own (none today) still transform the stream.
+    for (; !head && next < arch_block[b]; ++next)
+      for (size_t s = 0; s < xs.size(); ++s) WQ_RETURN_IF_ERROR(model->run_block(next, xs[s].data(), lens[s]));
+    if (head) {
+      for (; next < n_arch; ++next)
+        for (size_t s = 0; s < xs.size(); ++s) WQ_RETURN_IF_ERROR(model->run_block(next, xs[s].data(), lens[s]));
+    }
+    std::vector<size_t> todo;
+    const CalibrationStatsRequest what = request(blocks[b], &todo);
+    if (!todo.empty()) {
+      LinearInputRecorder rec(weights, todo, what);
+      for (size_t s = 0; s < xs.size(); ++s) {
+        if (head) {
+          WQ_RETURN_IF_ERROR(model->run_head(xs[s].data(), lens[s], false, &logits));
+        } else {
+          tmp = xs[s];
+          WQ_RETURN_IF_ERROR(model->run_block(arch_block[b], tmp.data(), lens[s]));
+        }
+      }
+      WQ_RETURN_IF_ERROR(step("calibration pass: " + keys[b]));
+      WQ_RETURN_IF_ERROR(quantize_block(blocks[b], rec));
+    } else {
+      LinearInputRecorder rec(weights, {}, what);
+      WQ_RETURN_IF_ERROR(quantize_block(blocks[b], rec));  // reports the excluded layers
+    }
+    if (!head && b < last_work) {  // the quantized block makes the next block's inputs
+      for (size_t s = 0; s < xs.size(); ++s) WQ_RETURN_IF_ERROR(model->run_block(arch_block[b], xs[s].data(), lens[s]));
+      next = arch_block[b] + 1;
+    }
+  }
+  // Excluded blocks after the last one with work are reported as such.
+  for (size_t b = last_work + 1; b < blocks.size(); ++b) {
+    std::vector<size_t> todo;
+    LinearInputRecorder rec(weights, {}, request(blocks[b], &todo));
+    WQ_RETURN_IF_ERROR(quantize_block(blocks[b], rec));
+  }
+  model->reset();
   return Status::Ok();
 }
 

@@ -132,6 +132,47 @@ Status CausalLM::forward(const int32_t* tokens, size_t n, bool all_logits, std::
   return Status::Ok();
 }
 
+Status CausalLM::check_blockwise(size_t n, const char* what) {
+  if (arch_->num_blocks() == 0)
+    return Status::Error(StatusCode::kUnsupported, std::string(what) + ": " + info().model_type + " does not run block by block");
+  if (n == 0) return Status::Error(StatusCode::kInvalidArgument, std::string(what) + ": no tokens given");
+  if (n > static_cast<size_t>(max_ctx_))
+    return Status::Error(StatusCode::kInvalidArgument, std::string(what) + ": " + std::to_string(n) + " tokens exceed the maximum context of " + std::to_string(max_ctx_) + " positions");
+  if (static_cast<int>(n) > cache_cap_) {
+    cache_cap_ = std::max(static_cast<int>(n), std::min(max_ctx_, std::max(16, cache_cap_ * 2)));
+    arch_->reserve_cache(cache_cap_);
+  }
+  pos_ = 0;
+  return Status::Ok();
+}
+
+Status CausalLM::embed_tokens(const int32_t* tokens, size_t n, std::vector<float>* x) {
+  if (tokens == nullptr || x == nullptr) return Status::Error(StatusCode::kInvalidArgument, "embed_tokens: null argument");
+  WQ_RETURN_IF_ERROR(check_blockwise(n, "embed_tokens"));
+  WQ_RETURN_IF_ERROR(check_ids("forward", tokens, n, info().vocab_size));
+  x->resize(n * static_cast<size_t>(info().hidden_size));
+  arch_->embed(weights_, tokens, n, 0, x->data());
+  return Status::Ok();
+}
+
+Status CausalLM::run_block(int block, float* x, size_t n) {
+  if (x == nullptr) return Status::Error(StatusCode::kInvalidArgument, "run_block: x is null");
+  WQ_RETURN_IF_ERROR(check_blockwise(n, "run_block"));
+  if (block < 0 || block >= arch_->num_blocks())
+    return Status::Error(StatusCode::kInvalidArgument, "run_block: block " + std::to_string(block) + " is outside [0, " + std::to_string(arch_->num_blocks()) + ")");
+  arch_->run_block(weights_, block, x, n, 0);
+  return Status::Ok();
+}
+
+Status CausalLM::run_head(const float* x, size_t n, bool all_logits, std::vector<float>* logits) {
+  if (x == nullptr || logits == nullptr) return Status::Error(StatusCode::kInvalidArgument, "run_head: null argument");
+  WQ_RETURN_IF_ERROR(check_blockwise(n, "run_head"));
+  const size_t rows = all_logits ? n : 1;
+  logits->resize(rows * static_cast<size_t>(info().vocab_size));
+  arch_->run_head(weights_, x, n, rows, logits->data());
+  return Status::Ok();
+}
+
 Status CausalLM::encode(const int32_t* ids, size_t n) {
   const ModelInfo& mi = info();
   if (!arch_->encoder_decoder()) {

@@ -11,6 +11,28 @@ namespace webquant::models {
 
 class Decoder : public Architecture {
  public:
+  // forward() is embed -> every block -> head for every decoder architecture, so the block-wise
+  // entry points below (calibration) compute exactly what forward() does.
+  void forward(const Weights& w, const int32_t* tokens, size_t n, int pos, size_t rows,
+               float* logits) final {
+    begin(n, pos);
+    embed_rows(w, tokens, n, pos, x_.data());
+    for (int b = 0; b < num_blocks(); ++b) block(w, b, x_.data(), n, pos);
+    head(w, x_.data(), n, rows, logits);
+  }
+  int num_blocks() const final { return static_cast<int>(attn_.size()); }
+  void embed(const Weights& w, const int32_t* tokens, size_t n, int pos, float* x) final {
+    begin(n, pos);
+    embed_rows(w, tokens, n, pos, x);
+  }
+  void run_block(const Weights& w, int b, float* x, size_t n, int pos) final {
+    begin(n, pos);
+    block(w, b, x, n, pos);
+  }
+  void run_head(const Weights& w, const float* x, size_t n, size_t rows, float* logits) final {
+    begin(n, 0);
+    head(w, x, n, rows, logits);
+  }
   void reserve_cache(int positions) override {
     for (nn::CachedAttention& a : attn_) a.reserve(positions);
   }
@@ -33,11 +55,18 @@ class Decoder : public Architecture {
     v_.resize(n * kv_width);
   }
   // logits [rows, vocab] of the last `rows` of the n rows of x: head(norm(x)).
-  void output(const Weights& w, const nn::Norm& norm, const nn::Linear& head, size_t n, size_t rows,
-              size_t hidden, float* logits) {
-    norm.forward(w, &x_[(n - rows) * hidden], rows, a_.data());
+  void output(const Weights& w, const nn::Norm& norm, const nn::Linear& head, const float* x,
+              size_t n, size_t rows, size_t hidden, float* logits) {
+    norm.forward(w, &x[(n - rows) * hidden], rows, a_.data());
     head.forward(w, a_.data(), rows, logits);
   }
+  // The pieces of forward(), written by each architecture. begin() sizes the scratch (and
+  // position tables) for n tokens at pos; the others assume it was called for the same n and pos.
+  virtual void begin(size_t n, int pos) = 0;
+  virtual void embed_rows(const Weights& w, const int32_t* tokens, size_t n, int pos, float* x) = 0;
+  // Block b in place on the residual stream x [n, hidden].
+  virtual void block(const Weights& w, int b, float* x, size_t n, int pos) = 0;
+  virtual void head(const Weights& w, const float* x, size_t n, size_t rows, float* logits) = 0;
 
   // One per layer, configured by the architecture's build().
   std::vector<nn::CachedAttention> attn_;

@@ -2,7 +2,8 @@
 //   dead columns (H[i,i] == 0) are zeroed; optional act-order permutation; H += damp * mean(diag)
 //   * I; Hinv = the upper Cholesky factor U of H^-1 (H^-1 = U^T U); then column by column
 //   q_i = Q(w_i), e = (w_i - q_i) / U[i,i], w_j -= e * U[i,j] for the later columns of the lazy
-//   batch, and the batch's errors are applied to the columns after it at the end of the batch.
+//   batch (row by row), and the batch's errors are applied to the columns after it at the end of
+//   the batch as one float32 GEMM (the reference implementation's Err1.matmul(Hinv1[i1:i2, i2:])).
 // Scales are webquant's RTN parameters (compute_scale_zero_point) of each group of the
 // error-updated weights at the moment the group starts (per channel and act-order: of the
 // original weights), so the codes land on an ordinary per-group layer.
@@ -12,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/gemm/gemm.h"
+#include "kernels/gemm/gemm_parallel.h"
 #include "quant/calibration_internal.h"
 #include "webquant/calibration.h"
 #include "webquant/quant.h"
@@ -34,10 +37,10 @@ int spec_bits(LinearScheme s) {
 
 Status check_layer_args(const float* w, int out_features, int in_features, const double* h,
                         const LinearQuantSpec& spec, int* bits, int* group, std::string* fallback,
-                        std::string* note) {
+                        std::string* note, bool check_h) {
   if (note) note->clear();
   fallback->clear();
-  if (w == nullptr || h == nullptr) return invalid("weight and Hessian must not be null");
+  if (w == nullptr || (check_h && h == nullptr)) return invalid("weight and Hessian must not be null");
   if (out_features < 1 || in_features < 1) return invalid("out_features and in_features must be >= 1");
   *bits = spec_bits(spec.scheme);
   if (*bits == 0) return invalid("a calibrated method needs a quantized scheme (w8a16, w4a16, w2a16, w8a8 or w4a8)");
@@ -54,6 +57,7 @@ Status check_layer_args(const float* w, int out_features, int in_features, const
   const size_t n = static_cast<size_t>(out_features) * in_features;
   for (size_t i = 0; i < n; ++i)
     if (!std::isfinite(w[i])) return Status::Error(StatusCode::kNonFinite, "weight has a non-finite value at index " + std::to_string(i));
+  if (!check_h) return Status::Ok();
   const size_t nh = static_cast<size_t>(in_features) * in_features;
   for (size_t i = 0; i < nh; ++i)
     if (!std::isfinite(h[i])) return Status::Error(StatusCode::kNonFinite, "Hessian has a non-finite value at index " + std::to_string(i));
@@ -71,65 +75,47 @@ Status build_layer(LinearQuantizedData d, const float* bias, std::unique_ptr<Lin
   return make_linear_from_quantized(d, out);
 }
 
-bool cholesky_lower(std::vector<double>* a, int n) {
-  double* A = a->data();
-  for (int j = 0; j < n; ++j) {
-    double d = A[static_cast<size_t>(j) * n + j];
-    for (int k = 0; k < j; ++k) d -= A[static_cast<size_t>(j) * n + k] * A[static_cast<size_t>(j) * n + k];
-    if (!(d > 0.0) || !std::isfinite(d)) return false;
-    const double ljj = std::sqrt(d);
-    A[static_cast<size_t>(j) * n + j] = ljj;
-    for (int i = j + 1; i < n; ++i) {
-      double v = A[static_cast<size_t>(i) * n + j];
-      const double* ri = A + static_cast<size_t>(i) * n;
-      const double* rj = A + static_cast<size_t>(j) * n;
-      for (int k = 0; k < j; ++k) v -= ri[k] * rj[k];
-      A[static_cast<size_t>(i) * n + j] = v / ljj;
-    }
-  }
-  for (int i = 0; i < n; ++i)
-    for (int j = i + 1; j < n; ++j) A[static_cast<size_t>(i) * n + j] = 0.0;
-  return true;
-}
-
 }  // namespace calib_detail
 
 using namespace calib_detail;
 
-namespace {
-
-// U upper with H^-1 = U^T U, from the dampened H (n x n). False when H is not positive definite.
-// With J the exchange matrix and J H J = L' L'^T, H^-1 = J L'^-T L'^-1 J = U^T U for the upper
-// triangular U = J L'^-1 J (the Cholesky factor is unique): one Cholesky and one triangular
-// inverse, instead of inverting H and factoring again.
-bool upper_cholesky_of_inverse(const std::vector<double>& h, int n, std::vector<float>* u) {
-  const size_t N = static_cast<size_t>(n);
-  std::vector<double> r(N * N);
-  for (size_t i = 0; i < N; ++i)
-    for (size_t j = 0; j < N; ++j) r[i * N + j] = h[(N - 1 - i) * N + (N - 1 - j)];
-  if (!cholesky_lower(&r, n)) return false;  // r = L'
-  // Linv = L'^-1, row by row: Linv[i, :] = (e_i - sum_{k<i} L'[i,k] Linv[k, :]) / L'[i,i].
-  std::vector<double> li(N * N, 0.0);
-  for (size_t i = 0; i < N; ++i) {
-    double* row = li.data() + i * N;
-    const double* l = r.data() + i * N;
-    for (size_t k = 0; k < i; ++k) {
-      const double a = l[k];
-      if (a == 0.0) continue;
-      const double* rk = li.data() + k * N;
-      for (size_t j = 0; j <= k; ++j) row[j] -= a * rk[j];
+Status calib_detail::gptq_factor(const double* h, int n, const GptqOptions& opt, GptqFactor* out) {
+  if (h == nullptr || out == nullptr) return invalid("Hessian and factor must not be null");
+  if (n < 1) return invalid("in_features must be >= 1");
+  if (!(opt.dampening >= 0.0) || !std::isfinite(opt.dampening))
+    return invalid("GPTQ dampening must be finite and >= 0 (got " + std::to_string(opt.dampening) + ")");
+  const size_t C = static_cast<size_t>(n);
+  for (size_t i = 0; i < C * C; ++i)
+    if (!std::isfinite(h[i])) return Status::Error(StatusCode::kNonFinite, "Hessian has a non-finite value at index " + std::to_string(i));
+  GptqFactor f;
+  f.n = n;
+  f.dead.assign(C, 0);
+  std::vector<double> H(h, h + C * C);
+  for (size_t i = 0; i < C; ++i) {
+    if (H[i * C + i] == 0.0) {  // a dead input: never active, its weights do not matter
+      H[i * C + i] = 1.0;
+      f.dead[i] = 1;
     }
-    row[i] = 1.0;
-    const double inv = 1.0 / l[i];
-    for (size_t j = 0; j <= i; ++j) row[j] *= inv;
   }
-  u->assign(N * N, 0.0f);
-  for (size_t i = 0; i < N; ++i)
-    for (size_t j = i; j < N; ++j) (*u)[i * N + j] = static_cast<float>(li[(N - 1 - i) * N + (N - 1 - j)]);
-  return true;
+  f.perm.resize(C);
+  std::iota(f.perm.begin(), f.perm.end(), size_t{0});
+  if (opt.act_order) {
+    std::stable_sort(f.perm.begin(), f.perm.end(), [&](size_t a, size_t b) { return H[a * C + a] > H[b * C + b]; });
+    std::vector<double> Hp(C * C);
+    for (size_t i = 0; i < C; ++i)
+      for (size_t j = 0; j < C; ++j) Hp[i * C + j] = H[f.perm[i] * C + f.perm[j]];
+    H.swap(Hp);
+  }
+  double mean_diag = 0.0;
+  for (size_t i = 0; i < C; ++i) mean_diag += H[i * C + i];
+  mean_diag /= static_cast<double>(C);
+  for (size_t i = 0; i < C; ++i) H[i * C + i] += opt.dampening * mean_diag;
+  if (!upper_cholesky_of_inverse(H, n, &f.u))
+    return invalid("GPTQ: the dampened Hessian is not positive definite (raise dampening, now " +
+                   std::to_string(opt.dampening) + ")");
+  *out = std::move(f);
+  return Status::Ok();
 }
-
-}  // namespace
 
 Status gptq_quantize_linear(const float* w, int out_features, int in_features, const float* bias,
                             const double* h, const LinearQuantSpec& spec, const GptqOptions& opt,
@@ -139,20 +125,32 @@ Status gptq_quantize_linear(const float* w, int out_features, int in_features, c
   std::string fallback;
   WQ_RETURN_IF_ERROR(check_layer_args(w, out_features, in_features, h, spec, &bits, &G, &fallback, note));
   if (opt.block_size < 1) return invalid("GPTQ blockSize must be >= 1 (got " + std::to_string(opt.block_size) + ")");
-  if (!(opt.dampening >= 0.0) || !std::isfinite(opt.dampening))
-    return invalid("GPTQ dampening must be finite and >= 0 (got " + std::to_string(opt.dampening) + ")");
+  GptqFactor f;
+  WQ_RETURN_IF_ERROR(gptq_factor(h, in_features, opt, &f));
+  return gptq_quantize_factored(w, out_features, in_features, bias, f, spec, opt, out, note);
+}
+
+Status calib_detail::gptq_quantize_factored(const float* w, int out_features, int in_features, const float* bias,
+                              const GptqFactor& f, const LinearQuantSpec& spec,
+                              const GptqOptions& opt, std::unique_ptr<LinearLayer>* out,
+                              std::string* note) {
+  if (out == nullptr) return invalid("out must not be null");
+  int bits = 0, G = 0;
+  std::string fallback;
+  WQ_RETURN_IF_ERROR(check_layer_args(w, out_features, in_features, nullptr, spec, &bits, &G, &fallback, note, false));
+  if (opt.block_size < 1) return invalid("GPTQ blockSize must be >= 1 (got " + std::to_string(opt.block_size) + ")");
+  if (f.n != in_features || f.u.size() != static_cast<size_t>(in_features) * in_features)
+    return invalid("GPTQ: the Hessian factor is for " + std::to_string(f.n) + " inputs, the layer has " + std::to_string(in_features));
   const size_t R = static_cast<size_t>(out_features), C = static_cast<size_t>(in_features);
   const size_t ng = C / static_cast<size_t>(G);
   const QuantMode mode = spec.asymmetric ? QuantMode::kAsymmetric : QuantMode::kSymmetric;
+  const std::vector<size_t>& perm = f.perm;
+  const float* U = f.u.data();
 
   std::vector<float> W(w, w + R * C);
-  std::vector<double> H(h, h + C * C);
-  for (size_t i = 0; i < C; ++i) {
-    if (H[i * C + i] == 0.0) {  // a dead input: never active, its weights do not matter
-      H[i * C + i] = 1.0;
+  for (size_t i = 0; i < C; ++i)
+    if (f.dead[i])
       for (size_t r = 0; r < R; ++r) W[r * C + i] = 0.0f;
-    }
-  }
   LinearQuantizedData d;
   d.scheme = spec.scheme;
   d.asymmetric = spec.asymmetric;
@@ -173,65 +171,55 @@ Status gptq_quantize_linear(const float* w, int out_features, int in_features, c
         WQ_RETURN_IF_ERROR(compute_scale_zero_point(&W[r * C + g * G], static_cast<size_t>(G), bits, true, mode,
                                                     &d.scales[r * ng + g], &d.zero_points[r * ng + g]));
   }
-
-  std::vector<size_t> perm(C);
-  std::iota(perm.begin(), perm.end(), size_t{0});
   if (opt.act_order) {
-    std::stable_sort(perm.begin(), perm.end(), [&](size_t a, size_t b) { return H[a * C + a] > H[b * C + b]; });
     std::vector<float> Wp(R * C);
     for (size_t r = 0; r < R; ++r)
       for (size_t j = 0; j < C; ++j) Wp[r * C + j] = W[r * C + perm[j]];
     W.swap(Wp);
-    std::vector<double> Hp(C * C);
-    for (size_t i = 0; i < C; ++i)
-      for (size_t j = 0; j < C; ++j) Hp[i * C + j] = H[perm[i] * C + perm[j]];
-    H.swap(Hp);
   }
-  double mean_diag = 0.0;
-  for (size_t i = 0; i < C; ++i) mean_diag += H[i * C + i];
-  mean_diag /= static_cast<double>(C);
-  for (size_t i = 0; i < C; ++i) H[i * C + i] += opt.dampening * mean_diag;
-  std::vector<float> U;
-  if (!upper_cholesky_of_inverse(H, in_features, &U))
-    return invalid("GPTQ: the dampened Hessian is not positive definite (raise dampening, now " +
-                   std::to_string(opt.dampening) + ")");
 
   // Groups computed on the fly must lie inside one batch: round the batch up to whole groups.
   size_t B = static_cast<size_t>(opt.block_size);
   if (!static_params) B = (B + G - 1) / G * G;
-  std::vector<float> err(R * B);
+  std::vector<float> err(R * B), ut, y;
   for (size_t i1 = 0; i1 < C; i1 += B) {
     const size_t i2 = std::min(i1 + B, C), nb = i2 - i1;
-    for (size_t i = i1; i < i2; ++i) {
-      const size_t col = perm[i];
-      if (!static_params && i % G == 0) {
-        for (size_t r = 0; r < R; ++r)
-          WQ_RETURN_IF_ERROR(compute_scale_zero_point(&W[r * C + i], static_cast<size_t>(G), bits, true, mode,
+    // Inside the batch, row by row (rows are independent: they share only U): the row's batch
+    // columns stay in L1 while each column's error is spread over the later ones.
+    for (size_t r = 0; r < R; ++r) {
+      float* wr = &W[r * C];
+      float* er = &err[r * B];
+      for (size_t i = i1; i < i2; ++i) {
+        const size_t col = perm[i];
+        if (!static_params && i % G == 0)
+          WQ_RETURN_IF_ERROR(compute_scale_zero_point(&wr[i], static_cast<size_t>(G), bits, true, mode,
                                                       &d.scales[r * ng + i / G], &d.zero_points[r * ng + i / G]));
-      }
-      const float dii = U[i * C + i];
-      const float* urow = &U[i * C];
-      for (size_t r = 0; r < R; ++r) {
         const size_t p = r * ng + col / G;
         const float s = d.scales[p];
         const int32_t z = d.zero_points[p];
-        float* wr = &W[r * C];
         const int32_t q = round_code(wr[i], s, z, bits);
         d.q[r * C + col] = static_cast<int8_t>(q);
-        const float e = (wr[i] - s * static_cast<float>(q - z)) / dii;
-        err[r * B + (i - i1)] = e;
+        const float e = (wr[i] - s * static_cast<float>(q - z)) / U[i * C + i];
+        er[i - i1] = e;
+        const float* urow = U + i * C;
         for (size_t j = i + 1; j < i2; ++j) wr[j] -= e * urow[j];
       }
     }
     if (i2 == C) break;
+    // The lazy update W[:, i2:] -= Err[:, batch] U[batch, i2:] as the linear layers' float32 GEMM
+    // (y = x w^T with x = Err [R, B] and w = U[batch, i2:]^T [C - i2, B]).
+    const size_t rest = C - i2;
+    ut.resize(rest * B);
+    for (size_t k = 0; k < nb; ++k) {
+      const float* urow = U + (i1 + k) * C + i2;
+      for (size_t j = 0; j < rest; ++j) ut[j * B + k] = urow[j];
+    }
+    y.resize(R * rest);
+    kernels::parallel_gemm_f32_f32(kernels::gemm_f32_f32__wasmsimd, R, rest, B, err.data(), ut.data(), nullptr, y.data());
     for (size_t r = 0; r < R; ++r) {
-      float* wr = &W[r * C];
-      for (size_t k = 0; k < nb; ++k) {
-        const float e = err[r * B + k];
-        if (e == 0.0f) continue;
-        const float* urow = &U[(i1 + k) * C];
-        for (size_t j = i2; j < C; ++j) wr[j] -= e * urow[j];
-      }
+      float* wr = &W[r * C + i2];
+      const float* yr = &y[r * rest];
+      for (size_t j = 0; j < rest; ++j) wr[j] -= yr[j];
     }
   }
   for (float v : W)

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/simd.h"
 #include "webquant/quant.h"
 
 namespace webquant {
@@ -53,8 +54,8 @@ inline float fast_pow(float a, float e) {
 
 }  // namespace
 
-// The same solver as the reference with fast_pow and the per-element work in flat loops; it is
-// what hqq_quantize runs (a tested twin of the reference, see test_hqq.cpp).
+// The same solver as the reference with fast_pow and the per-element work in flat loops (a tested
+// twin of the reference, see test_hqq.cpp; hqq_quantize runs its SIMD version below).
 bool hqq_quantize_group(const float* w, size_t n, int bits, const HqqParams& params,
                         uint8_t* codes, float* scale, float* zero) {
   const float qmax = float((1 << bits) - 1);
@@ -118,6 +119,111 @@ bool hqq_quantize_group(const float* w, size_t n, int bits, const HqqParams& par
   *zero = best_z;
   return true;
 }
+
+#if WEBQUANT_SIMD
+// hqq_quantize_group with the solver's per-element work in f32x4 lanes (fast_pow included) and a
+// scalar tail; the per-lane sums of l1 and z are added at the end of each step, so the zero may
+// differ from the scalar twin's in the last bits.
+bool hqq_quantize_group__wasmsimd(const float* w, size_t n, int bits, const HqqParams& params,
+                                  uint8_t* codes, float* scale, float* zero) {
+  const float qmax = float((1 << bits) - 1);
+  float lo = w[0], hi = w[0];
+  for (size_t i = 1; i < n; ++i) {
+    lo = std::min(lo, w[i]);
+    hi = std::max(hi, w[i]);
+  }
+  float rtn_s = 1;
+  int32_t rtn_zi = 0;
+  compute_scale_zero_point(w, n, bits, /*is_signed=*/false, QuantMode::kAsymmetric, &rtn_s,
+                           &rtn_zi);
+  const float rtn_z = float(rtn_zi);
+  uint8_t rtn_u[256];
+  std::vector<uint8_t> rtn_big;
+  uint8_t* ru = rtn_u;
+  if (n > 256) {
+    rtn_big.resize(n);
+    ru = rtn_big.data();
+  }
+  for (size_t i = 0; i < n; ++i) ru[i] = uint8_t(clampf(std::nearbyint(w[i] / rtn_s + rtn_z), 0, qmax));
+  const double rtn_err = squared_error(w, ru, n, rtn_s, rtn_z);
+  const auto keep_rtn = [&] {
+    std::copy(ru, ru + n, codes);
+    *scale = rtn_s;
+    *zero = rtn_z;
+    return false;
+  };
+  if (!(hi > lo)) return keep_rtn();
+  const float inv = qmax / (hi - lo), rinv = 1.0f / inv;
+  float z = -lo * inv, beta = params.beta, best_z = z;
+  const float pm1 = params.lp_norm - 1.0f;
+  double best_l1 = INFINITY;
+  const size_t n4 = n & ~size_t(3);
+  const v128_t vinv = wasm_f32x4_splat(inv), vrinv = wasm_f32x4_splat(rinv);
+  const v128_t vzero = wasm_f32x4_splat(0.0f), vqmax = wasm_f32x4_splat(qmax);
+  const v128_t vpm1 = wasm_f32x4_splat(pm1), vlo = wasm_f32x4_splat(-126.0f);
+  const v128_t one = wasm_f32x4_splat(1.0f);
+  const v128_t mant = wasm_i32x4_splat(0x007FFFFF), expo1 = wasm_i32x4_splat(0x3F800000);
+  const v128_t sign = wasm_i32x4_splat(int32_t(0x80000000u)), bias = wasm_i32x4_splat(127);
+  for (int it = 0; it < params.iters; ++it) {
+    const float ib = 1.0f / beta;
+    const v128_t vz = wasm_f32x4_splat(z), vib = wasm_f32x4_splat(ib);
+    v128_t l1v = vzero, zsv = vzero;
+    for (size_t i = 0; i < n4; i += 4) {
+      const v128_t wv = wasm_v128_load(w + i);
+      const v128_t q = wasm_f32x4_min(wasm_f32x4_max(wasm_f32x4_nearest(wasm_f32x4_add(wasm_f32x4_mul(wv, vinv), vz)), vzero), vqmax);
+      const v128_t d = wasm_f32x4_sub(wv, wasm_f32x4_mul(wasm_f32x4_sub(q, vz), vrinv));
+      const v128_t a = wasm_f32x4_abs(d);
+      l1v = wasm_f32x4_add(l1v, a);
+      // fast_pow(a, pm1): 2^(pm1 * log2 a) with the same cubic polynomials.
+      const v128_t k = wasm_f32x4_convert_i32x4(wasm_i32x4_sub(wasm_u32x4_shr(a, 23), bias));
+      const v128_t t0 = wasm_f32x4_sub(wasm_v128_or(wasm_v128_and(a, mant), expo1), one);
+      const v128_t lg = wasm_f32x4_add(k, wasm_f32x4_mul(t0, wasm_f32x4_add(wasm_f32x4_splat(1.4425449f), wasm_f32x4_mul(t0, wasm_f32x4_add(wasm_f32x4_splat(-0.7181452f), wasm_f32x4_mul(t0, wasm_f32x4_splat(0.2759276f)))))));
+      const v128_t y = wasm_f32x4_max(wasm_f32x4_mul(vpm1, lg), vlo);
+      const v128_t fl = wasm_f32x4_floor(y), f = wasm_f32x4_sub(y, fl);
+      const v128_t p2 = wasm_f32x4_add(one, wasm_f32x4_mul(f, wasm_f32x4_add(wasm_f32x4_splat(0.6958733f), wasm_f32x4_mul(f, wasm_f32x4_add(wasm_f32x4_splat(0.2251779f), wasm_f32x4_mul(f, wasm_f32x4_splat(0.0789439f)))))));
+      const v128_t pw = wasm_f32x4_mul(p2, wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(fl), bias), 23));
+      const v128_t th = wasm_f32x4_max(wasm_f32x4_sub(a, wasm_f32x4_mul(pw, vib)), vzero);
+      const v128_t t = wasm_v128_and(th, wasm_f32x4_gt(a, vzero));  // 0 where a == 0
+      const v128_t e = wasm_v128_or(t, wasm_v128_and(d, sign));     // copysign(t, d), t >= 0
+      zsv = wasm_f32x4_add(zsv, wasm_f32x4_sub(q, wasm_f32x4_mul(wasm_f32x4_sub(wv, e), vinv)));
+    }
+    float l1 = (wasm_f32x4_extract_lane(l1v, 0) + wasm_f32x4_extract_lane(l1v, 1)) +
+               (wasm_f32x4_extract_lane(l1v, 2) + wasm_f32x4_extract_lane(l1v, 3));
+    float zsum = (wasm_f32x4_extract_lane(zsv, 0) + wasm_f32x4_extract_lane(zsv, 1)) +
+                 (wasm_f32x4_extract_lane(zsv, 2) + wasm_f32x4_extract_lane(zsv, 3));
+    for (size_t i = n4; i < n; ++i) {
+      const float q = clampf(std::nearbyint(w[i] * inv + z), 0, qmax);
+      const float d = w[i] - (q - z) * rinv;
+      const float a = std::fabs(d);
+      l1 += a;
+      const float t = a > 0 ? std::fmax(a - fast_pow(a, pm1) * ib, 0.0f) : 0.0f;
+      zsum += q - (w[i] - std::copysign(t, d)) * inv;
+    }
+    const double l1m = double(l1) / double(n);
+    if (l1m < best_l1) {
+      best_l1 = l1m;
+      best_z = z;
+    } else {
+      break;
+    }
+    z = zsum / float(n);
+    beta *= params.kappa;
+  }
+  const float s = rinv;
+  for (size_t i = 0; i < n; ++i) codes[i] = uint8_t(clampf(std::nearbyint(w[i] * inv + best_z), 0, qmax));
+  if (!std::isfinite(s) || !(s > 0) || !std::isfinite(best_z) ||
+      squared_error(w, codes, n, s, best_z) > rtn_err)
+    return keep_rtn();
+  *scale = s;
+  *zero = best_z;
+  return true;
+}
+#else
+bool hqq_quantize_group__wasmsimd(const float* w, size_t n, int bits, const HqqParams& params,
+                                  uint8_t* codes, float* scale, float* zero) {
+  return hqq_quantize_group(w, n, bits, params, codes, scale, zero);
+}
+#endif
 
 bool hqq_quantize_group__ref(const float* w, size_t n, int bits, const HqqParams& params,
                              uint8_t* codes, float* scale, float* zero) {
@@ -214,7 +320,7 @@ Status hqq_quantize(const float* w, size_t rows, size_t cols, size_t group, int 
   for (size_t r = 0; r < rows; ++r) {
     for (size_t g = 0; g < groups; ++g) {
       const size_t off = r * cols + g * group, k = r * groups + g;
-      if (!hqq_quantize_group(w + off, group, bits, params, codes + off, &scales[k], &zeros[k]))
+      if (!hqq_quantize_group__wasmsimd(w + off, group, bits, params, codes + off, &scales[k], &zeros[k]))
         ++st.rtn_kept;
       ++st.groups;
     }

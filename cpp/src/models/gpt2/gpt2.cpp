@@ -63,31 +63,35 @@ class Gpt2 final : public Decoder {
     head_.index = root.linear("lm_head", V, H, false, false, "transformer.wte.weight", true);
   }
 
-  void forward(const Weights& w, const int32_t* tokens, size_t n, int pos, size_t rows,
-               float* logits) override {
+  void begin(size_t n, int /*pos*/) override {
     const size_t H = static_cast<size_t>(cfg_.n_embd);
     scratch(n, H, H, H);
     qkv_.resize(n * 3 * H);
-    wte_.lookup(w, tokens, n, false, x_.data());
-    wpe_.rows(w, pos, n, true, x_.data());
-    for (size_t l = 0; l < blocks_.size(); ++l) {
-      const Block& b = blocks_[l];
-      b.ln_1.forward(w, x_.data(), n, a_.data());
-      b.c_attn.forward(w, a_.data(), n, qkv_.data());
-      for (size_t i = 0; i < n; ++i) {  // q | k | v
-        const float* r = &qkv_[i * 3 * H];
-        std::copy(r, r + H, &q_[i * H]);
-        std::copy(r + H, r + 2 * H, &k_[i * H]);
-        std::copy(r + 2 * H, r + 3 * H, &v_[i * H]);
-      }
-      attn_[l].forward(q_.data(), k_.data(), v_.data(), n, pos, att_.data());
-      b.attn_proj.forward(w, att_.data(), n, tmp_.data());
-      nn::add_inplace(x_.data(), tmp_.data(), n * H);
-      b.ln_2.forward(w, x_.data(), n, a_.data());
-      b.mlp.forward(w, a_.data(), n, tmp_.data(), &h_, &g_);
-      nn::add_inplace(x_.data(), tmp_.data(), n * H);
+  }
+  void embed_rows(const Weights& w, const int32_t* tokens, size_t n, int pos, float* x) override {
+    wte_.lookup(w, tokens, n, false, x);
+    wpe_.rows(w, pos, n, true, x);
+  }
+  void block(const Weights& w, int l, float* x, size_t n, int pos) override {
+    const size_t H = static_cast<size_t>(cfg_.n_embd);
+    const Block& b = blocks_[static_cast<size_t>(l)];
+    b.ln_1.forward(w, x, n, a_.data());
+    b.c_attn.forward(w, a_.data(), n, qkv_.data());
+    for (size_t i = 0; i < n; ++i) {  // q | k | v
+      const float* r = &qkv_[i * 3 * H];
+      std::copy(r, r + H, &q_[i * H]);
+      std::copy(r + H, r + 2 * H, &k_[i * H]);
+      std::copy(r + 2 * H, r + 3 * H, &v_[i * H]);
     }
-    output(w, ln_f_, head_, n, rows, H, logits);
+    attn_[static_cast<size_t>(l)].forward(q_.data(), k_.data(), v_.data(), n, pos, att_.data());
+    b.attn_proj.forward(w, att_.data(), n, tmp_.data());
+    nn::add_inplace(x, tmp_.data(), n * H);
+    b.ln_2.forward(w, x, n, a_.data());
+    b.mlp.forward(w, a_.data(), n, tmp_.data(), &h_, &g_);
+    nn::add_inplace(x, tmp_.data(), n * H);
+  }
+  void head(const Weights& w, const float* x, size_t n, size_t rows, float* logits) override {
+    output(w, ln_f_, head_, x, n, rows, static_cast<size_t>(cfg_.n_embd), logits);
   }
 
  private:

@@ -62,47 +62,51 @@ class GptNeoX final : public Decoder {
     rotary_.init(cfg_.rotary_ndims, cfg_.rotary_base);
   }
 
-  void forward(const Weights& w, const int32_t* tokens, size_t n, int pos, size_t rows,
-               float* logits) override {
-    const size_t H = static_cast<size_t>(cfg_.hidden);
-    const int heads = cfg_.heads;
-    const size_t hd = H / static_cast<size_t>(heads), rd = static_cast<size_t>(cfg_.rotary_ndims);
+  void begin(size_t n, int pos) override {
+    const size_t H = static_cast<size_t>(cfg_.hidden), rd = static_cast<size_t>(cfg_.rotary_ndims);
     scratch(n, H, H, H);
     qkv_.resize(n * 3 * H);
     attn_out_.resize(n * H);
     cs_.resize(n * rd);
-    embed_.lookup(w, tokens, n, false, x_.data());
     for (size_t i = 0; i < n; ++i) rotary_.cos_sin(pos + static_cast<int>(i), &cs_[i * rd]);
-    for (size_t l = 0; l < layers_.size(); ++l) {
-      const Layer& L = layers_[l];
-      L.ln1.forward(w, x_.data(), n, a_.data());
-      L.qkv.forward(w, a_.data(), n, qkv_.data());
-      for (size_t i = 0; i < n; ++i) {  // per head: q | k | v
-        for (int h = 0; h < heads; ++h) {
-          const float* r = &qkv_[i * 3 * H + static_cast<size_t>(h) * 3 * hd];
-          const size_t o = i * H + static_cast<size_t>(h) * hd;
-          std::copy(r, r + hd, &q_[o]);
-          std::copy(r + hd, r + 2 * hd, &k_[o]);
-          std::copy(r + 2 * hd, r + 3 * hd, &v_[o]);
-        }
-        if (rd > 0) {
-          rotary_.apply(&q_[i * H], heads, static_cast<int>(hd), &cs_[i * rd]);
-          rotary_.apply(&k_[i * H], heads, static_cast<int>(hd), &cs_[i * rd]);
-        }
+  }
+  void embed_rows(const Weights& w, const int32_t* tokens, size_t n, int /*pos*/, float* x) override {
+    embed_.lookup(w, tokens, n, false, x);
+  }
+  void block(const Weights& w, int l, float* x, size_t n, int pos) override {
+    const size_t H = static_cast<size_t>(cfg_.hidden);
+    const int heads = cfg_.heads;
+    const size_t hd = H / static_cast<size_t>(heads), rd = static_cast<size_t>(cfg_.rotary_ndims);
+    const Layer& L = layers_[static_cast<size_t>(l)];
+    L.ln1.forward(w, x, n, a_.data());
+    L.qkv.forward(w, a_.data(), n, qkv_.data());
+    for (size_t i = 0; i < n; ++i) {  // per head: q | k | v
+      for (int h = 0; h < heads; ++h) {
+        const float* r = &qkv_[i * 3 * H + static_cast<size_t>(h) * 3 * hd];
+        const size_t o = i * H + static_cast<size_t>(h) * hd;
+        std::copy(r, r + hd, &q_[o]);
+        std::copy(r + hd, r + 2 * hd, &k_[o]);
+        std::copy(r + 2 * hd, r + 3 * hd, &v_[o]);
       }
-      attn_[l].forward(q_.data(), k_.data(), v_.data(), n, pos, att_.data());
-      L.dense.forward(w, att_.data(), n, attn_out_.data());
-      if (cfg_.parallel) {
-        L.ln2.forward(w, x_.data(), n, a_.data());
-        nn::add_inplace(x_.data(), attn_out_.data(), n * H);
-      } else {
-        nn::add_inplace(x_.data(), attn_out_.data(), n * H);
-        L.ln2.forward(w, x_.data(), n, a_.data());
+      if (rd > 0) {
+        rotary_.apply(&q_[i * H], heads, static_cast<int>(hd), &cs_[i * rd]);
+        rotary_.apply(&k_[i * H], heads, static_cast<int>(hd), &cs_[i * rd]);
       }
-      L.mlp.forward(w, a_.data(), n, tmp_.data(), &h_, &g_);
-      nn::add_inplace(x_.data(), tmp_.data(), n * H);
     }
-    output(w, final_norm_, head_, n, rows, H, logits);
+    attn_[static_cast<size_t>(l)].forward(q_.data(), k_.data(), v_.data(), n, pos, att_.data());
+    L.dense.forward(w, att_.data(), n, attn_out_.data());
+    if (cfg_.parallel) {
+      L.ln2.forward(w, x, n, a_.data());
+      nn::add_inplace(x, attn_out_.data(), n * H);
+    } else {
+      nn::add_inplace(x, attn_out_.data(), n * H);
+      L.ln2.forward(w, x, n, a_.data());
+    }
+    L.mlp.forward(w, a_.data(), n, tmp_.data(), &h_, &g_);
+    nn::add_inplace(x, tmp_.data(), n * H);
+  }
+  void head(const Weights& w, const float* x, size_t n, size_t rows, float* logits) override {
+    output(w, final_norm_, head_, x, n, rows, static_cast<size_t>(cfg_.hidden), logits);
   }
 
  private:

@@ -71,35 +71,39 @@ class Llama final : public Decoder {
     rescale_llama_rope(cfg_, &rotary_.inv_freq);
   }
 
-  void forward(const Weights& w, const int32_t* tokens, size_t n, int pos, size_t rows,
-               float* logits) override {
+  void begin(size_t n, int pos) override {
+    const size_t hd = static_cast<size_t>(cfg_.head_dim);
+    scratch(n, static_cast<size_t>(cfg_.hidden_size), static_cast<size_t>(cfg_.q_dim()),
+            static_cast<size_t>(cfg_.kv_dim()));
+    cs_.resize(n * hd);
+    for (size_t i = 0; i < n; ++i) rotary_.cos_sin(pos + static_cast<int>(i), &cs_[i * hd]);
+  }
+  void embed_rows(const Weights& w, const int32_t* tokens, size_t n, int /*pos*/, float* x) override {
+    embed_.lookup(w, tokens, n, false, x);
+  }
+  void block(const Weights& w, int b, float* x, size_t n, int pos) override {
     const size_t H = static_cast<size_t>(cfg_.hidden_size);
     const size_t Q = static_cast<size_t>(cfg_.q_dim()), KV = static_cast<size_t>(cfg_.kv_dim());
     const size_t hd = static_cast<size_t>(cfg_.head_dim);
-    scratch(n, H, Q, KV);
-    cs_.resize(n * hd);
-    embed_.lookup(w, tokens, n, false, x_.data());
-    for (size_t i = 0; i < n; ++i) rotary_.cos_sin(pos + static_cast<int>(i), &cs_[i * hd]);
-
-    for (size_t l = 0; l < layers_.size(); ++l) {
-      const Layer& L = layers_[l];
-      L.input_norm.forward(w, x_.data(), n, a_.data());
-      L.q.forward(w, a_.data(), n, q_.data());
-      L.k.forward(w, a_.data(), n, k_.data());
-      L.v.forward(w, a_.data(), n, v_.data());
-      for (size_t i = 0; i < n; ++i) {
-        rotary_.apply(&q_[i * Q], cfg_.num_attention_heads, cfg_.head_dim, &cs_[i * hd]);
-        rotary_.apply(&k_[i * KV], cfg_.num_key_value_heads, cfg_.head_dim, &cs_[i * hd]);
-      }
-      attn_[l].forward(q_.data(), k_.data(), v_.data(), n, pos, att_.data());
-      L.o.forward(w, att_.data(), n, tmp_.data());
-      nn::add_inplace(x_.data(), tmp_.data(), n * H);
-
-      L.post_norm.forward(w, x_.data(), n, a_.data());
-      L.mlp.forward(w, a_.data(), n, tmp_.data(), &h_, &g_);
-      nn::add_inplace(x_.data(), tmp_.data(), n * H);
+    const Layer& L = layers_[static_cast<size_t>(b)];
+    L.input_norm.forward(w, x, n, a_.data());
+    L.q.forward(w, a_.data(), n, q_.data());
+    L.k.forward(w, a_.data(), n, k_.data());
+    L.v.forward(w, a_.data(), n, v_.data());
+    for (size_t i = 0; i < n; ++i) {
+      rotary_.apply(&q_[i * Q], cfg_.num_attention_heads, cfg_.head_dim, &cs_[i * hd]);
+      rotary_.apply(&k_[i * KV], cfg_.num_key_value_heads, cfg_.head_dim, &cs_[i * hd]);
     }
-    output(w, final_norm_, head_, n, rows, H, logits);
+    attn_[static_cast<size_t>(b)].forward(q_.data(), k_.data(), v_.data(), n, pos, att_.data());
+    L.o.forward(w, att_.data(), n, tmp_.data());
+    nn::add_inplace(x, tmp_.data(), n * H);
+
+    L.post_norm.forward(w, x, n, a_.data());
+    L.mlp.forward(w, a_.data(), n, tmp_.data(), &h_, &g_);
+    nn::add_inplace(x, tmp_.data(), n * H);
+  }
+  void head(const Weights& w, const float* x, size_t n, size_t rows, float* logits) override {
+    output(w, final_norm_, head_, x, n, rows, static_cast<size_t>(cfg_.hidden_size), logits);
   }
 
  private:
