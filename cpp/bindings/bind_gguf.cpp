@@ -84,7 +84,7 @@ Status parse_shards(const val& shards, std::vector<io::SafetensorsFile>* files) 
   return Status::Ok();
 }
 
-// type: ggml type number of the 2-D weights (0 F32, 1 F16, 8 Q8_0, 2 Q4_0).
+// type: ggml type number of the 2-D weights (0 F32, 1 F16, 8 Q8_0, 2 Q4_0, 3 Q4_1).
 JsBuffer exportLlamaGguf(std::string config_json, std::string tokenizer_json, val shards,
                              int type, std::string name) {
   std::vector<io::SafetensorsFile> files;

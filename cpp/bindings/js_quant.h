@@ -132,6 +132,14 @@ inline Status calibration_from_js(const emscripten::val& js, ModelQuantOptions* 
   WQ_RETURN_IF_ERROR(num("blockSize", 1, 1 << 24, &block));
   WQ_RETURN_IF_ERROR(num("dampening", 0, 1e6, &c->gptq.dampening));
   WQ_RETURN_IF_ERROR(num("grid", 1, 1000, &grid));
+  double gptq_grid = 0;  // GptqGrid: 0 rtn, 1 hqq
+  WQ_RETURN_IF_ERROR(num("gptqGrid", 0, 1, &gptq_grid));
+  if (gptq_grid != std::floor(gptq_grid)) return invalid_js("options.calibration.gptqGrid must be 0 (rtn) or 1 (hqq)");
+  c->gptq.grid = static_cast<GptqGrid>(static_cast<int>(gptq_grid));
+  double clip_steps = 0;  // HqqParams::clip_steps of the hqq grid
+  WQ_RETURN_IF_ERROR(num("hqqClipSteps", 0, 100, &clip_steps));
+  if (clip_steps != std::floor(clip_steps)) return invalid_js("options.calibration.hqqClipSteps must be an integer in [0, 100]");
+  c->gptq.hqq.clip_steps = static_cast<int>(clip_steps);
   const int32_t* ids = reinterpret_cast<const int32_t*>(static_cast<uintptr_t>(ptr));
   if (count > 0 && ids == nullptr) return invalid_js("options.calibration.tokens must point to the ids");
   c->tokens.assign(ids, ids + static_cast<size_t>(count));

@@ -214,7 +214,7 @@ describe('exportGguf', () => {
   });
 
   test('rejects bad options and models llama.cpp cannot run', () => {
-    assertWqError(caught(() => exportGguf(files, { type: 'q4_k' as 'q4_0' })), 'invalid_argument', /type must be 'f32', 'f16', 'q8_0' or 'q4_0'/);
+    assertWqError(caught(() => exportGguf(files, { type: 'q4_k' as 'q4_0' })), 'invalid_argument', /type must be 'f32', 'f16', 'q8_0', 'q4_0' or 'q4_1'/);
     assertWqError(caught(() => exportGguf({ ...files, weights: [] }, { type: 'f32' })), 'not_found', /no safetensors/);
     assertWqError(
       caught(() => exportGguf({ ...files, config: { ...files.config, model_type: 'qwen2' } }, { type: 'f32' })),

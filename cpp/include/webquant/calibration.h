@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "webquant/hqq.h"
 #include "webquant/linear.h"
 #include "webquant/module.h"
 #include "webquant/status.h"
@@ -30,6 +31,16 @@
 namespace webquant {
 
 class CausalLM;
+
+// The grid GPTQ rounds onto (GptqOptions::grid).
+//  kRtn: webquant's RTN scales and integer zero points, of each group of the error-updated weights
+//        when the group starts (per channel and act-order: of the original weights).
+//  kHqq: HQQ's scale and float zero point per group (hqq.h, with GptqOptions::hqq) of the original
+//        weights, fixed up front ("static groups"); GPTQ rounds the error-updated weights onto it,
+//        u = clamp(round(w / s + z), 0, 2^bits - 1). Needs an asymmetric weight-only scheme of 4, 3
+//        or 2 bits (w4a16, w3a16, w2a16), as method hqq; the layer keeps one float zero per group
+//        (stored as method hqq's float-zero form).
+enum class GptqGrid : int { kRtn = 0, kHqq = 1 };
 
 // GPTQ (Frantar et al. 2022, IST-DASLab/gptq `fasterquant`).
 struct GptqOptions {
@@ -41,6 +52,12 @@ struct GptqOptions {
   int block_size = 128;
   // Fraction of mean(diag(H)) added to the diagonal (percdamp).
   double dampening = 0.01;
+  // The grid the codes land on (see GptqGrid) and, for kHqq, the HQQ solver's settings.
+  GptqGrid grid = GptqGrid::kRtn;
+  HqqParams hqq;
+  // kHqq without act_order: solve each group's HQQ grid on the error-updated weights when the walk
+  // reaches the group (as kRtn does with RTN's), instead of on the original weights up front.
+  bool grid_from_updated = false;
 };
 
 // AWQ (Lin et al. 2023, llm-awq `auto_scale`): s = mean_abs^alpha / sqrt(max * min) for alpha in
@@ -57,6 +74,16 @@ struct AwqOptions {
 Status gptq_quantize_linear(const float* w, int out_features, int in_features, const float* bias,
                             const double* h, const LinearQuantSpec& spec, const GptqOptions& opt,
                             std::unique_ptr<LinearLayer>* out, std::string* note);
+
+// GPTQ's column-by-column rounding with error feedback onto a grid given up front: scales and
+// float zeros [out, in / group] in the unsigned code domain (w' = s * (u - z), u in
+// [0, 2^bits - 1]; finite, s > 0). codes receives u [out, in]. Uses opt.act_order and
+// opt.dampening (not block_size: no lazy batches). Errors: kInvalidArgument (sizes, bits outside
+// [2, 8], group not dividing in_features, bad grid values, H not positive definite after
+// dampening), kNonFinite (W, H, or a diverging update).
+Status gptq_round_on_grid(const float* w, int out_features, int in_features, const double* h,
+                          int bits, int group, const float* scales, const float* zeros,
+                          const GptqOptions& opt, uint8_t* codes);
 
 // AWQ scale search, then RTN of W diag(s) with spec. *alpha receives the chosen exponent (may be
 // null). Errors as gptq_quantize_linear.

@@ -147,10 +147,13 @@ Status gguf_tensor_to_f32(const GgufTensorInfo& t, float* out);
 // The same for n elements of `type` at `data` (nbytes bytes available).
 Status ggml_decode(uint32_t type, const uint8_t* data, size_t nbytes, uint64_t n, float* out);
 
-// ggml's reference quantizers (quantize_row_q8_0_ref / quantize_row_q4_0_ref), n % 32 == 0.
-// out receives n/32 blocks.
+// ggml's reference quantizers (quantize_row_q8_0_ref / quantize_row_q4_0_ref /
+// quantize_row_q4_1_ref), n % 32 == 0. out receives n/32 blocks.
 Status quantize_row_q8_0(const float* x, size_t n, BlockQ8_0* out);
 Status quantize_row_q4_0(const float* x, size_t n, BlockQ4_0* out);
+// Q4_1: per block min and max, d = (max - min) / 15, m = min (both rounded to fp16 after the codes
+// are chosen from the float32 d), nibble = min(15, (int8)((x - min) / d + 0.5)).
+Status quantize_row_q4_1(const float* x, size_t n, BlockQ4_1* out);
 // Bytes of n elements of a readable type (n a whole number of blocks); 0 otherwise. GgufWriter
 // accepts tensors of every readable type (the caller encodes the blocks).
 size_t ggml_nbytes(uint32_t type, uint64_t n);

@@ -11,6 +11,8 @@
 //     z   = mean(q - (w - e) * inv)
 //     beta *= kappa
 //   shrink_p(x, beta) = sign(x) * max(|x| - |x|^(p - 1) / beta, 0)
+// With HqqParams::clip_steps > 0 the loop also runs from shrunken ranges (a grid search of the
+// clipping ratio, as GPTQ's MSE quantizer does), keeping the start with the lowest squared error.
 //
 // Codes are unsigned, u in [0, qmax = 2^bits - 1], and the dequantized weight is
 // w' = s * (u - z) with s = 1 / inv (float) and z a float zero point (not an integer code).
@@ -32,12 +34,21 @@
 
 namespace webquant {
 
-// The reference's defaults (opt_params of optimize_weights_proximal_legacy).
+// The reference's defaults (opt_params of optimize_weights_proximal_legacy), and webquant's range
+// search (off by default).
 struct HqqParams {
   float lp_norm = 0.7f;
   float beta = 10.0f;
   float kappa = 1.01f;
   int iters = 20;
+  // Range search: besides the group's own range [min, max], the solver also starts from the
+  // shrunken ranges [r min, r max], r = 1 - (1 - clip_min) k / clip_steps for k = 1..clip_steps
+  // (scale (max - min) r / qmax, zero -r min / scale, then the zero iterations), and the start
+  // whose result has the lowest squared error wins (a shrunken start must beat the others
+  // strictly; the RTN comparison below still applies). 0 = off (HQQ as published). Costs
+  // clip_steps + 1 solver runs per group. clip_steps in [0, 100], clip_min in (0, 1].
+  int clip_steps = 0;
+  float clip_min = 0.7f;
 };
 
 struct HqqStats {

@@ -29,7 +29,7 @@
 namespace webquant {
 
 struct GgufExportOptions {
-  uint32_t type = 0;  // ggml type of the 2-D weights: 0 F32, 1 F16, 8 Q8_0, 2 Q4_0
+  uint32_t type = 0;  // ggml type of the 2-D weights: 0 F32, 1 F16, 8 Q8_0, 2 Q4_0, 3 Q4_1
   std::string name;   // general.name
 };
 
@@ -76,8 +76,15 @@ Status load_llama_gguf_model(const io::GgufFile& gguf, std::unique_ptr<CausalLM>
 // linear layer that is int8 symmetric in groups of 32 (w8a16 or w8a8) is written from its codes:
 // qs = the codes bit for bit, d = the scale rounded to fp16, so the exported weights are the
 // layer's exactly when its scales are fp16 values (any layer loaded from Q8_0; a layer quantized
-// here has float32 scales amax / 127, which move by at most 2^-11 relative). Other layers are
-// dequantized and encoded as export_llama_gguf would encode float weights.
+// here has float32 scales amax / 127, which move by at most 2^-11 relative). With type Q4_0, int4
+// symmetric g32 layers (RTN, GPTQ) are written from their codes the same way (nibble = q + 8,
+// d = fp16(scale)). With type Q4_1, every 4-bit g32 layer with a scale and a zero point, integer
+// (RTN / GPTQ asymmetric) or float (HQQ, GPTQ on the HQQ grid), or symmetric, is written from its
+// codes: w = s * (q - z) = d * u + m with u = q + 8, d = fp16(s), m = fp16(-s * (z + 8)) (m
+// computed in float32, then each rounded to nearest even once), so an exported weight differs
+// from the layer's by at most 2^-11 * (15 s + |m|) plus fp16's subnormal spacing 2^-24 twice.
+// Other layers (per-channel fallbacks such as a row of 172, codebooks, AWQ input scales, other
+// bit widths) are dequantized and encoded as export_llama_gguf encodes float weights.
 Status export_llama_gguf_model(const CausalLM& model, std::string_view tokenizer_json,
                                const GgufExportOptions& options, std::vector<uint8_t>* out);
 

@@ -284,6 +284,31 @@ Status quantize_row_q8_0(const float* x, size_t n, BlockQ8_0* out) {
   return Status::Ok();
 }
 
+Status quantize_row_q4_1(const float* x, size_t n, BlockQ4_1* out) {
+  if (n % 32 != 0)
+    return Status::Error(StatusCode::kInvalidArgument, "Q4_1 needs a multiple of 32 values, got " + std::to_string(n));
+  for (size_t b = 0; b < n / 32; ++b) {
+    const float* v = x + b * 32;
+    float min = v[0], max = v[0];
+    for (int j = 0; j < 32; ++j) {
+      if (!std::isfinite(v[j]))
+        return Status::Error(StatusCode::kNonFinite, "Q4_1: non-finite value at index " + std::to_string(b * 32 + j));
+      min = std::fmin(min, v[j]);
+      max = std::fmax(max, v[j]);
+    }
+    const float d = (max - min) / 15.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    out[b].d = fp32_to_fp16(d);
+    out[b].m = fp32_to_fp16(min);
+    for (int j = 0; j < 16; ++j) {
+      const int q0 = std::min(15, static_cast<int>(static_cast<int8_t>((v[j] - min) * id + 0.5f)));
+      const int q1 = std::min(15, static_cast<int>(static_cast<int8_t>((v[j + 16] - min) * id + 0.5f)));
+      out[b].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    }
+  }
+  return Status::Ok();
+}
+
 Status quantize_row_q4_0(const float* x, size_t n, BlockQ4_0* out) {
   if (n % 32 != 0)
     return Status::Error(StatusCode::kInvalidArgument, "Q4_0 needs a multiple of 32 values, got " + std::to_string(n));

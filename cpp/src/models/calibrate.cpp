@@ -249,7 +249,10 @@ Status quantize_calibrated(CausalLM* model, const ModelQuantOptions& options,
       std::string note;
       Status s;
       double alpha = 0.0;
-      if (gptq) {
+      if (gptq && calib.gptq.grid != GptqGrid::kRtn) {
+        // A grid fixed up front (HQQ's): its own path, on the layer's Hessian.
+        s = gptq_quantize_linear(w.data(), li.out_features, li.in_features, bias, st.hessian.data(), it.spec, calib.gptq, &fresh, &note);
+      } else if (gptq) {
         // Layers reading the same input (one recorder slot) share the factor of its Hessian.
         auto f = std::find_if(factors.begin(), factors.end(), [&](const auto& p) { return p.first == &st; });
         if (f == factors.end()) {

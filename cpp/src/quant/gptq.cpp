@@ -30,6 +30,7 @@ int spec_bits(LinearScheme s) {
     case LinearScheme::kW8A8: return 8;
     case LinearScheme::kW4A16:
     case LinearScheme::kW4A8: return 4;
+    case LinearScheme::kW3A16: return 3;
     case LinearScheme::kW2A16: return 2;
     default: return 0;
   }
@@ -43,7 +44,7 @@ Status check_layer_args(const float* w, int out_features, int in_features, const
   if (w == nullptr || (check_h && h == nullptr)) return invalid("weight and Hessian must not be null");
   if (out_features < 1 || in_features < 1) return invalid("out_features and in_features must be >= 1");
   *bits = spec_bits(spec.scheme);
-  if (*bits == 0) return invalid("a calibrated method needs a quantized scheme (w8a16, w4a16, w2a16, w8a8 or w4a8)");
+  if (*bits == 0) return invalid("a calibrated method needs a quantized scheme (w8a16, w4a16, w3a16, w2a16, w8a8 or w4a8)");
   if (spec.group_size < 0) return invalid("group_size must be >= 1, or 0 for per channel");
   *group = spec.group_size == 0 ? in_features : spec.group_size;
   if (in_features % *group != 0) {
@@ -117,9 +118,18 @@ Status calib_detail::gptq_factor(const double* h, int n, const GptqOptions& opt,
   return Status::Ok();
 }
 
+// gptq_grid.cpp: GptqGrid::kHqq.
+Status gptq_quantize_linear_hqq_grid(const float* w, int out_features, int in_features,
+                                     const float* bias, const double* h,
+                                     const LinearQuantSpec& spec, const GptqOptions& opt,
+                                     std::unique_ptr<LinearLayer>* out, std::string* note);
+
 Status gptq_quantize_linear(const float* w, int out_features, int in_features, const float* bias,
                             const double* h, const LinearQuantSpec& spec, const GptqOptions& opt,
                             std::unique_ptr<LinearLayer>* out, std::string* note) {
+  if (opt.grid == GptqGrid::kHqq)
+    return gptq_quantize_linear_hqq_grid(w, out_features, in_features, bias, h, spec, opt, out, note);
+  if (opt.grid != GptqGrid::kRtn) return invalid("GPTQ grid must be rtn or hqq");
   if (out == nullptr) return invalid("out must not be null");
   int bits = 0, G = 0;
   std::string fallback;

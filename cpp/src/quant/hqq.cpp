@@ -85,39 +85,63 @@ bool hqq_quantize_group(const float* w, size_t n, int bits, const HqqParams& par
     return false;
   };
   if (!(hi > lo)) return keep_rtn();
-  const float inv = qmax / (hi - lo), rinv = 1.0f / inv;
-  float z = -lo * inv, beta = params.beta, best_z = z;
+  // The zero solver started from the range [r lo, r hi]: its scale and best zero.
   const float pm1 = params.lp_norm - 1.0f;
-  double best_l1 = INFINITY;
-  for (int it = 0; it < params.iters; ++it) {
-    float l1 = 0, zsum = 0;
-    const float ib = 1.0f / beta;
-    for (size_t i = 0; i < n; ++i) {
-      const float q = clampf(std::nearbyint(w[i] * inv + z), 0, qmax);
-      const float d = w[i] - (q - z) * rinv;
-      const float a = std::fabs(d);
-      l1 += a;
-      const float t = a > 0 ? std::fmax(a - fast_pow(a, pm1) * ib, 0.0f) : 0.0f;
-      zsum += q - (w[i] - std::copysign(t, d)) * inv;
+  const auto solve = [&](float r, float* s_out, float* z_out) {
+    const float inv = qmax / ((hi - lo) * r), rinv = 1.0f / inv;
+    float z = -lo * r * inv, beta = params.beta, best_z = z;
+    double best_l1 = INFINITY;
+    for (int it = 0; it < params.iters; ++it) {
+      float l1 = 0, zsum = 0;
+      const float ib = 1.0f / beta;
+      for (size_t i = 0; i < n; ++i) {
+        const float q = clampf(std::nearbyint(w[i] * inv + z), 0, qmax);
+        const float d = w[i] - (q - z) * rinv;
+        const float a = std::fabs(d);
+        l1 += a;
+        const float t = a > 0 ? std::fmax(a - fast_pow(a, pm1) * ib, 0.0f) : 0.0f;
+        zsum += q - (w[i] - std::copysign(t, d)) * inv;
+      }
+      const double l1m = double(l1) / double(n);
+      if (l1m < best_l1) {
+        best_l1 = l1m;
+        best_z = z;
+      } else {
+        break;
+      }
+      z = zsum / float(n);
+      beta *= params.kappa;
     }
-    const double l1m = double(l1) / double(n);
-    if (l1m < best_l1) {
-      best_l1 = l1m;
-      best_z = z;
-    } else {
-      break;
-    }
-    z = zsum / float(n);
-    beta *= params.kappa;
+    *s_out = rinv;
+    *z_out = best_z;
+    return inv;
+  };
+  uint8_t cand_small[256];
+  std::vector<uint8_t> cand_big;
+  uint8_t* cand = cand_small;
+  if (n > 256) {
+    cand_big.resize(n);
+    cand = cand_big.data();
   }
-  const float s = rinv;
-  for (size_t i = 0; i < n; ++i) codes[i] = uint8_t(clampf(std::nearbyint(w[i] * inv + best_z), 0, qmax));
-  if (!std::isfinite(s) || !(s > 0) || !std::isfinite(best_z) ||
-      squared_error(w, codes, n, s, best_z) > rtn_err)
-    return keep_rtn();
-  *scale = s;
-  *zero = best_z;
-  return true;
+  bool kept = false;
+  double best_err = rtn_err;
+  for (int k = 0; k <= params.clip_steps; ++k) {
+    const float r = k == 0 ? 1.0f : 1.0f - (1.0f - params.clip_min) * float(k) / float(params.clip_steps);
+    float s = 0, z = 0;
+    const float inv = solve(r, &s, &z);
+    for (size_t i = 0; i < n; ++i) cand[i] = uint8_t(clampf(std::nearbyint(w[i] * inv + z), 0, qmax));
+    if (!std::isfinite(s) || !(s > 0) || !std::isfinite(z)) continue;
+    const double e = squared_error(w, cand, n, s, z);
+    // Ties with RTN go to HQQ (the unclipped start); a clipped start must do strictly better.
+    if (k == 0 ? e <= best_err : e < best_err) {
+      best_err = e;
+      std::copy(cand, cand + n, codes);
+      *scale = s;
+      *zero = z;
+      kept = true;
+    }
+  }
+  return kept ? true : keep_rtn();
 }
 
 #if WEBQUANT_SIMD
@@ -252,48 +276,68 @@ bool hqq_quantize_group__ref(const float* w, size_t n, int bits, const HqqParams
   };
   if (!(hi > lo)) return keep_rtn();  // constant group: the course's safe scale
 
-  // The reference clamps inv at 2e4 for float16 arithmetic; float32 needs no clamp.
-  const float inv = qmax / (hi - lo);
-  float z = -lo * inv;
-  float beta = params.beta;
+  // One start: the range [r lo, r hi] (r = 1: the group's own range). Returns inv = 1 / scale
+  // and the zero of the best step.
   const float p = params.lp_norm;
   std::vector<float> q(n);
-  float best_z = z;
-  double best_l1 = INFINITY;
-  for (int it = 0; it < params.iters; ++it) {
-    double l1 = 0, zsum = 0;
-    for (size_t i = 0; i < n; ++i) q[i] = clampf(std::nearbyint(w[i] * inv + z), 0, qmax);
-    for (size_t i = 0; i < n; ++i) {
-      const float wr = (q[i] - z) / inv;
-      const float d = w[i] - wr;
-      l1 += std::fabs(d);
-      const float a = std::fabs(d);
-      // shrink_p; |x|^(p-1) is +inf at x = 0, where the threshold gives 0 as well.
-      const float t = a > 0 ? std::max(a - std::pow(a, p - 1) / beta, 0.0f) : 0.0f;
-      const float e = std::copysign(t, d);
-      zsum += double(q[i] - (w[i] - e) * inv);
+  const auto solve = [&](float r, float* best_z_out) {
+    // The reference clamps inv at 2e4 for float16 arithmetic; float32 needs no clamp.
+    const float inv = qmax / ((hi - lo) * r);
+    float z = -(lo * r) * inv;
+    float beta = params.beta;
+    float best_z = z;
+    double best_l1 = INFINITY;
+    for (int it = 0; it < params.iters; ++it) {
+      double l1 = 0, zsum = 0;
+      for (size_t i = 0; i < n; ++i) q[i] = clampf(std::nearbyint(w[i] * inv + z), 0, qmax);
+      for (size_t i = 0; i < n; ++i) {
+        const float wr = (q[i] - z) / inv;
+        const float d = w[i] - wr;
+        l1 += std::fabs(d);
+        const float a = std::fabs(d);
+        // shrink_p; |x|^(p-1) is +inf at x = 0, where the threshold gives 0 as well.
+        const float t = a > 0 ? std::max(a - std::pow(a, p - 1) / beta, 0.0f) : 0.0f;
+        const float e = std::copysign(t, d);
+        zsum += double(q[i] - (w[i] - e) * inv);
+      }
+      l1 /= double(n);
+      // The reference stops the tensor when its error stops improving; each group does here, and
+      // keeps the zero of its best step.
+      if (l1 < best_l1) {
+        best_l1 = l1;
+        best_z = z;
+      } else {
+        break;
+      }
+      z = float(zsum / double(n));
+      beta *= params.kappa;
     }
-    l1 /= double(n);
-    // The reference stops the tensor when its error stops improving; each group does here, and
-    // keeps the zero of its best step.
-    if (l1 < best_l1) {
-      best_l1 = l1;
-      best_z = z;
-    } else {
-      break;
-    }
-    z = float(zsum / double(n));
-    beta *= params.kappa;
-  }
+    *best_z_out = best_z;
+    return inv;
+  };
 
-  const float s = 1.0f / inv;
-  for (size_t i = 0; i < n; ++i) codes[i] = uint8_t(clampf(std::nearbyint(w[i] * inv + best_z), 0, qmax));
-  if (!std::isfinite(s) || !(s > 0) || !std::isfinite(best_z) ||
-      squared_error(w, codes, n, s, best_z) > rtn_err)
-    return keep_rtn();
-  *scale = s;
-  *zero = best_z;
-  return true;
+  // Starts r = 1 and, with clip_steps, the shrunken ranges; the lowest squared error wins (a tie
+  // with RTN goes to the unclipped HQQ start, a clipped start must do strictly better).
+  bool kept = false;
+  double best_err = rtn_err;
+  std::vector<uint8_t> cand(n);
+  for (int k = 0; k <= params.clip_steps; ++k) {
+    const float r = k == 0 ? 1.0f : 1.0f - (1.0f - params.clip_min) * float(k) / float(params.clip_steps);
+    float z = 0;
+    const float inv = solve(r, &z);
+    const float s = 1.0f / inv;
+    for (size_t i = 0; i < n; ++i) cand[i] = uint8_t(clampf(std::nearbyint(w[i] * inv + z), 0, qmax));
+    if (!std::isfinite(s) || !(s > 0) || !std::isfinite(z)) continue;
+    const double e = squared_error(w, cand.data(), n, s, z);
+    if (k == 0 ? e <= best_err : e < best_err) {
+      best_err = e;
+      std::copy(cand.begin(), cand.end(), codes);
+      *scale = s;
+      *zero = z;
+      kept = true;
+    }
+  }
+  return kept ? true : keep_rtn();
 }
 
 Status hqq_quantize(const float* w, size_t rows, size_t cols, size_t group, int bits,
@@ -309,6 +353,9 @@ Status hqq_quantize(const float* w, size_t rows, size_t cols, size_t group, int 
   if (!(params.lp_norm > 0 && params.lp_norm <= 1) || !(params.beta > 0) ||
       !(params.kappa >= 1) || params.iters < 0)
     return invalid("params need 0 < lp_norm <= 1, beta > 0, kappa >= 1 and iters >= 0");
+  if (params.clip_steps < 0 || params.clip_steps > 100 || !(params.clip_min > 0 && params.clip_min <= 1))
+    return invalid("params need clip_steps in [0, 100] and 0 < clip_min <= 1 (got " +
+                   std::to_string(params.clip_steps) + ", " + std::to_string(params.clip_min) + ")");
   for (size_t i = 0; i < rows * cols; ++i)
     if (!std::isfinite(w[i]))
       return Status::Error(StatusCode::kNonFinite,

@@ -62,6 +62,8 @@ export function quantizeWithMethod(
         ...(calib.blockSize !== undefined ? { blockSize: calib.blockSize } : {}),
         ...(calib.dampening !== undefined ? { dampening: calib.dampening } : {}),
         ...(calib.grid !== undefined ? { grid: calib.grid } : {}),
+        ...(calib.gptqGrid !== undefined ? { gptqGrid: calib.gptqGrid } : {}),
+        ...(calib.hqqClipSteps !== undefined ? { hqqClipSteps: calib.hqqClipSteps } : {}),
       },
       ...(onProgress ? { progress: (done: number, total: number, label: string) => { onProgress({ done, total, label }); } } : {}),
     });

@@ -30,13 +30,14 @@ import type { ModelHandle, ModelModule } from './model-module.js';
 import { Tokenizer } from './tokenizer.js';
 
 /** Tensor encoding of the exported 2-D weights (norms are always F32). */
-export type GgufType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
+export type GgufType = 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_1';
 
 /** Options of {@link exportGguf}. */
 export interface ExportGgufOptions {
   /**
    * Encoding of the 2-D weights: `'f32'`, `'f16'`, `'q8_0'` (ggml Q8_0: blocks of 32 int8 with an
-   * fp16 scale) or `'q4_0'` (blocks of 32 4-bit codes with an fp16 scale). With Q8_0 / Q4_0 a
+   * fp16 scale), `'q4_0'` (blocks of 32 4-bit codes with an fp16 scale) or `'q4_1'` (blocks of 32
+   * 4-bit codes with an fp16 scale d and an fp16 offset m, x = d * code + m). With a block type a
    * weight whose row length is not a multiple of 32 is written as F16.
    */
   type: GgufType;
@@ -136,7 +137,7 @@ interface GgufModule extends WebQuantModule {
   };
 }
 
-const GGML_TYPE: Record<GgufType, number> = { f32: 0, f16: 1, q8_0: 8, q4_0: 2 };
+const GGML_TYPE: Record<GgufType, number> = { f32: 0, f16: 1, q8_0: 8, q4_0: 2, q4_1: 3 };
 
 function invalid(message: string): never {
   throw new WebQuantError('invalid_argument', message);
@@ -161,7 +162,11 @@ function checkBytes(bytes: unknown, what: string): Uint8Array {
  * safetensors weights) as a GGUF v3 file that llama.cpp loads. `files` is left as it is.
  * `files` may also be a checkpoint saved by `saveQuantized` (webquant's quantized format): with
  * `type: 'q8_0'` its int8 layers that are symmetric in groups of 32 are written from their codes
- * (bit for bit; each scale rounded to Q8_0's fp16), its other layers dequantized and encoded.
+ * (bit for bit; each scale rounded to Q8_0's fp16), with `'q4_0'` its int4 symmetric g32 layers
+ * (RTN, GPTQ) likewise, and with `'q4_1'` every int4 g32 layer with a scale and zero point (RTN or
+ * GPTQ asymmetric, HQQ's float zero, GPTQ on the HQQ grid; symmetric too): d = fp16(scale),
+ * m = fp16(-scale * (zero + 8)) with the zero in the signed code domain, so a weight moves by at
+ * most 2^-11 (15 d + |m|). Its other layers are dequantized and encoded.
  * Needs {@link init} to have finished.
  *
  * @returns The GGUF file's bytes.
@@ -175,7 +180,7 @@ export function exportGguf(files: ModelFiles, options: ExportGgufOptions): Uint8
   if (!options || typeof options !== 'object') invalid('exportGguf: options with a type are required');
   const type = GGML_TYPE[options.type];
   if (type === undefined || !Object.hasOwn(GGML_TYPE, options.type)) {
-    invalid(`exportGguf: type must be 'f32', 'f16', 'q8_0' or 'q4_0' (got ${String(options.type)})`);
+    invalid(`exportGguf: type must be 'f32', 'f16', 'q8_0', 'q4_0' or 'q4_1' (got ${String(options.type)})`);
   }
   if (options.name !== undefined && typeof options.name !== 'string') invalid('exportGguf: name must be a string');
   if (!Array.isArray(files.weights) || files.weights.length === 0) {

@@ -65,7 +65,7 @@ export interface WasmModelQuantOptions {
   /** QuantMethod id (0 rtn, 1 hqq, 2 gptq, 3 awq); absent = rtn. */
   method?: number;
   /** gptq / awq: `tokens` points to `count` int32 ids in the heap. */
-  calibration?: { tokens: WasmPointer; count: number; sequenceLength: number; actOrder?: boolean; blockSize?: number; dampening?: number; grid?: number };
+  calibration?: { tokens: WasmPointer; count: number; sequenceLength: number; actOrder?: boolean; blockSize?: number; dampening?: number; grid?: number; gptqGrid?: number; hqqClipSteps?: number };
   /** Called after each step; returning false stops (aborted). */
   progress?: (done: number, total: number, label: string) => boolean | void;
   /** Embedding tables (absent: left as they are; scheme f32: float rows). */

@@ -18,7 +18,7 @@ using io::GgufTensorInfo;
 using io::GgufWriter;
 using io::JsonValue;
 
-constexpr uint32_t kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ8_0 = 8;
+constexpr uint32_t kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ8_0 = 8;
 
 const io::TensorView* find_tensor(const std::vector<const io::SafetensorsFile*>& shards,
                                   const std::string& name) {
@@ -72,7 +72,7 @@ namespace {
 // Encodes float32 rows [rows, cols] as `type`, falling back to F16 when cols % 32 != 0.
 Status encode(const std::vector<float>& w, uint64_t rows, uint64_t cols, uint32_t type,
               std::vector<uint8_t>* bytes, uint32_t* actual) {
-  if ((type == kQ8_0 || type == kQ4_0) && cols % 32 != 0) type = kF16;
+  if ((type == kQ8_0 || type == kQ4_0 || type == kQ4_1) && cols % 32 != 0) type = kF16;
   *actual = type;
   const size_t n = static_cast<size_t>(rows * cols);
   if (type == kF32) {
@@ -101,8 +101,15 @@ Status encode(const std::vector<float>& w, uint64_t rows, uint64_t cols, uint32_
     std::memcpy(bytes->data(), blocks.data(), bytes->size());
     return Status::Ok();
   }
+  if (type == kQ4_1) {
+    std::vector<io::BlockQ4_1> blocks(n / 32);
+    WQ_RETURN_IF_ERROR(io::quantize_row_q4_1(w.data(), n, blocks.data()));
+    bytes->resize(blocks.size() * sizeof(io::BlockQ4_1));
+    std::memcpy(bytes->data(), blocks.data(), bytes->size());
+    return Status::Ok();
+  }
   return Status::Error(StatusCode::kUnsupported, std::string("GGUF export: type ") +
-                                                     io::ggml_type_name(type) + " is not writable (F32, F16, Q8_0, Q4_0)");
+                                                     io::ggml_type_name(type) + " is not writable (F32, F16, Q8_0, Q4_0, Q4_1)");
 }
 
 bool has_type(const JsonValue* v, const char* type) {
@@ -241,48 +248,6 @@ class ShardSource final : public GgufWeightSource {
 
 }  // namespace
 
-// int4 symmetric g32 codes q in [-8, 7] as Q4_0 blocks: nibble q + 8 (element j in the low nibble
-// of byte j, element j + 16 in the high nibble), d = the scale rounded to fp16.
-Status int4_g32_to_q4_0(const std::string& name, const std::vector<int8_t>& q,
-                        const std::vector<float>& scales, std::vector<uint8_t>* bytes) {
-  std::vector<io::BlockQ4_0> blocks(scales.size());
-  if (q.size() != blocks.size() * 32)
-    return Status::Error(StatusCode::kShapeMismatch, name + ": int4 g32 codes and scales disagree");
-  for (size_t b = 0; b < blocks.size(); ++b) {
-    const int8_t* g = &q[b * 32];
-    for (int j = 0; j < 16; ++j) blocks[b].qs[j] = uint8_t((g[j] + 8) | ((g[j + 16] + 8) << 4));
-    blocks[b].d = fp32_to_fp16(scales[b]);
-    if ((blocks[b].d & 0x7C00u) == 0x7C00u)
-      return Status::Error(StatusCode::kUnsupported, "GGUF export: " + name + " has a scale beyond the fp16 range of Q4_0's d");
-  }
-  bytes->resize(blocks.size() * sizeof(io::BlockQ4_0));
-  std::memcpy(bytes->data(), blocks.data(), bytes->size());
-  return Status::Ok();
-}
-
-Status int8_g32_to_q8_0(const std::string& name, const std::vector<int8_t>& q,
-                        const std::vector<float>& scales, std::vector<uint8_t>* bytes) {
-  std::vector<io::BlockQ8_0> blocks(scales.size());
-  if (q.size() != blocks.size() * 32)
-    return Status::Error(StatusCode::kShapeMismatch, name + ": int8 g32 codes and scales disagree");
-  for (size_t b = 0; b < blocks.size(); ++b) {
-    bool zero = true;
-    for (int j = 0; j < 32; ++j) {
-      blocks[b].qs[j] = q[b * 32 + j];
-      zero = zero && q[b * 32 + j] == 0;
-    }
-    const uint16_t d = fp32_to_fp16(scales[b]);
-    if ((d & 0x7C00u) == 0x7C00u)
-      return Status::Error(StatusCode::kUnsupported,
-                           "GGUF export: " + name + " has a scale (" + std::to_string(scales[b]) +
-                               ") beyond the fp16 range of Q8_0's d");
-    blocks[b].d = zero ? 0 : d;  // an all-zero group is d = 0, as ggml writes it
-  }
-  bytes->resize(blocks.size() * sizeof(io::BlockQ8_0));
-  std::memcpy(bytes->data(), blocks.data(), bytes->size());
-  return Status::Ok();
-}
-
 Status export_llama_gguf(std::string_view config_json, std::string_view tokenizer_json,
                          const std::vector<const io::SafetensorsFile*>& shards,
                          const GgufExportOptions& options, std::vector<uint8_t>* out) {
@@ -301,16 +266,22 @@ Status export_llama_gguf_from(const LlamaConfig& cfg, std::string_view tokenizer
     return Status::Error(StatusCode::kUnsupported, "GGUF export: models with linear biases are not supported");
   if (cfg.rope_type != "none")
     return Status::Error(StatusCode::kUnsupported, "GGUF export: rope_scaling '" + cfg.rope_type + "' is not supported");
-  if (options.type != kF32 && options.type != kF16 && options.type != kQ8_0 && options.type != kQ4_0)
+  if (options.type != kF32 && options.type != kF16 && options.type != kQ8_0 && options.type != kQ4_0 &&
+      options.type != kQ4_1)
     return Status::Error(StatusCode::kInvalidArgument, std::string("GGUF export: type ") +
-                                                           io::ggml_type_name(options.type) + " is not writable (F32, F16, Q8_0, Q4_0)");
+                                                           io::ggml_type_name(options.type) + " is not writable (F32, F16, Q8_0, Q4_0, Q4_1)");
 
   GgufWriter w;
-  const uint32_t file_type = options.type == kF32 ? 0 : options.type == kF16 ? 1 : options.type == kQ4_0 ? 2 : 7;
+  // llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q4_1 3, MOSTLY_Q8_0 7.
+  const uint32_t file_type = options.type == kF32    ? 0
+                             : options.type == kF16  ? 1
+                             : options.type == kQ4_0 ? 2
+                             : options.type == kQ4_1 ? 3
+                                                     : 7;
   w.add_string("general.architecture", "llama");
   w.add_string("general.name", options.name.empty() ? "webquant export" : options.name);
   w.add_u32("general.file_type", file_type);
-  if (options.type == kQ8_0 || options.type == kQ4_0) w.add_u32("general.quantization_version", 2);
+  if (options.type == kQ8_0 || options.type == kQ4_0 || options.type == kQ4_1) w.add_u32("general.quantization_version", 2);
   w.add_u32("llama.vocab_size", uint32_t(cfg.vocab_size));
   w.add_u32("llama.context_length", uint32_t(cfg.max_position_embeddings));
   w.add_u32("llama.embedding_length", uint32_t(cfg.hidden_size));
@@ -342,12 +313,17 @@ Status export_llama_gguf_from(const LlamaConfig& cfg, std::string_view tokenizer
     const std::string embd = "model.embed_tokens.weight";
     std::vector<int8_t> q;
     std::vector<float> scales;
+    std::vector<uint8_t> u;
+    std::vector<float> mins;
     if (options.type == kQ8_0 && src.int8_g32(embd, &q, &scales)) {
       WQ_RETURN_IF_ERROR(int8_g32_to_q8_0(embd, q, scales, &bytes));
       w.add_tensor("token_embd.weight", {uint64_t(H), uint64_t(V)}, kQ8_0, bytes.data(), bytes.size());
     } else if (options.type == kQ4_0 && src.int4_g32(embd, &q, &scales)) {
       WQ_RETURN_IF_ERROR(int4_g32_to_q4_0(embd, q, scales, &bytes));
       w.add_tensor("token_embd.weight", {uint64_t(H), uint64_t(V)}, kQ4_0, bytes.data(), bytes.size());
+    } else if (options.type == kQ4_1 && src.int4_g32_affine(embd, &u, &scales, &mins)) {
+      WQ_RETURN_IF_ERROR(int4_g32_to_q4_1(embd, u, scales, mins, &bytes));
+      w.add_tensor("token_embd.weight", {uint64_t(H), uint64_t(V)}, kQ4_1, bytes.data(), bytes.size());
     } else {
       WQ_RETURN_IF_ERROR(src.floats("model.embed_tokens.weight", {V, H}, &buf));
       WQ_RETURN_IF_ERROR(add_matrix("token_embd.weight", V, H, options.type));
@@ -384,6 +360,27 @@ Status export_llama_gguf_from(const LlamaConfig& cfg, std::string_view tokenizer
         }
         WQ_RETURN_IF_ERROR(int8_g32_to_q8_0(name, q, scales, &bytes));
         w.add_tensor(out_name, {uint64_t(cols), uint64_t(rows)}, kQ8_0, bytes.data(), bytes.size());
+        continue;
+      }
+      if (options.type == kQ4_0 && src.int4_g32(name, &q, &scales)) {  // int4 g32 symmetric codes
+        if (permute_heads) {
+          q = permute_rows(q, permute_heads, cfg.head_dim, int(cols), true);
+          scales = permute_rows(scales, permute_heads, cfg.head_dim, int(cols / 32), true);
+        }
+        WQ_RETURN_IF_ERROR(int4_g32_to_q4_0(name, q, scales, &bytes));
+        w.add_tensor(out_name, {uint64_t(cols), uint64_t(rows)}, kQ4_0, bytes.data(), bytes.size());
+        continue;
+      }
+      std::vector<uint8_t> u;
+      std::vector<float> mins;
+      if (options.type == kQ4_1 && src.int4_g32_affine(name, &u, &scales, &mins)) {  // scale + zero
+        if (permute_heads) {
+          u = permute_rows(u, permute_heads, cfg.head_dim, int(cols), true);
+          scales = permute_rows(scales, permute_heads, cfg.head_dim, int(cols / 32), true);
+          mins = permute_rows(mins, permute_heads, cfg.head_dim, int(cols / 32), true);
+        }
+        WQ_RETURN_IF_ERROR(int4_g32_to_q4_1(name, u, scales, mins, &bytes));
+        w.add_tensor(out_name, {uint64_t(cols), uint64_t(rows)}, kQ4_1, bytes.data(), bytes.size());
         continue;
       }
       WQ_RETURN_IF_ERROR(src.floats(name, {rows, cols}, &buf));

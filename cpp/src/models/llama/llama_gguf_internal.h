@@ -27,10 +27,18 @@ class GgufWeightSource {
                         std::vector<float>* scales) const {
     return false;
   }
-  // The same for int4 symmetric in groups of 32 (codes in [-8, 7]: the Q4_0 scheme); used for a
-  // quantized token embedding table.
+  // The same for int4 symmetric in groups of 32 (codes in [-8, 7]: the Q4_0 scheme): a quantized
+  // token embedding table or a linear weight.
   virtual bool int4_g32(const std::string& hf_name, std::vector<int8_t>* q,
                         std::vector<float>* scales) const {
+    return false;
+  }
+  // For a linear weight held as 4-bit codes in groups of 32 with a scale and a zero point
+  // (integer or float, e.g. RTN asymmetric, GPTQ, HQQ; symmetric too): the Q4_1 form
+  // w = d * u + m with u in [0, 15] [rows, cols], d = the scale and m = -scale * (zero + 8)
+  // (the signed-domain zero; float32, not yet rounded) [rows, cols / 32]; false for any other form.
+  virtual bool int4_g32_affine(const std::string& hf_name, std::vector<uint8_t>* u,
+                               std::vector<float>* d, std::vector<float>* m) const {
     return false;
   }
 };
@@ -45,6 +53,17 @@ Status export_llama_gguf_from(const LlamaConfig& cfg, std::string_view tokenizer
 // fp16(scale) (round to nearest even), and d = 0 for an all-zero group. kUnsupported for a scale
 // beyond fp16's range. The weights are bit-for-bit the layer's when its scales are fp16 values.
 Status int8_g32_to_q8_0(const std::string& name, const std::vector<int8_t>& q,
+                        const std::vector<float>& scales, std::vector<uint8_t>* bytes);
+
+// Q4_1 blocks of 4-bit codes u in [0, 15] with per-32 d and m (int4_g32_affine's form): nibbles
+// as Q4_0, d and m each rounded to fp16 (nearest even), so a weight moves by at most
+// 2^-11 * (15 |d| + |m|) (plus fp16's subnormal spacing for tiny values). kUnsupported for a d or
+// m beyond fp16's range.
+Status int4_g32_to_q4_1(const std::string& name, const std::vector<uint8_t>& u,
+                        const std::vector<float>& d, const std::vector<float>& m,
+                        std::vector<uint8_t>* bytes);
+// Q4_0 blocks of int4 symmetric g32 codes (nibble q + 8, d = fp16(scale)).
+Status int4_g32_to_q4_0(const std::string& name, const std::vector<int8_t>& q,
                         const std::vector<float>& scales, std::vector<uint8_t>* bytes);
 
 // A Q8_0 tensor as int8 codes and float scales (see llama_gguf.cpp); false when it cannot be.

@@ -50,30 +50,50 @@ class ModelSource final : public GgufWeightSource {
 
   bool int4_g32(const std::string& name, std::vector<int8_t>* q,
                 std::vector<float>* scales) const override {
-    const LinearLayer* layer = model_.weights().quantized_param(name);  // a quantized embedding
     LinearQuantizedData d;
-    if (layer == nullptr || !layer->export_quantized(&d).ok() || d.bits != 4 || d.asymmetric ||
-        d.group_size != 32)
-      return false;
+    if (!plain_g32(name, 4, &d) || d.asymmetric) return false;
     *q = std::move(d.q);
     *scales = std::move(d.scales);
     return true;
   }
 
+  bool int4_g32_affine(const std::string& name, std::vector<uint8_t>* u, std::vector<float>* dq,
+                       std::vector<float>* m) const override {
+    LinearQuantizedData d;
+    if (!plain_g32(name, 4, &d)) return false;
+    // w = s * (q - z) = s * (q + 8) - s * (z + 8): u = q + 8, d = s, m = -s * (z + 8).
+    u->resize(d.q.size());
+    for (size_t i = 0; i < d.q.size(); ++i) (*u)[i] = static_cast<uint8_t>(d.q[i] + 8);
+    m->resize(d.scales.size());
+    for (size_t k = 0; k < d.scales.size(); ++k) {
+      const float z = d.method == QuantMethod::kHqq ? d.zero_points_f[k] : static_cast<float>(d.zero_points[k]);
+      (*m)[k] = -d.scales[k] * (z + 8.0f);
+    }
+    *dq = std::move(d.scales);
+    return true;
+  }
+
   bool int8_g32(const std::string& name, std::vector<int8_t>* q,
                 std::vector<float>* scales) const override {
-    const LinearLayer* layer = model_.weights().quantized_param(name);  // a quantized embedding
-    if (layer == nullptr && (!linear_of(name, &layer) || layer == nullptr)) return false;
     LinearQuantizedData d;
-    if (!layer->export_quantized(&d).ok() || d.bits != 8 || d.asymmetric || d.group_size != 32 ||
-        !d.input_scales.empty())
-      return false;
+    if (!plain_g32(name, 8, &d) || d.asymmetric) return false;
     *q = std::move(d.q);
     *scales = std::move(d.scales);
     return true;
   }
 
  private:
+  // The integer form of the quantized embedding or linear weight `name` when it is `bits`-bit
+  // codes in groups of 32 with scales and (integer or float) zero points and nothing else (no AWQ
+  // input scales, no codebook).
+  bool plain_g32(const std::string& name, int bits, LinearQuantizedData* d) const {
+    const LinearLayer* layer = model_.weights().quantized_param(name);  // a quantized embedding
+    if (layer == nullptr && (!linear_of(name, &layer) || layer == nullptr)) return false;
+    return layer->export_quantized(d).ok() && d->bits == bits && d->group_size == 32 &&
+           d->input_scales.empty() && d->codebook == Codebook::kNone &&
+           (d->method == QuantMethod::kRtn || d->method == QuantMethod::kHqq);
+  }
+
   // The linear module of "<module>.weight" (true; *layer null for a tied, unquantized lm_head).
   bool linear_of(const std::string& name, const LinearLayer** layer) const {
     if (name.size() <= kWeight.size() || name.compare(name.size() - kWeight.size(), kWeight.size(), kWeight) != 0)
