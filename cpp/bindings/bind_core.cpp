@@ -29,6 +29,7 @@
 #include "webquant/quant.h"
 #include "webquant/quant_params.h"
 #include "webquant/status.h"
+#include "webquant/module.h"
 #include "webquant/threads.h"
 
 namespace webquant {
@@ -425,6 +426,30 @@ int set_num_threads_js(int n) { return set_num_threads(n); }
 int num_threads_js() { return num_threads(); }
 bool has_threads() { return threads_supported(); }
 
+// Profiling of parallel regions (webquant/threads.h), for scripts/profile-decode.mjs.
+void set_thread_profiling_js(bool on) { set_thread_profiling(on); }
+// Fusion of linear layers sharing an input in decode (Weights::set_fuse_linears), default on.
+void set_fuse_linears_js(bool on) { Weights::set_fuse_linears(on); }
+emscripten::val thread_profile_js() {
+  const ThreadProfile p = thread_profile();
+  static const char* const kKinds[] = {"gemm", "attention", "fusedLinear", "head"};
+  emscripten::val regions = emscripten::val::object();
+  for (int k = 0; k < 4; ++k) {
+    emscripten::val r = emscripten::val::object();
+    r.set("count", static_cast<double>(p.regions[k]));
+    r.set("ms", p.region_ms[k]);
+    regions.set(kKinds[k], r);
+  }
+  emscripten::val o = emscripten::val::object();
+  o.set("enabled", p.enabled);
+  o.set("regions", regions);
+  o.set("forks", static_cast<double>(p.forks));
+  o.set("forkMs", p.fork_ms);
+  o.set("partMs", p.part_ms);
+  o.set("imbalanceMs", p.imbalance_ms);
+  return o;
+}
+
 }  // namespace
 }  // namespace webquant
 
@@ -497,4 +522,7 @@ EMSCRIPTEN_BINDINGS(webquant_core) {
   function("hasThreads", &has_threads);
   function("setNumThreads", &set_num_threads_js);
   function("numThreads", &num_threads_js);
+  function("setThreadProfiling", &set_thread_profiling_js);
+  function("threadProfile", &thread_profile_js);
+  function("setFuseLinears", &set_fuse_linears_js);
 }

@@ -79,12 +79,15 @@ TEST_CASE("gguf int8: Q8_0 weights load onto w8a16 g32 layers from their codes")
   for (const LinearInfo& li : layout.linears) {
     const LinearLayer* layer = model->linear(li.name);
     if (li.name == "lm_head") {
-      // Tied: the head is its own int8 copy of the Q8_0 token_embd (as llama.cpp reads it), with
-      // exactly the decoded embedding's values; the embedding itself stays float32 for gathers.
-      REQUIRE(layer != nullptr);
-      CHECK(layer->describe().rfind("w8a16 g32", 0) == 0);
+      // Tied: the token embedding is held as the Q8_0 file's int8 g32 rows (exactly the decoded
+      // values; rows dequantized on gather) and the head reads that table (no copy), as llama.cpp
+      // reads token_embd in its type.
+      CHECK(layer == nullptr);
+      const LinearLayer* table = model->weights().quantized_param("model.embed_tokens.weight");
+      REQUIRE(table != nullptr);
+      CHECK(table->describe().rfind("w8a16 g32", 0) == 0);
       std::vector<float> w(size_t(li.out_features) * li.in_features);
-      layer->dequantize_weight(w.data());
+      table->dequantize_weight(w.data());
       const io::TensorView* e = floats.tensors.find("model.embed_tokens.weight");
       REQUIRE(e != nullptr);
       CHECK(std::memcmp(w.data(), e->data, e->nbytes) == 0);

@@ -103,6 +103,16 @@ struct LinearQuantizedData {
   std::vector<float> input_scales;
 };
 
+// The input of LinearLayer::forward_rows for one layer: prepared once on the calling thread by
+// prepare_rows (A8 layers quantize x into xq / xscale / xsum), then read by concurrent
+// forward_rows calls. Owned by the caller and reused across steps (the vectors only grow).
+struct LinearRowsInput {
+  const float* x = nullptr;  // the float row (not owned; must outlive the forward_rows calls)
+  std::vector<int8_t> xq;
+  std::vector<float> xscale;
+  std::vector<int32_t> xsum;
+};
+
 class LinearLayer {
  public:
   virtual ~LinearLayer() = default;
@@ -128,6 +138,22 @@ class LinearLayer {
   // The integer weights, scales and zero points of a quantized layer; kUnsupported for float32.
   virtual Status export_quantized(LinearQuantizedData* out) const {
     return Status::Error(StatusCode::kUnsupported, "a float32 linear layer has no quantized form");
+  }
+
+  // Output rows of a single input row, for splitting several layers' rows over the pool in one
+  // hand-off (Weights::forward_linears fuses q/k/v or gate/up this way in decode). A layer that
+  // returns true from has_forward_rows computes, with forward_rows(in, j0, j1, y, work), outputs
+  // j0 .. j1-1 of forward(x, 1, .) into y[0 .. j1-j0), bit-identical to those of forward (the same
+  // kernel over the same prepared input); j0 must be a multiple of 4 (the kernels' panel of output
+  // rows) and j1 <= out_features. `work` holds rows_workspace() floats, distinct per concurrent
+  // call. prepare_rows runs on the calling thread before the forward_rows calls; it may allocate.
+  // The base versions: no row path (callers then use forward).
+  virtual bool has_forward_rows() const { return false; }
+  virtual size_t rows_workspace() const { return 0; }
+  virtual void prepare_rows(const float* x, LinearRowsInput* in) const { in->x = x; }
+  virtual void forward_rows(const LinearRowsInput& in, size_t j0, size_t j1, float* y,
+                            float* work) const {
+    (void)in, (void)j0, (void)j1, (void)y, (void)work;
   }
 
   int in_features = 0;

@@ -320,6 +320,17 @@ class Weights {
   // y[m, out] = x[m, in] W^T (+ b) for linear i, reading the tied parameter when it has no layer
   // (with the quantized table's kernels when that parameter is held quantized).
   void forward_linear(size_t i, const float* x, size_t m, float* y) const;
+  // Linears idx[0 .. count) over the same input x [m, in] into y[i] ([m, out of linear idx[i]]),
+  // bit-identical to one forward_linear each. For one row (decode), when every one has a layer with
+  // a row path (LinearLayer::has_forward_rows) and no observer is installed, the output rows of all
+  // of them are split over the pool in one hand-off (q/k/v, gate/up); otherwise it calls
+  // forward_linear for each. At most 8 layers fuse. Scratch is per calling thread.
+  // set_fuse_linears(false) turns the fusion off process-wide (each layer then forks on its own:
+  // the path before fusion, for profiling and tests); default on.
+  static void set_fuse_linears(bool on);
+  static bool fuse_linears();
+  void forward_linears(const size_t* idx, size_t count, const float* x, size_t m,
+                       float* const* y) const;
   // The method that rounded linear `name` (kRtn for float layers and unknown names), and setting
   // it (kNotFound for an unknown name). replace_linear resets it to kRtn.
   QuantMethod linear_method(std::string_view name) const;

@@ -54,10 +54,71 @@ void parallel_for(size_t n, F&& fn) {
       const_cast<void*>(static_cast<const void*>(&fn)));
 }
 
+// The dynamic form: [0, n) is cut into min(chunks, n, kMaxChunks) ranges
+// [split_point(n, c, C), split_point(n, c + 1, C)), which the threads claim one at a time, so a
+// thread the OS has descheduled (a loaded machine) leaves the chunks it has not claimed to the
+// others instead of holding the job up with a fixed share. fn(begin, end) once per chunk. With one
+// thread, nested, or while another thread owns the pool: one call fn(0, n) on the caller. The
+// chunking changes which calls compute which indices, never the indices: callers that compute
+// every output element the same way whatever the range stay bit-identical for any thread count.
+constexpr size_t kMaxChunks = 255;
+// How many chunks per thread the library's dynamic callers cut (decode GEMVs, attention heads):
+// enough that a descheduled thread's unclaimed share is small, few enough that the per-chunk
+// claim and kernel call stay negligible.
+constexpr size_t kChunksPerThread = 8;
+void parallel_for_chunks_ranges(size_t n, size_t chunks, RangeFn fn, void* ctx);
+
+template <typename F>
+void parallel_for_chunks(size_t n, size_t chunks, F&& fn) {
+  using Fn = std::remove_reference_t<F>;
+  parallel_for_chunks_ranges(
+      n, chunks, [](void* ctx, size_t b, size_t e) { (*static_cast<Fn*>(ctx))(b, e); },
+      const_cast<void*>(static_cast<const void*>(&fn)));
+}
+
 // The range part `index` of `parts` gets when [0, n) is cut as parallel_for cuts it:
 // [n * index / parts, n * (index + 1) / parts).
 inline size_t split_point(size_t n, size_t index, size_t parts) {
   return static_cast<size_t>(static_cast<unsigned long long>(n) * index / parts);
 }
+
+// ---- Profiling of parallel regions (off by default; scripts/profile-decode.mjs reads it) -------
+// A region is one piece of work that is split over the pool when it is large enough: a GEMM driver
+// call, an attention call, a fused group of linear layers. Regions are timed on the calling thread
+// whether or not they were split (so a 1-thread run shows how much of a step could run in
+// parallel), only at the outermost level (a region inside a region is part of the outer one). A
+// "fork" is a region actually handed to the pool; for forks each thread's busy time is recorded
+// (part_ms sums them), and `imbalance_ms` sums (busiest thread - mean over the threads that could
+// take part) over forks. Times are milliseconds of wall clock.
+enum class RegionKind : int { kGemm = 0, kAttention = 1, kFusedLinear = 2, kHead = 3, kCount = 4 };
+
+struct ThreadProfile {
+  bool enabled = false;
+  unsigned long long regions[4] = {0, 0, 0, 0};  // per RegionKind
+  double region_ms[4] = {0, 0, 0, 0};            // wall time inside regions, per RegionKind
+  unsigned long long forks = 0;                  // pool hand-offs (any kind, nested ones included)
+  double fork_ms = 0;                            // caller wall time from hand-off to join
+  double part_ms = 0;                            // sum of the threads' busy times over forks
+  double imbalance_ms = 0;                       // sum over forks of (busiest - mean thread)
+};
+
+// Turns profiling on or off and clears the counters. Call it from the thread that calls
+// parallel_for, between regions.
+void set_thread_profiling(bool on);
+ThreadProfile thread_profile();
+
+// Times the enclosed region when profiling is on (see above); costs one branch when it is off.
+class ProfileRegion {
+ public:
+  explicit ProfileRegion(RegionKind kind);
+  ~ProfileRegion();
+  ProfileRegion(const ProfileRegion&) = delete;
+  ProfileRegion& operator=(const ProfileRegion&) = delete;
+
+ private:
+  bool counted_ = false;  // on the pool-owning thread with profiling on (tracks the nesting depth)
+  int kind_ = -1;         // -1: not timed (profiling off, or nested)
+  double start_ms_ = 0;
+};
 
 }  // namespace webquant

@@ -32,6 +32,17 @@
 namespace webquant {
 namespace {
 
+// Profiling (threads.h): written by the thread that owns the pool (regions, forks); the parts'
+// times are written by whichever thread ran the part, before it counts the part done.
+bool g_profiling = false;
+ThreadProfile g_profile;
+thread_local int t_region_depth = 0;
+
+double now_ms() {
+  using namespace std::chrono;
+  return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
+}
+
 // Set on pool workers and on the caller while it runs its part: a nested parallel_for runs inline.
 thread_local bool t_in_pool = false;
 
@@ -75,12 +86,15 @@ class Pool {
     return size();
   }
 
-  void run(size_t n, RangeFn fn, void* ctx) {
+  // chunks == 0: one part per thread (parallel_for); else that many parts (parallel_for_chunks).
+  void run(size_t n, size_t chunks, RangeFn fn, void* ctx) {
     if (n == 0) return;
     if (t_in_pool) return run_inline(n, fn, ctx);  // nested: the pool is busy with our caller
     std::unique_lock<std::mutex> run(run_mu_, std::try_to_lock);
     if (!run.owns_lock()) return run_inline(n, fn, ctx);  // another thread's job is running
-    const size_t parts = std::min<size_t>(n, workers_.size() + 1);
+    if (workers_.empty()) return run_inline(n, fn, ctx);
+    const size_t parts = std::min<size_t>(
+        n, chunks == 0 ? workers_.size() + 1 : std::min<size_t>(chunks, kMaxChunks));
     if (parts < 2) return run_inline(n, fn, ctx);
     fn_ = fn;
     ctx_ = ctx;
@@ -90,15 +104,30 @@ class Pool {
     const uint64_t e = epoch_.load(std::memory_order_relaxed) + 1;
     claim_.store(claim_word(e, parts, 0), std::memory_order_release);  // parts 0.. claimable
     epoch_.store(e, std::memory_order_seq_cst);
+    profile_ = g_profiling;
+    const double t0 = profile_ ? now_ms() : 0;
+    if (profile_) std::fill(thread_ms_, thread_ms_ + workers_.size() + 1, 0.0);
     wake_sleepers();
     t_in_pool = true;
-    run_parts(e);
+    run_parts(e, 0);
     t_in_pool = false;
     for (unsigned spins = 0; done_.load(std::memory_order_acquire) != parts; ++spins) {
       cpu_relax();
 #if !defined(__EMSCRIPTEN__)
       if ((spins & 1023) == 1023) std::this_thread::yield();
 #endif
+    }
+    if (profile_) {
+      const size_t threads = workers_.size() + 1;
+      double sum = 0, mx = 0;
+      for (size_t t = 0; t < threads; ++t) {
+        sum += thread_ms_[t];
+        mx = std::max(mx, thread_ms_[t]);
+      }
+      g_profile.forks += 1;
+      g_profile.fork_ms += now_ms() - t0;
+      g_profile.part_ms += sum;
+      g_profile.imbalance_ms += mx - sum / static_cast<double>(std::min(parts, threads));
     }
   }
 
@@ -164,8 +193,9 @@ class Pool {
   // Claims and runs parts of the job of epoch e until none is left (or the job is gone: a late
   // worker sees another epoch in claim_ and does nothing). The job's fields are read only after a
   // successful claim: the caller cannot replace the job while a claimed part is unfinished.
-  void run_parts(uint64_t e) {
+  void run_parts(uint64_t e, size_t slot) {
     const uint64_t tag = (e << 16) >> 16;
+    double busy = 0;
     for (;;) {
       uint64_t c = claim_.load(std::memory_order_acquire);
       size_t part;
@@ -176,7 +206,14 @@ class Pool {
       } while (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel,
                                              std::memory_order_acquire));
       const size_t parts = parts_;
-      fn_(ctx_, split_point(n_, part, parts), split_point(n_, part + 1, parts));
+      if (profile_) {
+        const double t0 = now_ms();
+        fn_(ctx_, split_point(n_, part, parts), split_point(n_, part + 1, parts));
+        busy += now_ms() - t0;
+        thread_ms_[slot] = busy;  // before the part counts as done: the caller reads it after
+      } else {
+        fn_(ctx_, split_point(n_, part, parts), split_point(n_, part + 1, parts));
+      }
       done_.fetch_add(1, std::memory_order_acq_rel);
     }
   }
@@ -186,7 +223,7 @@ class Pool {
     for (;;) {
       w->seen = wait_epoch(w);
       if (stop_.load(std::memory_order_acquire)) return;
-      run_parts(w->seen);
+      run_parts(w->seen, w->index);
     }
   }
 
@@ -217,6 +254,8 @@ class Pool {
   void* ctx_ = nullptr;
   size_t n_ = 0;
   size_t parts_ = 0;
+  bool profile_ = false;
+  double thread_ms_[kMaxThreads] = {};  // busy time per thread in the current job (slot 0: caller)
 };
 
 Pool& pool() {
@@ -227,16 +266,45 @@ Pool& pool() {
 
 }  // namespace
 
+void set_thread_profiling(bool on) {
+  g_profile = ThreadProfile();
+  g_profile.enabled = on;
+  g_profiling = on;
+}
+
+ThreadProfile thread_profile() { return g_profile; }
+
+ProfileRegion::ProfileRegion(RegionKind kind) {
+  if (!g_profiling || t_in_pool) return;
+  counted_ = true;
+  if (t_region_depth++ > 0) return;
+  kind_ = static_cast<int>(kind);
+  start_ms_ = now_ms();
+}
+
+ProfileRegion::~ProfileRegion() {
+  if (!counted_) return;
+  --t_region_depth;
+  if (kind_ >= 0) {
+    g_profile.regions[kind_] += 1;
+    g_profile.region_ms[kind_] += now_ms() - start_ms_;
+  }
+}
+
 bool threads_supported() { return WQ_HAS_THREADS != 0; }
 
 #if WQ_HAS_THREADS
 int set_num_threads(int n) { return pool().resize(n); }
 int num_threads() { return pool().size(); }
-void parallel_for_ranges(size_t n, RangeFn fn, void* ctx) { pool().run(n, fn, ctx); }
+void parallel_for_ranges(size_t n, RangeFn fn, void* ctx) { pool().run(n, 0, fn, ctx); }
+void parallel_for_chunks_ranges(size_t n, size_t chunks, RangeFn fn, void* ctx) {
+  pool().run(n, std::max<size_t>(chunks, 1), fn, ctx);
+}
 #else
 int set_num_threads(int) { return 1; }
 int num_threads() { return 1; }
 void parallel_for_ranges(size_t n, RangeFn fn, void* ctx) { run_inline(n, fn, ctx); }
+void parallel_for_chunks_ranges(size_t n, size_t, RangeFn fn, void* ctx) { run_inline(n, fn, ctx); }
 #endif
 
 }  // namespace webquant

@@ -6,6 +6,7 @@
 
 #include "nn/blocks.h"
 #include "webquant/causal_lm.h"
+#include "webquant/threads.h"
 
 namespace webquant::models {
 
@@ -57,6 +58,7 @@ class Decoder : public Architecture {
   // logits [rows, vocab] of the last `rows` of the n rows of x: head(norm(x)).
   void output(const Weights& w, const nn::Norm& norm, const nn::Linear& head, const float* x,
               size_t n, size_t rows, size_t hidden, float* logits) {
+    ProfileRegion region(RegionKind::kHead);
     norm.forward(w, &x[(n - rows) * hidden], rows, a_.data());
     head.forward(w, a_.data(), rows, logits);
   }

@@ -53,13 +53,16 @@ void Mlp::forward(const Weights& w, const float* x, size_t n, float* out, std::v
                   std::vector<float>* g) const {
   const size_t H = n * static_cast<size_t>(hidden);
   h->resize(H);
-  up.forward(w, x, n, h->data());
   if (gate.index >= 0) {
     g->resize(H);
-    gate.forward(w, x, n, g->data());
+    // gate and up read the same input: one pool hand-off for both in decode.
+    const size_t idx[2] = {static_cast<size_t>(gate.index), static_cast<size_t>(up.index)};
+    float* const ys[2] = {g->data(), h->data()};
+    w.forward_linears(idx, 2, x, n, ys);
     activate_mul(act, g->data(), h->data(), H);
     down.forward(w, g->data(), n, out);
   } else {
+    up.forward(w, x, n, h->data());
     activate(act, h->data(), H);
     down.forward(w, h->data(), n, out);
   }
@@ -113,25 +116,28 @@ namespace {
 constexpr size_t kParallelAttentionMacs = 32768;
 
 // Calls item(index, scores) for every index in [0, items), (token, head) pairs, split over the pool
-// of webquant/threads.h in contiguous runs, one run per part. Each part gets its own slot of
+// of webquant/threads.h in contiguous runs claimed one at a time. Each run gets its own slot of
 // `stride` floats of *scratch as score buffer; *scratch is sized here, on the calling thread (wasm
 // workers must not grow the heap). Every item is computed the same way whichever part runs it, so
 // the outputs are bit-identical for every thread count.
 template <typename Item>
 void for_each_head(size_t items, size_t stride, size_t macs, std::vector<float>* scratch,
                    const Item& item) {
-  size_t parts = std::min<size_t>(static_cast<size_t>(num_threads()), items);
-  if (parts < 2 || macs < kParallelAttentionMacs) parts = 1;
-  if (scratch->size() < parts * stride) scratch->resize(parts * stride);
+  ProfileRegion region(RegionKind::kAttention);
+  const size_t threads = std::min<size_t>(static_cast<size_t>(num_threads()), items);
+  // Runs of items claimed one at a time (threads.h, parallel_for_chunks).
+  size_t chunks = std::min({items, kMaxChunks, threads * kChunksPerThread});
+  if (threads < 2 || macs < kParallelAttentionMacs) chunks = 1;
+  if (scratch->size() < chunks * stride) scratch->resize(chunks * stride);
   float* base = scratch->data();
-  if (parts == 1) {
+  if (chunks == 1) {
     for (size_t it = 0; it < items; ++it) item(it, base);
     return;
   }
-  parallel_for(parts, [&](size_t begin, size_t end) {
-    for (size_t p = begin; p < end; ++p) {
-      const size_t i1 = split_point(items, p + 1, parts);
-      for (size_t it = split_point(items, p, parts); it < i1; ++it) item(it, base + p * stride);
+  parallel_for_chunks(chunks, chunks, [&](size_t begin, size_t end) {
+    for (size_t c = begin; c < end; ++c) {
+      const size_t i1 = split_point(items, c + 1, chunks);
+      for (size_t it = split_point(items, c, chunks); it < i1; ++it) item(it, base + c * stride);
     }
   });
 }

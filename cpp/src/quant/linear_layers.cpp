@@ -131,6 +131,13 @@ class LinearF32 final : public LinearLayer {
     kernels::parallel_gemm_f32_f32(WQ_GEMM(gemm_f32_f32), m, out_features, in_features, x,
                                    w_.data(), bias_.empty() ? nullptr : bias_.data(), y);
   }
+  bool has_forward_rows() const override { return true; }
+  void forward_rows(const LinearRowsInput& in, size_t j0, size_t j1, float* y,
+                    float*) const override {
+    const size_t k = in_features;
+    WQ_GEMM(gemm_f32_f32)(1, j1 - j0, k, in.x, w_.data() + j0 * k,
+                          bias_.empty() ? nullptr : bias_.data() + j0, y);
+  }
   LinearScheme scheme() const override { return LinearScheme::kF32; }
   size_t weight_bytes() const override { return (w_.size() + bias_.size()) * sizeof(float); }
   std::string describe() const override { return "f32"; }
@@ -179,6 +186,31 @@ class LinearQ8 final : public LinearLayer {
     }
     kernels::parallel_gemm_q8c_f32(WQ_GEMM(gemm_q8c_f32), m, geo_, x, packed_.data(),
                                    scales_.data(), bias, y);
+  }
+  bool has_forward_rows() const override { return true; }
+  size_t rows_workspace() const override {
+    return scheme_ == LinearScheme::kW8A8 ? 0 : kernels::gemm_f32_workspace(1, geo_);
+  }
+  void prepare_rows(const float* x, LinearRowsInput* in) const override {
+    in->x = x;
+    if (scheme_ != LinearScheme::kW8A8) return;
+    in->xq.resize(geo_.kpad());
+    in->xscale.resize(1);
+    in->xsum.resize(1);
+    WQ_GEMM(quantize_rows_f32_s8)(1, geo_.k, geo_.k, geo_.kpad(), x, in->xq.data(),
+                                  in->xscale.data(), in->xsum.data());
+  }
+  void forward_rows(const LinearRowsInput& in, size_t j0, size_t j1, float* y,
+                    float* work) const override {
+    const float* bias = bias_.empty() ? nullptr : bias_.data() + j0;
+    const kernels::GroupGeometry g = kernels::make_q8c_geometry(j1 - j0, geo_.k);
+    const uint8_t* w = packed_.data() + j0 * geo_.kpad();
+    if (scheme_ == LinearScheme::kW8A8) {
+      WQ_GEMM(gemm_q8c_s8)(1, g, in.xq.data(), in.xscale.data(), in.xsum.data(), w,
+                           scales_.data() + j0, bias, y);
+    } else {
+      WQ_GEMM(gemm_q8c_f32)(1, g, in.x, w, scales_.data() + j0, bias, y, work);
+    }
   }
   LinearScheme scheme() const override { return scheme_; }
   size_t weight_bytes() const override {
@@ -278,6 +310,34 @@ class LinearQG final : public LinearLayer {
     kernels::parallel_gemm_qg_f32(bits_ == 4 ? WQ_GEMM(gemm_q4g_f32) : WQ_GEMM(gemm_q2g_f32),
                                   bits_, m, geo_, x, packed_.data(), scales_.data(), zero_arg(),
                                   bias, y);
+  }
+  bool has_forward_rows() const override { return true; }
+  size_t rows_workspace() const override {
+    return scheme_ == LinearScheme::kW4A8 ? 0 : kernels::gemm_f32_workspace(1, geo_);
+  }
+  void prepare_rows(const float* x, LinearRowsInput* in) const override {
+    in->x = x;
+    if (scheme_ != LinearScheme::kW4A8) return;
+    in->xq.resize(geo_.kpad());
+    in->xscale.resize(1);
+    in->xsum.resize(geo_.groups);
+    WQ_GEMM(quantize_rows_f32_s8)(1, geo_.k, geo_.group, geo_.gp, x, in->xq.data(),
+                                  in->xscale.data(), in->xsum.data());
+  }
+  void forward_rows(const LinearRowsInput& in, size_t j0, size_t j1, float* y,
+                    float* work) const override {
+    const float* bias = bias_.empty() ? nullptr : bias_.data() + j0;
+    const kernels::GroupGeometry g = kernels::make_group_geometry(j1 - j0, geo_.k, geo_.group);
+    const uint8_t* w = packed_.data() + j0 * (geo_.kpad() * size_t(bits_) / 8);
+    const float* sc = scales_.data() + j0 * geo_.groups;
+    const uint8_t* zero = zero_arg() ? zero_arg() + j0 * geo_.groups : nullptr;
+    if (scheme_ == LinearScheme::kW4A8) {
+      WQ_GEMM(gemm_q4g_s8)(1, g, in.xq.data(), in.xscale.data(), in.xsum.data(), w, sc, zero,
+                           bias, y);
+    } else {
+      (bits_ == 4 ? WQ_GEMM(gemm_q4g_f32) : WQ_GEMM(gemm_q2g_f32))(1, g, in.x, w, sc, zero, bias,
+                                                                   y, work);
+    }
   }
   LinearScheme scheme() const override { return scheme_; }
   size_t weight_bytes() const override {

@@ -66,6 +66,33 @@ class LinearQ8G final : public LinearLayer {
     kernels::parallel_gemm_q8g_f32(WQ_Q8G(gemm_q8g_f32), m, geo_, x, packed_.data(),
                                    scales_.data(), zero, bias, y);
   }
+  bool has_forward_rows() const override { return true; }
+  size_t rows_workspace() const override {
+    return scheme_ == LinearScheme::kW8A8 ? 0 : kernels::gemm_f32_workspace(1, geo_);
+  }
+  void prepare_rows(const float* x, LinearRowsInput* in) const override {
+    in->x = x;
+    if (scheme_ != LinearScheme::kW8A8) return;
+    in->xq.resize(geo_.kpad());
+    in->xscale.resize(1);
+    in->xsum.resize(geo_.groups);
+    WQ_Q8G(quantize_rows_f32_s8)(1, geo_.k, geo_.group, geo_.gp, x, in->xq.data(),
+                                 in->xscale.data(), in->xsum.data());
+  }
+  void forward_rows(const LinearRowsInput& in, size_t j0, size_t j1, float* y,
+                    float* work) const override {
+    const float* bias = bias_.empty() ? nullptr : bias_.data() + j0;
+    const kernels::GroupGeometry g = kernels::make_q8g_geometry(j1 - j0, geo_.k, geo_.group);
+    const uint8_t* w = packed_.data() + j0 * geo_.kpad();
+    const float* sc = scales_.data() + j0 * geo_.groups;
+    const uint8_t* zero = asym_ ? zeros_.data() + j0 * geo_.groups : nullptr;
+    if (scheme_ == LinearScheme::kW8A8) {
+      WQ_Q8G(gemm_q8g_s8)(1, g, in.xq.data(), in.xscale.data(), in.xsum.data(), w, sc, zero, bias,
+                          y);
+    } else {
+      WQ_Q8G(gemm_q8g_f32)(1, g, in.x, w, sc, zero, bias, y, work);
+    }
+  }
   LinearScheme scheme() const override { return scheme_; }
   size_t weight_bytes() const override {
     return packed_.size() + zeros_.size() + (scales_.size() + bias_.size()) * sizeof(float);

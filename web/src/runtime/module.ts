@@ -184,8 +184,33 @@ export interface WebQuantModule {
   setNumThreads(n: number): number;
   /** The thread count in effect (1 in the single-thread builds). */
   numThreads(): number;
+  /** Turns the profiling of parallel regions on or off and clears it (webquant/threads.h). */
+  setThreadProfiling(on: boolean): void;
+  /** The counters of the profiling of parallel regions (times in milliseconds). */
+  threadProfile(): WasmThreadProfile;
+  /** Fusion of linear layers sharing an input (q/k/v, gate/up) into one pool hand-off in decode; default on. */
+  setFuseLinears(on: boolean): void;
   /** Emscripten's pthreads bookkeeping (pthreads build only): the pool's workers. */
   PThread?: { unusedWorkers: PoolWorker[]; runningWorkers: PoolWorker[] };
+}
+
+/** One kind of parallel region in {@link WasmThreadProfile}: how many, and the wall time inside them. */
+export interface WasmRegionStats {
+  count: number;
+  ms: number;
+}
+
+/**
+ * Counters of the profiling of parallel regions (webquant/threads.h): regions timed on the calling
+ * thread whether or not they were split; forks are hand-offs to the pool, with the parts' times.
+ */
+export interface WasmThreadProfile {
+  enabled: boolean;
+  regions: { gemm: WasmRegionStats; attention: WasmRegionStats; fusedLinear: WasmRegionStats; head: WasmRegionStats };
+  forks: number;
+  forkMs: number;
+  partMs: number;
+  imbalanceMs: number;
 }
 
 /** A worker of the pthreads pool (a Web Worker, or a worker_threads Worker in Node). */

@@ -28,6 +28,7 @@ float* scratch(std::vector<float>& buf, size_t n) {
 template <typename Run>
 void drive(size_t m, size_t n, size_t k, size_t ws, float* y, const Run& run) {
   if (m == 0 || n == 0) return;
+  ProfileRegion region(RegionKind::kGemm);
   const size_t panels = (n + kGemmNr - 1) / kGemmNr;
   size_t parts = std::min<size_t>(static_cast<size_t>(num_threads()), panels);
   const unsigned long long macs = 1ull * m * n * k;
@@ -36,19 +37,32 @@ void drive(size_t m, size_t n, size_t k, size_t ws, float* y, const Run& run) {
     return;
   }
   const size_t ws_run = round_up(std::max<size_t>(ws, 1), 4);
+  if (m == 1) {
+    // Decode: runs of panels claimed one at a time (threads.h, parallel_for_chunks), written
+    // straight into y; one workspace per chunk (a row's workspace is small).
+    const size_t chunks = std::min({panels, kMaxChunks, parts * kChunksPerThread});
+    float* work = scratch(t_work, chunks * ws_run);
+    parallel_for_chunks(chunks, chunks, [&](size_t begin, size_t end) {
+      for (size_t c = begin; c < end; ++c) {
+        const size_t j0 = split_point(panels, c, chunks) * kGemmNr;
+        const size_t j1 = std::min(n, split_point(panels, c + 1, chunks) * kGemmNr);
+        run(j0, j1 - j0, y + j0, work + c * ws_run);
+      }
+    });
+    return;
+  }
   const size_t max_rows = (panels / parts + 1) * kGemmNr;
   float* work = scratch(t_work, parts * ws_run);
-  float* out = m > 1 ? scratch(t_out, parts * m * max_rows) : nullptr;
+  float* out = scratch(t_out, parts * m * max_rows);
   parallel_for(parts, [&](size_t begin, size_t end) {
     for (size_t p = begin; p < end; ++p) {
       const size_t j0 = split_point(panels, p, parts) * kGemmNr;
       const size_t j1 = std::min(n, split_point(panels, p + 1, parts) * kGemmNr);
       const size_t rows = j1 - j0;
-      float* yr = m == 1 ? y + j0 : out + p * m * max_rows;
+      float* yr = out + p * m * max_rows;
       run(j0, rows, yr, work + p * ws_run);
-      if (m > 1)
-        for (size_t i = 0; i < m; ++i)
-          std::memcpy(y + i * n + j0, yr + i * rows, rows * sizeof(float));
+      for (size_t i = 0; i < m; ++i)
+        std::memcpy(y + i * n + j0, yr + i * rows, rows * sizeof(float));
     }
   });
 }

@@ -87,9 +87,11 @@ class Llama final : public Decoder {
     const size_t hd = static_cast<size_t>(cfg_.head_dim);
     const Layer& L = layers_[static_cast<size_t>(b)];
     L.input_norm.forward(w, x, n, a_.data());
-    L.q.forward(w, a_.data(), n, q_.data());
-    L.k.forward(w, a_.data(), n, k_.data());
-    L.v.forward(w, a_.data(), n, v_.data());
+    // q, k and v read the same input: one pool hand-off for the three in decode.
+    const size_t qkv[3] = {static_cast<size_t>(L.q.index), static_cast<size_t>(L.k.index),
+                           static_cast<size_t>(L.v.index)};
+    float* const qkv_out[3] = {q_.data(), k_.data(), v_.data()};
+    w.forward_linears(qkv, 3, a_.data(), n, qkv_out);
     for (size_t i = 0; i < n; ++i) {
       rotary_.apply(&q_[i * Q], cfg_.num_attention_heads, cfg_.head_dim, &cs_[i * hd]);
       rotary_.apply(&k_[i * KV], cfg_.num_key_value_heads, cfg_.head_dim, &cs_[i * hd]);

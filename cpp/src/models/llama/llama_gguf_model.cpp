@@ -120,6 +120,41 @@ Status float_view(const GgufLlamaImport& im, const std::string& name, std::vecto
   return Status::Ok();
 }
 
+// The token embedding of a block-type token_embd as a quantized table (rows dequantized on
+// gather, Weights::gather_rows), instead of float32. Types without a float minimum (Q8_0, Q4_0,
+// Q6_K) repack exactly onto int8 g32 / int4 g32 / int8 g16 layers (gguf_linear_layer; *exact =
+// true). Types with one (Q4_K, Q5_K, Q4_1, Q5_1) have no integer layout here that holds them
+// with a cheap row gather, so their decoded values are requantized to int8 g32 symmetric (not
+// exact: the error is at most half an int8 step of each group of 32). F32 / F16 / BF16 tables stay
+// float (*table null).
+Status embedding_table(const io::GgufFile& gguf, const GgufLlamaImport& im,
+                       std::unique_ptr<LinearLayer>* table, bool* exact) {
+  table->reset();
+  *exact = false;
+  const io::GgufTensorInfo* t = gguf.find("token_embd.weight");
+  uint64_t block = 0, bsize = 0;
+  if (t == nullptr || t->ne.size() != 2 || !io::ggml_block_info(t->type, &block, &bsize) || block == 1)
+    return Status::Ok();
+  std::unique_ptr<LinearLayer> layer;
+  WQ_RETURN_IF_ERROR(gguf_linear_layer(*t, 0, 0, &layer));
+  LinearQuantizedData d;
+  if (layer && layer->export_quantized(&d).ok()) {
+    *table = std::move(layer);
+    *exact = true;
+    return Status::Ok();
+  }
+  std::vector<float> v;
+  WQ_RETURN_IF_ERROR(float_view(im, "model.embed_tokens.weight", &v));
+  LinearQuantSpec spec;
+  spec.scheme = LinearScheme::kW8A16;
+  spec.group_size = 32;
+  const int rows = static_cast<int>(t->ne[1]), cols = static_cast<int>(t->ne[0]);
+  if (cols % 32 != 0) return Status::Ok();  // keeps the floats
+  Status st = make_linear_quantized(v.data(), rows, cols, nullptr, spec, table, nullptr);
+  if (!st.ok()) return Status::Error(st.code, "GGUF: tensor 'token_embd.weight': " + st.message);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status load_llama_gguf_model(const io::GgufFile& gguf, std::unique_ptr<CausalLM>* out,
@@ -130,7 +165,16 @@ Status load_llama_gguf_model(const io::GgufFile& gguf, std::unique_ptr<CausalLM>
   ModelLayout layout;
   WQ_RETURN_IF_ERROR(CausalLM::layout(config_json, &layout));
   PartsSource parts;
+  // The token embedding stays quantized when token_embd is a block type (embedding_table).
+  const std::string kEmbed = "model.embed_tokens.weight";
+  bool table_exact = false;
+  std::unique_ptr<LinearLayer> table;
+  WQ_RETURN_IF_ERROR(embedding_table(gguf, im, &table, &table_exact));
   for (const ParamInfo& p : layout.params) {
+    if (p.name == kEmbed && table) {
+      parts.add_quantized_tensor(p.name, std::move(table));
+      continue;
+    }
     std::vector<float> v;
     WQ_RETURN_IF_ERROR(float_view(im, p.name, &v));
     parts.add_tensor(p.name, std::move(v));
@@ -144,10 +188,12 @@ Status load_llama_gguf_model(const io::GgufFile& gguf, std::unique_ptr<CausalLM>
     if (it != repacked.end()) {
       layer = std::move(*it->second);
     } else if (!li.tied_to.empty()) {
-      // A tied head over a block-type embedding: its own repacked copy of token_embd (the
-      // embedding itself is float32 for the gathers), as llama.cpp reads the head in its type.
-      if (const io::GgufTensorInfo* t = gguf.find("token_embd.weight"))
-        WQ_RETURN_IF_ERROR(gguf_linear_layer(*t, 0, 0, &layer));
+      // A tied head over a block-type embedding. When the table holds token_embd's values exactly
+      // the head reads it (layer left null: no copy); otherwise (a float or an int8-requantized
+      // table) it gets its own repacked copy of token_embd, as llama.cpp reads the head in its type.
+      if (!table_exact)
+        if (const io::GgufTensorInfo* t = gguf.find("token_embd.weight"))
+          WQ_RETURN_IF_ERROR(gguf_linear_layer(*t, 0, 0, &layer));
     } else {
       WQ_RETURN_IF_ERROR(float_view(im, li.name + kWeight, &w));
       layer = make_linear_f32(w.data(), li.out_features, li.in_features, nullptr);

@@ -1,0 +1,87 @@
+// Weights::forward_linears (webquant/module.h): several linear layers reading the same input row
+// (q/k/v, gate/up) in one pool hand-off. Their output panels are numbered one after another and
+// the whole range is cut into chunks as the GEMM drivers cut one layer's in decode, so a decode step forks once per
+// group instead of once per layer; every row is still one kernel call over the same prepared
+// input, so the outputs are bit-identical to forward_linear for every thread count.
+#include <algorithm>
+#include <vector>
+
+#include "kernels/gemm/gemm.h"
+#include "kernels/gemm/gemm_parallel.h"
+#include "webquant/linear.h"
+#include "webquant/module.h"
+#include "webquant/threads.h"
+
+namespace webquant {
+namespace {
+
+constexpr size_t kMaxFused = 8;
+
+bool g_fuse = true;
+
+// Per calling thread, reused across steps (workers only read them through pointers).
+thread_local std::vector<LinearRowsInput> t_inputs;
+thread_local std::vector<float> t_work;
+
+}  // namespace
+
+void Weights::set_fuse_linears(bool on) { g_fuse = on; }
+bool Weights::fuse_linears() { return g_fuse; }
+
+void Weights::forward_linears(const size_t* idx, size_t count, const float* x, size_t m,
+                              float* const* y) const {
+  bool fused = g_fuse && m == 1 && observer_ == nullptr && count >= 2 && count <= kMaxFused;
+  for (size_t i = 0; fused && i < count; ++i) {
+    const LinearLayer* l = linears_[idx[i]].layer.get();
+    fused = l != nullptr && l->has_forward_rows();
+  }
+  if (!fused) {
+    for (size_t i = 0; i < count; ++i) forward_linear(idx[i], x, m, y[i]);
+    return;
+  }
+  ProfileRegion region(RegionKind::kFusedLinear);
+  const LinearLayer* layers[kMaxFused];
+  size_t first[kMaxFused + 1];  // layer i owns the global panels [first[i], first[i + 1])
+  size_t ws = 1;
+  unsigned long long macs = 0;
+  if (t_inputs.size() < count) t_inputs.resize(count);
+  LinearRowsInput* inputs = t_inputs.data();
+  first[0] = 0;
+  for (size_t i = 0; i < count; ++i) {
+    layers[i] = linears_[idx[i]].layer.get();
+    layers[i]->prepare_rows(x, &inputs[i]);
+    const size_t n = static_cast<size_t>(layers[i]->out_features);
+    first[i + 1] = first[i] + (n + kernels::kGemmNr - 1) / kernels::kGemmNr;
+    ws = std::max(ws, layers[i]->rows_workspace());
+    macs += 1ull * n * static_cast<size_t>(layers[i]->in_features);
+  }
+  const size_t panels = first[count];
+  const size_t threads = std::min<size_t>(static_cast<size_t>(num_threads()), panels);
+  // Runs of panels claimed one at a time (threads.h, parallel_for_chunks).
+  size_t chunks = std::min({panels, kMaxChunks, threads * kChunksPerThread});
+  if (threads < 2 || macs < kernels::kParallelMinMacs) chunks = 1;
+  const size_t ws_run = kernels::round_up(ws, 4);
+  if (t_work.size() < chunks * ws_run) t_work.resize(chunks * ws_run);
+  float* work = t_work.data();
+  // Global panels [p0, p1) with workspace wk.
+  auto run = [&](size_t p0, size_t p1, float* wk) {
+    for (size_t i = 0; i < count; ++i) {
+      const size_t lo = std::max(p0, first[i]), hi = std::min(p1, first[i + 1]);
+      if (lo >= hi) continue;
+      const size_t n = static_cast<size_t>(layers[i]->out_features);
+      const size_t j0 = (lo - first[i]) * kernels::kGemmNr;
+      const size_t j1 = std::min(n, (hi - first[i]) * kernels::kGemmNr);
+      layers[i]->forward_rows(inputs[i], j0, j1, y[i] + j0, wk);
+    }
+  };
+  if (chunks == 1) {
+    run(0, panels, work);
+    return;
+  }
+  parallel_for_chunks(chunks, chunks, [&](size_t begin, size_t end) {
+    for (size_t c = begin; c < end; ++c)
+      run(split_point(panels, c, chunks), split_point(panels, c + 1, chunks), work + c * ws_run);
+  });
+}
+
+}  // namespace webquant

@@ -1,0 +1,223 @@
+// The fused decode path (Weights::forward_linears, LinearLayer::forward_rows) and the profiling
+// counters of webquant/threads.h:
+//  * forward_rows over any panel-aligned split of the output rows equals forward, bit for bit, on
+//    every scheme with a row path (f32, int8 per channel / per group, int4 / int2 g32, A8);
+//  * forward_linears over 2 and 3 layers of different widths equals one forward_linear each, for
+//    1..4 threads and with the fusion off, bit for bit (decode m = 1 forks once; m > 1 falls back);
+//  * profiling counts regions and forks: one fork for a fused group, one per layer unfused;
+//  * parallel_for_chunks calls fn once per documented chunk (one call fn(0, n) with one thread).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "webquant/linear.h"
+#include "webquant/module.h"
+#include "webquant/threads.h"
+
+using namespace webquant;
+
+namespace {
+
+struct Restore {
+  ~Restore() {
+    set_num_threads(1);
+    Weights::set_fuse_linears(true);
+    set_thread_profiling(false);
+  }
+};
+
+std::vector<float> normal(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+const LinearQuantSpec kSpecs[] = {
+    {LinearScheme::kF32, false, 0},    {LinearScheme::kW8A16, false, 0},
+    {LinearScheme::kW8A8, false, 0},   {LinearScheme::kW4A16, false, 32},
+    {LinearScheme::kW4A16, true, 32},  {LinearScheme::kW4A8, false, 32},
+    {LinearScheme::kW2A16, true, 32},  {LinearScheme::kW8A16, false, 32},
+    {LinearScheme::kW8A8, true, 32},
+};
+
+std::unique_ptr<LinearLayer> make_layer(const LinearQuantSpec& spec, int out, int in, bool bias,
+                                        uint64_t seed) {
+  const auto w = normal(size_t(out) * in, seed);
+  const auto b = normal(size_t(out), seed + 1);
+  std::unique_ptr<LinearLayer> layer;
+  REQUIRE(make_linear_quantized(w.data(), out, in, bias ? b.data() : nullptr, spec, &layer, nullptr)
+              .ok());
+  return layer;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b, const char* what) {
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0) {
+      FAIL_CHECK(what << "[" << i << "]: " << a[i] << " vs " << b[i]);
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("threads fused: forward_rows over panel-aligned splits equals forward") {
+  Restore restore;
+  set_num_threads(1);
+  for (const auto& spec : kSpecs) {
+    for (int out : {9, 64, 130}) {
+      CAPTURE(linear_scheme_name(spec.scheme));
+      CAPTURE(spec.asymmetric);
+      CAPTURE(out);
+      const int in = 96;
+      auto layer = make_layer(spec, out, in, out != 64, 100 + out);
+      REQUIRE(layer->has_forward_rows());
+      const auto x = normal(size_t(in), 7);
+      std::vector<float> y(size_t(out), -1.0f);
+      layer->forward(x.data(), 1, y.data());
+      LinearRowsInput input;
+      layer->prepare_rows(x.data(), &input);
+      std::vector<float> work(layer->rows_workspace() + 1);
+      for (size_t step : {4u, 8u, 12u, 128u}) {
+        std::vector<float> r(size_t(out), -2.0f);
+        for (size_t j0 = 0; j0 < size_t(out); j0 += step) {
+          const size_t j1 = std::min(size_t(out), j0 + step);
+          layer->forward_rows(input, j0, j1, r.data() + j0, work.data());
+        }
+        CAPTURE(step);
+        same_bits(y, r, "y");
+      }
+    }
+  }
+}
+
+TEST_CASE("threads fused: forward_linears equals one forward_linear each, for 1..4 threads") {
+  Restore restore;
+  const int in = 256;
+  const int outs[3] = {256, 67, 64};  // q-like, an odd width (f32 tail), a small kv-like one
+  for (const auto& spec : kSpecs) {
+    CAPTURE(linear_scheme_name(spec.scheme));
+    CAPTURE(spec.asymmetric);
+    Weights w;
+    PartsSource src;
+    const char* names[3] = {"a", "b", "c"};
+    for (int i = 0; i < 3; ++i)
+      src.add_linear(names[i], make_layer(spec, outs[i], in, i == 1, 200 + i));
+    VarBuilder vb(&w, &src);
+    size_t idx[3];
+    for (int i = 0; i < 3; ++i) idx[i] = size_t(vb.linear(names[i], outs[i], in, i == 1));
+    REQUIRE_MESSAGE(vb.status().ok(), vb.status().message);
+    for (size_t m : {1u, 3u}) {
+      CAPTURE(m);
+      const auto x = normal(m * in, 300 + m);
+      set_num_threads(1);
+      std::vector<std::vector<float>> ref(3);
+      for (int i = 0; i < 3; ++i) {
+        ref[i].assign(m * outs[i], -1.0f);
+        w.forward_linear(idx[i], x.data(), m, ref[i].data());
+      }
+      for (bool fuse : {true, false}) {
+        for (int t : {1, 2, 3, 4}) {
+          const int got = set_num_threads(t);
+          CAPTURE(fuse);
+          CAPTURE(got);
+          Weights::set_fuse_linears(fuse);
+          for (size_t count : {2u, 3u}) {
+            std::vector<std::vector<float>> ys(3);
+            float* yp[3];
+            for (int i = 0; i < 3; ++i) {
+              ys[i].assign(m * outs[i], -2.0f);
+              yp[i] = ys[i].data();
+            }
+            w.forward_linears(idx, count, x.data(), m, yp);
+            for (size_t i = 0; i < count; ++i) same_bits(ref[i], ys[i], names[i]);
+          }
+        }
+      }
+      Weights::set_fuse_linears(true);
+    }
+  }
+}
+
+TEST_CASE("threads fused: profiling counts one fork per fused group, one per layer unfused") {
+  Restore restore;
+  const int in = 512;
+  Weights w;
+  PartsSource src;
+  const LinearQuantSpec spec{LinearScheme::kW8A16, false, 0};
+  src.add_linear("q", make_layer(spec, 512, in, false, 1));
+  src.add_linear("k", make_layer(spec, 128, in, false, 2));
+  src.add_linear("v", make_layer(spec, 128, in, false, 3));
+  VarBuilder vb(&w, &src);
+  const size_t idx[3] = {size_t(vb.linear("q", 512, in, false)), size_t(vb.linear("k", 128, in, false)),
+                         size_t(vb.linear("v", 128, in, false))};
+  REQUIRE(vb.status().ok());
+  const auto x = normal(in, 9);
+  std::vector<float> q(512), k(128), v(128);
+  float* const ys[3] = {q.data(), k.data(), v.data()};
+  const int t = set_num_threads(2);
+  set_thread_profiling(true);
+  w.forward_linears(idx, 3, x.data(), 1, ys);
+  ThreadProfile p = thread_profile();
+  CHECK(p.enabled);
+  CHECK(p.regions[int(RegionKind::kFusedLinear)] == 1);
+  CHECK(p.regions[int(RegionKind::kGemm)] == 0);  // nested in the fused region: not counted
+  CHECK(p.forks == (t == 2 ? 1u : 0u));
+  CHECK(p.region_ms[int(RegionKind::kFusedLinear)] >= 0.0);
+  set_thread_profiling(true);  // clears
+  Weights::set_fuse_linears(false);
+  w.forward_linears(idx, 3, x.data(), 1, ys);
+  p = thread_profile();
+  CHECK(p.regions[int(RegionKind::kFusedLinear)] == 0);
+  CHECK(p.regions[int(RegionKind::kGemm)] == 3);
+  CHECK(p.forks == (t == 2 ? 3u : 0u));
+  if (t == 2) CHECK(p.part_ms >= 0.0);
+  set_thread_profiling(false);
+  w.forward_linears(idx, 3, x.data(), 1, ys);
+  p = thread_profile();
+  CHECK_FALSE(p.enabled);
+  CHECK(p.forks == 0);
+}
+
+TEST_CASE("threads fused: parallel_for_chunks covers [0, n) once, in the documented chunks") {
+  Restore restore;
+  for (int t : {1, 2, 3}) {
+    const int got = set_num_threads(t);
+    CAPTURE(got);
+    for (size_t n : {1u, 2u, 7u, 16u, 300u}) {
+      for (size_t chunks : {1u, 2u, 5u, 16u, 1000u}) {
+        CAPTURE(n);
+        CAPTURE(chunks);
+        std::vector<int> hits(n, 0);
+        std::vector<std::pair<size_t, size_t>> calls;
+        std::mutex mu;
+        parallel_for_chunks(n, chunks, [&](size_t b, size_t e) {
+          std::lock_guard<std::mutex> lk(mu);
+          calls.emplace_back(b, e);
+          for (size_t i = b; i < e; ++i) hits[i] += 1;
+        });
+        for (size_t i = 0; i < n; ++i) CHECK(hits[i] == 1);
+        const size_t c = std::min({chunks, n, kMaxChunks});
+        if (got == 1 || c < 2) {
+          REQUIRE(calls.size() == 1);
+          CHECK(calls[0] == std::make_pair(size_t(0), n));
+        } else {
+          REQUIRE(calls.size() == c);
+          std::sort(calls.begin(), calls.end());
+          for (size_t k = 0; k < c; ++k)
+            CHECK(calls[k] == std::make_pair(split_point(n, k, c), split_point(n, k + 1, c)));
+        }
+      }
+    }
+  }
+}
