@@ -41,7 +41,7 @@ export function quantizeWithMethod(
   request: QuantRequest,
   calib: CalibrationRequest,
 ): WasmQuantReport {
-  if (calib.method < 2) {
+  if (calib.method < 2 && calib.activations === undefined) {
     const report = handle.quantize({ ...request.wasm, method: calib.method });
     checkStatus(report);
     return report;
@@ -63,6 +63,7 @@ export function quantizeWithMethod(
         ...(calib.dampening !== undefined ? { dampening: calib.dampening } : {}),
         ...(calib.grid !== undefined ? { grid: calib.grid } : {}),
       },
+      ...(calib.activations !== undefined ? { activations: calib.activations } : {}),
       ...(onProgress ? { progress: (done: number, total: number, label: string) => { onProgress({ done, total, label }); } } : {}),
     });
     checkStatus(report);
