@@ -34,6 +34,9 @@ const VARIANTS = {
   int4: { label: 'int4 g32 sym (W4A16)', quant: { weights: 'int4', groupSize: 32 } },
   'int4-a8': { label: 'int4 g32 sym, int8 activations (W4A8)', quant: { weights: 'int4', groupSize: 32, activations: 'int8' } },
   int2: { label: 'int2 g32 sym (W2A16)', quant: { weights: 'int2', groupSize: 32 } },
+  // Static int8 activations (one calibrated scale per layer, minmax observer over the model's prompt).
+  'int8-a8-static': { label: 'int8 per-channel, static int8 activations (W8A8)', quant: { weights: 'int8', activations: 'int8-static' }, calibrate: true },
+  'int8-g32-a8-static': { label: 'int8 g32 sym, static int8 activations (W8A8)', quant: { weights: 'int8', groupSize: 32, activations: 'int8-static' }, calibrate: true },
 };
 
 const MODELS = {
@@ -133,7 +136,7 @@ async function measure(o, modelKey, variantKey) {
     let quantMs = 0;
     if (v.quant) {
       const t1 = performance.now();
-      await model.quantize(v.quant);
+      await model.quantize(v.calibrate ? { ...v.quant, calibration: { text: m.prompt } } : v.quant);
       quantMs = performance.now() - t1;
     }
     // A prompt of exactly prefillTokens ids (BOS + text, repeated as needed).

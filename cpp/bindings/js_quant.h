@@ -111,12 +111,33 @@ inline Status calibration_from_js(const emscripten::val& js, ModelQuantOptions* 
     if (!(m >= 0 && m <= 3 && m == std::floor(m))) return invalid_js("options.method must be 0..3 (rtn, hqq, gptq, awq)");
     q->method = static_cast<QuantMethod>(static_cast<int>(m));
   }
-  const emscripten::val cal = js["calibration"];
-  const bool calibrated = q->method == QuantMethod::kGptq || q->method == QuantMethod::kAwq;
-  if (cal.isUndefined()) {
-    return calibrated ? invalid_js(std::string("method ") + quant_method_name(q->method) + " needs options.calibration") : Status::Ok();
+  // {static, observer: 0..2, percentile, averagingConstant, smoothquant, alpha} (activation_quant.h)
+  const emscripten::val acts = js["activations"];
+  if (!acts.isUndefined()) {
+    ActivationQuantOptions& a = c->activations;
+    a.static_int8 = acts["static"].isTrue();
+    a.smoothquant = acts["smoothquant"].isTrue();
+    auto anum = [&acts](const char* key, double lo, double hi, double* out) -> Status {
+      const emscripten::val v = acts[key];
+      if (v.isUndefined()) return Status::Ok();
+      const double d = v.isNumber() ? v.as<double>() : NAN;
+      if (!(d >= lo && d <= hi)) return invalid_js(std::string("options.activations.") + key + " is out of range");
+      *out = d;
+      return Status::Ok();
+    };
+    double kind = 0;
+    WQ_RETURN_IF_ERROR(anum("observer", 0, 2, &kind));
+    a.observer.kind = static_cast<ObserverKind>(static_cast<int>(kind));
+    WQ_RETURN_IF_ERROR(anum("percentile", 0, 100, &a.observer.percentile));
+    WQ_RETURN_IF_ERROR(anum("averagingConstant", 0, 1, &a.observer.averaging_constant));
+    WQ_RETURN_IF_ERROR(anum("alpha", 0, 1, &a.smoothquant_alpha));
   }
-  if (!calibrated) return invalid_js("options.calibration applies to methods gptq and awq only");
+  const emscripten::val cal = js["calibration"];
+  const bool calibrated = q->method == QuantMethod::kGptq || q->method == QuantMethod::kAwq || c->activations.any();
+  if (cal.isUndefined()) {
+    return calibrated ? invalid_js(c->activations.any() ? std::string("static activations and smoothquant need options.calibration") : std::string("method ") + quant_method_name(q->method) + " needs options.calibration") : Status::Ok();
+  }
+  if (!calibrated) return invalid_js("options.calibration applies to methods gptq and awq, static activations and smoothquant only");
   auto num = [&cal](const char* key, double lo, double hi, double* out) -> Status {
     const emscripten::val v = cal[key];
     if (v.isUndefined()) return Status::Ok();
@@ -174,6 +195,7 @@ inline emscripten::val quant_report_js(const std::vector<LayerQuantReport>& repo
     l.set("zeros", static_cast<double>(r.zeros));
     l.set("method", std::string(quant_method_name(r.method)));
     l.set("embedding", r.embedding);
+    l.set("activationScale", r.activation_scale);
     layers.set(i, l);
   }
   return layers;

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "webquant/activation_quant.h"
 #include "webquant/hqq.h"
 #include "webquant/linear.h"
 #include "webquant/module.h"
@@ -148,6 +149,8 @@ struct CalibrationOptions {
   bool blockwise = true;
   GptqOptions gptq;
   AwqOptions awq;
+  // Static int8 activations and / or SmoothQuant (activation_quant.h; method rtn only).
+  ActivationQuantOptions activations;
 };
 
 // Progress of quantize_calibrated: `done` of `total` steps (a calibration pass over one block of
@@ -172,5 +175,27 @@ using CalibrationProgress = std::function<bool(int done, int total, const std::s
 Status quantize_calibrated(CausalLM* model, const ModelQuantOptions& options,
                            const CalibrationOptions& calib, std::vector<LayerQuantReport>* report,
                            const CalibrationProgress& progress = nullptr);
+
+// The activation half of quantize_calibrated (called by it when calib.activations.any()), for
+// options.method rtn and every layer it quantizes in an A8 scheme (static: w8a8):
+//  1. smoothquant: one pass over the calibration tokens records max |x_j| of every layer's input;
+//     layers that read the output of one norm (q/k/v after input_layernorm, gate/up after
+//     post_attention_layernorm; GPT-2's ln_1 / ln_2 and GPT-NeoX's norms likewise) share one s
+//     (smoothquant_scales over all their weights) that is folded into the norm's weight (and bias):
+//     g' = g / s, W' = W diag(s). A layer whose norm cannot take it (another reader of the norm is
+//     excluded, a half-precision norm, no norm) gets its own s as input_scales (x / s, as AWQ).
+//  2. static: a pass over the calibration tokens through the (smoothed) float model feeds one
+//     observer per layer with the input the layer's quantized form will see (x / s for
+//     input_scales), and the layer keeps amax / 127 as its activation_scale.
+//  3. every layer is quantized with RTN in its spec (static: rebuilt with the scale).
+// The report notes the observer and scale or the smoothing per layer. Errors: kInvalidArgument
+// naming the option or layer (a method other than rtn, pruning, options.embeddings, a scheme
+// that is not A8 / w8a8, observer options, alpha outside [0, 1], no tokens), kNonFinite
+// (calibration inputs), kAborted. After an error past the smoothquant pass the model keeps its
+// smoothed float layers and norms (the same function as before).
+Status quantize_activations_calibrated(CausalLM* model, const ModelQuantOptions& options,
+                                       const CalibrationOptions& calib,
+                                       std::vector<LayerQuantReport>* report,
+                                       const CalibrationProgress& progress = nullptr);
 
 }  // namespace webquant

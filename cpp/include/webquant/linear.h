@@ -101,6 +101,11 @@ struct LinearQuantizedData {
   // AWQ: [in] per-input-channel scales s > 0 the layer divides its input by (y = (x / s) W'^T + b,
   // W' = the dequantized codes above, i.e. the quantized W diag(s)); empty for plain layers.
   std::vector<float> input_scales;
+  // Static int8 activations (webquant/activation_quant.h; w8a8 rtn only): the per-tensor scale s
+  // every input row is quantized with, xq = clamp(round(x / s), -127, 127) (out-of-range values
+  // clamp). 0 = activations quantized dynamically per token. With input_scales, s applies to the
+  // divided input x / input_scales.
+  float activation_scale = 0.0f;
 };
 
 // The input of LinearLayer::forward_rows for one layer: prepared once on the calling thread by

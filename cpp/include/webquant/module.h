@@ -219,6 +219,8 @@ struct LayerQuantReport {
   size_t pruned = 0;       // weights set to 0 by ModelQuantOptions::prune in this call
   size_t zeros = 0;        // exact zeros of the dequantized weight after the call (counted only
                            // when ModelQuantOptions::prune is set; else 0)
+  float activation_scale = 0.0f;  // w8a8 with static int8 activations (activation_quant.h): the
+                                  // calibrated per-tensor scale; 0 = dynamic per token or float
 };
 
 // Fills the "after" fields of `r` (scheme, scheme fields, bytes_after, quantized, tied) from the
@@ -342,6 +344,10 @@ class Weights {
   const float* param_f32(size_t i, std::vector<float>* scratch) const;
   // Values [offset, offset + n) of parameter i as float32 into out (a row of a table).
   void read_param(size_t i, size_t offset, size_t n, float* out) const;
+  // The float32 values of parameter `name` to change in place (SmoothQuant folds its factors into
+  // a norm's weight); nullptr for an unknown name and for a parameter held in a half type or
+  // quantized.
+  float* mutable_param_f32(std::string_view name);
 
  private:
   friend class VarBuilder;

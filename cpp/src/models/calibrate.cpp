@@ -141,6 +141,7 @@ Status quantize_calibrated(CausalLM* model, const ModelQuantOptions& options,
                            const CalibrationOptions& calib, std::vector<LayerQuantReport>* report,
                            const CalibrationProgress& progress) {
   if (model == nullptr) return Status::Error(StatusCode::kInvalidArgument, "model is null");
+  if (calib.activations.any()) return quantize_activations_calibrated(model, options, calib, report, progress);
   if (options.method != QuantMethod::kGptq && options.method != QuantMethod::kAwq)
     return model->quantize(options, report);
   if (report != nullptr) report->clear();

@@ -46,6 +46,7 @@ Status describe_layer(const LinearInfo& li, const LinearLayer* layer, QuantMetho
     if (!st.ok()) return Status::Error(st.code, li.name + ": " + st.message);
     c.scheme = d.scheme;
     c.input_scales = !d.input_scales.empty();
+    c.activation_scale = d.activation_scale;
     c.bits = d.bits;
     c.asymmetric = d.asymmetric;
     c.group_size = d.group_size;
@@ -340,6 +341,7 @@ Status load_linear(const CheckpointLayer& c, const Shards& shards,
     d.input_scales.resize(static_cast<size_t>(C));
     std::memcpy(d.input_scales.data(), t->data, d.input_scales.size() * sizeof(float));
   }
+  d.activation_scale = c.activation_scale;
   Status st = make_linear_from_quantized(d, out);
   if (!st.ok()) return corrupt(c.name + ": " + st.message);
   return Status::Ok();

@@ -37,6 +37,11 @@ JsonValue layer_json(const CheckpointLayer& c) {
   if (c.tied) put(&o, "tied", jbool(true));
   if (c.transposed) put(&o, "transposed", jbool(true));
   if (c.input_scales) put(&o, "input_scales", jbool(true));
+  if (c.activation_scale > 0.0f) {  // static int8 activations
+    for (auto& kv : o.object)
+      if (kv.first == "activations") kv.second = jstr("int8-static");
+    put(&o, "activation_scale", jnum(c.activation_scale));
+  }
   return o;
 }
 
@@ -221,7 +226,12 @@ Status parse_scheme(const JsonValue& o, const std::string& where, bool is_defaul
 
   std::string act;
   WQ_RETURN_IF_ERROR(read_string_field(o, "activations", where, &act, &present));
-  if (present && act != (scheme_a8(c.scheme) ? "int8" : "float")) {
+  if (present && act == "int8-static" && c.scheme == LinearScheme::kW8A8 && !is_default) {
+    const JsonValue* sv = o.get("activation_scale");
+    if (sv == nullptr || !sv->is_number() || !std::isfinite(sv->number) || !(static_cast<float>(sv->number) > 0.0f))
+      return corrupt(where + ": activations 'int8-static' need a finite activation_scale > 0");
+    c.activation_scale = static_cast<float>(sv->number);
+  } else if (present && act != (scheme_a8(c.scheme) ? "int8" : "float")) {
     return corrupt(where + ": activations '" + act + "' do not match scheme " + name);
   }
   std::string packing;

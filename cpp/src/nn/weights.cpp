@@ -415,6 +415,12 @@ const Weights::Param* Weights::find_param(std::string_view name) const {
   return nullptr;
 }
 
+float* Weights::mutable_param_f32(std::string_view name) {
+  for (Param& p : params_)
+    if (p.info.name == name) return p.type == FloatType::kF32 && !p.quantized && !p.data.empty() ? p.data.data() : nullptr;
+  return nullptr;
+}
+
 void Weights::forward_linear(size_t i, const float* x, size_t m, float* y) const {
   const Linear& l = linears_[i];
   if (observer_ != nullptr) observer_->observe(i, x, m);

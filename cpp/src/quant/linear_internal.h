@@ -57,4 +57,8 @@ void forward_half(FloatType type, const uint16_t* w, int out_features, int in_fe
 void widen_half(FloatType type, const uint16_t* h, size_t n, float* out);
 void narrow_half(FloatType type, const float* x, size_t n, uint16_t* out);
 
+// w8a8 with static int8 activations (linear_static_a8.cpp): d.activation_scale > 0, otherwise
+// the data of a w8a8 rtn layer (validated here through make_linear_from_quantized).
+Status make_linear_static_a8(const LinearQuantizedData& d, std::unique_ptr<LinearLayer>* out);
+
 }  // namespace webquant::linear_detail

@@ -565,6 +565,7 @@ Status make_linear_from_quantized(const LinearQuantizedData& d,
     *out = calib_detail::make_linear_input_scaled(std::move(inner), d.input_scales);
     return Status::Ok();
   }
+  if (d.activation_scale != 0.0f) return linear_detail::make_linear_static_a8(d, out);
   if (!valid_scheme(d.scheme) || is_float_scheme(d.scheme))
     return Status::Error(StatusCode::kInvalidArgument,
                          "quantized linear data needs a quantized scheme (w8a16, w4a16, w2a16, "

@@ -1,6 +1,7 @@
-// Model lab: the rounding method (round to nearest, HQQ, GPTQ, AWQ), the calibration text the
-// calibrated ones run the model over, magnitude pruning, and the extra weight types (int3 and the
-// 4-bit tables), as controls inserted into the quantize form before its button.
+// Model lab: the rounding method (round to nearest, HQQ, GPTQ, AWQ), static int8 activations
+// (observer) and SmoothQuant, the calibration text the calibrated ones run the model over,
+// magnitude pruning, and the extra weight types (int3 and the 4-bit tables), as controls inserted
+// into the quantize form before its button.
 import { h } from './common.js';
 import type { LayerQuantSummary, QuantizeModelOptions, QuantMethod, WeightQuant } from './wq.js';
 
@@ -20,6 +21,9 @@ let prune: HTMLSelectElement;
 let text: HTMLTextAreaElement;
 let actOrder: HTMLInputElement;
 let extra: HTMLElement;
+let a8: HTMLSelectElement;
+let smooth: HTMLInputElement;
+let alpha: HTMLInputElement;
 
 /** Adds the method and prune controls to `form`, before `before` (the Quantize button), and the extra weight types. */
 export function mountMethodControls(form: HTMLElement, before: HTMLElement): void {
@@ -45,6 +49,16 @@ export function mountMethodControls(form: HTMLElement, before: HTMLElement): voi
     h('option', { value: '0.5', text: '50 % (magnitude)' }),
     h('option', { value: '2:4', text: '2:4 (2 of every 4)' }),
   );
+  a8 = h(
+    'select',
+    { id: 'q-a8' },
+    h('option', { value: 'dynamic', text: 'dynamic (per token)', selected: true }),
+    h('option', { value: 'minmax', text: 'static, minmax observer' }),
+    h('option', { value: 'percentile', text: 'static, percentile 99.99 observer' }),
+    h('option', { value: 'moving-average', text: 'static, moving-average observer' }),
+  );
+  smooth = h('input', { id: 'q-smoothquant', type: 'checkbox' });
+  alpha = h('input', { id: 'q-smoothquant-alpha', type: 'number', min: '0', max: '1', step: '0.05', value: '0.5', 'aria-label': 'SmoothQuant alpha' });
   text = h('textarea', { id: 'q-calibration', rows: 3, cols: 60, spellcheck: 'false', 'aria-label': 'Calibration text' });
   text.value = DEFAULT_TEXT;
   actOrder = h('input', { id: 'q-act-order', type: 'checkbox' });
@@ -54,16 +68,25 @@ export function mountMethodControls(form: HTMLElement, before: HTMLElement): voi
     h('label', { class: 'grow' }, 'Calibration text ', text),
     h('label', {}, actOrder, ' act-order (GPTQ)'),
   );
+  const activations = document.getElementById('q-activations') as HTMLSelectElement | null;
   const sync = () => {
-    const calibrated = method.value === 'gptq' || method.value === 'awq';
+    const int8 = activations?.value === 'int8';
+    a8.disabled = !int8 || method.value !== 'rtn' || weights.value !== 'int8';
+    if (a8.disabled) a8.value = 'dynamic';
+    smooth.disabled = !int8 || method.value !== 'rtn';
+    if (smooth.disabled) smooth.checked = false;
+    alpha.disabled = !smooth.checked;
+    const calibrated = method.value === 'gptq' || method.value === 'awq' || a8.value !== 'dynamic' || smooth.checked;
     extra.hidden = !calibrated;
     actOrder.disabled = method.value !== 'gptq';
     prune.disabled = calibrated;
     if (calibrated) prune.value = 'none';
   };
-  method.addEventListener('change', sync);
+  for (const el of [method, a8, smooth, weights, ...(activations ? [activations] : [])]) el.addEventListener('change', sync);
   sync();
   form.insertBefore(h('label', {}, 'Method ', method), before);
+  form.insertBefore(h('label', {}, 'int8 activations ', a8), before);
+  form.insertBefore(h('label', {}, smooth, ' SmoothQuant α ', alpha), before);
   form.insertBefore(h('label', {}, 'Prune ', prune), before);
   form.insertBefore(extra, before);
 }
@@ -82,6 +105,17 @@ export function methodOptions(options: QuantizeModelOptions): QuantizeModelOptio
     if (text.value.trim() === '') throw new Error('GPTQ and AWQ need a calibration text.');
     Object.assign(o, { method: m, calibration: { text: text.value }, ...(m === 'gptq' && actOrder.checked ? { gptq: { actOrder: true } } : {}) });
   }
+  const observer = a8?.value ?? 'dynamic';
+  if (m === 'rtn' && (observer !== 'dynamic' || smooth?.checked)) {
+    if (text.value.trim() === '') throw new Error('Static activations and SmoothQuant need a calibration text.');
+    o.calibration = { text: text.value };
+    if (observer !== 'dynamic') Object.assign(o, { activations: 'int8-static', observer });
+    if (smooth.checked) {
+      const a = Number(alpha.value);
+      if (!(a >= 0 && a <= 1)) throw new Error('SmoothQuant α must be in [0, 1].');
+      o.smoothquant = { alpha: a };
+    }
+  }
   const p = prune?.value ?? 'none';
   if (p === '2:4') o.prune = { pattern: '2:4' };
   else if (p !== 'none') o.prune = { sparsity: Number(p) };
@@ -91,11 +125,14 @@ export function methodOptions(options: QuantizeModelOptions): QuantizeModelOptio
 /** " · GPTQ", " · HQQ · pruned 2:4" for the headings; "" for plain round to nearest. */
 export function methodLabel(o: QuantizeModelOptions): string {
   const m = o.method && o.method !== 'rtn' ? ` · ${o.method.toUpperCase()}${o.gptq?.actOrder ? ' act-order' : ''}` : '';
+  const obs = typeof o.observer === 'string' ? o.observer : o.observer?.kind;
+  const a = `${o.smoothquant ? ` · SmoothQuant α ${typeof o.smoothquant === 'object' ? (o.smoothquant.alpha ?? 0.5) : 0.5}` : ''}${o.activations === 'int8-static' ? ` · static A8 (${obs ?? 'minmax'})` : ''}`;
   const p = o.prune ? ` · pruned ${'pattern' in o.prune ? o.prune.pattern : `${Math.round(o.prune.sparsity * 100)} %`}` : '';
-  return m + p;
+  return m + a + p;
 }
 
 /** Which layers the page can re-quantize with `quantize()` to chart their error (rtn, 8/4/2-bit, unpruned). */
 export function reproducibleOnPage(l: LayerQuantSummary): boolean {
-  return l.method === 'rtn' && l.codebook === null && l.pruned === 0 && (l.bits === 8 || l.bits === 4 || l.bits === 2);
+  // SmoothQuant layers hold W diag(s), not the checkpoint's W.
+  return l.method === 'rtn' && l.codebook === null && l.pruned === 0 && !l.note.startsWith('smoothquant') && (l.bits === 8 || l.bits === 4 || l.bits === 2);
 }

@@ -234,7 +234,7 @@ function readQuantOptions(): QuantizeModelOptions {
 
 /** "int4 g32 sym (W4A16)" */
 function describeOptions(o: QuantizeModelOptions): string {
-  const a = o.activations === 'int8' ? '8' : '16';
+  const a = o.activations === 'int8' || o.activations === 'int8-static' ? '8' : '16';
   const w = o.weights.replace('int', '');
   const grouped = (o.granularity ?? (o.groupSize !== undefined || o.weights !== 'int8' ? 'per-group' : 'per-channel')) === 'per-group';
   const g = grouped ? `g${o.groupSize ?? 32}` : 'per-channel';

@@ -1,7 +1,9 @@
 /**
  * CLI flags of the calibrated methods, shared by `webquant quantize` and `webquant eval`:
  * `--method rtn|hqq|gptq|awq` (hqq: calibration-free, set per layer by layerOptionsFromFlags), `--calibration-file FILE` (default: ../shared/data/wikitext-2/valid.txt
- * when it exists), `--calibration-tokens N`, `--act-order`.
+ * when it exists), `--calibration-tokens N`, `--act-order`; static int8 activations (`--activations int8-static`
+ * with `--observer minmax|percentile|moving-average`, `--percentile P`) and SmoothQuant (`--smoothquant`,
+ * `--smoothquant-alpha A`), calibrated on the same text.
  * @packageDocumentation
  */
 import fs from 'node:fs/promises';
@@ -16,7 +18,12 @@ export const METHOD_USAGE = `  --method rtn|hqq|gptq|awq   rounding: round to ne
   --calibration-file FILE     gptq/awq: text the model runs over (default:
                               ../shared/data/wikitext-2/valid.txt when it exists)
   --calibration-tokens N      gptq/awq: tokens of that text to use (default 2048)
-  --act-order                 gptq: quantize columns by decreasing Hessian diagonal`;
+  --act-order                 gptq: quantize columns by decreasing Hessian diagonal
+  --observer KIND             --activations int8-static: minmax (default), percentile or
+                              moving-average fixes each layer's activation scale
+  --percentile P              --observer percentile: the percentile of |x| (default 99.99)
+  --smoothquant               SmoothQuant (alpha 0.5) before int8 activations (calibrated)
+  --smoothquant-alpha A       SmoothQuant with migration strength A in [0, 1]`;
 
 /** The parseArgs options of the method flags. */
 export const METHOD_FLAGS = {
@@ -24,6 +31,10 @@ export const METHOD_FLAGS = {
   'calibration-file': { type: 'string' },
   'calibration-tokens': { type: 'string' },
   'act-order': { type: 'boolean' },
+  observer: { type: 'string' },
+  percentile: { type: 'string' },
+  smoothquant: { type: 'boolean' },
+  'smoothquant-alpha': { type: 'string' },
 } as const;
 
 /** Raw values of the method flags. */
@@ -32,6 +43,12 @@ export interface MethodFlags {
   calibrationFile?: string | undefined;
   calibrationTokens?: string | undefined;
   actOrder?: boolean | undefined;
+  observer?: string | undefined;
+  percentile?: string | undefined;
+  smoothquant?: boolean | undefined;
+  smoothquantAlpha?: string | undefined;
+  /** The value of `--activations` (static activations and SmoothQuant are calibrated). */
+  activations?: string | undefined;
 }
 
 /** The quantizeModel options the flags ask for (reads the calibration file). */
@@ -39,9 +56,11 @@ export async function methodOptionsFromFlags(usage: string, f: MethodFlags): Pro
   const method = f.method ?? 'rtn';
   if (method !== 'rtn' && method !== 'hqq' && method !== 'gptq' && method !== 'awq') throw new CliUsageError(`--method must be rtn, hqq, gptq or awq (got ${JSON.stringify(method)})`, usage);
   const tokens = numberFlag(usage, 'calibration-tokens', f.calibrationTokens, (n) => Number.isSafeInteger(n) && n >= 1, 'a positive integer');
-  if (method === 'rtn' || method === 'hqq') {
+  const act = activationOptionsFromFlags(usage, f);
+  if (act !== undefined && method !== 'rtn') throw new CliUsageError(`--activations int8-static and --smoothquant combine with --method rtn (got ${method})`, usage);
+  if ((method === 'rtn' || method === 'hqq') && act === undefined) {
     for (const [flag, v] of [['--calibration-file', f.calibrationFile], ['--calibration-tokens', f.calibrationTokens], ['--act-order', f.actOrder]] as const) {
-      if (v !== undefined) throw new CliUsageError(`${flag} applies to --method gptq or awq`, usage);
+      if (v !== undefined) throw new CliUsageError(`${flag} applies to --method gptq or awq (or --activations int8-static / --smoothquant)`, usage);
     }
     return {};
   }
@@ -56,8 +75,28 @@ export async function methodOptionsFromFlags(usage: string, f: MethodFlags): Pro
   // Enough characters for the tokens asked for (a token is rarely more than 16 characters).
   const slice = text.slice(0, Math.max(1, (tokens ?? 2048) * 16));
   return {
-    method,
+    ...(act ?? { method }),
     calibration: { text: slice, ...(tokens !== undefined ? { tokens } : {}) },
     ...(f.actOrder ? { gptq: { actOrder: true } } : {}),
   };
+}
+
+/** The observer / SmoothQuant options of the flags (undefined: neither static activations nor SmoothQuant). */
+function activationOptionsFromFlags(usage: string, f: MethodFlags): Partial<QuantizeModelOptions> | undefined {
+  const isStatic = f.activations === 'int8-static';
+  if (!isStatic && (f.observer !== undefined || f.percentile !== undefined)) throw new CliUsageError('--observer and --percentile apply to --activations int8-static', usage);
+  const alpha = numberFlag(usage, 'smoothquant-alpha', f.smoothquantAlpha, (n) => n >= 0 && n <= 1, 'a number in [0, 1]');
+  const smooth = f.smoothquant === true || alpha !== undefined;
+  if (!isStatic && !smooth) return undefined;
+  if (smooth && f.activations !== 'int8' && !isStatic) throw new CliUsageError('--smoothquant applies to int8 activations: add --activations int8 or int8-static', usage);
+  const o: Partial<QuantizeModelOptions> = {};
+  if (smooth) o.smoothquant = alpha !== undefined ? { alpha } : true;
+  if (isStatic) {
+    const kind = f.observer ?? 'minmax';
+    if (kind !== 'minmax' && kind !== 'percentile' && kind !== 'moving-average') throw new CliUsageError(`--observer must be minmax, percentile or moving-average (got ${JSON.stringify(kind)})`, usage);
+    const percentile = numberFlag(usage, 'percentile', f.percentile, (n) => n > 0 && n <= 100, 'a number in (0, 100]');
+    if (percentile !== undefined && kind !== 'percentile') throw new CliUsageError('--percentile applies to --observer percentile', usage);
+    o.observer = percentile !== undefined ? { kind: 'percentile', percentile } : kind;
+  }
+  return o;
 }

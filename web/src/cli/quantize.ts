@@ -2,8 +2,9 @@
  * `webquant quantize`: quantize a Hub model and write it to a folder.
  *
  *     webquant quantize <repo|dir> --bits 8|4|3|2 | --weights W [--group-size G] [--per-channel]
- *         [--mode symmetric|asymmetric] [--activations float|int8] [--prune 2:4|SPARSITY]
+ *         [--mode symmetric|asymmetric] [--activations float|int8|int8-static] [--prune 2:4|SPARSITY]
  *         [--method rtn|hqq|gptq|awq] [--calibration-file FILE] [--calibration-tokens N] [--act-order]
+ *         [--observer minmax|percentile|moving-average] [--percentile P] [--smoothquant] [--smoothquant-alpha A]
  *         [--format webquant|gguf-q8_0|gguf-q4_0] --out DIR [--endpoint URL | --hub-dir DIR]
  *
  * `gguf-q8_0` / `gguf-q4_0` write one llama.cpp GGUF file (through `exportGguf`); `webquant`
@@ -57,7 +58,9 @@ options:
   --group-size G              elements per group (default: 4/2 bits 32, 8 bits per channel)
   --per-channel               one scale per output channel instead of groups
   --mode symmetric|asymmetric default symmetric
-  --activations float|int8    webquant format: run as W8A8 / W4A8 when loaded (default float)
+  --activations float|int8|int8-static
+                              webquant format: run as W8A8 / W4A8 when loaded (default
+                              float); int8-static: one calibrated scale per layer (int8)
 ${METHOD_USAGE}
   --conv                      webquant format, architectures webquant does not run: also
                               quantize 4-D conv kernels (per output channel)
@@ -151,11 +154,11 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
     format === 'webquant'
       ? layerOptionsFromFlags(USAGE, weights, { groupSize: v['group-size'], perChannel: v['per-channel'], mode: v.mode, activations: v.activations, method: v.method })
       : undefined;
-  const methodFlags = { method: v.method, calibrationFile: v['calibration-file'], calibrationTokens: v['calibration-tokens'], actOrder: v['act-order'] };
+  const methodFlags = { method: v.method, calibrationFile: v['calibration-file'], calibrationTokens: v['calibration-tokens'], actOrder: v['act-order'], observer: v.observer, percentile: v.percentile, smoothquant: v.smoothquant, smoothquantAlpha: v['smoothquant-alpha'] };
   if (format !== 'webquant' && Object.values(methodFlags).some((x) => x !== undefined)) {
     throw new CliUsageError('--method and the calibration flags apply to --format webquant', USAGE);
   }
-  const method = format === 'webquant' ? await methodOptionsFromFlags(USAGE, methodFlags) : {};
+  const method = format === 'webquant' ? await methodOptionsFromFlags(USAGE, { ...methodFlags, activations: v.activations }) : {};
   const dtype = dtypeFlag(USAGE, v.dtype);
   if (dtype !== undefined && format !== 'webquant') throw new CliUsageError('--dtype applies to --format webquant', USAGE);
   const existing = await fs.stat(outDir).catch(() => undefined);

@@ -41,7 +41,7 @@ export function quantizeWithMethod(
   request: QuantRequest,
   calib: CalibrationRequest,
 ): WasmQuantReport {
-  if (calib.method < 2) {
+  if (calib.method < 2 && calib.activations === undefined) {
     const report = handle.quantize({ ...request.wasm, method: calib.method });
     checkStatus(report);
     return report;
@@ -65,6 +65,7 @@ export function quantizeWithMethod(
         ...(calib.gptqGrid !== undefined ? { gptqGrid: calib.gptqGrid } : {}),
         ...(calib.hqqClipSteps !== undefined ? { hqqClipSteps: calib.hqqClipSteps } : {}),
       },
+      ...(calib.activations !== undefined ? { activations: calib.activations } : {}),
       ...(onProgress ? { progress: (done: number, total: number, label: string) => { onProgress({ done, total, label }); } } : {}),
     });
     checkStatus(report);

@@ -34,6 +34,8 @@ export {
   type GptqOptions,
   type AwqOptions,
   type QuantizeProgress,
+  type ActivationObserver,
+  type SmoothQuantOptions,
 } from './quant-options.js';
 export {
   QuantizedLinear,

@@ -103,6 +103,8 @@ export interface WasmLayerReport {
   method?: string;
   /** An embedding table's line (name = the module, e.g. `model.embed_tokens`). */
   embedding?: boolean;
+  /** Static int8 activations: the per-tensor scale (0 = dynamic or float). */
+  activationScale?: number;
 }
 
 /** Result of `quantize`. On error, `layers` lists the layers handled before it. */

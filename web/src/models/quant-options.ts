@@ -43,9 +43,12 @@ export interface LayerQuantOptions {
   groupSize?: number;
   /**
    * `'float'` (default): W8A16 / W4A16 / W2A16, activations stay float32. `'int8'`: W8A8 / W4A8,
-   * activations quantized per token to int8 with integer dot products.
+   * activations quantized per token to int8 with integer dot products. `'int8-static'` (weights
+   * `'int8'`, model-wide in CausalLM.quantize with `calibration`): W8A8 whose activations use one
+   * per-tensor symmetric scale per layer, fixed by an {@link ActivationObserver} over the
+   * calibration text (values outside the calibrated range clamp).
    */
-  activations?: 'float' | 'int8';
+  activations?: 'float' | 'int8' | 'int8-static';
   /**
    * How codes and parameters are chosen: `'rtn'` (default, round to nearest with the course's
    * scale and integer zero point) or `'hqq'` (half-quadratic quantization: RTN's scale per group
@@ -84,6 +87,28 @@ export interface CalibrationOptions {
    */
   sequences?: number;
 }
+
+/**
+ * How `activations: 'int8-static'` fixes each layer's activation range on the calibration text
+ * (PyTorch's observers): `'minmax'` (default; the largest |x| seen), `'percentile'` (that
+ * percentile of |x|, default 99.99, so rare outliers clamp), `'moving-average'` (per calibration
+ * sequence its min and max, averaged: m += c (m_batch - m), c = `averagingConstant`, default 0.01).
+ */
+export type ActivationObserver =
+  | 'minmax'
+  | 'percentile'
+  | 'moving-average'
+  | { kind: 'minmax' }
+  | { kind: 'percentile'; percentile?: number }
+  | { kind: 'moving-average'; averagingConstant?: number };
+
+/**
+ * SmoothQuant (Xiao et al. 2022) before int8 activations: per input channel
+ * s = max|x|^alpha / max|W|^(1 - alpha) moves activation outliers into the weights (W diag(s)), and
+ * the input is divided by s, folded into the preceding RMSNorm / LayerNorm where one feeds the
+ * layer (q/k/v, gate/up), else kept per layer (as AWQ's input scales). `true` means alpha 0.5.
+ */
+export type SmoothQuantOptions = boolean | { alpha?: number };
 
 /** GPTQ settings (`method: 'gptq'`). */
 export interface GptqOptions {
@@ -142,8 +167,15 @@ export interface QuantizeModelOptions extends LayerQuantOptions {
   method?: QuantMethod;
   /** Prune every layer this call quantizes before quantizing it (default: no pruning; rtn / hqq only). */
   prune?: PruneOptions;
-  /** Calibration text and its size (methods `'gptq'` and `'awq'` only). */
+  /**
+   * Calibration text and its size (methods `'gptq'` and `'awq'`, `activations: 'int8-static'` and
+   * `smoothquant` only).
+   */
   calibration?: CalibrationOptions;
+  /** The observer of `activations: 'int8-static'` (default `'minmax'`). */
+  observer?: ActivationObserver;
+  /** SmoothQuant before int8 activations (`'int8'` or `'int8-static'`, method `'rtn'`; needs `calibration`). */
+  smoothquant?: SmoothQuantOptions;
   /** GPTQ settings (method `'gptq'` only). */
   gptq?: GptqOptions;
   /** AWQ settings (method `'awq'` only). */
@@ -194,7 +226,13 @@ export interface LayerQuantSummary {
   mode: 'symmetric' | 'asymmetric';
   /** Elements per scale along in_features (= inFeatures for per channel; 0 for float32). */
   groupSize: number;
-  activations: 'float' | 'int8';
+  /**
+   * `'int8'`: quantized per token at run time (dynamic); `'int8-static'`: one calibrated scale per
+   * layer ({@link LayerQuantSummary.activationScale}).
+   */
+  activations: 'float' | 'int8' | 'int8-static';
+  /** The static per-tensor activation scale (activations `'int8-static'`), else null. */
+  activationScale: number | null;
   /**
    * An output head reading the tied embedding table (no weights of its own: `bytesAfter` is 0,
    * and the scheme fields describe the shared table, float32 or quantized).
@@ -291,8 +329,11 @@ export function layerSpec(o: LayerQuantOptions, what: string, known: readonly st
   if (o === null || typeof o !== 'object' || Array.isArray(o)) invalid(`${what} must be an object`);
   checkKeys(o, known, what);
   const activations = o.activations ?? 'float';
-  if (activations !== 'float' && activations !== 'int8') {
-    invalid(`${what}.activations must be 'float' or 'int8' (got ${String(o.activations)})`);
+  if (activations === 'int8-static') {
+    if (!calibrated) invalid(`${what}.activations 'int8-static' is calibrated: it applies model-wide in CausalLM.quantize (with options.calibration), not to ${what}`);
+    if (o.weights !== 'int8') invalid(`${what}.activations 'int8-static' needs weights 'int8' (got ${String(o.weights)})`);
+  } else if (activations !== 'float' && activations !== 'int8') {
+    invalid(`${what}.activations must be 'float', 'int8' or 'int8-static' (got ${String(o.activations)})`);
   }
   let methodName = o.method ?? 'rtn';
   if (!METHOD_NAMES.includes(methodName)) {
@@ -330,7 +371,7 @@ export function layerSpec(o: LayerQuantOptions, what: string, known: readonly st
   const group = granularity === 'per-group' ? groupSize : 0;
   switch (o.weights) {
     case 'int8':
-      return { scheme: activations === 'int8' ? SCHEME.w8a8 : SCHEME.w8a16, asymmetric, groupSize: group, method };
+      return { scheme: activations === 'float' ? SCHEME.w8a16 : SCHEME.w8a8, asymmetric, groupSize: group, method };
     case 'int4':
       return { scheme: activations === 'int8' ? SCHEME.w4a8 : SCHEME.w4a16, asymmetric, groupSize: group, method };
     case 'int3':
@@ -371,7 +412,8 @@ export function summarizeQuantization(report: WasmLayerReport[], footprint: Wasm
     bits: l.bits,
     mode: l.asymmetric ? 'asymmetric' : 'symmetric',
     groupSize: l.groupSize,
-    activations: l.schemeId === SCHEME.w8a8 || l.schemeId === SCHEME.w4a8 ? 'int8' : 'float',
+    activations: (l.activationScale ?? 0) > 0 ? 'int8-static' : l.schemeId === SCHEME.w8a8 || l.schemeId === SCHEME.w4a8 ? 'int8' : 'float',
+    activationScale: (l.activationScale ?? 0) > 0 ? (l.activationScale as number) : null,
     tied: l.tied,
     method: (l.method ?? 'rtn') as QuantMethod,
     codebook: CODEBOOK_NAMES[l.codebook ?? 0] ?? null,
@@ -465,7 +507,7 @@ function pruneSpec(p: PruneOptions | undefined): { kind: number; sparsity: numbe
 }
 
 /** @internal Keys of the calibrated methods (CausalLM.quantize only). */
-export const CALIBRATION_KEYS: readonly string[] = ['method', 'calibration', 'gptq', 'awq', 'onProgress'];
+export const CALIBRATION_KEYS: readonly string[] = ['method', 'calibration', 'gptq', 'awq', 'onProgress', 'observer', 'smoothquant'];
 
 /** @internal A calibrated request: method id and settings, tokens still to encode. */
 export interface CalibrationRequest {
@@ -480,6 +522,8 @@ export interface CalibrationRequest {
   gptqGrid?: number;
   hqqClipSteps?: number;
   onProgress?: (p: QuantizeProgress) => void;
+  /** Static int8 activations / SmoothQuant (activation_quant.h), in the core's form. */
+  activations?: { static: boolean; observer: number; percentile?: number; averagingConstant?: number; smoothquant: boolean; alpha?: number };
 }
 
 function checkSub(o: unknown, known: readonly string[], what: string): Record<string, unknown> {
@@ -493,15 +537,18 @@ export function buildCalibrationRequest(options: QuantizeModelOptions): Calibrat
   const method = options.method ?? 'rtn';
   const ids: Record<string, number> = { rtn: 0, hqq: 1, gptq: 2, awq: 3 };
   if (!(method in ids)) invalid(`options.method must be 'rtn', 'hqq', 'gptq' or 'awq' (got ${String(method)})`);
-  const calibrated = method === 'gptq' || method === 'awq';
+  const activations = activationRequest(options, method);
+  const calibrated = method === 'gptq' || method === 'awq' || activations !== undefined;
   for (const key of ['calibration', 'onProgress'] as const) {
-    if (options[key] !== undefined && !calibrated) invalid(`options.${key} applies to methods 'gptq' and 'awq' (method is '${method}')`);
+    if (options[key] !== undefined && !calibrated) invalid(`options.${key} applies to methods 'gptq' and 'awq' (method is '${method}'), or to activations 'int8-static' and smoothquant`);
   }
   if (options.gptq !== undefined && method !== 'gptq') invalid(`options.gptq applies to method 'gptq' (method is '${method}')`);
   if (options.awq !== undefined && method !== 'awq') invalid(`options.awq applies to method 'awq' (method is '${method}')`);
-  const r: CalibrationRequest = { method: ids[method] };
+  const r: CalibrationRequest = { method: ids[method], ...(activations ? { activations } : {}) };
   if (!calibrated) return r;
-  if (options.calibration === undefined) invalid(`method '${method}' needs options.calibration with the text to calibrate on`);
+  if (options.calibration === undefined) {
+    invalid(activations ? `${activations.static ? "activations 'int8-static'" : 'smoothquant'} needs options.calibration with the text to calibrate on` : `method '${method}' needs options.calibration with the text to calibrate on`);
+  }
   const c = checkSub(options.calibration, ['text', 'tokens', 'sequences'], 'options.calibration');
   if (typeof c.text !== 'string' || c.text.length === 0) invalid('options.calibration.text must be a non-empty string');
   r.text = c.text;
@@ -545,6 +592,46 @@ export function buildCalibrationRequest(options: QuantizeModelOptions): Calibrat
     const a = checkSub(options.awq, ['grid'], 'options.awq');
     if (a.grid !== undefined && (!isInt(a.grid) || a.grid < 1 || a.grid > 1000)) invalid(`options.awq.grid must be an integer in [1, 1000] (got ${String(a.grid)})`);
     r.grid = a.grid as number | undefined;
+  }
+  return r;
+}
+
+const OBSERVERS: readonly string[] = ['minmax', 'percentile', 'moving-average'];
+
+/** The static-activation and SmoothQuant options in the core's form (undefined: neither). */
+function activationRequest(options: QuantizeModelOptions, method: string): CalibrationRequest['activations'] {
+  const isStatic = options.activations === 'int8-static';
+  const sq = options.smoothquant;
+  if (options.observer !== undefined && !isStatic) invalid(`options.observer applies to activations 'int8-static' (activations are '${String(options.activations ?? 'float')}')`);
+  if (sq !== undefined && typeof sq !== 'boolean' && (sq === null || typeof sq !== 'object' || Array.isArray(sq))) invalid('options.smoothquant must be a boolean or { alpha }');
+  const smooth = sq !== undefined && sq !== false;
+  if (!isStatic && !smooth) return undefined;
+  if (method !== 'rtn') invalid(`${isStatic ? "activations 'int8-static'" : 'smoothquant'} combines with method 'rtn' only (got '${method}')`);
+  if (smooth && options.activations !== 'int8' && !isStatic) invalid(`options.smoothquant applies to int8 activations ('int8' or 'int8-static'; activations are '${String(options.activations ?? 'float')}')`);
+  const r: NonNullable<CalibrationRequest['activations']> = { static: isStatic, observer: 0, smoothquant: smooth };
+  if (smooth && typeof sq === 'object') {
+    const o = checkSub(sq, ['alpha'], 'options.smoothquant');
+    if (o.alpha !== undefined && (typeof o.alpha !== 'number' || !(o.alpha >= 0 && o.alpha <= 1))) invalid(`options.smoothquant.alpha must be a number in [0, 1] (got ${String(o.alpha)})`);
+    if (o.alpha !== undefined) r.alpha = o.alpha as number;
+  }
+  const ob = options.observer;
+  if (ob !== undefined) {
+    const kind = typeof ob === 'string' ? ob : (checkSub(ob, ['kind', 'percentile', 'averagingConstant'], 'options.observer').kind as string);
+    if (!OBSERVERS.includes(kind)) invalid(`options.observer must be 'minmax', 'percentile' or 'moving-average' (got ${String(kind)})`);
+    r.observer = OBSERVERS.indexOf(kind);
+    if (typeof ob === 'object') {
+      const o = ob as Record<string, unknown>;
+      if (o.percentile !== undefined) {
+        if (kind !== 'percentile') invalid(`options.observer.percentile applies to the 'percentile' observer (got '${kind}')`);
+        if (typeof o.percentile !== 'number' || !(o.percentile > 0 && o.percentile <= 100)) invalid(`options.observer.percentile must be a number in (0, 100] (got ${String(o.percentile)})`);
+        r.percentile = o.percentile;
+      }
+      if (o.averagingConstant !== undefined) {
+        if (kind !== 'moving-average') invalid(`options.observer.averagingConstant applies to the 'moving-average' observer (got '${kind}')`);
+        if (typeof o.averagingConstant !== 'number' || !(o.averagingConstant > 0 && o.averagingConstant <= 1)) invalid(`options.observer.averagingConstant must be a number in (0, 1] (got ${String(o.averagingConstant)})`);
+        r.averagingConstant = o.averagingConstant;
+      }
+    }
   }
   return r;
 }

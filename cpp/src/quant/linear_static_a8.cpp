@@ -1,0 +1,151 @@
+// w8a8 layers with static int8 activations (webquant/activation_quant.h): every input row is
+// quantized with one calibrated per-tensor scale (values outside the range clamp), then the same
+// integer GEMMs as the dynamic layers run with that scale as each row's activation scale. The
+// weights use the q8g packing (with G = k its bytes are pack_q8c's), per channel symmetric layers
+// the q8c kernel, every other int8 layer the q8g kernel.
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "kernels/gemm/gemm_parallel.h"
+#include "kernels/gemm/gemm_q8g.h"
+#include "quant/linear_internal.h"
+#include "webquant/activation_quant.h"
+
+namespace webquant::linear_detail {
+namespace {
+
+#define WQ_A8(name) kernels::name##__wasmsimd
+
+template <typename T>
+T* scratch(std::vector<T>& buf, size_t n) {
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+thread_local std::vector<int8_t> g_xq;
+thread_local std::vector<float> g_xscale;
+thread_local std::vector<int32_t> g_xsum;
+
+class LinearStaticA8 final : public LinearLayer {
+ public:
+  explicit LinearStaticA8(const LinearQuantizedData& d)
+      : asym_(d.asymmetric),
+        fallback_(d.group_size == d.in_features ? d.fallback : std::string()),
+        geo_(kernels::make_q8g_geometry(d.out_features, d.in_features, d.group_size)),
+        q8c_(d.group_size == d.in_features && !d.asymmetric && fallback_.empty()),
+        bias_(d.bias), act_scale_(d.activation_scale) {
+    out_features = d.out_features;
+    in_features = d.in_features;
+    std::vector<uint8_t> zcodes(geo_.n * geo_.groups);
+    for (size_t i = 0; i < zcodes.size(); ++i)
+      zcodes[i] = static_cast<uint8_t>(d.zero_points[i] + int(kernels::kQ8Zero));
+    packed_.resize(kernels::packed_q8g_bytes(geo_));
+    kernels::pack_q8g(geo_, d.q.data(), asym_ ? zcodes.data() : nullptr, packed_.data());
+    scales_.assign(geo_.params(), 0.0f);
+    if (asym_) zeros_.assign(geo_.params(), kernels::kQ8Zero);
+    for (size_t j = 0; j < geo_.n; ++j)
+      for (size_t g = 0; g < geo_.groups; ++g) {
+        const size_t idx = kernels::qg_param_index(geo_, j, g);
+        scales_[idx] = d.scales[j * geo_.groups + g];
+        if (asym_) zeros_[idx] = zcodes[j * geo_.groups + g];
+      }
+  }
+
+  void forward(const float* x, size_t m, float* y) const override {
+    if (m == 0) return;
+    const float* bias = bias_.empty() ? nullptr : bias_.data();
+    int8_t* xq = scratch(g_xq, m * geo_.kpad());
+    float* xs = scratch(g_xscale, m);
+    int32_t* sums = scratch(g_xsum, m * geo_.groups);
+    quantize_rows_static_f32_s8(m, geo_.k, geo_.group, geo_.gp, x, act_scale_, xq, xs, sums);
+    if (q8c_) {
+      kernels::parallel_gemm_q8c_s8(WQ_A8(gemm_q8c_s8), m, geo_, xq, xs, sums, packed_.data(),
+                                    scales_.data(), bias, y);
+    } else {
+      kernels::parallel_gemm_q8g_s8(WQ_A8(gemm_q8g_s8), m, geo_, xq, xs, sums, packed_.data(),
+                                    scales_.data(), asym_ ? zeros_.data() : nullptr, bias, y);
+    }
+  }
+  LinearScheme scheme() const override { return LinearScheme::kW8A8; }
+  size_t weight_bytes() const override {
+    return packed_.size() + zeros_.size() + (scales_.size() + bias_.size() + 1) * sizeof(float);
+  }
+  std::string describe() const override {
+    std::string s = describe_quantized(LinearScheme::kW8A8, int(geo_.group), in_features, fallback_, asym_);
+    const std::string dyn = ", activations int8 per token";
+    if (s.size() >= dyn.size() && s.compare(s.size() - dyn.size(), dyn.size(), dyn) == 0) s.resize(s.size() - dyn.size());
+    char buf[64];
+    std::snprintf(buf, sizeof buf, ", activations int8 static (scale %.4g)", act_scale_);
+    return s + buf;
+  }
+  void dequantize_weight(float* out) const override { dequantize_rows(0, geo_.n, out); }
+  void dequantize_rows(size_t first, size_t n, float* out) const override {
+    for (size_t r = 0; r < n; ++r) {
+      const size_t j = first + r;
+      for (size_t c = 0; c < geo_.k; ++c) {
+        const size_t idx = kernels::qg_param_index(geo_, j, c / geo_.group);
+        out[r * geo_.k + c] = scales_[idx] * static_cast<float>(code(j, c) - zero_point(idx));
+      }
+    }
+  }
+  std::vector<float> bias() const override { return bias_; }
+  Status export_quantized(LinearQuantizedData* d) const override {
+    *d = LinearQuantizedData();
+    d->scheme = LinearScheme::kW8A8;
+    d->asymmetric = asym_;
+    d->bits = 8;
+    d->group_size = static_cast<int>(geo_.group);
+    d->out_features = out_features;
+    d->in_features = in_features;
+    d->q.resize(geo_.n * geo_.k);
+    for (size_t j = 0; j < geo_.n; ++j)
+      for (size_t c = 0; c < geo_.k; ++c) d->q[j * geo_.k + c] = static_cast<int8_t>(code(j, c));
+    d->scales.resize(geo_.n * geo_.groups);
+    d->zero_points.resize(geo_.n * geo_.groups);
+    for (size_t j = 0; j < geo_.n; ++j)
+      for (size_t g = 0; g < geo_.groups; ++g) {
+        const size_t idx = kernels::qg_param_index(geo_, j, g);
+        d->scales[j * geo_.groups + g] = scales_[idx];
+        d->zero_points[j * geo_.groups + g] = zero_point(idx);
+      }
+    d->bias = bias_;
+    d->fallback = fallback_;
+    d->activation_scale = act_scale_;
+    return Status::Ok();
+  }
+
+ private:
+  int code(size_t j, size_t c) const { return kernels::packed_q8g_get(geo_, packed_.data(), j, c); }
+  int zero_point(size_t idx) const { return asym_ ? int(zeros_[idx]) - int(kernels::kQ8Zero) : 0; }
+
+  bool asym_;
+  std::string fallback_;
+  kernels::GroupGeometry geo_;
+  bool q8c_;
+  std::vector<uint8_t> packed_;
+  std::vector<float> scales_;    // [np/4][ng][4]
+  std::vector<uint8_t> zeros_;   // zero codes z + 128; empty when symmetric
+  std::vector<float> bias_;
+  float act_scale_;
+};
+
+}  // namespace
+
+Status make_linear_static_a8(const LinearQuantizedData& d, std::unique_ptr<LinearLayer>* out) {
+  if (d.scheme != LinearScheme::kW8A8)
+    return Status::Error(StatusCode::kInvalidArgument, std::string("static int8 activations need scheme w8a8 (got ") + linear_scheme_name(d.scheme) + ")");
+  if (!std::isfinite(d.activation_scale) || !(d.activation_scale > 0.0f))
+    return Status::Error(StatusCode::kInvalidArgument, "activation scale " + std::to_string(d.activation_scale) + " must be finite and > 0");
+  // Everything else is validated by building the dynamic layer from the same data.
+  LinearQuantizedData plain = d;
+  plain.activation_scale = 0.0f;
+  std::unique_ptr<LinearLayer> check;
+  WQ_RETURN_IF_ERROR(make_linear_from_quantized(plain, &check));
+  if (d.method != QuantMethod::kRtn)
+    return Status::Error(StatusCode::kInvalidArgument, "static int8 activations need rtn-form int8 codes");
+  *out = std::make_unique<LinearStaticA8>(d);
+  return Status::Ok();
+}
+
+}  // namespace webquant::linear_detail
