@@ -113,7 +113,7 @@ Status round_on_grid(const float* w, int out_features, int in_features, const do
     for (size_t i = 0; i < C; ++i) row[i] = W[r * C + perm[i]];  // permuted order
     for (size_t i = 0; i < C; ++i) {
       const size_t col = perm[i], p = r * ng + col / G;
-      if (refit && i % G == 0) hqq_quantize_group(&row[i], G, bits, *refit, scratch.data(), &scales[p], &zeros[p]);
+      if (refit && i % G == 0) hqq_quantize_group__wasmsimd(&row[i], G, bits, *refit, scratch.data(), &scales[p], &zeros[p]);
       const float s = scales[p], z = zeros[p];
       const float u = std::min(std::max(std::nearbyint(row[i] / s + z), 0.0f), qmax);
       codes[r * C + col] = static_cast<uint8_t>(u);

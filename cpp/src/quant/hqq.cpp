@@ -177,70 +177,94 @@ bool hqq_quantize_group__wasmsimd(const float* w, size_t n, int bits, const HqqP
     return false;
   };
   if (!(hi > lo)) return keep_rtn();
-  const float inv = qmax / (hi - lo), rinv = 1.0f / inv;
-  float z = -lo * inv, beta = params.beta, best_z = z;
   const float pm1 = params.lp_norm - 1.0f;
-  double best_l1 = INFINITY;
   const size_t n4 = n & ~size_t(3);
-  const v128_t vinv = wasm_f32x4_splat(inv), vrinv = wasm_f32x4_splat(rinv);
   const v128_t vzero = wasm_f32x4_splat(0.0f), vqmax = wasm_f32x4_splat(qmax);
   const v128_t vpm1 = wasm_f32x4_splat(pm1), vlo = wasm_f32x4_splat(-126.0f);
   const v128_t one = wasm_f32x4_splat(1.0f);
   const v128_t mant = wasm_i32x4_splat(0x007FFFFF), expo1 = wasm_i32x4_splat(0x3F800000);
   const v128_t sign = wasm_i32x4_splat(int32_t(0x80000000u)), bias = wasm_i32x4_splat(127);
-  for (int it = 0; it < params.iters; ++it) {
-    const float ib = 1.0f / beta;
-    const v128_t vz = wasm_f32x4_splat(z), vib = wasm_f32x4_splat(ib);
-    v128_t l1v = vzero, zsv = vzero;
-    for (size_t i = 0; i < n4; i += 4) {
-      const v128_t wv = wasm_v128_load(w + i);
-      const v128_t q = wasm_f32x4_min(wasm_f32x4_max(wasm_f32x4_nearest(wasm_f32x4_add(wasm_f32x4_mul(wv, vinv), vz)), vzero), vqmax);
-      const v128_t d = wasm_f32x4_sub(wv, wasm_f32x4_mul(wasm_f32x4_sub(q, vz), vrinv));
-      const v128_t a = wasm_f32x4_abs(d);
-      l1v = wasm_f32x4_add(l1v, a);
-      // fast_pow(a, pm1): 2^(pm1 * log2 a) with the same cubic polynomials.
-      const v128_t k = wasm_f32x4_convert_i32x4(wasm_i32x4_sub(wasm_u32x4_shr(a, 23), bias));
-      const v128_t t0 = wasm_f32x4_sub(wasm_v128_or(wasm_v128_and(a, mant), expo1), one);
-      const v128_t lg = wasm_f32x4_add(k, wasm_f32x4_mul(t0, wasm_f32x4_add(wasm_f32x4_splat(1.4425449f), wasm_f32x4_mul(t0, wasm_f32x4_add(wasm_f32x4_splat(-0.7181452f), wasm_f32x4_mul(t0, wasm_f32x4_splat(0.2759276f)))))));
-      const v128_t y = wasm_f32x4_max(wasm_f32x4_mul(vpm1, lg), vlo);
-      const v128_t fl = wasm_f32x4_floor(y), f = wasm_f32x4_sub(y, fl);
-      const v128_t p2 = wasm_f32x4_add(one, wasm_f32x4_mul(f, wasm_f32x4_add(wasm_f32x4_splat(0.6958733f), wasm_f32x4_mul(f, wasm_f32x4_add(wasm_f32x4_splat(0.2251779f), wasm_f32x4_mul(f, wasm_f32x4_splat(0.0789439f)))))));
-      const v128_t pw = wasm_f32x4_mul(p2, wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(fl), bias), 23));
-      const v128_t th = wasm_f32x4_max(wasm_f32x4_sub(a, wasm_f32x4_mul(pw, vib)), vzero);
-      const v128_t t = wasm_v128_and(th, wasm_f32x4_gt(a, vzero));  // 0 where a == 0
-      const v128_t e = wasm_v128_or(t, wasm_v128_and(d, sign));     // copysign(t, d), t >= 0
-      zsv = wasm_f32x4_add(zsv, wasm_f32x4_sub(q, wasm_f32x4_mul(wasm_f32x4_sub(wv, e), vinv)));
+  // The zero solver started from the range [r lo, r hi]: its scale and best zero (as the scalar twin).
+  const auto solve = [&](float r, float* s_out, float* z_out) {
+    const float inv = qmax / ((hi - lo) * r), rinv = 1.0f / inv;
+    float z = -lo * r * inv, beta = params.beta, best_z = z;
+    double best_l1 = INFINITY;
+    const v128_t vinv = wasm_f32x4_splat(inv), vrinv = wasm_f32x4_splat(rinv);
+    for (int it = 0; it < params.iters; ++it) {
+      const float ib = 1.0f / beta;
+      const v128_t vz = wasm_f32x4_splat(z), vib = wasm_f32x4_splat(ib);
+      v128_t l1v = vzero, zsv = vzero;
+      for (size_t i = 0; i < n4; i += 4) {
+        const v128_t wv = wasm_v128_load(w + i);
+        const v128_t q = wasm_f32x4_min(wasm_f32x4_max(wasm_f32x4_nearest(wasm_f32x4_add(wasm_f32x4_mul(wv, vinv), vz)), vzero), vqmax);
+        const v128_t d = wasm_f32x4_sub(wv, wasm_f32x4_mul(wasm_f32x4_sub(q, vz), vrinv));
+        const v128_t a = wasm_f32x4_abs(d);
+        l1v = wasm_f32x4_add(l1v, a);
+        // fast_pow(a, pm1): 2^(pm1 * log2 a) with the same cubic polynomials.
+        const v128_t k = wasm_f32x4_convert_i32x4(wasm_i32x4_sub(wasm_u32x4_shr(a, 23), bias));
+        const v128_t t0 = wasm_f32x4_sub(wasm_v128_or(wasm_v128_and(a, mant), expo1), one);
+        const v128_t lg = wasm_f32x4_add(k, wasm_f32x4_mul(t0, wasm_f32x4_add(wasm_f32x4_splat(1.4425449f), wasm_f32x4_mul(t0, wasm_f32x4_add(wasm_f32x4_splat(-0.7181452f), wasm_f32x4_mul(t0, wasm_f32x4_splat(0.2759276f)))))));
+        const v128_t y = wasm_f32x4_max(wasm_f32x4_mul(vpm1, lg), vlo);
+        const v128_t fl = wasm_f32x4_floor(y), f = wasm_f32x4_sub(y, fl);
+        const v128_t p2 = wasm_f32x4_add(one, wasm_f32x4_mul(f, wasm_f32x4_add(wasm_f32x4_splat(0.6958733f), wasm_f32x4_mul(f, wasm_f32x4_add(wasm_f32x4_splat(0.2251779f), wasm_f32x4_mul(f, wasm_f32x4_splat(0.0789439f)))))));
+        const v128_t pw = wasm_f32x4_mul(p2, wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(fl), bias), 23));
+        const v128_t th = wasm_f32x4_max(wasm_f32x4_sub(a, wasm_f32x4_mul(pw, vib)), vzero);
+        const v128_t t = wasm_v128_and(th, wasm_f32x4_gt(a, vzero));  // 0 where a == 0
+        const v128_t e = wasm_v128_or(t, wasm_v128_and(d, sign));     // copysign(t, d), t >= 0
+        zsv = wasm_f32x4_add(zsv, wasm_f32x4_sub(q, wasm_f32x4_mul(wasm_f32x4_sub(wv, e), vinv)));
+      }
+      float l1 = (wasm_f32x4_extract_lane(l1v, 0) + wasm_f32x4_extract_lane(l1v, 1)) +
+                 (wasm_f32x4_extract_lane(l1v, 2) + wasm_f32x4_extract_lane(l1v, 3));
+      float zsum = (wasm_f32x4_extract_lane(zsv, 0) + wasm_f32x4_extract_lane(zsv, 1)) +
+                   (wasm_f32x4_extract_lane(zsv, 2) + wasm_f32x4_extract_lane(zsv, 3));
+      for (size_t i = n4; i < n; ++i) {
+        const float q = clampf(std::nearbyint(w[i] * inv + z), 0, qmax);
+        const float d = w[i] - (q - z) * rinv;
+        const float a = std::fabs(d);
+        l1 += a;
+        const float t = a > 0 ? std::fmax(a - fast_pow(a, pm1) * ib, 0.0f) : 0.0f;
+        zsum += q - (w[i] - std::copysign(t, d)) * inv;
+      }
+      const double l1m = double(l1) / double(n);
+      if (l1m < best_l1) {
+        best_l1 = l1m;
+        best_z = z;
+      } else {
+        break;
+      }
+      z = zsum / float(n);
+      beta *= params.kappa;
     }
-    float l1 = (wasm_f32x4_extract_lane(l1v, 0) + wasm_f32x4_extract_lane(l1v, 1)) +
-               (wasm_f32x4_extract_lane(l1v, 2) + wasm_f32x4_extract_lane(l1v, 3));
-    float zsum = (wasm_f32x4_extract_lane(zsv, 0) + wasm_f32x4_extract_lane(zsv, 1)) +
-                 (wasm_f32x4_extract_lane(zsv, 2) + wasm_f32x4_extract_lane(zsv, 3));
-    for (size_t i = n4; i < n; ++i) {
-      const float q = clampf(std::nearbyint(w[i] * inv + z), 0, qmax);
-      const float d = w[i] - (q - z) * rinv;
-      const float a = std::fabs(d);
-      l1 += a;
-      const float t = a > 0 ? std::fmax(a - fast_pow(a, pm1) * ib, 0.0f) : 0.0f;
-      zsum += q - (w[i] - std::copysign(t, d)) * inv;
-    }
-    const double l1m = double(l1) / double(n);
-    if (l1m < best_l1) {
-      best_l1 = l1m;
-      best_z = z;
-    } else {
-      break;
-    }
-    z = zsum / float(n);
-    beta *= params.kappa;
+    *s_out = rinv;
+    *z_out = best_z;
+    return inv;
+  };
+  uint8_t cand_small[256];
+  std::vector<uint8_t> cand_big;
+  uint8_t* cand = cand_small;
+  if (n > 256) {
+    cand_big.resize(n);
+    cand = cand_big.data();
   }
-  const float s = rinv;
-  for (size_t i = 0; i < n; ++i) codes[i] = uint8_t(clampf(std::nearbyint(w[i] * inv + best_z), 0, qmax));
-  if (!std::isfinite(s) || !(s > 0) || !std::isfinite(best_z) ||
-      squared_error(w, codes, n, s, best_z) > rtn_err)
-    return keep_rtn();
-  *scale = s;
-  *zero = best_z;
-  return true;
+  bool kept = false;
+  double best_err = rtn_err;
+  for (int k = 0; k <= params.clip_steps; ++k) {
+    const float r = k == 0 ? 1.0f : 1.0f - (1.0f - params.clip_min) * float(k) / float(params.clip_steps);
+    float s = 0, z = 0;
+    const float inv = solve(r, &s, &z);
+    for (size_t i = 0; i < n; ++i) cand[i] = uint8_t(clampf(std::nearbyint(w[i] * inv + z), 0, qmax));
+    if (!std::isfinite(s) || !(s > 0) || !std::isfinite(z)) continue;
+    const double e = squared_error(w, cand, n, s, z);
+    // Ties with RTN go to HQQ (the unclipped start); a clipped start must do strictly better.
+    if (k == 0 ? e <= best_err : e < best_err) {
+      best_err = e;
+      std::copy(cand, cand + n, codes);
+      *scale = s;
+      *zero = z;
+      kept = true;
+    }
+  }
+  return kept ? true : keep_rtn();
 }
 #else
 bool hqq_quantize_group__wasmsimd(const float* w, size_t n, int bits, const HqqParams& params,
