@@ -13,8 +13,9 @@ import type { QuantizationSummary, QuantizeModelOptions } from './quant-options.
 import { downloadFile } from '../hub/download.js';
 import type { ModelFiles } from '../hub/model-files.js';
 import { featureExtractionPipeline, fillMaskPipeline, type FeatureExtractionPipeline, type FillMaskPipeline } from './encoder-auto.js';
+import { BlipForConditionalGeneration, imageToTextPipeline, type ImageToTextPipeline } from './blip/index.js';
 
-const CLASSES: readonly CausalLMClass<CausalLM>[] = [LlamaForCausalLM, GPT2LMHeadModel, GPTNeoXForCausalLM, T5ForConditionalGeneration];
+const CLASSES: readonly CausalLMClass<CausalLM>[] = [LlamaForCausalLM, GPT2LMHeadModel, GPTNeoXForCausalLM, T5ForConditionalGeneration, BlipForConditionalGeneration];
 
 /** The class that runs `modelType`, or undefined. */
 export function causalLMClassFor(modelType: string): CausalLMClass<CausalLM> | undefined {
@@ -99,7 +100,7 @@ export interface TextGenerationPipeline {
 }
 
 /** The tasks {@link pipeline} supports. */
-export type PipelineTask = 'text-generation' | 'text2text-generation' | 'fill-mask' | 'feature-extraction';
+export type PipelineTask = 'text-generation' | 'text2text-generation' | 'fill-mask' | 'feature-extraction' | 'image-to-text';
 
 /**
  * A ready-to-call model for a task, in the style of transformers.js:
@@ -107,16 +108,30 @@ export type PipelineTask = 'text-generation' | 'text2text-generation' | 'fill-ma
  *  const [{ generated_text }] = await gen('Zoo', { maxNewTokens: 20 });`
  * Encoders: `pipeline('fill-mask', 'google-bert/bert-base-uncased')` and
  * `pipeline('feature-extraction', 'sentence-transformers/all-MiniLM-L6-v2')` (encoder-auto.ts).
+ * Captioning: `pipeline('image-to-text', 'Salesforce/blip-image-captioning-base')` (blip/index.ts);
+ * call it with an image (and `{ prompt }`), get `[{ generated_text }]`.
  * @throws WebQuantError `unsupported` for another task.
  */
 export async function pipeline(task: 'text-generation' | 'text2text-generation', repoId: string, options?: PipelineOptions): Promise<TextGenerationPipeline>;
 export async function pipeline(task: 'fill-mask', repoId: string, options?: PipelineOptions): Promise<FillMaskPipeline>;
 export async function pipeline(task: 'feature-extraction', repoId: string, options?: PipelineOptions): Promise<FeatureExtractionPipeline>;
-export async function pipeline(task: PipelineTask, repoId: string, options: PipelineOptions = {}): Promise<TextGenerationPipeline | FillMaskPipeline | FeatureExtractionPipeline> {
+export async function pipeline(task: 'image-to-text', repoId: string, options?: PipelineOptions): Promise<ImageToTextPipeline>;
+export async function pipeline(task: PipelineTask, repoId: string, options: PipelineOptions = {}): Promise<TextGenerationPipeline | FillMaskPipeline | FeatureExtractionPipeline | ImageToTextPipeline> {
   if (task === 'fill-mask') return fillMaskPipeline(repoId, options);
+  if (task === 'image-to-text') {
+    const { quantize, ...load } = options;
+    const p = await imageToTextPipeline(repoId, load);
+    try {
+      if (quantize !== undefined) await p.model.quantize(quantize);
+    } catch (e) {
+      p.dispose();
+      throw e;
+    }
+    return p;
+  }
   if (task === 'feature-extraction') return featureExtractionPipeline(repoId, options);
   if (task !== 'text-generation' && task !== 'text2text-generation') {
-    throw new WebQuantError('unsupported', `pipeline task ${JSON.stringify(task)} is not supported; supported: text-generation, text2text-generation, fill-mask, feature-extraction`);
+    throw new WebQuantError('unsupported', `pipeline task ${JSON.stringify(task)} is not supported; supported: text-generation, text2text-generation, fill-mask, feature-extraction, image-to-text`);
   }
   const { quantize, ...load } = options;
   const model = task === 'text2text-generation' ? await AutoModelForSeq2SeqLM.fromPretrained(repoId, load) : await AutoModelForCausalLM.fromPretrained(repoId, load);
