@@ -98,6 +98,8 @@ val ModelHandle::config() const {
   out.set("isEncoderDecoder", c.is_encoder_decoder);
   out.set("numDecoderLayers", c.num_decoder_layers);
   out.set("decoderStartTokenId", c.decoder_start_token_id);
+  out.set("imageSize", c.image_size);
+  out.set("numChannels", c.num_channels);
   return out;
 }
 
@@ -139,6 +141,13 @@ JsStatus ModelHandle::setSampling(double temperature, int top_k, double top_p,
 JsStatus ModelHandle::encode(uintptr_t tokens, size_t n) {
   if (!model_) return to_js(not_loaded());
   Status s = model_->encode(reinterpret_cast<const int32_t*>(tokens), n);
+  if (s.ok()) history_.clear();
+  return to_js(s);
+}
+
+JsStatus ModelHandle::encodeImage(uintptr_t pixels, int channels, int height, int width) {
+  if (!model_) return to_js(not_loaded());
+  Status s = model_->encode_image(reinterpret_cast<const float*>(pixels), channels, height, width);
   if (s.ok()) history_.clear();
   return to_js(s);
 }
@@ -244,6 +253,7 @@ EMSCRIPTEN_BINDINGS(webquant_model) {
       .function("forward", &ModelHandle::forward)
       .function("setSampling", &ModelHandle::setSampling)
       .function("encode", &ModelHandle::encode)
+      .function("encodeImage", &ModelHandle::encodeImage)
       .function("prefill", &ModelHandle::prefill)
       .function("decode", &ModelHandle::decode)
       .function("quantize", &ModelHandle::quantize)

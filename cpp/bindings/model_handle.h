@@ -43,7 +43,7 @@ class ModelHandle {
   bool loaded() const { return model_ != nullptr; }
   // {modelType, vocabSize, hiddenSize, numLayers, numHeads, numKvHeads, headDim, maxContext,
   //  tieWordEmbeddings, dtype ("float32" | "float16" | "bfloat16"), bosTokenId, eosTokenIds,
-  //  isEncoderDecoder, numDecoderLayers, decoderStartTokenId}
+  //  isEncoderDecoder, numDecoderLayers, decoderStartTokenId, imageSize, numChannels}
   emscripten::val config() const;
   int position() const { return model_ ? model_->position() : 0; }
   void reset();
@@ -54,6 +54,9 @@ class ModelHandle {
                        double seed);
   // Encoder-decoder models: runs the encoder over n int32 ids and rewinds the decoder.
   JsStatus encode(uintptr_t tokens, size_t n);
+  // Image-to-text models: runs the vision tower over float32 CHW pixels at `pixels` (channels x
+  // height x width, preprocessed) and rewinds the decoder.
+  JsStatus encodeImage(uintptr_t pixels, int channels, int height, int width);
   // Decoder-only: runs n prompt tokens (continuing the cache). Encoder-decoder: the tokens are the
   // encoder input; runs decoder_start_token_id from an empty decoder cache.
   JsStep prefill(uintptr_t tokens, size_t n);

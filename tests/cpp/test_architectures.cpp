@@ -145,7 +145,7 @@ TEST_CASE("architectures: config and checkpoint errors name the field or tensor;
   std::unique_ptr<CausalLM> m;
   Status st = CausalLM::load(replace_once(f->config, "\"model_type\": \"gpt_neox\"", "\"model_type\": \"bert\""), {&f->file}, &m);
   CHECK(st.code == StatusCode::kUnsupported);
-  CHECK(st.message.find("model_type 'bert' is not supported; supported: gpt2, gpt_neox, llama, mistral, qwen2, t5") != std::string::npos);
+  CHECK(st.message.find("model_type 'bert' is not supported; supported: blip, gpt2, gpt_neox, llama, mistral, qwen2, t5") != std::string::npos);
   CHECK(st.message.find("quantizeCheckpoint") != std::string::npos);
   CHECK(m == nullptr);
 

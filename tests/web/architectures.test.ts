@@ -266,7 +266,7 @@ describe('AutoModelForCausalLM, pipeline, tokenizers and errors', () => {
   });
 
   test('the TS list of model types is the core\'s; classes refuse other architectures', async () => {
-    assert.deepEqual([...SUPPORTED_MODEL_TYPES].sort(), ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 't5']);
+    assert.deepEqual([...SUPPORTED_MODEL_TYPES].sort(), ['blip', 'gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 't5']);
     await rejectsWith(LlamaForCausalLM.fromPretrained('synthetic/gpt2-bare', { endpoint: hub.url }), 'unsupported', /gpt2/, /AutoModelForCausalLM/);
     await rejectsWith(GPT2LMHeadModel.fromPretrained('synthetic/pythia-tiny', { endpoint: hub.url }), 'unsupported', /gpt_neox/);
   });

@@ -52,3 +52,13 @@ export * from './train/index.js';
 export * from './vision/index.js';
 export * from './models/resnet/index.js';
 export * from './models/image-classification.js';
+export {
+  AutoModelForVision2Seq,
+  BlipForConditionalGeneration,
+  VISION2SEQ_MODEL_TYPES,
+  type CaptionImage,
+  type CaptionOptions,
+  type CaptionResult,
+  type ImageToTextOutput,
+  type ImageToTextPipeline,
+} from './models/blip/index.js';

@@ -9,6 +9,10 @@
 //   t5                       T5ForConditionalGeneration  encoder-decoder: T5LayerNorm (RMS), relative
 //                                                  position buckets, unscaled attention, ReLU or
 //                                                  gated-GELU MLP, cross-attention
+//   blip                     BlipForConditionalGeneration  image-to-text: ViT vision tower (patches,
+//                                                  class token, learned positions, pre-LN blocks)
+//                                                  + BERT-style text decoder (post-LN, causal
+//                                                  self-attention, cross-attention to the image)
 //
 // Encoder-decoder models (t5; ModelInfo::is_encoder_decoder): encode() runs the encoder once over
 // the input ids and keeps its output and every decoder layer's cross-attention keys/values; then
@@ -16,6 +20,11 @@
 // self-attention KV cache, as for a decoder-only model. prefill() and generate() do both: the
 // prompt is the encoder input and decoding starts from decoder_start_token_id. max_context bounds
 // both the encoder input length and the decoder positions.
+//
+// Image-to-text models (blip; ModelInfo::image_size > 0): encode_image() runs the vision tower once
+// over a preprocessed image and keeps what the decoder's cross-attention reads; the decoder is then
+// driven like a decoder-only model (forward / prefill / generate over text ids, the prompt being
+// the decoder's first tokens), and encode() over ids is kUnsupported.
 //
 // Everything computes in float32 with HF's fp32 semantics (norm statistics and softmax sums are
 // accumulated in double and rounded once). Each attention layer keeps a KV cache of float32 rows
@@ -52,6 +61,10 @@ struct ModelInfo {
   bool is_encoder_decoder = false;  // t5: see encode()
   int num_decoder_layers = 0;       // encoder-decoder models (num_layers counts the encoder's)
   int decoder_start_token_id = -1;  // encoder-decoder models: the first decoder token
+  // Image-to-text models (blip): the square input side in pixels and the channel count that
+  // encode_image() takes; 0 for text models.
+  int image_size = 0;
+  int num_channels = 0;
 };
 
 struct LoadOptions {
@@ -98,6 +111,9 @@ class Architecture {
   // Final norm and output head of the last `rows` of the n rows of x: logits [rows, vocab].
   virtual void run_head(const Weights& /*w*/, const float* /*x*/, size_t /*n*/, size_t /*rows*/,
                         float* /*logits*/) {}
+  // Image-to-text architectures (info().image_size > 0, encoder_decoder() true): runs the vision
+  // tower over chw [num_channels, image_size, image_size] (validated by the caller).
+  virtual void encode_image(const Weights& /*w*/, const float* /*chw*/) {}
 };
 
 class CausalLM {
@@ -129,11 +145,17 @@ class CausalLM {
   // Errors: kUnsupported for a decoder-only model; kInvalidArgument for n == 0, an id outside the
   // vocabulary or n > max_context ("input too long"); the previous encoding is kept on error.
   Status encode(const int32_t* ids, size_t n);
-  // True once encode() succeeded (encoder-decoder models; forward() needs it).
+  // Image-to-text models: runs the vision tower over a preprocessed image chw [channels, height,
+  // width] float32 (channels = info().num_channels, height = width = info().image_size) and
+  // rewinds the decoder (position 0). Errors: kUnsupported for a text model; kInvalidArgument for
+  // a null image, another size or channel count (naming both) or a NaN / Inf value (naming its
+  // index); the previous encoding is kept on error.
+  Status encode_image(const float* chw, int channels, int height, int width);
+  // True once encode() / encode_image() succeeded (forward() of these models needs it).
   bool encoded() const { return encoded_; }
   // Starts a generation from an empty decoder cache and writes the next-token logits ([vocab]):
   // decoder-only, forward(prompt) after reset(); encoder-decoder, encode(prompt) then forward of
-  // decoder_start_token_id.
+  // decoder_start_token_id; image-to-text, forward(prompt) after reset() over the encoded image.
   Status prefill(const int32_t* prompt, size_t n, std::vector<float>* logits);
 
   void reset() { pos_ = 0; }  // forget the (decoder) cache (memory is kept for reuse)
@@ -174,7 +196,8 @@ class CausalLM {
   // Greedy / sampled continuation: feeds `prompt` (continuing the cache), then generates up to
   // max_new_tokens, stopping after an eos token (which is appended) or when the context is full.
   // Encoder-decoder models: `prompt` is the encoder input and decoding starts afresh (prefill());
-  // out receives the generated decoder tokens (without decoder_start_token_id).
+  // out receives the generated decoder tokens (without decoder_start_token_id). Image-to-text
+  // models: `prompt` is the decoder's prompt (bos + text ids), over the image encoded last.
   Status generate(const int32_t* prompt, size_t n_prompt, int max_new_tokens,
                   const SamplingOptions& sampling, std::vector<int32_t>* out);
 

@@ -160,8 +160,9 @@ struct ModelQuantOptions {
   // Name patterns: an exact module name or a glob where '*' matches any run of characters
   // ("*.mlp.down_proj", "model.layers.0.*"). Excluded layers are left untouched. The default
   // excludes the output head by its HF name in every architecture webquant runs (BERT's masked-LM
-  // decoder is cls.predictions.decoder).
-  std::vector<std::string> exclude = {"lm_head", "embed_out", "cls.predictions.decoder"};
+  // decoder is cls.predictions.decoder, BLIP's text_decoder.cls.predictions.decoder).
+  std::vector<std::string> exclude = {"lm_head", "embed_out", "cls.predictions.decoder",
+                                      "text_decoder.cls.predictions.decoder"};
   // (pattern, spec); the first matching pattern wins over default_spec. A spec with scheme kF32
   // turns the layer back into float32 (from its current, possibly already quantized, weights).
   std::vector<std::pair<std::string, LinearQuantSpec>> overrides;

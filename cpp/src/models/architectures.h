@@ -14,6 +14,7 @@ Status make_llama(std::string_view text, std::unique_ptr<Architecture>* out);  /
 Status make_gpt2(const io::JsonValue& config, std::unique_ptr<Architecture>* out);      // gpt2
 Status make_gpt_neox(const io::JsonValue& config, std::unique_ptr<Architecture>* out);  // gpt_neox
 Status make_t5(const io::JsonValue& config, std::unique_ptr<Architecture>* out);        // t5
+Status make_blip(const io::JsonValue& config, std::unique_ptr<Architecture>* out);      // blip
 
 // Dispatches on model_type. kUnsupported for an unknown type, naming the supported ones.
 Status make_architecture(std::string_view config_json, std::unique_ptr<Architecture>* out);

@@ -3,6 +3,7 @@
 #include "webquant/causal_lm.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "models/architectures.h"
@@ -11,7 +12,7 @@
 namespace webquant {
 
 const std::vector<std::string>& supported_model_types() {
-  static const std::vector<std::string> types = {"gpt2", "gpt_neox", "llama", "mistral", "qwen2", "t5"};
+  static const std::vector<std::string> types = {"blip", "gpt2", "gpt_neox", "llama", "mistral", "qwen2", "t5"};
   return types;
 }
 
@@ -43,6 +44,7 @@ Status make_architecture(std::string_view config_json, std::unique_ptr<Architect
   if (type == "gpt2") return make_gpt2(root, out);
   if (type == "gpt_neox") return make_gpt_neox(root, out);
   if (type == "t5") return make_t5(root, out);
+  if (type == "blip") return make_blip(root, out);
   std::string list;
   for (const std::string& t : supported_model_types()) list += (list.empty() ? "" : ", ") + t;
   return Status::Error(StatusCode::kUnsupported,
@@ -111,7 +113,9 @@ Status CausalLM::forward(const int32_t* tokens, size_t n, bool all_logits, std::
   WQ_RETURN_IF_ERROR(check_ids("forward", tokens, n, mi.vocab_size));
   if (arch_->encoder_decoder() && !encoded_) {
     return Status::Error(StatusCode::kInvalidArgument,
-                         "forward: " + mi.model_type + " is an encoder-decoder model: encode() the input first");
+                         "forward: " + mi.model_type +
+                             (mi.image_size > 0 ? " is an image-to-text model: encode_image() an image first"
+                                                : " is an encoder-decoder model: encode() the input first"));
   }
   if (n > static_cast<size_t>(max_ctx_ - pos_)) {
     return Status::Error(StatusCode::kInvalidArgument,
@@ -178,6 +182,9 @@ Status CausalLM::encode(const int32_t* ids, size_t n) {
   if (!arch_->encoder_decoder()) {
     return Status::Error(StatusCode::kUnsupported, "encode: " + mi.model_type + " is a decoder-only model");
   }
+  if (mi.image_size > 0) {
+    return Status::Error(StatusCode::kUnsupported, "encode: " + mi.model_type + " takes an image: use encode_image()");
+  }
   if (n == 0 || ids == nullptr) return Status::Error(StatusCode::kInvalidArgument, "encode: the input is empty");
   if (n > static_cast<size_t>(max_ctx_)) {
     return Status::Error(StatusCode::kInvalidArgument,
@@ -191,8 +198,34 @@ Status CausalLM::encode(const int32_t* ids, size_t n) {
   return Status::Ok();
 }
 
+Status CausalLM::encode_image(const float* chw, int channels, int height, int width) {
+  const ModelInfo& mi = info();
+  if (mi.image_size <= 0) {
+    return Status::Error(StatusCode::kUnsupported, "encode_image: " + mi.model_type + " is a text model");
+  }
+  if (chw == nullptr) return Status::Error(StatusCode::kInvalidArgument, "encode_image: the image is null");
+  if (channels != mi.num_channels || height != mi.image_size || width != mi.image_size) {
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "encode_image: the image is " + std::to_string(channels) + " x " + std::to_string(height) +
+                             " x " + std::to_string(width) + " (channels x height x width); " + mi.model_type +
+                             " takes " + std::to_string(mi.num_channels) + " x " + std::to_string(mi.image_size) +
+                             " x " + std::to_string(mi.image_size) + " (preprocess it first)");
+  }
+  const size_t n = static_cast<size_t>(channels) * static_cast<size_t>(height) * static_cast<size_t>(width);
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(chw[i])) {
+      return Status::Error(StatusCode::kInvalidArgument,
+                           "encode_image: pixel value " + std::to_string(i) + " is not finite");
+    }
+  }
+  arch_->encode_image(weights_, chw);
+  encoded_ = true;
+  pos_ = 0;
+  return Status::Ok();
+}
+
 Status CausalLM::prefill(const int32_t* prompt, size_t n, std::vector<float>* logits) {
-  if (!arch_->encoder_decoder()) {
+  if (!arch_->encoder_decoder() || info().image_size > 0) {
     reset();
     return forward(prompt, n, false, logits);
   }
@@ -218,11 +251,12 @@ Status CausalLM::generate(const int32_t* prompt, size_t n_prompt, int max_new_to
   Sampler sampler(sampling);
   std::vector<float> logits;
   std::vector<int32_t> history;
-  if (arch_->encoder_decoder()) {  // the repetition penalty looks at the decoder's tokens
+  if (arch_->encoder_decoder() && info().image_size == 0) {  // the penalty looks at the decoder's tokens
     WQ_RETURN_IF_ERROR(prefill(prompt, n_prompt, &logits));
     history.push_back(info().decoder_start_token_id);
   } else {
     history.assign(prompt, prompt + n_prompt);
+    if (info().image_size > 0) reset();  // a caption starts afresh over the encoded image
     WQ_RETURN_IF_ERROR(forward(prompt, n_prompt, false, &logits));
   }
   for (int t = 0; t < max_new_tokens; ++t) {

@@ -16,6 +16,7 @@ import { methodLabel, methodOptions, mountMethodControls, reproducibleOnPage } f
 import { hideSave, runExport, runSave } from './lab-save.js';
 import { describeChoice, floatOnlyOptions, keepsFloat, readDtype } from './lab-dtype.js';
 import { isEncoderConfig, loadEncoderLab, teardownEncoderLab } from './lab-encoder.js';
+import { isCaptionConfig, loadCaptionLab, teardownCaptionLab } from './lab-caption.js';
 import {
   createModelWorker,
   downloadFile,
@@ -90,6 +91,7 @@ class FileProgress {
 
 async function teardown(): Promise<void> {
   teardownEncoderLab();
+  teardownCaptionLab();
   if (!state.lab) return;
   const old = state.lab;
   state.lab = undefined;
@@ -126,6 +128,10 @@ async function load(): Promise<void> {
     const config = JSON.parse(new TextDecoder().decode(await downloadFile(repo, 'config.json', { revision, signal }))) as Record<string, unknown>;
     if (isEncoderConfig(config)) {
       setStatus('load-status', await loadEncoderLab(repo, revision, (p) => bars.update(p)));
+      return;
+    }
+    if (isCaptionConfig(config)) {
+      setStatus('load-status', await loadCaptionLab(repo, revision, (p) => bars.update(p)));
       return;
     }
     if (!SUPPORTED.includes(String(config.model_type))) {

@@ -14,8 +14,9 @@ import { downloadFile } from '../hub/download.js';
 import type { ModelFiles } from '../hub/model-files.js';
 import { featureExtractionPipeline, fillMaskPipeline, type FeatureExtractionPipeline, type FillMaskPipeline } from './encoder-auto.js';
 import { imageClassificationPipeline, type ImageClassificationPipeline, type ImageClassificationPipelineOptions } from './image-classification.js';
+import { BlipForConditionalGeneration, imageToTextPipeline, type ImageToTextPipeline } from './blip/index.js';
 
-const CLASSES: readonly CausalLMClass<CausalLM>[] = [LlamaForCausalLM, GPT2LMHeadModel, GPTNeoXForCausalLM, T5ForConditionalGeneration];
+const CLASSES: readonly CausalLMClass<CausalLM>[] = [LlamaForCausalLM, GPT2LMHeadModel, GPTNeoXForCausalLM, T5ForConditionalGeneration, BlipForConditionalGeneration];
 
 /** The class that runs `modelType`, or undefined. */
 export function causalLMClassFor(modelType: string): CausalLMClass<CausalLM> | undefined {
@@ -100,7 +101,7 @@ export interface TextGenerationPipeline {
 }
 
 /** The tasks {@link pipeline} supports. */
-export type PipelineTask = 'text-generation' | 'text2text-generation' | 'fill-mask' | 'feature-extraction' | 'image-classification';
+export type PipelineTask = 'text-generation' | 'text2text-generation' | 'fill-mask' | 'feature-extraction' | 'image-classification' | 'image-to-text';
 
 /**
  * A ready-to-call model for a task, in the style of transformers.js:
@@ -109,18 +110,32 @@ export type PipelineTask = 'text-generation' | 'text2text-generation' | 'fill-ma
  * Encoders: `pipeline('fill-mask', 'google-bert/bert-base-uncased')` and
  * `pipeline('feature-extraction', 'sentence-transformers/all-MiniLM-L6-v2')` (encoder-auto.ts).
  * Images: `pipeline('image-classification', repo, { scheme: 'w4a16' })` (image-classification.ts).
+ * Captioning: `pipeline('image-to-text', 'Salesforce/blip-image-captioning-base')` (blip/index.ts);
+ * call it with an image (and `{ prompt }`), get `[{ generated_text }]`.
  * @throws WebQuantError `unsupported` for another task.
  */
 export async function pipeline(task: 'text-generation' | 'text2text-generation', repoId: string, options?: PipelineOptions): Promise<TextGenerationPipeline>;
 export async function pipeline(task: 'fill-mask', repoId: string, options?: PipelineOptions): Promise<FillMaskPipeline>;
 export async function pipeline(task: 'feature-extraction', repoId: string, options?: PipelineOptions): Promise<FeatureExtractionPipeline>;
 export async function pipeline(task: 'image-classification', repoId: string, options?: ImageClassificationPipelineOptions): Promise<ImageClassificationPipeline>;
-export async function pipeline(task: PipelineTask, repoId: string, options: PipelineOptions = {}): Promise<TextGenerationPipeline | FillMaskPipeline | FeatureExtractionPipeline | ImageClassificationPipeline> {
+export async function pipeline(task: 'image-to-text', repoId: string, options?: PipelineOptions): Promise<ImageToTextPipeline>;
+export async function pipeline(task: PipelineTask, repoId: string, options: PipelineOptions = {}): Promise<TextGenerationPipeline | FillMaskPipeline | FeatureExtractionPipeline | ImageClassificationPipeline | ImageToTextPipeline> {
   if (task === 'image-classification') return imageClassificationPipeline(repoId, options as unknown as ImageClassificationPipelineOptions);
   if (task === 'fill-mask') return fillMaskPipeline(repoId, options);
+  if (task === 'image-to-text') {
+    const { quantize, ...load } = options;
+    const p = await imageToTextPipeline(repoId, load);
+    try {
+      if (quantize !== undefined) await p.model.quantize(quantize);
+    } catch (e) {
+      p.dispose();
+      throw e;
+    }
+    return p;
+  }
   if (task === 'feature-extraction') return featureExtractionPipeline(repoId, options);
   if (task !== 'text-generation' && task !== 'text2text-generation') {
-    throw new WebQuantError('unsupported', `pipeline task ${JSON.stringify(task)} is not supported; supported: text-generation, text2text-generation, fill-mask, feature-extraction, image-classification`);
+    throw new WebQuantError('unsupported', `pipeline task ${JSON.stringify(task)} is not supported; supported: text-generation, text2text-generation, fill-mask, feature-extraction, image-classification, image-to-text`);
   }
   const { quantize, ...load } = options;
   const model = task === 'text2text-generation' ? await AutoModelForSeq2SeqLM.fromPretrained(repoId, load) : await AutoModelForCausalLM.fromPretrained(repoId, load);

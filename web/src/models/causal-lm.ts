@@ -66,7 +66,7 @@ import { now, yieldToEventLoop } from './yield.js';
  * a unit test keeps the two lists equal). Any other model's weights can still be quantized with
  * `quantizeCheckpoint`.
  */
-export const SUPPORTED_MODEL_TYPES: readonly string[] = ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 't5'];
+export const SUPPORTED_MODEL_TYPES: readonly string[] = ['blip', 'gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 't5'];
 
 function checkPromptIds(ids: readonly number[], vocab: number, what: string): number[] {
   if (!Array.isArray(ids) && !ArrayBuffer.isView(ids)) invalid(`${what} must be a string or an array of token ids`);

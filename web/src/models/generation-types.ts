@@ -83,6 +83,10 @@ export interface ModelConfigInfo {
   numDecoderLayers: number;
   /** Encoder-decoder models: the first decoder token (T5: the pad id 0); -1 otherwise. */
   decoderStartTokenId: number;
+  /** Image-to-text models (blip): the square image side in pixels the vision tower takes; 0 for text models. */
+  imageSize: number;
+  /** Image-to-text models: channels of the image (3); 0 for text models. */
+  numChannels: number;
 }
 
 /** Options of {@link CausalLM.generate} and {@link CausalLM.stream}. */

@@ -40,6 +40,10 @@ export interface WasmModelConfig {
   numDecoderLayers: number;
   /** Encoder-decoder models: the first decoder token; -1 otherwise. */
   decoderStartTokenId: number;
+  /** Image-to-text models (blip): the square image side encodeImage takes; 0 for text models. */
+  imageSize: number;
+  /** Image-to-text models: channels of the image; 0 for text models. */
+  numChannels: number;
 }
 
 /** `LinearScheme` of the core: 0 f32, 1 w8a16, 2 w4a16, 3 w2a16, 4 w8a8, 5 w4a8, 6 f16, 7 bf16, 8 w3a16, 9 lut4a16. */
@@ -150,6 +154,8 @@ export interface ModelHandle {
   setSampling(temperature: number, topK: number, topP: number, repetitionPenalty: number, seed: number): WasmStatus;
   /** Encoder-decoder models: runs the encoder over n int32 ids and rewinds the decoder. */
   encode(tokens: WasmPointer, n: number): WasmStatus;
+  /** Image-to-text models: the vision tower over float32 CHW pixels (channels x height x width); rewinds the decoder. */
+  encodeImage(pixels: WasmPointer, channels: number, height: number, width: number): WasmStatus;
   /** Decoder-only: n prompt ids continuing the cache. Encoder-decoder: the encoder input, then decoder_start_token_id. */
   prefill(tokens: WasmPointer, n: number): WasmStep;
   decode(token: number): WasmStep;
