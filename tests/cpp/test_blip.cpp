@@ -200,7 +200,9 @@ TEST_CASE("blip: float16 and bfloat16 weights halve the footprint and stay near 
   const std::vector<float> fp32 = caption_logits(*ref_model, *f);
   const size_t total32 = ref_model->memory_footprint().total;
   // Measured: float16 1.1e-3, bfloat16 1.6e-2 (max |logit - fp32| / max |fp32|).
-  for (auto [t, bound] : {std::pair<FloatType, double>{FloatType::kF16, 3e-3}, {FloatType::kBF16, 4e-2}}) {
+  for (const auto& tb : {std::pair<FloatType, double>{FloatType::kF16, 3e-3}, {FloatType::kBF16, 4e-2}}) {
+    const FloatType t = tb.first;  // not a structured binding: clang 14 cannot capture one (CAPTURE)
+    const double bound = tb.second;
     CAPTURE(static_cast<int>(t));
     auto m = load_blip(*f, t);
     CHECK(m->dtype() == t);

@@ -87,16 +87,17 @@ describe('GPTQ on the HQQ grid, stories260K', () => {
       assert.ok(g.kl < rows[`${weights} hqq`]!.kl && g.kl < rows[`${weights} rtn`]!.kl, `${weights}: KL below HQQ's and RTN's`);
       assert.ok(g.ppl < rows[`${weights} hqq`]!.ppl && g.ppl < rows[`${weights} rtn`]!.ppl, `${weights}: perplexity below HQQ's and RTN's`);
     }
-    // Measured (SIMD build, 1,028 positions; fp32 ppl 3.5852): int4 RTN asym KL 0.1004, top-1 85.99 %,
-    // ppl 3.9329; HQQ 0.0871, 86.19 %, 3.8453; GPTQ on the HQQ grid 0.0561, 88.42 %, 3.8163. int3 RTN
-    // asym 0.8206, 57.00 %, 8.3019; HQQ 0.5972, 61.48 %, 6.5377; GPTQ on the HQQ grid 0.3166, 73.93 %,
-    // 5.1240.
-    near(rows['int4 gptq-hqq']!.kl, 0.0561, 0.03, 'int4 gptq-hqq KL');
-    near(rows['int4 gptq-hqq']!.ppl, 3.8163, 0.01, 'int4 gptq-hqq ppl');
-    near(rows['int3 gptq-hqq']!.kl, 0.3166, 0.03, 'int3 gptq-hqq KL');
-    near(rows['int3 gptq-hqq']!.ppl, 5.124, 0.01, 'int3 gptq-hqq ppl');
+    // Measured (SIMD build with the SIMD HQQ solver and block-wise calibration, 1,028 positions; fp32
+    // ppl 3.5852): int4 RTN asym KL 0.1004, top-1 85.99 %, ppl 3.9329; HQQ 0.0871, 86.38 %, 3.8443;
+    // GPTQ on the HQQ grid 0.0555, 88.42 %, 3.8145. int3 RTN asym 0.8206, 57.00 %, 8.3019; HQQ
+    // 0.5980, 61.38 %, 6.5400; GPTQ on the HQQ grid 0.3455, 73.05 %, 5.3107 (the scalar HQQ solver
+    // gave 0.3166 / 5.124: at 3 bits GPTQ's error feedback carries the solver's last-bit differences).
+    near(rows['int4 gptq-hqq']!.kl, 0.0555, 0.03, 'int4 gptq-hqq KL');
+    near(rows['int4 gptq-hqq']!.ppl, 3.8145, 0.01, 'int4 gptq-hqq ppl');
+    near(rows['int3 gptq-hqq']!.kl, 0.3455, 0.03, 'int3 gptq-hqq KL');
+    near(rows['int3 gptq-hqq']!.ppl, 5.3107, 0.01, 'int3 gptq-hqq ppl');
     near(fp.perplexity, 3.5852, 0.001, 'fp32 ppl');
-    assert.ok(rows['int4 gptq-hqq']!.top1 > 0.875 && rows['int3 gptq-hqq']!.top1 > 0.73, 'top-1');
+    assert.ok(rows['int4 gptq-hqq']!.top1 > 0.875 && rows['int3 gptq-hqq']!.top1 > 0.72, 'top-1');
   });
 
   test('grid options are typed errors when they do not apply', async () => {
@@ -136,8 +137,10 @@ describe('GPTQ on the HQQ grid, stories260K', () => {
       let worst = 0;
       for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - ref[i]!));
       t.diagnostic(`Q4_1 round trip: max |logit difference| ${worst.toExponential(3)}`);
-      // Measured 0.041 (|logits| up to ~18): d and m each rounded to fp16 once, and the F16 down_proj.
-      assert.ok(worst < 6e-2, `max |logit difference| ${worst}`);
+      // Measured 0.128 (|logits| up to ~18): d and m each rounded to fp16 once, the F16 down_proj, and
+      // the Q4_1 token_embd, which loadGguf keeps as an int8 g32 table re-quantized from it (0.041
+      // when it was widened to float32).
+      assert.ok(worst < 0.2, `max |logit difference| ${worst}`);
     } finally {
       g.dispose();
     }

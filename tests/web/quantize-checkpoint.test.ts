@@ -201,9 +201,12 @@ describe('quantizeCheckpoint', () => {
     const linear = tensors.filter((t) => t.name.endsWith('.weight') && t.shape.length === 2 && !/embeddings\./.test(t.name)).map((t) => t.name);
     const { files, summary } = await quantizeCheckpoint(BLIP, { weights: 'int4', mode: 'asymmetric', groupSize: 64, conv: true, endpoint: tmpHub.url, dir: path.join(tmp, 'blip-int4') });
     assert.equal(summary.modelType, 'blip');
-    assert.equal(summary.runnable, false);
+    assert.equal(summary.runnable, true); // BlipForConditionalGeneration runs: its layout decides the linears
     const conv = 'vision_model.embeddings.patch_embedding.weight';
-    assert.deepEqual(new Set(summary.quantized), new Set([...linear, conv]));
+    // The head (text_decoder.cls.predictions.decoder) is excluded by default, as lm_head is.
+    const head = 'text_decoder.cls.predictions.decoder.weight';
+    assert.ok(linear.includes(head));
+    assert.deepEqual(new Set(summary.quantized), new Set([...linear.filter((n) => n !== head), conv]));
     assert.equal(linear.length, 4 + 10 + 1 + 1); // vision qkv/projection/fc1/fc2, text 10, transform.dense, decoder
     const q = JSON.parse(new TextDecoder().decode(files[0]!.bytes)).quantization_config;
     assert.deepEqual(q.layers['vision_model.embeddings.patch_embedding'].shape, [768, 3, 16, 16]);

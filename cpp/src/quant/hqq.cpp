@@ -52,6 +52,72 @@ inline float fast_pow(float a, float e) {
   return p2 * scale;
 }
 
+// A group's range and its RTN parameters, codes and squared error: what HQQ falls back to.
+struct RtnGroup {
+  float lo, hi, s = 1, z = 0;
+  double err = 0;
+  uint8_t small[256];
+  std::vector<uint8_t> big;
+  uint8_t* u = small;
+  RtnGroup(const float* w, size_t n, int bits, float qmax) : lo(w[0]), hi(w[0]) {
+    for (size_t i = 1; i < n; ++i) {
+      lo = std::min(lo, w[i]);
+      hi = std::max(hi, w[i]);
+    }
+    int32_t zi = 0;
+    compute_scale_zero_point(w, n, bits, /*is_signed=*/false, QuantMode::kAsymmetric, &s, &zi);
+    z = float(zi);
+    if (n > 256) {
+      big.resize(n);
+      u = big.data();
+    }
+    for (size_t i = 0; i < n; ++i) u[i] = uint8_t(clampf(std::nearbyint(w[i] / s + z), 0, qmax));
+    err = squared_error(w, u, n, s, z);
+  }
+  RtnGroup(const RtnGroup&) = delete;
+  RtnGroup& operator=(const RtnGroup&) = delete;
+  // Writes RTN's result; returns false (RTN kept).
+  bool keep(size_t n, uint8_t* codes, float* scale, float* zero) const {
+    std::copy(u, u + n, codes);
+    *scale = s;
+    *zero = z;
+    return false;
+  }
+};
+
+// HQQ's starts: the range [lo, hi] (k = 0) and, with clip_steps, the shrunken ranges; solve(r, &s, &z)
+// returns 1 / s. The lowest squared error wins: a tie with RTN (rtn_err) goes to the unclipped start,
+// a clipped start must do strictly better. False: no start beat RTN (codes untouched).
+template <typename Solve>
+bool best_of_starts(const float* w, size_t n, float qmax, const HqqParams& params, double rtn_err,
+                    Solve&& solve, uint8_t* codes, float* scale, float* zero) {
+  uint8_t cand_small[256];
+  std::vector<uint8_t> cand_big;
+  uint8_t* cand = cand_small;
+  if (n > 256) {
+    cand_big.resize(n);
+    cand = cand_big.data();
+  }
+  bool kept = false;
+  double best_err = rtn_err;
+  for (int k = 0; k <= params.clip_steps; ++k) {
+    const float r = k == 0 ? 1.0f : 1.0f - (1.0f - params.clip_min) * float(k) / float(params.clip_steps);
+    float s = 0, z = 0;
+    const float inv = solve(r, &s, &z);
+    for (size_t i = 0; i < n; ++i) cand[i] = uint8_t(clampf(std::nearbyint(w[i] * inv + z), 0, qmax));
+    if (!std::isfinite(s) || !(s > 0) || !std::isfinite(z)) continue;
+    const double e = squared_error(w, cand, n, s, z);
+    if (k == 0 ? e <= best_err : e < best_err) {
+      best_err = e;
+      std::copy(cand, cand + n, codes);
+      *scale = s;
+      *zero = z;
+      kept = true;
+    }
+  }
+  return kept;
+}
+
 }  // namespace
 
 // The same solver as the reference with fast_pow and the per-element work in flat loops (a tested
@@ -59,31 +125,10 @@ inline float fast_pow(float a, float e) {
 bool hqq_quantize_group(const float* w, size_t n, int bits, const HqqParams& params,
                         uint8_t* codes, float* scale, float* zero) {
   const float qmax = float((1 << bits) - 1);
-  float lo = w[0], hi = w[0];
-  for (size_t i = 1; i < n; ++i) {
-    lo = std::min(lo, w[i]);
-    hi = std::max(hi, w[i]);
-  }
-  float rtn_s = 1;
-  int32_t rtn_zi = 0;
-  compute_scale_zero_point(w, n, bits, /*is_signed=*/false, QuantMode::kAsymmetric, &rtn_s,
-                           &rtn_zi);
-  const float rtn_z = float(rtn_zi);
-  uint8_t rtn_u[256];
-  std::vector<uint8_t> rtn_big;
-  uint8_t* ru = rtn_u;
-  if (n > 256) {
-    rtn_big.resize(n);
-    ru = rtn_big.data();
-  }
-  for (size_t i = 0; i < n; ++i) ru[i] = uint8_t(clampf(std::nearbyint(w[i] / rtn_s + rtn_z), 0, qmax));
-  const double rtn_err = squared_error(w, ru, n, rtn_s, rtn_z);
-  const auto keep_rtn = [&] {
-    std::copy(ru, ru + n, codes);
-    *scale = rtn_s;
-    *zero = rtn_z;
-    return false;
-  };
+  const RtnGroup rtn(w, n, bits, qmax);
+  const float lo = rtn.lo, hi = rtn.hi;
+  const double rtn_err = rtn.err;
+  const auto keep_rtn = [&] { return rtn.keep(n, codes, scale, zero); };
   if (!(hi > lo)) return keep_rtn();
   // The zero solver started from the range [r lo, r hi]: its scale and best zero.
   const float pm1 = params.lp_norm - 1.0f;
@@ -116,32 +161,7 @@ bool hqq_quantize_group(const float* w, size_t n, int bits, const HqqParams& par
     *z_out = best_z;
     return inv;
   };
-  uint8_t cand_small[256];
-  std::vector<uint8_t> cand_big;
-  uint8_t* cand = cand_small;
-  if (n > 256) {
-    cand_big.resize(n);
-    cand = cand_big.data();
-  }
-  bool kept = false;
-  double best_err = rtn_err;
-  for (int k = 0; k <= params.clip_steps; ++k) {
-    const float r = k == 0 ? 1.0f : 1.0f - (1.0f - params.clip_min) * float(k) / float(params.clip_steps);
-    float s = 0, z = 0;
-    const float inv = solve(r, &s, &z);
-    for (size_t i = 0; i < n; ++i) cand[i] = uint8_t(clampf(std::nearbyint(w[i] * inv + z), 0, qmax));
-    if (!std::isfinite(s) || !(s > 0) || !std::isfinite(z)) continue;
-    const double e = squared_error(w, cand, n, s, z);
-    // Ties with RTN go to HQQ (the unclipped start); a clipped start must do strictly better.
-    if (k == 0 ? e <= best_err : e < best_err) {
-      best_err = e;
-      std::copy(cand, cand + n, codes);
-      *scale = s;
-      *zero = z;
-      kept = true;
-    }
-  }
-  return kept ? true : keep_rtn();
+  return best_of_starts(w, n, qmax, params, rtn_err, solve, codes, scale, zero) ? true : keep_rtn();
 }
 
 #if WEBQUANT_SIMD
@@ -151,31 +171,10 @@ bool hqq_quantize_group(const float* w, size_t n, int bits, const HqqParams& par
 bool hqq_quantize_group__wasmsimd(const float* w, size_t n, int bits, const HqqParams& params,
                                   uint8_t* codes, float* scale, float* zero) {
   const float qmax = float((1 << bits) - 1);
-  float lo = w[0], hi = w[0];
-  for (size_t i = 1; i < n; ++i) {
-    lo = std::min(lo, w[i]);
-    hi = std::max(hi, w[i]);
-  }
-  float rtn_s = 1;
-  int32_t rtn_zi = 0;
-  compute_scale_zero_point(w, n, bits, /*is_signed=*/false, QuantMode::kAsymmetric, &rtn_s,
-                           &rtn_zi);
-  const float rtn_z = float(rtn_zi);
-  uint8_t rtn_u[256];
-  std::vector<uint8_t> rtn_big;
-  uint8_t* ru = rtn_u;
-  if (n > 256) {
-    rtn_big.resize(n);
-    ru = rtn_big.data();
-  }
-  for (size_t i = 0; i < n; ++i) ru[i] = uint8_t(clampf(std::nearbyint(w[i] / rtn_s + rtn_z), 0, qmax));
-  const double rtn_err = squared_error(w, ru, n, rtn_s, rtn_z);
-  const auto keep_rtn = [&] {
-    std::copy(ru, ru + n, codes);
-    *scale = rtn_s;
-    *zero = rtn_z;
-    return false;
-  };
+  const RtnGroup rtn(w, n, bits, qmax);
+  const float lo = rtn.lo, hi = rtn.hi;
+  const double rtn_err = rtn.err;
+  const auto keep_rtn = [&] { return rtn.keep(n, codes, scale, zero); };
   if (!(hi > lo)) return keep_rtn();
   const float pm1 = params.lp_norm - 1.0f;
   const size_t n4 = n & ~size_t(3);
@@ -239,32 +238,7 @@ bool hqq_quantize_group__wasmsimd(const float* w, size_t n, int bits, const HqqP
     *z_out = best_z;
     return inv;
   };
-  uint8_t cand_small[256];
-  std::vector<uint8_t> cand_big;
-  uint8_t* cand = cand_small;
-  if (n > 256) {
-    cand_big.resize(n);
-    cand = cand_big.data();
-  }
-  bool kept = false;
-  double best_err = rtn_err;
-  for (int k = 0; k <= params.clip_steps; ++k) {
-    const float r = k == 0 ? 1.0f : 1.0f - (1.0f - params.clip_min) * float(k) / float(params.clip_steps);
-    float s = 0, z = 0;
-    const float inv = solve(r, &s, &z);
-    for (size_t i = 0; i < n; ++i) cand[i] = uint8_t(clampf(std::nearbyint(w[i] * inv + z), 0, qmax));
-    if (!std::isfinite(s) || !(s > 0) || !std::isfinite(z)) continue;
-    const double e = squared_error(w, cand, n, s, z);
-    // Ties with RTN go to HQQ (the unclipped start); a clipped start must do strictly better.
-    if (k == 0 ? e <= best_err : e < best_err) {
-      best_err = e;
-      std::copy(cand, cand + n, codes);
-      *scale = s;
-      *zero = z;
-      kept = true;
-    }
-  }
-  return kept ? true : keep_rtn();
+  return best_of_starts(w, n, qmax, params, rtn_err, solve, codes, scale, zero) ? true : keep_rtn();
 }
 #else
 bool hqq_quantize_group__wasmsimd(const float* w, size_t n, int bits, const HqqParams& params,
