@@ -453,15 +453,27 @@ test('Model lab: an unknown repo and an unsupported architecture give clear erro
   assert.match((await page.textContent('#load-error')) ?? '', /karpathy\/no-such-model/);
   assert.equal(await page.isEnabled('#load'), true);
   assert.equal(await page.isDisabled('#quantize'), true);
-  // BLIP (an image-captioning model): refused by model_type before any weights are requested.
-  // (BERT encoders run in the lab's encoder mode: tests/e2e/lab-encoder.test.ts.)
-  const before = server.requests.length;
-  await page.fill('#repo', 'Salesforce/blip-image-captioning-base');
-  await page.click('#load');
-  await page.waitForFunction(() => /blip/.test(document.querySelector('#load-error')?.textContent ?? ''), null, { timeout: 30_000 });
-  assert.match((await page.textContent('#load-error')) ?? '', /runs gpt2, gpt_neox, llama, mistral, qwen2, t5 models/);
-  const requested = server.requests.slice(before).map((r) => r.path);
-  assert.ok(!requested.some((p) => p.endsWith('.safetensors')), `weights were requested: ${requested.join(', ')}`);
+  // A model_type webquant does not run (a config-only repo on another mirror): refused by model_type
+  // before any weights are requested. (BERT encoders run in the lab's encoder mode, BLIP in its
+  // captioning mode: tests/e2e/lab-encoder.test.ts, tests/e2e/blip.test.ts.)
+  const hubDir = makeTempHub('webquant-e2e-unsupported-');
+  await fs.mkdir(path.join(hubDir, 'synthetic/mamba'), { recursive: true });
+  await fs.writeFile(path.join(hubDir, 'synthetic/mamba/config.json'), JSON.stringify({ model_type: 'mamba', architectures: ['MambaForCausalLM'] }));
+  await fs.writeFile(path.join(hubDir, 'synthetic/mamba/model.safetensors'), new Uint8Array(16));
+  const mirror = await startHubServer({ root: hubDir });
+  try {
+    const other = await open(`/lab.html?endpoint=${encodeURIComponent(mirror.url)}&repo=synthetic/mamba`);
+    await other.page.click('#load');
+    await other.page.waitForFunction(() => /mamba/.test(document.querySelector('#load-error')?.textContent ?? ''), null, { timeout: 30_000 });
+    assert.match((await other.page.textContent('#load-error')) ?? '', /runs .*gpt2.*llama.* models/);
+    const requested = mirror.requests.map((r) => r.path);
+    assert.ok(!requested.some((p) => p.endsWith('.safetensors')), `weights were requested: ${requested.join(', ')}`);
+    assert.deepEqual(other.errors, []);
+    await other.page.context().close();
+  } finally {
+    await mirror.close();
+    await fs.rm(hubDir, { recursive: true, force: true });
+  }
   // A malformed repo id never reaches the network.
   await page.fill('#repo', 'not a repo');
   await page.click('#load');
