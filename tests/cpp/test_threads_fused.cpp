@@ -4,6 +4,8 @@
 //    every scheme with a row path (f32, int8 per channel / per group, int4 / int2 g32, A8);
 //  * forward_linears over 2 and 3 layers of different widths equals one forward_linear each, for
 //    1..4 threads and with the fusion off, bit for bit (decode m = 1 forks once; m > 1 falls back);
+//  * layers of one group share a prepared input only when rows_input_key says it is the same:
+//    a group mixing A8 kernel families, group layouts and A16 layers still equals forward_linear;
 //  * profiling counts regions and forks: one fork for a fused group, one per layer unfused;
 //  * parallel_for_chunks calls fn once per documented chunk (one call fn(0, n) with one thread).
 #include <doctest/doctest.h>
@@ -146,6 +148,53 @@ TEST_CASE("threads fused: forward_linears equals one forward_linear each, for 1.
       }
       Weights::set_fuse_linears(true);
     }
+  }
+}
+
+TEST_CASE("threads fused: a group mixing prepared inputs shares only equal rows_input_keys") {
+  Restore restore;
+  const int in = 256;
+  // q8c A8, q4g A8 g32 (same quantizer, another group layout), q8g A8 g32 (another kernel family),
+  // an A16 layer, and a second q8c A8 layer (shares the first one's input).
+  const LinearQuantSpec specs[5] = {{LinearScheme::kW8A8, false, 0},
+                                    {LinearScheme::kW4A8, false, 32},
+                                    {LinearScheme::kW8A8, true, 32},
+                                    {LinearScheme::kW4A16, false, 32},
+                                    {LinearScheme::kW8A8, false, 0}};
+  const int outs[5] = {64, 72, 68, 64, 40};
+  Weights w;
+  PartsSource src;
+  const char* names[5] = {"a", "b", "c", "d", "e"};
+  for (int i = 0; i < 5; ++i) src.add_linear(names[i], make_layer(specs[i], outs[i], in, i == 2, 400 + i));
+  VarBuilder vb(&w, &src);
+  size_t idx[5];
+  for (int i = 0; i < 5; ++i) idx[i] = size_t(vb.linear(names[i], outs[i], in, i == 2));
+  REQUIRE_MESSAGE(vb.status().ok(), vb.status().message);
+  std::vector<uint64_t> keys;
+  for (int i = 0; i < 5; ++i) keys.push_back(w.linear(names[i])->rows_input_key());
+  CHECK(keys[0] != 0);
+  CHECK(keys[0] == keys[4]);
+  CHECK(keys[0] != keys[1]);
+  CHECK(keys[1] != keys[2]);
+  CHECK(keys[3] == 0);
+  const auto x = normal(in, 500);
+  set_num_threads(1);
+  std::vector<std::vector<float>> ref(5);
+  for (int i = 0; i < 5; ++i) {
+    ref[i].assign(outs[i], -1.0f);
+    w.forward_linear(idx[i], x.data(), 1, ref[i].data());
+  }
+  for (int t : {1, 2, 3}) {
+    CAPTURE(t);
+    set_num_threads(t);
+    std::vector<std::vector<float>> ys(5);
+    float* yp[5];
+    for (int i = 0; i < 5; ++i) {
+      ys[i].assign(outs[i], -2.0f);
+      yp[i] = ys[i].data();
+    }
+    w.forward_linears(idx, 5, x.data(), 1, yp);
+    for (int i = 0; i < 5; ++i) same_bits(ref[i], ys[i], names[i]);
   }
 }
 

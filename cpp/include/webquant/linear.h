@@ -111,6 +111,13 @@ struct LinearQuantizedData {
 // The input of LinearLayer::forward_rows for one layer: prepared once on the calling thread by
 // prepare_rows (A8 layers quantize x into xq / xscale / xsum), then read by concurrent
 // forward_rows calls. Owned by the caller and reused across steps (the vectors only grow).
+// rows_input_key of an A8 layer: its row quantizer family (a small tag per kernel family), in_features,
+// the activation group and the padded group length.
+inline uint64_t make_rows_input_key(uint64_t family, size_t k, size_t group, size_t gp) {
+  return (family << 56) | (uint64_t(k & 0xfffff) << 36) | (uint64_t(group & 0x3ffff) << 18) |
+         uint64_t(gp & 0x3ffff);
+}
+
 struct LinearRowsInput {
   const float* x = nullptr;  // the float row (not owned; must outlive the forward_rows calls)
   std::vector<int8_t> xq;
@@ -156,6 +163,10 @@ class LinearLayer {
   virtual bool has_forward_rows() const { return false; }
   virtual size_t rows_workspace() const { return 0; }
   virtual void prepare_rows(const float* x, LinearRowsInput* in) const { in->x = x; }
+  // What prepare_rows makes of x, as a key: two layers with the same nonzero key prepare the same
+  // LinearRowsInput from the same x (same quantizer, in_features, group layout), so a fused group
+  // prepares it once (q/k/v share one quantized row). 0 = nothing beyond the float row.
+  virtual uint64_t rows_input_key() const { return 0; }
   virtual void forward_rows(const LinearRowsInput& in, size_t j0, size_t j1, float* y,
                             float* work) const {
     (void)in, (void)j0, (void)j1, (void)y, (void)work;

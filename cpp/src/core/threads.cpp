@@ -241,11 +241,13 @@ class Pool {
 
   std::mutex run_mu_;  // one job (or resize) at a time
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::atomic<uint64_t> epoch_{0};
+  // Each on its own cache line: idle workers poll epoch_ while the threads of a job CAS claim_ and
+  // count done_ (on one line, every poll would steal the line from a claim).
+  alignas(64) std::atomic<uint64_t> epoch_{0};
   std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> claim_{0};  // claim_word(epoch, parts, next unclaimed part)
-  std::atomic<size_t> done_{0};     // parts finished
-  std::atomic<int> sleepers_{0};
+  alignas(64) std::atomic<uint64_t> claim_{0};  // claim_word(epoch, parts, next unclaimed part)
+  alignas(64) std::atomic<size_t> done_{0};     // parts finished
+  alignas(64) std::atomic<int> sleepers_{0};
   std::mutex mu_;
   std::condition_variable cv_;
   // The current job: written by the caller before claim_ and the epoch bump; read by a thread only

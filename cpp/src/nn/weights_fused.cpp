@@ -45,11 +45,24 @@ void Weights::forward_linears(const size_t* idx, size_t count, const float* x, s
   size_t ws = 1;
   unsigned long long macs = 0;
   if (t_inputs.size() < count) t_inputs.resize(count);
-  LinearRowsInput* inputs = t_inputs.data();
+  // Layers whose prepared input is the same (rows_input_key) share one: x is quantized once.
+  const LinearRowsInput* inputs[kMaxFused];
+  uint64_t keys[kMaxFused];
   first[0] = 0;
   for (size_t i = 0; i < count; ++i) {
     layers[i] = linears_[idx[i]].layer.get();
-    layers[i]->prepare_rows(x, &inputs[i]);
+    keys[i] = layers[i]->rows_input_key();
+    inputs[i] = nullptr;
+    for (size_t j = 0; j < i && keys[i] != 0; ++j) {
+      if (keys[j] == keys[i]) {
+        inputs[i] = inputs[j];
+        break;
+      }
+    }
+    if (inputs[i] == nullptr) {
+      layers[i]->prepare_rows(x, &t_inputs[i]);
+      inputs[i] = &t_inputs[i];
+    }
     const size_t n = static_cast<size_t>(layers[i]->out_features);
     first[i + 1] = first[i] + (n + kernels::kGemmNr - 1) / kernels::kGemmNr;
     ws = std::max(ws, layers[i]->rows_workspace());
@@ -71,7 +84,7 @@ void Weights::forward_linears(const size_t* idx, size_t count, const float* x, s
       const size_t n = static_cast<size_t>(layers[i]->out_features);
       const size_t j0 = (lo - first[i]) * kernels::kGemmNr;
       const size_t j1 = std::min(n, (hi - first[i]) * kernels::kGemmNr);
-      layers[i]->forward_rows(inputs[i], j0, j1, y[i] + j0, wk);
+      layers[i]->forward_rows(*inputs[i], j0, j1, y[i] + j0, wk);
     }
   };
   if (chunks == 1) {

@@ -200,6 +200,9 @@ class LinearQ8 final : public LinearLayer {
     WQ_GEMM(quantize_rows_f32_s8)(1, geo_.k, geo_.k, geo_.kpad(), x, in->xq.data(),
                                   in->xscale.data(), in->xsum.data());
   }
+  uint64_t rows_input_key() const override {
+    return scheme_ == LinearScheme::kW8A8 ? make_rows_input_key(1, geo_.k, geo_.k, geo_.kpad()) : 0;
+  }
   void forward_rows(const LinearRowsInput& in, size_t j0, size_t j1, float* y,
                     float* work) const override {
     const float* bias = bias_.empty() ? nullptr : bias_.data() + j0;
@@ -323,6 +326,9 @@ class LinearQG final : public LinearLayer {
     in->xsum.resize(geo_.groups);
     WQ_GEMM(quantize_rows_f32_s8)(1, geo_.k, geo_.group, geo_.gp, x, in->xq.data(),
                                   in->xscale.data(), in->xsum.data());
+  }
+  uint64_t rows_input_key() const override {
+    return scheme_ == LinearScheme::kW4A8 ? make_rows_input_key(1, geo_.k, geo_.group, geo_.gp) : 0;
   }
   void forward_rows(const LinearRowsInput& in, size_t j0, size_t j1, float* y,
                     float* work) const override {

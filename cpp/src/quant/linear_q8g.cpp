@@ -79,6 +79,9 @@ class LinearQ8G final : public LinearLayer {
     WQ_Q8G(quantize_rows_f32_s8)(1, geo_.k, geo_.group, geo_.gp, x, in->xq.data(),
                                  in->xscale.data(), in->xsum.data());
   }
+  uint64_t rows_input_key() const override {
+    return scheme_ == LinearScheme::kW8A8 ? make_rows_input_key(2, geo_.k, geo_.group, geo_.gp) : 0;
+  }
   void forward_rows(const LinearRowsInput& in, size_t j0, size_t j1, float* y,
                     float* work) const override {
     const float* bias = bias_.empty() ? nullptr : bias_.data() + j0;
