@@ -8,7 +8,7 @@
 //
 //   node scripts/bench-wllama.mjs [--new-tokens 64] [--repeats 5] [--engines wllama,webquant]
 //                                 [--variants fp32,int8,int8-a8,int4,int4-a8] [--threads 1,2]
-//                                 [--force-gguf] [--json] [--save FILE.json]
+//                                 [--force-gguf] [--json] [--save FILE.json] [--table FILE.json]
 //                                 [--dist DIR]   (webquant from another build of the package inside the
 //                                                 checkout, laid out as dist/; GGUF export uses dist/)
 //
@@ -64,6 +64,7 @@ function parseArgs(argv) {
     dist: 'dist',
     threads: [1, 2],
     save: null,
+    table: null,
     exportChild: null,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -81,6 +82,7 @@ function parseArgs(argv) {
     else if (a === '--save') o.save = next();
     else if (a === '--threads') o.threads = next().split(',').map(Number);
     else if (a === '--dist') o.dist = next();
+    else if (a === '--table') o.table = next();
     else if (a === '--export-child') o.exportChild = next();
     else throw new Error(`unknown argument ${a}`);
   }
@@ -159,6 +161,13 @@ async function main() {
     await exportChild(type, rest.join(':'));
     return;
   }
+  if (o.table) {
+    // Re-renders the Markdown table of a saved run (--save FILE), e.g. after a change to the table.
+    const raw = JSON.parse(await fs.readFile(o.table, 'utf8'));
+    const saved = new Set(Object.values(raw.results).flatMap((r) => Object.keys(r.webquant)));
+    console.log(await table({ ...o, variants: o.variants.filter((v) => saved.has(v)) }, raw));
+    return;
+  }
   const made = await run(process.execPath, [path.join(root, 'scripts/make-synthetic-smollm.mjs')], { maxBuffer: 1 << 20 });
   process.stderr.write(made.stdout);
 
@@ -209,6 +218,10 @@ async function main() {
 
     for (const threads of o.threads) {
       const res = (results[`t${threads}`] = { threads, wllama: {}, webquant: {} });
+      const bw = await call('readBandwidth', threads);
+      if (bw.threads !== threads) throw new Error(`read bandwidth measured with ${bw.threads} thread(s), ${threads} asked`);
+      res.readBandwidthBytesPerSecond = bw.bytesPerSecond;
+      process.stderr.write(`bench: ${threads} thread(s): read bandwidth ${fmt(bw.bytesPerSecond / 1e9, 1)} GB/s\n`);
       for (const type of ggufTypes) {
         const wl = useWllama ? (res.wllama[type] = { runs: [], fileBytes: ggufs[type].bytes }) : null;
         if (wl) {
@@ -274,7 +287,10 @@ const best = (xs) => Math.max(...xs);
 async function table(o, raw) {
   const stat = (runs, key) => `${fmt(median(runs.map((r) => r[key])))} (${fmt(best(runs.map((r) => r[key])))})`;
   const med = (runs, key) => median(runs.map((r) => r[key]));
-  const roof = (bytes) => fmt(raw.copyBandwidthBytesPerSecond / bytes, 0);
+  // The roofline of a thread count: the read bandwidth measured with that many threads (runs saved
+  // before it was measured: the page's 1-thread copy bandwidth).
+  const bwOf = (res) => res.readBandwidthBytesPerSecond ?? raw.copyBandwidthBytesPerSecond;
+  const readBw = Object.values(raw.results).filter((r) => r.readBandwidthBytesPerSecond);
   // Bytes of weights a decode step reads: every linear layer and norm once, one row of the token
   // embedding (the gather), and the whole table again when a tied head multiplies by it. SmolLM2
   // ties its head, so wllama reads token_embd in full (its file minus metadata, counted as the
@@ -293,8 +309,15 @@ async function table(o, raw) {
       `on the matching GGUF, same thread count. Figures are the page's wall clock (prefill: call to first token; decode: first ` +
       `to last token), median (best); the engines' own decode figure in brackets in the last column.`,
     `Roofline: decode tok/s cannot exceed bandwidth / bytes of weights read per token (every linear layer once, one ` +
-      `row of the embedding table, plus the whole table when the tied head multiplies by it); the page's ` +
-      `copy bandwidth is ${fmt(raw.copyBandwidthBytesPerSecond / 1e9, 1)} GB/s (read + write, 64 MB TypedArray.set). ` +
+      `row of the embedding table, plus the whole table when the tied head multiplies by it); ` +
+      (readBw.length
+        ? `bandwidth = the page's read bandwidth with that many threads (webquant's measure_read_bandwidth: WASM SIMD ` +
+          `loads over 128 MB split over its pool as the decode GEMVs split, best of 5): ` +
+          readBw.map((r) => `${r.threads} thread(s) ${fmt(r.readBandwidthBytesPerSecond / 1e9, 1)} GB/s`).join(', ') +
+          `; for reference the page's 1-thread copy bandwidth is ${fmt(raw.copyBandwidthBytesPerSecond / 1e9, 1)} GB/s ` +
+          `(read + write, 64 MB TypedArray.set). `
+        : `the page's copy bandwidth is ${fmt(raw.copyBandwidthBytesPerSecond / 1e9, 1)} GB/s (read + write, 64 MB ` +
+          `TypedArray.set). `) +
       `"of roofline" = measured decode / roofline.`,
     `wllama ${await wllamaVersion()} (llama.cpp; its pthreads build for 2 threads, no WebGPU); webquant on the page's main thread, ` +
       `quantizing every linear layer including the tied lm_head.`,
@@ -310,9 +333,9 @@ async function table(o, raw) {
     for (const [type, w] of wl) {
       const own = one?.wllama[type]?.runs.length ? med(w.runs, 'wallDecode') / med(one.wllama[type].runs, 'wallDecode') : NaN;
       lines.push(
-        `| ${res.threads} | wllama | GGUF ${GGUF_TYPES[type]} | ${MB(w.fileBytes)} | ${MB(w.fileBytes)} | ${roof(w.fileBytes)} | ${w.runs[0].promptTokens} | ` +
+        `| ${res.threads} | wllama | GGUF ${GGUF_TYPES[type]} | ${MB(w.fileBytes)} | ${MB(w.fileBytes)} | ${fmt(bwOf(res) / w.fileBytes, 0)} | ${w.runs[0].promptTokens} | ` +
           `${stat(w.runs, 'wallPrefill')} | ${stat(w.runs, 'wallDecode')} | ` +
-          `${fmt((100 * med(w.runs, 'wallDecode') * w.fileBytes) / raw.copyBandwidthBytesPerSecond, 0)}% | ${fmt(own, 2)}× | | ${fmt(med(w.runs, 'decode'))} |`,
+          `${fmt((100 * med(w.runs, 'wallDecode') * w.fileBytes) / bwOf(res), 0)}% | ${fmt(own, 2)}× | | ${fmt(med(w.runs, 'decode'))} |`,
       );
     }
     for (const v of o.variants) {
@@ -320,9 +343,9 @@ async function table(o, raw) {
       if (!q) continue;
       const own = one?.webquant[v] ? med(q.runs, 'wallDecode') / med(one.webquant[v].runs, 'wallDecode') : NaN;
       lines.push(
-        `| ${res.threads} | webquant | ${VARIANTS[v].label} | ${MB(q.paramBytes)} | ${MB(readBytes(q))} | ${roof(readBytes(q))} | ${q.promptTokens} | ` +
+        `| ${res.threads} | webquant | ${VARIANTS[v].label} | ${MB(q.paramBytes)} | ${MB(readBytes(q))} | ${fmt(bwOf(res) / readBytes(q), 0)} | ${q.promptTokens} | ` +
           `${stat(q.runs, 'wallPrefill')} | ${stat(q.runs, 'wallDecode')} | ` +
-          `${fmt((100 * med(q.runs, 'wallDecode') * readBytes(q)) / raw.copyBandwidthBytesPerSecond, 0)}% | ${fmt(own, 2)}× | ` +
+          `${fmt((100 * med(q.runs, 'wallDecode') * readBytes(q)) / bwOf(res), 0)}% | ${fmt(own, 2)}× | ` +
           `${fmt(med(q.runs, 'wallDecode') / fastest, 2)}× (${fastestName ? GGUF_TYPES[fastestName] : 'n/a'}) | ${fmt(med(q.runs, 'decode'))} |`,
       );
     }

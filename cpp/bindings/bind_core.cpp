@@ -428,6 +428,12 @@ bool has_threads() { return threads_supported(); }
 
 // Profiling of parallel regions (webquant/threads.h), for scripts/profile-decode.mjs.
 void set_thread_profiling_js(bool on) { set_thread_profiling(on); }
+// Memory-read bandwidth with the current thread count (webquant/threads.h), for the benchmarks'
+// roofline; bytes as a double (Embind has no size_t).
+double read_bandwidth_js(double bytes, int repeats) {
+  if (!(bytes >= 64 && bytes <= 1024.0 * 1024 * 1024)) return 0;
+  return measure_read_bandwidth(static_cast<size_t>(bytes), repeats);
+}
 // Fusion of linear layers sharing an input in decode (Weights::set_fuse_linears), default on.
 void set_fuse_linears_js(bool on) { Weights::set_fuse_linears(on); }
 emscripten::val thread_profile_js() {
@@ -523,6 +529,7 @@ EMSCRIPTEN_BINDINGS(webquant_core) {
   function("setNumThreads", &set_num_threads_js);
   function("numThreads", &num_threads_js);
   function("setThreadProfiling", &set_thread_profiling_js);
+  function("readBandwidth", &read_bandwidth_js);
   function("threadProfile", &thread_profile_js);
   function("setFuseLinears", &set_fuse_linears_js);
 }

@@ -76,6 +76,13 @@ void parallel_for_chunks(size_t n, size_t chunks, F&& fn) {
       const_cast<void*>(static_cast<const void*>(&fn)));
 }
 
+// Bytes per second read by streaming a fresh buffer of `bytes` (allocated and filled here, on the
+// caller) with the widest loads of this build, split over the pool as the decode GEMVs split their
+// weights (parallel_for_chunks, kChunksPerThread per thread); the best of `repeats` passes. The
+// memory-bandwidth roofline of a decode step with num_threads() threads (benchmarks; bytes well
+// above the last-level cache, e.g. 128 MB).
+double measure_read_bandwidth(size_t bytes, int repeats);
+
 // The range part `index` of `parts` gets when [0, n) is cut as parallel_for cuts it:
 // [n * index / parts, n * (index + 1) / parts).
 inline size_t split_point(size_t n, size_t index, size_t parts) {

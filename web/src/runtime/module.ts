@@ -186,6 +186,11 @@ export interface WebQuantModule {
   numThreads(): number;
   /** Turns the profiling of parallel regions on or off and clears it (webquant/threads.h). */
   setThreadProfiling(on: boolean): void;
+  /**
+   * Bytes per second read by streaming a buffer of `bytes` (64 B to 1 GiB; 0 outside) over the current
+   * threads, best of `repeats` passes: the benchmarks' memory-bandwidth roofline (webquant/threads.h).
+   */
+  readBandwidth(bytes: number, repeats: number): number;
   /** The counters of the profiling of parallel regions (times in milliseconds). */
   threadProfile(): WasmThreadProfile;
   /** Fusion of linear layers sharing an input (q/k/v, gate/up) into one pool hand-off in decode; default on. */
