@@ -65,10 +65,11 @@ Status import_llama_gguf(const io::GgufFile& gguf, GgufLlamaImport* out, bool q8
 // A GGUF file straight to a model: import_llama_gguf with repack_linears, so every block-type
 // linear weight runs on webquant's kernels with ggml's values (Q8_0/Q5_0/Q6_K on int8 layers,
 // Q4_0 on int4, Q4_1/Q4_K/Q5_1/Q5_K on int4/int8 layers plus float group offsets: the per-type
-// table is in llama_gguf_internal.h), with no float round trip. The token embedding (any type)
-// and F32/F16/BF16 weights are float32. A tied output head over a block-type token_embd gets its
-// own repacked copy of it (the head reads the block type, as in llama.cpp; the embedding gathers
-// from the float32 table).
+// table is in llama_gguf_internal.h), with no float round trip. A block-type token embedding is a
+// quantized table built without a float32 copy of it (Q8_0/Q4_0/Q5_0/Q6_K repacked exactly from
+// their codes; Q4_K/Q5_K/Q4_1/Q5_1 requantized to int8 g32 a panel of rows at a time); a tied
+// output head reads an exact table, or else gets its own repacked copy of token_embd (the head
+// reads the block type, as in llama.cpp). F32/F16/BF16 embeddings and weights are float32.
 Status load_llama_gguf_model(const io::GgufFile& gguf, std::unique_ptr<CausalLM>* out,
                              const LoadOptions& options = {});
 

@@ -23,6 +23,7 @@ import { CliUsageError, describeQuantization, dtypeFlag, evalCommand, numberFlag
 import { quantizeCommand } from './quantize.js';
 import { dequantizeCommand } from './quantize-any.js';
 import { embedCommand, fillMaskCommand } from './encoder.js';
+import { captionCommand } from './caption.js';
 
 const USAGE = `usage: webquant generate <repo> --prompt TEXT [options]
 
@@ -50,7 +51,7 @@ options:
   -h, --help                  this help
 
 other commands: webquant eval --help, webquant quantize --help, webquant dequantize --help,
-  webquant embed --help, webquant fill-mask --help`;
+  webquant embed --help, webquant fill-mask --help, webquant caption --help`;
 
 function usage(message: string): never {
   throw new CliUsageError(message, USAGE);
@@ -160,7 +161,8 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'dequantize') return await dequantizeCommand(rest);
     if (command === 'embed') return await embedCommand(rest);
     if (command === 'fill-mask') return await fillMaskCommand(rest);
-    if (command !== 'generate') usage(`unknown command ${JSON.stringify(command)}; the commands are "generate", "eval", "quantize", "dequantize", "embed" and "fill-mask"`);
+    if (command === 'caption') return await captionCommand(rest);
+    if (command !== 'generate') usage(`unknown command ${JSON.stringify(command)}; the commands are "generate", "eval", "quantize", "dequantize", "embed", "fill-mask" and "caption"`);
     await generate(rest);
     return 0;
   } catch (e) {

@@ -295,8 +295,11 @@ export function ggufTensorToFloat32(bytes: Uint8Array, name: string): Float32Arr
  * weights of a block type are repacked onto webquant's quantized layers with ggml's values (no
  * float round trip): Q8_0, Q5_0 and Q6_K as int8 (groups of 32; 16 for Q6_K), Q4_0 as int4 g32,
  * Q4_1 / Q4_K (int4 g32) and Q5_1 / Q5_K (int8 g32) plus one float offset per group of 32 for
- * their minimums. The token embedding is decoded to float32 (a tied output head shares it), as
- * are F32/F16/BF16 weights. Quantize it afterwards as any other model; a model holding layers
+ * their minimums. A block-type token embedding becomes a quantized table without ever being
+ * decoded to float32 whole (Q8_0 / Q4_0 / Q5_0 / Q6_K repacked exactly from their codes, and a tied
+ * output head reads it; Q4_K / Q5_K / Q4_1 / Q5_1 requantized to int8 g32 a panel of rows at a
+ * time, the head keeping its own exact copy), so the load's peak memory stays near the file plus
+ * the model; F32/F16/BF16 embeddings and weights are float32. Quantize it afterwards as any other model; a model holding layers
  * with float minimums cannot be saved in webquant's integer format (`unsupported`).
  * The tokenizer is `options.tokenizer` or, by default, the one embedded in the file.
  * Calls `init()` first when the core is not loaded yet.

@@ -435,6 +435,11 @@ bool q8_0_to_int8(const io::GgufTensorInfo& t, std::vector<int8_t>* q, std::vect
 
 Status import_llama_gguf(const io::GgufFile& gguf, GgufLlamaImport* out, bool q8_0_as_int8,
                          bool repack_linears) {
+  return import_llama_gguf_parts(gguf, out, q8_0_as_int8, repack_linears, false);
+}
+
+Status import_llama_gguf_parts(const io::GgufFile& gguf, GgufLlamaImport* out, bool q8_0_as_int8,
+                               bool repack_linears, bool embedding_elsewhere) {
   auto num = [&](const std::string& key, bool required, double fallback, double* v) -> Status {
     const io::GgufValue* x = gguf.get(key);
     if (!x) {
@@ -558,8 +563,8 @@ Status import_llama_gguf(const io::GgufFile& gguf, GgufLlamaImport* out, bool q8
     }
   }
 
-  size_t total = 0;
-  for (size_t k = 0; k < items.size(); ++k)
+  size_t total = 0;  // items[0] (token_embd) is shape-checked but not decoded when embedding_elsewhere
+  for (size_t k = embedding_elsewhere ? 1 : 0; k < items.size(); ++k)
     if (!direct[k]) total += size_t(items[k].rows) * size_t(items[k].cols ? items[k].cols : 1);
   out->storage.assign(total * sizeof(float), 0);
   out->tensors = io::SafetensorsFile{};
@@ -573,12 +578,16 @@ Status import_llama_gguf(const io::GgufFile& gguf, GgufLlamaImport* out, bool q8
                                                : std::vector<uint64_t>{uint64_t(it.rows)};
     if (t->ne != want)
       return Status::Error(StatusCode::kShapeMismatch, "GGUF: tensor '" + it.gg + "' does not match the metadata shapes");
+    if (k == 0 && embedding_elsewhere) continue;
     const size_t n = size_t(it.rows) * size_t(it.cols ? it.cols : 1);
-    std::vector<float> v(n);
-    WQ_RETURN_IF_ERROR(io::gguf_tensor_to_f32(*t, v.data()));
-    if (it.permute_heads) v = permute_rows(v, it.permute_heads, cfg.head_dim, int(it.cols), false);
+    // Decoded in place (no second float copy); q/k rows are un-permuted through a copy.
     uint8_t* dst = out->storage.data() + offset;
-    std::memcpy(dst, v.data(), n * sizeof(float));
+    float* f = reinterpret_cast<float*>(dst);
+    WQ_RETURN_IF_ERROR(io::gguf_tensor_to_f32(*t, f));
+    if (it.permute_heads) {
+      const std::vector<float> v = permute_rows(std::vector<float>(f, f + n), it.permute_heads, cfg.head_dim, int(it.cols), false);
+      std::memcpy(dst, v.data(), n * sizeof(float));
+    }
     io::TensorView view;
     view.name = it.hf;
     view.dtype = "F32";

@@ -79,6 +79,11 @@ bool q8_0_to_int8(const io::GgufTensorInfo& t, std::vector<int8_t>* q, std::vect
 Status gguf_linear_layer(const io::GgufTensorInfo& t, int permute_heads, int head_dim,
                          std::unique_ptr<LinearLayer>* out);
 
+// import_llama_gguf; with embedding_elsewhere, token_embd's shape is checked but the tensor is not
+// decoded (nor in `tensors`): load_llama_gguf_model builds its quantized table from the blocks.
+Status import_llama_gguf_parts(const io::GgufFile& gguf, GgufLlamaImport* out, bool q8_0_as_int8,
+                               bool repack_linears, bool embedding_elsewhere);
+
 // HF rotate_half rows <-> llama.cpp's interleaved rows, for rows of `cols` values of T.
 template <typename T>
 std::vector<T> permute_rows(const std::vector<T>& w, int heads, int head_dim, int cols,

@@ -1,6 +1,7 @@
 // GGUF <-> a loaded Llama-family CausalLM: Q8_0 weights load onto int8 g32 layers from their codes,
 // and int8 g32 layers export as Q8_0 from their codes (webquant/llama_gguf.h).
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <map>
 
@@ -120,39 +121,85 @@ Status float_view(const GgufLlamaImport& im, const std::string& name, std::vecto
   return Status::Ok();
 }
 
-// The token embedding of a block-type token_embd as a quantized table (rows dequantized on
-// gather, Weights::gather_rows), instead of float32. Types without a float minimum (Q8_0, Q4_0,
-// Q6_K) repack exactly onto int8 g32 / int4 g32 / int8 g16 layers (gguf_linear_layer; *exact =
-// true). Types with one (Q4_K, Q5_K, Q4_1, Q5_1) have no integer layout here that holds them
-// with a cheap row gather, so their decoded values are requantized to int8 g32 symmetric (not
-// exact: the error is at most half an int8 step of each group of 32). F32 / F16 / BF16 tables stay
-// float (*table null).
-Status embedding_table(const io::GgufFile& gguf, const GgufLlamaImport& im,
-                       std::unique_ptr<LinearLayer>* table, bool* exact) {
-  table->reset();
-  *exact = false;
-  const io::GgufTensorInfo* t = gguf.find("token_embd.weight");
+// A token_embd that load_llama_gguf_model holds as a quantized table (embedding_table): a 2-D
+// block type. Its float32 values are never materialised whole.
+bool block_table(const io::GgufTensorInfo* t) {
   uint64_t block = 0, bsize = 0;
-  if (t == nullptr || t->ne.size() != 2 || !io::ggml_block_info(t->type, &block, &bsize) || block == 1)
-    return Status::Ok();
-  std::unique_ptr<LinearLayer> layer;
-  WQ_RETURN_IF_ERROR(gguf_linear_layer(*t, 0, 0, &layer));
-  LinearQuantizedData d;
-  if (layer && layer->export_quantized(&d).ok()) {
-    *table = std::move(layer);
-    *exact = true;
-    return Status::Ok();
-  }
-  std::vector<float> v;
-  WQ_RETURN_IF_ERROR(float_view(im, "model.embed_tokens.weight", &v));
+  return t != nullptr && t->ne.size() == 2 && io::ggml_block_info(t->type, &block, &bsize) && block > 1 &&
+         t->ne[0] % 32 == 0;
+}
+
+constexpr size_t kEmbedPanel = 128;  // rows of token_embd decoded to float32 at a time
+
+// token_embd's rows requantized to int8 g32 symmetric, kEmbedPanel rows at a time: each panel
+// is decoded and quantized as make_linear_quantized quantizes the whole matrix (groups of 32 lie
+// within a row, so the codes and scales are the same), and only the int8 codes of the whole
+// table are kept.
+Status requantized_table(const io::GgufTensorInfo& t, std::unique_ptr<LinearLayer>* table) {
+  const std::string where = "GGUF: tensor 'token_embd.weight': ";
+  uint64_t block = 0, bsize = 0;
+  io::ggml_block_info(t.type, &block, &bsize);
+  const size_t rows = t.ne[1], cols = t.ne[0], groups = cols / 32, row_bytes = cols / block * bsize;
   LinearQuantSpec spec;
   spec.scheme = LinearScheme::kW8A16;
   spec.group_size = 32;
-  const int rows = static_cast<int>(t->ne[1]), cols = static_cast<int>(t->ne[0]);
-  if (cols % 32 != 0) return Status::Ok();  // keeps the floats
-  Status st = make_linear_quantized(v.data(), rows, cols, nullptr, spec, table, nullptr);
-  if (!st.ok()) return Status::Error(st.code, "GGUF: tensor 'token_embd.weight': " + st.message);
+  LinearQuantizedData d;
+  d.scheme = LinearScheme::kW8A16;
+  d.bits = 8;
+  d.group_size = 32;
+  d.out_features = static_cast<int>(rows);
+  d.in_features = static_cast<int>(cols);
+  d.q.resize(rows * cols);
+  d.scales.resize(rows * groups);
+  d.zero_points.assign(rows * groups, 0);
+  std::vector<float> panel;
+  for (size_t r0 = 0; r0 < rows; r0 += kEmbedPanel) {
+    const size_t n = std::min(kEmbedPanel, rows - r0);
+    panel.resize(n * cols);
+    WQ_RETURN_IF_ERROR(io::ggml_decode(t.type, t.data + r0 * row_bytes, t.nbytes - r0 * row_bytes, n * cols, panel.data()));
+    for (size_t i = 0; i < panel.size(); ++i)  // make_linear_quantized's message, whole-table indices
+      if (!std::isfinite(panel[i]))
+        return Status::Error(StatusCode::kNonFinite,
+                             where + "weight[" + std::to_string(r0 + i / cols) + ", " + std::to_string(i % cols) +
+                                 "] is " + (std::isnan(panel[i]) ? "NaN" : "Inf") +
+                                 ": a linear layer cannot be built from non-finite values");
+    std::unique_ptr<LinearLayer> part;
+    LinearQuantizedData pd;
+    Status st = make_linear_quantized(panel.data(), int(n), int(cols), nullptr, spec, &part, nullptr);
+    if (st.ok()) st = part->export_quantized(&pd);
+    if (!st.ok()) return Status::Error(st.code, where + st.message);
+    std::copy(pd.q.begin(), pd.q.end(), d.q.begin() + r0 * cols);
+    std::copy(pd.scales.begin(), pd.scales.end(), d.scales.begin() + r0 * groups);
+  }
+  panel = std::vector<float>();
+  Status st = make_linear_from_quantized(d, table);
+  if (!st.ok()) return Status::Error(st.code, where + st.message);
   return Status::Ok();
+}
+
+// The token embedding of a block-type token_embd (block_table) as a quantized table (rows
+// dequantized on gather, Weights::gather_rows), instead of float32. Types without a float minimum
+// (Q8_0, Q4_0, Q5_0, Q6_K) repack exactly from their codes onto int8 g32 / int4 g32 / int8 g16
+// layers (gguf_linear_layer; *exact = true). Types with one (Q4_K, Q5_K, Q4_1, Q5_1) have no
+// integer layout here that holds them with a cheap row gather, so their decoded values are
+// requantized to int8 g32 symmetric, panel by panel (requantized_table; not exact: the error is
+// at most half an int8 step of each group of 32), as is a table with a non-finite scale (whose
+// non-finite values are then reported, kNonFinite).
+Status embedding_table(const io::GgufTensorInfo& t, std::unique_ptr<LinearLayer>* table, bool* exact) {
+  table->reset();
+  *exact = false;
+  uint64_t block = 0, bsize = 0;
+  io::ggml_block_info(t.type, &block, &bsize);
+  if (t.nbytes < bsize || t.numel() / block > t.nbytes / bsize)
+    return Status::Error(StatusCode::kCorruptData, "GGUF: tensor 'token_embd.weight' is truncated");
+  io::GgmlAffineBlock a;
+  WQ_RETURN_IF_ERROR(io::ggml_block_affine(t.type, t.data, &a));
+  if (!a.has_min) {
+    WQ_RETURN_IF_ERROR(gguf_linear_layer(t, 0, 0, table));
+    *exact = *table != nullptr;
+    if (*exact) return Status::Ok();
+  }
+  return requantized_table(t, table);
 }
 
 }  // namespace
@@ -160,7 +207,10 @@ Status embedding_table(const io::GgufFile& gguf, const GgufLlamaImport& im,
 Status load_llama_gguf_model(const io::GgufFile& gguf, std::unique_ptr<CausalLM>* out,
                              const LoadOptions& options) {
   GgufLlamaImport im;
-  WQ_RETURN_IF_ERROR(import_llama_gguf(gguf, &im, false, true));
+  // A block-type token_embd is not decoded by the import: embedding_table reads its blocks.
+  const io::GgufTensorInfo* embd = gguf.find("token_embd.weight");
+  const bool as_table = block_table(embd);
+  WQ_RETURN_IF_ERROR(import_llama_gguf_parts(gguf, &im, false, true, as_table));
   const std::string config_json = llama_config_to_json(im.config);
   ModelLayout layout;
   WQ_RETURN_IF_ERROR(CausalLM::layout(config_json, &layout));
@@ -169,7 +219,7 @@ Status load_llama_gguf_model(const io::GgufFile& gguf, std::unique_ptr<CausalLM>
   const std::string kEmbed = "model.embed_tokens.weight";
   bool table_exact = false;
   std::unique_ptr<LinearLayer> table;
-  WQ_RETURN_IF_ERROR(embedding_table(gguf, im, &table, &table_exact));
+  if (as_table) WQ_RETURN_IF_ERROR(embedding_table(*embd, &table, &table_exact));
   for (const ParamInfo& p : layout.params) {
     if (p.name == kEmbed && table) {
       parts.add_quantized_tensor(p.name, std::move(table));
