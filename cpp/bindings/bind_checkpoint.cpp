@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "js_quant.h"
+#include "js_val.h"
 #include "model_handle.h"
 #include "webquant/model_checkpoint.h"
 #include "webquant/safetensors.h"
@@ -30,13 +31,6 @@ namespace {
 using bindings::ModelHandle;
 using emscripten::val;
 
-val status_js(const Status& s) {
-  val out = val::object();
-  out.set("code", static_cast<int>(s.code));
-  out.set("message", s.message);
-  return out;
-}
-
 Status bad(std::string msg) { return Status::Error(StatusCode::kInvalidArgument, std::move(msg)); }
 
 // Serializes a model; keeps the files until the next save() or delete().
@@ -44,34 +38,8 @@ class CheckpointWriter {
  public:
   // maxShardBytes: 0 = one file. -> {code, message, files: [{name, ptr, byteLength}]}
   val save(const ModelHandle& handle, std::string config_json, double max_shard_bytes) {
-    files_.clear();
-    val out = val::object();
-    val list = val::array();
-    Status s;
-    if (handle.model() == nullptr) s = bad("save: the model is not loaded");
-    if (s.ok() && !(max_shard_bytes >= 0 && max_shard_bytes == std::floor(max_shard_bytes))) {
-      s = bad("maxShardBytes must be a non-negative integer");
-    }
-    if (s.ok()) {
-      CheckpointSaveOptions o;
-      o.max_shard_bytes = static_cast<size_t>(max_shard_bytes);
-      s = save_checkpoint(handle.model()->weights(), config_json, o, &files_);
-    }
-    if (s.ok()) {
-      for (size_t i = 0; i < files_.size(); ++i) {
-        val f = val::object();
-        f.set("name", files_[i].name);
-        f.set("ptr", static_cast<double>(reinterpret_cast<uintptr_t>(files_[i].bytes.data())));
-        f.set("byteLength", static_cast<double>(files_[i].bytes.size()));
-        list.set(i, f);
-      }
-    } else {
-      files_.clear();
-    }
-    out.set("code", static_cast<int>(s.code));
-    out.set("message", s.message);
-    out.set("files", list);
-    return out;
+    return bindings::save_checkpoint_js(handle.model() != nullptr ? &handle.model()->weights() : nullptr,
+                                        config_json, max_shard_bytes, bad("save: the model is not loaded"), &files_);
   }
 
   // Frees the files early (the JS side has copied them).
@@ -94,7 +62,7 @@ class StreamingQuantizer {
       lo.max_context = max_context;
       s = builder_.begin(config_json, q, lo);
     }
-    val out = status_js(s);
+    val out = bindings::status_val(s);
     out.set("expected", static_cast<double>(builder_.tensors_expected()));
     return out;
   }
@@ -111,17 +79,14 @@ class StreamingQuantizer {
       s = builder_.add_shard(file);
       if (!s.ok()) s = Status::Error(s.code, name + ": " + s.message);
     }
-    val out = status_js(s);
+    val out = bindings::status_val(s);
     out.set("seen", static_cast<double>(builder_.tensors_seen()));
     out.set("expected", static_cast<double>(builder_.tensors_expected()));
     return out;
   }
 
   val missing() const {
-    val out = val::array();
-    const std::vector<std::string> m = builder_.missing();
-    for (size_t i = 0; i < m.size(); ++i) out.set(i, m[i]);
-    return out;
+    return bindings::array_val(builder_.missing());
   }
 
   // Builds the model into `handle` (replacing what it held). -> {code, message, layers}
@@ -130,9 +95,7 @@ class StreamingQuantizer {
     std::vector<LayerQuantReport> report;
     Status s = builder_.finish(&model, &report);
     if (s.ok()) handle.adopt(std::move(model));
-    val out = status_js(s);
-    out.set("layers", bindings::quant_report_js(report));
-    return out;
+    return bindings::quant_result_js(s, report);
   }
 
  private:

@@ -18,6 +18,7 @@
 
 #include "js_quant.h"
 #include "js_status.h"
+#include "js_val.h"
 #include "webquant/encoder_model.h"
 #include "webquant/model_checkpoint.h"
 #include "webquant/safetensors.h"
@@ -58,21 +59,11 @@ class EncoderHandle {
   // the call). Float HF checkpoints and webquant's quantized ones.
   JsStatus load(std::string config_json, val shards) {
     model_.reset();
-    if (!shards.isArray() || shards["length"].as<unsigned>() == 0)
-      return to_js(bad(StatusCode::kInvalidArgument, "load needs at least one safetensors shard"));
-    const unsigned n = shards["length"].as<unsigned>();
-    std::vector<io::SafetensorsFile> files(n);
+    std::vector<io::SafetensorsFile> files;
     std::vector<const io::SafetensorsFile*> views;
-    for (unsigned i = 0; i < n; ++i) {
-      val shard = shards[i];
-      const std::string name = shard["name"].isString() ? shard["name"].as<std::string>() : "shard " + std::to_string(i);
-      const auto ptr = static_cast<uintptr_t>(shard["ptr"].as<double>());
-      const auto len = static_cast<size_t>(shard["byteLength"].as<double>());
-      Status s = io::parse_safetensors(reinterpret_cast<const uint8_t*>(ptr), len, &files[i]);
-      if (!s.ok()) return to_js(bad(s.code, name + ": " + s.message));
-      views.push_back(&files[i]);
-    }
-    Status s = EncoderModel::load(config_json, views, &model_);
+    Status s = parse_shards_js(shards, "load", &files, &views);
+    if (!s.ok()) return to_js(s);
+    s = EncoderModel::load(config_json, views, &model_);
     if (!s.ok()) model_.reset();
     return to_js(s);
   }
@@ -122,16 +113,12 @@ class EncoderHandle {
 
   // options and result as ModelHandle::quantize (js_quant.h).
   val quantize(val options) {
-    val out = val::object();
     Status s = model_ ? Status::Ok() : not_loaded();
     ModelQuantOptions mq;
     if (s.ok()) s = quant_options_from_js(options, &mq);
     std::vector<LayerQuantReport> report;
     if (s.ok()) s = model_->quantize(mq, &report);
-    out.set("code", static_cast<int>(s.code));
-    out.set("message", s.message);
-    out.set("layers", quant_report_js(report));
-    return out;
+    return quant_result_js(s, report);
   }
   val memoryFootprint() const { return model_ ? footprint_js(model_->memory_footprint()) : val::object(); }
   val linearLayers() const { return model_ ? linear_layers_js(model_->weights().layout()) : val::array(); }
@@ -139,29 +126,8 @@ class EncoderHandle {
   // webquant's checkpoint format (model_checkpoint.h) of the current model -> {code, message,
   // files: [{name, ptr, byteLength}]}; maxShardBytes 0 = one file.
   val save(double max_shard_bytes) {
-    saved_.clear();
-    val out = val::object();
-    val list = val::array();
-    Status s = model_ ? Status::Ok() : not_loaded();
-    if (s.ok() && !(max_shard_bytes >= 0 && max_shard_bytes == std::floor(max_shard_bytes)))
-      s = bad(StatusCode::kInvalidArgument, "maxShardBytes must be a non-negative integer");
-    if (s.ok()) {
-      CheckpointSaveOptions o;
-      o.max_shard_bytes = static_cast<size_t>(max_shard_bytes);
-      s = save_checkpoint(model_->weights(), model_->config_json(), o, &saved_);
-    }
-    for (size_t i = 0; s.ok() && i < saved_.size(); ++i) {
-      val f = val::object();
-      f.set("name", saved_[i].name);
-      f.set("ptr", static_cast<double>(reinterpret_cast<uintptr_t>(saved_[i].bytes.data())));
-      f.set("byteLength", static_cast<double>(saved_[i].bytes.size()));
-      list.set(i, f);
-    }
-    if (!s.ok()) saved_.clear();
-    out.set("code", static_cast<int>(s.code));
-    out.set("message", s.message);
-    out.set("files", list);
-    return out;
+    return save_checkpoint_js(model_ ? &model_->weights() : nullptr, model_ ? model_->config_json() : std::string(),
+                              max_shard_bytes, not_loaded(), &saved_);
   }
   void clearSaved() { saved_ = std::vector<CheckpointFile>(); }
 
@@ -205,10 +171,6 @@ EMSCRIPTEN_BINDINGS(webquant_encoder) {
       .function("linearLayers", &EncoderHandle::linearLayers)
       .function("save", &EncoderHandle::save)
       .function("clearSaved", &EncoderHandle::clearSaved);
-  function("supportedEncoderTypes", optional_override([]() {
-             val out = val::array();
-             const auto& t = webquant::supported_encoder_types();
-             for (size_t i = 0; i < t.size(); ++i) out.set(i, t[i]);
-             return out;
-           }));
+  function("supportedEncoderTypes",
+           optional_override([]() { return webquant::bindings::array_val(webquant::supported_encoder_types()); }));
 }

@@ -23,6 +23,7 @@
 
 #include "io/json.h"
 #include "js_status.h"
+#include "js_val.h"
 #include "model_handle.h"
 #include "webquant/gguf.h"
 #include "webquant/causal_lm.h"
@@ -64,34 +65,13 @@ Status to_malloc(const std::vector<uint8_t>& bytes, uintptr_t* ptr) {
   return Status::Ok();
 }
 
-// shards: [{name, ptr, byteLength}] of safetensors files in the heap (caller-owned).
-Status parse_shards(const val& shards, std::vector<io::SafetensorsFile>* files) {
-  if (!shards.isArray() || shards["length"].as<unsigned>() == 0)
-    return bad(StatusCode::kInvalidArgument, "GGUF export needs at least one safetensors shard");
-  const unsigned n = shards["length"].as<unsigned>();
-  files->assign(n, io::SafetensorsFile{});
-  for (unsigned i = 0; i < n; ++i) {
-    val shard = shards[i];
-    const std::string name =
-        shard["name"].isString() ? shard["name"].as<std::string>() : "shard " + std::to_string(i);
-    if (!shard["ptr"].isNumber() || !shard["byteLength"].isNumber())
-      return bad(StatusCode::kInvalidArgument, name + ": ptr and byteLength must be numbers");
-    const auto ptr = static_cast<uintptr_t>(shard["ptr"].as<double>());
-    const auto len = static_cast<size_t>(shard["byteLength"].as<double>());
-    Status s = io::parse_safetensors(reinterpret_cast<const uint8_t*>(ptr), len, &(*files)[i]);
-    if (!s.ok()) return bad(s.code, name + ": " + s.message);
-  }
-  return Status::Ok();
-}
-
 // type: ggml type number of the 2-D weights (0 F32, 1 F16, 8 Q8_0, 2 Q4_0, 3 Q4_1).
 JsBuffer exportLlamaGguf(std::string config_json, std::string tokenizer_json, val shards,
                              int type, std::string name) {
   std::vector<io::SafetensorsFile> files;
-  Status s = parse_shards(shards, &files);
-  if (!s.ok()) return error_as<JsBuffer>(s);
   std::vector<const io::SafetensorsFile*> views;
-  for (const auto& f : files) views.push_back(&f);
+  Status s = bindings::parse_shards_js(shards, "GGUF export", &files, &views);
+  if (!s.ok()) return error_as<JsBuffer>(s);
   if (type < 0) return error_as<JsBuffer>(bad(StatusCode::kInvalidArgument, "GGUF export: type must be >= 0"));
   GgufExportOptions options;
   options.type = static_cast<uint32_t>(type);
@@ -241,11 +221,9 @@ val metadata_to_js(const std::string& key, const io::GgufValue& v) {
 // {code, message, version, alignment, metadata: [...], tensors: [{name, shape, type, typeId,
 //  offset, byteLength}]}; shape is row-major (outermost first), the reverse of GGUF's ne.
 val ggufInfo(uintptr_t ptr, size_t len) {
-  val out = val::object();
   io::GgufFile gguf;
   Status s = io::parse_gguf(reinterpret_cast<const uint8_t*>(ptr), len, &gguf);
-  out.set("code", static_cast<int>(s.code));
-  out.set("message", s.message);
+  val out = bindings::status_val(s);
   if (!s.ok()) return out;
   out.set("version", gguf.version);
   out.set("alignment", static_cast<double>(gguf.alignment));
@@ -282,9 +260,7 @@ val loadGgufModel(bindings::ModelHandle& handle, uintptr_t ptr, size_t len, int 
   if (max_context < 0) s = bad(StatusCode::kInvalidArgument, "maxContext must be >= 0");
   options.max_context = max_context;
   if (s.ok()) s = load_llama_gguf_model(gguf, &model, options);
-  val out = val::object();
-  out.set("code", static_cast<int>(s.code));
-  out.set("message", s.message);
+  val out = bindings::status_val(s);
   if (!s.ok()) return out;
   int add_bos = -1;
   if (const io::GgufValue* b = gguf.get("tokenizer.ggml.add_bos_token"); b && b->type == io::GgufValueType::kBool)
@@ -300,10 +276,8 @@ val loadGgufModel(bindings::ModelHandle& handle, uintptr_t ptr, size_t len, int 
 // "tokenizer.chat_template"). Arrays of strings, numbers (ints and floats) are copied whole.
 val ggufTokenizer(uintptr_t ptr, size_t len) {
   io::GgufFile gguf;
-  val out = val::object();
   Status s = io::parse_gguf(reinterpret_cast<const uint8_t*>(ptr), len, &gguf);
-  out.set("code", static_cast<int>(s.code));
-  out.set("message", s.message);
+  val out = bindings::status_val(s);
   if (!s.ok()) return out;
   val keys = val::object();
   const std::string prefix = "tokenizer.ggml.";

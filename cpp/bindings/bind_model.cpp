@@ -21,6 +21,7 @@
 
 #include "js_quant.h"
 #include "js_status.h"
+#include "js_val.h"
 #include "model_handle.h"
 #include "webquant/calibration.h"
 #include "webquant/causal_lm.h"
@@ -37,12 +38,6 @@ Status not_loaded() {
   return bad(StatusCode::kInvalidArgument, "the model is not loaded (load() failed or was never called)");
 }
 
-val ints_to_js(const std::vector<int>& v) {
-  val out = val::array();
-  for (size_t i = 0; i < v.size(); ++i) out.set(i, v[i]);
-  return out;
-}
-
 }  // namespace
 
 JsStatus ModelHandle::load(std::string config_json, val shards, int max_context, int dtype) {
@@ -53,23 +48,14 @@ JsStatus ModelHandle::load(std::string config_json, val shards, int max_context,
   if (max_context < 0) return to_js(bad(StatusCode::kInvalidArgument, "maxContext must be >= 0"));
   if (dtype < 0 || dtype > static_cast<int>(FloatType::kBF16))
     return to_js(bad(StatusCode::kInvalidArgument, "dtype must be float32, float16 or bfloat16"));
-  const unsigned n = shards["length"].as<unsigned>();
-  std::vector<io::SafetensorsFile> files(n);
+  std::vector<io::SafetensorsFile> files;
   std::vector<const io::SafetensorsFile*> views;
-  for (unsigned i = 0; i < n; ++i) {
-    val shard = shards[i];
-    const std::string name = shard["name"].isString() ? shard["name"].as<std::string>()
-                                                        : "shard " + std::to_string(i);
-    const auto ptr = static_cast<uintptr_t>(shard["ptr"].as<double>());
-    const auto len = static_cast<size_t>(shard["byteLength"].as<double>());
-    Status s = io::parse_safetensors(reinterpret_cast<const uint8_t*>(ptr), len, &files[i]);
-    if (!s.ok()) return to_js(bad(s.code, name + ": " + s.message));
-    views.push_back(&files[i]);
-  }
+  Status s = parse_shards_js(shards, "load", &files, &views);
+  if (!s.ok()) return to_js(s);
   LoadOptions options;
   options.max_context = max_context;
   options.dtype = static_cast<FloatType>(dtype);
-  Status s = load_checkpoint(config_json, views, &model_, options);
+  s = load_checkpoint(config_json, views, &model_, options);
   if (!s.ok()) model_.reset();
   return to_js(s);
 }
@@ -94,7 +80,7 @@ val ModelHandle::config() const {
   out.set("tieWordEmbeddings", c.tie_word_embeddings);
   out.set("dtype", std::string(float_type_name(model_->dtype())));
   out.set("bosTokenId", c.bos_token_id);
-  out.set("eosTokenIds", ints_to_js(c.eos_token_ids));
+  out.set("eosTokenIds", array_val(c.eos_token_ids));
   out.set("isEncoderDecoder", c.is_encoder_decoder);
   out.set("numDecoderLayers", c.num_decoder_layers);
   out.set("decoderStartTokenId", c.decoder_start_token_id);
@@ -177,30 +163,20 @@ JsStep ModelHandle::decode(int token) {
 }
 
 val ModelHandle::quantize(val options) {
-  val out = val::object();
-  auto fail = [&out](const Status& s) {
-    out.set("code", static_cast<int>(s.code));
-    out.set("message", s.message);
-    out.set("layers", val::array());
-    return out;
-  };
-  if (!model_) return fail(not_loaded());
+  Status s = model_ ? Status::Ok() : not_loaded();
   ModelQuantOptions mq;
-  Status s = quant_options_from_js(options, &mq);
-  if (!s.ok()) return fail(s);
+  if (s.ok()) s = quant_options_from_js(options, &mq);
   CalibrationOptions calib;
-  s = calibration_from_js(options, &mq, &calib);
-  if (!s.ok()) return fail(s);
+  if (s.ok()) s = calibration_from_js(options, &mq, &calib);
   std::vector<LayerQuantReport> report;
-  const emscripten::val progress = options["progress"];
-  s = quantize_calibrated(model_.get(), mq, calib, &report,
-                          progress.isUndefined() ? CalibrationProgress() : [&progress](int done, int total, const std::string& label) {
-                            return !progress(done, total, label).isFalse();
-                          });
-  out.set("code", static_cast<int>(s.code));
-  out.set("message", s.message);
-  out.set("layers", quant_report_js(report));
-  return out;
+  if (s.ok()) {
+    const emscripten::val progress = options["progress"];
+    s = quantize_calibrated(model_.get(), mq, calib, &report,
+                            progress.isUndefined() ? CalibrationProgress() : [&progress](int done, int total, const std::string& label) {
+                              return !progress(done, total, label).isFalse();
+                            });
+  }
+  return quant_result_js(s, report);
 }
 
 val ModelHandle::memoryFootprint() const {
@@ -259,10 +235,5 @@ EMSCRIPTEN_BINDINGS(webquant_model) {
       .function("quantize", &ModelHandle::quantize)
       .function("memoryFootprint", &ModelHandle::memoryFootprint)
       .function("linearLayers", &ModelHandle::linearLayers);
-  function("supportedModelTypes", optional_override([]() {
-             val out = val::array();
-             const auto& t = supported_model_types();
-             for (size_t i = 0; i < t.size(); ++i) out.set(i, t[i]);
-             return out;
-           }));
+  function("supportedModelTypes", optional_override([]() { return bindings::array_val(supported_model_types()); }));
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "js_quant.h"
+#include "js_val.h"
 #include "webquant/checkpoint_quant.h"
 #include "webquant/safetensors.h"
 #include "webquant/status.h"
@@ -27,20 +28,7 @@ namespace {
 
 using emscripten::val;
 
-val status_js(const Status& s) {
-  val out = val::object();
-  out.set("code", static_cast<int>(s.code));
-  out.set("message", s.message);
-  return out;
-}
-
 const uint8_t* heap_ptr(double ptr) { return reinterpret_cast<const uint8_t*>(static_cast<uintptr_t>(ptr)); }
-
-val strings_js(const std::vector<std::string>& v) {
-  val out = val::array();
-  for (size_t i = 0; i < v.size(); ++i) out.set(i, v[i]);
-  return out;
-}
 
 val tensor_report_js(const TensorQuantReport& r) {
   val t = val::object();
@@ -62,7 +50,7 @@ val tensor_report_js(const TensorQuantReport& r) {
 }
 
 val buffer_js(const Status& s, const std::vector<uint8_t>& bytes) {
-  val out = status_js(s);
+  val out = bindings::status_val(s);
   out.set("ptr", s.ok() ? static_cast<double>(reinterpret_cast<uintptr_t>(bytes.data())) : 0.0);
   out.set("byteLength", s.ok() ? static_cast<double>(bytes.size()) : 0.0);
   return out;
@@ -76,7 +64,7 @@ class CheckpointQuantizerJs {
     o.conv = conv;
     Status s = bindings::quant_options_from_js(options, &o.quant);
     if (s.ok()) s = quantizer_.begin(config_json, index_json, shard_count, o);
-    return status_js(s);
+    return bindings::status_val(s);
   }
 
   // -> {code, message}
@@ -88,17 +76,17 @@ class CheckpointQuantizerJs {
     } else {
       s = quantizer_.add_shard(name, file);
     }
-    return status_js(s);
+    return bindings::status_val(s);
   }
 
   // -> {code, message, configJson, quantizationConfigJson, shardNames, indexJson, tensors}
   val finish() {
     CheckpointQuantResult r;
     Status s = quantizer_.finish(&r);
-    val out = status_js(s);
+    val out = bindings::status_val(s);
     out.set("configJson", r.config_json);
     out.set("quantizationConfigJson", r.quantization_config_json);
-    out.set("shardNames", strings_js(r.shard_names));
+    out.set("shardNames", bindings::array_val(r.shard_names));
     out.set("indexJson", r.index_json);
     val tensors = val::array();
     for (size_t i = 0; i < r.tensors.size(); ++i) tensors.set(i, tensor_report_js(r.tensors[i]));
@@ -113,7 +101,7 @@ class CheckpointQuantizerJs {
     std::vector<std::pair<const uint8_t*, size_t>> pieces;
     Status s = i < 0 ? Status::Error(StatusCode::kInvalidArgument, "shardPieces: negative index")
                      : quantizer_.shard_pieces(static_cast<size_t>(i), &bytes_, &pieces);
-    val out = status_js(s);
+    val out = bindings::status_val(s);
     out.set("header", buffer_js(s, bytes_));
     val list = val::array();
     for (size_t k = 0; k < pieces.size(); ++k) {
@@ -129,7 +117,7 @@ class CheckpointQuantizerJs {
   // -> {code, message}
   val releaseShard(int i) {
     bytes_ = std::vector<uint8_t>();
-    return status_js(i < 0 ? Status::Error(StatusCode::kInvalidArgument, "releaseShard: negative index")
+    return bindings::status_val(i < 0 ? Status::Error(StatusCode::kInvalidArgument, "releaseShard: negative index")
                            : quantizer_.release_shard(static_cast<size_t>(i)));
   }
 
@@ -150,7 +138,7 @@ class CheckpointDequantizer {
     Status s = io::parse_safetensors(heap_ptr(ptr), static_cast<size_t>(byte_length), &file);
     if (s.ok()) s = dequantize_checkpoint_shard(quantization_config_json, file, dtype, &bytes_, &names);
     val out = buffer_js(s, bytes_);
-    out.set("names", strings_js(names));
+    out.set("names", bindings::array_val(names));
     return out;
   }
 
@@ -158,7 +146,7 @@ class CheckpointDequantizer {
   val config(std::string config_json, std::string dtype) {
     std::string json;
     Status s = dequantized_config(config_json, dtype, &json);
-    val out = status_js(s);
+    val out = bindings::status_val(s);
     out.set("json", json);
     return out;
   }

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "js_val.h"
 #include "webquant/calibration.h"
 #include "webquant/module.h"
 #include "webquant/status.h"
@@ -199,6 +200,13 @@ inline emscripten::val quant_report_js(const std::vector<LayerQuantReport>& repo
     layers.set(i, l);
   }
   return layers;
+}
+
+// {code, message, layers: report} of a quantize call (the layers reported before an error too).
+inline emscripten::val quant_result_js(const Status& s, const std::vector<LayerQuantReport>& report) {
+  emscripten::val out = status_val(s);
+  out.set("layers", quant_report_js(report));
+  return out;
 }
 
 // {modules: [{name, bytes}], embedding, linear, norms, other, lmHead, total, kvCache} (bytes).

@@ -1,7 +1,8 @@
-// The real karpathy/stories260K as the checkpoint tests use it: the parsed files, a fresh model,
-// a fixed 40-token sequence and its logits, a saved checkpoint parsed as a loader sees it, and the
-// save -> load round trip every scheme must survive bit for bit. Shared by test_checkpoint.cpp and
-// test_streaming.cpp.
+// The real karpathy/stories260K as the tests use it: the parsed files, a fresh model, token walks
+// and their logits, a saved checkpoint parsed as a loader sees it, and the save -> load round trip
+// every scheme must survive bit for bit. Shared by every test file that loads stories260K
+// (test_checkpoint*.cpp, test_streaming.cpp, test_llama*.cpp, test_gptq.cpp, test_half.cpp,
+// test_activation_quant_model.cpp). The files are read and parsed once per process.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -9,14 +10,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "io/json.h"
+#include "test_util.h"
+#include "webquant/calibration.h"
 #include "webquant/convert.h"
 #include "webquant/causal_lm.h"
 #include "webquant/llama.h"
@@ -24,19 +25,10 @@
 #include "webquant/pack.h"
 #include "webquant/safetensors.h"
 
-
 namespace webquant::testing {
 
-
+// The local Hub mirror's copy of the checkpoint.
 inline const std::string kDir = std::string(WQ_SHARED_DIR) + "/hub/karpathy/stories260K/";
-
-inline std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 struct Stories {
   std::string config_text;
@@ -58,37 +50,116 @@ inline const Stories& stories() {
   return *s;
 }
 
-inline std::unique_ptr<CausalLM> load_stories() {
+inline std::unique_ptr<CausalLM> load_stories(const LoadOptions& opts = {}) {
   std::unique_ptr<CausalLM> m;
-  Status st = CausalLM::load(stories().config_text, {&stories().file}, &m);
+  Status st = CausalLM::load(stories().config_text, {&stories().file}, &m, opts);
   REQUIRE_MESSAGE(st.ok(), st.message);
   return m;
 }
 
-// 40 token ids: BOS, then a fixed pseudo-random walk through the vocabulary.
+// n token ids: BOS, then a pseudo-random walk through the vocabulary (ids 3..511) from `seed`.
+inline std::vector<int32_t> walk(size_t n, uint32_t seed) {
+  std::vector<int32_t> s = {1};
+  uint32_t x = seed;
+  while (s.size() < n) {
+    x = x * 1664525u + 1013904223u;
+    s.push_back(static_cast<int32_t>(3 + (x >> 8) % 509));
+  }
+  return s;
+}
+
+// The checkpoint tests' fixed sequence: 40 tokens of the walk from seed 12345.
 inline const std::vector<int32_t>& sequence() {
-  static const std::vector<int32_t> seq = [] {
-    std::vector<int32_t> s = {1};
-    uint32_t x = 12345;
-    while (s.size() < 40) {
-      x = x * 1664525u + 1013904223u;
-      s.push_back(static_cast<int32_t>(3 + (x >> 8) % 509));
-    }
-    return s;
-  }();
+  static const std::vector<int32_t> seq = walk(40, 12345);
   return seq;
 }
 
-inline std::vector<float> all_logits(CausalLM& m) {
+// Logits of every position of `seq` from a reset model: [seq.size(), vocab].
+inline std::vector<float> all_logits(CausalLM& m, const std::vector<int32_t>& seq) {
   m.reset();
   std::vector<float> logits;
-  Status st = m.forward(sequence().data(), sequence().size(), true, &logits);
+  Status st = m.forward(seq.data(), seq.size(), true, &logits);
   REQUIRE_MESSAGE(st.ok(), st.message);
   return logits;
 }
 
+inline std::vector<float> all_logits(CausalLM& m) { return all_logits(m, sequence()); }
+
 inline bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// max |a - b| over two equally long vectors (the differences taken in double: exact).
+inline double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double d = 0;
+  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::fabs(double(a[i]) - double(b[i])));
+  return d;
+}
+
+// quantize_calibrated (required to succeed) whose progress steps are returned as "done/total label".
+inline std::vector<std::string> quantize_calibrated_steps(CausalLM* m, const ModelQuantOptions& o,
+                                                          const CalibrationOptions& c,
+                                                          std::vector<LayerQuantReport>* report) {
+  std::vector<std::string> labels;
+  REQUIRE(quantize_calibrated(m, o, c, report, [&](int done, int total, const std::string& label) {
+            labels.push_back(std::to_string(done) + "/" + std::to_string(total) + " " + label);
+            return true;
+          }).ok());
+  return labels;
+}
+
+struct Agreement {
+  double mean_kl = 0, max_kl = 0, top1 = 0;
+};
+
+// KL(p_ref || p_q) per row (natural log) and top-1 agreement over rows of [rows, vocab] logits.
+inline Agreement compare_logits(const std::vector<float>& ref, const std::vector<float>& q, size_t vocab) {
+  const size_t rows = ref.size() / vocab;
+  Agreement a;
+  size_t same = 0;
+  for (size_t r = 0; r < rows; ++r) {
+    const float* x = &ref[r * vocab];
+    const float* y = &q[r * vocab];
+    double mx = -INFINITY, my = -INFINITY;
+    for (size_t i = 0; i < vocab; ++i) mx = std::max(mx, double(x[i])), my = std::max(my, double(y[i]));
+    double zx = 0, zy = 0;
+    for (size_t i = 0; i < vocab; ++i) zx += std::exp(x[i] - mx), zy += std::exp(y[i] - my);
+    double kl = 0;
+    for (size_t i = 0; i < vocab; ++i) {
+      const double lp = x[i] - mx - std::log(zx), lq = y[i] - my - std::log(zy);
+      kl += std::exp(lp) * (lp - lq);
+    }
+    a.mean_kl += kl / rows;
+    a.max_kl = std::max(a.max_kl, kl);
+    same += argmax(x, vocab) == argmax(y, vocab);
+  }
+  a.top1 = double(same) / rows;
+  return a;
+}
+
+// Safetensors shards written from per-shard tensor records and parsed back.
+struct Shards {
+  std::vector<std::vector<uint8_t>> bytes;
+  std::vector<io::SafetensorsFile> files;  // views into bytes
+
+  std::vector<const io::SafetensorsFile*> shards() const {
+    std::vector<const io::SafetensorsFile*> v;
+    for (const auto& f : files) v.push_back(&f);
+    return v;
+  }
+};
+
+inline Shards write_shards(const std::vector<std::vector<io::TensorRecord>>& per_shard) {
+  Shards r;
+  r.bytes.resize(per_shard.size());
+  r.files.resize(per_shard.size());
+  for (size_t s = 0; s < per_shard.size(); ++s) {
+    REQUIRE(io::write_safetensors(per_shard[s], {}, &r.bytes[s]).ok());
+    Status st = io::parse_safetensors(r.bytes[s].data(), r.bytes[s].size(), &r.files[s]);
+    REQUIRE_MESSAGE(st.ok(), st.message);
+  }
+  return r;
 }
 
 // A saved checkpoint, parsed as a loader would see it.
@@ -237,7 +308,5 @@ struct Editable {
     return out;
   }
 };
-
-// Loads (config, one edited shard); returns the status.
 
 }  // namespace webquant::testing

@@ -5,11 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "stories_checkpoint.h"
 #include "webquant/activation_quant.h"
 #include "webquant/calibration.h"
 #include "webquant/causal_lm.h"
@@ -17,48 +16,11 @@
 #include "webquant/safetensors.h"
 
 using namespace webquant;
+using webquant::testing::load_stories;
+using webquant::testing::max_abs_diff;
+using webquant::testing::walk;
 
 namespace {
-
-std::string read_all(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-struct Stories {
-  std::string config, bytes;
-  io::SafetensorsFile file;
-};
-
-const Stories& stories() {
-  static Stories* s = [] {
-    auto* st = new Stories();
-    const std::string dir = std::string(WQ_SHARED_DIR) + "/hub/karpathy/stories260K/";
-    st->config = read_all(dir + "config.json");
-    st->bytes = read_all(dir + "model.safetensors");
-    REQUIRE(io::parse_safetensors(reinterpret_cast<const uint8_t*>(st->bytes.data()), st->bytes.size(), &st->file).ok());
-    return st;
-  }();
-  return *s;
-}
-
-std::unique_ptr<CausalLM> load() {
-  std::unique_ptr<CausalLM> m;
-  REQUIRE(CausalLM::load(stories().config, {&stories().file}, &m).ok());
-  return m;
-}
-
-std::vector<int32_t> walk(size_t n, uint32_t x) {
-  std::vector<int32_t> s = {1};
-  while (s.size() < n) {
-    x = x * 1664525u + 1013904223u;
-    s.push_back(static_cast<int32_t>(3 + (x >> 8) % 509));
-  }
-  return s;
-}
 
 std::vector<float> logits_of(CausalLM* m, const std::vector<int32_t>& t) {
   std::vector<float> l;
@@ -68,23 +30,17 @@ std::vector<float> logits_of(CausalLM* m, const std::vector<int32_t>& t) {
   return l;
 }
 
-double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  double d = 0.0;
-  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::fabs(double(a[i]) - b[i]));
-  return d;
-}
-
 }  // namespace
 
 TEST_CASE("static activations and smoothquant over stories260K") {
   const std::vector<int32_t> t = walk(24, 99);
-  auto ref_model = load();
+  auto ref_model = load_stories();
   const std::vector<float> ref = logits_of(ref_model.get(), t);
   ModelQuantOptions o;
   o.default_spec = {LinearScheme::kW8A8, false, 0};
   double dyn_err = 0.0;
   {
-    auto m = load();
+    auto m = load_stories();
     REQUIRE(m->quantize(o, nullptr).ok());
     dyn_err = max_abs_diff(logits_of(m.get(), t), ref);
   }
@@ -99,7 +55,7 @@ TEST_CASE("static activations and smoothquant over stories260K") {
     CAPTURE(cs.smooth);
     const std::string obs_name = observer_name(cs.kind);
     CAPTURE(obs_name);
-    auto m = load();
+    auto m = load_stories();
     CalibrationOptions c;
     c.tokens = walk(128, 11);
     c.sequence_length = 32;
@@ -110,11 +66,7 @@ TEST_CASE("static activations and smoothquant over stories260K") {
     std::vector<float> g0(64);
     std::copy_n(m->weights().find_param("model.layers.0.input_layernorm.weight")->data.data(), 64, g0.begin());
     std::vector<LayerQuantReport> report;
-    std::vector<std::string> labels;
-    REQUIRE(quantize_calibrated(m.get(), o, c, &report, [&](int done, int total, const std::string& label) {
-              labels.push_back(std::to_string(done) + "/" + std::to_string(total) + " " + label);
-              return true;
-            }).ok());
+    const std::vector<std::string> labels = testing::quantize_calibrated_steps(m.get(), o, c, &report);
     REQUIRE(report.size() == 36);
     CHECK(labels.size() == 35 + (cs.stat ? 1 : 0) + (cs.smooth ? 1 : 0));
     for (const auto& r : report) {
@@ -156,7 +108,7 @@ TEST_CASE("static activations and smoothquant over stories260K") {
 }
 
 TEST_CASE("static activations and smoothquant: typed errors") {
-  auto m = load();
+  auto m = load_stories();
   const std::vector<float> before = logits_of(m.get(), walk(8, 5));
   ModelQuantOptions o;
   o.default_spec = {LinearScheme::kW8A8, false, 0};

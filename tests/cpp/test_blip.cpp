@@ -7,52 +7,35 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "arch_reference.h"
 #include "io/json.h"
 #include "webquant/causal_lm.h"
 #include "webquant/model_checkpoint.h"
 #include "webquant/safetensors.h"
 
 using namespace webquant;
+using namespace webquant::testing;
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << path);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
-struct BlipFixture {
-  std::string config, bytes;
-  io::SafetensorsFile file;
-  int image_size = 0, vocab = 0;
-  std::vector<float> pixels;                 // [3, S, S]
-  std::vector<int32_t> prompt, decoder, generated;
-  std::vector<double> logits;                // [decoder, vocab]
+// The reference's image, prompt and greedy continuation besides the decoder ids and logits.
+struct BlipFixture : ArchReference {
+  int image_size = 0;
+  std::vector<float> pixels;  // [3, S, S]
+  std::vector<int32_t> prompt, generated;
 };
 
 std::unique_ptr<BlipFixture> blip_fixture(const std::string& name) {
   auto f = std::make_unique<BlipFixture>();
-  const std::string dir = std::string(WQ_FIXTURE_DIR) + "/arch/" + name + "/";
-  f->config = read_file(dir + "config.json");
-  f->bytes = read_file(dir + "model.safetensors");
-  REQUIRE(io::parse_safetensors(reinterpret_cast<const uint8_t*>(f->bytes.data()), f->bytes.size(), &f->file).ok());
-  io::JsonValue ref;
-  REQUIRE(io::parse_json(read_file(dir + "reference.json"), &ref).ok());
-  f->image_size = static_cast<int>(ref.get("imageSize")->number);
-  f->vocab = static_cast<int>(ref.get("vocab")->number);
-  for (const io::JsonValue& v : ref.get("pixels")->array) f->pixels.push_back(static_cast<float>(v.number));
-  for (const io::JsonValue& v : ref.get("prompt")->array) f->prompt.push_back(static_cast<int32_t>(v.number));
-  for (const io::JsonValue& v : ref.get("decoder")->array) f->decoder.push_back(static_cast<int32_t>(v.number));
-  for (const io::JsonValue& v : ref.get("generated")->array) f->generated.push_back(static_cast<int32_t>(v.number));
-  for (const io::JsonValue& v : ref.get("logits")->array) f->logits.push_back(v.number);
-  REQUIRE(f->logits.size() == f->decoder.size() * static_cast<size_t>(f->vocab));
+  load_arch_reference(name, f.get());
+  f->image_size = static_cast<int>(f->ref.get("imageSize")->number);
+  for (const io::JsonValue& v : f->ref.get("pixels")->array) f->pixels.push_back(static_cast<float>(v.number));
+  f->prompt = json_ints(f->ref, "prompt");
+  f->generated = json_ints(f->ref, "generated");
   REQUIRE(f->pixels.size() == 3 * static_cast<size_t>(f->image_size) * static_cast<size_t>(f->image_size));
   return f;
 }
@@ -64,27 +47,6 @@ std::unique_ptr<CausalLM> load_blip(const BlipFixture& f, FloatType dtype = Floa
   Status st = CausalLM::load(f.config, {&f.file}, &m, o);
   REQUIRE_MESSAGE(st.ok(), st.message);
   return m;
-}
-
-// max |a - ref| / max |ref| over rows [first, first + rows) of the reference.
-double rel_diff(const std::vector<float>& a, const BlipFixture& f, size_t first, size_t rows) {
-  double d = 0, mx = 0;
-  const size_t V = static_cast<size_t>(f.vocab);
-  for (size_t i = 0; i < rows * V; ++i) {
-    const double r = f.logits[first * V + i];
-    d = std::max(d, std::fabs(a[i] - r));
-    mx = std::max(mx, std::fabs(r));
-  }
-  return d / mx;
-}
-
-double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  double d = 0, mx = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    d = std::max(d, static_cast<double>(std::fabs(a[i] - b[i])));
-    mx = std::max(mx, static_cast<double>(std::fabs(b[i])));
-  }
-  return d / mx;
 }
 
 std::vector<float> caption_logits(CausalLM& m, const BlipFixture& f) {
@@ -163,12 +125,7 @@ TEST_CASE("blip: layout, image errors and config errors") {
   CHECK(st.message.find("100") != std::string::npos);
   CHECK(!m->encoded());
 
-  auto with = [&](const std::string& from, const std::string& to) {
-    std::string c = f->config;
-    const size_t at = c.find(from);
-    REQUIRE(at != std::string::npos);
-    return c.replace(at, from.size(), to);
-  };
+  auto with = [&](const std::string& from, const std::string& to) { return replace_once(f->config, from, to); };
   std::unique_ptr<CausalLM> out;
   st = CausalLM::load(with("\"patch_size\": 8", "\"patch_size\": 7"), {&f->file}, &out);
   CHECK(st.code == StatusCode::kInvalidArgument);
@@ -185,12 +142,7 @@ TEST_CASE("blip: layout, image errors and config errors") {
   CHECK(out == nullptr);
 
   // A text model takes no image.
-  const std::string dir = std::string(WQ_FIXTURE_DIR) + "/arch/gpt2/";
-  const std::string bytes = read_file(dir + "model.safetensors");
-  io::SafetensorsFile gf;
-  REQUIRE(io::parse_safetensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &gf).ok());
-  std::unique_ptr<CausalLM> gpt2;
-  REQUIRE(CausalLM::load(read_file(dir + "config.json"), {&gf}, &gpt2).ok());
+  std::unique_ptr<CausalLM> gpt2 = load_arch_model("gpt2");
   CHECK(gpt2->encode_image(f->pixels.data(), 3, S, S).code == StatusCode::kUnsupported);
 }
 
@@ -219,49 +171,11 @@ TEST_CASE("blip: float16 and bfloat16 weights halve the footprint and stay near 
 
 TEST_CASE("blip: every quantized scheme on both towers; save and load give the same logits") {
   auto f = blip_fixture("blip-untied");
-  auto ref_model = load_blip(*f);
-  const std::vector<float> fp32 = caption_logits(*ref_model, *f);
-  struct Case {
-    LinearScheme scheme;
-    int group;
-    bool asym;
-    double bound;  // max |logit - fp32| / max |fp32|, about twice the value measured
-  };
   // Measured on this tiny synthetic model (every layer but the head): w8a16 0.019, w8a8 0.030,
   // w4a16 g8 asym 0.24, w4a8 g8 0.25, w2a16 g8 asym 0.78.
-  const Case cases[] = {{LinearScheme::kW8A16, 0, false, 0.05}, {LinearScheme::kW8A8, 0, false, 0.07},
-                        {LinearScheme::kW4A16, 8, true, 0.5},   {LinearScheme::kW4A8, 8, false, 0.5},
-                        {LinearScheme::kW2A16, 8, true, 1.6}};
-  for (const Case& c : cases) {
-    CAPTURE(static_cast<int>(c.scheme));
-    auto m = load_blip(*f);
-    ModelQuantOptions q;
-    q.default_spec = {c.scheme, c.asym, c.group};
-    std::vector<LayerQuantReport> report;
-    REQUIRE(m->quantize(q, &report).ok());
-    CHECK(report.size() == m->linear_names().size());
-    for (const LayerQuantReport& r : report) {
-      const bool head = r.name == "text_decoder.cls.predictions.decoder";  // excluded by default
-      CHECK(r.quantized == !head);
-      if (!head) CHECK(r.scheme_id == c.scheme);
-    }
-    const MemoryFootprint fp = m->memory_footprint();
-    CHECK(fp.linear < ref_model->memory_footprint().linear);
-    CHECK(fp.lm_head == ref_model->memory_footprint().lm_head);
-    const std::vector<float> ql = caption_logits(*m, *f);
-    const double d = rel_diff(ql, fp32);
-    MESSAGE("scheme " << std::string(linear_scheme_name(c.scheme)) << ": max |logit - fp32| / max |fp32| = " << d);
-    CHECK(d > 0);
-    CHECK(d < c.bound);
-    std::vector<CheckpointFile> files;
-    REQUIRE(save_checkpoint(m->weights(), m->config_json(), {}, &files).ok());
-    REQUIRE(files.size() == 2);
-    io::SafetensorsFile st;
-    REQUIRE(io::parse_safetensors(files[1].bytes.data(), files[1].bytes.size(), &st).ok());
-    const std::string config(files[0].bytes.begin(), files[0].bytes.end());
-    std::unique_ptr<CausalLM> back;
-    Status s = load_checkpoint(config, {&st}, &back);
-    REQUIRE_MESSAGE(s.ok(), s.message);
-    CHECK(caption_logits(*back, *f) == ql);
-  }
+  check_quantized_schemes([&] { return load_blip(*f); }, [&](CausalLM& m) { return caption_logits(m, *f); },
+                          {{LinearScheme::kW8A16, 0, false, 0.05}, {LinearScheme::kW8A8, 0, false, 0.07},
+                           {LinearScheme::kW4A16, 8, true, 0.5},   {LinearScheme::kW4A8, 8, false, 0.5},
+                           {LinearScheme::kW2A16, 8, true, 1.6}},
+                          "text_decoder.cls.predictions.decoder");  // excluded by default
 }

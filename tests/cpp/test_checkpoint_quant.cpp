@@ -6,13 +6,12 @@
 
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "io/json.h"
+#include "stories_checkpoint.h"
 #include "webquant/checkpoint_quant.h"
 #include "webquant/convert.h"
 #include "webquant/llama.h"
@@ -24,14 +23,6 @@
 using namespace webquant;
 
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 struct Spec {
   std::string name, dtype;
@@ -149,14 +140,9 @@ std::vector<float> to_f32(const io::TensorView& t) {
 }  // namespace
 
 TEST_CASE("checkpoint quant: a Llama checkpoint loads with the logits of load() + quantize(), bit for bit") {
-  const std::string dir = std::string(WQ_SHARED_DIR) + "/hub/karpathy/stories260K/";
-  const std::string config = read_file(dir + "config.json");
-  const std::string raw = read_file(dir + "model.safetensors");
-  const std::vector<uint8_t> bytes(raw.begin(), raw.end());
-  LlamaConfig cfg;
-  REQUIRE(parse_llama_config(config, &cfg).ok());
-  io::SafetensorsFile src;
-  REQUIRE(io::parse_safetensors(bytes.data(), bytes.size(), &src).ok());
+  const std::string& config = testing::stories().config_text;
+  const std::vector<uint8_t> bytes(testing::stories().bytes.begin(), testing::stories().bytes.end());
+  const io::SafetensorsFile& src = testing::stories().file;
   std::vector<int32_t> tokens = {1, 403, 27, 88, 310, 5, 499, 12, 250, 7, 66, 91};
 
   struct Case {

@@ -6,18 +6,19 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "stories_checkpoint.h"
 #include "webquant/calibration.h"
 #include "webquant/causal_lm.h"
 #include "webquant/model_checkpoint.h"
 #include "webquant/safetensors.h"
 
 using namespace webquant;
+using webquant::testing::load_stories;
+using webquant::testing::walk;
 
 namespace {
 
@@ -263,46 +264,6 @@ TEST_CASE("gptq and awq: bad input is a typed error") {
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-struct Stories {
-  std::string config, bytes;
-  io::SafetensorsFile file;
-};
-
-const Stories& stories() {
-  static Stories* s = [] {
-    auto* st = new Stories();
-    const std::string dir = std::string(WQ_SHARED_DIR) + "/hub/karpathy/stories260K/";
-    st->config = read_file(dir + "config.json");
-    st->bytes = read_file(dir + "model.safetensors");
-    REQUIRE(io::parse_safetensors(reinterpret_cast<const uint8_t*>(st->bytes.data()), st->bytes.size(), &st->file).ok());
-    return st;
-  }();
-  return *s;
-}
-
-std::unique_ptr<CausalLM> load_stories() {
-  std::unique_ptr<CausalLM> m;
-  REQUIRE(CausalLM::load(stories().config, {&stories().file}, &m).ok());
-  return m;
-}
-
-std::vector<int32_t> walk(size_t n, uint32_t x) {
-  std::vector<int32_t> s = {1};
-  while (s.size() < n) {
-    x = x * 1664525u + 1013904223u;
-    s.push_back(static_cast<int32_t>(3 + (x >> 8) % 509));
-  }
-  return s;
-}
-
 // Records every input of one linear layer (a second, trivially correct observer).
 struct Capture final : LinearInputObserver {
   size_t layer;
@@ -368,11 +329,7 @@ TEST_CASE("calibration: GPTQ and AWQ over stories260K, block by block") {
     c.tokens = walk(96, 11);
     c.sequence_length = 32;
     std::vector<LayerQuantReport> report;
-    std::vector<std::string> labels;
-    REQUIRE(quantize_calibrated(m.get(), o, c, &report, [&](int done, int total, const std::string& label) {
-              labels.push_back(std::to_string(done) + "/" + std::to_string(total) + " " + label);
-              return true;
-            }).ok());
+    const std::vector<std::string> labels = testing::quantize_calibrated_steps(m.get(), o, c, &report);
     REQUIRE(report.size() == 36);  // 5 layers x 7 + lm_head
     CHECK(labels.size() == 5 + 35);  // a pass per block (none for the excluded head) + 35 layers
     CHECK(labels.front() == "1/40 calibration pass: model.layers.0");

@@ -6,12 +6,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "stories_checkpoint.h"
 #include "webquant/causal_lm.h"
 #include "webquant/convert.h"
 #include "webquant/linear.h"
@@ -20,38 +19,14 @@
 #include "webquant/threads.h"
 
 using namespace webquant;
+using webquant::testing::all_logits;
+using webquant::testing::read_file;
+using webquant::testing::stories;
 
 namespace {
 
-const std::string kStoriesDir = std::string(WQ_SHARED_DIR) + "/hub/karpathy/stories260K/";
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-struct Stories {
-  std::string config, bytes;
-  io::SafetensorsFile file;
-};
-const Stories& stories() {
-  static Stories* s = [] {
-    auto* st = new Stories();
-    st->config = read_text(kStoriesDir + "config.json");
-    st->bytes = read_text(kStoriesDir + "model.safetensors");
-    Status p = io::parse_safetensors(reinterpret_cast<const uint8_t*>(st->bytes.data()),
-                                     st->bytes.size(), &st->file);
-    REQUIRE_MESSAGE(p.ok(), p.message);
-    return st;
-  }();
-  return *s;
-}
-
 std::unique_ptr<CausalLM> load(FloatType t, const std::vector<const io::SafetensorsFile*>& shards,
-                               const std::string& config = stories().config) {
+                               const std::string& config = stories().config_text) {
   LoadOptions o;
   o.dtype = t;
   std::unique_ptr<CausalLM> m;
@@ -62,14 +37,6 @@ std::unique_ptr<CausalLM> load(FloatType t, const std::vector<const io::Safetens
 
 // <s> "Zoo" followed by ten arbitrary tokens (all logits rows are compared).
 const std::vector<int32_t> kSeq = {1, 410, 469, 347, 281, 261, 443, 109, 205, 460, 18, 307, 204, 285};
-
-std::vector<float> logits_of(CausalLM& m, const std::vector<int32_t>& seq) {
-  m.reset();
-  std::vector<float> l;
-  Status st = m.forward(seq.data(), seq.size(), true, &l);
-  REQUIRE_MESSAGE(st.ok(), st.message);
-  return l;
-}
 
 std::vector<int32_t> greedy(CausalLM& m, int n) {
   m.reset();
@@ -84,24 +51,12 @@ struct Diff {
 Diff diff(const std::vector<float>& ref, const std::vector<float>& q, size_t vocab) {
   REQUIRE(ref.size() == q.size());
   Diff d;
-  const size_t rows = ref.size() / vocab;
   for (size_t i = 0; i < ref.size(); ++i) {
     const double e = std::fabs(double(ref[i]) - double(q[i]));
     d.mean_abs += e / double(ref.size());
     d.max_abs = std::max(d.max_abs, e);
   }
-  for (size_t r = 0; r < rows; ++r) {
-    const float* x = &ref[r * vocab];
-    const float* y = &q[r * vocab];
-    double mx = -INFINITY, my = -INFINITY, zx = 0, zy = 0, kl = 0;
-    for (size_t i = 0; i < vocab; ++i) mx = std::max(mx, double(x[i])), my = std::max(my, double(y[i]));
-    for (size_t i = 0; i < vocab; ++i) zx += std::exp(x[i] - mx), zy += std::exp(y[i] - my);
-    for (size_t i = 0; i < vocab; ++i) {
-      const double lp = x[i] - mx - std::log(zx), lq = y[i] - my - std::log(zy);
-      kl += std::exp(lp) * (lp - lq);
-    }
-    d.mean_kl += kl / double(rows);
-  }
+  d.mean_kl = webquant::testing::compare_logits(ref, q, vocab).mean_kl;
   return d;
 }
 
@@ -207,7 +162,7 @@ TEST_CASE("float type names follow torch") {
   LoadOptions o;
   o.dtype = static_cast<FloatType>(9);
   std::unique_ptr<CausalLM> m;
-  Status st = CausalLM::load(stories().config, {&stories().file}, &m, o);
+  Status st = CausalLM::load(stories().config_text, {&stories().file}, &m, o);
   CHECK(st.code == StatusCode::kInvalidArgument);
   CHECK(m == nullptr);
 }
@@ -237,10 +192,10 @@ TEST_CASE("half dtype: F32 weights are rounded as torch's .to(), F16/BF16 ones k
     auto m2 = load(t, {&h.file});
     const Weights::Param* p2 = m2->weights().find_param("model.embed_tokens.weight");
     CHECK(std::memcmp(p2->half.data(), p->half.data(), p->half.size() * 2) == 0);
-    CHECK(logits_of(*m, kSeq) == logits_of(*m2, kSeq));
+    CHECK(all_logits(*m, kSeq) == all_logits(*m2, kSeq));
     // A float32 model over the same (half-valued) weights computes the same math.
     auto f32 = load(FloatType::kF32, {&h.file});
-    const Diff d = diff(logits_of(*f32, kSeq), logits_of(*m, kSeq), 512);
+    const Diff d = diff(all_logits(*f32, kSeq), all_logits(*m, kSeq), 512);
     MESSAGE(type_name << " kernels vs f32 kernels on the same weights: max |dlogit| " << d.max_abs);
     CHECK(d.max_abs < 5e-5);  // measured 1.1e-5 (f16), 1.2e-5 (bf16)
   }
@@ -248,7 +203,7 @@ TEST_CASE("half dtype: F32 weights are rounded as torch's .to(), F16/BF16 ones k
 
 TEST_CASE("stories260K in float16 and bfloat16 vs float32: memory, logits, greedy generation") {
   auto f32 = load(FloatType::kF32, {&stories().file});
-  const std::vector<float> ref = logits_of(*f32, kSeq);
+  const std::vector<float> ref = all_logits(*f32, kSeq);
   const std::vector<int32_t> ref_gen = greedy(*f32, 40);
   const MemoryFootprint mf = f32->memory_footprint();
   for (FloatType t : {FloatType::kF16, FloatType::kBF16}) {
@@ -260,7 +215,7 @@ TEST_CASE("stories260K in float16 and bfloat16 vs float32: memory, logits, greed
     CHECK(h.norms * 2 == mf.norms);
     CHECK(h.linear * 2 == mf.linear);  // no biases in Llama
     CHECK(h.total * 2 == mf.total);
-    const Diff d = diff(ref, logits_of(*m, kSeq), 512);
+    const Diff d = diff(ref, all_logits(*m, kSeq), 512);
     MESSAGE(type_name << ": mean |dlogit| " << d.mean_abs << ", max " << d.max_abs
                                << ", mean KL " << d.mean_kl);
     // Measured: float16 mean 1.8e-3, max 1.2e-2, KL 2.2e-6; bfloat16 mean 2.0e-2, max 0.106,
@@ -287,7 +242,7 @@ TEST_CASE("half models: save keeps the dtype and reloads identically; quantizing
     const std::string type_name = float_type_name(t);
     CAPTURE(type_name);
     auto m = load(t, {&stories().file});
-    const std::vector<float> before = logits_of(*m, kSeq);
+    const std::vector<float> before = all_logits(*m, kSeq);
     std::vector<CheckpointFile> files;
     REQUIRE(save_checkpoint(m->weights(), m->config_json(), {}, &files).ok());
     const std::string cfg(files[0].bytes.begin(), files[0].bytes.end());
@@ -302,7 +257,7 @@ TEST_CASE("half models: save keeps the dtype and reloads identically; quantizing
     o.dtype = t;
     REQUIRE(load_checkpoint(cfg, {&st}, &back, o).ok());
     CHECK(back->dtype() == t);
-    CHECK(logits_of(*back, kSeq) == before);
+    CHECK(all_logits(*back, kSeq) == before);
 
     // int8 from the half weights: the layers quantize, the excluded tied head keeps reading the
     // half embedding, and the result tracks the half model.
@@ -311,7 +266,7 @@ TEST_CASE("half models: save keeps the dtype and reloads identically; quantizing
     REQUIRE(m->quantize(q, &report).ok());
     CHECK(report.front().scheme == "w8a16 g32 sym");
     CHECK(report.back().tied);
-    const Diff d = diff(before, logits_of(*m, kSeq), 512);
+    const Diff d = diff(before, all_logits(*m, kSeq), 512);
     MESSAGE(type_name << " -> int8: mean KL " << d.mean_kl);
     CHECK(d.mean_kl < 3e-3);  // measured 7.8e-4 (f16), 1.5e-3 (bf16)
     // A quantized half model saves and reloads too (the embedding stays in the type).
@@ -321,14 +276,14 @@ TEST_CASE("half models: save keeps the dtype and reloads identically; quantizing
     CHECK(qst.find("model.embed_tokens.weight")->dtype == want);
     const std::string qcfg(files[0].bytes.begin(), files[0].bytes.end());
     REQUIRE(load_checkpoint(qcfg, {&qst}, &back, o).ok());
-    CHECK(logits_of(*back, kSeq) == logits_of(*m, kSeq));
+    CHECK(all_logits(*back, kSeq) == all_logits(*m, kSeq));
   }
 }
 
 TEST_CASE("half dtype on GPT-2 (Conv1D, biases, learned positions) and GPT-NeoX (fused QKV, partial rotary)") {
   for (const std::string name : {"gpt2", "gpt_neox"}) {
     const std::string dir = std::string(WQ_FIXTURE_DIR) + "/arch/" + name + "/";
-    const std::string config = read_text(dir + "config.json"), bytes = read_text(dir + "model.safetensors");
+    const std::string config = read_file(dir + "config.json"), bytes = read_file(dir + "model.safetensors");
     io::SafetensorsFile file;
     REQUIRE(io::parse_safetensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &file).ok());
     const std::vector<int32_t> ids = {1, 7, 42, 3, 90, 15, 8};  // vocab 96
@@ -339,7 +294,7 @@ TEST_CASE("half dtype on GPT-2 (Conv1D, biases, learned positions) and GPT-NeoX 
       // The same rounded values (weights and biases) in a float32 model: the same math.
       HalfFile h = rewrite(t == FloatType::kBF16 ? "BF16" : "F16", file);
       auto ref = load(FloatType::kF32, {&h.file}, config);
-      const std::vector<float> a = logits_of(*ref, ids), b = logits_of(*half, ids);
+      const std::vector<float> a = all_logits(*ref, ids), b = all_logits(*half, ids);
       double max_ref = 0;
       for (float v : a) max_ref = std::max(max_ref, double(std::fabs(v)));
       const Diff d = diff(a, b, a.size() / ids.size());

@@ -17,12 +17,7 @@ using namespace webquant::testing;
 namespace {
 
 // stories260K's tensors split into n shards (contiguous runs in header order, or round-robin).
-struct Split {
-  std::vector<std::vector<uint8_t>> bytes;
-  std::vector<io::SafetensorsFile> files;
-};
-
-Split split_stories(int n, bool round_robin, const std::vector<std::string>& last_shard = {}) {
+Shards split_stories(int n, bool round_robin, const std::vector<std::string>& last_shard = {}) {
   const io::SafetensorsFile& src = stories().file;
   std::vector<std::vector<io::TensorRecord>> per(static_cast<size_t>(n));
   size_t i = 0;
@@ -32,17 +27,10 @@ Split split_stories(int n, bool round_robin, const std::vector<std::string>& las
     per[to].push_back({t.name, t.dtype, t.shape, t.data, t.nbytes});
     ++i;
   }
-  Split s;
-  s.bytes.resize(per.size());
-  s.files.resize(per.size());
-  for (size_t k = 0; k < per.size(); ++k) {
-    REQUIRE(io::write_safetensors(per[k], {}, &s.bytes[k]).ok());
-    REQUIRE(io::parse_safetensors(s.bytes[k].data(), s.bytes[k].size(), &s.files[k]).ok());
-  }
-  return s;
+  return write_shards(per);
 }
 
-void check_streaming(const ModelQuantOptions& q, const Split& split, const std::string& label) {
+void check_streaming(const ModelQuantOptions& q, const Shards& split, const std::string& label) {
   CAPTURE(label);
   auto ref = load_stories();
   std::vector<LayerQuantReport> ref_report, report;
@@ -76,7 +64,7 @@ void check_streaming(const ModelQuantOptions& q, const Split& split, const std::
 }  // namespace
 
 TEST_CASE("streaming: shard by shard equals load() + quantize(), bit for bit") {
-  const Split three = split_stories(3, false);
+  const Shards three = split_stories(3, false);
   REQUIRE(three.files.size() == 3);
   ModelQuantOptions q;
   q.default_spec = spec(LinearScheme::kW4A16, false, 32);
@@ -163,7 +151,7 @@ TEST_CASE("streaming: errors name the tensor") {
   std::unique_ptr<CausalLM> m;
   CHECK(b.finish(&m, nullptr).code == StatusCode::kInvalidArgument);
 
-  const Split split = split_stories(3, false, {});
+  const Shards split = split_stories(3, false, {});
   REQUIRE(b.begin(stories().config_text, q).ok());
   REQUIRE(b.add_shard(split.files[0]).ok());
   REQUIRE(b.add_shard(split.files[2]).ok());
@@ -214,7 +202,7 @@ TEST_CASE("streaming then saving gives the same checkpoint as quantize then savi
   q.default_spec = spec(LinearScheme::kW4A16, true, 32);
   auto ref = load_stories();
   REQUIRE(ref->quantize(q, nullptr).ok());
-  const Split split = split_stories(3, false);
+  const Shards split = split_stories(3, false);
   StreamingBuilder b;
   REQUIRE(b.begin(stories().config_text, q).ok());
   for (const auto& f : split.files) REQUIRE(b.add_shard(f).ok());

@@ -7,12 +7,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "arch_reference.h"
 #include "io/json.h"
 #include "models/t5/t5_attention.h"
 #include "webquant/causal_lm.h"
@@ -20,36 +19,19 @@
 #include "webquant/safetensors.h"
 
 using namespace webquant;
+using namespace webquant::testing;
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << path);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
-struct T5Fixture {
-  std::string config, bytes;
-  io::SafetensorsFile file;
-  std::vector<int32_t> input, decoder;
-  int vocab = 0;
-  std::vector<double> logits;  // [decoder, vocab]
+// The reference's encoder input besides the decoder ids and logits.
+struct T5Fixture : ArchReference {
+  std::vector<int32_t> input;
 };
 
 std::unique_ptr<T5Fixture> t5_fixture(const std::string& name) {
   auto f = std::make_unique<T5Fixture>();
-  const std::string dir = std::string(WQ_FIXTURE_DIR) + "/arch/" + name + "/";
-  f->config = read_file(dir + "config.json");
-  f->bytes = read_file(dir + "model.safetensors");
-  REQUIRE(io::parse_safetensors(reinterpret_cast<const uint8_t*>(f->bytes.data()), f->bytes.size(), &f->file).ok());
-  io::JsonValue ref;
-  REQUIRE(io::parse_json(read_file(dir + "reference.json"), &ref).ok());
-  for (const io::JsonValue& v : ref.get("input")->array) f->input.push_back(static_cast<int32_t>(v.number));
-  for (const io::JsonValue& v : ref.get("decoder")->array) f->decoder.push_back(static_cast<int32_t>(v.number));
-  f->vocab = static_cast<int>(ref.get("vocab")->number);
-  for (const io::JsonValue& v : ref.get("logits")->array) f->logits.push_back(v.number);
-  REQUIRE(f->logits.size() == f->decoder.size() * static_cast<size_t>(f->vocab));
+  load_arch_reference(name, f.get());
+  f->input = json_ints(f->ref, "input");
   return f;
 }
 
@@ -58,18 +40,6 @@ std::unique_ptr<CausalLM> load_t5(const T5Fixture& f, const std::string& config 
   Status st = CausalLM::load(config.empty() ? f.config : config, {&f.file}, &m);
   REQUIRE_MESSAGE(st.ok(), st.message);
   return m;
-}
-
-// max |a - ref| / max |ref| over rows [first, first + rows) of the reference.
-double rel_diff(const std::vector<float>& a, const T5Fixture& f, size_t first, size_t rows) {
-  double d = 0, mx = 0;
-  const size_t V = static_cast<size_t>(f.vocab);
-  for (size_t i = 0; i < rows * V; ++i) {
-    const double r = f.logits[first * V + i];
-    d = std::max(d, std::fabs(a[i] - r));
-    mx = std::max(mx, std::fabs(r));
-  }
-  return d / mx;
 }
 
 std::vector<float> decoder_logits(CausalLM& m, const T5Fixture& f) {
@@ -164,12 +134,7 @@ TEST_CASE("t5: layout, input errors and config errors") {
   CHECK(st.message.find("too long") != std::string::npos);
   CHECK(!m->encoded());
 
-  auto with = [&](const std::string& from, const std::string& to) {
-    std::string c = f->config;
-    const size_t at = c.find(from);
-    REQUIRE(at != std::string::npos);
-    return c.replace(at, from.size(), to);
-  };
+  auto with = [&](const std::string& from, const std::string& to) { return replace_once(f->config, from, to); };
   std::unique_ptr<CausalLM> out;
   st = CausalLM::load(with("\"gated-gelu\"", "\"gated-foo\""), {&f->file}, &out);
   CHECK(st.code == StatusCode::kUnsupported);
@@ -186,64 +151,17 @@ TEST_CASE("t5: layout, input errors and config errors") {
   CHECK(out == nullptr);
 
   // A decoder-only model has no encoder.
-  const std::string dir = std::string(WQ_FIXTURE_DIR) + "/arch/gpt2/";
-  const std::string bytes = read_file(dir + "model.safetensors");
-  io::SafetensorsFile gf;
-  REQUIRE(io::parse_safetensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &gf).ok());
-  std::unique_ptr<CausalLM> gpt2;
-  REQUIRE(CausalLM::load(read_file(dir + "config.json"), {&gf}, &gpt2).ok());
+  std::unique_ptr<CausalLM> gpt2 = load_arch_model("gpt2");
   CHECK(gpt2->encode(f->input.data(), 3).code == StatusCode::kUnsupported);
 }
 
 TEST_CASE("t5: every quantized scheme on both stacks; save and load give the same logits") {
   auto f = t5_fixture("t5-gated");
-  auto ref_model = load_t5(*f);
-  const std::vector<float> fp32 = decoder_logits(*ref_model, *f);
-  struct Case {
-    LinearScheme scheme;
-    int group;
-    bool asym;
-    double bound;  // max |logit - fp32| / max |fp32|, about twice the value measured
-  };
   // Measured on this tiny synthetic model (every layer, lm_head included): w8a16 0.039, w8a8 0.039,
   // w4a16 g8 asym 0.40, w4a8 g8 0.46, w2a16 g8 asym 1.0.
-  const Case cases[] = {{LinearScheme::kW8A16, 0, false, 0.08}, {LinearScheme::kW8A8, 0, false, 0.08},
-                        {LinearScheme::kW4A16, 8, true, 0.8},   {LinearScheme::kW4A8, 8, false, 0.9},
-                        {LinearScheme::kW2A16, 8, true, 2.0}};
-  for (const Case& c : cases) {
-    CAPTURE(static_cast<int>(c.scheme));
-    auto m = load_t5(*f);
-    ModelQuantOptions q;
-    q.default_spec = {c.scheme, c.asym, c.group};
-    q.exclude = {};  // the untied lm_head too
-    std::vector<LayerQuantReport> report;
-    REQUIRE(m->quantize(q, &report).ok());
-    CHECK(report.size() == m->linear_names().size());
-    for (const LayerQuantReport& r : report) {
-      CHECK(r.quantized);
-      CHECK(r.scheme_id == c.scheme);
-    }
-    const MemoryFootprint fp = m->memory_footprint();
-    CHECK(fp.linear < ref_model->memory_footprint().linear);
-    const std::vector<float> ql = decoder_logits(*m, *f);
-    double d = 0, mx = 0;
-    for (size_t i = 0; i < ql.size(); ++i) {
-      d = std::max(d, static_cast<double>(std::fabs(ql[i] - fp32[i])));
-      mx = std::max(mx, static_cast<double>(std::fabs(fp32[i])));
-    }
-    MESSAGE("scheme " << std::string(linear_scheme_name(c.scheme)) << ": max |logit - fp32| / max |fp32| = " << d / mx);
-    CHECK(d / mx > 0);
-    CHECK(d / mx < c.bound);
-    // Save and load back: the same logits bit for bit.
-    std::vector<CheckpointFile> files;
-    REQUIRE(save_checkpoint(m->weights(), m->config_json(), {}, &files).ok());
-    REQUIRE(files.size() == 2);
-    io::SafetensorsFile st;
-    REQUIRE(io::parse_safetensors(files[1].bytes.data(), files[1].bytes.size(), &st).ok());
-    const std::string config(files[0].bytes.begin(), files[0].bytes.end());
-    std::unique_ptr<CausalLM> back;
-    Status s = load_checkpoint(config, {&st}, &back);
-    REQUIRE_MESSAGE(s.ok(), s.message);
-    CHECK(decoder_logits(*back, *f) == ql);
-  }
+  check_quantized_schemes([&] { return load_t5(*f); }, [&](CausalLM& m) { return decoder_logits(m, *f); },
+                          {{LinearScheme::kW8A16, 0, false, 0.08}, {LinearScheme::kW8A8, 0, false, 0.08},
+                           {LinearScheme::kW4A16, 8, true, 0.8},   {LinearScheme::kW4A8, 8, false, 0.9},
+                           {LinearScheme::kW2A16, 8, true, 2.0}},
+                          "");  // the untied lm_head too
 }

@@ -6,20 +6,16 @@
 // against the float64 reference (tests/web/helpers/ref/blip.ts). (2) The Model lab (built by Vite)
 // loads the same repo, captions the PNG picked in its file input with float32 and bfloat16, then
 // with an int8 copy: captions, memory footprints and logit differences are shown.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
-import fs from 'node:fs/promises';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { inflateSync } from 'node:zlib';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { HUB_DIR, ROOT, importDist, startHubServer, type HubServer } from '../web/helpers/repo.js';
+import { ROOT, importDist } from '../web/helpers/repo.js';
 import { blipDecoderLogits, blipVision } from '../web/helpers/ref/blip.js';
-import { makeTempHub } from '../web/helpers/tiny-repos.js';
+import { assertGreedy, relDiff, useTempHub } from '../web/helpers/synthetic-hub.js';
 import { BLIP_TINY, writeBlipRepo, type BlipRepo } from '../web/helpers/blip-repos.js';
-import { serveStatic, type StaticServer } from './server.js';
+import { buildLabSite, openLab, openReadyPage, useBrowser } from './helpers/browser.js';
 
 type Lib = typeof import('../../dist/index.js');
 
@@ -76,49 +72,18 @@ const PAGE = `<!doctype html>
   window.pageReady = true;
 </script></body></html>`;
 
-let hubDir: string;
-let hub: HubServer;
-let app: StaticServer;
-let browser: Browser;
 let repo: BlipRepo;
-
-before(async () => {
-  hubDir = makeTempHub('webquant-e2e-blip-');
-  repo = writeBlipRepo(hubDir, { repoId: 'synthetic/blip-tiny', shape: BLIP_TINY, seed: 4 });
-  hub = await startHubServer({ root: hubDir });
-  app = await serveStatic(ROOT, { '/index.html': PAGE });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+const temp = useTempHub('webquant-e2e-blip-', (dir) => {
+  repo = writeBlipRepo(dir, { repoId: 'synthetic/blip-tiny', shape: BLIP_TINY, seed: 4 });
 });
-
-after(async () => {
-  await browser?.close();
-  await app?.close();
-  await hub?.close();
-  if (hubDir) rmSync(hubDir, { recursive: true, force: true });
-});
-
-function collectErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
-  return errors;
-}
+const chromium = useBrowser({ '/index.html': PAGE });
 
 test('BLIP in Chromium captions a PNG file; pixels equal Node\'s, logits agree with the float64 reference', { timeout: 300_000 }, async () => {
-  const page = await browser.newPage();
-  const errors = collectErrors(page);
-  await page.goto(`${app.url}/index.html`);
-  await page.waitForFunction(() => (window as unknown as { pageReady?: boolean }).pageReady === true);
+  const { page, errors } = await openReadyPage(chromium.browser, `${chromium.app.url}/index.html`);
   const NEW = 6;
   const r = (await page.evaluate(
     ([hubUrl, id, prompt, n, b64]) => (window as unknown as { run: (...a: unknown[]) => Promise<unknown> }).run(hubUrl, id, prompt, n, b64),
-    [hub.url, repo.repoId, PROMPT, NEW, readFileSync(PNG_PATH).toString('base64')] as const,
+    [temp.server.url, repo.repoId, PROMPT, NEW, readFileSync(PNG_PATH).toString('base64')] as const,
   )) as { cls: boolean; pixels: number[]; prompt: number[]; tokens: number[]; caption: string; ids: number[]; logits: number[]; bad: string };
   assert.equal(r.cls, true);
   assert.deepEqual(r.prompt, [30522, 1037, 3861, 1997]);
@@ -128,43 +93,24 @@ test('BLIP in Chromium captions a PNG file; pixels equal Node\'s, logits agree w
   // The browser decoded the PNG to the same pixels Node reads from the file.
   const lib = (await importDist('index.js')) as Lib;
   await lib.init({ threads: false });
-  using model = await lib.AutoModelForVision2Seq.fromPretrained(repo.repoId, { endpoint: hub.url });
+  using model = await lib.AutoModelForVision2Seq.fromPretrained(repo.repoId, { endpoint: temp.server.url });
   const px = await model.pixelValues(decodePng(readFileSync(PNG_PATH)));
   assert.equal(r.pixels.length, px.data.length);
   r.pixels.forEach((v, i) => assert.ok(Math.abs(v - px.data[i]!) <= 1e-6, `pixel value ${i}: browser ${v}, node ${px.data[i]}`));
   const image = blipVision(repo.config, repo.tensors!, Float32Array.from(r.pixels));
   const ref = blipDecoderLogits(repo.config, repo.tensors!, image, r.ids);
-  let maxDiff = 0, maxRef = 0;
-  for (let k = 0; k < ref.length; k++) {
-    maxDiff = Math.max(maxDiff, Math.abs(r.logits[k]! - ref[k]!));
-    maxRef = Math.max(maxRef, Math.abs(ref[k]!));
-  }
-  console.log(`BLIP (Chromium): max |diff| ${maxDiff.toExponential(2)} (${(maxDiff / maxRef).toExponential(2)} relative)`);
-  assert.ok(maxDiff <= 5e-6 * maxRef);
-  const V = model.config.vocabSize;
-  r.tokens.forEach((tok, t) => {
-    const row = r.prompt.length - 1 + t;
-    let best = 0;
-    for (let i = 1; i < V; i++) if (ref[row * V + i]! > ref[row * V + best]!) best = i;
-    assert.equal(tok, best, `position ${t}`);
-  });
+  const d = relDiff(r.logits, ref);
+  console.log(`BLIP (Chromium): max |logit - ref| / max |ref| = ${d.toExponential(2)}`);
+  assert.ok(d <= 5e-6, `relative difference ${d}`);
+  assertGreedy(r.tokens, ref, model.config.vocabSize, r.prompt.length - 1);
   assert.deepEqual(errors.filter((e) => !/status of 404/.test(e)), []);
   await page.close();
 });
 
 test('Model lab: caption a picked PNG with float32, bfloat16 and int8; footprints and logit differences', { timeout: 400_000 }, async () => {
-  const siteDir = await fs.mkdtemp(path.join(os.tmpdir(), 'webquant-e2e-blip-site-'));
-  const vite = path.join(ROOT, 'node_modules/vite/bin/vite.js');
-  const built = spawnSync(process.execPath, [vite, 'build', '--config', 'web/demo/vite.config.ts', '--outDir', siteDir, '--emptyOutDir', '--logLevel', 'warn'], { cwd: ROOT, encoding: 'utf8' });
-  if (built.status !== 0) throw new Error(`vite build of web/demo failed:\n${built.stdout}\n${built.stderr}`);
-  const site = await startHubServer({ root: HUB_DIR, static: [siteDir], crossOriginIsolated: true });
+  const site = await buildLabSite('webquant-e2e-blip-site-');
   try {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    const errors = collectErrors(page);
-    await page.goto(`${site.url}/lab.html?endpoint=${encodeURIComponent(hub.url)}&repo=${repo.repoId}`);
-    await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 60_000 });
-    await page.click('#load');
+    const { context, page, errors } = await openLab(chromium.browser, site, temp.server.url, repo.repoId);
     await page.waitForSelector('#caption-section', { timeout: 200_000 });
     assert.equal(await page.isHidden('#quant-section'), true);
     await page.setInputFiles('#cap-file', PNG_PATH);
@@ -182,7 +128,7 @@ test('Model lab: caption a picked PNG with float32, bfloat16 and int8; footprint
     // The float32 caption is the library's in Node on the same file.
     const lib = (await importDist('index.js')) as Lib;
     await lib.init({ threads: false });
-    using model = await lib.AutoModelForVision2Seq.fromPretrained(repo.repoId, { endpoint: hub.url });
+    using model = await lib.AutoModelForVision2Seq.fromPretrained(repo.repoId, { endpoint: temp.server.url });
     assert.equal(table[0]![2], (await model.generate(decodePng(readFileSync(PNG_PATH)), { prompt: PROMPT, maxNewTokens: 5 })).caption);
     await page.selectOption('#cap-quant', 'int8');
     await page.click('#cap-quantize');
@@ -197,6 +143,5 @@ test('Model lab: caption a picked PNG with float32, bfloat16 and int8; footprint
     await context.close();
   } finally {
     await site.close();
-    await fs.rm(siteDir, { recursive: true, force: true });
   }
 });

@@ -5,19 +5,14 @@
 // with Node's own logits bit for bit. (2) The Model lab (built by Vite) loads the same repo,
 // quantizes it to int8 and generates side by side: both panes hold the output text alone (no
 // prompt echoed) and the KL / top-1 agreement of the decoder is shown.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { HUB_DIR, ROOT, importDist, startHubServer, type HubServer } from '../web/helpers/repo.js';
+import { ROOT, importDist } from '../web/helpers/repo.js';
 import { t5Logits } from '../web/helpers/ref/t5.js';
-import { makeTempHub } from '../web/helpers/tiny-repos.js';
+import { assertGreedy, relDiff, useTempHub } from '../web/helpers/synthetic-hub.js';
 import { writeT5Repo, type T5Repo } from '../web/helpers/t5-repos.js';
-import { serveStatic, type StaticServer } from './server.js';
+import { buildLabSite, openLab, openReadyPage, useBrowser } from './helpers/browser.js';
 
 type Models = typeof import('../../dist/models/index.js');
 type Loader = typeof import('../../dist/runtime/loader.js');
@@ -44,89 +39,39 @@ const PAGE = `<!doctype html>
   window.pageReady = true;
 </script></body></html>`;
 
-let hubDir: string;
-let hub: HubServer;
-let app: StaticServer;
-let browser: Browser;
 let repo: T5Repo;
-
-before(async () => {
-  hubDir = makeTempHub('webquant-e2e-t5-');
-  repo = writeT5Repo(hubDir, { repoId: 'synthetic/flan-t5-2l', config: { num_layers: 2, num_decoder_layers: 2 } });
-  hub = await startHubServer({ root: hubDir });
-  app = await serveStatic(ROOT, { '/index.html': PAGE });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+const temp = useTempHub('webquant-e2e-t5-', (dir) => {
+  repo = writeT5Repo(dir, { repoId: 'synthetic/flan-t5-2l', config: { num_layers: 2, num_decoder_layers: 2 } });
 });
-
-after(async () => {
-  await browser?.close();
-  await app?.close();
-  await hub?.close();
-  if (hubDir) rmSync(hubDir, { recursive: true, force: true });
-});
-
-function collectErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
-  return errors;
-}
+const chromium = useBrowser({ '/index.html': PAGE });
 
 test('T5ForConditionalGeneration in Chromium agrees with the float64 reference and with Node bit for bit', { timeout: 300_000 }, async () => {
-  const page = await browser.newPage();
-  const errors = collectErrors(page);
-  await page.goto(`${app.url}/index.html`);
-  await page.waitForFunction(() => (window as unknown as { pageReady?: boolean }).pageReady === true);
+  const { page, errors } = await openReadyPage(chromium.browser, `${chromium.app.url}/index.html`);
   const NEW = 8;
   const r = (await page.evaluate(
     ([hubUrl, id, text, n]) => (window as unknown as { run: (...a: unknown[]) => Promise<unknown> }).run(hubUrl, id, text, n),
-    [hub.url, repo.repoId, TEXT, NEW] as const,
+    [temp.server.url, repo.repoId, TEXT, NEW] as const,
   )) as { cls: string; input: number[]; decoderIds: number[]; text: string; logits: number[] };
   assert.equal(r.cls, 'T5ForConditionalGeneration');
   assert.deepEqual(r.input, TEXT_IDS);
   assert.equal(r.decoderIds.length, NEW + 1);
   const ref = t5Logits(repo.config, repo.tensors!, TEXT_IDS, r.decoderIds);
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let k = 0; k < ref.length; k++) {
-    maxDiff = Math.max(maxDiff, Math.abs(r.logits[k]! - ref[k]!));
-    maxRef = Math.max(maxRef, Math.abs(ref[k]!));
-  }
-  console.log(`T5 (Chromium): max |diff| ${maxDiff.toExponential(2)} (${(maxDiff / maxRef).toExponential(2)} relative)`);
-  assert.ok(maxDiff <= 5e-6 * maxRef);
-  const V = repo.config.vocab_size as number;
-  for (let t = 0; t < NEW; t++) {
-    let best = 0;
-    for (let i = 1; i < V; i++) if (ref[t * V + i]! > ref[t * V + best]!) best = i;
-    assert.equal(r.decoderIds[t + 1], best, `position ${t}`);
-  }
+  const d = relDiff(r.logits, ref);
+  console.log(`T5 (Chromium): max |logit - ref| / max |ref| = ${d.toExponential(2)}`);
+  assert.ok(d <= 5e-6, `relative difference ${d}`);
+  assertGreedy(r.decoderIds.slice(1), ref, repo.config.vocab_size as number, 0);
   const { AutoModelForSeq2SeqLM } = (await importDist('models/index.js')) as Models;
   await ((await importDist('runtime/loader.js')) as Loader).init();
-  using model = await AutoModelForSeq2SeqLM.fromPretrained(repo.repoId, { endpoint: hub.url });
+  using model = await AutoModelForSeq2SeqLM.fromPretrained(repo.repoId, { endpoint: temp.server.url });
   assert.deepEqual(Array.from(await model.seq2seqLogits(TEXT, r.decoderIds)), r.logits);
   assert.deepEqual(errors.filter((e) => !/status of 404/.test(e)), []);
   await page.close();
 });
 
 test('Model lab: a text-to-text model generates side by side fp32 vs int8, output only, with decoder KL', { timeout: 400_000 }, async () => {
-  const siteDir = await fs.mkdtemp(path.join(os.tmpdir(), 'webquant-e2e-t5-site-'));
-  const vite = path.join(ROOT, 'node_modules/vite/bin/vite.js');
-  const built = spawnSync(process.execPath, [vite, 'build', '--config', 'web/demo/vite.config.ts', '--outDir', siteDir, '--emptyOutDir', '--logLevel', 'warn'], { cwd: ROOT, encoding: 'utf8' });
-  if (built.status !== 0) throw new Error(`vite build of web/demo failed:\n${built.stdout}\n${built.stderr}`);
-  const site = await startHubServer({ root: HUB_DIR, static: [siteDir], crossOriginIsolated: true });
+  const site = await buildLabSite('webquant-e2e-t5-site-');
   try {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    const errors = collectErrors(page);
-    await page.goto(`${site.url}/lab.html?endpoint=${encodeURIComponent(hub.url)}&repo=${repo.repoId}`);
-    await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 60_000 });
-    await page.click('#load');
+    const { context, page, errors } = await openLab(chromium.browser, site, temp.server.url, repo.repoId);
     await page.waitForFunction(() => !(document.querySelector('#quantize') as HTMLButtonElement).disabled, null, { timeout: 200_000 });
     await page.selectOption('#q-weights', 'int8');
     await page.click('#quantize');
@@ -150,7 +95,7 @@ test('Model lab: a text-to-text model generates side by side fp32 vs int8, outpu
     // The same text as the library generates in Node (greedy, fp32; the lab stops at eos).
     const { AutoModelForSeq2SeqLM } = (await importDist('models/index.js')) as Models;
     await ((await importDist('runtime/loader.js')) as Loader).init();
-    using model = await AutoModelForSeq2SeqLM.fromPretrained(repo.repoId, { endpoint: hub.url });
+    using model = await AutoModelForSeq2SeqLM.fromPretrained(repo.repoId, { endpoint: temp.server.url });
     assert.equal(fp32Text, (await model.generate(TEXT, { maxNewTokens: 6 })).text);
     const meanKl = Number(await page.textContent('#kl-mean'));
     assert.ok(meanKl >= 0 && meanKl < 0.05, `mean KL ${meanKl}`);
@@ -160,6 +105,5 @@ test('Model lab: a text-to-text model generates side by side fp32 vs int8, outpu
     await context.close();
   } finally {
     await site.close();
-    await fs.rm(siteDir, { recursive: true, force: true });
   }
 });

@@ -10,13 +10,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { importDist, startHubServer, type HubServer } from './helpers/repo.js';
+import { importDist } from './helpers/repo.js';
 import { rejectsWith } from './helpers/errors.js';
 import { blipDecoderLogits, blipVision } from './helpers/ref/blip.js';
 import type { RefConfig, RefTensors } from './helpers/ref/tensor.js';
-import { makeTempHub } from './helpers/tiny-repos.js';
+import { assertGreedy, klRow, relDiff, settle, tokenizerFiles, useTempHub } from './helpers/synthetic-hub.js';
 import { BLIP_DIR, BLIP_TINY, writeBlipRepo } from './helpers/blip-repos.js';
 
 type Models = typeof import('../../dist/index.js');
@@ -27,37 +26,6 @@ const { AutoModelForVision2Seq, BlipForConditionalGeneration, Tokenizer, pipelin
 const PROMPT = 'a picture of';
 const PROMPT_IDS = [101, 1037, 3861, 1997, 102];  // bert-base-uncased WordPiece
 const BOS = 30522;
-
-/** max |a - b| / max |b|. */
-function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return d / m;
-}
-
-/** KL(p || q) in nats between the softmaxes of logit rows `row`. */
-function kl(p: ArrayLike<number>, q: ArrayLike<number>, row: number, vocab: number): number {
-  const lse = (x: ArrayLike<number>) => {
-    let m = -Infinity;
-    for (let i = 0; i < vocab; i++) m = Math.max(m, x[row * vocab + i]!);
-    let s = 0;
-    for (let i = 0; i < vocab; i++) s += Math.exp(x[row * vocab + i]! - m);
-    return Math.log(s) + m;
-  };
-  const lp = lse(p);
-  const lq = lse(q);
-  let k = 0;
-  for (let i = 0; i < vocab; i++) {
-    const a = p[row * vocab + i]! - lp;
-    k += Math.exp(a) * (a - (q[row * vocab + i]! - lq));
-  }
-  return k;
-}
 
 /** A smooth 40x30 RGB test image (not square: the preprocessor resizes it). */
 function gradient(width = 40, height = 30): { width: number; height: number; channels: number; data: Uint8Array } {
@@ -73,34 +41,25 @@ function gradient(width = 40, height = 30): { width: number; height: number; cha
   return { width, height, channels: 3, data };
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 200));
 const threads = () => `${lib.backendInfo().threads} thread(s)`;
 
-let hubDir: string;
-let hub: HubServer;
 let repo: { config: RefConfig; tensors: RefTensors };
-
-before(async () => {
-  hubDir = makeTempHub('webquant-blip-');
-  const r = writeBlipRepo(hubDir, { repoId: 'synthetic/blip-tiny', shape: BLIP_TINY, seed: 4 });
+const hub = useTempHub('webquant-blip-', (dir) => {
+  const r = writeBlipRepo(dir, { repoId: 'synthetic/blip-tiny', shape: BLIP_TINY, seed: 4 });
   repo = { config: r.config, tensors: r.tensors! };
-  hub = await startHubServer({ root: hubDir });
-  await lib.init({ threads: false });  // the SIMD build, one thread (the last describe runs 2 threads)
 });
 
-after(async () => {
-  await hub?.close();
-  await fs.rm(hubDir, { recursive: true, force: true });
+before(async () => {
+  await lib.init({ threads: false });  // the SIMD build, one thread (the last describe runs 2 threads)
 });
 
 async function load(opts: { dtype?: 'float32' | 'bfloat16' } = {}): Promise<Blip> {
   await settle();
-  return AutoModelForVision2Seq.fromPretrained('synthetic/blip-tiny', { endpoint: hub.url, ...opts });
+  return AutoModelForVision2Seq.fromPretrained('synthetic/blip-tiny', { endpoint: hub.server.url, ...opts });
 }
 
 test('blip-image-captioning-base tokenizer: the prompt ids and BLIP\'s decoder prompt', () => {
-  const tok = Tokenizer.fromJSON(JSON.parse(readFileSync(path.join(BLIP_DIR, 'tokenizer.json'), 'utf8')),
-    JSON.parse(readFileSync(path.join(BLIP_DIR, 'tokenizer_config.json'), 'utf8')));
+  const tok = Tokenizer.fromJSON(...tokenizerFiles(BLIP_DIR));
   assert.deepEqual(tok.encode(PROMPT), PROMPT_IDS);
   assert.equal(tok.decode([101, 1037, 3861, 1997, 3899, 102], { skipSpecialTokens: true }), 'a picture of dog');
   assert.equal(tok.idToToken(BOS), undefined);  // bos is beyond BERT's vocabulary: the caption leaves it out
@@ -131,13 +90,7 @@ async function fp32AgainstReference(): Promise<void> {
   const d = relDiff(got, want);
   console.log(`blip-tiny (${threads()}): max |logit - ref| / max |ref| = ${d.toExponential(2)}`);
   assert.ok(d < 5e-6, `relative difference ${d}`);
-  const V = model.config.vocabSize;
-  r.tokens.forEach((tok, t) => {
-    const row = r.promptTokens.length - 1 + t;
-    let best = 0;
-    for (let i = 1; i < V; i++) if (want[row * V + i]! > want[row * V + best]!) best = i;
-    assert.equal(tok, best, `position ${t}`);
-  });
+  assertGreedy(r.tokens, want, model.config.vocabSize, r.promptTokens.length - 1);
   // The same image given as raw pixels gives the same caption; sampling is seeded.
   const again = await model.generate(gradient(), { prompt: PROMPT, maxNewTokens: 6, stopOnEos: false });
   assert.deepEqual(again.tokens, r.tokens);
@@ -181,7 +134,7 @@ async function quantizedAgainstFp32(names: readonly string[]): Promise<{ px: Awa
     assert.ok(q.memoryFootprint().linear < fp32.memoryFootprint().linear);
     const logits = await q.captionLogits(px, ids);
     let mx = 0;
-    for (let t = first; t < ids.length; t++) mx = Math.max(mx, kl(base, logits, t, V));
+    for (let t = first; t < ids.length; t++) mx = Math.max(mx, klRow(base, logits, t, V));
     const out = await q.generate(px, { prompt: PROMPT, maxNewTokens: NEW, stopOnEos: false });
     const agree = out.tokens.filter((t, i) => t === ref.tokens[i]).length / NEW;
     console.log(`blip-tiny ${name} (synthetic, ${threads()}): max KL ${mx.toExponential(2)} nats, greedy agreement ${agree}`);
@@ -208,7 +161,7 @@ describe('BLIP against the float64 reference (synthetic weights, reduced shapes)
 
 test('pipeline(\'image-to-text\') and typed errors for bad images and models', async () => {
   await settle();
-  const captioner = await pipeline('image-to-text', 'synthetic/blip-tiny', { endpoint: hub.url });
+  const captioner = await pipeline('image-to-text', 'synthetic/blip-tiny', { endpoint: hub.server.url });
   try {
     const [out] = await captioner(gradient(), { prompt: PROMPT, maxNewTokens: 3 });
     assert.ok(out!.generated_text.startsWith('a picture of'), out!.generated_text);
@@ -227,10 +180,10 @@ test('pipeline(\'image-to-text\') and typed errors for bad images and models', a
     captioner.dispose();
   }
   // Not an image-to-text model: refused before the weights are downloaded.
-  const gptDir = path.join(hubDir, 'synthetic/not-blip');
+  const gptDir = path.join(hub.dir, 'synthetic/not-blip');
   await fs.mkdir(gptDir, { recursive: true });
   await fs.writeFile(path.join(gptDir, 'config.json'), JSON.stringify({ model_type: 'gpt2' }));
-  await rejectsWith(AutoModelForVision2Seq.fromPretrained('synthetic/not-blip', { endpoint: hub.url }), 'unsupported', /image-to-text/);
+  await rejectsWith(AutoModelForVision2Seq.fromPretrained('synthetic/not-blip', { endpoint: hub.server.url }), 'unsupported', /image-to-text/);
 });
 
 describe('BLIP on the pthreads build (2 threads): the same bounds', () => {

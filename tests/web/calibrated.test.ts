@@ -5,79 +5,35 @@
 // comments), saved models keep the method and reload bit for bit, and every option that does not
 // apply is a typed error naming it.
 // Run after `npx tsc -p tsconfig.json` and the wasm build (the package is imported from dist/).
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { HUB_DIR, ROOT, importDist } from './helpers/repo.js';
+import { importDist } from './helpers/repo.js';
+import { rejectsWith } from './helpers/errors.js';
+import { WIKITEXT, assertCliUsageErrors, near, quantizeCli, storiesQuality, useStories } from './helpers/stories.js';
 
 type Eval = typeof import('../../dist/eval/index.js');
 type Models = typeof import('../../dist/models/index.js');
 type Checkpoint = typeof import('../../dist/models/checkpoint.js');
-type Hub = typeof import('../../dist/hub/index.js');
-type Loader = typeof import('../../dist/runtime/loader.js');
-type Model = import('../../dist/models/index.js').LlamaForCausalLM;
 type QuantizeModelOptions = import('../../dist/models/index.js').QuantizeModelOptions;
-type ModelFiles = import('../../dist/hub/index.js').ModelFiles;
 
 const ev = (await importDist('eval/index.js')) as Eval;
 const { LlamaForCausalLM, quantizeModel } = (await importDist('models/index.js')) as Models;
 const { saveQuantized } = (await importDist('models/checkpoint.js')) as Checkpoint;
-const { downloadModelFiles } = (await importDist('hub/index.js')) as Hub;
-const loader = (await importDist('runtime/loader.js')) as Loader;
 
-const REPO = 'karpathy/stories260K';
-const run = promisify(execFile);
-const WIKITEXT = readFileSync(path.join(HUB_DIR, '../data/wikitext-2/valid.txt'), 'utf8').slice(0, 12000);
-let files: ModelFiles;
-let fp32: Model;
-let heldOut: number[][];
-let tmp: string;
-const copy = (f: ModelFiles): ModelFiles => ({ ...f, weights: f.weights.map((w) => ({ name: w.name, bytes: w.bytes.slice() })) });
-const load = (): Promise<Model> => LlamaForCausalLM.fromFiles(copy(files), { name: REPO });
-
-before(async () => {
-  await loader.init();
-  files = await downloadModelFiles(REPO, { endpoint: HUB_DIR });
-  fp32 = await load();
-  heldOut = (await ev.sampleStoryText(fp32, { seed: 101, samples: 4, tokens: 256, temperature: 1 })).ids;
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'webquant-calibrated-'));
-});
-after(async () => {
-  fp32?.dispose();
-  if (tmp) await fs.rm(tmp, { recursive: true, force: true });
-});
-
-async function rejectsWith(p: Promise<unknown> | (() => unknown), code: string, ...patterns: RegExp[]): Promise<void> {
-  let caught: unknown;
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught, 'expected an error');
-  const e = caught as Error & { code?: string };
-  assert.equal(e.code, code, e.message);
-  for (const r of patterns) assert.match(e.message, r);
-}
+const stories = useStories({ tmpPrefix: 'webquant-calibrated-' });
+const load = stories.load;
 
 async function quality(options: QuantizeModelOptions): Promise<{ kl: number; top1: number; ppl: number; methods: string[]; notes: string[] }> {
-  using m = await load();
-  const s = quantizeModel(m, options);
-  const r = await ev.compareModels(fp32, m, heldOut);
-  const p = await ev.perplexity(m, heldOut);
-  const q = s.layers.filter((l) => l.quantized);
-  return { kl: r.klDivergence, top1: r.top1Agreement, ppl: p.perplexity, methods: [...new Set(q.map((l) => l.method))], notes: q.map((l) => l.note) };
+  const { kl, top1, ppl, layers } = await storiesQuality(stories, options);
+  return { kl, top1, ppl, methods: [...new Set(layers.map((l) => l.method))], notes: layers.map((l) => l.note) };
 }
 
 describe('GPTQ and AWQ on stories260K', () => {
   test('int4 g32: GPTQ and AWQ beat RTN against fp32 on held-out text; the summary states the method', async (t) => {
     const base: QuantizeModelOptions = { weights: 'int4', groupSize: 32 };
-    const fp = await ev.perplexity(fp32, heldOut);
+    const fp = await ev.perplexity(stories.fp32, stories.heldOut);
     const rtn = await quality(base);
     const gptq = await quality({ ...base, method: 'gptq', calibration: { text: WIKITEXT } });
     const awq = await quality({ ...base, method: 'awq', calibration: { text: WIKITEXT } });
@@ -93,7 +49,6 @@ describe('GPTQ and AWQ on stories260K', () => {
     // Measured (SIMD build, 1,028 positions): RTN KL 0.1577, top-1 79.57 %, ppl 4.1803; GPTQ 0.1291,
     // 80.35 %, 4.0730; AWQ 0.1370, 83.66 %, 4.0184; fp32 ppl 3.5852. Calibrated on wikitext (out of
     // domain for this TinyStories model), GPTQ closes 18 % and AWQ 27 % of RTN's perplexity gap.
-    const near = (x: number, want: number, rel: number, what: string) => assert.ok(Math.abs(x - want) <= rel * want, `${what}: ${x} vs ${want}`);
     near(rtn.kl, 0.1577, 0.03, 'rtn KL');
     near(gptq.kl, 0.1291, 0.03, 'gptq KL');
     near(awq.kl, 0.137, 0.03, 'awq KL');
@@ -111,14 +66,14 @@ describe('GPTQ and AWQ on stories260K', () => {
       assert.equal(steps.length, 40);
       assert.equal(steps[0], '1/40 calibration pass: model.layers.0');
       assert.equal(steps.at(-1), '40/40 model.layers.4.mlp.down_proj');
-      const ids = heldOut[0]!.slice(0, 64);
+      const ids = stories.heldOut[0]!.slice(0, 64);
       const ref = await m.logits(ids);
-      const dir = path.join(tmp, 'hub/calibrated', method);
+      const dir = path.join(stories.tmp, 'hub/calibrated', method);
       const saved = await saveQuantized(m, { dir });
       const config = JSON.parse(new TextDecoder().decode(saved.find((f) => f.name === 'config.json')!.bytes));
       assert.equal(config.quantization_config.layers['model.layers.0.self_attn.q_proj'].method, method);
       assert.equal(config.quantization_config.layers['model.layers.0.self_attn.q_proj'].input_scales, method === 'awq' ? true : undefined);
-      using back = await LlamaForCausalLM.fromPretrained(`calibrated/${method}`, { endpoint: path.join(tmp, 'hub') });
+      using back = await LlamaForCausalLM.fromPretrained(`calibrated/${method}`, { endpoint: path.join(stories.tmp, 'hub') });
       assert.deepEqual(new Uint32Array((await back.logits(ids)).buffer), new Uint32Array(ref.buffer));
       const again = await saveQuantized(back);
       assert.deepEqual(again.at(-1)!.bytes, saved.at(-1)!.bytes);
@@ -142,27 +97,22 @@ describe('GPTQ and AWQ on stories260K', () => {
     await rejectsWith(() => quantizeModel(m, { weights: 'int4', method: 'gptq', calibration: { text }, overrides: { '*.down_proj': { weights: 'int4', method: 'awq' } } }), 'invalid_argument', /method 'awq' is calibrated/);
     await rejectsWith(() => quantizeModel(m, { weights: 'int4', method: 'sgd' as never }), 'invalid_argument', /options\.method must be/);
     // Nothing was changed by the failed calls.
-    assert.deepEqual(new Uint32Array((await m.logits([1, 2, 3])).buffer), new Uint32Array((await fp32.logits([1, 2, 3])).buffer));
+    assert.deepEqual(new Uint32Array((await m.logits([1, 2, 3])).buffer), new Uint32Array((await stories.fp32.logits([1, 2, 3])).buffer));
   });
 
   test('CLI: webquant quantize --method gptq --calibration-file; usage errors for flags that do not apply', async () => {
-    const cli = path.join(ROOT, 'dist/cli/main.js');
-    const calib = path.join(tmp, 'calibration.txt');
+    const calib = path.join(stories.tmp, 'calibration.txt');
     await fs.writeFile(calib, WIKITEXT);
-    const out = path.join(tmp, 'cli-gptq');
-    const q = await run(process.execPath, ['--no-experimental-fetch', cli, 'quantize', REPO, '--bits', '4', '--method', 'gptq', '--calibration-file', calib, '--calibration-tokens', '256', '--out', out, '--hub-dir', HUB_DIR, '--quiet']);
+    const out = path.join(stories.tmp, 'cli-gptq');
+    const q = await quantizeCli(['--bits', '4', '--method', 'gptq', '--calibration-file', calib, '--calibration-tokens', '256', '--out', out]);
     assert.match(q.stdout, /w4a16 g32 sym \(gptq\)/);
     const config = JSON.parse(await fs.readFile(path.join(out, 'config.json'), 'utf8'));
     assert.equal(config.quantization_config.layers['model.layers.3.mlp.up_proj'].method, 'gptq');
-    for (const [flags, message] of [
+    await assertCliUsageErrors(['--bits', '4'], path.join(stories.tmp, 'cli-x'), [
       [['--act-order'], /--act-order applies to --method gptq or awq/],
       [['--method', 'awq', '--act-order', '--calibration-file', calib], /--act-order applies to --method gptq/],
-      [['--method', 'gptq', '--calibration-file', path.join(tmp, 'missing.txt')], /cannot read the calibration text/],
+      [['--method', 'gptq', '--calibration-file', path.join(stories.tmp, 'missing.txt')], /cannot read the calibration text/],
       [['--method', 'lsq'], /--method must be rtn, hqq, gptq or awq/],
-    ] as const) {
-      const e = await run(process.execPath, ['--no-experimental-fetch', cli, 'quantize', REPO, '--bits', '4', ...flags, '--out', path.join(tmp, 'cli-x'), '--hub-dir', HUB_DIR, '--quiet']).catch((x: { code: number; stderr: string }) => x);
-      assert.equal((e as { code: number }).code, 1, String(flags));
-      assert.match((e as { stderr: string }).stderr, message);
-    }
+    ]);
   });
 });

@@ -5,71 +5,40 @@
 // model reloads bit for bit; and the GGUF Q4_1 export of HQQ-form layers loads back (loadGguf) with
 // logits within the fp16 rounding of d and m.
 // Run after `npx tsc -p tsconfig.json` and the wasm build (the package is imported from dist/).
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HUB_DIR, importDist } from './helpers/repo.js';
+import { importDist } from './helpers/repo.js';
+import { rejectsWith } from './helpers/errors.js';
+import { near, storiesQuality, useStories } from './helpers/stories.js';
 
 type Eval = typeof import('../../dist/eval/index.js');
 type Models = typeof import('../../dist/models/index.js');
 type Checkpoint = typeof import('../../dist/models/checkpoint.js');
 type Gguf = typeof import('../../dist/models/gguf.js');
-type Hub = typeof import('../../dist/hub/index.js');
-type Loader = typeof import('../../dist/runtime/loader.js');
-type Model = import('../../dist/models/index.js').LlamaForCausalLM;
 type QuantizeModelOptions = import('../../dist/models/index.js').QuantizeModelOptions;
-type ModelFiles = import('../../dist/hub/index.js').ModelFiles;
 
 const ev = (await importDist('eval/index.js')) as Eval;
 const { LlamaForCausalLM, quantizeModel } = (await importDist('models/index.js')) as Models;
 const { saveQuantized } = (await importDist('models/checkpoint.js')) as Checkpoint;
 const { exportGguf, loadGguf, ggufInfo } = (await importDist('models/gguf.js')) as Gguf;
-const { downloadModelFiles } = (await importDist('hub/index.js')) as Hub;
-const loader = (await importDist('runtime/loader.js')) as Loader;
 
-const REPO = 'karpathy/stories260K';
-let files: ModelFiles;
-let fp32: Model;
-let heldOut: number[][];
 let stories: string;
-const copy = (f: ModelFiles): ModelFiles => ({ ...f, weights: f.weights.map((w) => ({ name: w.name, bytes: w.bytes.slice() })) });
-const load = (): Promise<Model> => LlamaForCausalLM.fromFiles(copy(files), { name: REPO });
-
-before(async () => {
-  await loader.init({ threads: false });
-  files = await downloadModelFiles(REPO, { endpoint: HUB_DIR });
-  fp32 = await load();
-  heldOut = (await ev.sampleStoryText(fp32, { seed: 101, samples: 4, tokens: 256, temperature: 1 })).ids;
-  stories = (await ev.sampleStoryText(fp32, { seed: 1001, samples: 4, tokens: 256, temperature: 1 })).texts.join('\n');
+const fixture = useStories({
+  init: { threads: false },
+  setup: async (f) => {
+    stories = (await ev.sampleStoryText(f.fp32, { seed: 1001, samples: 4, tokens: 256, temperature: 1 })).texts.join('\n');
+  },
 });
-after(() => fp32?.dispose());
-
-async function rejectsWith(p: () => unknown, code: string, ...patterns: RegExp[]): Promise<void> {
-  let caught: unknown;
-  try {
-    await p();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught, 'expected an error');
-  const e = caught as Error & { code?: string };
-  assert.equal(e.code, code, e.message);
-  for (const r of patterns) assert.match(e.message, r);
-}
+const load = fixture.load;
 
 async function quality(options: QuantizeModelOptions): Promise<{ kl: number; top1: number; ppl: number; methods: string[]; schemes: string[] }> {
-  using m = await load();
-  const s = quantizeModel(m, options);
-  const r = await ev.compareModels(fp32, m, heldOut);
-  const p = await ev.perplexity(m, heldOut);
-  const q = s.layers.filter((l) => l.quantized);
-  return { kl: r.klDivergence, top1: r.top1Agreement, ppl: p.perplexity, methods: [...new Set(q.map((l) => l.method))], schemes: q.map((l) => l.scheme) };
+  const { kl, top1, ppl, layers } = await storiesQuality(fixture, options);
+  return { kl, top1, ppl, methods: [...new Set(layers.map((l) => l.method))], schemes: layers.map((l) => l.scheme) };
 }
-
-const near = (x: number, want: number, rel: number, what: string) => assert.ok(Math.abs(x - want) <= rel * want, `${what}: ${x} vs ${want}`);
 
 describe('GPTQ on the HQQ grid, stories260K', () => {
   test('int4 and int3 g32: better than HQQ and RTN against fp32 on held-out text', async (t) => {
-    const fp = await ev.perplexity(fp32, heldOut);
+    const fp = await ev.perplexity(fixture.fp32, fixture.heldOut);
     const rows: Record<string, Awaited<ReturnType<typeof quality>>> = {};
     for (const weights of ['int4', 'int3'] as const) {
       const base: QuantizeModelOptions = { weights, groupSize: 32, mode: 'asymmetric' };
@@ -111,27 +80,27 @@ describe('GPTQ on the HQQ grid, stories260K', () => {
     await rejectsWith(() => quantizeModel(m, { weights: 'int4', mode: 'asymmetric', method: 'gptq', calibration: { text }, gptq: { rangeSearch: 5 } }), 'invalid_argument', /rangeSearch applies to grid 'hqq' \(grid is 'rtn'\)/);
     await rejectsWith(() => quantizeModel(m, { weights: 'int4', mode: 'asymmetric', method: 'gptq', calibration: { text }, gptq: { grid: 'hqq', rangeSearch: 101 } }), 'invalid_argument', /rangeSearch must be an integer in \[0, 100\]/);
     await rejectsWith(() => quantizeModel(m, { weights: 'int4', mode: 'asymmetric', method: 'gptq', calibration: { text }, gptq: { grid: 'hqq', rangeSearch: 2.5 } }), 'invalid_argument', /rangeSearch must be an integer/);
-    assert.deepEqual(new Uint32Array((await m.logits([1, 2, 3])).buffer), new Uint32Array((await fp32.logits([1, 2, 3])).buffer));
+    assert.deepEqual(new Uint32Array((await m.logits([1, 2, 3])).buffer), new Uint32Array((await fixture.fp32.logits([1, 2, 3])).buffer));
   });
 
   test('saved and reloaded bit for bit; GGUF Q4_1 export loads back within the fp16 rounding of d and m', async (t) => {
     using m = await load();
     // The tied head too (exclude: []), so the embedding table is HQQ int4 g32 and exports as Q4_1.
     await m.quantize({ weights: 'int4', groupSize: 32, mode: 'asymmetric', method: 'hqq', exclude: [] });
-    const ids = heldOut[0]!.slice(0, 64);
+    const ids = fixture.heldOut[0]!.slice(0, 64);
     const ref = await m.logits(ids);
     const saved = await saveQuantized(m);
     const config = JSON.parse(new TextDecoder().decode(saved.find((f) => f.name === 'config.json')!.bytes));
     // fromFiles takes the bytes it is given: each use gets its own copy.
     const weights = () => saved.filter((f) => f.name.endsWith('.safetensors')).map((f) => ({ name: f.name, bytes: f.bytes.slice() }));
-    using back = await LlamaForCausalLM.fromFiles({ ...files, config, weights: weights() }, { name: 'saved' });
+    using back = await LlamaForCausalLM.fromFiles({ ...fixture.files, config, weights: weights() }, { name: 'saved' });
     assert.deepEqual(new Uint32Array((await back.logits(ids)).buffer), new Uint32Array(ref.buffer));
-    const gguf = exportGguf({ ...files, config, weights: weights() }, { type: 'q4_1' });
+    const gguf = exportGguf({ ...fixture.files, config, weights: weights() }, { type: 'q4_1' });
     const info = ggufInfo(gguf);
     assert.equal(info.tensors.find((x) => x.name === 'blk.0.attn_q.weight')!.type, 'Q4_1');
     assert.equal(info.tensors.find((x) => x.name === 'token_embd.weight')!.type, 'Q4_1');
     assert.equal(info.tensors.find((x) => x.name === 'blk.0.ffn_down.weight')!.type, 'F16');  // 172 wide
-    const g = await loadGguf(gguf, { tokenizer: files.tokenizer! });
+    const g = await loadGguf(gguf, { tokenizer: fixture.files.tokenizer! });
     try {
       const a = await g.logits(ids);
       let worst = 0;

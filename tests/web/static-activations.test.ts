@@ -5,66 +5,24 @@
 // saved models keep the scale and reload bit for bit, options that do not apply are typed errors
 // naming them, and the CLI flags.
 // Run after `npx tsc -p tsconfig.json` and the wasm build (the package is imported from dist/).
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { HUB_DIR, ROOT, importDist } from './helpers/repo.js';
+import { importDist } from './helpers/repo.js';
+import { rejectsWith } from './helpers/errors.js';
+import { WIKITEXT, assertCliUsageErrors, near, quantizeCli, storiesQuality, useStories } from './helpers/stories.js';
 import { readSavedSafetensors, savedLlamaLogits } from './helpers/ref/static-a8.js';
 
-type Eval = typeof import('../../dist/eval/index.js');
 type Models = typeof import('../../dist/models/index.js');
 type Checkpoint = typeof import('../../dist/models/checkpoint.js');
-type Hub = typeof import('../../dist/hub/index.js');
-type Loader = typeof import('../../dist/runtime/loader.js');
-type Model = import('../../dist/models/index.js').LlamaForCausalLM;
 type QuantizeModelOptions = import('../../dist/models/index.js').QuantizeModelOptions;
-type ModelFiles = import('../../dist/hub/index.js').ModelFiles;
 
-const ev = (await importDist('eval/index.js')) as Eval;
 const { LlamaForCausalLM, quantizeModel } = (await importDist('models/index.js')) as Models;
 const { saveQuantized } = (await importDist('models/checkpoint.js')) as Checkpoint;
-const { downloadModelFiles } = (await importDist('hub/index.js')) as Hub;
-const loader = (await importDist('runtime/loader.js')) as Loader;
 
-const REPO = 'karpathy/stories260K';
-const run = promisify(execFile);
-const WIKITEXT = readFileSync(path.join(HUB_DIR, '../data/wikitext-2/valid.txt'), 'utf8').slice(0, 12000);
-let files: ModelFiles;
-let fp32: Model;
-let heldOut: number[][];
-let tmp: string;
-const copy = (f: ModelFiles): ModelFiles => ({ ...f, weights: f.weights.map((w) => ({ name: w.name, bytes: w.bytes.slice() })) });
-const load = (): Promise<Model> => LlamaForCausalLM.fromFiles(copy(files), { name: REPO });
-
-before(async () => {
-  await loader.init();
-  files = await downloadModelFiles(REPO, { endpoint: HUB_DIR });
-  fp32 = await load();
-  heldOut = (await ev.sampleStoryText(fp32, { seed: 101, samples: 4, tokens: 256, temperature: 1 })).ids;
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'webquant-static-a8-'));
-});
-after(async () => {
-  fp32?.dispose();
-  if (tmp) await fs.rm(tmp, { recursive: true, force: true });
-});
-
-async function rejectsWith(p: () => unknown, code: string, ...patterns: RegExp[]): Promise<void> {
-  let caught: unknown;
-  try {
-    await p();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught, 'expected an error');
-  const e = caught as Error & { code?: string };
-  assert.equal(e.code, code, e.message);
-  for (const r of patterns) assert.match(e.message, r);
-}
+const stories = useStories({ tmpPrefix: 'webquant-static-a8-' });
+const load = stories.load;
 
 interface Quality {
   kl: number;
@@ -76,15 +34,9 @@ interface Quality {
 }
 
 async function quality(options: QuantizeModelOptions): Promise<Quality> {
-  using m = await load();
-  const s = quantizeModel(m, options);
-  const r = await ev.compareModels(fp32, m, heldOut);
-  const p = await ev.perplexity(m, heldOut);
-  const q = s.layers.filter((l) => l.quantized);
-  return { kl: r.klDivergence, top1: r.top1Agreement, ppl: p.perplexity, activations: [...new Set(q.map((l) => l.activations))], scales: q.map((l) => l.activationScale), notes: q.map((l) => l.note) };
+  const { kl, top1, ppl, layers } = await storiesQuality(stories, options);
+  return { kl, top1, ppl, activations: [...new Set(layers.map((l) => l.activations))], scales: layers.map((l) => l.activationScale), notes: layers.map((l) => l.note) };
 }
-
-const near = (x: number, want: number, rel: number, what: string) => assert.ok(Math.abs(x - want) <= rel * want, `${what}: ${x} vs ${want}`);
 
 describe('static int8 activations and SmoothQuant on stories260K', () => {
   test('quality vs fp32: dynamic, static per observer, SmoothQuant; the summary states static and the scale', async (t) => {
@@ -132,9 +84,9 @@ describe('static int8 activations and SmoothQuant on stories260K', () => {
     const layer = s.layers.find((l) => l.name === 'model.layers.2.mlp.down_proj')!;
     assert.match(layer.scheme, /^w8a8 per-channel sym, activations int8 static \(scale /);
     assert.match(layer.note, /^smoothquant alpha 0\.60, input scales; static activations: moving-average observer on 256 calibration tokens/);
-    const ids = heldOut[0]!.slice(0, 64);
+    const ids = stories.heldOut[0]!.slice(0, 64);
     const ref = await m.logits(ids);
-    const dir = path.join(tmp, 'hub/static/a8');
+    const dir = path.join(stories.tmp, 'hub/static/a8');
     const saved = await saveQuantized(m, { dir });
     const config = JSON.parse(new TextDecoder().decode(saved.find((f) => f.name === 'config.json')!.bytes));
     const entry = config.quantization_config.layers['model.layers.2.mlp.down_proj'];
@@ -142,7 +94,7 @@ describe('static int8 activations and SmoothQuant on stories260K', () => {
     assert.equal(Math.fround(entry.activation_scale), layer.activationScale);
     assert.equal(entry.input_scales, true);
     assert.equal(config.quantization_config.layers['model.layers.2.mlp.up_proj'].input_scales, undefined);  // folded
-    using back = await LlamaForCausalLM.fromPretrained('static/a8', { endpoint: path.join(tmp, 'hub') });
+    using back = await LlamaForCausalLM.fromPretrained('static/a8', { endpoint: path.join(stories.tmp, 'hub') });
     assert.deepEqual(new Uint32Array((await back.logits(ids)).buffer), new Uint32Array(ref.buffer));
     const again = await saveQuantized(back);
     assert.deepEqual(again.at(-1)!.bytes, saved.at(-1)!.bytes);
@@ -155,7 +107,7 @@ describe('static int8 activations and SmoothQuant on stories260K', () => {
       const saved = await saveQuantized(m);
       const config = JSON.parse(new TextDecoder().decode(saved.find((f) => f.name === 'config.json')!.bytes));
       const tensors = readSavedSafetensors(saved.find((f) => f.name === 'model.safetensors')!.bytes);
-      const ids = heldOut[1]!.slice(0, 48);
+      const ids = stories.heldOut[1]!.slice(0, 48);
       const got = await m.logits(ids);
       const want = savedLlamaLogits(config, tensors, ids);
       assert.equal(got.length, want.length);
@@ -193,30 +145,25 @@ describe('static int8 activations and SmoothQuant on stories260K', () => {
     await rejectsWith(() => quantizeModel(m, { weights: 'int8', activations: 'int8-static', calibration, embeddings: 'int8' }), 'invalid_argument', /options\.embeddings does not combine/);
     await rejectsWith(() => quantizeModel(m, { weights: 'int8', activations: 'int8', overrides: { '*.v_proj': { weights: 'int8', activations: 'int8-static' } } }), 'invalid_argument', /activations 'int8-static' is calibrated/);
     // Nothing was changed by the failed calls.
-    assert.deepEqual(new Uint32Array((await m.logits([1, 2, 3])).buffer), new Uint32Array((await fp32.logits([1, 2, 3])).buffer));
+    assert.deepEqual(new Uint32Array((await m.logits([1, 2, 3])).buffer), new Uint32Array((await stories.fp32.logits([1, 2, 3])).buffer));
   });
 
   test('CLI: webquant quantize --activations int8-static --observer --smoothquant-alpha; usage errors', async () => {
-    const cli = path.join(ROOT, 'dist/cli/main.js');
-    const calib = path.join(tmp, 'calibration.txt');
+    const calib = path.join(stories.tmp, 'calibration.txt');
     await fs.writeFile(calib, WIKITEXT);
-    const out = path.join(tmp, 'cli-static');
-    const q = await run(process.execPath, ['--no-experimental-fetch', cli, 'quantize', REPO, '--bits', '8', '--activations', 'int8-static', '--observer', 'percentile', '--percentile', '99.9', '--smoothquant-alpha', '0.5', '--calibration-file', calib, '--calibration-tokens', '256', '--out', out, '--hub-dir', HUB_DIR, '--quiet']);
+    const out = path.join(stories.tmp, 'cli-static');
+    const q = await quantizeCli(['--bits', '8', '--activations', 'int8-static', '--observer', 'percentile', '--percentile', '99.9', '--smoothquant-alpha', '0.5', '--calibration-file', calib, '--calibration-tokens', '256', '--out', out]);
     assert.match(q.stdout, /w8a8 per-channel sym, activations int8 static/);
     const config = JSON.parse(await fs.readFile(path.join(out, 'config.json'), 'utf8'));
     assert.equal(config.quantization_config.layers['model.layers.3.mlp.up_proj'].activations, 'int8-static');
-    for (const [flags, message] of [
+    await assertCliUsageErrors(['--bits', '8'], path.join(stories.tmp, 'cli-x'), [
       [['--observer', 'minmax'], /--observer and --percentile apply to --activations int8-static/],
       [['--activations', 'int8-static', '--observer', 'kl'], /--observer must be minmax, percentile or moving-average/],
       [['--activations', 'int8-static', '--percentile', '99'], /--percentile applies to --observer percentile/],
       [['--smoothquant'], /--smoothquant applies to int8 activations/],
       [['--activations', 'int8', '--smoothquant-alpha', '2'], /--smoothquant-alpha must be a number in \[0, 1\]/],
       [['--activations', 'int8-static', '--method', 'gptq'], /--activations int8-static needs int8 weights and --method rtn/],
-    ] as const) {
-      const e = await run(process.execPath, ['--no-experimental-fetch', cli, 'quantize', REPO, '--bits', '8', ...flags, '--out', path.join(tmp, 'cli-x'), '--hub-dir', HUB_DIR, '--quiet']).catch((x: { code: number; stderr: string }) => x);
-      assert.equal((e as { code: number }).code, 1, String(flags));
-      assert.match((e as { stderr: string }).stderr, message);
-    }
+    ]);
   });
 });
 

@@ -5,11 +5,10 @@
 // 0.12682868 GB), the answers of int8 vs fp32 to the same inputs, and the KL divergence of int8
 // from fp32 at every generated position (teacher forcing fp32's answer). Bounds are a few times
 // the values measured in this session (printed by the test).
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs/promises';
-import { importDist, startHubServer, type HubServer } from './helpers/repo.js';
-import { makeTempHub } from './helpers/tiny-repos.js';
+import { importDist } from './helpers/repo.js';
+import { klRow, useTempHub } from './helpers/synthetic-hub.js';
 import { writeT5Repo } from './helpers/t5-repos.js';
 
 type Models = typeof import('../../dist/models/index.js');
@@ -30,41 +29,12 @@ const MAX_KL = 1.6;
 const MEAN_KL = 0.12;
 const MIN_AGREEMENT = 0.6;
 
-/** KL(p || q) in nats between the softmaxes of two logit rows. */
-function kl(p: Float32Array, q: Float32Array, row: number, vocab: number): number {
-  const lse = (x: Float32Array) => {
-    let m = -Infinity;
-    for (let i = 0; i < vocab; i++) m = Math.max(m, x[row * vocab + i]!);
-    let s = 0;
-    for (let i = 0; i < vocab; i++) s += Math.exp(x[row * vocab + i]! - m);
-    return Math.log(s) + m;
-  };
-  const lp = lse(p);
-  const lq = lse(q);
-  let k = 0;
-  for (let i = 0; i < vocab; i++) {
-    const a = p[row * vocab + i]! - lp;
-    k += Math.exp(a) * (a - (q[row * vocab + i]! - lq));
-  }
-  return k;
-}
-
-let hubDir: string;
-let hub: HubServer;
-
-before(async () => {
-  hubDir = makeTempHub('webquant-t5-int8-');
-  writeT5Repo(hubDir, { repoId: 'synthetic/flan-t5-small', dtype: 'BF16', seed: 11, keepTensors: false });
-  hub = await startHubServer({ root: hubDir });
-});
-
-after(async () => {
-  await hub?.close();
-  await fs.rm(hubDir, { recursive: true, force: true });
+const hub = useTempHub('webquant-t5-int8-', (dir) => {
+  writeT5Repo(dir, { repoId: 'synthetic/flan-t5-small', dtype: 'BF16', seed: 11, keepTensors: false });
 });
 
 test('flan-t5-small shapes (synthetic): int8 vs fp32 answers, KL per generated position, model size as the course', async () => {
-  using model = await AutoModelForSeq2SeqLM.fromPretrained('synthetic/flan-t5-small', { endpoint: hub.url });
+  using model = await AutoModelForSeq2SeqLM.fromPretrained('synthetic/flan-t5-small', { endpoint: hub.server.url });
   const V = model.config.vocabSize;
   // fp32: 76,961,152 parameters (shared once, lm_head untied) = the course's 0.307844608 GB.
   assert.equal(model.memoryFootprint().total, 307_844_608);
@@ -88,7 +58,7 @@ test('flan-t5-small shapes (synthetic): int8 vs fp32 answers, KL per generated p
   for (const [i, input] of INPUTS.entries()) {
     const r = await model.generate(input, { maxNewTokens: NEW, stopOnEos: false });
     const q = await model.seq2seqLogits(input, [0, ...fp[i]!.tokens]);
-    const kls = fp[i]!.tokens.map((_, t) => kl(fp[i]!.logits, q, t, V));
+    const kls = fp[i]!.tokens.map((_, t) => klRow(fp[i]!.logits, q, t, V));
     r.tokens.forEach((tok, t) => { if (tok === fp[i]!.tokens[t]) same++; });
     total += r.tokens.length;
     klMax = Math.max(klMax, ...kls);

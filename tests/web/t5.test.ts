@@ -5,19 +5,18 @@
 // continuation — with fewer layers, and once with the full real config — then quantized schemes,
 // save/load, streaming quantization, AutoModelForSeq2SeqLM / pipeline('text2text-generation') and
 // typed errors for bad input.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { ROOT, importDist, startHubServer, type HubServer } from './helpers/repo.js';
+import { ROOT, importDist } from './helpers/repo.js';
 import { rejectsWith } from './helpers/errors.js';
 import { t5Logits } from './helpers/ref/t5.js';
 import type { RefConfig, RefTensors } from './helpers/ref/tensor.js';
-import { makeTempHub } from './helpers/tiny-repos.js';
+import { assertGreedy, relDiff, settle, tokenizerFiles, useTempHub } from './helpers/synthetic-hub.js';
 import { FLAN_T5_DIR, writeT5Repo } from './helpers/t5-repos.js';
 
 type Models = typeof import('../../dist/models/index.js');
@@ -29,53 +28,24 @@ const { AutoModelForSeq2SeqLM, AutoModelForCausalLM, T5ForConditionalGeneration,
 const TEXT = 'translate English to German: How old are you?';
 const TEXT_IDS = [13959, 1566, 12, 2968, 10, 571, 625, 33, 25, 58, 1];
 
-/** max |a - b| / max |b|. */
-function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return d / m;
-}
-
-/**
- * Lets the event loop run after long synchronous work (writing weights, the float64 reference):
- * the in-process Hub server closes its idle keep-alive sockets on timers that could not fire
- * meanwhile, and a fetch must not pick up such a socket.
- */
-const settle = () => new Promise((r) => setTimeout(r, 200));
-
-let hubDir: string;
-let hub: HubServer;
 let full: ReturnType<typeof writeT5Repo>;
 const repos = new Map<string, { config: RefConfig; tensors: RefTensors }>();
 
-before(async () => {
-  hubDir = makeTempHub('webquant-t5-');
+const hub = useTempHub('webquant-t5-', (dir) => {
   // Real flan-t5-small widths (d_model 512, 6 heads of 64, d_ff 1024, vocab 32128), 2 + 2 layers.
   for (const [repoId, opts] of [
     ['synthetic/flan-t5-2l', { config: { num_layers: 2, num_decoder_layers: 2 } }],
     ['synthetic/t5-relu-tied', { config: { num_layers: 1, num_decoder_layers: 1, feed_forward_proj: 'relu', is_gated_act: false, dense_act_fn: 'relu', tie_word_embeddings: true }, seed: 3, embedCopies: true }],
   ] as const) {
-    const r = writeT5Repo(hubDir, { repoId, ...opts });
+    const r = writeT5Repo(dir, { repoId, ...opts });
     repos.set(repoId, { config: r.config, tensors: r.tensors! });
   }
   // The full flan-t5-small config (8 + 8 layers), BF16.
-  full = writeT5Repo(hubDir, { repoId: 'synthetic/flan-t5-small', dtype: 'BF16', seed: 5 });
-  hub = await startHubServer({ root: hubDir });
-});
-
-after(async () => {
-  await hub?.close();
-  await fs.rm(hubDir, { recursive: true, force: true });
+  full = writeT5Repo(dir, { repoId: 'synthetic/flan-t5-small', dtype: 'BF16', seed: 5 });
 });
 
 test('flan-t5-small tokenizer: SentencePiece unigram ids and decoding', () => {
-  const tok = Tokenizer.fromJSON(JSON.parse(readFileSync(path.join(FLAN_T5_DIR, 'tokenizer.json'), 'utf8')),
-    JSON.parse(readFileSync(path.join(FLAN_T5_DIR, 'tokenizer_config.json'), 'utf8')));
+  const tok = Tokenizer.fromJSON(...tokenizerFiles(FLAN_T5_DIR));
   assert.deepEqual(tok.encode(TEXT), TEXT_IDS);
   assert.deepEqual(tok.encode('Hello world'), [8774, 296, 1]);
   assert.equal(tok.decode(TEXT_IDS), TEXT);
@@ -84,7 +54,7 @@ test('flan-t5-small tokenizer: SentencePiece unigram ids and decoding', () => {
 
 async function load(repoId: string): Promise<T5> {
   await settle();
-  return AutoModelForSeq2SeqLM.fromPretrained(repoId, { endpoint: hub.url });
+  return AutoModelForSeq2SeqLM.fromPretrained(repoId, { endpoint: hub.server.url });
 }
 
 describe('T5 against the float64 reference (synthetic weights, flan-t5-small widths)', () => {
@@ -107,12 +77,7 @@ describe('T5 against the float64 reference (synthetic weights, flan-t5-small wid
       console.log(`${repoId}: max |logit - ref| / max |ref| = ${d.toExponential(2)}`);
       assert.ok(d < 1.5e-6, `relative difference ${d}`);
       // Greedy: each generated token is the reference's argmax at its position.
-      const V = model.config.vocabSize;
-      r.tokens.forEach((tok, t) => {
-        let best = 0;
-        for (let i = 1; i < V; i++) if (want[t * V + i]! > want[t * V + best]!) best = i;
-        assert.equal(tok, best, `position ${t}`);
-      });
+      assertGreedy(r.tokens, want, model.config.vocabSize, 0);
       // The streamed text is the decoded continuation (special tokens skipped).
       assert.equal(r.text, model.tokenizer.decode(r.tokens));
     });
@@ -159,7 +124,7 @@ describe('T5: quantization, save/load, pipeline, errors', () => {
       } finally {
         await fs.rm(dir, { recursive: true, force: true });
       }
-      const streamed = await quantizeStreaming('synthetic/flan-t5-2l', { quantize: opts, endpoint: hub.url });
+      const streamed = await quantizeStreaming('synthetic/flan-t5-2l', { quantize: opts, endpoint: hub.server.url });
       try {
         assert.deepEqual(await seq2seqLogits(streamed.model, TEXT, ids), q);
       } finally {
@@ -169,7 +134,7 @@ describe('T5: quantization, save/load, pipeline, errors', () => {
   });
 
   test('pipeline text2text-generation returns the output text alone; sampling is seeded', async () => {
-    const gen = await pipeline('text2text-generation', 'synthetic/flan-t5-2l', { endpoint: hub.url, quantize: { weights: 'int8' } });
+    const gen = await pipeline('text2text-generation', 'synthetic/flan-t5-2l', { endpoint: hub.server.url, quantize: { weights: 'int8' } });
     try {
       assert.equal(gen.task, 'text2text-generation');
       assert.ok(gen.quantization);
@@ -185,7 +150,7 @@ describe('T5: quantization, save/load, pipeline, errors', () => {
       gen.dispose();
     }
     // AutoModelForCausalLM picks the T5 class too.
-    using auto = await AutoModelForCausalLM.fromPretrained('synthetic/t5-relu-tied', { endpoint: hub.url });
+    using auto = await AutoModelForCausalLM.fromPretrained('synthetic/t5-relu-tied', { endpoint: hub.server.url });
     assert.ok(auto instanceof T5ForConditionalGeneration);
   });
 
@@ -199,10 +164,10 @@ describe('T5: quantization, save/load, pipeline, errors', () => {
     // The model still works after the errors.
     const r = await model.generate(TEXT, { maxNewTokens: 2, stopOnEos: false });
     assert.equal(r.tokens.length, 2);
-    await fs.mkdir(path.join(hubDir, 'not/t5'), { recursive: true });
-    await fs.writeFile(path.join(hubDir, 'not/t5/config.json'), JSON.stringify({ model_type: 'gpt2' }));
-    await rejectsWith(AutoModelForSeq2SeqLM.fromPretrained('not/t5', { endpoint: hub.url }), 'unsupported', /encoder-decoder/);
-    await rejectsWith(pipeline('text2text-generation', 'not/t5', { endpoint: hub.url }), 'unsupported', /t5/);
+    await fs.mkdir(path.join(hub.dir, 'not/t5'), { recursive: true });
+    await fs.writeFile(path.join(hub.dir, 'not/t5/config.json'), JSON.stringify({ model_type: 'gpt2' }));
+    await rejectsWith(AutoModelForSeq2SeqLM.fromPretrained('not/t5', { endpoint: hub.server.url }), 'unsupported', /encoder-decoder/);
+    await rejectsWith(pipeline('text2text-generation', 'not/t5', { endpoint: hub.server.url }), 'unsupported', /t5/);
   });
 });
 
@@ -212,9 +177,9 @@ test('CLI: webquant generate prints a text-to-text model\'s output alone (fp32 a
   const repo = 'synthetic/flan-t5-2l';
   using model = await load(repo);
   const direct = await model.generate(TEXT, { maxNewTokens: 5 });
-  const out = await run(process.execPath, [cli, 'generate', repo, '--prompt', TEXT, '--max-new-tokens', '5', '--hub-dir', hubDir, '--quiet']);
+  const out = await run(process.execPath, [cli, 'generate', repo, '--prompt', TEXT, '--max-new-tokens', '5', '--hub-dir', hub.dir, '--quiet']);
   assert.equal(out.stdout.trimEnd(), direct.text.trimEnd());
-  const q = await run(process.execPath, [cli, 'generate', repo, '--prompt', TEXT, '--max-new-tokens', '3', '--quant', 'int8', '--hub-dir', hubDir]);
+  const q = await run(process.execPath, [cli, 'generate', repo, '--prompt', TEXT, '--max-new-tokens', '3', '--quant', 'int8', '--hub-dir', hub.dir]);
   assert.match(q.stderr, /quantized to w8a16/);
   assert.match(q.stderr, /prefill 11 tokens/);
 });

@@ -10,11 +10,14 @@ function assertWebQuantError(caught: unknown, code: string, patterns: RegExp[], 
   return e;
 }
 
-/** Asserts `promise` rejects with a WebQuantError of `code` whose message matches every pattern. */
-export async function rejectsWith(promise: Promise<unknown>, code: string, ...patterns: RegExp[]): Promise<Error> {
+/**
+ * Asserts `promise` rejects (or `fn` throws, or returns a promise that rejects) with a
+ * WebQuantError of `code` whose message matches every pattern.
+ */
+export async function rejectsWith(promise: Promise<unknown> | (() => unknown), code: string, ...patterns: RegExp[]): Promise<Error> {
   let caught: unknown;
   try {
-    await promise;
+    await (typeof promise === 'function' ? promise() : promise);
   } catch (err) {
     caught = err;
   }

@@ -27,6 +27,7 @@
 
 #include "models/architectures.h"
 #include "models/config_fields.h"
+#include "nn/attend_row.h"
 #include "nn/blocks.h"
 
 namespace webquant::models {
@@ -49,35 +50,6 @@ struct BlipTextConfig {
   bool tied = true;
 };
 
-// out[i] (nq rows of heads * hd) = softmax(q_i . k_j * scale) v_j over all nk keys (rows of the same
-// width), per head; softmax sums in double.
-void cross_attention(const float* q, size_t nq, const float* k, const float* v, size_t nk, int heads,
-                     int hd, float scale, std::vector<float>* scores, float* out) {
-  const size_t D = static_cast<size_t>(heads) * static_cast<size_t>(hd), h_d = static_cast<size_t>(hd);
-  scores->resize(nk);
-  float* sc = scores->data();
-  for (size_t i = 0; i < nq; ++i) {
-    for (int h = 0; h < heads; ++h) {
-      const size_t off = static_cast<size_t>(h) * h_d;
-      const float* qh = q + i * D + off;
-      float mx = -INFINITY;
-      for (size_t j = 0; j < nk; ++j) {
-        sc[j] = nn::dot_f32(qh, k + j * D + off, h_d) * scale;
-        mx = std::max(mx, sc[j]);
-      }
-      double sum = 0.0;
-      for (size_t j = 0; j < nk; ++j) {
-        sc[j] = std::exp(sc[j] - mx);
-        sum += sc[j];
-      }
-      const float inv = static_cast<float>(1.0 / sum);
-      float* o = out + i * D + off;
-      std::fill(o, o + h_d, 0.0f);
-      for (size_t j = 0; j < nk; ++j) nn::axpy_f32(sc[j] * inv, v + j * D + off, o, h_d);
-    }
-  }
-}
-
 struct VisionLayer {
   Norm ln1, ln2;
   Linear qkv, proj;
@@ -88,7 +60,7 @@ struct TextLayer {
   Linear q, k, v, o, cq, ck, cv, co;
   Norm ln_self, ln_cross, ln_ff;
   nn::Mlp mlp;
-  std::vector<float> cross_k, cross_v;  // [image tokens, Dt]
+  nn::CrossKv cross_kv;  // over the image tokens, [image tokens, Dt]
 };
 
 class Blip final : public Architecture {
@@ -168,7 +140,7 @@ class Blip final : public Architecture {
   }
   size_t kv_cache_bytes() const override {
     size_t n = image_.size();
-    for (const TextLayer& L : tlayers_) n += L.cross_k.size() + L.cross_v.size();
+    for (const TextLayer& L : tlayers_) n += L.cross_kv.floats();
     size_t b = n * sizeof(float);
     for (const nn::CachedAttention& a : attn_) b += a.cache_bytes();
     return b;
@@ -228,14 +200,7 @@ class Blip final : public Architecture {
     }
     image_.resize(n * Dv);
     post_ln_.forward(w, x_.data(), n, image_.data());
-    image_len_ = n;
-    const size_t D = static_cast<size_t>(tc_.hidden);
-    for (TextLayer& L : tlayers_) {
-      L.cross_k.resize(n * D);
-      L.cross_v.resize(n * D);
-      L.ck.forward(w, image_.data(), n, L.cross_k.data());
-      L.cv.forward(w, image_.data(), n, L.cross_v.data());
-    }
+    for (TextLayer& L : tlayers_) L.cross_kv.project(w, L.ck, L.cv, image_.data(), n, static_cast<size_t>(tc_.hidden));
   }
 
   void forward(const Weights& w, const int32_t* tokens, size_t n, int pos, size_t rows, float* logits) override {
@@ -262,8 +227,7 @@ class Blip final : public Architecture {
       nn::add_inplace(tmp_.data(), x_.data(), n * D);
       L.ln_self.forward(w, tmp_.data(), n, x_.data());
       L.cq.forward(w, x_.data(), n, q_.data());
-      cross_attention(q_.data(), n, L.cross_k.data(), L.cross_v.data(), image_len_, tc_.heads, hd, scale,
-                      &scores_, att_.data());
+      L.cross_kv.attend(q_.data(), n, tc_.heads, hd, scale, &scores_, att_.data());
       L.co.forward(w, att_.data(), n, tmp_.data());
       nn::add_inplace(tmp_.data(), x_.data(), n * D);
       L.ln_cross.forward(w, tmp_.data(), n, x_.data());
@@ -292,8 +256,7 @@ class Blip final : public Architecture {
   std::vector<TextLayer> tlayers_;
   std::vector<nn::CachedAttention> attn_;
   Linear tdense_, head_;
-  std::vector<float> image_;  // image_embeds [image_len_, Dv]
-  size_t image_len_ = 0;
+  std::vector<float> image_;  // image_embeds [image tokens, Dv]
   std::vector<float> patches_, x_, a_, tmp_, qkv_, q_, k_, v_, att_, h_, g_, scores_, pscratch_, bscratch_;
 };
 

@@ -19,6 +19,7 @@
 #include "models/architectures.h"
 #include "models/config_fields.h"
 #include "models/t5/t5_attention.h"
+#include "nn/attend_row.h"
 #include "nn/blocks.h"
 
 namespace webquant::models {
@@ -50,7 +51,8 @@ struct Block {
   Attention self, cross;  // cross: decoder only
   nn::Mlp mlp;
   // Decoder: self-attention cache rows [pos][inner]; cross-attention K/V of the encoder output.
-  std::vector<float> k_cache, v_cache, cross_k, cross_v;
+  std::vector<float> k_cache, v_cache;
+  nn::CrossKv cross_kv;
 };
 
 class T5 final : public Architecture {
@@ -76,7 +78,7 @@ class T5 final : public Architecture {
   }
   size_t kv_cache_bytes() const override {
     size_t n = enc_out_.size();
-    for (const Block& b : dec_) n += b.k_cache.size() + b.v_cache.size() + b.cross_k.size() + b.cross_v.size();
+    for (const Block& b : dec_) n += b.k_cache.size() + b.v_cache.size() + b.cross_kv.floats();
     return n * sizeof(float);
   }
 
@@ -104,7 +106,7 @@ class T5 final : public Architecture {
           const float* src = &table_[static_cast<size_t>(h * span) + (n - 1 - i)];
           std::copy(src, src + n, &bias_[static_cast<size_t>(h) * n]);
         }
-        t5::attend_row(&q_[i * inner], k_.data(), v_.data(), n, inner, H, cfg_.d_kv, bias_.data(), n,
+        nn::attend_row(&q_[i * inner], k_.data(), v_.data(), n, inner, H, cfg_.d_kv, 1.0f, bias_.data(), n,
                        &scores_, &att_[i * inner]);
       }
       b.self.o.forward(w, att_.data(), n, tmp_.data());
@@ -115,13 +117,7 @@ class T5 final : public Architecture {
     }
     enc_out_.resize(n * D);
     enc_norm_.forward(w, x_.data(), n, enc_out_.data());
-    enc_len_ = n;
-    for (Block& b : dec_) {
-      b.cross_k.resize(n * inner);
-      b.cross_v.resize(n * inner);
-      b.cross.k.forward(w, enc_out_.data(), n, b.cross_k.data());
-      b.cross.v.forward(w, enc_out_.data(), n, b.cross_v.data());
-    }
+    for (Block& b : dec_) b.cross_kv.project(w, b.cross.k, b.cross.v, enc_out_.data(), n, inner);
   }
 
   void forward(const Weights& w, const int32_t* tokens, size_t n, int pos, size_t rows,
@@ -151,17 +147,14 @@ class T5 final : public Architecture {
           float* dst = &bias_[static_cast<size_t>(h) * nk];
           for (size_t j = 0; j < nk; ++j) dst[j] = t[p - j];
         }
-        t5::attend_row(&q_[i * inner], b.k_cache.data(), b.v_cache.data(), nk, inner, H, cfg_.d_kv,
+        nn::attend_row(&q_[i * inner], b.k_cache.data(), b.v_cache.data(), nk, inner, H, cfg_.d_kv, 1.0f,
                        bias_.data(), nk, &scores_, &att_[i * inner]);
       }
       b.self.o.forward(w, att_.data(), n, tmp_.data());
       nn::add_inplace(x_.data(), tmp_.data(), n * D);
       b.ln_cross.forward(w, x_.data(), n, a_.data());
       b.cross.q.forward(w, a_.data(), n, q_.data());
-      for (size_t i = 0; i < n; ++i) {
-        t5::attend_row(&q_[i * inner], b.cross_k.data(), b.cross_v.data(), enc_len_, inner, H, cfg_.d_kv,
-                       nullptr, 0, &scores_, &att_[i * inner]);
-      }
+      b.cross_kv.attend(q_.data(), n, H, cfg_.d_kv, 1.0f, &scores_, att_.data());
       b.cross.o.forward(w, att_.data(), n, tmp_.data());
       nn::add_inplace(x_.data(), tmp_.data(), n * D);
       b.ln_ff.forward(w, x_.data(), n, a_.data());
@@ -232,7 +225,6 @@ class T5 final : public Architecture {
   Norm enc_norm_, dec_norm_;
   Linear head_;
   std::vector<float> enc_out_;
-  size_t enc_len_ = 0;
   std::vector<float> x_, a_, tmp_, q_, k_, v_, att_, h_, g_, scores_, table_, bias_;
   std::vector<float> rel_scratch_;  // the relative attention bias widened, when the model is half
 };

@@ -1,0 +1,56 @@
+#include "nn/attend_row.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "nn/ops.h"
+
+namespace webquant::nn {
+
+void attend_row(const float* q, const float* k, const float* v, size_t nk, size_t stride, int heads,
+                int head_dim, float scale, const float* bias, size_t bias_stride,
+                std::vector<float>* scores, float* out) {
+  const size_t hd = static_cast<size_t>(head_dim);
+  scores->resize(nk);
+  float* sc = scores->data();
+  for (int h = 0; h < heads; ++h) {
+    const size_t off = static_cast<size_t>(h) * hd;
+    const float* b = bias != nullptr ? bias + static_cast<size_t>(h) * bias_stride : nullptr;
+    float mx = -INFINITY;
+    for (size_t j = 0; j < nk; ++j) {
+      float s = dot_f32(q + off, k + j * stride + off, hd) * scale;
+      if (b != nullptr) s += b[j];
+      sc[j] = s;
+      mx = std::max(mx, s);
+    }
+    double sum = 0.0;
+    for (size_t j = 0; j < nk; ++j) {
+      sc[j] = std::exp(sc[j] - mx);
+      sum += sc[j];
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+    float* o = out + off;
+    std::fill(o, o + hd, 0.0f);
+    for (size_t j = 0; j < nk; ++j) axpy_f32(sc[j] * inv, v + j * stride + off, o, hd);
+  }
+}
+
+void CrossKv::project(const Weights& w, const Linear& k_proj, const Linear& v_proj, const float* enc, size_t n,
+                      size_t width) {
+  k.resize(n * width);
+  v.resize(n * width);
+  k_proj.forward(w, enc, n, k.data());
+  v_proj.forward(w, enc, n, v.data());
+  len = n;
+}
+
+void CrossKv::attend(const float* q, size_t nq, int heads, int head_dim, float scale, std::vector<float>* scores,
+                     float* out) const {
+  const size_t width = static_cast<size_t>(heads) * static_cast<size_t>(head_dim);
+  for (size_t i = 0; i < nq; ++i) {
+    attend_row(q + i * width, k.data(), v.data(), len, width, heads, head_dim, scale, nullptr, 0, scores,
+               out + i * width);
+  }
+}
+
+}  // namespace webquant::nn
