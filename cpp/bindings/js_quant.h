@@ -3,7 +3,8 @@
 //   spec:    {scheme: 0..9 (LinearScheme: f32, w8a16, w4a16, w2a16, w8a8, w4a8, f16, bf16, w3a16,
 //             lut4a16),
 //             asymmetric, groupSize, method?: 0 rtn | 1 hqq (QuantMethod),
-//             codebook?: 0 none | 1 nf4 | 2 log4 | 3 kmeans4 (Codebook)}
+//             codebook?: 0 none | 1 nf4 | 2 log4 | 3 kmeans4 (Codebook),
+//             rangeSearch?: 0..100 (LinearQuantSpec::range_search, method hqq)}
 //   options.prune?: {kind: 0 none | 1 unstructured | 2 2:4, sparsity}
 //   options: {default: spec, exclude?: string[] (absent = the C++ default: the output heads
 //             lm_head / embed_out), overrides?: [{pattern, ...spec}], embeddings?: spec}
@@ -12,7 +13,8 @@
 //            sequenceLength, actOrder, blockSize, dampening, grid} (gptq / awq only),
 //            options.progress: (done, total, label) => boolean | void (false stops: kAborted)
 //   report:  [{name, outFeatures, inFeatures, quantized, scheme, bytesBefore, bytesAfter, note,
-//              schemeId, bits, asymmetric, groupSize, fallback, tied, embedding, method}] (the decision as data)
+//              schemeId, bits, asymmetric, groupSize, fallback, tied, embedding, method, hqqGrid,
+//              rangeSearch}] (the decision as data)
 #pragma once
 
 #include <emscripten/val.h>
@@ -58,6 +60,13 @@ inline Status spec_from_js(const emscripten::val& js, const std::string& what, L
     if (!(c >= 0 && c <= 3 && c == std::floor(c)))
       return invalid_js(what + ".codebook must be 0..3 (none, nf4, log4, kmeans4)");
     spec->codebook = static_cast<Codebook>(static_cast<int>(c));
+  }
+  const emscripten::val range = js["rangeSearch"];
+  if (!range.isUndefined()) {
+    const double r = range.isNumber() ? range.as<double>() : -1;
+    if (!(r >= 0 && r <= 100 && r == std::floor(r)))
+      return invalid_js(what + ".rangeSearch must be an integer in [0, 100]");
+    spec->range_search = static_cast<int>(r);
   }
   return Status::Ok();
 }
@@ -197,6 +206,8 @@ inline emscripten::val quant_report_js(const std::vector<LayerQuantReport>& repo
     l.set("method", std::string(quant_method_name(r.method)));
     l.set("embedding", r.embedding);
     l.set("activationScale", r.activation_scale);
+    l.set("hqqGrid", r.hqq_grid);
+    l.set("rangeSearch", r.range_search);
     layers.set(i, l);
   }
   return layers;

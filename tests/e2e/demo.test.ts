@@ -482,3 +482,37 @@ test('Model lab: an unknown repo and an unsupported architecture give clear erro
   assert.deepEqual(unexpected, []);
   await page.context().close();
 });
+
+test("Model lab: HQQ + range search and GPTQ on HQQ's grid from the method picker; the layer table names the method", { timeout: 300_000 }, async () => {
+  const { page, errors } = await open('/lab.html');
+  await page.click('#load');
+  await page.waitForFunction(() => !(document.querySelector('#quantize') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+  const methodColumn = async () => {
+    const rows = await page.$$eval('#layer-table tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent ?? '')));
+    const col = rows[0]!.indexOf('method');
+    assert.ok(col > 0, `no method column: ${rows[0]!.join(' | ')}`);
+    return Object.fromEntries(rows.slice(1).map((r) => [r[0], r[col]]));
+  };
+  const quantizeWith = async (choice: string, heading: RegExp) => {
+    await page.selectOption('#q-weights', 'int4');
+    await page.selectOption('#q-method', choice);
+    await page.click('#quantize');
+    await page.waitForFunction(
+      (h) => new RegExp(h).test(document.querySelector('#pane-quant-h')?.textContent ?? '') && !(document.querySelector('#quantize') as HTMLButtonElement).disabled,
+      heading.source,
+      { timeout: 180_000 },
+    );
+    assert.match((await page.textContent('#quant-status')) ?? '', /Quantized 35 layers, excluded 1/);
+    return methodColumn();
+  };
+  let col = await quantizeWith('hqq-range', /· HQQ \+ range search 10$/);
+  assert.equal(await page.textContent('#pane-quant-h'), 'quantized · int4 g32 asym (W4A16) · HQQ + range search 10');
+  assert.equal(col['model.layers.0.self_attn.q_proj'], 'hqq, range search 10');
+  assert.equal(col['model.layers.4.mlp.down_proj'], 'hqq, range search 10');
+  assert.equal(col['lm_head'], '', 'the excluded float head has no method');
+  col = await quantizeWith('gptq-hqq', /· GPTQ on HQQ grid \(range search 10\)$/);
+  assert.equal(col['model.layers.2.self_attn.v_proj'], 'gptq on hqq grid, range search 10');
+  await screenshot(page, 'lab-gptq-hqq-grid');
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});

@@ -56,8 +56,10 @@ float round_to_float_type(float x, FloatType t);
 //        optimised by a half-quadratic solver. Weight-only A16 low-bit schemes (w4a16, w3a16, w2a16),
 //        asymmetric by definition; the layer keeps one float zero per group.
 //  kGptq, kAwq: calibrated (webquant/calibration.h: the model is run over calibration text); the
-//        layers they build store RTN-form codes (plus AWQ's input scales), so a LinearQuantSpec
-//        given to make_linear_quantized takes only kRtn or kHqq.
+//        layers they build store RTN-form codes (plus AWQ's input scales), or, for GPTQ on HQQ's
+//        grid (GptqGrid::kHqq), HQQ's float-zero form (their exported method is then kHqq: the
+//        storage form; the model registry keeps kGptq). A LinearQuantSpec given to
+//        make_linear_quantized takes only kRtn or kHqq.
 enum class QuantMethod : int { kRtn = 0, kHqq = 1, kGptq = 2, kAwq = 3 };
 const char* quant_method_name(QuantMethod m);  // "rtn", "hqq", "gptq", "awq"
 
@@ -72,6 +74,9 @@ struct LinearQuantSpec {
   QuantMethod method = QuantMethod::kRtn;
   // kLut4A16 only (and required there): which 16-entry table. Other schemes need kNone.
   Codebook codebook = Codebook::kNone;
+  // kHqq only: HQQ's range search, HqqParams::clip_steps (webquant/hqq.h) in [0, 100]; 0 = HQQ as
+  // published. Non-zero with another method, or outside [0, 100], is kInvalidArgument.
+  int range_search = 0;
 };
 
 // The integer form of a quantized layer, in the course's convention (for saving and loading).
@@ -94,6 +99,10 @@ struct LinearQuantizedData {
   // domain (W = s * (q - z)), and zero_points is all 0. Empty for kRtn.
   QuantMethod method = QuantMethod::kRtn;
   std::vector<float> zero_points_f;
+  // kHqq (float zero points) only: the range search (HqqParams::clip_steps) the grid was found
+  // with, kept as a record of how it was made (saved as "range_search"); it does not change what
+  // the codes mean. [0, 100]; 0 = HQQ as published (or not recorded). Must be 0 for kRtn.
+  int range_search = 0;
   // kLut4A16: the table (16 floats, ascending) and its kind; q holds index - 8 (so the 4-bit
   // packing u = q + 8 stores the index); zero_points all 0, asymmetric false.
   Codebook codebook = Codebook::kNone;

@@ -69,6 +69,12 @@
 //               "tied": true,                           // f32 head reading the embedding
 //               "transposed": true,                     // HF Conv1D module (stored [in, out])
 //               "method": "gptq" | "awq" | "hqq",       // how the codes were chosen (absent: rtn)
+//               "grid": "hqq",                          // gptq rounded onto HQQ's grid: stored as
+//                                                       // method hqq is (F32 zero points); files
+//                                                       // from before this field say "method":
+//                                                       // "hqq" for such layers (same tensors)
+//               "range_search": N,                      // HQQ grids: HqqParams::clip_steps, 1..100
+//                                                       // (absent: 0, HQQ as published)
 //               "input_scales": true}                   // AWQ: <linear>.input_scales is stored
 //   (shape fields are omitted in "default"; f32 entries carry only scheme, shape, bias, tied).
 // __metadata__ also holds "format": "webquant".
@@ -126,8 +132,14 @@ struct CheckpointLayer {
   bool tied = false;         // f32 head without a tensor (shares the embedding)
   bool transposed = false;   // HF Conv1D module: float weight stored [in, out]
   std::string fallback;      // "172 % 32 != 0" when per-group fell back to per-channel
-  // "method" ("rtn" when absent). hqq: zero_points stored as F32; gptq / awq: RTN-form tensors.
+  // "method" ("rtn" when absent): how the codes were chosen. hqq: zero_points stored as F32;
+  // gptq / awq: RTN-form tensors, except gptq with hqq_grid.
   QuantMethod method = QuantMethod::kRtn;
+  // "grid": "hqq": a gptq layer rounded onto HQQ's grid, stored in hqq's form (F32 zero points).
+  bool hqq_grid = false;
+  // "range_search": HqqParams::clip_steps the HQQ grid (method hqq or hqq_grid) was found with;
+  // 0 (absent) = HQQ as published. A record: the stored codes and zeros are what the layer uses.
+  int range_search = 0;
   Codebook codebook = Codebook::kNone;     // lut4a16: "codebook": "nf4" | "log4" | "kmeans4"
   bool input_scales = false;  // AWQ: <linear>.input_scales F32 [C] (the layer divides x by it)
   // w8a8 with static int8 activations: "activations": "int8-static" and "activation_scale": s

@@ -222,6 +222,9 @@ struct LayerQuantReport {
                            // when ModelQuantOptions::prune is set; else 0)
   float activation_scale = 0.0f;  // w8a8 with static int8 activations (activation_quant.h): the
                                   // calibrated per-tensor scale; 0 = dynamic per token or float
+  bool hqq_grid = false;   // the codes sit on HQQ's grid (a float zero per group): method hqq, or
+                           // gptq with GptqGrid::kHqq (method then says gptq)
+  int range_search = 0;    // hqq_grid: HqqParams::clip_steps the grid was found with (0: as published)
 };
 
 // Fills the "after" fields of `r` (scheme, scheme fields, bytes_after, quantized, tied) from the

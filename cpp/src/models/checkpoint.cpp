@@ -51,9 +51,12 @@ Status describe_layer(const LinearInfo& li, const LinearLayer* layer, QuantMetho
     c.asymmetric = d.asymmetric;
     c.group_size = d.group_size;
     c.fallback = d.fallback;
-    // hqq is a storage form (float zero points); gptq / awq layers store RTN-form codes and the
-    // registry keeps which method chose them.
-    c.method = d.method == QuantMethod::kHqq ? QuantMethod::kHqq : method;
+    // hqq is a storage form (float zero points); gptq / awq layers store RTN-form codes, or (gptq
+    // on HQQ's grid) HQQ's, and the registry keeps which method chose them.
+    const bool float_zero = d.method == QuantMethod::kHqq;
+    c.method = float_zero && method != QuantMethod::kGptq ? QuantMethod::kHqq : method;
+    c.hqq_grid = float_zero && c.method == QuantMethod::kGptq;
+    c.range_search = float_zero ? d.range_search : 0;
     c.codebook = d.codebook;
     if (data != nullptr) *data = std::move(d);
   }
@@ -284,7 +287,10 @@ Status load_linear(const CheckpointLayer& c, const Shards& shards,
   d.group_size = c.group_size;
   d.out_features = c.out_features;
   d.in_features = c.in_features;
-  d.method = c.method == QuantMethod::kHqq ? QuantMethod::kHqq : QuantMethod::kRtn;
+  // gptq / awq: the RTN form, except gptq on HQQ's grid (hqq's form).
+  const bool float_zero = c.method == QuantMethod::kHqq || c.hqq_grid;
+  d.method = float_zero ? QuantMethod::kHqq : QuantMethod::kRtn;
+  d.range_search = float_zero ? c.range_search : 0;
   d.codebook = c.codebook;
   const int64_t groups = C / c.group_size;
   const size_t n = static_cast<size_t>(R * C);
@@ -314,7 +320,7 @@ Status load_linear(const CheckpointLayer& c, const Shards& shards,
       WQ_RETURN_IF_ERROR(unpack_codes(row, rb, codes.size(), c.bits, codes.data()));
       for (int64_t k = 0; k < C; ++k) d.q[r * C + k] = static_cast<int8_t>(codes[k] - offset);
     }
-    if (c.method == QuantMethod::kHqq) {
+    if (float_zero) {
       WQ_RETURN_IF_ERROR(need(shards, c.name + ".zero_points", {R, groups}, {"F32"}, &t));
       d.zero_points_f.resize(static_cast<size_t>(R * groups));
       std::memcpy(d.zero_points_f.data(), t->data, d.zero_points_f.size() * sizeof(float));

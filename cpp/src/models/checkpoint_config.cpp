@@ -23,7 +23,11 @@ void put_scheme_fields(const CheckpointLayer& c, bool per_channel, int group_siz
   if (group_size >= 0) put(o, "group_size", jnum(group_size));
   put(o, "activations", jstr(scheme_a8(c.scheme) ? "int8" : "float"));
   put(o, "packing", jstr(c.bits == 8 ? kPackingNone : kPackingLsbFirst));
-  if (c.method != QuantMethod::kRtn) put(o, "method", jstr(quant_method_name(c.method)));
+  MethodRecord m;
+  m.method = c.method;
+  m.hqq_grid = c.hqq_grid;
+  m.range_search = c.range_search;
+  put_method(m, o);
   if (c.codebook != Codebook::kNone) put(o, "codebook", jstr(codebook_name(c.codebook)));
 }
 
@@ -69,6 +73,7 @@ JsonValue default_json(const std::vector<CheckpointLayer>& layers) {
     r.group_size = group;
     const std::string key = std::string(linear_scheme_name(c.scheme)) + (c.asymmetric ? "a" : "s") +
                             std::to_string(group) + quant_method_name(c.method) +
+                            (c.hqq_grid ? "grid" : "") + std::to_string(c.range_search) +
                             codebook_name(c.codebook);
     auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& p) { return p.first == key; });
     if (it == counts.end()) {
@@ -214,7 +219,11 @@ Status parse_scheme(const JsonValue& o, const std::string& where, bool is_defaul
                                                        "' is not supported (symmetric, asymmetric)");
   }
   c.asymmetric = mode == "asymmetric";
-  WQ_RETURN_IF_ERROR(parse_method(o, where, c.scheme, c.asymmetric, &c.method));
+  MethodRecord mr;
+  WQ_RETURN_IF_ERROR(parse_method(o, where, c.scheme, c.asymmetric, &mr));
+  c.method = mr.method;
+  c.hqq_grid = mr.hqq_grid;
+  c.range_search = mr.range_search;
   WQ_RETURN_IF_ERROR(parse_codebook(o, where, c.scheme, &c.codebook));
   if (!is_default) {
     const JsonValue* is = o.get("input_scales");

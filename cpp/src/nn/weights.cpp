@@ -392,6 +392,8 @@ void report_layer_state(const LinearLayer* layer, LayerQuantReport* r) {
   r->method = QuantMethod::kRtn;
   r->codebook = Codebook::kNone;
   r->zeros = 0;
+  r->hqq_grid = false;
+  r->range_search = 0;
   if (layer != nullptr) r->scheme = layer->describe();
   if (r->quantized) {
     LinearQuantizedData d;
@@ -402,6 +404,8 @@ void report_layer_state(const LinearLayer* layer, LayerQuantReport* r) {
       r->fallback = d.fallback;
       r->method = d.method;
       r->codebook = d.codebook;
+      r->hqq_grid = d.method == QuantMethod::kHqq;
+      r->range_search = d.range_search;
     }
   }
 }

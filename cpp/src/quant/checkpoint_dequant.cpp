@@ -75,7 +75,10 @@ Status dequantize_layer(const std::string& module, const ckpt::LayerEntry& e, co
   d.group_size = e.group_size;
   d.out_features = e.out_features;
   d.in_features = e.in_features;
-  d.method = e.method == QuantMethod::kHqq ? QuantMethod::kHqq : QuantMethod::kRtn;  // gptq/awq: RTN form
+  // gptq / awq: RTN form, except gptq on HQQ's grid (hqq_grid), stored in HQQ's form.
+  const bool float_zero = e.method == QuantMethod::kHqq || e.hqq_grid;
+  d.method = float_zero ? QuantMethod::kHqq : QuantMethod::kRtn;
+  d.range_search = float_zero ? e.range_search : 0;
   d.codebook = e.codebook;
   d.q.resize(static_cast<size_t>(R * C));
   const io::TensorView* t = nullptr;
@@ -91,7 +94,7 @@ Status dequantize_layer(const std::string& module, const ckpt::LayerEntry& e, co
       WQ_RETURN_IF_ERROR(unpack_codes(t->data + r * static_cast<int64_t>(rb), rb, codes.size(), e.bits, codes.data()));
       for (int64_t k = 0; k < C; ++k) d.q[r * C + k] = static_cast<int8_t>(codes[k] - offset);
     }
-    if (e.method == QuantMethod::kHqq) {
+    if (float_zero) {
       WQ_RETURN_IF_ERROR(need(shard, module + ".zero_points", {R, groups}, "F32", &t));
       d.zero_points_f.resize(static_cast<size_t>(R * groups));
       std::memcpy(d.zero_points_f.data(), t->data, d.zero_points_f.size() * sizeof(float));

@@ -117,9 +117,18 @@ JsonValue quantized_entry(const LinearQuantizedData& d, bool has_bias) {
   put(&o, "in_features", jnum(d.in_features));
   put(&o, "bias", jbool(has_bias));
   if (!d.fallback.empty()) put(&o, "fallback", jstr(d.fallback));
-  if (d.method != QuantMethod::kRtn) put(&o, "method", jstr(quant_method_name(d.method)));
+  MethodRecord m;
+  m.method = d.method;
+  m.range_search = d.method == QuantMethod::kHqq ? d.range_search : 0;
+  put_method(m, &o);
   if (d.codebook != Codebook::kNone) put(&o, "codebook", jstr(codebook_name(d.codebook)));
   return o;
+}
+
+void put_method(const MethodRecord& r, JsonValue* o) {
+  if (r.method != QuantMethod::kRtn) put(o, "method", jstr(quant_method_name(r.method)));
+  if (r.hqq_grid) put(o, "grid", jstr("hqq"));
+  if (r.float_zero() && r.range_search > 0) put(o, "range_search", jnum(r.range_search));
 }
 
 Status parse_codebook(const JsonValue& o, const std::string& where, LinearScheme scheme,
@@ -141,25 +150,43 @@ Status parse_codebook(const JsonValue& o, const std::string& where, LinearScheme
 }
 
 Status parse_method(const JsonValue& o, const std::string& where, LinearScheme scheme,
-                    bool asymmetric, QuantMethod* out) {
-  *out = QuantMethod::kRtn;
+                    bool asymmetric, MethodRecord* out) {
+  MethodRecord r;
   const JsonValue* m = o.get("method");
-  if (m == nullptr) return Status::Ok();
-  if (!m->is_string()) return corrupt(where + ".method must be a string");
-  if (m->string == "rtn") return Status::Ok();
-  // gptq / awq: calibrated, stored in the RTN form (the method is a record of how codes were chosen).
-  if (m->string == "gptq" || m->string == "awq") {
-    *out = m->string == "gptq" ? QuantMethod::kGptq : QuantMethod::kAwq;
-    return Status::Ok();
+  if (m != nullptr) {
+    if (!m->is_string()) return corrupt(where + ".method must be a string");
+    if (m->string == "gptq" || m->string == "awq") {
+      // Calibrated: stored in the RTN form, or (gptq with "grid": "hqq") in HQQ's; the method is a
+      // record of how the codes were chosen.
+      r.method = m->string == "gptq" ? QuantMethod::kGptq : QuantMethod::kAwq;
+    } else if (m->string == "hqq") {
+      r.method = QuantMethod::kHqq;
+    } else if (m->string != "rtn") {
+      return Status::Error(StatusCode::kUnsupported,
+                           where + ": method '" + m->string + "' is not supported (rtn, hqq, gptq, awq)");
+    }
   }
-  if (m->string != "hqq")
-    return Status::Error(StatusCode::kUnsupported,
-                         where + ": method '" + m->string + "' is not supported (rtn, hqq, gptq, awq)");
-  if ((scheme != LinearScheme::kW4A16 && scheme != LinearScheme::kW3A16 &&
-       scheme != LinearScheme::kW2A16) ||
-      !asymmetric)
-    return corrupt(where + ": method hqq needs an asymmetric w4a16, w3a16 or w2a16 layer");
-  *out = QuantMethod::kHqq;
+  if (const JsonValue* g = o.get("grid")) {
+    if (!g->is_string()) return corrupt(where + ".grid must be a string");
+    if (r.method != QuantMethod::kGptq) return corrupt(where + ": \"grid\" belongs to method gptq");
+    if (g->string != "rtn" && g->string != "hqq")
+      return Status::Error(StatusCode::kUnsupported,
+                           where + ": grid '" + g->string + "' is not supported (rtn, hqq)");
+    r.hqq_grid = g->string == "hqq";
+  }
+  if (r.float_zero() &&
+      ((scheme != LinearScheme::kW4A16 && scheme != LinearScheme::kW3A16 &&
+        scheme != LinearScheme::kW2A16) ||
+       !asymmetric))
+    return corrupt(where + (r.hqq_grid ? ": grid hqq" : ": method hqq") +
+                   " needs an asymmetric w4a16, w3a16 or w2a16 layer");
+  if (const JsonValue* rs = o.get("range_search")) {
+    if (!r.float_zero()) return corrupt(where + ": \"range_search\" belongs to an HQQ grid (method hqq, or gptq with grid hqq)");
+    if (!rs->is_number() || rs->number != std::floor(rs->number) || rs->number < 0 || rs->number > 100)
+      return corrupt(where + ".range_search must be an integer in [0, 100]");
+    r.range_search = static_cast<int>(rs->number);
+  }
+  *out = r;
   return Status::Ok();
 }
 
@@ -209,7 +236,11 @@ Status parse_layer_entry(const JsonValue& o, const std::string& where, LayerEntr
     e.asymmetric = mode->string == "asymmetric";
   }
   if (e.asymmetric && e.bits == 8) return corrupt(where + ": " + scheme->string + " is symmetric only");
-  WQ_RETURN_IF_ERROR(parse_method(o, where, e.scheme, e.asymmetric, &e.method));
+  MethodRecord mr;
+  WQ_RETURN_IF_ERROR(parse_method(o, where, e.scheme, e.asymmetric, &mr));
+  e.method = mr.method;
+  e.hqq_grid = mr.hqq_grid;
+  e.range_search = mr.range_search;
   WQ_RETURN_IF_ERROR(parse_codebook(o, where, e.scheme, &e.codebook));
   WQ_RETURN_IF_ERROR(int_field(o, "out_features", where, &e.out_features, true));
   WQ_RETURN_IF_ERROR(int_field(o, "in_features", where, &e.in_features, true));

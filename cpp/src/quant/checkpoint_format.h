@@ -61,10 +61,25 @@ std::string shape_str(const std::vector<int64_t>& s);
 int scheme_bits(LinearScheme s);  // 8, 4, 2; 32 for f32
 bool scheme_a8(LinearScheme s);
 bool scheme_from_name(const std::string& name, LinearScheme* out);
-// Reads the optional "method" of a layer entry ("rtn" when absent; "hqq" needs an asymmetric
-// w4a16 / w2a16 layer). kUnsupported for an unknown method, kCorruptData for a bad combination.
+// How a layer's codes were chosen, as a layer entry records it: "method" (absent: rtn), "grid"
+// ("hqq": a gptq layer rounded onto HQQ's grid; absent or "rtn" otherwise) and "range_search"
+// (HqqParams::clip_steps of an HQQ grid, in [0, 100]; absent: 0).
+struct MethodRecord {
+  QuantMethod method = QuantMethod::kRtn;
+  bool hqq_grid = false;  // method gptq on HQQ's grid
+  int range_search = 0;   // only on an HQQ grid (method hqq, or hqq_grid)
+  // The layer is stored in HQQ's form (F32 zero points, signed code domain).
+  bool float_zero() const { return method == QuantMethod::kHqq || hqq_grid; }
+};
+// Reads the optional "method", "grid" and "range_search" of a layer entry. An HQQ grid (method
+// hqq, or gptq with grid hqq) needs an asymmetric w4a16 / w3a16 / w2a16 layer; "grid" belongs to
+// method gptq and "range_search" to an HQQ grid. kUnsupported for an unknown method or grid,
+// kCorruptData for a bad combination or value. Files written before "grid" existed store a
+// gptq layer on HQQ's grid as method hqq (the same tensors): they read as method hqq.
 Status parse_method(const JsonValue& o, const std::string& where, LinearScheme scheme,
-                    bool asymmetric, QuantMethod* out);
+                    bool asymmetric, MethodRecord* out);
+// Writes r's "method" (when not rtn), "grid": "hqq" and "range_search" (when > 0) into o.
+void put_method(const MethodRecord& r, JsonValue* o);
 // Reads "codebook" (required for lut4a16: nf4, log4, kmeans4; absent for every other scheme).
 Status parse_codebook(const JsonValue& o, const std::string& where, LinearScheme scheme,
                       Codebook* out);
@@ -96,6 +111,8 @@ struct LayerEntry {
   std::vector<int64_t> shape;  // conv: the source 4-D shape; empty otherwise
   std::string source_dtype;    // "F32" | "F16" | "BF16"; "" when absent
   QuantMethod method = QuantMethod::kRtn;  // hqq: zero_points are F32 (float zero points)
+  bool hqq_grid = false;                   // gptq on HQQ's grid: zero_points are F32 as well
+  int range_search = 0;                    // HqqParams::clip_steps of an HQQ grid (a record)
   Codebook codebook = Codebook::kNone;     // lut4a16: its table is the F32 tensor <name>.codebook
 };
 

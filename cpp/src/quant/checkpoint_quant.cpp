@@ -119,7 +119,10 @@ JsonValue default_entry(const LinearQuantSpec& spec) {
   if (!per_channel) ckpt::put(&o, "group_size", ckpt::jnum(spec.group_size));
   ckpt::put(&o, "activations", ckpt::jstr(ckpt::scheme_a8(spec.scheme) ? "int8" : "float"));
   ckpt::put(&o, "packing", ckpt::jstr(bits == 8 ? "none" : "lsb-first"));
-  if (spec.method != QuantMethod::kRtn) ckpt::put(&o, "method", ckpt::jstr(quant_method_name(spec.method)));
+  ckpt::MethodRecord m;
+  m.method = spec.method;
+  m.range_search = spec.method == QuantMethod::kHqq ? spec.range_search : 0;
+  ckpt::put_method(m, &o);
   if (spec.codebook != Codebook::kNone) ckpt::put(&o, "codebook", ckpt::jstr(codebook_name(spec.codebook)));
   return o;
 }

@@ -166,6 +166,7 @@ Status gptq_quantize_linear_hqq_grid(const float* w, int out_features, int in_fe
   d.in_features = in_features;
   d.fallback = fallback;
   d.method = QuantMethod::kHqq;  // the storage form: float zero points
+  d.range_search = opt.hqq.clip_steps;  // the record of how the grid was found
   d.q.resize(R * C);
   for (size_t i = 0; i < d.q.size(); ++i) d.q[i] = static_cast<int8_t>(int(u[i]) - half);
   d.scales = std::move(scales);

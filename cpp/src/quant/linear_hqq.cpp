@@ -30,11 +30,11 @@ class LinearQGFloatZero final : public LinearLayer {
   // q: [out, in] signed codes; scales, zeros: [out, in / group].
   LinearQGFloatZero(LinearScheme scheme, int bits, int out, int in, int group, const int8_t* q,
                     const float* scales, const float* zeros, std::vector<float> bias,
-                    std::string fallback)
+                    std::string fallback, int range_search)
       : scheme_(scheme), bits_(bits), geo_(kernels::make_group_geometry(out, in, group)),
         scales_plain_(scales, scales + size_t(out) * (in / group)),
         zeros_(zeros, zeros + size_t(out) * (in / group)), bias_(std::move(bias)),
-        fallback_(std::move(fallback)) {
+        fallback_(std::move(fallback)), range_search_(range_search) {
     out_features = out;
     in_features = in;
     const int h = 1 << (bits - 1);
@@ -107,6 +107,7 @@ class LinearQGFloatZero final : public LinearLayer {
     d->out_features = out_features;
     d->in_features = in_features;
     d->method = QuantMethod::kHqq;
+    d->range_search = range_search_;
     const int h = 1 << (bits_ - 1);
     d->q.resize(geo_.n * geo_.k);
     for (size_t j = 0; j < geo_.n; ++j)
@@ -132,6 +133,7 @@ class LinearQGFloatZero final : public LinearLayer {
   std::vector<float> offsets_;       // [n, ng], -s * z
   std::vector<float> bias_;
   std::string fallback_;
+  int range_search_;  // the record exported (LinearQuantizedData::range_search)
 };
 
 }  // namespace
@@ -150,12 +152,14 @@ Status check_hqq_spec(LinearScheme scheme, bool asymmetric) {
 }
 
 Status make_linear_hqq(const float* w, int out, int in, int group, LinearScheme scheme, int bits,
-                       std::vector<float> bias, std::string fallback,
+                       std::vector<float> bias, std::string fallback, int range_search,
                        std::unique_ptr<LinearLayer>* layer) {
   const size_t n = size_t(out), k = size_t(in), ng = k / size_t(group);
   std::vector<uint8_t> u(n * k);
   std::vector<float> scales(n * ng), zeros(n * ng);
-  WQ_RETURN_IF_ERROR(hqq_quantize(w, n, k, size_t(group), bits, HqqParams(), u.data(),
+  HqqParams params;
+  params.clip_steps = range_search;
+  WQ_RETURN_IF_ERROR(hqq_quantize(w, n, k, size_t(group), bits, params, u.data(),
                                   scales.data(), zeros.data(), nullptr));
   // To the signed code domain of LinearQuantizedData: q = u - h, z_signed = z - h.
   const int h = 1 << (bits - 1);
@@ -163,7 +167,7 @@ Status make_linear_hqq(const float* w, int out, int in, int group, LinearScheme 
   for (size_t i = 0; i < q.size(); ++i) q[i] = static_cast<int8_t>(int(u[i]) - h);
   for (float& z : zeros) z -= float(h);
   *layer = make_linear_float_zero(scheme, bits, out, in, group, q.data(), scales.data(),
-                                  zeros.data(), std::move(bias), std::move(fallback));
+                                  zeros.data(), std::move(bias), std::move(fallback), range_search);
   return Status::Ok();
 }
 
@@ -171,12 +175,12 @@ std::unique_ptr<LinearLayer> make_linear_float_zero(LinearScheme scheme, int bit
                                                     int group, const int8_t* q,
                                                     const float* scales, const float* zeros,
                                                     std::vector<float> bias,
-                                                    std::string fallback) {
+                                                    std::string fallback, int range_search) {
   if (bits == 3)
     return make_linear_q3g(QuantMethod::kHqq, true, out, in, group, q, scales, zeros,
-                           std::move(bias), std::move(fallback));
+                           std::move(bias), std::move(fallback), range_search);
   return std::make_unique<LinearQGFloatZero>(scheme, bits, out, in, group, q, scales, zeros,
-                                             std::move(bias), std::move(fallback));
+                                             std::move(bias), std::move(fallback), range_search);
 }
 
 }  // namespace webquant::linear_detail

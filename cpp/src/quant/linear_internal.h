@@ -24,8 +24,10 @@ std::unique_ptr<LinearLayer> make_linear_q8g(LinearScheme scheme, bool asymmetri
 
 // Method hqq (linear_hqq.cpp). check_hqq_spec: kInvalidArgument unless scheme is w4a16 / w2a16
 // and asymmetric. make_linear_hqq quantizes finite w [out, in] with HQQ in groups of `group`
-// (which divides in). make_linear_float_zero builds the layer from signed codes q [out, in],
-// scales and float zero points [out, in / group] (W = s * (q - z)); the caller has validated them.
+// (which divides in), with HqqParams::clip_steps = range_search. make_linear_float_zero builds the
+// layer from signed codes q [out, in], scales and float zero points [out, in / group]
+// (W = s * (q - z)); the caller has validated them. range_search is the record the layer exports
+// (LinearQuantizedData::range_search).
 Status check_hqq_spec(LinearScheme scheme, bool asymmetric);
 // Codebook layers (linear_lut4.cpp): from float weights (k-means tables are learned here) or
 // from their integer form (validates the table and codebook).
@@ -35,19 +37,20 @@ Status make_linear_lut4(const float* w, int out, int in, int group, Codebook cod
 Status make_linear_lut4_from_data(const LinearQuantizedData& d, std::vector<float> bias,
                                   std::string fallback, std::unique_ptr<LinearLayer>* layer);
 // The w3a16 layer (linear_q3g.cpp): signed int3 codes q [out, in], scales and zero points
-// [out, in / group] in the signed code domain (integers for rtn, floats for hqq).
+// [out, in / group] in the signed code domain (integers for rtn, floats for hqq; range_search:
+// hqq's record, 0 for rtn).
 std::unique_ptr<LinearLayer> make_linear_q3g(QuantMethod method, bool asymmetric, int out, int in,
                                              int group, const int8_t* q, const float* scales,
                                              const float* zeros, std::vector<float> bias,
-                                             std::string fallback);
+                                             std::string fallback, int range_search = 0);
 Status make_linear_hqq(const float* w, int out, int in, int group, LinearScheme scheme, int bits,
-                       std::vector<float> bias, std::string fallback,
+                       std::vector<float> bias, std::string fallback, int range_search,
                        std::unique_ptr<LinearLayer>* layer);
 std::unique_ptr<LinearLayer> make_linear_float_zero(LinearScheme scheme, int bits, int out, int in,
                                                     int group, const int8_t* q,
                                                     const float* scales, const float* zeros,
                                                     std::vector<float> bias,
-                                                    std::string fallback);
+                                                    std::string fallback, int range_search);
 // y[m, out] = x[m, in] W^T (+ bias) with W [out, in] in the half type `type` (kF16 / kBF16), on
 // the threaded half-precision GEMM (also the tied output head reading a half embedding).
 void forward_half(FloatType type, const uint16_t* w, int out_features, int in_features,

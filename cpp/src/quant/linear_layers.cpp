@@ -492,6 +492,13 @@ Status make_linear_quantized(const float* w, int out_features, int in_features, 
                              " (expected rtn or hqq; gptq and awq are calibrated: quantize_calibrated)");
   if (spec.method == QuantMethod::kHqq)
     WQ_RETURN_IF_ERROR(linear_detail::check_hqq_spec(spec.scheme, spec.asymmetric));
+  if (spec.range_search != 0 && spec.method != QuantMethod::kHqq)
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "range_search (HQQ's range search) applies to method hqq only");
+  if (spec.range_search < 0 || spec.range_search > 100)
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "range_search must be in [0, 100] (got " +
+                             std::to_string(spec.range_search) + ")");
   const bool lut = spec.scheme == LinearScheme::kLut4A16;
   if (lut != (spec.codebook != Codebook::kNone) || static_cast<int>(spec.codebook) < 0 ||
       static_cast<int>(spec.codebook) > 3)
@@ -525,7 +532,8 @@ Status make_linear_quantized(const float* w, int out_features, int in_features, 
                                            std::move(bias_v), std::move(fallback), out);
   if (spec.method == QuantMethod::kHqq)
     return linear_detail::make_linear_hqq(w, out_features, in_features, group, spec.scheme, bits,
-                                          std::move(bias_v), std::move(fallback), out);
+                                          std::move(bias_v), std::move(fallback),
+                                          spec.range_search, out);
   QuantizedTensor qt;
   WQ_RETURN_IF_ERROR(quantize_weight(w, n, k, bits, spec.asymmetric, group, &qt));
   if (bits == 8) {
@@ -600,6 +608,11 @@ Status make_linear_from_quantized(const LinearQuantizedData& d,
     return Status::Error(StatusCode::kInvalidArgument,
                          "unknown quantization method " + std::to_string(static_cast<int>(d.method)));
   if (hqq) WQ_RETURN_IF_ERROR(linear_detail::check_hqq_spec(d.scheme, d.asymmetric));
+  if (hqq ? d.range_search < 0 || d.range_search > 100 : d.range_search != 0)
+    return Status::Error(StatusCode::kInvalidArgument,
+                         hqq ? "range_search must be in [0, 100] (got " +
+                                   std::to_string(d.range_search) + ")"
+                             : std::string("range_search is a record of method hqq's grid only"));
   if ((d.scheme == LinearScheme::kLut4A16) != (d.codebook != Codebook::kNone) ||
       (d.scheme != LinearScheme::kLut4A16 && !d.table.empty()))
     return Status::Error(StatusCode::kInvalidArgument,
@@ -646,7 +659,8 @@ Status make_linear_from_quantized(const LinearQuantizedData& d,
   } else if (hqq) {
     *out = linear_detail::make_linear_float_zero(d.scheme, bits, d.out_features, d.in_features,
                                                  d.group_size, d.q.data(), d.scales.data(),
-                                                 d.zero_points_f.data(), d.bias, fallback);
+                                                 d.zero_points_f.data(), d.bias, fallback,
+                                                 d.range_search);
   } else if (bits == 8) {
     *out = make_q8_layer(d.scheme, d.asymmetric, d.out_features, d.in_features, d.group_size,
                          d.q.data(), d.scales.data(), d.zero_points.data(), d.bias, fallback);

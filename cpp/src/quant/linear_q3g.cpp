@@ -18,11 +18,11 @@ class LinearQ3G final : public LinearLayer {
   // (W = s * (q - z)); zeros are integers for rtn.
   LinearQ3G(QuantMethod method, bool asymmetric, int out, int in, int group, const int8_t* q,
             const float* scales, const float* zeros, std::vector<float> bias,
-            std::string fallback)
+            std::string fallback, int range_search)
       : method_(method), asym_(asymmetric), geo_(kernels::make_q3g_geometry(out, in, group)),
         scales_(scales, scales + size_t(out) * (in / group)),
         zeros_(zeros, zeros + size_t(out) * (in / group)), bias_(std::move(bias)),
-        fallback_(std::move(fallback)) {
+        fallback_(std::move(fallback)), range_search_(range_search) {
     out_features = out;
     in_features = in;
     std::vector<uint8_t> codes(size_t(out) * in);
@@ -82,6 +82,7 @@ class LinearQ3G final : public LinearLayer {
     d->zero_points.assign(zeros_.size(), 0);
     if (method_ == QuantMethod::kHqq) {
       d->zero_points_f = zeros_;
+      d->range_search = range_search_;
     } else {
       for (size_t i = 0; i < zeros_.size(); ++i) d->zero_points[i] = static_cast<int32_t>(zeros_[i]);
     }
@@ -100,6 +101,7 @@ class LinearQ3G final : public LinearLayer {
   std::vector<float> zero_codes_;  // zeros_ + 4: the kernel's unsigned code domain
   std::vector<float> bias_;
   std::string fallback_;
+  int range_search_;  // hqq: the record exported (LinearQuantizedData::range_search)
 };
 
 }  // namespace
@@ -107,9 +109,10 @@ class LinearQ3G final : public LinearLayer {
 std::unique_ptr<LinearLayer> make_linear_q3g(QuantMethod method, bool asymmetric, int out, int in,
                                              int group, const int8_t* q, const float* scales,
                                              const float* zeros, std::vector<float> bias,
-                                             std::string fallback) {
+                                             std::string fallback, int range_search) {
   return std::make_unique<LinearQ3G>(method, asymmetric, out, in, group, q, scales, zeros,
-                                     std::move(bias), std::move(fallback));
+                                     std::move(bias), std::move(fallback),
+                                     method == QuantMethod::kHqq ? range_search : 0);
 }
 
 }  // namespace webquant::linear_detail

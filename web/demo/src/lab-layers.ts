@@ -4,6 +4,7 @@ import type { ChartDataset } from 'chart.js';
 import { $, Chart, fmt, fmtBytes, h, table } from './common.js';
 import { histogram, minMax } from './compare.js';
 import { readFloat32 } from './safetensors.js';
+import { layerMethod } from './lab-method.js';
 import { select, state, type LayerStat } from './lab-state.js';
 import { quantize, Tensor, type LayerQuantSummary, type ModelMemoryFootprint, type QuantizationSummary, type QuantizeOptions } from './wq.js';
 
@@ -103,11 +104,12 @@ export function renderFootprint(fp32: ModelMemoryFootprint, summary: Quantizatio
     s.name,
     `${s.outFeatures} × ${s.inFeatures}`,
     s.scheme,
+    layerMethod(s),
     fmtBytes(s.bytesBefore),
     fmtBytes(s.bytesAfter),
     s.note,
   ]);
-  $('layer-table').replaceChildren(table(['layer', 'shape', 'scheme', 'float32', 'quantized', 'note'], rows, { rowHeaders: true }));
+  $('layer-table').replaceChildren(table(['layer', 'shape', 'scheme', 'method', 'float32', 'quantized', 'note'], rows, { rowHeaders: true }));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -39,7 +39,9 @@ export function mountMethodControls(form: HTMLElement, before: HTMLElement): voi
     { id: 'q-method' },
     h('option', { value: 'rtn', text: 'round to nearest', selected: true }),
     h('option', { value: 'hqq', text: 'HQQ (optimised zero points)' }),
+    h('option', { value: 'hqq-range', text: 'HQQ + range search (10 shrunken ranges per group)' }),
     h('option', { value: 'gptq', text: 'GPTQ (calibrated)' }),
+    h('option', { value: 'gptq-hqq', text: "GPTQ on HQQ's grid, range search 10 (calibrated)" }),
     h('option', { value: 'awq', text: 'AWQ (calibrated)' }),
   );
   prune = h(
@@ -76,9 +78,9 @@ export function mountMethodControls(form: HTMLElement, before: HTMLElement): voi
     smooth.disabled = !int8 || method.value !== 'rtn';
     if (smooth.disabled) smooth.checked = false;
     alpha.disabled = !smooth.checked;
-    const calibrated = method.value === 'gptq' || method.value === 'awq' || a8.value !== 'dynamic' || smooth.checked;
+    const calibrated = method.value === 'gptq' || method.value === 'gptq-hqq' || method.value === 'awq' || a8.value !== 'dynamic' || smooth.checked;
     extra.hidden = !calibrated;
-    actOrder.disabled = method.value !== 'gptq';
+    actOrder.disabled = method.value !== 'gptq' && method.value !== 'gptq-hqq';
     prune.disabled = calibrated;
     if (calibrated) prune.value = 'none';
   };
@@ -93,17 +95,22 @@ export function mountMethodControls(form: HTMLElement, before: HTMLElement): voi
 
 /** `options` with the method and prune controls applied (the mode fitted to them). */
 export function methodOptions(options: QuantizeModelOptions): QuantizeModelOptions {
-  const m = (method?.value ?? 'rtn') as QuantMethod;
+  // 'hqq-range' and 'gptq-hqq' are picker entries for HQQ's range search and GPTQ on HQQ's grid.
+  const choice = method?.value ?? 'rtn';
+  const m = (choice === 'hqq-range' ? 'hqq' : choice === 'gptq-hqq' ? 'gptq' : choice) as QuantMethod;
   const o: QuantizeModelOptions = { ...options };
   const nonUniform = o.weights === 'nf4' || o.weights === 'log4' || o.weights === 'kmeans4';
   if (nonUniform) delete o.mode;
+  const hqqGrid = m === 'hqq' || choice === 'gptq-hqq';
+  if (hqqGrid && o.weights !== 'int4' && o.weights !== 'int3' && o.weights !== 'int2') throw new Error('HQQ and its grid apply to int4, int3 and int2 weights.');
+  if (hqqGrid) o.mode = 'asymmetric';
   if (m === 'hqq') {
-    if (o.weights !== 'int4' && o.weights !== 'int3' && o.weights !== 'int2') throw new Error('HQQ applies to int4, int3 and int2 weights.');
     o.method = 'hqq';
-    o.mode = 'asymmetric';
+    if (choice === 'hqq-range') o.hqq = { rangeSearch: 10 };
   } else if (m === 'gptq' || m === 'awq') {
     if (text.value.trim() === '') throw new Error('GPTQ and AWQ need a calibration text.');
-    Object.assign(o, { method: m, calibration: { text: text.value }, ...(m === 'gptq' && actOrder.checked ? { gptq: { actOrder: true } } : {}) });
+    const gptq = { ...(actOrder.checked ? { actOrder: true } : {}), ...(choice === 'gptq-hqq' ? { grid: 'hqq' as const, rangeSearch: 10 } : {}) };
+    Object.assign(o, { method: m, calibration: { text: text.value }, ...(m === 'gptq' && Object.keys(gptq).length > 0 ? { gptq } : {}) });
   }
   const observer = a8?.value ?? 'dynamic';
   if (m === 'rtn' && (observer !== 'dynamic' || smooth?.checked)) {
@@ -124,11 +131,20 @@ export function methodOptions(options: QuantizeModelOptions): QuantizeModelOptio
 
 /** " · GPTQ", " · HQQ · pruned 2:4" for the headings; "" for plain round to nearest. */
 export function methodLabel(o: QuantizeModelOptions): string {
-  const m = o.method && o.method !== 'rtn' ? ` · ${o.method.toUpperCase()}${o.gptq?.actOrder ? ' act-order' : ''}` : '';
+  const grid = o.gptq?.grid === 'hqq' ? ` on HQQ grid${o.gptq.rangeSearch ? ` (range search ${o.gptq.rangeSearch})` : ''}` : '';
+  const range = o.hqq?.rangeSearch ? ` + range search ${o.hqq.rangeSearch === true ? 10 : o.hqq.rangeSearch}` : '';
+  const m = o.method && o.method !== 'rtn' ? ` · ${o.method.toUpperCase()}${grid}${range}${o.gptq?.actOrder ? ' act-order' : ''}` : '';
   const obs = typeof o.observer === 'string' ? o.observer : o.observer?.kind;
   const a = `${o.smoothquant ? ` · SmoothQuant α ${typeof o.smoothquant === 'object' ? (o.smoothquant.alpha ?? 0.5) : 0.5}` : ''}${o.activations === 'int8-static' ? ` · static A8 (${obs ?? 'minmax'})` : ''}`;
   const p = o.prune ? ` · pruned ${'pattern' in o.prune ? o.prune.pattern : `${Math.round(o.prune.sparsity * 100)} %`}` : '';
   return m + a + p;
+}
+
+/** How a layer's codes were chosen, for the layer table: "gptq on hqq grid, range search 10", "rtn". */
+export function layerMethod(l: LayerQuantSummary): string {
+  if (!l.quantized && l.bits === 32) return '';
+  const grid = l.method !== 'hqq' && l.grid === 'hqq' ? ' on hqq grid' : '';
+  return `${l.method}${grid}${l.rangeSearch > 0 ? `, range search ${l.rangeSearch}` : ''}`;
 }
 
 /** Which layers the page can re-quantize with `quantize()` to chart their error (rtn, 8/4/2-bit, unpruned). */

@@ -302,6 +302,8 @@ export interface QuantFlags {
   activations?: string | undefined;
   /** `--method rtn|hqq|gptq|awq` (quantize only; gptq / awq are applied by method-flags.ts). */
   method?: string | undefined;
+  /** `--grid rtn|hqq` of gptq (quantize only): `hqq` makes `--mode` default to asymmetric. */
+  grid?: string | undefined;
 }
 
 /** Checks the scheme flags for a weight type and builds the layer options. */
@@ -312,7 +314,7 @@ export function layerOptionsFromFlags(usage: string, weights: WeightQuant, f: Qu
   // gptq / awq are model-wide (methodOptionsFromFlags); the layer options keep RTN's grid for them.
   const method = flag === 'hqq' ? 'hqq' : 'rtn';
   const nonUniform = weights === 'nf4' || weights === 'log4' || weights === 'kmeans4';
-  const mode = f.mode ?? (method === 'hqq' ? 'asymmetric' : 'symmetric');
+  const mode = f.mode ?? (method === 'hqq' || (flag === 'gptq' && f.grid === 'hqq') ? 'asymmetric' : 'symmetric');
   if (mode !== 'symmetric' && mode !== 'asymmetric') throw new CliUsageError(`--mode must be symmetric or asymmetric (got ${JSON.stringify(mode)})`, usage);
   const activations = f.activations ?? 'float';
   if (activations !== 'float' && activations !== 'int8' && activations !== 'int8-static') throw new CliUsageError(`--activations must be float, int8 or int8-static (got ${JSON.stringify(activations)})`, usage);
@@ -341,7 +343,9 @@ export function layerOptionsFromFlags(usage: string, weights: WeightQuant, f: Qu
 export function describeQuantization(summary: QuantizationSummary): string {
   const quantized = summary.layers.filter((l) => l.quantized);
   const methods = [...new Set(quantized.map((l) => l.method))].filter((m) => m !== 'rtn');
-  const schemes = [...new Set(quantized.map((l) => l.scheme + (methods.length ? ` (${l.method})` : '')))];
+  // "gptq on hqq grid, range search 10": how the codes were chosen, as the summary reports it.
+  const how = (l: (typeof quantized)[number]) => `${l.method}${l.method !== 'hqq' && l.grid === 'hqq' ? ' on hqq grid' : ''}${l.rangeSearch > 0 ? `, range search ${l.rangeSearch}` : ''}`;
+  const schemes = [...new Set(quantized.map((l) => l.scheme + (methods.length ? ` (${how(l)})` : '')))];
   const fb = summary.fallbacks.length ? `; ${summary.fallbacks.length} layers per-channel (the group size does not divide in_features)` : '';
   return `${schemes.join(', ')}: linear weights ${summary.bytesBefore} -> ${summary.bytesAfter} bytes, model ${summary.footprint.total} bytes${fb}`;
 }

@@ -1,7 +1,8 @@
 /**
  * CLI flags of the calibrated methods, shared by `webquant quantize` and `webquant eval`:
  * `--method rtn|hqq|gptq|awq` (hqq: calibration-free, set per layer by layerOptionsFromFlags), `--calibration-file FILE` (default: ../shared/data/wikitext-2/valid.txt
- * when it exists), `--calibration-tokens N`, `--act-order`; static int8 activations (`--activations int8-static`
+ * when it exists), `--calibration-tokens N`, `--act-order`, `--grid rtn|hqq` (gptq), `--range-search N`
+ * (HQQ's range search of method hqq or of gptq's hqq grid); static int8 activations (`--activations int8-static`
  * with `--observer minmax|percentile|moving-average`, `--percentile P`) and SmoothQuant (`--smoothquant`,
  * `--smoothquant-alpha A`), calibrated on the same text.
  * @packageDocumentation
@@ -19,6 +20,11 @@ export const METHOD_USAGE = `  --method rtn|hqq|gptq|awq   rounding: round to ne
                               ../shared/data/wikitext-2/valid.txt when it exists)
   --calibration-tokens N      gptq/awq: tokens of that text to use (default 2048)
   --act-order                 gptq: quantize columns by decreasing Hessian diagonal
+  --grid rtn|hqq              gptq: the grid codes land on (hqq: HQQ's scale and float zero
+                              per group, fixed up front; needs --mode asymmetric, int4/3/2)
+  --range-search N            hqq, or gptq --grid hqq: HQQ's range search, N shrunken ranges
+                              per group (integer 0..100; 0 = HQQ as published; default 0 for
+                              hqq, 10 for gptq's hqq grid)
   --observer KIND             --activations int8-static: minmax (default), percentile or
                               moving-average fixes each layer's activation scale
   --percentile P              --observer percentile: the percentile of |x| (default 99.99)
@@ -31,6 +37,8 @@ export const METHOD_FLAGS = {
   'calibration-file': { type: 'string' },
   'calibration-tokens': { type: 'string' },
   'act-order': { type: 'boolean' },
+  grid: { type: 'string' },
+  'range-search': { type: 'string' },
   observer: { type: 'string' },
   percentile: { type: 'string' },
   smoothquant: { type: 'boolean' },
@@ -43,6 +51,10 @@ export interface MethodFlags {
   calibrationFile?: string | undefined;
   calibrationTokens?: string | undefined;
   actOrder?: boolean | undefined;
+  /** `--grid rtn|hqq` (gptq). */
+  grid?: string | undefined;
+  /** `--range-search N` (hqq, or gptq with `--grid hqq`). */
+  rangeSearch?: string | undefined;
   observer?: string | undefined;
   percentile?: string | undefined;
   smoothquant?: boolean | undefined;
@@ -58,11 +70,17 @@ export async function methodOptionsFromFlags(usage: string, f: MethodFlags): Pro
   const tokens = numberFlag(usage, 'calibration-tokens', f.calibrationTokens, (n) => Number.isSafeInteger(n) && n >= 1, 'a positive integer');
   const act = activationOptionsFromFlags(usage, f);
   if (act !== undefined && method !== 'rtn') throw new CliUsageError(`--activations int8-static and --smoothquant combine with --method rtn (got ${method})`, usage);
+  if (f.grid !== undefined && method !== 'gptq') throw new CliUsageError('--grid applies to --method gptq', usage);
+  if (f.grid !== undefined && f.grid !== 'rtn' && f.grid !== 'hqq') throw new CliUsageError(`--grid must be rtn or hqq (got ${JSON.stringify(f.grid)})`, usage);
+  const rangeSearch = numberFlag(usage, 'range-search', f.rangeSearch, (n) => Number.isSafeInteger(n) && n >= 0 && n <= 100, 'an integer in [0, 100]');
+  if (rangeSearch !== undefined && method !== 'hqq' && !(method === 'gptq' && f.grid === 'hqq')) {
+    throw new CliUsageError('--range-search applies to --method hqq, or --method gptq --grid hqq', usage);
+  }
   if ((method === 'rtn' || method === 'hqq') && act === undefined) {
     for (const [flag, v] of [['--calibration-file', f.calibrationFile], ['--calibration-tokens', f.calibrationTokens], ['--act-order', f.actOrder]] as const) {
       if (v !== undefined) throw new CliUsageError(`${flag} applies to --method gptq or awq (or --activations int8-static / --smoothquant)`, usage);
     }
-    return {};
+    return rangeSearch !== undefined ? { hqq: { rangeSearch } } : {};
   }
   if (f.actOrder !== undefined && method !== 'gptq') throw new CliUsageError('--act-order applies to --method gptq', usage);
   const file = f.calibrationFile ?? path.resolve('../shared/data/wikitext-2/valid.txt');
@@ -77,7 +95,9 @@ export async function methodOptionsFromFlags(usage: string, f: MethodFlags): Pro
   return {
     ...(act ?? { method }),
     calibration: { text: slice, ...(tokens !== undefined ? { tokens } : {}) },
-    ...(f.actOrder ? { gptq: { actOrder: true } } : {}),
+    ...(f.actOrder || f.grid !== undefined
+      ? { gptq: { ...(f.actOrder ? { actOrder: true } : {}), ...(f.grid !== undefined ? { grid: f.grid as 'rtn' | 'hqq' } : {}), ...(rangeSearch !== undefined ? { rangeSearch } : {}) } }
+      : {}),
   };
 }
 

@@ -4,6 +4,7 @@
  *     webquant quantize <repo|dir> --bits 8|4|3|2 | --weights W [--group-size G] [--per-channel]
  *         [--mode symmetric|asymmetric] [--activations float|int8|int8-static] [--prune 2:4|SPARSITY]
  *         [--method rtn|hqq|gptq|awq] [--calibration-file FILE] [--calibration-tokens N] [--act-order]
+ *         [--grid rtn|hqq] [--range-search N]
  *         [--observer minmax|percentile|moving-average] [--percentile P] [--smoothquant] [--smoothquant-alpha A]
  *         [--format webquant|gguf-q8_0|gguf-q4_0] --out DIR [--endpoint URL | --hub-dir DIR]
  *
@@ -152,9 +153,9 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
   const weights: WeightQuant = (v.weights as WeightQuant | undefined) ?? (bitsFlag === 8 ? 'int8' : bitsFlag === 2 ? 'int2' : bitsFlag === 3 ? 'int3' : 'int4');
   const layer =
     format === 'webquant'
-      ? layerOptionsFromFlags(USAGE, weights, { groupSize: v['group-size'], perChannel: v['per-channel'], mode: v.mode, activations: v.activations, method: v.method })
+      ? layerOptionsFromFlags(USAGE, weights, { groupSize: v['group-size'], perChannel: v['per-channel'], mode: v.mode, activations: v.activations, method: v.method, grid: v.grid })
       : undefined;
-  const methodFlags = { method: v.method, calibrationFile: v['calibration-file'], calibrationTokens: v['calibration-tokens'], actOrder: v['act-order'], observer: v.observer, percentile: v.percentile, smoothquant: v.smoothquant, smoothquantAlpha: v['smoothquant-alpha'] };
+  const methodFlags = { method: v.method, calibrationFile: v['calibration-file'], calibrationTokens: v['calibration-tokens'], actOrder: v['act-order'], grid: v.grid, rangeSearch: v['range-search'], observer: v.observer, percentile: v.percentile, smoothquant: v.smoothquant, smoothquantAlpha: v['smoothquant-alpha'] };
   if (format !== 'webquant' && Object.values(methodFlags).some((x) => x !== undefined)) {
     throw new CliUsageError('--method and the calibration flags apply to --format webquant', USAGE);
   }

@@ -8,7 +8,8 @@
 import { allocOrThrow, checkStatus } from '../runtime/heap.js';
 import type { WebQuantModule } from '../runtime/module.js';
 import type { ModelHandle, WasmQuantReport } from './model-module.js';
-import { type CalibrationRequest, invalid, type QuantRequest } from './quant-options.js';
+import type { CalibrationRequest } from './calibration-request.js';
+import { invalid, type QuantRequest } from './quant-options.js';
 import type { Tokenizer } from './tokenizer.js';
 
 /** Default number of calibration tokens taken from the text. */

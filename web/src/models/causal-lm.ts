@@ -23,11 +23,9 @@ import { unwatch, watchForLeak } from '../runtime/lifetime.js';
 import type { Backend } from '../runtime/loader.js';
 import type { ModelHandle } from './model-module.js';
 import { quantizeWithMethod } from './calibrated-quantize.js';
+import { buildCalibrationRequest, CALIBRATION_KEYS, type CalibrationRequest } from './calibration-request.js';
 import {
-  buildCalibrationRequest,
   buildQuantRequest,
-  CALIBRATION_KEYS,
-  type CalibrationRequest,
   invalid,
   isInt,
   summarizeQuantization,

@@ -33,6 +33,7 @@ export {
   type CalibrationOptions,
   type GptqOptions,
   type AwqOptions,
+  type HqqOptions,
   type QuantizeProgress,
   type ActivationObserver,
   type SmoothQuantOptions,

@@ -56,6 +56,8 @@ export interface WasmLinearSpec {
   method?: number;
   /** `Codebook` id (0 none, 1 nf4, 2 log4, 3 kmeans4); absent = none. */
   codebook?: number;
+  /** Method hqq: HQQ's range search (`HqqParams::clip_steps`, 0..100); absent = 0. */
+  rangeSearch?: number;
 }
 
 /** Options of `quantize`. */
@@ -109,6 +111,10 @@ export interface WasmLayerReport {
   embedding?: boolean;
   /** Static int8 activations: the per-tensor scale (0 = dynamic or float). */
   activationScale?: number;
+  /** The codes sit on HQQ's grid (float zero per group): method hqq, or gptq on HQQ's grid. */
+  hqqGrid?: boolean;
+  /** On HQQ's grid: the range search it was found with (0 = HQQ as published). */
+  rangeSearch?: number;
 }
 
 /** Result of `quantize`. On error, `layers` lists the layers handled before it. */

@@ -123,8 +123,9 @@ export interface GptqOptions {
    * each group) or `'hqq'`: HQQ's scale and float zero point per group of the original weights,
    * fixed up front, with GPTQ's error feedback rounding onto it (needs `mode: 'asymmetric'` and
    * weights `'int4'`, `'int3'` or `'int2'`; the layers keep a float zero per group, as method
-   * `'hqq'`, and are saved in its form). On stories260K int4 g32 this closes more of the gap to
-   * fp32 than either method alone (README, "Beyond round-to-nearest").
+   * `'hqq'`, and are saved in its form with `"method": "gptq", "grid": "hqq"` in
+   * quantization_config). On stories260K int4 g32 this closes more of the gap to fp32 than
+   * either method alone (docs/quality.md, "GPTQ on HQQ's grid").
    */
   grid?: 'rtn' | 'hqq';
   /**
@@ -134,6 +135,19 @@ export interface GptqOptions {
    * `rangeSearch` without `grid: 'hqq'` is an `invalid_argument` error.
    */
   rangeSearch?: number;
+}
+
+/** HQQ settings (`method: 'hqq'`, on the default scheme or an override). */
+export interface HqqOptions {
+  /**
+   * HQQ's range search: besides each group's own range [min, max], HQQ's solver also starts from
+   * the shrunken ranges [r min, r max], r from 1 down to 0.7 in this many steps, and keeps the
+   * start with the lowest squared error (never a higher one than HQQ as published, per group).
+   * `true` means 10 steps, `false` or 0 HQQ as published (the default); otherwise an integer in
+   * [0, 100]. Costs one more solver run per step and group. Saved per layer as `"range_search"`
+   * in quantization_config; the summary reports it as {@link LayerQuantSummary.rangeSearch}.
+   */
+  rangeSearch?: boolean | number;
 }
 
 /** AWQ settings (`method: 'awq'`). */
@@ -178,6 +192,11 @@ export interface QuantizeModelOptions extends LayerQuantOptions {
   smoothquant?: SmoothQuantOptions;
   /** GPTQ settings (method `'gptq'` only). */
   gptq?: GptqOptions;
+  /**
+   * HQQ settings: they apply to every layer this call quantizes with method `'hqq'` (the
+   * default scheme's and overrides'); an `invalid_argument` error when no layer uses it.
+   */
+  hqq?: HqqOptions;
   /** AWQ settings (method `'awq'` only). */
   awq?: AwqOptions;
   /** Called after each calibration pass and layer (methods `'gptq'` and `'awq'`; not through a worker). */
@@ -238,8 +257,19 @@ export interface LayerQuantSummary {
    * and the scheme fields describe the shared table, float32 or quantized).
    */
   tied: boolean;
-  /** How the layer's codes were chosen (`'rtn'` for float32 layers and layers left untouched). */
+  /**
+   * How the layer's codes were chosen (`'rtn'` for float32 layers and layers left untouched); a
+   * layer quantized by GPTQ onto HQQ's grid says `'gptq'` (with `grid` `'hqq'`).
+   */
   method: QuantMethod;
+  /**
+   * The grid the codes sit on: `'hqq'` (HQQ's scale and float zero point per group: method
+   * `'hqq'`, or `'gptq'` with `gptq.grid: 'hqq'`), `'rtn'` (a scale and integer zero point), or
+   * `null` for float32 layers and table codes.
+   */
+  grid: 'rtn' | 'hqq' | null;
+  /** On an HQQ grid: HQQ's range search steps it was found with (0: as published, or no HQQ grid). */
+  rangeSearch: number;
   /** The table of a non-uniform 4-bit layer, or `null`. */
   codebook: NonUniformWeightQuant | null;
   /** Weights this call's `prune` set to 0 (0 without pruning). */
@@ -314,7 +344,7 @@ export function isInt(v: unknown): v is number {
 }
 
 const LAYER_KEYS: readonly string[] = ['weights', 'mode', 'granularity', 'groupSize', 'activations', 'method'];
-const MODEL_KEYS: readonly string[] = [...LAYER_KEYS, 'exclude', 'overrides', 'prune', 'embeddings'];
+const MODEL_KEYS: readonly string[] = [...LAYER_KEYS, 'exclude', 'overrides', 'prune', 'embeddings', 'hqq'];
 
 /** Rejects keys an options object does not know: a misspelt option is an error, never ignored. */
 function checkKeys(o: object, known: readonly string[], what: string): void {
@@ -416,6 +446,8 @@ export function summarizeQuantization(report: WasmLayerReport[], footprint: Wasm
     activationScale: (l.activationScale ?? 0) > 0 ? (l.activationScale as number) : null,
     tied: l.tied,
     method: (l.method ?? 'rtn') as QuantMethod,
+    grid: l.hqqGrid === true ? 'hqq' : l.bits < 32 && (l.codebook ?? 0) === 0 ? 'rtn' : null,
+    rangeSearch: l.hqqGrid === true ? (l.rangeSearch ?? 0) : 0,
     codebook: CODEBOOK_NAMES[l.codebook ?? 0] ?? null,
     pruned: l.pruned ?? 0,
     zeros: l.zeros ?? 0,
@@ -467,6 +499,14 @@ export function buildQuantRequest(options: QuantizeModelOptions, otherKeys: read
       overrides.push({ pattern, ...spec });
     }
   }
+  const rangeSearch = hqqRangeSearch(options.hqq);
+  if (rangeSearch !== undefined) {
+    const hqqSpecs = [def, ...overrides].filter((s) => s.method === METHOD.hqq);
+    if (hqqSpecs.length === 0) {
+      invalid(`options.hqq applies to method 'hqq' (method is '${String(options.method ?? 'rtn')}' and no override uses 'hqq')${options.method === 'gptq' ? "; GPTQ on HQQ's grid takes options.gptq.rangeSearch" : ''}`);
+    }
+    for (const s of hqqSpecs) s.rangeSearch = rangeSearch;
+  }
   const prune = pruneSpec(options.prune);
   let embeddings: WasmLinearSpec | undefined;
   switch (options.embeddings) {
@@ -485,6 +525,17 @@ export function buildQuantRequest(options: QuantizeModelOptions, otherKeys: read
       ...(embeddings !== undefined ? { embeddings } : {}),
     },
   };
+}
+
+/** Checks `hqq` and returns its range search steps (undefined: no `hqq` option). */
+function hqqRangeSearch(h: HqqOptions | undefined): number | undefined {
+  if (h === undefined) return undefined;
+  const o = checkSub(h, ['rangeSearch'], 'options.hqq');
+  const r = o.rangeSearch;
+  if (r === undefined || r === false) return 0;
+  if (r === true) return 10;
+  if (!isInt(r) || r < 0 || r > 100) invalid(`options.hqq.rangeSearch must be true, false or an integer in [0, 100] (got ${String(r)})`);
+  return r;
 }
 
 /** Checks `prune` and maps it to the core's form (undefined: no pruning). */
@@ -506,132 +557,9 @@ function pruneSpec(p: PruneOptions | undefined): { kind: number; sparsity: numbe
   return invalid(`options.prune has unknown option${keys.length > 1 ? 's' : ''} ${keys.map((k) => JSON.stringify(k)).join(', ')} (known: sparsity, pattern)`);
 }
 
-/** @internal Keys of the calibrated methods (CausalLM.quantize only). */
-export const CALIBRATION_KEYS: readonly string[] = ['method', 'calibration', 'gptq', 'awq', 'onProgress', 'observer', 'smoothquant'];
-
-/** @internal A calibrated request: method id and settings, tokens still to encode. */
-export interface CalibrationRequest {
-  method: number;
-  text?: string;
-  tokens?: number;
-  sequences?: number;
-  actOrder?: boolean;
-  blockSize?: number;
-  dampening?: number;
-  grid?: number;
-  gptqGrid?: number;
-  hqqClipSteps?: number;
-  onProgress?: (p: QuantizeProgress) => void;
-  /** Static int8 activations / SmoothQuant (activation_quant.h), in the core's form. */
-  activations?: { static: boolean; observer: number; percentile?: number; averagingConstant?: number; smoothquant: boolean; alpha?: number };
-}
-
-function checkSub(o: unknown, known: readonly string[], what: string): Record<string, unknown> {
+/** @internal Checks that `o` is an object with only `known` keys, and returns it. */
+export function checkSub(o: unknown, known: readonly string[], what: string): Record<string, unknown> {
   if (o === null || typeof o !== 'object' || Array.isArray(o)) invalid(`${what} must be an object`);
   checkKeys(o as object, known, what);
   return o as Record<string, unknown>;
-}
-
-/** @internal Checks the method options: every option that does not apply is an error naming it. */
-export function buildCalibrationRequest(options: QuantizeModelOptions): CalibrationRequest {
-  const method = options.method ?? 'rtn';
-  const ids: Record<string, number> = { rtn: 0, hqq: 1, gptq: 2, awq: 3 };
-  if (!(method in ids)) invalid(`options.method must be 'rtn', 'hqq', 'gptq' or 'awq' (got ${String(method)})`);
-  const activations = activationRequest(options, method);
-  const calibrated = method === 'gptq' || method === 'awq' || activations !== undefined;
-  for (const key of ['calibration', 'onProgress'] as const) {
-    if (options[key] !== undefined && !calibrated) invalid(`options.${key} applies to methods 'gptq' and 'awq' (method is '${method}'), or to activations 'int8-static' and smoothquant`);
-  }
-  if (options.gptq !== undefined && method !== 'gptq') invalid(`options.gptq applies to method 'gptq' (method is '${method}')`);
-  if (options.awq !== undefined && method !== 'awq') invalid(`options.awq applies to method 'awq' (method is '${method}')`);
-  const r: CalibrationRequest = { method: ids[method], ...(activations ? { activations } : {}) };
-  if (!calibrated) return r;
-  if (options.calibration === undefined) {
-    invalid(activations ? `${activations.static ? "activations 'int8-static'" : 'smoothquant'} needs options.calibration with the text to calibrate on` : `method '${method}' needs options.calibration with the text to calibrate on`);
-  }
-  const c = checkSub(options.calibration, ['text', 'tokens', 'sequences'], 'options.calibration');
-  if (typeof c.text !== 'string' || c.text.length === 0) invalid('options.calibration.text must be a non-empty string');
-  r.text = c.text;
-  for (const k of ['tokens', 'sequences'] as const) {
-    const v = c[k];
-    if (v !== undefined && (!isInt(v) || v < 1)) invalid(`options.calibration.${k} must be a positive integer (got ${String(v)})`);
-    if (v !== undefined) r[k] = v as number;
-  }
-  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') invalid('options.onProgress must be a function');
-  r.onProgress = options.onProgress;
-  if (options.gptq !== undefined) {
-    const g = checkSub(options.gptq, ['actOrder', 'blockSize', 'dampening', 'grid', 'rangeSearch'], 'options.gptq');
-    if (g.actOrder !== undefined && typeof g.actOrder !== 'boolean') invalid('options.gptq.actOrder must be a boolean');
-    if (g.blockSize !== undefined && (!isInt(g.blockSize) || g.blockSize < 1)) invalid(`options.gptq.blockSize must be a positive integer (got ${String(g.blockSize)})`);
-    if (g.dampening !== undefined && (typeof g.dampening !== 'number' || !Number.isFinite(g.dampening) || g.dampening < 0)) {
-      invalid(`options.gptq.dampening must be a finite number >= 0 (got ${String(g.dampening)})`);
-    }
-    if (g.grid !== undefined && g.grid !== 'rtn' && g.grid !== 'hqq') invalid(`options.gptq.grid must be 'rtn' or 'hqq' (got ${String(g.grid)})`);
-    if (g.grid === 'hqq') {
-      if (options.mode !== 'asymmetric') invalid(`options.gptq.grid 'hqq' optimises a float zero point per group: it needs mode 'asymmetric' (got ${String(options.mode ?? 'symmetric')})`);
-      if (options.weights !== 'int4' && options.weights !== 'int3' && options.weights !== 'int2') {
-        throw new WebQuantError('unsupported', `options.gptq.grid 'hqq' is available for weights 'int4', 'int3' and 'int2' (got ${String(options.weights)})`);
-      }
-      if ((options.activations ?? 'float') !== 'float') {
-        throw new WebQuantError('unsupported', `options.gptq.grid 'hqq' is weight-only: activations '${String(options.activations)}' do not apply (use 'float')`);
-      }
-    }
-    if (g.rangeSearch !== undefined) {
-      if (g.grid !== 'hqq') invalid(`options.gptq.rangeSearch applies to grid 'hqq' (grid is '${String(g.grid ?? 'rtn')}')`);
-      if (!isInt(g.rangeSearch) || g.rangeSearch < 0 || g.rangeSearch > 100) invalid(`options.gptq.rangeSearch must be an integer in [0, 100] (got ${String(g.rangeSearch)})`);
-    }
-    Object.assign(r, {
-      actOrder: g.actOrder,
-      blockSize: g.blockSize,
-      dampening: g.dampening,
-      gptqGrid: g.grid === undefined ? undefined : g.grid === 'hqq' ? 1 : 0,
-      hqqClipSteps: g.grid === 'hqq' ? ((g.rangeSearch as number | undefined) ?? 10) : undefined,
-    });
-  }
-  if (options.awq !== undefined) {
-    const a = checkSub(options.awq, ['grid'], 'options.awq');
-    if (a.grid !== undefined && (!isInt(a.grid) || a.grid < 1 || a.grid > 1000)) invalid(`options.awq.grid must be an integer in [1, 1000] (got ${String(a.grid)})`);
-    r.grid = a.grid as number | undefined;
-  }
-  return r;
-}
-
-const OBSERVERS: readonly string[] = ['minmax', 'percentile', 'moving-average'];
-
-/** The static-activation and SmoothQuant options in the core's form (undefined: neither). */
-function activationRequest(options: QuantizeModelOptions, method: string): CalibrationRequest['activations'] {
-  const isStatic = options.activations === 'int8-static';
-  const sq = options.smoothquant;
-  if (options.observer !== undefined && !isStatic) invalid(`options.observer applies to activations 'int8-static' (activations are '${String(options.activations ?? 'float')}')`);
-  if (sq !== undefined && typeof sq !== 'boolean' && (sq === null || typeof sq !== 'object' || Array.isArray(sq))) invalid('options.smoothquant must be a boolean or { alpha }');
-  const smooth = sq !== undefined && sq !== false;
-  if (!isStatic && !smooth) return undefined;
-  if (method !== 'rtn') invalid(`${isStatic ? "activations 'int8-static'" : 'smoothquant'} combines with method 'rtn' only (got '${method}')`);
-  if (smooth && options.activations !== 'int8' && !isStatic) invalid(`options.smoothquant applies to int8 activations ('int8' or 'int8-static'; activations are '${String(options.activations ?? 'float')}')`);
-  const r: NonNullable<CalibrationRequest['activations']> = { static: isStatic, observer: 0, smoothquant: smooth };
-  if (smooth && typeof sq === 'object') {
-    const o = checkSub(sq, ['alpha'], 'options.smoothquant');
-    if (o.alpha !== undefined && (typeof o.alpha !== 'number' || !(o.alpha >= 0 && o.alpha <= 1))) invalid(`options.smoothquant.alpha must be a number in [0, 1] (got ${String(o.alpha)})`);
-    if (o.alpha !== undefined) r.alpha = o.alpha as number;
-  }
-  const ob = options.observer;
-  if (ob !== undefined) {
-    const kind = typeof ob === 'string' ? ob : (checkSub(ob, ['kind', 'percentile', 'averagingConstant'], 'options.observer').kind as string);
-    if (!OBSERVERS.includes(kind)) invalid(`options.observer must be 'minmax', 'percentile' or 'moving-average' (got ${String(kind)})`);
-    r.observer = OBSERVERS.indexOf(kind);
-    if (typeof ob === 'object') {
-      const o = ob as Record<string, unknown>;
-      if (o.percentile !== undefined) {
-        if (kind !== 'percentile') invalid(`options.observer.percentile applies to the 'percentile' observer (got '${kind}')`);
-        if (typeof o.percentile !== 'number' || !(o.percentile > 0 && o.percentile <= 100)) invalid(`options.observer.percentile must be a number in (0, 100] (got ${String(o.percentile)})`);
-        r.percentile = o.percentile;
-      }
-      if (o.averagingConstant !== undefined) {
-        if (kind !== 'moving-average') invalid(`options.observer.averagingConstant applies to the 'moving-average' observer (got '${kind}')`);
-        if (typeof o.averagingConstant !== 'number' || !(o.averagingConstant > 0 && o.averagingConstant <= 1)) invalid(`options.observer.averagingConstant must be a number in (0, 1] (got ${String(o.averagingConstant)})`);
-        r.averagingConstant = o.averagingConstant;
-      }
-    }
-  }
-  return r;
 }
