@@ -88,15 +88,6 @@ void erase(io::JsonValue* o, const std::string& key) {
 
 io::JsonValue str(const std::string& s) { return json("\"" + s + "\""); }
 
-std::vector<int32_t> walk(size_t n, uint32_t seed) {
-  std::vector<int32_t> t = {1};
-  uint32_t x = seed;
-  while (t.size() < n) {
-    x = x * 1664525u + 1013904223u;
-    t.push_back(static_cast<int32_t>(3 + (x >> 8) % 509));
-  }
-  return t;
-}
 
 }  // namespace
 
