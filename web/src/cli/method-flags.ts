@@ -22,7 +22,8 @@ export const METHOD_USAGE = `  --method rtn|hqq|gptq|awq   rounding: round to ne
   --observer KIND             --activations int8-static: minmax (default), percentile or
                               moving-average fixes each layer's activation scale
   --percentile P              --observer percentile: the percentile of |x| (default 99.99)
-  --smoothquant               SmoothQuant (alpha 0.5) before int8 activations (calibrated)
+  --smoothquant               SmoothQuant (alpha 0.5) before int8 activations (calibrated;
+                              with gptq / awq the method runs on the smoothed weights)
   --smoothquant-alpha A       SmoothQuant with migration strength A in [0, 1]`;
 
 /** The parseArgs options of the method flags. */
@@ -57,7 +58,7 @@ export async function methodOptionsFromFlags(usage: string, f: MethodFlags): Pro
   if (method !== 'rtn' && method !== 'hqq' && method !== 'gptq' && method !== 'awq') throw new CliUsageError(`--method must be rtn, hqq, gptq or awq (got ${JSON.stringify(method)})`, usage);
   const tokens = numberFlag(usage, 'calibration-tokens', f.calibrationTokens, (n) => Number.isSafeInteger(n) && n >= 1, 'a positive integer');
   const act = activationOptionsFromFlags(usage, f);
-  if (act !== undefined && method !== 'rtn') throw new CliUsageError(`--activations int8-static and --smoothquant combine with --method rtn (got ${method})`, usage);
+  if (act !== undefined && method === 'hqq') throw new CliUsageError('--activations int8-static and --smoothquant combine with --method rtn, gptq or awq (got hqq)', usage);
   if ((method === 'rtn' || method === 'hqq') && act === undefined) {
     for (const [flag, v] of [['--calibration-file', f.calibrationFile], ['--calibration-tokens', f.calibrationTokens], ['--act-order', f.actOrder]] as const) {
       if (v !== undefined) throw new CliUsageError(`${flag} applies to --method gptq or awq (or --activations int8-static / --smoothquant)`, usage);
@@ -75,7 +76,8 @@ export async function methodOptionsFromFlags(usage: string, f: MethodFlags): Pro
   // Enough characters for the tokens asked for (a token is rarely more than 16 characters).
   const slice = text.slice(0, Math.max(1, (tokens ?? 2048) * 16));
   return {
-    ...(act ?? { method }),
+    ...(act ?? {}),
+    method,
     calibration: { text: slice, ...(tokens !== undefined ? { tokens } : {}) },
     ...(f.actOrder ? { gptq: { actOrder: true } } : {}),
   };
