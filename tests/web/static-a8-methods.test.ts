@@ -134,8 +134,19 @@ describe('static W4A8 / W8A8 g32 and static / SmoothQuant with GPTQ and AWQ on s
 });
 
 // Measured on the SIMD build (1,028 held-out positions, calibration: 2048 tokens of the wikitext-2
-// slice; fp32 ppl 3.5852).
+// slice; fp32 ppl 3.5852). Static W4A8 costs little against dynamic W4A8 (the int4 weights
+// dominate the error); SmoothQuant + GPTQ beats every RTN row at 4 bits.
 const MEASURED: Record<string, { kl: number; ppl: number; top1: number }> = {
+  'w4a8 g32 dynamic': { kl: 1.5931e-1, ppl: 4.1879, top1: 0.7928 },
+  'w4a8 g32 static': { kl: 1.7264e-1, ppl: 4.2667, top1: 0.7889 },
+  'w4a8 g32 static smoothquant': { kl: 1.6979e-1, ppl: 4.2044, top1: 0.7821 },
+  'w8a8 g32 static': { kl: 7.8015e-3, ppl: 3.5835, top1: 0.9446 },
+  'w4a8 g32 static smoothquant gptq': { kl: 1.3688e-1, ppl: 4.0791, top1: 0.8093 },
+  'w4a8 g32 static smoothquant awq': { kl: 1.7261e-1, ppl: 4.2343, top1: 0.8045 },
+  'w4a8 g32 dynamic smoothquant gptq': { kl: 1.2908e-1, ppl: 4.0537, top1: 0.8132 },
+  'w8a8 static gptq': { kl: 7.6249e-3, ppl: 3.6052, top1: 0.9514 },
 };
-const REFERENCE_BOUND = 0.3;
-const REFERENCE_OFF = 0.05;
+// Measured: max 4.1e-6 and no logit off by > 1e-4 in the three cases (48 tokens: no static code
+// sits on a rounding boundary here, unlike static-activations.test.ts's cases).
+const REFERENCE_BOUND = 1e-4;
+const REFERENCE_OFF = 0;

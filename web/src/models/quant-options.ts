@@ -377,7 +377,7 @@ export function layerSpec(o: LayerQuantOptions, what: string, known: readonly st
     case 'int8':
       return { scheme: activations === 'float' ? SCHEME.w8a16 : SCHEME.w8a8, asymmetric, groupSize: group, method };
     case 'int4':
-      return { scheme: activations === 'int8' ? SCHEME.w4a8 : SCHEME.w4a16, asymmetric, groupSize: group, method };
+      return { scheme: activations === 'float' ? SCHEME.w4a16 : SCHEME.w4a8, asymmetric, groupSize: group, method };
     case 'int3':
       if (activations === 'int8') {
         throw new WebQuantError('unsupported', `${what}: int3 weights with int8 activations (W3A8) are not available; use W3A16 (activations: 'float')`);
