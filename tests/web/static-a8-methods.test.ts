@@ -11,7 +11,9 @@ import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { HUB_DIR, importDist } from './helpers/repo.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { HUB_DIR, ROOT, importDist } from './helpers/repo.js';
 import { readSavedSafetensors, savedLlamaLogits } from './helpers/ref/static-a8.js';
 
 type Eval = typeof import('../../dist/eval/index.js');
@@ -130,6 +132,20 @@ describe('static W4A8 / W8A8 g32 and static / SmoothQuant with GPTQ and AWQ on s
       assert.ok(maxDiff < REFERENCE_BOUND, `${name}: max diff ${maxDiff}`);
       assert.ok(off <= REFERENCE_OFF * got.length, `${name}: ${off} logits off`);
     }
+  });
+
+  test('CLI: webquant quantize --bits 4 --activations int8-static --method gptq --smoothquant', async () => {
+    const out = path.join(tmp, 'cli-w4a8');
+    const calib = path.join(tmp, 'calibration.txt');
+    await fs.writeFile(calib, WIKITEXT);
+    const q = await promisify(execFile)(process.execPath, ['--no-experimental-fetch', path.join(ROOT, 'dist/cli/main.js'), 'quantize', REPO, '--bits', '4', '--activations', 'int8-static', '--method', 'gptq', '--smoothquant', '--calibration-file', calib, '--calibration-tokens', '256', '--out', out, '--hub-dir', HUB_DIR, '--quiet']);
+    assert.match(q.stdout, /w4a8 g32 sym, activations int8 static \(scale /);
+    const config = JSON.parse(await fs.readFile(path.join(out, 'config.json'), 'utf8'));
+    const entry = config.quantization_config.layers['model.layers.1.mlp.down_proj'];
+    assert.equal(entry.scheme, 'w4a8');
+    assert.equal(entry.method, 'gptq');
+    assert.equal(entry.activations, 'int8-static');
+    assert.equal(entry.input_scales, true);
   });
 });
 
