@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Quality of int8 activations on the real karpathy/stories260K: W8A8 with dynamic per-token
 // activations vs static per-tensor activations fixed by each observer (minmax, percentile,
-// moving-average) vs SmoothQuant (alpha 0.5, dynamic and static), all with int8 per-channel
-// weights. Perplexity on story text the fp32 model samples itself (temperature 1, seeds 1..8,
+// moving-average) vs SmoothQuant (alpha 0.5, dynamic and static) with int8 per-channel weights;
+// then static activations for W4A8 (int4 g32 sym) and W8A8 g32, and SmoothQuant / static combined
+// with GPTQ and AWQ (the weight method on the smoothed weights, observers on the quantized model).
+// Perplexity on story text the fp32 model samples itself (temperature 1, seeds 1..8,
 // 8 x 256 tokens, as scripts/calibrated-quality.mjs), KL divergence and top-1 agreement against
 // fp32. Two calibration texts: a slice of wikitext-2 valid.txt (the default of the tests and the
 // CLI) and story text the fp32 model samples with other seeds (1001..1004, in domain).
@@ -42,11 +44,27 @@ for (const cal of ['wikitext', 'stories']) {
   await quantized('SmoothQuant + W8A8 static minmax', { ...base, activations: 'int8-static', smoothquant: true }, cal);
   await quantized('SmoothQuant + W8A8 static percentile 99.99', { ...base, activations: 'int8-static', observer: 'percentile', smoothquant: true }, cal);
 }
+// Static beyond W8A8 per channel, and with the calibrated weight methods.
+const w4 = { weights: 'int4', groupSize: 32 };
+await quantized('W4A8 g32 dynamic', { ...w4, activations: 'int8' });
+for (const cal of ['wikitext', 'stories']) {
+  await quantized('W4A8 g32 static minmax', { ...w4, activations: 'int8-static' }, cal);
+  await quantized('SmoothQuant + W4A8 g32 dynamic', { ...w4, activations: 'int8', smoothquant: true }, cal);
+  await quantized('SmoothQuant + W4A8 g32 static minmax', { ...w4, activations: 'int8-static', smoothquant: true }, cal);
+  await quantized('W8A8 g32 static minmax', { ...base, groupSize: 32, activations: 'int8-static' }, cal);
+  await quantized('GPTQ + W8A8 static minmax', { ...base, activations: 'int8-static', method: 'gptq' }, cal);
+  await quantized('SmoothQuant + GPTQ + W8A8 static minmax', { ...base, activations: 'int8-static', smoothquant: true, method: 'gptq' }, cal);
+  await quantized('SmoothQuant + AWQ + W8A8 static minmax', { ...base, activations: 'int8-static', smoothquant: true, method: 'awq' }, cal);
+  await quantized('GPTQ + W4A8 g32 dynamic', { ...w4, activations: 'int8', method: 'gptq' }, cal);
+  await quantized('SmoothQuant + GPTQ + W4A8 g32 dynamic', { ...w4, activations: 'int8', smoothquant: true, method: 'gptq' }, cal);
+  await quantized('SmoothQuant + GPTQ + W4A8 g32 static minmax', { ...w4, activations: 'int8-static', smoothquant: true, method: 'gptq' }, cal);
+  await quantized('SmoothQuant + AWQ + W4A8 g32 static minmax', { ...w4, activations: 'int8-static', smoothquant: true, method: 'awq' }, cal);
+}
 
 log('');
-console.log(h.header('; int8 per-channel weights'));
+console.log(h.header('; weights int8 per channel (W8) unless the row says g32, W4 = int4 g32 sym'));
 console.log('');
-console.log('| activations | calibration | perplexity | KL vs fp32 | top-1 |');
+console.log('| weights / activations | calibration | perplexity | KL vs fp32 | top-1 |');
 console.log('| --- | --- | --- | --- | --- |');
 for (const r of rows) {
   console.log(`| ${r.label} | ${r.calibration ?? ''} | ${r.perplexity.toFixed(4)} | ${r.klDivergence.toExponential(2)} | ${(r.top1Agreement * 100).toFixed(2)} % |`);

@@ -7,7 +7,14 @@
 // synthetic model is labelled "synthetic weights". Prints a Markdown table.
 //
 //   node scripts/bench-llama.mjs [--models stories,smollm,gpt2,pythia] [--variants fp32,int8,...]
-//                                [--no-simd] [--hub ../shared/hub] [--dist dist] [--json]
+//                                [--no-simd] [--hub ../shared/hub] [--dist dist] [--json] [--rounds N]
+//                                [--threads N]
+//
+// --rounds N (default 1): N rounds, each running every (model, variant) once in turn, so variants
+// compared on a shared, noisy machine are interleaved; each row then reports the median over the
+// rounds of the per-process medians (the raw per-round figures are in the JSON: prefillRuns,
+// decodeRuns). --threads N: N = 1 loads the single-thread build, N > 1 the pthreads build with N
+// threads; without it the loader's default ('auto').
 //
 // Each (model, variant) runs in a fresh Node process, so its peak figures are its own: the wasm
 // memory never shrinks, and the process's peak RSS (getrusage maxrss) covers download buffers,
@@ -37,6 +44,7 @@ const VARIANTS = {
   // Static int8 activations (one calibrated scale per layer, minmax observer over the model's prompt).
   'int8-a8-static': { label: 'int8 per-channel, static int8 activations (W8A8)', quant: { weights: 'int8', activations: 'int8-static' }, calibrate: true },
   'int8-g32-a8-static': { label: 'int8 g32 sym, static int8 activations (W8A8)', quant: { weights: 'int8', groupSize: 32, activations: 'int8-static' }, calibrate: true },
+  'int4-a8-static': { label: 'int4 g32 sym, static int8 activations (W4A8)', quant: { weights: 'int4', groupSize: 32, activations: 'int8-static' }, calibrate: true },
 };
 
 const MODELS = {
@@ -98,6 +106,8 @@ function parseArgs(argv) {
     hub: path.join(root, '../shared/hub'),
     dist: path.join(root, 'dist'),
     json: false,
+    rounds: 1,
+    threads: null,
     child: null,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -112,11 +122,14 @@ function parseArgs(argv) {
     else if (a === '--hub') o.hub = path.resolve(next());
     else if (a === '--dist') o.dist = path.resolve(next());
     else if (a === '--json') o.json = true;
+    else if (a === '--rounds') o.rounds = Number(next());
+    else if (a === '--threads') o.threads = Number(next());
     else if (a === '--child') o.child = next();
     else throw new Error(`unknown argument ${a}`);
   }
   for (const m of o.models) if (!MODELS[m]) throw new Error(`unknown model ${m} (known: ${Object.keys(MODELS).join(', ')})`);
   for (const v of o.variants) if (!VARIANTS[v]) throw new Error(`unknown variant ${v} (known: ${Object.keys(VARIANTS).join(', ')})`);
+  if (!Number.isSafeInteger(o.rounds) || o.rounds < 1) throw new Error('--rounds must be a positive integer');
   return o;
 }
 
@@ -128,7 +141,7 @@ async function measure(o, modelKey, variantKey) {
   const v = VARIANTS[variantKey];
   const { init, memoryUsage } = await import(pathToFileURL(path.join(o.dist, 'runtime/loader.js')).href);
   const { AutoModelForCausalLM } = await import(pathToFileURL(path.join(o.dist, 'models/index.js')).href);
-  await init({ simd: o.simd });
+  await init({ simd: o.simd, ...(o.threads === null ? {} : o.threads === 1 ? { threads: false } : { threads: true, numThreads: o.threads }) });
   const t0 = performance.now();
   const model = await AutoModelForCausalLM.fromPretrained(m.repo, { endpoint: m.hub(o), ...(v.dtype ? { dtype: v.dtype } : {}) });
   const loadMs = performance.now() - t0;
@@ -159,6 +172,7 @@ async function measure(o, modelKey, variantKey) {
       model: m.label,
       variant: v.label,
       simd: o.simd,
+      threads: o.threads ?? 'auto',
       prefillTokens: m.prefillTokens,
       decodeTokens: m.decodeTokens,
       prefillTokPerS: median(prefill),
@@ -199,22 +213,38 @@ async function main() {
     process.stderr.write(`bench: writing ${m.repo} (synthetic weights) …\n`);
     writeSyntheticRepo(m.hub(o), m.synthetic, { repoId: m.repo });
   }
-  const rows = [];
-  for (const modelKey of o.models) {
-    for (const variantKey of o.variants) {
-      const args = [SELF, '--child', `${modelKey}:${variantKey}`, '--hub', o.hub, '--dist', o.dist, ...(o.simd ? [] : ['--no-simd'])];
-      process.stderr.write(`bench: ${MODELS[modelKey].label}, ${VARIANTS[variantKey].label} …\n`);
-      const { stdout } = await run(process.execPath, args, { maxBuffer: 1 << 20 });
-      rows.push(JSON.parse(stdout.trim().split('\n').pop()));
+  const runs = new Map(); // "model:variant" -> rows of every round
+  for (let round = 1; round <= o.rounds; round++) {
+    for (const modelKey of o.models) {
+      for (const variantKey of o.variants) {
+        const args = [SELF, '--child', `${modelKey}:${variantKey}`, '--hub', o.hub, '--dist', o.dist, ...(o.simd ? [] : ['--no-simd']), ...(o.threads === null ? [] : ['--threads', String(o.threads)])];
+        process.stderr.write(`bench: round ${round}/${o.rounds}: ${MODELS[modelKey].label}, ${VARIANTS[variantKey].label} …\n`);
+        const { stdout } = await run(process.execPath, args, { maxBuffer: 1 << 20 });
+        const key = `${modelKey}:${variantKey}`;
+        if (!runs.has(key)) runs.set(key, []);
+        runs.get(key).push(JSON.parse(stdout.trim().split('\n').pop()));
+      }
     }
   }
+  const rows = [...runs.values()].map((rs) =>
+    rs.length === 1
+      ? rs[0]
+      : {
+          ...rs[0],
+          rounds: rs.length,
+          prefillTokPerS: median(rs.map((r) => r.prefillTokPerS)),
+          decodeTokPerS: median(rs.map((r) => r.decodeTokPerS)),
+          prefillRuns: rs.map((r) => r.prefillTokPerS),
+          decodeRuns: rs.map((r) => r.decodeTokPerS),
+        },
+  );
   if (o.json) {
     console.log(JSON.stringify(rows, null, 2));
     return;
   }
   const lines = [
     `Node ${process.version}, ${o.simd ? 'SIMD' : 'baseline (no SIMD)'} build, single thread. Prefill: tokens/s of one batched forward over the prompt; ` +
-      `decode: tokens/s of single-token steps (greedy, median of repeats). Memory: parameters (model footprint), heap in use after loading/quantizing, ` +
+      `decode: tokens/s of single-token steps (greedy, median of repeats${o.rounds > 1 ? `; median of ${o.rounds} interleaved rounds` : ""}). Memory: parameters (model footprint), heap in use after loading/quantizing, ` +
       `peak wasm memory (it never shrinks; loading builds float32 weights first) and peak process RSS. Figures on the synthetic model are speed/memory only.`,
     '',
     '| model | weights | prefill tok/s | decode tok/s | params MB | heap in use MB | wasm memory peak MB | RSS peak MB |',

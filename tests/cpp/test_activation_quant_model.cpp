@@ -117,13 +117,13 @@ TEST_CASE("static activations and smoothquant: typed errors") {
   c.activations.static_int8 = true;
   auto code = [&](const ModelQuantOptions& oo, const CalibrationOptions& cc) { return quantize_calibrated(m.get(), oo, cc, nullptr).code; };
   ModelQuantOptions bad = o;
-  bad.method = QuantMethod::kGptq;
+  bad.method = QuantMethod::kHqq;  // gptq and awq combine (test_static_a8_methods.cpp)
   CHECK(code(bad, c) == StatusCode::kInvalidArgument);
   bad = o;
-  bad.default_spec.scheme = LinearScheme::kW4A8;
+  bad.default_spec.scheme = LinearScheme::kW8A16;
   const Status s = quantize_calibrated(m.get(), bad, c, nullptr);
   CHECK(s.code == StatusCode::kInvalidArgument);
-  CHECK(s.message.find("model.layers.0.self_attn.q_proj: static int8 activations need scheme w8a8 (got w4a8)") == 0);
+  CHECK(s.message.find("model.layers.0.self_attn.q_proj: static int8 activations need scheme w8a8 or w4a8 (got w8a16)") == 0);
   bad.default_spec.scheme = LinearScheme::kW4A16;
   CalibrationOptions sq = c;
   sq.activations.static_int8 = false;

@@ -130,7 +130,7 @@ describe('static int8 activations and SmoothQuant on stories260K', () => {
     using m = await load();
     const calibration = { text: WIKITEXT };
     await rejectsWith(() => quantizeModel(m, { weights: 'int8', activations: 'int8-static' }), 'invalid_argument', /activations 'int8-static' needs options\.calibration/);
-    await rejectsWith(() => quantizeModel(m, { weights: 'int4', activations: 'int8-static', calibration }), 'invalid_argument', /activations 'int8-static' needs weights 'int8' \(got int4\)/);
+    await rejectsWith(() => quantizeModel(m, { weights: 'int2', activations: 'int8-static', calibration }), 'invalid_argument', /activations 'int8-static' needs weights 'int8' or 'int4' \(got int2\)/);
     await rejectsWith(() => quantizeModel(m, { weights: 'int8', activations: 'int8', observer: 'minmax', calibration }), 'invalid_argument', /options\.observer applies to activations 'int8-static'/);
     await rejectsWith(() => quantizeModel(m, { weights: 'int8', activations: 'int8-static', observer: 'histogram' as never, calibration }), 'invalid_argument', /options\.observer must be 'minmax', 'percentile' or 'moving-average'/);
     await rejectsWith(() => quantizeModel(m, { weights: 'int8', activations: 'int8-static', observer: { kind: 'minmax', percentile: 99 } as never, calibration }), 'invalid_argument', /options\.observer\.percentile applies to the 'percentile' observer \(got 'minmax'\)/);
@@ -139,8 +139,8 @@ describe('static int8 activations and SmoothQuant on stories260K', () => {
     await rejectsWith(() => quantizeModel(m, { weights: 'int8', smoothquant: true, calibration }), 'invalid_argument', /options\.smoothquant applies to int8 activations/);
     await rejectsWith(() => quantizeModel(m, { weights: 'int8', activations: 'int8', smoothquant: { alpha: 1.5 }, calibration }), 'invalid_argument', /smoothquant\.alpha must be a number in \[0, 1\]/);
     await rejectsWith(() => quantizeModel(m, { weights: 'int8', activations: 'int8', smoothquant: { beta: 1 } as never, calibration }), 'invalid_argument', /unknown option "beta"/);
-    await rejectsWith(() => quantizeModel(m, { weights: 'int8', activations: 'int8-static', method: 'gptq', calibration }), 'invalid_argument', /combines with method 'rtn' only \(got 'gptq'\)/);
-    await rejectsWith(() => quantizeModel(m, { weights: 'int8', activations: 'int8-static', calibration, overrides: { '*.down_proj': { weights: 'int4' } } }), 'invalid_argument', /model\.layers\.0\.mlp\.down_proj: static int8 activations need scheme w8a8 \(got w4a16\)/);
+    await rejectsWith(() => quantizeModel(m, { weights: 'int4', mode: 'asymmetric', activations: 'int8-static', method: 'hqq', calibration }), 'unsupported', /options\.method 'hqq' is weight-only: activations 'int8-static' do not apply/);
+    await rejectsWith(() => quantizeModel(m, { weights: 'int8', activations: 'int8-static', calibration, overrides: { '*.down_proj': { weights: 'int4' } } }), 'invalid_argument', /model\.layers\.0\.mlp\.down_proj: static int8 activations need scheme w8a8 or w4a8 \(got w4a16\)/);
     await rejectsWith(() => quantizeModel(m, { weights: 'int8', activations: 'int8-static', calibration, prune: { pattern: '2:4' } }), 'invalid_argument', /pruning does not combine with static int8 activations/);
     await rejectsWith(() => quantizeModel(m, { weights: 'int8', activations: 'int8-static', calibration, embeddings: 'int8' }), 'invalid_argument', /options\.embeddings does not combine/);
     await rejectsWith(() => quantizeModel(m, { weights: 'int8', activations: 'int8', overrides: { '*.v_proj': { weights: 'int8', activations: 'int8-static' } } }), 'invalid_argument', /activations 'int8-static' is calibrated/);
@@ -162,7 +162,7 @@ describe('static int8 activations and SmoothQuant on stories260K', () => {
       [['--activations', 'int8-static', '--percentile', '99'], /--percentile applies to --observer percentile/],
       [['--smoothquant'], /--smoothquant applies to int8 activations/],
       [['--activations', 'int8', '--smoothquant-alpha', '2'], /--smoothquant-alpha must be a number in \[0, 1\]/],
-      [['--activations', 'int8-static', '--method', 'gptq'], /--activations int8-static needs int8 weights and --method rtn/],
+      [['--activations', 'int8-static', '--method', 'hqq'], /--activations int8-static .*--method rtn, gptq or awq/],
     ]);
   });
 });

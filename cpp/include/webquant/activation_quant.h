@@ -4,8 +4,9 @@
 //
 // Conventions (every function below):
 //   Static activations are SYMMETRIC and per tensor: every row x of a layer's input is quantized
-//   with the same scale s, xq = clamp(round_half_even(x / s), -127, 127) (the conv2d layers'
-//   quantize_static_f32_s8 kernel), so values outside the calibrated range [-127 s, 127 s] clamp.
+//   with the same scale s, xq = clamp(round_half_even(x / s), -127, 127) (the linear layers' fused
+//   row quantizer kernels/gemm/quantize_static.h, the conv2d layers' quantize_static_f32_s8), so
+//   values outside the calibrated range [-127 s, 127 s] clamp.
 //   s = amax / 127 with amax the observer's range. Symmetric because the int8-activation GEMMs take
 //   one float scale per activation row and no activation zero point: an asymmetric activation would
 //   need an extra per-output term z_x * sum_c W[j, c] in every call, and the inputs of a
@@ -81,8 +82,10 @@ double percentile_abs_reference(const float* x, size_t n, double p);
 
 // Rows of x quantized with one static scale into the padded layout of the int8-activation GEMMs
 // (kernels/gemm/gemm.h): row i, group g at i * groups * group_stride + g * group_stride, padding 0;
-// group_sum[i * groups + g] = sum of that group's codes; xscale[i] = scale, or NaN when row i holds
-// a NaN or Inf (so the layer's output row is non-finite, never silently finite). k % group == 0.
+// group_sum[i * groups + g] = sum of that group's codes; xscale[i] = scale, or NaN (codes and sums
+// 0) when row i holds a NaN or Inf (so the layer's output row is non-finite, never silently
+// finite). k % group == 0. One fused SIMD pass (kernels/gemm/quantize_static.h, without input
+// scales).
 void quantize_rows_static_f32_s8(size_t m, size_t k, size_t group, size_t group_stride,
                                  const float* x, float scale, int8_t* xq, float* xscale,
                                  int32_t* group_sum);
@@ -98,9 +101,10 @@ Status smoothquant_scales(const float* act_absmax, int in_features,
                           const std::vector<int>& out_features, double alpha,
                           std::vector<float>* s);
 
-// Calibrated activation options of quantize_calibrated (calibration.h), for method rtn.
+// Calibrated activation options of quantize_calibrated (calibration.h), for methods rtn, gptq
+// (its rtn grid) and awq.
 struct ActivationQuantOptions {
-  // Static per-tensor int8 activations fixed by `observer` (w8a8 layers only); false = the
+  // Static per-tensor int8 activations fixed by `observer` (w8a8 and w4a8 layers); false = the
   // scheme's dynamic per-token activations.
   bool static_int8 = false;
   ObserverOptions observer;

@@ -177,7 +177,7 @@ Status quantize_calibrated(CausalLM* model, const ModelQuantOptions& options,
                            const CalibrationProgress& progress = nullptr);
 
 // The activation half of quantize_calibrated (called by it when calib.activations.any()), for
-// options.method rtn and every layer it quantizes in an A8 scheme (static: w8a8):
+// options.method rtn, gptq or awq and every layer it quantizes in an A8 scheme (w8a8 or w4a8):
 //  1. smoothquant: one pass over the calibration tokens records max |x_j| of every layer's input;
 //     layers that read the output of one norm (q/k/v after input_layernorm, gate/up after
 //     post_attention_layernorm; GPT-2's ln_1 / ln_2 and GPT-NeoX's norms likewise) share one s
@@ -188,9 +188,16 @@ Status quantize_calibrated(CausalLM* model, const ModelQuantOptions& options,
 //     observer per layer with the input the layer's quantized form will see (x / s for
 //     input_scales), and the layer keeps amax / 127 as its activation_scale.
 //  3. every layer is quantized with RTN in its spec (static: rebuilt with the scale).
+// With method gptq or awq, steps 2 and 3 are instead: the weight method block by block on the
+// smoothed model (as quantize_calibrated; a layer with input scales is quantized on the input it
+// sees, x / s, and keeps s, times AWQ's own scales), THEN the observers over the quantized model
+// (each layer's range is that of the activations its quantized predecessors make, as at run time),
+// and every layer is rebuilt from its integer form with its static scale. (RTN keeps the float
+// model's ranges, PyTorch's prepare / convert order, which the stories260K tables were measured
+// with.) gptq's grid 'hqq' gives hqq-form codes and is a kInvalidArgument error here.
 // The report notes the observer and scale or the smoothing per layer. Errors: kInvalidArgument
 // naming the option or layer (a method other than rtn, pruning, options.embeddings, a scheme
-// that is not A8 / w8a8, observer options, alpha outside [0, 1], no tokens), kNonFinite
+// that is not A8, observer options, alpha outside [0, 1], no tokens), kNonFinite
 // (calibration inputs), kAborted. After an error past the smoothquant pass the model keeps its
 // smoothed float layers and norms (the same function as before).
 Status quantize_activations_calibrated(CausalLM* model, const ModelQuantOptions& options,

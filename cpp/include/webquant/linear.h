@@ -110,7 +110,8 @@ struct LinearQuantizedData {
   // AWQ: [in] per-input-channel scales s > 0 the layer divides its input by (y = (x / s) W'^T + b,
   // W' = the dequantized codes above, i.e. the quantized W diag(s)); empty for plain layers.
   std::vector<float> input_scales;
-  // Static int8 activations (webquant/activation_quant.h; w8a8 rtn only): the per-tensor scale s
+  // Static int8 activations (webquant/activation_quant.h; w8a8 or w4a8 with rtn-form codes, so
+  // also the codes GPTQ / AWQ choose): the per-tensor scale s
   // every input row is quantized with, xq = clamp(round(x / s), -127, 127) (out-of-range values
   // clamp). 0 = activations quantized dynamically per token. With input_scales, s applies to the
   // divided input x / input_scales.

@@ -142,7 +142,7 @@ struct CheckpointLayer {
   int range_search = 0;
   Codebook codebook = Codebook::kNone;     // lut4a16: "codebook": "nf4" | "log4" | "kmeans4"
   bool input_scales = false;  // AWQ: <linear>.input_scales F32 [C] (the layer divides x by it)
-  // w8a8 with static int8 activations: "activations": "int8-static" and "activation_scale": s
+  // w8a8 / w4a8 with static int8 activations: "activations": "int8-static" and "activation_scale": s
   // (the float32 value, written with enough digits to read back bit for bit); 0 = dynamic.
   float activation_scale = 0.0f;
 };

@@ -135,6 +135,37 @@ int block_number(const std::string& key) {
   return std::stoi(last);
 }
 
+// GPTQ / AWQ of a layer that reads x / s (SmoothQuant's input scales, calibration_internal.h):
+// the method runs on the input the layer sees, x / s, i.e. on H' = D H D and mean |x| D with
+// D = diag(1 / s) (the float32 reciprocals the layer multiplies by), and the result divides its
+// input by s (times AWQ's own scales when AWQ picks any).
+Status quantize_input_scaled(const float* w, const LinearInfo& li, const float* bias,
+                             const LayerInputStats& st, const std::vector<float>& s,
+                             const LinearQuantSpec& spec, const CalibrationOptions& calib, bool gptq,
+                             std::unique_ptr<LinearLayer>* out, std::string* note, double* alpha) {
+  const size_t C = static_cast<size_t>(li.in_features);
+  if (s.size() != C) return Status::Error(StatusCode::kInvalidArgument, "input scales of the wrong length");
+  std::vector<double> inv(C), h(C * C);
+  for (size_t c = 0; c < C; ++c) inv[c] = static_cast<double>(1.0f / s[c]);
+  for (size_t a = 0; a < C; ++a)
+    for (size_t b = 0; b < C; ++b) h[a * C + b] = st.hessian[a * C + b] * inv[a] * inv[b];
+  std::unique_ptr<LinearLayer> q;
+  if (gptq) {
+    WQ_RETURN_IF_ERROR(gptq_quantize_linear(w, li.out_features, li.in_features, bias, h.data(), spec, calib.gptq, &q, note));
+  } else {
+    std::vector<double> ma(C);
+    for (size_t c = 0; c < C; ++c) ma[c] = st.mean_abs[c] * inv[c];
+    WQ_RETURN_IF_ERROR(awq_quantize_linear(w, li.out_features, li.in_features, bias, h.data(), ma.data(), spec, calib.awq, &q, note, alpha));
+  }
+  LinearQuantizedData d;
+  WQ_RETURN_IF_ERROR(q->export_quantized(&d));
+  std::vector<float> total = s;
+  if (!d.input_scales.empty())
+    for (size_t c = 0; c < C; ++c) total[c] = s[c] * d.input_scales[c];
+  d.input_scales = std::move(total);
+  return make_linear_from_quantized(d, out);
+}
+
 }  // namespace
 
 Status quantize_calibrated(CausalLM* model, const ModelQuantOptions& options,
@@ -144,6 +175,16 @@ Status quantize_calibrated(CausalLM* model, const ModelQuantOptions& options,
   if (calib.activations.any()) return quantize_activations_calibrated(model, options, calib, report, progress);
   if (options.method != QuantMethod::kGptq && options.method != QuantMethod::kAwq)
     return model->quantize(options, report);
+  return calib_detail::quantize_weights_calibrated(model, options, calib, report, progress, nullptr);
+}
+
+namespace calib_detail {
+
+Status quantize_weights_calibrated(CausalLM* model, const ModelQuantOptions& options,
+                                   const CalibrationOptions& calib,
+                                   std::vector<LayerQuantReport>* report,
+                                   const CalibrationProgress& progress,
+                                   const std::vector<std::vector<float>>* input_scales) {
   if (report != nullptr) report->clear();
   if (options.prune.kind != PruneSpec::Kind::kNone)
     return Status::Error(StatusCode::kInvalidArgument, std::string("pruning does not combine with method ") + quant_method_name(options.method) + " (prune with rtn or hqq)");
@@ -235,8 +276,14 @@ Status quantize_calibrated(CausalLM* model, const ModelQuantOptions& options,
       }
       const std::string before = shared_head ? "" : l.layer->describe();
       const bool was_quantized = !shared_head && l.layer->scheme() != LinearScheme::kF32;
+      const std::vector<float>* sin = input_scales != nullptr && it.index < input_scales->size() && !(*input_scales)[it.index].empty()
+                                          ? &(*input_scales)[it.index] : nullptr;
       w.resize(static_cast<size_t>(li.out_features) * li.in_features);
-      if (shared_head) {
+      if (sin != nullptr) {  // the float W' behind the input scales, as it is
+        const LinearLayer* inner = shared_head ? nullptr : input_scaled_inner(l.layer.get());
+        if (inner == nullptr) return Status::Error(StatusCode::kInvalidArgument, li.name + ": input scales given for a layer without them");
+        inner->dequantize_weight(w.data());
+      } else if (shared_head) {
         const Weights::Param* t = weights.find_param(li.tied_to);
         std::copy(t->data.begin(), t->data.end(), w.begin());
       } else {
@@ -250,7 +297,9 @@ Status quantize_calibrated(CausalLM* model, const ModelQuantOptions& options,
       std::string note;
       Status s;
       double alpha = 0.0;
-      if (gptq && calib.gptq.grid != GptqGrid::kRtn) {
+      if (sin != nullptr) {
+        s = quantize_input_scaled(w.data(), li, bias, st, *sin, it.spec, calib, gptq, &fresh, &note, &alpha);
+      } else if (gptq && calib.gptq.grid != GptqGrid::kRtn) {
         // A grid fixed up front (HQQ's): its own path, on the layer's Hessian.
         s = gptq_quantize_linear(w.data(), li.out_features, li.in_features, bias, st.hessian.data(), it.spec, calib.gptq, &fresh, &note);
       } else if (gptq) {
@@ -366,4 +415,5 @@ Status quantize_calibrated(CausalLM* model, const ModelQuantOptions& options,
   return Status::Ok();
 }
 
+}  // namespace calib_detail
 }  // namespace webquant

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "quant/calibration_internal.h"
+#include "webquant/linear.h"
 #include "webquant/activation_quant.h"
 #include "webquant/calibration.h"
 #include "webquant/causal_lm.h"
@@ -120,6 +121,84 @@ struct Item {
   float act_scale = 0.0f;    // static scale
 };
 
+std::string smooth_note(const ActivationQuantOptions& act, const Item& it) {
+  if (!act.smoothquant) return "";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "smoothquant alpha %.2f, ", act.smoothquant_alpha);
+  return buf + (it.fold.empty() ? std::string("input scales") : "folded into " + it.fold);
+}
+
+// GPTQ / AWQ with SmoothQuant and / or static activations, after the smoothing (if any) has made
+// the targets float layers W' (folded, or behind input scales): the weight method runs block by
+// block on the smoothed model (calib_detail::quantize_weights_calibrated; a layer with input
+// scales on the input it sees, x / s), then the observers run over the QUANTIZED model (each layer
+// sees the activations its quantized predecessors make, the same sequential idea as GPTQ's) and
+// every target is rebuilt from its integer form with its static scale.
+Status weights_then_static(CausalLM* model, const ModelQuantOptions& options,
+                           const CalibrationOptions& calib, const std::vector<Item>& items,
+                           const std::vector<size_t>& targets, int done,
+                           const CalibrationProgress& progress,
+                           std::vector<LayerQuantReport>* report) {
+  const ActivationQuantOptions& act = calib.activations;
+  Weights& weights = model->weights();
+  std::vector<std::vector<float>> in_scales(items.size());
+  for (size_t i : targets)
+    if (!items[i].s.empty() && items[i].fold.empty()) in_scales[i] = items[i].s;
+  CalibrationOptions wc = calib;
+  wc.activations = ActivationQuantOptions();
+  const int base = done, extra = act.static_int8 ? 1 : 0;
+  int inner_total = 0;
+  auto inner_progress = [&](int d, int t, const std::string& label) {
+    inner_total = t;
+    return !progress || progress(base + d, base + t + extra, label);
+  };
+  std::vector<LayerQuantReport> rep;
+  WQ_RETURN_IF_ERROR(calib_detail::quantize_weights_calibrated(model, options, wc, &rep, inner_progress, &in_scales));
+  std::vector<float> act_scale(items.size(), 0.0f);
+  if (act.static_int8 && !targets.empty()) {
+    StaticRecorder rec(weights, targets, act.observer);
+    std::vector<LinearQuantizedData> data(items.size());
+    for (size_t i : targets) {
+      const Weights::Linear& l = weights.linear_at(i);
+      Status st = l.layer == nullptr ? invalid("not quantized") : l.layer->export_quantized(&data[i]);
+      if (!st.ok()) return Status::Error(st.code, l.info.name + ": " + st.message);
+      if (!data[i].input_scales.empty()) rec.set_input_scales(i, data[i].input_scales);
+    }
+    WQ_RETURN_IF_ERROR(run_calibration(model, calib));
+    for (size_t i : targets) {
+      const std::string& name = weights.linear_at(i).info.name;
+      Status st = rec.observer(i).scale(&act_scale[i]);
+      LinearQuantizedData& d = data[i];
+      d.activation_scale = act_scale[i];
+      std::unique_ptr<LinearLayer> layer;
+      if (st.ok()) st = make_linear_from_quantized(d, &layer);
+      if (!st.ok()) return Status::Error(st.code, name + ": " + st.message);
+      WQ_RETURN_IF_ERROR(weights.replace_linear(name, std::move(layer)));
+      WQ_RETURN_IF_ERROR(weights.set_linear_method(name, options.method));
+    }
+    if (progress && !progress(base + inner_total + 1, base + inner_total + 1, std::string("static activations: ") + observer_name(act.observer.kind) + " observer (quantized model)"))
+      return Status::Error(StatusCode::kAborted, "calibrated quantization aborted");
+  }
+  for (LayerQuantReport& r : rep) {
+    size_t i = 0;
+    while (i < items.size() && weights.linear_at(i).info.name != r.name) ++i;
+    if (i == items.size() || !items[i].quantize) continue;
+    std::string n = smooth_note(act, items[i]);
+    const std::string method_note = r.note;
+    if (act.static_int8) {
+      report_layer_state(weights.linear_at(i).layer.get(), &r);
+      r.activation_scale = act_scale[i];
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "static activations: %s observer on the quantized model, %zu calibration tokens, scale %.4g",
+                    observer_name(act.observer.kind), calib.tokens.size(), act_scale[i]);
+      n += (n.empty() ? "" : "; ") + std::string(buf);
+    }
+    r.note = n + (n.empty() ? "" : "; ") + method_note;
+  }
+  if (report != nullptr) *report = std::move(rep);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status quantize_activations_calibrated(CausalLM* model, const ModelQuantOptions& options,
@@ -133,8 +212,11 @@ Status quantize_activations_calibrated(CausalLM* model, const ModelQuantOptions&
                            : act.static_int8                 ? "static int8 activations"
                                                              : "smoothquant";
   if (!act.any()) return invalid("no activation option is set (static_int8 or smoothquant)");
-  if (options.method != QuantMethod::kRtn)
-    return invalid(what + " combine with method rtn only (got " + quant_method_name(options.method) + ")");
+  const bool weight_method = options.method == QuantMethod::kGptq || options.method == QuantMethod::kAwq;
+  if (options.method != QuantMethod::kRtn && !weight_method)
+    return invalid(what + " combine with methods rtn, gptq and awq (got " + quant_method_name(options.method) + ")");
+  if (options.method == QuantMethod::kGptq && calib.gptq.grid != GptqGrid::kRtn)
+    return invalid(what + " need rtn-form codes: gptq's grid 'hqq' does not combine with them");
   if (options.prune.kind != PruneSpec::Kind::kNone) return invalid("pruning does not combine with " + what);
   if (options.embeddings.has_value()) return invalid("options.embeddings does not combine with " + what);
   if (act.static_int8) WQ_RETURN_IF_ERROR(check_observer_options(act.observer));
@@ -153,8 +235,10 @@ Status quantize_activations_calibrated(CausalLM* model, const ModelQuantOptions&
     it.quantize = resolve_layer_spec(options, li.name, &it.spec);
     if (!it.quantize) continue;
     const LinearScheme sc = it.spec.scheme;
-    if (act.static_int8 && sc != LinearScheme::kW8A8)
-      return invalid(li.name + ": static int8 activations need scheme w8a8 (got " + linear_scheme_name(sc) + "); exclude the layer or give it w8a8");
+    if (act.static_int8 && sc != LinearScheme::kW8A8 && sc != LinearScheme::kW4A8)
+      return invalid(li.name + ": static int8 activations need scheme w8a8 or w4a8 (got " + linear_scheme_name(sc) + "); exclude the layer or give it an A8 scheme");
+    if (weight_method && sc == LinearScheme::kF32)
+      return invalid(li.name + ": an f32 override does not combine with method " + quant_method_name(options.method));
     if (act.smoothquant && sc != LinearScheme::kW8A8 && sc != LinearScheme::kW4A8)
       return invalid(li.name + ": smoothquant needs an int8-activation scheme, w8a8 or w4a8 (got " + linear_scheme_name(sc) + ")");
     if (it.spec.method != QuantMethod::kRtn || it.spec.codebook != Codebook::kNone)
@@ -257,6 +341,8 @@ Status quantize_activations_calibrated(CausalLM* model, const ModelQuantOptions&
     }
   }
 
+  if (weight_method) return weights_then_static(model, options, calib, items, targets, done, progress, report);
+
   if (act.static_int8 && !targets.empty()) {
     StaticRecorder rec(weights, targets, act.observer);
     for (size_t i : targets)
@@ -289,14 +375,17 @@ Status quantize_activations_calibrated(CausalLM* model, const ModelQuantOptions&
     std::unique_ptr<LinearLayer> layer;
     std::string note;
     Status st = make_linear_quantized(it.w.data(), li.out_features, li.in_features, bias, it.spec, &layer, &note);
-    if (st.ok() && act.static_int8) {
+    const bool input_scaled = !it.s.empty() && it.fold.empty();
+    if (st.ok() && act.static_int8) {  // the static layer applies input scales in its quantizer
       LinearQuantizedData d;
       st = layer->export_quantized(&d);
       d.activation_scale = it.act_scale;
+      if (input_scaled) d.input_scales = it.s;
       if (st.ok()) st = make_linear_from_quantized(d, &layer);
+    } else if (st.ok() && input_scaled) {
+      layer = calib_detail::make_linear_input_scaled(std::move(layer), it.s);
     }
     if (!st.ok()) return Status::Error(st.code, li.name + ": " + st.message);
-    if (!it.s.empty() && it.fold.empty()) layer = calib_detail::make_linear_input_scaled(std::move(layer), it.s);
     std::string n;
     char buf[96];
     if (act.smoothquant) {

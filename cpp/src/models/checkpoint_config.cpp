@@ -235,7 +235,7 @@ Status parse_scheme(const JsonValue& o, const std::string& where, bool is_defaul
 
   std::string act;
   WQ_RETURN_IF_ERROR(read_string_field(o, "activations", where, &act, &present));
-  if (present && act == "int8-static" && c.scheme == LinearScheme::kW8A8 && !is_default) {
+  if (present && act == "int8-static" && (c.scheme == LinearScheme::kW8A8 || c.scheme == LinearScheme::kW4A8) && !is_default) {
     const JsonValue* sv = o.get("activation_scale");
     if (sv == nullptr || !sv->is_number() || !std::isfinite(sv->number) || !(static_cast<float>(sv->number) > 0.0f))
       return corrupt(where + ": activations 'int8-static' need a finite activation_scale > 0");

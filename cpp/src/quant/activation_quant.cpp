@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/conv/conv.h"
+#include "kernels/gemm/quantize_static.h"
 
 namespace webquant {
 
@@ -138,22 +138,8 @@ double percentile_abs_reference(const float* x, size_t n, double p) {
 void quantize_rows_static_f32_s8(size_t m, size_t k, size_t group, size_t group_stride,
                                  const float* x, float scale, int8_t* xq, float* xscale,
                                  int32_t* group_sum) {
-  const size_t groups = k / group;
-  for (size_t i = 0; i < m; ++i) {
-    const float* row = x + i * k;
-    bool finite = true;
-    for (size_t c = 0; c < k; ++c) finite = finite && std::isfinite(row[c]);
-    xscale[i] = finite ? scale : NAN;
-    int8_t* out = xq + i * groups * group_stride;
-    for (size_t g = 0; g < groups; ++g) {
-      int8_t* q = out + g * group_stride;
-      kernels::quantize_static_f32_s8__wasmsimd(group, row + g * group, scale, q);
-      std::memset(q + group, 0, group_stride - group);
-      int32_t sum = 0;
-      for (size_t e = 0; e < group; ++e) sum += q[e];
-      group_sum[i * groups + g] = sum;
-    }
-  }
+  kernels::quantize_rows_static_f32_s8__wasmsimd(m, k, group, group_stride, x, nullptr, scale, xq,
+                                                 xscale, group_sum);
 }
 
 // ---- SmoothQuant ------------------------------------------------------------------------------

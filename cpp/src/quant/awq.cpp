@@ -47,6 +47,9 @@ class LinearInputScaled final : public LinearLayer {
     return Status::Ok();
   }
 
+ public:
+  const LinearLayer* inner() const { return inner_.get(); }
+
  private:
   std::unique_ptr<LinearLayer> inner_;
   std::vector<float> s_, inv_;
@@ -57,6 +60,11 @@ class LinearInputScaled final : public LinearLayer {
 std::unique_ptr<LinearLayer> make_linear_input_scaled(std::unique_ptr<LinearLayer> inner,
                                                       std::vector<float> s) {
   return std::make_unique<LinearInputScaled>(std::move(inner), std::move(s));
+}
+
+const LinearLayer* input_scaled_inner(const LinearLayer* l) {
+  const auto* scaled = dynamic_cast<const LinearInputScaled*>(l);
+  return scaled == nullptr ? nullptr : scaled->inner();
 }
 
 }  // namespace calib_detail

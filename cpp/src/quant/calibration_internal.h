@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "webquant/calibration.h"
+#include "webquant/causal_lm.h"
 #include "webquant/linear.h"
 #include "webquant/status.h"
 
@@ -63,5 +64,18 @@ Status gptq_quantize_factored(const float* w, int out_features, int in_features,
 // y = inner((x * (1 / s))). s: [in], finite and > 0 (validated by the caller).
 std::unique_ptr<LinearLayer> make_linear_input_scaled(std::unique_ptr<LinearLayer> inner,
                                                       std::vector<float> s);
+// The inner layer of a make_linear_input_scaled layer, or nullptr for any other layer.
+const LinearLayer* input_scaled_inner(const LinearLayer* l);
+
+// quantize_calibrated's GPTQ / AWQ pass (options.method kGptq or kAwq; calib.activations unused).
+// input_scales (may be null): per linear index, the SmoothQuant factors s of a layer that is a
+// make_linear_input_scaled float layer (empty: none); such a layer is quantized from its inner W'
+// on the input it sees (x / s: H' = D H D, D = diag(1 / s)) and keeps s as its input scales
+// (times AWQ's own). Errors as quantize_calibrated.
+Status quantize_weights_calibrated(CausalLM* model, const ModelQuantOptions& options,
+                                   const CalibrationOptions& calib,
+                                   std::vector<LayerQuantReport>* report,
+                                   const CalibrationProgress& progress,
+                                   const std::vector<std::vector<float>>* input_scales);
 
 }  // namespace webquant::calib_detail

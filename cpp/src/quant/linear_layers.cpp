@@ -562,6 +562,8 @@ Status make_linear_from_quantized(const LinearQuantizedData& d,
                                   std::unique_ptr<LinearLayer>* out) {
   if (!out) return Status::Error(StatusCode::kInvalidArgument, "out must not be null");
   WQ_RETURN_IF_ERROR(check_sizes(d.out_features, d.in_features));
+  // Static int8 activations (with or without input scales, which that layer applies itself).
+  if (d.activation_scale != 0.0f) return linear_detail::make_linear_static_a8(d, out);
   if (!d.input_scales.empty()) {  // AWQ: the plain layer behind per-input-channel scales
     if (d.input_scales.size() != static_cast<size_t>(d.in_features))
       return Status::Error(StatusCode::kShapeMismatch,
@@ -579,7 +581,6 @@ Status make_linear_from_quantized(const LinearQuantizedData& d,
     *out = calib_detail::make_linear_input_scaled(std::move(inner), d.input_scales);
     return Status::Ok();
   }
-  if (d.activation_scale != 0.0f) return linear_detail::make_linear_static_a8(d, out);
   if (!valid_scheme(d.scheme) || is_float_scheme(d.scheme))
     return Status::Error(StatusCode::kInvalidArgument,
                          "quantized linear data needs a quantized scheme (w8a16, w4a16, w2a16, "

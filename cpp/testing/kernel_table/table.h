@@ -36,6 +36,8 @@ std::vector<KernelCase> gemm_lut4g_cases();
 std::vector<KernelCase> gemm_half_cases();
 // The convolution entries (table_conv.cpp), part of kernel_table().
 std::vector<KernelCase> conv_cases();
+// The static activation row quantizer (table_static_a8.cpp), part of kernel_table().
+std::vector<KernelCase> static_a8_cases();
 const KernelCase* find_kernel(const std::string& name);
 
 // Sizes every kernel is checked at: 1..15, powers of two up to 4096, odd sizes (43, 401, 500,

@@ -318,7 +318,7 @@ export function layerOptionsFromFlags(usage: string, weights: WeightQuant, f: Qu
   if (mode !== 'symmetric' && mode !== 'asymmetric') throw new CliUsageError(`--mode must be symmetric or asymmetric (got ${JSON.stringify(mode)})`, usage);
   const activations = f.activations ?? 'float';
   if (activations !== 'float' && activations !== 'int8' && activations !== 'int8-static') throw new CliUsageError(`--activations must be float, int8 or int8-static (got ${JSON.stringify(activations)})`, usage);
-  if (activations === 'int8-static' && (weights !== 'int8' || flag !== 'rtn')) throw new CliUsageError('--activations int8-static needs int8 weights and --method rtn', usage);
+  if (activations === 'int8-static' && ((weights !== 'int8' && weights !== 'int4') || flag === 'hqq')) throw new CliUsageError('--activations int8-static needs int8 or int4 weights and --method rtn, gptq or awq', usage);
   if (groupSize !== undefined && f.perChannel) throw new CliUsageError('give either --group-size or --per-channel, not both', usage);
   if (weights === 'int2' && activations === 'int8') throw new CliUsageError('int2 weights run with float activations only (there is no W2A8)', usage);
   if ((weights === 'int3' || nonUniform) && activations === 'int8') throw new CliUsageError(`${weights} weights run with float activations only`, usage);

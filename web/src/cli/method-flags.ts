@@ -28,7 +28,8 @@ export const METHOD_USAGE = `  --method rtn|hqq|gptq|awq   rounding: round to ne
   --observer KIND             --activations int8-static: minmax (default), percentile or
                               moving-average fixes each layer's activation scale
   --percentile P              --observer percentile: the percentile of |x| (default 99.99)
-  --smoothquant               SmoothQuant (alpha 0.5) before int8 activations (calibrated)
+  --smoothquant               SmoothQuant (alpha 0.5) before int8 activations (calibrated;
+                              with gptq / awq the method runs on the smoothed weights)
   --smoothquant-alpha A       SmoothQuant with migration strength A in [0, 1]`;
 
 /** The parseArgs options of the method flags. */
@@ -69,7 +70,7 @@ export async function methodOptionsFromFlags(usage: string, f: MethodFlags): Pro
   if (method !== 'rtn' && method !== 'hqq' && method !== 'gptq' && method !== 'awq') throw new CliUsageError(`--method must be rtn, hqq, gptq or awq (got ${JSON.stringify(method)})`, usage);
   const tokens = numberFlag(usage, 'calibration-tokens', f.calibrationTokens, (n) => Number.isSafeInteger(n) && n >= 1, 'a positive integer');
   const act = activationOptionsFromFlags(usage, f);
-  if (act !== undefined && method !== 'rtn') throw new CliUsageError(`--activations int8-static and --smoothquant combine with --method rtn (got ${method})`, usage);
+  if (act !== undefined && method === 'hqq') throw new CliUsageError('--activations int8-static and --smoothquant combine with --method rtn, gptq or awq (got hqq)', usage);
   if (f.grid !== undefined && method !== 'gptq') throw new CliUsageError('--grid applies to --method gptq', usage);
   if (f.grid !== undefined && f.grid !== 'rtn' && f.grid !== 'hqq') throw new CliUsageError(`--grid must be rtn or hqq (got ${JSON.stringify(f.grid)})`, usage);
   const rangeSearch = numberFlag(usage, 'range-search', f.rangeSearch, (n) => Number.isSafeInteger(n) && n >= 0 && n <= 100, 'an integer in [0, 100]');
@@ -93,7 +94,8 @@ export async function methodOptionsFromFlags(usage: string, f: MethodFlags): Pro
   // Enough characters for the tokens asked for (a token is rarely more than 16 characters).
   const slice = text.slice(0, Math.max(1, (tokens ?? 2048) * 16));
   return {
-    ...(act ?? { method }),
+    ...(act ?? {}),
+    method,
     calibration: { text: slice, ...(tokens !== undefined ? { tokens } : {}) },
     ...(f.actOrder || f.grid !== undefined
       ? { gptq: { ...(f.actOrder ? { actOrder: true } : {}), ...(f.grid !== undefined ? { grid: f.grid as 'rtn' | 'hqq' } : {}), ...(rangeSearch !== undefined ? { rangeSearch } : {}) } }

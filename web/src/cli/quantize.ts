@@ -61,7 +61,8 @@ options:
   --mode symmetric|asymmetric default symmetric
   --activations float|int8|int8-static
                               webquant format: run as W8A8 / W4A8 when loaded (default
-                              float); int8-static: one calibrated scale per layer (int8)
+                              float); int8-static: one calibrated scale per layer (int8
+                              or int4 weights; with --method rtn, gptq or awq)
 ${METHOD_USAGE}
   --conv                      webquant format, architectures webquant does not run: also
                               quantize 4-D conv kernels (per output channel)

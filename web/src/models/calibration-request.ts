@@ -101,7 +101,7 @@ function activationRequest(options: QuantizeModelOptions, method: string): Calib
   if (sq !== undefined && typeof sq !== 'boolean' && (sq === null || typeof sq !== 'object' || Array.isArray(sq))) invalid('options.smoothquant must be a boolean or { alpha }');
   const smooth = sq !== undefined && sq !== false;
   if (!isStatic && !smooth) return undefined;
-  if (method !== 'rtn') invalid(`${isStatic ? "activations 'int8-static'" : 'smoothquant'} combines with method 'rtn' only (got '${method}')`);
+  if (method !== 'rtn' && method !== 'gptq' && method !== 'awq') invalid(`${isStatic ? "activations 'int8-static'" : 'smoothquant'} combines with methods 'rtn', 'gptq' and 'awq' (got '${method}')`);
   if (smooth && options.activations !== 'int8' && !isStatic) invalid(`options.smoothquant applies to int8 activations ('int8' or 'int8-static'; activations are '${String(options.activations ?? 'float')}')`);
   const r: NonNullable<CalibrationRequest['activations']> = { static: isStatic, observer: 0, smoothquant: smooth };
   if (smooth && typeof sq === 'object') {

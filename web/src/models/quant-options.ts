@@ -44,8 +44,8 @@ export interface LayerQuantOptions {
   /**
    * `'float'` (default): W8A16 / W4A16 / W2A16, activations stay float32. `'int8'`: W8A8 / W4A8,
    * activations quantized per token to int8 with integer dot products. `'int8-static'` (weights
-   * `'int8'`, model-wide in CausalLM.quantize with `calibration`): W8A8 whose activations use one
-   * per-tensor symmetric scale per layer, fixed by an {@link ActivationObserver} over the
+   * `'int8'` or `'int4'`, model-wide in CausalLM.quantize with `calibration`): W8A8 / W4A8 whose
+   * activations use one per-tensor symmetric scale per layer, fixed by an {@link ActivationObserver} over the
    * calibration text (values outside the calibrated range clamp).
    */
   activations?: 'float' | 'int8' | 'int8-static';
@@ -188,7 +188,11 @@ export interface QuantizeModelOptions extends LayerQuantOptions {
   calibration?: CalibrationOptions;
   /** The observer of `activations: 'int8-static'` (default `'minmax'`). */
   observer?: ActivationObserver;
-  /** SmoothQuant before int8 activations (`'int8'` or `'int8-static'`, method `'rtn'`; needs `calibration`). */
+  /**
+   * SmoothQuant before int8 activations (`'int8'` or `'int8-static'`; needs `calibration`). With
+   * method `'gptq'` or `'awq'` the weight method runs on the smoothed weights, and static
+   * observers then run over the quantized model.
+   */
   smoothquant?: SmoothQuantOptions;
   /** GPTQ settings (method `'gptq'` only). */
   gptq?: GptqOptions;
@@ -361,7 +365,7 @@ export function layerSpec(o: LayerQuantOptions, what: string, known: readonly st
   const activations = o.activations ?? 'float';
   if (activations === 'int8-static') {
     if (!calibrated) invalid(`${what}.activations 'int8-static' is calibrated: it applies model-wide in CausalLM.quantize (with options.calibration), not to ${what}`);
-    if (o.weights !== 'int8') invalid(`${what}.activations 'int8-static' needs weights 'int8' (got ${String(o.weights)})`);
+    if (o.weights !== 'int8' && o.weights !== 'int4') invalid(`${what}.activations 'int8-static' needs weights 'int8' or 'int4' (got ${String(o.weights)})`);
   } else if (activations !== 'float' && activations !== 'int8') {
     invalid(`${what}.activations must be 'float', 'int8' or 'int8-static' (got ${String(o.activations)})`);
   }
@@ -403,7 +407,7 @@ export function layerSpec(o: LayerQuantOptions, what: string, known: readonly st
     case 'int8':
       return { scheme: activations === 'float' ? SCHEME.w8a16 : SCHEME.w8a8, asymmetric, groupSize: group, method };
     case 'int4':
-      return { scheme: activations === 'int8' ? SCHEME.w4a8 : SCHEME.w4a16, asymmetric, groupSize: group, method };
+      return { scheme: activations === 'float' ? SCHEME.w4a16 : SCHEME.w4a8, asymmetric, groupSize: group, method };
     case 'int3':
       if (activations === 'int8') {
         throw new WebQuantError('unsupported', `${what}: int3 weights with int8 activations (W3A8) are not available; use W3A16 (activations: 'float')`);

@@ -1,8 +1,10 @@
-// Float64 reference for a Llama checkpoint saved with int8 weights and int8 activations, static
+// Float64 reference for a Llama checkpoint saved with int8 or int4 weights and int8 activations, static
 // (one per-tensor scale per layer) and / or SmoothQuant input scales, written from the published
 // definitions and webquant's documented checkpoint layout (model_checkpoint.h), sharing no code
 // with the engine:
-//   W[j, c] = scales[j, g] * (qweight[j, c] - zero_points[j, g])  (g = c / group_size)
+//   W[j, c] = scales[j, g] * (q[j, c] - zero_points[j, g])  (g = c / group_size)
+//   int8: q = qweight (I8); int4 ("bits": 4): qweight is U8 [out, ceil(in / 2)], element 2k in the
+//   low nibble of byte k and 2k + 1 in the high nibble, q = nibble - 8, zero_points U8 as z + 8
 //   x' = x / input_scales                              (when the layer has input_scales)
 //   x'' = s_a * clamp(round_half_even(x' / s_a), -127, 127)   (s_a = activation_scale, static)
 //   y = x'' W^T + b
@@ -18,7 +20,7 @@ export interface SavedTensor {
   data: Float64Array;
 }
 
-/** Parses a safetensors file holding F32 and I8 tensors. */
+/** Parses a safetensors file holding F32, I8 and U8 tensors. */
 export function readSavedSafetensors(bytes: Uint8Array): Map<string, SavedTensor> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLen = Number(view.getBigUint64(0, true));
@@ -34,6 +36,8 @@ export function readSavedSafetensors(bytes: Uint8Array): Map<string, SavedTensor
       for (let i = 0; i < n; i++) data[i] = view.getFloat32(base + a + 4 * i, true);
     } else if (info.dtype === 'I8') {
       for (let i = 0; i < n; i++) data[i] = view.getInt8(base + a + i);
+    } else if (info.dtype === 'U8') {
+      for (let i = 0; i < n; i++) data[i] = view.getUint8(base + a + i);
     } else {
       throw new Error(`reference: ${name} has dtype ${info.dtype}`);
     }
@@ -58,12 +62,26 @@ function savedLinear(tensors: Map<string, SavedTensor>, layer: Record<string, un
     if (!t) throw new Error(`reference: missing ${name}.${k}`);
     return t;
   };
-  const q = get('qweight');
-  const [R, C] = q.shape as [number, number];
+  const qt = get('qweight');
+  const int4 = layer.bits === 4;
+  const R = qt.shape[0]!;
+  const C = int4 ? (layer.in_features as number) : qt.shape[1]!;
+  const q = { data: new Float64Array(R * C) };
+  for (let j = 0; j < R; j++) {
+    for (let c = 0; c < C; c++) {
+      if (!int4) {
+        q.data[j * C + c] = qt.data[j * C + c]!;
+      } else {
+        const byte = qt.data[j * qt.shape[1]! + (c >> 1)]!;
+        q.data[j * C + c] = ((c & 1) === 1 ? byte >> 4 : byte & 15) - 8;
+      }
+    }
+  }
   const scales = get('scales');
   const groups = scales.shape[1]!;
   const G = C / groups;
-  const zeros = layer.mode === 'asymmetric' ? get('zero_points') : undefined;
+  const zt = layer.mode === 'asymmetric' ? get('zero_points') : undefined;
+  const zeros = zt && int4 ? { data: zt.data.map((u) => u - 8) } : zt;
   const bias = tensors.get(`${name}.bias`);
   const inScales = layer.input_scales === true ? get('input_scales').data : undefined;
   const sa = typeof layer.activation_scale === 'number' ? Math.fround(layer.activation_scale) : undefined;
@@ -93,7 +111,7 @@ function savedLinear(tensors: Map<string, SavedTensor>, layer: Record<string, un
 
 /**
  * Logits [n, vocab] of a saved Llama checkpoint (config.json with quantization_config.layers, and
- * its one safetensors file) whose linear layers are all int8 (the head may be float32 or tied).
+ * its one safetensors file) whose linear layers are all int8 or int4 (the head may be float32 or tied).
  */
 export function savedLlamaLogits(config: RefConfig, tensors: Map<string, SavedTensor>, ids: readonly number[]): Float64Array {
   const H = num(config, 'hidden_size');
