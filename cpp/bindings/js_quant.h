@@ -3,7 +3,8 @@
 //   spec:    {scheme: 0..9 (LinearScheme: f32, w8a16, w4a16, w2a16, w8a8, w4a8, f16, bf16, w3a16,
 //             lut4a16),
 //             asymmetric, groupSize, method?: 0 rtn | 1 hqq (QuantMethod),
-//             codebook?: 0 none | 1 nf4 | 2 log4 | 3 kmeans4 (Codebook)}
+//             codebook?: 0 none | 1 nf4 | 2 log4 | 3 kmeans4 (Codebook),
+//             ragged?: boolean (LinearQuantSpec::ragged: a short last group, no per-channel fallback)}
 //   options.prune?: {kind: 0 none | 1 unstructured | 2 2:4, sparsity}
 //   options: {default: spec, exclude?: string[] (absent = the C++ default: the output heads
 //             lm_head / embed_out), overrides?: [{pattern, ...spec}], embeddings?: spec}
@@ -58,6 +59,7 @@ inline Status spec_from_js(const emscripten::val& js, const std::string& what, L
       return invalid_js(what + ".codebook must be 0..3 (none, nf4, log4, kmeans4)");
     spec->codebook = static_cast<Codebook>(static_cast<int>(c));
   }
+  spec->ragged = js["ragged"].isTrue();
   return Status::Ok();
 }
 

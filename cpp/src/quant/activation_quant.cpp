@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/conv/conv.h"
+#include "kernels/gemm/gemm.h"
 
 namespace webquant {
 
@@ -138,7 +139,7 @@ double percentile_abs_reference(const float* x, size_t n, double p) {
 void quantize_rows_static_f32_s8(size_t m, size_t k, size_t group, size_t group_stride,
                                  const float* x, float scale, int8_t* xq, float* xscale,
                                  int32_t* group_sum) {
-  const size_t groups = k / group;
+  const size_t groups = (k + group - 1) / group;  // a ragged last group when group does not divide k
   for (size_t i = 0; i < m; ++i) {
     const float* row = x + i * k;
     bool finite = true;
@@ -147,10 +148,11 @@ void quantize_rows_static_f32_s8(size_t m, size_t k, size_t group, size_t group_
     int8_t* out = xq + i * groups * group_stride;
     for (size_t g = 0; g < groups; ++g) {
       int8_t* q = out + g * group_stride;
-      kernels::quantize_static_f32_s8__wasmsimd(group, row + g * group, scale, q);
-      std::memset(q + group, 0, group_stride - group);
+      const size_t len = kernels::group_length(k, group, g);
+      kernels::quantize_static_f32_s8__wasmsimd(len, row + g * group, scale, q);
+      std::memset(q + len, 0, group_stride - len);
       int32_t sum = 0;
-      for (size_t e = 0; e < group; ++e) sum += q[e];
+      for (size_t e = 0; e < len; ++e) sum += q[e];
       group_sum[i * groups + g] = sum;
     }
   }

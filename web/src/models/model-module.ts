@@ -56,6 +56,8 @@ export interface WasmLinearSpec {
   method?: number;
   /** `Codebook` id (0 none, 1 nf4, 2 log4, 3 kmeans4); absent = none. */
   codebook?: number;
+  /** A ragged last group instead of the per-channel fallback (`LinearQuantSpec::ragged`). */
+  ragged?: boolean;
 }
 
 /** Options of `quantize`. */
