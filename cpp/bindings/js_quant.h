@@ -4,7 +4,8 @@
 //             lut4a16),
 //             asymmetric, groupSize, method?: 0 rtn | 1 hqq (QuantMethod),
 //             codebook?: 0 none | 1 nf4 | 2 log4 | 3 kmeans4 (Codebook),
-//             rangeSearch?: 0..100 (LinearQuantSpec::range_search, method hqq)}
+//             rangeSearch?: 0..100 (LinearQuantSpec::range_search, method hqq),
+//             ragged?: boolean (LinearQuantSpec::ragged: a short last group, no per-channel fallback)}
 //   options.prune?: {kind: 0 none | 1 unstructured | 2 2:4, sparsity}
 //   options: {default: spec, exclude?: string[] (absent = the C++ default: the output heads
 //             lm_head / embed_out), overrides?: [{pattern, ...spec}], embeddings?: spec}
@@ -68,6 +69,7 @@ inline Status spec_from_js(const emscripten::val& js, const std::string& what, L
       return invalid_js(what + ".rangeSearch must be an integer in [0, 100]");
     spec->range_search = static_cast<int>(r);
   }
+  spec->ragged = js["ragged"].isTrue();
   return Status::Ok();
 }
 

@@ -240,7 +240,8 @@ TEST_CASE("gptq grid: bad input is a typed error") {
   std::vector<uint8_t> u(w.size());
   opt.grid = GptqGrid::kRtn;
   CHECK(gptq_round_on_grid(w.data(), out, in, h.data(), 4, 32, sc.data(), z.data(), opt, u.data()).ok());
-  CHECK(gptq_round_on_grid(w.data(), out, in, h.data(), 4, 24, sc.data(), z.data(), opt, u.data()).code == StatusCode::kInvalidArgument);
+  CHECK(gptq_round_on_grid(w.data(), out, in, h.data(), 4, in + 1, sc.data(), z.data(), opt, u.data()).code == StatusCode::kInvalidArgument);
+  CHECK(gptq_round_on_grid(w.data(), out, in, h.data(), 4, 0, sc.data(), z.data(), opt, u.data()).code == StatusCode::kInvalidArgument);
   CHECK(gptq_round_on_grid(w.data(), out, in, h.data(), 9, 32, sc.data(), z.data(), opt, u.data()).code == StatusCode::kInvalidArgument);
   sc[3] = 0.0f;
   CHECK(gptq_round_on_grid(w.data(), out, in, h.data(), 4, 32, sc.data(), z.data(), opt, u.data()).code == StatusCode::kInvalidArgument);

@@ -506,7 +506,10 @@ TEST_CASE("export_quantized -> make_linear_from_quantized is lossless; bad data 
     e.scales.pop_back();
     CHECK(make_linear_from_quantized(e, &c).code == StatusCode::kShapeMismatch);
     e = d;
-    e.group_size = 7;
+    e.group_size = e.in_features + 1;  // a group size that does not divide is ragged; above in_features, invalid
+    CHECK(make_linear_from_quantized(e, &c).code == StatusCode::kInvalidArgument);
+    e = d;
+    e.group_size = 0;
     CHECK(make_linear_from_quantized(e, &c).code == StatusCode::kInvalidArgument);
     e = d;
     e.zero_points[0] = 1;

@@ -69,7 +69,8 @@ struct AwqOptions {
 };
 
 // Quantizes W with GPTQ and spec (scheme, asymmetric, group_size; a group size that does not
-// divide in_features falls back to per channel as make_linear_quantized does). `bias` may be
+// divide in_features falls back to per channel as make_linear_quantized does, or, with spec.ragged,
+// keeps a ragged last group whose scale is fitted on its own columns). `bias` may be
 // null. Errors: kInvalidArgument (sizes, scheme f32, bad options), kNonFinite (W or H), and
 // kInvalidArgument when the dampened H is not positive definite (raise dampening).
 Status gptq_quantize_linear(const float* w, int out_features, int in_features, const float* bias,
@@ -77,10 +78,11 @@ Status gptq_quantize_linear(const float* w, int out_features, int in_features, c
                             std::unique_ptr<LinearLayer>* out, std::string* note);
 
 // GPTQ's column-by-column rounding with error feedback onto a grid given up front: scales and
-// float zeros [out, in / group] in the unsigned code domain (w' = s * (u - z), u in
-// [0, 2^bits - 1]; finite, s > 0). codes receives u [out, in]. Uses opt.act_order and
-// opt.dampening (not block_size: no lazy batches). Errors: kInvalidArgument (sizes, bits outside
-// [2, 8], group not dividing in_features, bad grid values, H not positive definite after
+// float zeros [out, ceil(in / group)] in the unsigned code domain (w' = s * (u - z), u in
+// [0, 2^bits - 1]; finite, s > 0; a ragged last group when group does not divide in_features).
+// codes receives u [out, in]. Uses opt.act_order and opt.dampening (not block_size: no lazy
+// batches). Errors: kInvalidArgument (sizes, bits outside [2, 8], group outside
+// [1, in_features], bad grid values, H not positive definite after
 // dampening), kNonFinite (W, H, or a diverging update).
 Status gptq_round_on_grid(const float* w, int out_features, int in_features, const double* h,
                           int bits, int group, const float* scales, const float* zeros,

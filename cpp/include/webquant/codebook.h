@@ -27,11 +27,13 @@ extern const float kNf4Table[16];
 // The table of a fixed code (kNf4, kLog4) in out[16]. kInvalidArgument for kNone / kKmeans4.
 Status fixed_codebook(Codebook c, float out[16]);
 
-// k-means table of w [rows, cols] in groups of `group` (cols % group == 0), iters >= 0.
+// k-means table of w [rows, cols] in groups of `group` along cols, iters >= 0. When group does not
+// divide cols the last group of each row is ragged (cols - (ng - 1) group elements, ng =
+// ceil(cols / group)) and scaled by its own absmax.
 Status kmeans_codebook(const float* w, size_t rows, size_t cols, size_t group, int iters,
                        float out[16]);
 
-// Indices (rows * cols bytes, < 16) and absmax scales (rows * cols / group floats, > 0) of w
+// Indices (rows * cols bytes, < 16) and absmax scales (rows * ng floats, > 0) of w
 // against `table` (16 finite floats, ascending). kNonFinite for NaN / Inf in w.
 Status codebook_quantize(const float* w, size_t rows, size_t cols, size_t group,
                          const float table[16], uint8_t* idx, float* scales);

@@ -57,10 +57,12 @@ struct HqqStats {
 };
 
 // Quantizes w [rows, cols] row-major in groups of `group` consecutive elements along cols
-// (cols % group == 0; group == cols is per channel) to `bits` in {2, 3, 4, 8}.
+// (group == cols is per channel) to `bits` in {2, 3, 4, 8}. ng = ceil(cols / group) groups per
+// row: when group does not divide cols the last group of each row is ragged (cols - (ng-1) group
+// elements) and is solved on its own elements only.
 // codes: rows * cols bytes, unsigned codes in [0, 2^bits - 1].
-// scales, zeros: rows * (cols / group) floats each; w'[r, c] = scales[k] * (codes - zeros[k]),
-// k = r * (cols / group) + c / group. Scales are finite and > 0; zeros are finite.
+// scales, zeros: rows * ng floats each; w'[r, c] = scales[k] * (codes - zeros[k]),
+// k = r * ng + c / group. Scales are finite and > 0; zeros are finite.
 // Errors: kInvalidArgument (bits, sizes, group, null pointers, params), kNonFinite (NaN/Inf in w).
 // stats may be nullptr.
 Status hqq_quantize(const float* w, size_t rows, size_t cols, size_t group, int bits,

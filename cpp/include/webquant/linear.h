@@ -77,10 +77,25 @@ struct LinearQuantSpec {
   // kHqq only: HQQ's range search, HqqParams::clip_steps (webquant/hqq.h) in [0, 100]; 0 = HQQ as
   // published. Non-zero with another method, or outside [0, 100], is kInvalidArgument.
   int range_search = 0;
+  // Padding asked for explicitly (the design doc's "unless padding is asked for"): when group_size
+  // does not divide in_features, keep groups of group_size and make the last group of each row
+  // ragged (in_features - (ng - 1) * group_size elements, ng = ceil(in_features / group_size),
+  // with its own scale and zero point) instead of falling back to one group per row. Every
+  // grouped scheme and method takes it (int8/4/3/2, hqq, codebooks, and gptq / awq through
+  // calibration.h). No effect when group_size divides in_features or is 0. Caveat: asymmetric
+  // rtn (and gptq's grid) use the course's zero point, clamped to qmin for a group whose values
+  // share one sign (quant.h); a very short last group does so often (2 elements: half the rows),
+  // so pick a group size leaving at least ~8 elements, or method hqq (float zero points).
+  bool ragged = false;
 };
 
 // The integer form of a quantized layer, in the course's convention (for saving and loading).
 // Dequantized weight: W[j, c] = scales[j, g] * (q[j, c] - zero_points[j, g]), g = c / group_size.
+// Groups: ng = ceil(in_features / group_size) per row. When group_size does not divide in_features
+// (a "ragged" layer, LinearQuantSpec::ragged) group ng - 1 of every row holds the last
+// in_features - (ng - 1) * group_size elements, and the per-group arrays are [out, ng]; otherwise
+// ng = in_features / group_size. The older per-channel fallback is group_size == in_features with
+// `fallback` set (one group per row), and loads as it always did.
 struct LinearQuantizedData {
   LinearScheme scheme = LinearScheme::kW8A16;
   bool asymmetric = false;
@@ -89,13 +104,13 @@ struct LinearQuantizedData {
   int out_features = 0;
   int in_features = 0;
   std::vector<int8_t> q;             // [out, in] signed codes in [-2^(bits-1), 2^(bits-1) - 1]
-  std::vector<float> scales;         // [out, in / group_size], finite and > 0
-  std::vector<int32_t> zero_points;  // [out, in / group_size], same signed range; all 0 if symmetric
+  std::vector<float> scales;         // [out, ng], finite and > 0
+  std::vector<int32_t> zero_points;  // [out, ng], same signed range; all 0 if symmetric
   std::vector<float> bias;           // [out], or empty for no bias
   // Why a per-group request became per channel, e.g. "172 % 32 != 0" (shown by describe()); ""
   // otherwise. Only kept for layers with group_size == in_features.
   std::string fallback;
-  // kHqq: zero points are floats, zero_points_f [out, in / group_size] in the same signed code
+  // kHqq: zero points are floats, zero_points_f [out, ng] in the same signed code
   // domain (W = s * (q - z)), and zero_points is all 0. Empty for kRtn.
   QuantMethod method = QuantMethod::kRtn;
   std::vector<float> zero_points_f;
@@ -198,9 +213,10 @@ std::unique_ptr<LinearLayer> make_linear_half(FloatType type, std::vector<uint16
                                               int out_features, int in_features, const float* bias);
 
 // Quantizes W with `spec`. spec.scheme kF16 / kBF16 rounds W (and the bias) to that type
-// (round to nearest even, as torch's .to()) and gives a half-precision layer. When in_features is not a multiple of group_size, the layer falls back
-// to per-channel scales (group = in_features) and says so in describe() and *note (*note is set to
-// "" otherwise; it may be nullptr). scheme kF32 gives a float32 layer. Errors: kInvalidArgument
+// (round to nearest even, as torch's .to()) and gives a half-precision layer. When in_features is
+// not a multiple of group_size, the layer falls back to per-channel scales (group = in_features)
+// and says so in describe() and *note (*note is set to "" otherwise; it may be nullptr), unless
+// spec.ragged asks for a ragged last group (describe() then says "ragged"). scheme kF32 gives a float32 layer. Errors: kInvalidArgument
 // (sizes < 1, unknown scheme, group_size < 0), kNonFinite (NaN/Inf in w or bias). A8 schemes
 // accumulate int8 products in int32 and accept at most 131072 of them per group (65536 for w8a8
 // asymmetric, whose |q - z| reaches 255). Int8 per channel symmetric runs on the q8c kernels, every

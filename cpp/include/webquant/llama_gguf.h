@@ -85,7 +85,10 @@ Status load_llama_gguf_model(const io::GgufFile& gguf, std::unique_ptr<CausalLM>
 // computed in float32, then each rounded to nearest even once), so an exported weight differs
 // from the layer's by at most 2^-11 * (15 s + |m|) plus fp16's subnormal spacing 2^-24 twice.
 // Other layers (per-channel fallbacks such as a row of 172, codebooks, AWQ input scales, other
-// bit widths) are dequantized and encoded as export_llama_gguf encodes float weights.
+// bit widths) are dequantized and encoded as export_llama_gguf encodes float weights. A layer
+// quantized in ragged groups (LinearQuantSpec::ragged: its last group short) is kUnsupported for
+// the block types Q8_0 / Q4_0 / Q4_1 (no block layout holds it; the message names the layer) and
+// is written dequantized for F32 / F16.
 Status export_llama_gguf_model(const CausalLM& model, std::string_view tokenizer_json,
                                const GgufExportOptions& options, std::vector<uint8_t>* out);
 

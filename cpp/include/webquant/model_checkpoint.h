@@ -7,7 +7,12 @@
 // loader (load_checkpoint, the Hub client) and gives bit-identical logits: every layer is
 // rebuilt from the stored integers with make_linear_from_quantized, never from float weights.
 //
-// Tensors (R = out_features, C = in_features, G = group size, g = C / G groups per row):
+// Tensors (R = out_features, C = in_features, G = group size, g = ceil(C / G) groups per row;
+// when G does not divide C the layer is "ragged": group g - 1 of every row holds the last
+// C - (g - 1) G elements, with its own scale and zero point. A ragged layer is written only when
+// asked for (LinearQuantSpec::ragged; the layer's "group_size" then does not divide its
+// "in_features"); the older per-channel fallback is "group_size" == C plus "fallback", and both
+// load as they were saved):
 //   name                               dtype            shape              when
 //   every float parameter (embeddings, norms, ...) under its HF name, in its HF shape
 //                                      BF16|F16|F32
@@ -61,7 +66,8 @@
 //               "bits": 8 | 4 | 2,                      // quantized schemes only
 //               "mode": "symmetric" | "asymmetric",     //  "
 //               "granularity": "per-channel" | "per-group",
-//               "group_size": G,                        // == in_features for per-channel
+//               "group_size": G,                        // == in_features for per-channel;
+//                                                       // not dividing in_features: ragged
 //               "activations": "float" | "int8",        // int8: w8a8 / w4a8
 //               "packing": "none" (8-bit) | "lsb-first" (4/2-bit),
 //               "out_features": R, "in_features": C, "bias": true | false,   // layers only

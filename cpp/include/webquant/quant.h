@@ -32,7 +32,9 @@ struct QuantScheme {
   Granularity granularity = Granularity::kPerTensor;
   int axis = 0;            // per-channel: the channel axis (negative counts from the end)
   int group_size = 0;      // per-group: G, consecutive elements along the last axis
-  bool pad = false;        // per-group: allow last_dim % G != 0 (the last group of a row is short)
+  bool pad = false;        // per-group: allow last_dim % G != 0 (the last group of a row is short:
+                           // last_dim - (ng - 1) G elements, ng = ceil(last_dim / G); linear layers
+                           // use the same "ragged" convention, LinearQuantSpec::ragged)
 };
 
 // Validates bits/axis/group size against a shape; kInvalidArgument with a message otherwise.

@@ -292,7 +292,7 @@ Status load_linear(const CheckpointLayer& c, const Shards& shards,
   d.method = float_zero ? QuantMethod::kHqq : QuantMethod::kRtn;
   d.range_search = float_zero ? c.range_search : 0;
   d.codebook = c.codebook;
-  const int64_t groups = C / c.group_size;
+  const int64_t groups = (C + c.group_size - 1) / c.group_size;  // ragged: the last group short
   const size_t n = static_cast<size_t>(R * C);
   d.q.resize(n);
   const io::TensorView* t = nullptr;

@@ -272,12 +272,17 @@ Status parse_scheme(const JsonValue& o, const std::string& where, bool is_defaul
     if (!has_group || group < 1) return corrupt(where + ": per-group needs group_size >= 1");
     if (li.in_features % group != 0) {
       if (!is_default) {
-        return corrupt(where + ": group_size " + std::to_string(group) + " does not divide in_features " +
-                       std::to_string(li.in_features));
+        // A layer's own entry whose group_size does not divide in_features is a ragged layer
+        // (model_checkpoint.h): ceil(in / group) groups per row, the last one short.
+        if (group > li.in_features) {
+          return corrupt(where + ": group_size " + std::to_string(group) + " exceeds in_features " +
+                         std::to_string(li.in_features));
+        }
+      } else {
+        // As quantize() does: a default that does not divide falls back to per channel.
+        c.fallback = std::to_string(li.in_features) + " % " + std::to_string(group) + " != 0";
+        group = li.in_features;
       }
-      // As quantize() does: a default that does not divide falls back to per channel.
-      c.fallback = std::to_string(li.in_features) + " % " + std::to_string(group) + " != 0";
-      group = li.in_features;
     }
     c.group_size = group;
   } else {

@@ -67,7 +67,7 @@ Status need(const io::SafetensorsFile& shard, const std::string& name, const std
 // make_linear_from_quantized, which validates codes, scales and zero points.
 Status dequantize_layer(const std::string& module, const ckpt::LayerEntry& e, const io::SafetensorsFile& shard,
                         std::vector<float>* w) {
-  const int64_t R = e.out_features, C = e.in_features, groups = C / e.group_size;
+  const int64_t R = e.out_features, C = e.in_features, groups = (C + e.group_size - 1) / e.group_size;
   LinearQuantizedData d;
   d.scheme = e.scheme;
   d.asymmetric = e.asymmetric;

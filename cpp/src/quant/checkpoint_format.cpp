@@ -72,7 +72,7 @@ std::vector<uint8_t> as_bytes(const T* p, size_t n) {
 
 Status encode_quantized(const std::string& module, const LinearQuantizedData& d,
                         std::vector<OwnedTensor>* out) {
-  const int64_t R = d.out_features, C = d.in_features, groups = C / d.group_size;
+  const int64_t R = d.out_features, C = d.in_features, groups = (C + d.group_size - 1) / d.group_size;
   if (d.bits == 8) {
     out->push_back({module + ".qweight", "I8", {R, C}, as_bytes(d.q.data(), d.q.size())});
     if (d.asymmetric) {  // signed zero points, like the codes (model_checkpoint.h)
@@ -247,9 +247,11 @@ Status parse_layer_entry(const JsonValue& o, const std::string& where, LayerEntr
   if (e.out_features < 1 || e.in_features < 1) return corrupt(where + ": out_features and in_features must be >= 1");
   e.group_size = e.in_features;
   WQ_RETURN_IF_ERROR(int_field(o, "group_size", where, &e.group_size, false));
-  if (e.group_size < 1 || e.in_features % e.group_size != 0) {
-    return corrupt(where + ": group_size " + std::to_string(e.group_size) + " does not divide in_features " +
-                   std::to_string(e.in_features));
+  // A group_size that does not divide in_features is a ragged layer (the last group of each row
+  // short, model_checkpoint.h); it cannot exceed in_features.
+  if (e.group_size < 1 || e.group_size > e.in_features) {
+    return corrupt(where + ": group_size " + std::to_string(e.group_size) + " is not in [1, in_features " +
+                   std::to_string(e.in_features) + "]");
   }
   const JsonValue* tr = o.get("transposed");
   if (tr != nullptr) {

@@ -1,6 +1,7 @@
 // Non-uniform 4-bit codes (webquant/codebook.h).
 #include "webquant/codebook.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -42,8 +43,7 @@ Status invalid(std::string m) { return Status::Error(StatusCode::kInvalidArgumen
 
 Status check(const float* w, size_t rows, size_t cols, size_t group) {
   if (!w || rows == 0 || cols == 0) return invalid("codebook: empty or null weight");
-  if (group == 0 || cols % group != 0)
-    return invalid("codebook: group " + std::to_string(group) + " must divide " + std::to_string(cols));
+  if (group == 0) return invalid("codebook: group must be >= 1");
   for (size_t i = 0; i < rows * cols; ++i)
     if (!std::isfinite(w[i]))
       return Status::Error(StatusCode::kNonFinite,
@@ -97,9 +97,12 @@ Status kmeans_codebook(const float* w, size_t rows, size_t cols, size_t group, i
   WQ_RETURN_IF_ERROR(check(w, rows, cols, group));
   if (iters < 0) return invalid("codebook: iters must be >= 0");
   std::vector<float> v(rows * cols);
-  for (size_t off = 0; off < v.size(); off += group) {
-    const float s = group_absmax(w + off, group);
-    for (size_t i = 0; i < group; ++i) v[off + i] = w[off + i] / s;
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t c0 = 0; c0 < cols; c0 += group) {  // the last group of a row may be ragged
+      const size_t off = r * cols + c0, len = std::min(group, cols - c0);
+      const float s = group_absmax(w + off, len);
+      for (size_t i = 0; i < len; ++i) v[off + i] = w[off + i] / s;
+    }
   }
   float t[16];
   for (int e = 0; e < 16; ++e) t[e] = kNf4Table[e];
@@ -134,10 +137,13 @@ Status codebook_quantize(const float* w, size_t rows, size_t cols, size_t group,
   for (int e = 0; e < 16; ++e)
     if (!std::isfinite(table[e]) || (e > 0 && table[e] < table[e - 1]))
       return invalid("codebook: the table must hold 16 finite floats in ascending order");
-  for (size_t off = 0, k = 0; off < rows * cols; off += group, ++k) {
-    const float s = group_absmax(w + off, group);
-    scales[k] = s;
-    for (size_t i = 0; i < group; ++i) idx[off + i] = nearest(table, w[off + i] / s);
+  for (size_t r = 0, k = 0; r < rows; ++r) {
+    for (size_t c0 = 0; c0 < cols; c0 += group, ++k) {  // the last group of a row may be ragged
+      const size_t off = r * cols + c0, len = std::min(group, cols - c0);
+      const float s = group_absmax(w + off, len);
+      scales[k] = s;
+      for (size_t i = 0; i < len; ++i) idx[off + i] = nearest(table, w[off + i] / s);
+    }
   }
   return Status::Ok();
 }

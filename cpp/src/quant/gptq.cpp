@@ -47,7 +47,8 @@ Status check_layer_args(const float* w, int out_features, int in_features, const
   if (*bits == 0) return invalid("a calibrated method needs a quantized scheme (w8a16, w4a16, w3a16, w2a16, w8a8 or w4a8)");
   if (spec.group_size < 0) return invalid("group_size must be >= 1, or 0 for per channel");
   *group = spec.group_size == 0 ? in_features : spec.group_size;
-  if (in_features % *group != 0) {
+  if (spec.ragged && *group > in_features) *group = in_features;  // as make_linear_quantized
+  if (in_features % *group != 0 && !spec.ragged) {
     *fallback = std::to_string(in_features) + " % " + std::to_string(*group) + " != 0";
     if (note)
       *note = "in_features " + std::to_string(in_features) + " is not a multiple of group_size " +
@@ -152,7 +153,7 @@ Status calib_detail::gptq_quantize_factored(const float* w, int out_features, in
   if (f.n != in_features || f.u.size() != static_cast<size_t>(in_features) * in_features)
     return invalid("GPTQ: the Hessian factor is for " + std::to_string(f.n) + " inputs, the layer has " + std::to_string(in_features));
   const size_t R = static_cast<size_t>(out_features), C = static_cast<size_t>(in_features);
-  const size_t ng = C / static_cast<size_t>(G);
+  const size_t ng = (C + G - 1) / static_cast<size_t>(G);  // the last group ragged when G does not divide C
   const QuantMode mode = spec.asymmetric ? QuantMode::kAsymmetric : QuantMode::kSymmetric;
   const std::vector<size_t>& perm = f.perm;
   const float* U = f.u.data();
@@ -178,7 +179,7 @@ Status calib_detail::gptq_quantize_factored(const float* w, int out_features, in
   if (static_params) {
     for (size_t r = 0; r < R; ++r)
       for (size_t g = 0; g < ng; ++g)
-        WQ_RETURN_IF_ERROR(compute_scale_zero_point(&W[r * C + g * G], static_cast<size_t>(G), bits, true, mode,
+        WQ_RETURN_IF_ERROR(compute_scale_zero_point(&W[r * C + g * G], std::min<size_t>(G, C - g * G), bits, true, mode,
                                                     &d.scales[r * ng + g], &d.zero_points[r * ng + g]));
   }
   if (opt.act_order) {
@@ -202,7 +203,7 @@ Status calib_detail::gptq_quantize_factored(const float* w, int out_features, in
       for (size_t i = i1; i < i2; ++i) {
         const size_t col = perm[i];
         if (!static_params && i % G == 0)
-          WQ_RETURN_IF_ERROR(compute_scale_zero_point(&wr[i], static_cast<size_t>(G), bits, true, mode,
+          WQ_RETURN_IF_ERROR(compute_scale_zero_point(&wr[i], std::min<size_t>(G, C - i), bits, true, mode,
                                                       &d.scales[r * ng + i / G], &d.zero_points[r * ng + i / G]));
         const size_t p = r * ng + col / G;
         const float s = d.scales[p];

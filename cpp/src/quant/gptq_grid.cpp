@@ -67,12 +67,12 @@ Status round_on_grid(const float* w, int out_features, int in_features, const do
   if (!w || !h || !scales || !zeros || !codes) return invalid("gptq grid: null pointer");
   if (out_features < 1 || in_features < 1) return invalid("gptq grid: out_features and in_features must be >= 1");
   if (bits < 2 || bits > 8) return invalid("gptq grid: bits must be in [2, 8] (got " + std::to_string(bits) + ")");
-  if (group < 1 || in_features % group != 0)
-    return invalid("gptq grid: group " + std::to_string(group) + " must be >= 1 and divide " + std::to_string(in_features));
+  if (group < 1 || group > in_features)
+    return invalid("gptq grid: group " + std::to_string(group) + " must be in [1, " + std::to_string(in_features) + "]");
   if (!(opt.dampening >= 0.0) || !std::isfinite(opt.dampening))
     return invalid("GPTQ dampening must be finite and >= 0 (got " + std::to_string(opt.dampening) + ")");
   const size_t R = static_cast<size_t>(out_features), C = static_cast<size_t>(in_features);
-  const size_t G = static_cast<size_t>(group), ng = C / G;
+  const size_t G = static_cast<size_t>(group), ng = (C + G - 1) / G;  // a ragged last group when G does not divide C
   if (!refit)
     for (size_t i = 0; i < R * ng; ++i)
       if (!std::isfinite(scales[i]) || !(scales[i] > 0.0f) || !std::isfinite(zeros[i]))
@@ -113,7 +113,8 @@ Status round_on_grid(const float* w, int out_features, int in_features, const do
     for (size_t i = 0; i < C; ++i) row[i] = W[r * C + perm[i]];  // permuted order
     for (size_t i = 0; i < C; ++i) {
       const size_t col = perm[i], p = r * ng + col / G;
-      if (refit && i % G == 0) hqq_quantize_group__wasmsimd(&row[i], G, bits, *refit, scratch.data(), &scales[p], &zeros[p]);
+      if (refit && i % G == 0)
+        hqq_quantize_group__wasmsimd(&row[i], std::min(G, C - i), bits, *refit, scratch.data(), &scales[p], &zeros[p]);
       const float s = scales[p], z = zeros[p];
       const float u = std::min(std::max(std::nearbyint(row[i] / s + z), 0.0f), qmax);
       codes[r * C + col] = static_cast<uint8_t>(u);
@@ -148,7 +149,7 @@ Status gptq_quantize_linear_hqq_grid(const float* w, int out_features, int in_fe
   Status s = linear_detail::check_hqq_spec(spec.scheme, spec.asymmetric);
   if (!s.ok()) return invalid("GPTQ grid 'hqq': " + s.message);
   const size_t R = static_cast<size_t>(out_features), C = static_cast<size_t>(in_features);
-  const size_t ng = C / static_cast<size_t>(G);
+  const size_t ng = (C + G - 1) / static_cast<size_t>(G);
   std::vector<uint8_t> u(R * C);
   std::vector<float> scales(R * ng), zeros(R * ng);
   WQ_RETURN_IF_ERROR(hqq_quantize(w, R, C, static_cast<size_t>(G), bits, opt.hqq, u.data(), scales.data(), zeros.data(), nullptr));

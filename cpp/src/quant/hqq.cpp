@@ -345,9 +345,7 @@ Status hqq_quantize(const float* w, size_t rows, size_t cols, size_t group, int 
     return invalid("bits must be 2, 3, 4 or 8 (got " + std::to_string(bits) + ")");
   if (!w || !codes || !scales || !zeros) return invalid("null pointer");
   if (rows == 0 || cols == 0) return invalid("empty weight");
-  if (group == 0 || cols % group != 0)
-    return invalid("group " + std::to_string(group) + " must be >= 1 and divide " +
-                   std::to_string(cols));
+  if (group == 0) return invalid("group must be >= 1");
   if (!(params.lp_norm > 0 && params.lp_norm <= 1) || !(params.beta > 0) ||
       !(params.kappa >= 1) || params.iters < 0)
     return invalid("params need 0 < lp_norm <= 1, beta > 0, kappa >= 1 and iters >= 0");
@@ -360,12 +358,13 @@ Status hqq_quantize(const float* w, size_t rows, size_t cols, size_t group, int 
                            "hqq: weight [" + std::to_string(i / cols) + ", " +
                                std::to_string(i % cols) + "] is " +
                                (std::isnan(w[i]) ? "NaN" : "Inf") + "; it cannot be quantized");
-  const size_t groups = cols / group;
+  const size_t groups = (cols + group - 1) / group;  // the last one ragged when group does not divide
   HqqStats st;
   for (size_t r = 0; r < rows; ++r) {
     for (size_t g = 0; g < groups; ++g) {
       const size_t off = r * cols + g * group, k = r * groups + g;
-      if (!hqq_quantize_group__wasmsimd(w + off, group, bits, params, codes + off, &scales[k], &zeros[k]))
+      const size_t len = std::min(group, cols - g * group);
+      if (!hqq_quantize_group__wasmsimd(w + off, len, bits, params, codes + off, &scales[k], &zeros[k]))
         ++st.rtn_kept;
       ++st.groups;
     }

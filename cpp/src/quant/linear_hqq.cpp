@@ -6,7 +6,7 @@
 //   W = s * (u - h) - s * z
 // so the symmetric grouped kernel computes the first term, and the layer adds
 //   y[i, j] += sum_g off[j, g] * xsum[i, g],   off = -s * z,  xsum[i, g] = sum_{c in g} x[i, c]
-// (ng = k / G multiply-adds per output: 1/G of the main product).
+// (ng = ceil(k / G) multiply-adds per output: 1/G of the main product).
 #include <cmath>
 #include <memory>
 #include <string>
@@ -27,13 +27,13 @@ thread_local std::vector<float> g_xsum;
 
 class LinearQGFloatZero final : public LinearLayer {
  public:
-  // q: [out, in] signed codes; scales, zeros: [out, in / group].
+  // q: [out, in] signed codes; scales, zeros: [out, ceil(in / group)].
   LinearQGFloatZero(LinearScheme scheme, int bits, int out, int in, int group, const int8_t* q,
                     const float* scales, const float* zeros, std::vector<float> bias,
                     std::string fallback, int range_search)
       : scheme_(scheme), bits_(bits), geo_(kernels::make_group_geometry(out, in, group)),
-        scales_plain_(scales, scales + size_t(out) * (in / group)),
-        zeros_(zeros, zeros + size_t(out) * (in / group)), bias_(std::move(bias)),
+        scales_plain_(scales, scales + size_t(out) * ((in + group - 1) / group)),
+        zeros_(zeros, zeros + size_t(out) * ((in + group - 1) / group)), bias_(std::move(bias)),
         fallback_(std::move(fallback)), range_search_(range_search) {
     out_features = out;
     in_features = in;
@@ -66,7 +66,7 @@ class LinearQGFloatZero final : public LinearLayer {
       const float* xr = x + i * geo_.k;
       for (size_t g = 0; g < ng; ++g) {
         float s = 0;
-        for (size_t c = 0; c < G; ++c) s += xr[g * G + c];
+        for (size_t c = 0; c < geo_.group_len(g); ++c) s += xr[g * G + c];  // ragged last group
         xs[g] = s;
       }
       float* yr = y + i * n;
@@ -154,7 +154,7 @@ Status check_hqq_spec(LinearScheme scheme, bool asymmetric) {
 Status make_linear_hqq(const float* w, int out, int in, int group, LinearScheme scheme, int bits,
                        std::vector<float> bias, std::string fallback, int range_search,
                        std::unique_ptr<LinearLayer>* layer) {
-  const size_t n = size_t(out), k = size_t(in), ng = k / size_t(group);
+  const size_t n = size_t(out), k = size_t(in), ng = (k + size_t(group) - 1) / size_t(group);
   std::vector<uint8_t> u(n * k);
   std::vector<float> scales(n * ng), zeros(n * ng);
   HqqParams params;

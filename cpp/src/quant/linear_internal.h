@@ -10,12 +10,13 @@
 namespace webquant::linear_detail {
 
 // describe() of a quantized layer: "<scheme> g<G> sym", "<scheme> per-channel asym",
-// "<scheme> per-channel (172 % 32 != 0) sym", plus ", activations int8 per token" for A8 schemes.
+// "<scheme> per-channel (172 % 32 != 0) sym", "<scheme> g32 ragged (172 = 5 x 32 + 12) sym",
+// plus ", activations int8 per token" for A8 schemes.
 std::string describe_quantized(LinearScheme scheme, int group, int in_features,
                                const std::string& fallback, bool asymmetric);
 
 // int8 weights in groups (or per channel with zero points / a fallback note) on the q8g kernels:
-// w8a16 or w8a8. q: [out, in] int8 codes; scales, zero_points: [out, in / group] (signed zero
+// w8a16 or w8a8. q: [out, in] int8 codes; scales, zero_points: [out, ceil(in / group)] (signed zero
 // points, all 0 when symmetric). The caller has validated everything.
 std::unique_ptr<LinearLayer> make_linear_q8g(LinearScheme scheme, bool asymmetric, int out, int in,
                                              int group, const int8_t* q, const float* scales,
@@ -24,10 +25,10 @@ std::unique_ptr<LinearLayer> make_linear_q8g(LinearScheme scheme, bool asymmetri
 
 // Method hqq (linear_hqq.cpp). check_hqq_spec: kInvalidArgument unless scheme is w4a16 / w2a16
 // and asymmetric. make_linear_hqq quantizes finite w [out, in] with HQQ in groups of `group`
-// (which divides in), with HqqParams::clip_steps = range_search. make_linear_float_zero builds the
-// layer from signed codes q [out, in], scales and float zero points [out, in / group]
-// (W = s * (q - z)); the caller has validated them. range_search is the record the layer exports
-// (LinearQuantizedData::range_search).
+// (the last group of a row ragged when it does not divide in), with HqqParams::clip_steps =
+// range_search. make_linear_float_zero builds the layer from signed codes q [out, in], scales and
+// float zero points [out, ceil(in / group)] (W = s * (q - z)); the caller has validated them.
+// range_search is the record the layer exports (LinearQuantizedData::range_search).
 Status check_hqq_spec(LinearScheme scheme, bool asymmetric);
 // Codebook layers (linear_lut4.cpp): from float weights (k-means tables are learned here) or
 // from their integer form (validates the table and codebook).
@@ -37,8 +38,8 @@ Status make_linear_lut4(const float* w, int out, int in, int group, Codebook cod
 Status make_linear_lut4_from_data(const LinearQuantizedData& d, std::vector<float> bias,
                                   std::string fallback, std::unique_ptr<LinearLayer>* layer);
 // The w3a16 layer (linear_q3g.cpp): signed int3 codes q [out, in], scales and zero points
-// [out, in / group] in the signed code domain (integers for rtn, floats for hqq; range_search:
-// hqq's record, 0 for rtn).
+// [out, ceil(in / group)] in the signed code domain (integers for rtn, floats for hqq;
+// range_search: hqq's record, 0 for rtn).
 std::unique_ptr<LinearLayer> make_linear_q3g(QuantMethod method, bool asymmetric, int out, int in,
                                              int group, const int8_t* q, const float* scales,
                                              const float* zeros, std::vector<float> bias,

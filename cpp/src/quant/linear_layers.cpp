@@ -87,7 +87,8 @@ thread_local std::vector<float> g_xscale;
 thread_local std::vector<int32_t> g_xsum;
 
 // Quantizes W [n, k] with the library's own quantize() (signed int<bits>, per channel along axis
-// 0 when group == k, else per group), so dequantize_weight equals quantize -> dequantize exactly.
+// 0 when group == k, else per group, padded: a ragged last group when group does not divide k), so
+// dequantize_weight equals quantize -> dequantize exactly.
 Status quantize_weight(const float* w, size_t n, size_t k, int bits, bool asymmetric, size_t group,
                        QuantizedTensor* qt) {
   QuantScheme qs;
@@ -100,6 +101,7 @@ Status quantize_weight(const float* w, size_t n, size_t k, int bits, bool asymme
   } else {
     qs.granularity = Granularity::kPerGroup;
     qs.group_size = static_cast<int>(group);
+    qs.pad = k % group != 0;
   }
   return quantize(w, {static_cast<int64_t>(n), static_cast<int64_t>(k)}, qs, qt);
 }
@@ -270,7 +272,7 @@ class LinearQ8 final : public LinearLayer {
 // 4-bit / 2-bit weights per group: w4a16, w2a16, w4a8.
 class LinearQG final : public LinearLayer {
  public:
-  // q: [out, in] signed codes; scales / zero_points: [out, in / group] (signed zero points).
+  // q: [out, in] signed codes; scales / zero_points: [out, ceil(in / group)] (signed zero points).
   LinearQG(LinearScheme scheme, int bits, bool asymmetric, int out, int in, int group,
            const int8_t* q, const float* scales, const int32_t* zero_points,
            std::vector<float> bias, std::string fallback)
@@ -518,7 +520,8 @@ Status make_linear_quantized(const float* w, int out_features, int in_features, 
                              std::to_string(spec.group_size) + ")");
   int group = spec.group_size == 0 ? in_features : spec.group_size;
   std::string fallback;
-  if (in_features % group != 0) {
+  if (spec.ragged && group > in_features) group = in_features;  // one (whole) group per row
+  if (in_features % group != 0 && !spec.ragged) {
     fallback = std::to_string(in_features) + " % " + std::to_string(group) + " != 0";
     if (note)
       *note = "in_features " + std::to_string(in_features) + " is not a multiple of group_size " +
@@ -591,13 +594,13 @@ Status make_linear_from_quantized(const LinearQuantizedData& d,
     return Status::Error(StatusCode::kInvalidArgument, name + " stores " + std::to_string(bits) +
                                                            "-bit codes, got bits = " +
                                                            std::to_string(d.bits));
-  if (d.group_size < 1 || d.in_features % d.group_size != 0)
+  if (d.group_size < 1 || d.group_size > d.in_features)
     return Status::Error(StatusCode::kInvalidArgument,
                          "group_size " + std::to_string(d.group_size) +
-                             " must be >= 1 and divide in_features " +
-                             std::to_string(d.in_features));
+                             " must be in [1, in_features = " + std::to_string(d.in_features) + "]");
   WQ_RETURN_IF_ERROR(check_a8_size(d.scheme, d.group_size, d.asymmetric));
-  const size_t n = d.out_features, k = d.in_features, groups = k / d.group_size;
+  // ceil: a ragged last group when group_size does not divide in_features (LinearQuantizedData).
+  const size_t n = d.out_features, k = d.in_features, groups = (k + d.group_size - 1) / d.group_size;
   if (d.q.size() != n * k || d.scales.size() != n * groups || d.zero_points.size() != n * groups ||
       (!d.bias.empty() && d.bias.size() != n))
     return Status::Error(StatusCode::kShapeMismatch,

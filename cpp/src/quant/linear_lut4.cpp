@@ -16,13 +16,13 @@ thread_local std::vector<float> g_work;
 
 class LinearLut4 final : public LinearLayer {
  public:
-  // idx: [out, in] table indices; scales: [out, in / group]; table: 16 floats.
+  // idx: [out, in] table indices; scales: [out, ceil(in / group)]; table: 16 floats.
   LinearLut4(Codebook codebook, const float* table, int out, int in, int group,
              const uint8_t* idx, const float* scales, std::vector<float> bias,
              std::string fallback)
       : codebook_(codebook), table_(table, table + 16),
         geo_(kernels::make_lut4g_geometry(out, in, group)),
-        scales_(scales, scales + size_t(out) * (in / group)), bias_(std::move(bias)),
+        scales_(scales, scales + size_t(out) * ((in + group - 1) / group)), bias_(std::move(bias)),
         fallback_(std::move(fallback)) {
     out_features = out;
     in_features = in;
@@ -44,6 +44,10 @@ class LinearLut4 final : public LinearLayer {
     std::string s = codebook_name(codebook_);
     if (!fallback_.empty()) return s + " per-channel (" + fallback_ + ")";
     if (int(geo_.group) == in_features) return s + " per-channel";
+    if (geo_.k % geo_.group != 0)  // ragged, as describe_quantized says it
+      return s + " g" + std::to_string(geo_.group) + " ragged (" + std::to_string(geo_.k) + " = " +
+             std::to_string(geo_.k / geo_.group) + " x " + std::to_string(geo_.group) + " + " +
+             std::to_string(geo_.k % geo_.group) + ")";
     return s + " g" + std::to_string(geo_.group);
   }
   void dequantize_weight(float* out) const override { dequantize_rows(0, geo_.n, out); }
@@ -97,7 +101,7 @@ Status make_linear_lut4(const float* w, int out, int in, int group, Codebook cod
     WQ_RETURN_IF_ERROR(fixed_codebook(codebook, table));
   }
   std::vector<uint8_t> idx(size_t(out) * in);
-  std::vector<float> scales(size_t(out) * (in / group));
+  std::vector<float> scales(size_t(out) * ((in + group - 1) / group));
   WQ_RETURN_IF_ERROR(
       codebook_quantize(w, size_t(out), size_t(in), size_t(group), table, idx.data(), scales.data()));
   *layer = std::make_unique<LinearLut4>(codebook, table, out, in, group, idx.data(), scales.data(),

@@ -14,14 +14,14 @@ thread_local std::vector<float> g_work;
 
 class LinearQ3G final : public LinearLayer {
  public:
-  // q: [out, in] signed int3 codes; scales, zeros: [out, in / group] in the signed code domain
+  // q: [out, in] signed int3 codes; scales, zeros: [out, ceil(in / group)] in the signed code domain
   // (W = s * (q - z)); zeros are integers for rtn.
   LinearQ3G(QuantMethod method, bool asymmetric, int out, int in, int group, const int8_t* q,
             const float* scales, const float* zeros, std::vector<float> bias,
             std::string fallback, int range_search)
       : method_(method), asym_(asymmetric), geo_(kernels::make_q3g_geometry(out, in, group)),
-        scales_(scales, scales + size_t(out) * (in / group)),
-        zeros_(zeros, zeros + size_t(out) * (in / group)), bias_(std::move(bias)),
+        scales_(scales, scales + size_t(out) * ((in + group - 1) / group)),
+        zeros_(zeros, zeros + size_t(out) * ((in + group - 1) / group)), bias_(std::move(bias)),
         fallback_(std::move(fallback)), range_search_(range_search) {
     out_features = out;
     in_features = in;

@@ -177,6 +177,10 @@ std::string describe_quantized(LinearScheme scheme, int group, int in_features,
     s += " per-channel (" + fallback + ")";
   else if (group == in_features)
     s += " per-channel";
+  else if (in_features % group != 0)  // ragged: "g32 ragged (172 = 5 x 32 + 12)"
+    s += " g" + std::to_string(group) + " ragged (" + std::to_string(in_features) + " = " +
+         std::to_string(in_features / group) + " x " + std::to_string(group) + " + " +
+         std::to_string(in_features % group) + ")";
   else
     s += " g" + std::to_string(group);
   s += asymmetric ? " asym" : " sym";

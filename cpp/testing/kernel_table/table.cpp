@@ -194,9 +194,9 @@ double bench_unpack(Variant v, size_t n, int iters) {
 
 // ---- gemm ----
 // For the gemm family `n` is in_features (k). Each check runs the shapes kGemmShapes (m rows of
-// activations x out_features), with and without bias, and for grouped weights a group size that
-// divides k (rotating by seed, per-channel G = k included, so groups that are not a multiple of 32
-// and their padding are covered). Integer-activation kernels must match bit for bit; float ones
+// activations x out_features), with and without bias, and for grouped weights a group size from
+// pick_group (rotating by seed: per-channel G = k, sizes that divide k, and sizes that do not, so
+// groups that are not a multiple of 32, their padding and a ragged last group are covered). Integer-activation kernels must match bit for bit; float ones
 // within kGemmRelTol * (sum_c |x_c| |w_c| + |bias|), since SIMD reorders the sums. For quantized
 // weights |w_c| there means scale * (u_c + zu): the SIMD kernels compute sum x u - zu * sum x (the
 // zero code folded out of the inner loop), whose rounding scales with it.
@@ -342,7 +342,7 @@ QgWeights make_qg(size_t out, size_t k, size_t group, int bits, uint64_t seed) {
       const size_t idx = qg_param_index(w.geo, j, g);
       w.scale[idx] = sc[j * w.geo.groups + g];
       w.zero[idx] = zc[j * w.geo.groups + g];
-      for (size_t e = 0; e < group; ++e) {
+      for (size_t e = 0; e < w.geo.group_len(g); ++e) {  // a ragged last group is shorter
         const size_t c = g * group + e;
         w.mag[j * k + c] = w.scale[idx] * (float(codes[j * k + c]) + float(w.zero[idx]));
       }
@@ -433,10 +433,11 @@ std::string check_quantize_rows(size_t k, uint64_t seed) {
   x[k] = -127.0f;
   x[k + (k - 1) / 2] = 127.0f;
   for (size_t c = 0; c < k; ++c) x[2 * k + c] = 0.0f;
-  const size_t len = m * (k / group) * gs;
+  const size_t ng = (k + group - 1) / group;  // a ragged last group when group does not divide k
+  const size_t len = m * ng * gs;
   std::vector<int8_t> qa(len, 1), qb(len, 2);
   std::vector<float> sa(m), sb(m);
-  std::vector<int32_t> ga(m * (k / group)), gb(m * (k / group));
+  std::vector<int32_t> ga(m * ng), gb(m * ng);
   quantize_rows_f32_s8__ref(m, k, group, gs, x.data(), qa.data(), sa.data(), ga.data());
   quantize_rows_f32_s8__wasmsimd(m, k, group, gs, x.data(), qb.data(), sb.data(), gb.data());
   auto err = compare_float_bits("quantize_rows_f32_s8 scale", k, sa, sb);

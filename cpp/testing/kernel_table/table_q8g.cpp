@@ -43,7 +43,7 @@ Q8gWeights make_q8g(size_t out, size_t k, size_t group, bool symmetric, uint64_t
       const size_t idx = qg_param_index(w.geo, j, g);
       w.scale[idx] = sc[j * w.geo.groups + g];
       w.zero[idx] = zc[j * w.geo.groups + g];
-      for (size_t e = 0; e < group; ++e) {
+      for (size_t e = 0; e < w.geo.group_len(g); ++e) {  // a ragged last group is shorter
         const size_t c = g * group + e;
         w.mag[j * k + c] = w.scale[idx] * (float(q[j * k + c]) + 128.0f + float(w.zero[idx]));
       }

@@ -30,10 +30,11 @@ std::string check_quantize_rows_static(size_t k, uint64_t seed) {
     for (float& v : inv) v = 1.0f / std::ldexp(1.0f + float(rng() % 1000) / 1000.0f, int(rng() % 4) - 2);
   }
   const float* is = inv.empty() ? nullptr : inv.data();
-  const size_t len = m * (k / group) * gs;
+  const size_t groups = (k + group - 1) / group;  // pick_group may pick a ragged last group
+  const size_t len = m * groups * gs;
   std::vector<int8_t> qa(len, 1), qb(len, 2);
   std::vector<float> sa(m), sb(m);
-  std::vector<int32_t> ga(m * (k / group), 3), gb(m * (k / group), 4);
+  std::vector<int32_t> ga(m * groups, 3), gb(m * groups, 4);
   quantize_rows_static_f32_s8__ref(m, k, group, gs, x.data(), is, scale, qa.data(), sa.data(), ga.data());
   quantize_rows_static_f32_s8__wasmsimd(m, k, group, gs, x.data(), is, scale, qb.data(), sb.data(), gb.data());
   auto err = compare_float_bits("quantize_rows_static_f32_s8 scale", k, sa, sb);

@@ -109,9 +109,18 @@ struct GemmShape {
 };
 constexpr GemmShape kGemmShapes[] = {{1, 1}, {1, 7}, {2, 4}, {3, 9}};
 
+// A group size for in_features k: per channel (seed % 4 == 0), a size that does NOT divide k so
+// the last group of each row is ragged (seed % 4 == 2, when one below k exists), else one that
+// divides k (falling back to k).
 inline size_t pick_group(size_t k, uint64_t seed) {
   const size_t options[] = {32, 64, 24, 16, 128, 96};
   if (seed % 4 == 0) return k;  // per channel
+  if (seed % 4 == 2) {
+    for (size_t t = 0; t < 6; ++t) {
+      const size_t g = options[(seed + t) % 6];
+      if (g < k && k % g != 0) return g;
+    }
+  }
   for (size_t t = 0; t < 6; ++t) {
     const size_t g = options[(seed + t) % 6];
     if (g <= k && k % g == 0) return g;

@@ -58,6 +58,8 @@ export interface WasmLinearSpec {
   codebook?: number;
   /** Method hqq: HQQ's range search (`HqqParams::clip_steps`, 0..100); absent = 0. */
   rangeSearch?: number;
+  /** A ragged last group instead of the per-channel fallback (`LinearQuantSpec::ragged`). */
+  ragged?: boolean;
 }
 
 /** Options of `quantize`. */

@@ -38,9 +38,20 @@ export interface LayerQuantOptions {
   /**
    * Per-group: elements per group along in_features (default 32). Giving it with
    * `granularity: 'per-channel'` is an `invalid_argument` error (it would be ignored). A layer
-   * whose in_features it does not divide falls back to per-channel scales (reported per layer).
+   * whose in_features it does not divide falls back to per-channel scales (reported per layer),
+   * unless `ragged` is true.
    */
   groupSize?: number;
+  /**
+   * Per-group: when `groupSize` does not divide a layer's in_features, keep groups of `groupSize`
+   * and make the last group of each row shorter (ragged, with its own scale and zero point)
+   * instead of falling back to one scale per row (default `false`: the fallback). E.g.
+   * stories260K's down_proj (in_features 172) in groups of 32: five groups of 32 and one of 12
+   * (`w4a16 g32 ragged (172 = 5 x 32 + 12) sym`). Every grouped weight type and method takes it;
+   * saved models keep it. GGUF's block types cannot hold a ragged layer (`exportGguf` to
+   * q8_0 / q4_0 / q4_1 throws `unsupported`; f16 / f32 work).
+   */
+  ragged?: boolean;
   /**
    * `'float'` (default): W8A16 / W4A16 / W2A16, activations stay float32. `'int8'`: W8A8 / W4A8,
    * activations quantized per token to int8 with integer dot products. `'int8-static'` (weights
@@ -347,7 +358,7 @@ export function isInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v);
 }
 
-const LAYER_KEYS: readonly string[] = ['weights', 'mode', 'granularity', 'groupSize', 'activations', 'method'];
+const LAYER_KEYS: readonly string[] = ['weights', 'mode', 'granularity', 'groupSize', 'activations', 'method', 'ragged'];
 const MODEL_KEYS: readonly string[] = [...LAYER_KEYS, 'exclude', 'overrides', 'prune', 'embeddings', 'hqq'];
 
 /** Rejects keys an options object does not know: a misspelt option is an error, never ignored. */
@@ -403,16 +414,19 @@ export function layerSpec(o: LayerQuantOptions, what: string, known: readonly st
   if (!isInt(groupSize) || groupSize < 1) invalid(`${what}.groupSize must be a positive integer (got ${String(o.groupSize)})`);
   const asymmetric = mode === 'asymmetric';
   const group = granularity === 'per-group' ? groupSize : 0;
+  if (o.ragged !== undefined && typeof o.ragged !== 'boolean') invalid(`${what}.ragged must be true or false (got ${String(o.ragged)})`);
+  if (o.ragged === true && granularity !== 'per-group') invalid(`${what}.ragged applies to granularity 'per-group'; with 'per-channel' it would be ignored`);
+  const ragged = o.ragged === true ? { ragged: true } : {};
   switch (o.weights) {
     case 'int8':
-      return { scheme: activations === 'float' ? SCHEME.w8a16 : SCHEME.w8a8, asymmetric, groupSize: group, method };
+      return { scheme: activations === 'float' ? SCHEME.w8a16 : SCHEME.w8a8, asymmetric, groupSize: group, method, ...ragged };
     case 'int4':
-      return { scheme: activations === 'float' ? SCHEME.w4a16 : SCHEME.w4a8, asymmetric, groupSize: group, method };
+      return { scheme: activations === 'float' ? SCHEME.w4a16 : SCHEME.w4a8, asymmetric, groupSize: group, method, ...ragged };
     case 'int3':
       if (activations === 'int8') {
         throw new WebQuantError('unsupported', `${what}: int3 weights with int8 activations (W3A8) are not available; use W3A16 (activations: 'float')`);
       }
-      return { scheme: SCHEME.w3a16, asymmetric, groupSize: group, method };
+      return { scheme: SCHEME.w3a16, asymmetric, groupSize: group, method, ...ragged };
     case 'nf4':
     case 'log4':
     case 'kmeans4':
@@ -420,12 +434,12 @@ export function layerSpec(o: LayerQuantOptions, what: string, known: readonly st
         throw new WebQuantError('unsupported', `${what}: ${o.weights} weights run with float activations only`);
       }
       if (o.mode === 'asymmetric') invalid(`${what}.mode 'asymmetric' does not apply to ${o.weights}: table codes scale each group by its absmax, with no zero point`);
-      return { scheme: SCHEME.lut4a16, asymmetric: false, groupSize: group, method, codebook: CODEBOOK[o.weights] };
+      return { scheme: SCHEME.lut4a16, asymmetric: false, groupSize: group, method, codebook: CODEBOOK[o.weights], ...ragged };
     case 'int2':
       if (activations === 'int8') {
         throw new WebQuantError('unsupported', `${what}: int2 weights with int8 activations (W2A8) are not available; use W2A16 (activations: 'float')`);
       }
-      return { scheme: SCHEME.w2a16, asymmetric, groupSize: group, method };
+      return { scheme: SCHEME.w2a16, asymmetric, groupSize: group, method, ...ragged };
     default:
       return invalid(`${what}.weights must be 'int8', 'int4', 'int3', 'int2', 'nf4', 'log4' or 'kmeans4' (got ${String((o as { weights?: unknown }).weights)})`);
   }

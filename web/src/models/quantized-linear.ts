@@ -111,6 +111,9 @@ export class QuantizedLinear {
     if (spec.scheme === SCHEME.w3a16 || spec.scheme === SCHEME.lut4a16) {
       throw new WebQuantError('unsupported', 'QuantizedLinear takes int8, int4 and int2 weights; int3 and the 4-bit table codes are available through quantizeModel');
     }
+    if (spec.ragged === true) {
+      throw new WebQuantError('unsupported', 'scheme.ragged (a short last group) is available through quantizeModel; QuantizedLinear needs a group size that divides in_features, or falls back to per-channel scales');
+    }
     if ((spec.method ?? METHOD.rtn) !== METHOD.rtn) {
       throw new WebQuantError('unsupported', "scheme.method 'hqq' is available through quantizeModel; QuantizedLinear quantizes with 'rtn'");
     }

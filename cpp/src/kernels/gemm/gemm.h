@@ -26,12 +26,14 @@
 //    2^shift. The float kernels convert that directly and multiply by activations pre-scaled by
 //    2^-shift (exact: powers of two); the top field uses `w >> shift` (its sign bit).
 //  * int8 per channel (q8c): blocks of 16 along k; k is padded to kp = round_up(k, 16).
-//  * 4-bit / 2-bit per group (q4g, q2g): groups of G consecutive elements along k (k % G == 0,
-//    ng = k / G groups); each group is padded to Gp = round_up(G, 32) and cut in blocks of 32.
-//    Padding holds the zero code, so it dequantizes to exactly 0.
+//  * 4-bit / 2-bit per group (q4g, q2g): groups of G consecutive elements along k, ng =
+//    ceil(k / G) groups; each group is padded to Gp = round_up(G, 32) and cut in blocks of 32.
+//    Padding holds the zero code, so it dequantizes to exactly 0. When G does not divide k the
+//    last group of every row is ragged: it holds k - (ng - 1) G real codes, then padding.
+//    (Every grouped layout of the kernels, q8g / q3g / lut4g too, treats a ragged group so.)
 //    Group parameters, panel by panel: scales [np/4][ng][4] floats, zero codes [np/4][ng][4] bytes.
 //  * Integer activations (quantize_rows_f32_s8) come in the same padded geometry: each row holds
-//    ng * Gp values, group g at g * Gp, padding 0.
+//    ng * Gp values, group g at g * Gp, padding 0 (a ragged last group: zeros after its codes).
 #pragma once
 
 #include <cstddef>
@@ -48,16 +50,23 @@ constexpr uint8_t kQ8Zero = 128;   // zero code of the int8 layouts
 
 inline size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
-// Geometry of a grouped (q4g / q2g) weight: k % group == 0 is the caller's job. Per-channel int8
-// (q8c) uses the same struct with group = k and blocks of 16 (make_q8c_geometry).
+// Length of group g of a row of k elements in groups of G (G for every group but a ragged last
+// one, which holds k - g G).
+inline size_t group_length(size_t k, size_t group, size_t g) {
+  return k - g * group < group ? k - g * group : group;
+}
+
+// Geometry of a grouped (q4g / q2g) weight; G need not divide k (the last group is then ragged).
+// Per-channel int8 (q8c) uses the same struct with group = k and blocks of 16 (make_q8c_geometry).
 struct GroupGeometry {
   size_t n = 0;       // output rows
   size_t k = 0;       // input features
   size_t group = 0;   // G
-  size_t groups = 0;  // ng = k / G
+  size_t groups = 0;  // ng = ceil(k / G)
   size_t gp = 0;      // Gp = round_up(G, block)
   size_t np = 0;      // round_up(n, 4)
   size_t kpad() const { return groups * gp; }  // padded row length (activations)
+  size_t group_len(size_t g) const { return group_length(k, group, g); }
   size_t blocks_per_group() const { return gp / kQLowBlock; }
   size_t params() const { return np * groups; }  // scales (and zero codes) count
 };
@@ -98,8 +107,10 @@ inline size_t qg_param_index(const GroupGeometry& geo, size_t row, size_t g) {
 // For each row i: s = max|x[i, :]| / 127, xq = clamp(round_half_even(x / s), -127, 127), written
 // in the padded geometry above (padding 0). A row of zeros gets s = 0 and xq = 0. A row holding
 // NaN gets s = NaN (and Inf gives s = Inf), so the layer's output is non-finite, never silently
-// wrong. xq: m * (k / group) * group_stride bytes; scale: m floats; group_sum: the sum of xq over
-// each group, m * (k / group) int32 (the A8 kernels subtract zero codes with it).
+// wrong. With ng = ceil(k / group) groups (a ragged last group when group does not divide k; its
+// slot is zero-padded like every group's): xq: m * ng * group_stride bytes; scale: m floats;
+// group_sum: the sum of xq over each group, m * ng int32 (the A8 kernels subtract zero codes
+// with it).
 void quantize_rows_f32_s8__ref(size_t m, size_t k, size_t group, size_t group_stride,
                                const float* x, int8_t* xq, float* scale, int32_t* group_sum);
 void quantize_rows_f32_s8__wasmsimd(size_t m, size_t k, size_t group, size_t group_stride,

@@ -2,9 +2,10 @@
 // u a 4-bit index into a 16-entry float table shared by the layer (NF4, power-of-two, k-means;
 // webquant/codebook.h), g = c / G.
 //
-// Layout (internal): rows one after another; row j holds its ng = k / G groups, group g holds
+// Layout (internal): rows one after another; row j holds its ng = ceil(k / G) groups, group g holds
 // Gp = round_up(G, 16) indices, 2 per byte, element 2t in the low nibble of byte t and 2t + 1 in
-// the high nibble (the course's 4-bit packing, per group); padding indices are 0.
+// the high nibble (the course's 4-bit packing, per group); padding indices are 0 (a ragged last
+// group, when G does not divide k, holds k - (ng - 1) G indices; the activations after them are 0).
 //
 //   group: | b0 = e1:e0 | b1 = e3:e2 | ... | b7 = e15:e14 | b8 ... (Gp / 2 bytes)
 //
@@ -26,6 +27,7 @@ struct Lut4gGeometry {
   size_t n = 0, k = 0, group = 0, groups = 0;
   size_t gp = 0;  // round_up(G, 16)
   size_t kpad() const { return groups * gp; }
+  size_t group_len(size_t g) const { return k - g * group < group ? k - g * group : group; }
   size_t row_bytes() const { return kpad() / 2; }
 };
 Lut4gGeometry make_lut4g_geometry(size_t n, size_t k, size_t group);

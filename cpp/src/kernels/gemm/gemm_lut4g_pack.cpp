@@ -11,7 +11,7 @@ Lut4gGeometry make_lut4g_geometry(size_t n, size_t k, size_t group) {
   g.n = n;
   g.k = k;
   g.group = group;
-  g.groups = k / group;
+  g.groups = (k + group - 1) / group;
   g.gp = round_up(group, kLut4Block);
   return g;
 }

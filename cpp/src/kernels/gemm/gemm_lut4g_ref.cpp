@@ -11,7 +11,7 @@ void gemm_lut4g_f32__ref(size_t m, const Lut4gGeometry& geo, const float* x, con
       float t = 0.0f;
       for (size_t g = 0; g < geo.groups; ++g) {
         float acc = 0.0f;
-        for (size_t c = g * geo.group; c < (g + 1) * geo.group; ++c)
+        for (size_t c = g * geo.group; c < g * geo.group + geo.group_len(g); ++c)
           acc += x[i * geo.k + c] * table[packed_lut4g_get(geo, w, j, c)];
         t += scale[j * geo.groups + g] * acc;
       }

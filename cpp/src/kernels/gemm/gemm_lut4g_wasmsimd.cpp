@@ -37,11 +37,12 @@ void gemm_lut4g_f32__wasmsimd(size_t m, const Lut4gGeometry& geo, const float* x
   const v128_t low4 = wasm_i8x16_splat(0x0F);
   const size_t steps = geo.gp / kLut4Block;
   for (size_t i = 0; i < m; ++i) {
-    // The activation row in the padded geometry (zeros after each group's G values).
+    // The activation row in the padded geometry (zeros after each group's G values, or after the
+    // shorter length of a ragged last group).
     const float* xr = x + i * geo.k;
     for (size_t g = 0; g < geo.groups; ++g)
       for (size_t p = 0; p < geo.gp; ++p)
-        work[g * geo.gp + p] = p < geo.group ? xr[g * geo.group + p] : 0.0f;
+        work[g * geo.gp + p] = p < geo.group_len(g) ? xr[g * geo.group + p] : 0.0f;
     for (size_t j = 0; j < geo.n; ++j) {
       const uint8_t* row = w + j * geo.row_bytes();
       const float* sc = scale + j * geo.groups;

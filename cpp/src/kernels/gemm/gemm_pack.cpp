@@ -10,7 +10,7 @@ GroupGeometry make_group_geometry(size_t n, size_t k, size_t group) {
   g.n = n;
   g.k = k;
   g.group = group;
-  g.groups = group ? k / group : 0;
+  g.groups = group ? (k + group - 1) / group : 0;
   g.gp = round_up(group, kQLowBlock);
   g.np = round_up(n, kGemmNr);
   return g;
@@ -79,8 +79,9 @@ void pack_qg(const GroupGeometry& geo, int bits, const uint8_t* codes, const uin
     for (size_t g = 0; g < geo.groups; ++g) {
       // Padding rows and padding columns hold the zero code: they dequantize to 0.
       const unsigned zero = r < geo.n ? zero_codes[r * geo.groups + g] & mask : 0;
+      const size_t len = geo.group_len(g);  // < G for a ragged last group
       for (size_t e = 0; e < geo.gp; ++e) {
-        const bool real = r < geo.n && e < geo.group;
+        const bool real = r < geo.n && e < len;
         const unsigned u = real ? (codes[r * geo.k + g * geo.group + e] & mask) : zero;
         const size_t pc = g * geo.gp + e;
         size_t byte;

@@ -1,10 +1,11 @@
 // 3-bit weights per group with float activations (W3A16): y[m, n] = x[m, k] W^T (+ bias).
 //
 // Layout (internal; the public format packs codes lsb-first, webquant/pack.h). Rows are stored one
-// after another (no panels). Row j holds its ng = k / G groups; group g holds Gp = round_up(G, 32)
-// codes cut in blocks of 32, the padding codes 0. A block is 12 bytes (3 bits per code), read as
-// three little-endian 32-bit words, the low two bits and the high bit of each code in separate
-// planes (as llama.cpp's Q3_K keeps its high bits apart):
+// after another (no panels). Row j holds its ng = ceil(k / G) groups; group g holds
+// Gp = round_up(G, 32) codes cut in blocks of 32, the padding codes 0 (a ragged last group, when G
+// does not divide k, holds k - (ng - 1) G codes; the kernels zero the activations after them). A
+// block is 12 bytes (3 bits per code), read as three little-endian 32-bit words, the low two bits
+// and the high bit of each code in separate planes (as llama.cpp's Q3_K keeps its high bits apart):
 //
 //   byte  0        4        8        12
 //         | word 0 | word 1 | word 2 |
@@ -31,10 +32,11 @@ constexpr size_t kQ3BlockBytes = 12;  // bytes per block
 struct Q3gGeometry {
   size_t n = 0;       // output rows
   size_t k = 0;       // input features
-  size_t group = 0;   // G (k % G == 0 is the caller's job)
-  size_t groups = 0;  // ng = k / G
+  size_t group = 0;   // G (need not divide k: the last group is then ragged)
+  size_t groups = 0;  // ng = ceil(k / G)
   size_t gp = 0;      // Gp = round_up(G, 32)
   size_t kpad() const { return groups * gp; }
+  size_t group_len(size_t g) const { return k - g * group < group ? k - g * group : group; }
   size_t row_bytes() const { return kpad() / kQ3Block * kQ3BlockBytes; }
 };
 Q3gGeometry make_q3g_geometry(size_t n, size_t k, size_t group);

@@ -28,7 +28,7 @@ Q3gGeometry make_q3g_geometry(size_t n, size_t k, size_t group) {
   g.n = n;
   g.k = k;
   g.group = group;
-  g.groups = k / group;
+  g.groups = (k + group - 1) / group;
   g.gp = round_up(group, kQ3Block);
   return g;
 }

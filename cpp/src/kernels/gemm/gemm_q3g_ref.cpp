@@ -12,7 +12,7 @@ void gemm_q3g_f32__ref(size_t m, const Q3gGeometry& geo, const float* x, const u
       for (size_t g = 0; g < geo.groups; ++g) {
         const float s = scale[j * geo.groups + g], z = zero[j * geo.groups + g];
         float acc = 0.0f;
-        for (size_t c = g * geo.group; c < (g + 1) * geo.group; ++c) {
+        for (size_t c = g * geo.group; c < g * geo.group + geo.group_len(g); ++c) {
           const float u = static_cast<float>(packed_q3g_get(geo, w, j, c));
           acc += x[i * geo.k + c] * (u - z);
         }

@@ -66,8 +66,9 @@ void gemm_q3g_f32__wasmsimd(size_t m, const Q3gGeometry& geo, const float* x, co
     const float* xr = x + i * geo.k;
     for (size_t g = 0; g < geo.groups; ++g) {
       float s = 0.0f;
+      const size_t len = geo.group_len(g);  // < G for a ragged last group
       for (size_t p = 0; p < geo.gp; ++p) {
-        const float v = p < geo.group ? xr[g * geo.group + p] : 0.0f;
+        const float v = p < len ? xr[g * geo.group + p] : 0.0f;
         s += v;
         xl[g * geo.gp + p] = v * sl[p % kQ3Block];
         xh[g * geo.gp + p] = v * sh[p % kQ3Block];

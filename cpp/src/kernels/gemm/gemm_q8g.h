@@ -23,7 +23,8 @@
 
 namespace webquant::kernels {
 
-// Geometry of a q8g weight [n, k] in groups of `group` (k % group == 0 is the caller's job):
+// Geometry of a q8g weight [n, k] in groups of `group` (ng = ceil(k / group); when group does not
+// divide k, the last group of each row is ragged and padded like the others, see gemm.h):
 // gp = round_up(group, 16). make_q8g_geometry(n, k, k) equals make_q8c_geometry(n, k).
 GroupGeometry make_q8g_geometry(size_t n, size_t k, size_t group);
 // q: [n, k] signed codes row-major; zero_codes: [n, ng] (nullptr: 128). packed has

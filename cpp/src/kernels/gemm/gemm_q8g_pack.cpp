@@ -10,7 +10,7 @@ GroupGeometry make_q8g_geometry(size_t n, size_t k, size_t group) {
   g.n = n;
   g.k = k;
   g.group = group;
-  g.groups = group ? k / group : 0;
+  g.groups = group ? (k + group - 1) / group : 0;
   g.gp = round_up(group, kQ8Block);
   g.np = round_up(n, kGemmNr);
   return g;
@@ -33,8 +33,9 @@ void pack_q8g(const GroupGeometry& geo, const int8_t* q, const uint8_t* zero_cod
     for (size_t g = 0; g < geo.groups; ++g) {
       // Padding rows and columns hold the zero code: they dequantize to exactly 0.
       const uint8_t zero = r < geo.n && zero_codes ? zero_codes[r * geo.groups + g] : kQ8Zero;
+      const size_t len = geo.group_len(g);  // < G for a ragged last group
       for (size_t e = 0; e < geo.gp; ++e) {
-        const bool real = r < geo.n && e < geo.group;
+        const bool real = r < geo.n && e < len;
         const uint8_t u =
             real ? static_cast<uint8_t>(q[r * geo.k + g * geo.group + e] + int(kQ8Zero)) : zero;
         packed[q8g_offset(geo, r, g * geo.gp + e)] = u;

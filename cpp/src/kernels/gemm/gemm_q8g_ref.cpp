@@ -31,7 +31,7 @@ void gemm_q8g_f32__ref(size_t m, const GroupGeometry& geo, const float* x, const
         const size_t p = qg_param_index(geo, j, g);
         const int zu = zero_code(zero, p);
         float acc = 0.0f;
-        for (size_t e = 0; e < geo.group; ++e) {
+        for (size_t e = 0; e < geo.group_len(g); ++e) {
           const size_t c = g * geo.group + e;
           acc += x[i * geo.k + c] * static_cast<float>(code_at(geo, w, j, c) - zu);
         }
@@ -53,7 +53,7 @@ void gemm_q8g_s8__ref(size_t m, const GroupGeometry& geo, const int8_t* xq, cons
         const size_t p = qg_param_index(geo, j, g);
         const int zu = zero_code(zero, p);
         int32_t acc = 0;
-        for (size_t e = 0; e < geo.group; ++e)
+        for (size_t e = 0; e < geo.group_len(g); ++e)
           acc += int32_t(xr[g * geo.gp + e]) * (code_at(geo, w, j, g * geo.group + e) - zu);
         t += static_cast<float>(acc) * scale[p];
       }

@@ -27,12 +27,13 @@ inline const uint8_t* row_start(const GroupGeometry& geo, int bits, const uint8_
 }
 
 // sum_{c in group g} x[c] * (u[c] - zu) for row j (wr = row_start), x pointing at the group's
-// first activation; the padding at the end of the group's last block is skipped.
+// first activation; the padding at the end of the group's last block (and after the codes of a
+// ragged last group) is skipped.
 template <int bits, typename X, typename Acc>
 Acc dot_group(const GroupGeometry& geo, const X* x, const uint8_t* wr, size_t g, int zu) {
   const size_t be = block_elems(bits), first = g * geo.gp / be;
   Acc acc = 0;
-  for (size_t e = 0; e < geo.group; ++e) {
+  for (size_t e = 0; e < geo.group_len(g); ++e) {
     const uint8_t* blk = wr + (first + e / be) * kGemmNr * block_bytes(bits);
     acc += static_cast<Acc>(x[e]) * static_cast<Acc>(block_code(blk, bits, e % be) - zu);
   }
@@ -59,7 +60,7 @@ float dot_groups_f32(const GroupGeometry& geo, const float* x, const uint8_t* w,
 
 void quantize_rows_f32_s8__ref(size_t m, size_t k, size_t group, size_t group_stride,
                                const float* x, int8_t* xq, float* scale, int32_t* group_sum) {
-  const size_t groups = k / group;
+  const size_t groups = (k + group - 1) / group;
   for (size_t i = 0; i < m; ++i) {
     const float* row = x + i * k;
     float amax = 0.0f;
@@ -72,10 +73,11 @@ void quantize_rows_f32_s8__ref(size_t m, size_t k, size_t group, size_t group_st
     scale[i] = s;
     int8_t* out = xq + i * groups * group_stride;
     for (size_t g = 0; g < groups; ++g) {
+      const size_t len = group_length(k, group, g);
       int32_t sum = 0;
       for (size_t e = 0; e < group_stride; ++e) {
         int8_t q = 0;
-        if (e < group && s > 0.0f) {
+        if (e < len && s > 0.0f) {
           const float v = std::nearbyint(row[g * group + e] / s);
           // NaN (an Inf element when s = Inf) becomes 0 like the SIMD saturating conversion.
           q = std::isnan(v) ? 0 : static_cast<int8_t>(std::fmin(std::fmax(v, -127.0f), 127.0f));

@@ -101,8 +101,8 @@ float field_scale(size_t e) {
 }
 
 // Row i of the activations, for the float kernels of a kBits layout: each group copied to its
-// padded slot (zeros after G), every element times field_scale (if kPrescale), and the group's
-// plain sum of x. xp: kpad floats, xsum: groups floats.
+// padded slot (zeros after its length: G, or less for a ragged last group), every element times
+// field_scale (if kPrescale), and the group's plain sum of x. xp: kpad floats, xsum: groups floats.
 template <int kBits, bool kPrescale = true>
 void prepare_row(const GroupGeometry& geo, const float* x, float* xp, float* xsum) {
   constexpr size_t kBe = kBits == 8 ? kQ8Block : kQLowBlock;
@@ -111,12 +111,13 @@ void prepare_row(const GroupGeometry& geo, const float* x, float* xp, float* xsu
   for (size_t g = 0; g < geo.groups; ++g) {
     const float* src = x + g * geo.group;
     float* dst = xp + g * geo.gp;
+    const size_t len = geo.group_len(g);
     v128_t sum = wasm_f32x4_splat(0.0f);
     for (size_t b = 0; b < geo.gp; b += kBe) {
       alignas(16) float tail[kBe];
       const float* s = src + b;
-      if (geo.group - b < kBe) {  // the group's last, partial block: zero-padded copy
-        for (size_t e = 0; e < kBe; ++e) tail[e] = b + e < geo.group ? src[b + e] : 0.0f;
+      if (b + kBe > len) {  // a partial (or, past a ragged group's end, empty) block: zero-padded
+        for (size_t e = 0; e < kBe; ++e) tail[e] = b + e < len ? src[b + e] : 0.0f;
         s = tail;
       }
       for (size_t e = 0; e < kBe; e += 4) {

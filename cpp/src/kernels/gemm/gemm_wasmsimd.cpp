@@ -103,7 +103,7 @@ void prefill_f32(size_t m, const GroupGeometry& geo, const float* x, const uint8
 void quantize_rows_f32_s8__wasmsimd(size_t m, size_t k, size_t group, size_t group_stride,
                                     const float* x, int8_t* xq, float* scale,
                                     int32_t* group_sum) {
-  const size_t groups = k / group;
+  const size_t groups = (k + group - 1) / group;
   for (size_t i = 0; i < m; ++i) {
     const float* row = x + i * k;
     v128_t vmax = wasm_f32x4_splat(0.0f), vnan = wasm_i32x4_splat(0);
@@ -135,9 +135,10 @@ void quantize_rows_f32_s8__wasmsimd(size_t m, size_t k, size_t group, size_t gro
     for (size_t g = 0; g < groups; ++g) {
       const float* src = row + g * group;
       int8_t* dst = out + g * group_stride;
+      const size_t len = group_length(k, group, g);  // < group for a ragged last group
       v128_t vsum = wasm_i32x4_splat(0);
       size_t e = 0;
-      for (; e + 16 <= group; e += 16) {
+      for (; e + 16 <= len; e += 16) {
         const v128_t q0 = quantize4(src + e, vs);
         const v128_t q1 = quantize4(src + e + 4, vs);
         const v128_t q2 = quantize4(src + e + 8, vs);
@@ -149,14 +150,14 @@ void quantize_rows_f32_s8__wasmsimd(size_t m, size_t k, size_t group, size_t gro
         wasm_v128_store(dst + e, wasm_i8x16_max(q, lo));
       }
       int32_t sum = 0;
-      for (; e < group; ++e) {
+      for (; e < len; ++e) {
         const float v = std::nearbyint(src[e] / s);
         const int8_t q =
             std::isnan(v) ? 0 : static_cast<int8_t>(std::fmin(std::fmax(v, -127.0f), 127.0f));
         dst[e] = q;
         sum += q;
       }
-      if (group_stride > group) std::memset(dst + group, 0, group_stride - group);
+      if (group_stride > len) std::memset(dst + len, 0, group_stride - len);
       const v128_t t = wasm_i32x4_add(vsum, wasm_i32x4_shuffle(vsum, vsum, 2, 3, 0, 1));
       sums[g] = sum + wasm_i32x4_extract_lane(t, 0) + wasm_i32x4_extract_lane(t, 1);
     }

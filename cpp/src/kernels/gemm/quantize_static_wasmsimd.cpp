@@ -4,6 +4,7 @@
 // then scalar). Bit-identical to the reference: the same float32 multiply and division per element,
 // f32x4.nearest rounds half to even like nearbyint, and the clamp to +-127 precedes the exact
 // integer conversion.
+#include "kernels/gemm/gemm.h"
 #include "kernels/gemm/quantize_static.h"
 
 #if WEBQUANT_SIMD
@@ -34,7 +35,7 @@ template <bool kInv>
 void static_rows(size_t m, size_t k, size_t group, size_t group_stride, const float* x,
                  const float* inv_scales, float scale, int8_t* xq, float* xscale,
                  int32_t* group_sum) {
-  const size_t groups = k / group;
+  const size_t groups = (k + group - 1) / group;  // the last group ragged when group does not divide k
   const StaticConsts kc{wasm_f32x4_splat(scale), wasm_f32x4_splat(127.0f), wasm_f32x4_splat(-127.0f),
                         wasm_f32x4_splat(INFINITY)};
   for (size_t i = 0; i < m; ++i) {
@@ -47,9 +48,10 @@ void static_rows(size_t m, size_t k, size_t group, size_t group_stride, const fl
       const float* src = row + g * group;
       const float* inv = kInv ? inv_scales + g * group : nullptr;
       int8_t* dst = out + g * group_stride;
+      const size_t len = group_length(k, group, g);
       v128_t vsum = wasm_i32x4_splat(0);
       size_t e = 0;
-      for (; e + 16 <= group; e += 16) {
+      for (; e + 16 <= len; e += 16) {
         const v128_t q0 = quantize_static4<kInv>(src + e, inv + (kInv ? e : 0), kc, &ok);
         const v128_t q1 = quantize_static4<kInv>(src + e + 4, inv + (kInv ? e + 4 : 0), kc, &ok);
         const v128_t q2 = quantize_static4<kInv>(src + e + 8, inv + (kInv ? e + 8 : 0), kc, &ok);
@@ -59,14 +61,14 @@ void static_rows(size_t m, size_t k, size_t group, size_t group_stride, const fl
         wasm_v128_store(dst + e, wasm_i8x16_narrow_i16x8(wasm_i16x8_narrow_i32x4(q0, q1),
                                                          wasm_i16x8_narrow_i32x4(q2, q3)));
       }
-      for (; e + 4 <= group; e += 4) {
+      for (; e + 4 <= len; e += 4) {
         const v128_t q0 = quantize_static4<kInv>(src + e, inv + (kInv ? e : 0), kc, &ok);
         vsum = wasm_i32x4_add(vsum, q0);
         const v128_t h = wasm_i16x8_narrow_i32x4(q0, q0);
         wasm_v128_store32_lane(dst + e, wasm_i8x16_narrow_i16x8(h, h), 0);
       }
       int32_t sum = 0;
-      for (; e < group; ++e) {
+      for (; e < len; ++e) {
         const float v = kInv ? src[e] * inv[e] : src[e];
         if (!std::isfinite(v)) finite = false;
         float r = std::nearbyint(v / scale);
@@ -75,7 +77,7 @@ void static_rows(size_t m, size_t k, size_t group, size_t group_stride, const fl
         dst[e] = static_cast<int8_t>(r);
         sum += dst[e];
       }
-      if (group_stride > group) std::memset(dst + group, 0, group_stride - group);
+      if (group_stride > len) std::memset(dst + len, 0, group_stride - len);
       const v128_t t = wasm_i32x4_add(vsum, wasm_i32x4_shuffle(vsum, vsum, 2, 3, 0, 1));
       sums[g] = sum + wasm_i32x4_extract_lane(t, 0) + wasm_i32x4_extract_lane(t, 1);
     }

@@ -112,6 +112,19 @@ Status encode(const std::vector<float>& w, uint64_t rows, uint64_t cols, uint32_
                                                      io::ggml_type_name(type) + " is not writable (F32, F16, Q8_0, Q4_0, Q4_1)");
 }
 
+// GGUF's block types (Q8_0, Q4_0, Q4_1) cut every row in blocks of 32 with one scale each: a
+// layer quantized in ragged groups (LinearQuantSpec::ragged, its last group short) has no such
+// form, and requantizing it from floats would silently change its weights. Float types hold it.
+Status refuse_ragged(const GgufWeightSource& src, const std::string& name, uint32_t type) {
+  if (type != kQ8_0 && type != kQ4_0 && type != kQ4_1) return Status::Ok();
+  const std::string why = src.ragged(name);
+  if (why.empty()) return Status::Ok();
+  return Status::Error(StatusCode::kUnsupported,
+                       "GGUF export: '" + name + "' is " + why + "; GGUF " + io::ggml_type_name(type) +
+                           " blocks cannot hold a ragged group (export as F16 or F32, or quantize "
+                           "the layer without ragged groups)");
+}
+
 bool has_type(const JsonValue* v, const char* type) {
   const JsonValue* t = v ? v->get("type") : nullptr;
   return t && t->is_string() && t->string == type;
@@ -346,6 +359,7 @@ Status export_llama_gguf_from(const LlamaConfig& cfg, std::string_view tokenizer
       if (part == "self_attn.o_proj") cols = cfg.q_dim();
       if (part == "mlp.gate_proj" || part == "mlp.up_proj") rows = I;
       if (part == "mlp.down_proj") cols = I;
+      WQ_RETURN_IF_ERROR(refuse_ragged(src, name, options.type));
       const int permute_heads = part == "self_attn.q_proj"   ? cfg.num_attention_heads
                                 : part == "self_attn.k_proj" ? cfg.num_key_value_heads
                                                              : 0;
@@ -392,6 +406,7 @@ Status export_llama_gguf_from(const LlamaConfig& cfg, std::string_view tokenizer
   WQ_RETURN_IF_ERROR(src.floats("model.norm.weight", {H}, &buf));
   add_vector("output_norm.weight", H);
   if (!cfg.tie_word_embeddings) {
+    WQ_RETURN_IF_ERROR(refuse_ragged(src, "lm_head.weight", options.type));
     std::vector<int8_t> q;
     std::vector<float> scales;
     if (options.type == kQ8_0 && src.int8_g32("lm_head.weight", &q, &scales)) {

@@ -41,6 +41,10 @@ class GgufWeightSource {
                                std::vector<float>* d, std::vector<float>* m) const {
     return false;
   }
+  // For a linear weight quantized in ragged groups (its group size does not divide in_features,
+  // LinearQuantSpec::ragged): the layer's description ("w3a16 g32 ragged (172 = 5 x 32 + 12)
+  // asym"), which block-type exports refuse; "" for any other weight.
+  virtual std::string ragged(const std::string& hf_name) const { return ""; }
 };
 
 // The body of export_llama_gguf over any weight source. With type Q8_0, int8_g32 weights are

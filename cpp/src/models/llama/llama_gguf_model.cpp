@@ -74,6 +74,15 @@ class ModelSource final : public GgufWeightSource {
     return true;
   }
 
+  std::string ragged(const std::string& name) const override {
+    const LinearLayer* layer = model_.weights().quantized_param(name);  // a quantized embedding
+    if (layer == nullptr && (!linear_of(name, &layer) || layer == nullptr)) return "";
+    LinearQuantizedData d;
+    if (!layer->export_quantized(&d).ok() || d.group_size < 1 || d.in_features % d.group_size == 0)
+      return "";
+    return "quantized in ragged groups (" + layer->describe() + ")";
+  }
+
   bool int8_g32(const std::string& name, std::vector<int8_t>* q,
                 std::vector<float>* scales) const override {
     LinearQuantizedData d;
@@ -91,6 +100,7 @@ class ModelSource final : public GgufWeightSource {
     const LinearLayer* layer = model_.weights().quantized_param(name);  // a quantized embedding
     if (layer == nullptr && (!linear_of(name, &layer) || layer == nullptr)) return false;
     return layer->export_quantized(d).ok() && d->bits == bits && d->group_size == 32 &&
+           d->in_features % 32 == 0 &&
            d->input_scales.empty() && d->codebook == Codebook::kNone &&
            (d->method == QuantMethod::kRtn || d->method == QuantMethod::kHqq);
   }
