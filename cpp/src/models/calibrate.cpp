@@ -110,22 +110,6 @@ std::string block_key(const std::string& name) {
   return name;
 }
 
-Status run_calibration(CausalLM* model, const CalibrationOptions& calib) {
-  std::vector<float> logits;
-  const size_t L = static_cast<size_t>(calib.sequence_length);
-  for (size_t s = 0; s < calib.tokens.size(); s += L) {
-    model->reset();
-    const size_t n = std::min(L, calib.tokens.size() - s);
-    Status st = model->forward(calib.tokens.data() + s, n, false, &logits);
-    if (!st.ok()) {
-      model->reset();
-      return Status::Error(st.code, "calibration: " + st.message);
-    }
-  }
-  model->reset();
-  return Status::Ok();
-}
-
 // The number n of a block key "model.layers.n" (-1 when the key has no numeric component).
 int block_number(const std::string& key) {
   const size_t dot = key.rfind('.');
@@ -179,6 +163,22 @@ Status quantize_calibrated(CausalLM* model, const ModelQuantOptions& options,
 }
 
 namespace calib_detail {
+
+Status run_calibration(CausalLM* model, const CalibrationOptions& calib) {
+  std::vector<float> logits;
+  const size_t L = static_cast<size_t>(calib.sequence_length);
+  for (size_t s = 0; s < calib.tokens.size(); s += L) {
+    model->reset();
+    const size_t n = std::min(L, calib.tokens.size() - s);
+    Status st = model->forward(calib.tokens.data() + s, n, false, &logits);
+    if (!st.ok()) {
+      model->reset();
+      return Status::Error(st.code, "calibration: " + st.message);
+    }
+  }
+  model->reset();
+  return Status::Ok();
+}
 
 Status quantize_weights_calibrated(CausalLM* model, const ModelQuantOptions& options,
                                    const CalibrationOptions& calib,

@@ -54,22 +54,6 @@ std::string norm_of(const std::string& name) {
   return "";
 }
 
-Status run_calibration(CausalLM* model, const CalibrationOptions& calib) {
-  std::vector<float> logits;
-  const size_t L = static_cast<size_t>(calib.sequence_length);
-  for (size_t s = 0; s < calib.tokens.size(); s += L) {
-    model->reset();
-    const size_t n = std::min(L, calib.tokens.size() - s);
-    Status st = model->forward(calib.tokens.data() + s, n, false, &logits);
-    if (!st.ok()) {
-      model->reset();
-      return Status::Error(st.code, "calibration: " + st.message);
-    }
-  }
-  model->reset();
-  return Status::Ok();
-}
-
 // One ActivationObserver per recorded layer, fed with x (or x / s for a layer with input scales).
 class StaticRecorder final : public LinearInputObserver {
  public:
@@ -164,7 +148,7 @@ Status weights_then_static(CausalLM* model, const ModelQuantOptions& options,
       if (!st.ok()) return Status::Error(st.code, l.info.name + ": " + st.message);
       if (!data[i].input_scales.empty()) rec.set_input_scales(i, data[i].input_scales);
     }
-    WQ_RETURN_IF_ERROR(run_calibration(model, calib));
+    WQ_RETURN_IF_ERROR(calib_detail::run_calibration(model, calib));
     for (size_t i : targets) {
       const std::string& name = weights.linear_at(i).info.name;
       Status st = rec.observer(i).scale(&act_scale[i]);
@@ -281,7 +265,7 @@ Status quantize_activations_calibrated(CausalLM* model, const ModelQuantOptions&
     std::vector<std::vector<float>> absmax(items.size());
     {
       LinearInputRecorder rec(weights, targets, req);
-      WQ_RETURN_IF_ERROR(run_calibration(model, calib));
+      WQ_RETURN_IF_ERROR(calib_detail::run_calibration(model, calib));
       for (size_t i : targets) {
         const LayerInputStats& st = rec.stats(i);
         if (st.rows == 0) return invalid(weights.linear_at(i).info.name + ": the calibration pass never reached this layer");
@@ -347,7 +331,7 @@ Status quantize_activations_calibrated(CausalLM* model, const ModelQuantOptions&
     StaticRecorder rec(weights, targets, act.observer);
     for (size_t i : targets)
       if (!items[i].s.empty() && items[i].fold.empty()) rec.set_input_scales(i, items[i].s);
-    WQ_RETURN_IF_ERROR(run_calibration(model, calib));
+    WQ_RETURN_IF_ERROR(calib_detail::run_calibration(model, calib));
     for (size_t i : targets) {
       Status st = rec.observer(i).scale(&items[i].act_scale);
       if (!st.ok()) return Status::Error(st.code, weights.linear_at(i).info.name + ": " + st.message);

@@ -15,6 +15,10 @@
 namespace webquant::calib_detail {
 
 Status invalid(std::string m);
+// Runs the model over calib.tokens in sequences of calib.sequence_length (the cache reset before
+// each), so the layers' observers see the calibration activations; the cache is reset after, and
+// on an error (returned with "calibration: " before its message).
+Status run_calibration(CausalLM* model, const CalibrationOptions& calib);
 // Weight bits of a quantized scheme, 0 for f32 / unknown.
 int spec_bits(LinearScheme s);
 // Validates the common arguments; *group is the effective group (in_features on fallback, with

@@ -52,6 +52,18 @@ inline float fast_pow(float a, float e) {
   return p2 * scale;
 }
 
+// One element of the fast solver's iteration (the scalar twin's loop, the SIMD twin's tail): its
+// code at zero point z, the shrunk residual, and their contributions to the L1 error and the next z.
+inline void hqq_element(float w, float inv, float rinv, float z, float qmax, float pm1, float ib,
+                        float* l1, float* zsum) {
+  const float q = clampf(std::nearbyint(w * inv + z), 0, qmax);
+  const float d = w - (q - z) * rinv;
+  const float a = std::fabs(d);
+  *l1 += a;
+  const float t = a > 0 ? std::fmax(a - fast_pow(a, pm1) * ib, 0.0f) : 0.0f;
+  *zsum += q - (w - std::copysign(t, d)) * inv;
+}
+
 // A group's range and its RTN parameters, codes and squared error: what HQQ falls back to.
 struct RtnGroup {
   float lo, hi, s = 1, z = 0;
@@ -139,14 +151,7 @@ bool hqq_quantize_group(const float* w, size_t n, int bits, const HqqParams& par
     for (int it = 0; it < params.iters; ++it) {
       float l1 = 0, zsum = 0;
       const float ib = 1.0f / beta;
-      for (size_t i = 0; i < n; ++i) {
-        const float q = clampf(std::nearbyint(w[i] * inv + z), 0, qmax);
-        const float d = w[i] - (q - z) * rinv;
-        const float a = std::fabs(d);
-        l1 += a;
-        const float t = a > 0 ? std::fmax(a - fast_pow(a, pm1) * ib, 0.0f) : 0.0f;
-        zsum += q - (w[i] - std::copysign(t, d)) * inv;
-      }
+      for (size_t i = 0; i < n; ++i) hqq_element(w[i], inv, rinv, z, qmax, pm1, ib, &l1, &zsum);
       const double l1m = double(l1) / double(n);
       if (l1m < best_l1) {
         best_l1 = l1m;
@@ -216,14 +221,7 @@ bool hqq_quantize_group__wasmsimd(const float* w, size_t n, int bits, const HqqP
                  (wasm_f32x4_extract_lane(l1v, 2) + wasm_f32x4_extract_lane(l1v, 3));
       float zsum = (wasm_f32x4_extract_lane(zsv, 0) + wasm_f32x4_extract_lane(zsv, 1)) +
                    (wasm_f32x4_extract_lane(zsv, 2) + wasm_f32x4_extract_lane(zsv, 3));
-      for (size_t i = n4; i < n; ++i) {
-        const float q = clampf(std::nearbyint(w[i] * inv + z), 0, qmax);
-        const float d = w[i] - (q - z) * rinv;
-        const float a = std::fabs(d);
-        l1 += a;
-        const float t = a > 0 ? std::fmax(a - fast_pow(a, pm1) * ib, 0.0f) : 0.0f;
-        zsum += q - (w[i] - std::copysign(t, d)) * inv;
-      }
+      for (size_t i = n4; i < n; ++i) hqq_element(w[i], inv, rinv, z, qmax, pm1, ib, &l1, &zsum);
       const double l1m = double(l1) / double(n);
       if (l1m < best_l1) {
         best_l1 = l1m;

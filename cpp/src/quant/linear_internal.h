@@ -5,9 +5,26 @@
 #include <string>
 #include <vector>
 
+#include "kernels/gemm/gemm.h"
 #include "webquant/linear.h"
 
 namespace webquant::linear_detail {
+
+// This thread's scratch for m rows of int8 activations in the layout geo: xq (m * kpad codes),
+// xscale (m), xsum (m * groups). Reused across calls (it only grows); valid until the next call
+// on this thread, so a layer's forward takes it once and fills it before its GEMM.
+struct A8Scratch {
+  int8_t* xq;
+  float* xscale;
+  int32_t* xsum;
+};
+A8Scratch a8_scratch(size_t m, const kernels::GroupGeometry& geo);
+
+// prepare_rows of a dynamically quantized int8-activation layer (w8a8 per channel or in groups,
+// w4a8): the float row x, and x quantized per token (quantize_rows_f32_s8) in the layer's group
+// layout geo (per channel: group = k, one group).
+void prepare_dynamic_a8_rows(const kernels::GroupGeometry& geo, const float* x,
+                             LinearRowsInput* in);
 
 // describe() of a quantized layer: "<scheme> g<G> sym", "<scheme> per-channel asym",
 // "<scheme> per-channel (172 % 32 != 0) sym", "<scheme> g32 ragged (172 = 5 x 32 + 12) sym",

@@ -28,6 +28,30 @@ void LinearLayer::dequantize_rows(size_t first, size_t n, float* out) const {
   std::memcpy(out, all.data() + first * k, n * k * sizeof(float));
 }
 
+namespace linear_detail {
+
+A8Scratch a8_scratch(size_t m, const kernels::GroupGeometry& geo) {
+  thread_local std::vector<int8_t> xq;
+  thread_local std::vector<float> xscale;
+  thread_local std::vector<int32_t> xsum;
+  if (xq.size() < m * geo.kpad()) xq.resize(m * geo.kpad());
+  if (xscale.size() < m) xscale.resize(m);
+  if (xsum.size() < m * geo.groups) xsum.resize(m * geo.groups);
+  return {xq.data(), xscale.data(), xsum.data()};
+}
+
+void prepare_dynamic_a8_rows(const kernels::GroupGeometry& geo, const float* x,
+                             LinearRowsInput* in) {
+  in->x = x;
+  in->xq.resize(geo.kpad());
+  in->xscale.resize(1);
+  in->xsum.resize(geo.groups);
+  WQ_GEMM(quantize_rows_f32_s8)(1, geo.k, geo.group, geo.gp, x, in->xq.data(), in->xscale.data(),
+                                in->xsum.data());
+}
+
+}  // namespace linear_detail
+
 const char* linear_scheme_name(LinearScheme s) {
   switch (s) {
     case LinearScheme::kF32: return "f32";
@@ -75,16 +99,6 @@ int scheme_bits(LinearScheme s) {
 }
 
 bool is_a8(LinearScheme s) { return s == LinearScheme::kW8A8 || s == LinearScheme::kW4A8; }
-
-// Scratch buffers for quantized activations, reused across calls (no per-call malloc).
-template <typename T>
-T* scratch(std::vector<T>& buf, size_t n) {
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
-}
-thread_local std::vector<int8_t> g_xq;
-thread_local std::vector<float> g_xscale;
-thread_local std::vector<int32_t> g_xsum;
 
 // Quantizes W [n, k] with the library's own quantize() (signed int<bits>, per channel along axis
 // 0 when group == k, else per group, padded: a ragged last group when group does not divide k), so
@@ -177,13 +191,10 @@ class LinearQ8 final : public LinearLayer {
     const size_t k = in_features;
     const float* bias = bias_.empty() ? nullptr : bias_.data();
     if (scheme_ == LinearScheme::kW8A8) {
-      const size_t kp = geo_.kpad();
-      int8_t* xq = scratch(g_xq, m * kp);
-      float* xs = scratch(g_xscale, m);
-      int32_t* sums = scratch(g_xsum, m);
-      WQ_GEMM(quantize_rows_f32_s8)(m, k, k, kp, x, xq, xs, sums);
-      kernels::parallel_gemm_q8c_s8(WQ_GEMM(gemm_q8c_s8), m, geo_, xq, xs, sums, packed_.data(),
-                                    scales_.data(), bias, y);
+      const linear_detail::A8Scratch a = linear_detail::a8_scratch(m, geo_);
+      WQ_GEMM(quantize_rows_f32_s8)(m, k, geo_.group, geo_.gp, x, a.xq, a.xscale, a.xsum);
+      kernels::parallel_gemm_q8c_s8(WQ_GEMM(gemm_q8c_s8), m, geo_, a.xq, a.xscale, a.xsum,
+                                    packed_.data(), scales_.data(), bias, y);
       return;
     }
     kernels::parallel_gemm_q8c_f32(WQ_GEMM(gemm_q8c_f32), m, geo_, x, packed_.data(),
@@ -194,13 +205,8 @@ class LinearQ8 final : public LinearLayer {
     return scheme_ == LinearScheme::kW8A8 ? 0 : kernels::gemm_f32_workspace(1, geo_);
   }
   void prepare_rows(const float* x, LinearRowsInput* in) const override {
-    in->x = x;
-    if (scheme_ != LinearScheme::kW8A8) return;
-    in->xq.resize(geo_.kpad());
-    in->xscale.resize(1);
-    in->xsum.resize(1);
-    WQ_GEMM(quantize_rows_f32_s8)(1, geo_.k, geo_.k, geo_.kpad(), x, in->xq.data(),
-                                  in->xscale.data(), in->xsum.data());
+    if (scheme_ != LinearScheme::kW8A8) in->x = x;
+    else linear_detail::prepare_dynamic_a8_rows(geo_, x, in);
   }
   uint64_t rows_input_key() const override {
     return scheme_ == LinearScheme::kW8A8 ? make_rows_input_key(1, geo_.k, geo_.k, geo_.kpad()) : 0;
@@ -302,14 +308,11 @@ class LinearQG final : public LinearLayer {
   void forward(const float* x, size_t m, float* y) const override {
     if (m == 0) return;
     const float* bias = bias_.empty() ? nullptr : bias_.data();
-    const size_t kpad = geo_.kpad();
     if (scheme_ == LinearScheme::kW4A8) {
-      int8_t* xq = scratch(g_xq, m * kpad);
-      float* xs = scratch(g_xscale, m);
-      int32_t* sums = scratch(g_xsum, m * geo_.groups);
-      WQ_GEMM(quantize_rows_f32_s8)(m, geo_.k, geo_.group, geo_.gp, x, xq, xs, sums);
-      kernels::parallel_gemm_q4g_s8(WQ_GEMM(gemm_q4g_s8), m, geo_, xq, xs, sums, packed_.data(),
-                                    scales_.data(), zero_arg(), bias, y);
+      const linear_detail::A8Scratch a = linear_detail::a8_scratch(m, geo_);
+      WQ_GEMM(quantize_rows_f32_s8)(m, geo_.k, geo_.group, geo_.gp, x, a.xq, a.xscale, a.xsum);
+      kernels::parallel_gemm_q4g_s8(WQ_GEMM(gemm_q4g_s8), m, geo_, a.xq, a.xscale, a.xsum,
+                                    packed_.data(), scales_.data(), zero_arg(), bias, y);
       return;
     }
     kernels::parallel_gemm_qg_f32(bits_ == 4 ? WQ_GEMM(gemm_q4g_f32) : WQ_GEMM(gemm_q2g_f32),
@@ -321,13 +324,8 @@ class LinearQG final : public LinearLayer {
     return scheme_ == LinearScheme::kW4A8 ? 0 : kernels::gemm_f32_workspace(1, geo_);
   }
   void prepare_rows(const float* x, LinearRowsInput* in) const override {
-    in->x = x;
-    if (scheme_ != LinearScheme::kW4A8) return;
-    in->xq.resize(geo_.kpad());
-    in->xscale.resize(1);
-    in->xsum.resize(geo_.groups);
-    WQ_GEMM(quantize_rows_f32_s8)(1, geo_.k, geo_.group, geo_.gp, x, in->xq.data(),
-                                  in->xscale.data(), in->xsum.data());
+    if (scheme_ != LinearScheme::kW4A8) in->x = x;
+    else linear_detail::prepare_dynamic_a8_rows(geo_, x, in);
   }
   uint64_t rows_input_key() const override {
     return scheme_ == LinearScheme::kW4A8 ? make_rows_input_key(1, geo_.k, geo_.group, geo_.gp) : 0;

@@ -14,16 +14,6 @@ namespace {
 // The SIMD kernels when this build has SIMD (the headers alias them to the references otherwise).
 #define WQ_Q8G(name) kernels::name##__wasmsimd
 
-// Scratch for padded / quantized activations, per thread, reused across calls.
-template <typename T>
-T* scratch(std::vector<T>& buf, size_t n) {
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
-}
-thread_local std::vector<int8_t> g_xq;
-thread_local std::vector<float> g_xscale;
-thread_local std::vector<int32_t> g_xsum;
-
 class LinearQ8G final : public LinearLayer {
  public:
   LinearQ8G(LinearScheme scheme, bool asymmetric, int out, int in, int group, const int8_t* q,
@@ -54,12 +44,10 @@ class LinearQ8G final : public LinearLayer {
     const float* bias = bias_.empty() ? nullptr : bias_.data();
     const uint8_t* zero = asym_ ? zeros_.data() : nullptr;
     if (scheme_ == LinearScheme::kW8A8) {
-      int8_t* xq = scratch(g_xq, m * geo_.kpad());
-      float* xs = scratch(g_xscale, m);
-      int32_t* sums = scratch(g_xsum, m * geo_.groups);
-      WQ_Q8G(quantize_rows_f32_s8)(m, geo_.k, geo_.group, geo_.gp, x, xq, xs, sums);
-      kernels::parallel_gemm_q8g_s8(WQ_Q8G(gemm_q8g_s8), m, geo_, xq, xs, sums, packed_.data(),
-                                    scales_.data(), zero, bias, y);
+      const A8Scratch a = a8_scratch(m, geo_);
+      WQ_Q8G(quantize_rows_f32_s8)(m, geo_.k, geo_.group, geo_.gp, x, a.xq, a.xscale, a.xsum);
+      kernels::parallel_gemm_q8g_s8(WQ_Q8G(gemm_q8g_s8), m, geo_, a.xq, a.xscale, a.xsum,
+                                    packed_.data(), scales_.data(), zero, bias, y);
       return;
     }
     // Output panels split over webquant/threads.h's pool, bit-identical to one thread.
@@ -71,13 +59,8 @@ class LinearQ8G final : public LinearLayer {
     return scheme_ == LinearScheme::kW8A8 ? 0 : kernels::gemm_f32_workspace(1, geo_);
   }
   void prepare_rows(const float* x, LinearRowsInput* in) const override {
-    in->x = x;
-    if (scheme_ != LinearScheme::kW8A8) return;
-    in->xq.resize(geo_.kpad());
-    in->xscale.resize(1);
-    in->xsum.resize(geo_.groups);
-    WQ_Q8G(quantize_rows_f32_s8)(1, geo_.k, geo_.group, geo_.gp, x, in->xq.data(),
-                                 in->xscale.data(), in->xsum.data());
+    if (scheme_ != LinearScheme::kW8A8) in->x = x;
+    else prepare_dynamic_a8_rows(geo_, x, in);
   }
   uint64_t rows_input_key() const override {
     return scheme_ == LinearScheme::kW8A8 ? make_rows_input_key(2, geo_.k, geo_.group, geo_.gp) : 0;

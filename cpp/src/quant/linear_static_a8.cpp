@@ -24,15 +24,6 @@ namespace {
 
 #define WQ_A8(name) kernels::name##__wasmsimd
 
-template <typename T>
-T* scratch(std::vector<T>& buf, size_t n) {
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
-}
-thread_local std::vector<int8_t> g_xq;
-thread_local std::vector<float> g_xscale;
-thread_local std::vector<int32_t> g_xsum;
-
 class LinearStaticA8 final : public LinearLayer {
  public:
   explicit LinearStaticA8(const LinearQuantizedData& d)
@@ -70,9 +61,10 @@ class LinearStaticA8 final : public LinearLayer {
   void forward(const float* x, size_t m, float* y) const override {
     if (m == 0) return;
     const float* bias = bias_.empty() ? nullptr : bias_.data();
-    int8_t* xq = scratch(g_xq, m * geo_.kpad());
-    float* xs = scratch(g_xscale, m);
-    int32_t* sums = scratch(g_xsum, m * geo_.groups);
+    const A8Scratch a = a8_scratch(m, geo_);
+    int8_t* xq = a.xq;
+    float* xs = a.xscale;
+    int32_t* sums = a.xsum;
     quantize(m, x, xq, xs, sums);
     const uint8_t* zero = asym_ ? zeros_.data() : nullptr;
     if (bits_ == 4) {
