@@ -1,0 +1,82 @@
+// Quantization-aware distillation of a Llama-family causal LM (llama, mistral, qwen2): the
+// quantized model (the student) is trained to match the float model it came from (the teacher).
+//
+// The student keeps float32 master copies of every linear weight that `quant` quantizes and of the
+// RMSNorm weights. Each step runs the student with fake-quantized weights, W' = dequantize(
+// make_linear_quantized(W, spec)) — the very layer Weights::quantize would build from W, so the
+// model finish() quantizes computes exactly what was trained — and takes the gradient through the
+// rounding with the straight-through estimator (dL/dW = dL/dW'; qat.h): the RTN / HQQ parameters are
+// recomputed from the current weights every step, and a min-max range clips nothing, so no element
+// is masked. The loss is the KL divergence KL(teacher || student) of the next-token distributions,
+// averaged over every position of the batch; the teacher's log-probabilities come from the model's
+// own float forward pass. Adam (Kingma & Ba 2015) updates the master weights.
+//
+// Frozen: the token embedding, the output head (tied or not; it must be excluded from `quant`, as
+// by default) and biases. Float32 models only. Memory: the activations of one batch
+// (about (8 H + 4 I + 2 Q + 2 KV) floats per token per layer plus heads x T^2 attention weights per
+// sequence per layer), the teacher's and student's log-probabilities [batch x seq_len, vocab] and
+// three float copies (weight, Adam moments) of every trained parameter.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "webquant/causal_lm.h"
+#include "webquant/module.h"
+#include "webquant/status.h"
+
+namespace webquant {
+
+struct DistillOptions {
+  float learning_rate = 5e-4f;  // Adam step size (the peak, with a schedule)
+  // > 0: the step size follows a cosine from learning_rate at step 1 to 0 at step total_steps
+  // (steps after it use 0); 0: constant. Quantization-aware training is noisy at a constant rate:
+  // weights near a rounding boundary flip back and forth; the decay lets them settle.
+  int total_steps = 0;
+  float beta1 = 0.9f, beta2 = 0.999f, epsilon = 1e-8f;
+  bool train_norms = true;  // also train the RMSNorm weights (they stay float in the result)
+};
+
+class QuantDistiller {
+ public:
+  // `model` must outlive the distiller and stay float until finish(). Errors: kUnsupported (not a
+  // llama / mistral / qwen2 model, a model not in float32, a quantized layer, a quantized embedding,
+  // the head or an embedding table quantized by `quant`, a method other than RTN / HQQ),
+  // kInvalidArgument (a learning rate or Adam constant out of range, a spec make_linear_quantized
+  // refuses, naming the layer), kNonFinite (a weight that is NaN / Inf).
+  static Status create(CausalLM* model, const ModelQuantOptions& quant, const DistillOptions& options,
+                       std::unique_ptr<QuantDistiller>* out);
+  ~QuantDistiller();
+
+  // One Adam step on `batch` sequences of `seq_len` tokens (row-major [batch, seq_len]); *loss (may
+  // be null) receives the KL divergence (nats per position) of the student before the step.
+  // Errors: kInvalidArgument (batch or seq_len 0, seq_len > max_context, a token outside the
+  // vocabulary, a mistral model whose sliding window is shorter than seq_len), kNonFinite (the loss
+  // or a gradient became NaN / Inf: the step is not applied). The model's KV cache is reset.
+  Status step(const int32_t* tokens, size_t batch, size_t seq_len, float* loss);
+
+  // The loss and the gradients of the trained parameters, without changing anything (tests):
+  // grads in the order of trained_names(), each [out, in] or [H] row-major.
+  Status loss_and_gradients(const int32_t* tokens, size_t batch, size_t seq_len, float* loss,
+                            std::vector<std::vector<float>>* grads);
+  // The loss of the fake-quantized student alone (no teacher pass of its own cached: computed).
+  Status evaluate(const int32_t* tokens, size_t batch, size_t seq_len, float* loss);
+  // Names of the trained parameters: linear weights ("<layer>.weight") then norm weights.
+  std::vector<std::string> trained_names() const;
+  int steps() const;
+
+  // Writes the trained weights into the model and quantizes it with `quant` (Weights::quantize):
+  // the result runs the fake-quantized student's forward pass. The distiller is spent afterwards
+  // (kInvalidArgument from any further call).
+  Status finish(std::vector<LayerQuantReport>* report);
+
+  struct Impl;
+
+ private:
+  explicit QuantDistiller(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace webquant
