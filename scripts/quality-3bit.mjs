@@ -24,6 +24,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { bitsPerWeight, layerBits } from './lib/quality-harness.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(pathToFileURL(path.join(ROOT, 'dist', p)).href);
@@ -53,22 +54,6 @@ const storySample = await sampleStoryText(fp32, { seed: 1001, tokens: 256, sampl
 const stories = storySample.texts.join('\n');
 const wikitext = readFileSync(args.wikitext, 'utf8').slice(0, 12000);
 const CALIBRATION = { wikitext, stories };
-
-// Stored bits of a layer [R, C]: b-bit codes packed per row, a float32 scale and `zeroBits` of zero
-// point per group of G (ng = ceil(C / G); G >= C: one group per row).
-const layerBits = (R, C, b, G, zeroBits) => R * 8 * Math.ceil((C * b) / 8) + R * Math.ceil(C / Math.min(G, C)) * (32 + zeroBits);
-
-/** Bits per weight of the quantized linear layers, as a checkpoint stores them (see the header). */
-function bitsPerWeight(summary) {
-  let bits = 0, weights = 0;
-  for (const l of summary.layers) {
-    if (!l.quantized || l.tied || l.bits >= 32) continue;
-    const zeroBits = /hqq float zero/.test(l.scheme) ? 32 : l.mode === 'asymmetric' && !l.codebook ? 8 : 0;
-    bits += layerBits(l.outFeatures, l.inFeatures, l.bits, l.groupSize, zeroBits);
-    weights += l.outFeatures * l.inFeatures;
-  }
-  return bits / weights;
-}
 
 const rows = [];
 async function measure(label, model, extra = {}) {

@@ -19,6 +19,28 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 /** Imports a module of the built package (dist/). */
 export const dist = (p) => import(pathToFileURL(path.join(ROOT, 'dist', p)).href);
 
+/**
+ * Stored bits of a layer [R, C]: b-bit codes packed per row, a float32 scale and `zeroBits` of zero
+ * point per group of G (ng = ceil(C / G); G >= C or G = 0: one group per row).
+ */
+export const layerBits = (R, C, b, G, zeroBits) => R * 8 * Math.ceil((C * b) / 8) + R * Math.ceil(C / Math.min(G || C, C)) * (32 + zeroBits);
+
+/**
+ * Bits per weight of the quantized linear layers of a quantize summary, as a checkpoint stores them:
+ * zero points of 0 bits (symmetric), 8 (asymmetric integer) or 32 (HQQ's float zero). The tied
+ * embedding / head is not counted.
+ */
+export function bitsPerWeight(summary) {
+  let bits = 0, weights = 0;
+  for (const l of summary.layers) {
+    if (!l.quantized || l.tied || l.bits >= 32) continue;
+    const zeroBits = /hqq float zero/.test(l.scheme) ? 32 : l.mode === 'asymmetric' && !l.codebook ? 8 : 0;
+    bits += layerBits(l.outFeatures, l.inFeatures, l.bits, l.groupSize, zeroBits);
+    weights += l.outFeatures * l.inFeatures;
+  }
+  return bits / weights;
+}
+
 /** The parseArgs options of the harness. */
 export const HARNESS_OPTIONS = {
   'hub-dir': { type: 'string', default: path.resolve(ROOT, '../shared/hub') },

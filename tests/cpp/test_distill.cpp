@@ -212,3 +212,44 @@ TEST_CASE("distill: typed errors") {
 }
 
 }  // namespace webquant
+
+namespace webquant {
+
+TEST_CASE("distill: quantize_distilled samples its own text, reports progress, and stops cleanly") {
+  auto m = testing::load_stories();
+  ModelQuantOptions q;
+  q.default_spec.scheme = LinearScheme::kW3A16;
+  q.default_spec.asymmetric = true;
+  q.default_spec.group_size = 32;
+  DistillRun run;
+  run.steps = 6;
+  run.batch = 2;
+  run.seq_len = 24;
+  run.samples = 4;
+  // Stopped at step 3: an error, and the model is still float.
+  int seen = 0;
+  Status s = quantize_distilled(m.get(), q, run, nullptr, [&](int step, int total, float loss) {
+    CHECK(total == 6);
+    CHECK(loss > 0.0f);
+    seen = step;
+    return step < 3;
+  });
+  CHECK(s.code == StatusCode::kAborted);
+  CHECK(seen == 3);
+  CHECK(m->linear("model.layers.0.mlp.up_proj")->scheme() == LinearScheme::kF32);
+  // Too few given tokens for one sequence.
+  std::vector<int32_t> few(10, 5);
+  run.tokens = few.data();
+  run.count = few.size();
+  CHECK(quantize_distilled(m.get(), q, run, nullptr).code == StatusCode::kInvalidArgument);
+  run.tokens = nullptr;
+  run.steps = 0;
+  CHECK(quantize_distilled(m.get(), q, run, nullptr).code == StatusCode::kInvalidArgument);
+  run.steps = 6;
+  std::vector<LayerQuantReport> report;
+  REQUIRE(quantize_distilled(m.get(), q, run, &report).ok());
+  CHECK(report.size() == 5 * 7 + 1);  // every linear, the excluded head included
+  CHECK(m->linear("model.layers.4.self_attn.q_proj")->scheme() == LinearScheme::kW3A16);
+}
+
+}  // namespace webquant

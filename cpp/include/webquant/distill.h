@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -78,5 +79,32 @@ class QuantDistiller {
   explicit QuantDistiller(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// A whole distillation run, what quantizeModel-style callers use: training sequences, `steps` Adam
+// steps over batches of `batch` of them (in turn, cycling), then finish().
+struct DistillRun {
+  DistillOptions optimizer;  // total_steps 0 here means `steps` (a cosine over the run)
+  int steps = 200;
+  int batch = 8;
+  int seq_len = 48;
+  // Training text: when `tokens` is given, its `count` ids cut into sequences of seq_len (the last
+  // partial one dropped; at least one needed). Otherwise data-free (LLM-QAT, Liu et al. 2023): the
+  // float model samples `samples` sequences of seq_len tokens itself (temperature 1, seeds seed,
+  // seed + 1, ...), each from BOS, a new BOS following an EOS.
+  const int32_t* tokens = nullptr;
+  size_t count = 0;
+  int samples = 256;
+  uint64_t seed = 1;
+};
+// Called after each step with (step, steps, training loss); returning false stops the run
+// (kAborted, the model left float).
+using DistillProgress = std::function<bool(int, int, float)>;
+
+// Quantizes `model` with `quant` after distilling the quantized student (QuantDistiller). Errors:
+// create()'s and step()'s, kInvalidArgument (steps, batch, seq_len or samples < 1, too few tokens
+// for one sequence, data-free sampling on a model without bos_token_id), kAborted. On an error the
+// model is left float as it was.
+Status quantize_distilled(CausalLM* model, const ModelQuantOptions& quant, const DistillRun& run,
+                          std::vector<LayerQuantReport>* report, const DistillProgress& progress = {});
 
 }  // namespace webquant

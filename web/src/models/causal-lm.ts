@@ -23,6 +23,7 @@ import { unwatch, watchForLeak } from '../runtime/lifetime.js';
 import type { Backend } from '../runtime/loader.js';
 import type { ModelHandle } from './model-module.js';
 import { quantizeWithMethod } from './calibrated-quantize.js';
+import { buildDistillRequest, DISTILL_KEYS, runDistill, type DistillOptions } from './distill.js';
 import { buildCalibrationRequest, CALIBRATION_KEYS, type CalibrationRequest } from './calibration-request.js';
 import {
   buildQuantRequest,
@@ -502,6 +503,24 @@ export class CausalLM {
     const handle = this.#live();
     const report = quantizeWithMethod(this.#backend.module, handle, this.tokenizer, this.config.maxContext, request, calib);
     return summarizeQuantization(report.layers, handle.memoryFootprint(), request.wasm.prune !== undefined);
+  }
+
+  /**
+   * Quantization-aware distillation, then quantization (webquant's answer to 3-bit): trains the
+   * quantized model to match this float model, then quantizes it in place; see {@link DistillOptions}.
+   * @example
+   * ```ts
+   * await model.distill({ weights: 'int3', groupSize: 32, mode: 'asymmetric', steps: 300 });
+   * ```
+   */
+  async distill(options: DistillOptions): Promise<QuantizationSummary> {
+    const d = buildDistillRequest(options);
+    const request = buildQuantRequest({ ...options, method: undefined } as QuantizeModelOptions, DISTILL_KEYS);
+    return this.#exclusive(() => {
+      const handle = this.#live();
+      const report = runDistill(this.#backend.module, handle, this.tokenizer, request, d);
+      return summarizeQuantization(report.layers, handle.memoryFootprint(), request.wasm.prune !== undefined);
+    });
   }
 
   /** Synchronous quantize, for callers that know no generation is running (quantizeModel). */

@@ -19,6 +19,7 @@ export {
   type GenerationTimings,
   type FinishReason,
 } from './causal-lm.js';
+export { type DistillOptions, type DistillProgress } from './distill.js';
 export {
   type WeightQuant,
   type NonUniformWeightQuant,
