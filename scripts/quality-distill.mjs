@@ -7,7 +7,7 @@
 // seeds 1000000.. (one per sequence), disjoint from the held-out text's seeds 1..8), Adam with a
 // cosine decay, then the same RTN rounding.
 //
-//   node --no-experimental-fetch scripts/quality-distill.mjs [--steps 300] [--json scripts/bench/results/quality-distill-stories260K.json]
+//   node --no-experimental-fetch scripts/quality-distill.mjs [--steps 200] [--threads 2] [--json scripts/bench/results/quality-distill-stories260K.json]
 //
 // Held-out text, metrics and options of scripts/lib/quality-harness.mjs (--samples / --tokens /
 // --only). Needs the TypeScript build and dist/wasm.
@@ -17,15 +17,17 @@ import { HARNESS_OPTIONS, bitsPerWeight, log, openHarness } from './lib/quality-
 const { values: args } = parseArgs({
   options: {
     ...HARNESS_OPTIONS,
-    steps: { type: 'string', default: '300' },
-    'train-samples': { type: 'string', default: '512' },
+    steps: { type: 'string', default: '200' },
+    'train-samples': { type: 'string', default: '128' },
     'learning-rate': { type: 'string', default: '5e-4' },
+    batch: { type: 'string', default: '4' },
+    'seq-len': { type: 'string', default: '256' },
   },
 });
 const BUDGET = 4.0;
 const h = await openHarness(args);
 const only = args.only !== undefined ? new RegExp(args.only) : undefined;
-const train = { steps: Number(args.steps), samples: Number(args['train-samples']), learningRate: Number(args['learning-rate']), batchSize: 8, sequenceLength: 48, seed: 1000000 };
+const train = { steps: Number(args.steps), samples: Number(args['train-samples']), learningRate: Number(args['learning-rate']), batchSize: Number(args.batch), sequenceLength: Number(args['seq-len']), seed: 1000000 };
 
 async function row(label, options, distill) {
   if (only && !only.test(label) && !label.startsWith('int4 g32 RTN sym')) return undefined;

@@ -1,6 +1,6 @@
 // The held-out-text / calibration / KL-top-1-perplexity harness of the quality scripts
 // (scripts/calibrated-quality.mjs, quality-grid.mjs, activation-quality.mjs), on the real
-// karpathy/stories260K, single-thread wasm SIMD:
+// karpathy/stories260K, wasm SIMD (one thread unless --threads N: the figures do not change with it):
 //  - held-out text: story text the fp32 model samples itself (temperature 1, seeds 1..samples,
 //    `samples` x `tokens` tokens; 8 x 256 by default, 2056 positions);
 //  - calibration texts: 'stories' (fp32 samples, seeds 1001..1004, 4 x 256 tokens: in domain) and
@@ -49,6 +49,8 @@ export const HARNESS_OPTIONS = {
   samples: { type: 'string', default: '8' },
   tokens: { type: 'string', default: '256' },
   only: { type: 'string' },
+  // Threads of the pthreads build (results are bit-identical for every count: only time changes).
+  threads: { type: 'string', default: '1' },
 };
 
 export const REPO = 'karpathy/stories260K';
@@ -66,7 +68,8 @@ export async function openHarness(args) {
   const tokens = Number(args.tokens ?? 256);
   const only = args.only !== undefined ? new RegExp(args.only) : undefined;
 
-  await init({ threads: false });
+  const threads = Number(args.threads ?? 1);
+  await init(threads > 1 ? { threads: true, numThreads: threads } : { threads: false });
   const files = await downloadModelFiles(REPO, { endpoint: args['hub-dir'] });
   const copyFiles = () => ({ ...files, weights: files.weights.map((w) => ({ name: w.name, bytes: w.bytes.slice() })) });
   const load = () => LlamaForCausalLM.fromFiles(copyFiles(), { name: REPO });
