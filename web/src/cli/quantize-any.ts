@@ -62,8 +62,7 @@ export async function quantizeAnyCheckpoint(
       quantizeCheckpoint(source.repo, {
         ...layer,
         conv,
-        ...(source.endpoint !== undefined ? { endpoint: source.endpoint } : {}),
-        ...(source.revision !== undefined ? { revision: source.revision } : {}),
+        ...source.hub,
         progress: (p) => bar.update(p.shard + (p.phase === 'quantize' ? 1 : 0), p.shards),
       }),
     (r) => `${r.summary.quantized.length} tensors quantized`,
