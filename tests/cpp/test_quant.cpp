@@ -12,10 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "quant_scheme.h"
 #include "webquant/dtype.h"
 #include "webquant/quant.h"
 
 using namespace webquant;
+using webquant::testing::make_scheme;
 
 namespace {
 
@@ -27,20 +29,6 @@ const int kBits[] = {2, 3, 4, 8};
 const std::vector<float> kCourse = {191.6f,  -13.5f, 728.6f, 92.14f, 295.5f,
                                     -184.0f, 0.0f,   684.6f, 245.5f};
 const std::vector<int64_t> kCourseShape = {3, 3};
-
-QuantScheme scheme(int bits, bool is_signed, QuantMode mode,
-                   Granularity g = Granularity::kPerTensor, int axis = 0, int group_size = 0,
-                   bool pad = false) {
-  QuantScheme s;
-  s.bits = bits;
-  s.is_signed = is_signed;
-  s.mode = mode;
-  s.granularity = g;
-  s.axis = axis;
-  s.group_size = group_size;
-  s.pad = pad;
-  return s;
-}
 
 std::string describe(const QuantScheme& s) {
   std::ostringstream os;
@@ -119,7 +107,7 @@ void for_each_scheme(F&& f) {
     for (int bits : kBits)
       for (bool is_signed : {true, false})
         for (QuantMode mode : {kSym, kAsym})
-          f(c.shape, scheme(bits, is_signed, mode, c.g, c.axis, c.group_size, c.pad));
+          f(c.shape, make_scheme(bits, is_signed, mode, c.g, c.axis, c.group_size, c.pad));
 }
 
 }  // namespace
@@ -141,7 +129,7 @@ TEST_CASE("course: asymmetric int8 per-tensor scale and zero point of the 3x3 te
   CHECK(z == -77);
 
   QuantizedTensor q;
-  REQUIRE(quantize(kCourse.data(), kCourseShape, scheme(8, true, kAsym), &q).ok());
+  REQUIRE(quantize(kCourse.data(), kCourseShape, make_scheme(8, true, kAsym), &q).ok());
   CHECK(q.scales == std::vector<float>{float(s_hand)});
   CHECK(q.zero_points == std::vector<int32_t>{-77});
   CHECK(q.param_shape == std::vector<int64_t>{1});
@@ -172,7 +160,7 @@ TEST_CASE("course: symmetric int8 per-tensor scale is max|r| / 127") {
   CHECK(z == 0);
 
   QuantizedTensor q;
-  REQUIRE(quantize(kCourse.data(), kCourseShape, scheme(8, true, kSym), &q).ok());
+  REQUIRE(quantize(kCourse.data(), kCourseShape, make_scheme(8, true, kSym), &q).ok());
   // 191.6/5.737 = 33.40, -13.5/5.737 = -2.35, 92.14/5.737 = 16.06, 295.5/5.737 = 51.51, ...
   const int32_t expect[9] = {33, -2, 127, 16, 52, -32, 0, 119, 43};
   for (size_t i = 0; i < 9; ++i) {
@@ -185,10 +173,10 @@ TEST_CASE("course: symmetric int8 per-tensor scale is max|r| / 127") {
 
 TEST_CASE("course: symmetric int8 per-channel along dim 0 and dim 1") {
   QuantizedTensor q0, q1;
-  REQUIRE(quantize(kCourse.data(), kCourseShape, scheme(8, true, kSym, Granularity::kPerChannel, 0),
+  REQUIRE(quantize(kCourse.data(), kCourseShape, make_scheme(8, true, kSym, Granularity::kPerChannel, 0),
                    &q0)
               .ok());
-  REQUIRE(quantize(kCourse.data(), kCourseShape, scheme(8, true, kSym, Granularity::kPerChannel, 1),
+  REQUIRE(quantize(kCourse.data(), kCourseShape, make_scheme(8, true, kSym, Granularity::kPerChannel, 1),
                    &q1)
               .ok());
   CHECK(q0.param_shape == std::vector<int64_t>{3});
@@ -216,7 +204,7 @@ TEST_CASE("course: symmetric int8 per-channel along dim 0 and dim 1") {
 TEST_CASE("course: per-group symmetric int8 uses max|r| / 127 of each group") {
   const auto x = normal(6 * 6, 42);
   QuantizedTensor q;
-  REQUIRE(quantize(x.data(), {6, 6}, scheme(8, true, kSym, Granularity::kPerGroup, 0, 3), &q).ok());
+  REQUIRE(quantize(x.data(), {6, 6}, make_scheme(8, true, kSym, Granularity::kPerGroup, 0, 3), &q).ok());
   CHECK(q.param_shape == std::vector<int64_t>{6, 2});
   for (size_t k = 0; k < 12; ++k) {
     double amax = 0;
@@ -272,7 +260,7 @@ TEST_CASE("codes round half to even like torch.round") {
   // With s = 1, z = 0: x.5 goes to the even neighbour (0.5 -> 0, 1.5 -> 2, 2.5 -> 2, ...).
   const std::vector<float> x = {0.5f, 1.5f, -0.5f, 2.5f, -1.5f, 3.5f};
   QuantizedTensor q;
-  REQUIRE(quantize_with_params(x.data(), {6}, scheme(8, true, kSym), {1.0f}, {0}, &q).ok());
+  REQUIRE(quantize_with_params(x.data(), {6}, make_scheme(8, true, kSym), {1.0f}, {0}, &q).ok());
   const int32_t expect[6] = {0, 2, 0, 2, -2, 4};
   for (size_t i = 0; i < 6; ++i) CHECK(q.code(i) == expect[i]);
 }
@@ -347,7 +335,7 @@ TEST_CASE("asymmetric mode represents 0.0 exactly") {
       REQUIRE(compute_scale_zero_point(pos, 4, bits, is_signed, kAsym, &s, &z).ok());
       const float zero = 0.0f;
       QuantizedTensor q;
-      REQUIRE(quantize_with_params(&zero, {1}, scheme(bits, is_signed, kAsym), {s}, {z}, &q).ok());
+      REQUIRE(quantize_with_params(&zero, {1}, make_scheme(bits, is_signed, kAsym), {s}, {z}, &q).ok());
       CHECK(dequantized(q)[0] == 0.0f);
     }
   }
@@ -394,7 +382,7 @@ TEST_CASE("RMSE of N(0,1) weights per channel stays under one named bound per bi
   double previous = 0;
   for (const Bound& b : kRmseBound) {
     QuantizedTensor q;
-    REQUIRE(quantize(x.data(), shape, scheme(b.bits, true, kSym, Granularity::kPerChannel, 0), &q)
+    REQUIRE(quantize(x.data(), shape, make_scheme(b.bits, true, kSym, Granularity::kPerChannel, 0), &q)
                 .ok());
     const auto y = dequantized(q);
     const double rmse = std::sqrt(error_metrics(x.data(), y.data(), x.size()).mse);
@@ -412,7 +400,7 @@ TEST_CASE("per-channel along axis 0, 1 and last of a 3-D tensor equals per-tenso
     for (int bits : kBits) {
       for (bool is_signed : {true, false}) {
         for (QuantMode mode : {kSym, kAsym}) {
-          const QuantScheme sc = scheme(bits, is_signed, mode, Granularity::kPerChannel, axis);
+          const QuantScheme sc = make_scheme(bits, is_signed, mode, Granularity::kPerChannel, axis);
           QuantizedTensor q;
           REQUIRE(quantize(x.data(), shape, sc, &q).ok());
           REQUIRE(q.param_shape == std::vector<int64_t>{shape[a]});
@@ -429,7 +417,7 @@ TEST_CASE("per-channel along axis 0, 1 and last of a 3-D tensor equals per-tenso
             }
             QuantizedTensor t;
             REQUIRE(
-                quantize(slice.data(), {int64_t(slice.size())}, scheme(bits, is_signed, mode), &t)
+                quantize(slice.data(), {int64_t(slice.size())}, make_scheme(bits, is_signed, mode), &t)
                     .ok());
             INFO(describe(sc), " channel ", c);
             CHECK(q.scales[c] == t.scales[0]);
@@ -458,7 +446,7 @@ TEST_CASE("per-group equals per-tensor on each group slice, including a short pa
       for (bool is_signed : {true, false}) {
         for (QuantMode mode : {kSym, kAsym}) {
           const QuantScheme sc =
-              scheme(bits, is_signed, mode, Granularity::kPerGroup, 0, g.group, g.pad);
+              make_scheme(bits, is_signed, mode, Granularity::kPerGroup, 0, g.group, g.pad);
           QuantizedTensor q;
           REQUIRE(quantize(x.data(), g.shape, sc, &q).ok());
           REQUIRE(q.param_shape == std::vector<int64_t>{int64_t(rows), int64_t(per_row)});
@@ -469,7 +457,7 @@ TEST_CASE("per-group equals per-tensor on each group slice, including a short pa
               const size_t begin = r * last + k * g.group;
               const size_t len = std::min<size_t>(g.group, last - k * g.group);
               QuantizedTensor t;
-              REQUIRE(quantize(x.data() + begin, {int64_t(len)}, scheme(bits, is_signed, mode), &t)
+              REQUIRE(quantize(x.data() + begin, {int64_t(len)}, make_scheme(bits, is_signed, mode), &t)
                           .ok());
               INFO(describe(sc), " row ", r, " group ", k, " len ", len);
               CHECK(q.scales[r * per_row + k] == t.scales[0]);
@@ -528,7 +516,7 @@ TEST_CASE("a large tensor exercises the vector kernels' main loops and tails") {
     for (QuantMode mode : {kSym, kAsym}) {
       for (Granularity g : {Granularity::kPerTensor, Granularity::kPerChannel}) {
         for (int axis : {0, 1}) {
-          const QuantScheme sc = scheme(bits, false, mode, g, axis);
+          const QuantScheme sc = make_scheme(bits, false, mode, g, axis);
           QuantizedTensor q;
           REQUIRE(quantize(x.data(), shape, sc, &q).ok());
           const auto y = dequantized(q);
@@ -561,7 +549,7 @@ TEST_CASE("an all-zero tensor gets scale 1 and round-trips exactly") {
       for (QuantMode mode : {kSym, kAsym}) {
         for (Granularity g :
              {Granularity::kPerTensor, Granularity::kPerChannel, Granularity::kPerGroup}) {
-          const QuantScheme sc = scheme(bits, is_signed, mode, g, 1, 3);
+          const QuantScheme sc = make_scheme(bits, is_signed, mode, g, 1, 3);
           QuantizedTensor q;
           REQUIRE(quantize(x.data(), {4, 6}, sc, &q).ok());
           INFO(describe(sc));
@@ -590,7 +578,7 @@ TEST_CASE("a constant tensor has a finite positive scale and reproduces the cons
         for (QuantMode mode : {kSym, kAsym}) {
           for (Granularity g :
                {Granularity::kPerTensor, Granularity::kPerChannel, Granularity::kPerGroup}) {
-            const QuantScheme sc = scheme(bits, is_signed, mode, g, 0, 2);
+            const QuantScheme sc = make_scheme(bits, is_signed, mode, g, 0, 2);
             QuantizedTensor q;
             REQUIRE(quantize(x.data(), {3, 4}, sc, &q).ok());
             for (float s : q.scales) REQUIRE((std::isfinite(s) && s > 0));
@@ -610,7 +598,7 @@ TEST_CASE("a constant tensor has a finite positive scale and reproduces the cons
     for (QuantMode mode : {kSym, kAsym}) {
       QuantizedTensor q;
       REQUIRE(
-          quantize(rows.data(), {3, 3}, scheme(bits, true, mode, Granularity::kPerChannel, 0), &q)
+          quantize(rows.data(), {3, 3}, make_scheme(bits, true, mode, Granularity::kPerChannel, 0), &q)
               .ok());
       CHECK(dequantized(q) == rows);
     }
@@ -625,7 +613,7 @@ TEST_CASE("tiny ranges raise the scale to FLT_MIN instead of underflowing") {
     REQUIRE(compute_scale_zero_point(x, 3, 8, true, mode, &s, &z).ok());
     CHECK(s == FLT_MIN);
     QuantizedTensor q;
-    REQUIRE(quantize(x, {3}, scheme(8, true, mode), &q).ok());
+    REQUIRE(quantize(x, {3}, make_scheme(8, true, mode), &q).ok());
     for (float v : dequantized(q)) CHECK(std::isfinite(v));
   }
 }
@@ -636,7 +624,7 @@ TEST_CASE("large magnitudes stay finite") {
   for (int bits : kBits) {
     for (QuantMode mode : {kSym, kAsym}) {
       QuantizedTensor q;
-      REQUIRE(quantize(x, {4}, scheme(bits, true, mode), &q).ok());
+      REQUIRE(quantize(x, {4}, make_scheme(bits, true, mode), &q).ok());
       CHECK(std::isfinite(q.scales[0]));
       for (float v : dequantized(q)) CHECK(std::isfinite(v));
     }
@@ -659,25 +647,25 @@ TEST_CASE("bad bits, mode, granularity are rejected naming the value") {
   const std::vector<float> x(8, 1.0f);
   QuantizedTensor q;
   for (int bits : {0, 1, 5, 6, 7, 16, -8}) {
-    check_error(quantize(x.data(), {8}, scheme(bits, true, kSym), &q), StatusCode::kInvalidArgument,
+    check_error(quantize(x.data(), {8}, make_scheme(bits, true, kSym), &q), StatusCode::kInvalidArgument,
                 {"bits", std::to_string(bits).c_str()});
     float s;
     int32_t z;
     check_error(compute_scale_zero_point(x.data(), 8, bits, true, kSym, &s, &z),
                 StatusCode::kInvalidArgument, {"bits"});
-    check_error(validate_scheme(scheme(bits, true, kSym), {8}), StatusCode::kInvalidArgument,
+    check_error(validate_scheme(make_scheme(bits, true, kSym), {8}), StatusCode::kInvalidArgument,
                 {"bits"});
   }
-  QuantScheme bad_mode = scheme(8, true, kSym);
+  QuantScheme bad_mode = make_scheme(8, true, kSym);
   bad_mode.mode = static_cast<QuantMode>(7);
   check_error(quantize(x.data(), {8}, bad_mode, &q), StatusCode::kInvalidArgument, {"mode", "7"});
-  QuantScheme bad_g = scheme(8, true, kSym);
+  QuantScheme bad_g = make_scheme(8, true, kSym);
   bad_g.granularity = static_cast<Granularity>(9);
   check_error(quantize(x.data(), {8}, bad_g, &q), StatusCode::kInvalidArgument,
               {"granularity", "9"});
-  check_error(quantize(x.data(), {8}, scheme(8, true, kSym), nullptr), StatusCode::kInvalidArgument,
+  check_error(quantize(x.data(), {8}, make_scheme(8, true, kSym), nullptr), StatusCode::kInvalidArgument,
               {"null"});
-  check_error(quantize(nullptr, {8}, scheme(8, true, kSym), &q), StatusCode::kInvalidArgument,
+  check_error(quantize(nullptr, {8}, make_scheme(8, true, kSym), &q), StatusCode::kInvalidArgument,
               {"null"});
 }
 
@@ -686,15 +674,15 @@ TEST_CASE("axis out of range is rejected naming the axis and the shape") {
   QuantizedTensor q;
   for (int axis : {2, 3, -3, 100}) {
     check_error(
-        quantize(x.data(), {3, 4}, scheme(8, true, kSym, Granularity::kPerChannel, axis), &q),
+        quantize(x.data(), {3, 4}, make_scheme(8, true, kSym, Granularity::kPerChannel, axis), &q),
         StatusCode::kInvalidArgument, {"axis", std::to_string(axis).c_str(), "[3, 4]"});
   }
   for (int axis : {0, 1, -1, -2})
-    CHECK(validate_scheme(scheme(8, true, kSym, Granularity::kPerChannel, axis), {3, 4}).ok());
-  check_error(quantize(x.data(), {}, scheme(8, true, kSym, Granularity::kPerChannel, 0), &q),
+    CHECK(validate_scheme(make_scheme(8, true, kSym, Granularity::kPerChannel, axis), {3, 4}).ok());
+  check_error(quantize(x.data(), {}, make_scheme(8, true, kSym, Granularity::kPerChannel, 0), &q),
               StatusCode::kInvalidArgument, {"rank"});
   // A scalar is fine per tensor.
-  CHECK(quantize(x.data(), {}, scheme(8, true, kSym), &q).ok());
+  CHECK(quantize(x.data(), {}, make_scheme(8, true, kSym), &q).ok());
   CHECK(q.numel() == 1);
 }
 
@@ -702,20 +690,20 @@ TEST_CASE("group size errors: non-positive, not dividing the last dimension with
   const std::vector<float> x(32, 1.0f);
   QuantizedTensor q;
   for (int g : {0, -4}) {
-    check_error(quantize(x.data(), {32}, scheme(8, true, kSym, Granularity::kPerGroup, 0, g), &q),
+    check_error(quantize(x.data(), {32}, make_scheme(8, true, kSym, Granularity::kPerGroup, 0, g), &q),
                 StatusCode::kInvalidArgument, {"group_size", std::to_string(g).c_str()});
     check_error(
-        quantize(x.data(), {32}, scheme(8, true, kSym, Granularity::kPerGroup, 0, g, true), &q),
+        quantize(x.data(), {32}, make_scheme(8, true, kSym, Granularity::kPerGroup, 0, g, true), &q),
         StatusCode::kInvalidArgument, {"group_size"});
   }
-  check_error(quantize(x.data(), {2, 16}, scheme(4, true, kSym, Granularity::kPerGroup, 0, 5), &q),
+  check_error(quantize(x.data(), {2, 16}, make_scheme(4, true, kSym, Granularity::kPerGroup, 0, 5), &q),
               StatusCode::kInvalidArgument, {"16", "group_size 5", "16 % 5 = 1", "pad"});
-  check_error(quantize(x.data(), {32}, scheme(4, true, kSym, Granularity::kPerGroup, 0, 64), &q),
+  check_error(quantize(x.data(), {32}, make_scheme(4, true, kSym, Granularity::kPerGroup, 0, 64), &q),
               StatusCode::kInvalidArgument, {"32", "64"});
-  CHECK(quantize(x.data(), {2, 16}, scheme(4, true, kSym, Granularity::kPerGroup, 0, 5, true), &q)
+  CHECK(quantize(x.data(), {2, 16}, make_scheme(4, true, kSym, Granularity::kPerGroup, 0, 5, true), &q)
             .ok());
   CHECK(q.param_shape == std::vector<int64_t>{2, 4});  // 5 + 5 + 5 + 1
-  CHECK(quantize(x.data(), {32}, scheme(4, true, kSym, Granularity::kPerGroup, 0, 64, true), &q)
+  CHECK(quantize(x.data(), {32}, make_scheme(4, true, kSym, Granularity::kPerGroup, 0, 64, true), &q)
             .ok());
   CHECK(q.param_shape == std::vector<int64_t>{1, 1});
 }
@@ -723,16 +711,16 @@ TEST_CASE("group size errors: non-positive, not dividing the last dimension with
 TEST_CASE("empty, negative and overflowing shapes are rejected") {
   const std::vector<float> x(4, 1.0f);
   QuantizedTensor q;
-  check_error(quantize(x.data(), {0}, scheme(8, true, kSym), &q), StatusCode::kInvalidArgument,
+  check_error(quantize(x.data(), {0}, make_scheme(8, true, kSym), &q), StatusCode::kInvalidArgument,
               {"empty", "[0]"});
-  check_error(quantize(x.data(), {4, 0, 2}, scheme(8, true, kSym), &q),
+  check_error(quantize(x.data(), {4, 0, 2}, make_scheme(8, true, kSym), &q),
               StatusCode::kInvalidArgument, {"empty", "dimension 1", "[4, 0, 2]"});
-  check_error(quantize(x.data(), {2, -2}, scheme(8, true, kSym), &q), StatusCode::kInvalidArgument,
+  check_error(quantize(x.data(), {2, -2}, make_scheme(8, true, kSym), &q), StatusCode::kInvalidArgument,
               {"negative", "[2, -2]"});
   const int64_t big = int64_t(1) << 40;
-  check_error(quantize(x.data(), {big, big}, scheme(8, true, kSym), &q),
+  check_error(quantize(x.data(), {big, big}, make_scheme(8, true, kSym), &q),
               StatusCode::kInvalidArgument, {"more elements"});
-  check_error(quantize(x.data(), {INT64_MAX}, scheme(8, true, kSym), &q),
+  check_error(quantize(x.data(), {INT64_MAX}, make_scheme(8, true, kSym), &q),
               StatusCode::kInvalidArgument, {"more elements"});
   float s;
   int32_t z;
@@ -746,7 +734,7 @@ TEST_CASE("NaN and Inf are reported with the index of the first one and what it 
   QuantizedTensor q;
   for (Granularity g :
        {Granularity::kPerTensor, Granularity::kPerChannel, Granularity::kPerGroup}) {
-    const QuantScheme sc = scheme(8, true, kAsym, g, 1, 2);
+    const QuantScheme sc = make_scheme(8, true, kAsym, g, 1, 2);
     auto x = normal(12, 3);
     x[7] = NAN;
     check_error(quantize(x.data(), {3, 4}, sc, &q), StatusCode::kNonFinite,
@@ -759,7 +747,7 @@ TEST_CASE("NaN and Inf are reported with the index of the first one and what it 
   // A NaN far into a long tensor (past any vector block).
   auto y = normal(1003, 4);
   y[1001] = NAN;
-  check_error(quantize(y.data(), {1003}, scheme(4, false, kSym), &q), StatusCode::kNonFinite,
+  check_error(quantize(y.data(), {1003}, make_scheme(4, false, kSym), &q), StatusCode::kNonFinite,
               {"NaN", "index 1001"});
   float s;
   int32_t z;
@@ -772,19 +760,19 @@ TEST_CASE("NaN and Inf are reported with the index of the first one and what it 
               StatusCode::kNonFinite, {"+Inf", "index 10"});
   CHECK(compute_scale_zero_point_strided(y.data(), 3, 2, 8, 8, true, kSym, &s, &z).ok());
   // quantize_with_params checks the data too.
-  check_error(quantize_with_params(y.data(), {1003}, scheme(8, true, kSym), {1.0f}, {0}, &q),
+  check_error(quantize_with_params(y.data(), {1003}, make_scheme(8, true, kSym), {1.0f}, {0}, &q),
               StatusCode::kNonFinite, {"+Inf", "index 10"});
 }
 
 TEST_CASE("quantize_with_params rejects wrong lengths and bad parameters") {
   const auto x = normal(12, 9);
   QuantizedTensor q;
-  const QuantScheme per_ch = scheme(8, true, kAsym, Granularity::kPerChannel, 0);
+  const QuantScheme per_ch = make_scheme(8, true, kAsym, Granularity::kPerChannel, 0);
   check_error(quantize_with_params(x.data(), {3, 4}, per_ch, {1, 1}, {0, 0}, &q),
               StatusCode::kShapeMismatch, {"3 scales", "got 2 scales"});
   check_error(quantize_with_params(x.data(), {3, 4}, per_ch, {1, 1, 1}, {0, 0}, &q),
               StatusCode::kShapeMismatch, {"2 zero points"});
-  const QuantScheme per_g = scheme(4, false, kAsym, Granularity::kPerGroup, 0, 3, true);
+  const QuantScheme per_g = make_scheme(4, false, kAsym, Granularity::kPerGroup, 0, 3, true);
   check_error(quantize_with_params(x.data(), {2, 6}, per_g, {1, 1}, {0, 0}, &q),
               StatusCode::kShapeMismatch, {"4 scales", "[2, 2]"});
   for (float bad : {0.0f, -1.0f, NAN, INFINITY}) {
@@ -793,23 +781,23 @@ TEST_CASE("quantize_with_params rejects wrong lengths and bad parameters") {
   }
   check_error(quantize_with_params(x.data(), {3, 4}, per_ch, {1, 1, 1}, {0, 0, 128}, &q),
               StatusCode::kInvalidArgument, {"zero point 2", "128", "[-128, 127]"});
-  check_error(quantize_with_params(x.data(), {12}, scheme(4, false, kAsym), {1}, {-1}, &q),
+  check_error(quantize_with_params(x.data(), {12}, make_scheme(4, false, kAsym), {1}, {-1}, &q),
               StatusCode::kInvalidArgument, {"-1", "[0, 15]"});
-  check_error(quantize_with_params(x.data(), {12}, scheme(8, true, kSym), {1}, {3}, &q),
+  check_error(quantize_with_params(x.data(), {12}, make_scheme(8, true, kSym), {1}, {3}, &q),
               StatusCode::kInvalidArgument, {"symmetric", "3"});
-  check_error(quantize_with_params(x.data(), {12}, scheme(4, false, kSym), {1}, {0}, &q),
+  check_error(quantize_with_params(x.data(), {12}, make_scheme(4, false, kSym), {1}, {0}, &q),
               StatusCode::kInvalidArgument, {"symmetric", "8"});
-  CHECK(quantize_with_params(x.data(), {12}, scheme(4, false, kSym), {1}, {8}, &q).ok());
+  CHECK(quantize_with_params(x.data(), {12}, make_scheme(4, false, kSym), {1}, {8}, &q).ok());
   // Failures leave the output untouched.
   const auto before = q.codes;
-  CHECK_FALSE(quantize_with_params(x.data(), {12}, scheme(4, false, kSym), {1}, {9}, &q).ok());
+  CHECK_FALSE(quantize_with_params(x.data(), {12}, make_scheme(4, false, kSym), {1}, {9}, &q).ok());
   CHECK(q.codes == before);
 }
 
 TEST_CASE("dequantize of an inconsistent tensor writes NaN instead of reading out of bounds") {
   const auto x = normal(6, 1);
   QuantizedTensor q;
-  REQUIRE(quantize(x.data(), {2, 3}, scheme(8, true, kSym, Granularity::kPerChannel, 0), &q).ok());
+  REQUIRE(quantize(x.data(), {2, 3}, make_scheme(8, true, kSym, Granularity::kPerChannel, 0), &q).ok());
   q.scales.pop_back();
   std::vector<float> y(6, 0.0f);
   dequantize(q, y.data());

@@ -11,6 +11,11 @@
 
 namespace webquant::linear_detail {
 
+// Bits per weight code of a scheme: 8, 4 (w4a16, w4a8, lut4a16), 3, 2; 32 for the float schemes.
+int scheme_bits(LinearScheme s);
+// True for the schemes with int8 activations (w8a8, w4a8).
+bool scheme_a8(LinearScheme s);
+
 // This thread's scratch for m rows of int8 activations in the layout geo: xq (m * kpad codes),
 // xscale (m), xsum (m * groups). Reused across calls (it only grows); valid until the next call
 // on this thread, so a layer's forward takes it once and fills it before its GEMM.

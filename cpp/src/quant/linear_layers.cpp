@@ -26,6 +26,21 @@ void LinearLayer::dequantize_rows(size_t first, size_t n, float* out) const {
 
 namespace linear_detail {
 
+int scheme_bits(LinearScheme s) {
+  switch (s) {
+    case LinearScheme::kW8A16:
+    case LinearScheme::kW8A8: return 8;
+    case LinearScheme::kW4A16:
+    case LinearScheme::kW4A8: return 4;
+    case LinearScheme::kW2A16: return 2;
+    case LinearScheme::kW3A16: return 3;
+    case LinearScheme::kLut4A16: return 4;
+    default: return 32;
+  }
+}
+
+bool scheme_a8(LinearScheme s) { return s == LinearScheme::kW8A8 || s == LinearScheme::kW4A8; }
+
 A8Scratch a8_scratch(size_t m, const kernels::GroupGeometry& geo) {
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<float> xscale;

@@ -18,21 +18,6 @@ namespace {
 constexpr int kMaxA8PerChannelK = 131072;
 constexpr int kMaxA8AsymInt8K = 65536;
 
-int scheme_bits(LinearScheme s) {
-  switch (s) {
-    case LinearScheme::kW8A16:
-    case LinearScheme::kW8A8: return 8;
-    case LinearScheme::kW4A16:
-    case LinearScheme::kW4A8: return 4;
-    case LinearScheme::kW2A16: return 2;
-    case LinearScheme::kW3A16: return 3;
-    case LinearScheme::kLut4A16: return 4;
-    default: return 32;
-  }
-}
-
-bool is_a8(LinearScheme s) { return s == LinearScheme::kW8A8 || s == LinearScheme::kW4A8; }
-
 // Quantizes W [n, k] with the library's own quantize() (signed int<bits>, per channel along axis
 // 0 when group == k, else per group, padded: a ragged last group when group does not divide k), so
 // dequantize_weight equals quantize -> dequantize exactly.
@@ -84,7 +69,7 @@ Status check_sizes(int out_features, int in_features) {
 Status check_a8_size(LinearScheme scheme, int group, bool asymmetric) {
   const int limit = scheme == LinearScheme::kW8A8 && asymmetric ? kMaxA8AsymInt8K
                                                                   : kMaxA8PerChannelK;
-  if (is_a8(scheme) && group > limit)
+  if (linear_detail::scheme_a8(scheme) && group > limit)
     return Status::Error(StatusCode::kInvalidArgument,
                          std::string(linear_scheme_name(scheme)) + (asymmetric ? " asym" : "") +
                              " accumulates " + std::to_string(group) +
@@ -144,7 +129,7 @@ Status make_linear_quantized(const float* w, int out_features, int in_features, 
   if (lut && spec.asymmetric)
     return Status::Error(StatusCode::kInvalidArgument,
                          "codebook layers scale each group by its absmax: mode asymmetric does not apply");
-  const int bits = scheme_bits(spec.scheme);
+  const int bits = linear_detail::scheme_bits(spec.scheme);
   std::vector<float> bias_v = bias ? std::vector<float>(bias, bias + n) : std::vector<float>();
 
   if (spec.group_size < 0)
@@ -223,7 +208,7 @@ Status make_linear_from_quantized(const LinearQuantizedData& d,
     return Status::Error(StatusCode::kInvalidArgument,
                          "quantized linear data needs a quantized scheme (w8a16, w4a16, w2a16, "
                          "w8a8 or w4a8)");
-  const int bits = scheme_bits(d.scheme);
+  const int bits = linear_detail::scheme_bits(d.scheme);
   const std::string name = linear_scheme_name(d.scheme);
   if (d.bits != bits)
     return Status::Error(StatusCode::kInvalidArgument, name + " stores " + std::to_string(bits) +
