@@ -14,7 +14,7 @@ import { WebQuantError } from '../errors.js';
 import { AutoModelForVision2Seq, type CaptionOptions } from '../models/blip/index.js';
 import type { QuantizeModelOptions } from '../models/quant-options.js';
 import { init } from '../runtime/loader.js';
-import { CliUsageError, describeQuantization, numberFlag, parseCliArgs } from './eval.js';
+import { CliUsageError, describeQuantization, numberFlag, parseCliArgs, RUN_FLAGS } from './eval.js';
 import { HUB_FLAGS, HUB_USAGE, hubOptionsFromFlags } from './hub-flags.js';
 import { decodePng } from './png.js';
 
@@ -47,9 +47,7 @@ export async function captionCommand(args: string[]): Promise<number> {
     activations: { type: 'string' },
     json: { type: 'boolean' },
     ...HUB_FLAGS,
-    'no-simd': { type: 'boolean' },
-    quiet: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
+    ...RUN_FLAGS,
   });
   if (v.help) {
     process.stdout.write(USAGE + '\n');

@@ -50,6 +50,21 @@ A <dir> holding config.json, tokenizer.json and safetensors weights is read dire
 
 export { CliUsageError };
 
+/** The parseArgs options of every command that runs the WebAssembly module: `--no-simd`, `--quiet`, `-h`. */
+export const RUN_FLAGS = {
+  'no-simd': { type: 'boolean' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** The parseArgs options {@link layerOptionsFromFlags} reads: `--group-size`, `--per-channel`, `--mode`, `--activations`. */
+export const LAYER_FLAGS = {
+  'group-size': { type: 'string' },
+  'per-channel': { type: 'boolean' },
+  mode: { type: 'string' },
+  activations: { type: 'string' },
+} as const;
+
 type CliArgsConfig<O> = { args: string[]; options: O; allowPositionals: true; strict: true };
 
 /**
@@ -375,19 +390,14 @@ async function runEval(args: string[], out: NodeJS.WritableStream): Promise<void
   const { values: v, positionals } = parseCliArgs(USAGE, args, {
     text: { type: 'string' },
     quant: { type: 'string' },
-    'group-size': { type: 'string' },
-    'per-channel': { type: 'boolean' },
-    mode: { type: 'string' },
-    activations: { type: 'string' },
+    ...LAYER_FLAGS,
     dtype: { type: 'string' },
     window: { type: 'string' },
     stride: { type: 'string' },
     'max-tokens': { type: 'string' },
     ...HUB_FLAGS,
     json: { type: 'boolean' },
-    'no-simd': { type: 'boolean' },
-    quiet: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
+    ...RUN_FLAGS,
   });
   if (v.help) {
     out.write(USAGE + '\n');

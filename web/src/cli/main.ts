@@ -18,7 +18,7 @@ import { WebQuantError } from '../errors.js';
 import { type GenerateOptions } from '../models/causal-lm.js';
 import { type QuantizeModelOptions } from '../models/quant-options.js';
 import { init } from '../runtime/loader.js';
-import { CliUsageError, describeQuantization, dtypeFlag, evalCommand, numberFlag, parseCliArgs } from './eval.js';
+import { CliUsageError, describeQuantization, dtypeFlag, evalCommand, numberFlag, parseCliArgs, RUN_FLAGS } from './eval.js';
 import { quantizeCommand } from './quantize.js';
 import { dequantizeCommand } from './quantize-any.js';
 import { embedCommand, fillMaskCommand } from './encoder.js';
@@ -73,9 +73,7 @@ async function generate(args: string[]): Promise<void> {
     activations: { type: 'string' },
     dtype: { type: 'string' },
     ...HUB_FLAGS,
-    'no-simd': { type: 'boolean' },
-    quiet: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
+    ...RUN_FLAGS,
   });
   if (v.help) {
     process.stdout.write(USAGE + '\n');

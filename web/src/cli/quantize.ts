@@ -28,6 +28,7 @@ import {
   CliUsageError,
   describeQuantization,
   fetchModelFiles,
+  LAYER_FLAGS,
   layerOptionsFromFlags,
   modelPositional,
   dtypeFlag,
@@ -35,6 +36,7 @@ import {
   parseCliArgs,
   ProgressBar,
   reportCliError,
+  RUN_FLAGS,
   resolveModelSource,
   withProgress,
   writeFileAtomic,
@@ -98,10 +100,7 @@ export async function quantizeCommand(args: string[], out: NodeJS.WritableStream
 async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<void> {
   const { values: v, positionals } = parseCliArgs(USAGE, args, {
     bits: { type: 'string' },
-    'group-size': { type: 'string' },
-    'per-channel': { type: 'boolean' },
-    mode: { type: 'string' },
-    activations: { type: 'string' },
+    ...LAYER_FLAGS,
     weights: { type: 'string' },
     prune: { type: 'string' },
     conv: { type: 'boolean' },
@@ -110,9 +109,7 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
     format: { type: 'string' },
     out: { type: 'string' },
     ...HUB_FLAGS,
-    'no-simd': { type: 'boolean' },
-    quiet: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
+    ...RUN_FLAGS,
   });
   if (v.help) {
     out.write(USAGE + '\n');
