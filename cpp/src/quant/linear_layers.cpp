@@ -190,9 +190,7 @@ class LinearQ8 final : public LinearLayer {
                : "w8a16 per-channel sym";
   }
   void dequantize_weight(float* out) const override {
-    for (int j = 0; j < out_features; ++j)
-      for (int c = 0; c < in_features; ++c)
-        out[size_t(j) * in_features + c] = scales_[j] * static_cast<float>(code(j, c));
+    dequantize_rows(0, static_cast<size_t>(out_features), out);
   }
   void dequantize_rows(size_t first, size_t n, float* out) const override {
     for (size_t r = 0; r < n; ++r) {
