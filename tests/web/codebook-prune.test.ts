@@ -18,7 +18,6 @@ const ev = (await importDist('eval/index.js')) as Eval;
 const { LlamaForCausalLM, quantizeModel } = (await importDist('models/index.js')) as Models;
 const { saveQuantized } = (await importDist('models/checkpoint.js')) as Checkpoint;
 
-const REPO = 'karpathy/stories260K';
 const S = useStories({ tmpPrefix: 'webquant-lut-' });
 
 async function kl(options: QuantizeModelOptions): Promise<{ kl: number; top1: number; sparsity: number | null }> {

@@ -21,7 +21,6 @@ const { LlamaForCausalLM, quantizeModel, QuantizedLinear } = (await importDist('
 const { saveQuantized } = (await importDist('models/checkpoint.js')) as Checkpoint;
 const { Tensor } = (await importDist('index.js')) as typeof import('../../dist/index.js');
 
-const REPO = 'karpathy/stories260K';
 const S = useStories({ tmpPrefix: 'webquant-hqq-' });
 
 interface Quality {
