@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernel_table/table_util.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/gemm_parallel.h"
 #include "kernels/gemm/gemm_q8g.h"
@@ -26,6 +27,7 @@
 #include "webquant/threads.h"
 
 using namespace webquant;
+using webquant::kernels::table_util::quantize_a8_rows;
 
 namespace {
 
@@ -63,20 +65,6 @@ void fill_group_params(const kernels::GroupGeometry& geo, const std::vector<uint
       (*scale)[kernels::qg_param_index(geo, j, g)] = 0.01f + 0.001f * float(j + g);
       (*zp)[kernels::qg_param_index(geo, j, g)] = zeros[j * geo.groups + g];
     }
-}
-
-// x [m, k] quantized per token by the reference row quantizer, in geo's group layout.
-struct A8Rows {
-  std::vector<int8_t> xq;
-  std::vector<float> xs;
-  std::vector<int32_t> sums;
-};
-A8Rows quantize_rows(const kernels::GroupGeometry& geo, size_t m, const std::vector<float>& x) {
-  A8Rows r{std::vector<int8_t>(m * geo.kpad()), std::vector<float>(m),
-           std::vector<int32_t>(m * geo.groups)};
-  kernels::quantize_rows_f32_s8__ref(m, geo.k, geo.group, geo.gp, x.data(), r.xq.data(),
-                                     r.xs.data(), r.sums.data());
-  return r;
 }
 
 struct Range {
@@ -284,7 +272,7 @@ TEST_CASE("threads: drivers over the reference kernels equal one direct kernel c
   std::vector<float> direct(m * n), threaded(m * n);
   gemm_q4g_f32__ref(m, geo, x.data(), packed.data(), scale.data(), zp.data(), bias.data(),
                     direct.data(), work.data());
-  const A8Rows a = quantize_rows(geo, m, x);
+  const auto a = quantize_a8_rows(m, geo, x.data());
   std::vector<float> direct8(m * n), threaded8(m * n);
   gemm_q4g_s8__ref(m, geo, a.xq.data(), a.xs.data(), a.sums.data(), packed.data(), scale.data(),
                    zp.data(), bias.data(), direct8.data());
@@ -322,7 +310,7 @@ TEST_CASE("threads: q8g drivers over the reference kernels equal one direct kern
     std::vector<float> direct(m * n), threaded(m * n);
     gemm_q8g_f32__ref(m, geo, x.data(), packed.data(), scale.data(), zp.data(), bias.data(),
                       direct.data(), work.data());
-    const A8Rows a = quantize_rows(geo, m, x);
+    const auto a = quantize_a8_rows(m, geo, x.data());
     std::vector<float> direct8(m * n), threaded8(m * n);
     gemm_q8g_s8__ref(m, geo, a.xq.data(), a.xs.data(), a.sums.data(), packed.data(), scale.data(),
                      zp.data(), bias.data(), direct8.data());
