@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "quant_scheme.h"
+#include "quant_testing.h"
 #include "webquant/dtype.h"
 #include "webquant/quant.h"
 #include "webquant/quant_params.h"
