@@ -1,8 +1,8 @@
 // The real karpathy/stories260K as the tests use it: the parsed files, a fresh model, token walks
 // and their logits, a saved checkpoint parsed as a loader sees it, and the save -> load round trip
 // every scheme must survive bit for bit. Shared by every test file that loads stories260K
-// (test_checkpoint*.cpp, test_streaming.cpp, test_llama*.cpp, test_gptq.cpp, test_half.cpp,
-// test_activation_quant_model.cpp). The files are read and parsed once per process.
+// (test_checkpoint*.cpp, test_streaming.cpp, test_llama*.cpp, test_gptq*.cpp, test_half.cpp,
+// test_activation_quant_model.cpp, test_gguf_q4_export.cpp). The files are read and parsed once per process.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -32,6 +32,7 @@ inline const std::string kDir = std::string(WQ_SHARED_DIR) + "/hub/karpathy/stor
 
 struct Stories {
   std::string config_text;
+  std::string tokenizer_text;  // tokenizer.json
   std::string bytes;
   io::SafetensorsFile file;
   LlamaConfig config;
@@ -41,6 +42,7 @@ inline const Stories& stories() {
   static Stories* s = [] {
     auto* st = new Stories();
     st->config_text = read_file(kDir + "config.json");
+    st->tokenizer_text = read_file(kDir + "tokenizer.json");
     st->bytes = read_file(kDir + "model.safetensors");
     REQUIRE(io::parse_safetensors(reinterpret_cast<const uint8_t*>(st->bytes.data()), st->bytes.size(),
                                   &st->file).ok());

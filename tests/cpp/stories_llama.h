@@ -26,7 +26,7 @@ inline const std::vector<std::string>& stories_vocab() {
   static const std::vector<std::string>* vocab = [] {
     auto* out = new std::vector<std::string>();
     io::JsonValue tok;
-    Status t = io::parse_json(read_file(kDir + "tokenizer.json"), &tok);
+    Status t = io::parse_json(stories().tokenizer_text, &tok);
     REQUIRE_MESSAGE(t.ok(), t.message);
     const io::JsonValue* model = tok.get("model");
     REQUIRE(model != nullptr);

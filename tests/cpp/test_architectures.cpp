@@ -7,25 +7,19 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "io/json.h"
+#include "test_util.h"
 #include "webquant/causal_lm.h"
 #include "webquant/safetensors.h"
 
 using namespace webquant;
+using webquant::testing::read_file;
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << path);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
 
 struct Fixture {
   std::string config;
@@ -39,11 +33,11 @@ struct Fixture {
 std::unique_ptr<Fixture> fixture(const std::string& name) {
   auto f = std::make_unique<Fixture>();
   const std::string dir = std::string(WQ_FIXTURE_DIR) + "/arch/" + name + "/";
-  f->config = read_text(dir + "config.json");
-  f->bytes = read_text(dir + "model.safetensors");
+  f->config = read_file(dir + "config.json");
+  f->bytes = read_file(dir + "model.safetensors");
   REQUIRE(io::parse_safetensors(reinterpret_cast<const uint8_t*>(f->bytes.data()), f->bytes.size(), &f->file).ok());
   io::JsonValue ref;
-  REQUIRE(io::parse_json(read_text(dir + "reference.json"), &ref).ok());
+  REQUIRE(io::parse_json(read_file(dir + "reference.json"), &ref).ok());
   for (const io::JsonValue& v : ref.get("ids")->array) f->ids.push_back(static_cast<int32_t>(v.number));
   f->vocab = static_cast<int>(ref.get("vocab")->number);
   for (const io::JsonValue& v : ref.get("logits")->array) f->logits.push_back(v.number);

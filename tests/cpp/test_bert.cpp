@@ -8,26 +8,20 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "io/json.h"
+#include "test_util.h"
 #include "webquant/encoder_model.h"
 #include "webquant/model_checkpoint.h"
 #include "webquant/safetensors.h"
 
 using namespace webquant;
+using webquant::testing::read_file;
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << path);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
 
 std::vector<double> numbers(const io::JsonValue& ref, const char* key) {
   std::vector<double> v;
@@ -56,11 +50,11 @@ struct Fixture {
 std::unique_ptr<Fixture> fixture(const std::string& name) {
   auto f = std::make_unique<Fixture>();
   const std::string dir = std::string(WQ_FIXTURE_DIR) + "/bert/" + name + "/";
-  f->config = read_text(dir + "config.json");
-  f->bytes = read_text(dir + "model.safetensors");
+  f->config = read_file(dir + "config.json");
+  f->bytes = read_file(dir + "model.safetensors");
   REQUIRE(io::parse_safetensors(reinterpret_cast<const uint8_t*>(f->bytes.data()), f->bytes.size(), &f->file).ok());
   io::JsonValue ref;
-  REQUIRE(io::parse_json(read_text(dir + "reference.json"), &ref).ok());
+  REQUIRE(io::parse_json(read_file(dir + "reference.json"), &ref).ok());
   f->batch = static_cast<size_t>(ref.get("batch")->number);
   f->seq = static_cast<size_t>(ref.get("seq")->number);
   f->hidden_size = static_cast<size_t>(ref.get("hidden_size")->number);

@@ -8,14 +8,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "io/json.h"
+#include "test_util.h"
 #include "webquant/causal_lm.h"
 #include "webquant/convert.h"
 #include "webquant/gguf.h"
@@ -24,14 +23,9 @@
 #include "webquant/safetensors.h"
 
 using namespace webquant;
+using webquant::testing::read_file;
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << path);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
 
 struct Gpt2 {
   std::string config, bytes;
@@ -44,11 +38,11 @@ const Gpt2& gpt2() {
   static Gpt2* g = [] {
     auto* f = new Gpt2();
     const std::string dir = std::string(WQ_FIXTURE_DIR) + "/arch/gpt2/";
-    f->config = read_text(dir + "config.json");
-    f->bytes = read_text(dir + "model.safetensors");
+    f->config = read_file(dir + "config.json");
+    f->bytes = read_file(dir + "model.safetensors");
     REQUIRE(io::parse_safetensors(reinterpret_cast<const uint8_t*>(f->bytes.data()), f->bytes.size(), &f->file).ok());
     io::JsonValue ref;
-    REQUIRE(io::parse_json(read_text(dir + "reference.json"), &ref).ok());
+    REQUIRE(io::parse_json(read_file(dir + "reference.json"), &ref).ok());
     for (const io::JsonValue& v : ref.get("ids")->array) f->ids.push_back(static_cast<int32_t>(v.number));
     return f;
   }();
@@ -304,8 +298,8 @@ TEST_CASE("embedding tables: streaming quantizes the table on arrival, as load +
 
 TEST_CASE("embedding tables: GGUF export writes an int8 / int4 g32 table as Q8_0 / Q4_0 token_embd from its codes") {
   const std::string dir = std::string(WQ_SHARED_DIR) + "/hub/karpathy/stories260K/";
-  const std::string config = read_text(dir + "config.json"), tokenizer = read_text(dir + "tokenizer.json");
-  const std::string bytes = read_text(dir + "model.safetensors");
+  const std::string config = read_file(dir + "config.json"), tokenizer = read_file(dir + "tokenizer.json");
+  const std::string bytes = read_file(dir + "model.safetensors");
   io::SafetensorsFile st;
   REQUIRE(io::parse_safetensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &st).ok());
   for (const int bits : {8, 4}) {

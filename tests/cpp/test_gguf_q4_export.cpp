@@ -7,44 +7,20 @@
 
 #include <cmath>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
 #include "models/llama/llama_gguf_internal.h"
+#include "stories_checkpoint.h"
 #include "webquant/calibration.h"
 #include "webquant/causal_lm.h"
 #include "webquant/convert.h"
 #include "webquant/llama_gguf.h"
 
 using namespace webquant;
+using webquant::testing::Stories;
+using webquant::testing::stories;
+using webquant::testing::walk;
 
 namespace {
-
-std::string q4_read(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
-struct Stories4 {
-  std::string config, tokenizer, bytes;
-  io::SafetensorsFile st;
-  Stories4() {
-    const std::string dir = std::string(WQ_SHARED_DIR) + "/hub/karpathy/stories260K/";
-    config = q4_read(dir + "config.json");
-    tokenizer = q4_read(dir + "tokenizer.json");
-    bytes = q4_read(dir + "model.safetensors");
-    REQUIRE(io::parse_safetensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &st).ok());
-  }
-};
-
-std::vector<int32_t> q4_walk(size_t n, uint32_t x) {
-  std::vector<int32_t> s = {1};
-  while (s.size() < n) {
-    x = x * 1664525u + 1013904223u;
-    s.push_back(int32_t(3 + (x >> 8) % 509));
-  }
-  return s;
-}
 
 // The largest |a - b| over a layer's weights divided by the stated bound of each group:
 // 2^-11 * (15 s + |m|) + 2^-23 (|a| + |b|) (float32 arithmetic of both sides) + 2 * 2^-24 (fp16
@@ -90,7 +66,7 @@ TEST_CASE("gguf: Q4_1 blocks follow ggml's reference quantizer") {
 }
 
 TEST_CASE("gguf export: 4-bit g32 layers go to Q4_1 / Q4_0 from their codes and load back within fp16 rounding") {
-  Stories4 s;
+  const Stories& s = stories();
   struct Case {
     const char* name;
     uint32_t type;
@@ -106,7 +82,7 @@ TEST_CASE("gguf export: 4-bit g32 layers go to Q4_1 / Q4_0 from their codes and 
     const std::string label = c.name;
     CAPTURE(label);
     std::unique_ptr<CausalLM> model;
-    REQUIRE(CausalLM::load(s.config, {&s.st}, &model).ok());
+    REQUIRE(CausalLM::load(s.config_text, {&s.file}, &model).ok());
     ModelQuantOptions o;
     o.default_spec = c.spec;
     o.method = c.spec.method;
@@ -116,7 +92,7 @@ TEST_CASE("gguf export: 4-bit g32 layers go to Q4_1 / Q4_0 from their codes and 
       o.method = QuantMethod::kGptq;
       o.exclude = {"lm_head"};
       CalibrationOptions cal;
-      cal.tokens = q4_walk(64, 9);
+      cal.tokens = walk(64, 9);
       cal.sequence_length = 32;
       cal.gptq.grid = c.spec.asymmetric ? GptqGrid::kHqq : GptqGrid::kRtn;
       REQUIRE(quantize_calibrated(model.get(), o, cal, nullptr).ok());
@@ -131,7 +107,7 @@ TEST_CASE("gguf export: 4-bit g32 layers go to Q4_1 / Q4_0 from their codes and 
     GgufExportOptions opt;
     opt.type = c.type;
     std::vector<uint8_t> bytes;
-    Status st = export_llama_gguf_model(*model, s.tokenizer, opt, &bytes);
+    Status st = export_llama_gguf_model(*model, s.tokenizer_text, opt, &bytes);
     REQUIRE_MESSAGE(st.ok(), st.message);
     io::GgufFile g;
     REQUIRE(io::parse_gguf(bytes.data(), bytes.size(), &g).ok());
@@ -170,7 +146,7 @@ TEST_CASE("gguf export: 4-bit g32 layers go to Q4_1 / Q4_0 from their codes and 
       CHECK(worst_ratio(d, wa, wb) <= 1.0);
     }
     // The quantized model and the file's model: the same logits up to that rounding.
-    const auto ids = q4_walk(64, 3);
+    const auto ids = walk(64, 3);
     std::vector<float> la, lb;
     REQUIRE(model->forward(ids.data(), ids.size(), true, &la).ok());
     REQUIRE(back->forward(ids.data(), ids.size(), true, &lb).ok());
@@ -188,21 +164,21 @@ TEST_CASE("gguf export: 4-bit g32 layers go to Q4_1 / Q4_0 from their codes and 
 }
 
 TEST_CASE("gguf export: Q4_1 of a float checkpoint uses ggml's rule; unknown types are typed errors") {
-  Stories4 s;
+  const Stories& s = stories();
   GgufExportOptions opt;
   opt.type = 3;
   std::vector<uint8_t> bytes;
-  REQUIRE(export_llama_gguf(s.config, s.tokenizer, {&s.st}, opt, &bytes).ok());
+  REQUIRE(export_llama_gguf(s.config_text, s.tokenizer_text, {&s.file}, opt, &bytes).ok());
   io::GgufFile g;
   REQUIRE(io::parse_gguf(bytes.data(), bytes.size(), &g).ok());
   const io::GgufTensorInfo* t = g.find("blk.0.ffn_up.weight");
   REQUIRE(t->type == 3);
-  const io::TensorView* f = s.st.find("model.layers.0.mlp.up_proj.weight");
+  const io::TensorView* f = s.file.find("model.layers.0.mlp.up_proj.weight");
   std::vector<float> w(f->numel());
   REQUIRE(io::tensor_to_f32(*f, w.data()).ok());
   std::vector<io::BlockQ4_1> blocks(w.size() / 32);
   REQUIRE(io::quantize_row_q4_1(w.data(), w.size(), blocks.data()).ok());
   CHECK(std::memcmp(t->data, blocks.data(), t->nbytes) == 0);
   opt.type = 6;  // Q5_0: readable, not writable
-  CHECK(export_llama_gguf(s.config, s.tokenizer, {&s.st}, opt, &bytes).code == StatusCode::kInvalidArgument);
+  CHECK(export_llama_gguf(s.config_text, s.tokenizer_text, {&s.file}, opt, &bytes).code == StatusCode::kInvalidArgument);
 }

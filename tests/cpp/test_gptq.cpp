@@ -6,10 +6,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "gptq_data.h"
 #include "stories_checkpoint.h"
 #include "webquant/calibration.h"
 #include "webquant/causal_lm.h"
@@ -17,58 +18,15 @@
 #include "webquant/safetensors.h"
 
 using namespace webquant;
-using webquant::testing::load_stories;
-using webquant::testing::walk;
+using namespace webquant::testing;
 
 namespace {
-
-// Calibration activations with correlated channels and a few outlier channels (as LLM inputs).
-std::vector<float> make_x(int n, int in, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  std::vector<float> mix(static_cast<size_t>(in) * 4), x(static_cast<size_t>(n) * in);
-  for (float& v : mix) v = nd(rng);
-  for (int t = 0; t < n; ++t) {
-    float z[4];
-    for (float& v : z) v = nd(rng);
-    for (int c = 0; c < in; ++c) {
-      float v = 0.3f * nd(rng);
-      for (int k = 0; k < 4; ++k) v += mix[static_cast<size_t>(c) * 4 + k] * z[k];
-      if (c % 13 == 5) v *= 8.0f;  // outlier channels
-      x[static_cast<size_t>(t) * in + c] = v;
-    }
-  }
-  return x;
-}
-
-std::vector<float> make_w(int out, int in, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.0f, 0.05f);
-  std::vector<float> w(static_cast<size_t>(out) * in);
-  for (float& v : w) v = nd(rng);
-  return w;
-}
-
-std::vector<double> hessian(const std::vector<float>& x, int n, int in) {
-  std::vector<double> h(static_cast<size_t>(in) * in, 0.0);
-  for (int t = 0; t < n; ++t)
-    for (int i = 0; i < in; ++i)
-      for (int j = 0; j < in; ++j)
-        h[static_cast<size_t>(i) * in + j] += static_cast<double>(x[static_cast<size_t>(t) * in + i]) * x[static_cast<size_t>(t) * in + j];
-  return h;
-}
 
 std::vector<double> mean_abs(const std::vector<float>& x, int n, int in) {
   std::vector<double> m(static_cast<size_t>(in), 0.0);
   for (int t = 0; t < n; ++t)
     for (int c = 0; c < in; ++c) m[static_cast<size_t>(c)] += std::fabs(static_cast<double>(x[static_cast<size_t>(t) * in + c])) / n;
   return m;
-}
-
-std::vector<float> dequant(const LinearLayer& l) {
-  std::vector<float> d(static_cast<size_t>(l.out_features) * l.in_features);
-  l.dequantize_weight(d.data());
-  return d;
 }
 
 std::unique_ptr<LinearLayer> rtn(const std::vector<float>& w, int out, int in, const LinearQuantSpec& spec) {
@@ -84,27 +42,7 @@ std::unique_ptr<LinearLayer> rtn(const std::vector<float>& w, int out, int in, c
 void gptq_reference(std::vector<double> w, int out, int in, std::vector<double> h, int bits, int group,
                     double damp, std::vector<int>* codes, std::vector<double>* scales) {
   const size_t C = static_cast<size_t>(in);
-  double mean = 0;
-  for (size_t i = 0; i < C; ++i) mean += h[i * C + i] / in;
-  for (size_t i = 0; i < C; ++i) h[i * C + i] += damp * mean;
-  // Gauss-Jordan inverse.
-  std::vector<double> a = h, inv(C * C, 0.0);
-  for (size_t i = 0; i < C; ++i) inv[i * C + i] = 1.0;
-  for (size_t p = 0; p < C; ++p) {
-    const double d = a[p * C + p];
-    for (size_t j = 0; j < C; ++j) {
-      a[p * C + j] /= d;
-      inv[p * C + j] /= d;
-    }
-    for (size_t r = 0; r < C; ++r) {
-      if (r == p) continue;
-      const double f = a[r * C + p];
-      for (size_t j = 0; j < C; ++j) {
-        a[r * C + j] -= f * a[p * C + j];
-        inv[r * C + j] -= f * inv[p * C + j];
-      }
-    }
-  }
+  std::vector<double> inv = damped_inverse(std::move(h), C, damp);
   const int qmax = (1 << (bits - 1)) - 1, qmin = -(1 << (bits - 1));
   const size_t ng = C / static_cast<size_t>(group);
   codes->assign(static_cast<size_t>(out) * C, 0);
@@ -122,14 +60,7 @@ void gptq_reference(std::vector<double> w, int out, int in, std::vector<double> 
       const double e = (w[r * C + i] - s * q) / inv[i * C + i];
       for (size_t j = i + 1; j < C; ++j) w[r * C + j] -= e * inv[i * C + j];
     }
-    const double d = inv[i * C + i];
-    std::vector<double> col(C), row(C);
-    for (size_t k = 0; k < C; ++k) {
-      col[k] = inv[k * C + i];
-      row[k] = inv[i * C + k];
-    }
-    for (size_t r = 0; r < C; ++r)
-      for (size_t j = 0; j < C; ++j) inv[r * C + j] -= col[r] * row[j] / d;
+    downdate_inverse(&inv, C, i);
   }
 }
 

@@ -5,26 +5,20 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
-#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "quant/calibration_internal.h"
+#include "test_util.h"
 #include "webquant/calibration.h"
 #include "webquant/causal_lm.h"
 #include "webquant/safetensors.h"
 
 using namespace webquant;
+using webquant::testing::read_file;
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << path);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
 
 struct Checkpoint {
   std::string name, config, bytes;
@@ -46,8 +40,8 @@ std::vector<Checkpoint>& checkpoints() {
       v->emplace_back();
       Checkpoint& c = v->back();
       c.name = name;
-      c.config = read_text(dir + "config.json");
-      c.bytes = read_text(dir + "model.safetensors");
+      c.config = read_file(dir + "config.json");
+      c.bytes = read_file(dir + "model.safetensors");
       REQUIRE(io::parse_safetensors(reinterpret_cast<const uint8_t*>(c.bytes.data()), c.bytes.size(), &c.file).ok());
     }
     return v;

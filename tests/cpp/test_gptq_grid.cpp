@@ -7,13 +7,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <numeric>
-#include <random>
-#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "gptq_data.h"
+#include "stories_checkpoint.h"
 #include "webquant/calibration.h"
 #include "webquant/causal_lm.h"
 #include "webquant/hqq.h"
@@ -21,49 +21,9 @@
 #include "webquant/safetensors.h"
 
 using namespace webquant;
+using namespace webquant::testing;
 
 namespace {
-
-// Correlated activations with outlier channels, as tests/cpp/test_gptq.cpp.
-std::vector<float> grid_x(int n, int in, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  std::vector<float> mix(size_t(in) * 4), x(size_t(n) * in);
-  for (float& v : mix) v = nd(rng);
-  for (int t = 0; t < n; ++t) {
-    float z[4];
-    for (float& v : z) v = nd(rng);
-    for (int c = 0; c < in; ++c) {
-      float v = 0.3f * nd(rng);
-      for (int k = 0; k < 4; ++k) v += mix[size_t(c) * 4 + k] * z[k];
-      if (c % 13 == 5) v *= 8.0f;
-      x[size_t(t) * in + c] = v;
-    }
-  }
-  return x;
-}
-
-std::vector<float> grid_w(int out, int in, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.0f, 0.05f);
-  std::vector<float> w(size_t(out) * in);
-  for (float& v : w) v = nd(rng);
-  return w;
-}
-
-std::vector<double> grid_h(const std::vector<float>& x, int n, int in) {
-  std::vector<double> h(size_t(in) * in, 0.0);
-  for (int t = 0; t < n; ++t)
-    for (int i = 0; i < in; ++i)
-      for (int j = 0; j < in; ++j) h[size_t(i) * in + j] += double(x[size_t(t) * in + i]) * x[size_t(t) * in + j];
-  return h;
-}
-
-std::vector<float> dq(const LinearLayer& l) {
-  std::vector<float> d(size_t(l.out_features) * l.in_features);
-  l.dequantize_weight(d.data());
-  return d;
-}
 
 // The paper's rule in float64 on a fixed grid: columns in `order`; round column i onto its group's
 // (s, z); spread the error through the inverse Hessian of the columns not yet rounded; remove
@@ -72,26 +32,7 @@ std::vector<int> reference_on_grid(std::vector<double> w, int out, int in, std::
                                    int group, const std::vector<float>& s, const std::vector<float>& z,
                                    double damp, const std::vector<size_t>& order) {
   const size_t C = size_t(in);
-  double mean = 0;
-  for (size_t i = 0; i < C; ++i) mean += h[i * C + i] / in;
-  for (size_t i = 0; i < C; ++i) h[i * C + i] += damp * mean;
-  std::vector<double> a = h, inv(C * C, 0.0);
-  for (size_t i = 0; i < C; ++i) inv[i * C + i] = 1.0;
-  for (size_t p = 0; p < C; ++p) {
-    const double d = a[p * C + p];
-    for (size_t j = 0; j < C; ++j) {
-      a[p * C + j] /= d;
-      inv[p * C + j] /= d;
-    }
-    for (size_t r = 0; r < C; ++r) {
-      if (r == p) continue;
-      const double f = a[r * C + p];
-      for (size_t j = 0; j < C; ++j) {
-        a[r * C + j] -= f * a[p * C + j];
-        inv[r * C + j] -= f * inv[p * C + j];
-      }
-    }
-  }
+  std::vector<double> inv = damped_inverse(std::move(h), C, damp);
   const double qmax = (1 << bits) - 1;
   const size_t ng = C / size_t(group);
   std::vector<int> codes(size_t(out) * C, 0);
@@ -106,14 +47,7 @@ std::vector<int> reference_on_grid(std::vector<double> w, int out, int in, std::
         if (!done[j] && j != i) w[r * C + j] -= e * inv[i * C + j];
     }
     done[i] = true;
-    const double d = inv[i * C + i];
-    std::vector<double> col(C), row(C);
-    for (size_t k = 0; k < C; ++k) {
-      col[k] = inv[k * C + i];
-      row[k] = inv[i * C + k];
-    }
-    for (size_t r = 0; r < C; ++r)
-      for (size_t j = 0; j < C; ++j) inv[r * C + j] -= col[r] * row[j] / d;
+    downdate_inverse(&inv, C, i);
   }
   return codes;
 }
@@ -122,9 +56,9 @@ std::vector<int> reference_on_grid(std::vector<double> w, int out, int in, std::
 
 TEST_CASE("gptq grid: matches the float64 reference on a fixed grid (in order and act-order)") {
   const int out = 8, in = 64, n = 256, bits = 4, G = 32;
-  const auto x = grid_x(n, in, 21);
-  const auto w = grid_w(out, in, 22);
-  const auto h = grid_h(x, n, in);
+  const auto x = make_x(n, in, 21);
+  const auto w = make_w(out, in, 22);
+  const auto h = hessian(x, n, in);
   std::vector<uint8_t> u0(w.size());
   std::vector<float> s(out * (in / G)), z(s.size());
   REQUIRE(hqq_quantize(w.data(), out, in, G, bits, HqqParams(), u0.data(), s.data(), z.data(), nullptr).ok());
@@ -147,7 +81,7 @@ TEST_CASE("gptq grid: matches the float64 reference on a fixed grid (in order an
 
 TEST_CASE("gptq grid: with a diagonal Hessian it is HQQ, code for code") {
   const int out = 6, in = 96;
-  const auto w = grid_w(out, in, 23);
+  const auto w = make_w(out, in, 23);
   std::vector<double> h(size_t(in) * in, 0.0);
   for (int i = 0; i < in; ++i) h[size_t(i) * in + i] = 1.0 + i % 5;
   for (int bits : {4, 3, 2}) {
@@ -175,16 +109,16 @@ TEST_CASE("gptq grid: with a diagonal Hessian it is HQQ, code for code") {
 
 TEST_CASE("gptq grid hqq: output error on the calibration activations below HQQ's, RTN's and GPTQ's on RTN's grid") {
   const int out = 48, in = 128, n = 512;
-  const auto x = grid_x(n, in, 24);
-  const auto w = grid_w(out, in, 25);
-  const auto h = grid_h(x, n, in);
+  const auto x = make_x(n, in, 24);
+  const auto w = make_w(out, in, 25);
+  const auto h = hessian(x, n, in);
   for (int bits : {4, 3}) {
     const LinearScheme scheme = bits == 4 ? LinearScheme::kW4A16 : LinearScheme::kW3A16;
     for (bool act : {false, true}) {
       CAPTURE(bits);
       CAPTURE(act);
       const LinearQuantSpec spec{scheme, true, 32};
-      auto err = [&](const LinearLayer& l) { return layer_output_error(dq(l).data(), w.data(), out, in, h.data()); };
+      auto err = [&](const LinearLayer& l) { return layer_output_error(dequant(l).data(), w.data(), out, in, h.data()); };
       std::unique_ptr<LinearLayer> rtn, hqq, gptq, both;
       REQUIRE(make_linear_quantized(w.data(), out, in, nullptr, spec, &rtn, nullptr).ok());
       REQUIRE(make_linear_quantized(w.data(), out, in, nullptr, {scheme, true, 32, QuantMethod::kHqq}, &hqq, nullptr).ok());
@@ -210,7 +144,7 @@ TEST_CASE("gptq grid hqq: output error on the calibration activations below HQQ'
       both->forward(x.data(), 4, y.data());
       back->forward(x.data(), 4, y2.data());
       CHECK(y2 == y);
-      const auto wd = dq(*both);
+      const auto wd = dequant(*both);
       for (int t = 0; t < 4; ++t)
         for (int r = 0; r < out; ++r)
           for (int k = 0; k < in; ++k) yref[size_t(t) * out + r] += x[size_t(t) * in + k] * wd[size_t(r) * in + k];
@@ -221,7 +155,7 @@ TEST_CASE("gptq grid hqq: output error on the calibration activations below HQQ'
 
 TEST_CASE("gptq grid: bad input is a typed error") {
   const int out = 4, in = 64;
-  const auto w = grid_w(out, in, 26);
+  const auto w = make_w(out, in, 26);
   std::vector<double> h(size_t(in) * in, 0.0);
   for (int i = 0; i < in; ++i) h[size_t(i) * in + i] = 1.0;
   GptqOptions opt;
@@ -262,41 +196,15 @@ TEST_CASE("gptq grid: bad input is a typed error") {
   CHECK(gptq_round_on_grid(w.data(), out, in, zero.data(), 4, 32, sc.data(), z.data(), opt, u.data()).code == StatusCode::kInvalidArgument);
 }
 
-namespace {
-
-std::string grid_read(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-std::vector<int32_t> grid_walk(size_t n, uint32_t x) {
-  std::vector<int32_t> s = {1};
-  while (s.size() < n) {
-    x = x * 1664525u + 1013904223u;
-    s.push_back(int32_t(3 + (x >> 8) % 509));
-  }
-  return s;
-}
-
-}  // namespace
-
 TEST_CASE("gptq grid hqq over stories260K: float-zero layers, saved and reloaded bit for bit") {
-  const std::string dir = std::string(WQ_SHARED_DIR) + "/hub/karpathy/stories260K/";
-  const std::string config = grid_read(dir + "config.json"), bytes = grid_read(dir + "model.safetensors");
-  io::SafetensorsFile file;
-  REQUIRE(io::parse_safetensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &file).ok());
   for (int bits : {4, 3}) {
     CAPTURE(bits);
-    std::unique_ptr<CausalLM> m;
-    REQUIRE(CausalLM::load(config, {&file}, &m).ok());
+    std::unique_ptr<CausalLM> m = load_stories();
     ModelQuantOptions o;
     o.method = QuantMethod::kGptq;
     o.default_spec = {bits == 4 ? LinearScheme::kW4A16 : LinearScheme::kW3A16, true, 32};
     CalibrationOptions c;
-    c.tokens = grid_walk(96, 5);
+    c.tokens = walk(96, 5);
     c.sequence_length = 48;
     c.gptq.grid = GptqGrid::kHqq;
     c.gptq.act_order = true;
@@ -318,7 +226,7 @@ TEST_CASE("gptq grid hqq over stories260K: float-zero layers, saved and reloaded
     REQUIRE(io::parse_safetensors(files[1].bytes.data(), files[1].bytes.size(), &sf).ok());
     std::unique_ptr<CausalLM> back;
     REQUIRE(load_checkpoint(cfg, {&sf}, &back).ok());
-    const auto t = grid_walk(24, 77);
+    const auto t = walk(24, 77);
     std::vector<float> a, b;
     REQUIRE(m->forward(t.data(), t.size(), true, &a).ok());
     REQUIRE(back->forward(t.data(), t.size(), true, &b).ok());

@@ -5,34 +5,17 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
+#include "stories_checkpoint.h"
 #include "webquant/causal_lm.h"
 #include "webquant/llama_gguf.h"
 
 using namespace webquant;
+using webquant::testing::read_file;
+using webquant::testing::Stories;
+using webquant::testing::stories;
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
-struct Stories {
-  std::string config, tokenizer;
-  std::vector<uint8_t> bytes;
-  io::SafetensorsFile st;
-  Stories() {
-    const std::string dir = std::string(WQ_SHARED_DIR) + "/hub/karpathy/stories260K/";
-    config = read_text(dir + "config.json");
-    tokenizer = read_text(dir + "tokenizer.json");
-    std::string b = read_text(dir + "model.safetensors");
-    bytes.assign(b.begin(), b.end());
-    REQUIRE(io::parse_safetensors(bytes.data(), bytes.size(), &st).ok());
-  }
-};
 
 std::vector<int32_t> greedy(const LlamaConfig& cfg, const io::SafetensorsFile& st, int n_new) {
   std::unique_ptr<CausalLM> model;
@@ -47,11 +30,11 @@ std::vector<int32_t> greedy(const LlamaConfig& cfg, const io::SafetensorsFile& s
 }  // namespace
 
 TEST_CASE("llama gguf: F32 export round-trips exactly and decodes the same text") {
-  Stories s;
+  const Stories& s = stories();
   std::vector<uint8_t> gguf_bytes;
   GgufExportOptions opt;
   opt.type = 0;
-  Status st = export_llama_gguf(s.config, s.tokenizer, {&s.st}, opt, &gguf_bytes);
+  Status st = export_llama_gguf(s.config_text, s.tokenizer_text, {&s.file}, opt, &gguf_bytes);
   REQUIRE_MESSAGE(st.ok(), st.message);
   io::GgufFile g;
   REQUIRE(io::parse_gguf(gguf_bytes.data(), gguf_bytes.size(), &g).ok());
@@ -66,7 +49,7 @@ TEST_CASE("llama gguf: F32 export round-trips exactly and decodes the same text"
   CHECK(g.get("tokenizer.ggml.token_type")->ints[0] == 2);   // <unk>
   CHECK(g.find("output.weight") == nullptr);                  // tied embeddings
   // q rows are permuted to the interleaved layout: not bit-equal to the HF rows any more.
-  const io::TensorView* q = s.st.find("model.layers.0.self_attn.q_proj.weight");
+  const io::TensorView* q = s.file.find("model.layers.0.self_attn.q_proj.weight");
   CHECK(std::memcmp(g.find("blk.0.attn_q.weight")->data, q->data, q->nbytes) != 0);
 
   GgufLlamaImport imp;
@@ -76,23 +59,23 @@ TEST_CASE("llama gguf: F32 export round-trips exactly and decodes the same text"
   CHECK(imp.config.intermediate_size == 172);
   CHECK(imp.config.tie_word_embeddings);
   for (const auto& t : imp.tensors.tensors) {
-    const io::TensorView* orig = s.st.find(t.name);
+    const io::TensorView* orig = s.file.find(t.name);
     REQUIRE_MESSAGE(orig, t.name);
     CHECK(t.shape == orig->shape);
     CHECK_MESSAGE(std::memcmp(t.data, orig->data, t.nbytes) == 0, t.name);
   }
   LlamaConfig cfg; std::string cfg_text;
-  REQUIRE(parse_llama_config(cfg_text = s.config, &cfg).ok());
-  CHECK(greedy(imp.config, imp.tensors, 20) == greedy(cfg, s.st, 20));
+  REQUIRE(parse_llama_config(cfg_text = s.config_text, &cfg).ok());
+  CHECK(greedy(imp.config, imp.tensors, 20) == greedy(cfg, s.file, 20));
 }
 
 TEST_CASE("llama gguf: Q8_0 / Q4_0 exports fall back to F16 for 172-wide rows and stay close") {
-  Stories s;
+  const Stories& s = stories();
   for (uint32_t type : {8u, 2u}) {
     std::vector<uint8_t> bytes;
     GgufExportOptions opt;
     opt.type = type;
-    REQUIRE(export_llama_gguf(s.config, s.tokenizer, {&s.st}, opt, &bytes).ok());
+    REQUIRE(export_llama_gguf(s.config_text, s.tokenizer_text, {&s.file}, opt, &bytes).ok());
     io::GgufFile g;
     REQUIRE(io::parse_gguf(bytes.data(), bytes.size(), &g).ok());
     CHECK(g.find("blk.0.attn_q.weight")->type == type);
@@ -101,7 +84,7 @@ TEST_CASE("llama gguf: Q8_0 / Q4_0 exports fall back to F16 for 172-wide rows an
     GgufLlamaImport imp;
     REQUIRE(import_llama_gguf(g, &imp).ok());
     const io::TensorView* a = imp.tensors.find("model.layers.2.mlp.up_proj.weight");
-    const io::TensorView* b = s.st.find("model.layers.2.mlp.up_proj.weight");
+    const io::TensorView* b = s.file.find("model.layers.2.mlp.up_proj.weight");
     std::vector<float> fa(a->numel()), fb(b->numel());
     REQUIRE(io::tensor_to_f32(*a, fa.data()).ok());
     REQUIRE(io::tensor_to_f32(*b, fb.data()).ok());
@@ -117,16 +100,16 @@ TEST_CASE("llama gguf: Q8_0 / Q4_0 exports fall back to F16 for 172-wide rows an
 }
 
 TEST_CASE("llama gguf: bad input gives clear errors") {
-  Stories s;
+  const Stories& s = stories();
   std::vector<uint8_t> bytes;
   GgufExportOptions opt;
   opt.type = 12;  // Q4_K
-  Status st = export_llama_gguf(s.config, s.tokenizer, {&s.st}, opt, &bytes);
+  Status st = export_llama_gguf(s.config_text, s.tokenizer_text, {&s.file}, opt, &bytes);
   CHECK(st.code == StatusCode::kInvalidArgument);
   CHECK(st.message.find("Q4_K") != std::string::npos);
   opt.type = 0;
   io::SafetensorsFile empty;
-  st = export_llama_gguf(s.config, s.tokenizer, {&empty}, opt, &bytes);
+  st = export_llama_gguf(s.config_text, s.tokenizer_text, {&empty}, opt, &bytes);
   CHECK(st.code == StatusCode::kNotFound);
   CHECK(st.message.find("model.embed_tokens.weight") != std::string::npos);
 
@@ -142,7 +125,7 @@ TEST_CASE("llama gguf: bad input gives clear errors") {
   CHECK(st.message.find("gpt2") != std::string::npos);
 
   // A llama GGUF with a missing layer tensor names it.
-  REQUIRE(export_llama_gguf(s.config, s.tokenizer, {&s.st}, opt, &bytes).ok());
+  REQUIRE(export_llama_gguf(s.config_text, s.tokenizer_text, {&s.file}, opt, &bytes).ok());
   REQUIRE(io::parse_gguf(bytes.data(), bytes.size(), &g).ok());
   g.tensors.erase(std::remove_if(g.tensors.begin(), g.tensors.end(),
                                  [](const io::GgufTensorInfo& t) { return t.name == "blk.3.ffn_up.weight"; }),
@@ -153,15 +136,15 @@ TEST_CASE("llama gguf: bad input gives clear errors") {
 }
 
 TEST_CASE("llama gguf: byte-level BPE tokenizers become gpt2 with the matching pre-tokenizer") {
-  Stories s;
+  const Stories& s = stories();
   // SmolLM2's real tokenizer.json (Digits(individual) + ByteLevel) on stories260K's weights: only
   // the tokenizer metadata is under test here.
   const std::string smol =
-      read_text(std::string(WQ_SHARED_DIR) + "/hub/HuggingFaceTB/SmolLM2-135M-Instruct/tokenizer.json");
+      read_file(std::string(WQ_SHARED_DIR) + "/hub/HuggingFaceTB/SmolLM2-135M-Instruct/tokenizer.json");
   REQUIRE(!smol.empty());
   std::vector<uint8_t> bytes;
   GgufExportOptions opt;
-  REQUIRE(export_llama_gguf(s.config, smol, {&s.st}, opt, &bytes).ok());
+  REQUIRE(export_llama_gguf(s.config_text, smol, {&s.file}, opt, &bytes).ok());
   io::GgufFile g;
   REQUIRE(io::parse_gguf(bytes.data(), bytes.size(), &g).ok());
   CHECK(g.get("tokenizer.ggml.model")->str == "gpt2");

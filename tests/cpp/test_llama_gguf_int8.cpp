@@ -5,45 +5,25 @@
 
 #include <cmath>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <map>
 
 #include "models/llama/llama_gguf_internal.h"
+#include "stories_checkpoint.h"
 #include "webquant/convert.h"
 #include "webquant/causal_lm.h"
 #include "webquant/llama_gguf.h"
 
 using namespace webquant;
+using webquant::testing::Stories;
+using webquant::testing::stories;
 
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
-struct Stories {
-  std::string config, tokenizer;
-  std::vector<uint8_t> bytes;
-  io::SafetensorsFile st;
-  LlamaConfig cfg;
-  Stories() {
-    const std::string dir = std::string(WQ_SHARED_DIR) + "/hub/karpathy/stories260K/";
-    config = read_file(dir + "config.json");
-    tokenizer = read_file(dir + "tokenizer.json");
-    std::string b = read_file(dir + "model.safetensors");
-    bytes.assign(b.begin(), b.end());
-    REQUIRE(io::parse_safetensors(bytes.data(), bytes.size(), &st).ok());
-    REQUIRE(parse_llama_config(config, &cfg).ok());
-  }
-};
 
 std::vector<uint8_t> export_q8_0(const Stories& s) {
   std::vector<uint8_t> out;
   GgufExportOptions opt;
   opt.type = 8;
-  Status st = export_llama_gguf(s.config, s.tokenizer, {&s.st}, opt, &out);
+  Status st = export_llama_gguf(s.config_text, s.tokenizer_text, {&s.file}, opt, &out);
   REQUIRE_MESSAGE(st.ok(), st.message);
   return out;
 }
@@ -62,7 +42,7 @@ std::string gguf_name(const std::string& hf) {
 }  // namespace
 
 TEST_CASE("gguf int8: Q8_0 weights load onto w8a16 g32 layers from their codes") {
-  Stories s;
+  const Stories& s = stories();
   const std::vector<uint8_t> file = export_q8_0(s);
   io::GgufFile g;
   REQUIRE(io::parse_gguf(file.data(), file.size(), &g).ok());
@@ -75,7 +55,7 @@ TEST_CASE("gguf int8: Q8_0 weights load onto w8a16 g32 layers from their codes")
 
   int int8_layers = 0;
   ModelLayout layout;
-  REQUIRE(CausalLM::layout(s.config, &layout).ok());
+  REQUIRE(CausalLM::layout(s.config_text, &layout).ok());
   for (const LinearInfo& li : layout.linears) {
     const LinearLayer* layer = model->linear(li.name);
     if (li.name == "lm_head") {
@@ -117,12 +97,12 @@ TEST_CASE("gguf int8: Q8_0 weights load onto w8a16 g32 layers from their codes")
     std::vector<int8_t> q;
     std::vector<float> scales;
     REQUIRE(q8_0_to_int8(*t, &q, &scales));
-    const int heads = li.name.find("q_proj") != std::string::npos   ? s.cfg.num_attention_heads
-                      : li.name.find("k_proj") != std::string::npos ? s.cfg.num_key_value_heads
+    const int heads = li.name.find("q_proj") != std::string::npos   ? s.config.num_attention_heads
+                      : li.name.find("k_proj") != std::string::npos ? s.config.num_key_value_heads
                                                                       : 0;
     if (heads) {
-      q = permute_rows(q, heads, s.cfg.head_dim, li.in_features, false);
-      scales = permute_rows(scales, heads, s.cfg.head_dim, li.in_features / 32, false);
+      q = permute_rows(q, heads, s.config.head_dim, li.in_features, false);
+      scales = permute_rows(scales, heads, s.config.head_dim, li.in_features / 32, false);
     }
     CHECK(d.q == q);
     CHECK(d.scales == scales);
@@ -143,7 +123,7 @@ TEST_CASE("gguf int8: Q8_0 weights load onto w8a16 g32 layers from their codes")
 }
 
 TEST_CASE("gguf int8: a Q8_0 file loaded as int8 g32 exports back bit for bit") {
-  Stories s;
+  const Stories& s = stories();
   const std::vector<uint8_t> file = export_q8_0(s);
   io::GgufFile g;
   REQUIRE(io::parse_gguf(file.data(), file.size(), &g).ok());
@@ -152,7 +132,7 @@ TEST_CASE("gguf int8: a Q8_0 file loaded as int8 g32 exports back bit for bit") 
   GgufExportOptions opt;
   opt.type = 8;
   std::vector<uint8_t> again;
-  Status st = export_llama_gguf_model(*model, s.tokenizer, opt, &again);
+  Status st = export_llama_gguf_model(*model, s.tokenizer_text, opt, &again);
   REQUIRE_MESSAGE(st.ok(), st.message);
   io::GgufFile h;
   REQUIRE(io::parse_gguf(again.data(), again.size(), &h).ok());
@@ -171,16 +151,16 @@ TEST_CASE("gguf int8: a Q8_0 file loaded as int8 g32 exports back bit for bit") 
 }
 
 TEST_CASE("gguf int8: layers quantized here export their codes; scales round to fp16") {
-  Stories s;
+  const Stories& s = stories();
   std::unique_ptr<CausalLM> model;
-  REQUIRE(CausalLM::load(s.config, {&s.st}, &model).ok());
+  REQUIRE(CausalLM::load(s.config_text, {&s.file}, &model).ok());
   ModelQuantOptions q;
   q.default_spec = {LinearScheme::kW8A8, false, 32};
   REQUIRE(model->quantize(q, nullptr).ok());
   GgufExportOptions opt;
   opt.type = 8;
   std::vector<uint8_t> bytes;
-  REQUIRE(export_llama_gguf_model(*model, s.tokenizer, opt, &bytes).ok());
+  REQUIRE(export_llama_gguf_model(*model, s.tokenizer_text, opt, &bytes).ok());
   io::GgufFile g;
   REQUIRE(io::parse_gguf(bytes.data(), bytes.size(), &g).ok());
   const std::string v = "model.layers.2.self_attn.v_proj";  // not permuted

@@ -1,74 +1,32 @@
-// Linear quantization: the course's worked examples, properties of the scheme on seeded random
-// sweeps (every bit width, signed/unsigned, symmetric/asymmetric, every granularity), degenerate
-// tensors, and every error.
+// Linear quantization: the course's worked examples and properties of the scheme on seeded random
+// sweeps (every bit width, signed/unsigned, symmetric/asymmetric, every granularity). Degenerate
+// tensors, errors and the error metrics: test_quant_edge.cpp.
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <cfloat>
 #include <cmath>
-#include <limits>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "quant_testing.h"
 #include "webquant/dtype.h"
 #include "webquant/quant.h"
 
 using namespace webquant;
+using namespace webquant::testing;
 
 namespace {
-
-constexpr QuantMode kSym = QuantMode::kSymmetric;
-constexpr QuantMode kAsym = QuantMode::kAsymmetric;
-const int kBits[] = {2, 3, 4, 8};
 
 // The course's test tensor (L2/L3 of "Quantization in Depth").
 const std::vector<float> kCourse = {191.6f,  -13.5f, 728.6f, 92.14f, 295.5f,
                                     -184.0f, 0.0f,   684.6f, 245.5f};
 const std::vector<int64_t> kCourseShape = {3, 3};
 
-QuantScheme scheme(int bits, bool is_signed, QuantMode mode,
-                   Granularity g = Granularity::kPerTensor, int axis = 0, int group_size = 0,
-                   bool pad = false) {
-  QuantScheme s;
-  s.bits = bits;
-  s.is_signed = is_signed;
-  s.mode = mode;
-  s.granularity = g;
-  s.axis = axis;
-  s.group_size = group_size;
-  s.pad = pad;
-  return s;
-}
-
-std::string describe(const QuantScheme& s) {
-  std::ostringstream os;
-  os << (s.is_signed ? "int" : "uint") << s.bits << (s.mode == kSym ? " sym" : " asym");
-  if (s.granularity == Granularity::kPerChannel) os << " per-channel axis " << s.axis;
-  if (s.granularity == Granularity::kPerGroup)
-    os << " per-group G=" << s.group_size << (s.pad ? " pad" : "");
-  return os.str();
-}
-
-std::vector<float> normal(size_t n, uint64_t seed, float stddev = 1.0f, float mean = 0.0f) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> d(mean, stddev);
-  std::vector<float> x(n);
-  for (auto& v : x) v = d(rng);
-  return x;
-}
-
 size_t numel_of(const std::vector<int64_t>& shape) {
   size_t n = 1;
   for (int64_t d : shape) n *= size_t(d);
   return n;
-}
-
-std::vector<float> dequantized(const QuantizedTensor& q) {
-  std::vector<float> y(q.numel());
-  dequantize(q, y.data());
-  return y;
 }
 
 // Which (scale, zero point) element i uses, derived from the shape alone (independently of the
@@ -119,7 +77,7 @@ void for_each_scheme(F&& f) {
     for (int bits : kBits)
       for (bool is_signed : {true, false})
         for (QuantMode mode : {kSym, kAsym})
-          f(c.shape, scheme(bits, is_signed, mode, c.g, c.axis, c.group_size, c.pad));
+          f(c.shape, make_scheme(bits, is_signed, mode, c.g, c.axis, c.group_size, c.pad));
 }
 
 }  // namespace
@@ -141,7 +99,7 @@ TEST_CASE("course: asymmetric int8 per-tensor scale and zero point of the 3x3 te
   CHECK(z == -77);
 
   QuantizedTensor q;
-  REQUIRE(quantize(kCourse.data(), kCourseShape, scheme(8, true, kAsym), &q).ok());
+  REQUIRE(quantize(kCourse.data(), kCourseShape, make_scheme(8, true, kAsym), &q).ok());
   CHECK(q.scales == std::vector<float>{float(s_hand)});
   CHECK(q.zero_points == std::vector<int32_t>{-77});
   CHECK(q.param_shape == std::vector<int64_t>{1});
@@ -172,7 +130,7 @@ TEST_CASE("course: symmetric int8 per-tensor scale is max|r| / 127") {
   CHECK(z == 0);
 
   QuantizedTensor q;
-  REQUIRE(quantize(kCourse.data(), kCourseShape, scheme(8, true, kSym), &q).ok());
+  REQUIRE(quantize(kCourse.data(), kCourseShape, make_scheme(8, true, kSym), &q).ok());
   // 191.6/5.737 = 33.40, -13.5/5.737 = -2.35, 92.14/5.737 = 16.06, 295.5/5.737 = 51.51, ...
   const int32_t expect[9] = {33, -2, 127, 16, 52, -32, 0, 119, 43};
   for (size_t i = 0; i < 9; ++i) {
@@ -185,10 +143,10 @@ TEST_CASE("course: symmetric int8 per-tensor scale is max|r| / 127") {
 
 TEST_CASE("course: symmetric int8 per-channel along dim 0 and dim 1") {
   QuantizedTensor q0, q1;
-  REQUIRE(quantize(kCourse.data(), kCourseShape, scheme(8, true, kSym, Granularity::kPerChannel, 0),
+  REQUIRE(quantize(kCourse.data(), kCourseShape, make_scheme(8, true, kSym, Granularity::kPerChannel, 0),
                    &q0)
               .ok());
-  REQUIRE(quantize(kCourse.data(), kCourseShape, scheme(8, true, kSym, Granularity::kPerChannel, 1),
+  REQUIRE(quantize(kCourse.data(), kCourseShape, make_scheme(8, true, kSym, Granularity::kPerChannel, 1),
                    &q1)
               .ok());
   CHECK(q0.param_shape == std::vector<int64_t>{3});
@@ -216,7 +174,7 @@ TEST_CASE("course: symmetric int8 per-channel along dim 0 and dim 1") {
 TEST_CASE("course: per-group symmetric int8 uses max|r| / 127 of each group") {
   const auto x = normal(6 * 6, 42);
   QuantizedTensor q;
-  REQUIRE(quantize(x.data(), {6, 6}, scheme(8, true, kSym, Granularity::kPerGroup, 0, 3), &q).ok());
+  REQUIRE(quantize(x.data(), {6, 6}, make_scheme(8, true, kSym, Granularity::kPerGroup, 0, 3), &q).ok());
   CHECK(q.param_shape == std::vector<int64_t>{6, 2});
   for (size_t k = 0; k < 12; ++k) {
     double amax = 0;
@@ -272,7 +230,7 @@ TEST_CASE("codes round half to even like torch.round") {
   // With s = 1, z = 0: x.5 goes to the even neighbour (0.5 -> 0, 1.5 -> 2, 2.5 -> 2, ...).
   const std::vector<float> x = {0.5f, 1.5f, -0.5f, 2.5f, -1.5f, 3.5f};
   QuantizedTensor q;
-  REQUIRE(quantize_with_params(x.data(), {6}, scheme(8, true, kSym), {1.0f}, {0}, &q).ok());
+  REQUIRE(quantize_with_params(x.data(), {6}, make_scheme(8, true, kSym), {1.0f}, {0}, &q).ok());
   const int32_t expect[6] = {0, 2, 0, 2, -2, 4};
   for (size_t i = 0; i < 6; ++i) CHECK(q.code(i) == expect[i]);
 }
@@ -347,7 +305,7 @@ TEST_CASE("asymmetric mode represents 0.0 exactly") {
       REQUIRE(compute_scale_zero_point(pos, 4, bits, is_signed, kAsym, &s, &z).ok());
       const float zero = 0.0f;
       QuantizedTensor q;
-      REQUIRE(quantize_with_params(&zero, {1}, scheme(bits, is_signed, kAsym), {s}, {z}, &q).ok());
+      REQUIRE(quantize_with_params(&zero, {1}, make_scheme(bits, is_signed, kAsym), {s}, {z}, &q).ok());
       CHECK(dequantized(q)[0] == 0.0f);
     }
   }
@@ -394,7 +352,7 @@ TEST_CASE("RMSE of N(0,1) weights per channel stays under one named bound per bi
   double previous = 0;
   for (const Bound& b : kRmseBound) {
     QuantizedTensor q;
-    REQUIRE(quantize(x.data(), shape, scheme(b.bits, true, kSym, Granularity::kPerChannel, 0), &q)
+    REQUIRE(quantize(x.data(), shape, make_scheme(b.bits, true, kSym, Granularity::kPerChannel, 0), &q)
                 .ok());
     const auto y = dequantized(q);
     const double rmse = std::sqrt(error_metrics(x.data(), y.data(), x.size()).mse);
@@ -412,7 +370,7 @@ TEST_CASE("per-channel along axis 0, 1 and last of a 3-D tensor equals per-tenso
     for (int bits : kBits) {
       for (bool is_signed : {true, false}) {
         for (QuantMode mode : {kSym, kAsym}) {
-          const QuantScheme sc = scheme(bits, is_signed, mode, Granularity::kPerChannel, axis);
+          const QuantScheme sc = make_scheme(bits, is_signed, mode, Granularity::kPerChannel, axis);
           QuantizedTensor q;
           REQUIRE(quantize(x.data(), shape, sc, &q).ok());
           REQUIRE(q.param_shape == std::vector<int64_t>{shape[a]});
@@ -429,7 +387,7 @@ TEST_CASE("per-channel along axis 0, 1 and last of a 3-D tensor equals per-tenso
             }
             QuantizedTensor t;
             REQUIRE(
-                quantize(slice.data(), {int64_t(slice.size())}, scheme(bits, is_signed, mode), &t)
+                quantize(slice.data(), {int64_t(slice.size())}, make_scheme(bits, is_signed, mode), &t)
                     .ok());
             INFO(describe(sc), " channel ", c);
             CHECK(q.scales[c] == t.scales[0]);
@@ -458,7 +416,7 @@ TEST_CASE("per-group equals per-tensor on each group slice, including a short pa
       for (bool is_signed : {true, false}) {
         for (QuantMode mode : {kSym, kAsym}) {
           const QuantScheme sc =
-              scheme(bits, is_signed, mode, Granularity::kPerGroup, 0, g.group, g.pad);
+              make_scheme(bits, is_signed, mode, Granularity::kPerGroup, 0, g.group, g.pad);
           QuantizedTensor q;
           REQUIRE(quantize(x.data(), g.shape, sc, &q).ok());
           REQUIRE(q.param_shape == std::vector<int64_t>{int64_t(rows), int64_t(per_row)});
@@ -469,7 +427,7 @@ TEST_CASE("per-group equals per-tensor on each group slice, including a short pa
               const size_t begin = r * last + k * g.group;
               const size_t len = std::min<size_t>(g.group, last - k * g.group);
               QuantizedTensor t;
-              REQUIRE(quantize(x.data() + begin, {int64_t(len)}, scheme(bits, is_signed, mode), &t)
+              REQUIRE(quantize(x.data() + begin, {int64_t(len)}, make_scheme(bits, is_signed, mode), &t)
                           .ok());
               INFO(describe(sc), " row ", r, " group ", k, " len ", len);
               CHECK(q.scales[r * per_row + k] == t.scales[0]);
@@ -528,7 +486,7 @@ TEST_CASE("a large tensor exercises the vector kernels' main loops and tails") {
     for (QuantMode mode : {kSym, kAsym}) {
       for (Granularity g : {Granularity::kPerTensor, Granularity::kPerChannel}) {
         for (int axis : {0, 1}) {
-          const QuantScheme sc = scheme(bits, false, mode, g, axis);
+          const QuantScheme sc = make_scheme(bits, false, mode, g, axis);
           QuantizedTensor q;
           REQUIRE(quantize(x.data(), shape, sc, &q).ok());
           const auto y = dequantized(q);
@@ -548,297 +506,4 @@ TEST_CASE("a large tensor exercises the vector kernels' main loops and tails") {
       }
     }
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Degenerate tensors
-// ---------------------------------------------------------------------------------------------
-
-TEST_CASE("an all-zero tensor gets scale 1 and round-trips exactly") {
-  const std::vector<float> x(24, 0.0f);
-  for (int bits : kBits) {
-    for (bool is_signed : {true, false}) {
-      for (QuantMode mode : {kSym, kAsym}) {
-        for (Granularity g :
-             {Granularity::kPerTensor, Granularity::kPerChannel, Granularity::kPerGroup}) {
-          const QuantScheme sc = scheme(bits, is_signed, mode, g, 1, 3);
-          QuantizedTensor q;
-          REQUIRE(quantize(x.data(), {4, 6}, sc, &q).ok());
-          INFO(describe(sc));
-          for (float s : q.scales) CHECK(s == 1.0f);
-          for (float v : dequantized(q)) CHECK(v == 0.0f);
-          // Asymmetric: z = clamp(0) = 0; symmetric: the mode's fixed zero point.
-          const int32_t z_expect = mode == kAsym || is_signed ? 0 : 1 << (bits - 1);
-          for (int32_t z : q.zero_points) CHECK(z == z_expect);
-        }
-      }
-    }
-  }
-}
-
-TEST_CASE("a constant tensor has a finite positive scale and reproduces the constant exactly") {
-  std::mt19937_64 rng(8);
-  std::vector<float> constants = {3.7f, -0.25f, 1e-3f, 12345.678f, -7.0f, 0.1f, -1e30f, 2e-30f};
-  for (int i = 0; i < 200; ++i)  // random magnitudes and mantissas, both signs
-    constants.push_back(
-        std::ldexp(std::uniform_real_distribution<float>(1, 2)(rng), int(rng() % 60) - 30) *
-        (rng() & 1 ? 1.0f : -1.0f));
-  for (float c : constants) {
-    const std::vector<float> x(12, c);
-    for (int bits : kBits) {
-      for (bool is_signed : {true, false}) {
-        for (QuantMode mode : {kSym, kAsym}) {
-          for (Granularity g :
-               {Granularity::kPerTensor, Granularity::kPerChannel, Granularity::kPerGroup}) {
-            const QuantScheme sc = scheme(bits, is_signed, mode, g, 0, 2);
-            QuantizedTensor q;
-            REQUIRE(quantize(x.data(), {3, 4}, sc, &q).ok());
-            for (float s : q.scales) REQUIRE((std::isfinite(s) && s > 0));
-            const auto y = dequantized(q);
-            for (float v : y) {
-              INFO(describe(sc), " constant ", c);
-              REQUIRE(v == c);
-            }
-          }
-        }
-      }
-    }
-  }
-  // Constant rows with different constants, per-channel: each row reproduces its own constant.
-  const std::vector<float> rows = {2.5f, 2.5f, 2.5f, -0.3f, -0.3f, -0.3f, 0.0f, 0.0f, 0.0f};
-  for (int bits : kBits) {
-    for (QuantMode mode : {kSym, kAsym}) {
-      QuantizedTensor q;
-      REQUIRE(
-          quantize(rows.data(), {3, 3}, scheme(bits, true, mode, Granularity::kPerChannel, 0), &q)
-              .ok());
-      CHECK(dequantized(q) == rows);
-    }
-  }
-}
-
-TEST_CASE("tiny ranges raise the scale to FLT_MIN instead of underflowing") {
-  const float x[3] = {0.0f, 1e-44f, -1e-44f};  // subnormal range
-  for (QuantMode mode : {kSym, kAsym}) {
-    float s;
-    int32_t z;
-    REQUIRE(compute_scale_zero_point(x, 3, 8, true, mode, &s, &z).ok());
-    CHECK(s == FLT_MIN);
-    QuantizedTensor q;
-    REQUIRE(quantize(x, {3}, scheme(8, true, mode), &q).ok());
-    for (float v : dequantized(q)) CHECK(std::isfinite(v));
-  }
-}
-
-TEST_CASE("large magnitudes stay finite") {
-  const float big = 1e38f;
-  const float x[4] = {big, -big, big / 3, 0.0f};
-  for (int bits : kBits) {
-    for (QuantMode mode : {kSym, kAsym}) {
-      QuantizedTensor q;
-      REQUIRE(quantize(x, {4}, scheme(bits, true, mode), &q).ok());
-      CHECK(std::isfinite(q.scales[0]));
-      for (float v : dequantized(q)) CHECK(std::isfinite(v));
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Errors
-// ---------------------------------------------------------------------------------------------
-
-namespace {
-void check_error(const Status& s, StatusCode code, std::initializer_list<const char*> words) {
-  CHECK(s.code == code);
-  for (const char* w : words)
-    CHECK_MESSAGE(s.message.find(w) != std::string::npos, "\"", w, "\" not in: ", s.message);
-}
-}  // namespace
-
-TEST_CASE("bad bits, mode, granularity are rejected naming the value") {
-  const std::vector<float> x(8, 1.0f);
-  QuantizedTensor q;
-  for (int bits : {0, 1, 5, 6, 7, 16, -8}) {
-    check_error(quantize(x.data(), {8}, scheme(bits, true, kSym), &q), StatusCode::kInvalidArgument,
-                {"bits", std::to_string(bits).c_str()});
-    float s;
-    int32_t z;
-    check_error(compute_scale_zero_point(x.data(), 8, bits, true, kSym, &s, &z),
-                StatusCode::kInvalidArgument, {"bits"});
-    check_error(validate_scheme(scheme(bits, true, kSym), {8}), StatusCode::kInvalidArgument,
-                {"bits"});
-  }
-  QuantScheme bad_mode = scheme(8, true, kSym);
-  bad_mode.mode = static_cast<QuantMode>(7);
-  check_error(quantize(x.data(), {8}, bad_mode, &q), StatusCode::kInvalidArgument, {"mode", "7"});
-  QuantScheme bad_g = scheme(8, true, kSym);
-  bad_g.granularity = static_cast<Granularity>(9);
-  check_error(quantize(x.data(), {8}, bad_g, &q), StatusCode::kInvalidArgument,
-              {"granularity", "9"});
-  check_error(quantize(x.data(), {8}, scheme(8, true, kSym), nullptr), StatusCode::kInvalidArgument,
-              {"null"});
-  check_error(quantize(nullptr, {8}, scheme(8, true, kSym), &q), StatusCode::kInvalidArgument,
-              {"null"});
-}
-
-TEST_CASE("axis out of range is rejected naming the axis and the shape") {
-  const std::vector<float> x(12, 1.0f);
-  QuantizedTensor q;
-  for (int axis : {2, 3, -3, 100}) {
-    check_error(
-        quantize(x.data(), {3, 4}, scheme(8, true, kSym, Granularity::kPerChannel, axis), &q),
-        StatusCode::kInvalidArgument, {"axis", std::to_string(axis).c_str(), "[3, 4]"});
-  }
-  for (int axis : {0, 1, -1, -2})
-    CHECK(validate_scheme(scheme(8, true, kSym, Granularity::kPerChannel, axis), {3, 4}).ok());
-  check_error(quantize(x.data(), {}, scheme(8, true, kSym, Granularity::kPerChannel, 0), &q),
-              StatusCode::kInvalidArgument, {"rank"});
-  // A scalar is fine per tensor.
-  CHECK(quantize(x.data(), {}, scheme(8, true, kSym), &q).ok());
-  CHECK(q.numel() == 1);
-}
-
-TEST_CASE("group size errors: non-positive, not dividing the last dimension without pad") {
-  const std::vector<float> x(32, 1.0f);
-  QuantizedTensor q;
-  for (int g : {0, -4}) {
-    check_error(quantize(x.data(), {32}, scheme(8, true, kSym, Granularity::kPerGroup, 0, g), &q),
-                StatusCode::kInvalidArgument, {"group_size", std::to_string(g).c_str()});
-    check_error(
-        quantize(x.data(), {32}, scheme(8, true, kSym, Granularity::kPerGroup, 0, g, true), &q),
-        StatusCode::kInvalidArgument, {"group_size"});
-  }
-  check_error(quantize(x.data(), {2, 16}, scheme(4, true, kSym, Granularity::kPerGroup, 0, 5), &q),
-              StatusCode::kInvalidArgument, {"16", "group_size 5", "16 % 5 = 1", "pad"});
-  check_error(quantize(x.data(), {32}, scheme(4, true, kSym, Granularity::kPerGroup, 0, 64), &q),
-              StatusCode::kInvalidArgument, {"32", "64"});
-  CHECK(quantize(x.data(), {2, 16}, scheme(4, true, kSym, Granularity::kPerGroup, 0, 5, true), &q)
-            .ok());
-  CHECK(q.param_shape == std::vector<int64_t>{2, 4});  // 5 + 5 + 5 + 1
-  CHECK(quantize(x.data(), {32}, scheme(4, true, kSym, Granularity::kPerGroup, 0, 64, true), &q)
-            .ok());
-  CHECK(q.param_shape == std::vector<int64_t>{1, 1});
-}
-
-TEST_CASE("empty, negative and overflowing shapes are rejected") {
-  const std::vector<float> x(4, 1.0f);
-  QuantizedTensor q;
-  check_error(quantize(x.data(), {0}, scheme(8, true, kSym), &q), StatusCode::kInvalidArgument,
-              {"empty", "[0]"});
-  check_error(quantize(x.data(), {4, 0, 2}, scheme(8, true, kSym), &q),
-              StatusCode::kInvalidArgument, {"empty", "dimension 1", "[4, 0, 2]"});
-  check_error(quantize(x.data(), {2, -2}, scheme(8, true, kSym), &q), StatusCode::kInvalidArgument,
-              {"negative", "[2, -2]"});
-  const int64_t big = int64_t(1) << 40;
-  check_error(quantize(x.data(), {big, big}, scheme(8, true, kSym), &q),
-              StatusCode::kInvalidArgument, {"more elements"});
-  check_error(quantize(x.data(), {INT64_MAX}, scheme(8, true, kSym), &q),
-              StatusCode::kInvalidArgument, {"more elements"});
-  float s;
-  int32_t z;
-  check_error(compute_scale_zero_point(x.data(), 0, 8, true, kSym, &s, &z),
-              StatusCode::kInvalidArgument, {"no values"});
-  check_error(compute_scale_zero_point_strided(x.data(), 2, 3, 2, 8, true, kSym, &s, &z),
-              StatusCode::kInvalidArgument, {"stride 2", "3", "overlap"});
-}
-
-TEST_CASE("NaN and Inf are reported with the index of the first one and what it is") {
-  QuantizedTensor q;
-  for (Granularity g :
-       {Granularity::kPerTensor, Granularity::kPerChannel, Granularity::kPerGroup}) {
-    const QuantScheme sc = scheme(8, true, kAsym, g, 1, 2);
-    auto x = normal(12, 3);
-    x[7] = NAN;
-    check_error(quantize(x.data(), {3, 4}, sc, &q), StatusCode::kNonFinite,
-                {"NaN", "index 7", "[1, 3]"});
-    x[5] = -INFINITY;
-    check_error(quantize(x.data(), {3, 4}, sc, &q), StatusCode::kNonFinite, {"-Inf", "index 5"});
-    x[0] = INFINITY;
-    check_error(quantize(x.data(), {3, 4}, sc, &q), StatusCode::kNonFinite, {"+Inf", "index 0"});
-  }
-  // A NaN far into a long tensor (past any vector block).
-  auto y = normal(1003, 4);
-  y[1001] = NAN;
-  check_error(quantize(y.data(), {1003}, scheme(4, false, kSym), &q), StatusCode::kNonFinite,
-              {"NaN", "index 1001"});
-  float s;
-  int32_t z;
-  check_error(compute_scale_zero_point(y.data(), y.size(), 8, true, kSym, &s, &z),
-              StatusCode::kNonFinite, {"NaN", "index 1001"});
-  // Strided: index counted from x, and values between the runs are not looked at.
-  y[1001] = 0.0f;
-  y[10] = INFINITY;
-  check_error(compute_scale_zero_point_strided(y.data(), 3, 4, 8, 8, true, kSym, &s, &z),
-              StatusCode::kNonFinite, {"+Inf", "index 10"});
-  CHECK(compute_scale_zero_point_strided(y.data(), 3, 2, 8, 8, true, kSym, &s, &z).ok());
-  // quantize_with_params checks the data too.
-  check_error(quantize_with_params(y.data(), {1003}, scheme(8, true, kSym), {1.0f}, {0}, &q),
-              StatusCode::kNonFinite, {"+Inf", "index 10"});
-}
-
-TEST_CASE("quantize_with_params rejects wrong lengths and bad parameters") {
-  const auto x = normal(12, 9);
-  QuantizedTensor q;
-  const QuantScheme per_ch = scheme(8, true, kAsym, Granularity::kPerChannel, 0);
-  check_error(quantize_with_params(x.data(), {3, 4}, per_ch, {1, 1}, {0, 0}, &q),
-              StatusCode::kShapeMismatch, {"3 scales", "got 2 scales"});
-  check_error(quantize_with_params(x.data(), {3, 4}, per_ch, {1, 1, 1}, {0, 0}, &q),
-              StatusCode::kShapeMismatch, {"2 zero points"});
-  const QuantScheme per_g = scheme(4, false, kAsym, Granularity::kPerGroup, 0, 3, true);
-  check_error(quantize_with_params(x.data(), {2, 6}, per_g, {1, 1}, {0, 0}, &q),
-              StatusCode::kShapeMismatch, {"4 scales", "[2, 2]"});
-  for (float bad : {0.0f, -1.0f, NAN, INFINITY}) {
-    check_error(quantize_with_params(x.data(), {3, 4}, per_ch, {1, bad, 1}, {0, 0, 0}, &q),
-                StatusCode::kInvalidArgument, {"scale 1", "finite and > 0"});
-  }
-  check_error(quantize_with_params(x.data(), {3, 4}, per_ch, {1, 1, 1}, {0, 0, 128}, &q),
-              StatusCode::kInvalidArgument, {"zero point 2", "128", "[-128, 127]"});
-  check_error(quantize_with_params(x.data(), {12}, scheme(4, false, kAsym), {1}, {-1}, &q),
-              StatusCode::kInvalidArgument, {"-1", "[0, 15]"});
-  check_error(quantize_with_params(x.data(), {12}, scheme(8, true, kSym), {1}, {3}, &q),
-              StatusCode::kInvalidArgument, {"symmetric", "3"});
-  check_error(quantize_with_params(x.data(), {12}, scheme(4, false, kSym), {1}, {0}, &q),
-              StatusCode::kInvalidArgument, {"symmetric", "8"});
-  CHECK(quantize_with_params(x.data(), {12}, scheme(4, false, kSym), {1}, {8}, &q).ok());
-  // Failures leave the output untouched.
-  const auto before = q.codes;
-  CHECK_FALSE(quantize_with_params(x.data(), {12}, scheme(4, false, kSym), {1}, {9}, &q).ok());
-  CHECK(q.codes == before);
-}
-
-TEST_CASE("dequantize of an inconsistent tensor writes NaN instead of reading out of bounds") {
-  const auto x = normal(6, 1);
-  QuantizedTensor q;
-  REQUIRE(quantize(x.data(), {2, 3}, scheme(8, true, kSym, Granularity::kPerChannel, 0), &q).ok());
-  q.scales.pop_back();
-  std::vector<float> y(6, 0.0f);
-  dequantize(q, y.data());
-  for (float v : y) CHECK(std::isnan(v));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Error metrics
-// ---------------------------------------------------------------------------------------------
-
-TEST_CASE("error metrics: MSE, max abs error and SQNR in dB") {
-  const float a[4] = {1, 2, 3, 4}, b[4] = {1, 2, 3, 5};
-  ErrorMetrics m = error_metrics(a, b, 4);
-  CHECK(m.mse == 0.25);
-  CHECK(m.max_abs == 1.0);
-  CHECK(m.sqnr_db == doctest::Approx(10 * std::log10(30.0 / 1.0)));  // 14.77 dB
-  m = error_metrics(a, a, 4);
-  CHECK(m.mse == 0);
-  CHECK(m.max_abs == 0);
-  CHECK(std::isinf(m.sqnr_db));
-  CHECK(m.sqnr_db > 0);
-  const float zero[2] = {0, 0}, one[2] = {1, -1};
-  m = error_metrics(zero, one, 2);
-  CHECK(m.mse == 1.0);
-  CHECK(std::isinf(m.sqnr_db));
-  CHECK(m.sqnr_db < 0);
-  // Double accumulation: a million equal errors of 1e-4 still average to 1e-8.
-  std::vector<float> r(1 << 20, 1.0f), s(1 << 20, 1.0f + 1.0f / 8192);
-  m = error_metrics(r.data(), s.data(), r.size());
-  CHECK(m.mse == doctest::Approx(1.0 / (8192.0 * 8192.0)).epsilon(1e-12));
-  CHECK(m.sqnr_db == doctest::Approx(20 * std::log10(8192.0)).epsilon(1e-12));
 }

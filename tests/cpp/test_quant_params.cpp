@@ -8,27 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "quant_testing.h"
 #include "webquant/dtype.h"
 #include "webquant/quant.h"
 #include "webquant/quant_params.h"
 
 using namespace webquant;
+using webquant::testing::make_scheme;
 
 namespace {
-
-QuantScheme make_scheme(int bits, bool is_signed, QuantMode mode,
-                        Granularity g = Granularity::kPerTensor, int axis = 0, int group = 0,
-                        bool pad = false) {
-  QuantScheme s;
-  s.bits = bits;
-  s.is_signed = is_signed;
-  s.mode = mode;
-  s.granularity = g;
-  s.axis = axis;
-  s.group_size = group;
-  s.pad = pad;
-  return s;
-}
 
 void expect_error(const Status& s, StatusCode code, const std::vector<std::string>& parts) {
   CHECK_FALSE(s.ok());

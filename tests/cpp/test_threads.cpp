@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernel_table/table_util.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/gemm_parallel.h"
 #include "kernels/gemm/gemm_q8g.h"
@@ -26,6 +27,7 @@
 #include "webquant/threads.h"
 
 using namespace webquant;
+using webquant::kernels::table_util::quantize_a8_rows;
 
 namespace {
 
@@ -51,6 +53,18 @@ int expect_threads(int t) {
     return c;
   }();
   return std::min(t, cap);
+}
+
+// Scales 0.01 + 0.001 (j + g) and the zero codes zeros [n, groups] at their places in the kernels'
+// parameter order (qg_param_index; the q4g and q8g layouts share it). Padding entries keep their
+// values.
+void fill_group_params(const kernels::GroupGeometry& geo, const std::vector<uint8_t>& zeros,
+                       std::vector<float>* scale, std::vector<uint8_t>* zp) {
+  for (size_t j = 0; j < geo.n; ++j)
+    for (size_t g = 0; g < geo.groups; ++g) {
+      (*scale)[kernels::qg_param_index(geo, j, g)] = 0.01f + 0.001f * float(j + g);
+      (*zp)[kernels::qg_param_index(geo, j, g)] = zeros[j * geo.groups + g];
+    }
 }
 
 struct Range {
@@ -253,21 +267,14 @@ TEST_CASE("threads: drivers over the reference kernels equal one direct kernel c
   pack_qg(geo, 4, codes.data(), zeros.data(), packed.data());
   std::vector<float> scale(geo.params()), bias = normal(n, 6), x = normal(m * k, 7);
   std::vector<uint8_t> zp(geo.params());
-  for (size_t j = 0; j < n; ++j)
-    for (size_t g = 0; g < geo.groups; ++g) {
-      scale[qg_param_index(geo, j, g)] = 0.01f + 0.001f * float(j + g);
-      zp[qg_param_index(geo, j, g)] = zeros[j * geo.groups + g];
-    }
+  fill_group_params(geo, zeros, &scale, &zp);
   std::vector<float> work(gemm_f32_workspace(m, geo));
   std::vector<float> direct(m * n), threaded(m * n);
   gemm_q4g_f32__ref(m, geo, x.data(), packed.data(), scale.data(), zp.data(), bias.data(),
                     direct.data(), work.data());
-  std::vector<int8_t> xq(m * geo.kpad());
-  std::vector<float> xs(m);
-  std::vector<int32_t> sums(m * geo.groups);
-  quantize_rows_f32_s8__ref(m, k, group, geo.gp, x.data(), xq.data(), xs.data(), sums.data());
+  const auto a = quantize_a8_rows(m, geo, x.data());
   std::vector<float> direct8(m * n), threaded8(m * n);
-  gemm_q4g_s8__ref(m, geo, xq.data(), xs.data(), sums.data(), packed.data(), scale.data(),
+  gemm_q4g_s8__ref(m, geo, a.xq.data(), a.xs.data(), a.sums.data(), packed.data(), scale.data(),
                    zp.data(), bias.data(), direct8.data());
   for (int t : {1, 2, 4}) {
     t = expect_threads(t);
@@ -276,7 +283,7 @@ TEST_CASE("threads: drivers over the reference kernels equal one direct kernel c
     parallel_gemm_qg_f32(&gemm_q4g_f32__ref, 4, m, geo, x.data(), packed.data(), scale.data(),
                          zp.data(), bias.data(), threaded.data());
     CHECK(std::memcmp(direct.data(), threaded.data(), direct.size() * sizeof(float)) == 0);
-    parallel_gemm_q4g_s8(&gemm_q4g_s8__ref, m, geo, xq.data(), xs.data(), sums.data(),
+    parallel_gemm_q4g_s8(&gemm_q4g_s8__ref, m, geo, a.xq.data(), a.xs.data(), a.sums.data(),
                          packed.data(), scale.data(), zp.data(), bias.data(), threaded8.data());
     CHECK(std::memcmp(direct8.data(), threaded8.data(), direct8.size() * sizeof(float)) == 0);
   }
@@ -298,21 +305,14 @@ TEST_CASE("threads: q8g drivers over the reference kernels equal one direct kern
     pack_q8g(geo, q.data(), zeros.data(), packed.data());
     std::vector<float> scale(geo.params()), bias = normal(n, 16), x = normal(m * k, 17);
     std::vector<uint8_t> zp(geo.params(), 128);
-    for (size_t j = 0; j < n; ++j)
-      for (size_t g = 0; g < geo.groups; ++g) {
-        scale[qg_param_index(geo, j, g)] = 0.01f + 0.001f * float(j + g);
-        zp[qg_param_index(geo, j, g)] = zeros[j * geo.groups + g];
-      }
+    fill_group_params(geo, zeros, &scale, &zp);
     std::vector<float> work(gemm_f32_workspace(m, geo));
     std::vector<float> direct(m * n), threaded(m * n);
     gemm_q8g_f32__ref(m, geo, x.data(), packed.data(), scale.data(), zp.data(), bias.data(),
                       direct.data(), work.data());
-    std::vector<int8_t> xq(m * geo.kpad());
-    std::vector<float> xs(m);
-    std::vector<int32_t> sums(m * geo.groups);
-    quantize_rows_f32_s8__ref(m, k, group, geo.gp, x.data(), xq.data(), xs.data(), sums.data());
+    const auto a = quantize_a8_rows(m, geo, x.data());
     std::vector<float> direct8(m * n), threaded8(m * n);
-    gemm_q8g_s8__ref(m, geo, xq.data(), xs.data(), sums.data(), packed.data(), scale.data(),
+    gemm_q8g_s8__ref(m, geo, a.xq.data(), a.xs.data(), a.sums.data(), packed.data(), scale.data(),
                      zp.data(), bias.data(), direct8.data());
     for (int t : {1, 2, 4}) {
       t = expect_threads(t);
@@ -323,7 +323,7 @@ TEST_CASE("threads: q8g drivers over the reference kernels equal one direct kern
       parallel_gemm_q8g_f32(&gemm_q8g_f32__ref, m, geo, x.data(), packed.data(), scale.data(),
                             zp.data(), bias.data(), threaded.data());
       CHECK(std::memcmp(direct.data(), threaded.data(), direct.size() * sizeof(float)) == 0);
-      parallel_gemm_q8g_s8(&gemm_q8g_s8__ref, m, geo, xq.data(), xs.data(), sums.data(),
+      parallel_gemm_q8g_s8(&gemm_q8g_s8__ref, m, geo, a.xq.data(), a.xs.data(), a.sums.data(),
                            packed.data(), scale.data(), zp.data(), bias.data(), threaded8.data());
       CHECK(std::memcmp(direct8.data(), threaded8.data(), direct8.size() * sizeof(float)) == 0);
     }

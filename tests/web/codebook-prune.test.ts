@@ -2,70 +2,34 @@
 // quantizeModel on the real karpathy/stories260K, in Node: the report names the table and counts
 // the zeros, option errors are typed, quality on held-out text the fp32 model samples itself
 // (seeds 101..104) sits near the measured values, and saved codebook models reload bit for bit.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { HUB_DIR, importDist, startHubServer, type HubServer } from './helpers/repo.js';
+import { throwsWith } from './helpers/errors.js';
+import { importDist } from './helpers/repo.js';
+import { useStories } from './helpers/stories.js';
 
 type Eval = typeof import('../../dist/eval/index.js');
 type Models = typeof import('../../dist/models/index.js');
 type Checkpoint = typeof import('../../dist/models/checkpoint.js');
-type Hub = typeof import('../../dist/hub/index.js');
-type Loader = typeof import('../../dist/runtime/loader.js');
-type Model = import('../../dist/models/index.js').LlamaForCausalLM;
 type QuantizeModelOptions = import('../../dist/models/index.js').QuantizeModelOptions;
-type ModelFiles = import('../../dist/hub/index.js').ModelFiles;
 
 const ev = (await importDist('eval/index.js')) as Eval;
 const { LlamaForCausalLM, quantizeModel } = (await importDist('models/index.js')) as Models;
 const { saveQuantized } = (await importDist('models/checkpoint.js')) as Checkpoint;
-const { downloadModelFiles } = (await importDist('hub/index.js')) as Hub;
-const loader = (await importDist('runtime/loader.js')) as Loader;
 
-const REPO = 'karpathy/stories260K';
-let hub: HubServer;
-let files: ModelFiles;
-let fp32: Model;
-let heldOut: number[][];
-let tmp: string;
-const copy = (f: ModelFiles): ModelFiles => ({ ...f, weights: f.weights.map((w) => ({ name: w.name, bytes: w.bytes.slice() })) });
-const load = (): Promise<Model> => LlamaForCausalLM.fromFiles(copy(files), { name: REPO });
-
-before(async () => {
-  hub = await startHubServer({ root: HUB_DIR });
-  await loader.init();
-  files = await downloadModelFiles(REPO, { endpoint: hub.url });
-  fp32 = await load();
-  heldOut = (await ev.sampleStoryText(fp32, { seed: 101, samples: 4, tokens: 256, temperature: 1 })).ids;
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'webquant-lut-'));
-});
-after(async () => {
-  fp32?.dispose();
-  await hub?.close();
-  if (tmp) await fs.rm(tmp, { recursive: true, force: true });
-});
-
-function throwsCode(fn: () => unknown, code: string, pattern: RegExp): void {
-  assert.throws(fn, (e: Error & { code?: string }) => {
-    assert.equal(e.name, 'WebQuantError');
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, pattern);
-    return true;
-  });
-}
+const S = useStories({ tmpPrefix: 'webquant-lut-' });
 
 async function kl(options: QuantizeModelOptions): Promise<{ kl: number; top1: number; sparsity: number | null }> {
-  using m = await load();
+  using m = await S.load();
   const s = quantizeModel(m, options);
-  const r = await ev.compareModels(fp32, m, heldOut);
+  const r = await ev.compareModels(S.fp32, m, S.heldOut);
   return { kl: r.klDivergence, top1: r.top1Agreement, sparsity: s.sparsity };
 }
 
 describe('codebooks', () => {
   test('nf4 / log4 / kmeans4 layers are reported with their table; bad options are typed errors', async () => {
-    using m = await load();
+    using m = await S.load();
     const s = quantizeModel(m, { weights: 'nf4', groupSize: 32 });
     const q = s.layers.find((l) => l.name === 'model.layers.0.self_attn.q_proj')!;
     assert.equal(q.codebook, 'nf4');
@@ -75,9 +39,9 @@ describe('codebooks', () => {
     // 64 x 64: 4 bits per weight, a float scale per group of 32, the 16-float table.
     assert.equal(q.bytesAfter, 64 * 32 + 64 * 2 * 4 + 16 * 4);
     assert.equal(s.sparsity, null);
-    throwsCode(() => quantizeModel(m, { weights: 'nf4', mode: 'asymmetric' }), 'invalid_argument', /no zero point/);
-    throwsCode(() => quantizeModel(m, { weights: 'log4', activations: 'int8' }), 'unsupported', /float activations only/);
-    throwsCode(() => quantizeModel(m, { weights: 'kmeans4', method: 'hqq' }), 'unsupported', /method 'hqq'/);
+    throwsWith(() => quantizeModel(m, { weights: 'nf4', mode: 'asymmetric' }), 'invalid_argument', /no zero point/);
+    throwsWith(() => quantizeModel(m, { weights: 'log4', activations: 'int8' }), 'unsupported', /float activations only/);
+    throwsWith(() => quantizeModel(m, { weights: 'kmeans4', method: 'hqq' }), 'unsupported', /method 'hqq'/);
   });
 
   test('quality on held-out text, and saved models reload bit for bit', async (t) => {
@@ -92,13 +56,13 @@ describe('codebooks', () => {
     }
     const IDS = [1, ...Array.from({ length: 39 }, (_, i) => 3 + ((i * 197 + 11) % 509))];
     for (const w of ['nf4', 'kmeans4'] as const) {
-      using m = await load();
+      using m = await S.load();
       quantizeModel(m, { weights: w, groupSize: 32 });
       const ref = await m.logits(IDS);
-      const saved = await saveQuantized(m, { dir: path.join(tmp, 'hub/me', w) });
+      const saved = await saveQuantized(m, { dir: path.join(S.tmp, 'hub/me', w) });
       const config = JSON.parse(Buffer.from(saved[0]!.bytes).toString('utf8'));
       assert.equal(config.quantization_config.layers['model.layers.0.mlp.up_proj'].codebook, w);
-      using back = await LlamaForCausalLM.fromPretrained(`me/${w}`, { endpoint: path.join(tmp, 'hub') });
+      using back = await LlamaForCausalLM.fromPretrained(`me/${w}`, { endpoint: path.join(S.tmp, 'hub') });
       const got = await back.logits(IDS);
       assert.deepEqual(new Uint32Array(got.buffer, got.byteOffset, got.length), new Uint32Array(ref.buffer, ref.byteOffset, ref.length), w);
     }
@@ -115,7 +79,7 @@ const CODEBOOK_BOUNDS: Record<string, { kl: number; top1: number }> = {
 
 describe('pruning', () => {
   test('2:4 and 50 % before int4: every quantized layer loses half its weights, the report counts the zeros', async (t) => {
-    using m = await load();
+    using m = await S.load();
     const s = quantizeModel(m, { weights: 'int4', groupSize: 32, prune: { pattern: '2:4' } });
     for (const l of s.layers.filter((x) => x.quantized)) {
       assert.equal(l.pruned, (l.outFeatures * l.inFeatures) / 2, l.name);
@@ -133,9 +97,9 @@ describe('pruning', () => {
       const r = name === '50%' ? un : semi;
       assert.ok(r.kl <= b.kl, `${name}: KL ${r.kl} > ${b.kl}`);
     }
-    throwsCode(() => quantizeModel(m, { weights: 'int4', prune: { sparsity: 1 } }), 'invalid_argument', /sparsity must be a number in \[0, 1\)/);
-    throwsCode(() => quantizeModel(m, { weights: 'int4', prune: { pattern: '1:4' as '2:4' } }), 'invalid_argument', /pattern must be '2:4'/);
-    throwsCode(() => quantizeModel(m, { weights: 'int4', prune: { pattern: '2:4', sparsity: 0.5 } as never }), 'invalid_argument', /takes no other option/);
+    throwsWith(() => quantizeModel(m, { weights: 'int4', prune: { sparsity: 1 } }), 'invalid_argument', /sparsity must be a number in \[0, 1\)/);
+    throwsWith(() => quantizeModel(m, { weights: 'int4', prune: { pattern: '1:4' as '2:4' } }), 'invalid_argument', /pattern must be '2:4'/);
+    throwsWith(() => quantizeModel(m, { weights: 'int4', prune: { pattern: '2:4', sparsity: 0.5 } as never }), 'invalid_argument', /takes no other option/);
   });
 });
 

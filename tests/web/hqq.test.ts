@@ -4,60 +4,24 @@
 // 101..104, as int8-quality.test.ts), and a saved HQQ / int3 model reloads with bit-identical
 // logits and keeps the method in quantization_config. Bounds sit near the measured values
 // (measured figures in the comments; scripts/quality-beyond-rtn.mjs prints the full table).
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { HUB_DIR, importDist, startHubServer, type HubServer } from './helpers/repo.js';
+import { throwsWith } from './helpers/errors.js';
+import { importDist } from './helpers/repo.js';
+import { useStories } from './helpers/stories.js';
 
 type Eval = typeof import('../../dist/eval/index.js');
 type Models = typeof import('../../dist/models/index.js');
 type Checkpoint = typeof import('../../dist/models/checkpoint.js');
-type Hub = typeof import('../../dist/hub/index.js');
-type Loader = typeof import('../../dist/runtime/loader.js');
-type Model = import('../../dist/models/index.js').LlamaForCausalLM;
 type QuantizeModelOptions = import('../../dist/models/index.js').QuantizeModelOptions;
-type ModelFiles = import('../../dist/hub/index.js').ModelFiles;
 
 const ev = (await importDist('eval/index.js')) as Eval;
 const { LlamaForCausalLM, quantizeModel, QuantizedLinear } = (await importDist('models/index.js')) as Models;
 const { saveQuantized } = (await importDist('models/checkpoint.js')) as Checkpoint;
-const { downloadModelFiles } = (await importDist('hub/index.js')) as Hub;
-const loader = (await importDist('runtime/loader.js')) as Loader;
 const { Tensor } = (await importDist('index.js')) as typeof import('../../dist/index.js');
 
-const REPO = 'karpathy/stories260K';
-let hub: HubServer;
-let files: ModelFiles;
-let fp32: Model;
-let heldOut: number[][];
-let tmp: string;
-const copy = (f: ModelFiles): ModelFiles => ({ ...f, weights: f.weights.map((w) => ({ name: w.name, bytes: w.bytes.slice() })) });
-const load = (): Promise<Model> => LlamaForCausalLM.fromFiles(copy(files), { name: REPO });
-
-before(async () => {
-  hub = await startHubServer({ root: HUB_DIR });
-  await loader.init();
-  files = await downloadModelFiles(REPO, { endpoint: hub.url });
-  fp32 = await load();
-  heldOut = (await ev.sampleStoryText(fp32, { seed: 101, samples: 4, tokens: 256, temperature: 1 })).ids;
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'webquant-hqq-'));
-});
-after(async () => {
-  fp32?.dispose();
-  await hub?.close();
-  if (tmp) await fs.rm(tmp, { recursive: true, force: true });
-});
-
-function throwsCode(fn: () => unknown, code: string, pattern: RegExp): void {
-  assert.throws(fn, (e: Error & { code?: string }) => {
-    assert.equal(e.name, 'WebQuantError');
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, pattern);
-    return true;
-  });
-}
+const S = useStories({ tmpPrefix: 'webquant-hqq-' });
 
 interface Quality {
   ppl: number;
@@ -65,14 +29,14 @@ interface Quality {
   top1: number;
 }
 async function quality(options: QuantizeModelOptions): Promise<Quality> {
-  const m = await load();
+  const m = await S.load();
   try {
     const summary = quantizeModel(m, options);
     const quantized = summary.layers.filter((l) => l.quantized);
     assert.equal(quantized.length, 35);
     for (const l of quantized) assert.equal(l.method, options.method ?? 'rtn', l.name);
-    const ppl = await ev.perplexity(m, heldOut);
-    const r = await ev.compareModels(fp32, m, heldOut);
+    const ppl = await ev.perplexity(m, S.heldOut);
+    const r = await ev.compareModels(S.fp32, m, S.heldOut);
     return { ppl: ppl.perplexity, kl: r.klDivergence, top1: r.top1Agreement };
   } finally {
     m.dispose();
@@ -81,22 +45,22 @@ async function quality(options: QuantizeModelOptions): Promise<Quality> {
 
 describe('method and int3 options', () => {
   test('bad combinations are typed errors that name the option', async () => {
-    using m = await load();
-    throwsCode(() => quantizeModel(m, { weights: 'int4', method: 'hqq', mode: 'symmetric' }), 'invalid_argument', /method 'hqq'.*symmetric/);
-    throwsCode(() => quantizeModel(m, { weights: 'int8', method: 'hqq' }), 'unsupported', /method 'hqq'.*int8/);
-    throwsCode(() => quantizeModel(m, { weights: 'int4', method: 'hqq', activations: 'int8' }), 'unsupported', /weight-only/);
-    throwsCode(() => quantizeModel(m, { weights: 'int4', method: 'sgd' as 'hqq' }), 'invalid_argument', /method must be one of 'rtn', 'hqq', 'gptq', 'awq'/);
-    throwsCode(() => quantizeModel(m, { weights: 'int4', overrides: { '*.q_proj': { weights: 'int4', method: 'gptq' } } }), 'invalid_argument', /overrides.*method 'gptq' is calibrated/);
-    throwsCode(() => quantizeModel(m, { weights: 'int3', activations: 'int8' }), 'unsupported', /W3A8/);
-    throwsCode(() => quantizeModel(m, { weights: 'int4', overrides: { '*.q_proj': { weights: 'int4', method: 'hqq', mode: 'symmetric' } } }), 'invalid_argument', /overrides.*method 'hqq'/);
+    using m = await S.load();
+    throwsWith(() => quantizeModel(m, { weights: 'int4', method: 'hqq', mode: 'symmetric' }), 'invalid_argument', /method 'hqq'.*symmetric/);
+    throwsWith(() => quantizeModel(m, { weights: 'int8', method: 'hqq' }), 'unsupported', /method 'hqq'.*int8/);
+    throwsWith(() => quantizeModel(m, { weights: 'int4', method: 'hqq', activations: 'int8' }), 'unsupported', /weight-only/);
+    throwsWith(() => quantizeModel(m, { weights: 'int4', method: 'sgd' as 'hqq' }), 'invalid_argument', /method must be one of 'rtn', 'hqq', 'gptq', 'awq'/);
+    throwsWith(() => quantizeModel(m, { weights: 'int4', overrides: { '*.q_proj': { weights: 'int4', method: 'gptq' } } }), 'invalid_argument', /overrides.*method 'gptq' is calibrated/);
+    throwsWith(() => quantizeModel(m, { weights: 'int3', activations: 'int8' }), 'unsupported', /W3A8/);
+    throwsWith(() => quantizeModel(m, { weights: 'int4', overrides: { '*.q_proj': { weights: 'int4', method: 'hqq', mode: 'symmetric' } } }), 'invalid_argument', /overrides.*method 'hqq'/);
     const w = new Tensor(new Float32Array(64).fill(0.5), [2, 32]);
-    throwsCode(() => new QuantizedLinear(w, { scheme: { weights: 'int4', method: 'hqq' } }), 'unsupported', /quantizeModel/);
+    throwsWith(() => new QuantizedLinear(w, { scheme: { weights: 'int4', method: 'hqq' } }), 'unsupported', /quantizeModel/);
     // Nothing was changed by the failed calls.
-    assert.deepEqual(await m.logits([1, 5, 9]), await fp32.logits([1, 5, 9]));
+    assert.deepEqual(await m.logits([1, 5, 9]), await S.fp32.logits([1, 5, 9]));
   });
 
   test('the report states the method and the scheme; mixed methods by override', async () => {
-    using m = await load();
+    using m = await S.load();
     const s = quantizeModel(m, { weights: 'int4', groupSize: 32, method: 'hqq', overrides: { '*.mlp.*': { weights: 'int3', groupSize: 32 } } });
     const q = s.layers.find((l) => l.name === 'model.layers.0.self_attn.q_proj')!;
     assert.equal(q.method, 'hqq');
@@ -119,7 +83,7 @@ describe('method and int3 options', () => {
 
 describe('HQQ vs RTN on stories260K (held-out seeds 101..104, 1,028 positions)', () => {
   test('HQQ lowers perplexity and KL at 4, 3 and 2 bits', async (t) => {
-    const fp = await ev.perplexity(fp32, heldOut);
+    const fp = await ev.perplexity(S.fp32, S.heldOut);
     const r: Record<string, Quality> = {};
     const cases: [string, QuantizeModelOptions][] = [
       ['int4 RTN sym', { weights: 'int4', groupSize: 32 }],
@@ -168,16 +132,16 @@ describe('saved HQQ and int3 models', () => {
       ['rtn-int3', { weights: 'int3', groupSize: 32, mode: 'asymmetric' }],
     ];
     for (const [name, options] of cases) {
-      using m = await load();
+      using m = await S.load();
       quantizeModel(m, options);
       const ref = await m.logits(IDS);
-      const dir = path.join(tmp, 'hub/me', name);
+      const dir = path.join(S.tmp, 'hub/me', name);
       const saved = await saveQuantized(m, { dir });
       const config = JSON.parse(Buffer.from(saved[0]!.bytes).toString('utf8'));
       const entry = config.quantization_config.layers['model.layers.0.self_attn.q_proj'];
       assert.equal(entry.method, options.method === 'hqq' ? 'hqq' : undefined, name);
       assert.equal(entry.scheme, options.weights === 'int3' ? 'w3a16' : options.weights === 'int2' ? 'w2a16' : 'w4a16');
-      using back = await LlamaForCausalLM.fromPretrained(`me/${name}`, { endpoint: path.join(tmp, 'hub') });
+      using back = await LlamaForCausalLM.fromPretrained(`me/${name}`, { endpoint: path.join(S.tmp, 'hub') });
       const got = await back.logits(IDS);
       assert.deepEqual(new Uint32Array(got.buffer, got.byteOffset, got.length), new Uint32Array(ref.buffer, ref.byteOffset, ref.length), name);
       const again = await saveQuantized(back);

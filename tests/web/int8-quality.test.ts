@@ -3,50 +3,30 @@
 // samples itself (seeds 101..104, the issue's measurement), greedy continuations, and a Q8_0 GGUF
 // that loads onto the same layers and exports back bit for bit. Bounds sit near the measured
 // values (measured figures in the comments).
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HUB_DIR, importDist, startHubServer, type HubServer } from './helpers/repo.js';
+import { importDist } from './helpers/repo.js';
+import { useStories } from './helpers/stories.js';
 
 type Eval = typeof import('../../dist/eval/index.js');
 type Models = typeof import('../../dist/models/index.js');
-type Hub = typeof import('../../dist/hub/index.js');
 type Loader = typeof import('../../dist/runtime/loader.js');
 type Gguf = typeof import('../../dist/models/gguf.js');
 type Model = import('../../dist/models/index.js').LlamaForCausalLM;
 type LayerQuantOptions = import('../../dist/models/index.js').LayerQuantOptions;
-type ModelFiles = import('../../dist/hub/index.js').ModelFiles;
 
 const ev = (await importDist('eval/index.js')) as Eval;
 const { LlamaForCausalLM, quantizeModel, saveQuantized } = (await importDist('models/index.js')) as Models;
-const { downloadModelFiles } = (await importDist('hub/index.js')) as Hub;
 const loader = (await importDist('runtime/loader.js')) as Loader;
 const gguf = (await importDist('models/gguf.js')) as Gguf;
 
-const REPO = 'karpathy/stories260K';
-let hub: HubServer;
-let files: ModelFiles;
-let fp32: Model;
-let heldOut: number[][];
-const copy = (f: ModelFiles): ModelFiles => ({ ...f, weights: f.weights.map((w) => ({ name: w.name, bytes: w.bytes.slice() })) });
-const load = (): Promise<Model> => LlamaForCausalLM.fromFiles(copy(files), { name: REPO });
-
-before(async () => {
-  hub = await startHubServer({ root: HUB_DIR });
-  await loader.init();
-  files = await downloadModelFiles(REPO, { endpoint: hub.url });
-  fp32 = await load();
-  heldOut = (await ev.sampleStoryText(fp32, { seed: 101, samples: 4, tokens: 256, temperature: 1 })).ids;
-});
-after(async () => {
-  fp32?.dispose();
-  await hub?.close();
-});
+const S = useStories();
 
 async function quality(options: LayerQuantOptions): Promise<{ top1: number; kl: number; positions: number }> {
-  const m = await load();
+  const m = await S.load();
   try {
     quantizeModel(m, options);
-    const r = await ev.compareModels(fp32, m, heldOut);
+    const r = await ev.compareModels(S.fp32, m, S.heldOut);
     return { top1: r.top1Agreement, kl: r.klDivergence, positions: r.positions };
   } finally {
     m.dispose();
@@ -61,10 +41,10 @@ describe('int8 g32 vs int8 per channel on stories260K', () => {
     const asym = await quality({ weights: 'int8', groupSize: 32, mode: 'asymmetric' });
     // llama.cpp's Q8_0 weights of the same model (webquant's export; loadGguf puts them on the
     // same int8 g32 layers; down_proj, 172 wide, is F16 there).
-    const q8 = await gguf.loadGguf(gguf.exportGguf(files, { type: 'q8_0' }), { tokenizer: files.tokenizer!, tokenizerConfig: files.tokenizerConfig! });
+    const q8 = await gguf.loadGguf(gguf.exportGguf(S.files, { type: 'q8_0' }), { tokenizer: S.files.tokenizer!, tokenizerConfig: S.files.tokenizerConfig! });
     let q8r: { top1Agreement: number; klDivergence: number };
     try {
-      q8r = await ev.compareModels(fp32, q8, heldOut);
+      q8r = await ev.compareModels(S.fp32, q8, S.heldOut);
     } finally {
       q8.dispose();
     }
@@ -89,11 +69,11 @@ describe('int8 g32 vs int8 per channel on stories260K', () => {
   });
 
   test('int8 g32 asym with GPTQ (calibrated on 4,096 tokens of the model\'s own stories, seed 1) reaches 99.5 % top-1 on the held-out text', async (t) => {
-    const cal = (await ev.sampleStoryText(fp32, { seed: 1, samples: 16, tokens: 256, temperature: 1 })).texts.join('\n');
-    const m = await load();
+    const cal = (await ev.sampleStoryText(S.fp32, { seed: 1, samples: 16, tokens: 256, temperature: 1 })).texts.join('\n');
+    const m = await S.load();
     try {
       await m.quantize({ weights: 'int8', groupSize: 32, mode: 'asymmetric', method: 'gptq', calibration: { text: cal, tokens: 4096 } });
-      const r = await ev.compareModels(fp32, m, heldOut);
+      const r = await ev.compareModels(S.fp32, m, S.heldOut);
       t.diagnostic(`int8 g32 asym GPTQ: top-1 ${(r.top1Agreement * 100).toFixed(2)} %, KL ${r.klDivergence.toExponential(3)}`);
       // Measured (SIMD build): 99.61 % (1,024 of 1,028) and KL 2.27e-4, half of RTN g32 sym's
       // 4.18e-4. Top-1 at this level moves by 0.1 % a position: on 8,224 positions (seeds
@@ -110,7 +90,7 @@ describe('int8 g32 vs int8 per channel on stories260K', () => {
   test('greedy continuations against fp32 (tokens before the first difference, of 100)', async (t) => {
     const prompts = ['Zoo', 'Once upon a time', 'Lily and Ben', 'The little dog', 'One day, a girl named'];
     const ref: number[][] = [];
-    for (const p of prompts) ref.push((await fp32.generate(p, { maxNewTokens: 100, stopOnEos: false })).tokens);
+    for (const p of prompts) ref.push((await S.fp32.generate(p, { maxNewTokens: 100, stopOnEos: false })).tokens);
     const stay = async (m: Model) => {
       const out: number[] = [];
       for (let i = 0; i < prompts.length; i++) {
@@ -127,7 +107,7 @@ describe('int8 g32 vs int8 per channel on stories260K', () => {
       ['int8 g32 sym', { weights: 'int8', groupSize: 32 }],
       ['int8 g32 asym', { weights: 'int8', groupSize: 32, mode: 'asymmetric' }],
     ] as [string, LayerQuantOptions][]) {
-      const m = await load();
+      const m = await S.load();
       try {
         quantizeModel(m, o);
         runs[label] = await stay(m);
@@ -135,7 +115,7 @@ describe('int8 g32 vs int8 per channel on stories260K', () => {
         m.dispose();
       }
     }
-    const q8 = await gguf.loadGguf(gguf.exportGguf(files, { type: 'q8_0' }), { tokenizer: files.tokenizer!, tokenizerConfig: files.tokenizerConfig! });
+    const q8 = await gguf.loadGguf(gguf.exportGguf(S.files, { type: 'q8_0' }), { tokenizer: S.files.tokenizer!, tokenizerConfig: S.files.tokenizerConfig! });
     try {
       runs['Q8_0 GGUF weights'] = await stay(q8);
     } finally {
@@ -154,8 +134,8 @@ describe('int8 g32 vs int8 per channel on stories260K', () => {
 
 describe('Q8_0 GGUF <-> int8 g32 layers', () => {
   test('a Q8_0 file loads onto w8a16 g32 layers, saves as such, and exports back bit for bit', async () => {
-    const q8bytes = gguf.exportGguf(files, { type: 'q8_0' });
-    const m = await gguf.loadGguf(q8bytes, { tokenizer: files.tokenizer!, tokenizerConfig: files.tokenizerConfig! });
+    const q8bytes = gguf.exportGguf(S.files, { type: 'q8_0' });
+    const m = await gguf.loadGguf(q8bytes, { tokenizer: S.files.tokenizer!, tokenizerConfig: S.files.tokenizerConfig! });
     let saved: Awaited<ReturnType<typeof saveQuantized>>;
     try {
       saved = await saveQuantized(m);
@@ -173,7 +153,7 @@ describe('Q8_0 GGUF <-> int8 g32 layers', () => {
       }
     }
     const again = gguf.exportGguf(
-      { config, tokenizer: files.tokenizer!, weights: saved.filter((f) => f.name.endsWith('.safetensors')).map((f) => ({ name: f.name, bytes: new Uint8Array(f.bytes) })) },
+      { config, tokenizer: S.files.tokenizer!, weights: saved.filter((f) => f.name.endsWith('.safetensors')).map((f) => ({ name: f.name, bytes: new Uint8Array(f.bytes) })) },
       { type: 'q8_0' },
     );
     const a = gguf.ggufInfo(q8bytes);
@@ -196,14 +176,14 @@ describe('q8g float kernels in real WASM SIMD against the baseline build (refere
   // not comparable across builds: the two builds' float code (norms, attention, lm_head) differs
   // in the last bits, which can move an activation across a rounding boundary of its int8 code.
   test('same logits up to float reordering, prefill (64 rows) and decode (1, 2 rows)', async (t) => {
-    const ids = heldOut[0]!.slice(0, 64);
+    const ids = S.heldOut[0]!.slice(0, 64);
     const schemes: [string, LayerQuantOptions][] = [
       ['w8a16 g32 sym', { weights: 'int8', groupSize: 32 }],
       ['w8a16 g32 asym', { weights: 'int8', groupSize: 32, mode: 'asymmetric' }],
       ['w8a16 per-channel asym', { weights: 'int8', mode: 'asymmetric' }],
     ];
     const logits = async (o: LayerQuantOptions, rows: number) => {
-      const m = await load();
+      const m = await S.load();
       try {
         quantizeModel(m, o);
         return await m.logits(ids.slice(0, rows));

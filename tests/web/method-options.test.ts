@@ -5,43 +5,39 @@
 // old form, "method": "hqq", still loading with the same logits), and the CLI flags
 // (--range-search, --grid). Bounds sit near the measured values (in the comments).
 // Run after `npx tsc -p tsconfig.json` and the wasm build (the package is imported from dist/).
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { HUB_DIR, ROOT, importDist } from './helpers/repo.js';
 import { throwsWith } from './helpers/errors.js';
+import { useStories } from './helpers/stories.js';
 
 type Eval = typeof import('../../dist/eval/index.js');
 type Models = typeof import('../../dist/models/index.js');
 type Checkpoint = typeof import('../../dist/models/checkpoint.js');
-type Hub = typeof import('../../dist/hub/index.js');
-type Loader = typeof import('../../dist/runtime/loader.js');
 type Model = import('../../dist/models/index.js').LlamaForCausalLM;
 type QuantizeModelOptions = import('../../dist/models/index.js').QuantizeModelOptions;
-type ModelFiles = import('../../dist/hub/index.js').ModelFiles;
 type SavedFile = { name: string; bytes: Uint8Array<ArrayBuffer> };
 
 const ev = (await importDist('eval/index.js')) as Eval;
 const { LlamaForCausalLM, quantizeModel } = (await importDist('models/index.js')) as Models;
 const { saveQuantized } = (await importDist('models/checkpoint.js')) as Checkpoint;
-const { downloadModelFiles } = (await importDist('hub/index.js')) as Hub;
-const loader = (await importDist('runtime/loader.js')) as Loader;
 const run = promisify(execFile);
 const CLI = path.join(ROOT, 'dist/cli/main.js');
 
 const REPO = 'karpathy/stories260K';
 const Q0 = 'model.layers.0.self_attn.q_proj';
-let files: ModelFiles;
-let fp32: Model;
-let heldOut: number[][];
 let stories: string;
-let tmp: string;
-const copy = (f: ModelFiles): ModelFiles => ({ ...f, weights: f.weights.map((w) => ({ name: w.name, bytes: w.bytes.slice() })) });
-const load = (): Promise<Model> => LlamaForCausalLM.fromFiles(copy(files), { name: REPO });
+const S = useStories({
+  init: { threads: false },
+  tmpPrefix: 'webquant-method-options-',
+  setup: async (f) => {
+    stories = (await ev.sampleStoryText(f.fp32, { seed: 1001, samples: 4, tokens: 256, temperature: 1 })).texts.join('\n');
+  },
+});
 const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 const configOf = (saved: SavedFile[]) => JSON.parse(new TextDecoder().decode(saved.find((f) => f.name === 'config.json')!.bytes));
 
@@ -53,7 +49,7 @@ async function loadSaved(saved: SavedFile[], edit?: (layers: Record<string, Reco
     edit(config.quantization_config.layers);
     weights = weights.map((w) => ({ name: w.name, bytes: withMetadata(w.bytes, 'quantization_config', JSON.stringify(config.quantization_config)) }));
   }
-  return LlamaForCausalLM.fromFiles({ ...files, config, weights }, { name: 'saved' });
+  return LlamaForCausalLM.fromFiles({ ...S.files, config, weights }, { name: 'saved' });
 }
 
 /** A safetensors file with one __metadata__ value replaced. */
@@ -71,26 +67,13 @@ function withMetadata(bytes: Uint8Array, key: string, value: string): Uint8Array
   return out;
 }
 
-before(async () => {
-  await loader.init({ threads: false });
-  files = await downloadModelFiles(REPO, { endpoint: HUB_DIR });
-  fp32 = await load();
-  heldOut = (await ev.sampleStoryText(fp32, { seed: 101, samples: 4, tokens: 256, temperature: 1 })).ids;
-  stories = (await ev.sampleStoryText(fp32, { seed: 1001, samples: 4, tokens: 256, temperature: 1 })).texts.join('\n');
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'webquant-method-options-'));
-});
-after(async () => {
-  fp32?.dispose();
-  if (tmp) await fs.rm(tmp, { recursive: true, force: true });
-});
-
 describe("HQQ's range search as a quantizeModel option", () => {
   test('reported per layer, lower KL than HQQ as published, saved as range_search and reloaded bit for bit', async (t) => {
-    const ids = heldOut[0]!.slice(0, 64);
+    const ids = S.heldOut[0]!.slice(0, 64);
     for (const weights of ['int4', 'int3'] as const) {
-      using plain = await load();
+      using plain = await S.load();
       quantizeModel(plain, { weights, groupSize: 32, method: 'hqq' });
-      using m = await load();
+      using m = await S.load();
       const s = quantizeModel(m, { weights, groupSize: 32, method: 'hqq', hqq: { rangeSearch: true } });
       for (const l of s.layers.filter((x) => x.quantized)) {
         assert.equal(l.method, 'hqq', l.name);
@@ -100,8 +83,8 @@ describe("HQQ's range search as a quantizeModel option", () => {
       const lmHead = s.layers.find((l) => l.name === 'lm_head')!;
       assert.equal(lmHead.quantized, false);
       assert.equal(lmHead.rangeSearch, 0);
-      const a = await ev.compareModels(fp32, plain, heldOut);
-      const b = await ev.compareModels(fp32, m, heldOut);
+      const a = await ev.compareModels(S.fp32, plain, S.heldOut);
+      const b = await ev.compareModels(S.fp32, m, S.heldOut);
       t.diagnostic(`${weights} g32 HQQ: KL ${a.klDivergence.toExponential(4)}, top-1 ${(a.top1Agreement * 100).toFixed(2)} %; with the range search: KL ${b.klDivergence.toExponential(4)}, top-1 ${(b.top1Agreement * 100).toFixed(2)} %`);
       assert.ok(b.klDivergence < a.klDivergence, `${weights}: the range search lowers KL`);
       // Measured (SIMD build, 1,028 positions): int4 KL 8.709e-2 -> 6.684e-2 (top-1 86.38 -> 87.94 %),
@@ -125,7 +108,7 @@ describe("HQQ's range search as a quantizeModel option", () => {
   });
 
   test('applies to the layers quantized with hqq (overrides too); rangeSearch: n, false', async () => {
-    using m = await load();
+    using m = await S.load();
     const s = quantizeModel(m, { weights: 'int4', overrides: { '*.mlp.*': { weights: 'int4', method: 'hqq' } }, hqq: { rangeSearch: 4 } });
     for (const l of s.layers.filter((x) => x.quantized)) {
       const mlp = l.name.includes('.mlp.');
@@ -133,13 +116,13 @@ describe("HQQ's range search as a quantizeModel option", () => {
       assert.equal(l.grid, mlp ? 'hqq' : 'rtn', l.name);
       assert.equal(l.rangeSearch, mlp ? 4 : 0, l.name);
     }
-    using off = await load();
+    using off = await S.load();
     const o = quantizeModel(off, { weights: 'int4', method: 'hqq', hqq: { rangeSearch: false } });
     assert.ok(o.layers.filter((x) => x.quantized).every((l) => l.rangeSearch === 0 && l.grid === 'hqq'));
   });
 
   test('bad values are typed errors and leave the model as it was', async () => {
-    using m = await load();
+    using m = await S.load();
     const base: QuantizeModelOptions = { weights: 'int4', groupSize: 32, method: 'hqq' };
     throwsWith(() => quantizeModel(m, { ...base, hqq: { rangeSearch: 101 } }), 'invalid_argument', /options\.hqq\.rangeSearch must be true, false or an integer in \[0, 100\] \(got 101\)/);
     throwsWith(() => quantizeModel(m, { ...base, hqq: { rangeSearch: 2.5 } }), 'invalid_argument', /rangeSearch must be true, false or an integer/);
@@ -153,20 +136,20 @@ describe("HQQ's range search as a quantizeModel option", () => {
       'invalid_argument',
       /GPTQ on HQQ's grid takes options\.gptq\.rangeSearch/,
     );
-    assert.deepEqual(bits(await m.logits([1, 2, 3])), bits(await fp32.logits([1, 2, 3])));
+    assert.deepEqual(bits(await m.logits([1, 2, 3])), bits(await S.fp32.logits([1, 2, 3])));
   });
 });
 
 describe("GPTQ on HQQ's grid: the method is saved", () => {
   test('summary and quantization_config say gptq on grid hqq; reloaded bit for bit; the old form (method hqq) loads the same', async () => {
-    using m = await load();
+    using m = await S.load();
     const s = quantizeModel(m, { weights: 'int4', groupSize: 32, mode: 'asymmetric', method: 'gptq', gptq: { grid: 'hqq' }, calibration: { text: stories, tokens: 512 } });
     for (const l of s.layers.filter((x) => x.quantized)) {
       assert.equal(l.method, 'gptq', l.name);
       assert.equal(l.grid, 'hqq', l.name);
       assert.equal(l.rangeSearch, 10, l.name); // gptq.rangeSearch's default with this grid
     }
-    const ids = heldOut[1]!.slice(0, 64);
+    const ids = S.heldOut[1]!.slice(0, 64);
     const ref = await m.logits(ids);
     const saved = await saveQuantized(m);
     const q = configOf(saved).quantization_config;
@@ -204,13 +187,13 @@ describe('CLI: --range-search and --grid', () => {
   };
 
   test('webquant quantize --method hqq --range-search N and --method gptq --grid hqq save what made each layer', async () => {
-    const calib = path.join(tmp, 'calib.txt');
+    const calib = path.join(S.tmp, 'calib.txt');
     await fs.writeFile(calib, stories);
     for (const [name, flags, want] of [
       ['hqq-range', ['--bits', '4', '--method', 'hqq', '--range-search', '6'], { method: 'hqq', range_search: 6, mode: 'asymmetric' }],
       ['gptq-grid', ['--bits', '4', '--method', 'gptq', '--grid', 'hqq', '--calibration-file', calib, '--calibration-tokens', '256'], { method: 'gptq', grid: 'hqq', range_search: 10, mode: 'asymmetric' }],
     ] as const) {
-      const out = path.join(tmp, name);
+      const out = path.join(S.tmp, name);
       const r = await run(process.execPath, [CLI, 'quantize', REPO, '--hub-dir', HUB_DIR, ...flags, '--out', out]);
       assert.match(r.stdout, /wrote/);
       assert.match(r.stdout + r.stderr, name === 'gptq-grid' ? /\(gptq on hqq grid, range search 10\)/ : /\(hqq, range search 6\)/);
@@ -220,7 +203,7 @@ describe('CLI: --range-search and --grid', () => {
   });
 
   test('bad flags exit 1', async () => {
-    const out = path.join(tmp, 'bad');
+    const out = path.join(S.tmp, 'bad');
     const q = ['quantize', REPO, '--hub-dir', HUB_DIR, '--bits', '4', '--out', out];
     await fails([...q, '--method', 'hqq', '--range-search', '101'], /--range-search must be an integer in \[0, 100\]/);
     await fails([...q, '--method', 'hqq', '--range-search', 'x'], /--range-search must be an integer in \[0, 100\]/);

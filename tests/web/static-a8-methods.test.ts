@@ -5,52 +5,27 @@
 // MEASURED below), the summary per layer, save -> reload bit for bit, and the saved definition
 // against the independent float64 reference (tests/web/helpers/ref/static-a8.ts).
 // Run after `npx tsc -p tsconfig.json` and the wasm build (the package is imported from dist/).
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { HUB_DIR, ROOT, importDist } from './helpers/repo.js';
+import { useStories, WIKITEXT } from './helpers/stories.js';
 import { readSavedSafetensors, savedLlamaLogits } from './helpers/ref/static-a8.js';
 
 type Eval = typeof import('../../dist/eval/index.js');
 type Models = typeof import('../../dist/models/index.js');
 type Checkpoint = typeof import('../../dist/models/checkpoint.js');
-type Hub = typeof import('../../dist/hub/index.js');
-type Loader = typeof import('../../dist/runtime/loader.js');
-type Model = import('../../dist/models/index.js').LlamaForCausalLM;
 type QuantizeModelOptions = import('../../dist/models/index.js').QuantizeModelOptions;
-type ModelFiles = import('../../dist/hub/index.js').ModelFiles;
 
 const ev = (await importDist('eval/index.js')) as Eval;
 const { LlamaForCausalLM } = (await importDist('models/index.js')) as Models;
 const { saveQuantized } = (await importDist('models/checkpoint.js')) as Checkpoint;
-const { downloadModelFiles } = (await importDist('hub/index.js')) as Hub;
-const loader = (await importDist('runtime/loader.js')) as Loader;
 
 const REPO = 'karpathy/stories260K';
-const WIKITEXT = readFileSync(path.join(HUB_DIR, '../data/wikitext-2/valid.txt'), 'utf8').slice(0, 12000);
-let files: ModelFiles;
-let fp32: Model;
-let heldOut: number[][];
-let tmp: string;
-const copy = (f: ModelFiles): ModelFiles => ({ ...f, weights: f.weights.map((w) => ({ name: w.name, bytes: w.bytes.slice() })) });
-const load = (): Promise<Model> => LlamaForCausalLM.fromFiles(copy(files), { name: REPO });
-
-before(async () => {
-  await loader.init();
-  files = await downloadModelFiles(REPO, { endpoint: HUB_DIR });
-  fp32 = await load();
-  heldOut = (await ev.sampleStoryText(fp32, { seed: 101, samples: 4, tokens: 256, temperature: 1 })).ids;
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'webquant-static-a8-methods-'));
-});
-after(async () => {
-  fp32?.dispose();
-  if (tmp) await fs.rm(tmp, { recursive: true, force: true });
-});
+const S = useStories({ tmpPrefix: 'webquant-static-a8-methods-' });
 
 const calibration = () => ({ text: WIKITEXT });
 const CASES: Record<string, QuantizeModelOptions> = {
@@ -70,7 +45,7 @@ describe('static W4A8 / W8A8 g32 and static / SmoothQuant with GPTQ and AWQ on s
   test('quality vs fp32 near the measured values; every quantized layer static with a scale; notes', async (t) => {
     const got: Record<string, { kl: number; top1: number; ppl: number }> = {};
     for (const [name, options] of Object.entries(CASES)) {
-      using m = await load();
+      using m = await S.load();
       const s = await m.quantize(options);
       const q = s.layers.filter((l) => l.quantized);
       assert.equal(q.length, 35, name);
@@ -86,8 +61,8 @@ describe('static W4A8 / W8A8 g32 and static / SmoothQuant with GPTQ and AWQ on s
         if (isStatic) assert.match(note, /static activations: minmax observer on the quantized model, 2048 calibration tokens, scale /);
         assert.match(note, new RegExp(`${options.method} on \\d+ calibration tokens`));
       }
-      const r = await ev.compareModels(fp32, m, heldOut);
-      const p = await ev.perplexity(m, heldOut);
+      const r = await ev.compareModels(S.fp32, m, S.heldOut);
+      const p = await ev.perplexity(m, S.heldOut);
       got[name] = { kl: r.klDivergence, top1: r.top1Agreement, ppl: p.perplexity };
       t.diagnostic(`${name}: KL ${r.klDivergence.toExponential(4)}, top-1 ${(r.top1Agreement * 100).toFixed(2)} %, ppl ${p.perplexity.toFixed(4)}`);
     }
@@ -101,18 +76,18 @@ describe('static W4A8 / W8A8 g32 and static / SmoothQuant with GPTQ and AWQ on s
 
   test('saved static W4A8 (SmoothQuant, GPTQ) and W8A8 g32 reload bit for bit and equal the float64 reference', async (t) => {
     for (const name of ['w4a8 g32 static smoothquant', 'w4a8 g32 static smoothquant gptq', 'w8a8 g32 static']) {
-      using m = await load();
+      using m = await S.load();
       await m.quantize({ ...CASES[name]!, calibration: { text: WIKITEXT, tokens: 512 } });
-      const ids = heldOut[1]!.slice(0, 48);
+      const ids = S.heldOut[1]!.slice(0, 48);
       const got = await m.logits(ids);
-      const dir = path.join(tmp, `hub/static/${name.replaceAll(' ', '-')}`);
+      const dir = path.join(S.tmp, `hub/static/${name.replaceAll(' ', '-')}`);
       const saved = await saveQuantized(m, { dir });
       const config = JSON.parse(new TextDecoder().decode(saved.find((f) => f.name === 'config.json')!.bytes));
       const entry = config.quantization_config.layers['model.layers.2.mlp.down_proj'];
       assert.equal(entry.activations, 'int8-static', name);
       assert.ok(entry.activation_scale > 0, name);
       if (name.includes('gptq')) assert.equal(entry.method, 'gptq');
-      using back = await LlamaForCausalLM.fromPretrained(`static/${name.replaceAll(' ', '-')}`, { endpoint: path.join(tmp, 'hub') });
+      using back = await LlamaForCausalLM.fromPretrained(`static/${name.replaceAll(' ', '-')}`, { endpoint: path.join(S.tmp, 'hub') });
       assert.deepEqual(new Uint32Array((await back.logits(ids)).buffer), new Uint32Array(got.buffer), name);
       const again = await saveQuantized(back);
       assert.deepEqual(again.at(-1)!.bytes, saved.at(-1)!.bytes, name);
@@ -135,8 +110,8 @@ describe('static W4A8 / W8A8 g32 and static / SmoothQuant with GPTQ and AWQ on s
   });
 
   test('CLI: webquant quantize --bits 4 --activations int8-static --method gptq --smoothquant', async () => {
-    const out = path.join(tmp, 'cli-w4a8');
-    const calib = path.join(tmp, 'calibration.txt');
+    const out = path.join(S.tmp, 'cli-w4a8');
+    const calib = path.join(S.tmp, 'calibration.txt');
     await fs.writeFile(calib, WIKITEXT);
     const q = await promisify(execFile)(process.execPath, ['--no-experimental-fetch', path.join(ROOT, 'dist/cli/main.js'), 'quantize', REPO, '--bits', '4', '--activations', 'int8-static', '--method', 'gptq', '--smoothquant', '--calibration-file', calib, '--calibration-tokens', '256', '--out', out, '--hub-dir', HUB_DIR, '--quiet']);
     assert.match(q.stdout, /w4a8 g32 sym, activations int8 static \(scale /);

@@ -1,4 +1,4 @@
-// Internal pieces shared by the calibrated methods (gptq.cpp, awq.cpp, linear_layers.cpp).
+// Internal pieces shared by the calibrated methods (gptq.cpp, awq.cpp, linear_make.cpp).
 #pragma once
 
 #include <cstddef>

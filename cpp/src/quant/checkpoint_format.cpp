@@ -32,21 +32,6 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return r + "]";
 }
 
-int scheme_bits(LinearScheme s) {
-  switch (s) {
-    case LinearScheme::kW8A16:
-    case LinearScheme::kW8A8: return 8;
-    case LinearScheme::kW4A16:
-    case LinearScheme::kW4A8: return 4;
-    case LinearScheme::kW2A16: return 2;
-    case LinearScheme::kW3A16: return 3;
-    case LinearScheme::kLut4A16: return 4;
-    default: return 32;
-  }
-}
-
-bool scheme_a8(LinearScheme s) { return s == LinearScheme::kW8A8 || s == LinearScheme::kW4A8; }
-
 bool scheme_from_name(const std::string& name, LinearScheme* out) {
   for (LinearScheme s : {LinearScheme::kF32, LinearScheme::kW8A16, LinearScheme::kW4A16,
                          LinearScheme::kW2A16, LinearScheme::kW8A8, LinearScheme::kW4A8,

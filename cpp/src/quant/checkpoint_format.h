@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "io/json.h"
+#include "quant/linear_internal.h"
 #include "webquant/linear.h"
 #include "webquant/status.h"
 
@@ -58,8 +59,8 @@ void erase(JsonValue* obj, const std::string& key);
 Status corrupt(std::string msg);
 std::string shape_str(const std::vector<int64_t>& s);
 
-int scheme_bits(LinearScheme s);  // 8, 4, 2; 32 for f32
-bool scheme_a8(LinearScheme s);
+using linear_detail::scheme_a8;
+using linear_detail::scheme_bits;
 bool scheme_from_name(const std::string& name, LinearScheme* out);
 // How a layer's codes were chosen, as a layer entry records it: "method" (absent: rtn), "grid"
 // ("hqq": a gptq layer rounded onto HQQ's grid; absent or "rtn" otherwise) and "range_search"

@@ -1,4 +1,5 @@
-// Internal pieces shared by the linear-layer files (linear_layers.cpp, linear_q8g.cpp).
+// Internal pieces shared by the linear-layer files (linear_layers.cpp, linear_make.cpp,
+// linear_qg.cpp, linear_q8g.cpp, ...).
 #pragma once
 
 #include <memory>
@@ -9,6 +10,11 @@
 #include "webquant/linear.h"
 
 namespace webquant::linear_detail {
+
+// Bits per weight code of a scheme: 8, 4 (w4a16, w4a8, lut4a16), 3, 2; 32 for the float schemes.
+int scheme_bits(LinearScheme s);
+// True for the schemes with int8 activations (w8a8, w4a8).
+bool scheme_a8(LinearScheme s);
 
 // This thread's scratch for m rows of int8 activations in the layout geo: xq (m * kpad codes),
 // xscale (m), xsum (m * groups). Reused across calls (it only grows); valid until the next call
@@ -32,6 +38,19 @@ void prepare_dynamic_a8_rows(const kernels::GroupGeometry& geo, const float* x,
 std::string describe_quantized(LinearScheme scheme, int group, int in_features,
                                const std::string& fallback, bool asymmetric);
 
+// int8 weights (linear_layers.cpp): the q8c kernels for plain per-channel symmetric weights
+// (group == in, no fallback note), make_linear_q8g for everything else. Arguments as make_linear_q8g.
+std::unique_ptr<LinearLayer> make_linear_q8(LinearScheme scheme, bool asymmetric, int out, int in,
+                                            int group, const int8_t* q, const float* scales,
+                                            const int32_t* zero_points, std::vector<float> bias,
+                                            std::string fallback);
+// 4-bit / 2-bit weights per group (linear_qg.cpp): w4a16, w2a16, w4a8. q: [out, in] signed
+// int<bits> codes; scales, zero_points: [out, ceil(in / group)] (signed zero points, all 0 when
+// symmetric). The caller has validated everything.
+std::unique_ptr<LinearLayer> make_linear_qg(LinearScheme scheme, int bits, bool asymmetric, int out,
+                                            int in, int group, const int8_t* q, const float* scales,
+                                            const int32_t* zero_points, std::vector<float> bias,
+                                            std::string fallback);
 // int8 weights in groups (or per channel with zero points / a fallback note) on the q8g kernels:
 // w8a16 or w8a8. q: [out, in] int8 codes; scales, zero_points: [out, ceil(in / group)] (signed zero
 // points, all 0 when symmetric). The caller has validated everything.

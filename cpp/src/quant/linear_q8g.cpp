@@ -86,14 +86,7 @@ class LinearQ8G final : public LinearLayer {
   std::string describe() const override {
     return describe_quantized(scheme_, int(geo_.group), in_features, fallback_, asym_);
   }
-  void dequantize_weight(float* out) const override {
-    for (size_t j = 0; j < geo_.n; ++j) {
-      for (size_t c = 0; c < geo_.k; ++c) {
-        const size_t idx = kernels::qg_param_index(geo_, j, c / geo_.group);
-        out[j * geo_.k + c] = scales_[idx] * static_cast<float>(code(j, c) - zero_point(idx));
-      }
-    }
-  }
+  void dequantize_weight(float* out) const override { dequantize_rows(0, geo_.n, out); }
   void dequantize_rows(size_t first, size_t n, float* out) const override {
     for (size_t r = 0; r < n; ++r) {
       const size_t j = first + r;

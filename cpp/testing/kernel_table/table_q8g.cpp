@@ -87,14 +87,11 @@ std::string check_gemm_q8g_s8(size_t k, uint64_t seed) {
     auto x = random_floats(sh.m * k, seed + 4, 1.0f);
     auto b = random_floats(sh.out, seed + 5, 1.0f);
     const float* bias = seed & 1 ? b.data() : nullptr;
-    std::vector<int8_t> xq(sh.m * w.geo.kpad());
-    std::vector<float> xs(sh.m), ya(sh.m * sh.out), yb(sh.m * sh.out);
-    std::vector<int32_t> sums(sh.m * w.geo.groups);
-    quantize_rows_f32_s8__ref(sh.m, k, w.geo.group, w.geo.gp, x.data(), xq.data(), xs.data(),
-                              sums.data());
-    gemm_q8g_s8__ref(sh.m, w.geo, xq.data(), xs.data(), sums.data(), w.packed.data(),
+    const A8Rows a = quantize_a8_rows(sh.m, w.geo, x.data());
+    std::vector<float> ya(sh.m * sh.out), yb(sh.m * sh.out);
+    gemm_q8g_s8__ref(sh.m, w.geo, a.xq.data(), a.xs.data(), a.sums.data(), w.packed.data(),
                      w.scale.data(), w.zeros(), bias, ya.data());
-    gemm_q8g_s8__wasmsimd(sh.m, w.geo, xq.data(), xs.data(), sums.data(), w.packed.data(),
+    gemm_q8g_s8__wasmsimd(sh.m, w.geo, a.xq.data(), a.xs.data(), a.sums.data(), w.packed.data(),
                           w.scale.data(), w.zeros(), bias, yb.data());
     auto err = compare_gemm_exact("gemm_q8g_s8", sh.m, sh.out, k, ya, yb);
     if (!err.empty()) return err;
@@ -106,15 +103,12 @@ double bench_gemm_q8g_s8(Variant v, size_t n, int iters) {
   const size_t k = sh.in, group = k % 32 == 0 ? 32 : k;
   Q8gWeights w = make_q8g(sh.out, k, group, true, 1);
   auto x = random_floats(k, 2);
-  std::vector<int8_t> xq(w.geo.kpad());
-  std::vector<int32_t> sums(w.geo.groups);
-  float xs;
-  quantize_rows_f32_s8__ref(1, k, w.geo.group, w.geo.gp, x.data(), xq.data(), &xs, sums.data());
+  const A8Rows a = quantize_a8_rows(1, w.geo, x.data());
   std::vector<float> y(sh.out);
   auto f = v == Variant::kSimd ? gemm_q8g_s8__wasmsimd : gemm_q8g_s8__ref;
   return time_per_call(iters, [&] {
-    f(1, w.geo, xq.data(), &xs, sums.data(), w.packed.data(), w.scale.data(), w.zeros(), nullptr,
-      y.data());
+    f(1, w.geo, a.xq.data(), a.xs.data(), a.sums.data(), w.packed.data(), w.scale.data(),
+      w.zeros(), nullptr, y.data());
   });
 }
 

@@ -1,5 +1,6 @@
 // Helpers shared by the kernel table's checks and benchmarks (table.cpp, table_q8g.cpp):
-// seeded random input, timing, and comparisons that name the first differing index. Internal.
+// seeded random input, int8 activations for the s8 GEMMs, timing, and comparisons that name the
+// first differing index. Internal.
 #pragma once
 
 #include <chrono>
@@ -9,6 +10,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "kernels/gemm/gemm.h"
 
 namespace webquant::kernels::table_util {
 
@@ -29,6 +32,21 @@ inline std::vector<float> random_floats(size_t n, uint64_t seed, float stddev = 
   std::vector<float> x(n);
   for (auto& v : x) v = dist(rng);
   return x;
+}
+
+// Activations x [m, geo.k] quantized per token by the reference row quantizer in geo's group
+// layout: the int8 input of the s8 GEMM kernels (xq [m, kpad], xs [m], sums [m, groups]).
+struct A8Rows {
+  std::vector<int8_t> xq;
+  std::vector<float> xs;
+  std::vector<int32_t> sums;
+};
+inline A8Rows quantize_a8_rows(size_t m, const GroupGeometry& geo, const float* x) {
+  A8Rows r{std::vector<int8_t>(m * geo.kpad()), std::vector<float>(m),
+           std::vector<int32_t>(m * geo.groups)};
+  quantize_rows_f32_s8__ref(m, geo.k, geo.group, geo.gp, x, r.xq.data(), r.xs.data(),
+                            r.sums.data());
+  return r;
 }
 
 // Floats that stress conversions: normals over the whole exponent range, subnormals, ties,

@@ -10,12 +10,12 @@
  * @packageDocumentation
  */
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { WebQuantError } from '../errors.js';
 import { AutoModelForVision2Seq, type CaptionOptions } from '../models/blip/index.js';
 import type { QuantizeModelOptions } from '../models/quant-options.js';
 import { init } from '../runtime/loader.js';
-import { CliUsageError, describeQuantization, numberFlag, parseCliArgs } from './eval.js';
+import { CliUsageError, describeQuantization, numberFlag, parseCliArgs, RUN_FLAGS } from './eval.js';
+import { HUB_FLAGS, HUB_USAGE, hubOptionsFromFlags } from './hub-flags.js';
 import { decodePng } from './png.js';
 
 const USAGE = `usage: webquant caption <image.png> --model REPO [options]
@@ -31,7 +31,7 @@ options:
   --group-size G              elements per group (default: int4 32, int8 per channel)
   --activations float|int8    int8 = dynamic int8 activations (W8A8 / W4A8; default float)
   --json                      print {caption, tokens, imageEncodeMs, quantization} as JSON
-  --endpoint URL | --hub-dir DIR | --revision REV    where the repo comes from
+${HUB_USAGE}
   --no-simd                   use the baseline (non-SIMD) WebAssembly build
   --quiet                     no timings on stderr
   -h, --help                  this help`;
@@ -46,12 +46,8 @@ export async function captionCommand(args: string[]): Promise<number> {
     'group-size': { type: 'string' },
     activations: { type: 'string' },
     json: { type: 'boolean' },
-    endpoint: { type: 'string' },
-    'hub-dir': { type: 'string' },
-    revision: { type: 'string' },
-    'no-simd': { type: 'boolean' },
-    quiet: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
+    ...HUB_FLAGS,
+    ...RUN_FLAGS,
   });
   if (v.help) {
     process.stdout.write(USAGE + '\n');
@@ -62,7 +58,7 @@ export async function captionCommand(args: string[]): Promise<number> {
   };
   if (positionals.length !== 1) fail(positionals.length === 0 ? 'missing the image file (a .png)' : `expected one image, got ${positionals.join(' ')}`);
   if (v.model === undefined) fail('--model REPO is required (e.g. Salesforce/blip-image-captioning-base)');
-  if (v.endpoint !== undefined && v['hub-dir'] !== undefined) fail('give either --endpoint or --hub-dir, not both');
+  const hub = hubOptionsFromFlags(USAGE, v);
   const maxNew = numberFlag(USAGE, 'max-new-tokens', v['max-new-tokens'], (n) => Number.isSafeInteger(n) && n >= 1, 'a positive integer');
   const quant = v.quantize ?? 'none';
   if (!['none', 'int8', 'int4'].includes(quant)) fail(`--quantize must be none, int8 or int4 (got ${JSON.stringify(quant)})`);
@@ -80,12 +76,8 @@ export async function captionCommand(args: string[]): Promise<number> {
   }
   const image = decodePng(bytes);  // before the model download: a bad file fails fast
 
-  const endpoint = v['hub-dir'] !== undefined ? path.resolve(v['hub-dir']) : v.endpoint;
   await init(v['no-simd'] ? { simd: false } : {});
-  const model = await AutoModelForVision2Seq.fromPretrained(v.model!, {
-    ...(endpoint !== undefined ? { endpoint } : {}),
-    ...(v.revision !== undefined ? { revision: v.revision } : {}),
-  });
+  const model = await AutoModelForVision2Seq.fromPretrained(v.model!, hub);
   try {
     let quantization: string | undefined;
     if (quant !== 'none') {

@@ -10,12 +10,12 @@
  * top-k tokens with their scores (JSON with --json).
  * @packageDocumentation
  */
-import path from 'node:path';
 import { AutoModel, AutoModelForMaskedLM } from '../models/encoder-auto.js';
 import type { EncoderModel } from '../models/encoder-model.js';
 import type { QuantizeModelOptions } from '../models/quant-options.js';
 import { init } from '../runtime/loader.js';
 import { CliUsageError, describeQuantization, numberFlag, parseCliArgs } from './eval.js';
+import { HUB_FLAGS, HUB_USAGE, hubOptionsFromFlags, type HubFlags } from './hub-flags.js';
 
 const EMBED_USAGE = `usage: webquant embed <repo> --text TEXT [--text TEXT ...] [options]
 
@@ -29,7 +29,7 @@ options:
   --group-size G              elements per group (default: int4 32, int8 per channel)
   --activations float|int8    int8 = dynamic int8 activations (W8A8 / W4A8; default float)
   --json                      print {embeddings, similarity, quantization} as JSON
-  --endpoint URL | --hub-dir DIR | --revision REV    where the repo comes from
+${HUB_USAGE}
   -h, --help                  this help`;
 
 const FILL_USAGE = `usage: webquant fill-mask <repo> --text TEXT [options]
@@ -42,7 +42,7 @@ options:
   --quantize none|int8|int4   quantize the linear layers first (default none; the decoder stays float)
   --group-size G, --activations float|int8   as for embed
   --json                      print the results as JSON
-  --endpoint URL | --hub-dir DIR | --revision REV    where the repo comes from
+${HUB_USAGE}
   -h, --help                  this help`;
 
 const COMMON = {
@@ -51,21 +51,16 @@ const COMMON = {
   'group-size': { type: 'string' },
   activations: { type: 'string' },
   json: { type: 'boolean' },
-  endpoint: { type: 'string' },
-  'hub-dir': { type: 'string' },
-  revision: { type: 'string' },
+  ...HUB_FLAGS,
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-interface Common {
+interface Common extends HubFlags {
   text?: string[];
   quantize?: string;
   'group-size'?: string;
   activations?: string;
-  endpoint?: string;
-  'hub-dir'?: string;
-  revision?: string;
 }
 
 function setup(usage: string, v: Common, positionals: string[]) {
@@ -74,7 +69,7 @@ function setup(usage: string, v: Common, positionals: string[]) {
   };
   if (positionals.length !== 1) fail(positionals.length === 0 ? 'missing the model repo' : `expected one repo, got ${positionals.join(' ')}`);
   if (!v.text || v.text.length === 0) fail('--text TEXT is required');
-  if (v.endpoint !== undefined && v['hub-dir'] !== undefined) fail('give either --endpoint or --hub-dir, not both');
+  const load = hubOptionsFromFlags(usage, v);
   const quant = v.quantize ?? 'none';
   if (!['none', 'int8', 'int4'].includes(quant)) fail(`--quantize must be none, int8 or int4 (got ${JSON.stringify(quant)})`);
   const groupSize = numberFlag(usage, 'group-size', v['group-size'], (n) => Number.isSafeInteger(n) && n >= 1, 'a positive integer');
@@ -85,8 +80,6 @@ function setup(usage: string, v: Common, positionals: string[]) {
   if (quant !== 'none') {
     q = { weights: quant as 'int8' | 'int4', activations: activations as 'float' | 'int8', ...(groupSize !== undefined ? { groupSize } : {}) };
   }
-  const endpoint = v['hub-dir'] !== undefined ? path.resolve(v['hub-dir']) : v.endpoint;
-  const load = { ...(endpoint !== undefined ? { endpoint } : {}), ...(v.revision !== undefined ? { revision: v.revision } : {}) };
   return { repo: positionals[0]!, texts: v.text!, quant: q, load };
 }
 

@@ -21,6 +21,8 @@ import { downloadModelFiles, type ModelFiles } from '../hub/model-files.js';
 import { CausalLM, type ModelDtype } from '../models/causal-lm.js';
 import { type LayerQuantOptions, type QuantizationSummary, type WeightQuant } from '../models/quant-options.js';
 import { init } from '../runtime/loader.js';
+import { CliUsageError } from './usage-error.js';
+import { HUB_FLAGS, HUB_USAGE, hasHubFlags, hubOptionsFromFlags, type HubFlags, type HubOptions } from './hub-flags.js';
 
 const USAGE = `usage: webquant eval <repo|dir> --text FILE [options]
 
@@ -38,9 +40,7 @@ options:
   --window N                  tokens per forward pass (default: the model's context, at most 1024)
   --stride N                  sliding-window step (default window / 2)
   --max-tokens N              evaluate only the first N tokens of the text
-  --endpoint URL              Hub endpoint (default https://huggingface.co)
-  --hub-dir DIR               read repos from a local folder laid out as <org>/<name>/<file>
-  --revision REV              branch, tag or commit (default main)
+${HUB_USAGE}
   --json                      print the results as one JSON object
   --no-simd                   use the baseline (non-SIMD) WebAssembly build
   --quiet                     no progress on stderr
@@ -48,15 +48,22 @@ options:
 
 A <dir> holding config.json, tokenizer.json and safetensors weights is read directly.`;
 
-/** A bad command line: printed with the command's usage, exit code 1. */
-export class CliUsageError extends Error {
-  constructor(
-    message: string,
-    readonly usage: string,
-  ) {
-    super(message);
-  }
-}
+export { CliUsageError };
+
+/** The parseArgs options of every command that runs the WebAssembly module: `--no-simd`, `--quiet`, `-h`. */
+export const RUN_FLAGS = {
+  'no-simd': { type: 'boolean' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** The parseArgs options {@link layerOptionsFromFlags} reads: `--group-size`, `--per-channel`, `--mode`, `--activations`. */
+export const LAYER_FLAGS = {
+  'group-size': { type: 'string' },
+  'per-channel': { type: 'boolean' },
+  mode: { type: 'string' },
+  activations: { type: 'string' },
+} as const;
 
 type CliArgsConfig<O> = { args: string[]; options: O; allowPositionals: true; strict: true };
 
@@ -209,11 +216,10 @@ export async function withProgress<T>(bar: ProgressBar, work: (bar: ProgressBar)
   }
 }
 
-/** Where a model comes from: a Hub repo (with an endpoint) or a local folder. */
+/** Where a model comes from: a Hub repo (with its Hub options) or a local folder (its parent as the endpoint). */
 export interface ModelSource {
   repo: string;
-  endpoint?: string;
-  revision?: string;
+  hub: HubOptions;
   /** What to call it in messages. */
   label: string;
 }
@@ -225,31 +231,25 @@ export interface ModelSource {
 export async function resolveModelSource(
   usage: string,
   target: string,
-  flags: { endpoint?: string | undefined; hubDir?: string | undefined; revision?: string | undefined },
+  flags: HubFlags,
 ): Promise<ModelSource> {
-  if (flags.endpoint !== undefined && flags.hubDir !== undefined) throw new CliUsageError('give either --endpoint or --hub-dir, not both', usage);
+  const hub = hubOptionsFromFlags(usage, flags);
   const dir = path.resolve(target);
   const isDir = await fs.stat(path.join(dir, 'config.json')).then(
     (s) => s.isFile(),
     () => false,
   );
   if (isDir) {
-    if (flags.endpoint !== undefined || flags.hubDir !== undefined || flags.revision !== undefined) {
+    if (hasHubFlags(flags)) {
       throw new CliUsageError(`${target} is a local model folder; --endpoint / --hub-dir / --revision do not apply to it`, usage);
     }
     const name = path.basename(dir);
     if (!/^[A-Za-z0-9_.-]+$/.test(name) || name === '.' || name === '..') {
       throw new CliUsageError(`the model folder's name ${JSON.stringify(name)} must consist of letters, digits, '_', '.' and '-'`, usage);
     }
-    return { repo: name, endpoint: path.dirname(dir), label: dir };
+    return { repo: name, hub: { endpoint: path.dirname(dir) }, label: dir };
   }
-  const endpoint = flags.hubDir !== undefined ? path.resolve(flags.hubDir) : flags.endpoint;
-  return {
-    repo: target,
-    ...(endpoint !== undefined ? { endpoint } : {}),
-    ...(flags.revision !== undefined ? { revision: flags.revision } : {}),
-    label: target,
-  };
+  return { repo: target, hub, label: target };
 }
 
 /** Downloads (or reads) the model's files with a progress bar. */
@@ -259,8 +259,7 @@ export async function fetchModelFiles(source: ModelSource, quiet: boolean): Prom
     bar,
     () =>
       downloadModelFiles(source.repo, {
-        ...(source.endpoint !== undefined ? { endpoint: source.endpoint } : {}),
-        ...(source.revision !== undefined ? { revision: source.revision } : {}),
+        ...source.hub,
         progress: (p) => bar.update(p.overallLoaded, p.overallTotal),
       }),
     (files) => formatBytes(files.weights.reduce((s, w) => s + w.bytes.byteLength, 0)) + ' of weights',
@@ -391,21 +390,14 @@ async function runEval(args: string[], out: NodeJS.WritableStream): Promise<void
   const { values: v, positionals } = parseCliArgs(USAGE, args, {
     text: { type: 'string' },
     quant: { type: 'string' },
-    'group-size': { type: 'string' },
-    'per-channel': { type: 'boolean' },
-    mode: { type: 'string' },
-    activations: { type: 'string' },
+    ...LAYER_FLAGS,
     dtype: { type: 'string' },
     window: { type: 'string' },
     stride: { type: 'string' },
     'max-tokens': { type: 'string' },
-    endpoint: { type: 'string' },
-    'hub-dir': { type: 'string' },
-    revision: { type: 'string' },
+    ...HUB_FLAGS,
     json: { type: 'boolean' },
-    'no-simd': { type: 'boolean' },
-    quiet: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
+    ...RUN_FLAGS,
   });
   if (v.help) {
     out.write(USAGE + '\n');
@@ -436,7 +428,7 @@ async function runEval(args: string[], out: NodeJS.WritableStream): Promise<void
   }
   if (text.trim() === '') throw new WebQuantError('invalid_argument', `--text ${v.text} is empty: there is nothing to evaluate`);
 
-  const source = await resolveModelSource(USAGE, target, { endpoint: v.endpoint, hubDir: v['hub-dir'], revision: v.revision });
+  const source = await resolveModelSource(USAGE, target, v);
   await init(v['no-simd'] ? { simd: false } : {});
   const files = await fetchModelFiles(source, quiet);
   const quantFiles = layer || dtype ? copyModelFiles(files) : undefined;

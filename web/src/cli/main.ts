@@ -14,16 +14,16 @@
  * @packageDocumentation
  */
 import { AutoModelForCausalLM } from '../models/auto.js';
-import path from 'node:path';
 import { WebQuantError } from '../errors.js';
 import { type GenerateOptions } from '../models/causal-lm.js';
 import { type QuantizeModelOptions } from '../models/quant-options.js';
 import { init } from '../runtime/loader.js';
-import { CliUsageError, describeQuantization, dtypeFlag, evalCommand, numberFlag, parseCliArgs } from './eval.js';
+import { CliUsageError, describeQuantization, dtypeFlag, evalCommand, numberFlag, parseCliArgs, RUN_FLAGS } from './eval.js';
 import { quantizeCommand } from './quantize.js';
 import { dequantizeCommand } from './quantize-any.js';
 import { embedCommand, fillMaskCommand } from './encoder.js';
 import { captionCommand } from './caption.js';
+import { HUB_FLAGS, HUB_USAGE, hubOptionsFromFlags } from './hub-flags.js';
 
 const USAGE = `usage: webquant generate <repo> --prompt TEXT [options]
 
@@ -43,9 +43,7 @@ options:
   --activations float|int8    int8 = W8A8 / W4A8 kernels (default float)
   --dtype TYPE                keep the weights in float32 (default), float16, bfloat16, or auto
                               (config.json's torch_dtype)
-  --endpoint URL              Hub endpoint (default https://huggingface.co)
-  --hub-dir DIR               read repos from a local folder laid out as <org>/<name>/<file>
-  --revision REV              branch, tag or commit (default main)
+${HUB_USAGE}
   --no-simd                   use the baseline (non-SIMD) WebAssembly build
   --quiet                     no timings on stderr
   -h, --help                  this help
@@ -74,12 +72,8 @@ async function generate(args: string[]): Promise<void> {
     'group-size': { type: 'string' },
     activations: { type: 'string' },
     dtype: { type: 'string' },
-    endpoint: { type: 'string' },
-    'hub-dir': { type: 'string' },
-    revision: { type: 'string' },
-    'no-simd': { type: 'boolean' },
-    quiet: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
+    ...HUB_FLAGS,
+    ...RUN_FLAGS,
   });
   if (v.help) {
     process.stdout.write(USAGE + '\n');
@@ -88,7 +82,7 @@ async function generate(args: string[]): Promise<void> {
   if (positionals.length !== 1) usage(positionals.length === 0 ? 'missing the model repo (e.g. karpathy/stories260K)' : `expected one repo, got ${positionals.join(' ')}`);
   const repo = positionals[0]!;
   if (v.prompt === undefined) usage('--prompt TEXT is required');
-  if (v.endpoint !== undefined && v['hub-dir'] !== undefined) usage('give either --endpoint or --hub-dir, not both');
+  const hub = hubOptionsFromFlags(USAGE, v);
 
   const options: GenerateOptions = {};
   const maxNew = number('max-new-tokens', v['max-new-tokens'], (n) => isInt(n) && n >= 1, 'a positive integer');
@@ -118,12 +112,10 @@ async function generate(args: string[]): Promise<void> {
   if (activations === 'int8' && quant === 'none') usage('--activations int8 needs --quant int8 or int4');
 
   const dtype = dtypeFlag(USAGE, v.dtype);
-  const endpoint = v['hub-dir'] !== undefined ? path.resolve(v['hub-dir']) : v.endpoint;
   await init(v['no-simd'] ? { simd: false } : {});
   const model = await AutoModelForCausalLM.fromPretrained(repo, {
     ...(dtype !== undefined ? { dtype } : {}),
-    ...(endpoint !== undefined ? { endpoint } : {}),
-    ...(v.revision !== undefined ? { revision: v.revision } : {}),
+    ...hub,
   });
   try {
     if (quant !== 'none') {

@@ -15,7 +15,7 @@ import type { SavedFile } from '../models/checkpoint.js';
 import type { LayerQuantOptions } from '../models/quant-options.js';
 import { dequantizeCheckpoint, quantizeCheckpoint, type CheckpointQuantSummary } from '../models/quantize-checkpoint.js';
 import { init } from '../runtime/loader.js';
-import { CliUsageError, modelPositional, parseCliArgs, ProgressBar, reportCliError, withProgress, type ModelSource } from './eval.js';
+import { CliUsageError, modelPositional, parseCliArgs, ProgressBar, reportCliError, RUN_FLAGS, withProgress, type ModelSource } from './eval.js';
 
 /**
  * Writes `files` into `outDir` through a temporary folder inside it, renaming each file into
@@ -62,8 +62,7 @@ export async function quantizeAnyCheckpoint(
       quantizeCheckpoint(source.repo, {
         ...layer,
         conv,
-        ...(source.endpoint !== undefined ? { endpoint: source.endpoint } : {}),
-        ...(source.revision !== undefined ? { revision: source.revision } : {}),
+        ...source.hub,
         progress: (p) => bar.update(p.shard + (p.phase === 'quantize' ? 1 : 0), p.shards),
       }),
     (r) => `${r.summary.quantized.length} tensors quantized`,
@@ -90,9 +89,7 @@ export async function dequantizeCommand(args: string[], out: NodeJS.WritableStre
     const { values: v, positionals } = parseCliArgs(USAGE, args, {
       dtype: { type: 'string' },
       out: { type: 'string' },
-      'no-simd': { type: 'boolean' },
-      quiet: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
+      ...RUN_FLAGS,
     });
     if (v.help) {
       out.write(USAGE + '\n');

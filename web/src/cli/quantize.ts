@@ -28,6 +28,7 @@ import {
   CliUsageError,
   describeQuantization,
   fetchModelFiles,
+  LAYER_FLAGS,
   layerOptionsFromFlags,
   modelPositional,
   dtypeFlag,
@@ -35,10 +36,12 @@ import {
   parseCliArgs,
   ProgressBar,
   reportCliError,
+  RUN_FLAGS,
   resolveModelSource,
   withProgress,
   writeFileAtomic,
 } from './eval.js';
+import { HUB_FLAGS, HUB_USAGE } from './hub-flags.js';
 import { METHOD_FLAGS, METHOD_USAGE, methodOptionsFromFlags } from './method-flags.js';
 import { quantizeAnyCheckpoint } from './quantize-any.js';
 import type { PruneOptions, WeightQuant } from '../models/quant-options.js';
@@ -73,9 +76,7 @@ ${METHOD_USAGE}
                               type first, so what stays float (embeddings, norms, excluded layers)
                               is saved in it (torch_dtype in config.json)
   --out DIR                   output folder (created when missing; files are replaced)
-  --endpoint URL              Hub endpoint (default https://huggingface.co)
-  --hub-dir DIR               read repos from a local folder laid out as <org>/<name>/<file>
-  --revision REV              branch, tag or commit (default main)
+${HUB_USAGE}
   --no-simd                   use the baseline (non-SIMD) WebAssembly build
   --quiet                     no progress on stderr
   -h, --help                  this help`;
@@ -99,10 +100,7 @@ export async function quantizeCommand(args: string[], out: NodeJS.WritableStream
 async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<void> {
   const { values: v, positionals } = parseCliArgs(USAGE, args, {
     bits: { type: 'string' },
-    'group-size': { type: 'string' },
-    'per-channel': { type: 'boolean' },
-    mode: { type: 'string' },
-    activations: { type: 'string' },
+    ...LAYER_FLAGS,
     weights: { type: 'string' },
     prune: { type: 'string' },
     conv: { type: 'boolean' },
@@ -110,12 +108,8 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
     dtype: { type: 'string' },
     format: { type: 'string' },
     out: { type: 'string' },
-    endpoint: { type: 'string' },
-    'hub-dir': { type: 'string' },
-    revision: { type: 'string' },
-    'no-simd': { type: 'boolean' },
-    quiet: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
+    ...HUB_FLAGS,
+    ...RUN_FLAGS,
   });
   if (v.help) {
     out.write(USAGE + '\n');
@@ -166,12 +160,11 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
   const existing = await fs.stat(outDir).catch(() => undefined);
   if (existing && !existing.isDirectory()) throw new WebQuantError('invalid_argument', `--out ${v.out} exists and is not a folder`);
 
-  const source = await resolveModelSource(USAGE, target, { endpoint: v.endpoint, hubDir: v['hub-dir'], revision: v.revision });
+  const source = await resolveModelSource(USAGE, target, v);
   await init(v['no-simd'] ? { simd: false } : {});
   if (format === 'webquant') {
     const location = {
-      ...(source.endpoint !== undefined ? { endpoint: source.endpoint } : {}),
-      ...(source.revision !== undefined ? { revision: source.revision } : {}),
+      ...source.hub,
     };
     let modelType: unknown;
     try {

@@ -1,5 +1,6 @@
 // Inline WASM SIMD128 helpers shared by the GEMM kernel files (gemm_wasmsimd.cpp,
-// gemm_q8g_wasmsimd.cpp). Internal: include only from a file compiled when WEBQUANT_SIMD is 1.
+// gemm_s8_wasmsimd.cpp, gemm_q8g_wasmsimd.cpp). Internal: include only from a file compiled when
+// WEBQUANT_SIMD is 1.
 #pragma once
 
 #include <cmath>

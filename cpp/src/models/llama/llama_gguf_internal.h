@@ -1,5 +1,5 @@
-// Pieces of the GGUF <-> Llama conversion shared by llama_gguf.cpp (checkpoint files) and
-// llama_gguf_model.cpp (a loaded CausalLM). Internal.
+// Pieces of the GGUF <-> Llama conversion shared by llama_gguf.cpp / llama_gguf_import.cpp
+// (checkpoint files) and llama_gguf_model.cpp (a loaded CausalLM). Internal.
 #pragma once
 
 #include <cstdint>
@@ -70,7 +70,8 @@ Status int4_g32_to_q4_1(const std::string& name, const std::vector<uint8_t>& u,
 Status int4_g32_to_q4_0(const std::string& name, const std::vector<int8_t>& q,
                         const std::vector<float>& scales, std::vector<uint8_t>* bytes);
 
-// A Q8_0 tensor as int8 codes and float scales (see llama_gguf.cpp); false when it cannot be.
+// A Q8_0 tensor as int8 codes and float scales (see llama_gguf_import.cpp); false when it
+// cannot be.
 bool q8_0_to_int8(const io::GgufTensorInfo& t, std::vector<int8_t>* q, std::vector<float>* scales);
 
 // The linear layer of a GGUF 2-D weight (ne = {cols, rows}) of a block type, repacked without
