@@ -189,6 +189,11 @@ TEST_CASE("distill: typed errors") {
   ModelQuantOptions emb = q;
   emb.embeddings = q.default_spec;
   CHECK(QuantDistiller::create(t.model.get(), emb, {}, &d).code == StatusCode::kUnsupported);
+  ModelQuantOptions a8 = spec(LinearScheme::kW8A8, false, 0);
+  CHECK(QuantDistiller::create(t.model.get(), a8, {}, &d).code == StatusCode::kUnsupported);
+  ModelQuantOptions pruned = q;
+  pruned.prune.kind = PruneSpec::Kind::k2of4;
+  CHECK(QuantDistiller::create(t.model.get(), pruned, {}, &d).code == StatusCode::kUnsupported);
   ModelQuantOptions hqq = spec(LinearScheme::kW4A16, true, 8);
   hqq.method = QuantMethod::kHqq;
   REQUIRE(QuantDistiller::create(t.model.get(), hqq, {}, &d).ok());

@@ -7,12 +7,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { importDist } from './helpers/repo.js';
 import { rejectsWith } from './helpers/errors.js';
-import { storiesQuality, useStories } from './helpers/stories.js';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { assertCliUsageErrors, quantizeCli, storiesQuality, useStories } from './helpers/stories.js';
 
 type Eval = typeof import('../../dist/eval/index.js');
 const ev = (await importDist('eval/index.js')) as Eval;
 
-const stories = useStories();
+const stories = useStories({ tmpPrefix: 'webquant-distill-' });
 const INT3 = { weights: 'int3', groupSize: 32, mode: 'asymmetric' } as const;
 const SHORT = { steps: 40, batchSize: 4, sequenceLength: 128, samples: 32, learningRate: 1e-3 } as const;
 
@@ -61,4 +63,17 @@ test('distill: option errors are typed', async () => {
     [{ exclude: [] }, 'unsupported', /output head must be excluded/],
   ];
   for (const [o, code, re] of cases) await rejectsWith(m.distill({ ...INT3, ...o } as never), code, re);
+});
+
+test('distill: the CLI (webquant quantize --distill STEPS) writes the int3 model', async () => {
+  const out = path.join(stories.tmp, 'int3-distilled');
+  const q = await quantizeCli(['--bits', '3', '--mode', 'asymmetric', '--distill', '3', '--out', out]);
+  assert.match(q.stdout, /wrote .*int3-distilled: .*w3a16/);
+  const config = JSON.parse(await fs.readFile(path.join(out, 'config.json'), 'utf8'));
+  assert.equal(config.quantization_config.layers['model.layers.3.mlp.up_proj'].bits, 3);
+  await assertCliUsageErrors(['--bits', '3'], out, [
+    [['--distill', '0'], /--distill must be a positive number of steps/],
+    [['--distill', '3', '--method', 'gptq'], /--distill trains with --method rtn or hqq/],
+    [['--distill', '3', '--prune', '2:4'], /leave out --prune/],
+  ]);
 });

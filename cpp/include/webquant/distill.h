@@ -44,7 +44,8 @@ class QuantDistiller {
  public:
   // `model` must outlive the distiller and stay float until finish(). Errors: kUnsupported (not a
   // llama / mistral / qwen2 model, a model not in float32, a quantized layer, a quantized embedding,
-  // the head or an embedding table quantized by `quant`, a method other than RTN / HQQ),
+  // the head or an embedding table quantized by `quant`, a method other than RTN / HQQ, pruning,
+  // an int8-activation scheme),
   // kInvalidArgument (a learning rate or Adam constant out of range, a spec make_linear_quantized
   // refuses, naming the layer), kNonFinite (a weight that is NaN / Inf).
   static Status create(CausalLM* model, const ModelQuantOptions& quant, const DistillOptions& options,

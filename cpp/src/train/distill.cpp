@@ -179,6 +179,8 @@ Status QuantDistiller::create(CausalLM* model, const ModelQuantOptions& quant,
     return Status::Error(StatusCode::kUnsupported, "distill: only the rtn and hqq methods are trained");
   if (quant.embeddings.has_value())
     return Status::Error(StatusCode::kUnsupported, "distill: embedding tables stay as they are (no embeddings option)");
+  if (quant.prune.kind != PruneSpec::Kind::kNone)
+    return Status::Error(StatusCode::kUnsupported, "distill: pruning is not trained (prune in quantizeModel instead)");
   if (model->dtype() != FloatType::kF32)
     return Status::Error(StatusCode::kUnsupported, "distill: the model must be float32");
   auto impl = std::make_unique<Impl>();
@@ -236,6 +238,8 @@ Status QuantDistiller::create(CausalLM* model, const ModelQuantOptions& quant,
         if (!std::isfinite(v)) return Status::Error(StatusCode::kNonFinite, "distill: " + name + " has NaN / Inf weights");
       LinearQuantSpec ls;
       t.quantized = resolve_layer_spec(quant, name, &ls) && ls.scheme != LinearScheme::kF32;
+      if (t.quantized && (ls.scheme == LinearScheme::kW8A8 || ls.scheme == LinearScheme::kW4A8))
+        return Status::Error(StatusCode::kUnsupported, "distill: int8 activations are not simulated in training (" + name + ")");
       if (t.quantized) {
         // Weights::quantize: default_spec takes options.method, an override keeps its own.
         bool overridden = false;

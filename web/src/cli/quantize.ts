@@ -6,6 +6,7 @@
  *         [--method rtn|hqq|gptq|awq] [--calibration-file FILE] [--calibration-tokens N] [--act-order]
  *         [--grid rtn|hqq] [--range-search N]
  *         [--observer minmax|percentile|moving-average] [--percentile P] [--smoothquant] [--smoothquant-alpha A]
+ *         [--distill STEPS]
  *         [--format webquant|gguf-q8_0|gguf-q4_0] --out DIR [--endpoint URL | --hub-dir DIR]
  *
  * `gguf-q8_0` / `gguf-q4_0` write one llama.cpp GGUF file (through `exportGguf`); `webquant`
@@ -44,6 +45,7 @@ import {
 import { HUB_FLAGS, HUB_USAGE } from './hub-flags.js';
 import { METHOD_FLAGS, METHOD_USAGE, methodOptionsFromFlags } from './method-flags.js';
 import { quantizeAnyCheckpoint } from './quantize-any.js';
+import type { DistillOptions } from '../models/distill.js';
 import type { PruneOptions, WeightQuant } from '../models/quant-options.js';
 
 const USAGE = `usage: webquant quantize <repo|dir> --bits B --out DIR [options]
@@ -67,6 +69,9 @@ options:
                               float); int8-static: one calibrated scale per layer (int8
                               or int4 weights; with --method rtn, gptq or awq)
 ${METHOD_USAGE}
+  --distill STEPS             quantization-aware distillation before saving (model.distill): STEPS
+                              Adam steps training the quantized model to match the float one on
+                              text it samples itself (llama-family models; method rtn or hqq)
   --conv                      webquant format, architectures webquant does not run: also
                               quantize 4-D conv kernels (per output channel)
   --format F                  webquant (default): the library's quantized safetensors;
@@ -105,6 +110,7 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
     prune: { type: 'string' },
     conv: { type: 'boolean' },
     ...METHOD_FLAGS,
+    distill: { type: 'string' },
     dtype: { type: 'string' },
     format: { type: 'string' },
     out: { type: 'string' },
@@ -155,6 +161,15 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
     throw new CliUsageError('--method and the calibration flags apply to --format webquant', USAGE);
   }
   const method = format === 'webquant' ? await methodOptionsFromFlags(USAGE, { ...methodFlags, activations: v.activations }) : {};
+  const distill = numberFlag(USAGE, 'distill', v.distill, (n) => Number.isSafeInteger(n) && n >= 1, 'a positive number of steps');
+  if (distill !== undefined) {
+    if (format !== 'webquant') throw new CliUsageError('--distill applies to --format webquant', USAGE);
+    if (prune !== undefined) throw new CliUsageError('--distill does not train pruned weights; leave out --prune', USAGE);
+    const extra = Object.keys(method).filter((k) => k !== 'method' && k !== 'hqq');
+    if ((method.method !== undefined && method.method !== 'rtn' && method.method !== 'hqq') || extra.length > 0) {
+      throw new CliUsageError('--distill trains with --method rtn or hqq; the calibration and activation flags do not apply', USAGE);
+    }
+  }
   const dtype = dtypeFlag(USAGE, v.dtype);
   if (dtype !== undefined && format !== 'webquant') throw new CliUsageError('--dtype applies to --format webquant', USAGE);
   const existing = await fs.stat(outDir).catch(() => undefined);
@@ -191,7 +206,14 @@ async function runQuantize(args: string[], out: NodeJS.WritableStream): Promise<
   }
   const model = await AutoModelForCausalLM.fromFiles(files, { name: source.label, ...(dtype !== undefined ? { dtype } : {}) });
   try {
-    const summary = await withProgress(new ProgressBar(`quantize ${weights}`, { quiet }), () => model.quantize({ ...layer!, ...method, ...(prune ? { prune } : {}) }), describeQuantization);
+    const summary = await withProgress(
+      new ProgressBar(distill !== undefined ? `distill ${weights}, ${distill} steps` : `quantize ${weights}`, { quiet }),
+      () =>
+        distill !== undefined
+          ? model.distill({ ...layer!, ...method, steps: distill } as DistillOptions)
+          : model.quantize({ ...layer!, ...method, ...(prune ? { prune } : {}) }),
+      describeQuantization,
+    );
     await withProgress(new ProgressBar(`save to ${outDir}`, { quiet }), () => saveAtomically(model, outDir));
     out.write(`wrote ${outDir}: ${describeQuantization(summary)}\n`);
   } finally {
