@@ -26,7 +26,7 @@ struct Trained {
   int out = 0, in = 0;  // linear layers; 0 for norms
   bool quantized = false;
   LinearQuantSpec spec;
-  const float* bias = nullptr;
+  std::vector<float> bias;  // the layer's own (frozen); empty when it has none
   const float* read() const { return quantized ? fq.data() : w.data(); }
 };
 
@@ -66,7 +66,7 @@ struct QuantDistiller::Impl {
     for (size_t l = 0; l < layer_index.size(); ++l) {
       for (int j = 0; j < 7; ++j) {
         p.layers[l].lin[j] = params[layer_index[l][j]].read();
-        p.layers[l].bias[j] = params[layer_index[l][j]].bias;
+        p.layers[l].bias[j] = params[layer_index[l][j]].bias.empty() ? nullptr : params[layer_index[l][j]].bias.data();
       }
       p.layers[l].norm1 = params[layer_index[l][7]].w.data();
       p.layers[l].norm2 = params[layer_index[l][8]].w.data();
@@ -234,6 +234,7 @@ Status QuantDistiller::create(CausalLM* model, const ModelQuantOptions& quant,
       t.in = impl->graph->in_features(j);
       t.w.resize(static_cast<size_t>(t.out) * t.in);
       layer->dequantize_weight(t.w.data());
+      t.bias = layer->bias();
       for (float v : t.w)
         if (!std::isfinite(v)) return Status::Error(StatusCode::kNonFinite, "distill: " + name + " has NaN / Inf weights");
       LinearQuantSpec ls;
@@ -254,15 +255,6 @@ Status QuantDistiller::create(CausalLM* model, const ModelQuantOptions& quant,
     WQ_RETURN_IF_ERROR(add_norm(prefix + "post_attention_layernorm.weight", &impl->layer_index[static_cast<size_t>(l)][8]));
   }
   WQ_RETURN_IF_ERROR(add_norm("model.norm.weight", &impl->final_norm));
-  // Biases (frozen) are read from the float layers.
-  for (int l = 0; l < cfg.num_hidden_layers; ++l)
-    for (int j = 0; j < 7; ++j) {
-      Trained& t = impl->params[impl->layer_index[static_cast<size_t>(l)][static_cast<size_t>(j)]];
-      t.bias = nullptr;
-      for (size_t i = 0; i < w.num_linears(); ++i)
-        if (w.linear_at(i).info.name + ".weight" == t.name && !w.linear_at(i).bias.empty())
-          t.bias = w.linear_at(i).bias.data();
-    }
   WQ_RETURN_IF_ERROR(impl->fake_quantize());  // refuses a spec the layer cannot take, now
   for (Trained& t : impl->params) {
     t.m.assign(t.w.size(), 0.0f);
@@ -337,9 +329,7 @@ Status QuantDistiller::finish(std::vector<LayerQuantReport>* report) {
     f32.group_size = 0;
     std::unique_ptr<LinearLayer> layer;
     std::string note;
-    const size_t n = static_cast<size_t>(t.out);
-    std::vector<float> bias = t.bias ? std::vector<float>(t.bias, t.bias + n) : std::vector<float>{};
-    WQ_RETURN_IF_ERROR(make_linear_quantized(t.w.data(), t.out, t.in, bias.empty() ? nullptr : bias.data(),
+    WQ_RETURN_IF_ERROR(make_linear_quantized(t.w.data(), t.out, t.in, t.bias.empty() ? nullptr : t.bias.data(),
                                              f32, &layer, &note));
     WQ_RETURN_IF_ERROR(w.replace_linear(name, std::move(layer)));
   }
