@@ -71,6 +71,10 @@ test('distill: the CLI (webquant quantize --distill STEPS) writes the int3 model
   assert.match(q.stdout, /wrote .*int3-distilled: .*w3a16/);
   const config = JSON.parse(await fs.readFile(path.join(out, 'config.json'), 'utf8'));
   assert.equal(config.quantization_config.layers['model.layers.3.mlp.up_proj'].bits, 3);
+  // The run is on record (the weights are not the source model's): cpp/src/train/distill_run.cpp.
+  const d = config.quantization_config.distillation;
+  assert.deepEqual([d.steps, d.data, d.loss, d.schedule, d.norms_trained], [3, 'self-generated', 'kl(teacher||student)', 'cosine', true]);
+  assert.ok(d.last_loss > 0 && d.first_loss > 0);
   await assertCliUsageErrors(['--bits', '3'], out, [
     [['--distill', '0'], /--distill must be a positive number of steps/],
     [['--distill', '3', '--method', 'gptq'], /--distill trains with --method rtn or hqq/],

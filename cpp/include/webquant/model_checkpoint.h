@@ -58,10 +58,16 @@
 //    "default": <scheme>,                 // the most common layer scheme; applies to a linear
 //                                         // module missing from "layers" (hand-written configs)
 //    "layers": {"<module name>": <scheme>, ...},        // every linear module, in model order
-//    "embeddings": {"<table module>": <scheme>, ...}}   // quantized embedding tables only (absent
+//    "embeddings": {"<table module>": <scheme>, ...},   // quantized embedding tables only (absent
 //                                                       // when none); out/in = [rows, dim]; a tied
 //                                                       // head reading a quantized table stays
 //                                                       // "tied": true in "layers"
+//    "distillation": {...}}               // the weights were trained by quantize_distilled
+//                                         // (webquant/distill.h): its record (steps, batch,
+//                                         // sequence_length, learning_rate, schedule, data,
+//                                         // first_loss, last_loss, ...); absent otherwise. Kept
+//                                         // on load (Weights::distillation_record); not an object:
+//                                         // corrupt data
 //   <scheme> = {"scheme": "f32" | "w8a16" | "w4a16" | "w2a16" | "w8a8" | "w4a8",
 //               "bits": 8 | 4 | 2,                      // quantized schemes only
 //               "mode": "symmetric" | "asymmetric",     //  "

@@ -341,6 +341,12 @@ class Weights {
   // it (kNotFound for an unknown name). replace_linear resets it to kRtn.
   QuantMethod linear_method(std::string_view name) const;
   Status set_linear_method(std::string_view name, QuantMethod m);
+  // How the weights were trained after loading, as one JSON object (quantize_distilled's record:
+  // steps, optimizer, training data, losses), written into quantization_config as "distillation"
+  // and read back from a checkpoint that has one; "" when never trained. Quantizing again keeps it
+  // (the weights still come from that training).
+  const std::string& distillation_record() const { return distillation_; }
+  void set_distillation_record(std::string json) { distillation_ = std::move(json); }
   // Installs (or, with nullptr, removes) the observer forward_linear reports inputs to.
   void set_input_observer(LinearInputObserver* o) { observer_ = o; }
   // Parameter i as float32: its own data, or (half parameters, a quantized table) widened or
@@ -360,6 +366,7 @@ class Weights {
   std::vector<Param> params_;
   std::vector<Linear> linears_;
   FloatType dtype_ = FloatType::kF32;
+  std::string distillation_;
 };
 
 // Declares a model's weights by scoped name, reading them from a source (or, with no source,

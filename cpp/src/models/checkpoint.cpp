@@ -386,14 +386,17 @@ class CheckpointSource final : public WeightSource {
   }
 
   // Records on `w` the method of every layer not rounded by RTN (gptq, awq, hqq).
-  Status apply_methods(Weights* w) const {
+  // The layers' methods and the distillation record, which the weights alone do not tell.
+  Status apply_provenance(Weights* w) const {
     for (const CheckpointLayer& c : layers_) {
       if (c.method != QuantMethod::kRtn) WQ_RETURN_IF_ERROR(w->set_linear_method(c.name, c.method));
     }
+    w->set_distillation_record(distillation_);
     return Status::Ok();
   }
 
   std::vector<CheckpointLayer> tables_;
+  std::string distillation_;
 
  private:
   Shards shards_;
@@ -407,7 +410,7 @@ std::string model_quantization_config(const Weights& model) {
   Status st = describe_model(model, &layers);
   if (st.ok()) st = describe_tables(model, &tables);
   if (!st.ok()) return "";
-  return io::write_json(quantization_config_json(layers, tables));
+  return io::write_json(quantization_config_json(layers, tables, model.distillation_record()));
 }
 
 Status save_checkpoint(const Weights& model, std::string_view source_config_json,
@@ -420,7 +423,7 @@ Status save_checkpoint(const Weights& model, std::string_view source_config_json
   std::vector<CheckpointLayer> layers, tables;
   WQ_RETURN_IF_ERROR(describe_model(model, &layers));
   WQ_RETURN_IF_ERROR(describe_tables(model, &tables));
-  JsonValue qconfig = quantization_config_json(layers, tables);
+  JsonValue qconfig = quantization_config_json(layers, tables, model.distillation_record());
   const std::string qtext = io::write_json(qconfig);
   put(&config, kMetadataKey, std::move(qconfig));
   // A half model records its dtype (fromPretrained's dtype 'auto' reads it back); a float32 model
@@ -557,6 +560,7 @@ Status checkpoint_source(std::string_view config_json, const ModelLayout& layout
   WQ_RETURN_IF_ERROR(parse_qconfig_value(q, layout, &layers));
   auto src = std::make_unique<CheckpointSource>(Shards{shards, layout.optional_prefix}, std::move(layers));
   WQ_RETURN_IF_ERROR(parse_qconfig_tables(q, layout, &src->tables_));
+  WQ_RETURN_IF_ERROR(parse_qconfig_distillation(q, &src->distillation_));
   *out = std::move(src);
   return Status::Ok();
 }
@@ -571,9 +575,10 @@ Status load_checkpoint(std::string_view config_json,
   std::unique_ptr<WeightSource> src;
   WQ_RETURN_IF_ERROR(checkpoint_source(config_json, layout, shards, &src));
   WQ_RETURN_IF_ERROR(CausalLM::load(config_json, *src, out, options));
-  // Layers rounded by a method other than RTN say so (reports and re-saving keep it).
+  // Layers rounded by a method other than RTN, and distilled weights, say so (reports and
+  // re-saving keep it).
   if (const auto* cs = dynamic_cast<const CheckpointSource*>(src.get())) {
-    WQ_RETURN_IF_ERROR(cs->apply_methods(&(*out)->weights()));
+    WQ_RETURN_IF_ERROR(cs->apply_provenance(&(*out)->weights()));
   }
   return Status::Ok();
 }

@@ -100,7 +100,7 @@ JsonValue default_json(const std::vector<CheckpointLayer>& layers) {
 }  // namespace
 
 JsonValue quantization_config_json(const std::vector<CheckpointLayer>& layers,
-                                   const std::vector<CheckpointLayer>& tables) {
+                                   const std::vector<CheckpointLayer>& tables, const std::string& distillation) {
   JsonValue q = jobj();
   put(&q, "quant_method", jstr(kQuantMethod));
   put(&q, "version", jnum(kFormatVersion));
@@ -114,7 +114,20 @@ JsonValue quantization_config_json(const std::vector<CheckpointLayer>& layers,
     for (const CheckpointLayer& c : tables) emb.object.emplace_back(c.name, layer_json(c));
     put(&q, "embeddings", std::move(emb));
   }
+  JsonValue record;
+  // The record is written by quantize_distilled or read from a checkpoint: it parses.
+  if (!distillation.empty() && io::parse_json(distillation, &record).ok() && record.is_object())
+    put(&q, "distillation", std::move(record));
   return q;
+}
+
+Status parse_qconfig_distillation(const JsonValue& q, std::string* out) {
+  out->clear();
+  const JsonValue* d = q.get("distillation");
+  if (d == nullptr) return Status::Ok();
+  if (!d->is_object()) return Status::Error(StatusCode::kCorruptData, "quantization_config.distillation must be an object");
+  *out = io::write_json(*d);
+  return Status::Ok();
 }
 
 

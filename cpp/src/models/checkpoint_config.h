@@ -13,9 +13,11 @@
 namespace webquant::ckpt {
 
 // {"quant_method": "webquant", "version", "packing", "default", "layers"} for `layers`.
-// `tables` (quantized embedding tables, name = the module) go under "embeddings" when not empty.
+// `tables` (quantized embedding tables, name = the module) go under "embeddings" when not empty;
+// `distillation` (Weights::distillation_record, a JSON object) under "distillation" when not "".
 io::JsonValue quantization_config_json(const std::vector<CheckpointLayer>& layers,
-                                       const std::vector<CheckpointLayer>& tables = {});
+                                       const std::vector<CheckpointLayer>& tables = {},
+                                       const std::string& distillation = "");
 // The quantization_config object inside `root`: root itself when it has quant_method, else its
 // "quantization_config" member (nullptr when absent).
 const io::JsonValue* qconfig_of(const io::JsonValue& root);
@@ -28,5 +30,8 @@ Status parse_qconfig_value(const io::JsonValue& q, const ModelLayout& model,
 // malformed scheme; kShapeMismatch for a shape that is not the table's.
 Status parse_qconfig_tables(const io::JsonValue& q, const ModelLayout& model,
                             std::vector<CheckpointLayer>* tables);
+// q's "distillation" record as compact JSON text ("" when absent); kCorruptData when it is not an
+// object.
+Status parse_qconfig_distillation(const io::JsonValue& q, std::string* out);
 
 }  // namespace webquant::ckpt

@@ -1,9 +1,13 @@
 // quantize_distilled (webquant/distill.h): training sequences (given or sampled by the float
 // model), the steps, finish().
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "io/json.h"
+#include "quant/checkpoint_format.h"
 #include "webquant/distill.h"
 #include "webquant/sampling.h"
 
@@ -38,6 +42,36 @@ Status sample_sequences(CausalLM* model, const DistillRun& run, std::vector<int3
   return Status::Ok();
 }
 
+// x to 6 significant digits (a float's 5e-4 records as 0.0005, not 0.000500000023748725).
+io::JsonValue short_num(float x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", static_cast<double>(x));
+  return ckpt::jnum(std::strtod(buf, nullptr));
+}
+
+// What Weights::distillation_record keeps of a finished run (quantization_config "distillation").
+std::string run_record(const DistillRun& run, const DistillOptions& opt, size_t sequences, size_t batch,
+                       float first_loss, float last_loss) {
+  using ckpt::jbool;
+  using ckpt::jnum;
+  using ckpt::jstr;
+  io::JsonValue r = ckpt::jobj();
+  ckpt::put(&r, "loss", jstr("kl(teacher||student)"));
+  ckpt::put(&r, "steps", jnum(run.steps));
+  ckpt::put(&r, "batch", jnum(static_cast<double>(batch)));
+  ckpt::put(&r, "sequence_length", jnum(run.seq_len));
+  ckpt::put(&r, "optimizer", jstr("adam"));
+  ckpt::put(&r, "learning_rate", short_num(opt.learning_rate));
+  ckpt::put(&r, "schedule", jstr(opt.total_steps > 0 ? "cosine" : "constant"));
+  ckpt::put(&r, "norms_trained", jbool(opt.train_norms));
+  ckpt::put(&r, "data", jstr(run.tokens != nullptr ? "text" : "self-generated"));
+  ckpt::put(&r, "sequences", jnum(static_cast<double>(sequences)));
+  if (run.tokens == nullptr) ckpt::put(&r, "seed", jnum(static_cast<double>(run.seed)));
+  ckpt::put(&r, "first_loss", short_num(first_loss));
+  ckpt::put(&r, "last_loss", short_num(last_loss));
+  return io::write_json(r);
+}
+
 }  // namespace
 
 Status quantize_distilled(CausalLM* model, const ModelQuantOptions& quant, const DistillRun& run,
@@ -63,16 +97,21 @@ Status quantize_distilled(CausalLM* model, const ModelQuantOptions& quant, const
   const size_t sequences = data.size() / len;
   const size_t batch = std::min(static_cast<size_t>(run.batch), sequences);
   size_t next = 0;
+  float first_loss = 0.0f, last_loss = 0.0f;
   std::vector<int32_t> tokens(batch * len);
   for (int step = 0; step < run.steps; ++step) {
     for (size_t b = 0; b < batch; ++b, next = (next + 1) % sequences)
       std::copy_n(data.begin() + static_cast<std::ptrdiff_t>(next * len), len, tokens.begin() + static_cast<std::ptrdiff_t>(b * len));
     float loss = 0.0f;
     WQ_RETURN_IF_ERROR(d->step(tokens.data(), batch, len, &loss));
+    if (step == 0) first_loss = loss;
+    last_loss = loss;
     if (progress && !progress(step + 1, run.steps, loss))
       return Status::Error(StatusCode::kAborted, "distill: stopped at step " + std::to_string(step + 1));
   }
-  return d->finish(report);
+  WQ_RETURN_IF_ERROR(d->finish(report));
+  model->weights().set_distillation_record(run_record(run, opt, sequences, batch, first_loss, last_loss));
+  return Status::Ok();
 }
 
 }  // namespace webquant
