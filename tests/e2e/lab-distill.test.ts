@@ -73,21 +73,25 @@ test('Model lab: distillation reports every step, titles the pane, fills the lay
     const { context, page, errors } = await openLab(browser, site, site.url, REPO);
     assert.equal(await page.evaluate(() => crossOriginIsolated), true);
     await pickDistillation(page, 10);
-    // Every status the page shows while it runs.
+    // Every status the page shows while it runs, with the progress bar's value / max.
     await page.evaluate(() => {
       const seen: string[] = [];
       (window as unknown as { statuses: string[] }).statuses = seen;
       const el = document.querySelector('#quant-status')!;
-      new MutationObserver(() => seen.push(el.textContent ?? '')).observe(el, { childList: true, characterData: true, subtree: true });
+      const bar = document.querySelector('#quant-progress') as HTMLProgressElement;
+      new MutationObserver(() => seen.push(`${el.textContent ?? ''} [${bar.value}/${bar.max}]`)).observe(el, { childList: true, characterData: true, subtree: true });
     });
     await page.click('#quantize');
     await paneSays(page, /distilled 10 steps$/);
     assert.equal(await page.textContent('#pane-quant-h'), 'quantized · int3 g32 asym (W3A16) · distilled 10 steps');
     const statuses = await page.evaluate(() => (window as unknown as { statuses: string[] }).statuses);
-    const steps = statuses.map((s) => /^Distilling: step (\d+) \/ 10, KL ([\d.e-]+)$/.exec(s)).filter((m) => m !== null);
+    const steps = statuses.map((s) => /^Distilling: step (\d+) \/ 10, KL ([\d.e-]+) \[(\d+)\/(\d+)\]$/.exec(s)).filter((m) => m !== null);
     assert.ok(steps.length >= 2, `progress statuses: ${statuses.join(' | ')}`);
     assert.equal(steps.at(-1)![1], '10', 'the progress reached 10 / 10');
-    for (const m of steps) assert.ok(Number(m[2]) > 0 && Number.isFinite(Number(m[2])), `KL ${m[2]}`);
+    for (const m of steps) {
+      assert.ok(Number(m[2]) > 0 && Number.isFinite(Number(m[2])), `KL ${m[2]}`);
+      assert.deepEqual([m[3], m[4]], [m[1], '10'], 'the bar shows step / total');
+    }
     const status = (await page.textContent('#quant-status')) ?? '';
     assert.match(status, /^Distilled 10 \/ 10 steps \(KL [\d.]+ → [\d.]+\)\. Quantized 35 layers, excluded 1/);
 
@@ -99,6 +103,8 @@ test('Model lab: distillation reports every step, titles the pane, fills the lay
     assert.equal(byName['model.layers.0.self_attn.q_proj']?.note, 'distilled 10 steps');
     assert.equal(byName['model.layers.4.mlp.down_proj']?.note.startsWith('distilled 10 steps'), true);
     assert.equal(byName['lm_head']?.note, 'excluded');
+    await page.selectOption('#layer-select', 'model.layers.0.self_attn.q_proj');
+    assert.match((await page.textContent('#layer-metrics')) ?? '', /w3a16 g32 asym; its error is not recomputed on this page/);
     assert.equal(await page.isVisible('#save-section'), true);
     assert.equal(await page.textContent('#save-scheme'), 'int3 g32 asym (W3A16) · distilled 10 steps');
 
