@@ -1,6 +1,7 @@
 // The Model lab's distillation method in Chromium, on karpathy/stories260K from the local Hub
 // mirror: the demo site built by Vite, served cross-origin isolated (as scripts/demo.sh) and, for
-// the second test, without COOP/COEP and with the isolation service worker off (?coi=0).
+// the second test, without COOP/COEP and with the isolation service worker off (?coi=0), where a
+// new worker after Stop then distills with HQQ rounding on the calibration text.
 // Distillation (10 steps) must report every step with its KL, title the quantized pane
 // "distilled 10 steps", fill the layer table, generate in the quantized pane and save. Stop
 // mid-run must leave a usable page: isolated, the worker stops after its step and keeps the
@@ -136,11 +137,18 @@ test('Model lab, not cross-origin isolated: Stop terminates the busy worker and 
     assert.match(await stopMidRun(page), /terminated .* a new one reloaded the float32 model/);
     const after = await generateBoth(page);
     assert.equal(after.quant, after.fp32, 'the new worker holds the float32 model');
-    // And it quantizes as before.
-    await page.selectOption('#q-method', 'rtn');
+    // The new worker distills: HQQ rounding, on the calibration text this time.
+    await pickDistillation(page, 5);
+    await page.selectOption('#q-distill-rounding', 'hqq');
+    assert.equal(await page.isVisible('#q-calibration'), false);
+    await page.check('#q-distill-text');
+    assert.equal(await page.isVisible('#q-calibration'), true);
     await page.click('#quantize');
-    await paneSays(page, /^quantized · int3/);
-    assert.match((await page.textContent('#quant-status')) ?? '', /^Quantized 35 layers, excluded 1/);
+    await paneSays(page, /distilled 5 steps on the calibration text$/);
+    assert.equal(await page.textContent('#pane-quant-h'), 'quantized · int3 g32 asym (W3A16) · HQQ · distilled 5 steps on the calibration text');
+    assert.match((await page.textContent('#quant-status')) ?? '', /^Distilled 5 \/ 5 steps \(KL [\d.]+ → [\d.]+\)\. Quantized 35 layers, excluded 1/);
+    const methods = await page.$$eval('#layer-table tr', (trs) => trs.slice(1).map((tr) => tr.children[3]?.textContent ?? ''));
+    assert.equal(methods.filter((m) => m === 'hqq').length, 35);
     assert.deepEqual(errors, []);
     await context.close();
   } finally {
