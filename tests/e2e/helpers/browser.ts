@@ -78,14 +78,14 @@ export async function openReadyPage(browser: Browser, url: string): Promise<{ pa
 }
 
 /**
- * Opens the Model lab of `site` on `repoId` from `endpoint` in a new 1280 x 900 context, waits for
- * it to be ready and presses Load; the page's errors are collected.
+ * Opens the Model lab of `site` on `repoId` from `endpoint` (and `query`, e.g. `coi=0`) in a new
+ * 1280 x 900 context, waits for it to be ready and presses Load; the page's errors are collected.
  */
-export async function openLab(browser: Browser, site: LabSite, endpoint: string, repoId: string): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
+export async function openLab(browser: Browser, site: LabSite, endpoint: string, repoId: string, query = ''): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   const errors = collectErrors(page);
-  await page.goto(`${site.url}/lab.html?endpoint=${encodeURIComponent(endpoint)}&repo=${repoId}`);
+  await page.goto(`${site.url}/lab.html?endpoint=${encodeURIComponent(endpoint)}&repo=${repoId}${query ? `&${query}` : ''}`);
   await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 60_000 });
   await page.click('#load');
   return { context, page, errors };
@@ -182,15 +182,15 @@ export async function assertCasesMatchNode(
   }
 }
 
-/** The demo site built by Vite and served next to the mirror, cross-origin isolated. */
+/** The demo site built by Vite and served next to the mirror (cross-origin isolated unless asked otherwise). */
 export interface LabSite {
   url: string;
   /** Stops the server and removes the build. */
   close(): Promise<void>;
 }
 
-/** Builds web/demo with Vite into a temporary folder (`prefix` + random) and serves it. */
-export async function buildLabSite(prefix: string): Promise<LabSite> {
+/** Builds web/demo with Vite into a temporary folder (`prefix` + random) and serves it (with COOP/COEP unless `crossOriginIsolated` is false). */
+export async function buildLabSite(prefix: string, options: { crossOriginIsolated?: boolean } = {}): Promise<LabSite> {
   const siteDir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
   const vite = path.join(ROOT, 'node_modules/vite/bin/vite.js');
   const built = spawnSync(process.execPath, [vite, 'build', '--config', 'web/demo/vite.config.ts', '--outDir', siteDir, '--emptyOutDir', '--logLevel', 'warn'], { cwd: ROOT, encoding: 'utf8' });
@@ -198,7 +198,7 @@ export async function buildLabSite(prefix: string): Promise<LabSite> {
     await fs.rm(siteDir, { recursive: true, force: true });
     throw new Error(`vite build of web/demo failed:\n${built.stdout}\n${built.stderr}`);
   }
-  const site = await startHubServer({ root: HUB_DIR, static: [siteDir], crossOriginIsolated: true });
+  const site = await startHubServer({ root: HUB_DIR, static: [siteDir], crossOriginIsolated: options.crossOriginIsolated ?? true });
   return {
     url: site.url,
     close: async () => {

@@ -266,7 +266,8 @@ export function renderLayer(name: string): void {
       ]
     : [
         ['weights range', `[${fmt(lo, 4)}, ${fmt(hi, 4)}]`],
-        ['quantized', `no (excluded: stays ${l.scheme})`],
+        // GPTQ, AWQ, distillation...: not plain rounding of these weights, so not redone here.
+        ['quantized', l.quantized ? `${l.scheme}; its error is not recomputed on this page (the method is not rounding of these weights)` : `no (excluded: stays ${l.scheme})`],
       ];
   $('layer-metrics').replaceChildren(h('dl', {}, ...items.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })])));
 }

@@ -1,8 +1,9 @@
-// Model lab: the rounding method (round to nearest, HQQ, GPTQ, AWQ), static int8 activations
+// Model lab: the rounding method (round to nearest, HQQ, GPTQ, AWQ, distillation: lab-distill.ts), static int8 activations
 // (observer) and SmoothQuant, the calibration text the calibrated ones run the model over,
 // magnitude pruning, and the extra weight types (int3 and the 4-bit tables), as controls inserted
 // into the quantize form before its button.
 import { h } from './common.js';
+import { distillApplies, distillLabel, distillMethodOptions, mountDistillControls, syncDistill, type LabQuantOptions } from './lab-distill.js';
 import type { LayerQuantSummary, QuantizeModelOptions, QuantMethod, WeightQuant } from './wq.js';
 
 // A short story in the style of the default model's training data (karpathy/stories260K); any
@@ -44,6 +45,8 @@ export function mountMethodControls(form: HTMLElement, before: HTMLElement): voi
     h('option', { value: 'gptq-hqq', text: "GPTQ on HQQ's grid, range search 10 (calibrated)" }),
     h('option', { value: 'awq', text: 'AWQ (calibrated)' }),
   );
+  const distill = mountDistillControls(method);
+  const distillOption = method.querySelector('option[value="distill"]') as HTMLOptionElement;
   prune = h(
     'select',
     { id: 'q-prune' },
@@ -72,6 +75,10 @@ export function mountMethodControls(form: HTMLElement, before: HTMLElement): voi
   );
   const activations = document.getElementById('q-activations') as HTMLSelectElement | null;
   const sync = () => {
+    distillOption.disabled = !distillApplies(weights.value, activations?.value);
+    if (distillOption.disabled && method.value === 'distill') method.value = 'rtn';
+    const distilling = method.value === 'distill';
+    const trainOnText = syncDistill(distilling);
     const int8 = activations?.value === 'int8';
     a8.disabled = !int8 || method.value !== 'rtn' || weights.value !== 'int8';
     if (a8.disabled) a8.value = 'dynamic';
@@ -79,14 +86,15 @@ export function mountMethodControls(form: HTMLElement, before: HTMLElement): voi
     if (smooth.disabled) smooth.checked = false;
     alpha.disabled = !smooth.checked;
     const calibrated = method.value === 'gptq' || method.value === 'gptq-hqq' || method.value === 'awq' || a8.value !== 'dynamic' || smooth.checked;
-    extra.hidden = !calibrated;
+    extra.hidden = !calibrated && !trainOnText;
     actOrder.disabled = method.value !== 'gptq' && method.value !== 'gptq-hqq';
-    prune.disabled = calibrated;
-    if (calibrated) prune.value = 'none';
+    prune.disabled = calibrated || distilling;
+    if (prune.disabled) prune.value = 'none';
   };
-  for (const el of [method, a8, smooth, weights, ...(activations ? [activations] : [])]) el.addEventListener('change', sync);
+  for (const el of [method, a8, smooth, weights, distill, ...(activations ? [activations] : [])]) el.addEventListener('change', sync);
   sync();
   form.insertBefore(h('label', {}, 'Method ', method), before);
+  form.insertBefore(distill, before);
   form.insertBefore(h('label', {}, 'int8 activations ', a8), before);
   form.insertBefore(h('label', {}, smooth, ' SmoothQuant α ', alpha), before);
   form.insertBefore(h('label', {}, 'Prune ', prune), before);
@@ -94,9 +102,10 @@ export function mountMethodControls(form: HTMLElement, before: HTMLElement): voi
 }
 
 /** `options` with the method and prune controls applied (the mode fitted to them). */
-export function methodOptions(options: QuantizeModelOptions): QuantizeModelOptions {
+export function methodOptions(options: QuantizeModelOptions): LabQuantOptions {
   // 'hqq-range' and 'gptq-hqq' are picker entries for HQQ's range search and GPTQ on HQQ's grid.
   const choice = method?.value ?? 'rtn';
+  if (choice === 'distill') return distillMethodOptions(options, text.value);
   const m = (choice === 'hqq-range' ? 'hqq' : choice === 'gptq-hqq' ? 'gptq' : choice) as QuantMethod;
   const o: QuantizeModelOptions = { ...options };
   const nonUniform = o.weights === 'nf4' || o.weights === 'log4' || o.weights === 'kmeans4';
@@ -129,15 +138,15 @@ export function methodOptions(options: QuantizeModelOptions): QuantizeModelOptio
   return o;
 }
 
-/** " · GPTQ", " · HQQ · pruned 2:4" for the headings; "" for plain round to nearest. */
-export function methodLabel(o: QuantizeModelOptions): string {
+/** " · GPTQ", " · HQQ · pruned 2:4", " · distilled 100 steps" for the headings; "" for plain round to nearest. */
+export function methodLabel(o: LabQuantOptions): string {
   const grid = o.gptq?.grid === 'hqq' ? ` on HQQ grid${o.gptq.rangeSearch ? ` (range search ${o.gptq.rangeSearch})` : ''}` : '';
   const range = o.hqq?.rangeSearch ? ` + range search ${o.hqq.rangeSearch === true ? 10 : o.hqq.rangeSearch}` : '';
   const m = o.method && o.method !== 'rtn' ? ` · ${o.method.toUpperCase()}${grid}${range}${o.gptq?.actOrder ? ' act-order' : ''}` : '';
   const obs = typeof o.observer === 'string' ? o.observer : o.observer?.kind;
   const a = `${o.smoothquant ? ` · SmoothQuant α ${typeof o.smoothquant === 'object' ? (o.smoothquant.alpha ?? 0.5) : 0.5}` : ''}${o.activations === 'int8-static' ? ` · static A8 (${obs ?? 'minmax'})` : ''}`;
   const p = o.prune ? ` · pruned ${'pattern' in o.prune ? o.prune.pattern : `${Math.round(o.prune.sparsity * 100)} %`}` : '';
-  return m + a + p;
+  return m + distillLabel(o) + a + p;
 }
 
 /** How a layer's codes were chosen, for the layer table: "gptq on hqq grid, range search 10", "rtn". */

@@ -13,6 +13,7 @@ import { clearError, endpoint, input, isAbort, nextFrame, select, setStatus, sta
 import { layerOptions, renderFootprint, renderLayer, renderLayers, weightOf } from './lab-layers.js';
 import { generate } from './lab-generate.js';
 import { methodLabel, methodOptions, mountMethodControls, reproducibleOnPage } from './lab-method.js';
+import { distillInWorker, distillReport, markDistilled, type LabQuantOptions } from './lab-distill.js';
 import { hideSave, runExport, runSave } from './lab-save.js';
 import { describeChoice, floatOnlyOptions, keepsFloat, readDtype } from './lab-dtype.js';
 import { isEncoderConfig, loadEncoderLab, teardownEncoderLab } from './lab-encoder.js';
@@ -217,7 +218,7 @@ function renderModelInfo(l: Lab): void {
 // ---------------------------------------------------------------------------------------------
 // 2. Quantizing
 
-function readQuantOptions(): QuantizeModelOptions {
+function readQuantOptions(): LabQuantOptions {
   const weights = select('q-weights').value as WeightQuant;
   const exclude = input('q-exclude')
     .value.split(',')
@@ -239,7 +240,7 @@ function readQuantOptions(): QuantizeModelOptions {
 }
 
 /** "int4 g32 sym (W4A16)" */
-function describeOptions(o: QuantizeModelOptions): string {
+function describeOptions(o: LabQuantOptions): string {
   const a = o.activations === 'int8' || o.activations === 'int8-static' ? '8' : '16';
   const w = o.weights.replace('int', '');
   const grouped = (o.granularity ?? (o.groupSize !== undefined || o.weights !== 'int8' ? 'per-group' : 'per-channel')) === 'per-group';
@@ -252,7 +253,7 @@ function describeOptions(o: QuantizeModelOptions): string {
 async function runQuantize(): Promise<void> {
   if (!state.lab || state.busy) return;
   clearError('quant-error');
-  let options: QuantizeModelOptions;
+  let options: LabQuantOptions;
   const dtype = readDtype();
   const float = keepsFloat();
   try {
@@ -280,20 +281,24 @@ async function runQuantize(): Promise<void> {
     }
     bar.value = 0.1;
     setStatus('quant-status', 'Quantizing the linear layers in the worker…');
-    const summary = await l.quant.model.quantize(options);
+    const summary = options.distill ? await distillInWorker(l, options, bar) : await l.quant.model.quantize(options);
+    if (!summary) {
+      bar.value = 0;
+      return; // distillation stopped: the quantized side holds the float32 model
+    }
     bar.value = 0.4;
     const anyQuantized = summary.layers.some((x) => x.quantized);
     const choice = describeChoice(describeOptions(options), dtype, float);
     $('pane-quant-h').textContent = float ? choice : anyQuantized ? `quantized · ${choice}` : `quantized (every layer excluded: ${dtype})`;
-    renderFootprint(l.fp32Footprint, summary, choice, dtype);
+    renderFootprint(l.fp32Footprint, markDistilled(summary, options), choice, dtype);
 
-    // Per-layer error of the same scheme, computed on this page.
+    // Per-layer error of the same scheme, computed on this page (not after distillation: it trained the weights).
     const layers: LayerStat[] = [];
     for (let i = 0; i < summary.layers.length; i++) {
       const s = summary.layers[i]!;
       const stat: LayerStat = { name: s.name, rows: s.outFeatures, cols: s.inFeatures, quantized: s.quantized, scheme: s.scheme };
       const data = weightOf(s.name, s.outFeatures, s.inFeatures);
-      if (s.quantized && data && reproducibleOnPage(s)) {
+      if (s.quantized && data && reproducibleOnPage(s) && !options.distill) {
         stat.options = layerOptions(s);
         const q = quantize(new Tensor(data, [s.outFeatures, s.inFeatures]), stat.options);
         try {
@@ -315,7 +320,7 @@ async function runQuantize(): Promise<void> {
     const fallbacks = summary.fallbacks.length ? ` ${summary.fallbacks.length} layer(s) used per-channel scales because the group size does not divide their width.` : '';
     setStatus(
       'quant-status',
-      `Quantized ${summary.layers.filter((x) => x.quantized).length} layers, excluded ${summary.excluded.length}: linear weights ${fmtBytes(summary.bytesBefore)} → ${fmtBytes(summary.bytesAfter)}.${fallbacks}`,
+      `${options.distill ? distillReport() : ''}Quantized ${summary.layers.filter((x) => x.quantized).length} layers, excluded ${summary.excluded.length}: linear weights ${fmtBytes(summary.bytesBefore)} → ${fmtBytes(summary.bytesAfter)}.${fallbacks}`,
     );
   } catch (e) {
     bar.value = 0;

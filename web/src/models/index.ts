@@ -77,6 +77,7 @@ export {
   type WorkerLike,
   type ModelWorkerOptions,
   type RemoteFromPretrainedOptions,
+  type RemoteDistillOptions,
 } from './remote.js';
 export {
   exportGguf,

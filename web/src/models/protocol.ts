@@ -7,6 +7,7 @@ import type { WebQuantErrorCode } from '../errors.js';
 import type { ModelFilesProgress } from '../hub/model-files.js';
 import type { SavedFile, SaveQuantizedOptions } from './checkpoint.js';
 import type { GenerateOptions, GeneratedToken, ModelDtype } from './causal-lm.js';
+import type { DistillOptions, DistillProgress } from './distill.js';
 import type { QuantizeModelOptions } from './quant-options.js';
 import type { ChatMessage, ChatTemplateOptions } from './tokenizer.js';
 
@@ -39,6 +40,17 @@ export interface SaveProgress {
   count: number;
 }
 
+/** DistillOptions without `onProgress` (progress is sent as `distillProgress` messages). */
+export type WireDistillOptions = Omit<DistillOptions, 'onProgress'>;
+
+/**
+ * How the page stops a distillation the worker runs inside one synchronous wasm call, where no
+ * message can reach it: a SharedArrayBuffer (one Int32, 0 = run, 1 = stop) the worker's progress
+ * callback reads after each step. Absent where SharedArrayBuffer is not available (a page that is not
+ * cross-origin isolated); the page then terminates the worker to stop.
+ */
+export type DistillStopFlag = SharedArrayBuffer | undefined;
+
 /** Every method the worker serves: name -> [arguments, result]. */
 export interface WorkerMethods {
   init: [[options: WorkerInitOptions, hub: WorkerHubSettings], { simd: boolean; threads: number }];
@@ -47,6 +59,8 @@ export interface WorkerMethods {
   logits: [[modelId: number, ids: number[]], Float32Array];
   seq2seqLogits: [[modelId: number, input: string | number[], decoderIds: number[]], Float32Array];
   quantize: [[modelId: number, options: QuantizeModelOptions], import('./quant-options.js').QuantizationSummary];
+  /** Progress is posted as `distillProgress` messages, after each step. */
+  distill: [[modelId: number, options: WireDistillOptions, stop: DistillStopFlag], import('./quant-options.js').QuantizationSummary];
   memoryFootprint: [[modelId: number], import('./quant-options.js').ModelMemoryFootprint];
   /** The files' buffers are transferred to the page, not copied. */
   saveQuantized: [[modelId: number, options: WireSaveOptions], SavedFile[]];
@@ -79,4 +93,5 @@ export type FromWorker =
   | { kind: 'error'; id: number; code: WebQuantErrorCode; message: string }
   | { kind: 'token'; id: number; token: GeneratedToken }
   | { kind: 'progress'; id: number; progress: ModelFilesProgress }
-  | { kind: 'saveProgress'; id: number; progress: SaveProgress };
+  | { kind: 'saveProgress'; id: number; progress: SaveProgress }
+  | { kind: 'distillProgress'; id: number; progress: DistillProgress };

@@ -22,9 +22,10 @@ import { env } from '../hub/env.js';
 import type { ModelFilesProgress } from '../hub/model-files.js';
 import type { InitOptions } from '../runtime/loader.js';
 import type { SavedFile, SaveQuantizedOptions } from './checkpoint.js';
+import type { DistillOptions, DistillProgress } from './distill.js';
 import type { GenerateOptions, GeneratedToken, GenerationResult, ModelConfigInfo, ModelDtype } from './causal-lm.js';
 import type { ModelMemoryFootprint, QuantizationSummary, QuantizeModelOptions } from './quant-options.js';
-import type { FromWorker, SaveProgress, ToWorker, WireGenerateOptions, WorkerMethod, WorkerMethods } from './protocol.js';
+import type { FromWorker, SaveProgress, ToWorker, WireDistillOptions, WireGenerateOptions, WorkerMethod, WorkerMethods } from './protocol.js';
 import type { ChatMessage, ChatTemplateOptions } from './tokenizer.js';
 
 /**
@@ -63,6 +64,7 @@ interface Pending {
   onToken?: (t: GeneratedToken) => void;
   onProgress?: (p: ModelFilesProgress) => void;
   onSaveProgress?: (p: SaveProgress) => void;
+  onDistillProgress?: (p: DistillProgress) => void;
 }
 
 /** What a call listens for besides its result. */
@@ -71,6 +73,31 @@ interface CallHooks {
   onToken?: (t: GeneratedToken) => void;
   onProgress?: (p: ModelFilesProgress) => void;
   onSaveProgress?: (p: SaveProgress) => void;
+  onDistillProgress?: (p: DistillProgress) => void;
+}
+
+/** Options of {@link RemoteModel.distill}: those of `CausalLM.distill`, and a signal to stop it. */
+export interface RemoteDistillOptions extends DistillOptions {
+  /**
+   * Called on this thread after each step (the worker posts the progress). Returning `false` stops
+   * the run as `signal` does.
+   */
+  onProgress?: (p: DistillProgress) => boolean | void;
+  /**
+   * Stops the run. The worker is busy inside one synchronous wasm call for the whole run, so it
+   * cannot receive a message. Where SharedArrayBuffer is available (a cross-origin isolated page,
+   * Node) the worker reads a shared flag after each step: the run stops after the step it is in,
+   * the call rejects with `aborted`, the model stays float and the worker lives on (if the run
+   * finished first, the call resolves as usual). Elsewhere the call rejects with `aborted` at once
+   * and the worker is terminated, with every model in it: create a new worker
+   * ({@link ModelWorkerClient.terminated} is then true).
+   */
+  signal?: AbortSignal;
+}
+
+/** Whether a run in the worker can be stopped through a SharedArrayBuffer flag. */
+function canShareMemory(): boolean {
+  return typeof SharedArrayBuffer === 'function' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
 }
 
 async function defaultWorker(): Promise<WorkerLike> {
@@ -164,6 +191,9 @@ export class ModelWorkerClient {
       case 'saveProgress':
         p.onSaveProgress?.(msg.progress);
         break;
+      case 'distillProgress':
+        p.onDistillProgress?.(msg.progress);
+        break;
       case 'result':
         this.#pending.delete(msg.id);
         p.resolve(msg.value);
@@ -204,6 +234,7 @@ export class ModelWorkerClient {
         ...(hooks.onToken ? { onToken: hooks.onToken } : {}),
         ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
         ...(hooks.onSaveProgress ? { onSaveProgress: hooks.onSaveProgress } : {}),
+        ...(hooks.onDistillProgress ? { onDistillProgress: hooks.onDistillProgress } : {}),
       });
       try {
         this.#post({ kind: 'call', id, method, args: args as unknown[] });
@@ -237,6 +268,34 @@ export class ModelWorkerClient {
   /** Heap and memory size of the core inside the worker. */
   memoryUsage(): Promise<{ heapUsedBytes: number; wasmMemoryBytes: number }> {
     return this.#call('memoryUsage', []);
+  }
+
+  /**
+   * @internal runs `distill` in the worker with its progress and stop (see {@link RemoteDistillOptions}):
+   * stopping sets the shared flag, or without one rejects at once and terminates the worker.
+   */
+  distill(modelId: number, wire: WireDistillOptions, onProgress: RemoteDistillOptions['onProgress'], signal: AbortSignal | undefined): Promise<QuantizationSummary> {
+    if (signal?.aborted) return Promise.reject(new WebQuantError('aborted', 'distill was aborted', { cause: signal.reason }));
+    const shared = canShareMemory() ? new SharedArrayBuffer(4) : undefined;
+    return new Promise<QuantizationSummary>((resolve, reject) => {
+      const stop = () => {
+        if (shared) {
+          Atomics.store(new Int32Array(shared), 0, 1);
+          return;
+        }
+        reject(new WebQuantError('aborted', 'distill was aborted: the model worker was busy in it and was terminated, with its models; create a new worker', { cause: signal?.reason }));
+        this.terminate();
+      };
+      signal?.addEventListener('abort', stop, { once: true });
+      this.#call('distill', [modelId, wire, shared], { onDistillProgress: (p) => onProgress?.(p) === false && stop() })
+        .then(resolve, reject)
+        .finally(() => signal?.removeEventListener('abort', stop));
+    });
+  }
+
+  /** True once the worker is gone: {@link terminate}, a distillation stopped by termination, or a crash. */
+  get terminated(): boolean {
+    return this.#dead !== undefined;
   }
 
   /** Ends the worker; pending calls reject with `disposed`. */
@@ -342,6 +401,25 @@ export class RemoteModel {
       return Promise.reject(new WebQuantError('invalid_argument', 'options.onProgress cannot cross to the worker; quantize in the page to follow progress'));
     }
     return this.#client.call('quantize', [this.#modelId(), options]);
+  }
+
+  /**
+   * See `CausalLM.distill`: trains and quantizes the model in the worker. `onProgress` is called
+   * here after every step; `signal` stops the run (see {@link RemoteDistillOptions.signal}: without
+   * SharedArrayBuffer, stopping terminates the worker).
+   * @example
+   * ```ts
+   * const stop = new AbortController();
+   * const s = await remote.distill({ weights: 'int3', mode: 'asymmetric', steps: 100, onProgress: (p) => (bar.value = p.step / p.total), signal: stop.signal });
+   * ```
+   * @throws WebQuantError `invalid_argument` / `unsupported` for bad options (as `CausalLM.distill`), `aborted` when stopped
+   */
+  async distill(options: RemoteDistillOptions): Promise<QuantizationSummary> {
+    if (options === null || typeof options !== 'object') throw new WebQuantError('invalid_argument', 'distill options must be an object');
+    const { onProgress, signal, ...wire } = options;
+    if (onProgress !== undefined && typeof onProgress !== 'function') throw new WebQuantError('invalid_argument', 'options.onProgress must be a function');
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new WebQuantError('invalid_argument', 'options.signal must be an AbortSignal');
+    return this.#client.distill(this.#modelId(), wire, onProgress, signal);
   }
 
   /** See `CausalLM.memoryFootprint`. */

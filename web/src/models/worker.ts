@@ -6,7 +6,8 @@
  *
  * It needs no cross-origin isolation: the core runs single-threaded inside the worker, and long
  * generations give the worker's event loop a turn every few milliseconds, so abort messages are
- * handled while tokens stream.
+ * handled while tokens stream. Distillation is the exception: it runs in one synchronous wasm
+ * call, so it is stopped through a shared flag, or by terminating the worker (remote.ts).
  * @packageDocumentation
  */
 import { WebQuantError } from '../errors.js';
@@ -68,6 +69,19 @@ const handlers: { [M in WorkerMethod]: Handler<M> } = {
   },
   quantize([modelId, options]) {
     return model(modelId).quantize(options);
+  },
+  distill([modelId, options, stop], id, post) {
+    if (options === null || typeof options !== 'object') throw new WebQuantError('invalid_argument', 'distill options must be an object');
+    const flag = stop ? new Int32Array(stop) : undefined;
+    // Runs inside one synchronous wasm call: posting works, receiving does not, so the page
+    // stops the run through the shared flag (or by terminating this worker).
+    return model(modelId).distill({
+      ...options,
+      onProgress: (progress) => {
+        post({ kind: 'distillProgress', id, progress });
+        return !(flag && Atomics.load(flag, 0) !== 0);
+      },
+    });
   },
   memoryFootprint([modelId]) {
     return model(modelId).memoryFootprint();
