@@ -16,6 +16,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Download, type Page } from 'playwright-core';
 import { HUB_DIR, ROOT, readOracle, startHubServer, type HubServer } from '../web/helpers/repo.js';
 import { makeTempHub, writeSyntheticRepo } from '../web/helpers/tiny-repos.js';
+import { generateBothPanes } from './helpers/browser.js';
 
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const ORACLE = readOracle();
@@ -316,14 +317,9 @@ test('Model lab: download, quantize to int4, save it, greedy oracle in the fp32 
   assert.match((await page.textContent('#save-out')) ?? '', new RegExp(`${offered.length} files`));
 
   // Greedy decoding of the oracle prompt in both panes.
-  await page.fill('#prompt', 'Zoo');
-  await page.fill('#max-tokens', '57');
-  await page.fill('#temperature', '0');
-  await page.click('#generate');
-  await page.waitForFunction(() => document.querySelector('#gen-section')?.getAttribute('data-state') !== 'generating', null, { timeout: 120_000 });
-  assert.equal(await page.getAttribute('#gen-section', 'data-state'), 'done', (await page.textContent('#gen-error')) ?? '');
-  assert.equal((await page.textContent('#out-fp32'))?.trim(), ORACLE);
-  assert.ok(((await page.textContent('#out-quant')) ?? '').startsWith('Zoo'));
+  const out = await generateBothPanes(page, 57);
+  assert.equal(out.fp32.trim(), ORACLE);
+  assert.ok(out.quant.startsWith('Zoo'));
   assert.match((await page.textContent('#stats-fp32')) ?? '', /57 tokens \(length\) · decode [\d.]+ tokens\/s/);
   const meanKl = Number(await page.textContent('#kl-mean'));
   assert.ok(meanKl > 0 && meanKl < 2, `mean KL ${meanKl}`);

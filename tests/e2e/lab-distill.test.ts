@@ -9,7 +9,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
-import { buildLabSite, launchChromium, openLab, type LabSite } from './helpers/browser.js';
+import { buildLabSite, generateBothPanes, launchChromium, openLab, type LabSite } from './helpers/browser.js';
 
 const REPO = 'karpathy/stories260K';
 let browser: Browser;
@@ -57,17 +57,6 @@ async function stopMidRun(page: Page): Promise<string> {
   return (await page.textContent('#quant-status')) ?? '';
 }
 
-/** Greedy 20 tokens in both panes; returns both texts. */
-async function generateBoth(page: Page): Promise<{ fp32: string; quant: string }> {
-  await page.fill('#prompt', 'Zoo');
-  await page.fill('#max-tokens', '20');
-  await page.fill('#temperature', '0');
-  await page.click('#generate');
-  await page.waitForFunction(() => document.querySelector('#gen-section')?.getAttribute('data-state') !== 'generating', null, { timeout: 120_000 });
-  assert.equal(await page.getAttribute('#gen-section', 'data-state'), 'done', (await page.textContent('#gen-error')) ?? '');
-  return { fp32: (await page.textContent('#out-fp32')) ?? '', quant: (await page.textContent('#out-quant')) ?? '' };
-}
-
 test('Model lab: distillation reports every step, titles the pane, fills the layer table, generates and saves; Stop keeps the float model', { timeout: 600_000 }, async () => {
   const site = await buildLabSite('webquant-e2e-lab-distill-');
   try {
@@ -109,7 +98,7 @@ test('Model lab: distillation reports every step, titles the pane, fills the lay
     assert.equal(await page.isVisible('#save-section'), true);
     assert.equal(await page.textContent('#save-scheme'), 'int3 g32 asym (W3A16) · distilled 10 steps');
 
-    const out = await generateBoth(page);
+    const out = await generateBothPanes(page, 20);
     assert.ok(out.quant.startsWith('Zoo') && out.quant.length > 10, `quantized pane: ${out.quant}`);
     const meanKl = Number(await page.textContent('#kl-mean'));
     assert.ok(meanKl > 0 && meanKl < 3, `mean KL ${meanKl}`);
@@ -120,7 +109,7 @@ test('Model lab: distillation reports every step, titles the pane, fills the lay
 
     // Stop mid-run: the isolated page sets the worker's shared flag; the model stays float32.
     assert.match(await stopMidRun(page), /unchanged \(float32\)/);
-    const after = await generateBoth(page);
+    const after = await generateBothPanes(page, 20);
     assert.equal(after.quant, after.fp32, 'the quantized pane holds the float32 model again');
     assert.deepEqual(errors, []);
     await context.close();
@@ -135,7 +124,7 @@ test('Model lab, not cross-origin isolated: Stop terminates the busy worker and 
     const { context, page, errors } = await openLab(browser, site, site.url, REPO, 'coi=0');
     assert.equal(await page.evaluate(() => crossOriginIsolated), false);
     assert.match(await stopMidRun(page), /terminated .* a new one reloaded the float32 model/);
-    const after = await generateBoth(page);
+    const after = await generateBothPanes(page, 20);
     assert.equal(after.quant, after.fp32, 'the new worker holds the float32 model');
     // The new worker distills: HQQ rounding, on the calibration text this time.
     await pickDistillation(page, 5);

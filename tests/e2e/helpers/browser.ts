@@ -207,3 +207,14 @@ export async function buildLabSite(prefix: string, options: { crossOriginIsolate
     },
   };
 }
+
+/** Greedy `tokens` tokens of "Zoo" in both of the Model lab's panes; returns both texts. */
+export async function generateBothPanes(page: Page, tokens: number): Promise<{ fp32: string; quant: string }> {
+  await page.fill('#prompt', 'Zoo');
+  await page.fill('#max-tokens', String(tokens));
+  await page.fill('#temperature', '0');
+  await page.click('#generate');
+  await page.waitForFunction(() => document.querySelector('#gen-section')?.getAttribute('data-state') !== 'generating', null, { timeout: 120_000 });
+  assert.equal(await page.getAttribute('#gen-section', 'data-state'), 'done', (await page.textContent('#gen-error')) ?? '');
+  return { fp32: (await page.textContent('#out-fp32')) ?? '', quant: (await page.textContent('#out-quant')) ?? '' };
+}
