@@ -4,10 +4,11 @@
 // perplexity and top-1 on the same held-out text, at <= 4 bits per weight counting scales and zero
 // points as a checkpoint stores them), each int3 (and int2) scheme is measured with round-to-
 // nearest and after distillation: data-free (the fp32 model samples its own training text with
-// seeds 1000000.. (one per sequence), disjoint from the held-out text's seeds 1..8), Adam with a
-// cosine decay, then the same RTN rounding.
+// seeds 1000000.. (one per sequence; --train-samples, 1024 by default: with 128 the student fits
+// its few sequences), disjoint from the held-out text's seeds 1..--samples), Adam with a cosine
+// decay, then the same RTN rounding. docs/quality.md's rows:
 //
-//   node --no-experimental-fetch scripts/quality-distill.mjs [--steps 200] [--threads 2] [--json scripts/bench/results/quality-distill-stories260K.json]
+//   node --no-experimental-fetch scripts/quality-distill.mjs --threads 2 --steps 600 [--only 'int3 g64 asym'] [--json scripts/bench/results/quality-distill-stories260K.json]
 //
 // Held-out text, metrics and options of scripts/lib/quality-harness.mjs (--samples / --tokens /
 // --only). Needs the TypeScript build and dist/wasm.
@@ -18,7 +19,7 @@ const { values: args } = parseArgs({
   options: {
     ...HARNESS_OPTIONS,
     steps: { type: 'string', default: '200' },
-    'train-samples': { type: 'string', default: '128' },
+    'train-samples': { type: 'string', default: '1024' },
     'learning-rate': { type: 'string', default: '5e-4' },
     batch: { type: 'string', default: '4' },
     'seq-len': { type: 'string', default: '256' },
