@@ -7,23 +7,14 @@
 #include <random>
 #include <vector>
 
+#include "quant_testing.h"
 #include "webquant/qat.h"
 #include "webquant/quant.h"
 
 using namespace webquant;
+using webquant::testing::make_scheme;
 
 namespace {
-
-QuantScheme scheme_of(int bits, QuantMode mode, Granularity g, int axis = 0, int group = 0, bool pad = false) {
-  QuantScheme s;
-  s.bits = bits;
-  s.mode = mode;
-  s.granularity = g;
-  s.axis = axis;
-  s.group_size = group;
-  s.pad = pad;
-  return s;
-}
 
 // pass[i] must be 1 exactly when |x - dequantized| <= s/2 for the element's own scale.
 void check_mask_against_error(const QuantizedTensor& q, const std::vector<float>& x, size_t* passed) {
@@ -51,7 +42,7 @@ TEST_CASE("qat: symmetric scales from the data clamp nothing, so every gradient 
     for (auto& v : x) v = nd(rng);
     for (auto g : {Granularity::kPerTensor, Granularity::kPerChannel, Granularity::kPerGroup}) {
       QuantizedTensor q;
-      REQUIRE(quantize(x.data(), {6, 40}, scheme_of(bits, QuantMode::kSymmetric, g, 0, 16, true), &q).ok());
+      REQUIRE(quantize(x.data(), {6, 40}, make_scheme(bits, true, QuantMode::kSymmetric, g, 0, 16, true), &q).ok());
       size_t passed = 0;
       check_mask_against_error(q, x, &passed);
       CHECK(passed == x.size());
@@ -65,7 +56,7 @@ TEST_CASE("qat: an all-positive run in asymmetric mode (z clamped to qmin) cuts 
   std::vector<float> x;
   for (int i = 0; i <= 10; ++i) x.push_back(10.f + static_cast<float>(i));
   QuantizedTensor q;
-  REQUIRE(quantize(x.data(), {static_cast<int64_t>(x.size())}, scheme_of(8, QuantMode::kAsymmetric, Granularity::kPerTensor), &q).ok());
+  REQUIRE(quantize(x.data(), {static_cast<int64_t>(x.size())}, make_scheme(8, true, QuantMode::kAsymmetric, Granularity::kPerTensor), &q).ok());
   CHECK(q.zero_points[0] == -128);
   size_t passed = 0;
   check_mask_against_error(q, x, &passed);
@@ -82,7 +73,7 @@ TEST_CASE("qat: given scales that are too small clamp, per channel along axis 1 
     const std::vector<float> scales(21, 0.01f);
     const std::vector<int32_t> zps(21, 0);
     QuantizedTensor q;
-    REQUIRE(quantize_with_params(x.data(), {5, 21}, scheme_of(8, QuantMode::kSymmetric, Granularity::kPerChannel, 1), scales, zps, &q).ok());
+    REQUIRE(quantize_with_params(x.data(), {5, 21}, make_scheme(8, true, QuantMode::kSymmetric, Granularity::kPerChannel, 1), scales, zps, &q).ok());
     size_t passed = 0;
     check_mask_against_error(q, x, &passed);
     CHECK(passed > 0);
@@ -94,7 +85,7 @@ TEST_CASE("qat: given scales that are too small clamp, per channel along axis 1 
     for (int i = 0; i < 5 * 3; ++i) scales.push_back(0.1f + 0.05f * static_cast<float>(i));
     const std::vector<int32_t> zps(15, 0);
     QuantizedTensor q;
-    REQUIRE(quantize_with_params(x.data(), {5, 21}, scheme_of(4, QuantMode::kSymmetric, Granularity::kPerGroup, 0, 8, true), scales, zps, &q).ok());
+    REQUIRE(quantize_with_params(x.data(), {5, 21}, make_scheme(4, true, QuantMode::kSymmetric, Granularity::kPerGroup, 0, 8, true), scales, zps, &q).ok());
     CHECK(param_index(q, 20) == 2);
     CHECK(param_index(q, 21) == 3);
     size_t passed = 0;
@@ -107,7 +98,7 @@ TEST_CASE("qat: given scales that are too small clamp, per channel along axis 1 
 TEST_CASE("qat: a tensor whose parameters do not cover its scheme is an error, not a read out of bounds") {
   std::vector<float> x(12, 1.f);
   QuantizedTensor q;
-  REQUIRE(quantize(x.data(), {3, 4}, scheme_of(8, QuantMode::kSymmetric, Granularity::kPerChannel, 0), &q).ok());
+  REQUIRE(quantize(x.data(), {3, 4}, make_scheme(8, true, QuantMode::kSymmetric, Granularity::kPerChannel, 0), &q).ok());
   q.scales.resize(2);
   q.zero_points.resize(2);
   std::vector<uint8_t> pass(12);
