@@ -7,15 +7,18 @@
 //  * layers of one group share a prepared input only when rows_input_key says it is the same:
 //    a group mixing A8 kernel families, group layouts and A16 layers still equals forward_linear;
 //  * profiling counts regions and forks: one fork for a fused group, one per layer unfused;
-//  * parallel_for_chunks calls fn once per documented chunk (one call fn(0, n) with one thread).
+//  * parallel_for_chunks calls fn once per documented chunk (one call fn(0, n) with one thread);
+//    a thread runs its home range of chunks front to back and steals from the back of the others'.
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "webquant/linear.h"
@@ -268,5 +271,41 @@ TEST_CASE("threads fused: parallel_for_chunks covers [0, n) once, in the documen
         }
       }
     }
+  }
+}
+
+// Each thread runs its home range of chunks front to back (one stream through a GEMV's weights per
+// thread) and then takes chunks from the back of the others' ranges: with two threads and 16
+// chunks the caller's home is [0, 8), the worker's [8, 16). The worker is held in its first chunk,
+// so the caller must finish everything else: its own range in ascending order, then the worker's
+// from the back, which makes its calls a prefix of 0, 1, ..., 7, 15, 14, ..., 8.
+TEST_CASE("threads fused: parallel_for_chunks runs home ranges front to back, steals from the back") {
+  Restore restore;
+  if (set_num_threads(2) != 2) return;  // single-thread build: one inline call (covered above)
+  constexpr size_t kChunks = 16;
+  std::vector<size_t> expect;
+  for (size_t c = 0; c < kChunks / 2; ++c) expect.push_back(c);
+  for (size_t c = kChunks; c-- > kChunks / 2;) expect.push_back(c);
+  for (int round = 0; round < 20; ++round) {
+    CAPTURE(round);
+    const std::thread::id caller = std::this_thread::get_id();
+    std::vector<size_t> by_caller, by_worker;
+    std::mutex mu;
+    parallel_for_chunks(kChunks, kChunks, [&](size_t b, size_t e) {
+      REQUIRE(e == b + 1);
+      const bool on_caller = std::this_thread::get_id() == caller;
+      bool first_on_worker = false;
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        first_on_worker = !on_caller && by_worker.empty();
+        (on_caller ? by_caller : by_worker).push_back(b);
+      }
+      if (first_on_worker) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    });
+    REQUIRE(by_worker.size() <= 1);
+    // The worker's one chunk is the front of its home, unless the caller had taken it already.
+    if (!by_worker.empty()) CHECK(by_worker[0] == kChunks / 2);
+    REQUIRE(by_caller.size() == kChunks - by_worker.size());
+    for (size_t i = 0; i < by_caller.size(); ++i) CHECK(by_caller[i] == expect[i]);
   }
 }

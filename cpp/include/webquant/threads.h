@@ -55,8 +55,11 @@ void parallel_for(size_t n, F&& fn) {
 }
 
 // The dynamic form: [0, n) is cut into min(chunks, n, kMaxChunks) ranges
-// [split_point(n, c, C), split_point(n, c + 1, C)), which the threads claim one at a time, so a
-// thread the OS has descheduled (a loaded machine) leaves the chunks it has not claimed to the
+// [split_point(n, c, C), split_point(n, c + 1, C)), which the threads claim one at a time: each
+// thread has a home range of consecutive chunks (thread t of T: chunks [C t / T, C (t + 1) / T),
+// the caller is thread 0) that it runs in ascending order, so a decode GEMV's weights are read as
+// one stream per thread; a thread done with its home takes chunks from the back of the others'.
+// So a thread the OS has descheduled (a loaded machine) leaves the chunks it has not claimed to the
 // others instead of holding the job up with a fixed share. fn(begin, end) once per chunk. With one
 // thread, nested, or while another thread owns the pool: one call fn(0, n) on the caller. The
 // chunking changes which calls compute which indices, never the indices: callers that compute

@@ -1,7 +1,10 @@
 // The thread pool of webquant/threads.h. One job at a time: the caller publishes (fn, ctx, n,
-// parts) and bumps an epoch counter; then the caller and the workers CLAIM the parts from a shared
-// counter, so a worker that the OS has not scheduled yet (a loaded machine) never holds the job up:
-// the caller runs its parts too, and waits only for parts already being run. Workers spin on the
+// parts) and bumps an epoch counter; then the caller and the workers CLAIM the parts. Each thread
+// has a home range of consecutive parts that it runs front to back (a decode GEMV's chunks are
+// consecutive weight rows: one stream through memory per thread, which the hardware prefetchers
+// follow, instead of every other chunk); a thread done with its own takes parts from the back of
+// the others' ranges, so a worker that the OS has not scheduled yet (a loaded machine) never holds
+// the job up: the caller runs its parts too, and waits only for parts already being run. Workers spin on the
 // epoch for a short while after each job (decode calls the pool hundreds of times per token, and
 // waking a sleeping thread costs more than a small GEMM), then sleep on a condition variable.
 #include "webquant/threads.h"
@@ -102,7 +105,13 @@ class Pool {
     parts_ = parts;
     done_.store(0, std::memory_order_relaxed);
     const uint64_t e = epoch_.load(std::memory_order_relaxed) + 1;
-    claim_.store(claim_word(e, parts, 0), std::memory_order_release);  // parts 0.. claimable
+    // Home ranges: slot t (0 = the caller) gets parts [parts * t / T, parts * (t + 1) / T).
+    const size_t slots = std::min(workers_.size() + 1, parts);
+    for (size_t t = 0; t < slots; ++t)
+      home_[t].word.store(
+          claim_word(e, slots, split_point(parts, t, slots), split_point(parts, t + 1, slots)),
+          std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
     epoch_.store(e, std::memory_order_seq_cst);
     profile_ = g_profiling;
     const double t0 = profile_ ? now_ms() : 0;
@@ -184,37 +193,59 @@ class Pool {
     return epoch_.load(std::memory_order_acquire);
   }
 
-  // claim_ packs the job's epoch (low 48 bits of it), its part count and the next unclaimed part,
-  // so a thread decides from one atomic word whether there is work, without reading the job.
-  static uint64_t claim_word(uint64_t epoch, size_t parts, size_t next) {
-    return (epoch << 16) | (uint64_t(parts) << 8) | uint64_t(next);
+  // A home range's word packs the job's epoch (low 40 bits of it), the job's number of home ranges,
+  // the range's end and its next unclaimed part, so a thread decides from one atomic word whether
+  // there is work there, without reading the job.
+  static uint64_t claim_word(uint64_t epoch, size_t slots, size_t next, size_t end) {
+    return (epoch << 24) | (uint64_t(slots) << 16) | (uint64_t(end) << 8) | uint64_t(next);
+  }
+  static uint64_t tag_of(uint64_t word) { return word >> 24; }
+
+  // Claims a part of home range h of the job tagged `tag`: the owner takes the front (its parts run
+  // in ascending order, one stream through contiguous memory), a thief the back. False when the
+  // range is empty or belongs to another job.
+  bool claim(size_t h, uint64_t tag, bool front, size_t* part) {
+    std::atomic<uint64_t>& word = home_[h].word;
+    uint64_t c = word.load(std::memory_order_acquire);
+    for (;;) {
+      if (tag_of(c) != tag) return false;
+      const size_t next = static_cast<size_t>(c & 0xff), end = static_cast<size_t>((c >> 8) & 0xff);
+      if (next >= end) return false;
+      const uint64_t taken = front ? c + 1 : c - (uint64_t(1) << 8);
+      if (word.compare_exchange_weak(c, taken, std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+        *part = front ? next : end - 1;
+        return true;
+      }
+    }
   }
 
   // Claims and runs parts of the job of epoch e until none is left (or the job is gone: a late
-  // worker sees another epoch in claim_ and does nothing). The job's fields are read only after a
+  // worker sees another epoch in the words and does nothing). Slot `slot` runs its home range
+  // front to back, then takes parts from the back of the others' ranges, so a thread the OS has
+  // descheduled leaves its unclaimed parts to the others. The job's fields are read only after a
   // successful claim: the caller cannot replace the job while a claimed part is unfinished.
   void run_parts(uint64_t e, size_t slot) {
-    const uint64_t tag = (e << 16) >> 16;
+    const uint64_t tag = (e << 24) >> 24;
+    const uint64_t first = home_[0].word.load(std::memory_order_acquire);
+    if (tag_of(first) != tag) return;
+    const size_t slots = static_cast<size_t>((first >> 16) & 0xff);
     double busy = 0;
-    for (;;) {
-      uint64_t c = claim_.load(std::memory_order_acquire);
+    for (size_t k = 0; k < slots; ++k) {
+      const size_t h = (slot + k) % slots;  // a slot beyond the job's ranges only takes from others
       size_t part;
-      do {
-        if ((c >> 16) != tag) return;
-        part = static_cast<size_t>(c & 0xff);
-        if (part >= ((c >> 8) & 0xff)) return;
-      } while (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel,
-                                             std::memory_order_acquire));
-      const size_t parts = parts_;
-      if (profile_) {
-        const double t0 = now_ms();
-        fn_(ctx_, split_point(n_, part, parts), split_point(n_, part + 1, parts));
-        busy += now_ms() - t0;
-        thread_ms_[slot] = busy;  // before the part counts as done: the caller reads it after
-      } else {
-        fn_(ctx_, split_point(n_, part, parts), split_point(n_, part + 1, parts));
+      while (claim(h, tag, h == slot, &part)) {
+        const size_t parts = parts_;
+        if (profile_) {
+          const double t0 = now_ms();
+          fn_(ctx_, split_point(n_, part, parts), split_point(n_, part + 1, parts));
+          busy += now_ms() - t0;
+          thread_ms_[slot] = busy;  // before the part counts as done: the caller reads it after
+        } else {
+          fn_(ctx_, split_point(n_, part, parts), split_point(n_, part + 1, parts));
+        }
+        done_.fetch_add(1, std::memory_order_acq_rel);
       }
-      done_.fetch_add(1, std::memory_order_acq_rel);
     }
   }
 
@@ -241,16 +272,20 @@ class Pool {
 
   std::mutex run_mu_;  // one job (or resize) at a time
   std::vector<std::unique_ptr<Worker>> workers_;
-  // Each on its own cache line: idle workers poll epoch_ while the threads of a job CAS claim_ and
-  // count done_ (on one line, every poll would steal the line from a claim).
+  // Each on its own cache line: idle workers poll epoch_ while the threads of a job CAS the home
+  // words and count done_ (on one line, every poll would steal the line from a claim).
   alignas(64) std::atomic<uint64_t> epoch_{0};
   std::atomic<bool> stop_{false};
-  alignas(64) std::atomic<uint64_t> claim_{0};  // claim_word(epoch, parts, next unclaimed part)
-  alignas(64) std::atomic<size_t> done_{0};     // parts finished
+  // One home range per thread of the job, each word on its own cache line.
+  struct alignas(64) Home {
+    std::atomic<uint64_t> word{0};  // claim_word(epoch, ranges, next unclaimed part, end)
+  };
+  Home home_[kMaxThreads];
+  alignas(64) std::atomic<size_t> done_{0};  // parts finished
   alignas(64) std::atomic<int> sleepers_{0};
   std::mutex mu_;
   std::condition_variable cv_;
-  // The current job: written by the caller before claim_ and the epoch bump; read by a thread only
+  // The current job: written by the caller before the home words and the epoch bump; read by a thread only
   // after it claimed a part of this epoch (the caller rewrites it only once every part is done).
   RangeFn fn_ = nullptr;
   void* ctx_ = nullptr;
