@@ -2,8 +2,7 @@
 // compiled without auto-vectorization, never tuned) and a WASM SIMD128 version (`__wasmsimd`, which
 // carries its own scalar tail). `best::` picks the SIMD one when this build has SIMD.
 // Naming follows XNNPACK: <op>_<input>_<output>[_<variant>]__<isa>.
-// All pointers must be valid for n elements; outputs never alias inputs (except silu_mul_f32,
-// which works in place).
+// All pointers must be valid for n elements; outputs never alias inputs.
 #pragma once
 
 #include <cstddef>
@@ -70,12 +69,6 @@ void pack_u4__wasmsimd(const uint8_t* codes, size_t n, uint8_t* packed);
 void unpack_u4__ref(const uint8_t* packed, size_t n, uint8_t* codes);
 void unpack_u4__wasmsimd(const uint8_t* packed, size_t n, uint8_t* codes);
 
-// ---- activation: g[i] = silu(g[i]) * u[i] (u == nullptr: * 1), IN PLACE on g. ----
-// silu(x) = x / (1 + exp(-x)); u must not alias g. The SIMD version computes exp with a polynomial
-// (silu_wasmsimd.cpp): within 2.2e-7 relative of float64 (the reference: 1.4e-7), and -0 where the
-// reference's magnitude is below 1e-36 (x < -87).
-void silu_mul_f32__ref(float* g, const float* u, size_t n);
-void silu_mul_f32__wasmsimd(float* g, const float* u, size_t n);
 
 #if !WEBQUANT_SIMD
 // Baseline build: no SIMD kernels are compiled; every __wasmsimd name means the reference.
@@ -94,7 +87,6 @@ void silu_mul_f32__wasmsimd(float* g, const float* u, size_t n);
 #define unpack_u3__wasmsimd unpack_u3__ref
 #define pack_u4__wasmsimd pack_u4__ref
 #define unpack_u4__wasmsimd unpack_u4__ref
-#define silu_mul_f32__wasmsimd silu_mul_f32__ref
 #endif
 
 #if WEBQUANT_SIMD

@@ -3,7 +3,6 @@
 #include <cmath>
 #include <cstring>
 
-#include "kernels/kernels.h"
 #include "kernels/simd.h"
 
 namespace webquant::nn {
@@ -85,10 +84,9 @@ bool parse_activation(const char* name, Activation* out) {
 }
 
 namespace {
-// SiLU goes through its kernel (silu_mul_f32, kernels.h); the others element by element.
 inline float act1(Activation a, float x) {
   switch (a) {
-    case Activation::kSilu: break;
+    case Activation::kSilu: return x / (1.0f + std::exp(-x));
     case Activation::kGeluExact: return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
     case Activation::kGeluTanh: {
       const float c = 0.79788456080286536f;  // sqrt(2 / pi)
@@ -101,12 +99,10 @@ inline float act1(Activation a, float x) {
 }  // namespace
 
 void activate(Activation a, float* x, size_t n) {
-  if (a == Activation::kSilu) return kernels::WQ_BEST(silu_mul_f32)(x, nullptr, n);
   for (size_t i = 0; i < n; ++i) x[i] = act1(a, x[i]);
 }
 
 void activate_mul(Activation a, float* g, const float* u, size_t n) {
-  if (a == Activation::kSilu) return kernels::WQ_BEST(silu_mul_f32)(g, u, n);
   for (size_t i = 0; i < n; ++i) g[i] = act1(a, g[i]) * u[i];
 }
 

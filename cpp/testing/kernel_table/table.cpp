@@ -500,7 +500,6 @@ const std::vector<KernelCase>& kernel_table() {
     for (const KernelCase& c : gemm_half_cases()) t.push_back(c);
     for (const KernelCase& c : conv_cases()) t.push_back(c);
     for (const KernelCase& c : static_a8_cases()) t.push_back(c);
-    for (const KernelCase& c : activation_cases()) t.push_back(c);
     return t;
   }();
   return table;

@@ -14,7 +14,7 @@ enum class Variant : int { kReference = 0, kSimd = 1 };
 
 struct KernelCase {
   const char* name;    // kernel name without the __isa suffix, e.g. "quantize_f32_q8"
-  const char* family;  // "reduce", "quantize", "dequantize", "convert", "pack", "unpack", "gemm", "activation"
+  const char* family;  // "reduce", "quantize", "dequantize", "convert", "pack", "unpack", "gemm"
   // Runs the reference and the SIMD version on the same seeded random input of n elements and
   // returns "" when they agree (integers exactly, floats within the family's stated tolerance);
   // otherwise a message naming the first differing index and both values.
@@ -38,8 +38,6 @@ std::vector<KernelCase> gemm_half_cases();
 std::vector<KernelCase> conv_cases();
 // The static activation row quantizer (table_static_a8.cpp), part of kernel_table().
 std::vector<KernelCase> static_a8_cases();
-// The SiLU entry (table_activation.cpp), part of kernel_table().
-std::vector<KernelCase> activation_cases();
 const KernelCase* find_kernel(const std::string& name);
 
 // Sizes every kernel is checked at: 1..15, powers of two up to 4096, odd sizes (43, 401, 500,
