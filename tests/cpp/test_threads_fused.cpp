@@ -279,7 +279,8 @@ TEST_CASE("threads fused: parallel_for_chunks covers [0, n) once, in the documen
 // chunks the caller's home is [0, 8), the worker's [8, 16). The worker is held in its first chunk,
 // so the caller must finish everything else: its own range in ascending order, then the worker's
 // from the back, which makes its calls a prefix of 0, 1, ..., 7, 15, 14, ..., 8.
-TEST_CASE("threads fused: parallel_for_chunks runs home ranges front to back, steals from the back") {
+TEST_CASE(
+    "threads fused: parallel_for_chunks runs home ranges front to back, steals from the back") {
   Restore restore;
   if (set_num_threads(2) != 2) return;  // single-thread build: one inline call (covered above)
   constexpr size_t kChunks = 16;
@@ -290,18 +291,21 @@ TEST_CASE("threads fused: parallel_for_chunks runs home ranges front to back, st
     CAPTURE(round);
     const std::thread::id caller = std::this_thread::get_id();
     std::vector<size_t> by_caller, by_worker;
+    // Asserted after the job: a failed REQUIRE must not throw on a worker thread.
+    bool one_chunk_per_call = true;
     std::mutex mu;
     parallel_for_chunks(kChunks, kChunks, [&](size_t b, size_t e) {
-      REQUIRE(e == b + 1);
       const bool on_caller = std::this_thread::get_id() == caller;
       bool first_on_worker = false;
       {
         std::lock_guard<std::mutex> lk(mu);
+        one_chunk_per_call = one_chunk_per_call && e == b + 1;
         first_on_worker = !on_caller && by_worker.empty();
         (on_caller ? by_caller : by_worker).push_back(b);
       }
       if (first_on_worker) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     });
+    REQUIRE(one_chunk_per_call);
     REQUIRE(by_worker.size() <= 1);
     // The worker's one chunk is the front of its home, unless the caller had taken it already.
     if (!by_worker.empty()) CHECK(by_worker[0] == kChunks / 2);

@@ -4,9 +4,10 @@
 // consecutive weight rows: one stream through memory per thread, which the hardware prefetchers
 // follow, instead of every other chunk); a thread done with its own takes parts from the back of
 // the others' ranges, so a worker that the OS has not scheduled yet (a loaded machine) never holds
-// the job up: the caller runs its parts too, and waits only for parts already being run. Workers spin on the
-// epoch for a short while after each job (decode calls the pool hundreds of times per token, and
-// waking a sleeping thread costs more than a small GEMM), then sleep on a condition variable.
+// the job up: the caller runs its parts too, and waits only for parts already being run. Workers
+// spin on the epoch for a short while after each job (decode calls the pool hundreds of times per
+// token, and waking a sleeping thread costs more than a small GEMM), then sleep on a condition
+// variable.
 #include "webquant/threads.h"
 
 #include <algorithm>
@@ -285,8 +286,9 @@ class Pool {
   alignas(64) std::atomic<int> sleepers_{0};
   std::mutex mu_;
   std::condition_variable cv_;
-  // The current job: written by the caller before the home words and the epoch bump; read by a thread only
-  // after it claimed a part of this epoch (the caller rewrites it only once every part is done).
+  // The current job: written by the caller before the home words and the epoch bump; read by a
+  // thread only after it claimed a part of this epoch (the caller rewrites it only once every part
+  // is done).
   RangeFn fn_ = nullptr;
   void* ctx_ = nullptr;
   size_t n_ = 0;
