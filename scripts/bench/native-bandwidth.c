@@ -1,7 +1,10 @@
 // Native machine check beside the in-page figures of docs/speed.md ("The int8-activation schemes and
 // the memory system"): memory-read bandwidth with 1 and 2 threads (AVX2 loads over 256 MB, 5 passes)
 // and the throughput of independent integer SIMD multiply-adds (12 chains of SSE madd) with 1 and 2
-// threads, to tell a memory-bound limit from a shared-core one. Not part of the build:
+// threads, to tell a memory-bound limit from a shared-core one; and the read bandwidth of the two
+// orders in which the pool's threads can take a decode GEMV's chunks (docs/speed.md, "Home ranges in
+// the pool"): 256 MB read as 1,024 matrices of 256 KB, each cut into 16 chunks, the threads taking
+// every other chunk ("interleaved") or one contiguous half each ("home ranges"). Not part of the build:
 //
 //   gcc -O2 -mavx2 -pthread scripts/bench/native-bandwidth.c -o /tmp/native-bandwidth && /tmp/native-bandwidth
 #include <immintrin.h>
@@ -33,6 +36,26 @@ static void* read_pass(void* a) {
       acc = _mm256_add_epi64(acc, _mm256_load_si256((__m256i*)(buf + i + 64)));
       acc = _mm256_add_epi64(acc, _mm256_load_si256((__m256i*)(buf + i + 96)));
     }
+  sink += (uint64_t)_mm256_extract_epi64(acc, 0);
+  return 0;
+}
+
+#define MATRIX (256ul << 10)
+#define CHUNKS 16
+static int interleaved;
+
+static void* chunk_pass(void* a) {
+  size_t id = (size_t)a, cs = MATRIX / CHUNKS, per = CHUNKS / T;
+  __m256i acc = _mm256_setzero_si256();
+  for (int r = 0; r < 3; r++)
+    for (size_t m = 0; m < N; m += MATRIX)
+      for (size_t k = 0; k < per; k++) {
+        const uint8_t* p = buf + m + cs * (interleaved ? id + k * T : id * per + k);
+        for (size_t i = 0; i < cs; i += 64) {
+          acc = _mm256_add_epi64(acc, _mm256_load_si256((__m256i*)(p + i)));
+          acc = _mm256_add_epi64(acc, _mm256_load_si256((__m256i*)(p + i + 32)));
+        }
+      }
   sink += (uint64_t)_mm256_extract_epi64(acc, 0);
   return 0;
 }
@@ -70,5 +93,10 @@ int main(void) {
   const double one = run(alu_pass, 1);
   const double two = run(alu_pass, 2);
   printf("integer SIMD throughput, 2 threads vs 1: %.2fx\n", 2.0 * one / two);
+  for (interleaved = 1; interleaved >= 0; interleaved--) {
+    const double t1 = run(chunk_pass, 1), t2 = run(chunk_pass, 2);
+    printf("chunks of 256 KB matrices, %s: 2 threads read %.2fx what 1 thread reads\n",
+           interleaved ? "interleaved" : "home ranges", t1 / t2);
+  }
   return 0;
 }
