@@ -148,6 +148,7 @@ struct LinearRowsInput {
   std::vector<int8_t> xq;
   std::vector<float> xscale;
   std::vector<int32_t> xsum;
+  std::vector<float> x16;  // w4a16 layers: the row as kernels::x16_prepare_q4g (see forward_model)
 };
 
 class LinearLayer {
@@ -158,6 +159,12 @@ class LinearLayer {
   // per thread, so distinct threads may call forward concurrently. The output rows are split over
   // the thread pool of webquant/threads.h; y is bit-identical for every num_threads().
   virtual void forward(const float* x, size_t m, float* y) const = 0;
+  // The same product for a model's own layers (Weights::forward_linear), where a layer may take a
+  // faster path of documented precision: 4-bit float-activation layers (w4a16) decode (m <= 2) on
+  // 16-bit integer activations in SIMD builds, each 32-element block of x carried to within 2^-15 of
+  // its largest |x| (kernels/gemm/gemm.h, x16_prepare_q4g). forward keeps float32 activations, as
+  // the course's layers do. Equals forward_rows over the whole range for m = 1, bit for bit.
+  virtual void forward_model(const float* x, size_t m, float* y) const { forward(x, m, y); }
   virtual LinearScheme scheme() const = 0;
   // Bytes held by the weights, scales, zero points and bias.
   virtual size_t weight_bytes() const = 0;
@@ -180,11 +187,11 @@ class LinearLayer {
   // Output rows of a single input row, for splitting several layers' rows over the pool in one
   // hand-off (Weights::forward_linears fuses q/k/v or gate/up this way in decode). A layer that
   // returns true from has_forward_rows computes, with forward_rows(in, j0, j1, y, work), outputs
-  // j0 .. j1-1 of forward(x, 1, .) into y[0 .. j1-j0), bit-identical to those of forward (the same
-  // kernel over the same prepared input); j0 must be a multiple of 4 (the kernels' panel of output
-  // rows) and j1 <= out_features. `work` holds rows_workspace() floats, distinct per concurrent
-  // call. prepare_rows runs on the calling thread before the forward_rows calls; it may allocate.
-  // The base versions: no row path (callers then use forward).
+  // j0 .. j1-1 of forward_model(x, 1, .) into y[0 .. j1-j0), bit-identical to those of
+  // forward_model (the same kernel over the same prepared input); j0 must be a multiple of 4 (the
+  // kernels' panel of output rows) and j1 <= out_features. `work` holds rows_workspace() floats,
+  // distinct per concurrent call. prepare_rows runs on the calling thread before the forward_rows
+  // calls; it may allocate. The base versions: no row path (callers then use forward_model).
   virtual bool has_forward_rows() const { return false; }
   virtual size_t rows_workspace() const { return 0; }
   virtual void prepare_rows(const float* x, LinearRowsInput* in) const { in->x = x; }

@@ -429,12 +429,12 @@ void Weights::forward_linear(size_t i, const float* x, size_t m, float* y) const
   const Linear& l = linears_[i];
   if (observer_ != nullptr) observer_->observe(i, x, m);
   if (l.layer) {
-    l.layer->forward(x, m, y);
+    l.layer->forward_model(x, m, y);
     return;
   }
   const Param* t = find_param(l.info.tied_to);
   if (t->quantized) {
-    t->quantized->forward(x, m, y);
+    t->quantized->forward_model(x, m, y);
     return;
   }
   if (t->type != FloatType::kF32) {

@@ -57,16 +57,41 @@ class LinearQG final : public LinearLayer {
                                   bits_, m, geo_, x, packed_.data(), scales_.data(), zero_arg(),
                                   bias, y);
   }
+  void forward_model(const float* x, size_t m, float* y) const override {
+#if WEBQUANT_SIMD
+    if (x16() && m > 0 && m < kernels::kPrefillRows) {  // decode: each row prepared once
+      thread_local std::vector<float> xp;
+      xp.resize(kernels::x16_floats(geo_));
+      const float* bias = bias_.empty() ? nullptr : bias_.data();
+      for (size_t i = 0; i < m; ++i) {
+        kernels::x16_prepare_q4g(geo_, x + i * geo_.k, xp.data());
+        kernels::parallel_gemm_q4g_x16(kernels::gemm_q4g_x16__wasmsimd, geo_, xp.data(),
+                                       packed_.data(), scales_.data(), zero_arg(), bias,
+                                       y + i * geo_.n);
+      }
+      return;
+    }
+#endif
+    forward(x, m, y);
+  }
   bool has_forward_rows() const override { return true; }
   size_t rows_workspace() const override {
-    return scheme_ == LinearScheme::kW4A8 ? 0 : kernels::gemm_f32_workspace(1, geo_);
+    return scheme_ == LinearScheme::kW4A8 || x16() ? 0 : kernels::gemm_f32_workspace(1, geo_);
   }
   void prepare_rows(const float* x, LinearRowsInput* in) const override {
-    if (scheme_ != LinearScheme::kW4A8) in->x = x;
-    else linear_detail::prepare_dynamic_a8_rows(geo_, x, in);
+    in->x = x;
+    if (scheme_ == LinearScheme::kW4A8) {
+      linear_detail::prepare_dynamic_a8_rows(geo_, x, in);
+    } else if (x16()) {
+#if WEBQUANT_SIMD
+      in->x16.resize(kernels::x16_floats(geo_));
+      kernels::x16_prepare_q4g(geo_, x, in->x16.data());
+#endif
+    }
   }
   uint64_t rows_input_key() const override {
-    return scheme_ == LinearScheme::kW4A8 ? make_rows_input_key(1, geo_.k, geo_.group, geo_.gp) : 0;
+    if (scheme_ == LinearScheme::kW4A8) return make_rows_input_key(1, geo_.k, geo_.group, geo_.gp);
+    return x16() ? make_rows_input_key(3, geo_.k, geo_.group, geo_.gp) : 0;
   }
   void forward_rows(const LinearRowsInput& in, size_t j0, size_t j1, float* y,
                     float* work) const override {
@@ -78,6 +103,10 @@ class LinearQG final : public LinearLayer {
     if (scheme_ == LinearScheme::kW4A8) {
       WQ_GEMM(gemm_q4g_s8)(1, g, in.xq.data(), in.xscale.data(), in.xsum.data(), w, sc, zero,
                            bias, y);
+    } else if (x16()) {
+#if WEBQUANT_SIMD
+      kernels::gemm_q4g_x16__wasmsimd(g, in.x16.data(), w, sc, zero, bias, y);
+#endif
     } else {
       (bits_ == 4 ? WQ_GEMM(gemm_q4g_f32) : WQ_GEMM(gemm_q2g_f32))(1, g, in.x, w, sc, zero, bias,
                                                                    y, work);
@@ -103,6 +132,9 @@ class LinearQG final : public LinearLayer {
     }
   }
   std::vector<float> bias() const override { return bias_; }
+  // In a SIMD build a w4a16 layer's model decode (forward_model, forward_rows) runs on 16-bit
+  // integer activations (gemm_q4g_x16, each row prepared once); forward and prefill keep float32.
+  bool x16() const { return WEBQUANT_SIMD && bits_ == 4 && scheme_ != LinearScheme::kW4A8; }
   // Symmetric layers pass no zero codes: the kernels use the constant 2^(bits-1).
   const uint8_t* zero_arg() const { return asym_ ? zeros_.data() : nullptr; }
   Status export_quantized(LinearQuantizedData* d) const override {

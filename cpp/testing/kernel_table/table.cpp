@@ -349,6 +349,86 @@ QgWeights make_qg(size_t out, size_t k, size_t group, int bits, uint64_t seed) {
 using QgF32Kernel = void (*)(size_t, const GroupGeometry&, const float*, const uint8_t*,
                              const float*, const uint8_t*, const float*, float*, float*);
 
+#if WEBQUANT_SIMD
+// The w4a16 model decode (gemm.h, x16_prepare_q4g + gemm_q4g_x16) rounds each 32-element block of
+// x to 16-bit integers: besides the float tolerance each element may move by 2^-15 of its block's
+// largest |x| (times 1 + 2^-15 when that maximum is clamped to 32767 steps), so
+// |y_x16 - y_ref| <= kGemmRelTol * mag + sum_c |w_c| max_block|x| 2^-15 (1 + 2^-14).
+std::string compare_gemm_x16(size_t m, const GroupGeometry& geo, const float* x,
+                             const std::vector<float>& wd, const float* bias,
+                             const std::vector<float>& a, const std::vector<float>& b) {
+  const size_t n = geo.n, k = geo.k;
+  std::vector<double> bmax(k);
+  for (size_t i = 0; i < m; ++i) {
+    const float* xr = x + i * k;
+    for (size_t c0 = 0; c0 < k;) {  // blocks of 32 from the start of each group
+      const size_t g = c0 / geo.group;
+      const size_t c1 = std::min({c0 + kQLowBlock, g * geo.group + geo.group_len(g), k});
+      double mx = 0.0;
+      for (size_t c = c0; c < c1; ++c) mx = std::max(mx, std::fabs(double(xr[c])));
+      for (size_t c = c0; c < c1; ++c) bmax[c] = mx;
+      c0 = c1;
+    }
+    for (size_t j = 0; j < n; ++j) {
+      double mag = bias ? std::fabs(bias[j]) : 0.0, q = 0.0;
+      for (size_t c = 0; c < k; ++c) {
+        mag += std::fabs(double(xr[c]) * wd[j * k + c]);
+        q += std::fabs(double(wd[j * k + c])) * bmax[c];
+      }
+      const size_t o = i * n + j;
+      const double tol = kGemmRelTol * mag + q * 0x1p-15 * (1 + 0x1p-14) + 1e-30;
+      if (!(std::fabs(double(a[o]) - double(b[o])) <= tol)) {
+        std::ostringstream os;
+        os << "gemm_q4g_x16 m=" << m << " out=" << n << " k=" << k;
+        return mismatch(os.str().c_str(), k, o, a[o], b[o]);
+      }
+    }
+  }
+  return "";
+}
+
+// Decode rows (m = 1, 2) one at a time through x16_prepare_q4g and gemm_q4g_x16, against the
+// float reference gemm_q4g_f32__ref.
+std::string check_gemm_q4g_x16(size_t k, uint64_t seed) {
+  for (const GemmShape& sh : kGemmShapes) {
+    if (sh.m >= kPrefillRows) continue;
+    QgWeights w = make_qg(sh.out, k, pick_group(k, seed + sh.out), 4, seed);
+    auto x = random_floats(sh.m * k, seed + 4, 1.0f);
+    auto b = random_floats(sh.out, seed + 5, 1.0f);
+    const float* bias = seed & 1 ? b.data() : nullptr;
+    std::vector<float> xp(x16_floats(w.geo)), ya(sh.m * sh.out), yb(sh.m * sh.out);
+    gemm_q4g_f32__ref(sh.m, w.geo, x.data(), w.packed.data(), w.scale.data(), w.zeros(), bias,
+                      ya.data(), nullptr);
+    for (size_t i = 0; i < sh.m; ++i) {
+      x16_prepare_q4g(w.geo, x.data() + i * k, xp.data());
+      gemm_q4g_x16__wasmsimd(w.geo, xp.data(), w.packed.data(), w.scale.data(), w.zeros(), bias,
+                             yb.data() + i * sh.out);
+    }
+    auto err = compare_gemm_x16(sh.m, w.geo, x.data(), w.mag, bias, ya, yb);
+    if (!err.empty()) return err;
+  }
+  return "";
+}
+// One decode row: the row's preparation and the product, as a model's decode step runs them.
+double bench_gemm_q4g_x16(Variant v, size_t n, int iters) {
+  const BenchShape sh = gemm_bench_shape(n);
+  const size_t k = sh.in, group = k % 32 == 0 ? 32 : k;
+  QgWeights w = make_qg(sh.out, k, group, 4, 1);
+  auto x = random_floats(k, 2);
+  std::vector<float> work(gemm_f32_workspace(1, w.geo)), xp(x16_floats(w.geo)), y(sh.out);
+  return time_per_call(iters, [&] {
+    if (v == Variant::kSimd) {
+      x16_prepare_q4g(w.geo, x.data(), xp.data());
+      gemm_q4g_x16__wasmsimd(w.geo, xp.data(), w.packed.data(), w.scale.data(), nullptr, nullptr,
+                             y.data());
+    } else {
+      gemm_q4g_f32__ref(1, w.geo, x.data(), w.packed.data(), w.scale.data(), nullptr, nullptr,
+                        y.data(), work.data());
+    }
+  });
+}
+#endif
+
 template <int kBits, QgF32Kernel Ref, QgF32Kernel Simd>
 std::string check_gemm_qg_f32(size_t k, uint64_t seed) {
   for (const GemmShape& sh : kGemmShapes) {
@@ -493,6 +573,9 @@ const std::vector<KernelCase>& kernel_table() {
          check_gemm_qg_f32<2, gemm_q2g_f32__ref, gemm_q2g_f32__wasmsimd>,
          bench_gemm_qg_f32<2, gemm_q2g_f32__ref, gemm_q2g_f32__wasmsimd>, 4},
         {"gemm_q4g_s8", "gemm", check_gemm_q4g_s8, bench_gemm_q4g_s8, 4},
+#if WEBQUANT_SIMD
+        {"gemm_q4g_x16", "gemm", check_gemm_q4g_x16, bench_gemm_q4g_x16, 4},
+#endif
     };
     for (const KernelCase& c : gemm_q8g_cases()) t.push_back(c);
     for (const KernelCase& c : gemm_q3g_cases()) t.push_back(c);

@@ -163,6 +163,20 @@ void gemm_q4g_f32__ref(size_t m, const GroupGeometry& geo, const float* x, const
 void gemm_q4g_f32__wasmsimd(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
                             const float* scale, const uint8_t* zero, const float* bias, float* y,
                             float* work);
+// Rows of x from which the float-activation kernels switch from the decode path to the
+// dequantized-panel (prefill) path.
+constexpr size_t kPrefillRows = 3;
+// The w4a16 model decode (LinearLayer::forward_model / forward_rows, m < kPrefillRows), SIMD
+// builds only, in two steps so one prepared row serves every run of output rows
+// (gemm_q4g_x16_wasmsimd.cpp): x16_prepare_q4g writes x (k floats) into xp (x16_floats(geo)
+// floats) as 16-bit integers with a power-of-two scale per 32-element block, each element within
+// 2^-15 of its block's largest |x|; gemm_q4g_x16 multiplies them with the q4g codes in int32 and
+// writes y (n floats), |y - x W^T| <= sum_c |w_c| 2^-15 (1 + 2^-15) max_block|x| + float32
+// rounding. A row holding NaN or Inf gives NaN outputs. gemm_q4g_f32 keeps float32 activations.
+size_t x16_floats(const GroupGeometry& geo);
+void x16_prepare_q4g(const GroupGeometry& geo, const float* x, float* xp);
+void gemm_q4g_x16__wasmsimd(const GroupGeometry& geo, const float* xp, const uint8_t* w,
+                            const float* scale, const uint8_t* zero, const float* bias, float* y);
 void gemm_q2g_f32__ref(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
                        const float* scale, const uint8_t* zero, const float* bias, float* y,
                        float* work);

@@ -126,6 +126,17 @@ void parallel_gemm_q4g_s8(GemmQ4gS8Fn kernel, size_t m, const GroupGeometry& geo
   });
 }
 
+void parallel_gemm_q4g_x16(GemmQ4gX16Fn kernel, const GroupGeometry& geo, const float* xp,
+                           const uint8_t* w, const float* scale, const uint8_t* zero,
+                           const float* bias, float* y) {
+  const size_t row_bytes = geo.kpad() / 2;
+  drive(1, geo.n, geo.k, 0, y, [&](size_t j0, size_t rows, float* yr, float*) {
+    kernel(make_group_geometry(rows, geo.k, geo.group), xp, w + j0 * row_bytes,
+           scale + j0 * geo.groups, zero ? zero + j0 * geo.groups : nullptr,
+           bias ? bias + j0 : nullptr, yr);
+  });
+}
+
 void parallel_gemm_q8g_f32(GemmQgF32Fn kernel, size_t m, const GroupGeometry& geo,
                            const float* x, const uint8_t* w, const float* scale,
                            const uint8_t* zero, const float* bias, float* y) {

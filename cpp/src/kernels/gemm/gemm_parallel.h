@@ -41,6 +41,10 @@ using GemmQ4gS8Fn = void (*)(size_t m, const GroupGeometry& geo, const int8_t* x
                              const float* scale, const uint8_t* zero, const float* bias,
                              float* y);
 
+using GemmQ4gX16Fn = void (*)(const GroupGeometry& geo, const float* xp, const uint8_t* w,
+                              const float* scale, const uint8_t* zero, const float* bias,
+                              float* y);
+
 // Same arguments as the kernel passed in `kernel`, minus the workspace (the float-activation
 // drivers size and own it). `bits` of the grouped driver is 4 or 2 (the layout of `w`).
 void parallel_gemm_f32_f32(GemmF32F32Fn kernel, size_t m, size_t n, size_t k, const float* x,
@@ -60,6 +64,10 @@ void parallel_gemm_q4g_s8(GemmQ4gS8Fn kernel, size_t m, const GroupGeometry& geo
                           const int8_t* xq, const float* xscale, const int32_t* xsum,
                           const uint8_t* w, const float* scale, const uint8_t* zero,
                           const float* bias, float* y);
+// One row prepared by x16_prepare_q4g (the decode path of gemm_q4g_f32) against q4g weights.
+void parallel_gemm_q4g_x16(GemmQ4gX16Fn kernel, const GroupGeometry& geo, const float* xp,
+                           const uint8_t* w, const float* scale, const uint8_t* zero,
+                           const float* bias, float* y);
 
 // int8 per group (gemm_q8g.h): the q8g layouts are panel-local like the others (a panel of 4 rows
 // holds 4 * kpad code bytes; scales and zero codes are in qg_param_index order), same signatures

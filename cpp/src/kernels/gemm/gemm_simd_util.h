@@ -134,7 +134,6 @@ void prepare_row(const GroupGeometry& geo, const float* x, float* xp, float* xsu
 // ---- prefill (m >= kPrefillRows) for the float-activation kernels ----------------------------
 // Each panel is dequantized once (w = scale * (u - zu), 4 rows x kpad floats in the workspace)
 // and multiplied with two activation rows at a time, so the decode cost is shared by all m rows.
-constexpr size_t kPrefillRows = 3;
 
 // [y0 y1 y2 y3] for activation row xa (and xb when not null) against 4 float rows w0..w3 over
 // kp elements (a multiple of 4).
