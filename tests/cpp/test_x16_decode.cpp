@@ -13,10 +13,10 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
-#include <random>
 #include <vector>
 
 #include "kernels/gemm/gemm.h"
+#include "quant_testing.h"
 #include "stories_llama.h"
 #include "webquant/causal_lm.h"
 #include "webquant/linear.h"
@@ -26,12 +26,16 @@ using namespace webquant::testing;
 
 namespace {
 
-std::vector<float> normal_floats(size_t n, uint64_t seed, float sd) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> nd(0.f, sd);
-  std::vector<float> v(n);
-  for (auto& x : v) x = nd(rng);
-  return v;
+// A w4a16 g32 layer [out, in] over normal weights (sd 0.05) of the given seed.
+std::unique_ptr<LinearLayer> w4a16_layer(int out, int in, bool asymmetric, uint64_t seed) {
+  const std::vector<float> w = normal(size_t(out) * in, seed, 0.05f);
+  LinearQuantSpec spec;
+  spec.scheme = LinearScheme::kW4A16;
+  spec.group_size = 32;
+  spec.asymmetric = asymmetric;
+  std::unique_ptr<LinearLayer> layer;
+  REQUIRE(make_linear_quantized(w.data(), out, in, nullptr, spec, &layer, nullptr).ok());
+  return layer;
 }
 
 }  // namespace
@@ -42,7 +46,7 @@ TEST_CASE("x16 decode: prepared rows carry x to 2^-15 of each block's max, paddi
   // k = 200 in groups of 72 (ragged last group of 56): blocks of 32, 32, 8 (+24 padding) per group.
   const GroupGeometry geo = make_group_geometry(4, 200, 72);
   REQUIRE(geo.gp == 96);
-  std::vector<float> x = normal_floats(geo.k, 3, 1.0f);
+  std::vector<float> x = normal(geo.k, 3, 1.0f);
   x[5] = 40.0f;      // one block dominated by an outlier
   x[100] = 1e-30f;   // a tiny value next to normal ones
   for (size_t c = 144; c < 176; ++c) x[c] = float(int(c) - 160) * 0.25f;  // on a 2^-2 grid
@@ -89,14 +93,9 @@ TEST_CASE("x16 decode: prepared rows carry x to 2^-15 of each block's max, paddi
 
 TEST_CASE("x16 decode: NaN or Inf in a row gives NaN outputs for that row only") {
   const int out = 24, in = 96;
-  const std::vector<float> w = normal_floats(size_t(out) * in, 11, 0.05f);
-  LinearQuantSpec spec;
-  spec.scheme = LinearScheme::kW4A16;
-  spec.group_size = 32;
-  std::unique_ptr<LinearLayer> layer;
-  REQUIRE(make_linear_quantized(w.data(), out, in, nullptr, spec, &layer, nullptr).ok());
+  const std::unique_ptr<LinearLayer> layer = w4a16_layer(out, in, false, 11);
   for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
-    std::vector<float> x = normal_floats(2 * size_t(in), 12, 1.0f);
+    std::vector<float> x = normal(2 * size_t(in), 12, 1.0f);
     x[70] = bad;  // row 0, third block
     std::vector<float> y(2 * size_t(out)), y1(out);
     layer->forward_model(x.data(), 2, y.data());
@@ -111,16 +110,10 @@ TEST_CASE("x16 decode: NaN or Inf in a row gives NaN outputs for that row only")
 
 TEST_CASE("x16 decode: forward keeps float32 activations; forward_model stays within the bound") {
   const int out = 40, in = 160;
-  const std::vector<float> w = normal_floats(size_t(out) * in, 21, 0.05f);
-  LinearQuantSpec spec;
-  spec.scheme = LinearScheme::kW4A16;
-  spec.group_size = 32;
-  spec.asymmetric = true;
-  std::unique_ptr<LinearLayer> layer;
-  REQUIRE(make_linear_quantized(w.data(), out, in, nullptr, spec, &layer, nullptr).ok());
-  std::vector<float> dq(w.size());
+  const std::unique_ptr<LinearLayer> layer = w4a16_layer(out, in, true, 21);
+  std::vector<float> dq(size_t(out) * in);
   layer->dequantize_weight(dq.data());
-  std::vector<float> x = normal_floats(size_t(in), 22, 1.0f);
+  std::vector<float> x = normal(size_t(in), 22, 1.0f);
   x[17] = 30.0f;  // an outlier: its block's other elements get the coarsest steps
   std::vector<float> yf(out), ym(out);
   layer->forward(x.data(), 1, yf.data());

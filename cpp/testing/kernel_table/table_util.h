@@ -147,15 +147,18 @@ inline size_t pick_group(size_t k, uint64_t seed) {
 }
 
 // y (kernel) vs y_ref within the float tolerance, given |w| (or the folded magnitude) for the bound.
+// `extra` (optional, m * n): a tolerance added to output o beyond the float reordering one.
 inline std::string compare_gemm(const char* what, size_t m, size_t n, size_t k, const float* x,
                          const std::vector<float>& wd, const float* bias,
-                         const std::vector<float>& a, const std::vector<float>& b) {
+                         const std::vector<float>& a, const std::vector<float>& b,
+                         const std::vector<double>* extra = nullptr) {
   for (size_t i = 0; i < m; ++i) {
     for (size_t j = 0; j < n; ++j) {
       double mag = bias ? std::fabs(bias[j]) : 0.0;
       for (size_t c = 0; c < k; ++c) mag += std::fabs(double(x[i * k + c]) * wd[j * k + c]);
       const size_t o = i * n + j;
-      if (!(std::fabs(double(a[o]) - double(b[o])) <= kGemmRelTol * mag + 1e-30)) {
+      const double tol = kGemmRelTol * mag + (extra ? (*extra)[o] : 0.0) + 1e-30;
+      if (!(std::fabs(double(a[o]) - double(b[o])) <= tol)) {
         std::ostringstream os;
         os << what << " m=" << m << " out=" << n << " k=" << k;
         return mismatch(os.str().c_str(), k, o, a[o], b[o]);

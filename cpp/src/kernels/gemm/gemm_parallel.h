@@ -64,7 +64,7 @@ void parallel_gemm_q4g_s8(GemmQ4gS8Fn kernel, size_t m, const GroupGeometry& geo
                           const int8_t* xq, const float* xscale, const int32_t* xsum,
                           const uint8_t* w, const float* scale, const uint8_t* zero,
                           const float* bias, float* y);
-// One row prepared by x16_prepare_q4g (the decode path of gemm_q4g_f32) against q4g weights.
+// One row prepared by x16_prepare_q4g (the w4a16 model decode, gemm.h) against q4g weights.
 void parallel_gemm_q4g_x16(GemmQ4gX16Fn kernel, const GroupGeometry& geo, const float* xp,
                            const uint8_t* w, const float* scale, const uint8_t* zero,
                            const float* bias, float* y);
