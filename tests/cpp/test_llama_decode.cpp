@@ -221,6 +221,40 @@ TEST_CASE("llama: sampling semantics and statistics") {
   CHECK(greedy_s.sample(nan_logits, 2, nullptr, 0, &tok).code == StatusCode::kNonFinite);
 }
 
+TEST_CASE("llama: greedy over a vocabulary-sized row takes the first maximum; NaN errs, Inf wins") {
+  // The greedy path without a repetition penalty is one SIMD pass (kernels::argmax_f32); these
+  // rows put the maximum and its ties in every SIMD lane and in the scalar tail.
+  const size_t vocab = 49157;
+  std::vector<float> row(vocab);
+  for (size_t i = 0; i < vocab; ++i) row[i] = std::sin(0.37f * static_cast<float>(i));
+  Sampler greedy;
+  int32_t tok = -1;
+  for (size_t first : {size_t{0}, size_t{5}, size_t{11}, size_t{4099}, size_t{49150}, vocab - 1}) {
+    std::vector<float> r = row;
+    r[first] = 2.0f;
+    for (size_t later = first + 1; later < vocab; later += 1237) r[later] = 2.0f;  // ties after it
+    REQUIRE(greedy.sample(r.data(), vocab, nullptr, 0, &tok).ok());
+    CHECK(tok == static_cast<int32_t>(first));
+    CHECK(tok == argmax(r.data(), vocab));
+    // With a repetition penalty the general path runs; penalizing other ids gives the same token.
+    SamplingOptions rp;
+    rp.repetition_penalty = 1.3f;
+    Sampler pen(rp);
+    const int32_t hist[1] = {static_cast<int32_t>((first + 1) % vocab)};
+    REQUIRE(pen.sample(r.data(), vocab, hist, 1, &tok).ok());
+    CHECK(tok == static_cast<int32_t>(first));
+  }
+  std::vector<float> r = row;
+  r[30000] = INFINITY;
+  r[40000] = INFINITY;
+  REQUIRE(greedy.sample(r.data(), vocab, nullptr, 0, &tok).ok());
+  CHECK(tok == 30000);  // +Inf is an ordinary maximum, the first one wins
+  r[20000] = NAN;
+  const Status st = greedy.sample(r.data(), vocab, nullptr, 0, &tok);
+  CHECK(st.code == StatusCode::kNonFinite);
+  CHECK(st.message.find("logit 20000 is NaN") != std::string::npos);
+}
+
 TEST_CASE("llama: seeded sampling on stories260K is deterministic; top-k 1 is greedy") {
   auto m = load_stories();
   SamplingOptions o;

@@ -21,6 +21,15 @@ struct MinMax {
 MinMax minmax_f32__ref(const float* x, size_t n);
 MinMax minmax_f32__wasmsimd(const float* x, size_t n);
 
+// ---- reduce: the index of the first maximum of n >= 1 floats, and whether every value is finite
+// (the index is unspecified when one is not: NaN and Inf need the caller's own rules). ----
+struct ArgMax {
+  size_t index;
+  bool finite;
+};
+ArgMax argmax_f32__ref(const float* x, size_t n);
+ArgMax argmax_f32__wasmsimd(const float* x, size_t n);
+
 // ---- quantize: q = clamp(nearest_even(x / scale + zero_point), qmin, qmax). ----
 // The result is written as its low byte: int8 two's complement for signed ranges, uint8 otherwise.
 // zero_point, qmin, qmax are integers given as floats (exact). x must be finite.
@@ -73,6 +82,7 @@ void unpack_u4__wasmsimd(const uint8_t* packed, size_t n, uint8_t* codes);
 #if !WEBQUANT_SIMD
 // Baseline build: no SIMD kernels are compiled; every __wasmsimd name means the reference.
 #define minmax_f32__wasmsimd minmax_f32__ref
+#define argmax_f32__wasmsimd argmax_f32__ref
 #define quantize_f32_q8__wasmsimd quantize_f32_q8__ref
 #define quantize_f32_q8_vparams__wasmsimd quantize_f32_q8_vparams__ref
 #define dequantize_s8_f32__wasmsimd dequantize_s8_f32__ref

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <string>
 
+#include "kernels/kernels.h"
+
 namespace webquant {
 namespace {
 
@@ -79,6 +81,16 @@ Status Sampler::sample(const float* logits, size_t vocab, const int32_t* history
                        int32_t* token) {
   WQ_RETURN_IF_ERROR(validate(opts_));
   if (vocab == 0) return Status::Error(StatusCode::kInvalidArgument, "sampling: empty logits");
+  // Greedy without a repetition penalty (every decode step of the default generate): one SIMD pass
+  // finds the first maximum and whether every logit is finite. Non-finite logits take the general
+  // path below (a NaN is an error there, an Inf an ordinary candidate), so results are the same.
+  if (opts_.temperature == 0.0f && (opts_.repetition_penalty == 1.0f || n_history == 0)) {
+    const kernels::ArgMax r = kernels::WQ_BEST(argmax_f32)(logits, vocab);
+    if (r.finite) {
+      *token = static_cast<int32_t>(r.index);
+      return Status::Ok();
+    }
+  }
   for (size_t i = 0; i < vocab; ++i) {
     if (std::isnan(logits[i])) {
       return Status::Error(StatusCode::kNonFinite,

@@ -17,30 +17,6 @@ namespace {
 
 using namespace table_util;
 
-// ---- reduce ----
-std::string check_minmax(size_t n, uint64_t seed) {
-  auto x = random_floats(n, seed);
-  MinMax a = minmax_f32__ref(x.data(), n), b = minmax_f32__wasmsimd(x.data(), n);
-  if (a.min != b.min) return mismatch("minmax_f32 min", n, 0, a.min, b.min);
-  if (a.max != b.max) return mismatch("minmax_f32 max", n, 0, a.max, b.max);
-  if (!a.finite || !b.finite) return "minmax_f32: finite input reported as non-finite";
-  // A single NaN or Inf anywhere must be seen by both.
-  std::mt19937_64 rng(seed);
-  x[rng() % n] = (seed & 1) ? NAN : -INFINITY;
-  a = minmax_f32__ref(x.data(), n);
-  b = minmax_f32__wasmsimd(x.data(), n);
-  if (a.finite || b.finite) return mismatch("minmax_f32 finite flag", n, 0, a.finite, b.finite);
-  return "";
-}
-double bench_minmax(Variant v, size_t n, int iters) {
-  auto x = random_floats(n, 1);
-  volatile float sink = 0;
-  return time_per_call(iters, [&] {
-    MinMax m = v == Variant::kSimd ? minmax_f32__wasmsimd(x.data(), n) : minmax_f32__ref(x.data(), n);
-    sink = m.max;
-  });
-}
-
 // ---- quantize ----
 struct QParams {
   float scale, zero_point, qmin, qmax;
@@ -518,8 +494,8 @@ double bench_quantize_rows(Variant v, size_t k, int iters) {
 
 const std::vector<KernelCase>& kernel_table() {
   static const std::vector<KernelCase> table = [] {
-    std::vector<KernelCase> t = {
-        {"minmax_f32", "reduce", check_minmax, bench_minmax, 4},
+    std::vector<KernelCase> t = reduce_cases();
+    const std::vector<KernelCase> rest = {
         {"quantize_f32_q8", "quantize", check_quantize, bench_quantize, 4},
         {"quantize_f32_q8_vparams", "quantize", check_quantize_vparams, bench_quantize_vparams, 4},
         {"dequantize_s8_f32", "dequantize",
@@ -568,6 +544,7 @@ const std::vector<KernelCase>& kernel_table() {
         {"gemm_q4g_x16", "gemm", check_gemm_q4g_x16, bench_gemm_q4g_x16, 4},
 #endif
     };
+    t.insert(t.end(), rest.begin(), rest.end());
     for (const KernelCase& c : gemm_q8g_cases()) t.push_back(c);
     for (const KernelCase& c : gemm_q3g_cases()) t.push_back(c);
     for (const KernelCase& c : gemm_lut4g_cases()) t.push_back(c);

@@ -26,6 +26,8 @@ struct KernelCase {
 };
 
 const std::vector<KernelCase>& kernel_table();
+// The reduce entries, minmax and argmax (table_reduce.cpp), the first of kernel_table().
+std::vector<KernelCase> reduce_cases();
 // The int8 per-group GEMM entries (table_q8g.cpp), part of kernel_table().
 std::vector<KernelCase> gemm_q8g_cases();
 // The 3-bit grouped GEMM entry (table_q3g.cpp), part of kernel_table().
