@@ -2,13 +2,13 @@
 // Where a decode step's time goes, per thread count: the pthreads wasm build in Node, a
 // SmolLM2-135M-shaped model with SYNTHETIC weights (scripts/make-synthetic-smollm.mjs), the
 // benchmark's prompt, greedy decode. Uses the profiling of parallel regions of webquant/threads.h
-// (module.setThreadProfiling): every GEMM driver call, attention call, fused group of linear layers
-// and the output head is timed on the calling thread whether or not it was split, so a 1-thread run
-// gives the fraction of a step that can run in parallel (and Amdahl's bound for 2 threads), which
-// does not depend on the load of a shared machine; forks (pool hand-offs), their caller-side time
-// and the imbalance of their parts are counted too. Everything outside regions (norms, rope,
-// residual adds, embedding gather, sampling, the bindings) is "serial"; the TS generate loop
-// (tokenizer streaming, yields) is "js".
+// (module.setThreadProfiling): every GEMM driver call, attention call, fused group of linear layers,
+// the output head and long element-wise activation (the gated MLP's SiLU) is timed on the calling
+// thread whether or not it was split, so a 1-thread run gives the fraction of a step that can run
+// in parallel (and Amdahl's bound for 2 threads), which does not depend on the load of a shared
+// machine; forks (pool hand-offs), their caller-side time and the imbalance of their parts are
+// counted too. Everything outside regions (norms, rope, residual adds, embedding gather, sampling,
+// the bindings) is "serial"; the TS generate loop (tokenizer streaming, yields) is "js".
 //
 //   node scripts/profile-decode.mjs [--variants int8,int8-a8,int4,int4-a8,fp32] [--threads 1,2]
 //                                   [--new-tokens 64] [--repeats 3] [--fuse on,off] [--dist dist] [--json]
@@ -147,7 +147,7 @@ async function main() {
     return;
   }
   console.log(`SmolLM2-135M shapes (synthetic weights), decode, per token; load average ${f(load1)} / ${f(load5)} (1 / 5 min)\n`);
-  console.log('| variant | fuse | threads | tok/s (runs) | ms | in regions | serial | js loop | parallel % | Amdahl 2T | regions gemm/attn/fused/head | forks | fork ms | imbalance ms |');
+  console.log('| variant | fuse | threads | tok/s (runs) | ms | in regions | serial | js loop | parallel % | Amdahl 2T | regions gemm/attn/fused/head/elementwise | forks | fork ms | imbalance ms |');
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of all) {
     const p = r.regionMsPerToken / r.msPerToken;
@@ -155,7 +155,7 @@ async function main() {
     const rc = r.regions;
     console.log(
       `| ${r.variant} | ${r.fuse} | ${r.threads} | ${f(r.tokPerS, 1)} (${r.tokPerSRuns.map((x) => f(x, 1)).join(', ')}) | ${f(r.msPerToken)} | ${f(r.regionMsPerToken)} | ${f(r.serialMsPerToken)} | ${f(r.jsMsPerToken)} | ` +
-        `${f(100 * p, 1)} | ${f(amdahl)}x | ${f(rc.gemm.perToken, 0)}/${f(rc.attention.perToken, 0)}/${f(rc.fusedLinear.perToken, 0)}/${f(rc.head.perToken, 0)} | ` +
+        `${f(100 * p, 1)} | ${f(amdahl)}x | ${f(rc.gemm.perToken, 0)}/${f(rc.attention.perToken, 0)}/${f(rc.fusedLinear.perToken, 0)}/${f(rc.head.perToken, 0)}/${f(rc.elementwise?.perToken ?? 0, 0)} | ` +
         `${f(r.forksPerToken, 0)} | ${f(r.forkMsPerToken)} | ${f(r.imbalanceMsPerToken)} |`,
     );
   }

@@ -438,9 +438,10 @@ double read_bandwidth_js(double bytes, int repeats) {
 void set_fuse_linears_js(bool on) { Weights::set_fuse_linears(on); }
 emscripten::val thread_profile_js() {
   const ThreadProfile p = thread_profile();
-  static const char* const kKinds[] = {"gemm", "attention", "fusedLinear", "head"};
+  static const char* const kKinds[] = {"gemm", "attention", "fusedLinear", "head", "elementwise"};
+  static_assert(sizeof(kKinds) / sizeof(kKinds[0]) == static_cast<size_t>(RegionKind::kCount));
   emscripten::val regions = emscripten::val::object();
-  for (int k = 0; k < 4; ++k) {
+  for (int k = 0; k < static_cast<int>(RegionKind::kCount); ++k) {
     emscripten::val r = emscripten::val::object();
     r.set("count", static_cast<double>(p.regions[k]));
     r.set("ms", p.region_ms[k]);

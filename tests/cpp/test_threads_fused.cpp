@@ -7,12 +7,15 @@
 //  * layers of one group share a prepared input only when rows_input_key says it is the same:
 //    a group mixing A8 kernel families, group layouts and A16 layers still equals forward_linear;
 //  * profiling counts regions and forks: one fork for a fused group, one per layer unfused;
+//  * long element-wise activations (the gated MLP's SiLU) are a region split over the pool, with
+//    the same bits for every thread count; short ones run inline;
 //  * parallel_for_chunks calls fn once per documented chunk (one call fn(0, n) with one thread);
 //    a thread runs its home range of chunks front to back and steals from the back of the others'.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <mutex>
 #include <memory>
@@ -24,6 +27,7 @@
 #include "webquant/linear.h"
 #include "webquant/module.h"
 #include "webquant/threads.h"
+#include "nn/ops.h"
 
 using namespace webquant;
 
@@ -242,6 +246,39 @@ TEST_CASE("threads fused: profiling counts one fork per fused group, one per lay
   p = thread_profile();
   CHECK_FALSE(p.enabled);
   CHECK(p.forks == 0);
+}
+
+TEST_CASE("threads fused: long element-wise activations are a region, bit-identical for every thread count") {
+  Restore restore;
+  for (size_t n : {size_t{1023}, size_t{1024}, size_t{1536}, size_t{4097}}) {
+    CAPTURE(n);
+    const auto g0 = normal(n, 21), u = normal(n, 22);
+    std::vector<float> ref;
+    for (int t : {1, 2, 3}) {
+      const int got = set_num_threads(t);
+      CAPTURE(got);
+      for (nn::Activation a : {nn::Activation::kSilu, nn::Activation::kGeluExact}) {
+        std::vector<float> g = g0, h = g0;
+        set_thread_profiling(true);
+        nn::activate_mul(a, g.data(), u.data(), n);
+        nn::activate(a, h.data(), n);
+        const ThreadProfile p = thread_profile();
+        set_thread_profiling(false);
+        const unsigned long long regions = n >= 1024 ? 2 : 0;
+        CHECK(p.regions[int(RegionKind::kElementwise)] == regions);
+        CHECK(p.forks == (got > 1 ? regions : 0u));
+        for (size_t i = 0; i < n; ++i) {  // the serial definition, element by element
+          const float x = g0[i];
+          const float y = a == nn::Activation::kSilu
+                              ? x / (1.0f + std::exp(-x))
+                              : 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
+          REQUIRE(std::memcmp(&h[i], &y, 4) == 0);
+          const float yu = y * u[i];
+          REQUIRE(std::memcmp(&g[i], &yu, 4) == 0);
+        }
+      }
+    }
+  }
 }
 
 TEST_CASE("threads fused: parallel_for_chunks covers [0, n) once, in the documented chunks") {

@@ -94,18 +94,25 @@ inline size_t split_point(size_t n, size_t index, size_t parts) {
 
 // ---- Profiling of parallel regions (off by default; scripts/profile-decode.mjs reads it) -------
 // A region is one piece of work that is split over the pool when it is large enough: a GEMM driver
-// call, an attention call, a fused group of linear layers. Regions are timed on the calling thread
+// call, an attention call, a fused group of linear layers, a long element-wise activation. Regions are timed on the calling thread
 // whether or not they were split (so a 1-thread run shows how much of a step could run in
 // parallel), only at the outermost level (a region inside a region is part of the outer one). A
 // "fork" is a region actually handed to the pool; for forks each thread's busy time is recorded
 // (part_ms sums them), and `imbalance_ms` sums (busiest thread - mean over the threads that could
 // take part) over forks. Times are milliseconds of wall clock.
-enum class RegionKind : int { kGemm = 0, kAttention = 1, kFusedLinear = 2, kHead = 3, kCount = 4 };
+enum class RegionKind : int {
+  kGemm = 0,
+  kAttention = 1,
+  kFusedLinear = 2,
+  kHead = 3,
+  kElementwise = 4,
+  kCount = 5
+};
 
 struct ThreadProfile {
   bool enabled = false;
-  unsigned long long regions[4] = {0, 0, 0, 0};  // per RegionKind
-  double region_ms[4] = {0, 0, 0, 0};            // wall time inside regions, per RegionKind
+  unsigned long long regions[5] = {0, 0, 0, 0, 0};  // per RegionKind
+  double region_ms[5] = {0, 0, 0, 0, 0};            // wall time inside regions, per RegionKind
   unsigned long long forks = 0;                  // pool hand-offs (any kind, nested ones included)
   double fork_ms = 0;                            // caller wall time from hand-off to join
   double part_ms = 0;                            // sum of the threads' busy times over forks

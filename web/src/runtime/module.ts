@@ -211,7 +211,13 @@ export interface WasmRegionStats {
  */
 export interface WasmThreadProfile {
   enabled: boolean;
-  regions: { gemm: WasmRegionStats; attention: WasmRegionStats; fusedLinear: WasmRegionStats; head: WasmRegionStats };
+  regions: {
+    gemm: WasmRegionStats;
+    attention: WasmRegionStats;
+    fusedLinear: WasmRegionStats;
+    head: WasmRegionStats;
+    elementwise: WasmRegionStats;
+  };
   forks: number;
   forkMs: number;
   partMs: number;
