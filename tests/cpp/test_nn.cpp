@@ -1,14 +1,18 @@
 // The shared blocks of the module layer against plain double-precision computations written here:
 // attention (causal and bidirectional, with a key mask, grouped-query), the cached attention's
-// agreement with the uncached one, LayerNorm / RMSNorm, the MLP block's plain and gated forms.
+// agreement with the uncached one, LayerNorm / RMSNorm, the MLP block's plain and gated forms; the
+// attention loops over several keys at once (dots_f32, axpys_f32) equal one dot_f32 / axpy_f32 per
+// key bit for bit.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
 #include "nn/blocks.h"
+#include "nn/ops.h"
 
 using namespace webquant;
 
@@ -132,4 +136,24 @@ TEST_CASE("nn: activations match their formulas") {
   CHECK(nn::parse_activation("gelu_pytorch_tanh", &a));
   CHECK(a == nn::Activation::kGeluTanh);
   CHECK_FALSE(nn::parse_activation("mish", &a));
+}
+
+TEST_CASE("nn: dots_f32 and axpys_f32 equal one dot_f32 / axpy_f32 per key, bit for bit") {
+  for (size_t n : {1u, 3u, 4u, 7u, 8u, 12u, 31u, 32u, 36u, 64u, 67u, 80u, 128u}) {
+    for (size_t nk : {1u, 2u, 3u, 4u, 5u, 8u, 9u, 30u}) {
+      CAPTURE(n);
+      CAPTURE(nk);
+      const size_t stride = n + 5;  // keys are rows of a wider cache
+      const auto q = randn(n, 1), k = randn(nk * stride, 2), c = randn(nk, 3), y0 = randn(n, 4);
+      std::vector<float> s(nk), y = y0, yr = y0;
+      nn::dots_f32(q.data(), k.data(), stride, nk, n, s.data());
+      nn::axpys_f32(c.data(), k.data(), stride, nk, y.data(), n);
+      for (size_t j = 0; j < nk; ++j) {
+        const float d = nn::dot_f32(q.data(), k.data() + j * stride, n);
+        CHECK(std::memcmp(&s[j], &d, 4) == 0);
+        nn::axpy_f32(c[j], k.data() + j * stride, yr.data(), n);
+      }
+      CHECK(std::memcmp(y.data(), yr.data(), n * 4) == 0);
+    }
+  }
 }

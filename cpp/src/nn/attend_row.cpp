@@ -7,31 +7,36 @@
 
 namespace webquant::nn {
 
+void attend_keys(const float* q, const float* k, const float* v, size_t nk, size_t stride, size_t hd,
+                 float scale, const float* bias, float* sc, float* out) {
+  dots_f32(q, k, stride, nk, hd, sc);
+  float mx = -INFINITY;
+  for (size_t j = 0; j < nk; ++j) {
+    float s = sc[j] * scale;
+    if (bias != nullptr) s += bias[j];
+    sc[j] = s;
+    mx = std::max(mx, s);
+  }
+  double sum = 0.0;
+  for (size_t j = 0; j < nk; ++j) {
+    sc[j] = std::exp(sc[j] - mx);
+    sum += sc[j];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (size_t j = 0; j < nk; ++j) sc[j] *= inv;
+  std::fill(out, out + hd, 0.0f);
+  axpys_f32(sc, v, stride, nk, out, hd);
+}
+
 void attend_row(const float* q, const float* k, const float* v, size_t nk, size_t stride, int heads,
                 int head_dim, float scale, const float* bias, size_t bias_stride,
                 std::vector<float>* scores, float* out) {
   const size_t hd = static_cast<size_t>(head_dim);
   scores->resize(nk);
-  float* sc = scores->data();
   for (int h = 0; h < heads; ++h) {
     const size_t off = static_cast<size_t>(h) * hd;
     const float* b = bias != nullptr ? bias + static_cast<size_t>(h) * bias_stride : nullptr;
-    float mx = -INFINITY;
-    for (size_t j = 0; j < nk; ++j) {
-      float s = dot_f32(q + off, k + j * stride + off, hd) * scale;
-      if (b != nullptr) s += b[j];
-      sc[j] = s;
-      mx = std::max(mx, s);
-    }
-    double sum = 0.0;
-    for (size_t j = 0; j < nk; ++j) {
-      sc[j] = std::exp(sc[j] - mx);
-      sum += sc[j];
-    }
-    const float inv = static_cast<float>(1.0 / sum);
-    float* o = out + off;
-    std::fill(o, o + hd, 0.0f);
-    for (size_t j = 0; j < nk; ++j) axpy_f32(sc[j] * inv, v + j * stride + off, o, hd);
+    attend_keys(q + off, k + off, v + off, nk, stride, hd, scale, b, scores->data(), out + off);
   }
 }
 

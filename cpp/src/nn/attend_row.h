@@ -10,6 +10,12 @@
 
 namespace webquant::nn {
 
+// One head of one query row: out[0, hd) = sum_j softmax_j(q . k_j * scale + bias[j]) v_j over nk
+// keys and values (rows of `stride` floats from k and v), softmax sum in double; bias may be null.
+// sc is scratch of nk floats. The decode attention's inner loop (CachedAttention) and attend_row's.
+void attend_keys(const float* q, const float* k, const float* v, size_t nk, size_t stride, size_t hd,
+                 float scale, const float* bias, float* sc, float* out);
+
 // One query row q [heads * head_dim] against nk keys/values (rows of `stride` floats, head h at
 // offset h * head_dim): out[h] = sum_j softmax_j(q_h . k_jh * scale + bias[h * bias_stride + j]) v_jh.
 // bias may be null (no bias). Softmax sums are accumulated in double. `scores` is scratch.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "nn/attend_row.h"
 #include "webquant/threads.h"
 
 namespace webquant::nn {
@@ -163,24 +164,9 @@ void CachedAttention::forward(const float* q, const float* k, const float* v, si
     const int start = sliding_window > 0 ? std::max(0, p - sliding_window + 1) : 0;
     const float* qh = q + i * Q + static_cast<size_t>(h) * hd;
     const size_t koff = static_cast<size_t>(h / group) * hd;
-    float mx = -INFINITY;
-    for (int j = start; j <= p; ++j) {
-      const float s = dot_f32(qh, kc + static_cast<size_t>(j) * KV + koff, hd) * scale;
-      sc[static_cast<size_t>(j)] = s;
-      mx = std::max(mx, s);
-    }
-    double sum = 0.0;
-    for (int j = start; j <= p; ++j) {
-      const float e = std::exp(sc[static_cast<size_t>(j)] - mx);
-      sc[static_cast<size_t>(j)] = e;
-      sum += e;
-    }
-    const float inv = static_cast<float>(1.0 / sum);
-    float* o = out + i * Q + static_cast<size_t>(h) * hd;
-    std::fill(o, o + hd, 0.0f);
-    for (int j = start; j <= p; ++j) {
-      axpy_f32(sc[static_cast<size_t>(j)] * inv, vc + static_cast<size_t>(j) * KV + koff, o, hd);
-    }
+    const size_t first = static_cast<size_t>(start), nk = static_cast<size_t>(p - start + 1);
+    attend_keys(qh, kc + first * KV + koff, vc + first * KV + koff, nk, KV, hd, scale, nullptr,
+                sc + first, out + i * Q + static_cast<size_t>(h) * hd);
   });
 }
 

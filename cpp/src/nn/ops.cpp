@@ -60,6 +60,96 @@ void axpy_f32(float a, const float* x, float* y, size_t n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+void dots_f32(const float* q, const float* k, size_t stride, size_t nk, size_t n, float* s) {
+  size_t j = 0;
+#if WEBQUANT_SIMD
+  // Four keys at a time, each summed exactly as dot_f32 sums it: lanes of two accumulators over
+  // blocks of 8, the accumulators added, lanes folded as (l0 + l1) + (l2 + l3) (here on the
+  // transposed sums, four keys in one vector), then the scalar tail.
+  const size_t n8 = n & ~size_t{7};
+  for (; j + 4 <= nk; j += 4) {
+    const float* k0 = k + j * stride;
+    const float* k1 = k0 + stride;
+    const float* k2 = k1 + stride;
+    const float* k3 = k2 + stride;
+    v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    v128_t b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    for (size_t i = 0; i < n8; i += 8) {
+      const v128_t qa = wasm_v128_load(q + i), qb = wasm_v128_load(q + i + 4);
+      a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(qa, wasm_v128_load(k0 + i)));
+      b0 = wasm_f32x4_add(b0, wasm_f32x4_mul(qb, wasm_v128_load(k0 + i + 4)));
+      a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(qa, wasm_v128_load(k1 + i)));
+      b1 = wasm_f32x4_add(b1, wasm_f32x4_mul(qb, wasm_v128_load(k1 + i + 4)));
+      a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(qa, wasm_v128_load(k2 + i)));
+      b2 = wasm_f32x4_add(b2, wasm_f32x4_mul(qb, wasm_v128_load(k2 + i + 4)));
+      a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(qa, wasm_v128_load(k3 + i)));
+      b3 = wasm_f32x4_add(b3, wasm_f32x4_mul(qb, wasm_v128_load(k3 + i + 4)));
+    }
+    a0 = wasm_f32x4_add(a0, b0);
+    a1 = wasm_f32x4_add(a1, b1);
+    a2 = wasm_f32x4_add(a2, b2);
+    a3 = wasm_f32x4_add(a3, b3);
+    const v128_t t01 = wasm_i32x4_shuffle(a0, a1, 0, 4, 1, 5), t23 = wasm_i32x4_shuffle(a2, a3, 0, 4, 1, 5);
+    const v128_t u01 = wasm_i32x4_shuffle(a0, a1, 2, 6, 3, 7), u23 = wasm_i32x4_shuffle(a2, a3, 2, 6, 3, 7);
+    const v128_t l0 = wasm_i32x4_shuffle(t01, t23, 0, 1, 4, 5), l1 = wasm_i32x4_shuffle(t01, t23, 2, 3, 6, 7);
+    const v128_t l2 = wasm_i32x4_shuffle(u01, u23, 0, 1, 4, 5), l3 = wasm_i32x4_shuffle(u01, u23, 2, 3, 6, 7);
+    wasm_v128_store(s + j, wasm_f32x4_add(wasm_f32x4_add(l0, l1), wasm_f32x4_add(l2, l3)));
+    for (size_t i = n8; i < n; ++i) {
+      s[j] += q[i] * k0[i];
+      s[j + 1] += q[i] * k1[i];
+      s[j + 2] += q[i] * k2[i];
+      s[j + 3] += q[i] * k3[i];
+    }
+  }
+#endif
+  for (; j < nk; ++j) s[j] = dot_f32(q, k + j * stride, n);
+}
+
+void axpys_f32(const float* c, const float* x, size_t stride, size_t nk, float* y, size_t n) {
+  size_t i = 0;
+#if WEBQUANT_SIMD
+  // 32 outputs held in registers over all keys, then 4; each lane adds c[j] * x in key order, as
+  // axpy_f32's lanes do.
+  for (; i + 32 <= n; i += 32) {
+    v128_t y0 = wasm_v128_load(y + i), y1 = wasm_v128_load(y + i + 4);
+    v128_t y2 = wasm_v128_load(y + i + 8), y3 = wasm_v128_load(y + i + 12);
+    v128_t y4 = wasm_v128_load(y + i + 16), y5 = wasm_v128_load(y + i + 20);
+    v128_t y6 = wasm_v128_load(y + i + 24), y7 = wasm_v128_load(y + i + 28);
+    for (size_t j = 0; j < nk; ++j) {
+      const float* xj = x + j * stride + i;
+      const v128_t cj = wasm_f32x4_splat(c[j]);
+      y0 = wasm_f32x4_add(y0, wasm_f32x4_mul(cj, wasm_v128_load(xj)));
+      y1 = wasm_f32x4_add(y1, wasm_f32x4_mul(cj, wasm_v128_load(xj + 4)));
+      y2 = wasm_f32x4_add(y2, wasm_f32x4_mul(cj, wasm_v128_load(xj + 8)));
+      y3 = wasm_f32x4_add(y3, wasm_f32x4_mul(cj, wasm_v128_load(xj + 12)));
+      y4 = wasm_f32x4_add(y4, wasm_f32x4_mul(cj, wasm_v128_load(xj + 16)));
+      y5 = wasm_f32x4_add(y5, wasm_f32x4_mul(cj, wasm_v128_load(xj + 20)));
+      y6 = wasm_f32x4_add(y6, wasm_f32x4_mul(cj, wasm_v128_load(xj + 24)));
+      y7 = wasm_f32x4_add(y7, wasm_f32x4_mul(cj, wasm_v128_load(xj + 28)));
+    }
+    wasm_v128_store(y + i, y0);
+    wasm_v128_store(y + i + 4, y1);
+    wasm_v128_store(y + i + 8, y2);
+    wasm_v128_store(y + i + 12, y3);
+    wasm_v128_store(y + i + 16, y4);
+    wasm_v128_store(y + i + 20, y5);
+    wasm_v128_store(y + i + 24, y6);
+    wasm_v128_store(y + i + 28, y7);
+  }
+  for (; i + 4 <= n; i += 4) {
+    v128_t acc = wasm_v128_load(y + i);
+    for (size_t j = 0; j < nk; ++j)
+      acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_splat(c[j]), wasm_v128_load(x + j * stride + i)));
+    wasm_v128_store(y + i, acc);
+  }
+#endif
+  for (; i < n; ++i) {
+    float acc = y[i];
+    for (size_t j = 0; j < nk; ++j) acc += c[j] * x[j * stride + i];
+    y[i] = acc;
+  }
+}
+
 void gemm_nt_f32(const float* x, size_t m, const float* w, size_t n_out, size_t k, float* y) {
   // Each weight row is read once and reused for every x row (the weight matrix is the big one).
   for (size_t j = 0; j < n_out; ++j) {

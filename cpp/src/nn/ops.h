@@ -17,6 +17,11 @@ void layer_norm(const float* x, const float* w, const float* b, int d, float eps
 float dot_f32(const float* a, const float* b, size_t n);
 // y[i] += a * x[i]
 void axpy_f32(float a, const float* x, float* y, size_t n);
+// Attention's loops over keys: s[j] = dot_f32(q, k + j * stride, n) for j < nk, and y[i] += c[j] *
+// x[j * stride + i] for j = 0, 1, ... in turn (nk calls of axpy_f32), bit for bit the same as those
+// calls; q and y are loaded once per group of keys instead of once per key.
+void dots_f32(const float* q, const float* k, size_t stride, size_t nk, size_t n, float* s);
+void axpys_f32(const float* c, const float* x, size_t stride, size_t nk, float* y, size_t n);
 // y[m, n_out] = x[m, k] * W[n_out, k]^T (float32, W not owned).
 void gemm_nt_f32(const float* x, size_t m, const float* w, size_t n_out, size_t k, float* y);
 
