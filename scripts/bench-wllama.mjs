@@ -9,6 +9,7 @@
 //   node scripts/bench-wllama.mjs [--new-tokens 64] [--repeats 5] [--engines wllama,webquant]
 //                                 [--variants fp32,int8,int8-a8,int4,int4-a8] [--threads 1,2]
 //                                 [--force-gguf] [--json] [--save FILE.json] [--table FILE.json]
+//                                 [--no-paired]
 //                                 [--dist DIR]   (webquant from another build of the package inside the
 //                                                 checkout, laid out as dist/; GGUF export uses dist/)
 //
@@ -22,6 +23,11 @@
 // hold token_embd — which llama.cpp also uses as the output matrix — in the block type. Both
 // engines stay loaded and their runs alternate (wllama, webquant, wllama, ...), so load from other
 // processes on the machine hits both alike; each row reports median and best of its runs.
+// Paired runs (when --threads has 1 and more, unless --no-paired): with T > 1 threads the page also
+// keeps the same webquant model loaded on 1 thread (the single-thread build, as in the 1-thread
+// rows) and runs it right after each T-thread run, so "T threads vs 1" is also measured as the
+// median of adjacent runs' ratios, which drifts of a shared machine between the 1-thread and the
+// T-thread phases do not move.
 // Every figure is about speed only and is labelled "synthetic weights".
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -66,6 +72,7 @@ function parseArgs(argv) {
     save: null,
     table: null,
     exportChild: null,
+    paired: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -84,6 +91,7 @@ function parseArgs(argv) {
     else if (a === '--dist') o.dist = next();
     else if (a === '--table') o.table = next();
     else if (a === '--export-child') o.exportChild = next();
+    else if (a === '--no-paired') o.paired = false;
     else throw new Error(`unknown argument ${a}`);
   }
   if (!Number.isInteger(o.newTokens) || o.newTokens < 2) throw new Error('--new-tokens must be an integer >= 2');
@@ -234,12 +242,20 @@ async function main() {
         const variants = useWebquant ? o.variants.filter((x) => VARIANTS[x].vs === type) : [];
         for (const v of variants) {
           process.stderr.write(`bench: ${threads} thread(s): webquant loads ${VARIANTS[v].label} …\n`);
-          const info = VARIANTS[v].gguf
-            ? await call('webquantLoadGguf', ggufs[type].url, PROMPT, threads)
-            : await call('webquantLoad', hub.url, REPO, VARIANTS[v].quant, PROMPT, threads);
+          const load = (t, slot) =>
+            VARIANTS[v].gguf
+              ? call('webquantLoadGguf', ggufs[type].url, PROMPT, t, slot)
+              : call('webquantLoad', hub.url, REPO, VARIANTS[v].quant, PROMPT, t, slot);
+          const pairOne = o.paired && threads > 1 && o.threads.includes(1);
+          if (pairOne) {
+            const one = await load(1, 'one');
+            if (one.threads !== 1) throw new Error(`webquant's paired model computes with ${one.threads} thread(s), 1 asked`);
+            await call('webquantRun', 8, 'one'); // warm-up
+          }
+          const info = await load(threads, 'main');
           if (info.threads !== threads) throw new Error(`webquant computes with ${info.threads} thread(s), ${threads} asked`);
           await call('webquantRun', 8); // warm-up
-          const row = (res.webquant[v] = { ...info, runs: [], paired: [] });
+          const row = (res.webquant[v] = { ...info, runs: [], paired: [], ...(pairOne ? { pairedOneThread: [] } : {}) });
           for (let r = 0; r < o.repeats; r++) {
             if (wl) {
               const w = await call('wllamaRun', PROMPT, o.newTokens);
@@ -250,9 +266,15 @@ async function main() {
             const last = row.runs.at(-1);
             const lw = row.paired.at(-1);
             if (lw) sameWork(last, lw);
+            const one = pairOne ? await call('webquantRun', o.newTokens, 'one') : null;
+            if (one) {
+              sameWork(one, last);
+              row.pairedOneThread.push(one);
+            }
             process.stderr.write(
               `bench:   run ${r + 1}: webquant decode ${fmt(last.wallDecode)} tok/s` +
-                (lw ? `, wllama ${GGUF_TYPES[type]} ${fmt(lw.wallDecode)} tok/s` : '') + ' (wall clock)\n',
+                (lw ? `, wllama ${GGUF_TYPES[type]} ${fmt(lw.wallDecode)} tok/s` : '') +
+                (one ? `, webquant on 1 thread ${fmt(one.wallDecode)} tok/s` : '') + ' (wall clock)\n',
             );
           }
           await call('webquantDispose');
@@ -349,6 +371,30 @@ async function table(o, raw) {
           `${fmt(med(q.runs, 'wallDecode') / fastest, 2)}× (${fastestName ? GGUF_TYPES[fastestName] : 'n/a'}) | ${fmt(med(q.runs, 'decode'))} |`,
       );
     }
+  }
+  // Paired runs: T threads vs 1 thread from adjacent runs of the same page state.
+  const pairedRows = [];
+  for (const res of Object.values(raw.results)) {
+    for (const v of o.variants) {
+      const q = res.webquant[v];
+      if (!q?.pairedOneThread?.length) continue;
+      const ratios = q.runs.map((r, i) => r.wallDecode / q.pairedOneThread[i].wallDecode);
+      pairedRows.push(
+        `| ${res.threads} | ${VARIANTS[v].label} | ${fmt(med(q.runs, 'wallDecode'))} | ${fmt(med(q.pairedOneThread, 'wallDecode'))} | ` +
+          `${fmt(median(ratios), 2)}× (${fmt(Math.min(...ratios), 2)}–${fmt(Math.max(...ratios), 2)}) |`,
+      );
+    }
+  }
+  if (pairedRows.length) {
+    lines.push(
+      '',
+      'Paired: with T threads, each webquant run was followed by a run of the same model on 1 thread (the single-thread ' +
+        'build) in the same page; the ratio is the median (range) of those adjacent runs\' ratios.',
+      '',
+      '| threads | webquant weights (synthetic weights) | decode tok/s, T threads | decode tok/s, 1 thread (paired) | T / 1 thread, paired |',
+      '| ---: | --- | ---: | ---: | ---: |',
+      ...pairedRows,
+    );
   }
   return lines.join('\n');
 }
