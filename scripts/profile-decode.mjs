@@ -23,22 +23,15 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 
+import { REPO, VARIANTS } from './lib/decode-variants.mjs';
+
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SELF = fileURLToPath(import.meta.url);
-const REPO = 'HuggingFaceTB/SmolLM2-135M-Instruct-synthetic';
 const PROMPT =
   'The quick brown fox jumps over the lazy dog. Quantization maps floating-point weights to a small set of integers, ' +
   'with a scale and sometimes a zero point per tensor, per channel or per group of consecutive values. In the browser, ' +
   'WebAssembly SIMD computes lanes in parallel.';
-
-const VARIANTS = {
-  fp32: null,
-  int8: { weights: 'int8', exclude: [] },
-  'int8-a8': { weights: 'int8', activations: 'int8', exclude: [] },
-  int4: { weights: 'int4', groupSize: 32, exclude: [] },
-  'int4-a8': { weights: 'int4', groupSize: 32, activations: 'int8', exclude: [] },
-};
 
 function parseArgs(argv) {
   const o = { variants: ['int8', 'int8-a8', 'int4', 'int4-a8', 'fp32'], threads: [1, 2], fuse: ['on'], newTokens: 64, repeats: 3, dist: 'dist', json: false, child: null };

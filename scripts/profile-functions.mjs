@@ -16,16 +16,10 @@ import inspector from 'node:inspector';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
+import { REPO, VARIANTS } from './lib/decode-variants.mjs';
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const REPO = 'HuggingFaceTB/SmolLM2-135M-Instruct-synthetic';
 const PROMPT = 'The quick brown fox jumps over the lazy dog. Quantization maps floating-point weights.';
-const VARIANTS = {
-  fp32: null,
-  int8: { weights: 'int8', exclude: [] },
-  'int8-a8': { weights: 'int8', activations: 'int8', exclude: [] },
-  int4: { weights: 'int4', groupSize: 32, exclude: [] },
-  'int4-a8': { weights: 'int4', groupSize: 32, activations: 'int8', exclude: [] },
-};
 
 function parseArgs(argv) {
   const o = { variant: 'int8-a8', threads: 1, newTokens: 128, repeats: 3, top: 25, buildDir: 'build/wasm-prof' };
