@@ -3,7 +3,8 @@
 // SmolLM2-135M-shaped model with SYNTHETIC weights (scripts/make-synthetic-smollm.mjs), the
 // benchmark's prompt, greedy decode. Uses the profiling of parallel regions of webquant/threads.h
 // (module.setThreadProfiling): every GEMM driver call, attention call, fused group of linear layers,
-// the output head and long element-wise activation (the gated MLP's SiLU) is timed on the calling
+// the output head and long element-wise activation (an ungated MLP's; the gated MLP's act(gate) * up
+// runs inside the gate/up group's region) is timed on the calling
 // thread whether or not it was split, so a 1-thread run gives the fraction of a step that can run
 // in parallel (and Amdahl's bound for 2 threads), which does not depend on the load of a shared
 // machine; forks (pool hand-offs), their caller-side time and the imbalance of their parts are

@@ -4,6 +4,8 @@
 //    every scheme with a row path (f32, int8 per channel / per group, int4 / int2 g32, A8);
 //  * forward_linears over 2 and 3 layers of different widths equals one forward_linear each, for
 //    1..4 threads and with the fusion off, bit for bit (decode m = 1 forks once; m > 1 falls back);
+//  * with an epilogue (the gated MLP's act(gate) * up), each column run is finished by the part that
+//    computed it, once, after every layer wrote it; same bits as the unfused path;
 //  * layers of one group share a prepared input only when rows_input_key says it is the same:
 //    a group mixing A8 kernel families, group layouts and A16 layers still equals forward_linear;
 //  * profiling counts regions and forks: one fork for a fused group, one per layer unfused;
@@ -151,6 +153,72 @@ TEST_CASE("threads fused: forward_linears equals one forward_linear each, for 1.
             w.forward_linears(idx, count, x.data(), m, yp);
             for (size_t i = 0; i < count; ++i) same_bits(ref[i], ys[i], names[i]);
           }
+        }
+      }
+      Weights::set_fuse_linears(true);
+    }
+  }
+}
+
+TEST_CASE("threads fused: forward_linears with an epilogue covers every column once, after all layers") {
+  // The gated MLP's decode path: gate/up in one hand-off, act(gate) * up applied by each part to
+  // the columns it computed. Same bits as forward_linear + activate_mul, for 1..3 threads, fused
+  // or not, decode (m = 1) and prefill (m = 3: one epilogue call over all columns).
+  Restore restore;
+  const int in = 384, out = 1536;  // 1,536 columns: enough for a fused hand-off of 8 chunks a thread
+  for (const LinearQuantSpec& spec : {LinearQuantSpec{LinearScheme::kW8A8, false, 0},
+                                      LinearQuantSpec{LinearScheme::kW4A16, false, 32}}) {
+    CAPTURE(linear_scheme_name(spec.scheme));
+    Weights w;
+    PartsSource src;
+    src.add_linear("gate", make_layer(spec, out, in, false, 31));
+    src.add_linear("up", make_layer(spec, out, in, false, 32));
+    VarBuilder vb(&w, &src);
+    const size_t idx[2] = {size_t(vb.linear("gate", out, in, false)), size_t(vb.linear("up", out, in, false))};
+    REQUIRE(vb.status().ok());
+    for (size_t m : {1u, 3u}) {
+      CAPTURE(m);
+      const auto x = normal(m * in, 33 + m);
+      set_num_threads(1);
+      std::vector<float> g_ref(m * out), u_ref(m * out);
+      w.forward_linear(idx[0], x.data(), m, g_ref.data());
+      w.forward_linear(idx[1], x.data(), m, u_ref.data());
+      nn::activate_mul(nn::Activation::kSilu, g_ref.data(), u_ref.data(), m * out);
+      for (bool fuse : {true, false}) {
+        for (int t : {1, 2, 3}) {
+          const int got = set_num_threads(t);
+          CAPTURE(fuse);
+          CAPTURE(got);
+          Weights::set_fuse_linears(fuse);
+          std::vector<float> g(m * out, -1.0f), u(m * out, -2.0f);
+          struct Ctx {
+            float* g;
+            const float* u;
+            size_t m, n;
+            std::vector<int> seen;  // epilogue calls per column (written by disjoint runs)
+            bool complete = true;   // every layer had written the run's columns before the call
+          } ctx{g.data(), u.data(), m, size_t(out), std::vector<int>(out, 0)};
+          auto epilogue = [](void* p, size_t j0, size_t j1) {
+            Ctx& c = *static_cast<Ctx*>(p);
+            for (size_t r = 0; r < c.m; ++r) {
+              for (size_t j = j0; j < j1; ++j) {
+                if (c.g[r * c.n + j] == -1.0f || c.u[r * c.n + j] == -2.0f) c.complete = false;
+                c.g[r * c.n + j] = c.g[r * c.n + j] / (1.0f + std::exp(-c.g[r * c.n + j])) * c.u[r * c.n + j];
+              }
+            }
+            for (size_t j = j0; j < j1; ++j) c.seen[j] += 1;
+          };
+          float* const ys[2] = {g.data(), u.data()};
+          set_thread_profiling(true);
+          w.forward_linears(idx, 2, x.data(), m, ys, epilogue, &ctx);
+          const ThreadProfile p = thread_profile();
+          set_thread_profiling(false);
+          CHECK(ctx.complete);
+          CHECK(std::all_of(ctx.seen.begin(), ctx.seen.end(), [](int c) { return c == 1; }));
+          same_bits(g_ref, g, "act(gate) * up");
+          same_bits(u_ref, u, "up");
+          // Decode, fused, 2+ threads: one hand-off for both layers and the epilogue.
+          if (fuse && m == 1) CHECK(p.forks == (got > 1 ? 1u : 0u));
         }
       }
       Weights::set_fuse_linears(true);

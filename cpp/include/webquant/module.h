@@ -333,10 +333,20 @@ class Weights {
   // forward_linear for each. At most 8 layers fuse. Scratch is per calling thread.
   // set_fuse_linears(false) turns the fusion off process-wide (each layer then forks on its own:
   // the path before fusion, for profiling and tests); default on.
+  //
+  // With an epilogue, every layer must have the same out_features n: epilogue(ctx, j0, j1) runs
+  // once per run of columns [j0, j1) of y, after every layer has written those columns (of all m
+  // rows), and the runs cover [0, n) once. Fused, each part of the hand-off computes the same
+  // columns of every layer and then runs the epilogue on them (the gated MLP's act(gate) * up,
+  // without a hand-off of its own, on rows still in the thread's cache); otherwise it is one call
+  // epilogue(ctx, 0, n) on the caller after the layers. Being run by pool workers, an epilogue
+  // must not allocate and must compute each column the same way whatever the run.
+  using RowsEpilogue = void (*)(void* ctx, size_t j0, size_t j1);
   static void set_fuse_linears(bool on);
   static bool fuse_linears();
   void forward_linears(const size_t* idx, size_t count, const float* x, size_t m,
-                       float* const* y) const;
+                       float* const* y, RowsEpilogue epilogue = nullptr,
+                       void* epilogue_ctx = nullptr) const;
   // The method that rounded linear `name` (kRtn for float layers and unknown names), and setting
   // it (kNotFound for an unknown name). replace_linear resets it to kRtn.
   QuantMethod linear_method(std::string_view name) const;

@@ -59,8 +59,21 @@ void Mlp::forward(const Weights& w, const float* x, size_t n, float* out, std::v
     // gate and up read the same input: one pool hand-off for both in decode.
     const size_t idx[2] = {static_cast<size_t>(gate.index), static_cast<size_t>(up.index)};
     float* const ys[2] = {g->data(), h->data()};
-    w.forward_linears(idx, 2, x, n, ys);
-    activate_mul(act, g->data(), h->data(), H);
+    // g = act(gate(x)) * up(x), applied by forward_linears to the columns each part computed
+    // (decode: inside the hand-off of gate/up); columns [j0, j1) of the n rows.
+    struct Gated {
+      Activation act;
+      float* g;
+      const float* u;
+      size_t rows, width;
+    } ctx{act, g->data(), h->data(), n, static_cast<size_t>(hidden)};
+    auto epilogue = [](void* p, size_t j0, size_t j1) {
+      const Gated& c = *static_cast<const Gated*>(p);
+      if (j0 == 0 && j1 == c.width) return activate_mul(c.act, c.g, c.u, c.rows * c.width);
+      for (size_t r = 0; r < c.rows; ++r)
+        activate_mul(c.act, c.g + r * c.width + j0, c.u + r * c.width + j0, j1 - j0);
+    };
+    w.forward_linears(idx, 2, x, n, ys, epilogue, &ctx);
     down.forward(w, g->data(), n, out);
   } else {
     up.forward(w, x, n, h->data());

@@ -188,10 +188,11 @@ inline float act1(Activation a, float x) {
   return x;
 }
 
-// Element-wise work of at least this many elements is a region of its own, split over the pool:
-// a decode step's gated MLP (1,536 SiLUs a layer in SmolLM2, about 9 us on one thread) would
-// otherwise be serial. Below it a hand-off costs about as much as it saves. Every element is
-// computed the same way whichever thread runs it, so results do not depend on the thread count.
+// Element-wise work of at least this many elements is a region of its own, split over the pool
+// (an ungated MLP's activation, prefill; a decode step's gated MLP applies its act(gate) * up
+// inside the gate/up hand-off instead, Mlp::forward). Below it a hand-off costs about as much as
+// it saves. Every element is computed the same way whichever thread runs it, so results do not
+// depend on the thread count.
 constexpr size_t kParallelElementwise = 1024;
 
 template <typename F>

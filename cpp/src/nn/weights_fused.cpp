@@ -2,7 +2,10 @@
 // (q/k/v, gate/up) in one pool hand-off. Their output panels are numbered one after another and
 // the whole range is cut into chunks as the GEMM drivers cut one layer's in decode, so a decode step forks once per
 // group instead of once per layer; every row is still one kernel call over the same prepared
-// input, so the outputs are bit-identical to forward_linear for every thread count.
+// input, so the outputs are bit-identical to forward_linear for every thread count. With an
+// epilogue (layers of one width) the panels are numbered by column instead, every layer's panel p
+// being part of column panel p, so a chunk computes the same columns of all layers and then runs
+// the epilogue on them.
 #include <algorithm>
 #include <vector>
 
@@ -29,7 +32,7 @@ void Weights::set_fuse_linears(bool on) { g_fuse = on; }
 bool Weights::fuse_linears() { return g_fuse; }
 
 void Weights::forward_linears(const size_t* idx, size_t count, const float* x, size_t m,
-                              float* const* y) const {
+                              float* const* y, RowsEpilogue epilogue, void* epilogue_ctx) const {
   bool fused = g_fuse && m == 1 && observer_ == nullptr && count >= 2 && count <= kMaxFused;
   for (size_t i = 0; fused && i < count; ++i) {
     const LinearLayer* l = linears_[idx[i]].layer.get();
@@ -37,6 +40,8 @@ void Weights::forward_linears(const size_t* idx, size_t count, const float* x, s
   }
   if (!fused) {
     for (size_t i = 0; i < count; ++i) forward_linear(idx[i], x, m, y[i]);
+    if (epilogue != nullptr && count > 0)
+      epilogue(epilogue_ctx, 0, static_cast<size_t>(linears_[idx[0]].info.out_features));
     return;
   }
   ProfileRegion region(RegionKind::kFusedLinear);
@@ -68,7 +73,8 @@ void Weights::forward_linears(const size_t* idx, size_t count, const float* x, s
     ws = std::max(ws, layers[i]->rows_workspace());
     macs += 1ull * n * static_cast<size_t>(layers[i]->in_features);
   }
-  const size_t panels = first[count];
+  // With an epilogue: column panels, each covering panel p of every layer (same widths).
+  const size_t panels = epilogue != nullptr ? first[1] : first[count];
   const size_t threads = std::min<size_t>(static_cast<size_t>(num_threads()), panels);
   // Runs of panels claimed one at a time (threads.h, parallel_for_chunks).
   size_t chunks = std::min({panels, kMaxChunks, threads * kChunksPerThread});
@@ -76,8 +82,15 @@ void Weights::forward_linears(const size_t* idx, size_t count, const float* x, s
   const size_t ws_run = kernels::round_up(ws, 4);
   if (t_work.size() < chunks * ws_run) t_work.resize(chunks * ws_run);
   float* work = t_work.data();
-  // Global panels [p0, p1) with workspace wk.
+  // Global panels [p0, p1) with workspace wk (column panels with an epilogue).
   auto run = [&](size_t p0, size_t p1, float* wk) {
+    if (epilogue != nullptr) {
+      const size_t n = static_cast<size_t>(layers[0]->out_features);
+      const size_t j0 = p0 * kernels::kGemmNr, j1 = std::min(n, p1 * kernels::kGemmNr);
+      for (size_t i = 0; i < count; ++i) layers[i]->forward_rows(*inputs[i], j0, j1, y[i] + j0, wk);
+      epilogue(epilogue_ctx, j0, j1);
+      return;
+    }
     for (size_t i = 0; i < count; ++i) {
       const size_t lo = std::max(p0, first[i]), hi = std::min(p1, first[i + 1]);
       if (lo >= hi) continue;
