@@ -15,6 +15,9 @@
 //    it shows what the hand-offs, the joins and the serial input preparation cost);
 //  * layers, one hand-off, whole layers: the same, each thread taking whole layers (the first and
 //    the second half of the sequence): one long stream per thread, as the head has;
+//  * layers, one hand-off, halves, a barrier after each layer: halves, but the threads meet at a
+//    spinning barrier after every layer, as persistent threads running a decode step would (what
+//    is left of a join when no hand-off is made);
 //  * head: the output head alone (one matrix, one long stream per thread);
 //  * read bandwidth: webquant::measure_read_bandwidth over 128 MB (the benchmarks' roofline);
 //  * fork: an empty parallel_for_chunks of 16 chunks (the cost of a hand-off and its join).
@@ -22,6 +25,7 @@
 // Usage: node --no-experimental-fetch bench_decode_threads.js [--scheme w8a8|w8a16|w4a16|w4a8]
 //                                                            [--iters 40] [--json out.json]
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -123,13 +127,15 @@ int main(int argc, char** argv) {
   }
   std::vector<float> y2(2 * size_t(I)), work(2 * ws), cwork(kMaxChunks * ws);
 
-  enum Pass { kPerLayer, kChunks2, kChunks8, kChunks32, kHalves, kWhole, kHead, kBandwidth, kFork, kPasses };
+  enum Pass { kPerLayer, kChunks2, kChunks8, kChunks32, kBarrier, kHalves, kWhole, kHead, kBandwidth, kFork, kPasses };
   const char* names[kPasses] = {"layers, per-layer hand-offs", "layers, per-layer hand-offs, 2 chunks a thread",
                                 "layers, per-layer hand-offs, 8 chunks a thread", "layers, per-layer hand-offs, 32 chunks a thread",
+                                "layers, one hand-off, halves, a barrier after each layer",
                                 "layers, one hand-off, halves",
                                 "layers, one hand-off, whole layers", "head",
                                 "read bandwidth (128 MB)", "fork (16 empty chunks)"};
   std::vector<double> ms[kPasses][3];
+  std::atomic<size_t> arrived{0};
   for (int it = 0; it < iters; ++it) {
     for (int t : {1, 2}) {
       set_num_threads(t);
@@ -150,13 +156,21 @@ int main(int argc, char** argv) {
               }
             });
           }
-        } else if (pass == kHalves || pass == kWhole) {
+        } else if (pass == kHalves || pass == kWhole || pass == kBarrier) {
+          arrived.store(0);
           parallel_for(size_t(t), [&](size_t b, size_t e) {
             for (size_t part = b; part < e; ++part) {
               for (size_t li = 0; li < nl; ++li) {
+                if (pass == kBarrier && li > 0) {
+                  // Every thread waits for the others to finish layer li - 1 (a counter that
+                  // only grows: layer li may start once it reaches t * li).
+                  arrived.fetch_add(1);
+                  while (arrived.load() < size_t(t) * li) {
+                  }
+                }
                 const size_t n = size_t(layers[li]->out_features);
                 size_t j0 = 0, j1 = n;
-                if (pass == kHalves) {
+                if (pass != kWhole) {
                   const size_t panels = n / 4;  // the kernels' panel of 4 rows
                   j0 = split_point(panels, part, size_t(t)) * 4;
                   j1 = split_point(panels, part + 1, size_t(t)) * 4;

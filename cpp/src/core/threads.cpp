@@ -104,6 +104,8 @@ class Pool {
     ctx_ = ctx;
     n_ = n;
     parts_ = parts;
+    profile_ = g_profiling;
+    if (profile_) std::fill(thread_ms_, thread_ms_ + workers_.size() + 1, 0.0);
     done_.store(0, std::memory_order_relaxed);
     const uint64_t e = epoch_.load(std::memory_order_relaxed) + 1;
     // Home ranges: slot t (0 = the caller) gets parts [parts * t / T, parts * (t + 1) / T).
@@ -113,10 +115,8 @@ class Pool {
           claim_word(e, slots, split_point(parts, t, slots), split_point(parts, t + 1, slots)),
           std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
-    epoch_.store(e, std::memory_order_seq_cst);
-    profile_ = g_profiling;
     const double t0 = profile_ ? now_ms() : 0;
-    if (profile_) std::fill(thread_ms_, thread_ms_ + workers_.size() + 1, 0.0);
+    epoch_.store(e, std::memory_order_seq_cst);
     wake_sleepers();
     t_in_pool = true;
     run_parts(e, 0);
@@ -228,10 +228,14 @@ class Pool {
   // successful claim: the caller cannot replace the job while a claimed part is unfinished.
   void run_parts(uint64_t e, size_t slot) {
     const uint64_t tag = (e << 24) >> 24;
-    const uint64_t first = home_[0].word.load(std::memory_order_acquire);
+    // The number of home ranges, from this thread's own word (on its own line, which it claims
+    // next anyway) or, for a slot beyond the job's ranges, from range 0's.
+    uint64_t first = home_[slot].word.load(std::memory_order_acquire);
+    if (tag_of(first) != tag) first = home_[0].word.load(std::memory_order_acquire);
     if (tag_of(first) != tag) return;
     const size_t slots = static_cast<size_t>((first >> 16) & 0xff);
     double busy = 0;
+    size_t ran = 0;  // parts run here and not yet counted into done_
     for (size_t k = 0; k < slots; ++k) {
       const size_t h = (slot + k) % slots;  // a slot beyond the job's ranges only takes from others
       size_t part;
@@ -245,8 +249,13 @@ class Pool {
         } else {
           fn_(ctx_, split_point(n_, part, parts), split_point(n_, part + 1, parts));
         }
-        done_.fetch_add(1, std::memory_order_acq_rel);
+        ++ran;
       }
+      // Counted once for the home range, then once for the parts taken from the others: not one
+      // increment of the shared counter per part (each would move its line between the cores),
+      // and the home range's count is in before this thread looks at the others' ranges.
+      if (ran > 0) done_.fetch_add(ran, std::memory_order_acq_rel);
+      ran = 0;
     }
   }
 
@@ -277,6 +286,14 @@ class Pool {
   // words and count done_ (on one line, every poll would steal the line from a claim).
   alignas(64) std::atomic<uint64_t> epoch_{0};
   std::atomic<bool> stop_{false};
+  // The current job, on the epoch's line (a worker that sees a new epoch has the job with it):
+  // written by the caller before the home words and the epoch bump; read by a thread only after it
+  // claimed a part of this epoch (the caller rewrites it only once every part is done).
+  RangeFn fn_ = nullptr;
+  void* ctx_ = nullptr;
+  size_t n_ = 0;
+  size_t parts_ = 0;
+  bool profile_ = false;
   // One home range per thread of the job, each word on its own cache line.
   struct alignas(64) Home {
     std::atomic<uint64_t> word{0};  // claim_word(epoch, ranges, next unclaimed part, end)
@@ -286,14 +303,8 @@ class Pool {
   alignas(64) std::atomic<int> sleepers_{0};
   std::mutex mu_;
   std::condition_variable cv_;
-  // The current job: written by the caller before the home words and the epoch bump; read by a
-  // thread only after it claimed a part of this epoch (the caller rewrites it only once every part
-  // is done).
-  RangeFn fn_ = nullptr;
-  void* ctx_ = nullptr;
-  size_t n_ = 0;
-  size_t parts_ = 0;
-  bool profile_ = false;
+  // Profiling: written by each thread before it counts its parts done, cleared by the caller
+  // before it publishes the next job.
   double thread_ms_[kMaxThreads] = {};  // busy time per thread in the current job (slot 0: caller)
 };
 
