@@ -8,13 +8,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-dir="${BENCH_BUILD_DIR:-build/bench-wasm-mt}"
-emcmake cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$dir" -j2 --target webquant_core_simd_mt >/dev/null
-em++ -std=c++17 -O3 -msimd128 -pthread -fno-exceptions -Icpp/include -Icpp/src \
-  scripts/bench/bench_decode_threads.cpp "$dir/libwebquant_core_simd_mt.a" -o "$dir/bench_decode_threads.js" \
-  -sENVIRONMENT=node -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB -sNODERAWFS=1 -sEXIT_RUNTIME=1 \
-  -sPTHREAD_POOL_SIZE=2
-# The repository's package.json says "type": "module"; the generated runner is CommonJS.
-echo '{"type": "commonjs"}' > "$dir/package.json"
-node --no-experimental-fetch "$dir/bench_decode_threads.js" "$@"
+source scripts/lib/wasm-bench.sh
+wasm_bench build/bench-wasm-mt webquant_core_simd_mt scripts/bench/bench_decode_threads.cpp -msimd128 -pthread \
+  -sPTHREAD_POOL_SIZE=2 -- "$@"

@@ -7,12 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-dir="${BENCH_BUILD_DIR:-build/bench-wasm}"
-emcmake cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$dir" -j2 --target webquant_core_simd >/dev/null
-em++ -std=c++17 -O3 -msimd128 -fno-exceptions -Icpp/include -Icpp/src scripts/bench/bench_gemm.cpp \
-  "$dir/libwebquant_core_simd.a" -o "$dir/bench_gemm.js" \
-  -sENVIRONMENT=node -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB -sNODERAWFS=1 -sEXIT_RUNTIME=1
-# The repository's package.json says "type": "module"; the generated runner is CommonJS.
-echo '{"type": "commonjs"}' > "$dir/package.json"
-node --no-experimental-fetch "$dir/bench_gemm.js" "$@"
+source scripts/lib/wasm-bench.sh
+wasm_bench build/bench-wasm webquant_core_simd scripts/bench/bench_gemm.cpp -msimd128 -- "$@"

@@ -9,6 +9,9 @@
 //  * layers, per-layer hand-offs: LinearLayer::forward_model (what Weights::forward_linear calls) on
 //    every layer in turn, as decode runs an unfused step (one pool hand-off per layer, its rows cut
 //    into claimed chunks; an A8 layer quantizes its input row on the caller first);
+//  * layers, per-layer hand-offs, 2 / 8 / 32 chunks a thread: the same hand-offs, split as the GEMM
+//    drivers split a decode GEMV (kernels/gemm/gemm_parallel.cpp) but with the chunk count given and
+//    the inputs prepared beforehand (no quantization on the caller);
 //  * layers, one hand-off, halves: one parallel_for for the whole sequence in which each thread
 //    computes its half of the rows of every layer in turn, with no join between layers (not a valid
 //    decode, since a layer's input depends on the previous one; the inputs are prepared beforehand:
@@ -34,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/gemm/gemm.h"
 #include "webquant/linear.h"
 #include "webquant/threads.h"
 
@@ -147,11 +151,12 @@ int main(int argc, char** argv) {
           // As the GEMM drivers' decode split, on inputs prepared beforehand, with C chunks a thread.
           const size_t per = pass == kChunks2 ? 2 : pass == kChunks8 ? 8 : 32;
           for (size_t li = 0; li < nl; ++li) {
-            const size_t panels = size_t(layers[li]->out_features) / 4;
+            const size_t panels = size_t(layers[li]->out_features) / kernels::kGemmNr;
             const size_t chunks = t == 1 ? 1 : std::min({panels, kMaxChunks, size_t(t) * per});
             parallel_for_chunks(chunks, chunks, [&](size_t b, size_t e) {
               for (size_t c = b; c < e; ++c) {
-                const size_t j0 = split_point(panels, c, chunks) * 4, j1 = split_point(panels, c + 1, chunks) * 4;
+                const size_t j0 = split_point(panels, c, chunks) * kernels::kGemmNr;
+                const size_t j1 = split_point(panels, c + 1, chunks) * kernels::kGemmNr;
                 layers[li]->forward_rows(inputs[li], j0, j1, y.data() + j0, cwork.data() + c * ws);
               }
             });
@@ -171,9 +176,9 @@ int main(int argc, char** argv) {
                 const size_t n = size_t(layers[li]->out_features);
                 size_t j0 = 0, j1 = n;
                 if (pass != kWhole) {
-                  const size_t panels = n / 4;  // the kernels' panel of 4 rows
-                  j0 = split_point(panels, part, size_t(t)) * 4;
-                  j1 = split_point(panels, part + 1, size_t(t)) * 4;
+                  const size_t panels = n / kernels::kGemmNr;
+                  j0 = split_point(panels, part, size_t(t)) * kernels::kGemmNr;
+                  j1 = split_point(panels, part + 1, size_t(t)) * kernels::kGemmNr;
                 } else if (li * size_t(t) / nl != part) {
                   continue;
                 }
