@@ -12,10 +12,14 @@
 // the bindings) is "serial"; the TS generate loop (tokenizer streaming, yields) is "js".
 //
 //   node scripts/profile-decode.mjs [--variants int8,int8-a8,int4,int4-a8,fp32] [--threads 1,2]
-//                                   [--new-tokens 64] [--repeats 3] [--fuse on,off] [--dist dist] [--json]
+//                                   [--new-tokens 64] [--repeats 3] [--fuse on,off]
+//                                   [--claim-runs on,off] [--dist dist] [--json]
 //
 // --fuse off turns off the fusion of q/k/v and gate/up into one pool hand-off each
 // (module.setFuseLinears(false)): the decode path before it, for comparison in the same build.
+// --claim-runs off makes a pool thread claim and run its chunks one at a time instead of in runs
+// (module.setClaimRuns(false)): the pool before 2026-12-03. The repeats of every
+// (fuse, claim-runs, threads) setting are interleaved: repeat r of each runs before repeat r + 1 of any.
 //
 // Needs `npm run build:ts` and `bash scripts/build-wasm.sh --target webquant-simd-mt`. Each variant
 // runs in its own Node process. Figures are per decoded token; "synthetic weights" throughout.
@@ -35,7 +39,7 @@ const PROMPT =
   'WebAssembly SIMD computes lanes in parallel.';
 
 function parseArgs(argv) {
-  const o = { variants: ['int8', 'int8-a8', 'int4', 'int4-a8', 'fp32'], threads: [1, 2], fuse: ['on'], newTokens: 64, repeats: 3, dist: 'dist', json: false, child: null };
+  const o = { variants: ['int8', 'int8-a8', 'int4', 'int4-a8', 'fp32'], threads: [1, 2], fuse: ['on'], claimRuns: ['on'], newTokens: 64, repeats: 3, dist: 'dist', json: false, child: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -45,6 +49,7 @@ function parseArgs(argv) {
     if (a === '--variants') o.variants = next().split(',');
     else if (a === '--threads') o.threads = next().split(',').map(Number);
     else if (a === '--fuse') o.fuse = next().split(',');
+    else if (a === '--claim-runs') o.claimRuns = next().split(',');
     else if (a === '--new-tokens') o.newTokens = Number(next());
     else if (a === '--repeats') o.repeats = Number(next());
     else if (a === '--dist') o.dist = next();
@@ -55,8 +60,6 @@ function parseArgs(argv) {
   for (const v of o.variants) if (!(v in VARIANTS)) throw new Error(`unknown variant ${v} (known: ${Object.keys(VARIANTS).join(', ')})`);
   return o;
 }
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Profiles one variant at every thread count, in this process. */
 async function measure(o, variant) {
@@ -69,14 +72,18 @@ async function measure(o, variant) {
   const model = await AutoModelForCausalLM.fromPretrained(REPO, { endpoint: path.join(root, 'build/synthetic-hub') });
   try {
     if (VARIANTS[variant]) await model.quantize(VARIANTS[variant]);
-    const rows = [];
-    for (const fuse of o.fuse) for (const t of o.threads) {
-      if (fuse !== 'on' && fuse !== 'off') throw new Error(`--fuse takes on and/or off (got ${fuse})`);
-      module.setFuseLinears(fuse === 'on');
-      if (backend.setNumThreads(t) !== t) throw new Error(`could not set ${t} threads`);
-      await model.generate(PROMPT, { maxNewTokens: 4 }); // warm-up
-      const runs = [];
-      for (let r = 0; r < o.repeats; r++) {
+    for (const x of [...o.fuse, ...o.claimRuns]) if (x !== 'on' && x !== 'off') throw new Error(`--fuse and --claim-runs take on and/or off (got ${x})`);
+    const settings = [];
+    for (const fuse of o.fuse) for (const claimRuns of o.claimRuns) for (const t of o.threads) settings.push({ fuse, claimRuns, threads: t, runs: [] });
+    const apply = (st) => {
+      module.setFuseLinears(st.fuse === 'on');
+      module.setClaimRuns(st.claimRuns === 'on');
+      if (backend.setNumThreads(st.threads) !== st.threads) throw new Error(`could not set ${st.threads} threads`);
+    };
+    for (let r = 0; r < o.repeats; r++) {
+      for (const st of settings) {
+        apply(st);
+        if (r === 0) await model.generate(PROMPT, { maxNewTokens: 4 }); // warm-up
         let first = 0;
         const res = await model.generate(PROMPT, {
           maxNewTokens: o.newTokens + 1,
@@ -94,9 +101,10 @@ async function measure(o, variant) {
         const steps = res.tokens.length - 1;
         const per = (x) => x / steps;
         const regionMs = Object.values(p.regions).reduce((s, r) => s + r.ms, 0);
-        runs.push({
-          fuse,
-          threads: t,
+        st.runs.push({
+          fuse: st.fuse,
+          claimRuns: st.claimRuns,
+          threads: st.threads,
           steps,
           msPerToken: per(res.timings.decodeMs),
           jsMsPerToken: per(wallMs - res.timings.decodeMs),
@@ -110,10 +118,13 @@ async function measure(o, variant) {
           tokPerS: (steps * 1000) / res.timings.decodeMs,
         });
       }
-      const byMs = [...runs].sort((a, b) => a.msPerToken - b.msPerToken);
-      const med = byMs[Math.floor(byMs.length / 2)];
-      rows.push({ variant, ...med, tokPerSRuns: runs.map((x) => x.tokPerS) });
     }
+    module.setFuseLinears(true);
+    module.setClaimRuns(true);
+    const rows = settings.map((st) => {
+      const byMs = [...st.runs].sort((a, b) => a.msPerToken - b.msPerToken);
+      return { variant, ...byMs[Math.floor(byMs.length / 2)], tokPerSRuns: st.runs.map((x) => x.tokPerS) };
+    });
     return rows;
   } finally {
     model.dispose();
@@ -131,7 +142,7 @@ async function main() {
   await run(process.execPath, [path.join(root, 'scripts/make-synthetic-smollm.mjs'), '--hub', path.join(root, '../shared/hub')], { maxBuffer: 1 << 20 });
   const all = [];
   for (const v of o.variants) {
-    const args = [SELF, '--child', v, '--threads', o.threads.join(','), '--fuse', o.fuse.join(','), '--new-tokens', String(o.newTokens), '--repeats', String(o.repeats), '--dist', o.dist];
+    const args = [SELF, '--child', v, '--threads', o.threads.join(','), '--fuse', o.fuse.join(','), '--claim-runs', o.claimRuns.join(','), '--new-tokens', String(o.newTokens), '--repeats', String(o.repeats), '--dist', o.dist];
     const { stdout } = await run(process.execPath, ['--no-experimental-fetch', ...args], { maxBuffer: 1 << 24 });
     all.push(...JSON.parse(stdout.trim().split('\n').pop()));
   }
@@ -141,14 +152,14 @@ async function main() {
     return;
   }
   console.log(`SmolLM2-135M shapes (synthetic weights), decode, per token; load average ${f(load1)} / ${f(load5)} (1 / 5 min)\n`);
-  console.log('| variant | fuse | threads | tok/s (runs) | ms | in regions | serial | js loop | parallel % | Amdahl 2T | regions gemm/attn/fused/head/elementwise | forks | fork ms | imbalance ms |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| variant | fuse | claim runs | threads | tok/s (runs) | ms | in regions | serial | js loop | parallel % | Amdahl 2T | regions gemm/attn/fused/head/elementwise | forks | fork ms | imbalance ms |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of all) {
     const p = r.regionMsPerToken / r.msPerToken;
     const amdahl = 1 / (1 - p + p / 2);
     const rc = r.regions;
     console.log(
-      `| ${r.variant} | ${r.fuse} | ${r.threads} | ${f(r.tokPerS, 1)} (${r.tokPerSRuns.map((x) => f(x, 1)).join(', ')}) | ${f(r.msPerToken)} | ${f(r.regionMsPerToken)} | ${f(r.serialMsPerToken)} | ${f(r.jsMsPerToken)} | ` +
+      `| ${r.variant} | ${r.fuse} | ${r.claimRuns} | ${r.threads} | ${f(r.tokPerS, 1)} (${r.tokPerSRuns.map((x) => f(x, 1)).join(', ')}) | ${f(r.msPerToken)} | ${f(r.regionMsPerToken)} | ${f(r.serialMsPerToken)} | ${f(r.jsMsPerToken)} | ` +
         `${f(100 * p, 1)} | ${f(amdahl)}x | ${f(rc.gemm.perToken, 0)}/${f(rc.attention.perToken, 0)}/${f(rc.fusedLinear.perToken, 0)}/${f(rc.head.perToken, 0)}/${f(rc.elementwise?.perToken ?? 0, 0)} | ` +
         `${f(r.forksPerToken, 0)} | ${f(r.forkMsPerToken)} | ${f(r.imbalanceMsPerToken)} |`,
     );

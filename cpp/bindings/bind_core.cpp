@@ -436,6 +436,8 @@ double read_bandwidth_js(double bytes, int repeats) {
 }
 // Fusion of linear layers sharing an input in decode (Weights::set_fuse_linears), default on.
 void set_fuse_linears_js(bool on) { Weights::set_fuse_linears(on); }
+// Runs of chunks per claim in the pool's dynamic splits (set_claim_runs), default on.
+void set_claim_runs_js(bool on) { set_claim_runs(on); }
 emscripten::val thread_profile_js() {
   const ThreadProfile p = thread_profile();
   static const char* const kKinds[] = {"gemm", "attention", "fusedLinear", "head", "elementwise"};
@@ -533,4 +535,5 @@ EMSCRIPTEN_BINDINGS(webquant_core) {
   function("readBandwidth", &read_bandwidth_js);
   function("threadProfile", &thread_profile_js);
   function("setFuseLinears", &set_fuse_linears_js);
+  function("setClaimRuns", &set_claim_runs_js);
 }

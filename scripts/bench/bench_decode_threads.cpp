@@ -5,10 +5,14 @@
 // The linear layers of one SmolLM2-135M token (30 layers x q, k, v, o, gate, up, down; hidden 576,
 // intermediate 1536, 3 KV heads of 64) and the tied head (49152 x 576), SYNTHETIC weights in one
 // scheme, m = 1. Each pass is timed with 1 and with 2 threads, the passes and thread counts
-// interleaved (so a drift of a shared host moves both alike), median and best of --iters:
+// interleaved (so a drift of a shared host moves both alike; the passes in a rotating order, after
+// an untimed warm-up pass), median and best of --iters:
 //  * layers, per-layer hand-offs: LinearLayer::forward_model (what Weights::forward_linear calls) on
 //    every layer in turn, as decode runs an unfused step (one pool hand-off per layer, its rows cut
-//    into claimed chunks; an A8 layer quantizes its input row on the caller first);
+//    into chunks claimed in runs, one kernel call each; an A8 layer quantizes its input row on the
+//    caller first);
+//  * layers, per-layer hand-offs, one chunk per claim: the same with set_claim_runs(false), the
+//    pool before 2026-12-03 (one claim and one kernel call per chunk of 1/8 of a thread's share);
 //  * layers, per-layer hand-offs, 2 / 8 / 32 chunks a thread: the same hand-offs, split as the GEMM
 //    drivers split a decode GEMV (kernels/gemm/gemm_parallel.cpp) but with the chunk count given and
 //    the inputs prepared beforehand (no quantization on the caller);
@@ -131,8 +135,9 @@ int main(int argc, char** argv) {
   }
   std::vector<float> y2(2 * size_t(I)), work(2 * ws), cwork(kMaxChunks * ws);
 
-  enum Pass { kPerLayer, kChunks2, kChunks8, kChunks32, kBarrier, kHalves, kWhole, kHead, kBandwidth, kFork, kPasses };
-  const char* names[kPasses] = {"layers, per-layer hand-offs", "layers, per-layer hand-offs, 2 chunks a thread",
+  enum Pass { kPerLayer, kPerLayerChunkCalls, kChunks2, kChunks8, kChunks32, kBarrier, kHalves, kWhole, kHead, kBandwidth, kFork, kPasses };
+  const char* names[kPasses] = {"layers, per-layer hand-offs", "layers, per-layer hand-offs, one chunk per claim",
+                                "layers, per-layer hand-offs, 2 chunks a thread",
                                 "layers, per-layer hand-offs, 8 chunks a thread", "layers, per-layer hand-offs, 32 chunks a thread",
                                 "layers, one hand-off, halves, a barrier after each layer",
                                 "layers, one hand-off, halves",
@@ -143,10 +148,16 @@ int main(int argc, char** argv) {
   for (int it = 0; it < iters; ++it) {
     for (int t : {1, 2}) {
       set_num_threads(t);
-      for (int pass = 0; pass < kPasses; ++pass) {
+      // One untimed pass first (a fresh worker's first job), then every pass, starting from a
+      // different one each iteration so that no pass always follows the same one.
+      for (const auto& p : layers) p->forward_model(x.data(), 1, y.data());
+      for (int k = 0; k < kPasses; ++k) {
+        const int pass = (it + k) % kPasses;
         const double t0 = now_ms();
-        if (pass == kPerLayer) {
+        if (pass == kPerLayer || pass == kPerLayerChunkCalls) {
+          set_claim_runs(pass == kPerLayer);
           for (const auto& p : layers) p->forward_model(x.data(), 1, y.data());
+          set_claim_runs(true);
         } else if (pass == kChunks2 || pass == kChunks8 || pass == kChunks32) {
           // As the GEMM drivers' decode split, on inputs prepared beforehand, with C chunks a thread.
           const size_t per = pass == kChunks2 ? 2 : pass == kChunks8 ? 8 : 32;
@@ -154,11 +165,10 @@ int main(int argc, char** argv) {
             const size_t panels = size_t(layers[li]->out_features) / kernels::kGemmNr;
             const size_t chunks = t == 1 ? 1 : std::min({panels, kMaxChunks, size_t(t) * per});
             parallel_for_chunks(chunks, chunks, [&](size_t b, size_t e) {
-              for (size_t c = b; c < e; ++c) {
-                const size_t j0 = split_point(panels, c, chunks) * kernels::kGemmNr;
-                const size_t j1 = split_point(panels, c + 1, chunks) * kernels::kGemmNr;
-                layers[li]->forward_rows(inputs[li], j0, j1, y.data() + j0, cwork.data() + c * ws);
-              }
+              // One call per claimed run of chunks, as the library's decode GEMVs.
+              const size_t j0 = split_point(panels, b, chunks) * kernels::kGemmNr;
+              const size_t j1 = split_point(panels, e, chunks) * kernels::kGemmNr;
+              layers[li]->forward_rows(inputs[li], j0, j1, y.data() + j0, cwork.data() + b * ws);
             });
           }
         } else if (pass == kHalves || pass == kWhole || pass == kBarrier) {

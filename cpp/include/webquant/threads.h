@@ -54,22 +54,29 @@ void parallel_for(size_t n, F&& fn) {
       const_cast<void*>(static_cast<const void*>(&fn)));
 }
 
-// The dynamic form: [0, n) is cut into min(chunks, n, kMaxChunks) ranges
-// [split_point(n, c, C), split_point(n, c + 1, C)), which the threads claim one at a time: each
-// thread has a home range of consecutive chunks (thread t of T: chunks [C t / T, C (t + 1) / T),
-// the caller is thread 0) that it runs in ascending order, so a decode GEMV's weights are read as
-// one stream per thread; a thread done with its home takes chunks from the back of the others'.
-// So a thread the OS has descheduled (a loaded machine) leaves the chunks it has not claimed to the
-// others instead of holding the job up with a fixed share. fn(begin, end) once per chunk. With one
-// thread, nested, or while another thread owns the pool: one call fn(0, n) on the caller. The
-// chunking changes which calls compute which indices, never the indices: callers that compute
-// every output element the same way whatever the range stay bit-identical for any thread count.
+// The dynamic form: [0, n) is cut into min(chunks, n, kMaxChunks) chunks
+// [split_point(n, c, C), split_point(n, c + 1, C)), which the threads claim: each thread has a home
+// range of consecutive chunks (thread t of T: chunks [C t / T, C (t + 1) / T), the caller is thread
+// 0), which it claims front to back in runs of three quarters of what is left of it (at least one
+// chunk; with 8 chunks a thread: 6, then 2), each run one call fn(begin, end) (so a decode GEMV is
+// two kernel calls on one stream through its weights per thread); a thread done with its home
+// takes chunks one at a time from the back of the others'. So a thread the OS has not scheduled
+// yet (a loaded machine) leaves its chunks to the others, and a thread slowed down leaves a
+// quarter of its share, instead of holding the job up with a fixed share. Every call covers whole chunks: fn(begin, end)
+// with begin and end on chunk boundaries, each chunk in exactly one call. With one thread, nested,
+// or while another thread owns the pool: one call fn(0, n) on the caller. The chunking changes
+// which calls compute which indices, never the indices: callers that compute every output element
+// the same way whatever the range stay bit-identical for any thread count.
 constexpr size_t kMaxChunks = 255;
 // How many chunks per thread the library's dynamic callers cut (decode GEMVs, attention heads):
-// enough that a descheduled thread's unclaimed share is small, few enough that the per-chunk
-// claim and kernel call stay negligible.
+// the steps, 1/8 of a thread's share, in which a thread behind can be relieved.
 constexpr size_t kChunksPerThread = 8;
 void parallel_for_chunks_ranges(size_t n, size_t chunks, RangeFn fn, void* ctx);
+// Whether a thread claims its home range in runs, one call each (default, on), or one chunk per
+// claim and call (off: the pool before 2026-12-03, kept so that benchmarks compare both in one
+// process). Which indices are computed is the same either way.
+void set_claim_runs(bool on);
+bool claim_runs();
 
 template <typename F>
 void parallel_for_chunks(size_t n, size_t chunks, F&& fn) {

@@ -60,8 +60,9 @@ double measure_read_bandwidth(size_t bytes, int repeats) {
   for (int r = 0; r < repeats; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     parallel_for_chunks(lines, chunks, [&](size_t b, size_t e) {
-      // Chunk c starts at floor(lines * c / chunks) (threads.h), so c = ceil(b * chunks / lines)
-      // (chunks <= lines); inline, the one call starts at 0.
+      // A call covers whole chunks (threads.h) and chunk c starts at floor(lines * c / chunks), so
+      // the call's first chunk is c = ceil(b * chunks / lines) (chunks <= lines), which no other
+      // call has; inline, the one call starts at 0.
       const size_t c = (b * chunks + lines - 1) / lines;
       sums[c] += read_sum(buf.data() + b * kLine, (e - b) * kLine);
     });

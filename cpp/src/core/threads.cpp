@@ -1,13 +1,14 @@
 // The thread pool of webquant/threads.h. One job at a time: the caller publishes (fn, ctx, n,
 // parts) and bumps an epoch counter; then the caller and the workers CLAIM the parts. Each thread
-// has a home range of consecutive parts that it runs front to back (a decode GEMV's chunks are
-// consecutive weight rows: one stream through memory per thread, which the hardware prefetchers
-// follow, instead of every other chunk); a thread done with its own takes parts from the back of
-// the others' ranges, so a worker that the OS has not scheduled yet (a loaded machine) never holds
-// the job up: the caller runs its parts too, and waits only for parts already being run. Workers
-// spin on the epoch for a short while after each job (decode calls the pool hundreds of times per
-// token, and waking a sleeping thread costs more than a small GEMM), then sleep on a condition
-// variable.
+// has a home range of consecutive parts, which it claims front to back in RUNS, three quarters of
+// what is left of it at a time, each run one call (a decode GEMV's chunks are consecutive weight
+// rows: two kernel calls and one stream through memory per thread, which the hardware prefetchers
+// follow; every extra call restarts the stream); a thread done with its own takes parts one at a
+// time from the back of the others' ranges, so a worker that the OS has not scheduled yet (a loaded
+// machine) never holds the job up: the caller runs its parts too, and waits only for parts
+// already being run. Workers spin on the epoch for a short while after each job (decode calls the
+// pool hundreds of times per token, and waking a sleeping thread costs more than a small GEMM),
+// then sleep on a condition variable.
 #include "webquant/threads.h"
 
 #include <algorithm>
@@ -41,6 +42,9 @@ namespace {
 bool g_profiling = false;
 ThreadProfile g_profile;
 thread_local int t_region_depth = 0;
+
+// set_claim_runs: read by the threads of a job when they claim.
+std::atomic<bool> g_claim_runs{true};
 
 double now_ms() {
   using namespace std::chrono;
@@ -202,30 +206,39 @@ class Pool {
   }
   static uint64_t tag_of(uint64_t word) { return word >> 24; }
 
-  // Claims a part of home range h of the job tagged `tag`: the owner takes the front (its parts run
-  // in ascending order, one stream through contiguous memory), a thief the back. False when the
-  // range is empty or belongs to another job.
-  bool claim(size_t h, uint64_t tag, bool front, size_t* part) {
+  // Claims parts [*part, *part + *count) of home range h of the job tagged `tag`: the owner takes
+  // a run from the front, three quarters of what is left (at least one part; with 8 parts a thread:
+  // 6, then 2), so it makes few calls on one stream through contiguous memory while a quarter of
+  // its share stays for a thread that finishes early to take (a shared host slows one core or the
+  // other); a thief takes the last part. Only a thread that has not started leaves all of its range
+  // to the others. False when the range is empty or belongs to another job.
+  bool claim(size_t h, uint64_t tag, bool front, size_t* part, size_t* count) {
     std::atomic<uint64_t>& word = home_[h].word;
     uint64_t c = word.load(std::memory_order_acquire);
     for (;;) {
       if (tag_of(c) != tag) return false;
       const size_t next = static_cast<size_t>(c & 0xff), end = static_cast<size_t>((c >> 8) & 0xff);
       if (next >= end) return false;
-      const uint64_t taken = front ? c + 1 : c - (uint64_t(1) << 8);
+      // Either policy covers every part once, so a change in the middle of a job is harmless.
+      const size_t left = end - next;
+      const bool runs = front && g_claim_runs.load(std::memory_order_relaxed);
+      const size_t take = runs ? left - left / 4 : 1;
+      const uint64_t taken = front ? c + take : c - (uint64_t(1) << 8);
       if (word.compare_exchange_weak(c, taken, std::memory_order_acq_rel,
                                      std::memory_order_acquire)) {
         *part = front ? next : end - 1;
+        *count = take;
         return true;
       }
     }
   }
 
   // Claims and runs parts of the job of epoch e until none is left (or the job is gone: a late
-  // worker sees another epoch in the words and does nothing). Slot `slot` runs its home range
-  // front to back, then takes parts from the back of the others' ranges, so a thread the OS has
-  // descheduled leaves its unclaimed parts to the others. The job's fields are read only after a
-  // successful claim: the caller cannot replace the job while a claimed part is unfinished.
+  // worker sees another epoch in the words and does nothing). Slot `slot` runs its home range front
+  // to back in runs, then takes parts one at a time from the back of the others' ranges, so a
+  // thread the OS has not scheduled leaves its unclaimed parts to the others. The job's fields
+  // are read only after a successful claim: the caller cannot replace the job while a claimed part
+  // is unfinished.
   void run_parts(uint64_t e, size_t slot) {
     const uint64_t tag = (e << 24) >> 24;
     // The number of home ranges, from this thread's own word (on its own line, which it claims
@@ -238,18 +251,18 @@ class Pool {
     size_t ran = 0;  // parts run here and not yet counted into done_
     for (size_t k = 0; k < slots; ++k) {
       const size_t h = (slot + k) % slots;  // a slot beyond the job's ranges only takes from others
-      size_t part;
-      while (claim(h, tag, h == slot, &part)) {
+      size_t part, count;
+      while (claim(h, tag, h == slot, &part, &count)) {
         const size_t parts = parts_;
         if (profile_) {
           const double t0 = now_ms();
-          fn_(ctx_, split_point(n_, part, parts), split_point(n_, part + 1, parts));
+          fn_(ctx_, split_point(n_, part, parts), split_point(n_, part + count, parts));
           busy += now_ms() - t0;
           thread_ms_[slot] = busy;  // before the part counts as done: the caller reads it after
         } else {
-          fn_(ctx_, split_point(n_, part, parts), split_point(n_, part + 1, parts));
+          fn_(ctx_, split_point(n_, part, parts), split_point(n_, part + count, parts));
         }
-        ++ran;
+        ran += count;
       }
       // Counted once for the home range, then once for the parts taken from the others: not one
       // increment of the shared counter per part (each would move its line between the cores),
@@ -340,6 +353,9 @@ ProfileRegion::~ProfileRegion() {
     g_profile.region_ms[kind_] += now_ms() - start_ms_;
   }
 }
+
+void set_claim_runs(bool on) { g_claim_runs.store(on, std::memory_order_relaxed); }
+bool claim_runs() { return g_claim_runs.load(std::memory_order_relaxed); }
 
 bool threads_supported() { return WQ_HAS_THREADS != 0; }
 

@@ -130,7 +130,7 @@ namespace {
 constexpr size_t kParallelAttentionMacs = 32768;
 
 // Calls item(index, scores) for every index in [0, items), (token, head) pairs, split over the pool
-// of webquant/threads.h in contiguous runs claimed one at a time. Each run gets its own slot of
+// of webquant/threads.h in contiguous runs of chunks. Each run gets its own slot of
 // `stride` floats of *scratch as score buffer; *scratch is sized here, on the calling thread (wasm
 // workers must not grow the heap). Every item is computed the same way whichever part runs it, so
 // the outputs are bit-identical for every thread count.
@@ -139,7 +139,7 @@ void for_each_head(size_t items, size_t stride, size_t macs, std::vector<float>*
                    const Item& item) {
   ProfileRegion region(RegionKind::kAttention);
   const size_t threads = std::min<size_t>(static_cast<size_t>(num_threads()), items);
-  // Runs of items claimed one at a time (threads.h, parallel_for_chunks).
+  // Chunks of items, claimed as threads.h's parallel_for_chunks says.
   size_t chunks = std::min({items, kMaxChunks, threads * kChunksPerThread});
   if (threads < 2 || macs < kParallelAttentionMacs) chunks = 1;
   if (scratch->size() < chunks * stride) scratch->resize(chunks * stride);
@@ -149,10 +149,10 @@ void for_each_head(size_t items, size_t stride, size_t macs, std::vector<float>*
     return;
   }
   parallel_for_chunks(chunks, chunks, [&](size_t begin, size_t end) {
-    for (size_t c = begin; c < end; ++c) {
-      const size_t i1 = split_point(items, c + 1, chunks);
-      for (size_t it = split_point(items, c, chunks); it < i1; ++it) item(it, base + c * stride);
-    }
+    // A claimed run of chunks uses its first chunk's slot (no other call has that chunk).
+    const size_t i1 = split_point(items, end, chunks);
+    float* slot = base + begin * stride;
+    for (size_t it = split_point(items, begin, chunks); it < i1; ++it) item(it, slot);
   });
 }
 

@@ -76,7 +76,8 @@ void Weights::forward_linears(const size_t* idx, size_t count, const float* x, s
   // With an epilogue: column panels, each covering panel p of every layer (same widths).
   const size_t panels = epilogue != nullptr ? first[1] : first[count];
   const size_t threads = std::min<size_t>(static_cast<size_t>(num_threads()), panels);
-  // Runs of panels claimed one at a time (threads.h, parallel_for_chunks).
+  // Chunks of panels, claimed as threads.h's parallel_for_chunks says; one call of run() per
+  // claimed run of chunks.
   size_t chunks = std::min({panels, kMaxChunks, threads * kChunksPerThread});
   if (threads < 2 || macs < kernels::kParallelMinMacs) chunks = 1;
   const size_t ws_run = kernels::round_up(ws, 4);
@@ -105,8 +106,8 @@ void Weights::forward_linears(const size_t* idx, size_t count, const float* x, s
     return;
   }
   parallel_for_chunks(chunks, chunks, [&](size_t begin, size_t end) {
-    for (size_t c = begin; c < end; ++c)
-      run(split_point(panels, c, chunks), split_point(panels, c + 1, chunks), work + c * ws_run);
+    const size_t p0 = split_point(panels, begin, chunks), p1 = split_point(panels, end, chunks);
+    run(p0, p1, work + begin * ws_run);
   });
 }
 

@@ -195,6 +195,11 @@ export interface WebQuantModule {
   threadProfile(): WasmThreadProfile;
   /** Fusion of linear layers sharing an input (q/k/v, gate/up) into one pool hand-off in decode; default on. */
   setFuseLinears(on: boolean): void;
+  /**
+   * Whether a pool thread claims its home range of chunks in runs, one call each (default on), or one
+   * chunk per claim and call (off; the pool before 2026-12-03, for benchmarks). Same results either way.
+   */
+  setClaimRuns(on: boolean): void;
   /** Emscripten's pthreads bookkeeping (pthreads build only): the pool's workers. */
   PThread?: { unusedWorkers: PoolWorker[]; runningWorkers: PoolWorker[] };
 }

@@ -38,16 +38,15 @@ void drive(size_t m, size_t n, size_t k, size_t ws, float* y, const Run& run) {
   }
   const size_t ws_run = round_up(std::max<size_t>(ws, 1), 4);
   if (m == 1) {
-    // Decode: runs of panels claimed one at a time (threads.h, parallel_for_chunks), written
-    // straight into y; one workspace per chunk (a row's workspace is small).
+    // Decode: chunks of panels claimed as threads.h's parallel_for_chunks says (a thread's home
+    // range in runs, the others' chunks one at a time), one kernel call per claimed run,
+    // written straight into y; a run's workspace is its first chunk's (a row's workspace is small).
     const size_t chunks = std::min({panels, kMaxChunks, parts * kChunksPerThread});
     float* work = scratch(t_work, chunks * ws_run);
     parallel_for_chunks(chunks, chunks, [&](size_t begin, size_t end) {
-      for (size_t c = begin; c < end; ++c) {
-        const size_t j0 = split_point(panels, c, chunks) * kGemmNr;
-        const size_t j1 = std::min(n, split_point(panels, c + 1, chunks) * kGemmNr);
-        run(j0, j1 - j0, y + j0, work + c * ws_run);
-      }
+      const size_t j0 = split_point(panels, begin, chunks) * kGemmNr;
+      const size_t j1 = std::min(n, split_point(panels, end, chunks) * kGemmNr);
+      run(j0, j1 - j0, y + j0, work + begin * ws_run);
     });
     return;
   }
