@@ -57,6 +57,7 @@ function parseArgs(argv) {
     else if (a === '--child') o.child = next();
     else throw new Error(`unknown argument ${a}`);
   }
+  for (const x of [...o.fuse, ...o.claimRuns]) if (x !== 'on' && x !== 'off') throw new Error(`--fuse and --claim-runs take on and/or off (got ${x})`);
   for (const v of o.variants) if (!(v in VARIANTS)) throw new Error(`unknown variant ${v} (known: ${Object.keys(VARIANTS).join(', ')})`);
   return o;
 }
@@ -72,7 +73,6 @@ async function measure(o, variant) {
   const model = await AutoModelForCausalLM.fromPretrained(REPO, { endpoint: path.join(root, 'build/synthetic-hub') });
   try {
     if (VARIANTS[variant]) await model.quantize(VARIANTS[variant]);
-    for (const x of [...o.fuse, ...o.claimRuns]) if (x !== 'on' && x !== 'off') throw new Error(`--fuse and --claim-runs take on and/or off (got ${x})`);
     const settings = [];
     for (const fuse of o.fuse) for (const claimRuns of o.claimRuns) for (const t of o.threads) settings.push({ fuse, claimRuns, threads: t, runs: [] });
     const apply = (st) => {

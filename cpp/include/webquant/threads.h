@@ -62,11 +62,11 @@ void parallel_for(size_t n, F&& fn) {
 // two kernel calls on one stream through its weights per thread); a thread done with its home
 // takes chunks one at a time from the back of the others'. So a thread the OS has not scheduled
 // yet (a loaded machine) leaves its chunks to the others, and a thread slowed down leaves a
-// quarter of its share, instead of holding the job up with a fixed share. Every call covers whole chunks: fn(begin, end)
-// with begin and end on chunk boundaries, each chunk in exactly one call. With one thread, nested,
-// or while another thread owns the pool: one call fn(0, n) on the caller. The chunking changes
-// which calls compute which indices, never the indices: callers that compute every output element
-// the same way whatever the range stay bit-identical for any thread count.
+// quarter of its share, instead of holding the job up with a fixed share. Every call covers whole
+// chunks: fn(begin, end) with begin and end on chunk boundaries, each chunk in exactly one call.
+// With one thread, nested, or while another thread owns the pool: one call fn(0, n) on the caller.
+// The chunking changes which calls compute which indices, never the indices: callers that compute
+// every output element the same way whatever the range stay bit-identical for any thread count.
 constexpr size_t kMaxChunks = 255;
 // How many chunks per thread the library's dynamic callers cut (decode GEMVs, attention heads):
 // the steps, 1/8 of a thread's share, in which a thread behind can be relieved.
