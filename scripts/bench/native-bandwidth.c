@@ -1,10 +1,11 @@
-// Native machine check beside the in-page figures of docs/speed.md ("The int8-activation schemes and
-// the memory system"): memory-read bandwidth with 1 and 2 threads (AVX2 loads over 256 MB, 5 passes)
-// and the throughput of independent integer SIMD multiply-adds (12 chains of SSE madd) with 1 and 2
-// threads, to tell a memory-bound limit from a shared-core one; and the read bandwidth of the two
-// orders in which the pool's threads can take a decode GEMV's chunks (docs/speed.md, "Home ranges in
-// the pool"): 256 MB read as 1,024 matrices of 256 KB, each cut into 16 chunks, the threads taking
-// every other chunk ("interleaved") or one contiguous half each ("home ranges"). Not part of the build:
+// Native machine check beside the in-page figures of docs/threads.md and docs/threads-history.md
+// ("The int8-activation schemes and the memory system"): memory-read bandwidth with 1 and 2
+// threads (AVX2 loads over 256 MB, 5 passes) and the throughput of independent integer SIMD
+// multiply-adds (12 chains of SSE madd) with 1 and 2 threads, to tell a memory-bound limit from a
+// shared-core one; and the read bandwidth of the two orders in which the pool's threads can take a
+// decode GEMV's chunks (docs/threads-history.md, "Home ranges in the pool"): 256 MB read as 1,024
+// matrices of 256 KB, each cut into 16 chunks, the threads taking every other chunk
+// ("interleaved") or one contiguous half each ("home ranges"). Not part of the build:
 //
 //   gcc -O2 -mavx2 -pthread scripts/bench/native-bandwidth.c -o /tmp/native-bandwidth && /tmp/native-bandwidth
 #include <immintrin.h>

@@ -5,7 +5,7 @@
 // GGUF bytes (loadGguf) in Node. The two continuations must be equal. F32 must also equal the
 // README's oracle. For the block types llama.cpp quantizes the activations to 8 bits (Q8_0 / Q8_1)
 // inside its dot products while webquant keeps them float (16-bit integers per 32-element block in
-// its int4 decode, docs/speed.md), so the assertion there is equality
+// its int4 decode, docs/threads-history.md), so the assertion there is equality
 // up to the first divergence, at least the MIN_AGREE tokens measured, reported either way. A
 // synthetic Q4_K_M file (llama.cpp's K-quant mix, written by the test's own encoder) is decoded by
 // wllama, by webquant in Node and by webquant in Chromium (its embedded tokenizer).
