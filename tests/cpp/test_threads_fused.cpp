@@ -10,21 +10,16 @@
 //    a group mixing A8 kernel families, group layouts and A16 layers still equals forward_linear;
 //  * profiling counts regions and forks: one fork for a fused group, one per layer unfused;
 //  * long element-wise activations (the gated MLP's SiLU) are a region split over the pool, with
-//    the same bits for every thread count; short ones run inline;
-//  * parallel_for_chunks calls fn over runs of whole chunks, each chunk once (one call fn(0, n) with
-//    one thread); a thread claims its home range in runs and steals single chunks from the back of
-//    the others' (or, with set_claim_runs(false), claims one chunk at a time).
+//    the same bits for every thread count; short ones run inline.
+// The pool's own parallel_for_chunks is tested in test_threads.cpp.
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstring>
-#include <mutex>
 #include <memory>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "webquant/linear.h"
@@ -346,127 +341,6 @@ TEST_CASE("threads fused: long element-wise activations are a region, bit-identi
           REQUIRE(std::memcmp(&g[i], &yu, 4) == 0);
         }
       }
-    }
-  }
-}
-
-// Restores the pool's default claim policy at the end of a test.
-struct RestoreClaimRuns {
-  ~RestoreClaimRuns() { set_claim_runs(true); }
-};
-
-TEST_CASE("threads fused: parallel_for_chunks covers [0, n) once, in runs of whole chunks") {
-  Restore restore;
-  RestoreClaimRuns restore_runs;
-  for (bool runs : {true, false}) {
-    set_claim_runs(runs);
-    CHECK(claim_runs() == runs);
-    for (int t : {1, 2, 3}) {
-      const int got = set_num_threads(t);
-      CAPTURE(runs);
-      CAPTURE(got);
-      for (size_t n : {1u, 2u, 7u, 16u, 300u}) {
-        for (size_t chunks : {1u, 2u, 5u, 16u, 1000u}) {
-          CAPTURE(n);
-          CAPTURE(chunks);
-          std::vector<int> hits(n, 0);
-          std::vector<std::pair<size_t, size_t>> calls;
-          std::mutex mu;
-          parallel_for_chunks(n, chunks, [&](size_t b, size_t e) {
-            std::lock_guard<std::mutex> lk(mu);
-            calls.emplace_back(b, e);
-            for (size_t i = b; i < e; ++i) hits[i] += 1;
-          });
-          for (size_t i = 0; i < n; ++i) CHECK(hits[i] == 1);
-          const size_t c = std::min({chunks, n, kMaxChunks});
-          if (got == 1 || c < 2) {
-            REQUIRE(calls.size() == 1);
-            CHECK(calls[0] == std::make_pair(size_t(0), n));
-          } else if (!runs) {
-            // One call per chunk, exactly the documented chunks.
-            REQUIRE(calls.size() == c);
-            std::sort(calls.begin(), calls.end());
-            for (size_t k = 0; k < c; ++k)
-              CHECK(calls[k] == std::make_pair(split_point(n, k, c), split_point(n, k + 1, c)));
-          } else {
-            // Every call starts and ends on a chunk boundary; no more calls than chunks.
-            std::vector<size_t> bounds;
-            for (size_t k = 0; k <= c; ++k) bounds.push_back(split_point(n, k, c));
-            CHECK(calls.size() <= c);
-            for (const auto& call : calls) {
-              CHECK(call.first < call.second);
-              CHECK(std::binary_search(bounds.begin(), bounds.end(), call.first));
-              CHECK(std::binary_search(bounds.begin(), bounds.end(), call.second));
-            }
-          }
-        }
-      }
-    }
-  }
-}
-
-// A thread claims its home range front to back in runs of three quarters of what is left of it,
-// each run one call; a thread done with its home takes chunks one at a time from the back of the
-// others' ranges. With two threads and 16 chunks the caller's home is [0, 8), the worker's
-// [8, 16). The worker is held in its first call, so the caller must finish everything else: its
-// home as the runs (0, 6) and (6, 8), then single chunks from the back of the worker's range,
-// 15, 14, ..., down to where the worker's one run ends: the worker claimed a run of
-// L - L / 4 chunks from the L it found left, [8, 8 + L - L / 4) (nothing if the caller had taken
-// all 8). With set_claim_runs(false), every call is one chunk: the caller's calls are a prefix of
-// 0, 1, ..., 7, 15, 14, ..., 8 and the worker makes one call, the front of its home.
-TEST_CASE("threads fused: parallel_for_chunks claims a home range in runs, steals from the back") {
-  Restore restore;
-  RestoreClaimRuns restore_runs;
-  if (set_num_threads(2) != 2) return;  // single-thread build: one inline call (covered above)
-  constexpr size_t kChunks = 16, kHalf = kChunks / 2;
-  for (bool runs : {true, false}) {
-    set_claim_runs(runs);
-    for (int round = 0; round < 20; ++round) {
-      CAPTURE(runs);
-      CAPTURE(round);
-      const std::thread::id caller = std::this_thread::get_id();
-      std::vector<std::pair<size_t, size_t>> by_caller, by_worker;
-      std::mutex mu;
-      parallel_for_chunks(kChunks, kChunks, [&](size_t b, size_t e) {
-        const bool on_caller = std::this_thread::get_id() == caller;
-        bool first_on_worker = false;
-        {
-          std::lock_guard<std::mutex> lk(mu);
-          first_on_worker = !on_caller && by_worker.empty();
-          (on_caller ? by_caller : by_worker).emplace_back(b, e);
-        }
-        if (first_on_worker) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      });
-      REQUIRE(by_worker.size() <= 1);
-      if (!runs) {
-        // The worker's one chunk is the front of its home, unless the caller had taken it already.
-        if (!by_worker.empty()) CHECK(by_worker[0] == std::make_pair(kHalf, kHalf + 1));
-        REQUIRE(by_caller.size() == kChunks - by_worker.size());
-        for (size_t i = 0; i < by_caller.size(); ++i) {
-          const size_t c = i < kHalf ? i : kChunks - 1 - (i - kHalf);
-          CHECK(by_caller[i] == std::make_pair(c, c + 1));
-        }
-        continue;
-      }
-      REQUIRE(by_caller.size() >= 2);
-      CHECK(by_caller[0] == std::make_pair(size_t(0), size_t(6)));
-      CHECK(by_caller[1] == std::make_pair(size_t(6), kHalf));
-      const size_t stolen = by_caller.size() - 2;
-      REQUIRE(stolen <= kHalf);
-      for (size_t i = 0; i < stolen; ++i)
-        CHECK(by_caller[2 + i] == std::make_pair(kChunks - 1 - i, kChunks - i));
-      if (stolen == kHalf) {
-        CHECK(by_worker.empty());
-        continue;
-      }
-      REQUIRE(by_worker.size() == 1);
-      CHECK(by_worker[0].first == kHalf);
-      CHECK(by_worker[0].second == kChunks - stolen);
-      // The run's length is L - L / 4 for the L chunks the worker found left (L in [run, 8]).
-      const size_t run = by_worker[0].second - kHalf;
-      bool some_left = false;
-      for (size_t left = run; left <= kHalf; ++left) some_left |= left - left / 4 == run;
-      CHECK(some_left);
     }
   }
 }
