@@ -25,6 +25,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { parseFlags } from './lib/args.mjs';
 
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -110,23 +111,20 @@ function parseArgs(argv) {
     threads: null,
     child: null,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a === '--models') o.models = next().split(',');
-    else if (a === '--variants') o.variants = next().split(',');
-    else if (a === '--no-simd') o.simd = false;
-    else if (a === '--hub') o.hub = path.resolve(next());
-    else if (a === '--dist') o.dist = path.resolve(next());
-    else if (a === '--json') o.json = true;
-    else if (a === '--rounds') o.rounds = Number(next());
-    else if (a === '--threads') o.threads = Number(next());
-    else if (a === '--child') o.child = next();
-    else throw new Error(`unknown argument ${a}`);
-  }
+  parseFlags(argv, {
+    '--models': (v) => (o.models = v.split(',')),
+    '--variants': (v) => (o.variants = v.split(',')),
+    '--hub': (v) => (o.hub = path.resolve(v)),
+    '--dist': (v) => (o.dist = path.resolve(v)),
+    '--rounds': (v) => (o.rounds = Number(v)),
+    '--threads': (v) => (o.threads = Number(v)),
+    '--child': (v) => (o.child = v),
+  }, {
+    switches: {
+      '--no-simd': () => (o.simd = false),
+      '--json': () => (o.json = true),
+    },
+  });
   for (const m of o.models) if (!MODELS[m]) throw new Error(`unknown model ${m} (known: ${Object.keys(MODELS).join(', ')})`);
   for (const v of o.variants) if (!VARIANTS[v]) throw new Error(`unknown variant ${v} (known: ${Object.keys(VARIANTS).join(', ')})`);
   if (!Number.isSafeInteger(o.rounds) || o.rounds < 1) throw new Error('--rounds must be a positive integer');

@@ -36,6 +36,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { parseFlags } from './lib/args.mjs';
 
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -74,26 +75,23 @@ function parseArgs(argv) {
     exportChild: null,
     paired: true,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a === '--new-tokens') o.newTokens = Number(next());
-    else if (a === '--repeats') o.repeats = Number(next());
-    else if (a === '--engines') o.engines = next().split(',');
-    else if (a === '--variants') o.variants = next().split(',');
-    else if (a === '--force-gguf') o.forceGguf = true;
-    else if (a === '--json') o.json = true;
-    else if (a === '--save') o.save = next();
-    else if (a === '--threads') o.threads = next().split(',').map(Number);
-    else if (a === '--dist') o.dist = next();
-    else if (a === '--table') o.table = next();
-    else if (a === '--export-child') o.exportChild = next();
-    else if (a === '--no-paired') o.paired = false;
-    else throw new Error(`unknown argument ${a}`);
-  }
+  parseFlags(argv, {
+    '--new-tokens': (v) => (o.newTokens = Number(v)),
+    '--repeats': (v) => (o.repeats = Number(v)),
+    '--engines': (v) => (o.engines = v.split(',')),
+    '--variants': (v) => (o.variants = v.split(',')),
+    '--save': (v) => (o.save = v),
+    '--threads': (v) => (o.threads = v.split(',').map(Number)),
+    '--dist': (v) => (o.dist = v),
+    '--table': (v) => (o.table = v),
+    '--export-child': (v) => (o.exportChild = v),
+  }, {
+    switches: {
+      '--force-gguf': () => (o.forceGguf = true),
+      '--json': () => (o.json = true),
+      '--no-paired': () => (o.paired = false),
+    },
+  });
   if (!Number.isInteger(o.newTokens) || o.newTokens < 2) throw new Error('--new-tokens must be an integer >= 2');
   if (!Number.isInteger(o.repeats) || o.repeats < 1) throw new Error('--repeats must be a positive integer');
   for (const v of o.variants) if (!VARIANTS[v]) throw new Error(`unknown variant ${v} (known: ${Object.keys(VARIANTS).join(', ')})`);

@@ -18,6 +18,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { parseFlags } from './lib/args.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SELF = fileURLToPath(import.meta.url);
@@ -25,20 +26,17 @@ const MB = 1e6;
 
 function parseArgs(argv) {
   const o = { files: [], wasm: undefined, threads: 1, save: undefined, tokenizer: undefined, child: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a === '--wasm') o.wasm = path.resolve(next());
-    else if (a === '--threads') o.threads = Number(next());
-    else if (a === '--save') o.save = path.resolve(next());
-    else if (a === '--tokenizer') o.tokenizer = path.resolve(next());
-    else if (a === '--child') o.child = true;
-    else if (a.startsWith('--')) throw new Error(`unknown argument ${a}`);
-    else o.files.push(path.resolve(a));
-  }
+  parseFlags(argv, {
+    '--wasm': (v) => (o.wasm = path.resolve(v)),
+    '--threads': (v) => (o.threads = Number(v)),
+    '--save': (v) => (o.save = path.resolve(v)),
+    '--tokenizer': (v) => (o.tokenizer = path.resolve(v)),
+  }, {
+    switches: {
+      '--child': () => (o.child = true),
+    },
+    positional: (a) => o.files.push(path.resolve(a)),
+  });
   if (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > 8) throw new Error('--threads takes 1..8');
   if (o.files.length === 0) throw new Error('give one or more .gguf files');
   return o;

@@ -21,6 +21,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fillNormalBf16, prngFor } from './lib/synthetic.mjs';
+import { parseFlags } from './lib/args.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCE_REPO = 'HuggingFaceTB/SmolLM2-135M-Instruct';
@@ -30,18 +31,15 @@ const CHUNK = 1 << 20; // elements per write
 
 function parseArgs(argv) {
   const o = { hub: path.join(root, '../shared/hub'), out: path.join(root, 'build/synthetic-hub'), seed: 1, force: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a === '--hub') o.hub = path.resolve(next());
-    else if (a === '--out') o.out = path.resolve(next());
-    else if (a === '--seed') o.seed = Number(next());
-    else if (a === '--force') o.force = true;
-    else throw new Error(`unknown argument ${a}`);
-  }
+  parseFlags(argv, {
+    '--hub': (v) => (o.hub = path.resolve(v)),
+    '--out': (v) => (o.out = path.resolve(v)),
+    '--seed': (v) => (o.seed = Number(v)),
+  }, {
+    switches: {
+      '--force': () => (o.force = true),
+    },
+  });
   if (!Number.isSafeInteger(o.seed) || o.seed < 0) throw new Error('--seed must be a non-negative integer');
   return o;
 }

@@ -29,6 +29,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 
 import { REPO, VARIANTS } from './lib/decode-variants.mjs';
+import { parseFlags } from './lib/args.mjs';
 
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -40,23 +41,20 @@ const PROMPT =
 
 function parseArgs(argv) {
   const o = { variants: ['int8', 'int8-a8', 'int4', 'int4-a8', 'fp32'], threads: [1, 2], fuse: ['on'], claimRuns: ['on'], newTokens: 64, repeats: 3, dist: 'dist', json: false, child: null };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a === '--variants') o.variants = next().split(',');
-    else if (a === '--threads') o.threads = next().split(',').map(Number);
-    else if (a === '--fuse') o.fuse = next().split(',');
-    else if (a === '--claim-runs') o.claimRuns = next().split(',');
-    else if (a === '--new-tokens') o.newTokens = Number(next());
-    else if (a === '--repeats') o.repeats = Number(next());
-    else if (a === '--dist') o.dist = next();
-    else if (a === '--json') o.json = true;
-    else if (a === '--child') o.child = next();
-    else throw new Error(`unknown argument ${a}`);
-  }
+  parseFlags(argv, {
+    '--variants': (v) => (o.variants = v.split(',')),
+    '--threads': (v) => (o.threads = v.split(',').map(Number)),
+    '--fuse': (v) => (o.fuse = v.split(',')),
+    '--claim-runs': (v) => (o.claimRuns = v.split(',')),
+    '--new-tokens': (v) => (o.newTokens = Number(v)),
+    '--repeats': (v) => (o.repeats = Number(v)),
+    '--dist': (v) => (o.dist = v),
+    '--child': (v) => (o.child = v),
+  }, {
+    switches: {
+      '--json': () => (o.json = true),
+    },
+  });
   for (const x of [...o.fuse, ...o.claimRuns]) if (x !== 'on' && x !== 'off') throw new Error(`--fuse and --claim-runs take on and/or off (got ${x})`);
   for (const v of o.variants) if (!(v in VARIANTS)) throw new Error(`unknown variant ${v} (known: ${Object.keys(VARIANTS).join(', ')})`);
   return o;

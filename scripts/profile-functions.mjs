@@ -17,26 +17,21 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { REPO, VARIANTS } from './lib/decode-variants.mjs';
+import { parseFlags } from './lib/args.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PROMPT = 'The quick brown fox jumps over the lazy dog. Quantization maps floating-point weights.';
 
 function parseArgs(argv) {
   const o = { variant: 'int8-a8', threads: 1, newTokens: 128, repeats: 3, top: 25, buildDir: 'build/wasm-prof' };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a === '--variant') o.variant = next();
-    else if (a === '--threads') o.threads = Number(next());
-    else if (a === '--new-tokens') o.newTokens = Number(next());
-    else if (a === '--repeats') o.repeats = Number(next());
-    else if (a === '--top') o.top = Number(next());
-    else if (a === '--build-dir') o.buildDir = next();
-    else throw new Error(`unknown argument ${a}`);
-  }
+  parseFlags(argv, {
+    '--variant': (v) => (o.variant = v),
+    '--threads': (v) => (o.threads = Number(v)),
+    '--new-tokens': (v) => (o.newTokens = Number(v)),
+    '--repeats': (v) => (o.repeats = Number(v)),
+    '--top': (v) => (o.top = Number(v)),
+    '--build-dir': (v) => (o.buildDir = v),
+  });
   if (!(o.variant in VARIANTS)) throw new Error(`unknown variant ${o.variant} (known: ${Object.keys(VARIANTS).join(', ')})`);
   return o;
 }

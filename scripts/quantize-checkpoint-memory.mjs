@@ -14,6 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { blipTensors, copyRepoFiles, minilmTensors, withFill } from './lib/synthetic-checkpoints.mjs';
 import { capWasmMemory, writeShardedCheckpoint } from './stream-quantize.mjs';
+import { parseFlags } from './lib/args.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SHARED_HUB = path.join(root, '../shared/hub');
@@ -26,17 +27,17 @@ const SHAPES = {
 
 function parseArgs(argv) {
   const o = { shape: 'minilm', shards: 6, bits: 8, capMb: undefined, work: path.join(root, 'build/qckpt-memory'), json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => argv[++i];
-    if (a === '--shape') o.shape = next();
-    else if (a === '--shards') o.shards = Number(next());
-    else if (a === '--bits') o.bits = Number(next());
-    else if (a === '--cap-mb') o.capMb = Number(next());
-    else if (a === '--work') o.work = next();
-    else if (a === '--json') o.json = true;
-    else throw new Error(`unknown argument ${a}`);
-  }
+  parseFlags(argv, {
+    '--shape': (v) => (o.shape = v),
+    '--shards': (v) => (o.shards = Number(v)),
+    '--bits': (v) => (o.bits = Number(v)),
+    '--cap-mb': (v) => (o.capMb = Number(v)),
+    '--work': (v) => (o.work = v),
+  }, {
+    switches: {
+      '--json': () => (o.json = true),
+    },
+  });
   if (!SHAPES[o.shape]) throw new Error(`--shape must be ${Object.keys(SHAPES).join(' or ')}`);
   return o;
 }

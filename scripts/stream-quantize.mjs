@@ -31,6 +31,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { fillNormalBf16, prngFor } from './lib/synthetic.mjs';
 import { llamaTensors } from './make-synthetic-smollm.mjs';
+import { parseFlags } from './lib/args.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SHARED_HUB = path.join(root, '../shared/hub');
@@ -274,27 +275,24 @@ export async function runStreaming({ endpoint, repo, quantize, progress, out, ke
 
 function parseArgs(argv) {
   const o = { shape: 'smollm2-135m', shards: 6, capMb: undefined, bits: 4, groupSize: 32, mode: 'symmetric', work: path.join(root, 'build/stream-quantize'), out: undefined, json: false, force: false, via: 'quantize-streaming', head: false, embeddings: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a === '--shape') o.shape = next();
-    else if (a === '--shards') o.shards = Number(next());
-    else if (a === '--cap-mb') o.capMb = Number(next());
-    else if (a === '--bits') o.bits = Number(next());
-    else if (a === '--group-size') o.groupSize = Number(next());
-    else if (a === '--mode') o.mode = next();
-    else if (a === '--work') o.work = path.resolve(next());
-    else if (a === '--out') o.out = path.resolve(next());
-    else if (a === '--json') o.json = true;
-    else if (a === '--force') o.force = true;
-    else if (a === '--via') o.via = next();
-    else if (a === '--head') o.head = true;
-    else if (a === '--embeddings') o.embeddings = next();
-    else throw new Error(`unknown argument ${a}`);
-  }
+  parseFlags(argv, {
+    '--shape': (v) => (o.shape = v),
+    '--shards': (v) => (o.shards = Number(v)),
+    '--cap-mb': (v) => (o.capMb = Number(v)),
+    '--bits': (v) => (o.bits = Number(v)),
+    '--group-size': (v) => (o.groupSize = Number(v)),
+    '--mode': (v) => (o.mode = v),
+    '--work': (v) => (o.work = path.resolve(v)),
+    '--out': (v) => (o.out = path.resolve(v)),
+    '--via': (v) => (o.via = v),
+    '--embeddings': (v) => (o.embeddings = v),
+  }, {
+    switches: {
+      '--json': () => (o.json = true),
+      '--force': () => (o.force = true),
+      '--head': () => (o.head = true),
+    },
+  });
   if (!Number.isInteger(o.shards) || o.shards < 1) throw new Error('--shards must be a positive integer');
   if (![8, 4, 2].includes(o.bits)) throw new Error('--bits must be 8, 4 or 2');
   return o;

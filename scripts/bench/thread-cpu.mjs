@@ -10,17 +10,15 @@
 //   node scripts/bench-wllama.mjs --variants int4-a8 --threads 2 --repeats 3 --no-paired
 import fs from 'node:fs';
 
+import { parseFlags } from '../lib/args.mjs';
+
 function parseArgs(argv) {
   const o = { match: 'chrom', seconds: 120, min: 1 };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-    const v = argv[++i];
-    if (a === '--match') o.match = v;
-    else if (a === '--seconds') o.seconds = Number(v);
-    else if (a === '--min') o.min = Number(v);
-    else throw new Error(`unknown argument ${a}`);
-  }
+  parseFlags(argv, {
+    '--match': (v) => (o.match = v),
+    '--seconds': (v) => (o.seconds = Number(v)),
+    '--min': (v) => (o.min = Number(v)),
+  });
   if (!(o.seconds > 0) || !(o.min >= 0)) throw new Error('--seconds must be > 0 and --min >= 0');
   return o;
 }
