@@ -19,7 +19,7 @@ function parseArgs(argv) {
     '--seconds': (v) => (o.seconds = Number(v)),
     '--min': (v) => (o.min = Number(v)),
   });
-  if (!(o.seconds > 0) || !(o.min >= 0)) throw new Error('--seconds must be > 0 and --min >= 0');
+  if (!(o.seconds > 0) || !Number.isInteger(o.min) || o.min < 1) throw new Error('--seconds must be > 0 and --min a whole number of ticks >= 1');
   return o;
 }
 
@@ -64,7 +64,7 @@ const timer = setInterval(() => {
   const busy = [];
   for (const [key, v] of cur) {
     const p = prev.get(key);
-    if (p !== undefined && v.ticks - p.ticks >= o.min && v.ticks > p.ticks)
+    if (p !== undefined && v.ticks - p.ticks >= o.min)
       busy.push(`${v.name}:${key.split('/')[1]}=${v.ticks - p.ticks}`);
   }
   const s = (performance.now() - t0) / 1000;
