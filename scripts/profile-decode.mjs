@@ -11,7 +11,7 @@
 // counted too. Everything outside regions (norms, rope, residual adds, embedding gather, sampling,
 // the bindings) is "serial"; the TS generate loop (tokenizer streaming, yields) is "js".
 //
-//   node scripts/profile-decode.mjs [--variants int8,int8-a8,int4,int4-a8,fp32] [--threads 1,2]
+//   node scripts/profile-decode.mjs [--variants int8,int8-g32,int8-a8,int4,int4-a8,fp32] [--threads 1,2]
 //                                   [--new-tokens 64] [--repeats 3] [--fuse on,off]
 //                                   [--claim-runs on,off] [--dist dist] [--json]
 //

@@ -6,6 +6,7 @@ export const REPO = 'HuggingFaceTB/SmolLM2-135M-Instruct-synthetic';
 export const VARIANTS = {
   fp32: null,
   int8: { weights: 'int8', exclude: [] },
+  'int8-g32': { weights: 'int8', groupSize: 32, exclude: [] },
   'int8-a8': { weights: 'int8', activations: 'int8', exclude: [] },
   int4: { weights: 'int4', groupSize: 32, exclude: [] },
   'int4-a8': { weights: 'int4', groupSize: 32, activations: 'int8', exclude: [] },

@@ -175,7 +175,9 @@ describe('q8g float kernels in real WASM SIMD against the baseline build (refere
   // by the C++ suite (webquant-tests-simd, the kernel table). At the model level an A8 model is
   // not comparable across builds: the two builds' float code (norms, attention, lm_head) differs
   // in the last bits, which can move an activation across a rounding boundary of its int8 code.
-  test('same logits up to float reordering, prefill (64 rows) and decode (1, 2 rows)', async (t) => {
+  // Decode (1 or 2 rows) in the SIMD build runs on 16-bit activations (gemm_q8g_x16, each
+  // 32-element block within 2^-15 of its largest |x|); the baseline build keeps float32 there.
+  test('same logits up to float reordering in prefill (64 rows), up to the x16 rounding in decode (1, 2 rows)', async (t) => {
     const ids = S.heldOut[0]!.slice(0, 64);
     const schemes: [string, LayerQuantOptions][] = [
       ['w8a16 g32 sym', { weights: 'int8', groupSize: 32 }],
@@ -202,14 +204,17 @@ describe('q8g float kernels in real WASM SIMD against the baseline build (refere
     assert.equal(loader.backendInfo().simd, true);
     for (let i = 0; i < schemes.length; i++) {
       const [label, o] = schemes[i]!;
-      let d = 0;
+      const d = [0, 0];  // prefill, decode
       for (const [k, rows] of [64, 1, 2].entries()) {
         const simd = await logits(o, rows);
-        for (let j = 0; j < simd.length; j++) d = Math.max(d, Math.abs(simd[j]! - base[i]![k]![j]!));
+        const at = rows === 64 ? 0 : 1;
+        for (let j = 0; j < simd.length; j++) d[at] = Math.max(d[at]!, Math.abs(simd[j]! - base[i]![k]![j]!));
       }
-      t.diagnostic(`${label}: max |SIMD - reference| ${d.toExponential(2)}`);
-      // Measured 1.8e-5 .. 1.9e-5 on logits up to 22.
-      assert.ok(d < 1e-4, `${label}: max |SIMD - reference| ${d}`);
+      t.diagnostic(`${label}: max |SIMD - reference| prefill ${d[0]!.toExponential(2)}, decode ${d[1]!.toExponential(2)}`);
+      // Measured on logits up to 22: prefill 1.5e-5 .. 1.9e-5; decode 8.6e-4 .. 9.8e-4 (4e-5 of the
+      // largest logit, as test_x16_decode.cpp measures on stories260K).
+      assert.ok(d[0]! < 1e-4, `${label}: prefill max |SIMD - reference| ${d[0]}`);
+      assert.ok(d[1]! < 2e-3, `${label}: decode max |SIMD - reference| ${d[1]}`);
     }
   });
 });

@@ -148,7 +148,7 @@ struct LinearRowsInput {
   std::vector<int8_t> xq;
   std::vector<float> xscale;
   std::vector<int32_t> xsum;
-  std::vector<float> x16;  // w4a16 layers: the row as kernels::x16_prepare_q4g (see forward_model)
+  std::vector<float> x16;  // w4a16 / w8a16 layers: the row as kernels::x16_prepare_q4g / _q8c
 };
 
 class LinearLayer {
@@ -160,9 +160,10 @@ class LinearLayer {
   // the thread pool of webquant/threads.h; y is bit-identical for every num_threads().
   virtual void forward(const float* x, size_t m, float* y) const = 0;
   // The same product for a model's own layers (Weights::forward_linear), where a layer may take a
-  // faster path of documented precision: 4-bit float-activation layers (w4a16) decode (m <= 2) on
-  // 16-bit integer activations in SIMD builds, each 32-element block of x carried to within 2^-15 of
-  // its largest |x| (kernels/gemm/gemm.h, x16_prepare_q4g). forward keeps float32 activations, as
+  // faster path of documented precision: 4-bit float-activation layers (w4a16) and int8 per-channel
+  // ones (w8a16) decode (m <= 2) on 16-bit integer activations in SIMD builds, each 32-element block
+  // of x carried to within 2^-15 of its largest |x| (kernels/gemm/gemm.h, x16_prepare_q4g and
+  // x16_prepare_q8c). forward keeps float32 activations, as
   // the course's layers do. Equals forward_rows over the whole range for m = 1, bit for bit.
   virtual void forward_model(const float* x, size_t m, float* y) const { forward(x, m, y); }
   virtual LinearScheme scheme() const = 0;

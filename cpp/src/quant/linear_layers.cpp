@@ -7,6 +7,7 @@
 
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/gemm_parallel.h"
+#include "kernels/gemm/gemm_q8g.h"
 #include "quant/linear_internal.h"
 #include "webquant/linear.h"
 
@@ -157,16 +158,43 @@ class LinearQ8 final : public LinearLayer {
     kernels::parallel_gemm_q8c_f32(WQ_GEMM(gemm_q8c_f32), m, geo_, x, packed_.data(),
                                    scales_.data(), bias, y);
   }
+  void forward_model(const float* x, size_t m, float* y) const override {
+#if WEBQUANT_SIMD
+    if (x16() && m > 0 && m < kernels::kPrefillRows) {  // decode: each row prepared once
+      thread_local std::vector<float> xp;
+      xp.resize(kernels::x16_q8g_floats(geo_));
+      const float* bias = bias_.empty() ? nullptr : bias_.data();
+      for (size_t i = 0; i < m; ++i) {  // q8c is q8g with one group: same bytes, same scales
+        kernels::x16_prepare_q8g(geo_, x + i * geo_.k, xp.data());
+        kernels::parallel_gemm_q8g_x16(kernels::gemm_q8g_x16__wasmsimd, geo_, xp.data(),
+                                       packed_.data(), scales_.data(), nullptr, bias,
+                                       y + i * geo_.n);
+      }
+      return;
+    }
+#endif
+    forward(x, m, y);
+  }
   bool has_forward_rows() const override { return true; }
   size_t rows_workspace() const override {
-    return scheme_ == LinearScheme::kW8A8 ? 0 : kernels::gemm_f32_workspace(1, geo_);
+    return scheme_ == LinearScheme::kW8A8 || x16() ? 0 : kernels::gemm_f32_workspace(1, geo_);
   }
   void prepare_rows(const float* x, LinearRowsInput* in) const override {
-    if (scheme_ != LinearScheme::kW8A8) in->x = x;
-    else linear_detail::prepare_dynamic_a8_rows(geo_, x, in);
+    if (scheme_ == LinearScheme::kW8A8) {
+      linear_detail::prepare_dynamic_a8_rows(geo_, x, in);
+      return;
+    }
+    in->x = x;
+#if WEBQUANT_SIMD
+    if (x16()) {
+      in->x16.resize(kernels::x16_q8g_floats(geo_));
+      kernels::x16_prepare_q8g(geo_, x, in->x16.data());
+    }
+#endif
   }
   uint64_t rows_input_key() const override {
-    return scheme_ == LinearScheme::kW8A8 ? make_rows_input_key(1, geo_.k, geo_.k, geo_.kpad()) : 0;
+    if (scheme_ == LinearScheme::kW8A8) return make_rows_input_key(1, geo_.k, geo_.k, geo_.kpad());
+    return x16() ? make_rows_input_key(4, geo_.k, geo_.k, geo_.kpad()) : 0;
   }
   void forward_rows(const LinearRowsInput& in, size_t j0, size_t j1, float* y,
                     float* work) const override {
@@ -176,6 +204,10 @@ class LinearQ8 final : public LinearLayer {
     if (scheme_ == LinearScheme::kW8A8) {
       WQ_GEMM(gemm_q8c_s8)(1, g, in.xq.data(), in.xscale.data(), in.xsum.data(), w,
                            scales_.data() + j0, bias, y);
+#if WEBQUANT_SIMD
+    } else if (x16()) {
+      kernels::gemm_q8g_x16__wasmsimd(g, in.x16.data(), w, scales_.data() + j0, nullptr, bias, y);
+#endif
     } else {
       WQ_GEMM(gemm_q8c_f32)(1, g, in.x, w, scales_.data() + j0, bias, y, work);
     }
@@ -221,6 +253,9 @@ class LinearQ8 final : public LinearLayer {
   int8_t code(int j, int c) const {
     return kernels::packed_q8c_get(packed_.data(), in_features, j, c);
   }
+  // In a SIMD build a w8a16 layer's model decode (forward_model, forward_rows) runs on 16-bit
+  // integer activations (gemm_q8g_x16, each row prepared once); forward and prefill keep float32.
+  bool x16() const { return WEBQUANT_SIMD && scheme_ == LinearScheme::kW8A16; }
 
   LinearScheme scheme_;
   kernels::GroupGeometry geo_;

@@ -1,5 +1,6 @@
 // int8 linear layers with per-group scales and/or zero points (w8a16, w8a8), on the q8g kernels
-// (kernels/gemm/gemm_q8g.h). The per-channel symmetric int8 layer is LinearQ8 (linear_layers.cpp).
+// (kernels/gemm/gemm_q8g.h; the w8a16 model decode on gemm_q8g_x16). The per-channel symmetric
+// int8 layer is LinearQ8 (linear_layers.cpp).
 #include <cstring>
 #include <string>
 #include <vector>
@@ -54,16 +55,44 @@ class LinearQ8G final : public LinearLayer {
     kernels::parallel_gemm_q8g_f32(WQ_Q8G(gemm_q8g_f32), m, geo_, x, packed_.data(),
                                    scales_.data(), zero, bias, y);
   }
+  void forward_model(const float* x, size_t m, float* y) const override {
+#if WEBQUANT_SIMD
+    if (x16() && m > 0 && m < kernels::kPrefillRows) {  // decode: each row prepared once
+      thread_local std::vector<float> xp;
+      xp.resize(kernels::x16_q8g_floats(geo_));
+      const float* bias = bias_.empty() ? nullptr : bias_.data();
+      const uint8_t* zero = asym_ ? zeros_.data() : nullptr;
+      for (size_t i = 0; i < m; ++i) {
+        kernels::x16_prepare_q8g(geo_, x + i * geo_.k, xp.data());
+        kernels::parallel_gemm_q8g_x16(kernels::gemm_q8g_x16__wasmsimd, geo_, xp.data(),
+                                       packed_.data(), scales_.data(), zero, bias,
+                                       y + i * geo_.n);
+      }
+      return;
+    }
+#endif
+    forward(x, m, y);
+  }
   bool has_forward_rows() const override { return true; }
   size_t rows_workspace() const override {
-    return scheme_ == LinearScheme::kW8A8 ? 0 : kernels::gemm_f32_workspace(1, geo_);
+    return scheme_ == LinearScheme::kW8A8 || x16() ? 0 : kernels::gemm_f32_workspace(1, geo_);
   }
   void prepare_rows(const float* x, LinearRowsInput* in) const override {
-    if (scheme_ != LinearScheme::kW8A8) in->x = x;
-    else prepare_dynamic_a8_rows(geo_, x, in);
+    if (scheme_ == LinearScheme::kW8A8) {
+      prepare_dynamic_a8_rows(geo_, x, in);
+      return;
+    }
+    in->x = x;
+#if WEBQUANT_SIMD
+    if (x16()) {
+      in->x16.resize(kernels::x16_q8g_floats(geo_));
+      kernels::x16_prepare_q8g(geo_, x, in->x16.data());
+    }
+#endif
   }
   uint64_t rows_input_key() const override {
-    return scheme_ == LinearScheme::kW8A8 ? make_rows_input_key(2, geo_.k, geo_.group, geo_.gp) : 0;
+    if (scheme_ == LinearScheme::kW8A8) return make_rows_input_key(2, geo_.k, geo_.group, geo_.gp);
+    return x16() ? make_rows_input_key(4, geo_.k, geo_.group, geo_.gp) : 0;
   }
   void forward_rows(const LinearRowsInput& in, size_t j0, size_t j1, float* y,
                     float* work) const override {
@@ -75,6 +104,10 @@ class LinearQ8G final : public LinearLayer {
     if (scheme_ == LinearScheme::kW8A8) {
       WQ_Q8G(gemm_q8g_s8)(1, g, in.xq.data(), in.xscale.data(), in.xsum.data(), w, sc, zero, bias,
                           y);
+#if WEBQUANT_SIMD
+    } else if (x16()) {
+      kernels::gemm_q8g_x16__wasmsimd(g, in.x16.data(), w, sc, zero, bias, y);
+#endif
     } else {
       WQ_Q8G(gemm_q8g_f32)(1, g, in.x, w, sc, zero, bias, y, work);
     }
@@ -124,6 +157,9 @@ class LinearQ8G final : public LinearLayer {
 
  private:
   int code(size_t j, size_t c) const { return kernels::packed_q8g_get(geo_, packed_.data(), j, c); }
+  // In a SIMD build a w8a16 layer's model decode (forward_model, forward_rows) runs on 16-bit
+  // integer activations (gemm_q8g_x16, each row prepared once); forward and prefill keep float32.
+  bool x16() const { return WEBQUANT_SIMD && scheme_ == LinearScheme::kW8A16; }
   int zero_point(size_t idx) const { return asym_ ? int(zeros_[idx]) - int(kernels::kQ8Zero) : 0; }
 
   LinearScheme scheme_;

@@ -284,117 +284,9 @@ double bench_gemm_q8c_s8(Variant v, size_t n, int iters) {
   });
 }
 
-// 4-bit / 2-bit grouped weights with random codes, zero codes and scales. `mag` is
-// scale * (u + zu): the float kernels compute sum x u - zu * sum x, whose rounding scales with it.
-struct QgWeights {
-  GroupGeometry geo;
-  bool symmetric = false;
-  std::vector<uint8_t> packed, zero;
-  const uint8_t* zeros() const { return symmetric ? nullptr : zero.data(); }
-  std::vector<float> scale;
-  std::vector<float> mag;  // [out, k]
-};
-QgWeights make_qg(size_t out, size_t k, size_t group, int bits, uint64_t seed) {
-  QgWeights w;
-  w.geo = make_group_geometry(out, k, group);
-  const unsigned mask = (1u << bits) - 1;
-  auto codes = random_bytes(out * k, seed, mask);
-  auto zc = random_bytes(out * w.geo.groups, seed + 1, mask);
-  w.symmetric = seed % 3 == 1;  // the kernels then get zero == nullptr: every code 2^(bits-1)
-  if (w.symmetric) std::fill(zc.begin(), zc.end(), uint8_t(1u << (bits - 1)));
-  auto sc = positive_scales(out * w.geo.groups, seed + 2);
-  w.packed.resize(packed_qg_bytes(w.geo, bits));
-  pack_qg(w.geo, bits, codes.data(), zc.data(), w.packed.data());
-  w.scale.assign(w.geo.params(), 0.0f);
-  w.zero.assign(w.geo.params(), 0);
-  w.mag.resize(out * k);
-  for (size_t j = 0; j < out; ++j) {
-    for (size_t g = 0; g < w.geo.groups; ++g) {
-      const size_t idx = qg_param_index(w.geo, j, g);
-      w.scale[idx] = sc[j * w.geo.groups + g];
-      w.zero[idx] = zc[j * w.geo.groups + g];
-      for (size_t e = 0; e < w.geo.group_len(g); ++e) {  // a ragged last group is shorter
-        const size_t c = g * group + e;
-        w.mag[j * k + c] = w.scale[idx] * (float(codes[j * k + c]) + float(w.zero[idx]));
-      }
-    }
-  }
-  return w;
-}
-
 using QgF32Kernel = void (*)(size_t, const GroupGeometry&, const float*, const uint8_t*,
                              const float*, const uint8_t*, const float*, float*, float*);
 
-#if WEBQUANT_SIMD
-// The w4a16 model decode (gemm.h, x16_prepare_q4g + gemm_q4g_x16) rounds each 32-element block of
-// x to 16-bit integers: besides the float tolerance each element may move by 2^-15 of its block's
-// largest |x| (times 1 + 2^-15 when that maximum is clamped to 32767 steps), so
-// |y_x16 - y_ref| <= kGemmRelTol * mag + sum_c |w_c| max_block|x| 2^-15 (1 + 2^-14).
-std::string compare_gemm_x16(size_t m, const GroupGeometry& geo, const float* x,
-                             const std::vector<float>& wd, const float* bias,
-                             const std::vector<float>& a, const std::vector<float>& b) {
-  const size_t n = geo.n, k = geo.k;
-  std::vector<double> bmax(k), extra(m * n);
-  for (size_t i = 0; i < m; ++i) {
-    const float* xr = x + i * k;
-    for (size_t c0 = 0; c0 < k;) {  // blocks of 32 from the start of each group
-      const size_t g = c0 / geo.group;
-      const size_t c1 = std::min({c0 + kQLowBlock, g * geo.group + geo.group_len(g), k});
-      double mx = 0.0;
-      for (size_t c = c0; c < c1; ++c) mx = std::max(mx, std::fabs(double(xr[c])));
-      for (size_t c = c0; c < c1; ++c) bmax[c] = mx;
-      c0 = c1;
-    }
-    for (size_t j = 0; j < n; ++j) {
-      double q = 0.0;
-      for (size_t c = 0; c < k; ++c) q += std::fabs(double(wd[j * k + c])) * bmax[c];
-      extra[i * n + j] = q * 0x1p-15 * (1 + 0x1p-14);
-    }
-  }
-  return compare_gemm("gemm_q4g_x16", m, n, k, x, wd, bias, a, b, &extra);
-}
-
-// Decode rows (m = 1, 2) one at a time through x16_prepare_q4g and gemm_q4g_x16, against the
-// float reference gemm_q4g_f32__ref.
-std::string check_gemm_q4g_x16(size_t k, uint64_t seed) {
-  for (const GemmShape& sh : kGemmShapes) {
-    if (sh.m >= kPrefillRows) continue;
-    QgWeights w = make_qg(sh.out, k, pick_group(k, seed + sh.out), 4, seed);
-    auto x = random_floats(sh.m * k, seed + 4, 1.0f);
-    auto b = random_floats(sh.out, seed + 5, 1.0f);
-    const float* bias = seed & 1 ? b.data() : nullptr;
-    std::vector<float> xp(x16_floats(w.geo)), ya(sh.m * sh.out), yb(sh.m * sh.out);
-    gemm_q4g_f32__ref(sh.m, w.geo, x.data(), w.packed.data(), w.scale.data(), w.zeros(), bias,
-                      ya.data(), nullptr);
-    for (size_t i = 0; i < sh.m; ++i) {
-      x16_prepare_q4g(w.geo, x.data() + i * k, xp.data());
-      gemm_q4g_x16__wasmsimd(w.geo, xp.data(), w.packed.data(), w.scale.data(), w.zeros(), bias,
-                             yb.data() + i * sh.out);
-    }
-    auto err = compare_gemm_x16(sh.m, w.geo, x.data(), w.mag, bias, ya, yb);
-    if (!err.empty()) return err;
-  }
-  return "";
-}
-// One decode row: the row's preparation and the product, as a model's decode step runs them.
-double bench_gemm_q4g_x16(Variant v, size_t n, int iters) {
-  const BenchShape sh = gemm_bench_shape(n);
-  const size_t k = sh.in, group = k % 32 == 0 ? 32 : k;
-  QgWeights w = make_qg(sh.out, k, group, 4, 1);
-  auto x = random_floats(k, 2);
-  std::vector<float> work(gemm_f32_workspace(1, w.geo)), xp(x16_floats(w.geo)), y(sh.out);
-  return time_per_call(iters, [&] {
-    if (v == Variant::kSimd) {
-      x16_prepare_q4g(w.geo, x.data(), xp.data());
-      gemm_q4g_x16__wasmsimd(w.geo, xp.data(), w.packed.data(), w.scale.data(), nullptr, nullptr,
-                             y.data());
-    } else {
-      gemm_q4g_f32__ref(1, w.geo, x.data(), w.packed.data(), w.scale.data(), nullptr, nullptr,
-                        y.data(), work.data());
-    }
-  });
-}
-#endif
 
 template <int kBits, QgF32Kernel Ref, QgF32Kernel Simd>
 std::string check_gemm_qg_f32(size_t k, uint64_t seed) {
@@ -540,9 +432,6 @@ const std::vector<KernelCase>& kernel_table() {
          check_gemm_qg_f32<2, gemm_q2g_f32__ref, gemm_q2g_f32__wasmsimd>,
          bench_gemm_qg_f32<2, gemm_q2g_f32__ref, gemm_q2g_f32__wasmsimd>, 4},
         {"gemm_q4g_s8", "gemm", check_gemm_q4g_s8, bench_gemm_q4g_s8, 4},
-#if WEBQUANT_SIMD
-        {"gemm_q4g_x16", "gemm", check_gemm_q4g_x16, bench_gemm_q4g_x16, 4},
-#endif
     };
     t.insert(t.end(), rest.begin(), rest.end());
     for (const KernelCase& c : gemm_q8g_cases()) t.push_back(c);
@@ -551,6 +440,7 @@ const std::vector<KernelCase>& kernel_table() {
     for (const KernelCase& c : gemm_half_cases()) t.push_back(c);
     for (const KernelCase& c : conv_cases()) t.push_back(c);
     for (const KernelCase& c : static_a8_cases()) t.push_back(c);
+    for (const KernelCase& c : gemm_x16_cases()) t.push_back(c);
     return t;
   }();
   return table;

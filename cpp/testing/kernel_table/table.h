@@ -40,6 +40,9 @@ std::vector<KernelCase> gemm_half_cases();
 std::vector<KernelCase> conv_cases();
 // The static activation row quantizer (table_static_a8.cpp), part of kernel_table().
 std::vector<KernelCase> static_a8_cases();
+// The 16-bit-activation decode entries, gemm_q4g_x16 and gemm_q8c_x16 (table_x16.cpp; SIMD
+// builds, empty in the baseline build), part of kernel_table().
+std::vector<KernelCase> gemm_x16_cases();
 const KernelCase* find_kernel(const std::string& name);
 
 // Sizes every kernel is checked at: 1..15, powers of two up to 4096, odd sizes (43, 401, 500,

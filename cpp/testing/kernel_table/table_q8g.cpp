@@ -14,44 +14,6 @@ namespace {
 
 using namespace table_util;
 
-// Random codes over the whole int8 range, zero codes (asymmetric) and scales. `mag` is
-// scale * (u + zu): the float kernels compute sum x u - zu * sum x, whose rounding scales with it.
-struct Q8gWeights {
-  GroupGeometry geo;
-  bool symmetric = false;
-  std::vector<uint8_t> packed, zero;
-  std::vector<float> scale, mag;
-  const uint8_t* zeros() const { return symmetric ? nullptr : zero.data(); }
-};
-Q8gWeights make_q8g(size_t out, size_t k, size_t group, bool symmetric, uint64_t seed) {
-  Q8gWeights w;
-  w.geo = make_q8g_geometry(out, k, group);
-  w.symmetric = symmetric;
-  auto raw = random_bytes(out * k, seed);
-  std::vector<int8_t> q(out * k);
-  std::memcpy(q.data(), raw.data(), q.size());
-  auto zc = random_bytes(out * w.geo.groups, seed + 1);
-  if (symmetric) std::fill(zc.begin(), zc.end(), kQ8Zero);
-  auto sc = positive_scales(out * w.geo.groups, seed + 2);
-  w.packed.resize(packed_q8g_bytes(w.geo));
-  pack_q8g(w.geo, q.data(), symmetric ? nullptr : zc.data(), w.packed.data());
-  w.scale.assign(w.geo.params(), 0.0f);
-  w.zero.assign(w.geo.params(), kQ8Zero);
-  w.mag.resize(out * k);
-  for (size_t j = 0; j < out; ++j) {
-    for (size_t g = 0; g < w.geo.groups; ++g) {
-      const size_t idx = qg_param_index(w.geo, j, g);
-      w.scale[idx] = sc[j * w.geo.groups + g];
-      w.zero[idx] = zc[j * w.geo.groups + g];
-      for (size_t e = 0; e < w.geo.group_len(g); ++e) {  // a ragged last group is shorter
-        const size_t c = g * group + e;
-        w.mag[j * k + c] = w.scale[idx] * (float(q[j * k + c]) + 128.0f + float(w.zero[idx]));
-      }
-    }
-  }
-  return w;
-}
-
 std::string check_gemm_q8g_f32(size_t k, uint64_t seed) {
   for (const GemmShape& sh : kGemmShapes) {
     Q8gWeights w = make_q8g(sh.out, k, pick_group(k, seed + sh.out), seed % 3 == 1, seed);

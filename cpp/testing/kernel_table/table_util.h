@@ -1,4 +1,4 @@
-// Helpers shared by the kernel table's checks and benchmarks (table.cpp, table_q8g.cpp):
+// Helpers shared by the kernel table's checks and benchmarks (table.cpp, table_q8g.cpp, ...):
 // seeded random input, int8 activations for the s8 GEMMs, timing, and comparisons that name the
 // first differing index. Internal.
 #pragma once
@@ -10,8 +10,10 @@
 #include <sstream>
 #include <string>
 #include <vector>
+#include <algorithm>
 
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/gemm_q8g.h"
 
 namespace webquant::kernels::table_util {
 
@@ -185,6 +187,86 @@ inline std::vector<float> positive_scales(size_t n, uint64_t seed) {
   std::vector<float> s(n);
   for (auto& v : s) v = 0.001f + float(rng() % 1000) * 1e-4f;
   return s;
+}
+
+// ---- quantized weights of the gemm checks (table.cpp, table_x16.cpp) ----
+// 4-bit / 2-bit grouped weights with random codes, zero codes and scales. `mag` is
+// scale * (u + zu): the float kernels compute sum x u - zu * sum x, whose rounding scales with it.
+struct QgWeights {
+  GroupGeometry geo;
+  bool symmetric = false;
+  std::vector<uint8_t> packed, zero;
+  const uint8_t* zeros() const { return symmetric ? nullptr : zero.data(); }
+  std::vector<float> scale;
+  std::vector<float> mag;  // [out, k]
+};
+inline QgWeights make_qg(size_t out, size_t k, size_t group, int bits, uint64_t seed) {
+  QgWeights w;
+  w.geo = make_group_geometry(out, k, group);
+  const unsigned mask = (1u << bits) - 1;
+  auto codes = random_bytes(out * k, seed, mask);
+  auto zc = random_bytes(out * w.geo.groups, seed + 1, mask);
+  w.symmetric = seed % 3 == 1;  // the kernels then get zero == nullptr: every code 2^(bits-1)
+  if (w.symmetric) std::fill(zc.begin(), zc.end(), uint8_t(1u << (bits - 1)));
+  auto sc = positive_scales(out * w.geo.groups, seed + 2);
+  w.packed.resize(packed_qg_bytes(w.geo, bits));
+  pack_qg(w.geo, bits, codes.data(), zc.data(), w.packed.data());
+  w.scale.assign(w.geo.params(), 0.0f);
+  w.zero.assign(w.geo.params(), 0);
+  w.mag.resize(out * k);
+  for (size_t j = 0; j < out; ++j) {
+    for (size_t g = 0; g < w.geo.groups; ++g) {
+      const size_t idx = qg_param_index(w.geo, j, g);
+      w.scale[idx] = sc[j * w.geo.groups + g];
+      w.zero[idx] = zc[j * w.geo.groups + g];
+      for (size_t e = 0; e < w.geo.group_len(g); ++e) {  // a ragged last group is shorter
+        const size_t c = g * group + e;
+        w.mag[j * k + c] = w.scale[idx] * (float(codes[j * k + c]) + float(w.zero[idx]));
+      }
+    }
+  }
+  return w;
+}
+
+// Random codes over the whole int8 range, zero codes (asymmetric) and scales. `mag` is
+// scale * (u + zu): the float kernels compute sum x u - zu * sum x, whose rounding scales with it.
+struct Q8gWeights {
+  GroupGeometry geo;
+  bool symmetric = false;
+  std::vector<uint8_t> packed, zero;
+  std::vector<float> scale, mag;
+  std::vector<float> w;  // [out, k]: the weights, scale * (u - zu)
+  const uint8_t* zeros() const { return symmetric ? nullptr : zero.data(); }
+};
+inline Q8gWeights make_q8g(size_t out, size_t k, size_t group, bool symmetric, uint64_t seed) {
+  Q8gWeights w;
+  w.geo = make_q8g_geometry(out, k, group);
+  w.symmetric = symmetric;
+  auto raw = random_bytes(out * k, seed);
+  std::vector<int8_t> q(out * k);
+  std::memcpy(q.data(), raw.data(), q.size());
+  auto zc = random_bytes(out * w.geo.groups, seed + 1);
+  if (symmetric) std::fill(zc.begin(), zc.end(), kQ8Zero);
+  auto sc = positive_scales(out * w.geo.groups, seed + 2);
+  w.packed.resize(packed_q8g_bytes(w.geo));
+  pack_q8g(w.geo, q.data(), symmetric ? nullptr : zc.data(), w.packed.data());
+  w.scale.assign(w.geo.params(), 0.0f);
+  w.zero.assign(w.geo.params(), kQ8Zero);
+  w.mag.resize(out * k);
+  w.w.assign(out * k, 0.0f);
+  for (size_t j = 0; j < out; ++j) {
+    for (size_t g = 0; g < w.geo.groups; ++g) {
+      const size_t idx = qg_param_index(w.geo, j, g);
+      w.scale[idx] = sc[j * w.geo.groups + g];
+      w.zero[idx] = zc[j * w.geo.groups + g];
+      for (size_t e = 0; e < w.geo.group_len(g); ++e) {  // a ragged last group is shorter
+        const size_t c = g * group + e;
+        w.mag[j * k + c] = w.scale[idx] * (float(q[j * k + c]) + 128.0f + float(w.zero[idx]));
+        w.w[j * k + c] = w.scale[idx] * (float(q[j * k + c]) + 128.0f - float(w.zero[idx]));
+      }
+    }
+  }
+  return w;
 }
 
 }  // namespace webquant::kernels::table_util

@@ -158,4 +158,14 @@ void parallel_gemm_q8g_s8(GemmQ4gS8Fn kernel, size_t m, const GroupGeometry& geo
   });
 }
 
+void parallel_gemm_q8g_x16(GemmQ4gX16Fn kernel, const GroupGeometry& geo, const float* xp,
+                           const uint8_t* w, const float* scale, const uint8_t* zero,
+                           const float* bias, float* y) {
+  drive(1, geo.n, geo.k, 0, y, [&](size_t j0, size_t rows, float* yr, float*) {
+    kernel(make_q8g_geometry(rows, geo.k, geo.group), xp, w + j0 * geo.kpad(),
+           scale + j0 * geo.groups, zero ? zero + j0 * geo.groups : nullptr,
+           bias ? bias + j0 : nullptr, yr);
+  });
+}
+
 }  // namespace webquant::kernels

@@ -79,5 +79,10 @@ void parallel_gemm_q8g_s8(GemmQ4gS8Fn kernel, size_t m, const GroupGeometry& geo
                           const int8_t* xq, const float* xscale, const int32_t* xsum,
                           const uint8_t* w, const float* scale, const uint8_t* zero,
                           const float* bias, float* y);
+// One row prepared by x16_prepare_q8g (the w8a16 model decode, gemm_q8g.h) against q8g (or q8c)
+// weights; same signature as the 4-bit x16 driver.
+void parallel_gemm_q8g_x16(GemmQ4gX16Fn kernel, const GroupGeometry& geo, const float* xp,
+                           const uint8_t* w, const float* scale, const uint8_t* zero,
+                           const float* bias, float* y);
 
 }  // namespace webquant::kernels

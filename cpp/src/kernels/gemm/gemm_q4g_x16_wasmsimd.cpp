@@ -40,18 +40,6 @@ inline void nibble_order(v128_t a, v128_t b, v128_t c, v128_t d, int16_t* out) {
   wasm_v128_store(out + 24, wasm_i16x8_shuffle(b, d, 4, 12, 5, 13, 6, 14, 7, 15));
 }
 
-// Largest |v| of p[0..31]; NaN if any is NaN (std::fmax would drop it).
-inline float block_max_abs(const float* p) {
-  v128_t m = wasm_f32x4_abs(wasm_v128_load(p));
-  for (size_t i = 4; i < kQLowBlock; i += 4)
-    m = wasm_f32x4_max(m, wasm_f32x4_abs(wasm_v128_load(p + i)));
-  alignas(16) float t[4];
-  wasm_v128_store(t, m);
-  float mx = 0.0f;
-  for (float v : t) mx = std::isnan(v) || v > mx ? v : mx;
-  return mx;
-}
-
 }  // namespace
 
 size_t x16_floats(const GroupGeometry& geo) {
@@ -71,37 +59,12 @@ void x16_prepare_q4g(const GroupGeometry& geo, const float* x, float* xp) {
     for (size_t b = 0; b < geo.gp; b += kQLowBlock) {
       alignas(16) float blk[kQLowBlock];
       for (size_t i = 0; i < kQLowBlock; ++i) blk[i] = b + i < len ? src[b + i] : 0.0f;
-      float mx = block_max_abs(blk);
-      if (!std::isfinite(mx)) {
-        finite = false;  // the codes are never read; keep them defined
-        std::memset(blk, 0, sizeof(blk));
-        mx = 0.0f;
-      }
-      int e = 0;
-      if (mx > 0.0f) {
-        int ex;
-        std::frexp(mx, &ex);           // mx in [2^(ex-1), 2^ex)
-        e = ex < -85 ? 100 : 15 - ex;  // a block below 2^-86 keeps 2^e a normal float
-      }
+      const X16Block r = x16_block(blk);
+      finite = finite && r.finite;
       const size_t blk_index = (g * geo.gp + b) / kQLowBlock;
-      inv[blk_index] = std::ldexp(1.0f, -e);
-      const v128_t up = wasm_f32x4_splat(std::ldexp(1.0f, e));
-      v128_t q[8];
-      for (int i = 0; i < 8; ++i) {
-        const v128_t t = wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(blk + 4 * i), up));
-        q[i] = wasm_i32x4_trunc_sat_f32x4(t);  // |t| <= 32768; the narrow below clamps 32768
-      }
-      v128_t h[4];
-      for (int i = 0; i < 4; ++i) h[i] = wasm_i16x8_narrow_i32x4(q[2 * i], q[2 * i + 1]);
-      // The block's sum as the kernel sees it (the clamped codes): exact in int32 and in float.
-      const v128_t ones = wasm_i16x8_splat(1);
-      const v128_t qs = wasm_i32x4_add(
-          wasm_i32x4_add(wasm_i32x4_dot_i16x8(h[0], ones), wasm_i32x4_dot_i16x8(h[1], ones)),
-          wasm_i32x4_add(wasm_i32x4_dot_i16x8(h[2], ones), wasm_i32x4_dot_i16x8(h[3], ones)));
-      alignas(16) int32_t qt[4];
-      wasm_v128_store(qt, qs);
-      sum += float(qt[0] + qt[1] + qt[2] + qt[3]) * inv[blk_index];
-      nibble_order(h[0], h[1], h[2], h[3], codes + blk_index * kQLowBlock);
+      inv[blk_index] = r.inv;
+      sum += float(r.qsum) * r.inv;
+      nibble_order(r.h[0], r.h[1], r.h[2], r.h[3], codes + blk_index * kQLowBlock);
     }
     xsum[g] = sum;
   }

@@ -53,6 +53,20 @@ void gemm_q8g_s8__wasmsimd(size_t m, const GroupGeometry& geo, const int8_t* xq,
                            const float* xscale, const int32_t* xsum, const uint8_t* w,
                            const float* scale, const uint8_t* zero, const float* bias, float* y);
 
+// The w8a16 model decode (LinearLayer::forward_model / forward_rows, m < kPrefillRows), SIMD builds
+// only, in two steps so one prepared row serves every run of output rows
+// (gemm_q8g_x16_wasmsimd.cpp), for every int8 layer (q8g, and q8c as q8g with G = k and zero ==
+// nullptr, whose bytes and scale order are the same): x16_prepare_q8g writes x (k floats) into xp
+// (x16_q8g_floats(geo) floats), each 32-element block of a group as 16-bit integers with a
+// power-of-two scale (the rounding of x16_prepare_q4g); gemm_q8g_x16 multiplies them with the
+// codes in int32 and writes y (n floats), |y - x W^T| <= sum_c |w_c| 2^-15 (1 + 2^-15)
+// max_block|x| + float32 rounding. A row holding NaN or Inf gives NaN outputs. gemm_q8g_f32 and
+// gemm_q8c_f32 keep float32 activations.
+size_t x16_q8g_floats(const GroupGeometry& geo);
+void x16_prepare_q8g(const GroupGeometry& geo, const float* x, float* xp);
+void gemm_q8g_x16__wasmsimd(const GroupGeometry& geo, const float* xp, const uint8_t* w,
+                            const float* scale, const uint8_t* zero, const float* bias, float* y);
+
 #if !WEBQUANT_SIMD
 #define gemm_q8g_f32__wasmsimd gemm_q8g_f32__ref
 #define gemm_q8g_s8__wasmsimd gemm_q8g_s8__ref

@@ -1,5 +1,5 @@
 // Inline WASM SIMD128 helpers shared by the GEMM kernel files (gemm_wasmsimd.cpp,
-// gemm_s8_wasmsimd.cpp, gemm_q8g_wasmsimd.cpp). Internal: include only from a file compiled when
+// gemm_s8_wasmsimd.cpp, gemm_q8g_wasmsimd.cpp, the x16 decode kernels). Internal: include only from a file compiled when
 // WEBQUANT_SIMD is 1.
 #pragma once
 
@@ -171,6 +171,63 @@ inline void dot_panel_f32_rows(const float* w0, const float* w1, const float* w2
 inline void dot_panel_f32(const float* wd, size_t kp, const float* xa, const float* xb,
                           v128_t* ya, v128_t* yb) {
   dot_panel_f32_rows(wd, wd + kp, wd + 2 * kp, wd + 3 * kp, kp, xa, xb, ya, yb);
+}
+
+// ---- 16-bit integer activations (the x16 model decode: gemm_q4g_x16, gemm_q8g_x16) ----------
+// One block of 32 activations rounded to int16 with a power-of-two scale: with max|x| in
+// [2^(E-1), 2^E), e = 15 - E and q = round(x 2^e) (the narrow clamps a maximum that rounds to 32768),
+// so every element is carried to within 2^-15 of the block's largest |x|.
+struct X16Block {
+  v128_t h[4];       // elements 8i .. 8i + 7 of the block in h[i] (natural order)
+  float inv = 0.0f;  // 2^-e
+  int32_t qsum = 0;  // sum of the 32 codes as stored (exact)
+  bool finite = true;  // false: the block held NaN or Inf (then every code is 0)
+};
+
+// Largest |v| of p[0..31]; NaN if any is NaN (std::fmax would drop it).
+inline float x16_block_max_abs(const float* p) {
+  v128_t m = wasm_f32x4_abs(wasm_v128_load(p));
+  for (size_t i = 4; i < kQLowBlock; i += 4)
+    m = wasm_f32x4_max(m, wasm_f32x4_abs(wasm_v128_load(p + i)));
+  alignas(16) float t[4];
+  wasm_v128_store(t, m);
+  float mx = 0.0f;
+  for (float v : t) mx = std::isnan(v) || v > mx ? v : mx;
+  return mx;
+}
+
+// blk: 32 floats, 16-byte aligned (zero where the block is padding); cleared when not finite.
+inline X16Block x16_block(float* blk) {
+  X16Block r;
+  float mx = x16_block_max_abs(blk);
+  if (!std::isfinite(mx)) {
+    r.finite = false;  // the codes are never read; keep them defined
+    std::memset(blk, 0, kQLowBlock * sizeof(float));
+    mx = 0.0f;
+  }
+  int e = 0;
+  if (mx > 0.0f) {
+    int ex;
+    std::frexp(mx, &ex);           // mx in [2^(ex-1), 2^ex)
+    e = ex < -85 ? 100 : 15 - ex;  // a block below 2^-86 keeps 2^e a normal float
+  }
+  r.inv = std::ldexp(1.0f, -e);
+  const v128_t up = wasm_f32x4_splat(std::ldexp(1.0f, e));
+  v128_t q[8];
+  for (int i = 0; i < 8; ++i) {
+    const v128_t t = wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(blk + 4 * i), up));
+    q[i] = wasm_i32x4_trunc_sat_f32x4(t);  // |t| <= 32768; the narrow below clamps 32768
+  }
+  for (int i = 0; i < 4; ++i) r.h[i] = wasm_i16x8_narrow_i32x4(q[2 * i], q[2 * i + 1]);
+  // The block's sum as the kernels see it (the clamped codes): exact in int32.
+  const v128_t ones = wasm_i16x8_splat(1);
+  const v128_t qs = wasm_i32x4_add(
+      wasm_i32x4_add(wasm_i32x4_dot_i16x8(r.h[0], ones), wasm_i32x4_dot_i16x8(r.h[1], ones)),
+      wasm_i32x4_add(wasm_i32x4_dot_i16x8(r.h[2], ones), wasm_i32x4_dot_i16x8(r.h[3], ones)));
+  alignas(16) int32_t qt[4];
+  wasm_v128_store(qt, qs);
+  r.qsum = qt[0] + qt[1] + qt[2] + qt[3];
+  return r;
 }
 
 }  // namespace webquant::kernels::simd_gemm
