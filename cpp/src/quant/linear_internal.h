@@ -32,6 +32,15 @@ A8Scratch a8_scratch(size_t m, const kernels::GroupGeometry& geo);
 void prepare_dynamic_a8_rows(const kernels::GroupGeometry& geo, const float* x,
                              LinearRowsInput* in);
 
+// The w8a16 model decode on 16-bit activations (SIMD builds; kernels/gemm/gemm_q8g.h), shared by the
+// per-channel layer (q8c bytes: q8g with one group, zero == nullptr) and the per-group one:
+// forward_x16_q8g prepares each of the m < kPrefillRows rows once and splits the output panels over
+// the pool; prepare_x16_q8g_rows fills in->x16 for forward_rows.
+void forward_x16_q8g(const kernels::GroupGeometry& geo, const float* x, size_t m,
+                     const uint8_t* packed, const float* scales, const uint8_t* zero,
+                     const float* bias, float* y);
+void prepare_x16_q8g_rows(const kernels::GroupGeometry& geo, const float* x, LinearRowsInput* in);
+
 // describe() of a quantized layer: "<scheme> g<G> sym", "<scheme> per-channel asym",
 // "<scheme> per-channel (172 % 32 != 0) sym", "<scheme> g32 ragged (172 = 5 x 32 + 12) sym",
 // plus ", activations int8 per token" for A8 schemes.

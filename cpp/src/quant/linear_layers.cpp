@@ -159,20 +159,12 @@ class LinearQ8 final : public LinearLayer {
                                    scales_.data(), bias, y);
   }
   void forward_model(const float* x, size_t m, float* y) const override {
-#if WEBQUANT_SIMD
     if (x16() && m > 0 && m < kernels::kPrefillRows) {  // decode: each row prepared once
-      thread_local std::vector<float> xp;
-      xp.resize(kernels::x16_q8g_floats(geo_));
-      const float* bias = bias_.empty() ? nullptr : bias_.data();
-      for (size_t i = 0; i < m; ++i) {  // q8c is q8g with one group: same bytes, same scales
-        kernels::x16_prepare_q8g(geo_, x + i * geo_.k, xp.data());
-        kernels::parallel_gemm_q8g_x16(kernels::gemm_q8g_x16__wasmsimd, geo_, xp.data(),
-                                       packed_.data(), scales_.data(), nullptr, bias,
-                                       y + i * geo_.n);
-      }
+      // q8c is q8g with one group: the same bytes and scales, symmetric.
+      linear_detail::forward_x16_q8g(geo_, x, m, packed_.data(), scales_.data(), nullptr,
+                                     bias_.empty() ? nullptr : bias_.data(), y);
       return;
     }
-#endif
     forward(x, m, y);
   }
   bool has_forward_rows() const override { return true; }
@@ -185,12 +177,7 @@ class LinearQ8 final : public LinearLayer {
       return;
     }
     in->x = x;
-#if WEBQUANT_SIMD
-    if (x16()) {
-      in->x16.resize(kernels::x16_q8g_floats(geo_));
-      kernels::x16_prepare_q8g(geo_, x, in->x16.data());
-    }
-#endif
+    if (x16()) linear_detail::prepare_x16_q8g_rows(geo_, x, in);
   }
   uint64_t rows_input_key() const override {
     if (scheme_ == LinearScheme::kW8A8) return make_rows_input_key(1, geo_.k, geo_.k, geo_.kpad());

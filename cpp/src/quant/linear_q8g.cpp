@@ -56,21 +56,11 @@ class LinearQ8G final : public LinearLayer {
                                    scales_.data(), zero, bias, y);
   }
   void forward_model(const float* x, size_t m, float* y) const override {
-#if WEBQUANT_SIMD
     if (x16() && m > 0 && m < kernels::kPrefillRows) {  // decode: each row prepared once
-      thread_local std::vector<float> xp;
-      xp.resize(kernels::x16_q8g_floats(geo_));
-      const float* bias = bias_.empty() ? nullptr : bias_.data();
-      const uint8_t* zero = asym_ ? zeros_.data() : nullptr;
-      for (size_t i = 0; i < m; ++i) {
-        kernels::x16_prepare_q8g(geo_, x + i * geo_.k, xp.data());
-        kernels::parallel_gemm_q8g_x16(kernels::gemm_q8g_x16__wasmsimd, geo_, xp.data(),
-                                       packed_.data(), scales_.data(), zero, bias,
-                                       y + i * geo_.n);
-      }
+      forward_x16_q8g(geo_, x, m, packed_.data(), scales_.data(), asym_ ? zeros_.data() : nullptr,
+                      bias_.empty() ? nullptr : bias_.data(), y);
       return;
     }
-#endif
     forward(x, m, y);
   }
   bool has_forward_rows() const override { return true; }
@@ -83,12 +73,7 @@ class LinearQ8G final : public LinearLayer {
       return;
     }
     in->x = x;
-#if WEBQUANT_SIMD
-    if (x16()) {
-      in->x16.resize(kernels::x16_q8g_floats(geo_));
-      kernels::x16_prepare_q8g(geo_, x, in->x16.data());
-    }
-#endif
+    if (x16()) prepare_x16_q8g_rows(geo_, x, in);
   }
   uint64_t rows_input_key() const override {
     if (scheme_ == LinearScheme::kW8A8) return make_rows_input_key(2, geo_.k, geo_.group, geo_.gp);
@@ -173,6 +158,31 @@ class LinearQ8G final : public LinearLayer {
 };
 
 }  // namespace
+
+void forward_x16_q8g(const kernels::GroupGeometry& geo, const float* x, size_t m,
+                     const uint8_t* packed, const float* scales, const uint8_t* zero,
+                     const float* bias, float* y) {
+#if WEBQUANT_SIMD
+  thread_local std::vector<float> xp;
+  xp.resize(kernels::x16_q8g_floats(geo));
+  for (size_t i = 0; i < m; ++i) {
+    kernels::x16_prepare_q8g(geo, x + i * geo.k, xp.data());
+    kernels::parallel_gemm_q8g_x16(kernels::gemm_q8g_x16__wasmsimd, geo, xp.data(), packed, scales,
+                                   zero, bias, y + i * geo.n);
+  }
+#else
+  (void)geo, (void)x, (void)m, (void)packed, (void)scales, (void)zero, (void)bias, (void)y;
+#endif
+}
+
+void prepare_x16_q8g_rows(const kernels::GroupGeometry& geo, const float* x, LinearRowsInput* in) {
+#if WEBQUANT_SIMD
+  in->x16.resize(kernels::x16_q8g_floats(geo));
+  kernels::x16_prepare_q8g(geo, x, in->x16.data());
+#else
+  (void)geo, (void)x, (void)in;
+#endif
+}
 
 std::unique_ptr<LinearLayer> make_linear_q8g(LinearScheme scheme, bool asymmetric, int out, int in,
                                              int group, const int8_t* q, const float* scales,
