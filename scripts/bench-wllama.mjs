@@ -178,7 +178,11 @@ async function main() {
   process.stderr.write(made.stdout);
 
   const ggufTypes = [...new Set(o.variants.map((v) => VARIANTS[v].vs))];
-  const ggufs = o.engines.includes('wllama') ? await ensureGgufs(o, ggufTypes) : {};
+  // wllama reads every matching GGUF; webquant alone still needs the files its GGUF variants load.
+  const ggufTypesNeeded = o.engines.includes('wllama')
+    ? ggufTypes
+    : [...new Set(o.variants.filter((v) => VARIANTS[v].gguf).map((v) => VARIANTS[v].vs))];
+  const ggufs = ggufTypesNeeded.length ? await ensureGgufs(o, ggufTypesNeeded) : {};
 
   const { startHubServer } = await import(pathToFileURL(path.join(root, 'scripts/hub-server.mjs')).href);
   const { chromium } = await import('playwright-core');

@@ -6,6 +6,8 @@
 
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/gemm_parallel.h"
+#include "kernels/gemm/gemm_q8g.h"
+#include "quant/linear_internal.h"
 
 namespace webquant::linear_detail {
 namespace {
@@ -23,6 +25,8 @@ class LinearGgufAffine final : public LinearLayer {
         mins_(std::move(mins)), sign_(std::move(sign)), type_name_(std::move(type_name)) {
     out_features = inner_->out_features;
     in_features = inner_->in_features;
+    if (const auto* gp = dynamic_cast<const GroupPackedLayer*>(inner_.get()))
+      packed_ = gp->group_packed();
   }
 
   void forward(const float* x, size_t m, float* y) const override {
@@ -42,6 +46,43 @@ class LinearGgufAffine final : public LinearLayer {
     kernels::parallel_gemm_f32_f32(kernels::gemm_f32_f32__wasmsimd, m, n, ng, sums,
                                    offsets_.data(), nullptr, extra);
     for (size_t i = 0; i < m * n; ++i) y[i] += extra[i];
+  }
+  // Decode (m < kPrefillRows) in SIMD builds: the inner layer's x16 kernel with the offsets
+  // added per group inside it, one pool hand-off and fusable with q/k/v or gate/up
+  // (forward_rows); forward (and prefill) keeps float32 activations and the separate offset product.
+  void forward_model(const float* x, size_t m, float* y) const override {
+#if WEBQUANT_SIMD
+    if (packed_.bits && m > 0 && m < kernels::kPrefillRows) {
+      thread_local LinearRowsInput in;
+      for (size_t i = 0; i < m; ++i) {
+        prepare_rows(x + i * in_features, &in);
+        kernels::parallel_gemm_x16_offset(kernel(), packed_.bits, packed_.geo, in.x16.data(),
+                                          packed_.packed, packed_.scales, offsets_.data(), nullptr,
+                                          y + i * out_features);
+      }
+      return;
+    }
+#endif
+    forward(x, m, y);
+  }
+  bool has_forward_rows() const override { return packed_.bits != 0; }
+  void prepare_rows(const float* x, LinearRowsInput* in) const override {
+    inner_->prepare_rows(x, in);  // the same prepared row as the inner layer's
+  }
+  uint64_t rows_input_key() const override { return inner_->rows_input_key(); }
+  void forward_rows(const LinearRowsInput& in, size_t j0, size_t j1, float* y,
+                    float*) const override {
+#if WEBQUANT_SIMD
+    const size_t k = in_features, ng = packed_.geo.groups;
+    const bool q4 = packed_.bits == 4;
+    const kernels::GroupGeometry g = q4 ? kernels::make_group_geometry(j1 - j0, k, packed_.geo.group)
+                                        : kernels::make_q8g_geometry(j1 - j0, k, packed_.geo.group);
+    const size_t row_bytes = q4 ? packed_.geo.kpad() / 2 : packed_.geo.kpad();
+    kernel()(g, in.x16.data(), packed_.packed + j0 * row_bytes, packed_.scales + j0 * ng,
+             offsets_.data() + j0 * ng, nullptr, y);
+#else
+    (void)in, (void)j0, (void)j1, (void)y;
+#endif
   }
   LinearScheme scheme() const override { return inner_->scheme(); }
   size_t weight_bytes() const override {
@@ -72,7 +113,15 @@ class LinearGgufAffine final : public LinearLayer {
   }
 
  private:
+#if WEBQUANT_SIMD
+  kernels::GemmX16OffsetFn kernel() const {
+    return packed_.bits == 4 ? kernels::gemm_q4g_x16_offset__wasmsimd
+                             : kernels::gemm_q8g_x16_offset__wasmsimd;
+  }
+#endif
+
   std::unique_ptr<LinearLayer> inner_;
+  GroupPacked packed_;          // the inner layer's x16 form (bits 0: none)
   int bits_;
   std::vector<float> offsets_;  // [out, ng]: x = |s| c + offset
   std::vector<float> mins_;     // [out, ng]: mn

@@ -41,6 +41,21 @@ void forward_x16_q8g(const kernels::GroupGeometry& geo, const float* x, size_t m
                      const float* bias, float* y);
 void prepare_x16_q8g_rows(const kernels::GroupGeometry& geo, const float* x, LinearRowsInput* in);
 
+// The packed weights of a symmetric grouped-integer layer that decodes on the x16 kernels: a w4a16
+// layer on q4g (linear_qg.cpp, bits 4) or a w8a16 one on q8g (linear_q8g.cpp, bits 8). The GGUF
+// float-minimum layers (linear_gguf_affine.cpp) run these kernels with float group offsets of
+// their own on the same bytes.
+struct GroupPacked {
+  int bits = 0;  // 4 or 8; 0: no such form (asymmetric, a bias, A8, or a build without SIMD)
+  kernels::GroupGeometry geo;
+  const uint8_t* packed = nullptr;
+  const float* scales = nullptr;  // kernels::qg_param_index order
+};
+class GroupPackedLayer : public LinearLayer {
+ public:
+  virtual GroupPacked group_packed() const = 0;
+};
+
 // describe() of a quantized layer: "<scheme> g<G> sym", "<scheme> per-channel asym",
 // "<scheme> per-channel (172 % 32 != 0) sym", "<scheme> g32 ragged (172 = 5 x 32 + 12) sym",
 // plus ", activations int8 per token" for A8 schemes.

@@ -15,7 +15,7 @@ namespace {
 // The SIMD kernels when this build has SIMD (the headers alias them to the references otherwise).
 #define WQ_Q8G(name) kernels::name##__wasmsimd
 
-class LinearQ8G final : public LinearLayer {
+class LinearQ8G final : public GroupPackedLayer {
  public:
   LinearQ8G(LinearScheme scheme, bool asymmetric, int out, int in, int group, const int8_t* q,
             const float* scales, const int32_t* zero_points, std::vector<float> bias,
@@ -138,6 +138,11 @@ class LinearQ8G final : public LinearLayer {
     d->bias = bias_;
     d->fallback = fallback_;
     return Status::Ok();
+  }
+
+  GroupPacked group_packed() const override {
+    if (!x16() || asym_ || !bias_.empty()) return {};
+    return {8, geo_, packed_.data(), scales_.data()};
   }
 
  private:

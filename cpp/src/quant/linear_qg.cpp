@@ -14,7 +14,7 @@ namespace {
 #define WQ_GEMM(name) kernels::name##__wasmsimd
 
 // 4-bit / 2-bit weights per group: w4a16, w2a16, w4a8.
-class LinearQG final : public LinearLayer {
+class LinearQG final : public GroupPackedLayer {
  public:
   // q: [out, in] signed codes; scales / zero_points: [out, ceil(in / group)] (signed zero points).
   LinearQG(LinearScheme scheme, int bits, bool asymmetric, int out, int in, int group,
@@ -135,6 +135,10 @@ class LinearQG final : public LinearLayer {
   // In a SIMD build a w4a16 layer's model decode (forward_model, forward_rows) runs on 16-bit
   // integer activations (gemm_q4g_x16, each row prepared once); forward and prefill keep float32.
   bool x16() const { return WEBQUANT_SIMD && bits_ == 4 && scheme_ != LinearScheme::kW4A8; }
+  GroupPacked group_packed() const override {
+    if (!x16() || asym_ || !bias_.empty()) return {};
+    return {bits_, geo_, packed_.data(), scales_.data()};
+  }
   // Symmetric layers pass no zero codes: the kernels use the constant 2^(bits-1).
   const uint8_t* zero_arg() const { return asym_ ? zeros_.data() : nullptr; }
   Status export_quantized(LinearQuantizedData* d) const override {

@@ -1,6 +1,7 @@
 // Kernel-table entries of the 16-bit-activation model decode (gemm.h: x16_prepare_q4g +
 // gemm_q4g_x16 for w4a16; gemm_q8g.h: x16_prepare_q8g + gemm_q8g_x16 for every w8a16 layer, per
-// channel or per group), appended to kernel_table()
+// channel or per group; the _offset variants with float group offsets for GGUF's
+// float-minimum block types), appended to kernel_table()
 // by table.cpp; SIMD builds only (the baseline build keeps float32 activations). `n` is
 // in_features for the check (the decode shapes of kGemmShapes, m = 1 and 2, against the float
 // reference kernels within the documented x16 bound) and the number of weights of one decode GEMV
@@ -139,12 +140,144 @@ double bench_gemm_q8g_x16(Variant v, size_t n, int iters) {
   });
 }
 
+// Float offsets per row and group on symmetric codes (gemm_q4g_x16_offset, gemm_q8g_x16_offset:
+// the GGUF float-minimum layers), offset row-major [out, groups]: y_ref = the float reference
+// kernel's y + sum_g offset[j, g] * (sum of x over group g), in double. The weights are
+// w = scale * (u - zu) + offset, so the x16 term is on |w| and the float tolerance on the
+// magnitude plus |offset|.
+struct OffsetRef {
+  std::vector<float> offset, wd, wabs;
+};
+OffsetRef make_offsets(const GroupGeometry& geo, const std::vector<float>& mag,
+                       const std::vector<float>& w, uint64_t seed) {
+  OffsetRef r;
+  const size_t n = geo.n, k = geo.k;
+  r.offset = random_floats(n * geo.groups, seed + 9, 0.05f);
+  r.wd = mag;
+  r.wabs = w;
+  for (size_t j = 0; j < n; ++j)
+    for (size_t c = 0; c < k; ++c) {
+      const float o = r.offset[j * geo.groups + c / geo.group];
+      r.wd[j * k + c] = std::fabs(mag[j * k + c]) + std::fabs(o);
+      r.wabs[j * k + c] = w[j * k + c] + o;
+    }
+  return r;
+}
+void add_offsets(size_t m, const GroupGeometry& geo, const float* x, const std::vector<float>& offset,
+                 std::vector<float>* y) {
+  for (size_t i = 0; i < m; ++i)
+    for (size_t j = 0; j < geo.n; ++j) {
+      double t = (*y)[i * geo.n + j];
+      for (size_t g = 0; g < geo.groups; ++g) {
+        double sx = 0.0;
+        for (size_t e = 0; e < geo.group_len(g); ++e) sx += x[i * geo.k + g * geo.group + e];
+        t += double(offset[j * geo.groups + g]) * sx;
+      }
+      (*y)[i * geo.n + j] = float(t);
+    }
+}
+
+std::string check_gemm_q4g_x16_offset(size_t k, uint64_t seed) {
+  for (const GemmShape& sh : kGemmShapes) {
+    if (sh.m >= kPrefillRows) continue;
+    QgWeights w = make_qg(sh.out, k, pick_group(k, seed + sh.out), 4, seed - seed % 3 + 1);
+    std::vector<float> wv(sh.out * k);  // scale * (u - 8)
+    for (size_t j = 0; j < sh.out; ++j)
+      for (size_t c = 0; c < k; ++c)
+        wv[j * k + c] = w.scale[qg_param_index(w.geo, j, c / w.geo.group)] *
+                        float(packed_qg_get(w.geo, 4, w.packed.data(), j, c) - 8);
+    const OffsetRef o = make_offsets(w.geo, w.mag, wv, seed);
+    auto x = random_floats(sh.m * k, seed + 4, 1.0f);
+    auto b = random_floats(sh.out, seed + 5, 1.0f);
+    const float* bias = seed & 1 ? b.data() : nullptr;
+    std::vector<float> xp(x16_floats(w.geo)), ya(sh.m * sh.out), yb(sh.m * sh.out);
+    gemm_q4g_f32__ref(sh.m, w.geo, x.data(), w.packed.data(), w.scale.data(), nullptr, bias,
+                      ya.data(), nullptr);
+    add_offsets(sh.m, w.geo, x.data(), o.offset, &ya);
+    for (size_t i = 0; i < sh.m; ++i) {
+      x16_prepare_q4g(w.geo, x.data() + i * k, xp.data());
+      gemm_q4g_x16_offset__wasmsimd(w.geo, xp.data(), w.packed.data(), w.scale.data(),
+                                    o.offset.data(), bias, yb.data() + i * sh.out);
+    }
+    auto err = compare_gemm_x16("gemm_q4g_x16_offset", sh.m, w.geo, x.data(), o.wd, o.wabs, bias,
+                                ya, yb);
+    if (!err.empty()) return err;
+  }
+  return "";
+}
+double bench_gemm_q4g_x16_offset(Variant v, size_t n, int iters) {
+  const BenchShape sh = gemm_bench_shape(n);
+  const size_t k = sh.in, group = k % 32 == 0 ? 32 : k;
+  QgWeights w = make_qg(sh.out, k, group, 4, 1);
+  const auto offset = random_floats(sh.out * w.geo.groups, 3, 0.05f);
+  auto x = random_floats(k, 2);
+  std::vector<float> work(gemm_f32_workspace(1, w.geo)), xp(x16_floats(w.geo)), y(sh.out);
+  return time_per_call(iters, [&] {
+    if (v == Variant::kSimd) {
+      x16_prepare_q4g(w.geo, x.data(), xp.data());
+      gemm_q4g_x16_offset__wasmsimd(w.geo, xp.data(), w.packed.data(), w.scale.data(),
+                                    offset.data(), nullptr, y.data());
+    } else {
+      gemm_q4g_f32__ref(1, w.geo, x.data(), w.packed.data(), w.scale.data(), nullptr, nullptr,
+                        y.data(), work.data());
+    }
+  });
+}
+
+std::string check_gemm_q8g_x16_offset(size_t k, uint64_t seed) {
+  for (const GemmShape& sh : kGemmShapes) {
+    if (sh.m >= kPrefillRows) continue;
+    Q8gWeights w = make_q8g(sh.out, k, pick_group(k, seed + sh.out), true, seed);
+    const OffsetRef o = make_offsets(w.geo, w.mag, w.w, seed);
+    auto x = random_floats(sh.m * k, seed + 4, 1.0f);
+    if (k > 40) x[seed % k] = 64.0f;  // an outlier, as in gemm_q8g_x16
+    auto b = random_floats(sh.out, seed + 5, 1.0f);
+    const float* bias = seed & 1 ? b.data() : nullptr;
+    std::vector<float> xp(x16_q8g_floats(w.geo)), ya(sh.m * sh.out), yb(sh.m * sh.out);
+    gemm_q8g_f32__ref(sh.m, w.geo, x.data(), w.packed.data(), w.scale.data(), nullptr, bias,
+                      ya.data(), nullptr);
+    add_offsets(sh.m, w.geo, x.data(), o.offset, &ya);
+    for (size_t i = 0; i < sh.m; ++i) {
+      x16_prepare_q8g(w.geo, x.data() + i * k, xp.data());
+      gemm_q8g_x16_offset__wasmsimd(w.geo, xp.data(), w.packed.data(), w.scale.data(),
+                                    o.offset.data(), bias, yb.data() + i * sh.out);
+    }
+    auto err = compare_gemm_x16("gemm_q8g_x16_offset", sh.m, w.geo, x.data(), o.wd, o.wabs, bias,
+                                ya, yb);
+    if (!err.empty()) return err;
+  }
+  return "";
+}
+
+// One decode row of a GGUF Q5_K / Q5_1 layer (int8 codes in groups of 32 plus float offsets); the
+// reference is gemm_q8g_f32__ref without the offsets.
+double bench_gemm_q8g_x16_offset(Variant v, size_t n, int iters) {
+  const BenchShape sh = gemm_bench_shape(n);
+  const size_t k = sh.in, group = k % 32 == 0 ? 32 : k;
+  Q8gWeights w = make_q8g(sh.out, k, group, true, 1);
+  const auto offset = random_floats(sh.out * w.geo.groups, 3, 0.05f);
+  auto x = random_floats(k, 2);
+  std::vector<float> work(gemm_f32_workspace(1, w.geo)), xp(x16_q8g_floats(w.geo)), y(sh.out);
+  return time_per_call(iters, [&] {
+    if (v == Variant::kSimd) {
+      x16_prepare_q8g(w.geo, x.data(), xp.data());
+      gemm_q8g_x16_offset__wasmsimd(w.geo, xp.data(), w.packed.data(), w.scale.data(),
+                                    offset.data(), nullptr, y.data());
+    } else {
+      gemm_q8g_f32__ref(1, w.geo, x.data(), w.packed.data(), w.scale.data(), nullptr, nullptr,
+                        y.data(), work.data());
+    }
+  });
+}
+
 }  // namespace
 
 std::vector<KernelCase> gemm_x16_cases() {
   return {
       {"gemm_q4g_x16", "gemm", check_gemm_q4g_x16, bench_gemm_q4g_x16, 4},
       {"gemm_q8g_x16", "gemm", check_gemm_q8g_x16, bench_gemm_q8g_x16, 4},
+      {"gemm_q4g_x16_offset", "gemm", check_gemm_q4g_x16_offset, bench_gemm_q4g_x16_offset, 4},
+      {"gemm_q8g_x16_offset", "gemm", check_gemm_q8g_x16_offset, bench_gemm_q8g_x16_offset, 4},
   };
 }
 #else

@@ -177,6 +177,13 @@ size_t x16_floats(const GroupGeometry& geo);
 void x16_prepare_q4g(const GroupGeometry& geo, const float* x, float* xp);
 void gemm_q4g_x16__wasmsimd(const GroupGeometry& geo, const float* xp, const uint8_t* w,
                             const float* scale, const uint8_t* zero, const float* bias, float* y);
+// The same product with symmetric codes plus a float offset per row and group (the GGUF
+// float-minimum layers, quant/linear_gguf_affine.h): y_j += sum_g offset[j, g] * (sum over group g
+// of the rounded x), offset row-major [n, groups]. Each offset term carries the rounding of x too,
+// so the bound above holds with w the layer's weights (scale * (u - 8) + offset).
+void gemm_q4g_x16_offset__wasmsimd(const GroupGeometry& geo, const float* xp, const uint8_t* w,
+                                   const float* scale, const float* offset, const float* bias,
+                                   float* y);
 void gemm_q2g_f32__ref(size_t m, const GroupGeometry& geo, const float* x, const uint8_t* w,
                        const float* scale, const uint8_t* zero, const float* bias, float* y,
                        float* work);

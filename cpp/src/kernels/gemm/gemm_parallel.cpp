@@ -168,4 +168,16 @@ void parallel_gemm_q8g_x16(GemmQ4gX16Fn kernel, const GroupGeometry& geo, const 
   });
 }
 
+void parallel_gemm_x16_offset(GemmX16OffsetFn kernel, int bits, const GroupGeometry& geo,
+                              const float* xp, const uint8_t* w, const float* scale,
+                              const float* offset, const float* bias, float* y) {
+  const size_t row_bytes = bits == 4 ? geo.kpad() / 2 : geo.kpad();
+  drive(1, geo.n, geo.k, 0, y, [&](size_t j0, size_t rows, float* yr, float*) {
+    const GroupGeometry g = bits == 4 ? make_group_geometry(rows, geo.k, geo.group)
+                                      : make_q8g_geometry(rows, geo.k, geo.group);
+    kernel(g, xp, w + j0 * row_bytes, scale + j0 * geo.groups, offset + j0 * geo.groups,
+           bias ? bias + j0 : nullptr, yr);
+  });
+}
+
 }  // namespace webquant::kernels

@@ -84,5 +84,14 @@ void parallel_gemm_q8g_s8(GemmQ4gS8Fn kernel, size_t m, const GroupGeometry& geo
 void parallel_gemm_q8g_x16(GemmQ4gX16Fn kernel, const GroupGeometry& geo, const float* xp,
                            const uint8_t* w, const float* scale, const uint8_t* zero,
                            const float* bias, float* y);
+// One row prepared by x16_prepare_q4g (bits 4) or x16_prepare_q8g (bits 8) against symmetric q4g /
+// q8g weights plus float offsets per row and group (gemm_q4g_x16_offset / gemm_q8g_x16_offset),
+// offset row-major [n, groups].
+using GemmX16OffsetFn = void (*)(const GroupGeometry& geo, const float* xp, const uint8_t* w,
+                                 const float* scale, const float* offset, const float* bias,
+                                 float* y);
+void parallel_gemm_x16_offset(GemmX16OffsetFn kernel, int bits, const GroupGeometry& geo,
+                              const float* xp, const uint8_t* w, const float* scale,
+                              const float* offset, const float* bias, float* y);
 
 }  // namespace webquant::kernels

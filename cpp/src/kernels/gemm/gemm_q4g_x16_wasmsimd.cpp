@@ -86,10 +86,11 @@ inline v128_t row_dot(const uint8_t* wr, v128_t mask, v128_t x0, v128_t x1, v128
 }
 
 // One prepared row against every panel: per block and row one load of 16 code bytes, 6 ops into 4
-// vectors of 8 codes (int16 lane l, nibble n), 4 dot products and 4 adds.
-template <bool kAsym>
+// vectors of 8 codes (int16 lane l, nibble n), 4 dot products and 4 adds. kOffset: plus
+// offset[j, g] * (sum of the rounded x over group g), offset row-major [n, groups].
+template <bool kAsym, bool kOffset>
 void q4g_x16(const GroupGeometry& geo, const float* xp, const uint8_t* w, const float* scale,
-             const uint8_t* zero, const float* bias, float* y) {
+             const uint8_t* zero, const float* offset, const float* bias, float* y) {
   const size_t n = geo.n, kpad = geo.kpad(), bpg = geo.blocks_per_group();
   const size_t panel_bytes = kGemmNr * geo.groups * bpg * 16;
   const int16_t* codes = reinterpret_cast<const int16_t*>(xp);
@@ -105,6 +106,7 @@ void q4g_x16(const GroupGeometry& geo, const float* xp, const uint8_t* w, const 
     const uint8_t* wb = w + (j / kGemmNr) * panel_bytes;
     const float* sp = scale + (j / kGemmNr) * geo.groups * kGemmNr;
     const uint8_t* zp = kAsym ? zero + (j / kGemmNr) * geo.groups * kGemmNr : nullptr;
+    const RowOffsets off = kOffset ? row_offsets(offset, j, rows, geo.groups) : RowOffsets{};
     const int16_t* xb = codes;
     const float* ib = inv;
     v128_t t = wasm_f32x4_splat(0.0f);
@@ -140,6 +142,7 @@ WQ_NO_UNROLL
                               : wasm_f32x4_splat(8.0f);
       const v128_t dot = wasm_f32x4_sub(sum, wasm_f32x4_mul(zu, wasm_f32x4_splat(xsum[g])));
       t = wasm_f32x4_add(t, wasm_f32x4_mul(dot, wasm_v128_load(sp + g * kGemmNr)));
+      if (kOffset) t = wasm_f32x4_add(t, wasm_f32x4_mul(off.at(g), wasm_f32x4_splat(xsum[g])));
     }
     const v128_t vb = bias ? load_partial(bias + j, rows) : wasm_f32x4_splat(0.0f);
     store_partial(y + j, bias ? wasm_f32x4_add(t, vb) : t, rows);
@@ -150,8 +153,14 @@ WQ_NO_UNROLL
 
 void gemm_q4g_x16__wasmsimd(const GroupGeometry& geo, const float* xp, const uint8_t* w,
                             const float* scale, const uint8_t* zero, const float* bias, float* y) {
-  if (zero) q4g_x16<true>(geo, xp, w, scale, zero, bias, y);
-  else q4g_x16<false>(geo, xp, w, scale, zero, bias, y);
+  if (zero) q4g_x16<true, false>(geo, xp, w, scale, zero, nullptr, bias, y);
+  else q4g_x16<false, false>(geo, xp, w, scale, zero, nullptr, bias, y);
+}
+
+void gemm_q4g_x16_offset__wasmsimd(const GroupGeometry& geo, const float* xp, const uint8_t* w,
+                                   const float* scale, const float* offset, const float* bias,
+                                   float* y) {
+  q4g_x16<false, true>(geo, xp, w, scale, nullptr, offset, bias, y);
 }
 
 }  // namespace webquant::kernels

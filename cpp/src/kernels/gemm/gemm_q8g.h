@@ -66,6 +66,10 @@ size_t x16_q8g_floats(const GroupGeometry& geo);
 void x16_prepare_q8g(const GroupGeometry& geo, const float* x, float* xp);
 void gemm_q8g_x16__wasmsimd(const GroupGeometry& geo, const float* xp, const uint8_t* w,
                             const float* scale, const uint8_t* zero, const float* bias, float* y);
+// Symmetric codes plus a float offset per row and group, as gemm_q4g_x16_offset (gemm.h).
+void gemm_q8g_x16_offset__wasmsimd(const GroupGeometry& geo, const float* xp, const uint8_t* w,
+                                   const float* scale, const float* offset, const float* bias,
+                                   float* y);
 
 #if !WEBQUANT_SIMD
 #define gemm_q8g_f32__wasmsimd gemm_q8g_f32__ref

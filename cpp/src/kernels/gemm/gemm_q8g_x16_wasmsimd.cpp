@@ -25,6 +25,7 @@
 #if WEBQUANT_SIMD
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "kernels/gemm/gemm_q8g.h"
 #include "kernels/gemm/gemm_simd_util.h"
@@ -52,25 +53,36 @@ inline v128_t dot16(const uint8_t* wr, v128_t xl, v128_t xh) {
 // One prepared row against every panel: per 16 weights and row one load, two widenings, two dot
 // products and two adds; per block of 32 and panel, the rows' int32 sums reduced together, the
 // zero codes' share subtracted, one convert, one multiply by 2^-e and one add; per group and panel
-// one multiply by the scales and one add.
-template <bool kAsym>
+// one multiply by the scales and one add. kOffset: plus offset[j, g] * (sum of the rounded x over
+// group g, summed block by block as x16_prepare_q4g does), offset row-major [n, groups].
+template <bool kAsym, bool kOffset>
 void q8g_x16(const GroupGeometry& geo, const float* xp, const uint8_t* w, const float* scale,
-             const uint8_t* zero, const float* bias, float* y) {
+             const uint8_t* zero, const float* offset, const float* bias, float* y) {
   const size_t n = geo.n, kp = geo.kpad(), subs = geo.gp / kQ8Block;
   const size_t blocks = geo.groups * blocks_per_group(geo);
   const int16_t* codes = reinterpret_cast<const int16_t*>(xp);
   const float* inv = xp + kp / 2;
   const float* qsums = inv + blocks;  // int32 values, read bit for bit
-  auto qsum = [qsums](size_t b) {
+  auto qsum_at = [qsums](size_t b) {
     int32_t q;
     std::memcpy(&q, qsums + b, sizeof q);
-    return wasm_i32x4_splat(q);
+    return q;
   };
+  auto qsum = [&](size_t b) { return wasm_i32x4_splat(qsum_at(b)); };
+  // The rounded x summed over each group (kOffset only; the same for every panel).
+  thread_local std::vector<float> gsum;
+  gsum.resize(kOffset ? geo.groups : 0);
+  for (size_t g = 0, b = 0; g < gsum.size(); ++g) {
+    float s = 0.0f;
+    for (size_t i = 0; i < blocks_per_group(geo); ++i, ++b) s += float(qsum_at(b)) * inv[b];
+    gsum[g] = s;
+  }
   for (size_t j = 0; j < n; j += kGemmNr) {
     const size_t rows = n - j < kGemmNr ? n - j : kGemmNr;
     const uint8_t* wb = w + j * kp;
     const float* sp = scale + (j / kGemmNr) * geo.groups * kGemmNr;
     const uint8_t* zp = kAsym ? zero + (j / kGemmNr) * geo.groups * kGemmNr : nullptr;
+    const RowOffsets off = kOffset ? row_offsets(offset, j, rows, geo.groups) : RowOffsets{};
     const int16_t* xb = codes;
     size_t b = 0;
     v128_t t = wasm_f32x4_splat(0.0f);
@@ -101,6 +113,7 @@ WQ_NO_UNROLL
         ++b, wb += kGemmNr * kQ8Block, xb += kQ8Block;
       }
       t = wasm_f32x4_add(t, wasm_f32x4_mul(acc, wasm_v128_load(sp + g * kGemmNr)));
+      if (kOffset) t = wasm_f32x4_add(t, wasm_f32x4_mul(off.at(g), wasm_f32x4_splat(gsum[g])));
     }
     const v128_t vb = bias ? load_partial(bias + j, rows) : wasm_f32x4_splat(0.0f);
     store_partial(y + j, bias ? wasm_f32x4_add(t, vb) : t, rows);
@@ -144,8 +157,18 @@ void gemm_q8g_x16__wasmsimd(const GroupGeometry& geo, const float* xp, const uin
     for (size_t j = 0; j < geo.n; ++j) y[j] = std::nanf("");
     return;
   }
-  if (zero) q8g_x16<true>(geo, xp, w, scale, zero, bias, y);
-  else q8g_x16<false>(geo, xp, w, scale, zero, bias, y);
+  if (zero) q8g_x16<true, false>(geo, xp, w, scale, zero, nullptr, bias, y);
+  else q8g_x16<false, false>(geo, xp, w, scale, zero, nullptr, bias, y);
+}
+
+void gemm_q8g_x16_offset__wasmsimd(const GroupGeometry& geo, const float* xp, const uint8_t* w,
+                                   const float* scale, const float* offset, const float* bias,
+                                   float* y) {
+  if (xp[x16_q8g_floats(geo) - 1] != 0.0f) {
+    for (size_t j = 0; j < geo.n; ++j) y[j] = std::nanf("");
+    return;
+  }
+  q8g_x16<false, true>(geo, xp, w, scale, nullptr, offset, bias, y);
 }
 
 }  // namespace webquant::kernels

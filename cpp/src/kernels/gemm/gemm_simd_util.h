@@ -230,4 +230,17 @@ inline X16Block x16_block(float* blk) {
   return r;
 }
 
+// The float offsets of one panel's rows (x16 kernels with float group offsets, the GGUF
+// float-minimum layers): offset row-major [n, groups], the panel starting at row j with `rows`
+// valid rows (a short last panel repeats its first row, whose lanes are never stored).
+struct RowOffsets {
+  const float* r[kGemmNr] = {};
+  v128_t at(size_t g) const { return wasm_f32x4_make(r[0][g], r[1][g], r[2][g], r[3][g]); }
+};
+inline RowOffsets row_offsets(const float* offset, size_t j, size_t rows, size_t groups) {
+  RowOffsets o;
+  for (size_t r = 0; r < kGemmNr; ++r) o.r[r] = offset + (j + (r < rows ? r : 0)) * groups;
+  return o;
+}
+
 }  // namespace webquant::kernels::simd_gemm
