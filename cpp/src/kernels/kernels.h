@@ -30,6 +30,14 @@ struct ArgMax {
 ArgMax argmax_f32__ref(const float* x, size_t n);
 ArgMax argmax_f32__wasmsimd(const float* x, size_t n);
 
+// ---- math: e^x and SiLU over n floats (kernels/math/exp_scalar.h): y = e^x (x and y may be the
+// same array), bit for bit musl's expf, so the wasm builds give std::exp's results; SiLU in place,
+// x = x / (1 + e^-x), times u[i] when u is not null (the gated MLP's act(gate) * up). ----
+void exp_f32__ref(const float* x, float* y, size_t n);
+void exp_f32__wasmsimd(const float* x, float* y, size_t n);
+void silu_f32__ref(float* x, const float* u, size_t n);
+void silu_f32__wasmsimd(float* x, const float* u, size_t n);
+
 // ---- quantize: q = clamp(nearest_even(x / scale + zero_point), qmin, qmax). ----
 // The result is written as its low byte: int8 two's complement for signed ranges, uint8 otherwise.
 // zero_point, qmin, qmax are integers given as floats (exact). x must be finite.
@@ -83,6 +91,8 @@ void unpack_u4__wasmsimd(const uint8_t* packed, size_t n, uint8_t* codes);
 // Baseline build: no SIMD kernels are compiled; every __wasmsimd name means the reference.
 #define minmax_f32__wasmsimd minmax_f32__ref
 #define argmax_f32__wasmsimd argmax_f32__ref
+#define exp_f32__wasmsimd exp_f32__ref
+#define silu_f32__wasmsimd silu_f32__ref
 #define quantize_f32_q8__wasmsimd quantize_f32_q8__ref
 #define quantize_f32_q8_vparams__wasmsimd quantize_f32_q8_vparams__ref
 #define dequantize_s8_f32__wasmsimd dequantize_s8_f32__ref

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/kernels.h"
 #include "nn/ops.h"
 
 namespace webquant::nn {
@@ -17,11 +18,10 @@ void attend_keys(const float* q, const float* k, const float* v, size_t nk, size
     sc[j] = s;
     mx = std::max(mx, s);
   }
+  for (size_t j = 0; j < nk; ++j) sc[j] -= mx;
+  kernels::exp_f32__wasmsimd(sc, sc, nk);  // std::exp's bits (kernels.h)
   double sum = 0.0;
-  for (size_t j = 0; j < nk; ++j) {
-    sc[j] = std::exp(sc[j] - mx);
-    sum += sc[j];
-  }
+  for (size_t j = 0; j < nk; ++j) sum += sc[j];
   const float inv = static_cast<float>(1.0 / sum);
   for (size_t j = 0; j < nk; ++j) sc[j] *= inv;
   std::fill(out, out + hd, 0.0f);

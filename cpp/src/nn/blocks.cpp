@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/kernels.h"
 #include "nn/attend_row.h"
 #include "webquant/threads.h"
 
@@ -206,12 +207,11 @@ void self_attention(const float* q, const float* k, const float* v, size_t n, in
       mx = std::max(mx, sc[j]);
     }
     if (mx == -INFINITY) return;  // nothing to attend to
+    for (size_t j = 0; j < last; ++j)  // a masked key gets e^-inf = 0
+      sc[j] = key_mask != nullptr && key_mask[j] == 0 ? -INFINITY : sc[j] - mx;
+    kernels::exp_f32__wasmsimd(sc, sc, last);  // std::exp's bits (kernels.h)
     double sum = 0.0;
-    for (size_t j = 0; j < last; ++j) {
-      if (key_mask != nullptr && key_mask[j] == 0) continue;
-      sc[j] = std::exp(sc[j] - mx);
-      sum += sc[j];
-    }
+    for (size_t j = 0; j < last; ++j) sum += sc[j];
     const float inv = static_cast<float>(1.0 / sum);
     for (size_t j = 0; j < last; ++j) {
       if (key_mask != nullptr && key_mask[j] == 0) continue;

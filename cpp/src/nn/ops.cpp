@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/kernels.h"
 #include "kernels/simd.h"
 #include "webquant/threads.h"
 
@@ -177,7 +178,7 @@ bool parse_activation(const char* name, Activation* out) {
 namespace {
 inline float act1(Activation a, float x) {
   switch (a) {
-    case Activation::kSilu: return x / (1.0f + std::exp(-x));
+    case Activation::kSilu: kernels::silu_f32__ref(&x, nullptr, 1); return x;  // as silu_f32
     case Activation::kGeluExact: return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
     case Activation::kGeluTanh: {
       const float c = 0.79788456080286536f;  // sqrt(2 / pi)
@@ -205,14 +206,17 @@ void elementwise(size_t n, const F& body) {
 }
 }  // namespace
 
+// SiLU runs on the silu_f32 kernel (kernels.h: the same bits as act1's formula with std::exp).
 void activate(Activation a, float* x, size_t n) {
   elementwise(n, [=](size_t begin, size_t end) {
+    if (a == Activation::kSilu) return kernels::silu_f32__wasmsimd(x + begin, nullptr, end - begin);
     for (size_t i = begin; i < end; ++i) x[i] = act1(a, x[i]);
   });
 }
 
 void activate_mul(Activation a, float* g, const float* u, size_t n) {
   elementwise(n, [=](size_t begin, size_t end) {
+    if (a == Activation::kSilu) return kernels::silu_f32__wasmsimd(g + begin, u + begin, end - begin);
     for (size_t i = begin; i < end; ++i) g[i] = act1(a, g[i]) * u[i];
   });
 }

@@ -441,6 +441,7 @@ const std::vector<KernelCase>& kernel_table() {
     for (const KernelCase& c : conv_cases()) t.push_back(c);
     for (const KernelCase& c : static_a8_cases()) t.push_back(c);
     for (const KernelCase& c : gemm_x16_cases()) t.push_back(c);
+    for (const KernelCase& c : math_cases()) t.push_back(c);
     return t;
   }();
   return table;

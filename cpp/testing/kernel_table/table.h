@@ -14,7 +14,7 @@ enum class Variant : int { kReference = 0, kSimd = 1 };
 
 struct KernelCase {
   const char* name;    // kernel name without the __isa suffix, e.g. "quantize_f32_q8"
-  const char* family;  // "reduce", "quantize", "dequantize", "convert", "pack", "unpack", "gemm"
+  const char* family;  // "reduce", "math", "quantize", "dequantize", "convert", "pack", "unpack", "gemm"
   // Runs the reference and the SIMD version on the same seeded random input of n elements and
   // returns "" when they agree (integers exactly, floats within the family's stated tolerance);
   // otherwise a message naming the first differing index and both values.
@@ -43,6 +43,8 @@ std::vector<KernelCase> static_a8_cases();
 // The 16-bit-activation decode entries, gemm_q4g_x16 and gemm_q8c_x16 (table_x16.cpp; SIMD
 // builds, empty in the baseline build), part of kernel_table().
 std::vector<KernelCase> gemm_x16_cases();
+// The math entries, exp and SiLU (table_math.cpp).
+std::vector<KernelCase> math_cases();
 const KernelCase* find_kernel(const std::string& name);
 
 // Sizes every kernel is checked at: 1..15, powers of two up to 4096, odd sizes (43, 401, 500,
