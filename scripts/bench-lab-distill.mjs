@@ -3,7 +3,7 @@
 // local Hub server, int3 asymmetric g32, "Distillation (QAT, trains N steps)" with its defaults
 // (100 steps of 4 x 64 tokens, the model's own samples), wall clock from the Quantize click to the
 // heading "distilled 100 steps" — once on a cross-origin isolated page (threads available) and once
-// without isolation (one thread). The README's lab figures come from it.
+// without isolation (one thread). The lab figures in docs/beyond-rtn.md come from it.
 //
 //   npm run build:ts && npx tsc -p tsconfig.test.json && node --no-experimental-fetch scripts/bench-lab-distill.mjs
 //

@@ -229,7 +229,7 @@ std::unique_ptr<LinearLayer> make_linear_half(FloatType type, std::vector<uint16
 // accumulate int8 products in int32 and accept at most 131072 of them per group (65536 for w8a8
 // asymmetric, whose |q - z| reaches 255). Int8 per channel symmetric runs on the q8c kernels, every
 // other int8 layer on the q8g kernels (per-group scales cost one fold of the accumulators per
-// group: see the README section "int8 in groups of 32").
+// group: see "int8 in groups of 32" in docs/speed.md).
 Status make_linear_quantized(const float* w, int out_features, int in_features, const float* bias,
                              const LinearQuantSpec& spec, std::unique_ptr<LinearLayer>* out,
                              std::string* note);
