@@ -3,7 +3,7 @@
 # builds scripts/bench/bench_decode_threads.cpp with em++ -O3 -msimd128 -pthread against the
 # pthreads core library and runs it under Node (SmolLM2-135M shapes, SYNTHETIC weights). See the
 # .cpp for the passes. Run it on a quiet machine (nothing else building).
-# Usage: scripts/bench-decode-threads.sh [--scheme w8a8|w8a16|w4a16|w4a8] [--iters 40] [--json out.json]
+# Usage: scripts/bench-decode-threads.sh [--scheme w8a8|w8a16|w4a16|w4a8] [--iters 40] [--layers 30] [--json out.json]
 #        (BENCH_BUILD_DIR overrides the build dir)
 set -euo pipefail
 cd "$(dirname "$0")/.."
